@@ -1,0 +1,133 @@
+"""The one errors module of autocanary.
+
+Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
+
+    AutocanaryError [500]                 base; carries a machine-readable ``code``
+    ├── InvalidInput [400]                 a request, event or alert that cannot be understood
+    │   └── PolicyError [400]              the rollout policy is invalid (names the field)
+    ├── ConfigurationError [500]           app settings missing or invalid, a port not wired
+    ├── NotFound [404]                     unknown endpoint, rollout or resource
+    ├── Conflict [409]                     the state forbids it
+    │   ├── PhaseConflict [409]            an operator action the rollout's phase forbids
+    │   ├── ActiveRolloutExists [409]      the store already holds an active rollout there
+    │   └── DuplicateEvent [409]           this event id was already recorded
+    ├── StaleState [409]                   optimistic concurrency: the ETag no longer matches
+    ├── AzureRuleViolation [400]           a traffic/mirror/deployment change Azure would refuse
+    ├── UpstreamError [502]                Azure answered with a permanent error (keeps its code)
+    │   └── TransientUpstreamError [503]   429, 5xx or a timeout: worth retrying later
+    └── NoData [503]                       metrics missing or late: "no data", never a pass
+
+Every error has ``code`` (stable, snake_case, shown to API clients) and ``message``;
+``details`` is optional plain data for the JSON body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AutocanaryError(Exception):
+    """Base of every error autocanary raises on purpose."""
+
+    code: str = "internal_error"
+    status: int = 500
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInput(AutocanaryError):
+    code = "invalid_input"
+    status = 400
+
+
+class PolicyError(InvalidInput):
+    """An invalid rollout policy; ``field`` is the dotted path of the offending field."""
+
+    code = "invalid_policy"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"policy field {field!r}: {message}", details={"field": field})
+        self.field = field
+
+
+class ConfigurationError(AutocanaryError):
+    code = "configuration_error"
+    status = 500
+
+
+class NotFound(AutocanaryError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(AutocanaryError):
+    code = "conflict"
+    status = 409
+
+
+class PhaseConflict(Conflict):
+    code = "phase_conflict"
+
+
+class ActiveRolloutExists(Conflict):
+    code = "active_rollout_exists"
+
+
+class DuplicateEvent(Conflict):
+    code = "duplicate_event"
+
+
+class StaleState(AutocanaryError):
+    """The stored state changed since it was read (ETag mismatch); re-read and retry."""
+
+    code = "stale_state"
+    status = 409
+
+
+class AzureRuleViolation(AutocanaryError):
+    code = "azure_rule_violation"
+    status = 400
+
+
+class UpstreamError(AutocanaryError):
+    """A permanent error from Azure; ``code`` keeps Azure's own error code when it gave one."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class TransientUpstreamError(UpstreamError):
+    code = "upstream_unavailable"
+    status = 503
+
+
+class NoData(AutocanaryError):
+    code = "no_data"
+    status = 503
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status for an error: the single place errors map to statuses."""
+    if isinstance(error, AutocanaryError):
+        return error.status
+    return 500
+
+
+def error_body(error: BaseException) -> dict[str, Any]:
+    """The JSON error body ``{"error": {"code", "message", ...}}`` for any exception."""
+    if isinstance(error, AutocanaryError):
+        return {"error": error.to_dict()}
+    return {"error": {"code": "internal_error", "message": "internal error"}}

@@ -1,0 +1,151 @@
+"""Values the judge takes and gives: per-minute observations, settings, and the verdict.
+
+Pure data, no I/O. The engine builds :class:`Minute` values from Azure Monitor metrics and
+records :class:`Verdict` (decision, reason constant, evidence as plain data) with every decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from shared.errors import PolicyError
+
+Decision = Literal["rollback", "promote", "hold"]
+
+
+@dataclass(frozen=True)
+class Exceedance:
+    """Per-request latency data for one quantile level in one minute.
+
+    ``threshold_ms`` is the baseline's empirical ``level``-quantile of the previous minute;
+    the counts are the requests of this minute slower than it.
+    """
+
+    level: float
+    threshold_ms: float
+    canary_slow: int
+    canary_total: int
+    baseline_slow: int
+    baseline_total: int
+
+
+@dataclass(frozen=True)
+class Minute:
+    """One closed minute of canary-vs-baseline observations (counts are requests and 5xx)."""
+
+    canary_requests: int
+    canary_errors: int
+    baseline_requests: int
+    baseline_errors: int
+    start: datetime | None = None
+    canary_p50: float | None = None
+    canary_p90: float | None = None
+    canary_p99: float | None = None
+    baseline_p50: float | None = None
+    baseline_p90: float | None = None
+    baseline_p99: float | None = None
+    exceedances: tuple[Exceedance, ...] = ()
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How a stage is judged. Every field has a safe default; the policy may override any.
+
+    alpha:             rollback error budget over the whole stage (anytime-valid)
+    tolerance:         r0, the canary/baseline error-rate ratio tolerated before rollback
+    clear_margin:      m, the ratio the canary must be shown to be below to be promoted
+    clear_alpha:       alpha_p, the error budget of the clearing test
+    latency_margin:    relative latency slack (0.1 = canary may be 10 % slower)
+    latency_levels:    quantile levels guarded for latency
+    guard_latency:     whether latency is a guarded metric at all
+    min_minutes:       minutes of data before the stage may be promoted
+    min_requests:      canary requests before the stage may be promoted
+    min_error_events:  baseline+canary error events before clearing on errors may count
+                       (0: clearing may rely on request volume alone)
+    """
+
+    alpha: float = 0.01
+    tolerance: float = 1.0
+    clear_margin: float = 2.0
+    clear_alpha: float = 0.05
+    latency_margin: float = 0.1
+    latency_levels: tuple[float, ...] = (0.5, 0.9, 0.99)
+    guard_latency: bool = True
+    min_minutes: int = 1
+    min_requests: int = 0
+    min_error_events: int = 0
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None, path: str = "judge") -> JudgeSettings:
+        """Validate and build settings from policy data; errors name the offending field."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise PolicyError(path, "must be a mapping")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise PolicyError(f"{path}.{unknown[0]}", f"unknown field (known: {sorted(known)})")
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            where = f"{path}.{name}"
+            if name in ("alpha", "clear_alpha"):
+                values[name] = _number(where, value, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+            elif name == "tolerance":
+                values[name] = _number(where, value, lo=1.0)
+            elif name == "clear_margin":
+                values[name] = _number(where, value, lo=1.0, lo_open=True)
+            elif name == "latency_margin":
+                values[name] = _number(where, value, lo=0.0)
+            elif name == "latency_levels":
+                if not isinstance(value, list | tuple) or not value:
+                    raise PolicyError(where, "must be a non-empty list of quantile levels")
+                values[name] = tuple(
+                    _number(f"{where}[{i}]", v, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+                    for i, v in enumerate(value)
+                )
+            elif name == "guard_latency":
+                if not isinstance(value, bool):
+                    raise PolicyError(where, "must be true or false")
+                values[name] = value
+            else:  # min_minutes, min_requests, min_error_events
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise PolicyError(where, "must be a whole number >= 0")
+                values[name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["latency_levels"] = list(self.latency_levels)
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer for a stage: a decision, a reason constant and its evidence."""
+
+    decision: Decision
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(
+    where: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(where, f"must be a number, got {value!r}")
+    v = float(value)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise PolicyError(where, f"must be {'>' if lo_open else '>='} {lo}, got {v}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise PolicyError(where, f"must be {'<' if hi_open else '<='} {hi}, got {v}")
+    return v

@@ -1,0 +1,422 @@
+"""The rollout domain: phases, the rollout record, what the engine observes, and its effects.
+
+Pure values: no I/O, no Azure imports. Everything here round-trips through plain JSON-able
+dicts (``to_dict``/``from_dict``) so the store can keep it and the HTTP API can show it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from shared.errors import InvalidInput
+from shared.judge.types import Verdict
+from shared.policy import RolloutPolicy
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROVISIONING = "Provisioning"
+    SHADOWING = "Shadowing"
+    CANARY = "Canary"
+    PROMOTING = "Promoting"
+    WATCHING = "Watching"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    SUPERSEDED = "Superseded"
+    ABORTED = "Aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED}
+)
+ACTIVE = frozenset(set(Phase) - TERMINAL)
+
+# Provisioning states of an Azure ML online deployment (azure.md; REST spec
+# DeploymentProvisioningState): Creating, Deleting, Scaling, Updating, Succeeded, Failed, Canceled.
+PROVISIONED = "Succeeded"
+PROVISION_FAILED = frozenset({"Failed", "Canceled"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat()
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version, as ModelRegistered announced it."""
+
+    name: str
+    version: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    event_id: str = ""
+    event_time: datetime | None = None
+
+    @property
+    def asset_id(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
+
+    def is_newer_than(self, other: ModelRef) -> bool:
+        """Numeric versions compare as numbers; otherwise the later registration wins."""
+        if self.name == other.name and self.version.isdigit() and other.version.isdigit():
+            return int(self.version) > int(other.version)
+        if self.event_time and other.event_time:
+            return self.event_time > other.event_time
+        return self.version != other.version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "tags": dict(self.tags),
+            "event_id": self.event_id,
+            "event_time": iso(self.event_time),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ModelRef:
+        return cls(
+            name=str(raw["name"]),
+            version=str(raw["version"]),
+            tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
+            event_id=str(raw.get("event_id") or ""),
+            event_time=parse_time(raw.get("event_time")),
+        )
+
+
+_NAME_BAD = re.compile(r"[^a-z0-9-]+")
+
+
+def deployment_name(model_name: str, version: str, taken: frozenset[str] = frozenset()) -> str:
+    """A deployment name after the model version, within Azure's rules: 3-32 characters,
+    a letter first, letters, digits and hyphens, alphanumeric last (azure.md)."""
+    version_part = _NAME_BAD.sub("-", version.lower()).strip("-") or "0"
+    base = _NAME_BAD.sub("-", model_name.lower()).strip("-")
+    if not base or not base[0].isalpha():
+        base = "m-" + base if base else "model"
+    suffix = f"-v{version_part}"
+    base = base[: 32 - len(suffix)].rstrip("-")
+    name = f"{base}{suffix}"[:32].rstrip("-")
+    if len(name) < 3:
+        name = (name + "-v0")[:32]
+    candidate, n = name, 2
+    while candidate in taken:
+        tail = f"-{n}"
+        candidate = name[: 32 - len(tail)].rstrip("-") + tail
+        n += 1
+    return candidate
+
+
+# ---------------------------------------------------------------------------------- observe
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    name: str
+    provisioning_state: str
+    model: str | None = None
+    instance_count: int | None = None
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """The live endpoint, as Azure reports it (traffic and mirror as percent maps)."""
+
+    name: str
+    traffic: Mapping[str, int]
+    mirror: Mapping[str, int]
+    deployments: Mapping[str, DeploymentInfo]
+    provisioning_state: str = "Succeeded"
+
+    def live_traffic(self) -> dict[str, int]:
+        """Traffic without zero entries (Azure lists deployments at 0 on GET)."""
+        return {k: int(v) for k, v in self.traffic.items() if int(v) > 0}
+
+    def live_mirror(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.mirror.items() if int(v) > 0}
+
+    def live_deployment(self) -> str | None:
+        live = self.live_traffic()
+        return max(live, key=lambda k: (live[k], k)) if live else None
+
+
+CommandKind = Literal["pause", "resume", "promote", "rollback", "abort", "alert", "supersede"]
+OPERATOR_ACTIONS = ("pause", "resume", "promote", "rollback", "abort")
+
+
+@dataclass(frozen=True)
+class Command:
+    """An instruction from outside the timer: an operator, an alert, or a newer version."""
+
+    kind: CommandKind
+    reason: str
+    actor: str = "operator"
+    full: bool = False
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the engine sees at one reconcile: the endpoint, the judge's verdict, logs."""
+
+    endpoint: EndpointInfo | None
+    verdict: Verdict | None = None
+    logs: str | None = None
+    command: Command | None = None
+
+
+# ---------------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class CreateDeployment:
+    """Clone ``source`` with ``model`` as deployment ``name`` (create-or-update: idempotent)."""
+
+    name: str
+    source: str
+    model: ModelRef
+    instance_count: int | None = None
+    kind: Literal["create_deployment"] = "create_deployment"
+
+
+@dataclass(frozen=True)
+class SetTraffic:
+    """Set the endpoint's traffic and mirror maps in one update (idempotent)."""
+
+    traffic: Mapping[str, int]
+    mirror: Mapping[str, int]
+    kind: Literal["set_traffic"] = "set_traffic"
+
+
+@dataclass(frozen=True)
+class DeleteDeployment:
+    name: str
+    kind: Literal["delete_deployment"] = "delete_deployment"
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    """A lifecycle event (CloudEvent type suffix, e.g. ``RolloutStarted``) and its data."""
+
+    type: str
+    data: Mapping[str, Any]
+    kind: Literal["publish_event"] = "publish_event"
+
+
+Effect = CreateDeployment | SetTraffic | DeleteDeployment | PublishEvent
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    if isinstance(effect, CreateDeployment):
+        return {
+            "kind": effect.kind,
+            "name": effect.name,
+            "source": effect.source,
+            "model": effect.model.asset_id,
+            "instance_count": effect.instance_count,
+        }
+    if isinstance(effect, SetTraffic):
+        return {"kind": effect.kind, "traffic": dict(effect.traffic), "mirror": dict(effect.mirror)}
+    if isinstance(effect, DeleteDeployment):
+        return {"kind": effect.kind, "name": effect.name}
+    return {"kind": effect.kind, "type": effect.type, "data": dict(effect.data)}
+
+
+# ---------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision of the engine, kept forever: why (reason constant) and on what evidence."""
+
+    seq: int
+    at: datetime
+    rollout_id: str
+    phase_from: Phase
+    phase_to: Phase
+    stage_from: int
+    stage_to: int
+    reason: str
+    message: str
+    actor: str = "engine"
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    effects: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "rollout_id": self.rollout_id,
+            "phase_from": self.phase_from.value,
+            "phase_to": self.phase_to.value,
+            "stage_from": self.stage_from,
+            "stage_to": self.stage_to,
+            "reason": self.reason,
+            "message": self.message,
+            "actor": self.actor,
+            "evidence": dict(self.evidence),
+            "effects": [dict(e) for e in self.effects],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DecisionRecord:
+        at = parse_time(raw["at"])
+        assert at is not None
+        return cls(
+            seq=int(raw["seq"]),
+            at=at,
+            rollout_id=str(raw["rollout_id"]),
+            phase_from=Phase(raw["phase_from"]),
+            phase_to=Phase(raw["phase_to"]),
+            stage_from=int(raw["stage_from"]),
+            stage_to=int(raw["stage_to"]),
+            reason=str(raw["reason"]),
+            message=str(raw.get("message", "")),
+            actor=str(raw.get("actor", "engine")),
+            evidence=dict(raw.get("evidence") or {}),
+            effects=tuple(dict(e) for e in raw.get("effects") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One model version's way onto one endpoint.
+
+    ``stage`` is -1 before live traffic (Pending, Provisioning, Shadowing) and otherwise the
+    index into ``policy.stages``. ``traffic``/``mirror`` are what the engine last asked Azure
+    for; ``confirmed`` says it saw them live, so a later difference is a change made by hand.
+    ``outcome`` is where RollingBack ends (RolledBack, Aborted, Superseded).
+    """
+
+    id: str
+    endpoint: str
+    model: ModelRef
+    policy: RolloutPolicy
+    phase: Phase
+    baseline: str
+    canary: str
+    created_at: datetime
+    phase_since: datetime
+    stage: int = -1
+    stage_since: datetime | None = None
+    paused: bool = False
+    pause_reason: str = ""
+    traffic: Mapping[str, int] = field(default_factory=dict)
+    mirror: Mapping[str, int] = field(default_factory=dict)
+    confirmed: bool = True
+    outcome: Phase | None = None
+    seq: int = 0
+    reason: str = ""
+    message: str = ""
+    updated_at: datetime | None = None
+    baseline_traffic: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return not self.phase.terminal
+
+    @property
+    def stage_weight(self) -> int:
+        return self.policy.stages[self.stage].weight if self.stage >= 0 else 0
+
+    def evolve(self, **changes: Any) -> Rollout:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "endpoint": self.endpoint,
+            "model": self.model.to_dict(),
+            "policy": self.policy.to_dict(),
+            "phase": self.phase.value,
+            "baseline": self.baseline,
+            "canary": self.canary,
+            "created_at": iso(self.created_at),
+            "phase_since": iso(self.phase_since),
+            "stage": self.stage,
+            "stage_since": iso(self.stage_since),
+            "paused": self.paused,
+            "pause_reason": self.pause_reason,
+            "traffic": dict(self.traffic),
+            "mirror": dict(self.mirror),
+            "confirmed": self.confirmed,
+            "outcome": self.outcome.value if self.outcome else None,
+            "seq": self.seq,
+            "reason": self.reason,
+            "message": self.message,
+            "updated_at": iso(self.updated_at),
+            "baseline_traffic": dict(self.baseline_traffic),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Rollout:
+        try:
+            created = parse_time(raw["created_at"])
+            since = parse_time(raw["phase_since"])
+            assert created is not None and since is not None
+            return cls(
+                id=str(raw["id"]),
+                endpoint=str(raw["endpoint"]),
+                model=ModelRef.from_dict(raw["model"]),
+                policy=RolloutPolicy.from_dict(raw["policy"]),
+                phase=Phase(raw["phase"]),
+                baseline=str(raw["baseline"]),
+                canary=str(raw["canary"]),
+                created_at=created,
+                phase_since=since,
+                stage=int(raw.get("stage", -1)),
+                stage_since=parse_time(raw.get("stage_since")),
+                paused=bool(raw.get("paused", False)),
+                pause_reason=str(raw.get("pause_reason") or ""),
+                traffic={str(k): int(v) for k, v in (raw.get("traffic") or {}).items()},
+                mirror={str(k): int(v) for k, v in (raw.get("mirror") or {}).items()},
+                confirmed=bool(raw.get("confirmed", True)),
+                outcome=Phase(raw["outcome"]) if raw.get("outcome") else None,
+                seq=int(raw.get("seq", 0)),
+                reason=str(raw.get("reason") or ""),
+                message=str(raw.get("message") or ""),
+                updated_at=parse_time(raw.get("updated_at")),
+                baseline_traffic={
+                    str(k): int(v) for k, v in (raw.get("baseline_traffic") or {}).items()
+                },
+            )
+        except (KeyError, ValueError, TypeError, AssertionError) as exc:
+            raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A newer model version parked behind the active rollout of its endpoint."""
+
+    model: ModelRef
+    policy: RolloutPolicy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.to_dict(), "policy": self.policy.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
+        return cls(ModelRef.from_dict(raw["model"]), RolloutPolicy.from_dict(raw["policy"]))

@@ -1,0 +1,437 @@
+"""Rollout policy: which endpoint a model goes to, and how its rollout runs. Pure.
+
+A policy file (YAML or JSON) holds ``defaults`` and a list of ``rules``; the first rule whose
+``match`` fits a model decides its endpoint, and its settings are laid over the defaults::
+
+    defaults:
+      shadow: {percent: 20, duration: 10m}
+      stages:
+        - {weight: 10, min_duration: 5m, max_duration: 30m, min_requests: 500}
+        - {weight: 25, min_duration: 5m, max_duration: 30m}
+        - {weight: 50, min_duration: 5m, max_duration: 30m}
+        - {weight: 100}
+      judge: {alpha: 0.01, tolerance: 1.0, clear_margin: 2.0}
+      on_deadline: hold            # or rollback
+      watch_window: 30m
+      delete_old_deployment: true
+      delete_failed_deployment: true
+      on_newer_version: wait       # or supersede
+    rules:
+      - name: fraud
+        match: {model: "fraud-*", tags: {team: risk}}
+        endpoint: fraud-scoring
+        allow_tag_overrides: [stages, watch_window]
+
+A model opts out with the tag ``autocanary: skip`` (or ``off``/``false``). A rule's
+``allow_tag_overrides`` lists the settings that model tags ``autocanary.<setting>`` may change
+(e.g. ``autocanary.stages: "5,20,100"``, ``autocanary.watch_window: "1h"``).
+The last stage must have weight 100: reaching it is the promotion.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from shared.errors import PolicyError
+from shared.judge.types import JudgeSettings
+
+OnDeadline = Literal["hold", "rollback"]
+OnNewer = Literal["wait", "supersede"]
+
+OPT_OUT_TAG = "autocanary"
+OPT_OUT_VALUES = frozenset({"skip", "off", "false", "no", "disabled"})
+TAG_PREFIX = "autocanary."
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One live-traffic stage: the canary's weight and how long/how much before promotion."""
+
+    weight: int
+    min_duration: float = 300.0
+    max_duration: float = 1800.0
+    min_requests: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "min_duration": self.min_duration,
+            "max_duration": self.max_duration,
+            "min_requests": self.min_requests,
+        }
+
+
+DEFAULT_STAGES: tuple[Stage, ...] = (Stage(10), Stage(25), Stage(50), Stage(100))
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """The resolved policy of one rollout; stored with the rollout so later edits of the
+    policy file never change a rollout mid-flight."""
+
+    rule: str = "default"
+    endpoint: str = ""
+    shadow_percent: int = 0
+    shadow_duration: float = 0.0
+    stages: tuple[Stage, ...] = DEFAULT_STAGES
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    on_deadline: OnDeadline = "hold"
+    watch_window: float = 1800.0
+    delete_old_deployment: bool = True
+    delete_failed_deployment: bool = True
+    instance_count: int | None = None
+    on_newer_version: OnNewer = "wait"
+    provisioning_timeout: float = 3600.0
+    warmup: float = 60.0
+
+    @property
+    def judged_stages(self) -> tuple[Stage, ...]:
+        """The stages below 100 %: each is judged; the final 100 % stage is the promotion."""
+        return self.stages[:-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "endpoint": self.endpoint,
+            "shadow": {"percent": self.shadow_percent, "duration": self.shadow_duration},
+            "stages": [s.to_dict() for s in self.stages],
+            "judge": self.judge.to_dict(),
+            "on_deadline": self.on_deadline,
+            "watch_window": self.watch_window,
+            "delete_old_deployment": self.delete_old_deployment,
+            "delete_failed_deployment": self.delete_failed_deployment,
+            "instance_count": self.instance_count,
+            "on_newer_version": self.on_newer_version,
+            "provisioning_timeout": self.provisioning_timeout,
+            "warmup": self.warmup,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], path: str = "policy") -> RolloutPolicy:
+        settings = _settings(raw, path, base=cls())
+        endpoint = raw.get("endpoint", "")
+        rule = raw.get("rule", "default")
+        if not isinstance(endpoint, str) or not isinstance(rule, str):
+            raise PolicyError(f"{path}.endpoint", "must be a string")
+        return replace(settings, endpoint=endpoint, rule=rule)
+
+
+@dataclass(frozen=True)
+class Match:
+    model: str = "*"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def fits(self, model_name: str, tags: Mapping[str, str]) -> bool:
+        if not fnmatch.fnmatchcase(model_name, self.model):
+            return False
+        return all(str(tags.get(k)) == v for k, v in self.tags.items())
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    match: Match
+    endpoint: str
+    policy: RolloutPolicy
+    allow_tag_overrides: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model goes: the resolved policy, or why it goes nowhere."""
+
+    policy: RolloutPolicy | None
+    reason: str
+    detail: str
+
+
+# Reason constants for placement.
+MATCHED = "PolicyMatched"
+NO_MATCHING_RULE = "NoMatchingRule"
+OPTED_OUT = "OptedOutByTag"
+INVALID_TAG_OVERRIDE = "InvalidTagOverride"
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    defaults: RolloutPolicy
+    rules: tuple[Rule, ...]
+
+    def place(self, model_name: str, tags: Mapping[str, Any]) -> Placement:
+        """Match a model to an endpoint; opt-out tags and bad overrides say why not."""
+        str_tags = {str(k): str(v) for k, v in tags.items()}
+        opt = str_tags.get(OPT_OUT_TAG)
+        if opt is not None and opt.strip().lower() in OPT_OUT_VALUES:
+            return Placement(None, OPTED_OUT, f"model tag {OPT_OUT_TAG}={opt!r}")
+        for rule in self.rules:
+            if not rule.match.fits(model_name, str_tags):
+                continue
+            overrides = {
+                k[len(TAG_PREFIX) :]: v for k, v in str_tags.items() if k.startswith(TAG_PREFIX)
+            }
+            refused = sorted(set(overrides) - rule.allow_tag_overrides)
+            if refused:
+                return Placement(
+                    None,
+                    INVALID_TAG_OVERRIDE,
+                    f"rule {rule.name!r} does not allow tag override(s) "
+                    f"{', '.join(TAG_PREFIX + r for r in refused)}",
+                )
+            try:
+                policy = _settings(_tag_values(overrides), "tags", base=rule.policy)
+            except PolicyError as exc:
+                return Placement(None, INVALID_TAG_OVERRIDE, exc.message)
+            return Placement(policy, MATCHED, f"rule {rule.name!r} -> endpoint {rule.endpoint}")
+        return Placement(None, NO_MATCHING_RULE, f"no rule matches model {model_name!r}")
+
+
+def load_policy_text(text: str, *, source: str = "policy") -> PolicySet:
+    """Parse YAML or JSON policy text (JSON is YAML) and validate it completely."""
+    import yaml  # light, and only needed when a policy is loaded
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError("<file>", f"{source} is not valid YAML/JSON: {exc}") from exc
+    return parse_policy(raw)
+
+
+def parse_policy(raw: Any) -> PolicySet:
+    if not isinstance(raw, Mapping):
+        raise PolicyError("<file>", "must be a mapping with 'rules' (and optional 'defaults')")
+    unknown = sorted(set(raw) - {"defaults", "rules"})
+    if unknown:
+        raise PolicyError(unknown[0], "unknown top-level field (known: defaults, rules)")
+    defaults = _settings(raw.get("defaults") or {}, "defaults", base=RolloutPolicy())
+    rules_raw = raw.get("rules")
+    if not isinstance(rules_raw, list) or not rules_raw:
+        raise PolicyError("rules", "must be a non-empty list")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(rules_raw):
+        path = f"rules[{i}]"
+        if not isinstance(item, Mapping):
+            raise PolicyError(path, "must be a mapping")
+        name = item.get("name", f"rule-{i}")
+        if not isinstance(name, str) or not name:
+            raise PolicyError(f"{path}.name", "must be a non-empty string")
+        if name in seen:
+            raise PolicyError(f"{path}.name", f"duplicate rule name {name!r}")
+        seen.add(name)
+        endpoint = item.get("endpoint")
+        if not isinstance(endpoint, str) or not ENDPOINT_NAME.match(endpoint):
+            raise PolicyError(
+                f"{path}.endpoint",
+                "must be an online endpoint name (3-32 chars, letter first, letters, digits, "
+                "hyphens)",
+            )
+        match = _match(item.get("match") or {}, f"{path}.match")
+        allow = item.get("allow_tag_overrides") or []
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            raise PolicyError(f"{path}.allow_tag_overrides", "must be a list of setting names")
+        bad = sorted(set(allow) - _SETTING_KEYS)
+        if bad:
+            raise PolicyError(f"{path}.allow_tag_overrides", f"unknown setting {bad[0]!r}")
+        body = {k: v for k, v in item.items() if k not in _RULE_KEYS}
+        policy = _settings(body, path, base=defaults)
+        rules.append(
+            Rule(
+                name=name,
+                match=match,
+                endpoint=endpoint,
+                policy=replace(policy, endpoint=endpoint, rule=name),
+                allow_tag_overrides=frozenset(allow),
+            )
+        )
+    return PolicySet(defaults=defaults, rules=tuple(rules))
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """Seconds from a number (seconds) or a string like ``90s``, ``5m``, ``1.5h``, ``1d``."""
+    if isinstance(value, bool):
+        raise PolicyError(where, f"must be a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise PolicyError(where, f"must be a duration like 90s, 5m, 1h (got {value!r})")
+    if seconds < 0:
+        raise PolicyError(where, "must not be negative")
+    return seconds
+
+
+_RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides"})
+_SETTING_KEYS = frozenset(
+    {
+        "shadow",
+        "stages",
+        "judge",
+        "on_deadline",
+        "watch_window",
+        "delete_old_deployment",
+        "delete_failed_deployment",
+        "instance_count",
+        "on_newer_version",
+        "provisioning_timeout",
+        "warmup",
+    }
+)
+
+
+def _match(raw: Any, path: str) -> Match:
+    if not isinstance(raw, Mapping):
+        raise PolicyError(path, "must be a mapping with 'model' and/or 'tags'")
+    unknown = sorted(set(raw) - {"model", "tags"})
+    if unknown:
+        raise PolicyError(f"{path}.{unknown[0]}", "unknown field (known: model, tags)")
+    model = raw.get("model", "*")
+    if not isinstance(model, str) or not model:
+        raise PolicyError(f"{path}.model", "must be a model name or glob pattern")
+    tags = raw.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise PolicyError(f"{path}.tags", "must be a mapping of tag to value")
+    return Match(model=model, tags={str(k): str(v) for k, v in tags.items()})
+
+
+def _bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+        return value.strip().lower() in ("true", "yes")
+    raise PolicyError(where, f"must be true or false, got {value!r}")
+
+
+def _int(value: Any, where: str, *, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PolicyError(where, f"must be a whole number, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        raise PolicyError(where, f"must be between {lo} and {hi}" if hi else f"must be >= {lo}")
+    return value
+
+
+def _stages(raw: Any, where: str) -> tuple[Stage, ...]:
+    if isinstance(raw, str):  # tag form: "10,25,50,100"
+        raw = [{"weight": w.strip()} for w in raw.split(",") if w.strip()]
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError(where, "must be a non-empty list of stages")
+    stages: list[Stage] = []
+    for i, item in enumerate(raw):
+        p = f"{where}[{i}]"
+        if isinstance(item, int | str) and not isinstance(item, bool):
+            item = {"weight": item}
+        if not isinstance(item, Mapping):
+            raise PolicyError(p, "must be a mapping with 'weight'")
+        unknown = sorted(set(item) - {"weight", "min_duration", "max_duration", "min_requests"})
+        if unknown:
+            raise PolicyError(f"{p}.{unknown[0]}", "unknown stage field")
+        if "weight" not in item:
+            raise PolicyError(f"{p}.weight", "is required")
+        stage = Stage(
+            weight=_int(item["weight"], f"{p}.weight", lo=1, hi=100),
+            min_duration=parse_duration(item.get("min_duration", 300), f"{p}.min_duration"),
+            max_duration=parse_duration(item.get("max_duration", 1800), f"{p}.max_duration"),
+            min_requests=_int(item.get("min_requests", 0), f"{p}.min_requests", lo=0),
+        )
+        if stage.max_duration < stage.min_duration:
+            raise PolicyError(f"{p}.max_duration", "must be >= min_duration")
+        if stages and stage.weight <= stages[-1].weight:
+            raise PolicyError(f"{p}.weight", "stage weights must increase")
+        stages.append(stage)
+    if stages[-1].weight != 100:
+        raise PolicyError(f"{where}[{len(stages) - 1}].weight", "the last stage must be 100")
+    return tuple(stages)
+
+
+def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> RolloutPolicy:
+    """Lay validated settings from ``raw`` over ``base``; unknown keys are errors."""
+    if not isinstance(raw, Mapping):
+        raise PolicyError(path, "must be a mapping")
+    unknown = sorted(set(raw) - _SETTING_KEYS - {"endpoint", "rule"})
+    if unknown:
+        raise PolicyError(f"{path}.{unknown[0]}", "unknown setting")
+    p = base
+    if "shadow" in raw:
+        shadow = raw["shadow"]
+        if shadow in (None, False):
+            p = replace(p, shadow_percent=0, shadow_duration=0.0)
+        elif not isinstance(shadow, Mapping):
+            raise PolicyError(f"{path}.shadow", "must be a mapping with percent and duration")
+        else:
+            bad = sorted(set(shadow) - {"percent", "duration"})
+            if bad:
+                raise PolicyError(f"{path}.shadow.{bad[0]}", "unknown field")
+            percent = _int(shadow.get("percent", 0), f"{path}.shadow.percent", lo=0, hi=50)
+            duration = parse_duration(shadow.get("duration", 0), f"{path}.shadow.duration")
+            p = replace(p, shadow_percent=percent, shadow_duration=duration)
+    if "stages" in raw:
+        p = replace(p, stages=_stages(raw["stages"], f"{path}.stages"))
+    if "judge" in raw:
+        merged = {**p.judge.to_dict(), **_judge_raw(raw["judge"], f"{path}.judge")}
+        p = replace(p, judge=JudgeSettings.from_mapping(merged, f"{path}.judge"))
+    if "on_deadline" in raw:
+        if raw["on_deadline"] not in ("hold", "rollback"):
+            raise PolicyError(f"{path}.on_deadline", "must be 'hold' or 'rollback'")
+        p = replace(p, on_deadline=raw["on_deadline"])
+    if "on_newer_version" in raw:
+        if raw["on_newer_version"] not in ("wait", "supersede"):
+            raise PolicyError(f"{path}.on_newer_version", "must be 'wait' or 'supersede'")
+        p = replace(p, on_newer_version=raw["on_newer_version"])
+    durations: dict[str, Any] = {
+        k: parse_duration(raw[k], f"{path}.{k}")
+        for k in ("watch_window", "provisioning_timeout", "warmup")
+        if k in raw
+    }
+    flags: dict[str, Any] = {
+        k: _bool(raw[k], f"{path}.{k}")
+        for k in ("delete_old_deployment", "delete_failed_deployment")
+        if k in raw
+    }
+    p = replace(p, **durations, **flags)
+    if "instance_count" in raw:
+        value = raw["instance_count"]
+        p = replace(
+            p,
+            instance_count=None
+            if value is None
+            else _int(value, f"{path}.instance_count", lo=1, hi=1000),
+        )
+    return p
+
+
+def _judge_raw(raw: Any, where: str) -> dict[str, Any]:
+    if isinstance(raw, str):  # tag form: JSON object
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise PolicyError(where, "must be a JSON object") from exc
+    if not isinstance(raw, Mapping):
+        raise PolicyError(where, "must be a mapping")
+    return dict(raw)
+
+
+def _tag_values(overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Tag values are strings; turn the structured ones into policy data."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "shadow":
+            percent, _, duration = value.partition(",")
+            out[key] = {"percent": percent.strip(), "duration": duration.strip() or 0}
+        else:
+            out[key] = value
+    return out
+
+
+def stage_weights(stages: Sequence[Stage]) -> list[int]:
+    return [s.weight for s in stages]

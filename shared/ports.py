@@ -1,0 +1,174 @@
+"""Ports: the small Protocols the services need from the outside world.
+
+Fakes for each live in :mod:`shared.fakes`; the Azure adapters in :mod:`shared.azure`. One
+contract test suite per port runs against both, so the fakes stay honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.model import (
+    CreateDeployment,
+    DecisionRecord,
+    EndpointInfo,
+    ModelRef,
+    Phase,
+    Rollout,
+    Waiting,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class EndpointControl(Protocol):
+    """Azure ML online endpoints. Every method is idempotent; none blocks on provisioning."""
+
+    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        """Traffic, mirror, and every deployment with its provisioning state.
+        Raises NotFound for an unknown endpoint."""
+        ...
+
+    def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
+        """Start creating ``effect.name`` as a clone of ``effect.source`` with the new model.
+        Returns once Azure accepted the request; an existing deployment of that name with the
+        same model is left alone."""
+        ...
+
+    def set_traffic(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> None:
+        """Set traffic and mirror in one update; raises AzureRuleViolation for a split Azure
+        would refuse (sum not 100, mirror > 50 %, mirror to a live deployment, ...)."""
+        ...
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        """Start deleting a deployment at 0 % traffic; an absent one is already deleted."""
+        ...
+
+    def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
+        """The deployment's container logs (for a failed provisioning)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    """Per-minute canary-vs-baseline counts wanted for one endpoint over [start, end)."""
+
+    endpoint: str
+    canary: str
+    baseline: str
+    start: datetime
+    end: datetime
+
+
+class MetricsSource(Protocol):
+    def stage_minutes(self, queries: Sequence[MetricsQuery]) -> Mapping[str, Sequence[Minute]]:
+        """Closed minutes per query, keyed by endpoint name, oldest first. Minutes with no
+        data at all are left out (never reported as zero traffic). Raises NoData when the
+        source cannot answer at all."""
+        ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+        """Publish one lifecycle event (best effort: a failure is logged by the caller)."""
+        ...
+
+
+class Judge(Protocol):
+    def judge_stage(self, minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict: ...
+
+
+@dataclass(frozen=True)
+class Slot:
+    """What is stored for one endpoint and changes atomically under one ETag: the active
+    rollout (at most one: the store enforces it) and the newest waiting version.
+    ``etag`` is None when nothing was ever stored for the endpoint."""
+
+    endpoint: str
+    active: Rollout | None = None
+    waiting: Waiting | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class SlotWrite:
+    """One atomic change of a slot.
+
+    active:     the active rollout after the change (None: none is active any more)
+    waiting:    the waiting version after the change
+    rollouts:   rollout records to upsert (the active one and any that just ended)
+    decisions:  decision records to append (never rewritten)
+    event_id:   an event id to claim in the same transaction (DuplicateEvent if claimed)
+    """
+
+    active: Rollout | None
+    waiting: Waiting | None
+    rollouts: tuple[Rollout, ...] = ()
+    decisions: tuple[DecisionRecord, ...] = ()
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    event_id: str
+    model: ModelRef
+    reason: str
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RolloutQuery:
+    endpoint: str | None = None
+    model: str | None = None
+    phase: Phase | None = None
+    active_only: bool = False
+    limit: int = 100
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RolloutStore(Protocol):
+    def read(self, endpoint: str) -> Slot:
+        """The endpoint's slot; an empty Slot (etag None) when nothing is stored."""
+        ...
+
+    def write(self, before: Slot, change: SlotWrite) -> Slot:
+        """Apply ``change`` atomically if the slot is still as ``before`` (ETag, or absent when
+        ``before.etag`` is None); raises StaleState otherwise, DuplicateEvent when
+        ``change.event_id`` was already claimed for this endpoint. A change that changes
+        nothing is not written and returns ``before``."""
+        ...
+
+    def event_seen(self, endpoint: str | None, event_id: str) -> bool:
+        """Whether the event was already recorded (for ``endpoint``, or as ignored if None)."""
+        ...
+
+    def record_ignored(self, event: IgnoredEvent) -> bool:
+        """Record an event that started no rollout; False if it was recorded before."""
+        ...
+
+    def active_endpoints(self) -> list[str]:
+        """Endpoints that have an active rollout or a waiting version."""
+        ...
+
+    def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
+        """Rollouts matching the query, newest first, at most ``query.limit``."""
+        ...
+
+    def decisions(self, endpoint: str, rollout_id: str) -> list[DecisionRecord]:
+        """Every decision of a rollout, oldest first."""
+        ...
+
+    def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
+        """Events that started no rollout, newest first."""
+        ...
