@@ -44,3 +44,18 @@ e2e: $(STAMP) $(AZURITE)
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks print figures; they never pass or fail on time.
+bench: bench-judge bench-router bench-coldstart bench-alert
+
+bench-judge: $(STAMP)
+	$(PY) -m bench.judge
+
+bench-router: $(STAMP)
+	$(PY) -m bench.router
+
+bench-coldstart: $(STAMP)
+	$(PY) -m bench.coldstart
+
+bench-alert: $(STAMP) $(AZURITE)
+	$(PY) -m bench.alert
