@@ -308,7 +308,11 @@ class Rollout:
     ``stage`` is -1 before live traffic (Pending, Provisioning, Shadowing) and otherwise the
     index into ``policy.stages``. ``traffic``/``mirror`` are what the engine last asked Azure
     for; ``confirmed`` says it saw them live, so a later difference is a change made by hand.
-    ``outcome`` is where RollingBack ends (RolledBack, Aborted, Superseded).
+    ``outcome`` is where RollingBack ends (RolledBack, Aborted, Superseded, Failed).
+    ``prev_traffic``/``prev_mirror`` are what was live before the last change was asked for,
+    so a change still in flight is told apart from a change made by hand. ``cleanup`` marks
+    that the deployment to remove was asked to be deleted. ``evidence`` is the latest
+    evidence (judge verdict, observed split) behind ``reason``.
     """
 
     id: str
@@ -333,6 +337,10 @@ class Rollout:
     message: str = ""
     updated_at: datetime | None = None
     baseline_traffic: Mapping[str, int] = field(default_factory=dict)
+    prev_traffic: Mapping[str, int] = field(default_factory=dict)
+    prev_mirror: Mapping[str, int] = field(default_factory=dict)
+    cleanup: bool = False
+    evidence: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -369,6 +377,10 @@ class Rollout:
             "message": self.message,
             "updated_at": iso(self.updated_at),
             "baseline_traffic": dict(self.baseline_traffic),
+            "prev_traffic": dict(self.prev_traffic),
+            "prev_mirror": dict(self.prev_mirror),
+            "cleanup": self.cleanup,
+            "evidence": dict(self.evidence),
         }
 
     @classmethod
@@ -391,20 +403,26 @@ class Rollout:
                 stage_since=parse_time(raw.get("stage_since")),
                 paused=bool(raw.get("paused", False)),
                 pause_reason=str(raw.get("pause_reason") or ""),
-                traffic={str(k): int(v) for k, v in (raw.get("traffic") or {}).items()},
-                mirror={str(k): int(v) for k, v in (raw.get("mirror") or {}).items()},
+                traffic=_percents(raw.get("traffic")),
+                mirror=_percents(raw.get("mirror")),
                 confirmed=bool(raw.get("confirmed", True)),
                 outcome=Phase(raw["outcome"]) if raw.get("outcome") else None,
                 seq=int(raw.get("seq", 0)),
                 reason=str(raw.get("reason") or ""),
                 message=str(raw.get("message") or ""),
                 updated_at=parse_time(raw.get("updated_at")),
-                baseline_traffic={
-                    str(k): int(v) for k, v in (raw.get("baseline_traffic") or {}).items()
-                },
+                baseline_traffic=_percents(raw.get("baseline_traffic")),
+                prev_traffic=_percents(raw.get("prev_traffic")),
+                prev_mirror=_percents(raw.get("prev_mirror")),
+                cleanup=bool(raw.get("cleanup", False)),
+                evidence=dict(raw.get("evidence") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc
+
+
+def _percents(raw: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in (raw or {}).items()}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,919 @@
+"""The rollout state machine: ``decide(rollout, observation, now)`` and ``admit(...)``. Pure.
+
+``decide`` looks at one rollout and what the engine observed (the live endpoint, the judge's
+verdict on the current stage, deployment logs, and an optional command from an operator, an
+alert or a newer version) and returns the next rollout, the effects to apply, and the decision
+record (reason constant + evidence) when anything worth recording happened. It makes at most
+one transition per call. Effects are idempotent (set traffic to X, create-or-update deployment
+N, delete deployment N), so re-issuing them on the next tick heals a crash between the write
+and the effects.
+
+Traffic bookkeeping: ``rollout.traffic``/``mirror`` is what the engine last asked for,
+``prev_traffic``/``prev_mirror`` what was live before, and ``confirmed`` whether the asked-for
+split was seen live. A split that is neither (while unconfirmed) or differs (once confirmed)
+was changed by hand: the rollout pauses and nothing is overwritten. Pause stops progress,
+never protection: rollback commands (alerts, operators) still act on a paused rollout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from shared.errors import PhaseConflict
+from shared.judge.types import Verdict
+from shared.model import (
+    PROVISION_FAILED,
+    PROVISIONED,
+    Command,
+    CreateDeployment,
+    DecisionRecord,
+    DeleteDeployment,
+    Effect,
+    EndpointInfo,
+    ModelRef,
+    Observation,
+    Phase,
+    PublishEvent,
+    Rollout,
+    SetTraffic,
+    Waiting,
+    deployment_name,
+    effect_to_dict,
+    iso,
+)
+from shared.policy import RolloutPolicy
+
+# ----------------------------------------------------------------------- reason constants
+STARTED = "RolloutStarted"
+NO_LIVE_DEPLOYMENT = "NoLiveDeployment"
+ENDPOINT_MISSING = "EndpointMissing"
+DEPLOYMENT_REQUESTED = "DeploymentRequested"
+PROVISIONING = "DeploymentProvisioning"
+PROVISIONING_FAILED = "ProvisioningFailed"
+PROVISIONING_TIMEOUT = "ProvisioningTimedOut"
+SHADOW_STARTED = "ShadowStarted"
+SHADOW_COMPLETE = "ShadowComplete"
+STAGE_STARTED = "StageStarted"
+TRAFFIC_PENDING = "TrafficPending"
+TRAFFIC_CONFIRMED = "TrafficConfirmed"
+JUDGE_HOLD = "JudgeHold"
+JUDGE_PROMOTE = "JudgePromoted"
+JUDGE_ROLLBACK = "JudgeRollback"
+NO_VERDICT = "NoVerdict"
+STAGE_DEADLINE = "StageDeadline"
+PROMOTING = "Promoting"
+PROMOTED = "Promoted"
+WATCHING = "Watching"
+OLD_DEPLOYMENT_DELETING = "OldDeploymentDeleting"
+SUCCEEDED = "Succeeded"
+ROLLING_BACK = "RollingBack"
+TRAFFIC_RESTORED = "TrafficRestored"
+CANARY_DELETING = "CanaryDeleting"
+ENDED = "RolloutEnded"
+MANUAL_CHANGE = "ManualChangeDetected"
+DEPLOYMENT_MISSING = "DeploymentMissing"
+PAUSED_BY_OPERATOR = "PausedByOperator"
+RESUMED = "Resumed"
+PROMOTED_BY_OPERATOR = "PromotedByOperator"
+ROLLBACK_BY_OPERATOR = "RollbackByOperator"
+ABORTED_BY_OPERATOR = "AbortedByOperator"
+ALERT_FIRED = "AlertFired"
+SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
+# admission
+ADMITTED = "Admitted"
+QUEUED = "WaitingForActiveRollout"
+REPLACED_WAITING = "ReplacedWaitingVersion"
+SAME_VERSION = "VersionAlreadyActive"
+NOT_NEWER = "NotNewerThanCurrent"
+SUPERSEDING = "SupersedingActiveRollout"
+STARTED_FROM_WAITING = "StartedWaitingVersion"
+
+# The lifecycle events published (CloudEvent type suffixes).
+EV_STARTED = "RolloutStarted"
+EV_STAGE = "StageAdvanced"
+EV_PROMOTED = "RolloutPromoted"
+EV_SUCCEEDED = "RolloutSucceeded"
+EV_ROLLED_BACK = "RolloutRolledBack"
+EV_FAILED = "RolloutFailed"
+EV_PAUSED = "RolloutPaused"
+
+_LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The outcome of one decision: next state, effects to apply, and what to record."""
+
+    rollout: Rollout
+    effects: tuple[Effect, ...] = ()
+    record: DecisionRecord | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.record is not None
+
+
+# ------------------------------------------------------------------------------- decide
+
+
+def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transition:
+    """Decide the next step of ``rollout`` from what was observed at ``now``.
+
+    Raises PhaseConflict for a command the phase forbids (nothing changes then).
+    """
+    if observation.command is not None:
+        return _command(rollout, observation.command, observation, now)
+    if rollout.phase.terminal:
+        return Transition(rollout)
+    ep = observation.endpoint
+    if ep is None:
+        return _pause(rollout, now, ENDPOINT_MISSING, f"endpoint {rollout.endpoint} not found")
+    if rollout.phase is Phase.PENDING:
+        return _pending(rollout, ep, now)
+    if rollout.phase is Phase.ROLLING_BACK:
+        return _rolling_back(rollout, ep, now)
+
+    rollout, confirm = _confirm_traffic(rollout, ep, now)
+    drift = _manual_change(rollout, ep)
+    if drift is not None:
+        return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])
+    if rollout.paused:
+        return _status(rollout, confirm, now)
+    if not rollout.confirmed:
+        return _status(
+            rollout,
+            confirm,
+            now,
+            effects=(SetTraffic(rollout.traffic, rollout.mirror),),
+            reason=TRAFFIC_PENDING,
+            message="waiting for the requested split to be live",
+            evidence=_split_evidence(rollout, ep),
+        )
+    if rollout.phase is Phase.PROVISIONING:
+        return _provisioning(rollout, ep, observation, now)
+    if rollout.phase is Phase.SHADOWING:
+        return _shadowing(rollout, observation.verdict, now, confirm)
+    if rollout.phase is Phase.CANARY:
+        return _canary(rollout, observation.verdict, now, confirm)
+    if rollout.phase is Phase.PROMOTING:
+        return _goto(
+            rollout,
+            now,
+            Phase.WATCHING,
+            PROMOTED,
+            f"{rollout.canary} serves 100 %; watching for {rollout.policy.watch_window:g}s",
+            effects=(_event(rollout, EV_PROMOTED),),
+        )
+    if rollout.phase is Phase.WATCHING:
+        return _watching(rollout, ep, now, confirm)
+    return Transition(rollout)  # pragma: no cover - every active phase is handled above
+
+
+def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
+    baseline = ep.live_deployment()
+    if baseline is None:
+        return _goto(
+            r,
+            now,
+            Phase.FAILED,
+            NO_LIVE_DEPLOYMENT,
+            f"endpoint {r.endpoint} has no deployment with live traffic to clone",
+            evidence={"traffic": dict(ep.traffic)},
+            effects=(_event(r, EV_FAILED),),
+        )
+    live = ep.live_traffic()
+    canary = deployment_name(r.model.name, r.model.version, frozenset(ep.deployments))
+    r = r.evolve(
+        baseline=baseline,
+        canary=canary,
+        baseline_traffic=live,
+        traffic=live,
+        mirror=ep.live_mirror(),
+        prev_traffic=live,
+        prev_mirror=ep.live_mirror(),
+        confirmed=True,
+    )
+    create = CreateDeployment(
+        name=canary, source=baseline, model=r.model, instance_count=r.policy.instance_count
+    )
+    return _goto(
+        r,
+        now,
+        Phase.PROVISIONING,
+        DEPLOYMENT_REQUESTED,
+        f"creating {canary} from {baseline} with {r.model.asset_id}",
+        evidence={"baseline": baseline, "traffic": live},
+        effects=(create, _event(r, EV_STARTED)),
+    )
+
+
+def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime) -> Transition:
+    dep = ep.deployments.get(r.canary)
+    waited = (now - r.phase_since).total_seconds()
+    if dep is not None and dep.provisioning_state == PROVISIONED:
+        if r.policy.shadow_percent > 0 and r.policy.shadow_duration > 0:
+            mirror = {r.canary: r.policy.shadow_percent}
+            return _ask_traffic(
+                r,
+                now,
+                Phase.SHADOWING,
+                -1,
+                dict(r.traffic),
+                mirror,
+                SHADOW_STARTED,
+                f"mirroring {r.policy.shadow_percent} % to {r.canary}",
+            )
+        return _start_stage(r, now, 0, STAGE_STARTED)
+    if dep is not None and dep.provisioning_state in PROVISION_FAILED:
+        logs = (obs.logs or "")[-_LOG_LIMIT:]
+        return _end_failed(
+            r,
+            now,
+            PROVISIONING_FAILED,
+            f"deployment {r.canary} provisioning {dep.provisioning_state}",
+            {"provisioning_state": dep.provisioning_state, "logs": logs},
+        )
+    if waited >= r.policy.provisioning_timeout:
+        return _end_failed(
+            r,
+            now,
+            PROVISIONING_TIMEOUT,
+            f"deployment {r.canary} not ready after {waited:.0f}s",
+            {"provisioning_state": dep.provisioning_state if dep else None, "waited_s": waited},
+        )
+    state = dep.provisioning_state if dep else "NotFound"
+    effects: tuple[Effect, ...] = ()
+    if dep is None:  # the create call was lost (crash, transient error): ask again
+        effects = (CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count),)
+    return _status(
+        r,
+        None,
+        now,
+        effects=effects,
+        reason=PROVISIONING,
+        message=f"deployment {r.canary} is {state}",
+        evidence={"provisioning_state": state},
+    )
+
+
+def _end_failed(
+    r: Rollout, now: datetime, reason: str, message: str, evidence: dict[str, Any]
+) -> Transition:
+    """Provisioning failed: live traffic was never touched; remove the deployment if asked."""
+    if r.policy.delete_failed_deployment:
+        return _goto(
+            r.evolve(outcome=Phase.FAILED),
+            now,
+            Phase.ROLLING_BACK,
+            reason,
+            message,
+            evidence=evidence,
+            effects=(DeleteDeployment(r.canary),),
+        )
+    return _goto(r, now, Phase.FAILED, reason, message, evidence, effects=(_event(r, EV_FAILED),))
+
+
+def _shadowing(
+    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    since = r.stage_since or r.phase_since
+    elapsed = (now - since).total_seconds()
+    if verdict is not None and verdict.decision == "rollback":
+        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
+    if elapsed >= r.policy.shadow_duration and verdict is not None:
+        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=_verdict(verdict))
+    return _hold(r, verdict, now, confirm, elapsed, r.policy.shadow_duration)
+
+
+def _canary(
+    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    stage = r.policy.stages[r.stage]
+    since = r.stage_since or r.phase_since
+    elapsed = (now - since).total_seconds()
+    if verdict is not None and verdict.decision == "rollback":
+        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
+    if verdict is not None and verdict.decision == "promote" and elapsed >= stage.min_duration:
+        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=_verdict(verdict))
+    if elapsed >= stage.max_duration:
+        evidence = {**_verdict(verdict), "elapsed_s": elapsed, "max_duration_s": stage.max_duration}
+        if r.policy.on_deadline == "rollback":
+            return _begin_rollback(r, now, STAGE_DEADLINE, "stage deadline reached", evidence)
+        return _pause(
+            r,
+            now,
+            STAGE_DEADLINE,
+            f"stage {r.stage} ({stage.weight} %) not cleared in {stage.max_duration:g}s; "
+            "holding for an operator",
+            evidence=evidence,
+        )
+    return _hold(r, verdict, now, confirm, elapsed, stage.min_duration)
+
+
+def _hold(
+    r: Rollout,
+    verdict: Verdict | None,
+    now: datetime,
+    confirm: DecisionRecord | None,
+    elapsed: float,
+    minimum: float,
+) -> Transition:
+    if verdict is None:
+        return _status(r, confirm, now, reason=NO_VERDICT, message="no verdict yet")
+    evidence = {**_verdict(verdict), "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
+    return _status(r, confirm, now, reason=JUDGE_HOLD, message=verdict.reason, evidence=evidence)
+
+
+def _watching(
+    r: Rollout, ep: EndpointInfo, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    waited = (now - r.phase_since).total_seconds()
+    if waited < r.policy.watch_window:
+        return _status(
+            r,
+            confirm,
+            now,
+            reason=WATCHING,
+            message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
+        )
+    old = r.baseline
+    dep = ep.deployments.get(old)
+    if not r.policy.delete_old_deployment or dep is None:
+        return _goto(
+            r,
+            now,
+            Phase.SUCCEEDED,
+            SUCCEEDED,
+            f"{r.model.asset_id} is live on {r.endpoint}"
+            + ("" if r.policy.delete_old_deployment else f"; {old} kept at 0 %"),
+            effects=(_event(r, EV_SUCCEEDED),),
+        )
+    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+
+
+def _deleting(
+    r: Rollout,
+    state: str,
+    now: datetime,
+    reason: str,
+    confirm: Any = None,
+    name: str | None = None,
+) -> Transition:
+    """Ask for a deployment's deletion (again, while it is not yet Deleting) and wait."""
+    name = name or r.canary
+    effects: tuple[Effect, ...] = () if state == "Deleting" else (DeleteDeployment(name),)
+    return _status(
+        r.evolve(cleanup=True),
+        confirm,
+        now,
+        effects=effects,
+        reason=reason,
+        message=f"deleting {name}",
+    )
+
+
+def _delete_canary(r: Rollout) -> bool:
+    """Whether a rollout that did not succeed removes its canary deployment."""
+    if r.outcome in (Phase.ABORTED, Phase.SUPERSEDED):
+        return True
+    return r.policy.delete_failed_deployment
+
+
+def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
+    """Restore the baseline split, then delete the canary (if asked), then end."""
+    outcome = r.outcome or Phase.ROLLED_BACK
+    canary_live = r.canary in ep.live_traffic() or r.canary in ep.live_mirror()
+    if canary_live:
+        target = _restore_split(r, ep)
+        return _status(
+            r.evolve(traffic=target, mirror={}, confirmed=False),
+            None,
+            now,
+            effects=(SetTraffic(target, {}),),
+            reason=ROLLING_BACK,
+            message=f"restoring traffic to {', '.join(sorted(target))}",
+            evidence=_split_evidence(r, ep),
+        )
+    dep = ep.deployments.get(r.canary) if r.canary else None
+    if dep is not None and _delete_canary(r):
+        return _deleting(r, dep.provisioning_state, now, CANARY_DELETING)
+    ev = EV_FAILED if outcome is Phase.FAILED else EV_ROLLED_BACK
+    return _goto(
+        r.evolve(confirmed=True),
+        now,
+        outcome,
+        ENDED,
+        f"rollout of {r.model.asset_id} ended: {outcome.value}",
+        evidence={"traffic": ep.live_traffic()},
+        effects=(_event(r, ev, outcome=outcome.value),),
+    )
+
+
+def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int]:
+    """The split to return to: the baseline's original one if its deployments still exist,
+    otherwise the baseline takes everything the canary had."""
+    original = {k: v for k, v in r.baseline_traffic.items() if k != r.canary}
+    if original and all(k in ep.deployments for k in original) and sum(original.values()) == 100:
+        return dict(original)
+    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary}
+    spare = 100 - sum(live.values())
+    live[r.baseline] = live.get(r.baseline, 0) + spare
+    return {k: v for k, v in live.items() if v > 0}
+
+
+# ------------------------------------------------------------------------------ commands
+
+_ROLLBACKABLE = frozenset(
+    {
+        Phase.PENDING,
+        Phase.PROVISIONING,
+        Phase.SHADOWING,
+        Phase.CANARY,
+        Phase.PROMOTING,
+        Phase.WATCHING,
+    }
+)
+
+
+def allowed_actions(r: Rollout) -> list[str]:
+    """The operator actions the rollout's phase allows now (shown by the HTTP API)."""
+    if r.phase.terminal:
+        return []
+    out: list[str] = []
+    if r.phase is not Phase.ROLLING_BACK:
+        out.append("resume" if r.paused else "pause")
+    if r.phase in (Phase.SHADOWING, Phase.CANARY):
+        out.append("promote")
+    if r.phase in _ROLLBACKABLE:
+        out += ["rollback", "abort"]
+    return out
+
+
+def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Transition:
+    kind = cmd.kind
+    if r.phase.terminal:
+        raise PhaseConflict(
+            f"rollout {r.id} already ended ({r.phase.value}); {kind} is not possible",
+            details={"phase": r.phase.value, "allowed": []},
+        )
+    evidence = {"reason": cmd.reason, **dict(cmd.evidence)}
+    if kind in ("rollback", "alert", "abort", "supersede"):
+        if r.phase not in _ROLLBACKABLE:
+            raise PhaseConflict(
+                f"rollout {r.id} is {r.phase.value}: it is already being rolled back",
+                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+            )
+        reason, outcome = {
+            "rollback": (ROLLBACK_BY_OPERATOR, Phase.ROLLED_BACK),
+            "alert": (ALERT_FIRED, Phase.ROLLED_BACK),
+            "abort": (ABORTED_BY_OPERATOR, Phase.ABORTED),
+            "supersede": (SUPERSEDED_BY_NEWER, Phase.SUPERSEDED),
+        }[kind]
+        return _begin_rollback(
+            r, now, reason, cmd.reason, evidence, actor=cmd.actor, outcome=outcome, ep=obs.endpoint
+        )
+    if kind not in allowed_actions(r):
+        raise PhaseConflict(
+            f"{kind} is not possible while the rollout is {r.phase.value}"
+            + (" (paused)" if r.paused else ""),
+            details={"phase": r.phase.value, "paused": r.paused, "allowed": allowed_actions(r)},
+        )
+    if kind == "pause":
+        return _pause(r, now, PAUSED_BY_OPERATOR, cmd.reason, evidence=evidence, actor=cmd.actor)
+    if kind == "resume":
+        resumed = r.evolve(paused=False, pause_reason="")
+        effects: tuple[Effect, ...] = ()
+        ep = obs.endpoint
+        if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
+            live, mirror = ep.live_traffic(), ep.live_mirror()
+            if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
+                # The operator resumes: re-assert the rollout's split and restart the stage clock.
+                resumed = resumed.evolve(
+                    prev_traffic=live, prev_mirror=mirror, confirmed=False, stage_since=None
+                )
+                effects = (SetTraffic(r.traffic, r.mirror),)
+            else:
+                resumed = resumed.evolve(stage_since=now)
+        return _record(resumed, now, RESUMED, cmd.reason, evidence, effects, actor=cmd.actor)
+    # promote
+    unpaused = r.evolve(paused=False, pause_reason="")
+    if cmd.full:
+        return _start_stage(
+            unpaused, now, len(r.policy.stages) - 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor
+        )
+    return _start_stage(unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor)
+
+
+def _begin_rollback(
+    r: Rollout,
+    now: datetime,
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any],
+    *,
+    actor: str = "engine",
+    outcome: Phase = Phase.ROLLED_BACK,
+    ep: EndpointInfo | None = None,
+) -> Transition:
+    r = r.evolve(outcome=outcome, paused=False, pause_reason="", cleanup=False)
+    effects: list[Effect] = []
+    if r.canary and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
+        target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
+        if target:
+            r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
+            r = r.evolve(traffic=target, mirror={}, confirmed=False)
+            effects.append(SetTraffic(target, {}))
+    effects.append(_event(r, EV_ROLLED_BACK, reason=reason))
+    return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)
+
+
+# ------------------------------------------------------------------------------ traffic
+
+
+def stage_split(r: Rollout, weight: int) -> dict[str, int]:
+    """The canary gets ``weight``; the rest is shared by the baseline split in proportion
+    (largest remainder), so the map always sums to 100."""
+    if weight >= 100:
+        return {r.canary: 100}
+    base = {k: v for k, v in r.baseline_traffic.items() if k != r.canary and v > 0}
+    if not base:
+        base = {r.baseline: 100}
+    total = sum(base.values())
+    rest = 100 - weight
+    raw = {k: rest * v / total for k, v in base.items()}
+    out = {k: int(v) for k, v in raw.items()}
+    short = rest - sum(out.values())
+    for k in sorted(raw, key=lambda k: (raw[k] - out[k], k), reverse=True)[:short]:
+        out[k] += 1
+    out = {k: v for k, v in out.items() if v > 0}
+    out[r.canary] = weight
+    return out
+
+
+def _start_stage(
+    r: Rollout,
+    now: datetime,
+    index: int,
+    reason: str,
+    evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
+) -> Transition:
+    stages = r.policy.stages
+    weight = stages[index].weight
+    if weight >= 100:
+        return _ask_traffic(
+            r,
+            now,
+            Phase.PROMOTING,
+            index,
+            {r.canary: 100},
+            {},
+            reason,
+            f"promoting {r.canary} to 100 %",
+            evidence,
+            actor,
+        )
+    return _ask_traffic(
+        r,
+        now,
+        Phase.CANARY,
+        index,
+        stage_split(r, weight),
+        {},
+        reason,
+        f"stage {index}: {weight} % to {r.canary}",
+        evidence,
+        actor,
+    )
+
+
+def _ask_traffic(
+    r: Rollout,
+    now: datetime,
+    phase: Phase,
+    stage: int,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
+) -> Transition:
+    nxt = r.evolve(
+        prev_traffic=dict(r.traffic),
+        prev_mirror=dict(r.mirror),
+        traffic=dict(traffic),
+        mirror=dict(mirror),
+        confirmed=False,
+        stage=stage,
+        stage_since=None,
+    )
+    effects: list[Effect] = [SetTraffic(traffic, mirror)]
+    if phase is Phase.CANARY and (r.phase is not Phase.CANARY or stage != r.stage):
+        effects.append(_event(nxt, EV_STAGE, stage=stage, weight=r.policy.stages[stage].weight))
+    return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor)
+
+
+def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, Any]:
+    """Mark the asked-for split confirmed when it is live; the stage clock starts then."""
+    if r.confirmed:
+        return r, None
+    if ep.live_traffic() == dict(r.traffic) and ep.live_mirror() == dict(r.mirror):
+        confirmed = r.evolve(confirmed=True, stage_since=now)
+        return confirmed, TRAFFIC_CONFIRMED
+    return r, None
+
+
+def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, Any]] | None:
+    """A split or deployment change that the engine did not ask for, or None."""
+    if r.paused:
+        return None
+    live, mirror = ep.live_traffic(), ep.live_mirror()
+    evidence = _split_evidence(r, ep)
+    if r.phase not in (Phase.PENDING, Phase.PROVISIONING) and r.canary not in ep.deployments:
+        return DEPLOYMENT_MISSING, f"deployment {r.canary} was deleted outside autocanary", evidence
+    if r.phase is not Phase.WATCHING and r.baseline not in ep.deployments:
+        return (
+            DEPLOYMENT_MISSING,
+            f"deployment {r.baseline} was deleted outside autocanary",
+            evidence,
+        )
+    if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
+        return None
+    if not r.confirmed and (live, mirror) == (dict(r.prev_traffic), dict(r.prev_mirror)):
+        return None  # our own change is still in flight
+    return (
+        MANUAL_CHANGE,
+        "traffic or mirror was changed outside autocanary; paused, nothing overwritten",
+        evidence,
+    )
+
+
+def _split_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
+    return {
+        "expected_traffic": dict(r.traffic),
+        "expected_mirror": dict(r.mirror),
+        "observed_traffic": ep.live_traffic(),
+        "observed_mirror": ep.live_mirror(),
+    }
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _verdict(v: Verdict | None) -> dict[str, Any]:
+    if v is None:
+        return {}
+    return {"verdict": v.decision, "verdict_reason": v.reason, "judge": dict(v.evidence)}
+
+
+def _event(r: Rollout, event_type: str, **extra: Any) -> PublishEvent:
+    data: dict[str, Any] = {
+        "rollout_id": r.id,
+        "endpoint": r.endpoint,
+        "model": r.model.name,
+        "version": r.model.version,
+        "canary": r.canary,
+        "baseline": r.baseline,
+        **extra,
+    }
+    return PublishEvent(event_type, data)
+
+
+def _pause(
+    r: Rollout,
+    now: datetime,
+    reason: str,
+    message: str,
+    *,
+    evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
+) -> Transition:
+    if r.paused and r.pause_reason == reason:
+        return Transition(r)
+    paused = r.evolve(paused=True, pause_reason=reason)
+    return _record(
+        paused, now, reason, message, evidence or {}, (_event(r, EV_PAUSED, reason=reason),), actor
+    )
+
+
+def _status(
+    r: Rollout,
+    confirm: Any,
+    now: datetime,
+    *,
+    effects: tuple[Effect, ...] = (),
+    reason: str | None = None,
+    message: str = "",
+    evidence: Mapping[str, Any] | None = None,
+) -> Transition:
+    """No transition: keep the latest status; record only when the reason changes or the
+    split was just confirmed. Effects (re-issued idempotent calls) still go out."""
+    if confirm is not None:
+        return _record(
+            r,
+            now,
+            TRAFFIC_CONFIRMED,
+            f"split live: {dict(r.traffic)} mirror {dict(r.mirror)}",
+            evidence or {},
+            effects,
+        )
+    if reason is None or (reason == r.reason and message == r.message):
+        updated = r if evidence is None else r.evolve(evidence=dict(evidence))
+        return Transition(updated, effects, None)
+    if reason == r.reason:
+        return Transition(r.evolve(message=message, evidence=dict(evidence or {})), effects, None)
+    return _record(r, now, reason, message, evidence or {}, effects)
+
+
+def _goto(
+    r: Rollout,
+    now: datetime,
+    phase: Phase,
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any] | None = None,
+    effects: tuple[Effect, ...] = (),
+    actor: str = "engine",
+) -> Transition:
+    nxt = r.evolve(phase=phase, phase_since=now)
+    if phase is not Phase.ROLLING_BACK:
+        nxt = nxt.evolve(cleanup=False)
+    return _record(nxt, now, reason, message, evidence or {}, effects, actor, before=r)
+
+
+def _record(
+    r: Rollout,
+    now: datetime,
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any] | None = None,
+    effects: tuple[Effect, ...] = (),
+    actor: str = "engine",
+    before: Rollout | None = None,
+) -> Transition:
+    prior = before or r
+    seq = r.seq + 1
+    record = DecisionRecord(
+        seq=seq,
+        at=now,
+        rollout_id=r.id,
+        phase_from=prior.phase,
+        phase_to=r.phase,
+        stage_from=prior.stage,
+        stage_to=r.stage,
+        reason=reason,
+        message=message,
+        actor=actor,
+        evidence=dict(evidence or {}),
+        effects=tuple(effect_to_dict(e) for e in effects),
+    )
+    nxt = r.evolve(
+        seq=seq, reason=reason, message=message, evidence=dict(evidence or {}), updated_at=now
+    )
+    return Transition(nxt, effects, record)
+
+
+# ------------------------------------------------------------------------------- admit
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a newly registered model version does to its endpoint's slot."""
+
+    outcome: Literal["start", "wait", "supersede", "ignore"]
+    reason: str
+    detail: str
+    active: Rollout | None
+    waiting: Waiting | None
+    records: tuple[DecisionRecord, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    ended: Rollout | None = None
+
+
+def rollout_id(model: ModelRef, now: datetime) -> str:
+    """Time-sortable and unique per event: ``20261121T130501Z-fraud-7-1a2b3c4d``."""
+    digest = hashlib.sha256(f"{model.event_id}|{model.name}|{model.version}".encode()).hexdigest()[
+        :8
+    ]
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{model.name}-{model.version}")
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{safe[:60]}-{digest}"
+
+
+def new_rollout(model: ModelRef, policy: RolloutPolicy, now: datetime, reason: str) -> Transition:
+    r = Rollout(
+        id=rollout_id(model, now),
+        endpoint=policy.endpoint,
+        model=model,
+        policy=policy,
+        phase=Phase.PENDING,
+        baseline="",
+        canary="",
+        created_at=now,
+        phase_since=now,
+    )
+    return _record(
+        r,
+        now,
+        reason,
+        f"{model.asset_id} -> endpoint {policy.endpoint} (rule {policy.rule})",
+        {"event_id": model.event_id, "policy": policy.to_dict()},
+    )
+
+
+def admit(
+    active: Rollout | None,
+    waiting: Waiting | None,
+    model: ModelRef,
+    policy: RolloutPolicy,
+    now: datetime,
+) -> Admission:
+    """A new version for an endpoint: start it, park it, supersede the active one, or ignore."""
+    if active is None or active.phase.terminal:
+        t = new_rollout(model, policy, now, ADMITTED)
+        assert t.record is not None
+        return Admission("start", ADMITTED, t.record.message, t.rollout, waiting, (t.record,))
+    if active.model.name == model.name and active.model.version == model.version:
+        return Admission(
+            "ignore", SAME_VERSION, f"{model.asset_id} is already rolling out", active, waiting
+        )
+    if not model.is_newer_than(active.model):
+        return Admission(
+            "ignore",
+            NOT_NEWER,
+            f"{model.asset_id} is not newer than active {active.model.asset_id}",
+            active,
+            waiting,
+        )
+    if waiting is not None and not model.is_newer_than(waiting.model):
+        return Admission(
+            "ignore",
+            NOT_NEWER,
+            f"{model.asset_id} is not newer than waiting {waiting.model.asset_id}",
+            active,
+            waiting,
+        )
+    parked = Waiting(model, policy)
+    replaced = f" (replaces waiting {waiting.model.asset_id})" if waiting else ""
+    if policy.on_newer_version == "supersede" and active.phase is not Phase.ROLLING_BACK:
+        t = decide(
+            active,
+            Observation(
+                endpoint=None,
+                command=Command(
+                    "supersede",
+                    f"superseded by {model.asset_id}",
+                    actor="engine",
+                    evidence={"event_id": model.event_id},
+                ),
+            ),
+            now,
+        )
+        return Admission(
+            "supersede",
+            SUPERSEDING,
+            f"{model.asset_id} supersedes {active.model.asset_id}{replaced}",
+            t.rollout,
+            parked,
+            (t.record,) if t.record else (),
+            t.effects,
+        )
+    return Admission(
+        "wait",
+        REPLACED_WAITING if waiting else QUEUED,
+        f"{model.asset_id} waits for {active.model.asset_id} to finish{replaced}",
+        active,
+        parked,
+    )
+
+
+def start_waiting(waiting: Waiting, now: datetime) -> Transition:
+    """The endpoint is free: the newest waiting version starts."""
+    return new_rollout(waiting.model, waiting.policy, now, STARTED_FROM_WAITING)
+
+
+def summary(r: Rollout) -> dict[str, Any]:
+    """A compact view for listings."""
+    return {
+        "id": r.id,
+        "endpoint": r.endpoint,
+        "model": r.model.name,
+        "version": r.model.version,
+        "phase": r.phase.value,
+        "stage": r.stage,
+        "weight": r.stage_weight if r.phase is Phase.CANARY else None,
+        "paused": r.paused,
+        "pause_reason": r.pause_reason or None,
+        "reason": r.reason,
+        "message": r.message,
+        "baseline": r.baseline,
+        "canary": r.canary,
+        "traffic": dict(r.traffic),
+        "mirror": dict(r.mirror),
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
