@@ -1,0 +1,175 @@
+"""An in-memory Azure ML workspace's online endpoints, enforcing Azure's rules.
+
+Deployments are created in ``Creating`` and become ``Succeeded`` (or ``Failed``, for models
+listed in ``fail_models``) after ``provisioning_reads`` reads of the endpoint, so provisioning
+is watched across reconcile ticks as in Azure. Deletion goes through ``Deleting`` likewise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.errors import NotFound, TransientUpstreamError
+from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
+from shared.rules import check_delete, check_deployment_name, check_split
+
+
+@dataclass
+class _Deployment:
+    name: str
+    model: str
+    state: str
+    instance_count: int
+    source: str | None = None
+    reads_left: int = 0
+    logs: str = ""
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror: dict[str, int] = field(default_factory=dict)
+    deployments: dict[str, _Deployment] = field(default_factory=dict)
+
+
+class FakeEndpoints:
+    def __init__(self, provisioning_reads: int = 1) -> None:
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, _Endpoint] = {}
+        self.provisioning_reads = provisioning_reads
+        self.fail_models: set[str] = set()
+        self.fail_next: list[Exception] = []
+        self.calls: list[tuple[str, str]] = []
+
+    # ---------------------------------------------------------------- test set-up helpers
+    def add_endpoint(
+        self, name: str, deployments: Mapping[str, str], traffic: Mapping[str, int]
+    ) -> None:
+        """An endpoint with provisioned deployments {name: model asset id} and a split."""
+        with self._lock:
+            ep = _Endpoint(name)
+            for dep, model in deployments.items():
+                ep.deployments[dep] = _Deployment(dep, model, "Succeeded", 1)
+            check_split(dict(traffic), {}, ep.deployments)
+            ep.traffic = dict(traffic)
+            self._endpoints[name] = ep
+
+    def set_by_hand(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None
+    ) -> None:
+        """A change made outside autocanary (portal, CLI)."""
+        with self._lock:
+            ep = self._get(endpoint)
+            check_split(dict(traffic), dict(mirror or {}), ep.deployments)
+            ep.traffic = dict(traffic)
+            ep.mirror = dict(mirror or {})
+
+    def delete_by_hand(self, endpoint: str, name: str) -> None:
+        with self._lock:
+            ep = self._get(endpoint)
+            check_delete(name, ep.traffic, ep.mirror)
+            ep.deployments.pop(name, None)
+
+    def traffic(self, endpoint: str) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in self._get(endpoint).traffic.items() if v > 0}
+
+    def mirror(self, endpoint: str) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in self._get(endpoint).mirror.items() if v > 0}
+
+    def deployment_names(self, endpoint: str) -> list[str]:
+        with self._lock:
+            return sorted(self._get(endpoint).deployments)
+
+    # ---------------------------------------------------------------- the port
+    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        with self._lock:
+            self._fault("get_endpoint", endpoint)
+            ep = self._get(endpoint)
+            for dep in list(ep.deployments.values()):
+                if dep.state in ("Creating", "Updating", "Deleting"):
+                    if dep.reads_left > 0:
+                        dep.reads_left -= 1
+                    elif dep.state == "Deleting":
+                        del ep.deployments[dep.name]
+                    else:
+                        failed = dep.model in self.fail_models
+                        dep.state = "Failed" if failed else "Succeeded"
+                        if failed:
+                            dep.logs = f"init() failed: cannot load model {dep.model}\n"
+            traffic = {name: ep.traffic.get(name, 0) for name in ep.deployments}
+            return EndpointInfo(
+                name=ep.name,
+                traffic=traffic,
+                mirror={k: v for k, v in ep.mirror.items() if v > 0},
+                deployments={
+                    d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count)
+                    for d in ep.deployments.values()
+                },
+            )
+
+    def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
+        with self._lock:
+            self._fault("create_deployment", effect.name)
+            ep = self._get(endpoint)
+            check_deployment_name(effect.name)
+            source = ep.deployments.get(effect.source)
+            if source is None:
+                raise NotFound(f"deployment {effect.source} not found", code="ResourceNotFound")
+            existing = ep.deployments.get(effect.name)
+            if existing is not None and existing.model == effect.model.asset_id:
+                return
+            ep.deployments[effect.name] = _Deployment(
+                effect.name,
+                effect.model.asset_id,
+                "Creating",
+                effect.instance_count or source.instance_count,
+                source=effect.source,
+                reads_left=self.provisioning_reads,
+            )
+
+    def set_traffic(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> None:
+        with self._lock:
+            self._fault("set_traffic", endpoint)
+            ep = self._get(endpoint)
+            check_split(dict(traffic), dict(mirror), ep.deployments)
+            ep.traffic = {k: v for k, v in traffic.items() if v > 0}
+            ep.mirror = {k: v for k, v in mirror.items() if v > 0}
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        with self._lock:
+            self._fault("delete_deployment", name)
+            ep = self._get(endpoint)
+            dep = ep.deployments.get(name)
+            if dep is None:
+                return
+            check_delete(name, ep.traffic, ep.mirror)
+            dep.state = "Deleting"
+            dep.reads_left = self.provisioning_reads
+
+    def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
+        with self._lock:
+            dep = self._get(endpoint).deployments.get(name)
+            if dep is None:
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            return "\n".join(dep.logs.splitlines()[-lines:])
+
+    # ---------------------------------------------------------------- internals
+    def _get(self, endpoint: str) -> _Endpoint:
+        ep = self._endpoints.get(endpoint)
+        if ep is None:
+            raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        return ep
+
+    def _fault(self, op: str, target: str) -> None:
+        self.calls.append((op, target))
+        if self.fail_next:
+            error = self.fail_next.pop(0)
+            if isinstance(error, TransientUpstreamError | NotFound | Exception):
+                raise error

@@ -1,0 +1,596 @@
+"""Use cases: ingest a registered model, reconcile rollouts, roll back on alerts, operator steps.
+
+Level-triggered: every call re-reads the stored slot and the live endpoint, asks ``decide``,
+writes the new state under the slot's ETag, then applies the (idempotent) effects. A stale
+ETag means someone else decided first: re-read and decide again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import machine
+from shared.errors import (
+    AutocanaryError,
+    DuplicateEvent,
+    InvalidInput,
+    NoData,
+    NotFound,
+    PhaseConflict,
+    StaleState,
+)
+from shared.judge.types import Minute, Verdict
+from shared.machine import Transition, admit, decide, start_waiting
+from shared.model import (
+    OPERATOR_ACTIONS,
+    PROVISION_FAILED,
+    Command,
+    CreateDeployment,
+    DecisionRecord,
+    DeleteDeployment,
+    Effect,
+    EndpointInfo,
+    ModelRef,
+    Observation,
+    Phase,
+    PublishEvent,
+    Rollout,
+    SetTraffic,
+    effect_to_dict,
+)
+from shared.policy import PolicySet
+from shared.ports import (
+    Clock,
+    EndpointControl,
+    EventPublisher,
+    IgnoredEvent,
+    Judge,
+    MetricsQuery,
+    MetricsSource,
+    RolloutQuery,
+    RolloutStore,
+    Slot,
+    SlotWrite,
+)
+
+log = logging.getLogger("autocanary")
+
+MAX_ATTEMPTS = 8
+EFFECT_FAILED = "EffectFailed"
+EVENT_PREFIX = "Autocanary.Rollout."
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: str  # started, waiting, superseding, ignored, duplicate
+    reason: str
+    detail: str
+    endpoint: str | None = None
+    rollout_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "detail": self.detail,
+            "endpoint": self.endpoint,
+            "rollout_id": self.rollout_id,
+        }
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    endpoint: str
+    rollout_id: str | None
+    phase: str | None
+    reason: str | None
+    changed: bool
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "rollout_id": self.rollout_id,
+            "phase": self.phase,
+            "reason": self.reason,
+            "changed": self.changed,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A decoded Azure Monitor alert (common alert schema)."""
+
+    alert_id: str
+    rule: str
+    condition: str  # Fired | Resolved
+    targets: tuple[str, ...]
+    severity: str = ""
+    fired_at: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    endpoint: str | None
+    outcome: str  # rolled_back, ignored
+    reason: str
+    rollout_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "rollout_id": self.rollout_id,
+        }
+
+
+class Engine:
+    """The rollout engine: every use case of autocanary, over its ports."""
+
+    def __init__(
+        self,
+        *,
+        store: RolloutStore,
+        endpoints: EndpointControl,
+        metrics: MetricsSource,
+        judge: Judge,
+        clock: Clock,
+        events: EventPublisher,
+        policies: PolicySet,
+        workspace_id: str | None = None,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.store = store
+        self.endpoints = endpoints
+        self.metrics = metrics
+        self.judge = judge
+        self.clock = clock
+        self.events = events
+        self.policies = policies
+        self.workspace_id = workspace_id.lower().rstrip("/") if workspace_id else None
+        self.max_concurrency = max(1, max_concurrency)
+
+    # ------------------------------------------------------------------ model registered
+    def on_model_registered(self, model: ModelRef) -> IngestResult:
+        """Record the rollout for a registered model exactly once per event id."""
+        if not model.event_id:
+            raise InvalidInput("event has no id")
+        placement = self.policies.place(model.name, model.tags)
+        if placement.policy is None:
+            return self._ignore(model, placement.reason, placement.detail)
+        policy = placement.policy
+        endpoint = policy.endpoint
+        for _ in range(MAX_ATTEMPTS):
+            if self.store.event_seen(endpoint, model.event_id):
+                return IngestResult(
+                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
+                )
+            slot = self.store.read(endpoint)
+            now = self.clock.now()
+            adm = admit(slot.active, slot.waiting, model, policy, now)
+            if adm.outcome == "ignore":
+                return self._ignore(model, adm.reason, adm.detail, endpoint)
+            rollouts = tuple(r for r in (adm.active,) if r is not None)
+            try:
+                self.store.write(
+                    slot,
+                    SlotWrite(
+                        active=adm.active,
+                        waiting=adm.waiting,
+                        rollouts=rollouts,
+                        decisions=adm.records,
+                        event_id=model.event_id,
+                    ),
+                )
+            except StaleState:
+                continue
+            except DuplicateEvent:
+                return IngestResult(
+                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
+                )
+            log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
+            if adm.active is not None:
+                self._apply(adm.active, adm.effects)
+            outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
+            result = IngestResult(
+                outcome[adm.outcome],
+                adm.reason,
+                adm.detail,
+                endpoint,
+                adm.active.id if adm.active else None,
+            )
+            if adm.outcome in ("start", "supersede"):
+                self._reconcile_quietly(endpoint)
+            return result
+        raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
+
+    def _duplicate(self, endpoint: str) -> IngestResult:
+        return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
+
+    def _ignore(
+        self, model: ModelRef, reason: str, detail: str, endpoint: str | None = None
+    ) -> IngestResult:
+        first = self.store.record_ignored(
+            IgnoredEvent(model.event_id, model, reason, detail, self.clock.now())
+        )
+        log.info("model %s ignored: %s (%s)", model.asset_id, reason, detail)
+        return IngestResult("ignored" if first else "duplicate", reason, detail, endpoint)
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile_all(self) -> list[ReconcileOutcome]:
+        """Reconcile every endpoint with an active rollout or a waiting version, with bounded
+        concurrency; one endpoint's failure is recorded and never stops the others."""
+        endpoints = self.store.active_endpoints()
+        if not endpoints:
+            return []
+        slots = {ep: self.store.read(ep) for ep in endpoints}
+        prefetched = self._prefetch_minutes(slots)
+        workers = min(self.max_concurrency, len(endpoints))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
+            return list(pool.map(lambda ep: self._reconcile_safely(ep, prefetched), endpoints))
+
+    def _reconcile_safely(
+        self, endpoint: str, prefetched: Mapping[str, Sequence[Minute]]
+    ) -> ReconcileOutcome:
+        try:
+            return self.reconcile(endpoint, prefetched=prefetched)
+        except Exception as exc:  # one endpoint's failure never stops the others
+            log.exception("reconcile of %s failed", endpoint)
+            error = (
+                exc.to_dict()
+                if isinstance(exc, AutocanaryError)
+                else {
+                    "code": "internal_error",
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            self._record_failure(endpoint, error)
+            return ReconcileOutcome(endpoint, None, None, None, False, error)
+
+    def _reconcile_quietly(self, endpoint: str) -> None:
+        try:
+            self.reconcile(endpoint)
+        except Exception:  # the timer heals it; the event itself was recorded
+            log.exception("first reconcile of %s failed; the timer will retry", endpoint)
+
+    def reconcile(
+        self,
+        endpoint: str,
+        command: Command | None = None,
+        *,
+        prefetched: Mapping[str, Sequence[Minute]] | None = None,
+    ) -> ReconcileOutcome:
+        """One level-triggered step for one endpoint (optionally carrying a command)."""
+        for _ in range(MAX_ATTEMPTS):
+            slot = self.store.read(endpoint)
+            active = slot.active
+            now = self.clock.now()
+            if active is None or active.phase.terminal:
+                if slot.waiting is not None and command is None:
+                    self._start_waiting(slot, now)
+                    continue  # re-read: decide the new rollout's first step
+                if command is not None:
+                    self._no_active(endpoint)
+                return ReconcileOutcome(endpoint, None, None, None, False)
+            ep = self._endpoint(endpoint)
+            verdict = None
+            if command is None:
+                verdict = self._verdict(active, ep, now, prefetched)
+            logs = self._logs(active, ep)
+            transition = decide(active, Observation(ep, verdict, logs, command), now)
+            try:
+                written = self._commit(slot, transition, now)
+            except StaleState:
+                prefetched = None
+                continue
+            self._apply(transition.rollout, transition.effects)
+            nxt = transition.rollout
+            return ReconcileOutcome(
+                endpoint, nxt.id, nxt.phase.value, nxt.reason, written and transition.changed
+            )
+        raise StaleState(f"endpoint {endpoint} kept changing; try again")
+
+    def _commit(self, slot: Slot, t: Transition, now: datetime) -> bool:
+        nxt = t.rollout
+        decisions: list[DecisionRecord] = [t.record] if t.record else []
+        active: Rollout | None = nxt
+        waiting = slot.waiting
+        rollouts = [nxt]
+        if nxt.phase.terminal:
+            active = None
+            if waiting is not None:
+                started = start_waiting(waiting, now)
+                assert started.record is not None
+                active, waiting = started.rollout, None
+                rollouts.append(started.rollout)
+                decisions.append(started.record)
+        if nxt == slot.active and not decisions:
+            return False
+        self.store.write(
+            slot,
+            SlotWrite(
+                active=active, waiting=waiting, rollouts=tuple(rollouts), decisions=tuple(decisions)
+            ),
+        )
+        return True
+
+    def _start_waiting(self, slot: Slot, now: datetime) -> None:
+        assert slot.waiting is not None
+        started = start_waiting(slot.waiting, now)
+        assert started.record is not None
+        try:
+            self.store.write(
+                slot,
+                SlotWrite(
+                    active=started.rollout,
+                    waiting=None,
+                    rollouts=(started.rollout,),
+                    decisions=(started.record,),
+                ),
+            )
+        except StaleState:
+            return  # someone else started it; the caller re-reads
+
+    def _no_active(self, endpoint: str) -> None:
+        latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
+        if not latest:
+            raise NotFound(f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint")
+        raise PhaseConflict(
+            f"endpoint {endpoint} has no active rollout (latest {latest[0].id} is "
+            f"{latest[0].phase.value})",
+            code="no_active_rollout",
+            details={"phase": latest[0].phase.value, "allowed": []},
+        )
+
+    def _endpoint(self, endpoint: str) -> EndpointInfo | None:
+        try:
+            return self.endpoints.get_endpoint(endpoint)
+        except NotFound:
+            return None
+
+    def _logs(self, r: Rollout, ep: EndpointInfo | None) -> str | None:
+        if ep is None or r.phase is not Phase.PROVISIONING:
+            return None
+        dep = ep.deployments.get(r.canary)
+        if dep is None or dep.provisioning_state not in PROVISION_FAILED:
+            return None
+        try:
+            return self.endpoints.get_logs(r.endpoint, r.canary, lines=200)
+        except AutocanaryError as exc:
+            return f"(logs unavailable: {exc.message})"
+
+    # ------------------------------------------------------------------ judging
+    def _judgeable(self, r: Rollout) -> bool:
+        return (
+            r.phase in (Phase.SHADOWING, Phase.CANARY)
+            and r.confirmed
+            and not r.paused
+            and r.stage_since is not None
+        )
+
+    def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
+        assert r.stage_since is not None
+        start = r.stage_since + timedelta(seconds=r.policy.warmup)
+        return MetricsQuery(r.endpoint, r.canary, r.baseline, start, now)
+
+    def _prefetch_minutes(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
+        now = self.clock.now()
+        queries = [
+            self._query(s.active, now)
+            for s in slots.values()
+            if s.active is not None and self._judgeable(s.active)
+        ]
+        if not queries:
+            return {}
+        try:
+            return dict(self.metrics.stage_minutes(queries))
+        except AutocanaryError as exc:
+            log.warning("metrics prefetch failed (%s); judging per endpoint", exc.message)
+            return {}
+
+    def _verdict(
+        self,
+        r: Rollout,
+        ep: EndpointInfo | None,
+        now: datetime,
+        prefetched: Mapping[str, Sequence[Minute]] | None,
+    ) -> Verdict | None:
+        if ep is None or not self._judgeable(r):
+            return None
+        query = self._query(r, now)
+        if query.start >= now:
+            return Verdict("hold", "WarmingUp", {"warmup_s": r.policy.warmup})
+        if prefetched is not None and r.endpoint in prefetched:
+            minutes = prefetched[r.endpoint]
+        else:
+            try:
+                minutes = self.metrics.stage_minutes([query]).get(r.endpoint, [])
+            except NoData as exc:
+                return Verdict("hold", "NoData", {"error": exc.message})
+        minutes = [m for m in minutes if m.start is None or m.start >= query.start]
+        stage = r.policy.stages[r.stage] if r.stage >= 0 else None
+        settings = r.policy.judge
+        if stage is not None:
+            settings = replace(
+                settings, min_requests=max(settings.min_requests, stage.min_requests)
+            )
+        return self.judge.judge_stage(minutes, settings)
+
+    # ------------------------------------------------------------------ effects
+    def _apply(self, r: Rollout, effects: Sequence[Effect]) -> None:
+        """Apply effects in order; a failed one is recorded on the rollout and stops the rest
+        (they are re-issued by the next reconcile: every effect is idempotent)."""
+        for effect in effects:
+            try:
+                self._apply_one(r, effect)
+            except Exception as exc:
+                if isinstance(effect, PublishEvent):
+                    log.warning("publishing %s failed: %s", effect.type, exc)
+                    continue
+                log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
+                error = (
+                    exc.to_dict()
+                    if isinstance(exc, AutocanaryError)
+                    else {
+                        "code": "internal_error",
+                        "message": f"{type(exc).__name__}: {exc}",
+                    }
+                )
+                self._record_failure(r.endpoint, {**error, "effect": effect_to_dict(effect)})
+                return
+
+    def _apply_one(self, r: Rollout, effect: Effect) -> None:
+        if isinstance(effect, CreateDeployment):
+            self.endpoints.create_deployment(r.endpoint, effect)
+        elif isinstance(effect, SetTraffic):
+            self.endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
+        elif isinstance(effect, DeleteDeployment):
+            self.endpoints.delete_deployment(r.endpoint, effect.name)
+        else:
+            self.events.publish(
+                EVENT_PREFIX + effect.type, f"endpoints/{r.endpoint}/rollouts/{r.id}", effect.data
+            )
+
+    def _record_failure(self, endpoint: str, error: Mapping[str, Any]) -> None:
+        """Record a failure on the endpoint's active rollout (best effort, bounded)."""
+        for _ in range(3):
+            try:
+                slot = self.store.read(endpoint)
+                r = slot.active
+                if r is None:
+                    return
+                now = self.clock.now()
+                record = DecisionRecord(
+                    seq=r.seq + 1,
+                    at=now,
+                    rollout_id=r.id,
+                    phase_from=r.phase,
+                    phase_to=r.phase,
+                    stage_from=r.stage,
+                    stage_to=r.stage,
+                    reason=EFFECT_FAILED,
+                    message=str(error.get("message", "")),
+                    evidence=dict(error),
+                )
+                nxt = r.evolve(
+                    seq=r.seq + 1,
+                    reason=EFFECT_FAILED,
+                    message=record.message,
+                    evidence=dict(error),
+                    updated_at=now,
+                )
+                self.store.write(
+                    slot,
+                    SlotWrite(
+                        active=nxt, waiting=slot.waiting, rollouts=(nxt,), decisions=(record,)
+                    ),
+                )
+                return
+            except StaleState:
+                continue
+            except Exception:
+                log.exception("could not record the failure on %s", endpoint)
+                return
+
+    # ------------------------------------------------------------------ alerts
+    def on_alert(self, alert: Alert) -> list[AlertResult]:
+        """A Fired alert on an endpoint with an active rollout rolls it back at once."""
+        if alert.condition.lower() != "fired":
+            return [AlertResult(None, "ignored", f"alert is {alert.condition}, not Fired")]
+        results: list[AlertResult] = []
+        seen: set[str] = set()
+        for target in alert.targets:
+            endpoint = self._endpoint_of(target)
+            if endpoint is None:
+                results.append(
+                    AlertResult(None, "ignored", f"target {target} is not an endpoint here")
+                )
+                continue
+            if endpoint in seen:
+                continue
+            seen.add(endpoint)
+            results.append(self._alert_endpoint(endpoint, alert))
+        return results
+
+    def _alert_endpoint(self, endpoint: str, alert: Alert) -> AlertResult:
+        slot = self.store.read(endpoint)
+        if slot.active is None:
+            return AlertResult(endpoint, "ignored", "no active rollout on this endpoint")
+        command = Command(
+            "alert",
+            f"alert {alert.rule or alert.alert_id} fired",
+            actor=f"alert:{alert.rule or alert.alert_id}",
+            evidence={
+                "alert_id": alert.alert_id,
+                "rule": alert.rule,
+                "severity": alert.severity,
+                "fired_at": alert.fired_at,
+                **dict(alert.evidence),
+            },
+        )
+        try:
+            outcome = self.reconcile(endpoint, command)
+        except PhaseConflict as exc:
+            return AlertResult(endpoint, "ignored", exc.message, slot.active.id)
+        return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
+
+    def _endpoint_of(self, resource_id: str) -> str | None:
+        parts = resource_id.strip().rstrip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        if "onlineendpoints" not in lowered:
+            return None
+        i = lowered.index("onlineendpoints")
+        if i + 1 >= len(parts):
+            return None
+        if self.workspace_id is not None:
+            prefix = "/".join(lowered[:i]).rstrip("/")
+            if prefix != self.workspace_id:
+                return None
+        return parts[i + 1]
+
+    # ------------------------------------------------------------------ operators
+    def act(
+        self, endpoint: str, action: str, reason: str, actor: str, *, full: bool = False
+    ) -> dict[str, Any]:
+        if action not in ("pause", "resume", "promote", "rollback", "abort"):
+            raise InvalidInput(
+                f"unknown action {action!r}", details={"allowed": list(OPERATOR_ACTIONS)}
+            )
+        if not reason.strip():
+            raise InvalidInput("a reason is required")
+        command = Command(action, reason.strip(), actor=actor or "operator", full=full)  # type: ignore[arg-type]
+        self.reconcile(endpoint, command)
+        return self.describe(endpoint)
+
+    def describe(self, endpoint: str) -> dict[str, Any]:
+        """The endpoint's current (or latest) rollout, its decisions, and what may be done."""
+        slot = self.store.read(endpoint)
+        rollout = slot.active
+        if rollout is None:
+            latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
+            if not latest:
+                raise NotFound(
+                    f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint"
+                )
+            rollout = latest[0]
+        history = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=20))
+        return {
+            "endpoint": endpoint,
+            "rollout": rollout.to_dict(),
+            "active": rollout.active,
+            "allowed_actions": machine.allowed_actions(rollout),
+            "waiting": slot.waiting.to_dict() if slot.waiting else None,
+            "decisions": [d.to_dict() for d in self.store.decisions(endpoint, rollout.id)],
+            "history": [machine.summary(r) for r in history],
+        }
+
+    def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
+        return [machine.summary(r) for r in self.store.list_rollouts(query)]
