@@ -21,7 +21,10 @@ class Exceedance:
     """Per-request latency data for one quantile level in one minute.
 
     ``threshold_ms`` is the baseline's empirical ``level``-quantile of the previous minute;
-    the counts are the requests of this minute slower than it.
+    the counts are the requests of this minute slower than it. ``canary_threshold_ms`` is the
+    threshold the canary's requests were compared with when it differs: ``threshold_ms x (1 +
+    latency_margin)`` tests "canary at most ``latency_margin`` slower" (None: ``threshold_ms``,
+    i.e. a margin of 0). :func:`shared.judge.exceedances_from_latencies` builds these.
     """
 
     level: float
@@ -30,6 +33,7 @@ class Exceedance:
     canary_total: int
     baseline_slow: int
     baseline_total: int
+    canary_threshold_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,13 @@ class JudgeSettings:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise PolicyError(where, "must be a whole number >= 0")
                 values[name] = value
-        return cls(**values)
+        built = cls(**values)
+        if built.clear_margin <= built.tolerance:
+            raise PolicyError(
+                f"{path}.clear_margin",
+                f"must be above tolerance ({built.tolerance}), got {built.clear_margin}",
+            )
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
