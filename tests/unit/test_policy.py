@@ -1,0 +1,117 @@
+"""Rollout policy: parsing, validation errors that name the field, matching and tag overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import PolicyError
+from shared.policy import (
+    INVALID_TAG_OVERRIDE,
+    MATCHED,
+    NO_MATCHING_RULE,
+    OPTED_OUT,
+    load_policy_text,
+    parse_duration,
+)
+
+POLICY = """
+defaults:
+  shadow: {percent: 20, duration: 10m}
+  stages:
+    - {weight: 10, min_duration: 5m, max_duration: 30m, min_requests: 500}
+    - {weight: 50, min_duration: 5m}
+    - {weight: 100}
+  judge: {alpha: 0.01, clear_margin: 2}
+  watch_window: 30m
+rules:
+  - name: fraud
+    match: {model: "fraud-*", tags: {team: risk}}
+    endpoint: fraud-scoring
+    on_newer_version: supersede
+    allow_tag_overrides: [stages, watch_window]
+  - name: everything-else
+    match: {model: "*"}
+    endpoint: general
+    on_deadline: rollback
+"""
+
+
+def test_first_matching_rule_places_the_model_over_the_defaults() -> None:
+    p = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk"})
+    assert p.reason == MATCHED and p.policy is not None
+    assert p.policy.endpoint == "fraud-scoring"
+    assert p.policy.on_newer_version == "supersede"
+    assert p.policy.shadow_percent == 20 and p.policy.shadow_duration == 600
+    assert [s.weight for s in p.policy.stages] == [10, 50, 100]
+    assert p.policy.stages[0].min_requests == 500
+
+
+def test_model_matching_no_rule_is_placed_nowhere_with_the_reason() -> None:
+    pol = load_policy_text(POLICY.replace('model: "*"', 'model: "churn-*"'))
+    assert pol.place("ranker", {}).reason == NO_MATCHING_RULE
+
+
+def test_opt_out_tag_skips_the_model() -> None:
+    placed = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk", "autocanary": "skip"})
+    assert placed.policy is None and placed.reason == OPTED_OUT
+
+
+def test_allowed_tag_override_changes_the_policy() -> None:
+    tags = {"team": "risk", "autocanary.stages": "5,20,100", "autocanary.watch_window": "1h"}
+    p = load_policy_text(POLICY).place("fraud-gbm", tags).policy
+    assert p is not None and [s.weight for s in p.stages] == [5, 20, 100]
+    assert p.watch_window == 3600
+
+
+def test_tag_override_the_rule_does_not_allow_is_refused() -> None:
+    tags = {"team": "risk", "autocanary.on_deadline": "hold"}
+    placed = load_policy_text(POLICY).place("fraud-gbm", tags)
+    assert placed.policy is None and placed.reason == INVALID_TAG_OVERRIDE
+
+
+def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
+    tags = {"team": "risk", "autocanary.stages": "50,10,100"}
+    placed = load_policy_text(POLICY).place("fraud-gbm", tags)
+    assert placed.policy is None and "stages" in placed.detail
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ("rules: []", "rules"),
+        ("rules: [{endpoint: x}]", "rules[0].endpoint"),
+        ("rules: [{endpoint: ok-ep, stages: [{weight: 10}]}]", "rules[0].stages[0].weight"),
+        ("rules: [{endpoint: ok-ep, shadow: {percent: 60}}]", "rules[0].shadow.percent"),
+        ("rules: [{endpoint: ok-ep, judge: {alpha: 2}}]", "rules[0].judge.alpha"),
+        ("rules: [{endpoint: ok-ep, judge: {bogus: 1}}]", "rules[0].judge.bogus"),
+        ("rules: [{endpoint: ok-ep, watch_window: soon}]", "rules[0].watch_window"),
+        ("rules: [{endpoint: ok-ep, colour: red}]", "rules[0].colour"),
+        ("rules: [{endpoint: ok-ep, on_deadline: panic}]", "rules[0].on_deadline"),
+        (
+            "defaults: {stages: [{weight: 50}, {weight: 20}, {weight: 100}]}\nrules: [{endpoint: a-b}]",
+            "defaults.stages[1].weight",
+        ),
+        ("rules: [{endpoint: ok-ep, name: a}, {endpoint: ok-ep, name: a}]", "rules[1].name"),
+        ("colour: red", "colour"),
+        ("[unclosed", "<file>"),
+    ],
+)
+def test_invalid_policy_names_the_field(bad: str, field: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy_text(bad)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1.5h", 5400.0), ("1d", 86400.0)],
+)
+def test_durations_parse_to_seconds(text: object, seconds: float) -> None:
+    assert parse_duration(text, "x") == seconds
+
+
+def test_policy_survives_a_round_trip_through_plain_data() -> None:
+    from shared.policy import RolloutPolicy
+
+    p = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk"}).policy
+    assert p is not None and RolloutPolicy.from_dict(p.to_dict()) == p
