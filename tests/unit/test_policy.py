@@ -88,7 +88,8 @@ def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
         ("rules: [{endpoint: ok-ep, colour: red}]", "rules[0].colour"),
         ("rules: [{endpoint: ok-ep, on_deadline: panic}]", "rules[0].on_deadline"),
         (
-            "defaults: {stages: [{weight: 50}, {weight: 20}, {weight: 100}]}\nrules: [{endpoint: a-b}]",
+            "defaults: {stages: [{weight: 50}, {weight: 20}, {weight: 100}]}\n"
+            "rules: [{endpoint: a-b}]",
             "defaults.stages[1].weight",
         ),
         ("rules: [{endpoint: ok-ep, name: a}, {endpoint: ok-ep, name: a}]", "rules[1].name"),
