@@ -1,0 +1,1 @@
+"""Run the function app on this machine: devhost server and local emulators."""

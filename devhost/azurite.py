@@ -1,0 +1,150 @@
+"""Azurite's Table service, in memory, on a free loopback port.
+
+Usage::
+
+    with azurite_tables() as connection_string:
+        store = TableRolloutStore.from_connection_string(connection_string)
+
+Azurite comes from npm (``make node`` installs it into ``node_modules`` at the repo root). The
+process is started with ``--inMemoryPersistence`` so nothing is written to disk, and it is
+terminated when the context manager exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# Azurite's well-known development account (public, documented in Azurite's README).
+ACCOUNT_NAME = "devstoreaccount1"
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AzuriteMissing(RuntimeError):
+    """node_modules/.bin/azurite-table is not installed."""
+
+
+def azurite_binary(root: Path = REPO_ROOT) -> Path:
+    """The azurite-table launcher under the repo's node_modules; a clear error if missing."""
+    binary = root / "node_modules" / ".bin" / "azurite-table"
+    if not binary.exists():
+        raise AzuriteMissing(f"{binary} not found: run `make node` to install Azurite")
+    return binary
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def connection_string(port: int, host: str = "127.0.0.1") -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+        f"TableEndpoint=http://{host}:{port}/{ACCOUNT_NAME};"
+    )
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class AzuriteTables:
+    """One Azurite table service process. ``start()`` returns its connection string."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 30.0
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._log: Path | None = None
+
+    @property
+    def connection_string(self) -> str:
+        if self.port is None or self._process is None:
+            raise RuntimeError("Azurite is not running")
+        return connection_string(self.port, self.host)
+
+    def start(self) -> str:
+        if self._process is not None:
+            return self.connection_string
+        binary = azurite_binary()
+        self.port = self.port or free_port(self.host)
+        # Run from a scratch directory so nothing Azurite might write lands in the working tree
+        # (--location cannot be combined with --inMemoryPersistence).
+        self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
+        self._log = Path(self._workdir.name) / "azurite.log"
+        argv = [
+            str(binary),
+            "--inMemoryPersistence",
+            "--tableHost",
+            self.host,
+            "--tablePort",
+            str(self.port),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ]
+        with open(self._log, "wb") as log:
+            self._process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self._workdir.name,
+                env={**os.environ, "AZURITE_ACCEPT_EULA": "true"},
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                output = self._log.read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"Azurite exited at start-up:\n{output}")
+            if _answers(self.host, self.port):
+                return self.connection_string
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Azurite did not answer on {self.host}:{self.port} in time")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+
+@contextmanager
+def azurite_tables(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Run Azurite's table service for the duration of the block; yields the connection
+    string."""
+    server = AzuriteTables(host, port)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
