@@ -1,0 +1,114 @@
+"""Run an emulator for tests and demos: ``with running_emulator(tmp_path) as conn: ...``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from emulator.connection import CONNECTION_FILE, Connection, load_connection
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def admin_request(
+    conn: Connection, method: str, path: str, body: Any = None, timeout: float = 30.0
+) -> Any:
+    """Call the emulator's admin API (``path`` relative to ``/_emulator/``); return JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{conn.arm_url}_emulator/{path.lstrip('/')}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **conn.admin_headers()},
+    )
+    ctx = ssl.create_default_context(cafile=conn.cert_path)
+    with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+@contextlib.contextmanager
+def running_emulator(
+    state_dir: str | os.PathLike[str],
+    *,
+    bucket_seconds: float | None = None,
+    provisioning_delay: float | None = None,
+    retry_after: float | None = None,
+    extra_args: list[str] | None = None,
+    start_timeout: float = 30.0,
+    log_path: str | os.PathLike[str] | None = None,
+) -> Iterator[Connection]:
+    """Start ``python -m emulator`` on a free loopback port; yield its connection.
+
+    The process runs in its own process group, so stopping it at exit also stops its
+    deployment workers.
+    """
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    conn_file = state / CONNECTION_FILE
+    conn_file.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "emulator", "--port", "0", "--state-dir", str(state)]
+    if bucket_seconds is not None:
+        args += ["--bucket-seconds", str(bucket_seconds)]
+    if provisioning_delay is not None:
+        args += ["--provisioning-delay", str(provisioning_delay)]
+    if retry_after is not None:
+        args += ["--retry-after", str(retry_after)]
+    args += extra_args or []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    out_path = Path(log_path) if log_path else state / "emulator.log"
+    out = out_path.open("ab")
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    try:
+        conn = _wait_ready(proc, conn_file, start_timeout, out_path)
+        yield conn
+    finally:
+        _stop(proc)
+        out.close()
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], conn_file: Path, timeout: float, out_path: Path
+) -> Connection:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = out_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"the emulator exited with code {proc.returncode}:\n{tail}")
+        if conn_file.exists():
+            try:
+                conn = load_connection(conn_file)
+                if conn.pid == proc.pid:
+                    admin_request(conn, "GET", "health", timeout=5)
+                    return conn
+            except Exception as exc:
+                last_error = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"the emulator was not ready within {timeout:.0f} s ({last_error})")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+    # Workers live in the emulator's process group; make sure none is left behind.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
