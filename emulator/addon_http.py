@@ -1,0 +1,148 @@
+"""Request checks and helpers shared by the Azure Monitor and Event Grid add-ons."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from emulator.context import Context
+
+ADMIN_HEADER = "x-emulator-admin-key"
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json"
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """Azure's common error body: ``{"error": {"code", "message"}}``."""
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+def bearer_problem(request: web.Request) -> web.Response | None:
+    """None when the request carries ``Authorization: Bearer <token>``; else the 401 answer.
+
+    The emulator accepts any non-empty token (no Entra ID here), but keeps Azure's rule that
+    data-plane calls are authenticated.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_response(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing or is not a bearer "
+            "token.",
+        )
+    return None
+
+
+def admin_problem(request: web.Request, ctx: Context) -> web.Response | None:
+    """None when the request carries the admin key; else the 401 answer.
+
+    The key (``ctx.extras["admin_key"]``) may come as ``Authorization: Bearer <key>`` (what
+    the server's admin clients send) or in the ``x-emulator-admin-key`` header. With no admin
+    key configured the admin API is open (the server always configures one).
+    """
+    expected = ctx.extras.get("admin_key")
+    if not expected:
+        return None
+    auth = request.headers.get("Authorization", "")
+    candidates = [request.headers.get(ADMIN_HEADER, "")]
+    if auth[:7].lower() == "bearer ":
+        candidates.append(auth[7:].strip())
+    if not any(hmac.compare_digest(c.encode(), str(expected).encode()) for c in candidates):
+        return error_response(401, "Unauthorized", "the emulator admin key is required")
+    return None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 ``web.HTTPBadRequest`` with an Azure error body."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            body=json.dumps(
+                {"error": {"code": "InvalidRequestContent", "message": f"Body is not JSON: {exc}"}}
+            ).encode(),
+            content_type="application/json",
+        ) from exc
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_webhook_url(url: Any) -> str:
+    """A webhook URL must be absolute http(s); returns it or raises ValueError."""
+    if not isinstance(url, str):
+        raise ValueError(f"a webhook URL must be a string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook URL {url!r} must be an absolute http:// or https:// URL")
+    return url
+
+
+def ssl_for(url: str) -> bool | None:
+    """aiohttp's ``ssl`` argument: no verification for https on loopback, default otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and is_loopback(parts.hostname):
+        return False
+    return None
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """An ISO 8601 duration (``PT1M``, ``PT3600.0S``, ``P1D``, ``PT1H30M``); ValueError if not."""
+    m = _DURATION.match(text.strip().upper())
+    if not m or text.strip().upper() in ("P", "PT"):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration")
+    parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
+    return timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date-time (``Z`` or an offset; naive means UTC); ValueError if not."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    value = datetime.fromisoformat(raw)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso_time(epoch: float) -> str:
+    """Epoch seconds as ``2024-01-01T00:00:00.000000Z``."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def minute_seconds(ctx: Context) -> float:
+    """Real seconds in one emulated minute (``ctx.bucket_seconds``, 60 unless shortened)."""
+    return float(ctx.bucket_seconds) if ctx.bucket_seconds > 0 else 60.0
+
+
+def scaled(duration: timedelta, ctx: Context) -> float:
+    """Real seconds of an API duration, where one API minute lasts ``ctx.bucket_seconds``."""
+    return duration.total_seconds() / 60.0 * minute_seconds(ctx)
