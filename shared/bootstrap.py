@@ -1,0 +1,85 @@
+"""The one place the engine and its adapters are built, lazily, from app settings.
+
+Nothing here runs at import time: handlers call :func:`engine` on their first invocation, and
+the Azure SDKs are imported only then (azure-ai-ml alone costs about 2 s). Tests and local
+tools install a ready engine with :func:`use_engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from shared.errors import AutocanaryError, ConfigurationError
+
+if TYPE_CHECKING:
+    from shared.services import Engine
+    from shared.settings import Settings
+
+log = logging.getLogger("autocanary")
+_lock = threading.Lock()
+_engine: Engine | None = None
+_error: AutocanaryError | None = None
+
+
+def engine() -> Engine:
+    """The process-wide engine, built on first use; a configuration error is raised on every
+    call (the app refuses to run misconfigured rather than guess)."""
+    global _engine, _error
+    if _engine is not None:
+        return _engine
+    with _lock:
+        if _engine is None:
+            try:
+                _engine = build_engine()
+                _error = None
+            except AutocanaryError as exc:
+                _error = exc
+                log.error("autocanary is misconfigured: %s", exc.message)
+                raise
+        return _engine
+
+
+def use_engine(engine: Engine | None) -> None:
+    """Install (or with None, forget) the engine: for tests and local tools."""
+    global _engine, _error
+    with _lock:
+        _engine, _error = engine, None
+
+
+def build_engine(settings: Settings | None = None) -> Engine:
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+    from shared.azure.events import build_publisher
+    from shared.azure.metrics import MonitorMetricsSource
+    from shared.azure.tables import TableRolloutStore
+    from shared.clock import SystemClock
+    from shared.judge import SequentialJudge
+    from shared.services import Engine
+    from shared.settings import Settings
+
+    settings = settings or Settings.from_env()
+    policies = settings.policies()
+    credential = build_credential(settings)
+    if settings.table_endpoint:
+        store = TableRolloutStore.from_account_url(
+            settings.table_endpoint, credential, settings.table_name
+        )
+    elif settings.storage_connection:
+        store = TableRolloutStore.from_connection_string(
+            settings.storage_connection, settings.table_name
+        )
+    else:  # pragma: no cover - Settings.from_env refuses this
+        raise ConfigurationError("no rollout store configured")
+    return Engine(
+        store=store,
+        endpoints=MLEndpointControl(settings, credential),
+        metrics=MonitorMetricsSource(settings, credential),
+        judge=SequentialJudge(),
+        clock=SystemClock(),
+        events=build_publisher(settings, credential),
+        policies=policies,
+        workspace_id=settings.workspace_id,
+        max_concurrency=settings.max_concurrency,
+    )

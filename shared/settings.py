@@ -1,0 +1,231 @@
+"""App settings: every one named here, validated with a clear error, documented in the README.
+
+Run ``python -m shared.settings`` to validate the current environment (and the policy) before
+deploying; the app validates the same way on its first invocation and refuses to run on an
+invalid configuration rather than guess.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import ConfigurationError, PolicyError
+from shared.policy import PolicySet, load_policy_text
+
+# name -> (required, description); the README table is generated from the same facts.
+SETTINGS: dict[str, tuple[bool, str]] = {
+    "AZURE_SUBSCRIPTION_ID": (True, "subscription of the Azure ML workspace"),
+    "AZURE_RESOURCE_GROUP": (True, "resource group of the Azure ML workspace"),
+    "AZUREML_WORKSPACE_NAME": (True, "Azure ML workspace whose online endpoints are rolled out"),
+    "AUTOCANARY_POLICY_FILE": (
+        False,
+        "path (relative to the app root or absolute) of the YAML/JSON rollout policy; "
+        "this or AUTOCANARY_POLICY is required",
+    ),
+    "AUTOCANARY_POLICY": (False, "the rollout policy inline (YAML or JSON)"),
+    "AUTOCANARY_METRICS_ENDPOINT": (
+        True,
+        "regional Azure Monitor metrics endpoint, https://<region>.metrics.monitor.azure.com",
+    ),
+    "AUTOCANARY_STORAGE_CONNECTION": (
+        False,
+        "Table Storage connection string; default: AzureWebJobsStorage",
+    ),
+    "AUTOCANARY_TABLE_ENDPOINT": (
+        False,
+        "Table endpoint https://<account>.table.core.windows.net, used with the app's "
+        "identity instead of a connection string",
+    ),
+    "AUTOCANARY_TABLE_NAME": (False, "table holding rollouts (default autocanary)"),
+    "AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT": (
+        False,
+        "custom topic endpoint for lifecycle CloudEvents; unset: events are not published",
+    ),
+    "AUTOCANARY_EVENTGRID_TOPIC_KEY": (
+        False,
+        "access key of that topic; unset: the app's identity (EventGrid Data Sender role)",
+    ),
+    "AUTOCANARY_MAX_CONCURRENCY": (False, "rollouts reconciled in parallel per tick (default 8)"),
+    "AUTOCANARY_CREDENTIAL": (
+        False,
+        "default (DefaultAzureCredential, default), managed-identity, or local (the "
+        "emulator's static token; refused unless AUTOCANARY_ARM_ENDPOINT is set)",
+    ),
+    "AZURE_CLIENT_ID": (False, "client id of a user-assigned managed identity"),
+    "AUTOCANARY_ARM_ENDPOINT": (
+        False,
+        "Azure Resource Manager URL override (local emulator only); default public Azure",
+    ),
+    "AUTOCANARY_CA_BUNDLE": (
+        False,
+        "PEM file trusted for TLS to ARM and Azure Monitor (local emulator only)",
+    ),
+    "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
+}
+
+_GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
+_CREDENTIALS = ("default", "managed-identity", "local")
+
+
+@dataclass(frozen=True)
+class Settings:
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    metrics_endpoint: str
+    policy_text: str
+    policy_source: str
+    storage_connection: str | None
+    table_endpoint: str | None
+    table_name: str
+    eventgrid_endpoint: str | None
+    eventgrid_key: str | None
+    max_concurrency: int
+    credential: str
+    client_id: str | None
+    arm_endpoint: str | None
+    ca_bundle: str | None
+
+    @property
+    def workspace_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}"
+        )
+
+    @property
+    def local(self) -> bool:
+        return self.arm_endpoint is not None
+
+    def policies(self) -> PolicySet:
+        try:
+            return load_policy_text(self.policy_text, source=self.policy_source)
+        except PolicyError as exc:
+            raise PolicyError(exc.field, f"{exc.message} (in {self.policy_source})") from exc
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, root: Path | None = None) -> Settings:
+        """Read and validate every setting; the error names each missing or bad one."""
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        def need(name: str) -> str:
+            value = get(name)
+            if value is None:
+                problems.append(f"{name} is required ({SETTINGS[name][1]})")
+                return ""
+            return value
+
+        subscription = need("AZURE_SUBSCRIPTION_ID")
+        if subscription and not _GUID.match(subscription):
+            problems.append("AZURE_SUBSCRIPTION_ID must be a GUID")
+        resource_group = need("AZURE_RESOURCE_GROUP")
+        workspace = need("AZUREML_WORKSPACE_NAME")
+        metrics = need("AUTOCANARY_METRICS_ENDPOINT")
+        if metrics and not metrics.startswith("https://"):
+            problems.append("AUTOCANARY_METRICS_ENDPOINT must be an https:// URL")
+
+        policy_text, policy_source = "", "AUTOCANARY_POLICY"
+        inline, path = get("AUTOCANARY_POLICY"), get("AUTOCANARY_POLICY_FILE")
+        if inline and path:
+            problems.append("set AUTOCANARY_POLICY or AUTOCANARY_POLICY_FILE, not both")
+        elif inline:
+            policy_text = inline
+        elif path:
+            file = Path(path)
+            if not file.is_absolute():
+                file = (root or Path.cwd()) / file
+            policy_source = str(path)
+            try:
+                policy_text = file.read_text(encoding="utf-8")
+            except OSError as exc:
+                problems.append(f"AUTOCANARY_POLICY_FILE {path!r} cannot be read: {exc.strerror}")
+        else:
+            problems.append("AUTOCANARY_POLICY_FILE (or AUTOCANARY_POLICY) is required")
+
+        connection = get("AUTOCANARY_STORAGE_CONNECTION") or get("AzureWebJobsStorage")
+        table_endpoint = get("AUTOCANARY_TABLE_ENDPOINT")
+        if connection == "UseDevelopmentStorage=true":
+            problems.append(
+                "UseDevelopmentStorage=true is not supported: give Azurite's full connection "
+                "string in AUTOCANARY_STORAGE_CONNECTION"
+            )
+        if not connection and not table_endpoint:
+            problems.append(
+                "a rollout store is required: AUTOCANARY_STORAGE_CONNECTION, "
+                "AUTOCANARY_TABLE_ENDPOINT or AzureWebJobsStorage"
+            )
+        if table_endpoint and not table_endpoint.startswith(("https://", "http://127.0.0.1")):
+            problems.append("AUTOCANARY_TABLE_ENDPOINT must be an https:// URL")
+
+        concurrency_raw = get("AUTOCANARY_MAX_CONCURRENCY") or "8"
+        concurrency = int(concurrency_raw) if concurrency_raw.isdigit() else 0
+        if not 1 <= concurrency <= 64:
+            problems.append("AUTOCANARY_MAX_CONCURRENCY must be a whole number from 1 to 64")
+
+        credential = (get("AUTOCANARY_CREDENTIAL") or "default").lower()
+        arm = get("AUTOCANARY_ARM_ENDPOINT")
+        if credential not in _CREDENTIALS:
+            problems.append(f"AUTOCANARY_CREDENTIAL must be one of {', '.join(_CREDENTIALS)}")
+        if credential == "local" and not arm:
+            problems.append("AUTOCANARY_CREDENTIAL=local is only for the local emulator")
+        if arm and not arm.startswith("https://"):
+            problems.append("AUTOCANARY_ARM_ENDPOINT must be https:// (bearer tokens need TLS)")
+        ca_bundle = get("AUTOCANARY_CA_BUNDLE")
+        if ca_bundle and not Path(ca_bundle).is_file():
+            problems.append(f"AUTOCANARY_CA_BUNDLE {ca_bundle!r} is not a file")
+        eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
+        if eventgrid and not eventgrid.startswith("https://"):
+            problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")
+
+        if problems:
+            raise ConfigurationError(
+                "invalid app settings: " + "; ".join(problems), details={"problems": problems}
+            )
+        settings = cls(
+            subscription_id=subscription,
+            resource_group=resource_group,
+            workspace=workspace,
+            metrics_endpoint=metrics.rstrip("/"),
+            policy_text=policy_text,
+            policy_source=policy_source,
+            storage_connection=connection,
+            table_endpoint=table_endpoint,
+            table_name=get("AUTOCANARY_TABLE_NAME") or "autocanary",
+            eventgrid_endpoint=eventgrid,
+            eventgrid_key=get("AUTOCANARY_EVENTGRID_TOPIC_KEY"),
+            max_concurrency=concurrency,
+            credential=credential,
+            client_id=get("AZURE_CLIENT_ID"),
+            arm_endpoint=arm.rstrip("/") + "/" if arm else None,
+            ca_bundle=ca_bundle,
+        )
+        settings.policies()  # an invalid policy fails here, before any rollout
+        return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.settings``: validate the environment and the policy."""
+    try:
+        settings = Settings.from_env()
+        rules = settings.policies().rules
+    except (ConfigurationError, PolicyError) as exc:
+        print(f"autocanary: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)")
+    for rule in rules:
+        print(f"  {rule.name}: {rule.match.model} -> {rule.endpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
