@@ -1,0 +1,186 @@
+"""Decision rules compared by the judge benchmark. Each returns, per rollout, the minute index
+at which it rolls back (-1: never); ``ours`` also the minute the first stage was cleared.
+
+The comparison rules look at the whole rollout (as they are usually run); ours is reset at every
+stage, as the engine runs it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench._judge_sim import LEVELS, FloatArray, IntArray, Series
+from shared.judge import Exceedance, JudgeSettings, Minute, StageJudge
+
+_lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _first(fired: np.ndarray) -> IntArray:
+    """Index of the first True per row, -1 when none."""
+    any_ = fired.any(axis=1)
+    out: IntArray = np.where(any_, fired.argmax(axis=1), -1).astype(np.int64)
+    return out
+
+
+# --------------------------------------------------------------------------- naive threshold
+def naive_error(s: Series, threshold: float = 0.01) -> IntArray:
+    """Roll back on the first minute whose canary error rate is above ``threshold``."""
+    rate = np.where(s.n > 0, s.x / np.maximum(s.n, 1), 0.0)
+    return _first(rate > threshold)
+
+
+def naive_latency(s: Series, level: float = 0.9, factor: float = 1.1) -> IntArray:
+    """Roll back on the first minute whose canary P90 is above 1.1 x the baseline's."""
+    c, b = s.canary_pct[level], s.baseline_pct[level]
+    return _first(np.nan_to_num(c > factor * b, nan=0.0).astype(bool))
+
+
+# -------------------------------------------------------------- exact binomial, every minute
+def binomial_every_minute(s: Series, alpha: float = 0.01, terms: int = 400) -> IntArray:
+    """Exact one-sided conditional binomial test on the cumulative counts, re-run each minute:
+    P(Bin(K, rho) >= X) < alpha with X, K and rho pooled over the rollout so far."""
+    cx = np.cumsum(s.x, axis=1)
+    ck = cx + np.cumsum(s.y, axis=1)
+    cn = np.cumsum(s.n, axis=1)
+    rho = cn / np.maximum(cn + np.cumsum(s.m, axis=1), 1)
+    fired = np.zeros(cx.shape, dtype=bool)
+    for t in range(cx.shape[1]):
+        X, K, p = cx[:, t], ck[:, t], np.clip(rho[:, t], 1e-12, 1 - 1e-12)
+        cand = (K > 0) & (K * p < X)  # otherwise the p-value is at least about 1/2
+        if not cand.any():
+            continue
+        Xc, Kc, pc = X[cand].astype(np.float64), K[cand].astype(np.float64), p[cand]
+        log_pmf = (
+            _lgamma(Kc + 1)
+            - _lgamma(Xc + 1)
+            - _lgamma(Kc - Xc + 1)
+            + Xc * np.log(pc)
+            + (Kc - Xc) * np.log1p(-pc)
+        )
+        j = Xc[:, None] + np.arange(terms)[None, :]
+        ratio = np.where(
+            j < Kc[:, None], (Kc[:, None] - j) / (j + 1) * (pc / (1 - pc))[:, None], 0.0
+        )
+        steps = np.concatenate([np.ones((len(Xc), 1)), np.cumprod(ratio, axis=1)[:, :-1]], axis=1)
+        tail = np.exp(log_pmf) * steps.sum(axis=1)
+        hit = np.zeros(len(X), dtype=bool)
+        hit[cand] = tail < alpha
+        fired[:, t] = hit
+    return _first(fired)
+
+
+# ----------------------------------------------------------------- Kayenta-like Mann-Whitney
+def mann_whitney(
+    canary: FloatArray,
+    baseline: FloatArray,
+    confidence: float = 0.98,
+    tolerance: float = 0.25,
+    min_points: int = 5,
+) -> IntArray:
+    """Mann-Whitney U on the per-minute series so far (canary vs baseline), re-run each
+    minute: roll back when the canary is higher at ``confidence`` (two-sided, as Kayenta) and
+    its mean is more than ``tolerance`` above the baseline's."""
+    r, t_max = canary.shape
+    u = np.zeros(r)
+    fired = np.zeros((r, t_max), dtype=bool)
+    z_crit = _z_for(1.0 - (1.0 - confidence) / 2.0)
+    for t in range(t_max):
+        c_new, b_new = canary[:, t : t + 1], baseline[:, t : t + 1]
+        # pairs (c_new, b_0..t) and (c_0..t-1, b_new)
+        b_all, c_old = baseline[:, : t + 1], canary[:, :t]
+        u += ((c_new > b_all) + 0.5 * (c_new == b_all)).sum(axis=1)
+        u += ((c_old > b_new) + 0.5 * (c_old == b_new)).sum(axis=1)
+        npts = t + 1
+        if npts < min_points:
+            continue
+        mean_u = npts * npts / 2.0
+        sd = math.sqrt(npts * npts * (2 * npts + 1) / 12.0)
+        z = (u - mean_u - 0.5) / sd
+        ratio = canary[:, :npts].mean(axis=1) > (1 + tolerance) * baseline[:, :npts].mean(axis=1)
+        fired[:, t] = (z > z_crit) & ratio
+    return _first(fired)
+
+
+def _z_for(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def kayenta_error(s: Series) -> IntArray:
+    c = np.where(s.n > 0, s.x / np.maximum(s.n, 1), 0.0)
+    b = np.where(s.m > 0, s.y / np.maximum(s.m, 1), 0.0)
+    return mann_whitney(c, b)
+
+
+def kayenta_latency(s: Series, level: float = 0.5) -> IntArray:
+    return mann_whitney(np.nan_to_num(s.canary_pct[level]), np.nan_to_num(s.baseline_pct[level]))
+
+
+# ---------------------------------------------------------------------------------- ours
+@dataclass(frozen=True)
+class OursResult:
+    rollback: IntArray  # minute index of the rollback, -1: none
+    reason: list[str]
+    cleared: IntArray  # minute index at which the first stage was first promotable, -1: never
+
+
+def ours(s: Series, settings: JudgeSettings, latency: str = "none") -> OursResult:
+    """The product's judge, asked every minute, reset at every stage (as the engine runs it).
+
+    ``latency``: "none" (counts only), "requests" (exceedance counts) or "aggregates"
+    (per-minute P50/P90/P99)."""
+    r_count, t_count = s.rollouts, s.minutes
+    n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
+    stage = s.stage.tolist()
+    pct: dict[str, list[list[float]]] = {}
+    if latency == "aggregates":
+        for level, side in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+            pct[f"canary_{side}"] = s.canary_pct[level].tolist()
+            pct[f"baseline_{side}"] = s.baseline_pct[level].tolist()
+    exc: list[tuple[float, list[list[float]], list[list[float]], list[list[int]], list[list[int]]]]
+    exc = []
+    if latency == "requests":
+        for level in LEVELS:
+            thr, cthr, cs, bs = s.exceedances[level]
+            exc.append((level, thr.tolist(), cthr.tolist(), cs.tolist(), bs.tolist()))
+    rollback = np.full(r_count, -1, dtype=np.int64)
+    cleared = np.full(r_count, -1, dtype=np.int64)
+    reasons = [""] * r_count
+    for r in range(r_count):
+        judge = StageJudge(settings)
+        current = stage[0]
+        for t in range(t_count):
+            if stage[t] != current:
+                current = stage[t]
+                judge = StageJudge(settings)
+            extra: dict[str, object] = {}
+            if pct:
+                extra = {k: (None if math.isnan(v[r][t]) else v[r][t]) for k, v in pct.items()}
+            if exc:
+                extra["exceedances"] = tuple(
+                    Exceedance(
+                        level=level,
+                        threshold_ms=thr[r][t],
+                        canary_slow=cs[r][t],
+                        canary_total=n[r][t],
+                        baseline_slow=bs[r][t],
+                        baseline_total=m[r][t],
+                        canary_threshold_ms=cthr[r][t],
+                    )
+                    for level, thr, cthr, cs, bs in exc
+                    if not math.isnan(thr[r][t])
+                )
+            judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t], **extra))  # type: ignore[arg-type]
+            verdict = judge.verdict()
+            if verdict.decision == "rollback":
+                rollback[r] = t
+                reasons[r] = verdict.reason
+                break
+            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
+                cleared[r] = t
+    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
