@@ -395,24 +395,24 @@ def is_noop(before: Slot, change: SlotWrite) -> bool:
 
 def check_one_active(before: Slot, change: SlotWrite) -> None:
     """One active rollout per endpoint, enforced on the ETag-guarded ``before``: a different
-    rollout may take the slot only once the stored one has ended (reached a terminal phase)."""
+    rollout may take the slot only once the stored one has ended (reached a terminal phase),
+    before or in the same atomic write."""
     old = before.active
     if old is None or not old.active:
         return
-    if change.active is not None and change.active.id != old.id:
+    ended_here = any(r.id == old.id and not r.active for r in change.rollouts)
+    if change.active is not None and change.active.id != old.id and not ended_here:
         raise ActiveRolloutExists(
             f"endpoint {before.endpoint!r} already has active rollout {old.id!r} "
             f"({old.phase.value}); end it before starting {change.active.id!r}",
             details={"endpoint": before.endpoint, "active": old.id},
         )
-    if change.active is None:
-        ended = [r for r in change.rollouts if r.id == old.id and not r.active]
-        if not ended:
-            raise ActiveRolloutExists(
-                f"endpoint {before.endpoint!r}: active rollout {old.id!r} ({old.phase.value}) "
-                "cannot leave the slot without being ended in the same write",
-                details={"endpoint": before.endpoint, "active": old.id},
-            )
+    if change.active is None and not ended_here:
+        raise ActiveRolloutExists(
+            f"endpoint {before.endpoint!r}: active rollout {old.id!r} ({old.phase.value}) "
+            "cannot leave the slot without being ended in the same write",
+            details={"endpoint": before.endpoint, "active": old.id},
+        )
 
 
 def plan_write(before: Slot, change: SlotWrite) -> WritePlan:

@@ -1,0 +1,86 @@
+"""The operator API: list and inspect rollouts, and steer them.
+
+GET  /api/rollouts                       active and recent (?endpoint=&model=&phase=&active=&limit=)
+GET  /api/rollouts/{endpoint}            the current rollout, its history and every decision
+POST /api/rollouts/{endpoint}/{action}   pause | resume | promote | rollback | abort
+                                         body {"reason": "...", "actor"?: "...", "full"?: bool}
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from handlers._http import guarded, json_response
+from shared import bootstrap, inputs
+from shared.errors import InvalidInput
+from shared.model import OPERATOR_ACTIONS, Phase
+from shared.ports import RolloutQuery
+
+bp = func.Blueprint()
+
+MAX_LIMIT = 500
+
+
+@bp.function_name("list_rollouts")
+@bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_rollouts(req: func.HttpRequest) -> func.HttpResponse:
+    def run() -> func.HttpResponse:
+        query = _query(req.params)
+        items = bootstrap.engine().list_rollouts(query)
+        return json_response({"rollouts": items, "count": len(items)})
+
+    return guarded(run)
+
+
+@bp.function_name("get_rollout")
+@bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_rollout(req: func.HttpRequest) -> func.HttpResponse:
+    return guarded(lambda: json_response(bootstrap.engine().describe(req.route_params["endpoint"])))
+
+
+@bp.function_name("rollout_action")
+@bp.route(
+    route="rollouts/{endpoint}/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
+)
+def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
+    def run() -> func.HttpResponse:
+        action = req.route_params["action"]
+        if action not in OPERATOR_ACTIONS:
+            raise InvalidInput(
+                f"unknown action {action!r}",
+                code="unknown_action",
+                details={"allowed": list(OPERATOR_ACTIONS)},
+            )
+        body = inputs.action_request(inputs.json_body(req.get_body()))
+        result = bootstrap.engine().act(
+            req.route_params["endpoint"], action, body.reason, body.actor, full=body.full
+        )
+        return json_response(result)
+
+    return guarded(run)
+
+
+def _query(params: dict[str, str] | object) -> RolloutQuery:
+    get = params.get if isinstance(params, dict) else (lambda _k, _d=None: None)
+    phase_raw = get("phase")
+    phase = None
+    if phase_raw:
+        by_name = {p.value.lower(): p for p in Phase}
+        phase = by_name.get(phase_raw.lower())
+        if phase is None:
+            raise InvalidInput(
+                f"unknown phase {phase_raw!r}", details={"allowed": [p.value for p in Phase]}
+            )
+    limit_raw = get("limit") or "100"
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    active_raw = (get("active") or "false").lower()
+    if active_raw not in ("true", "false"):
+        raise InvalidInput("active must be true or false")
+    return RolloutQuery(
+        endpoint=get("endpoint") or None,
+        model=get("model") or None,
+        phase=phase,
+        active_only=active_raw == "true",
+        limit=int(limit_raw),
+    )

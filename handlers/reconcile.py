@@ -1,0 +1,29 @@
+"""Timer trigger: reconcile every active rollout, every minute."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared import bootstrap
+
+bp = func.Blueprint()
+log = logging.getLogger("autocanary")
+
+SCHEDULE = "0 */1 * * * *"  # six-field NCRONTAB: second 0 of every minute
+
+
+@bp.function_name("reconcile_rollouts")
+@bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
+def reconcile_rollouts(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("reconcile timer is past due")
+    outcomes = bootstrap.engine().reconcile_all()
+    failed = [o for o in outcomes if o.error]
+    changed = sum(1 for o in outcomes if o.changed)
+    log.info(
+        "reconciled %d endpoint(s): %d changed, %d failed", len(outcomes), changed, len(failed)
+    )
+    for o in failed:
+        log.error("reconcile %s failed: %s", o.endpoint, o.error)

@@ -1,0 +1,160 @@
+"""The engine's use cases over the fakes: ingest, reconcile, alerts, operator actions."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
+from shared.model import Phase
+from shared.ports import RolloutQuery
+from shared.services import Alert
+from tests.engine_support import WORKSPACE_ID, make_world
+
+
+def test_registered_model_starts_a_rollout_and_requests_the_clone() -> None:
+    w = make_world()
+    result = w.engine.on_model_registered(w.model())
+    assert result.outcome == "started" and result.endpoint == "fraud"
+    slot = w.store.read("fraud")
+    assert slot.active is not None and slot.active.phase is Phase.PROVISIONING
+    assert "fraud-v7" in w.endpoints.deployment_names("fraud")
+
+
+def test_same_event_twice_gives_one_rollout() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model(event_id="e1"))
+    again = w.engine.on_model_registered(w.model(event_id="e1"))
+    assert again.outcome == "duplicate"
+    assert len(w.store.list_rollouts(RolloutQuery(endpoint="fraud"))) == 1
+
+
+def test_unmatched_model_is_recorded_as_ignored_with_the_reason() -> None:
+    w = make_world()
+    result = w.engine.on_model_registered(w.model("ranker", "3"))
+    assert result.outcome == "ignored" and result.reason == "NoMatchingRule"
+    ignored = w.store.ignored_events()
+    assert [e.reason for e in ignored] == ["NoMatchingRule"]
+
+
+def test_good_rollout_runs_to_success_on_timer_ticks() -> None:
+    w = make_world()
+    w.judge.set("promote", "Cleared")
+    w.engine.on_model_registered(w.model())
+    for _ in range(30):
+        w.tick(70)
+        if w.store.read("fraud").active is None:
+            break
+    done = w.store.list_rollouts(RolloutQuery(endpoint="fraud"))[0]
+    assert done.phase is Phase.SUCCEEDED
+    assert w.endpoints.deployment_names("fraud") == ["fraud-v7"]
+    assert "Autocanary.Rollout.RolloutSucceeded" in w.events.types()
+    reasons = [d.reason for d in w.store.decisions("fraud", done.id)]
+    assert reasons[0] == "Admitted" and reasons[-1] == "Succeeded"
+
+
+def test_judge_rollback_on_a_timer_tick() -> None:
+    w = make_world()
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model())
+    for _ in range(6):
+        w.tick(70)
+    w.judge.set("rollback", "ErrorRateRegression")
+    for _ in range(4):
+        w.tick(70)
+    latest = w.store.list_rollouts(RolloutQuery(endpoint="fraud"))[0]
+    assert latest.phase is Phase.ROLLED_BACK
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_alert_rolls_back_at_once_and_resolved_alerts_change_nothing() -> None:
+    w = make_world()
+    w.judge.set("hold")
+    w.engine.on_model_registered(w.model())
+    for _ in range(6):
+        w.tick(70)
+    assert w.store.read("fraud").active.phase is Phase.CANARY  # type: ignore[union-attr]
+    assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
+    target = f"{WORKSPACE_ID}/onlineEndpoints/fraud".lower()
+    resolved = w.engine.on_alert(Alert("a1", "p99", "Resolved", (target,)))
+    assert resolved[0].outcome == "ignored"
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", (target,)))
+    assert results[0].outcome == "rolled_back"
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_alert_for_another_workspace_or_unknown_endpoint_is_ignored() -> None:
+    w = make_world()
+    other = WORKSPACE_ID.replace("/ws", "/other") + "/onlineEndpoints/fraud"
+    assert w.engine.on_alert(Alert("a", "r", "Fired", (other,)))[0].outcome == "ignored"
+    mine = f"{WORKSPACE_ID}/onlineEndpoints/nobody"
+    assert w.engine.on_alert(Alert("a", "r", "Fired", (mine,)))[0].outcome == "ignored"
+
+
+def test_operator_actions_need_a_known_endpoint_and_an_allowed_phase() -> None:
+    w = make_world()
+    with pytest.raises(NotFound):
+        w.engine.act("fraud", "pause", "why", "ana")
+    w.engine.on_model_registered(w.model())
+    with pytest.raises(PhaseConflict):
+        w.engine.act("fraud", "promote", "too early", "ana")
+    with pytest.raises(InvalidInput):
+        w.engine.act("fraud", "explode", "why", "ana")
+    view = w.engine.act("fraud", "pause", "checking", "ana")
+    assert view["rollout"]["paused"] and "resume" in view["allowed_actions"]
+    assert view["decisions"][-1]["actor"] == "ana"
+
+
+def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:
+    w = make_world()
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model(version="7"))
+    waiting = w.engine.on_model_registered(w.model(version="8"))
+    assert waiting.outcome == "waiting"
+    for _ in range(40):
+        w.tick(70)
+        active = w.store.read("fraud").active
+        if active is not None and active.model.version == "8":
+            break
+    assert active is not None and active.model.version == "8"
+
+
+def test_newer_version_supersedes_when_the_policy_says_so() -> None:
+    w = make_world()
+    w.judge.set("hold")
+    w.engine.on_model_registered(w.model("churn", "1"))
+    for _ in range(4):
+        w.tick(70)
+    result = w.engine.on_model_registered(w.model("churn", "2"))
+    assert result.outcome == "superseding"
+    for _ in range(6):
+        w.tick(70)
+    first = [r for r in w.store.list_rollouts(RolloutQuery(endpoint="churn"))]
+    phases = {r.model.version: r.phase for r in first}
+    assert phases["1"] is Phase.SUPERSEDED
+    assert phases["2"] not in (Phase.SUPERSEDED, Phase.FAILED)
+
+
+def test_one_endpoint_failing_does_not_stop_the_others() -> None:
+    w = make_world()
+    w.judge.set("hold")
+    w.engine.on_model_registered(w.model("fraud", "7"))
+    w.engine.on_model_registered(w.model("churn", "2"))
+    w.endpoints.fail_next = [TransientUpstreamError("ARM 503")]
+    w.clock.advance(70)
+    outcomes = {o.endpoint: o for o in w.engine.reconcile_all()}
+    assert len(outcomes) == 2
+    assert sum(1 for o in outcomes.values() if o.error) == 1
+    assert all(o.error or o.rollout_id for o in outcomes.values())
+
+
+def test_failed_reconcile_is_recorded_on_the_rollout_and_healed_next_tick() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model())
+    w.clock.advance(70)
+    w.endpoints.fail_next = [TransientUpstreamError("busy")]
+    # the failure hits get_endpoint: the endpoint's reconcile fails and is recorded
+    w.engine.reconcile_all()
+    r = w.store.read("fraud").active
+    assert r is not None and r.reason == "EffectFailed"
+    w.tick(70)
+    assert w.store.read("fraud").active.reason != "EffectFailed"  # type: ignore[union-attr]
