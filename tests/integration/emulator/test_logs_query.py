@@ -40,7 +40,8 @@ def test_summarize_count_by_deployment(server: Server) -> None:
     """summarize count() by DeploymentName counts the traffic log rows in the timespan."""
     result = logs(server).query_workspace(
         WORKSPACE,
-        "AmlOnlineEndpointTrafficLog | summarize count() by DeploymentName | order by DeploymentName asc",
+        "AmlOnlineEndpointTrafficLog | summarize count() by DeploymentName"
+        " | order by DeploymentName asc",
         timespan=timedelta(hours=1),
     )
     assert result.status == LogsQueryStatus.SUCCESS
