@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +28,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WORKERS = 8
 ENDPOINTS = 100
 TRANSITIONS_PER_WORKER = 20
+R = TypeVar("R")
 DEADLINE = 120.0  # seconds any whole scenario may take before the test fails
 
 
@@ -58,11 +61,11 @@ def rollout(rid: str, endpoint: str, event_id: str = "", message: str = "") -> R
     )
 
 
-def run_all(workers: int, fn: Callable[[int], object]) -> list[object]:
+def run_all(workers: int, fn: Callable[[int], R]) -> list[R]:
     """Run fn(0..workers-1) on threads released together; fail if any overruns DEADLINE."""
     barrier = threading.Barrier(workers)
 
-    def released(i: int) -> object:
+    def released(i: int) -> R:
         barrier.wait(timeout=DEADLINE)
         return fn(i)
 
@@ -90,9 +93,9 @@ def test_ten_deliveries_of_one_event_create_exactly_one_rollout(store: RolloutSt
 
     outcomes = run_all(10, deliver)
 
-    created = [o for o in outcomes if str(o).startswith("created")]
+    created = [o for o in outcomes if o.startswith("created")]
     assert len(created) == 1 and outcomes.count("duplicate") == 9
-    winner = str(created[0]).split()[1]
+    winner = created[0].split()[1]
     rollouts = store.list_rollouts(RolloutQuery())
     assert [(r.id, r.message) for r in rollouts] == [("r-evt-42", f"delivery {winner}")]
     slot = store.read("ep-1")
@@ -138,7 +141,7 @@ def test_concurrent_reconcilers_apply_every_transition_exactly_once(store: Rollo
         # spread over the other endpoints at random (seeded).
         for step in range(TRANSITIONS_PER_WORKER):
             ep = endpoints[0] if step % 4 == 0 else rng.choice(endpoints[1:])
-            retry_on_stale(lambda ep=ep: transition(ep, worker), attempts=200)  # type: ignore[misc]
+            retry_on_stale(partial(transition, ep, worker), attempts=200)
             done[ep] += 1
         return done
 
@@ -146,7 +149,7 @@ def test_concurrent_reconcilers_apply_every_transition_exactly_once(store: Rollo
 
     applied: Counter[str] = Counter()
     for counts in results:
-        applied.update(counts)  # type: ignore[arg-type]
+        applied.update(counts)
     assert sum(applied.values()) == WORKERS * TRANSITIONS_PER_WORKER
     for ep in endpoints:
         slot = store.read(ep)
