@@ -8,6 +8,8 @@ POST /api/rollouts/{endpoint}/{action}   pause | resume | promote | rollback | a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import azure.functions as func
 
 from handlers._http import guarded, json_response
@@ -60,8 +62,8 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     return guarded(run)
 
 
-def _query(params: dict[str, str] | object) -> RolloutQuery:
-    get = params.get if isinstance(params, dict) else (lambda _k, _d=None: None)
+def _query(params: Mapping[str, str]) -> RolloutQuery:
+    get = params.get
     phase_raw = get("phase")
     phase = None
     if phase_raw:

@@ -49,6 +49,9 @@ def use_engine(engine: Engine | None) -> None:
 
 
 def build_engine(settings: Settings | None = None) -> Engine:
+    from shared.settings import Settings
+
+    settings = settings or Settings.from_env()  # validate before importing any SDK
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
     from shared.azure.events import build_publisher
@@ -57,9 +60,7 @@ def build_engine(settings: Settings | None = None) -> Engine:
     from shared.clock import SystemClock
     from shared.judge import SequentialJudge
     from shared.services import Engine
-    from shared.settings import Settings
 
-    settings = settings or Settings.from_env()
     policies = settings.policies()
     credential = build_credential(settings)
     if settings.table_endpoint:
