@@ -7,7 +7,8 @@ Routes:
 - add-ons wired through ``setup(app, ctx)``: ``emulator.monitor``, ``emulator.logs``,
   ``emulator.alerts``, ``emulator.eventgrid``;
 - admin API (``/_emulator/...``, bearer admin key from the connection file):
-  ``GET /_emulator/health``, ``GET /_emulator/state``, ``POST /_emulator/models`` and
+  ``GET /_emulator/health``, ``GET /_emulator/state``, ``GET /_emulator/records/summary``,
+  ``POST /_emulator/models`` and
   ``POST /_emulator/codes`` (register a local folder), and the faults API (``GET/DELETE
   /_emulator/faults``, ``PUT/DELETE /_emulator/faults/arm``,
   ``PUT/DELETE /_emulator/faults/provisioning/{endpoint}/{deployment}``,
@@ -208,6 +209,7 @@ class Emulator:
         r = app.router
         r.add_get(ADMIN_PREFIX + "health", self._health)
         r.add_get(ADMIN_PREFIX + "state", self._state)
+        r.add_get(ADMIN_PREFIX + "records/summary", self._records_summary)
         r.add_post(ADMIN_PREFIX + "models", self._register_model)
         r.add_post(ADMIN_PREFIX + "codes", self._register_code)
         r.add_get(ADMIN_PREFIX + "faults", self._faults)
@@ -265,6 +267,23 @@ class Emulator:
                 "addons": self.addons,
             }
         )
+
+    async def _records_summary(self, request: web.Request) -> web.Response:
+        """Counts of recorded requests by endpoint, deployment, mirrored and status code."""
+        since = request.query.get("since", "0")
+        try:
+            start = float(since)
+        except ValueError as exc:
+            raise bad_request("since must be epoch seconds") from exc
+        counts: dict[tuple[str, str, bool, int], int] = {}
+        for rec in self.ctx.records.between(start, float("inf")):
+            k = (rec.endpoint, rec.deployment, rec.mirrored, rec.status_code)
+            counts[k] = counts.get(k, 0) + 1
+        rows = [
+            {"endpoint": e, "deployment": d, "mirrored": m, "status_code": c, "count": n}
+            for (e, d, m, c), n in sorted(counts.items())
+        ]
+        return _json({"rows": rows})
 
     async def _register_folder(self, request: web.Request, kind: str) -> web.Response:
         body = await _body(request)

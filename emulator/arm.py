@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import re
 import secrets
 import shutil
@@ -236,7 +237,9 @@ class ArmState:
         )
         headers = {
             "Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op.id}?api-version={api}",
-            "Retry-After": f"{self.retry_after:g}",
+            # The generated client reads Retry-After of the initial response as an integer;
+            # the status resource below carries the (possibly fractional) polling interval.
+            "Retry-After": str(max(1, math.ceil(self.retry_after))),
             "x-ms-async-operation-timeout": "PT1H",
         }
         if location:
@@ -284,6 +287,9 @@ class ArmState:
         props.setdefault("isAnonymous", False)
         props.setdefault("tags", {})
         props.setdefault("properties", {})
+        if kind == "models":
+            props.setdefault("flavors", {})
+            props.setdefault("modelType", "custom_model")
         props["provisioningState"] = "Succeeded"
         return {
             "id": rid,
@@ -941,8 +947,13 @@ def add_routes(app: web.Application, state: ArmState) -> None:
         key_type = str(body.get("keyType") or "")
         if key_type.lower() not in ("primary", "secondary"):
             raise bad_request("keyType must be Primary or Secondary")
-        value = body.get("keyValue") or secrets.token_urlsafe(24)
-        ep.keys[f"{key_type.lower()}Key"] = str(value)
+        slot = f"{key_type.lower()}Key"
+        # MLClient sends the current key as keyValue and expects a new key: a keyValue equal
+        # to the current key (or none) regenerates; a different one sets that value.
+        value = body.get("keyValue")
+        if not value or value == ep.keys[slot]:
+            value = secrets.token_urlsafe(24)
+        ep.keys[slot] = str(value)
         op = state.new_operation()
         op.finish()
         return web.Response(status=202, headers=state.lro_headers(request, op, True))
