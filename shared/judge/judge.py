@@ -44,14 +44,15 @@ from shared.judge.evalues import CLEAR_GRID, ROLLBACK_GRID, RatioProcess, SignPr
 from shared.judge.types import Decision, Exceedance, JudgeSettings, Minute, Verdict
 
 # ------------------------------------------------------------------------- reason constants
-ERROR_RATE_REGRESSION = "error_rate_regression"
-LATENCY_REGRESSION = "latency_regression"
-CLEARED = "cleared"
-NO_DATA = "no_data"
-INSUFFICIENT_DATA = "insufficient_data"
-ACCUMULATING = "accumulating"
-LATENCY_ACCUMULATING = "latency_accumulating"
-ERROR_RATE_CEILING = "error_rate_ceiling"
+# (CamelCase like the engine's own reasons; NO_DATA is the engine's "NoData" too)
+ERROR_RATE_REGRESSION = "ErrorRateRegression"
+LATENCY_REGRESSION = "LatencyRegression"
+CLEARED = "Cleared"
+NO_DATA = "NoData"
+INSUFFICIENT_DATA = "InsufficientData"
+ACCUMULATING = "Accumulating"
+LATENCY_ACCUMULATING = "LatencyAccumulating"
+ERROR_RATE_CEILING = "ErrorRateCeiling"
 
 REASONS: tuple[str, ...] = (
     ERROR_RATE_REGRESSION,

@@ -62,13 +62,19 @@ class JudgeSettings:
     tolerance:         r0, the canary/baseline error-rate ratio tolerated before rollback
     clear_margin:      m, the ratio the canary must be shown to be below to be promoted
     clear_alpha:       alpha_p, the error budget of the clearing test
-    latency_margin:    relative latency slack (0.1 = canary may be 10 % slower)
+    latency_margin:    relative latency slack (0.1 = canary may be 10 % slower): rollback needs
+                       evidence of a canary slower than that, promotion evidence of one within it
+                       (per-request exceedance counts must be made with this margin, see
+                       :class:`Exceedance`)
     latency_levels:    quantile levels guarded for latency
-    guard_latency:     whether latency is a guarded metric at all
-    min_minutes:       minutes of data before the stage may be promoted
+    guard_latency:     whether latency is a guarded metric at all (it counts in the Bonferroni
+                       split only when the stage's minutes carry latency data)
+    min_minutes:       minutes of data (traffic on both sides) before the stage may be promoted
     min_requests:      canary requests before the stage may be promoted
     min_error_events:  baseline+canary error events before clearing on errors may count
-                       (0: clearing may rely on request volume alone)
+                       (0: no minimum beyond the evidence itself; the clearing e-process gains
+                       evidence only from error events, so a stage where neither side had an
+                       error is never cleared on errors: it holds until its deadline)
     """
 
     alpha: float = 0.01
