@@ -256,6 +256,15 @@ def test_a_new_rollout_may_start_once_the_old_one_ended(store: RolloutStore) -> 
     }
 
 
+def test_ending_a_rollout_and_starting_its_successor_in_one_write(store: RolloutStore) -> None:
+    slot = start(store, rollout("r1"))
+    superseded = rollout("r1", phase=Phase.SUPERSEDED)
+    successor = rollout("r2", version="2")
+    store.write(slot, SlotWrite(active=successor, waiting=None, rollouts=(superseded, successor)))
+    assert store.read("ep-1").active == successor
+    assert store.list_rollouts(RolloutQuery(active_only=True)) == [successor]
+
+
 def test_a_stray_active_rollout_row_is_refused(store: RolloutStore) -> None:
     slot = start(store, rollout("r1"))
     with pytest.raises(InvalidInput):
