@@ -99,12 +99,10 @@ def check_webhook_url(url: Any) -> str:
     return url
 
 
-def ssl_for(url: str) -> bool | None:
+def ssl_for(url: str) -> bool:
     """aiohttp's ``ssl`` argument: no verification for https on loopback, default otherwise."""
     parts = urlsplit(url)
-    if parts.scheme == "https" and is_loopback(parts.hostname):
-        return False
-    return None
+    return not (parts.scheme == "https" and is_loopback(parts.hostname))
 
 
 _DURATION = re.compile(
