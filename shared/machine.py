@@ -615,7 +615,7 @@ def _ask_traffic(
     effects: list[Effect] = [SetTraffic(traffic, mirror)]
     if phase is Phase.CANARY and (r.phase is not Phase.CANARY or stage != r.stage):
         effects.append(_event(nxt, EV_STAGE, stage=stage, weight=r.policy.stages[stage].weight))
-    return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor)
+    return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor, r)
 
 
 def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, Any]:
@@ -739,11 +739,14 @@ def _goto(
     evidence: Mapping[str, Any] | None = None,
     effects: tuple[Effect, ...] = (),
     actor: str = "engine",
+    before: Rollout | None = None,
 ) -> Transition:
+    """Move to ``phase``; the record's from-phase and from-stage are ``before``'s (default
+    ``r``'s), so a caller that already changed the stage passes the original rollout."""
     nxt = r.evolve(phase=phase, phase_since=now)
     if phase is not Phase.ROLLING_BACK:
         nxt = nxt.evolve(cleanup=False)
-    return _record(nxt, now, reason, message, evidence or {}, effects, actor, before=r)
+    return _record(nxt, now, reason, message, evidence or {}, effects, actor, before=before or r)
 
 
 def _record(

@@ -177,6 +177,11 @@ class Engine:
             now = self.clock.now()
             adm = admit(slot.active, slot.waiting, model, policy, now)
             if adm.outcome == "ignore":
+                # The event is claimed in the same write as the slot it changed, so a slot
+                # read after that write always finds the claim: a concurrent duplicate
+                # delivery is told apart from a genuinely ignorable version here.
+                if self.store.event_seen(endpoint, model.event_id):
+                    return self._duplicate(endpoint)
                 return self._ignore(model, adm.reason, adm.detail, endpoint)
             rollouts = tuple(r for r in (adm.active,) if r is not None)
             try:

@@ -384,3 +384,11 @@ def test_same_version_again_is_ignored() -> None:
 def test_rollout_round_trips_through_plain_data() -> None:
     r = _active()
     assert Rollout.from_dict(r.to_dict()) == r
+
+
+def test_stage_advance_records_the_stage_it_came_from() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step(HOLD)
+    t = sim.step(PROMOTE, dt=61)
+    assert t.record is not None and (t.record.stage_from, t.record.stage_to) == (0, 1)
