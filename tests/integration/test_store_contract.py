@@ -412,3 +412,12 @@ def test_active_endpoints_are_those_with_active_or_waiting(store: RolloutStore) 
 def test_bad_rollout_queries_are_refused(store: RolloutStore, query: RolloutQuery) -> None:
     with pytest.raises(InvalidInput):
         store.list_rollouts(query)
+
+
+def test_filter_values_are_parameters_not_query_text(store: RolloutStore) -> None:
+    """Quotes, spaces, '@' and OData words in a value only ever match themselves."""
+    odd = "o'brien @p2 or RowKey ne ''"
+    start(store, rollout("r1", name=odd))
+    start(store, rollout("r2", "ep-2", name="plain"))
+    assert [r.id for r in store.list_rollouts(RolloutQuery(model=odd))] == ["r1"]
+    assert store.list_rollouts(RolloutQuery(model="o'brien")) == []
