@@ -55,7 +55,7 @@ class Scorer:
         self.url = conn.scoring_uri(endpoint)
         self.key = ml.online_endpoints.get_keys(endpoint).primary_key
         self.session = requests.Session()
-        self.session.verify = conn.cert_path
+        self.cert = conn.cert_path
 
     def score(
         self, rows: list[list[float]] | None = None, key: str | None = None, **headers: str
@@ -63,7 +63,8 @@ class Scorer:
         hdrs = {"Authorization": f"Bearer {self.key if key is None else key}"}
         hdrs.update({k.replace("_", "-"): v for k, v in headers.items()})
         body = {"data": rows if rows is not None else [[1.0, 2.0, 3.0]]}
-        return self.session.post(self.url, json=body, headers=hdrs, timeout=30)
+        # verify per request: a Session's verify loses to REQUESTS_CA_BUNDLE in the environment.
+        return self.session.post(self.url, json=body, headers=hdrs, timeout=30, verify=self.cert)
 
 
 def record_counts(conn: Connection, endpoint: str) -> dict[tuple[str, bool, int], int]:
