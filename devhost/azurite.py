@@ -12,6 +12,7 @@ terminated when the context manager exits.
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -56,12 +57,21 @@ def connection_string(port: int, host: str = "127.0.0.1") -> str:
     )
 
 
-def _answers(host: str, port: int) -> bool:
+def _answers_http(host: str, port: int) -> bool:
+    """Whether an HTTP server answers on host:port (any status will do)."""
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
     try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
+        conn.request("GET", f"/{ACCOUNT_NAME}/Tables")
+        conn.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
+
+
+class _ExitedEarly(Exception):
+    """Azurite's process ended before it answered; carries the tail of its output."""
 
 
 class AzuriteTables:
@@ -75,7 +85,6 @@ class AzuriteTables:
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
-        self._log: Path | None = None
 
     @property
     def connection_string(self) -> str:
@@ -84,14 +93,28 @@ class AzuriteTables:
         return connection_string(self.port, self.host)
 
     def start(self) -> str:
+        """Launch Azurite and wait until it answers HTTP; a free port is chosen when none was
+        given (and chosen again, up to three times, if another process takes it first)."""
         if self._process is not None:
             return self.connection_string
         binary = azurite_binary()
-        self.port = self.port or free_port(self.host)
+        fixed_port = self.port is not None
+        for attempt in range(1 if fixed_port else 3):
+            if not fixed_port:
+                self.port = free_port(self.host)
+            try:
+                return self._launch(binary)
+            except _ExitedEarly as exc:
+                if fixed_port or attempt == 2:
+                    raise RuntimeError(f"Azurite exited at start-up:\n{exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _launch(self, binary: Path) -> str:
+        assert self.port is not None
         # Run from a scratch directory so nothing Azurite might write lands in the working tree
         # (--location cannot be combined with --inMemoryPersistence).
         self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
-        self._log = Path(self._workdir.name) / "azurite.log"
+        log_path = Path(self._workdir.name) / "azurite.log"
         argv = [
             str(binary),
             "--inMemoryPersistence",
@@ -104,8 +127,8 @@ class AzuriteTables:
             "--disableTelemetry",
             "--silent",
         ]
-        with open(self._log, "wb") as log:
-            self._process = subprocess.Popen(
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -113,13 +136,14 @@ class AzuriteTables:
                 cwd=self._workdir.name,
                 env={**os.environ, "AZURITE_ACCEPT_EULA": "true"},
             )
+        self._process = process
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                output = self._log.read_text(errors="replace")[-2000:]
+            if process.poll() is not None:
+                output = log_path.read_text(errors="replace")[-2000:]
                 self.stop()
-                raise RuntimeError(f"Azurite exited at start-up:\n{output}")
-            if _answers(self.host, self.port):
+                raise _ExitedEarly(output)
+            if _answers_http(self.host, self.port) and process.poll() is None:
                 return self.connection_string
             time.sleep(0.05)
         self.stop()
