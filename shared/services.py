@@ -24,7 +24,7 @@ from shared.errors import (
     PhaseConflict,
     StaleState,
 )
-from shared.judge.types import Minute, Verdict
+from shared.judge.types import JudgeSettings, Minute, Verdict
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
@@ -130,6 +130,15 @@ class AlertResult:
             "reason": self.reason,
             "rollout_id": self.rollout_id,
         }
+
+
+def stage_settings(r: Rollout) -> JudgeSettings:
+    """The judge settings of one stage: a fresh e-process per judged stage (shadow included)
+    at alpha/S, so the whole rollout's false-rollback rate stays within the policy's alpha
+    (canary-statistics: "a fresh one per stage at alpha/S")."""
+    judged = len(r.policy.judged_stages) + (1 if r.policy.shadow_percent > 0 else 0)
+    settings = r.policy.judge
+    return replace(settings, alpha=settings.alpha / max(1, judged))
 
 
 class Engine:
@@ -422,7 +431,7 @@ class Engine:
                 return Verdict("hold", "NoData", {"error": exc.message})
         minutes = [m for m in minutes if m.start is None or m.start >= query.start]
         stage = r.policy.stages[r.stage] if r.stage >= 0 else None
-        settings = r.policy.judge
+        settings = stage_settings(r)
         if stage is not None:
             settings = replace(
                 settings, min_requests=max(settings.min_requests, stage.min_requests)

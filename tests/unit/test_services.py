@@ -158,3 +158,15 @@ def test_failed_reconcile_is_recorded_on_the_rollout_and_healed_next_tick() -> N
     assert r is not None and r.reason == "EffectFailed"
     w.tick(70)
     assert w.store.read("fraud").active.reason != "EffectFailed"  # type: ignore[union-attr]
+
+
+def test_each_judged_stage_gets_its_share_of_alpha() -> None:
+    """Shadow + 2 judged stages share the policy's alpha (0.01 / 3 each)."""
+    w = make_world()
+    w.judge.set("hold")
+    w.engine.on_model_registered(w.model())
+    for _ in range(4):
+        w.tick(70)
+    assert w.judge.calls, "the judge was asked"
+    alphas = {round(settings.alpha, 6) for _, settings in w.judge.calls}
+    assert alphas == {round(0.01 / 3, 6)}
