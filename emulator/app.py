@@ -8,7 +8,7 @@ Routes:
   ``emulator.alerts``, ``emulator.eventgrid``;
 - admin API (``/_emulator/...``, bearer admin key from the connection file):
   ``GET /_emulator/health``, ``GET /_emulator/state``, ``GET /_emulator/records/summary``,
-  ``POST /_emulator/models`` and
+  ``GET /_emulator/records/overheads``, ``POST /_emulator/models`` and
   ``POST /_emulator/codes`` (register a local folder), and the faults API (``GET/DELETE
   /_emulator/faults``, ``PUT/DELETE /_emulator/faults/arm``,
   ``PUT/DELETE /_emulator/faults/provisioning/{endpoint}/{deployment}``,
@@ -210,6 +210,7 @@ class Emulator:
         r.add_get(ADMIN_PREFIX + "health", self._health)
         r.add_get(ADMIN_PREFIX + "state", self._state)
         r.add_get(ADMIN_PREFIX + "records/summary", self._records_summary)
+        r.add_get(ADMIN_PREFIX + "records/overheads", self._records_overheads)
         r.add_post(ADMIN_PREFIX + "models", self._register_model)
         r.add_post(ADMIN_PREFIX + "codes", self._register_code)
         r.add_get(ADMIN_PREFIX + "faults", self._faults)
@@ -243,6 +244,7 @@ class Emulator:
                         "instance_count": dep.instance_count,
                         "ready_instances": len(rt.ready_instances()) if rt else 0,
                         "worker_pids": rt.pids() if rt else [],
+                        "worker_ports": [i.port for i in rt.ready_instances()] if rt else [],
                         "restarts": sum(i.restarts for i in rt.instances) if rt else 0,
                         "failure": dep.failure,
                     }
@@ -284,6 +286,19 @@ class Emulator:
             for (e, d, m, c), n in sorted(counts.items())
         ]
         return _json({"rows": rows})
+
+    async def _records_overheads(self, request: web.Request) -> web.Response:
+        """Router overhead (total minus time in the worker, ms) of live 200s since a time."""
+        try:
+            start = float(request.query.get("since", "0"))
+        except ValueError as exc:
+            raise bad_request("since must be epoch seconds") from exc
+        values = [
+            round(r.total_ms - r.request_ms, 3)
+            for r in self.ctx.records.between(start, float("inf"))
+            if not r.mirrored and r.status_code == 200
+        ]
+        return _json({"overhead_ms": values})
 
     async def _register_folder(self, request: web.Request, kind: str) -> web.Response:
         body = await _body(request)
