@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from emulator.connection import Connection
 from emulator.samples import CODE_DIR, MODELS_DIR
@@ -71,5 +72,15 @@ def register_model(emulator: Connection, tmp_path: Path) -> Callable[[dict[str, 
 
 
 @pytest.fixture
-def endpoint_name() -> str:
-    return "ep-" + uuid.uuid4().hex[:10]
+def endpoint_name(emulator: Connection) -> Iterator[str]:
+    """A fresh endpoint name; the endpoint (and its workers) is deleted after the test."""
+    name = "ep-" + uuid.uuid4().hex[:10]
+    yield name
+    url = (
+        f"{emulator.arm_url}subscriptions/{emulator.subscription}/resourceGroups/"
+        f"{emulator.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/"
+        f"{emulator.workspace}/onlineEndpoints/{name}?api-version=2025-12-01"
+    )
+    requests.delete(
+        url, headers={"Authorization": "Bearer test"}, verify=emulator.cert_path, timeout=10
+    )

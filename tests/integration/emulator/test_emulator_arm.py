@@ -219,6 +219,14 @@ def test_model_create_or_update_with_datastore_uri(ml: Any, emulator: Connection
     assert "4" in [m.version for m in ml.models.list("uri-model")]
 
 
+def test_environment_register_and_get(ml: Any) -> None:
+    from azure.ai.ml.entities import Environment
+
+    image = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+    ml.environments.create_or_update(Environment(name="sklearn-env", version="1", image=image))
+    assert ml.environments.get("sklearn-env", version="1").image == image
+
+
 def test_register_model_command(emulator: Connection, ml: Any, tmp_path: Any) -> None:
     state = emulator.state_dir
     result = subprocess.run(
