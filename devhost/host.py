@@ -224,16 +224,13 @@ class DevHost:
 
     async def start(self) -> str:
         """Listen, start the timers, write the ready file; returns the base URL."""
+        # aiohttp waits this long for running handlers, then as long again after cancelling
+        # them: half the grace period each.
         self._runner = web.AppRunner(
-            self.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+            self.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS / 2
         )
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner,
-            self.options.host,
-            self.options.port,
-            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        )
+        site = web.TCPSite(self._runner, self.options.host, self.options.port)
         await site.start()
         address = self._runner.addresses[0]
         host, port = address[0], address[1]
@@ -256,21 +253,28 @@ class DevHost:
         for loop_task in self._loops:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(self._drain_timers(), self._drain_background(), self._close_server())
+        self.invoker.shutdown()
+        if self.options.ready_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.options.ready_file.unlink()
+
+    async def _drain_timers(self) -> None:
         idle = await asyncio.gather(
             *(r.wait_idle(SHUTDOWN_GRACE_SECONDS) for r in self.timers.values())
         )
         if not all(idle):
             log.warning("A timer run was still going after %ss; stopping", SHUTDOWN_GRACE_SECONDS)
+
+    async def _drain_background(self) -> None:
         if self._background:
             _, pending = await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
+
+    async def _close_server(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        self.invoker.shutdown()
-        if self.options.ready_file is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.options.ready_file.unlink()
 
     # ----------------------------------------------------------------- description
     def ready_document(self) -> dict[str, Any]:

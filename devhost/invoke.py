@@ -9,7 +9,6 @@ Every invocation is logged at INFO with its function, trigger, duration and outc
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import threading
@@ -124,6 +123,23 @@ class Invoker:
     def __init__(self, app_directory: str) -> None:
         self._pool = ThreadPoolExecutor(max_workers=_pool_size(), thread_name_prefix="devhost-fn")
         self._directory = app_directory
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    @property
+    def busy_threads(self) -> int:
+        """Synchronous functions still running in the pool (they cannot be cancelled)."""
+        with self._busy_lock:
+            return self._busy
+
+    def _in_thread(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return fn(**kwargs)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
 
     async def call(
         self,
@@ -150,7 +166,7 @@ class Invoker:
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(
-                    self._pool, functools.partial(spec.user_function, **kwargs)
+                    self._pool, self._in_thread, spec.user_function, kwargs
                 )
             value = convert(result) if convert is not None else result
             outcome = "Succeeded"
