@@ -858,6 +858,12 @@ def add_routes(app: web.Application, state: ArmState) -> None:
         def deco(fn: Handler) -> Handler:
             async def wrapped(request: web.Request) -> web.StreamResponse:
                 try:
+                    if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+                        raise ArmError(
+                            401,
+                            "AuthenticationFailed",
+                            "Authentication failed. The 'Authorization' header is missing.",
+                        )
                     check_scope(request)
                     result = fn(request)
                     if asyncio.iscoroutine(result):

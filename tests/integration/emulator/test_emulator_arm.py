@@ -269,6 +269,17 @@ def test_admin_api_requires_key(emulator: Connection) -> None:
     assert resp.status_code == 401
 
 
+def test_arm_without_bearer_token_is_401(emulator: Connection) -> None:
+    url = (
+        f"{emulator.arm_url}subscriptions/{emulator.subscription}/resourceGroups/"
+        f"{emulator.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/"
+        f"{emulator.workspace}?api-version=2025-12-01"
+    )
+    resp = requests.get(url, verify=emulator.cert_path, timeout=10)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "AuthenticationFailed"
+
+
 def test_plain_http_is_refused(emulator: Connection) -> None:
     """The listener speaks HTTPS only, as Azure does for bearer tokens."""
     url = emulator.arm_url.replace("https://", "http://") + "_emulator/health"
