@@ -1,0 +1,344 @@
+"""EndpointControl on Azure ML managed online endpoints, through azure-ai-ml's MLClient.
+
+Calls (Azure/azure-sdk-for-python sdk/ml/azure-ai-ml/azure/ai/ml/operations/
+_online_endpoint_operations.py and _online_deployment_operations.py):
+
+- ``online_endpoints.get(name)``: the endpoint, its ``traffic`` (zero-filled for deployments
+  without traffic) and ``mirror_traffic``; ``online_deployments.list(endpoint)``: every
+  deployment with ``provisioning_state``, ``model`` (an ARM id) and ``instance_count``.
+- ``online_deployments.get(name, endpoint)`` then ``begin_create_or_update(deployment,
+  skip_script_validation=True)`` to clone a deployment with a new model. The clone references
+  registered assets only (ARM ids as the service returned them, the model as
+  ``azureml:name:version``), so ``upload_dependencies`` uploads nothing and script validation
+  is skipped (it is skipped for ARM-id code anyway). The poller is not waited for: a
+  deployment takes minutes; the engine reads ``provisioning_state`` on later ticks.
+- ``online_endpoints.begin_create_or_update(endpoint)`` with the endpoint as read and new
+  ``traffic``/``mirror_traffic`` (zero entries dropped; ``{}`` clears mirroring). This one is
+  waited for, at most ``traffic_wait_s`` (20 s by default): a traffic update is quick, waiting
+  lets a following delete of the deployment that lost its traffic succeed in the same tick,
+  and a refused update (rules checked again by Azure) comes back as AzureRuleViolation. When
+  the wait runs out the call returns anyway: the engine verifies the live split on its next
+  tick before it judges anything.
+- ``online_deployments.begin_delete(name, endpoint)``, not waited for.
+- ``online_deployments.get_logs(name, endpoint, lines, container_type=...)``: the inference
+  server's log, or the storage initializer's when that one is empty.
+
+Every call goes through :func:`shared.azure.retry.call` (bounded retries of transient
+failures, Azure errors mapped to autocanary's). azure.ai.ml is imported on first use only
+(about 2 s); one MLClient is built per instance, under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlparse
+
+from shared.azure import retry
+from shared.errors import AzureRuleViolation, InvalidInput, NotFound
+from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
+from shared.rules import check_delete, check_deployment_name, check_split
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from shared.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("autocanary.azure")
+
+TAG_SOURCE = "autocanary-source"
+TAG_MODEL = "autocanary-model"
+CLOUD_PREFIX = "AutocanaryArm"
+
+_MODEL_ARM_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
+    r"/workspaces/[^/]+/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    re.IGNORECASE,
+)
+_MODEL_SHORT = re.compile(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", re.IGNORECASE)
+
+
+def model_ref(value: Any) -> str | None:
+    """A deployment's model as ``azureml:name:version`` when it is a workspace model (the
+    service returns the ARM id); other references (registries) as they are."""
+    if value is None:
+        return None
+    text = str(value)
+    m = _MODEL_ARM_ID.match(text) or _MODEL_SHORT.match(text)
+    return f"azureml:{m.group('name')}:{m.group('version')}" if m else text
+
+
+def same_model(a: Any, b: Any) -> bool:
+    ra, rb = model_ref(a), model_ref(b)
+    return ra is not None and rb is not None and ra.lower() == rb.lower()
+
+
+def cloud_name(arm_endpoint: str) -> str:
+    """A cloud name for an ARM override, unique per host and port: azure-ai-ml registers a
+    cloud's metadata once per process under its name and keeps the first registration."""
+    netloc = urlparse(arm_endpoint).netloc or arm_endpoint
+    return CLOUD_PREFIX + re.sub(r"[^A-Za-z0-9]+", "_", netloc)
+
+
+def ml_client_options(settings: Settings) -> dict[str, Any]:
+    """MLClient keyword options for these settings (ARM override, CA bundle, no SDK retry)."""
+    options: dict[str, Any] = {
+        "show_progress": False,
+        "enable_telemetry": False,
+        **retry.SDK_OPTIONS,
+    }
+    if settings.arm_endpoint:
+        arm = settings.arm_endpoint
+        # MLClient(cloud=, cloud_metadata=): azure-ai-ml _ml_client.py and
+        # _azure_environments.py (_add_cloud_to_environments needs these six keys).
+        options["cloud"] = cloud_name(arm)
+        options["cloud_metadata"] = {
+            "azure_portal": arm,
+            "resource_manager": arm,
+            "active_directory": arm,
+            "aml_resource_id": arm,
+            "storage_endpoint": "core.windows.net",
+            "registry_discovery_endpoint": arm,
+        }
+    if settings.ca_bundle:
+        options["connection_verify"] = settings.ca_bundle
+    return options
+
+
+class MLEndpointControl:
+    """The EndpointControl port on one Azure ML workspace (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credential: TokenCredential,
+        *,
+        retry_policy: retry.RetryPolicy = retry.DEFAULT_RETRY,
+        traffic_wait_s: float = 20.0,
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        if traffic_wait_s < 0:
+            raise ValueError("traffic_wait_s must not be negative")
+        self._settings = settings
+        self._credential = credential
+        self._retry = retry_policy
+        self._traffic_wait_s = traffic_wait_s
+        self._factory = client_factory or self._build_client
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- the port
+    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        ep, deployments = self._read(endpoint)
+        traffic_in = {str(k): int(v) for k, v in (ep.traffic or {}).items()}
+        infos: dict[str, DeploymentInfo] = {}
+        for dep in deployments:
+            name = str(dep.name)
+            infos[name] = DeploymentInfo(
+                name=name,
+                provisioning_state=_state(getattr(dep, "provisioning_state", None), "Unknown"),
+                model=model_ref(getattr(dep, "model", None)),
+                instance_count=_int_or_none(getattr(dep, "instance_count", None)),
+            )
+        traffic = {name: traffic_in.get(name, 0) for name in infos}
+        # Traffic naming a deployment the list did not return (a race with a delete) is kept:
+        # it is what Azure routes by.
+        traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
+        mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
+        return EndpointInfo(
+            name=str(ep.name or endpoint),
+            traffic=traffic,
+            mirror=mirror,
+            deployments=infos,
+            provisioning_state=_state(getattr(ep, "provisioning_state", None), "Succeeded"),
+        )
+
+    def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
+        check_deployment_name(effect.name)
+        if effect.instance_count is not None and effect.instance_count < 1:
+            raise InvalidInput(f"instance_count must be at least 1, got {effect.instance_count}")
+        ml = self._ml()
+        source = self._call(
+            lambda: ml.online_deployments.get(effect.source, endpoint),
+            f"get deployment {endpoint}/{effect.source}",
+        )
+        existing = self._deployment_or_none(endpoint, effect.name)
+        if existing is not None and same_model(existing.model, effect.model.asset_id):
+            log.info(
+                "deployment %s/%s already has %s; nothing to do",
+                endpoint,
+                effect.name,
+                effect.model.asset_id,
+            )
+            return
+        deployment = self._clone(source, endpoint, effect)
+        what = f"create deployment {endpoint}/{effect.name}"
+        # The poller is dropped on purpose: its daemon thread polls until Azure finishes.
+        self._call(
+            lambda: ml.online_deployments.begin_create_or_update(
+                deployment, skip_script_validation=True
+            ),
+            what,
+        )
+        log.info("%s: accepted (%s from %s)", what, effect.model.asset_id, effect.source)
+
+    def set_traffic(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> None:
+        traffic, mirror = dict(traffic), dict(mirror)
+        # Every rule that does not need Azure's answer, before calling Azure at all.
+        check_split(traffic, mirror, set(traffic) | set(mirror))
+        ml = self._ml()
+        ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
+        names = {str(k) for k in (ep.traffic or {})} | {str(k) for k in (ep.mirror_traffic or {})}
+        check_split(traffic, mirror, names)
+        ep.traffic = {k: v for k, v in traffic.items() if v > 0}
+        ep.mirror_traffic = {k: v for k, v in mirror.items() if v > 0}
+        what = f"set traffic of {endpoint} to {ep.traffic} (mirror {ep.mirror_traffic})"
+        poller = self._call(lambda: ml.online_endpoints.begin_create_or_update(ep), what)
+        if self._traffic_wait_s <= 0:
+            return
+        try:
+            poller.wait(timeout=self._traffic_wait_s)
+        except Exception as exc:
+            raise retry.map_error(exc, what) from exc
+        if not poller.done():
+            log.info("%s: still running after %.0f s", what, self._traffic_wait_s)
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        ep, deployments = self._read(endpoint)
+        dep = next((d for d in deployments if str(d.name).lower() == name.lower()), None)
+        if dep is None:
+            return
+        name = str(dep.name)
+        check_delete(name, dict(ep.traffic or {}), dict(ep.mirror_traffic or {}))
+        if _state(getattr(dep, "provisioning_state", None), "").lower() == "deleting":
+            return
+        ml = self._ml()
+        try:
+            self._call(
+                lambda: ml.online_deployments.begin_delete(name, endpoint),
+                f"delete deployment {endpoint}/{name}",
+            )
+        except NotFound:
+            return  # deleted meanwhile
+
+    def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
+        if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
+            raise InvalidInput(f"lines must be a whole number >= 1, got {lines!r}")
+        ml = self._ml()
+
+        def logs(container: str) -> str:
+            text = self._call(
+                lambda: ml.online_deployments.get_logs(
+                    name, endpoint, lines, container_type=container
+                ),
+                f"get {container} logs of {endpoint}/{name}",
+            )
+            return str(text or "")
+
+        # InferenceServer first (the scoring container); StorageInitializer when it is empty
+        # (a model that could not even be downloaded fails there). The SDK takes its own
+        # names for them and sends InferenceServer/StorageInitializer (azure-ai-ml
+        # constants/_deployment.py EndpointDeploymentLogContainerType).
+        text = logs("inference-server")
+        if not text.strip():
+            text = logs("storage-initializer")
+        return "\n".join(text.splitlines()[-lines:])
+
+    # ---------------------------------------------------------------- internals
+    def _ml(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
+
+    def _build_client(self) -> Any:
+        from azure.ai.ml import MLClient
+
+        s = self._settings
+        return MLClient(
+            self._credential,
+            subscription_id=s.subscription_id,
+            resource_group_name=s.resource_group,
+            workspace_name=s.workspace,
+            **ml_client_options(s),
+        )
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        return retry.call(fn, what, policy=self._retry)
+
+    def _read(self, endpoint: str) -> tuple[Any, list[Any]]:
+        ml = self._ml()
+        ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
+        deployments = self._call(
+            lambda: list(ml.online_deployments.list(endpoint)),
+            f"list deployments of {endpoint}",
+        )
+        return ep, deployments
+
+    def _deployment_or_none(self, endpoint: str, name: str) -> Any:
+        ml = self._ml()
+        try:
+            return self._call(
+                lambda: ml.online_deployments.get(name, endpoint),
+                f"get deployment {endpoint}/{name}",
+            )
+        except NotFound:
+            return None
+
+    def _clone(self, source: Any, endpoint: str, effect: CreateDeployment) -> Any:
+        """A ManagedOnlineDeployment like ``source`` with the new model, name and tags
+        (constructor: azure-ai-ml entities/_deployment/online_deployment.py)."""
+        from azure.ai.ml.entities import ManagedOnlineDeployment
+
+        if not isinstance(source, ManagedOnlineDeployment):
+            raise AzureRuleViolation(
+                f"deployment {endpoint}/{effect.source} is not a managed online deployment "
+                f"({type(source).__name__}); only managed deployments are rolled out",
+                code="UnsupportedDeploymentType",
+            )
+        tags = {str(k): str(v) for k, v in (source.tags or {}).items()}
+        tags.update({TAG_SOURCE: effect.source, TAG_MODEL: effect.model.asset_id})
+        return ManagedOnlineDeployment(
+            name=effect.name,
+            endpoint_name=endpoint,
+            model=effect.model.asset_id,
+            environment=source.environment,
+            code_configuration=source.code_configuration,
+            instance_type=source.instance_type,
+            instance_count=effect.instance_count or source.instance_count,
+            # Managed deployments carry DefaultScaleSettings only (azure.md); passed as read.
+            scale_settings=cast(Any, source.scale_settings),
+            request_settings=source.request_settings,
+            liveness_probe=source.liveness_probe,
+            readiness_probe=source.readiness_probe,
+            environment_variables=dict(source.environment_variables or {}),
+            app_insights_enabled=bool(source.app_insights_enabled),
+            data_collector=source.data_collector,
+            egress_public_network_access=source.egress_public_network_access,
+            description=source.description,
+            tags=tags,
+        )
+
+
+def _state(value: Any, default: str) -> str:
+    """A provisioning state as Azure spells it: the SDK gives enum members (str-valued enums
+    whose str() is ``DeploymentProvisioningState.SUCCEEDED``) or plain strings."""
+    if value is None or value == "":
+        return default
+    return str(getattr(value, "value", value))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,108 @@
+"""EventPublisher on an Event Grid custom topic: lifecycle events as CloudEvents 1.0.
+
+``build_publisher`` gives an :class:`EventGridPublisher` when
+``AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT`` is set (authenticated with the topic key when
+``AUTOCANARY_EVENTGRID_TOPIC_KEY`` is set, else with the app's identity, which needs the
+EventGrid Data Sender role), otherwise a :class:`NullPublisher` that only logs.
+
+Each event is ``CloudEvent(source="/autocanary/<workspace>", type=event_type, subject=subject,
+data=data)`` (azure.core.messaging.CloudEvent) sent with ``EventGridPublisherClient.send``
+(Azure/azure-sdk-for-python sdk/eventgrid/azure-eventgrid/azure/eventgrid/_patch.py and
+_legacy/_publisher_client.py: a basic topic takes CloudEvents and answers 200). For basic
+topics the client does not pass constructor options to its pipeline, so the transport options
+(CA bundle, timeouts, SDK retries off) are given on each ``send``. Publishing is best effort
+for the engine (a failure is logged by the caller); it is retried here like every Azure call.
+azure.eventgrid is imported on first publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from shared.azure import retry
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from shared.ports import EventPublisher
+    from shared.settings import Settings
+
+log = logging.getLogger("autocanary.events")
+
+# Publishing must never hold a reconcile long: fewer, shorter retries than ARM calls.
+EVENT_RETRY = retry.RetryPolicy(attempts=3, base_delay=0.25, max_delay=1.0, budget=2.0)
+
+
+class NullPublisher:
+    """Publishes nothing; logs each event at debug level (no topic configured)."""
+
+    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+        log.debug("event %s %s (no Event Grid topic configured): %s", event_type, subject, data)
+
+
+class EventGridPublisher:
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Any,
+        source: str,
+        *,
+        ca_bundle: str | None = None,
+        retry_policy: retry.RetryPolicy = EVENT_RETRY,
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._credential = credential
+        self.source = source
+        self._send_options: dict[str, Any] = dict(retry.SDK_OPTIONS)
+        if ca_bundle:
+            self._send_options["connection_verify"] = ca_bundle
+        self._retry = retry_policy
+        self._factory = client_factory or self._build_client
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+        from azure.core.messaging import CloudEvent
+
+        event = CloudEvent(source=self.source, type=event_type, subject=subject, data=dict(data))
+        client = self._publisher_client()
+        retry.call(
+            lambda: client.send(event, **self._send_options),
+            f"publish {event_type} {subject}",
+            policy=self._retry,
+        )
+
+    def _publisher_client(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
+
+    def _build_client(self) -> Any:
+        from azure.eventgrid import EventGridPublisherClient
+
+        return EventGridPublisherClient(self._endpoint, self._credential)
+
+
+def build_publisher(settings: Settings, credential: TokenCredential) -> EventPublisher:
+    """The publisher for these settings (see the module docstring)."""
+    if not settings.eventgrid_endpoint:
+        return NullPublisher()
+    topic_credential: Any = credential
+    if settings.eventgrid_key:
+        from azure.core.credentials import AzureKeyCredential
+
+        topic_credential = AzureKeyCredential(settings.eventgrid_key)
+    return EventGridPublisher(
+        settings.eventgrid_endpoint,
+        topic_credential,
+        source=f"/autocanary/{settings.workspace}",
+        ca_bundle=settings.ca_bundle,
+    )
