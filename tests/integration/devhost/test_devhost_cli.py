@@ -46,7 +46,7 @@ def test_no_timers_leaves_timers_unscheduled(prefixed: DevhostProcess) -> None:
     """With --no-timers a run_on_startup timer does not run; the ready file says so."""
     ticker = next(f for f in prefixed.ready["functions"] if f["name"] == "ticker")
     assert ticker["scheduled"] is False
-    assert "Functions.ticker" not in prefixed.log()
+    assert "reason=RunOnStartup" not in prefixed.log()
 
 
 def test_failing_timer_run_is_logged_not_fatal(prefixed: DevhostProcess) -> None:

@@ -454,3 +454,16 @@ def test_admin_endpoint_refuses_bad_event_input(host: DevhostProcess) -> None:
         headers={"x-functions-key": KEY},
     )
     assert reply.status == 400
+
+
+def test_event_grid_unsubscribe_is_accepted(host: DevhostProcess) -> None:
+    """aeg-event-type Unsubscribe answers 202 and invokes nothing, as the extension does."""
+    before = len(records(host, "on_event"))
+    reply = host.request(
+        "POST",
+        f"/runtime/webhooks/EventGrid?functionName=on_event&code={KEY}",
+        body="[]",
+        headers={"aeg-event-type": "Unsubscribe"},
+    )
+    assert reply.status == 202
+    assert len(records(host, "on_event")) == before

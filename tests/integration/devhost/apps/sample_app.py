@@ -141,7 +141,7 @@ def slow_tick(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *")
 def slow_manual(timer: func.TimerRequest) -> None:
     record("slow_manual", phase="start")
-    time.sleep(1.0)
+    time.sleep(1.5)
     record("slow_manual", phase="end")
 
 
