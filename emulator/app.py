@@ -6,7 +6,8 @@ Routes:
 - scoring (``/endpoints/{endpoint}/score``): :mod:`emulator.router`;
 - add-ons wired through ``setup(app, ctx)``: ``emulator.monitor``, ``emulator.logs``,
   ``emulator.alerts``, ``emulator.eventgrid``;
-- admin API (``/_emulator/...``, bearer admin key from the connection file):
+- admin API (``/_emulator/...``, the admin key from the connection file as a bearer token
+  or in ``x-emulator-admin-key``):
   ``GET /_emulator/health``, ``GET /_emulator/state``, ``GET /_emulator/records/summary``,
   ``GET /_emulator/records/overheads``, ``POST /_emulator/models`` and
   ``POST /_emulator/codes`` (register a local folder), and the faults API (``GET/DELETE
@@ -164,7 +165,8 @@ class Emulator:
     ) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
             auth = request.headers.get("Authorization", "")
-            token = auth[7:] if auth[:7].lower() == "bearer " else ""
+            token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            token = token or request.headers.get("x-emulator-admin-key", "")
             if not secrets.compare_digest(token.encode(), self.admin_key.encode()):
                 return ArmError(
                     401, "Unauthorized", "the emulator admin key is required"
