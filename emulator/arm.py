@@ -725,6 +725,11 @@ class ArmState:
                     }
                 )
                 return
+            if self.deployments.get((dep.endpoint, dep.name)) is not dep:
+                # The endpoint was deleted while this deployment was provisioning.
+                await runtime.stop()
+                op.finish({"code": "ResourceNotFound", "message": "the endpoint was deleted"})
+                return
             old = dep.runtime
             dep.runtime = runtime
             if old is not None:
