@@ -124,6 +124,21 @@ def test_event_grid_event_starts_a_rollout_once(world: World) -> None:
     assert len(world.store.list_rollouts(RolloutQuery(endpoint="fraud"))) == 1
 
 
+def test_cloud_events_schema_is_accepted(world: World) -> None:
+    event = func.CloudEvent(
+        id="ce-1",
+        source=WORKSPACE_ID,
+        type=MODEL_EVENT,
+        specversion="1.0",
+        data={"ModelName": "fraud", "ModelVersion": "7", "ModelTags": {}},
+        subject="models/fraud:7",
+        time=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    )
+    events.on_model_registered(event)
+    active = world.store.read("fraud").active
+    assert active is not None and active.model.version == "7"
+
+
 def test_model_version_may_be_a_string_or_a_number(world: World) -> None:
     events.on_model_registered(grid_event("e1", "7"))
     events.on_model_registered(grid_event("e2", 8))
