@@ -127,7 +127,7 @@ def test_max_concurrency_gives_429(
     emulator: Connection, ml: Any, endpoint_name: str, register_model: Any
 ) -> None:
     """1 instance x 1 concurrent request admits 2 in flight (Azure's 2x rule); 8 at once -> 429s."""
-    model = register_model({"weights": [1, 1, 1], "latency_ms": 400})
+    model = register_model({"weights": [1, 1, 1], "latency_ms": 1000})
     create_endpoint(ml, endpoint_name)
     _deploy(
         ml,
