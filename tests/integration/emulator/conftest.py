@@ -55,8 +55,13 @@ def assets(emulator: Connection) -> dict[str, str]:
 
 
 @pytest.fixture
-def register_model(emulator: Connection, tmp_path: Path) -> Callable[[dict[str, Any]], str]:
-    """Register a model whose model.json is given; returns its azureml reference."""
+def register_model(
+    emulator: Connection, tmp_path: Path, assets: dict[str, str]
+) -> Callable[[dict[str, Any]], str]:
+    """Register a model whose model.json is given; returns its azureml reference.
+
+    Depends on ``assets`` so that the sample scoring code is registered too.
+    """
 
     def register(model: dict[str, Any]) -> str:
         folder = tmp_path / f"model-{uuid.uuid4().hex[:6]}"
