@@ -81,6 +81,23 @@ def test_deployment_create_serves_and_logs_init(
     assert "AZUREML_MODEL_DIR" in storage
 
 
+def test_deployment_cloned_from_get_with_new_model(
+    ml: Any, endpoint_name: str, assets: dict[str, str]
+) -> None:
+    """A deployment read back with get(), renamed and given another model, provisions."""
+    create_endpoint(ml, endpoint_name)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(endpoint_name, "fraud-v1", assets["good"])
+    ).result()
+    clone = ml.online_deployments.get("fraud-v1", endpoint_name)
+    clone.name = "fraud-v2"
+    clone.model = assets["slow"]
+    done = ml.online_deployments.begin_create_or_update(clone, skip_script_validation=True)
+    assert done.result().provisioning_state.lower() == "succeeded"
+    got = ml.online_deployments.get("fraud-v2", endpoint_name)
+    assert got.model.endswith("/models/fraud/versions/2")
+
+
 def test_failed_init_makes_provisioning_failed_with_traceback(
     ml: Any, endpoint_name: str, assets: dict[str, str]
 ) -> None:
