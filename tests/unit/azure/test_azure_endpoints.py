@@ -1,0 +1,361 @@
+"""MLEndpointControl against a stand-in MLClient: what it sends and how it reads (no network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure_test_helpers import http_error, settings
+
+from shared.azure import retry
+from shared.azure.endpoints import (
+    TAG_MODEL,
+    TAG_SOURCE,
+    MLEndpointControl,
+    cloud_name,
+    ml_client_options,
+    model_ref,
+)
+from shared.errors import AzureRuleViolation, InvalidInput, NotFound, TransientUpstreamError
+from shared.model import CreateDeployment, ModelRef
+
+WS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+V2 = ModelRef("fraud", "2")
+FAST = retry.RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0, budget=1.0)
+
+
+def source_deployment(**over: Any) -> Any:
+    from azure.ai.ml.entities import (
+        CodeConfiguration,
+        DefaultScaleSettings,
+        ManagedOnlineDeployment,
+        OnlineRequestSettings,
+        ProbeSettings,
+    )
+
+    values: dict[str, Any] = dict(
+        name="blue",
+        endpoint_name="ep",
+        model=f"{WS}/models/fraud/versions/1",
+        environment=f"{WS}/environments/sk/versions/3",
+        code_configuration=CodeConfiguration(
+            code=f"{WS}/codes/score/versions/1", scoring_script="score.py"
+        ),
+        instance_type="Standard_DS3_v2",
+        instance_count=3,
+        scale_settings=DefaultScaleSettings(),
+        request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=4),
+        liveness_probe=ProbeSettings(period=11),
+        readiness_probe=ProbeSettings(period=12),
+        environment_variables={"MODE": "strict"},
+        app_insights_enabled=True,
+        egress_public_network_access="Disabled",
+        tags={"team": "risk", TAG_SOURCE: "older"},
+    )
+    values.update(over)
+    return ManagedOnlineDeployment(**values)
+
+
+class Poller:
+    def __init__(self, done: bool = True, error: Exception | None = None) -> None:
+        self._done, self._error = done, error
+        self.waited: float | None = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        self.waited = timeout
+        if self._error is not None:
+            raise self._error
+
+    def done(self) -> bool:
+        return self._done
+
+
+@dataclass
+class FakeML:
+    """The MLClient surface the adapter uses, recording every call."""
+
+    endpoint: Any = None
+    deployments: dict[str, Any] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    poller: Poller = field(default_factory=Poller)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.online_endpoints = SimpleNamespace(
+            get=self._get_endpoint, begin_create_or_update=self._put_endpoint
+        )
+        self.online_deployments = SimpleNamespace(
+            get=self._get_deployment,
+            list=self._list,
+            begin_create_or_update=self._put_deployment,
+            begin_delete=self._delete,
+            get_logs=self._get_logs,
+        )
+
+    def _fail(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def _get_endpoint(self, name: str) -> Any:
+        self.calls.append(("get_endpoint", name))
+        self._fail()
+        if self.endpoint is None:
+            raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
+        return self.endpoint
+
+    def _put_endpoint(self, ep: Any) -> Poller:
+        self.calls.append(("put_endpoint", (dict(ep.traffic), dict(ep.mirror_traffic))))
+        return self.poller
+
+    def _get_deployment(self, name: str, endpoint: str) -> Any:
+        self.calls.append(("get_deployment", name))
+        if name not in self.deployments:
+            raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
+        return self.deployments[name]
+
+    def _list(self, endpoint: str) -> list[Any]:
+        self.calls.append(("list", endpoint))
+        return list(self.deployments.values())
+
+    def _put_deployment(self, deployment: Any, **kw: Any) -> Poller:
+        self.calls.append(("put_deployment", (deployment, kw)))
+        return Poller(done=False)
+
+    def _delete(self, name: str, endpoint: str) -> Poller:
+        self.calls.append(("delete", name))
+        return Poller(done=False)
+
+    def _get_logs(self, name: str, endpoint: str, lines: int, container_type: str) -> str:
+        self.calls.append(("logs", container_type))
+        return self.logs.get(container_type, "")
+
+    def kinds(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+def control(ml: FakeML, **kw: Any) -> MLEndpointControl:
+    return MLEndpointControl(
+        settings(), object(), client_factory=lambda: ml, retry_policy=FAST, **kw
+    )
+
+
+def endpoint(traffic: dict[str, int], mirror: dict[str, int] | None = None) -> Any:
+    return SimpleNamespace(
+        name="ep",
+        traffic=dict(traffic),
+        mirror_traffic=dict(mirror or {}),
+        provisioning_state="Succeeded",
+    )
+
+
+def test_get_endpoint_reads_states_models_and_zero_fills_traffic() -> None:
+    """Enum provisioning states become Azure's words, ARM model ids azureml:name:version."""
+    from azure.ai.ml._restclient.arm_ml_service.models import DeploymentProvisioningState
+
+    ml = FakeML(
+        endpoint=endpoint({"blue": 100, "green": 0}, {"shadow": 20}),
+        deployments={
+            "blue": source_deployment(provisioning_state=DeploymentProvisioningState.SUCCEEDED),
+            "shadow": source_deployment(
+                name="shadow",
+                model=f"{WS}/models/fraud/versions/2",
+                instance_count=1,
+                provisioning_state=DeploymentProvisioningState.CREATING,
+            ),
+        },
+    )
+    info = control(ml).get_endpoint("ep")
+    assert info.traffic == {"blue": 100, "shadow": 0}
+    assert info.mirror == {"shadow": 20}
+    assert info.deployments["blue"].provisioning_state == "Succeeded"
+    assert info.deployments["shadow"].provisioning_state == "Creating"
+    assert info.deployments["shadow"].model == "azureml:fraud:2"
+    assert info.deployments["blue"].instance_count == 3
+
+
+def test_unknown_endpoint_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        control(FakeML()).get_endpoint("nope")
+
+
+def test_create_clones_the_source_with_the_new_model_and_tags() -> None:
+    """Everything that defines how the source serves is copied; nothing is uploaded."""
+    src = source_deployment()
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    effect = CreateDeployment("fraud-v2", "blue", ModelRef("fraud", "2"), instance_count=2)
+    control(ml).create_deployment("ep", effect)
+    [(dep, kw)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    assert kw == {"skip_script_validation": True}
+    assert (dep.name, dep.endpoint_name, dep.model) == ("fraud-v2", "ep", "azureml:fraud:2")
+    assert dep.instance_count == 2
+    for attr in (
+        "environment",
+        "code_configuration",
+        "instance_type",
+        "scale_settings",
+        "request_settings",
+        "liveness_probe",
+        "readiness_probe",
+        "environment_variables",
+        "app_insights_enabled",
+        "egress_public_network_access",
+    ):
+        assert getattr(dep, attr) == getattr(src, attr), attr
+    assert dep.tags == {"team": "risk", TAG_SOURCE: "blue", TAG_MODEL: "azureml:fraud:2"}
+
+
+def test_create_keeps_the_source_instance_count_without_override() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": source_deployment()})
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    assert dep.instance_count == 3
+
+
+def test_create_is_idempotent_for_the_same_model() -> None:
+    """An existing deployment of that name with that model is left alone: no PUT."""
+    ml = FakeML(
+        endpoint=endpoint({"blue": 100}),
+        deployments={
+            "blue": source_deployment(),
+            "fraud-v2": source_deployment(name="fraud-v2", model=f"{WS}/models/fraud/versions/2"),
+        },
+    )
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    assert "put_deployment" not in ml.kinds()
+
+
+def test_create_refuses_a_bad_name_before_calling_azure() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": source_deployment()})
+    with pytest.raises(AzureRuleViolation):
+        control(ml).create_deployment("ep", CreateDeployment("9bad_", "blue", ModelRef("m", "1")))
+    assert ml.calls == []
+
+
+def test_create_from_a_missing_source_is_not_found() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100}))
+    with pytest.raises(NotFound):
+        control(ml).create_deployment("ep", CreateDeployment("green", "blue", ModelRef("m", "1")))
+
+
+def test_set_traffic_refuses_bad_splits_before_calling_azure() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
+    for traffic, mirror in (
+        ({"blue": 90}, {}),
+        ({"blue": 100}, {"green": 60}),
+        ({"blue": 50, "green": 50}, {"green": 10}),
+    ):
+        with pytest.raises(AzureRuleViolation):
+            control(ml).set_traffic("ep", traffic, mirror)
+    assert ml.calls == []
+
+
+def test_set_traffic_refuses_unknown_deployments_after_reading_the_endpoint() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100}))
+    with pytest.raises(AzureRuleViolation):
+        control(ml).set_traffic("ep", {"blue": 90, "ghost": 10}, {})
+    assert ml.kinds() == ["get_endpoint"]
+
+
+def test_set_traffic_sends_one_update_and_waits_a_bounded_time() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
+    control(ml, traffic_wait_s=7).set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert ml.calls[-1] == ("put_endpoint", ({"blue": 90, "green": 10}, {}))
+    assert ml.poller.waited == 7
+
+
+def test_set_traffic_returns_when_the_update_is_still_running() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), poller=Poller(done=False))
+    control(ml).set_traffic("ep", {"blue": 100}, {"green": 20})
+    assert ml.calls[-1] == ("put_endpoint", ({"blue": 100}, {"green": 20}))
+
+
+def test_a_refused_traffic_operation_is_a_rule_violation() -> None:
+    failed = http_error(200, "InvalidTrafficDeployment", "traffic names deployment(s) x")
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), poller=Poller(error=failed))
+    with pytest.raises(AzureRuleViolation) as info:
+        control(ml).set_traffic("ep", {"blue": 50, "green": 50}, {})
+    assert info.value.code == "InvalidTrafficDeployment"
+
+
+def test_delete_refuses_a_deployment_with_traffic() -> None:
+    ml = FakeML(
+        endpoint=endpoint({"blue": 100}, {"green": 10}),
+        deployments={"blue": source_deployment(), "green": source_deployment(name="green")},
+    )
+    for name in ("blue", "green"):
+        with pytest.raises(AzureRuleViolation):
+            control(ml).delete_deployment("ep", name)
+    assert "delete" not in ml.kinds()
+
+
+def test_delete_of_absent_or_deleting_deployment_is_a_no_op() -> None:
+    ml = FakeML(
+        endpoint=endpoint({"blue": 100}),
+        deployments={
+            "blue": source_deployment(),
+            "old": source_deployment(name="old", provisioning_state="Deleting"),
+        },
+    )
+    control(ml).delete_deployment("ep", "gone")
+    control(ml).delete_deployment("ep", "old")
+    assert "delete" not in ml.kinds()
+
+
+def test_delete_starts_without_waiting() -> None:
+    ml = FakeML(
+        endpoint=endpoint({"blue": 100, "old": 0}),
+        deployments={"blue": source_deployment(), "old": source_deployment(name="old")},
+    )
+    control(ml).delete_deployment("ep", "old")
+    assert ml.calls[-1] == ("delete", "old")
+
+
+def test_logs_fall_back_to_the_storage_initializer_and_keep_the_tail() -> None:
+    ml = FakeML(logs={"storage-initializer": "a\nb\nc\nmodel not found\n"})
+    assert control(ml).get_logs("ep", "green", lines=2) == "c\nmodel not found"
+    assert [c[1] for c in ml.calls] == ["inference-server", "storage-initializer"]
+    with pytest.raises(InvalidInput):
+        control(ml).get_logs("ep", "green", lines=0)
+
+
+def test_transient_failures_are_retried_then_reported() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100}), failures=[http_error(429, "TooManyRequests")])
+    assert control(ml).get_endpoint("ep").traffic == {"blue": 100}
+    ml.failures = [http_error(500, "InternalServerError")] * 3
+    with pytest.raises(TransientUpstreamError):
+        control(ml).get_endpoint("ep")
+
+
+def test_model_refs_are_normalised() -> None:
+    assert model_ref(f"{WS}/models/fraud/versions/7") == "azureml:fraud:7"
+    assert model_ref("azureml:fraud:7") == "azureml:fraud:7"
+    registry = "azureml://registries/r/models/m/versions/1"
+    assert model_ref(registry) == registry
+    assert model_ref(None) is None
+
+
+def test_client_options_point_mlclient_at_an_arm_override() -> None:
+    s = settings(arm_endpoint="https://127.0.0.1:8443/", ca_bundle="/tmp/ca.pem")
+    options = ml_client_options(s)
+    assert options["cloud"] == cloud_name(s.arm_endpoint or "") == "AutocanaryArm127_0_0_1_8443"
+    assert options["cloud_metadata"]["resource_manager"] == "https://127.0.0.1:8443/"
+    assert options["connection_verify"] == "/tmp/ca.pem"
+    assert options["retry_total"] == 0
+    assert "cloud" not in ml_client_options(settings())
+
+
+def test_the_client_is_built_once_per_instance() -> None:
+    built: list[FakeML] = []
+
+    def factory() -> FakeML:
+        built.append(FakeML(endpoint=endpoint({"blue": 100})))
+        return built[-1]
+
+    ctl = MLEndpointControl(settings(), object(), client_factory=factory)
+    ctl.get_endpoint("ep")
+    ctl.get_endpoint("ep")
+    assert len(built) == 1
