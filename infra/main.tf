@@ -1,0 +1,266 @@
+# autocanary next to an existing Azure ML workspace: resource group, user-assigned identity,
+# identity-only storage, monitoring, the Flex Consumption plan and the function app.
+
+locals {
+  # A short, stable suffix for the globally unique names (storage account, function app).
+  suffix   = substr(sha1("${var.subscription_id}/${var.resource_group_name}"), 0, 6)
+  location = coalesce(var.location, data.azurerm_machine_learning_workspace.this.location)
+
+  storage_account_name = coalesce(var.storage_account_name, substr("${replace(var.name_prefix, "-", "")}st${local.suffix}", 0, 24))
+  function_app_name    = "${var.name_prefix}-func-${local.suffix}"
+
+  # Regional Azure Monitor metrics endpoint of the WORKSPACE's region (the metrics batch API
+  # answers only for resources of its own region): https://<region>.metrics.monitor.azure.com.
+  metrics_endpoint = "https://${data.azurerm_machine_learning_workspace.this.location}.metrics.monitor.azure.com"
+  table_endpoint   = trimsuffix(azurerm_storage_account.this.primary_table_endpoint, "/")
+
+  tags = merge({ application = "autocanary" }, var.tags)
+}
+
+# Data source: website/docs/d/machine_learning_workspace.html.markdown (name,
+# resource_group_name -> id, location).
+data "azurerm_machine_learning_workspace" "this" {
+  name                = var.workspace_name
+  resource_group_name = var.workspace_resource_group_name
+}
+
+# website/docs/r/resource_group.html.markdown (name, location, tags).
+resource "azurerm_resource_group" "this" {
+  name     = var.resource_group_name
+  location = local.location
+  tags     = local.tags
+}
+
+# website/docs/r/user_assigned_identity.html.markdown (exports id, principal_id, client_id).
+# The app runs as this identity: AZURE_CLIENT_ID and AzureWebJobsStorage__clientId name it.
+resource "azurerm_user_assigned_identity" "app" {
+  name                = "${var.name_prefix}-id"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  tags                = local.tags
+}
+
+# Host storage, deployment packages and the rollout table, reached only with Entra ID:
+# website/docs/r/storage_account.html.markdown (shared_access_key_enabled,
+# default_to_oauth_authentication, min_tls_version, allow_nested_items_to_be_public,
+# https_traffic_only_enabled; exports primary_blob_endpoint, primary_table_endpoint).
+resource "azurerm_storage_account" "this" {
+  name                            = local.storage_account_name
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  account_kind                    = "StorageV2"
+  account_tier                    = "Standard"
+  account_replication_type        = "LRS"
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  shared_access_key_enabled       = false
+  default_to_oauth_authentication = true
+  tags                            = local.tags
+}
+
+# Flex Consumption deployment packages live in a blob container. With `storage_account_id`
+# the container is created through Resource Manager, so no shared key is needed
+# (website/docs/r/function_app_flex_consumption.html.markdown example;
+# website/docs/r/storage_container.html.markdown).
+resource "azurerm_storage_container" "deployments" {
+  name                  = "app-package"
+  storage_account_id    = azurerm_storage_account.this.id
+  container_access_type = "private"
+}
+
+# website/docs/r/log_analytics_workspace.html.markdown (sku, retention_in_days).
+resource "azurerm_log_analytics_workspace" "this" {
+  name                = "${var.name_prefix}-logs"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  sku                 = "PerGB2018"
+  retention_in_days   = var.log_retention_days
+  tags                = local.tags
+}
+
+# Workspace-based Application Insights that accepts Entra ID telemetry only
+# (internal/services/applicationinsights/application_insights_resource.go: workspace_id,
+# local_authentication_disabled; exports connection_string). The app authenticates with
+# APPLICATIONINSIGHTS_AUTHENTICATION_STRING and the Monitoring Metrics Publisher role.
+resource "azurerm_application_insights" "this" {
+  name                          = "${var.name_prefix}-appi"
+  resource_group_name           = azurerm_resource_group.this.name
+  location                      = azurerm_resource_group.this.location
+  application_type              = "other"
+  workspace_id                  = azurerm_log_analytics_workspace.this.id
+  local_authentication_disabled = true
+  tags                          = local.tags
+}
+
+# Flex Consumption plan: website/docs/r/service_plan.html.markdown (`FC1`, os_type `Linux`).
+resource "azurerm_service_plan" "this" {
+  name                = "${var.name_prefix}-plan"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = local.tags
+}
+
+# The function app, as the Microsoft.Web/sites resource itself (azapi), not
+# azurerm_function_app_flex_consumption: with an identity `storage_authentication_type` that
+# resource still writes an `AzureWebJobsStorage` connection string with an empty AccountKey,
+# which the Functions host then tries to use (hashicorp/terraform-provider-azurerm issues
+# #29693 and #30732, open; fix proposed in PR #29099). Here the app settings are exactly the
+# ones below. Body shape: Azure/azure-quickstart-templates
+# quickstarts/microsoft.web/function-app-flex-managed-identities/main.bicep
+# (Microsoft.Web/sites@2024-04-01, kind functionapp,linux, properties.functionAppConfig
+# {deployment.storage{type blobContainer, value, authentication{type UserAssignedIdentity,
+# userAssignedIdentityResourceId}}, scaleAndConcurrency{maximumInstanceCount,
+# instanceMemoryMB}, runtime{name, version}}); azapi_resource arguments:
+# Azure/terraform-provider-azapi docs/resources/resource.md.
+resource "azapi_resource" "function_app" {
+  type      = "Microsoft.Web/sites@2024-04-01"
+  name      = local.function_app_name
+  parent_id = azurerm_resource_group.this.id
+  location  = azurerm_resource_group.this.location
+  tags      = local.tags
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.app.id]
+  }
+
+  body = {
+    kind = "functionapp,linux"
+    properties = {
+      serverFarmId = azurerm_service_plan.this.id
+      httpsOnly    = true
+      siteConfig = {
+        minTlsVersion = "1.2"
+        ftpsState     = "Disabled"
+      }
+      functionAppConfig = {
+        deployment = {
+          storage = {
+            type  = "blobContainer"
+            value = "${azurerm_storage_account.this.primary_blob_endpoint}${azurerm_storage_container.deployments.name}"
+            authentication = {
+              type                           = "UserAssignedIdentity"
+              userAssignedIdentityResourceId = azurerm_user_assigned_identity.app.id
+            }
+          }
+        }
+        scaleAndConcurrency = {
+          maximumInstanceCount = var.maximum_instance_count
+          instanceMemoryMB     = var.instance_memory_mb
+        }
+        runtime = {
+          name    = "python"
+          version = "3.11"
+        }
+      }
+    }
+  }
+
+  response_export_values = ["properties.defaultHostName"]
+
+  # The host reads its deployment package and storage with the identity's roles.
+  depends_on = [azurerm_role_assignment.app]
+}
+
+locals {
+  # Every app setting the app reads (shared/settings.py SETTINGS; README "Configuration").
+  # AzureWebJobsStorage is the identity-based form (__accountName/__credential/__clientId):
+  # Microsoft Learn, azure-functions "Connecting to host storage with an identity"; the same
+  # three settings in the flex-managed-identities quickstart above. No secret appears here:
+  # the rollout store is AUTOCANARY_TABLE_ENDPOINT with the identity, never a connection string.
+  app_settings = merge(
+    {
+      AzureWebJobsStorage__accountName          = azurerm_storage_account.this.name
+      AzureWebJobsStorage__credential           = "managedidentity"
+      AzureWebJobsStorage__clientId             = azurerm_user_assigned_identity.app.client_id
+      APPLICATIONINSIGHTS_CONNECTION_STRING     = azurerm_application_insights.this.connection_string
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "ClientId=${azurerm_user_assigned_identity.app.client_id};Authorization=AAD"
+
+      AZURE_SUBSCRIPTION_ID       = var.subscription_id
+      AZURE_RESOURCE_GROUP        = var.workspace_resource_group_name
+      AZUREML_WORKSPACE_NAME      = var.workspace_name
+      AUTOCANARY_POLICY_FILE      = var.policy_file
+      AUTOCANARY_METRICS_ENDPOINT = local.metrics_endpoint
+      AUTOCANARY_TABLE_ENDPOINT   = local.table_endpoint
+      AUTOCANARY_TABLE_NAME       = var.table_name
+      AUTOCANARY_MAX_CONCURRENCY  = tostring(var.max_concurrency)
+      AUTOCANARY_CREDENTIAL       = "managed-identity"
+      AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
+    },
+    var.lifecycle_topic_enabled ? {
+      AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
+    } : {},
+  )
+}
+
+# The site's app settings, replaced as a whole (Microsoft.Web/sites/config, name
+# `appsettings`, properties = name -> value), as the quickstart above does.
+resource "azapi_resource" "app_settings" {
+  type      = "Microsoft.Web/sites/config@2024-04-01"
+  name      = "appsettings"
+  parent_id = azapi_resource.function_app.id
+
+  body = {
+    properties = local.app_settings
+  }
+}
+
+locals {
+  # Roles of the app's identity, each with the scope it needs:
+  # - workspace: manage online endpoints/deployments (AzureML Data Scientist) and read their
+  #   metrics (Monitoring Reader) -- README "Configuration";
+  # - storage: identity-based AzureWebJobsStorage (blob leases, timers, deployment package)
+  #   and the rollout table -- Storage Blob Data Owner, Storage Queue Data Contributor and
+  #   Storage Table Data Contributor, as in the flex-managed-identities quickstart;
+  # - Application Insights: Entra ID telemetry (Monitoring Metrics Publisher);
+  # - lifecycle topic, when enabled: EventGrid Data Sender.
+  # Role names: Microsoft Learn built-in roles (role-based-access-control/built-in-roles).
+  role_assignments = merge(
+    {
+      workspace_azureml_data_scientist = {
+        scope = data.azurerm_machine_learning_workspace.this.id
+        role  = "AzureML Data Scientist"
+      }
+      workspace_monitoring_reader = {
+        scope = data.azurerm_machine_learning_workspace.this.id
+        role  = "Monitoring Reader"
+      }
+      storage_blob_data_owner = {
+        scope = azurerm_storage_account.this.id
+        role  = "Storage Blob Data Owner"
+      }
+      storage_queue_data_contributor = {
+        scope = azurerm_storage_account.this.id
+        role  = "Storage Queue Data Contributor"
+      }
+      storage_table_data_contributor = {
+        scope = azurerm_storage_account.this.id
+        role  = "Storage Table Data Contributor"
+      }
+      appinsights_monitoring_metrics_publisher = {
+        scope = azurerm_application_insights.this.id
+        role  = "Monitoring Metrics Publisher"
+      }
+    },
+    var.lifecycle_topic_enabled ? {
+      lifecycle_topic_eventgrid_data_sender = {
+        scope = azurerm_eventgrid_topic.lifecycle[0].id
+        role  = "EventGrid Data Sender"
+      }
+    } : {},
+  )
+}
+
+# website/docs/r/role_assignment.html.markdown (scope, role_definition_name, principal_id,
+# principal_type `ServicePrincipal` so a fresh identity is not looked up in Entra ID first).
+resource "azurerm_role_assignment" "app" {
+  for_each = local.role_assignments
+
+  scope                = each.value.scope
+  role_definition_name = each.value.role
+  principal_id         = azurerm_user_assigned_identity.app.principal_id
+  principal_type       = "ServicePrincipal"
+}
