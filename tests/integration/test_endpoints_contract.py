@@ -1,0 +1,353 @@
+"""One contract for EndpointControl, run against FakeEndpoints and against MLEndpointControl on
+the local emulator (stock azure-ai-ml over HTTPS), so the fake stays honest."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from shared.azure import retry
+from shared.errors import AzureRuleViolation, NotFound, TransientUpstreamError
+from shared.fakes.endpoints import FakeEndpoints
+from shared.model import CreateDeployment, EndpointInfo, ModelRef
+from shared.ports import EndpointControl
+
+pytestmark = pytest.mark.integration
+
+GOOD = ModelRef("fraud", "1")
+NEW = ModelRef("fraud", "2")
+BROKEN = ModelRef("fraud", "3")  # its init() fails: provisioning ends Failed
+FAST = retry.RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, budget=1.0)
+SETTLED = ("Succeeded", "Failed", "Canceled")
+
+
+@dataclass
+class World:
+    """An EndpointControl and the means to set up and disturb the world behind it."""
+
+    name: str
+    control: EndpointControl
+    make_endpoint: Callable[[str], None]  # an endpoint with "blue" (GOOD) at 100 %
+    outage: Callable[[], Any]  # a context manager: every call fails transiently
+    poll_pause: float = 0.0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def settle(self, endpoint: str, name: str, timeout: float = 20.0) -> EndpointInfo:
+        """Read the endpoint until deployment ``name`` reached a final state (or is gone)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.control.get_endpoint(endpoint)
+            dep = info.deployments.get(name)
+            if dep is None or dep.provisioning_state in SETTLED:
+                return info
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} still {dep.provisioning_state} after {timeout} s")
+            time.sleep(self.poll_pause)
+
+    def gone(self, endpoint: str, name: str, timeout: float = 20.0) -> EndpointInfo:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.control.get_endpoint(endpoint)
+            if name not in info.deployments:
+                return info
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} not deleted after {timeout} s")
+            time.sleep(self.poll_pause)
+
+
+class _FakeOutage:
+    def __init__(self, fake: FakeEndpoints) -> None:
+        self.fake = fake
+
+    def __enter__(self) -> None:
+        self.fake.fail_next = [TransientUpstreamError("injected outage")] * 50
+
+    def __exit__(self, *args: object) -> None:
+        self.fake.fail_next = []
+
+
+def _fake_world() -> World:
+    fake = FakeEndpoints(provisioning_reads=1)
+    fake.fail_models.add(BROKEN.asset_id)
+
+    def make_endpoint(name: str) -> None:
+        fake.add_endpoint(name, {"blue": GOOD.asset_id}, {"blue": 100})
+
+    return World("fake", fake, make_endpoint, lambda: _FakeOutage(fake))
+
+
+# ------------------------------------------------------------------ the emulator
+
+
+@pytest.fixture(scope="module")
+def emulator_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from emulator.samples import CODE_DIR, MODELS_DIR
+    from emulator.testing import admin_request, running_emulator
+
+    state = tmp_path_factory.mktemp("endpoints-contract")
+    with running_emulator(state, provisioning_delay=0.05, retry_after=0.05) as conn:
+        admin_request(
+            conn, "POST", "codes", {"name": "score", "version": "1", "path": str(CODE_DIR)}
+        )
+        for model, folder in (
+            (GOOD, "fraud-v1"),
+            (NEW, "fraud-v2-slow"),
+            (BROKEN, "fraud-v3-broken"),
+        ):
+            admin_request(
+                conn,
+                "POST",
+                "models",
+                {"name": model.name, "version": model.version, "path": str(MODELS_DIR / folder)},
+            )
+        yield conn
+
+
+def emulator_settings(conn: Any) -> Any:
+    from shared.settings import Settings
+
+    return Settings(
+        subscription_id=conn.subscription,
+        resource_group=conn.resource_group,
+        workspace=conn.workspace,
+        metrics_endpoint=conn.metrics_url.rstrip("/"),
+        policy_text="",
+        policy_source="test",
+        storage_connection=None,
+        table_endpoint=None,
+        table_name="autocanary",
+        eventgrid_endpoint=None,
+        eventgrid_key=None,
+        max_concurrency=2,
+        credential="local",
+        client_id=None,
+        arm_endpoint=conn.arm_url,
+        ca_bundle=conn.cert_path,
+    )
+
+
+class _ArmOutage:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        from emulator.testing import admin_request
+
+        admin_request(self.conn, "PUT", "faults/arm", {"kind": "500", "rate": 1.0})
+
+    def __exit__(self, *args: object) -> None:
+        from emulator.testing import admin_request
+
+        admin_request(self.conn, "DELETE", "faults/arm")
+
+
+def _emulator_world(conn: Any) -> World:
+    from azure.ai.ml.entities import (
+        CodeConfiguration,
+        ManagedOnlineDeployment,
+        ManagedOnlineEndpoint,
+    )
+
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    settings = emulator_settings(conn)
+    control = MLEndpointControl(settings, build_credential(settings), retry_policy=FAST)
+
+    def make_endpoint(name: str) -> None:
+        # Set up through the same MLClient, as an operator would with the SDK or CLI.
+        ml = control._ml()
+        ml.online_endpoints.begin_create_or_update(
+            ManagedOnlineEndpoint(name=name, auth_mode="key")
+        ).result()
+        ml.online_deployments.begin_create_or_update(
+            ManagedOnlineDeployment(
+                name="blue",
+                endpoint_name=name,
+                model=GOOD.asset_id,
+                environment="azureml://registries/azureml/environments/sklearn-1.5/versions/1",
+                code_configuration=CodeConfiguration(
+                    code="azureml:score:1", scoring_script="score.py"
+                ),
+                instance_type="Standard_DS3_v2",
+                instance_count=1,
+            )
+        ).result()
+        endpoint = ml.online_endpoints.get(name)
+        endpoint.traffic = {"blue": 100}
+        ml.online_endpoints.begin_create_or_update(endpoint).result()
+
+    return World("emulator", control, make_endpoint, lambda: _ArmOutage(conn), poll_pause=0.05)
+
+
+@pytest.fixture(params=["fake", "emulator"])
+def world(request: pytest.FixtureRequest) -> World:
+    if request.param == "fake":
+        return _fake_world()
+    return _emulator_world(request.getfixturevalue("emulator_conn"))
+
+
+@pytest.fixture
+def ep(world: World) -> str:
+    name = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(name)
+    return name
+
+
+def _create(world: World, ep: str, name: str, model: ModelRef = NEW, **kw: Any) -> EndpointInfo:
+    world.control.create_deployment(ep, CreateDeployment(name, "blue", model, **kw))
+    return world.settle(ep, name)
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def test_unknown_endpoint_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.control.get_endpoint("ep-" + uuid.uuid4().hex[:8])
+
+
+def test_endpoint_reports_traffic_mirror_and_deployments(world: World, ep: str) -> None:
+    info = world.control.get_endpoint(ep)
+    assert info.name == ep
+    assert info.live_traffic() == {"blue": 100}
+    assert info.live_mirror() == {}
+    blue = info.deployments["blue"]
+    assert (blue.provisioning_state, blue.model, blue.instance_count) == (
+        "Succeeded",
+        GOOD.asset_id,
+        1,
+    )
+
+
+def test_created_deployment_provisions_with_the_new_model_at_zero_traffic(
+    world: World, ep: str
+) -> None:
+    info = _create(world, ep, "fraud-v2")
+    dep = info.deployments["fraud-v2"]
+    assert (dep.provisioning_state, dep.model, dep.instance_count) == ("Succeeded", NEW.asset_id, 1)
+    assert info.traffic.get("fraud-v2", 0) == 0
+    assert info.live_traffic() == {"blue": 100}
+
+
+def test_instance_count_override_is_applied(world: World, ep: str) -> None:
+    info = _create(world, ep, "fraud-v2", instance_count=2)
+    assert info.deployments["fraud-v2"].instance_count == 2
+
+
+def test_create_is_idempotent_for_the_same_model(world: World, ep: str) -> None:
+    """Asking again for a deployment that has the model changes nothing."""
+    _create(world, ep, "fraud-v2")
+    world.control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
+    assert world.control.get_endpoint(ep).deployments["fraud-v2"].provisioning_state == "Succeeded"
+
+
+def test_create_from_an_unknown_source_is_not_found(world: World, ep: str) -> None:
+    with pytest.raises(NotFound):
+        world.control.create_deployment(ep, CreateDeployment("fraud-v2", "nosuch", NEW))
+    assert "fraud-v2" not in world.control.get_endpoint(ep).deployments
+
+
+def test_invalid_deployment_name_is_refused_and_creates_nothing(world: World, ep: str) -> None:
+    with pytest.raises(AzureRuleViolation):
+        world.control.create_deployment(ep, CreateDeployment("2-bad_name", "blue", NEW))
+    assert set(world.control.get_endpoint(ep).deployments) == {"blue"}
+
+
+def test_failed_provisioning_is_reported_with_logs(world: World, ep: str) -> None:
+    info = _create(world, ep, "fraud-v3", model=BROKEN)
+    assert info.deployments["fraud-v3"].provisioning_state == "Failed"
+    logs = world.control.get_logs(ep, "fraud-v3", lines=50)
+    assert logs.strip()
+    assert len(logs.splitlines()) <= 50
+
+
+def test_logs_of_an_unknown_deployment_are_not_found(world: World, ep: str) -> None:
+    with pytest.raises(NotFound):
+        world.control.get_logs(ep, "nosuch")
+
+
+def test_traffic_and_mirror_are_set_in_one_update(world: World, ep: str) -> None:
+    _create(world, ep, "fraud-v2")
+    world.control.set_traffic(ep, {"blue": 100}, {"fraud-v2": 20})
+    info = world.control.get_endpoint(ep)
+    assert (info.live_traffic(), info.live_mirror()) == ({"blue": 100}, {"fraud-v2": 20})
+    # Going live drops the mirror in the same update.
+    world.control.set_traffic(ep, {"blue": 75, "fraud-v2": 25}, {})
+    info = world.control.get_endpoint(ep)
+    assert (info.live_traffic(), info.live_mirror()) == ({"blue": 75, "fraud-v2": 25}, {})
+
+
+@pytest.mark.parametrize(
+    "traffic,mirror",
+    [
+        ({"blue": 90}, {}),
+        ({"blue": 100}, {"fraud-v2": 60}),
+        ({"blue": 50, "fraud-v2": 50}, {"fraud-v2": 10}),
+        ({"blue": 90, "ghost": 10}, {}),
+        ({"blue": 100}, {"ghost": 10}),
+    ],
+    ids=["sum-not-100", "mirror-over-50", "mirror-to-live", "unknown-live", "unknown-mirror"],
+)
+def test_splits_azure_refuses_are_rule_violations_and_change_nothing(
+    world: World, ep: str, traffic: dict[str, int], mirror: dict[str, int]
+) -> None:
+    _create(world, ep, "fraud-v2")
+    with pytest.raises(AzureRuleViolation):
+        world.control.set_traffic(ep, traffic, mirror)
+    info = world.control.get_endpoint(ep)
+    assert (info.live_traffic(), info.live_mirror()) == ({"blue": 100}, {})
+
+
+def test_deployment_at_zero_is_deleted_and_deleting_again_is_harmless(
+    world: World, ep: str
+) -> None:
+    _create(world, ep, "fraud-v2")
+    world.control.delete_deployment(ep, "fraud-v2")
+    world.control.delete_deployment(ep, "fraud-v2")
+    info = world.gone(ep, "fraud-v2")
+    world.control.delete_deployment(ep, "fraud-v2")
+    assert info.live_traffic() == {"blue": 100}
+
+
+def test_deleting_a_deployment_with_traffic_is_refused(world: World, ep: str) -> None:
+    _create(world, ep, "fraud-v2")
+    world.control.set_traffic(ep, {"blue": 100}, {"fraud-v2": 10})
+    for name in ("blue", "fraud-v2"):
+        with pytest.raises(AzureRuleViolation):
+            world.control.delete_deployment(ep, name)
+    assert set(world.control.get_endpoint(ep).deployments) == {"blue", "fraud-v2"}
+
+
+def test_an_outage_is_a_transient_upstream_error(world: World, ep: str) -> None:
+    with world.outage(), pytest.raises(TransientUpstreamError):
+        world.control.get_endpoint(ep)
+    assert world.control.get_endpoint(ep).live_traffic() == {"blue": 100}
+
+
+# ------------------------------------------------------------------ the adapter only
+
+
+def test_adapter_rides_out_a_brief_arm_blip(emulator_conn: Any) -> None:
+    """Two throttled answers are retried (the SDK's own retry is off): the call succeeds."""
+    from emulator.testing import admin_request
+
+    world = _emulator_world(emulator_conn)
+    name = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(name)
+    admin_request(
+        emulator_conn,
+        "PUT",
+        "faults/arm",
+        {"kind": "429", "rate": 1.0, "count": 2, "retry_after": 0},
+    )
+    try:
+        assert world.control.get_endpoint(name).live_traffic() == {"blue": 100}
+        assert admin_request(emulator_conn, "GET", "faults")["arm"][0]["remaining"] == 0
+    finally:
+        admin_request(emulator_conn, "DELETE", "faults/arm")
