@@ -76,7 +76,9 @@ def build_engine(settings: Settings | None = None) -> Engine:
     return Engine(
         store=store,
         endpoints=MLEndpointControl(settings, credential),
-        metrics=MonitorMetricsSource(settings, credential),
+        metrics=MonitorMetricsSource(
+            settings, credential, granularity_seconds=settings.metrics_granularity_seconds
+        ),
         judge=SequentialJudge(),
         clock=SystemClock(),
         events=build_publisher(settings, credential),

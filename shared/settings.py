@@ -65,6 +65,11 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "PEM file trusted for TLS to ARM and Azure Monitor (local emulator only)",
     ),
+    "AUTOCANARY_METRICS_GRANULARITY_SECONDS": (
+        False,
+        "real seconds in one metric minute, to match an emulator run with short metric "
+        "buckets (local emulator only; default 60, Azure's one-minute grain)",
+    ),
     "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
 }
 
@@ -90,6 +95,7 @@ class Settings:
     client_id: str | None
     arm_endpoint: str | None
     ca_bundle: str | None
+    metrics_granularity_seconds: float = 60.0
 
     @property
     def workspace_id(self) -> str:
@@ -183,6 +189,23 @@ class Settings:
         ca_bundle = get("AUTOCANARY_CA_BUNDLE")
         if ca_bundle and not Path(ca_bundle).is_file():
             problems.append(f"AUTOCANARY_CA_BUNDLE {ca_bundle!r} is not a file")
+        granularity = 60.0
+        granularity_raw = get("AUTOCANARY_METRICS_GRANULARITY_SECONDS")
+        if granularity_raw is not None:
+            try:
+                granularity = float(granularity_raw)
+            except ValueError:
+                granularity = 0.0
+            if not 0.5 <= granularity <= 60.0:
+                problems.append(
+                    "AUTOCANARY_METRICS_GRANULARITY_SECONDS must be a number of seconds from "
+                    "0.5 to 60"
+                )
+            elif granularity != 60.0 and not arm:
+                problems.append(
+                    "AUTOCANARY_METRICS_GRANULARITY_SECONDS is only for the local emulator "
+                    "(Azure Monitor's grain is one minute)"
+                )
         eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")
@@ -208,6 +231,7 @@ class Settings:
             client_id=get("AZURE_CLIENT_ID"),
             arm_endpoint=arm.rstrip("/") + "/" if arm else None,
             ca_bundle=ca_bundle,
+            metrics_granularity_seconds=granularity,
         )
         settings.policies()  # an invalid policy fails here, before any rollout
         return settings
