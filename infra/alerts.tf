@@ -79,6 +79,7 @@ resource "azurerm_monitor_metric_alert" "latency_p99" {
   }
 }
 
+# Same doc as above; the 5xx class is the `statusCodeClass` dimension of RequestsPerMinute.
 resource "azurerm_monitor_metric_alert" "errors_5xx" {
   for_each = local.guarded_endpoints
 

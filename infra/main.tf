@@ -171,29 +171,31 @@ locals {
   # Microsoft Learn, azure-functions "Connecting to host storage with an identity"; the same
   # three settings in the flex-managed-identities quickstart above. No secret appears here:
   # the rollout store is AUTOCANARY_TABLE_ENDPOINT with the identity, never a connection string.
-  app_settings = merge(
-    {
-      AzureWebJobsStorage__accountName          = azurerm_storage_account.this.name
-      AzureWebJobsStorage__credential           = "managedidentity"
-      AzureWebJobsStorage__clientId             = azurerm_user_assigned_identity.app.client_id
-      APPLICATIONINSIGHTS_CONNECTION_STRING     = azurerm_application_insights.this.connection_string
-      APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "ClientId=${azurerm_user_assigned_identity.app.client_id};Authorization=AAD"
+  base_app_settings = {
+    AzureWebJobsStorage__accountName          = azurerm_storage_account.this.name
+    AzureWebJobsStorage__credential           = "managedidentity"
+    AzureWebJobsStorage__clientId             = azurerm_user_assigned_identity.app.client_id
+    APPLICATIONINSIGHTS_CONNECTION_STRING     = azurerm_application_insights.this.connection_string
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "ClientId=${azurerm_user_assigned_identity.app.client_id};Authorization=AAD"
 
-      AZURE_SUBSCRIPTION_ID       = var.subscription_id
-      AZURE_RESOURCE_GROUP        = var.workspace_resource_group_name
-      AZUREML_WORKSPACE_NAME      = var.workspace_name
-      AUTOCANARY_POLICY_FILE      = var.policy_file
-      AUTOCANARY_METRICS_ENDPOINT = local.metrics_endpoint
-      AUTOCANARY_TABLE_ENDPOINT   = local.table_endpoint
-      AUTOCANARY_TABLE_NAME       = var.table_name
-      AUTOCANARY_MAX_CONCURRENCY  = tostring(var.max_concurrency)
-      AUTOCANARY_CREDENTIAL       = "managed-identity"
-      AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
-    },
-    var.lifecycle_topic_enabled ? {
-      AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
-    } : {},
-  )
+    AZURE_SUBSCRIPTION_ID       = var.subscription_id
+    AZURE_RESOURCE_GROUP        = var.workspace_resource_group_name
+    AZUREML_WORKSPACE_NAME      = var.workspace_name
+    AUTOCANARY_POLICY_FILE      = var.policy_file
+    AUTOCANARY_METRICS_ENDPOINT = local.metrics_endpoint
+    AUTOCANARY_TABLE_ENDPOINT   = local.table_endpoint
+    AUTOCANARY_TABLE_NAME       = var.table_name
+    AUTOCANARY_MAX_CONCURRENCY  = tostring(var.max_concurrency)
+    AUTOCANARY_CREDENTIAL       = "managed-identity"
+    AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
+  }
+
+  # Set only with the lifecycle topic; unset, the app publishes no lifecycle events.
+  optional_app_settings = var.lifecycle_topic_enabled ? {
+    AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
+  } : {}
+
+  app_settings = merge(local.base_app_settings, local.optional_app_settings)
 }
 
 # The site's app settings, replaced as a whole (Microsoft.Web/sites/config, name
@@ -218,40 +220,41 @@ locals {
   # - Application Insights: Entra ID telemetry (Monitoring Metrics Publisher);
   # - lifecycle topic, when enabled: EventGrid Data Sender.
   # Role names: Microsoft Learn built-in roles (role-based-access-control/built-in-roles).
-  role_assignments = merge(
-    {
-      workspace_azureml_data_scientist = {
-        scope = data.azurerm_machine_learning_workspace.this.id
-        role  = "AzureML Data Scientist"
-      }
-      workspace_monitoring_reader = {
-        scope = data.azurerm_machine_learning_workspace.this.id
-        role  = "Monitoring Reader"
-      }
-      storage_blob_data_owner = {
-        scope = azurerm_storage_account.this.id
-        role  = "Storage Blob Data Owner"
-      }
-      storage_queue_data_contributor = {
-        scope = azurerm_storage_account.this.id
-        role  = "Storage Queue Data Contributor"
-      }
-      storage_table_data_contributor = {
-        scope = azurerm_storage_account.this.id
-        role  = "Storage Table Data Contributor"
-      }
-      appinsights_monitoring_metrics_publisher = {
-        scope = azurerm_application_insights.this.id
-        role  = "Monitoring Metrics Publisher"
-      }
-    },
-    var.lifecycle_topic_enabled ? {
-      lifecycle_topic_eventgrid_data_sender = {
-        scope = azurerm_eventgrid_topic.lifecycle[0].id
-        role  = "EventGrid Data Sender"
-      }
-    } : {},
-  )
+  base_role_assignments = {
+    workspace_azureml_data_scientist = {
+      scope = data.azurerm_machine_learning_workspace.this.id
+      role  = "AzureML Data Scientist"
+    }
+    workspace_monitoring_reader = {
+      scope = data.azurerm_machine_learning_workspace.this.id
+      role  = "Monitoring Reader"
+    }
+    storage_blob_data_owner = {
+      scope = azurerm_storage_account.this.id
+      role  = "Storage Blob Data Owner"
+    }
+    storage_queue_data_contributor = {
+      scope = azurerm_storage_account.this.id
+      role  = "Storage Queue Data Contributor"
+    }
+    storage_table_data_contributor = {
+      scope = azurerm_storage_account.this.id
+      role  = "Storage Table Data Contributor"
+    }
+    appinsights_monitoring_metrics_publisher = {
+      scope = azurerm_application_insights.this.id
+      role  = "Monitoring Metrics Publisher"
+    }
+  }
+
+  optional_role_assignments = var.lifecycle_topic_enabled ? {
+    lifecycle_topic_eventgrid_data_sender = {
+      scope = azurerm_eventgrid_topic.lifecycle[0].id
+      role  = "EventGrid Data Sender"
+    }
+  } : {}
+
+  role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)
 }
 
 # website/docs/r/role_assignment.html.markdown (scope, role_definition_name, principal_id,

@@ -1,0 +1,448 @@
+"""Structural tests of infra/ (Terraform), offline: every .tf file is parsed with python-hcl2.
+
+No Terraform binary or provider registry is needed (nor reachable); these tests pin what the
+configuration must say for autocanary to work once applied: the settings the app reads, the
+event wiring, the alert schema, the identity's roles, and that no secret is written in it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2.utils import SerializationOptions
+
+from shared.settings import SETTINGS
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+TFVARS_EXAMPLE = INFRA / "terraform.tfvars.example"
+
+# Quotes stripped, blocks as lists of dicts, expressions as "${...}" strings.
+_OPTIONS = SerializationOptions(
+    strip_string_quotes=True, with_comments=False, explicit_blocks=False
+)
+
+# App settings read by the Functions host rather than by autocanary (prefix match).
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+
+MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+IDENTITY_PRINCIPAL = "${azurerm_user_assigned_identity.app.principal_id}"
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    parsed: dict[str, Any] = hcl2.loads(text, serialization_options=_OPTIONS)
+    return parsed
+
+
+@cache
+def _config() -> dict[str, Any]:
+    """All .tf files merged: resources/data by (type, name), variables, outputs, locals."""
+    config: dict[str, Any] = {
+        "resource": {},
+        "data": {},
+        "variable": {},
+        "output": {},
+        "locals": {},
+        "terraform": [],
+        "provider": [],
+    }
+    for path in sorted(INFRA.glob("*.tf")):
+        parsed = _parse(path)
+        for kind in ("resource", "data"):
+            for block in parsed.get(kind, []):
+                for type_, named in block.items():
+                    for name, body in named.items():
+                        config[kind][(type_, name)] = body
+        for kind in ("variable", "output"):
+            for block in parsed.get(kind, []):
+                config[kind].update(block)
+        for block in parsed.get("locals", []):
+            config["locals"].update(block)
+        config["terraform"].extend(parsed.get("terraform", []))
+        config["provider"].extend(parsed.get("provider", []))
+    return config
+
+
+def _resource(type_: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = _config()["resource"][(type_, name)]
+    return body
+
+
+def _resources_of(type_: str) -> list[dict[str, Any]]:
+    return [body for (t, _), body in _config()["resource"].items() if t == type_]
+
+
+def _model_registered_subscription() -> dict[str, Any]:
+    return _resource("azurerm_eventgrid_system_topic_event_subscription", "model_registered")
+
+
+def _local(name: str) -> Any:
+    return _config()["locals"][name]
+
+
+def _resolve(value: Any) -> Any:
+    """Replace a bare "${local.NAME}" by the local's own value (recursively)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", value)
+        if match:
+            return _resolve(_local(match.group(1)))
+    return value
+
+
+def _app_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = _local("base_app_settings")
+    return settings
+
+
+def _code_text() -> str:
+    """Every .tf file and the tfvars example, full-line comments left out."""
+    files = [*sorted(INFRA.glob("*.tf")), TFVARS_EXAMPLE]
+    lines = [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+
+
+# ------------------------------------------------------------------------------ the files
+
+
+def test_every_tf_file_is_valid_hcl() -> None:
+    """Each .tf file (and the tfvars example) parses and declares something."""
+    paths = [*sorted(INFRA.glob("*.tf")), TFVARS_EXAMPLE]
+    assert len(paths) >= 6
+    for path in paths:
+        assert _parse(path), f"{path.name} parsed to nothing"
+
+
+def test_every_variable_has_a_description_and_a_type() -> None:
+    variables = _config()["variable"]
+    assert variables
+    for name, body in variables.items():
+        assert str(body.get("description", "")).strip(), f"variable {name} has no description"
+        assert str(body.get("type", "")).strip(), f"variable {name} has no type"
+
+
+def test_every_string_and_number_variable_is_validated() -> None:
+    """A bad name, GUID, path or bound fails at plan time with a message, not at apply."""
+    for name, body in _config()["variable"].items():
+        if body["type"] in ("string", "number"):
+            checks = body.get("validation", [])
+            assert checks, f"variable {name} has no validation block"
+            assert all(str(check["error_message"]).strip() for check in checks)
+
+
+def test_every_output_has_a_description() -> None:
+    outputs = _config()["output"]
+    assert outputs
+    for name, body in outputs.items():
+        assert str(body.get("description", "")).strip(), f"output {name} has no description"
+
+
+def test_both_providers_are_pinned_to_a_major_version() -> None:
+    required: dict[str, Any] = {}
+    for block in _config()["terraform"]:
+        for providers in block.get("required_providers", []):
+            required.update(providers)
+    assert set(required) == {"azurerm", "azapi"}
+    for name, spec in required.items():
+        assert re.search(r"<\s*\d", spec["version"]), f"{name} has no upper version bound"
+
+
+def test_every_resource_and_data_block_cites_its_doc_in_a_comment_above() -> None:
+    for path in sorted(INFRA.glob("*.tf")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            if re.match(r'^(resource|data) "', line):
+                assert index > 0 and lines[index - 1].startswith("#"), (
+                    f"{path.name}:{index + 1} {line.strip()} has no comment directly above"
+                )
+
+
+def test_tfvars_example_names_only_declared_variables_and_every_required_one() -> None:
+    variables = _config()["variable"]
+    example = _parse(TFVARS_EXAMPLE)
+    assert set(example) <= set(variables), set(example) - set(variables)
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= set(example), required - set(example)
+
+
+# -------------------------------------------------------------------------- app settings
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, (required, _) in SETTINGS.items() if required)
+)
+def test_required_app_setting_is_set_on_the_function_app(name: str) -> None:
+    """Required by shared.settings; a `NAME__*` group is the identity-based form of NAME."""
+    settings = _app_settings()
+    assert name in settings or any(key.startswith(f"{name}__") for key in settings), name
+
+
+def test_a_rollout_policy_source_is_set() -> None:
+    settings = _app_settings()
+    assert ("AUTOCANARY_POLICY_FILE" in settings) != ("AUTOCANARY_POLICY" in settings)
+
+
+def test_every_app_setting_is_read_by_the_app_or_the_functions_host() -> None:
+    """No misspelt setting that nothing would read."""
+    settings = _app_settings()
+    for key in settings:
+        assert key in SETTINGS or key.startswith(HOST_SETTING_PREFIXES), key
+    assert "AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT" in SETTINGS
+
+
+def test_host_storage_uses_the_identity_not_a_connection_string() -> None:
+    settings = _app_settings()
+    assert "AzureWebJobsStorage" not in settings
+    assert settings["AzureWebJobsStorage__accountName"] == "${azurerm_storage_account.this.name}"
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == (
+        "${azurerm_user_assigned_identity.app.client_id}"
+    )
+
+
+def test_app_authenticates_as_its_user_assigned_identity() -> None:
+    settings = _app_settings()
+    assert settings["AUTOCANARY_CREDENTIAL"] == "managed-identity"
+    assert settings["AZURE_CLIENT_ID"] == "${azurerm_user_assigned_identity.app.client_id}"
+
+
+def test_rollout_store_is_the_table_endpoint_of_the_storage_account() -> None:
+    settings = _app_settings()
+    assert "AUTOCANARY_STORAGE_CONNECTION" not in settings
+    assert _resolve(settings["AUTOCANARY_TABLE_ENDPOINT"]) == (
+        '${trimsuffix(azurerm_storage_account.this.primary_table_endpoint, "/")}'
+    )
+
+
+def test_metrics_endpoint_is_built_from_the_workspace_region() -> None:
+    endpoint = _resolve(_app_settings()["AUTOCANARY_METRICS_ENDPOINT"])
+    assert endpoint == (
+        "https://${data.azurerm_machine_learning_workspace.this.location}.metrics.monitor.azure.com"
+    )
+
+
+def test_workspace_settings_come_from_the_workspace_variables() -> None:
+    settings = _app_settings()
+    assert settings["AZURE_SUBSCRIPTION_ID"] == "${var.subscription_id}"
+    assert settings["AZURE_RESOURCE_GROUP"] == "${var.workspace_resource_group_name}"
+    assert settings["AZUREML_WORKSPACE_NAME"] == "${var.workspace_name}"
+
+
+def test_lifecycle_topic_endpoint_is_set_only_with_the_topic() -> None:
+    optional = _local("optional_app_settings")
+    assert "var.lifecycle_topic_enabled ?" in optional
+    setting = "AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint"
+    assert setting in optional
+    assert _local("app_settings") == (
+        "${merge(local.base_app_settings, local.optional_app_settings)}"
+    )
+
+
+def test_app_settings_resource_sets_every_setting_on_the_function_app() -> None:
+    settings = _resource("azapi_resource", "app_settings")
+    assert settings["type"].startswith("Microsoft.Web/sites/config@")
+    assert settings["name"] == "appsettings"
+    assert settings["parent_id"] == "${azapi_resource.function_app.id}"
+    assert settings["body"]["properties"] == "${local.app_settings}"
+
+
+# ------------------------------------------------------------------ function app and plan
+
+
+def test_function_app_runs_python_311_on_a_flex_consumption_linux_plan() -> None:
+    plan = _resource("azurerm_service_plan", "this")
+    assert (plan["sku_name"], plan["os_type"]) == ("FC1", "Linux")
+    app = _resource("azapi_resource", "function_app")
+    assert app["type"].startswith("Microsoft.Web/sites@")
+    assert app["body"]["kind"] == "functionapp,linux"
+    properties = app["body"]["properties"]
+    assert properties["serverFarmId"] == "${azurerm_service_plan.this.id}"
+    assert properties["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
+
+
+def test_function_app_runs_as_the_user_assigned_identity() -> None:
+    app = _resource("azapi_resource", "function_app")
+    (identity,) = app["identity"]
+    assert identity["type"] == "UserAssigned"
+    assert identity["identity_ids"] == ["${azurerm_user_assigned_identity.app.id}"]
+
+
+def test_deployment_package_is_read_with_the_identity() -> None:
+    storage = _resource("azapi_resource", "function_app")["body"]["properties"][
+        "functionAppConfig"
+    ]["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": "${azurerm_user_assigned_identity.app.id}",
+    }
+
+
+def test_storage_account_refuses_shared_key_access() -> None:
+    account = _resource("azurerm_storage_account", "this")
+    assert account["shared_access_key_enabled"] is False
+    assert account["allow_nested_items_to_be_public"] is False
+    (azurerm,) = [block["azurerm"] for block in _config()["provider"] if "azurerm" in block]
+    assert azurerm["storage_use_azuread"] is True
+
+
+# ------------------------------------------------------------------------------ Event Grid
+
+
+def test_system_topic_is_on_the_workspace() -> None:
+    topic = _resource("azurerm_eventgrid_system_topic", "workspace")
+    assert topic["topic_type"] == "Microsoft.MachineLearningServices.Workspaces"
+    assert topic["source_resource_id"] == "${data.azurerm_machine_learning_workspace.this.id}"
+
+
+def test_event_subscription_delivers_model_registered_to_on_model_registered() -> None:
+    subscription = _model_registered_subscription()
+    (endpoint,) = subscription["azure_function_endpoint"]
+    assert endpoint["function_id"] == (
+        "${azapi_resource.function_app.id}/functions/on_model_registered"
+    )
+    assert [_resolve(t) for t in subscription["included_event_types"]] == [MODEL_REGISTERED]
+
+
+def test_event_subscription_retries_delivery() -> None:
+    subscription = _model_registered_subscription()
+    (retry,) = subscription["retry_policy"]
+    assert retry == {
+        "max_delivery_attempts": "${var.event_max_delivery_attempts}",
+        "event_time_to_live": "${var.event_ttl_minutes}",
+    }
+
+
+def test_event_subscription_subject_prefix_filter_is_optional() -> None:
+    subscription = _model_registered_subscription()
+    (dynamic,) = subscription["dynamic"]
+    subject_filter = dynamic["subject_filter"]
+    assert "var.model_subject_prefix ==" in subject_filter["for_each"]
+    assert subject_filter["content"][0]["subject_begins_with"] == "${subject_filter.value}"
+
+
+def test_lifecycle_topic_takes_cloudevents_with_entra_id_only() -> None:
+    topic = _resource("azurerm_eventgrid_topic", "lifecycle")
+    assert topic["count"] == "${var.lifecycle_topic_enabled ? 1 : 0}"
+    assert topic["input_schema"] == "CloudEventSchemaV1_0"
+    assert topic["local_auth_enabled"] is False
+
+
+def test_what_needs_the_published_code_waits_for_functions_deployed() -> None:
+    """Event Grid validates the function; host keys exist only once the host runs."""
+    gated = [
+        _model_registered_subscription(),
+        _resource("azurerm_monitor_action_group", "alerts"),
+        _config()["data"][("azurerm_function_app_host_keys", "this")],
+    ]
+    for body in gated:
+        assert body["count"] == "${var.functions_deployed ? 1 : 0}"
+    assert _local("guarded_endpoints") == "${var.functions_deployed ? var.endpoints : {}}"
+
+
+# ---------------------------------------------------------------------------------- alerts
+
+
+def test_action_group_uses_the_common_alert_schema() -> None:
+    group = _resource("azurerm_monitor_action_group", "alerts")
+    receivers = [
+        receiver
+        for kind in ("webhook_receiver", "azure_function_receiver")
+        for receiver in group.get(kind, [])
+    ]
+    assert receivers
+    assert all(receiver["use_common_alert_schema"] is True for receiver in receivers)
+
+
+def test_action_group_calls_the_alerts_route_with_the_host_key() -> None:
+    (webhook,) = _resource("azurerm_monitor_action_group", "alerts")["webhook_receiver"]
+    assert webhook["service_uri"] == (
+        "${local.alerts_url_base}?code="
+        "${data.azurerm_function_app_host_keys.this[0].default_function_key}"
+    )
+    assert _local("alerts_url_base").endswith("/api/alerts")
+    assert _local("alerts_url_base").startswith("https://")
+
+
+@pytest.mark.parametrize("name", ["latency_p99", "errors_5xx"])
+def test_metric_alert_watches_each_online_endpoint_and_notifies_the_app(name: str) -> None:
+    alert = _resource("azurerm_monitor_metric_alert", name)
+    assert alert["for_each"] == "${local.guarded_endpoints}"
+    assert alert["scopes"] == [
+        "${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.key}"
+    ]
+    (criteria,) = alert["criteria"]
+    assert _resolve(criteria["metric_namespace"]) == ENDPOINT_NAMESPACE
+    assert alert["action"][0] == {"action_group_id": "${azurerm_monitor_action_group.alerts[0].id}"}
+
+
+def test_latency_alert_is_on_p99_latency_above_the_threshold() -> None:
+    (criteria,) = _resource("azurerm_monitor_metric_alert", "latency_p99")["criteria"]
+    assert criteria["metric_name"] == "RequestLatency_P99"
+    assert criteria["operator"] == "GreaterThan"
+    assert criteria["threshold"] == "${each.value.latency_p99_threshold_ms}"
+
+
+def test_error_alert_counts_only_5xx_requests() -> None:
+    (criteria,) = _resource("azurerm_monitor_metric_alert", "errors_5xx")["criteria"]
+    assert criteria["metric_name"] == "RequestsPerMinute"
+    assert criteria["operator"] == "GreaterThan"
+    assert criteria["dimension"] == [
+        {"name": "statusCodeClass", "operator": "Include", "values": ["5xx"]}
+    ]
+
+
+# ------------------------------------------------------------------------- roles, secrets
+
+
+def test_every_role_assignment_is_granted_to_the_app_identity() -> None:
+    assignments = _resources_of("azurerm_role_assignment")
+    assert assignments
+    for body in assignments:
+        assert body["principal_id"] == IDENTITY_PRINCIPAL
+        assert body["principal_type"] == "ServicePrincipal"
+
+
+def test_identity_holds_the_roles_the_app_and_its_host_need() -> None:
+    base = {(v["scope"], v["role"]) for v in _local("base_role_assignments").values()}
+    workspace = "${data.azurerm_machine_learning_workspace.this.id}"
+    storage = "${azurerm_storage_account.this.id}"
+    assert {
+        (workspace, "AzureML Data Scientist"),
+        (workspace, "Monitoring Reader"),
+        (storage, "Storage Blob Data Owner"),
+        (storage, "Storage Queue Data Contributor"),
+        (storage, "Storage Table Data Contributor"),
+    } <= base
+    optional = _local("optional_role_assignments")
+    assert "var.lifecycle_topic_enabled ?" in optional
+    assert 'role = "EventGrid Data Sender"' in optional
+    assert "azurerm_eventgrid_topic.lifecycle[0].id" in optional
+
+
+def test_no_storage_key_or_key_based_connection_string_is_used() -> None:
+    text = _code_text()
+    for needle in (
+        "AccountKey",
+        "SharedAccessKey",
+        "primary_access_key",
+        "secondary_access_key",
+        "primary_connection_string",
+        "storage_access_key",
+        "UseDevelopmentStorage",
+    ):
+        assert needle not in text, needle
+
+
+def test_no_key_is_written_as_a_literal() -> None:
+    """Keys come from Azure at apply time: no `code=`/`key =` literal, no key-like token."""
+    text = _code_text()
+    assert not re.search(r"[?&]code=[^$]", text)
+    assert not re.search(r'(?i)\b\w*(key|secret|password)\w*\s*=\s*"[^"$]', text)
+    assert not re.search(r"[A-Za-z0-9+/_-]{30,}={1,2}", text), "a padded base64 token"
+    assert not re.search(r"\b[A-Za-z0-9]{40,}\b", text), "a long alphanumeric token"
