@@ -333,20 +333,30 @@ def test_an_outage_is_a_transient_upstream_error(world: World, ep: str) -> None:
 # ------------------------------------------------------------------ the adapter only
 
 
-def test_adapter_rides_out_a_brief_arm_blip(emulator_conn: Any) -> None:
-    """Two throttled answers are retried (the SDK's own retry is off): the call succeeds."""
+def test_adapter_is_the_only_retry_loop_and_rides_out_a_blip(emulator_conn: Any) -> None:
+    """With our retries off one throttled answer fails the call (the SDK's own retry policy is
+    off too); with them on, two throttled answers in a row are ridden out."""
     from emulator.testing import admin_request
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
 
     world = _emulator_world(emulator_conn)
     name = "ep-" + uuid.uuid4().hex[:8]
     world.make_endpoint(name)
-    admin_request(
-        emulator_conn,
-        "PUT",
-        "faults/arm",
-        {"kind": "429", "rate": 1.0, "count": 2, "retry_after": 0},
-    )
+    settings = emulator_settings(emulator_conn)
+    single = MLEndpointControl(settings, build_credential(settings), retry_policy=retry.NO_RETRY)
+
+    def throttle(count: int) -> None:
+        fault = {"kind": "429", "rate": 1.0, "count": count, "retry_after": 0}
+        admin_request(emulator_conn, "PUT", "faults/arm", fault)
+
     try:
+        throttle(1)
+        with pytest.raises(TransientUpstreamError) as info:
+            single.get_endpoint(name)
+        assert info.value.details["status"] == 429
+        admin_request(emulator_conn, "DELETE", "faults/arm")
+        throttle(2)
         assert world.control.get_endpoint(name).live_traffic() == {"blue": 100}
         assert admin_request(emulator_conn, "GET", "faults")["arm"][0]["remaining"] == 0
     finally:
