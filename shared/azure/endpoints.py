@@ -13,7 +13,8 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
   is skipped (it is skipped for ARM-id code anyway). The poller is not waited for: a
   deployment takes minutes; the engine reads ``provisioning_state`` on later ticks.
 - ``online_endpoints.begin_create_or_update(endpoint)`` with the endpoint as read and new
-  ``traffic``/``mirror_traffic`` (zero entries dropped; ``{}`` clears mirroring). This one is
+  ``traffic``/``mirror_traffic`` (zero entries dropped; ``{}`` clears mirroring), unless the
+  endpoint already has exactly that split. This one is
   waited for, at most ``traffic_wait_s`` (20 s by default): a traffic update is quick, waiting
   lets a following delete of the deployment that lost its traffic succeed in the same tick,
   and a refused update (rules checked again by Azure) comes back as AzureRuleViolation. When
@@ -196,8 +197,14 @@ class MLEndpointControl:
         ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
         names = {str(k) for k in (ep.traffic or {})} | {str(k) for k in (ep.mirror_traffic or {})}
         check_split(traffic, mirror, names)
-        ep.traffic = {k: v for k, v in traffic.items() if v > 0}
-        ep.mirror_traffic = {k: v for k, v in mirror.items() if v > 0}
+        wanted = {k: v for k, v in traffic.items() if v > 0}
+        wanted_mirror = {k: v for k, v in mirror.items() if v > 0}
+        live = {str(k): int(v) for k, v in (ep.traffic or {}).items() if int(v) > 0}
+        live_mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
+        if (live, live_mirror) == (wanted, wanted_mirror):
+            return  # already so: no endpoint update (effects are re-issued every tick)
+        ep.traffic = wanted
+        ep.mirror_traffic = wanted_mirror
         what = f"set traffic of {endpoint} to {ep.traffic} (mirror {ep.mirror_traffic})"
         poller = self._call(lambda: ml.online_endpoints.begin_create_or_update(ep), what)
         if self._traffic_wait_s <= 0:

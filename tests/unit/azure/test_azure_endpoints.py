@@ -267,6 +267,12 @@ def test_set_traffic_sends_one_update_and_waits_a_bounded_time() -> None:
     assert ml.poller.waited == 7
 
 
+def test_set_traffic_to_the_live_split_sends_no_update() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 90, "green": 10, "old": 0}))
+    control(ml).set_traffic("ep", {"blue": 90, "green": 10, "old": 0}, {})
+    assert ml.kinds() == ["get_endpoint"]
+
+
 def test_set_traffic_returns_when_the_update_is_still_running() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), poller=Poller(done=False))
     control(ml).set_traffic("ep", {"blue": 100}, {"green": 20})
