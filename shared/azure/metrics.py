@@ -7,9 +7,14 @@ One ``MetricsClient.query_resources`` call per 50 endpoints and metric family (t
 learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
 microsoft-machinelearningservices-workspaces-onlineendpoints-metrics):
 
-- ``RequestsPerMinute``, aggregation Total, split by ``deployment`` and ``statusCodeClass``:
-  a deployment's requests in a minute are the sum over its status classes, its errors the
-  ``5xx`` class (the class value is compared case-insensitively, so ``5XX`` counts too).
+- ``RequestsPerMinute``, aggregation Total, split by ``deployment``, ``statusCodeClass`` and
+  ``modelStatusCode``: a deployment's requests in a minute are the sum over its series, its
+  errors those of the ``5xx`` class (compared case-insensitively, so ``5XX`` counts too) plus
+  model errors: requests whose model answered 5xx, which the endpoint returns as 424 (class
+  4xx; "424 Model Error", learn.microsoft.com/azure/machine-learning/
+  how-to-troubleshoot-online-endpoints, HTTP status codes: check the Model Status Code
+  dimension of Requests Per Minute). Without them a model failing every call would look
+  healthy.
 - ``RequestLatency_P50``/``_P90``/``_P99``, aggregation Average, split by ``deployment``.
 
 Results are read from the SDK's ``MetricsQueryResult`` -> ``Metric`` (``id`` starts with the
@@ -54,7 +59,7 @@ LATENCY_METRICS = {
     "requestlatency_p90": "p90",
     "requestlatency_p99": "p99",
 }
-COUNT_FILTER = "deployment eq '*' and statusCodeClass eq '*'"
+COUNT_FILTER = "deployment eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
 LATENCY_FILTER = "deployment eq '*'"
 ERROR_CLASS = "5xx"
 BATCH_SIZE = 50  # resources per metrics:getBatch call
@@ -100,6 +105,12 @@ def _dimension(values: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
+def _model_failed(model_status: str | None) -> bool:
+    """Whether a ``modelStatusCode`` value is a server error of the model (500-599)."""
+    code = (model_status or "").strip()
+    return code.isdigit() and 500 <= int(code) <= 599
+
+
 def _resource_id(metric: Any) -> str | None:
     mid = str(getattr(metric, "id", "") or "")
     at = mid.lower().find(_METRIC_ID_SEP)
@@ -136,13 +147,16 @@ def absorb(
                 cells = per_dep.setdefault(deployment, {})
                 if name == COUNT_METRIC.lower():
                     status_class = (_dimension(meta, "statusCodeClass") or "").lower()
+                    failed = status_class == ERROR_CLASS or _model_failed(
+                        _dimension(meta, "modelStatusCode")
+                    )
                     for point in getattr(series, "data", None) or []:
                         total = getattr(point, "total", None)
                         if total is None or point.timestamp is None:
                             continue  # no value: no data in that minute
                         cell = cells.setdefault(_utc(point.timestamp), Cell())
                         cell.requests += float(total)
-                        if status_class == ERROR_CLASS:
+                        if failed:
                             cell.errors += float(total)
                 elif name in LATENCY_METRICS:
                     field = LATENCY_METRICS[name]

@@ -123,6 +123,31 @@ def test_requests_sum_status_classes_and_errors_are_the_5xx_class() -> None:
     assert m.start == minute(1)
 
 
+def test_model_errors_count_as_errors() -> None:
+    """A model answering 5xx reaches the caller as 424 (class 4xx) with modelStatusCode 5xx:
+    an error; a model's 4xx and the router's own 4xx (modelStatusCode 0) are not."""
+
+    def by_model(dep: str, status_class: str, model: str, n: float) -> TimeSeriesElement:
+        meta = {"deployment": dep, "statuscodeclass": status_class, "modelstatuscode": model}
+        return series(meta, {1: n}, "total")
+
+    client = FakeMetricsClient(
+        {
+            "ep": [
+                by_model("green", "2xx", "200", 80),
+                by_model("green", "4xx", "500", 12),
+                by_model("green", "4xx", "400", 5),
+                by_model("green", "4xx", "0", 3),
+                by_model("blue", "2xx", "200", 300),
+                by_model("blue", "5xx", "0", 4),
+            ]
+        }
+    )
+    [m] = source(client).stage_minutes([q()])["ep"]
+    assert (m.canary_requests, m.canary_errors) == (100, 12)
+    assert (m.baseline_requests, m.baseline_errors) == (304, 4)
+
+
 def test_latency_percentiles_fill_the_minute() -> None:
     client = FakeMetricsClient(
         {"ep": [counts("green", "2xx", {2: 10}), counts("blue", "2xx", {2: 10})]},
@@ -191,7 +216,9 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert counts_call["metric_namespace"] == NAMESPACE
     assert counts_call["metric_names"] == ["RequestsPerMinute"]
     assert counts_call["aggregations"] == ["Total"]
-    assert counts_call["filter"] == "deployment eq '*' and statusCodeClass eq '*'"
+    assert counts_call["filter"] == (
+        "deployment eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
+    )
     assert counts_call["granularity"] == timedelta(minutes=1)
     assert counts_call["timespan"] == (minute(0), NOW)
     assert counts_call["max_results"] >= 100
