@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlparse
@@ -128,9 +127,7 @@ class MLEndpointControl:
         self._credential = credential
         self._retry = retry_policy
         self._traffic_wait_s = traffic_wait_s
-        self._factory = client_factory or self._build_client
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = retry.LazyClient(client_factory or self._build_client)
 
     # ---------------------------------------------------------------- the port
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
@@ -259,13 +256,7 @@ class MLEndpointControl:
 
     # ---------------------------------------------------------------- internals
     def _ml(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
-                client = self._client
-        return client
+        return self._client.get()
 
     def _build_client(self) -> Any:
         from azure.ai.ml import MLClient

@@ -18,7 +18,6 @@ azure.eventgrid is imported on first publish.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -61,9 +60,7 @@ class EventGridPublisher:
         if ca_bundle:
             self._send_options["connection_verify"] = ca_bundle
         self._retry = retry_policy
-        self._factory = client_factory or self._build_client
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = retry.LazyClient(client_factory or self._build_client)
 
     def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
         from azure.core.messaging import CloudEvent
@@ -77,13 +74,7 @@ class EventGridPublisher:
         )
 
     def _publisher_client(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
-                client = self._client
-        return client
+        return self._client.get()
 
     def _build_client(self) -> Any:
         from azure.eventgrid import EventGridPublisherClient

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -223,10 +222,8 @@ class MonitorMetricsSource:
         self._credential = credential
         self._granularity_s = float(granularity_seconds)
         self._retry = retry_policy
-        self._factory = client_factory or self._build_client
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = retry.LazyClient(client_factory or self._build_client)
 
     def resource_id(self, endpoint: str) -> str:
         return f"{self._settings.workspace_id}/onlineEndpoints/{endpoint}"
@@ -290,13 +287,7 @@ class MonitorMetricsSource:
             absorb(observed, list(results or []), rids, endpoint_of)
 
     def _metrics_client(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
-                client = self._client
-        return client
+        return self._client.get()
 
     def _build_client(self) -> Any:
         from azure.monitor.querymetrics import MetricsClient

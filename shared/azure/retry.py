@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -268,3 +269,22 @@ def map_error(exc: BaseException, what: str, *, attempts: int = 1) -> Autocanary
     if code is None:
         code = type(exc).__name__  # e.g. azure-ai-ml's ValidationException (client-side)
     return UpstreamError(message, code=code or UpstreamError.code, details=details)
+
+
+class LazyClient:
+    """An SDK client built on first use, once per instance, thread-safe: the SDKs are heavy to
+    import and to construct, so nothing is built before the first call needs it."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
