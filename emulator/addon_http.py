@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -144,3 +145,22 @@ def minute_seconds(ctx: Context) -> float:
 def scaled(duration: timedelta, ctx: Context) -> float:
     """Real seconds of an API duration, where one API minute lasts ``ctx.bucket_seconds``."""
     return duration.total_seconds() / 60.0 * minute_seconds(ctx)
+
+
+def load_config_list(ctx: Context, extras_key: str, default_name: str, list_key: str) -> list[Any]:
+    """Items from a JSON config file: a list, or an object holding the list at ``list_key``.
+
+    The file is ``ctx.extras[extras_key]`` when configured (it must exist), otherwise
+    ``<state_dir>/<default_name>`` when present; no file means no items.
+    """
+    configured = ctx.extras.get(extras_key)
+    path = Path(configured) if configured else ctx.state_dir / default_name
+    if not path.exists():
+        if configured:
+            raise ValueError(f"{list_key} file {path} does not exist")
+        return []
+    data = json.loads(path.read_text())
+    items = data.get(list_key) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError(f'{path}: expected a list or {{"{list_key}": [...]}}')
+    return items

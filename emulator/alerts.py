@@ -53,7 +53,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -65,6 +64,7 @@ from emulator.addon_http import (
     error_response,
     iso_time,
     json_response,
+    load_config_list,
     minute_seconds,
     parse_duration,
     read_json,
@@ -476,24 +476,10 @@ class AlertEngine:
 ENGINE_KEY = web.AppKey("emulator.alerts", AlertEngine)
 
 
-def _load_file(ctx: Context) -> list[Any]:
-    configured = ctx.extras.get("alert_rules_file")
-    path = Path(configured) if configured else ctx.state_dir / "alert-rules.json"
-    if not path.exists():
-        if configured:
-            raise ValueError(f"alert rules file {path} does not exist")
-        return []
-    data = json.loads(path.read_text())
-    rules = data.get("rules") if isinstance(data, dict) else data
-    if not isinstance(rules, list):
-        raise ValueError(f'{path}: expected a list of rules or {{"rules": [...]}}')
-    return rules
-
-
 def setup(app: web.Application, ctx: Context) -> None:
     """Add the alert-rules admin API and the evaluation task."""
     engine = AlertEngine(ctx)
-    for raw in _load_file(ctx):
+    for raw in load_config_list(ctx, "alert_rules_file", "alert-rules.json", "rules"):
         rule = parse_rule(raw, ctx)
         if rule.name in engine.rules:
             raise ValueError(f"alert rules file names {rule.name!r} twice")

@@ -49,7 +49,6 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -61,6 +60,7 @@ from emulator.addon_http import (
     error_response,
     iso_time,
     json_response,
+    load_config_list,
     read_json,
     ssl_for,
 )
@@ -287,24 +287,12 @@ class EventGrid:
 EVENTGRID_KEY = web.AppKey("emulator.eventgrid", EventGrid)
 
 
-def _load_file(ctx: Context) -> list[Any]:
-    configured = ctx.extras.get("eventgrid_subscriptions_file")
-    path = Path(configured) if configured else ctx.state_dir / "eventgrid-subscriptions.json"
-    if not path.exists():
-        if configured:
-            raise ValueError(f"Event Grid subscriptions file {path} does not exist")
-        return []
-    data = json.loads(path.read_text())
-    subs = data.get("subscriptions") if isinstance(data, dict) else data
-    if not isinstance(subs, list):
-        raise ValueError(f'{path}: expected a list or {{"subscriptions": [...]}}')
-    return subs
-
-
 def setup(app: web.Application, ctx: Context) -> None:
     """Install the Event Grid sink as ``ctx.events`` and add its admin API."""
     grid = EventGrid(ctx)
-    for raw in _load_file(ctx):
+    for raw in load_config_list(
+        ctx, "eventgrid_subscriptions_file", "eventgrid-subscriptions.json", "subscriptions"
+    ):
         sub = parse_subscription(raw)
         if sub.name in grid.subscriptions:
             raise ValueError(f"Event Grid subscriptions file names {sub.name!r} twice")
