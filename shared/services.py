@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,13 +74,7 @@ class IngestResult:
     rollout_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "detail": self.detail,
-            "endpoint": self.endpoint,
-            "rollout_id": self.rollout_id,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -93,14 +87,7 @@ class ReconcileOutcome:
     error: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "rollout_id": self.rollout_id,
-            "phase": self.phase,
-            "reason": self.reason,
-            "changed": self.changed,
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -124,12 +111,7 @@ class AlertResult:
     rollout_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "rollout_id": self.rollout_id,
-        }
+        return asdict(self)
 
 
 def stage_settings(r: Rollout) -> JudgeSettings:
