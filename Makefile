@@ -42,6 +42,14 @@ integration: $(STAMP) $(AZURITE)
 e2e: $(STAMP) $(AZURITE)
 	$(PY) -m pytest tests/e2e
 
+# The whole flow on the local stack (Azurite, emulator, devhost); about two minutes.
+demo: $(STAMP) $(AZURITE)
+	$(PY) -m localstack.demo
+
+# The same stack, left running until Ctrl-C; prints URLs, keys and example commands.
+up: $(STAMP) $(AZURITE)
+	$(PY) -m localstack.up
+
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 

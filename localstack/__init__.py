@@ -1,0 +1,13 @@
+"""The whole local stack, for ``make demo``, ``make up``, the e2e tests and the benchmarks.
+
+- :mod:`localstack.stack`: Azurite, the emulator and devhost (serving ``function_app``) on free
+  loopback ports, with a generated ``local.settings.json``; everything stops on exit.
+- :mod:`localstack.workspace`: the emulated workspace the demo needs (scoring code, model
+  versions, an endpoint with a live deployment, the Event Grid subscription, alert rules).
+- :mod:`localstack.traffic`: a bounded load generator scoring an endpoint.
+- :mod:`localstack.scenarios`: the three demo scenarios and the driver that plays one.
+- :mod:`localstack.demo` (``python -m localstack.demo``) and :mod:`localstack.up`
+  (``python -m localstack.up``).
+
+Local runs only: nothing here is deployed or imported by the app.
+"""

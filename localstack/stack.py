@@ -1,0 +1,408 @@
+"""Start the local stack: Azurite, the emulator, and devhost serving ``function_app``.
+
+    with Stack(StackOptions(bucket_seconds=2)) as stack:
+        stack.app.api("GET", "rollouts")
+
+Every process listens on a free loopback port. devhost gets a generated
+``local.settings.json`` (in the stack's state directory) that points the production adapters
+at the emulator (``AUTOCANARY_CREDENTIAL=local``, ``AUTOCANARY_ARM_ENDPOINT``,
+``AUTOCANARY_CA_BUNDLE``, the metrics endpoint and its bucket length) and the rollout store at
+Azurite. :meth:`Stack.stop` (also run by the context manager on errors and Ctrl-C) stops
+devhost, then the emulator (with its deployment workers), then Azurite, and removes the state
+directory unless asked to keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from devhost.azurite import AzuriteTables
+from emulator.connection import Connection
+from emulator.testing import admin_request, running_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_POLICY = Path(__file__).resolve().parent / "demo-policy.yaml"
+FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
+# The metrics adapter's bucket length must be the emulator's (see shared.settings).
+GRANULARITY_SETTING = "AUTOCANARY_METRICS_GRANULARITY_SECONDS"
+# Environment variables that would make requests trust another CA bundle than the emulator's.
+_TLS_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_STOP_TIMEOUT = 15.0
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not be started (the message carries its log's tail)."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """How to run the stack. Short metric buckets make a metric "minute" last seconds."""
+
+    policy_file: Path = DEMO_POLICY
+    bucket_seconds: float = 2.0
+    provisioning_delay: float = 0.3
+    retry_after: float = 0.1
+    state_dir: Path | None = None  # None: a fresh temporary directory
+    keep_state: bool = False
+    run_timers: bool = True
+    start_timeout: float = 60.0
+    devhost_log_level: str = "INFO"
+    table_name: str = "autocanary"
+
+    def check(self) -> None:
+        """Refuse options that cannot work, before anything starts."""
+        if not self.policy_file.is_file():
+            raise StackError(f"policy file {self.policy_file} does not exist")
+        if not 0.5 <= self.bucket_seconds <= 60:
+            raise StackError("bucket_seconds must be between 0.5 and 60")
+        if self.provisioning_delay < 0 or self.retry_after < 0:
+            raise StackError("provisioning_delay and retry_after must not be negative")
+        if self.start_timeout <= 0:
+            raise StackError("start_timeout must be positive")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # parsed JSON, or text when the body is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Reply:
+    """One HTTP call with a JSON body; any status is returned, never raised."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return Reply(status, json.loads(text) if text.strip() else None)
+    except json.JSONDecodeError:
+        return Reply(status, text)
+
+
+@dataclass(frozen=True)
+class AppClient:
+    """The app as devhost serves it: HTTP functions under /api, admin runs, webhook URLs."""
+
+    base_url: str
+    key: str
+    route_prefix: str = "api"
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Reply:
+        return http(
+            method,
+            f"{self.base_url}/{path.lstrip('/')}",
+            body,
+            {"x-functions-key": self.key},
+            timeout,
+        )
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Reply:
+        return self.request(method, f"{self.route_prefix}/{path.lstrip('/')}", body, timeout)
+
+    def run_function(self, name: str) -> int:
+        """Run a timer function once (202 started, 409 still running from the last run)."""
+        return self.request("POST", f"admin/functions/{name}", {"input": ""}, 10.0).status
+
+    def event_grid_url(self, function: str) -> str:
+        return f"{self.base_url}/runtime/webhooks/EventGrid?functionName={function}&code={self.key}"
+
+    @property
+    def alerts_url(self) -> str:
+        return f"{self.base_url}/{self.route_prefix}/alerts?code={self.key}"
+
+
+@dataclass
+class _Process:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+class Stack:
+    """Azurite + emulator + devhost. Use as a context manager, or ``start()``/``stop()``."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self._exit = contextlib.ExitStack()
+        self._state_dir: Path | None = None
+        self._owns_state = False
+        self._emulator: Connection | None = None
+        self._storage: str | None = None
+        self._devhost: _Process | None = None
+        self._app: AppClient | None = None
+        self.settings_file: Path | None = None
+        self.logs: dict[str, Path] = {}
+        self.started_in: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        self.options.check()
+        try:
+            self._start()
+        except BaseException:
+            self.stop(keep_state=True)
+            raise
+        return self
+
+    def _start(self) -> None:
+        opts = self.options
+        if opts.state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="autocanary-stack-"))
+            self._owns_state = not opts.keep_state
+        else:
+            self._state_dir = opts.state_dir.resolve()
+            self._state_dir.mkdir(parents=True, exist_ok=True)
+        state = self._state_dir
+
+        t0 = time.monotonic()
+        azurite = AzuriteTables()
+        self._exit.callback(azurite.stop)
+        self._storage = azurite.start()
+        self.started_in["azurite"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        self.logs["emulator"] = state / "emulator.log"
+        self._emulator = self._exit.enter_context(
+            running_emulator(
+                state / "emulator",
+                bucket_seconds=opts.bucket_seconds,
+                provisioning_delay=opts.provisioning_delay,
+                retry_after=opts.retry_after,
+                start_timeout=opts.start_timeout,
+                log_path=self.logs["emulator"],
+            )
+        )
+        self.started_in["emulator"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        self._start_devhost(state)
+        self.started_in["devhost"] = time.monotonic() - t0
+
+    def stop(self, keep_state: bool | None = None) -> None:
+        """Stop devhost, the emulator and Azurite (in that order); idempotent."""
+        if self._devhost is not None:
+            _terminate(self._devhost.process)
+            self._devhost = None
+        try:
+            self._exit.close()
+        finally:
+            keep = self.options.keep_state if keep_state is None else keep_state
+            if self._state_dir is not None and self._owns_state and not keep:
+                shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def state_dir(self) -> Path:
+        if self._state_dir is None:
+            raise StackError("the stack is not running")
+        return self._state_dir
+
+    @property
+    def emulator(self) -> Connection:
+        if self._emulator is None:
+            raise StackError("the stack is not running")
+        return self._emulator
+
+    @property
+    def storage_connection(self) -> str:
+        if self._storage is None:
+            raise StackError("the stack is not running")
+        return self._storage
+
+    @property
+    def app(self) -> AppClient:
+        if self._app is None:
+            raise StackError("the stack is not running")
+        return self._app
+
+    @property
+    def devhost_pid(self) -> int | None:
+        return self._devhost.process.pid if self._devhost else None
+
+    def emulator_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """The emulator's admin API (``path`` under ``/_emulator/``); raises on HTTP errors."""
+        return admin_request(self.emulator, method, path, body)
+
+    def app_settings(self, function_key: str) -> dict[str, str]:
+        """The ``Values`` of the generated local.settings.json."""
+        conn = self.emulator
+        return {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": self.storage_connection,
+            "AZURE_SUBSCRIPTION_ID": conn.subscription,
+            "AZURE_RESOURCE_GROUP": conn.resource_group,
+            "AZUREML_WORKSPACE_NAME": conn.workspace,
+            "AUTOCANARY_POLICY_FILE": str(self.options.policy_file.resolve()),
+            "AUTOCANARY_METRICS_ENDPOINT": conn.metrics_url.rstrip("/"),
+            GRANULARITY_SETTING: f"{conn.bucket_seconds:g}",
+            "AUTOCANARY_TABLE_NAME": self.options.table_name,
+            "AUTOCANARY_CREDENTIAL": "local",
+            "AUTOCANARY_ARM_ENDPOINT": conn.arm_url,
+            "AUTOCANARY_CA_BUNDLE": conn.cert_path,
+            FUNCTION_KEY_SETTING: function_key,
+        }
+
+    def _start_devhost(self, state: Path) -> None:
+        opts = self.options
+        key = secrets.token_urlsafe(24)
+        values = self.app_settings(key)
+        self.settings_file = state / "local.settings.json"
+        fd = os.open(self.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"IsEncrypted": False, "Values": values}, handle, indent=2)
+        ready_file = state / "devhost-ready.json"
+        ready_file.unlink(missing_ok=True)
+        log_path = state / "devhost.log"
+        self.logs["devhost"] = log_path
+        # The generated settings must win: devhost lets the environment override them.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in values and k not in _TLS_OVERRIDES and not k.startswith("AUTOCANARY_")
+        }
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        argv = [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--app",
+            "function_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--settings",
+            str(self.settings_file),
+            "--host-json",
+            str(ROOT / "host.json"),
+            "--ready-file",
+            str(ready_file),
+            "--log-level",
+            opts.devhost_log_level,
+        ]
+        if not opts.run_timers:
+            argv.append("--no-timers")
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # stopped by us, after the calls in flight
+            )
+        self._devhost = _Process("devhost", process, log_path)
+        deadline = time.monotonic() + opts.start_timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(
+                    f"devhost exited with code {process.returncode}:\n{_tail(log_path)}"
+                )
+            if ready_file.exists():
+                with contextlib.suppress(json.JSONDecodeError, OSError):
+                    ready = json.loads(ready_file.read_text(encoding="utf-8"))
+                    if ready.get("pid") == process.pid:
+                        self._app = AppClient(
+                            str(ready["base_url"]),
+                            str(ready["function_key"]),
+                            str(ready.get("route_prefix", "api")),
+                        )
+                        return
+            time.sleep(0.05)
+        raise StackError(f"devhost was not ready within {opts.start_timeout:g} s")
+
+    def summary(self) -> dict[str, Any]:
+        """What a person needs to use the running stack (URLs, keys, files)."""
+        conn, app = self.emulator, self.app
+        return {
+            "devhost": app.base_url,
+            "function_key": app.key,
+            "api": f"{app.base_url}/{app.route_prefix}",
+            "alerts_webhook": app.alerts_url,
+            "event_grid_webhook": app.event_grid_url("on_model_registered"),
+            "emulator_arm": conn.arm_url,
+            "emulator_scoring": conn.scoring_url,
+            "emulator_metrics": conn.metrics_url,
+            "emulator_admin_key": conn.admin_key,
+            "emulator_connection_file": str(Path(conn.state_dir) / "connection.json"),
+            "emulator_cert": conn.cert_path,
+            "azurite": self.storage_connection,
+            "settings_file": str(self.settings_file),
+            "state_dir": str(self.state_dir),
+            "logs": {k: str(v) for k, v in self.logs.items()},
+        }
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (like Ctrl-C) in the main thread, so
+    that every ``with Stack()`` block stops what it started."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
