@@ -58,6 +58,7 @@ class Scenario:
         parts = [f"{100 * self.model.error_rate:g} % errors"]
         if self.model.latency_ms:
             parts.append(f"+{self.model.latency_ms:g} ms per call")
+        parts += [f"tag {k}={v}" for k, v in sorted((self.model.tags or {}).items())]
         return ", ".join(parts)
 
 
@@ -95,7 +96,15 @@ def demo_scenarios(
         Scenario(
             3,
             "a slow version is rolled back by a latency alert",
-            ModelVersion(name, slow, error_rate=BASELINE_ERROR_RATE, latency_ms=slow_latency_ms),
+            ModelVersion(
+                name,
+                slow,
+                error_rate=BASELINE_ERROR_RATE,
+                latency_ms=slow_latency_ms,
+                # No shadow phase (a tag override the demo policy allows): live traffic at
+                # once, so the alert, not the judge, is what protects the users.
+                tags={"autocanary.shadow": "0"},
+            ),
             "RolledBack",
             "AlertFired",
             timeouts[2],
@@ -459,6 +468,8 @@ class Player:
                     result.alert_to_restored_ms = max(0.0, (restored - fired) * 1000.0)
             during = decisive.get("phase_from")
             note = f"alert {evidence.get('rule', '?')} fired during {during}"
+            if result.alert_to_decision_ms is not None:
+                note += f"; alert -> app decided {result.alert_to_decision_ms:.0f} ms"
             if result.alert_to_restored_ms is not None:
                 note += f"; alert -> traffic restored {result.alert_to_restored_ms:.0f} ms"
             result.notes.append(note)

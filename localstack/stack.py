@@ -257,6 +257,20 @@ class Stack:
     def devhost_pid(self) -> int | None:
         return self._devhost.process.pid if self._devhost else None
 
+    def dead(self) -> list[str]:
+        """The parts that stopped on their own (devhost, the emulator)."""
+        out: list[str] = []
+        if self._devhost is not None and self._devhost.process.poll() is not None:
+            out.append("devhost")
+        if self._emulator is not None:
+            try:
+                os.kill(self._emulator.pid, 0)
+            except ProcessLookupError:
+                out.append("the emulator")
+            except PermissionError:
+                pass
+        return out
+
     def emulator_admin(self, method: str, path: str, body: Any = None) -> Any:
         """The emulator's admin API (``path`` under ``/_emulator/``); raises on HTTP errors."""
         return admin_request(self.emulator, method, path, body)
@@ -394,13 +408,15 @@ def _tail(path: Path, chars: int = 3000) -> str:
 
 @contextlib.contextmanager
 def interrupt_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (like Ctrl-C) in the main thread, so
-    that every ``with Stack()`` block stops what it started."""
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt in the main thread (SIGINT too,
+    because a shell starting a job in the background ignores it), so that every
+    ``with Stack()`` block stops what it started."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:

@@ -130,7 +130,8 @@ def create_endpoint(
         ),
     )
     # azure-ai-ml prints "Check: endpoint ... exists" and progress dots while it deploys.
-    with contextlib.redirect_stdout(io.StringIO()):
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         ml.online_deployments.begin_create_or_update(spec).result()
     live = ml.online_endpoints.get(endpoint)
     live.traffic = {deployment: 100}
