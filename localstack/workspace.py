@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,10 +130,15 @@ def create_endpoint(
             request_timeout_ms=5000,
         ),
     )
-    # azure-ai-ml prints "Check: endpoint ... exists" and progress dots while it deploys.
-    quiet = io.StringIO()
-    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        ml.online_deployments.begin_create_or_update(spec).result()
+    # azure-ai-ml logs "Check: endpoint ... exists" to its own stderr handler, and prints
+    # progress dots, while it deploys.
+    chatty = logging.getLogger("azure.ai.ml.operations._online_deployment_operations")
+    chatty.disabled = True
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            ml.online_deployments.begin_create_or_update(spec).result()
+    finally:
+        chatty.disabled = False
     live = ml.online_endpoints.get(endpoint)
     live.traffic = {deployment: 100}
     ml.online_endpoints.begin_create_or_update(live).result()

@@ -1,0 +1,30 @@
+"""The demo's three scenarios, shortened, on the whole local stack (each on its own endpoint):
+the app receives ModelRegistered from the emulator's Event Grid, is reconciled through
+devhost, judges metrics from the emulator and is called by the emulator's alert rule."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import World
+
+pytestmark = pytest.mark.e2e
+
+
+def test_good_version_is_promoted_and_the_old_deployment_deleted(world: World) -> None:
+    result, story = world.play("good")
+    assert result.problems == [], story
+    assert (result.phase, result.decided_by) == ("Succeeded", "JudgePromoted")
+
+
+def test_version_with_more_errors_is_rolled_back_by_the_judge(world: World) -> None:
+    result, story = world.play("errors")
+    assert result.problems == [], story
+    assert (result.phase, result.decided_by) == ("RolledBack", "JudgeRollback")
+    assert "ErrorRateRegression" in result.notes
+
+
+def test_slow_version_is_rolled_back_by_the_latency_alert(world: World) -> None:
+    result, story = world.play("slow")
+    assert result.problems == [], story
+    assert (result.phase, result.decided_by) == ("RolledBack", "AlertFired")
+    assert result.alert_to_restored_ms is not None  # the emulator was seen restoring the split
