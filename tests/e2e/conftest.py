@@ -1,110 +1,15 @@
-"""One local stack for the e2e tests (Azurite, emulator, devhost serving function_app), with
-the demo's policy shortened, and a helper that plays one demo scenario on its own endpoint."""
+"""One local stack for the e2e tests (Azurite, emulator, devhost serving function_app)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from e2e_world import World, short_policy
 
-from localstack.narrate import Narrator
-from localstack.scenarios import (
-    BASELINE_ERROR_RATE,
-    Player,
-    ReconcilePump,
-    Result,
-    Scenario,
-    SplitWatcher,
-    demo_scenarios,
-)
-from localstack.stack import DEMO_POLICY, Stack, StackOptions
-from localstack.traffic import TrafficGenerator
-from localstack.workspace import (
-    ModelVersion,
-    add_alert_rule,
-    create_endpoint,
-    latency_alert_rule,
-    register_code,
-    register_model,
-    subscribe_app,
-)
-from shared.model import deployment_name
-
-KINDS = ("good", "errors", "slow")
-RATE = 50.0  # scoring requests per second while a scenario plays
-
-
-def short_policy(path: Path) -> Path:
-    """The demo policy with a shorter shadow, one judged stage and a shorter watch window;
-    one rule (and endpoint) per scenario, so that the tests do not depend on each other."""
-    policy: dict[str, Any] = yaml.safe_load(DEMO_POLICY.read_text(encoding="utf-8"))
-    defaults = policy["defaults"]
-    defaults["shadow"] = {"percent": 20, "duration": "3s"}
-    defaults["stages"] = [{"weight": 50, "min_duration": "2s", "max_duration": "30s"}, 100]
-    defaults["watch_window"] = "2s"
-    policy["rules"] = [
-        {
-            "name": f"e2e-{kind}",
-            "match": {"model": f"e2e-{kind}"},
-            "endpoint": f"e2e-{kind}",
-            "allow_tag_overrides": ["shadow"],
-        }
-        for kind in KINDS
-    ]
-    path.write_text(yaml.safe_dump(policy), encoding="utf-8")
-    return path
-
-
-@dataclass
-class World:
-    stack: Stack
-    code: str
-
-    def scenario(self, kind: str) -> Scenario:
-        """The demo scenario of that kind, for model ``e2e-<kind>`` version 2."""
-        demo = dict(zip(KINDS, demo_scenarios(f"e2e-{kind}", ("2", "2", "2")), strict=True))
-        return demo[kind]
-
-    def play(self, kind: str, timeout: float = 60.0) -> tuple[Result, str]:
-        """Create endpoint ``e2e-<kind>`` with version 1 live, score it, play the scenario;
-        returns the result and the narration."""
-        scenario = self.scenario(kind)
-        endpoint = f"e2e-{kind}"
-        baseline = ModelVersion(scenario.model.name, "1", error_rate=BASELINE_ERROR_RATE)
-        register_model(self.stack, baseline)
-        live = deployment_name(baseline.name, baseline.version)
-        scoring = create_endpoint(self.stack, endpoint, live, baseline.asset_id, self.code)
-        if kind == "slow":
-            add_alert_rule(
-                self.stack,
-                latency_alert_rule(self.stack.app, endpoint, name=f"{endpoint}-latency"),
-            )
-        out = io.StringIO()
-        narrator = Narrator(out, tty=False, plain_every=5.0)
-        traffic = TrafficGenerator(
-            scoring["scoring_uri"],
-            scoring["key"],
-            self.stack.emulator.cert_path,
-            rate=RATE,
-            max_seconds=timeout + 10,
-        )
-        with traffic, SplitWatcher(self.stack, endpoint, max_seconds=timeout + 10) as watcher:
-            player = Player(self.stack, endpoint, narrator, traffic=traffic, watcher=watcher)
-            short = Scenario(
-                scenario.number,
-                scenario.title,
-                scenario.model,
-                scenario.expect_phase,
-                scenario.expect_decided_by,
-                timeout,
-            )
-            result = player.play(short)
-        return result, out.getvalue()
+from localstack.scenarios import ReconcilePump
+from localstack.stack import Stack, StackOptions
+from localstack.workspace import register_code, subscribe_app
 
 
 @pytest.fixture(scope="session")

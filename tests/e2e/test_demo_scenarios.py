@@ -5,7 +5,7 @@ devhost, judges metrics from the emulator and is called by the emulator's alert 
 from __future__ import annotations
 
 import pytest
-from conftest import World
+from e2e_world import World
 
 pytestmark = pytest.mark.e2e
 
