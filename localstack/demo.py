@@ -44,6 +44,7 @@ from shared.model import deployment_name
 from shared.policy import load_policy_text
 
 MODEL = "fraud"
+HEADERS = ["#", "scenario", "model", "expected", "ended", "decided by", "took", "result", "notes"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,72 +111,62 @@ def summary_rows(results: list[Result], scenarios: list[Scenario]) -> list[list[
     return rows
 
 
-def run(args: argparse.Namespace, narrator: Narrator) -> int:
-    start = time.monotonic()
-    deadline = start + args.budget
-    policies = load_policy_text(args.policy.read_text(encoding="utf-8"), source=str(args.policy))
-    placement = policies.place(MODEL, {})
-    if placement.policy is None:
-        narrator.line(f"the policy sends no rollout for model {MODEL!r}: {placement.detail}")
-        return 2
-    endpoint = placement.policy.endpoint
-    scenarios = demo_scenarios(MODEL)
-    results: list[Result] = []
-    options = StackOptions(
-        policy_file=args.policy,
-        bucket_seconds=args.bucket_seconds,
-        keep_state=args.keep_state,
-    )
+def play(
+    stack: Stack,
+    args: argparse.Namespace,
+    narrator: Narrator,
+    endpoint: str,
+    scenarios: list[Scenario],
+    deadline: float,
+) -> list[Result]:
+    """Set up the workspace on the running stack, send traffic, play every scenario."""
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in stack.started_in.items())
     narrator.line(
-        f"autocanary demo: {len(scenarios)} rollouts on endpoint {endpoint}; one metric minute "
-        f"lasts {args.bucket_seconds:g} s, reconcile runs every {args.reconcile_every:g} s, "
-        f"{args.rate:g} scoring requests/s"
+        f"stack up ({times}): emulator {stack.emulator.arm_url}, devhost "
+        f"{stack.app.base_url}, state in {stack.state_dir}"
     )
-    with Stack(options) as stack, contextlib.ExitStack() as helpers:
-        times = ", ".join(f"{k} {v:.1f} s" for k, v in stack.started_in.items())
-        narrator.line(
-            f"stack up ({times}): emulator {stack.emulator.arm_url}, devhost "
-            f"{stack.app.base_url}, state in {stack.state_dir}"
-        )
-        warm: dict[str, float] = {}
+    warm: dict[str, float] = {}
 
-        def warm_up() -> None:  # builds the app's engine (imports the Azure SDKs) meanwhile
-            t0 = time.monotonic()
-            with contextlib.suppress(OSError):
-                stack.app.api("GET", "rollouts", timeout=120)
-            warm["seconds"] = time.monotonic() - t0
+    def warm_up() -> None:  # the app builds its engine meanwhile (first invocation)
+        t0 = time.monotonic()
+        with contextlib.suppress(OSError):
+            stack.app.api("GET", "rollouts", timeout=120)
+        warm["seconds"] = time.monotonic() - t0
 
-        warmer = threading.Thread(target=warm_up, name="warm-up", daemon=True)
-        warmer.start()
-        code = register_code(stack)
-        baseline = baseline_model(MODEL)
-        register_model(stack, baseline)
-        live = deployment_name(baseline.name, baseline.version)
-        scoring = create_endpoint(stack, endpoint, live, baseline.asset_id, code)
-        subscribe_app(stack)
-        rule = latency_alert_rule(stack.app, endpoint, threshold_ms=args.alert_threshold_ms)
-        add_alert_rule(stack, rule)
-        narrator.line(
-            f"endpoint {endpoint}: {live} ({baseline.asset_id}, "
-            f"{100 * baseline.error_rate:g} % errors) serves 100 %; Event Grid subscription "
-            f"-> on_model_registered; alert rule {rule['name']}: {rule['metricName']} of a "
-            f"deployment > {rule['threshold']:g} ms -> /api/alerts"
-        )
+    warmer = threading.Thread(target=warm_up, name="warm-up", daemon=True)
+    warmer.start()
+    code = register_code(stack)
+    baseline = baseline_model(MODEL)
+    register_model(stack, baseline)
+    live = deployment_name(baseline.name, baseline.version)
+    scoring = create_endpoint(stack, endpoint, live, baseline.asset_id, code)
+    subscribe_app(stack)
+    rule = latency_alert_rule(stack.app, endpoint, threshold_ms=args.alert_threshold_ms)
+    add_alert_rule(stack, rule)
+    narrator.line(
+        f"endpoint {endpoint}: {live} ({baseline.asset_id}, "
+        f"{100 * baseline.error_rate:g} % errors) serves 100 %; Event Grid subscription "
+        f"-> on_model_registered; alert rule {rule['name']}: {rule['metricName']} of a "
+        f"deployment > {rule['threshold']:g} ms -> /api/alerts"
+    )
+    results: list[Result] = []
+    bound = args.budget + 60
+    with contextlib.ExitStack() as helpers:
         traffic = helpers.enter_context(
             TrafficGenerator(
                 scoring["scoring_uri"],
                 scoring["key"],
                 stack.emulator.cert_path,
                 rate=args.rate,
-                max_seconds=args.budget + 60,
+                max_seconds=bound,
             )
         )
-        watcher = helpers.enter_context(SplitWatcher(stack, endpoint, max_seconds=args.budget + 60))
+        watcher = helpers.enter_context(SplitWatcher(stack, endpoint, max_seconds=bound))
         warmer.join(timeout=max(1.0, deadline - time.monotonic()))
-        narrator.line(f"app ready (first call built the engine in {warm.get('seconds', 0):.1f} s)")
-        helpers.enter_context(
-            ReconcilePump(stack.app, args.reconcile_every, max_seconds=args.budget + 60)
+        narrator.line(
+            f"app ready (its first call built the engine in {warm.get('seconds', 0):.1f} s)"
         )
+        helpers.enter_context(ReconcilePump(stack.app, args.reconcile_every, max_seconds=bound))
         player = Player(stack, endpoint, narrator, traffic=traffic, watcher=watcher)
         for scenario in scenarios:
             if time.monotonic() >= deadline:
@@ -194,6 +185,39 @@ def run(args: argparse.Namespace, narrator: Narrator) -> int:
             f"traffic: {traffic.sent} requests sent, answers by status {served}, "
             f"{traffic.failed} without an answer; stopping the stack"
         )
+    return results
+
+
+def run(args: argparse.Namespace, narrator: Narrator) -> int:
+    start = time.monotonic()
+    deadline = start + args.budget
+    policies = load_policy_text(args.policy.read_text(encoding="utf-8"), source=str(args.policy))
+    placement = policies.place(MODEL, {})
+    if placement.policy is None:
+        narrator.line(f"the policy sends no rollout for model {MODEL!r}: {placement.detail}")
+        return 2
+    endpoint = placement.policy.endpoint
+    scenarios = demo_scenarios(MODEL)
+    options = StackOptions(
+        policy_file=args.policy,
+        bucket_seconds=args.bucket_seconds,
+        keep_state=args.keep_state,
+    )
+    narrator.line(
+        f"autocanary demo: {len(scenarios)} rollouts on endpoint {endpoint}; one metric minute "
+        f"lasts {args.bucket_seconds:g} s, reconcile runs every {args.reconcile_every:g} s, "
+        f"{args.rate:g} scoring requests/s"
+    )
+    with Stack(options) as stack:
+        try:
+            results = play(stack, args, narrator, endpoint, scenarios, deadline)
+        except Exception:
+            stack.keep_state_on_stop = True
+            narrator.line(f"the demo failed; logs are kept in {stack.state_dir}")
+            raise
+        if not (len(results) == len(scenarios) and all(r.ok for r in results)):
+            stack.keep_state_on_stop = True
+            narrator.line(f"logs are kept in {stack.state_dir}")
     elapsed = time.monotonic() - start
     print()
     print(
@@ -236,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             narrator.done()
             print(f"the local stack could not start: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:
+            narrator.done()
+            print(f"the demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -164,6 +164,8 @@ class Stack:
         self._app: AppClient | None = None
         self.settings_file: Path | None = None
         self.logs: dict[str, Path] = {}
+        # Set to keep the state directory (logs) when the stack stops, e.g. after a failure.
+        self.keep_state_on_stop = False
         self.started_in: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -195,21 +197,27 @@ class Stack:
         t0 = time.monotonic()
         azurite = AzuriteTables()
         self._exit.callback(azurite.stop)
-        self._storage = azurite.start()
+        try:
+            self._storage = azurite.start()
+        except (RuntimeError, OSError) as exc:  # AzuriteMissing is a RuntimeError
+            raise StackError(f"Azurite could not start: {exc}") from exc
         self.started_in["azurite"] = time.monotonic() - t0
 
         t0 = time.monotonic()
         self.logs["emulator"] = state / "emulator.log"
-        self._emulator = self._exit.enter_context(
-            running_emulator(
-                state / "emulator",
-                bucket_seconds=opts.bucket_seconds,
-                provisioning_delay=opts.provisioning_delay,
-                retry_after=opts.retry_after,
-                start_timeout=opts.start_timeout,
-                log_path=self.logs["emulator"],
+        try:
+            self._emulator = self._exit.enter_context(
+                running_emulator(
+                    state / "emulator",
+                    bucket_seconds=opts.bucket_seconds,
+                    provisioning_delay=opts.provisioning_delay,
+                    retry_after=opts.retry_after,
+                    start_timeout=opts.start_timeout,
+                    log_path=self.logs["emulator"],
+                )
             )
-        )
+        except (RuntimeError, OSError) as exc:  # TimeoutError is an OSError
+            raise StackError(f"the emulator could not start: {exc}") from exc
         self.started_in["emulator"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -225,6 +233,7 @@ class Stack:
             self._exit.close()
         finally:
             keep = self.options.keep_state if keep_state is None else keep_state
+            keep = keep or self.keep_state_on_stop
             if self._state_dir is not None and self._owns_state and not keep:
                 shutil.rmtree(self._state_dir, ignore_errors=True)
 
