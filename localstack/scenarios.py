@@ -272,9 +272,13 @@ class SplitWatcher:
         name = deployment.lower()
         with self._lock:
             samples = list(self.samples)
+        routed = False  # it must have been seen routed first, or there is nothing to time
         for sample in samples:
-            if sample.at >= after and name not in sample.traffic and name not in sample.mirror:
-                return sample.at
+            serving = name in sample.traffic or name in sample.mirror
+            if sample.at < after:
+                routed = routed or serving
+            elif not serving:
+                return sample.at if routed else None
         return None
 
 
@@ -383,10 +387,13 @@ class Player:
         seen = 0
         rollout: dict[str, Any] = {}
         decisions: list[dict[str, Any]] = []
+        last_error = ""
         while True:
             if self.on_tick is not None:
                 self.on_tick()
             reply = self.stack.app.api("GET", f"rollouts/{self.endpoint}", timeout=15)
+            if not reply.ok and reply.status != 404:
+                last_error = f"; the API answered {reply.status}: {str(reply.body)[:300]}"
             if reply.ok and isinstance(reply.body, dict):
                 current = reply.body.get("rollout") or {}
                 mine = (current.get("model") or {}).get("version") == model.version and (
@@ -408,7 +415,7 @@ class Player:
                 where = phase_label(rollout) if rollout else "no rollout yet"
                 result.problems.append(
                     f"did not end within {end - start:.0f} s (last: {where}, "
-                    f"{rollout.get('reason', '-')}: {rollout.get('message', '')})"
+                    f"{rollout.get('reason', '-')}: {rollout.get('message', '')}){last_error}"
                 )
                 break
             self._progress(model, rollout, reply.status)
