@@ -346,7 +346,6 @@ class Player:
         traffic: TrafficGenerator | None = None,
         watcher: SplitWatcher | None = None,
         poll: float = 0.25,
-        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.stack = stack
         self.endpoint = endpoint
@@ -354,7 +353,6 @@ class Player:
         self.traffic = traffic
         self.watcher = watcher
         self.poll = poll
-        self.on_tick = on_tick
         self._window: Window | None = None
         self._window_at = 0.0
 
@@ -389,8 +387,6 @@ class Player:
         decisions: list[dict[str, Any]] = []
         last_error = ""
         while True:
-            if self.on_tick is not None:
-                self.on_tick()
             reply = self.stack.app.api("GET", f"rollouts/{self.endpoint}", timeout=15)
             if not reply.ok and reply.status != 404:
                 last_error = f"; the API answered {reply.status}: {str(reply.body)[:300]}"
