@@ -112,3 +112,47 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+
+
+SAMPLE_ENVIRONMENT = "azureml://registries/azureml/environments/sklearn-1.5/versions/1"
+
+
+def make_deployment(
+    endpoint: str,
+    name: str,
+    model: str,
+    code: str = "azureml:score:1",
+    instance_count: int = 1,
+    **kwargs: Any,
+) -> Any:
+    """A ManagedOnlineDeployment of the sample scoring code (registered as ``code``)."""
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+
+    return ManagedOnlineDeployment(
+        name=name,
+        endpoint_name=endpoint,
+        model=model,
+        environment=SAMPLE_ENVIRONMENT,
+        code_configuration=CodeConfiguration(code=code, scoring_script="score.py"),
+        instance_type="Standard_DS3_v2",
+        instance_count=instance_count,
+        **kwargs,
+    )
+
+
+def create_endpoint(ml: Any, name: str, **kwargs: Any) -> Any:
+    """Create a key-auth online endpoint with MLClient and wait for it."""
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", **kwargs)
+    return ml.online_endpoints.begin_create_or_update(endpoint).result()
+
+
+def set_traffic(
+    ml: Any, name: str, traffic: dict[str, int], mirror: dict[str, int] | None = None
+) -> Any:
+    """Set an endpoint's traffic and mirror with MLClient and wait for it."""
+    endpoint = ml.online_endpoints.get(name)
+    endpoint.traffic = traffic
+    endpoint.mirror_traffic = mirror or {}
+    return ml.online_endpoints.begin_create_or_update(endpoint).result()

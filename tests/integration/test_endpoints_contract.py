@@ -147,12 +147,7 @@ class _ArmOutage:
 
 
 def _emulator_world(conn: Any) -> World:
-    from azure.ai.ml.entities import (
-        CodeConfiguration,
-        ManagedOnlineDeployment,
-        ManagedOnlineEndpoint,
-    )
-
+    from emulator.testing import create_endpoint, make_deployment, set_traffic
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
 
@@ -162,25 +157,11 @@ def _emulator_world(conn: Any) -> World:
     def make_endpoint(name: str) -> None:
         # Set up through the same MLClient, as an operator would with the SDK or CLI.
         ml = control._ml()
-        ml.online_endpoints.begin_create_or_update(
-            ManagedOnlineEndpoint(name=name, auth_mode="key")
-        ).result()
+        create_endpoint(ml, name)
         ml.online_deployments.begin_create_or_update(
-            ManagedOnlineDeployment(
-                name="blue",
-                endpoint_name=name,
-                model=GOOD.asset_id,
-                environment="azureml://registries/azureml/environments/sklearn-1.5/versions/1",
-                code_configuration=CodeConfiguration(
-                    code="azureml:score:1", scoring_script="score.py"
-                ),
-                instance_type="Standard_DS3_v2",
-                instance_count=1,
-            )
+            make_deployment(name, "blue", GOOD.asset_id)
         ).result()
-        endpoint = ml.online_endpoints.get(name)
-        endpoint.traffic = {"blue": 100}
-        ml.online_endpoints.begin_create_or_update(endpoint).result()
+        set_traffic(ml, name, {"blue": 100})
 
     return World("emulator", control, make_endpoint, lambda: _ArmOutage(conn), poll_pause=0.05)
 

@@ -120,15 +120,10 @@ def _serve_traffic(conn: Any, endpoint: str) -> tuple[datetime, datetime]:
     """Create the endpoint, send the canary's and the baseline's requests inside whole
     buckets, and wait until the last of them closed; returns the window holding them."""
     import requests
-    from azure.ai.ml.entities import (
-        CodeConfiguration,
-        ManagedOnlineDeployment,
-        ManagedOnlineEndpoint,
-    )
 
     from emulator.client import ml_client
     from emulator.samples import CODE_DIR, MODELS_DIR
-    from emulator.testing import admin_request
+    from emulator.testing import admin_request, create_endpoint, make_deployment, set_traffic
 
     good = ModelRef("fraud", "1")
     admin_request(conn, "POST", "codes", {"name": "score", "version": "1", "path": str(CODE_DIR)})
@@ -139,26 +134,12 @@ def _serve_traffic(conn: Any, endpoint: str) -> tuple[datetime, datetime]:
         {"name": "fraud", "version": "1", "path": str(MODELS_DIR / "fraud-v1")},
     )
     ml = ml_client(conn)
-    ml.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name=endpoint, auth_mode="key")
-    ).result()
+    create_endpoint(ml, endpoint)
     for name in ("blue", "green"):
         ml.online_deployments.begin_create_or_update(
-            ManagedOnlineDeployment(
-                name=name,
-                endpoint_name=endpoint,
-                model=good.asset_id,
-                environment="azureml://registries/azureml/environments/sklearn-1.5/versions/1",
-                code_configuration=CodeConfiguration(
-                    code="azureml:score:1", scoring_script="score.py"
-                ),
-                instance_type="Standard_DS3_v2",
-                instance_count=1,
-            )
+            make_deployment(endpoint, name, good.asset_id)
         ).result()
-    ep = ml.online_endpoints.get(endpoint)
-    ep.traffic = {"blue": 100}
-    ml.online_endpoints.begin_create_or_update(ep).result()
+    set_traffic(ml, endpoint, {"blue": 100})
     admin_request(
         conn, "PUT", f"faults/router/{endpoint}/green", {"error_rate": 1.0, "error_status": 500}
     )

@@ -7,45 +7,12 @@ from typing import Any
 import requests
 
 from emulator.connection import Connection
-from emulator.testing import admin_request
-
-
-def make_deployment(
-    endpoint: str,
-    name: str,
-    model: str,
-    code: str = "azureml:score:1",
-    instance_count: int = 1,
-    **kwargs: Any,
-) -> Any:
-    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
-
-    return ManagedOnlineDeployment(
-        name=name,
-        endpoint_name=endpoint,
-        model=model,
-        environment="azureml://registries/azureml/environments/sklearn-1.5/versions/1",
-        code_configuration=CodeConfiguration(code=code, scoring_script="score.py"),
-        instance_type="Standard_DS3_v2",
-        instance_count=instance_count,
-        **kwargs,
-    )
-
-
-def create_endpoint(ml: Any, name: str, **kwargs: Any) -> Any:
-    from azure.ai.ml.entities import ManagedOnlineEndpoint
-
-    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", **kwargs)
-    return ml.online_endpoints.begin_create_or_update(endpoint).result()
-
-
-def set_traffic(
-    ml: Any, name: str, traffic: dict[str, int], mirror: dict[str, int] | None = None
-) -> Any:
-    endpoint = ml.online_endpoints.get(name)
-    endpoint.traffic = traffic
-    endpoint.mirror_traffic = mirror or {}
-    return ml.online_endpoints.begin_create_or_update(endpoint).result()
+from emulator.testing import (  # noqa: F401  (re-exported for the emulator tests)
+    admin_request,
+    create_endpoint,
+    make_deployment,
+    set_traffic,
+)
 
 
 class Scorer:
