@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +137,21 @@ def addon_server(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def admin_call(
+    s: Server, method: str, path: str, body: Any = None, key: str = ADMIN_KEY
+) -> tuple[int, Any]:
+    """Call the admin API under ``/_emulator/`` over HTTPS; returns (status, JSON body)."""
+    req = urllib.request.Request(
+        f"{s.url}/_emulator/{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=s.cert)) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")

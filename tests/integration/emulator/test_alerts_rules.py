@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from addon_harness import ADMIN_KEY, Server, addon_server, record
+from addon_harness import ADMIN_KEY, Server, addon_server, admin_call, record
 from webhook_sink import Sink, webhook_sink
 
 pytestmark = pytest.mark.integration
@@ -22,18 +21,7 @@ BUCKET = 0.5  # one API minute lasts half a second
 def admin(
     s: Server, method: str, path: str, body: Any = None, key: str = ADMIN_KEY
 ) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"{s.url}/_emulator/{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-    )
-    try:
-        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=s.cert)) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return admin_call(s, method, path, body, key)
 
 
 def rule(url: str, **over: Any) -> dict[str, Any]:

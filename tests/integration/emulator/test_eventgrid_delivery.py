@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from addon_harness import ADMIN_KEY, Server, addon_server
+from addon_harness import Server, addon_server, admin_call
 from webhook_sink import webhook_sink
 
 pytestmark = pytest.mark.integration
@@ -20,18 +16,7 @@ EXTRAS = {"eventgrid_retry_base_seconds": 0.05, "eventgrid_retry_max_seconds": 0
 
 
 def admin(s: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"{s.url}/_emulator/eventgrid/{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_KEY}"},
-    )
-    try:
-        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=s.cert)) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return admin_call(s, method, f"eventgrid/{path}", body)
 
 
 def subscription(url: str, **over: Any) -> dict[str, Any]:
