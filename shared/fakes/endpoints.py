@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.errors import NotFound, TransientUpstreamError
+from shared.errors import NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -41,7 +41,7 @@ class FakeEndpoints:
         self._endpoints: dict[str, _Endpoint] = {}
         self.provisioning_reads = provisioning_reads
         self.fail_models: set[str] = set()
-        self.fail_next: list[Exception] = []
+        self.fail_next: list[Exception] = []  # raised, in order, by the next calls
         self.calls: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- test set-up helpers
@@ -170,6 +170,4 @@ class FakeEndpoints:
     def _fault(self, op: str, target: str) -> None:
         self.calls.append((op, target))
         if self.fail_next:
-            error = self.fail_next.pop(0)
-            if isinstance(error, TransientUpstreamError | NotFound | Exception):
-                raise error
+            raise self.fail_next.pop(0)
