@@ -40,16 +40,11 @@ class Phase(StrEnum):
 TERMINAL = frozenset(
     {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED}
 )
-ACTIVE = frozenset(set(Phase) - TERMINAL)
 
 # Provisioning states of an Azure ML online deployment (azure.md; REST spec
 # DeploymentProvisioningState): Creating, Deleting, Scaling, Updating, Succeeded, Failed, Canceled.
 PROVISIONED = "Succeeded"
 PROVISION_FAILED = frozenset({"Failed", "Canceled"})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso(t: datetime | None) -> str | None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -431,7 +431,3 @@ def _tag_values(overrides: Mapping[str, str]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def stage_weights(stages: Sequence[Stage]) -> list[int]:
-    return [s.weight for s in stages]
