@@ -1,58 +1,161 @@
 # Azure Monitor: an action group that POSTs fired alerts (common alert schema) to the app's
-# /api/alerts route, and metric alert rules on each guarded online endpoint.
+# /api/alerts route with a key that opens that function alone, and metric alert rules on each
+# guarded online endpoint, split by deployment so that the alert names the deployment that
+# fired (alertContext.condition.allOf[].dimensions).
 
 locals {
   online_endpoint_namespace = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
   alerts_url_base           = "https://${azapi_resource.function_app.output.properties.defaultHostName}/api/alerts"
   guarded_endpoints         = var.functions_deployed ? var.endpoints : {}
+
+  # The function key the action group calls /api/alerts with. A FUNCTION key of on_alert
+  # opens that function only; the host's default key would also open promote and abort.
+  alert_function_name = "on_alert"
+  webhook_code_name      = "alert-webhook"
+  alert_function_id   = "${azapi_resource.function_app.id}/functions/${local.alert_function_name}"
+
+  # One time series per deployment (`*` = every value of the dimension, each evaluated on
+  # its own): learn.microsoft.com/azure/azure-monitor/alerts/alerts-types#monitor-multiple-
+  # time-series (dimension splitting); `deployment` is a dimension of every metric used here
+  # (supported-metrics/microsoft-machinelearningservices-workspaces-onlineendpoints-metrics).
+  split_by_deployment = var.alert_split_by_deployment ? [{ name = "deployment", operator = "Include", values = ["*"] }] : []
 }
 
-# The default host key authorises every FUNCTION-level route, /api/alerts included. It is
-# read from Azure at apply time, never written in this configuration (it does land in the
-# state: keep the state in an access-controlled backend).
-# website/docs/d/function_app_host_keys.html.markdown (name, resource_group_name ->
-# default_function_key).
-data "azurerm_function_app_host_keys" "this" {
+# A function key for on_alert, created by Azure (no value is sent, so Azure generates one:
+# `az functionapp function keys set` sends KeyInfo without a value, Azure/azure-cli
+# src/azure-cli/azure/cli/command_modules/appservice/custom.py update_function_key; REST
+# WebApps_CreateOrUpdateFunctionSecret, PUT .../sites/{name}/functions/{function}/keys/
+# {keyName}). No response value is exported, so the key is not written to the state.
+# Azure/terraform-provider-azapi docs/resources/resource_action.md (type, resource_id, method,
+# body; `action` left empty sends the request to resource_id itself).
+resource "azapi_resource_action" "alert_function_key" {
   count = var.functions_deployed ? 1 : 0
 
-  name                = azapi_resource.function_app.name
-  resource_group_name = azurerm_resource_group.this.name
+  type        = "Microsoft.Web/sites/functions/keys@2024-04-01"
+  resource_id = "${local.alert_function_id}/keys/${local.webhook_code_name}"
+  method      = "PUT"
+  body = {
+    properties = {
+      name = local.webhook_code_name
+    }
+  }
 
   depends_on = [azapi_resource.app_settings]
 }
 
-# website/docs/r/monitor_action_group.html.markdown: short_name,
-# webhook_receiver (name, service_uri, use_common_alert_schema). The app parses only the
-# common alert schema, so use_common_alert_schema must stay true.
-resource "azurerm_monitor_action_group" "alerts" {
+# Read the key back at plan/apply time without storing it: an ephemeral resource is never
+# written to the state (docs/ephemeral-resources/resource_action.md; REST
+# WebApps_ListFunctionKeys, POST .../functions/{function}/listkeys -> {properties: {name:
+# value}}). Needs Terraform >= 1.10.
+ephemeral "azapi_resource_action" "alert_function_keys" {
   count = var.functions_deployed ? 1 : 0
 
-  name                = "${var.name_prefix}-alerts"
-  resource_group_name = azurerm_resource_group.this.name
-  short_name          = "autocanary"
-  tags                = local.tags
+  type                   = "Microsoft.Web/sites/functions@2024-04-01"
+  resource_id            = local.alert_function_id
+  action                 = "listkeys"
+  method                 = "POST"
+  response_export_values = ["properties"]
 
-  webhook_receiver {
-    name                    = "autocanary-on-alert"
-    service_uri             = "${local.alerts_url_base}?code=${data.azurerm_function_app_host_keys.this[0].default_function_key}"
-    use_common_alert_schema = true
+  depends_on = [azapi_resource_action.alert_function_key]
+}
+
+# The action group as Microsoft.Insights/actionGroups (azapi) rather than
+# azurerm_monitor_action_group: the webhook URL carries the key, and azapi's `sensitive_body`
+# is a write-only argument (docs/resources/resource.md: merged into the request body, never
+# stored in the state; Terraform >= 1.11), whereas azurerm's `webhook_receiver.service_uri`
+# is stored in the state. Body: docs/resources/Microsoft.Insights_actionGroups.md
+# (location `global`, properties.groupShortName, enabled, webhookReceivers[{name, serviceUri,
+# useCommonAlertSchema, useAadAuth}]). The app parses only the common alert schema.
+resource "azapi_resource" "action_group" {
+  count = var.functions_deployed ? 1 : 0
+
+  type      = "Microsoft.Insights/actionGroups@2023-01-01"
+  name      = "${var.name_prefix}-alerts"
+  parent_id = azurerm_resource_group.this.id
+  location  = "global"
+  tags      = local.tags
+
+  body = {
+    properties = {
+      groupShortName = "autocanary"
+      enabled        = true
+    }
+  }
+
+  # Without sensitive_body_version the provider sends this on every create/update and plans an
+  # update when it changes (it keeps only a hash of it in private state), so a rotated key
+  # reaches the webhook on the next apply.
+  sensitive_body = {
+    properties = {
+      webhookReceivers = [
+        {
+          name                 = "autocanary-on-alert"
+          serviceUri           = "${local.alerts_url_base}?code=${ephemeral.azapi_resource_action.alert_function_keys[0].output.properties[local.webhook_code_name]}"
+          useCommonAlertSchema = true
+          useAadAuth           = false
+        },
+      ]
+    }
   }
 }
 
-# Metric alerts on the online endpoint resource `${workspace_id}/onlineEndpoints/${name}`.
+locals {
+  action_group_ids = concat(azapi_resource.action_group[*].id, var.additional_action_group_ids)
+
+  # Metric alerts on `${workspace_id}/onlineEndpoints/${name}`. Metric names, units,
+  # aggregations and dimensions: MicrosoftDocs/azure-monitor-docs articles/azure-monitor/
+  # reference/supported-metrics/microsoft-machinelearningservices-workspaces-onlineendpoints-
+  # metrics.md (RequestLatency_P99: Milliseconds, Average, dimension `deployment`;
+  # RequestsPerMinute: Count, aggregation Average only, dimensions `deployment`, `statusCode`,
+  # `statusCodeClass`, `modelStatusCode`). RequestsPerMinute is therefore alerted on its
+  # Average: the mean number of matching requests per minute over the window.
+  # A failing scoring script is answered 424 (class 4xx) with the script's status in
+  # `modelStatusCode` (learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-
+  # endpoints, "HTTP status codes"), so the 5xx rule never sees it: `model-errors` watches 424.
+  # Every guarded endpoint gets each of these rules; `threshold` names the field of
+  # var.endpoints that holds the rule's threshold.
+  alert_rules = {
+    "latency-p99" = {
+      metric    = "RequestLatency_P99"
+      threshold = "latency_p99_threshold_ms"
+      filters   = []
+      what      = "P99 request latency (ms)"
+    }
+    "errors-5xx" = {
+      metric    = "RequestsPerMinute"
+      threshold = "errors_5xx_per_minute"
+      filters   = [{ name = "statusCodeClass", operator = "Include", values = ["5xx"] }]
+      what      = "5xx responses per minute"
+    }
+    "model-errors" = {
+      metric    = "RequestsPerMinute"
+      threshold = "model_errors_per_minute"
+      filters   = [{ name = "statusCode", operator = "Include", values = ["424"] }]
+      what      = "model errors (424, scoring script failed) per minute"
+    }
+  }
+
+  metric_alerts = {
+    for pair in setproduct(keys(local.guarded_endpoints), keys(local.alert_rules)) :
+    "${pair[0]}-${pair[1]}" => {
+      endpoint  = pair[0]
+      rule      = local.alert_rules[pair[1]]
+      severity  = local.guarded_endpoints[pair[0]].severity
+      threshold = lookup(local.guarded_endpoints[pair[0]], local.alert_rules[pair[1]].threshold)
+    }
+  }
+}
+
 # website/docs/r/monitor_metric_alert.html.markdown (scopes, criteria{metric_namespace,
 # metric_name, aggregation, operator, threshold, dimension{name, operator, values}},
-# frequency, window_size, severity, auto_mitigate, action{action_group_id}). Metric names,
-# dimensions and aggregations: learn.microsoft.com/azure/azure-monitor/reference/
-# supported-metrics/microsoft-machinelearningservices-workspaces-onlineendpoints-metrics
-# (RequestLatency_P99 in ms, Average; RequestsPerMinute, Total, split by statusCodeClass).
-resource "azurerm_monitor_metric_alert" "latency_p99" {
-  for_each = local.guarded_endpoints
+# frequency, window_size, severity, auto_mitigate, action{action_group_id}).
+resource "azurerm_monitor_metric_alert" "endpoint" {
+  for_each = local.metric_alerts
 
-  name                = "${var.name_prefix}-${each.key}-latency-p99"
+  name                = "${var.name_prefix}-${each.key}"
   resource_group_name = azurerm_resource_group.this.name
-  scopes              = ["${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.key}"]
-  description         = "P99 request latency of online endpoint ${each.key} above ${each.value.latency_p99_threshold_ms} ms: autocanary rolls back its active rollout."
+  scopes              = ["${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.value.endpoint}"]
+  description         = "${each.value.rule.what} of a deployment of online endpoint ${each.value.endpoint} above ${each.value.threshold}: autocanary rolls back the endpoint's rollout when the deployment is its canary."
   severity            = each.value.severity
   frequency           = "PT1M"
   window_size         = var.alert_window_size
@@ -61,58 +164,23 @@ resource "azurerm_monitor_metric_alert" "latency_p99" {
 
   criteria {
     metric_namespace = local.online_endpoint_namespace
-    metric_name      = "RequestLatency_P99"
+    metric_name      = each.value.rule.metric
     aggregation      = "Average"
     operator         = "GreaterThan"
-    threshold        = each.value.latency_p99_threshold_ms
-  }
+    threshold        = each.value.threshold
 
-  action {
-    action_group_id = azurerm_monitor_action_group.alerts[0].id
-  }
-
-  dynamic "action" {
-    for_each = var.additional_action_group_ids
-    content {
-      action_group_id = action.value
-    }
-  }
-}
-
-# Same doc as above; the 5xx class is the `statusCodeClass` dimension of RequestsPerMinute.
-resource "azurerm_monitor_metric_alert" "errors_5xx" {
-  for_each = local.guarded_endpoints
-
-  name                = "${var.name_prefix}-${each.key}-errors-5xx"
-  resource_group_name = azurerm_resource_group.this.name
-  scopes              = ["${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.key}"]
-  description         = "More than ${each.value.errors_5xx_threshold} 5xx responses from online endpoint ${each.key} in ${var.alert_window_size}: autocanary rolls back its active rollout."
-  severity            = each.value.severity
-  frequency           = "PT1M"
-  window_size         = var.alert_window_size
-  auto_mitigate       = true
-  tags                = local.tags
-
-  criteria {
-    metric_namespace = local.online_endpoint_namespace
-    metric_name      = "RequestsPerMinute"
-    aggregation      = "Total"
-    operator         = "GreaterThan"
-    threshold        = each.value.errors_5xx_threshold
-
-    dimension {
-      name     = "statusCodeClass"
-      operator = "Include"
-      values   = ["5xx"]
+    dynamic "dimension" {
+      for_each = concat(each.value.rule.filters, local.split_by_deployment)
+      content {
+        name     = dimension.value.name
+        operator = dimension.value.operator
+        values   = dimension.value.values
+      }
     }
   }
 
-  action {
-    action_group_id = azurerm_monitor_action_group.alerts[0].id
-  }
-
   dynamic "action" {
-    for_each = var.additional_action_group_ids
+    for_each = local.action_group_ids
     content {
       action_group_id = action.value
     }

@@ -69,6 +69,24 @@ resource "azurerm_storage_container" "deployments" {
   container_access_type = "private"
 }
 
+# Event Grid's identity: the system topic writes undelivered ModelRegistered events to the
+# dead-letter container with it (Storage Blob Data Contributor on that container only).
+# website/docs/r/user_assigned_identity.html.markdown.
+resource "azurerm_user_assigned_identity" "events" {
+  name                = "${var.name_prefix}-events-id"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  tags                = local.tags
+}
+
+# Dead letters of the ModelRegistered subscription (events.tf); created through Resource
+# Manager like the container above.
+resource "azurerm_storage_container" "dead_letter" {
+  name                  = var.dead_letter_container_name
+  storage_account_id    = azurerm_storage_account.this.id
+  container_access_type = "private"
+}
+
 # website/docs/r/log_analytics_workspace.html.markdown (sku, retention_in_days).
 resource "azurerm_log_analytics_workspace" "this" {
   name                = "${var.name_prefix}-logs"
@@ -80,8 +98,9 @@ resource "azurerm_log_analytics_workspace" "this" {
 }
 
 # Workspace-based Application Insights that accepts Entra ID telemetry only
-# (internal/services/applicationinsights/application_insights_resource.go: workspace_id,
-# local_authentication_disabled; exports connection_string). The app authenticates with
+# (website/docs/r/application_insights.html.markdown: workspace_id,
+# local_authentication_enabled -- azurerm 5.0 removed local_authentication_disabled;
+# exports connection_string). The app authenticates with
 # APPLICATIONINSIGHTS_AUTHENTICATION_STRING and the Monitoring Metrics Publisher role.
 resource "azurerm_application_insights" "this" {
   name                          = "${var.name_prefix}-appi"
@@ -89,7 +108,7 @@ resource "azurerm_application_insights" "this" {
   location                      = azurerm_resource_group.this.location
   application_type              = "other"
   workspace_id                  = azurerm_log_analytics_workspace.this.id
-  local_authentication_disabled = true
+  local_authentication_enabled  = false
   tags                          = local.tags
 }
 
@@ -162,7 +181,7 @@ resource "azapi_resource" "function_app" {
   response_export_values = ["properties.defaultHostName"]
 
   # The host reads its deployment package and storage with the identity's roles.
-  depends_on = [azurerm_role_assignment.app]
+  depends_on = [azurerm_role_assignment.app, azurerm_role_assignment.app_endpoint_operator]
 }
 
 locals {
@@ -208,62 +227,4 @@ resource "azapi_resource" "app_settings" {
   body = {
     properties = local.app_settings
   }
-}
-
-locals {
-  # Roles of the app's identity, each with the scope it needs:
-  # - workspace: manage online endpoints/deployments (AzureML Data Scientist) and read their
-  #   metrics (Monitoring Reader) -- README "Configuration";
-  # - storage: identity-based AzureWebJobsStorage (blob leases, timers, deployment package)
-  #   and the rollout table -- Storage Blob Data Owner, Storage Queue Data Contributor and
-  #   Storage Table Data Contributor, as in the flex-managed-identities quickstart;
-  # - Application Insights: Entra ID telemetry (Monitoring Metrics Publisher);
-  # - lifecycle topic, when enabled: EventGrid Data Sender.
-  # Role names: Microsoft Learn built-in roles (role-based-access-control/built-in-roles).
-  base_role_assignments = {
-    workspace_azureml_data_scientist = {
-      scope = data.azurerm_machine_learning_workspace.this.id
-      role  = "AzureML Data Scientist"
-    }
-    workspace_monitoring_reader = {
-      scope = data.azurerm_machine_learning_workspace.this.id
-      role  = "Monitoring Reader"
-    }
-    storage_blob_data_owner = {
-      scope = azurerm_storage_account.this.id
-      role  = "Storage Blob Data Owner"
-    }
-    storage_queue_data_contributor = {
-      scope = azurerm_storage_account.this.id
-      role  = "Storage Queue Data Contributor"
-    }
-    storage_table_data_contributor = {
-      scope = azurerm_storage_account.this.id
-      role  = "Storage Table Data Contributor"
-    }
-    appinsights_monitoring_metrics_publisher = {
-      scope = azurerm_application_insights.this.id
-      role  = "Monitoring Metrics Publisher"
-    }
-  }
-
-  optional_role_assignments = var.lifecycle_topic_enabled ? {
-    lifecycle_topic_eventgrid_data_sender = {
-      scope = azurerm_eventgrid_topic.lifecycle[0].id
-      role  = "EventGrid Data Sender"
-    }
-  } : {}
-
-  role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)
-}
-
-# website/docs/r/role_assignment.html.markdown (scope, role_definition_name, principal_id,
-# principal_type `ServicePrincipal` so a fresh identity is not looked up in Entra ID first).
-resource "azurerm_role_assignment" "app" {
-  for_each = local.role_assignments
-
-  scope                = each.value.scope
-  role_definition_name = each.value.role
-  principal_id         = azurerm_user_assigned_identity.app.principal_id
-  principal_type       = "ServicePrincipal"
 }

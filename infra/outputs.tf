@@ -57,7 +57,17 @@ output "lifecycle_topic_endpoint" {
 
 output "action_group_id" {
   description = "Action group calling /api/alerts (null until functions_deployed is true); attach it to other alert rules as needed."
-  value       = var.functions_deployed ? azurerm_monitor_action_group.alerts[0].id : null
+  value       = var.functions_deployed ? azapi_resource.action_group[0].id : null
+}
+
+output "endpoint_operator_role_id" {
+  description = "Resource id of the custom role (Azure ML online endpoint actions only) held by the app's identity on the workspace."
+  value       = azurerm_role_definition.endpoint_operator.role_definition_resource_id
+}
+
+output "dead_letter_container" {
+  description = "Blob container receiving ModelRegistered events Event Grid could not deliver."
+  value       = azurerm_storage_container.dead_letter.name
 }
 
 output "app_settings_names" {

@@ -182,6 +182,17 @@ variable "event_max_delivery_attempts" {
   }
 }
 
+variable "dead_letter_container_name" {
+  type        = string
+  description = "Blob container (created in autocanary's storage account) that receives ModelRegistered events Event Grid could not deliver within the retry policy."
+  default     = "eventgrid-deadletter"
+
+  validation {
+    condition     = can(regex("^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$", var.dead_letter_container_name))
+    error_message = "dead_letter_container_name must be a blob container name: 3-63 lower case letters, digits and single '-', starting and ending with a letter or digit."
+  }
+}
+
 variable "event_ttl_minutes" {
   type        = number
   description = "Event Grid retry policy: time to live of an undelivered event, in minutes (1-1440)."
@@ -193,6 +204,12 @@ variable "event_ttl_minutes" {
   }
 }
 
+variable "role_allows_data_collection_assets" {
+  type        = bool
+  description = "Let the app's custom role read and register Azure ML data assets and read datastores: azure-ai-ml registers a deployment's data-collection assets when it creates a deployment that collects data. false: clones of deployments with data collection fail with 403."
+  default     = true
+}
+
 variable "lifecycle_topic_enabled" {
   type        = bool
   description = "Create a custom Event Grid topic (CloudEvents 1.0, Entra ID only) for the lifecycle events autocanary publishes, set AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT and grant the identity EventGrid Data Sender on it."
@@ -202,10 +219,11 @@ variable "lifecycle_topic_enabled" {
 variable "endpoints" {
   type = map(object({
     latency_p99_threshold_ms = optional(number, 1000)
-    errors_5xx_threshold     = optional(number, 5)
+    errors_5xx_per_minute    = optional(number, 5)
+    model_errors_per_minute  = optional(number, 1)
     severity                 = optional(number, 1)
   }))
-  description = "Online endpoints of the workspace to guard with metric alerts, keyed by endpoint name: an alert when RequestLatency_P99 (Average over the window) exceeds latency_p99_threshold_ms, and one when the 5xx requests (RequestsPerMinute, statusCodeClass 5xx, Total over the window) exceed errors_5xx_threshold. A fired alert rolls back the endpoint's active rollout."
+  description = "Online endpoints of the workspace to guard with metric alerts, keyed by endpoint name. Three rules per endpoint, each split by deployment (alert_split_by_deployment): RequestLatency_P99 above latency_p99_threshold_ms; more than errors_5xx_per_minute 5xx requests per minute (RequestsPerMinute, statusCodeClass 5xx, Average over the window); more than model_errors_per_minute model errors per minute (RequestsPerMinute, statusCode 424: a failing scoring script). A fired alert on the canary rolls back the endpoint's active rollout."
   default     = {}
 
   validation {
@@ -214,14 +232,20 @@ variable "endpoints" {
   }
 
   validation {
-    condition     = alltrue([for e in values(var.endpoints) : e.latency_p99_threshold_ms > 0 && e.errors_5xx_threshold >= 0])
-    error_message = "latency_p99_threshold_ms must be > 0 and errors_5xx_threshold >= 0."
+    condition     = alltrue([for e in values(var.endpoints) : e.latency_p99_threshold_ms > 0 && e.errors_5xx_per_minute >= 0 && e.model_errors_per_minute >= 0])
+    error_message = "latency_p99_threshold_ms must be > 0; errors_5xx_per_minute and model_errors_per_minute must be >= 0."
   }
 
   validation {
     condition     = alltrue([for e in values(var.endpoints) : contains([0, 1, 2, 3, 4], e.severity)])
     error_message = "severity must be 0, 1, 2, 3 or 4."
   }
+}
+
+variable "alert_split_by_deployment" {
+  type        = bool
+  description = "Split every metric alert by the `deployment` dimension: each deployment is its own time series, and the fired alert names the deployment (so an alert on the baseline does not roll back a healthy canary). false: one series per endpoint."
+  default     = true
 }
 
 variable "alert_window_size" {

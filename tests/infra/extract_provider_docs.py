@@ -4,7 +4,8 @@ documentation (no Terraform binary or provider registry is needed).
 
 Usage, with a clone (or bare git directory) of each provider's repository::
 
-    python -m tests.infra.extract_provider_docs AZURERM_GIT AZAPI_GIT > tests/infra/provider_docs.json
+    python -m tests.infra.extract_provider_docs AZURERM_GIT AZAPI_GIT \
+        > tests/infra/provider_docs.json
 
 azurerm: ``website/docs/{r,d}/<name>.html.markdown`` ("Arguments Reference" bullets
 ``* `arg` - (Required|Optional) ...`` and "A `block` block supports the following:" sections).

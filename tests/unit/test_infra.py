@@ -46,6 +46,7 @@ def _config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "resource": {},
         "data": {},
+        "ephemeral": {},
         "variable": {},
         "output": {},
         "locals": {},
@@ -54,7 +55,7 @@ def _config() -> dict[str, Any]:
     }
     for path in sorted(INFRA.glob("*.tf")):
         parsed = _parse(path)
-        for kind in ("resource", "data"):
+        for kind in ("resource", "data", "ephemeral"):
             for block in parsed.get(kind, []):
                 for type_, named in block.items():
                     for name, body in named.items():
@@ -334,95 +335,228 @@ def test_lifecycle_topic_takes_cloudevents_with_entra_id_only() -> None:
 
 
 def test_what_needs_the_published_code_waits_for_functions_deployed() -> None:
-    """Event Grid validates the function; host keys exist only once the host runs."""
+    """Event Grid validates the function; function keys exist only once the host runs."""
     gated = [
         _model_registered_subscription(),
-        _resource("azurerm_monitor_action_group", "alerts"),
-        _config()["data"][("azurerm_function_app_host_keys", "this")],
+        _resource("azapi_resource", "action_group"),
+        _resource("azapi_resource_action", "alert_function_key"),
+        _config()["ephemeral"][("azapi_resource_action", "alert_function_keys")],
     ]
     for body in gated:
         assert body["count"] == "${var.functions_deployed ? 1 : 0}"
     assert _local("guarded_endpoints") == "${var.functions_deployed ? var.endpoints : {}}"
 
 
+def test_event_subscription_dead_letters_undelivered_events_with_an_identity() -> None:
+    subscription = _model_registered_subscription()
+    (destination,) = subscription["storage_blob_dead_letter_destination"]
+    assert destination == {
+        "storage_account_id": "${azurerm_storage_account.this.id}",
+        "storage_blob_container_name": "${azurerm_storage_container.dead_letter.name}",
+    }
+    (identity,) = subscription["dead_letter_identity"]
+    assert identity == {
+        "type": "UserAssigned",
+        "user_assigned_identity": "${azurerm_user_assigned_identity.events.id}",
+    }
+    (topic_identity,) = _resource("azurerm_eventgrid_system_topic", "workspace")["identity"]
+    assert topic_identity["identity_ids"] == ["${azurerm_user_assigned_identity.events.id}"]
+
+
+def test_event_grid_identity_may_write_only_the_dead_letter_container() -> None:
+    assignment = _resource("azurerm_role_assignment", "events_dead_letter")
+    assert assignment["scope"] == "${azurerm_storage_container.dead_letter.id}"
+    assert assignment["role_definition_name"] == "Storage Blob Data Contributor"
+    assert assignment["principal_id"] == "${azurerm_user_assigned_identity.events.principal_id}"
+    assert "azurerm_role_assignment.events_dead_letter" in str(
+        _model_registered_subscription()["depends_on"]
+    )
+
+
 # ---------------------------------------------------------------------------------- alerts
 
 
-def test_action_group_uses_the_common_alert_schema() -> None:
-    group = _resource("azurerm_monitor_action_group", "alerts")
-    receivers = [
-        receiver
-        for kind in ("webhook_receiver", "azure_function_receiver")
-        for receiver in group.get(kind, [])
-    ]
-    assert receivers
-    assert all(receiver["use_common_alert_schema"] is True for receiver in receivers)
-
-
-def test_action_group_calls_the_alerts_route_with_the_host_key() -> None:
-    (webhook,) = _resource("azurerm_monitor_action_group", "alerts")["webhook_receiver"]
-    assert webhook["service_uri"] == (
-        "${local.alerts_url_base}?code="
-        "${data.azurerm_function_app_host_keys.this[0].default_function_key}"
-    )
-    assert _local("alerts_url_base").endswith("/api/alerts")
+def test_action_group_calls_the_alerts_route_with_the_common_alert_schema() -> None:
+    group = _resource("azapi_resource", "action_group")
+    assert group["type"].startswith("Microsoft.Insights/actionGroups@")
+    assert group["location"] == "global"
+    (receiver,) = group["sensitive_body"]["properties"]["webhookReceivers"]
+    assert receiver["useCommonAlertSchema"] is True
+    assert receiver["serviceUri"].startswith("${local.alerts_url_base}?code=")
     assert _local("alerts_url_base").startswith("https://")
+    assert _local("alerts_url_base").endswith("/api/alerts")
 
 
-@pytest.mark.parametrize("name", ["latency_p99", "errors_5xx"])
-def test_metric_alert_watches_each_online_endpoint_and_notifies_the_app(name: str) -> None:
-    alert = _resource("azurerm_monitor_metric_alert", name)
-    assert alert["for_each"] == "${local.guarded_endpoints}"
+def test_alert_webhook_uses_a_function_key_of_on_alert_not_a_host_key() -> None:
+    """A host key would also open promote and abort: the key belongs to on_alert alone."""
+    assert _local("alert_function_name") == "on_alert"
+    function_id = "${azapi_resource.function_app.id}/functions/${local.alert_function_name}"
+    assert _local("alert_function_id") == function_id
+    key = _resource("azapi_resource_action", "alert_function_key")
+    assert key["type"].startswith("Microsoft.Web/sites/functions/keys@")
+    assert key["method"] == "PUT"
+    assert key["resource_id"] == "${local.alert_function_id}/keys/${local.webhook_code_name}"
+    assert "value" not in key["body"]["properties"], "Azure generates the key"
+    keys = _config()["ephemeral"][("azapi_resource_action", "alert_function_keys")]
+    assert (keys["resource_id"], keys["action"]) == ("${local.alert_function_id}", "listkeys")
+    (receiver,) = _resource("azapi_resource", "action_group")["sensitive_body"]["properties"][
+        "webhookReceivers"
+    ]
+    assert receiver["serviceUri"].endswith(
+        "?code=${ephemeral.azapi_resource_action.alert_function_keys[0]"
+        ".output.properties[local.webhook_code_name]}"
+    )
+    assert "azurerm_function_app_host_keys" not in _code_text()
+
+
+def test_no_function_key_reaches_the_terraform_state() -> None:
+    """The key is created without exporting the response, read by an ephemeral resource, and
+    passed only in a write-only argument (sensitive_body)."""
+    key = _resource("azapi_resource_action", "alert_function_key")
+    assert "response_export_values" not in key
+    group = _resource("azapi_resource", "action_group")
+    assert "webhookReceivers" not in str(group["body"])
+    assert "sensitive_body_version" not in group, "without it a rotated key is sent on apply"
+    for (type_, name), body in _config()["resource"].items():
+        if (type_, name) != ("azapi_resource", "action_group"):
+            assert "ephemeral." not in str(body), f"{type_}.{name} stores an ephemeral value"
+
+
+def test_metric_alerts_cover_latency_5xx_and_model_errors_on_each_endpoint() -> None:
+    rules = _local("alert_rules")
+    assert set(rules) == {"latency-p99", "errors-5xx", "model-errors"}
+    assert rules["latency-p99"]["metric"] == "RequestLatency_P99"
+    assert rules["latency-p99"]["filters"] == []
+    assert rules["errors-5xx"]["metric"] == "RequestsPerMinute"
+    assert rules["errors-5xx"]["filters"] == [
+        {"name": "statusCodeClass", "operator": "Include", "values": ["5xx"]}
+    ]
+    variables = _config()["variable"]["endpoints"]["type"]
+    for rule in rules.values():
+        assert rule["threshold"] in variables, rule["threshold"]
+    assert "setproduct(keys(local.guarded_endpoints), keys(local.alert_rules))" in _local(
+        "metric_alerts"
+    )
+
+
+def test_model_error_alert_counts_424_responses() -> None:
+    """A failing scoring script is answered 424 (a 4xx), which the 5xx rule never counts."""
+    rule = _local("alert_rules")["model-errors"]
+    assert rule["metric"] == "RequestsPerMinute"
+    assert rule["filters"] == [{"name": "statusCode", "operator": "Include", "values": ["424"]}]
+
+
+def test_metric_alerts_are_split_by_deployment_by_default() -> None:
+    split = _local("split_by_deployment")
+    assert split.startswith("${var.alert_split_by_deployment ?")
+    assert '[{name = "deployment", operator = "Include", values = ["*"]}]' in split
+    assert _config()["variable"]["alert_split_by_deployment"]["default"] is True
+    (criteria,) = _resource("azurerm_monitor_metric_alert", "endpoint")["criteria"]
+    (dynamic,) = criteria["dynamic"]
+    assert dynamic["dimension"]["for_each"] == (
+        "${concat(each.value.rule.filters, local.split_by_deployment)}"
+    )
+
+
+def test_metric_alert_watches_the_online_endpoint_and_notifies_the_app() -> None:
+    alert = _resource("azurerm_monitor_metric_alert", "endpoint")
+    assert alert["for_each"] == "${local.metric_alerts}"
     assert alert["scopes"] == [
-        "${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.key}"
+        "${data.azurerm_machine_learning_workspace.this.id}/onlineEndpoints/${each.value.endpoint}"
     ]
     (criteria,) = alert["criteria"]
     assert _resolve(criteria["metric_namespace"]) == ENDPOINT_NAMESPACE
-    assert alert["action"][0] == {"action_group_id": "${azurerm_monitor_action_group.alerts[0].id}"}
-
-
-def test_latency_alert_is_on_p99_latency_above_the_threshold() -> None:
-    (criteria,) = _resource("azurerm_monitor_metric_alert", "latency_p99")["criteria"]
-    assert criteria["metric_name"] == "RequestLatency_P99"
+    assert criteria["metric_name"] == "${each.value.rule.metric}"
     assert criteria["operator"] == "GreaterThan"
-    assert criteria["threshold"] == "${each.value.latency_p99_threshold_ms}"
+    assert criteria["threshold"] == "${each.value.threshold}"
+    (action,) = alert["dynamic"]
+    assert action["action"]["for_each"] == "${local.action_group_ids}"
+    assert _local("action_group_ids") == (
+        "${concat(azapi_resource.action_group[*].id, var.additional_action_group_ids)}"
+    )
 
 
-def test_error_alert_counts_only_5xx_requests() -> None:
-    (criteria,) = _resource("azurerm_monitor_metric_alert", "errors_5xx")["criteria"]
-    assert criteria["metric_name"] == "RequestsPerMinute"
-    assert criteria["operator"] == "GreaterThan"
-    assert criteria["dimension"] == [
-        {"name": "statusCodeClass", "operator": "Include", "values": ["5xx"]}
-    ]
+def test_requests_per_minute_is_aggregated_by_average() -> None:
+    """The metric reference lists only Average for RequestsPerMinute (nor Total, nor Count)."""
+    (criteria,) = _resource("azurerm_monitor_metric_alert", "endpoint")["criteria"]
+    assert criteria["aggregation"] == "Average"
 
 
 # ------------------------------------------------------------------------- roles, secrets
 
 
-def test_every_role_assignment_is_granted_to_the_app_identity() -> None:
+def test_every_role_assignment_is_granted_to_one_of_the_two_identities() -> None:
     assignments = _resources_of("azurerm_role_assignment")
     assert assignments
+    principals = {IDENTITY_PRINCIPAL, "${azurerm_user_assigned_identity.events.principal_id}"}
     for body in assignments:
-        assert body["principal_id"] == IDENTITY_PRINCIPAL
+        assert body["principal_id"] in principals
         assert body["principal_type"] == "ServicePrincipal"
 
 
-def test_identity_holds_the_roles_the_app_and_its_host_need() -> None:
+def test_identity_holds_the_roles_the_app_and_its_host_need_and_no_broader_ones() -> None:
     base = {(v["scope"], v["role"]) for v in _local("base_role_assignments").values()}
     workspace = "${data.azurerm_machine_learning_workspace.this.id}"
     storage = "${azurerm_storage_account.this.id}"
-    assert {
-        (workspace, "AzureML Data Scientist"),
+    assert base == {
         (workspace, "Monitoring Reader"),
         (storage, "Storage Blob Data Owner"),
-        (storage, "Storage Queue Data Contributor"),
         (storage, "Storage Table Data Contributor"),
-    } <= base
+        ("${azurerm_application_insights.this.id}", "Monitoring Metrics Publisher"),
+    }
     optional = _local("optional_role_assignments")
     assert "var.lifecycle_topic_enabled ?" in optional
     assert 'role = "EventGrid Data Sender"' in optional
     assert "azurerm_eventgrid_topic.lifecycle[0].id" in optional
+    assert "AzureML Data Scientist" not in _code_text()
+    assert "Storage Queue Data Contributor" not in _code_text()
+
+
+# The Azure ML actions shared/azure/endpoints.py needs through MLClient (see infra/roles.tf).
+ML = "Microsoft.MachineLearningServices/workspaces"
+ENDPOINT_OPERATOR_ACTIONS = [
+    f"{ML}/read",
+    f"{ML}/onlineEndpoints/read",
+    f"{ML}/onlineEndpoints/write",
+    f"{ML}/onlineendpoints/operationsstatus/read",
+    f"{ML}/onlineendpoints/operationresults/read",
+    f"{ML}/onlineEndpoints/deployments/read",
+    f"{ML}/onlineEndpoints/deployments/write",
+    f"{ML}/onlineEndpoints/deployments/delete",
+    f"{ML}/onlineendpoints/deployments/operationsstatus/read",
+    f"{ML}/onlineendpoints/deployments/operationresults/read",
+    f"{ML}/onlineendpoints/deployments/getlogs/action",
+]
+DATA_COLLECTION_ACTIONS = [
+    f"{ML}/data/versions/read",
+    f"{ML}/data/versions/write",
+    f"{ML}/datastores/read",
+]
+
+
+def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None:
+    actions = _local("endpoint_operator_actions")
+    for action in ENDPOINT_OPERATOR_ACTIONS + DATA_COLLECTION_ACTIONS:
+        assert f'"{action}"' in actions, action
+    listed = re.findall(r'"(Microsoft\.[^"]+)"', actions)
+    assert sorted(listed) == sorted(ENDPOINT_OPERATOR_ACTIONS + DATA_COLLECTION_ACTIONS)
+    assert "*" not in actions and "listkeys" not in actions.lower()
+    assert "var.role_allows_data_collection_assets ?" in actions
+
+
+def test_custom_role_is_assignable_on_the_workspace_only_and_held_by_the_app() -> None:
+    role = _resource("azurerm_role_definition", "endpoint_operator")
+    workspace = "${data.azurerm_machine_learning_workspace.this.id}"
+    assert role["scope"] == workspace
+    assert role["assignable_scopes"] == [workspace]
+    (permissions,) = role["permissions"]
+    assert permissions == {"actions": "${local.endpoint_operator_actions}"}
+    assignment = _resource("azurerm_role_assignment", "app_endpoint_operator")
+    assert assignment["scope"] == workspace
+    assert assignment["role_definition_id"] == (
+        "${azurerm_role_definition.endpoint_operator.role_definition_resource_id}"
+    )
+    assert assignment["principal_id"] == IDENTITY_PRINCIPAL
 
 
 def test_no_storage_key_or_key_based_connection_string_is_used() -> None:

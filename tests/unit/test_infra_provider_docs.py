@@ -54,8 +54,10 @@ def _declared(kind: str) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
 
 
 def _is_block(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(item, dict) and item.get(BLOCK_MARK) for item in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and item.get(BLOCK_MARK) for item in value)
     )
 
 
@@ -137,7 +139,8 @@ def test_provider_blocks_use_only_documented_arguments() -> None:
         for block in parsed.get("provider", []):
             for name, body in block.items():
                 schema = _docs()["provider"][name]
-                problems += list(_problems(f"{file}:provider.{name}", body, schema["arguments"], schema))
+                where = f"{file}:provider.{name}"
+                problems += list(_problems(where, body, schema["arguments"], schema))
     assert not problems, "\n".join(problems)
 
 

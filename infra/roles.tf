@@ -1,0 +1,130 @@
+# Least privilege for the app's identity: a custom Azure ML role on the workspace, the
+# built-in data-plane roles the Functions host and the app need, and Event Grid's identity.
+
+locals {
+  # Azure ML actions the app performs, and nothing more (shared/azure/endpoints.py, through
+  # azure-ai-ml 1.35's MLClient; action names from learn.microsoft.com/azure/
+  # role-based-access-control/permissions/ai-machine-learning#microsoftmachinelearningservices):
+  # - online_endpoints.get + online_deployments.list/get: onlineEndpoints/read,
+  #   onlineEndpoints/deployments/read;
+  # - online_endpoints.begin_create_or_update (traffic and mirror traffic): workspaces/read
+  #   (the SDK reads the workspace location first) and onlineEndpoints/write, then polls the
+  #   operation (onlineendpoints/operationsstatus/read, operationresults/read);
+  # - online_deployments.begin_create_or_update / begin_delete: onlineEndpoints/deployments/
+  #   write and delete, polled (onlineendpoints/deployments/operationsstatus/read,
+  #   operationresults/read);
+  # - online_deployments.get_logs: onlineendpoints/deployments/getlogs/action;
+  # - a deployment cloned with data collection registers its collection data assets first
+  #   (azure-ai-ml operations/_online_deployment_operations.py
+  #   _register_collection_data_assets: data create_or_update, or get when it exists):
+  #   data/versions/read and write, datastores/read (the default datastore of the path).
+  # Not granted: onlineendpoints/listkeys/action (the app never reads scoring keys),
+  # onlineEndpoints/delete, and everything outside online endpoints.
+  endpoint_operator_actions = concat([
+    "Microsoft.MachineLearningServices/workspaces/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/operationsstatus/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/operationresults/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationsstatus/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action",
+    ], var.role_allows_data_collection_assets ? [
+    "Microsoft.MachineLearningServices/workspaces/data/versions/read",
+    "Microsoft.MachineLearningServices/workspaces/data/versions/write",
+    "Microsoft.MachineLearningServices/workspaces/datastores/read",
+  ] : [])
+}
+
+# A custom role with exactly those actions, assignable on the workspace only (instead of the
+# built-in AzureML Data Scientist, which can do almost everything in the workspace).
+# website/docs/r/role_definition.html.markdown (name, scope, description,
+# permissions{actions}, assignable_scopes; exports role_definition_resource_id).
+resource "azurerm_role_definition" "endpoint_operator" {
+  name              = "${var.name_prefix} online endpoint operator (${var.workspace_name})"
+  scope             = data.azurerm_machine_learning_workspace.this.id
+  description       = "autocanary: read online endpoints and deployments, set traffic, create and delete deployments, read deployment logs."
+  assignable_scopes = [data.azurerm_machine_learning_workspace.this.id]
+
+  permissions {
+    actions = local.endpoint_operator_actions
+  }
+}
+
+# website/docs/r/role_assignment.html.markdown (role_definition_id of a custom role).
+resource "azurerm_role_assignment" "app_endpoint_operator" {
+  scope              = data.azurerm_machine_learning_workspace.this.id
+  role_definition_id = azurerm_role_definition.endpoint_operator.role_definition_resource_id
+  principal_id       = azurerm_user_assigned_identity.app.principal_id
+  principal_type     = "ServicePrincipal"
+}
+
+locals {
+  # Built-in roles of the app's identity, each with the scope it needs
+  # (role names: learn.microsoft.com/azure/role-based-access-control/built-in-roles):
+  # - workspace: read the endpoints' metrics (Monitoring Reader; the metrics batch API);
+  # - storage account, Storage Blob Data Owner: the Functions host with an identity-based
+  #   AzureWebJobsStorage needs it (learn.microsoft.com/azure/azure-functions/
+  #   functions-reference#connecting-to-host-storage-with-an-identity: "Storage Blob Data
+  #   Owner" for host storage -- the host creates its containers, keeps its keys in
+  #   azure-webjobs-secrets and holds blob leases for the timer singleton); the same
+  #   identity reads the Flex Consumption deployment package (functionAppConfig.deployment
+  #   .storage.authentication; the flex-managed-identities quickstart grants this role);
+  # - storage account, Storage Table Data Contributor: the rollout table (the app creates it
+  #   on first use, so the role is on the account, not on one table);
+  # - no Storage Queue Data Contributor: the app has no queue or blob trigger (the host
+  #   needs queues only for those);
+  # - Application Insights: Entra ID telemetry (Monitoring Metrics Publisher);
+  # - lifecycle topic, when enabled: EventGrid Data Sender.
+  base_role_assignments = {
+    workspace_monitoring_reader = {
+      scope = data.azurerm_machine_learning_workspace.this.id
+      role  = "Monitoring Reader"
+    }
+    storage_blob_data_owner = {
+      scope = azurerm_storage_account.this.id
+      role  = "Storage Blob Data Owner"
+    }
+    storage_table_data_contributor = {
+      scope = azurerm_storage_account.this.id
+      role  = "Storage Table Data Contributor"
+    }
+    appinsights_monitoring_metrics_publisher = {
+      scope = azurerm_application_insights.this.id
+      role  = "Monitoring Metrics Publisher"
+    }
+  }
+
+  optional_role_assignments = var.lifecycle_topic_enabled ? {
+    lifecycle_topic_eventgrid_data_sender = {
+      scope = azurerm_eventgrid_topic.lifecycle[0].id
+      role  = "EventGrid Data Sender"
+    }
+  } : {}
+
+  role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)
+}
+
+# website/docs/r/role_assignment.html.markdown (scope, role_definition_name, principal_id,
+# principal_type `ServicePrincipal` so a fresh identity is not looked up in Entra ID first).
+resource "azurerm_role_assignment" "app" {
+  for_each = local.role_assignments
+
+  scope                = each.value.scope
+  role_definition_name = each.value.role
+  principal_id         = azurerm_user_assigned_identity.app.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+# Event Grid's identity may write dead letters, in the dead-letter container only.
+# website/docs/r/role_assignment.html.markdown (a container's `id` is its Resource Manager id
+# when created with storage_account_id).
+resource "azurerm_role_assignment" "events_dead_letter" {
+  scope                = azurerm_storage_container.dead_letter.id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.events.principal_id
+  principal_type       = "ServicePrincipal"
+}
