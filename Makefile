@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e demo up bench bench-judge bench-router bench-coldstart bench-alert clean
+.PHONY: all venv node test lint typecheck unit integration e2e demo up bench bench-judge bench-router bench-coldstart bench-alert clean checkov
 
 all: test
 
@@ -51,7 +51,7 @@ up: $(STAMP) $(AZURITE)
 	$(PY) -m localstack.up
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 
 # Benchmarks print figures; they never pass or fail on time.
 bench: bench-judge bench-router bench-coldstart bench-alert
@@ -67,3 +67,17 @@ bench-coldstart: $(STAMP)
 
 bench-alert: $(STAMP) $(AZURITE)
 	$(PY) -m bench.alert
+
+# Static security scan of infra/ (Terraform) with checkov, offline. checkov lives in its own
+# virtual environment: its pins (its own hcl2 among them) must not meet the app's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+
+checkov: $(CHECKOV)
+	$(CHECKOV) --directory infra --framework terraform --skip-download --quiet --compact

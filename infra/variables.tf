@@ -74,6 +74,28 @@ variable "storage_account_name" {
   }
 }
 
+variable "storage_replication_type" {
+  type        = string
+  description = "Replication of the storage account (rollout records, host state): GZRS (default) keeps a copy in each availability zone of the region and another in the paired region; GRS where the region has no zones; ZRS or LRS to save cost (fails checkov CKV_AZURE_206)."
+  default     = "GZRS"
+
+  validation {
+    condition     = contains(["LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"], var.storage_replication_type)
+    error_message = "storage_replication_type must be one of LRS, ZRS, GRS, RAGRS, GZRS, RAGZRS."
+  }
+}
+
+variable "blob_soft_delete_days" {
+  type        = number
+  description = "Soft-delete retention of deleted blobs and containers (deployment packages, dead letters), in days (1-365)."
+  default     = 7
+
+  validation {
+    condition     = var.blob_soft_delete_days >= 1 && var.blob_soft_delete_days <= 365 && floor(var.blob_soft_delete_days) == var.blob_soft_delete_days
+    error_message = "blob_soft_delete_days must be a whole number from 1 to 365."
+  }
+}
+
 variable "policy_file" {
   type        = string
   description = "AUTOCANARY_POLICY_FILE: path, relative to the app root, of the YAML/JSON rollout policy deployed with the code."

@@ -238,14 +238,34 @@ class Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m shared.settings``: validate the environment and the policy."""
+    """``python -m shared.settings``: validate the environment and the policy;
+    ``python -m shared.settings --policy FILE``: validate that policy file alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m shared.settings", description=main.__doc__)
+    parser.add_argument("--policy", metavar="FILE", help="check this policy file only")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        settings = Settings.from_env()
-        rules = settings.policies().rules
+        if args.policy is not None:
+            try:
+                text = Path(args.policy).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigurationError(f"{args.policy!r} cannot be read: {exc.strerror}") from exc
+            settings = None
+            rules = load_policy_text(text, source=args.policy).rules
+        else:
+            settings = Settings.from_env()
+            rules = settings.policies().rules
     except (ConfigurationError, PolicyError) as exc:
-        print(f"autocanary: {exc.message}", file=sys.stderr)
+        where = f" (in {args.policy})" if isinstance(exc, PolicyError) and args.policy else ""
+        print(f"autocanary: {exc.message}{where}", file=sys.stderr)
         return 2
-    print(f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)")
+    if settings is None:
+        print(f"autocanary policy OK: {args.policy}, {len(rules)} rule(s)")
+    else:
+        print(
+            f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)"
+        )
     for rule in rules:
         print(f"  {rule.name}: {rule.match.model} -> {rule.endpoint}")
     return 0

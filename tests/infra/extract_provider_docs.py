@@ -37,6 +37,7 @@ AZURERM_RESOURCES = (
     "eventgrid_topic",
     "monitor_metric_alert",
     "monitor_action_group",
+    "monitor_diagnostic_setting",
 )
 AZURERM_DATA = ("machine_learning_workspace", "client_config")
 AZAPI_RESOURCES = ("resource", "resource_action")

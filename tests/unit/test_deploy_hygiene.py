@@ -1,0 +1,85 @@
+"""What is published, what is never committed: .funcignore and .gitignore."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pathspec
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spec(name: str) -> pathspec.GitIgnoreSpec:
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _tracked() -> list[str]:
+    done = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.splitlines()
+
+
+APP = ("function_app.py", "host.json", "requirements.txt", "policy.yaml")
+NOT_PUBLISHED = (
+    "tests/unit/test_infra.py",
+    "emulator/__init__.py",
+    "devhost/__init__.py",
+    "localstack/__init__.py",
+    "bench/__init__.py",
+    "infra/main.tf",
+    "node_modules/azurite/package.json",
+    ".venv/bin/python",
+    ".venv-checkov/bin/checkov",
+    "docs/index.md",
+    "local.settings.json",
+    "requirements-dev.txt",
+)
+
+
+@pytest.mark.parametrize("path", APP)
+def test_funcignore_publishes_the_app_file(path: str) -> None:
+    assert not _spec(".funcignore").match_file(path), path
+
+
+def test_funcignore_publishes_every_tracked_file_of_the_app_packages() -> None:
+    spec = _spec(".funcignore")
+    app = [p for p in _tracked() if p.startswith(("handlers/", "shared/")) and p.endswith(".py")]
+    assert app
+    assert [p for p in app if spec.match_file(p)] == []
+
+
+@pytest.mark.parametrize("path", NOT_PUBLISHED)
+def test_funcignore_leaves_out(path: str) -> None:
+    assert _spec(".funcignore").match_file(path), path
+
+
+def test_funcignore_publishes_nothing_tracked_outside_the_app() -> None:
+    spec = _spec(".funcignore")
+    published = {p.split("/", 1)[0] for p in _tracked() if not spec.match_file(p)}
+    assert published <= {*APP, "handlers", "shared"}, published
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "infra/terraform.tfstate",
+        "infra/terraform.tfstate.backup",
+        "infra/.terraform/providers/registry.terraform.io/x",
+        "infra/terraform.tfvars",
+        "infra/prod.auto.tfvars",
+        "infra/secrets.tfvars.json",
+        "infra/plan.tfplan",
+        "local.settings.json",
+        ".venv-checkov/bin/checkov",
+    ],
+)
+def test_gitignore_keeps_out(path: str) -> None:
+    assert _spec(".gitignore").match_file(path), path
+
+
+def test_gitignore_keeps_the_tfvars_example() -> None:
+    assert not _spec(".gitignore").match_file("infra/terraform.tfvars.example")
