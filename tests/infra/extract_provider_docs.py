@@ -42,6 +42,9 @@ AZURERM_RESOURCES = (
 AZURERM_DATA = ("machine_learning_workspace", "client_config")
 AZAPI_RESOURCES = ("resource", "resource_action")
 AZAPI_EPHEMERAL = ("resource_action",)
+# ARM resource types written in azapi blocks: docs/resources/<Namespace>_<type>.md lists the
+# api-versions azapi knows for each ("The available api-versions for this resource are").
+ARM_TYPES = ("Microsoft.Web/sites", "Microsoft.Web/sites/config", "Microsoft.Insights/actionGroups")
 
 _BULLET = re.compile(
     r"^\* `(?P<name>[a-z0-9_]+)`(?: -)? \((?P<kind>Required|Optional)\)(?P<text>.*)$"
@@ -125,6 +128,12 @@ def azapi_doc(text: str) -> dict[str, Any]:
     return {"arguments": arguments, "blocks": blocks}
 
 
+def api_versions(text: str) -> list[str]:
+    """The api-versions an azapi resource-type page lists."""
+    line = next(x for x in text.splitlines() if "available api-versions" in x)
+    return re.findall(r"`(\d{4}-\d{2}-\d{2}(?:-preview)?)`", line)
+
+
 def main(argv: list[str]) -> int:
     azurerm, azapi = argv
     out: dict[str, Any] = {
@@ -165,6 +174,14 @@ def main(argv: list[str]) -> int:
     for name in AZAPI_EPHEMERAL:
         path = f"docs/ephemeral-resources/{name}.md"
         out["ephemeral"][f"azapi_{name}"] = {"doc": path, **azapi_doc(_git_show(azapi, path))}
+    out["arm_types"] = {}
+    for arm_type in ARM_TYPES:
+        namespace, _, rest = arm_type.partition("/")
+        path = f"docs/resources/{namespace}_{rest.replace('/', '_')}.md"
+        out["arm_types"][arm_type] = {
+            "doc": path,
+            "api_versions": api_versions(_git_show(azapi, path)),
+        }
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
     return 0

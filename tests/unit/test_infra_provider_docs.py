@@ -238,3 +238,32 @@ def test_checker_reports_deprecated_unknown_and_missing_required_arguments() -> 
         "t.rule: required `size` is missing",
         "t: required `name` is missing",
     ]
+
+
+def _azapi_types() -> list[tuple[str, str, str]]:
+    """(where, ARM type, api-version) of every azapi resource/data/ephemeral block."""
+    found = []
+    for kind in ("resource", "data", "ephemeral"):
+        for file, type_, name, body in _declared(kind):
+            if type_.startswith("azapi_"):
+                arm_type, _, version = str(body["type"]).partition("@")
+                found.append((f"{file}:{type_}.{name}", arm_type, version))
+    return found
+
+
+def test_every_azapi_type_names_an_api_version_azapi_documents() -> None:
+    """A resource type with its own azapi doc page must use a listed api-version; a child
+    type without one (sites/functions, sites/functions/keys) must use a version listed for
+    its documented parent (the same REST spec version)."""
+    types = _docs()["arm_types"]
+    problems = []
+    for where, arm_type, version in _azapi_types():
+        documented = arm_type
+        while documented not in types and "/" in documented.split("/", 1)[1]:
+            documented = documented.rsplit("/", 1)[0]
+        if documented not in types:
+            problems.append(f"{where}: {arm_type} has no azapi doc extract")
+        elif version not in types[documented]["api_versions"]:
+            problems.append(f"{where}: {arm_type}@{version} not in {documented}'s api-versions")
+    assert not problems, "\n".join(problems)
+    assert len(_azapi_types()) >= 5

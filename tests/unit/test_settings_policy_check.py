@@ -107,3 +107,21 @@ def test_module_runs_as_a_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "policy OK" in done.stdout
+
+
+def test_readme_local_settings_example_is_a_valid_configuration() -> None:
+    """The local.settings.json of the README's `func start` section passes the app's own
+    settings check (with the repository's policy.yaml)."""
+    import json
+
+    from shared.settings import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Run it locally with Azure Functions Core Tools") :]
+    match = re.search(r"```json\n(.*?)```\n", section, re.DOTALL)
+    assert match, "no local.settings.json example"
+    values = json.loads(match.group(1))["Values"]
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    settings = Settings.from_env(values, root=ROOT)
+    assert settings.policy_source == "policy.yaml"
+    assert len(settings.policies().rules) == 2
