@@ -20,7 +20,7 @@ locals {
   #   data/versions/read and write, datastores/read (the default datastore of the path).
   # Not granted: onlineendpoints/listkeys/action (the app never reads scoring keys),
   # onlineEndpoints/delete, and everything outside online endpoints.
-  endpoint_operator_actions = concat([
+  endpoint_actions = [
     "Microsoft.MachineLearningServices/workspaces/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
@@ -32,11 +32,16 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationsstatus/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action",
-    ], var.role_allows_data_collection_assets ? [
+  ]
+  data_collection_actions = [
     "Microsoft.MachineLearningServices/workspaces/data/versions/read",
     "Microsoft.MachineLearningServices/workspaces/data/versions/write",
     "Microsoft.MachineLearningServices/workspaces/datastores/read",
-  ] : [])
+  ]
+  endpoint_operator_actions = concat(
+    local.endpoint_actions,
+    var.role_allows_data_collection_assets ? local.data_collection_actions : [],
+  )
 }
 
 # A custom role with exactly those actions, assignable on the workspace only (instead of the
