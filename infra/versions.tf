@@ -30,13 +30,17 @@ terraform {
 # azurerm needs the subscription explicitly. `storage_use_azuread`: the storage account has
 # shared-key access disabled, so the provider must use Entra ID for any data-plane call
 # (website/docs/index.html.markdown, `storage_use_azuread`). azurerm 5.0 registers no
-# resource provider by default (`resource_provider_registrations = "none"`): the ones used
-# here are listed (index.html.markdown, `resource_providers_to_register`).
+# resource provider by default (`resource_provider_registrations = "none"`): the ones the
+# resources here use ("API Providers" of each resource's doc) are listed
+# (index.html.markdown, `resource_providers_to_register`); Microsoft.Authorization and
+# Microsoft.Resources are always registered, Microsoft.MachineLearningServices is, since the
+# workspace exists.
 provider "azurerm" {
   features {}
   subscription_id     = var.subscription_id
   storage_use_azuread = true
   resource_providers_to_register = [
+    "Microsoft.AlertsManagement",
     "Microsoft.EventGrid",
     "Microsoft.Insights",
     "Microsoft.ManagedIdentity",

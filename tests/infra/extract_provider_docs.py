@@ -86,7 +86,11 @@ def _arg(kind: str, text: str) -> dict[str, Any]:
 
 
 def azurerm_doc(text: str) -> dict[str, Any]:
-    """Arguments (top level) and blocks (by block name) of one azurerm doc page."""
+    """Arguments (top level), blocks (by block name) and the Azure resource providers
+    ("API Providers") of one azurerm doc page."""
+    providers = []
+    if "## API Providers" in text:
+        providers = re.findall(r"^\* `([A-Za-z.]+)`", text.split("## API Providers", 1)[1], re.M)
     section = text.split("## Argument", 1)[1]
     section = re.split(r"^## (?!Argument)", section, maxsplit=1, flags=re.MULTILINE)[0]
     arguments: dict[str, Any] = {}
@@ -100,7 +104,7 @@ def azurerm_doc(text: str) -> dict[str, Any]:
         bullet = _BULLET.match(line)
         if bullet:
             current[bullet.group("name")] = _arg(bullet.group("kind"), bullet.group("text"))
-    return {"arguments": arguments, "blocks": blocks}
+    return {"arguments": arguments, "blocks": blocks, "api_providers": providers}
 
 
 def azapi_doc(text: str) -> dict[str, Any]:

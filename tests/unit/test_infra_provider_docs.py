@@ -267,3 +267,34 @@ def test_every_azapi_type_names_an_api_version_azapi_documents() -> None:
             problems.append(f"{where}: {arm_type}@{version} not in {documented}'s api-versions")
     assert not problems, "\n".join(problems)
     assert len(_azapi_types()) >= 5
+
+
+# Always registered in a subscription, or registered already because the workspace exists.
+PRE_REGISTERED = {
+    "Microsoft.Authorization",
+    "Microsoft.Resources",
+    "Microsoft.MachineLearningServices",
+}
+
+
+def test_azurerm_registers_every_resource_provider_its_resources_use() -> None:
+    """azurerm 5 registers none by default (5.0 upgrade guide): each azurerm resource's
+    "API Providers" must be in resource_providers_to_register, or be registered anyway."""
+    used = {
+        provider
+        for kind in ("resource", "data")
+        for _, type_, _, _ in _declared(kind)
+        if type_.startswith("azurerm_")
+        for provider in _docs()[kind][type_].get("api_providers", [])
+    }
+    assert used
+    (azurerm,) = [
+        body
+        for parsed in _files().values()
+        for block in parsed.get("provider", [])
+        for name, body in block.items()
+        if name == "azurerm"
+    ]
+    registered = set(azurerm["resource_providers_to_register"])
+    assert used - PRE_REGISTERED <= registered, sorted(used - PRE_REGISTERED - registered)
+    assert registered <= used, sorted(registered - used)
