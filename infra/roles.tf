@@ -38,21 +38,27 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/data/versions/write",
     "Microsoft.MachineLearningServices/workspaces/datastores/read",
   ]
+  workspace_resource_group_id = "/subscriptions/${var.subscription_id}/resourceGroups/${var.workspace_resource_group_name}"
+
   endpoint_operator_actions = concat(
     local.endpoint_actions,
     var.role_allows_data_collection_assets ? local.data_collection_actions : [],
   )
 }
 
-# A custom role with exactly those actions, assignable on the workspace only (instead of the
-# built-in AzureML Data Scientist, which can do almost everything in the workspace).
+# A custom role with exactly those actions (instead of the built-in AzureML Data Scientist,
+# which can do almost everything in the workspace), assigned on the workspace only. Its
+# assignable scope is the workspace's resource group: custom roles are assignable at
+# management group, subscription or resource group scopes (learn.microsoft.com/azure/
+# role-based-access-control/role-definitions#assignablescopes), and a role assignable there can
+# be assigned on a resource inside it.
 # website/docs/r/role_definition.html.markdown (name, scope, description,
 # permissions{actions}, assignable_scopes; exports role_definition_resource_id).
 resource "azurerm_role_definition" "endpoint_operator" {
   name              = "${var.name_prefix} online endpoint operator (${var.workspace_name})"
-  scope             = data.azurerm_machine_learning_workspace.this.id
+  scope             = local.workspace_resource_group_id
   description       = "autocanary: read online endpoints and deployments, set traffic, create and delete deployments, read deployment logs."
-  assignable_scopes = [data.azurerm_machine_learning_workspace.this.id]
+  assignable_scopes = [local.workspace_resource_group_id]
 
   permissions {
     actions = local.endpoint_operator_actions

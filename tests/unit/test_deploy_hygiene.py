@@ -83,3 +83,14 @@ def test_gitignore_keeps_out(path: str) -> None:
 
 def test_gitignore_keeps_the_tfvars_example() -> None:
     assert not _spec(".gitignore").match_file("infra/terraform.tfvars.example")
+
+
+def test_readme_first_local_path_is_func_start_and_devhost_the_fallback() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    core_tools = readme.index("## Run it locally with Azure Functions Core Tools (func start)")
+    fallback = readme.index("## Run it locally without Core Tools (make demo, make up)")
+    assert core_tools < fallback
+    assert readme.index("\n## Run it locally") == core_tools - 1
+    section = readme[core_tools:fallback]
+    assert "func start" in section and "local.settings.json" in section
+    assert "devhost" in section

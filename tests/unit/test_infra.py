@@ -545,11 +545,17 @@ def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None
     )
 
 
-def test_custom_role_is_assignable_on_the_workspace_only_and_held_by_the_app() -> None:
+def test_custom_role_is_held_by_the_app_on_the_workspace_only() -> None:
+    """Custom roles are assignable at resource group scope at the finest: the role lives in
+    the workspace's resource group and is assigned on the workspace alone."""
     role = _resource("azurerm_role_definition", "endpoint_operator")
     workspace = "${data.azurerm_machine_learning_workspace.this.id}"
-    assert role["scope"] == workspace
-    assert role["assignable_scopes"] == [workspace]
+    group = "${local.workspace_resource_group_id}"
+    assert _local("workspace_resource_group_id") == (
+        "/subscriptions/${var.subscription_id}/resourceGroups/${var.workspace_resource_group_name}"
+    )
+    assert role["scope"] == group
+    assert role["assignable_scopes"] == [group]
     (permissions,) = role["permissions"]
     assert permissions == {"actions": "${local.endpoint_operator_actions}"}
     assignment = _resource("azurerm_role_assignment", "app_endpoint_operator")
