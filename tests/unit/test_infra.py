@@ -266,6 +266,13 @@ def test_function_app_runs_python_311_on_a_flex_consumption_linux_plan() -> None
     assert properties["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
 
 
+def test_function_app_takes_https_only_with_tls_12_and_no_ftp() -> None:
+    """checkov has no checks for azapi bodies, so these settings are pinned here."""
+    properties = _resource("azapi_resource", "function_app")["body"]["properties"]
+    assert properties["httpsOnly"] is True
+    assert properties["siteConfig"] == {"minTlsVersion": "1.2", "ftpsState": "Disabled"}
+
+
 def test_function_app_runs_as_the_user_assigned_identity() -> None:
     app = _resource("azapi_resource", "function_app")
     (identity,) = app["identity"]
