@@ -37,6 +37,8 @@ NOT_PUBLISHED = (
     "docs/index.md",
     "local.settings.json",
     "requirements-dev.txt",
+    ".hypothesis/examples/x",
+    ".azurite/__blobstorage__/x",
 )
 
 
