@@ -45,8 +45,9 @@ resource "azapi_resource_action" "alert_function_key" {
 
 # Read the key back at plan/apply time without storing it: an ephemeral resource is never
 # written to the state (docs/ephemeral-resources/resource_action.md; REST
-# WebApps_ListFunctionKeys, POST .../functions/{function}/listkeys -> {properties: {name:
-# value}}). Needs Terraform >= 1.10.
+# WebApps_ListFunctionKeys, POST .../functions/{function}/listkeys answers a StringDictionary,
+# {id, name, kind, properties: {keyName: value}}, as the SDKs generated from the spec read it,
+# e.g. azure-native's ListWebAppFunctionKeysResult). Needs Terraform >= 1.10.
 ephemeral "azapi_resource_action" "alert_function_keys" {
   count = var.functions_deployed ? 1 : 0
 
