@@ -171,6 +171,9 @@ class Command:
     actor: str = "operator"
     full: bool = False
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # alert: the deployments its firing time series name (its ``deployment`` dimension);
+    # empty when the alert is about the whole endpoint.
+    deployments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
