@@ -13,6 +13,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python \
+		"$$(grep -o '^azure-functions-runtime==[0-9.]*' requirements-dev.txt)"
 	touch $(STAMP)
 
 venv: $(STAMP)

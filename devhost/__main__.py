@@ -1,7 +1,9 @@
 """``python -m devhost``: serve function_app's functions on this machine (local runs only).
 
 Order matters: local.settings.json ``Values`` go into the environment first (variables that
-are already set win), then the app module is imported, then its functions are read once.
+are already set win), then the app module is imported, then the Python worker's own indexing
+and binding checks run on it (devhost.worker_check; ``--no-worker-check`` skips them), then its
+functions are read once.
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for bad options or settings, 1 when
 the app cannot be imported or used.
 """
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devhost import worker_check
 from devhost.bindings import AppLoadError, discover
 from devhost.config import ConfigError, load_local_settings, read_route_prefix
 from devhost.host import DevHost, FunctionKey, HostOptions
@@ -48,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-timers", action="store_true", help="do not schedule timers (admin runs still work)"
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--no-worker-check",
+        action="store_true",
+        help="skip the Python worker's own indexing and binding checks at start-up",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a TCP port")
@@ -118,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("cannot import %s", args.app)
         return 1
     try:
-        discovery = discover(app, route_prefix)
+        functions = None
+        if not args.no_worker_check and callable(getattr(app, "get_functions", None)):
+            # What the Functions host's Python worker would refuse is refused here, with its
+            # message, before anything is served (devhost.worker_check).
+            functions = worker_check.index_and_validate(args.app.partition(":")[0])
+            log.info("Python worker load check passed (%d functions)", len(functions))
+        discovery = discover(app, route_prefix, functions=functions)
     except AppLoadError as exc:
         log.error("%s", exc)
         return 1

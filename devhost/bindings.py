@@ -220,15 +220,26 @@ def _timer(
     )
 
 
-def discover(app: Any, route_prefix: str, environ: Mapping[str, str] | None = None) -> Discovery:
-    """Read ``app.get_functions()`` once and turn each function into a FunctionSpec."""
-    getter = getattr(app, "get_functions", None)
-    if not callable(getter):
-        raise AppLoadError(f"{app!r} has no get_functions(): is it an azure.functions.FunctionApp?")
-    try:
-        functions = list(getter())
-    except Exception as exc:  # the library validates names and bindings here
-        raise AppLoadError(f"get_functions() failed: {exc}") from exc
+def discover(
+    app: Any,
+    route_prefix: str,
+    environ: Mapping[str, str] | None = None,
+    functions: list[Any] | None = None,
+) -> Discovery:
+    """Read ``app.get_functions()`` once and turn each function into a FunctionSpec.
+
+    ``functions``: the list already read by the worker's load check (devhost.worker_check),
+    since ``get_functions()`` may be called only once."""
+    if functions is None:
+        getter = getattr(app, "get_functions", None)
+        if not callable(getter):
+            raise AppLoadError(
+                f"{app!r} has no get_functions(): is it an azure.functions.FunctionApp?"
+            )
+        try:
+            functions = list(getter())
+        except Exception as exc:  # the library validates names and bindings here
+            raise AppLoadError(f"get_functions() failed: {exc}") from exc
     env = os.environ if environ is None else environ
     found: list[FunctionSpec] = []
     skipped: list[Skipped] = []

@@ -139,8 +139,9 @@ def parse_event_body(body: bytes) -> list[dict[str, Any]]:
     """A JSON array of events, or one event object; Event Grid or CloudEvents 1.0 schema."""
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadEvent(f"body is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: also integers past Python's digit limit; RecursionError: deep nesting
+        raise BadEvent(f"body is not valid JSON: {str(exc)[:200]}") from exc
     events = document if isinstance(document, list) else [document]
     for index, event in enumerate(events):
         if not isinstance(event, dict):
@@ -157,10 +158,10 @@ def parse_event_body(body: bytes) -> list[dict[str, Any]]:
 def to_function_event(event: dict[str, Any]) -> Any:
     """The object the worker passes: the library's own converter, so CloudEvents (with
     ``specversion``) become ``func.CloudEvent`` and the rest ``func.EventGridEvent``."""
-    datum = func_meta.Datum(value=json.dumps(event), type="json")
     try:
+        datum = func_meta.Datum(value=json.dumps(event), type="json")
         return EventGridEventInConverter.decode(datum, trigger_metadata={})
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise BadEvent(f"event {event.get('id')!r}: {exc}") from exc
 
 
@@ -173,7 +174,7 @@ def validation_code(document: Any) -> str:
     if isinstance(data, str):  # CloudEvents deliver it double-encoded
         try:
             data = json.loads(data)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BadEvent("validation event data is not JSON") from exc
     code = data.get("validationCode") if isinstance(data, dict) else None
     if not isinstance(code, str) or not code:
@@ -367,7 +368,7 @@ class DevHost:
             if kind == "subscriptionvalidation":
                 try:
                     document = json.loads(body.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                     raise BadEvent(f"body is not valid JSON: {exc}") from exc
                 code = validation_code(document)
                 log.info("Event Grid handshake for function '%s'", spec.name)
@@ -409,7 +410,7 @@ class DevHost:
         body = await request.read()
         try:
             payload = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return _text(400, 'body must be JSON: {"input": "..."}')
         if not isinstance(payload, dict):
             return _text(400, 'body must be a JSON object: {"input": "..."}')

@@ -1,4 +1,9 @@
-"""HTTP POST /api/alerts: an Azure Monitor alert (common alert schema) rolls a canary back."""
+"""HTTP POST /api/alerts: an Azure Monitor alert (common alert schema) rolls a canary back.
+
+The reply lists one result per target (``rolled_back``, ``not_rolled_back``, ``ignored``,
+``invalid_target``); a bad target never turns the whole alert into a 400, which an action group
+would not retry.
+"""
 
 from __future__ import annotations
 

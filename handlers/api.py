@@ -74,7 +74,11 @@ def _query(params: Mapping[str, str]) -> RolloutQuery:
                 f"unknown phase {phase_raw!r}", details={"allowed": [p.value for p in Phase]}
             )
     limit_raw = get("limit") or "100"
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits,
+    # which int() refuses (a 500 before) or reads as a number
+    if not (limit_raw.isascii() and limit_raw.isdigit() and len(limit_raw) <= 6):
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    if not 1 <= int(limit_raw) <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     active_raw = (get("active") or "false").lower()
     if active_raw not in ("true", "false"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import azure.functions as func
 
@@ -15,31 +16,63 @@ log = logging.getLogger("autocanary")
 
 @bp.function_name("on_model_registered")
 @bp.event_grid_trigger(arg_name="event")
-def on_model_registered(event: func.EventGridEvent | func.CloudEvent) -> None:
+def on_model_registered(event: func.EventGridEvent) -> None:
     """Record the rollout for a registered model, exactly once per event id.
 
-    Malformed events are logged and dropped (retrying cannot fix them); transient failures
-    raise, so Event Grid delivers the event again.
+    Malformed events, and events the store refuses as invalid (too large, bad keys), are logged
+    and dropped: retrying cannot fix them, and an exception would make Event Grid deliver them
+    again for 24 hours. Transient failures raise, so Event Grid delivers the event again.
     """
-    # The Event Grid schema arrives as func.EventGridEvent; the CloudEvents 1.0 schema as
-    # func.CloudEvent (type/time instead of event_type/event_time).
-    if isinstance(event, func.CloudEvent):
-        event_type, event_time = event.type, event.time
-    else:
-        event_type, event_time = event.event_type, event.event_time
+    received = _fields(event)
     try:
-        model = inputs.model_registered(
-            event_id=event.id,
-            event_type=event_type,
-            subject=event.subject,
-            data=event.get_json(),
-            event_time=event_time,
-        )
+        model = inputs.model_registered(**received)
     except InvalidInput as exc:
-        log.error("dropping malformed event %s: %s", event.id, exc.message)
+        log.error(
+            "dropping malformed event %s: %s", inputs.for_log(received["event_id"]), exc.message
+        )
         return
     if model is None:
-        log.info("ignoring event %s of type %s", event.id, event_type)
+        log.info(
+            "ignoring event %s of type %s",
+            inputs.for_log(received["event_id"]),
+            inputs.for_log(received["event_type"]),
+        )
         return
-    result = bootstrap.engine().on_model_registered(model)
-    log.info("event %s (%s): %s", event.id, model.asset_id, result.to_dict())
+    try:
+        result = bootstrap.engine().on_model_registered(model)
+    except InvalidInput as exc:  # e.g. a row the store cannot hold: never redeliverable
+        log.error("dropping event %s: %s", inputs.for_log(model.event_id), exc.message)
+        return
+    log.info(
+        "event %s (%s): %s",
+        inputs.for_log(model.event_id),
+        inputs.for_log(model.asset_id),
+        result.to_dict(),
+    )
+
+
+def _fields(event: object) -> dict[str, Any]:
+    """The event's fields, whichever schema it was delivered in.
+
+    The parameter must be annotated with one plain type: the Python worker refuses a union
+    ("binding event has invalid non-type annotation"; see devhost.worker_check). The worker
+    decodes the trigger with azure-functions' EventGridEventInConverter.decode, which does not
+    look at the annotation: a body with ``specversion`` (CloudEvents 1.0 schema) arrives as a
+    ``func.CloudEvent`` (type/time), any other as a ``func.EventGridEvent`` (event_type/
+    event_time) (azure-functions >= 1.25, azure/functions/eventgrid.py; the worker calls
+    ``binding.decode(datum, trigger_metadata=...)`` without the annotation,
+    azure_functions_runtime/bindings/meta.py from_incoming_proto).
+    """
+    if isinstance(event, func.CloudEvent):
+        event_type, event_time = event.type, event.time
+    elif isinstance(event, func.EventGridEvent):
+        event_type, event_time = event.event_type, event.event_time
+    else:
+        raise TypeError(f"unexpected Event Grid trigger value {type(event).__name__}")
+    return {
+        "event_id": event.id,
+        "event_type": event_type,
+        "subject": event.subject,
+        "data": event.get_json(),
+        "event_time": event_time,
+    }

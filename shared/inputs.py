@@ -1,18 +1,31 @@
 """Decoding what arrives from outside into domain values. Pure; bad input raises InvalidInput.
 
-- ModelRegistered, in the Event Grid schema or the CloudEvents 1.0 schema (azure.md: subject
-  ``models/{name}:{version}``, data ``{ModelName, ModelVersion, ModelTags, ModelProperties}``;
-  ModelVersion documented as a string but sent as a number in samples: both accepted).
+- ModelRegistered, in the Event Grid schema or the CloudEvents 1.0 schema. Data fields in either
+  casing: PascalCase ``{ModelName, ModelVersion, ModelTags, ModelProperties}`` (Microsoft's
+  sample and the spec's examples) or camelCase ``{modelName, modelVersion, modelTags,
+  modelProperties}`` (the spec's schema, Azure/azure-rest-api-specs
+  specification/eventgrid/data-plane/Microsoft.MachineLearningServices/stable/2018-01-01/
+  MachineLearningServices.json ``ModelRegisteredEventData``, and the typed SDK models,
+  EventGridSystemEvents/Microsoft.MachineLearningServices/MachineLearningServices.tsp
+  ``MachineLearningServicesModelRegisteredEventData``). The version is an integer in the 2018
+  swagger and a string in the TypeSpec: both accepted.
 - Azure Monitor alerts in the common alert schema (``schemaId: azureMonitorCommonAlertSchema``;
-  https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema).
+  https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema). Each target is
+  checked on its own: a bad one is kept as a rejected target, never fails the alert.
 - Operator requests: ``{"reason": str, "actor"?: str, "full"?: bool}``.
+
+Whatever is refused here changes nothing; values that go into logs pass through
+:func:`for_log`, so a name with a newline cannot forge a log line.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shared.errors import InvalidInput
@@ -22,90 +35,189 @@ from shared.services import Alert
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 MAX_REASON = 1000
+MAX_ACTOR = 200
+# An event id becomes a Table row key (``event|<id>``, escapes triple a character, keys hold
+# 512 UTF-16 units: shared/store_util.py); Event Grid ids are GUIDs in practice.
+MAX_EVENT_ID = 128
+# A model name and version are ARM path segments (``.../models/{name}/versions/{version}``);
+# Azure ML asset names are at most 255 characters.
+MAX_MODEL_NAME = 255
+MAX_MODEL_VERSION = 128
+MAX_TAGS = 200
+MAX_TAG_KEY = 256
+MAX_TAG_VALUE = 5000
+MAX_TARGET = 2048
+MAX_TARGETS = 100
+MAX_LOG = 200
+# Characters no ARM path segment may hold (and that would split or forge log lines).
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\#?]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# An actor may not pose as the engine's own alert handler.
+RESERVED_ACTOR_PREFIXES = ("alert:", "engine")
+
+
+def for_log(value: Any) -> str:
+    """A short, single-line rendering of an untrusted value for a log line."""
+    if isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, bool | float):
+        text = str(value)
+    elif isinstance(value, int):
+        text = str(value) if value.bit_length() <= 64 else f"<integer of {value.bit_length()} bits>"
+    else:
+        text = f"<{type(value).__name__}>"
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[: MAX_LOG * 2])
+    return text if len(text) <= MAX_LOG else text[: MAX_LOG - 3] + "..."
+
+
+def _pick(data: Mapping[str, Any], *names: str) -> Any:
+    """The first of ``names`` present (and not null) in ``data``."""
+    for name in names:
+        value = data.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _event_id(event_id: Any) -> str:
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise InvalidInput("event has no id (a non-empty string)")
+    if len(event_id) > MAX_EVENT_ID:
+        raise InvalidInput(f"event id is longer than {MAX_EVENT_ID} characters")
+    if _CONTROL.search(event_id):
+        raise InvalidInput("event id contains control characters")
+    return event_id
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("event data has no ModelName/modelName (a non-empty string)")
+    text: str = name.strip()
+    if len(text) > MAX_MODEL_NAME:
+        raise InvalidInput(f"model name is longer than {MAX_MODEL_NAME} characters")
+    if _FORBIDDEN.search(text):
+        raise InvalidInput(
+            f"model name {for_log(text)!r} contains a character Azure ML does not allow "
+            "(control characters, / \\ # ?)"
+        )
+    return text
+
+
+def _version(version: Any) -> str:
+    if isinstance(version, bool):
+        raise InvalidInput("ModelVersion must be a string or a number, not a boolean")
+    if isinstance(version, int):
+        if not 0 <= version < 2**63:
+            raise InvalidInput("ModelVersion is out of range")
+        return str(version)
+    if isinstance(version, float):
+        if not math.isfinite(version) or not 0 <= version < 2**63:
+            raise InvalidInput("ModelVersion is not a finite number in range")
+        return str(int(version)) if version.is_integer() else repr(version)
+    if not isinstance(version, str) or not version.strip():
+        raise InvalidInput("event data has no ModelVersion/modelVersion (a string or a number)")
+    text: str = version.strip()
+    if len(text) > MAX_MODEL_VERSION:
+        raise InvalidInput(f"model version is longer than {MAX_MODEL_VERSION} characters")
+    if _FORBIDDEN.search(text) or ":" in text:
+        raise InvalidInput(
+            f"model version {for_log(text)!r} contains a character Azure ML does not allow"
+        )
+    if not any(ch.isalnum() for ch in text):
+        raise InvalidInput(f"model version {for_log(text)!r} has no letter or digit")
+    return text
+
+
+def _tag_text(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        raise InvalidInput(f"{what} is an integer too large")
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise InvalidInput(f"{what} must be a string, not {type(value).__name__}")
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("ModelTags/modelTags must be an object")
+    if len(raw) > MAX_TAGS:
+        raise InvalidInput(f"the model has more than {MAX_TAGS} tags")
+    tags: dict[str, str] = {}
+    for key, value in raw.items():
+        key_text = str(key)
+        if len(key_text) > MAX_TAG_KEY or _CONTROL.search(key_text):
+            raise InvalidInput(
+                f"tag name {for_log(key_text)!r} is too long or has control characters"
+            )
+        text = _tag_text(value, f"tag {for_log(key_text)!r}")
+        if len(text) > MAX_TAG_VALUE:
+            raise InvalidInput(
+                f"tag {for_log(key_text)!r} is longer than {MAX_TAG_VALUE} characters"
+            )
+        tags[key_text] = text
+    return tags
 
 
 def model_registered(
     *,
-    event_id: str,
-    event_type: str,
-    subject: str | None,
+    event_id: Any,
+    event_type: Any,
+    subject: Any,
     data: Any,
     event_time: Any = None,
 ) -> ModelRef | None:
     """A ModelRef from a ModelRegistered event; None for other event types."""
     if event_type != MODEL_REGISTERED:
         return None
-    if not event_id:
-        raise InvalidInput("event has no id")
+    event_id = _event_id(event_id)
+    if subject is not None and not isinstance(subject, str):
+        raise InvalidInput("event subject must be a string")
     if isinstance(data, str | bytes):
         try:
             data = json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInput("event data is not JSON") from exc
     if not isinstance(data, Mapping):
-        raise InvalidInput("event data must be an object with ModelName and ModelVersion")
-    name = data.get("ModelName")
-    version = data.get("ModelVersion")
-    if (not name or not version) and subject and subject.startswith("models/"):
+        raise InvalidInput("event data must be an object with modelName and modelVersion")
+    name = _pick(data, "ModelName", "modelName")
+    version = _pick(data, "ModelVersion", "modelVersion")
+    if (name in (None, "") or version in (None, "")) and subject and subject.startswith("models/"):
         # subject "models/{name}:{version}" carries both when data lacks them
         sub_name, _, sub_version = subject[len("models/") :].rpartition(":")
-        name = name or sub_name
-        version = version or sub_version
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("event data has no ModelName")
-    if isinstance(version, bool) or not isinstance(version, str | int | float) or version == "":
-        raise InvalidInput("event data has no ModelVersion (string or number)")
-    if isinstance(version, float):
-        version = int(version) if version.is_integer() else version
-    tags = data.get("ModelTags") or {}
-    if not isinstance(tags, Mapping):
-        raise InvalidInput("ModelTags must be an object")
+        name = sub_name if name in (None, "") else name
+        version = sub_version if version in (None, "") else version
+    tags = _tags(_pick(data, "ModelTags", "modelTags"))
+    if event_time is not None and not isinstance(event_time, str | datetime):
+        raise InvalidInput("event time must be an ISO 8601 string")
     try:
         when = parse_time(event_time)
-    except ValueError as exc:
-        raise InvalidInput(f"event time {event_time!r} is not ISO 8601") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"event time {for_log(event_time)!r} is not ISO 8601") from exc
     return ModelRef(
-        name=name.strip(),
-        version=str(version).strip(),
-        tags={str(k): str(v) for k, v in tags.items()},
-        event_id=str(event_id),
+        name=_name(name),
+        version=_version(version),
+        tags=tags,
+        event_id=event_id,
         event_time=when,
     )
 
 
-def events_from_body(body: Any) -> list[dict[str, Any]]:
-    """Normalise an Event Grid delivery (one event or an array; Event Grid or CloudEvents
-    schema) into dicts with id, event_type, subject, data, event_time."""
-    items = body if isinstance(body, list) else [body]
-    out: list[dict[str, Any]] = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise InvalidInput("each event must be a JSON object")
-        if "specversion" in item:  # CloudEvents 1.0
-            out.append(
-                {
-                    "event_id": item.get("id", ""),
-                    "event_type": item.get("type", ""),
-                    "subject": item.get("subject"),
-                    "data": item.get("data"),
-                    "event_time": item.get("time"),
-                }
-            )
-        else:
-            out.append(
-                {
-                    "event_id": item.get("id", ""),
-                    "event_type": item.get("eventType", ""),
-                    "subject": item.get("subject"),
-                    "data": item.get("data"),
-                    "event_time": item.get("eventTime"),
-                }
-            )
-    return out
-
-
 def alert(body: Any) -> Alert:
-    """An Alert from the common alert schema; anything else is InvalidInput."""
+    """An Alert from the common alert schema; anything else is InvalidInput.
+
+    ``alertTargetIDs`` are resource ids, lower-cased by Azure (the schema's sample: rule
+    ``WCUS-R2-Gen2``, target ``.../virtualmachines/wcus-r2-gen2``;
+    https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-payload-samples). A target
+    that is not a usable string is kept in ``rejected_targets`` with the reason, so the valid
+    ones are still acted on. For metric alerts, ``alertContext.condition.allOf[].dimensions``
+    (``[{"name", "value"}]``) name the firing time series; the values of the ``deployment``
+    dimension are the deployments the alert is about (empty: the whole endpoint).
+    """
     if not isinstance(body, Mapping):
         raise InvalidInput("alert body must be a JSON object")
     if body.get("schemaId") != COMMON_ALERT_SCHEMA:
@@ -119,22 +231,79 @@ def alert(body: Any) -> Alert:
     condition = ess.get("monitorCondition")
     if condition not in ("Fired", "Resolved"):
         raise InvalidInput("essentials.monitorCondition must be Fired or Resolved")
-    targets = ess.get("alertTargetIDs")
-    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+    raw_targets = ess.get("alertTargetIDs")
+    if not isinstance(raw_targets, list):
         raise InvalidInput("essentials.alertTargetIDs must be a list of resource ids")
+    if len(raw_targets) > MAX_TARGETS:
+        raise InvalidInput(f"essentials.alertTargetIDs has more than {MAX_TARGETS} targets")
+    targets: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    for target in raw_targets:
+        if not isinstance(target, str) or not target.strip():
+            rejected.append((for_log(target), "a target must be a non-empty resource id string"))
+        elif len(target) > MAX_TARGET or _CONTROL.search(target):
+            rejected.append((for_log(target), "not a resource id (too long or control characters)"))
+        else:
+            targets.append(target)
     context = data.get("alertContext")
+    cond = context.get("condition") if isinstance(context, Mapping) else None
     return Alert(
-        alert_id=str(ess.get("alertId") or ""),
-        rule=str(ess.get("alertRule") or ""),
+        alert_id=_text(ess.get("alertId")),
+        rule=_text(ess.get("alertRule")),
         condition=condition,
         targets=tuple(targets),
-        severity=str(ess.get("severity") or ""),
-        fired_at=str(ess.get("firedDateTime") or ""),
+        severity=_text(ess.get("severity")),
+        fired_at=_text(ess.get("firedDateTime")),
         evidence={
-            "signal_type": ess.get("signalType"),
-            "condition": context.get("condition") if isinstance(context, Mapping) else None,
+            "signal_type": _text(ess.get("signalType")),
+            "condition": _bounded(cond),
         },
+        deployments=_deployments(cond),
+        rejected_targets=tuple(rejected),
     )
+
+
+def _text(value: Any, limit: int = 1000) -> str:
+    """A short string field of an alert (anything else is dropped to its log rendering)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else for_log(value)
+    return _CONTROL.sub(" ", text)[:limit]
+
+
+def _bounded(value: Any, limit: int = 16_000) -> Any:
+    """The alert condition kept as evidence, or a note when it is too large to keep."""
+    try:
+        size = len(json.dumps(value, default=str))
+    except (ValueError, TypeError, RecursionError):
+        return {"note": "condition not kept: not serialisable"}
+    return value if size <= limit else {"note": f"condition not kept: {size} characters"}
+
+
+def _deployments(condition: Any) -> tuple[str, ...]:
+    """Values of the ``deployment`` dimension in a metric alert's ``allOf`` criteria
+    (dimension names compared case-insensitively), in order, without repeats."""
+    if not isinstance(condition, Mapping) or not isinstance(condition.get("allOf"), list):
+        return ()
+    found: list[str] = []
+    for criterion in condition["allOf"]:
+        dims = criterion.get("dimensions") if isinstance(criterion, Mapping) else None
+        if not isinstance(dims, list):
+            continue
+        for dim in dims:
+            if not isinstance(dim, Mapping):
+                continue
+            name, value = dim.get("name"), dim.get("value")
+            if (
+                isinstance(name, str)
+                and name.lower() == "deployment"
+                and isinstance(value, str)
+                and value.strip()
+                and len(value) <= 255
+                and value.strip() not in found
+            ):
+                found.append(value.strip())
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -156,8 +325,19 @@ def action_request(body: Any) -> ActionRequest:
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"reason is longer than {MAX_REASON} characters")
     actor = body.get("actor", "operator")
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
-        raise InvalidInput("actor must be a non-empty string of at most 200 characters")
+    if (
+        not isinstance(actor, str)
+        or not actor.strip()
+        or len(actor) > MAX_ACTOR
+        or _CONTROL.search(actor)
+    ):
+        raise InvalidInput(
+            f"actor must be a non-empty string of at most {MAX_ACTOR} characters, one line"
+        )
+    if actor.strip().lower().startswith(RESERVED_ACTOR_PREFIXES):
+        raise InvalidInput(
+            f"actor {for_log(actor)!r} is reserved: operators may not act as an alert or the engine"
+        )
     full = body.get("full", False)
     if not isinstance(full, bool):
         raise InvalidInput("full must be true or false")
@@ -169,5 +349,6 @@ def json_body(raw: bytes) -> Any:
         raise InvalidInput("request body is empty; JSON expected")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # ValueError covers integers past Python's digit limit; RecursionError deep nesting
+        raise InvalidInput(f"request body is not valid JSON: {for_log(str(exc))}") from exc

@@ -82,6 +82,7 @@ PROMOTED_BY_OPERATOR = "PromotedByOperator"
 ROLLBACK_BY_OPERATOR = "RollbackByOperator"
 ABORTED_BY_OPERATOR = "AbortedByOperator"
 ALERT_FIRED = "AlertFired"
+ALERT_ON_OTHER_DEPLOYMENT = "AlertOnOtherDeployment"  # an alert names deployments, not the canary
 SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
 # admission
 ADMITTED = "Admitted"
@@ -467,6 +468,18 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 f"rollout {r.id} is {r.phase.value}: it is already being rolled back",
                 details={"phase": r.phase.value, "allowed": allowed_actions(r)},
             )
+        if kind == "alert" and cmd.deployments and not _names_canary(r, cmd.deployments):
+            # The firing time series is another deployment's (e.g. the baseline's): recorded,
+            # and the healthy canary is left as it is.
+            return _record(
+                r,
+                now,
+                ALERT_ON_OTHER_DEPLOYMENT,
+                f"alert on {', '.join(cmd.deployments)}, not on canary {r.canary or '(none yet)'}"
+                "; nothing rolled back",
+                {**evidence, "deployments": list(cmd.deployments), "canary": r.canary},
+                actor=cmd.actor,
+            )
         reason, outcome = {
             "rollback": (ROLLBACK_BY_OPERATOR, Phase.ROLLED_BACK),
             "alert": (ALERT_FIRED, Phase.ROLLED_BACK),
@@ -506,6 +519,11 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
             unpaused, now, len(r.policy.stages) - 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor
         )
     return _start_stage(unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor)
+
+
+def _names_canary(r: Rollout, deployments: tuple[str, ...]) -> bool:
+    """Whether an alert's deployment dimension names the canary (case-insensitively)."""
+    return bool(r.canary) and r.canary.lower() in {d.lower() for d in deployments}
 
 
 def _begin_rollback(

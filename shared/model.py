@@ -6,6 +6,7 @@ dicts (``to_dict``/``from_dict``) so the store can keep it and the HTTP API can 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -103,12 +104,19 @@ class ModelRef:
 
 
 _NAME_BAD = re.compile(r"[^a-z0-9-]+")
+_MAX_VERSION_PART = 20  # leaves at least 10 characters of the model name in 32
 
 
 def deployment_name(model_name: str, version: str, taken: frozenset[str] = frozenset()) -> str:
     """A deployment name after the model version, within Azure's rules: 3-32 characters,
     a letter first, letters, digits and hyphens, alphanumeric last (azure.md)."""
     version_part = _NAME_BAD.sub("-", version.lower()).strip("-") or "0"
+    if len(version_part) > _MAX_VERSION_PART:
+        # Too long to fit with the model name: a readable head and a digest of the exact
+        # version (so two long versions sharing a head still get different names).
+        digest = hashlib.sha256(version.encode("utf-8")).hexdigest()[:8]
+        head = version_part[: _MAX_VERSION_PART - 9].rstrip("-")
+        version_part = f"{head}-{digest}" if head else digest
     base = _NAME_BAD.sub("-", model_name.lower()).strip("-")
     if not base or not base[0].isalpha():
         base = "m-" + base if base else "model"
@@ -171,6 +179,9 @@ class Command:
     actor: str = "operator"
     full: bool = False
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # alert: the deployments its firing time series name (its ``deployment`` dimension);
+    # empty when the alert is about the whole endpoint.
+    deployments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,14 +101,22 @@ class Alert:
     severity: str = ""
     fired_at: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
+    deployments: tuple[str, ...] = ()
+    # targets refused while decoding: (their log rendering, why)
+    rejected_targets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class AlertResult:
+    """What one target of an alert did."""
+
     endpoint: str | None
-    outcome: str  # rolled_back, ignored
+    outcome: str  # rolled_back, not_rolled_back, ignored, invalid_target
     reason: str
     rollout_id: str | None = None
+    target: str = ""
+    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -498,23 +506,64 @@ class Engine:
 
     # ------------------------------------------------------------------ alerts
     def on_alert(self, alert: Alert) -> list[AlertResult]:
-        """A Fired alert on an endpoint with an active rollout rolls it back at once."""
+        """A Fired alert on an endpoint with an active rollout rolls it back at once.
+
+        Each target is handled on its own: one that is not an endpoint of this workspace, or
+        that the store refuses, is reported in its result and never stops the others (an
+        action group does not retry a 400). A transient failure on one target is raised after
+        every other target was handled, so the action group retries the alert.
+        """
         if alert.condition.lower() != "fired":
             return [AlertResult(None, "ignored", f"alert is {alert.condition}, not Fired")]
-        results: list[AlertResult] = []
+        results = [
+            AlertResult(None, "invalid_target", why, target=shown)
+            for shown, why in alert.rejected_targets
+        ]
         seen: set[str] = set()
+        retry: AutocanaryError | None = None
         for target in alert.targets:
-            endpoint = self._endpoint_of(target)
-            if endpoint is None:
+            name = self._endpoint_of(target)
+            deployment = self._deployment_of(target)
+            if name is None:
                 results.append(
-                    AlertResult(None, "ignored", f"target {target} is not an endpoint here")
+                    AlertResult(
+                        None,
+                        "ignored",
+                        "target is not an online endpoint of this workspace",
+                        target=target,
+                    )
                 )
                 continue
-            if endpoint in seen:
-                continue
-            seen.add(endpoint)
-            results.append(self._alert_endpoint(endpoint, alert))
+            try:
+                endpoint = self._stored_endpoint(name)
+                if endpoint.lower() in seen:
+                    continue
+                seen.add(endpoint.lower())
+                if deployment and not alert.deployments:  # a deployment-scope alert rule
+                    alert_here = replace(alert, deployments=(deployment,))
+                else:
+                    alert_here = alert
+                results.append(replace(self._alert_endpoint(endpoint, alert_here), target=target))
+            except (InvalidInput, NotFound) as exc:
+                results.append(AlertResult(name, "invalid_target", exc.message, target=target))
+            except AutocanaryError as exc:
+                log.warning("alert %s on %s failed: %s", alert.alert_id, name, exc.message)
+                retry = retry or exc
+        if retry is not None:
+            raise retry
         return results
+
+    def _stored_endpoint(self, name: str) -> str:
+        """The endpoint name as the rollouts store it. Azure resource names are
+        case-insensitive and alert target ids arrive lower-cased (learn.microsoft.com/azure/
+        azure-resource-manager/management/resource-name-rules: "Resource and resource group
+        names are case-insensitive ... Always perform a case-insensitive comparison of
+        names"), so ``fraud-scoring`` is the rollout of ``Fraud-Scoring``."""
+        stored = self.store.active_endpoints()
+        if name in stored:
+            return name
+        same = sorted(e for e in stored if e.lower() == name.lower())
+        return same[0] if same else name
 
     def _alert_endpoint(self, endpoint: str, alert: Alert) -> AlertResult:
         slot = self.store.read(endpoint)
@@ -531,12 +580,34 @@ class Engine:
                 "fired_at": alert.fired_at,
                 **dict(alert.evidence),
             },
+            deployments=alert.deployments,
         )
         try:
             outcome = self.reconcile(endpoint, command)
         except PhaseConflict as exc:
             return AlertResult(endpoint, "ignored", exc.message, slot.active.id)
+        if outcome.reason == machine.ALERT_ON_OTHER_DEPLOYMENT:
+            return AlertResult(
+                endpoint,
+                "not_rolled_back",
+                outcome.reason,
+                outcome.rollout_id,
+                detail=f"the alert names {', '.join(alert.deployments)}, not the canary "
+                f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
+            )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
+
+    @staticmethod
+    def _deployment_of(resource_id: str) -> str | None:
+        """The deployment of a deployment-scope target (``.../onlineEndpoints/E/deployments/D``)."""
+        parts = resource_id.strip().rstrip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        if "onlineendpoints" not in lowered:
+            return None
+        i = lowered.index("onlineendpoints")
+        if len(parts) == i + 4 and lowered[i + 2] == "deployments" and parts[i + 3]:
+            return parts[i + 3]
+        return None
 
     def _endpoint_of(self, resource_id: str) -> str | None:
         parts = resource_id.strip().rstrip("/").split("/")
@@ -544,7 +615,7 @@ class Engine:
         if "onlineendpoints" not in lowered:
             return None
         i = lowered.index("onlineendpoints")
-        if i + 1 >= len(parts):
+        if i + 1 >= len(parts) or not parts[i + 1]:
             return None
         if self.workspace_id is not None:
             prefix = "/".join(lowered[:i]).rstrip("/")

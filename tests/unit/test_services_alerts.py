@@ -1,0 +1,94 @@
+"""Engine.on_alert over the fakes: target matching, per-target outcomes, deployment dimension."""
+
+from __future__ import annotations
+
+from shared import machine as m
+from shared.model import Phase
+from shared.services import Alert
+from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
+
+CASED_POLICY = POLICY.replace("endpoint: fraud\n", "endpoint: Fraud-Scoring\n")
+
+
+def _canary_live(w: World, endpoint: str = "fraud") -> None:
+    w.judge.set("hold")
+    w.engine.on_model_registered(w.model())
+    for _ in range(6):
+        w.tick(70)
+    active = w.store.read(endpoint).active
+    assert active is not None and active.phase is Phase.CANARY
+
+
+def _target(endpoint: str) -> str:
+    return f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}"
+
+
+def test_lower_cased_target_rolls_back_an_endpoint_with_capitals() -> None:
+    """Azure lower-cases alertTargetIDs: 'fraud-scoring' still finds rollout 'Fraud-Scoring'."""
+    w = make_world(CASED_POLICY, endpoints=("Fraud-Scoring",))
+    _canary_live(w, "Fraud-Scoring")
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("Fraud-Scoring").lower(),)))
+    assert [(r.endpoint, r.outcome) for r in results] == [("Fraud-Scoring", "rolled_back")]
+    assert w.endpoints.traffic("Fraud-Scoring") == {"blue": 100}
+
+
+def test_bad_target_is_reported_and_the_valid_one_still_rolls_back() -> None:
+    """A target the store cannot key (here: '#' in the endpoint name) never fails the others."""
+    w = make_world()
+    _canary_live(w)
+    bad = _target("bad#name" + "x" * 600)
+    alert = Alert(
+        "a1",
+        "p99",
+        "Fired",
+        (bad, _target("fraud").lower()),
+        rejected_targets=(("42", "a target must be a non-empty resource id string"),),
+    )
+    results = w.engine.on_alert(alert)
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count("rolled_back") == 1 and outcomes.count("invalid_target") == 2
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
+    rejected = [r for r in results if r.outcome == "invalid_target"]
+    assert all(r.reason for r in rejected)
+
+
+def test_alert_on_the_baseline_is_recorded_and_the_canary_stays_live() -> None:
+    w = make_world()
+    _canary_live(w)
+    alert = Alert("a1", "p99", "Fired", (_target("fraud").lower(),), deployments=("blue",))
+    results = w.engine.on_alert(alert)
+    assert [(r.outcome, r.reason) for r in results] == [
+        ("not_rolled_back", m.ALERT_ON_OTHER_DEPLOYMENT)
+    ]
+    assert "blue" in results[0].detail
+    assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
+    active = w.store.read("fraud").active
+    assert active is not None and active.phase is Phase.CANARY
+    rec = w.store.decisions("fraud", active.id)[-1]
+    assert rec.reason == m.ALERT_ON_OTHER_DEPLOYMENT and rec.evidence["alert_id"] == "a1"
+
+
+def test_alert_on_the_canary_deployment_rolls_back() -> None:
+    w = make_world()
+    _canary_live(w)
+    alert = Alert("a1", "p99", "Fired", (_target("fraud"),), deployments=("fraud-v7",))
+    assert w.engine.on_alert(alert)[0].outcome == "rolled_back"
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_same_endpoint_twice_in_one_alert_is_handled_once() -> None:
+    w = make_world()
+    _canary_live(w)
+    targets = (_target("fraud"), _target("fraud").lower())
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", targets))
+    assert [r.outcome for r in results] == ["rolled_back"]
+
+
+def test_deployment_scope_target_on_the_baseline_rolls_nothing_back() -> None:
+    """A per-deployment alert rule targets .../deployments/D: D is the deployment it names."""
+    w = make_world()
+    _canary_live(w)
+    target = f"{_target('fraud')}/deployments/blue".lower()
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", (target,)))
+    assert [r.outcome for r in results] == ["not_rolled_back"]
+    assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}

@@ -1,0 +1,207 @@
+"""The handlers' input rules: both ModelRegistered casings, bad input dropped or 4xx, logs safe."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from handlers import alerts, api, events
+from shared import bootstrap
+from shared.model import deployment_name
+from shared.ports import RolloutQuery
+from tests.engine_support import WORKSPACE_ID, World, make_world
+from tests.unit.triggers.test_handlers import MODEL_EVENT, alert_body, body, http
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = make_world()
+    bootstrap.use_engine(w.engine)
+    yield w
+    bootstrap.use_engine(None)
+
+
+def event(data: Any, *, event_id: Any = "e1", subject: Any = None) -> func.EventGridEvent:
+    return func.EventGridEvent(
+        id=event_id,
+        data=data,
+        topic=WORKSPACE_ID,
+        subject=subject,
+        event_type=MODEL_EVENT,
+        event_time=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        data_version="2",
+    )
+
+
+def nothing_written(w: World) -> bool:
+    return w.store.list_rollouts(RolloutQuery()) == [] and w.store.ignored_events() == []
+
+
+def camel(name: str = "fraud", version: Any = 7, tags: Any = None) -> dict[str, Any]:
+    """ModelRegisteredEventData as the spec's schema names it (camelCase)."""
+    return {"modelName": name, "modelVersion": version, "modelTags": tags or {}}
+
+
+# ----------------------------------------------------------------------- camelCase data
+
+
+def test_camel_case_data_starts_a_rollout(world: World) -> None:
+    events.on_model_registered(event(camel(version="7")))
+    active = world.store.read("fraud").active
+    assert active is not None and active.model.name == "fraud" and active.model.version == "7"
+
+
+def test_camel_case_tags_are_read_so_skip_opts_out(world: World) -> None:
+    """modelTags {autocanary: skip}: ignored with its reason, no rollout (tags were dropped)."""
+    events.on_model_registered(event(camel(tags={"autocanary": "skip"})))
+    assert world.store.read("fraud").active is None
+    ignored = world.store.ignored_events()
+    assert [i.reason for i in ignored] == ["OptedOutByTag"]
+
+
+def test_camel_case_numeric_version_is_accepted(world: World) -> None:
+    events.on_model_registered(event(camel(version=12)))
+    active = world.store.read("fraud").active
+    assert active is not None and active.model.version == "12"
+
+
+# ----------------------------------------------------------------------- dropped events
+
+
+@pytest.mark.parametrize(
+    ("data", "event_id", "subject"),
+    [
+        (camel(), "e1", 42),  # non-string subject
+        (camel(), "e1", ["models/fraud:7"]),
+        (camel(version=10**5000), "e1", None),  # past Python's int-to-str digit limit
+        (camel(version=float("inf")), "e1", None),
+        (camel(version="   "), "e1", None),  # whitespace-only version
+        (camel(version="---"), "e1", None),
+        (camel(name="fraud\nINFO forged line"), "e1", None),
+        (camel(name="fraud\x00"), "e1", None),
+        (camel(name="f" * 300), "e1", None),
+        (camel(version="1\n2"), "e1", None),
+        (camel(), "x" * 5000, None),  # event id too large to be a Table key
+        (camel(), "", None),
+        (camel(), 7, None),
+        (camel(tags={"a": {"nested": 1}}), "e1", None),
+        (camel(tags={"a": 10**5000}), "e1", None),
+        ("[" * 100_000 + "]" * 100_000, "e1", None),  # deeply nested JSON text
+        (True, "e1", None),
+    ],
+)
+def test_bad_event_is_dropped_without_a_write_or_an_exception(
+    world: World, data: Any, event_id: Any, subject: Any
+) -> None:
+    events.on_model_registered(event(data, event_id=event_id, subject=subject))
+    assert nothing_written(world)
+
+
+def test_forged_log_line_is_escaped(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A model name with a newline is dropped, and the log shows it escaped on one line."""
+    with caplog.at_level(logging.INFO, logger="autocanary"):
+        events.on_model_registered(event(camel(name="fraud\nERROR forged"), event_id="id\n1"))
+    assert nothing_written(world)
+    for record in caplog.records:
+        assert "\n" not in record.getMessage()
+
+
+def test_row_too_large_for_the_store_is_dropped_not_redelivered(world: World) -> None:
+    """Tags that make a row over Table Storage's limits: logged and dropped (no exception)."""
+    tags = {f"t{i}": "v" * 5000 for i in range(200)}  # 1 MB of tags
+    events.on_model_registered(event(camel(tags=tags)))
+    assert world.store.read("fraud").active is None
+
+
+def test_long_version_still_makes_a_valid_deployment_name() -> None:
+    """A 40-character version fits Azure's 32-character deployment name rule, uniquely."""
+    a, b = deployment_name("fraud", "a" * 40), deployment_name("fraud", "a" * 41)
+    for name in (a, b):
+        assert 3 <= len(name) <= 32 and name[0].isalpha() and name[-1].isalnum()
+        assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    assert a != b
+
+
+# ----------------------------------------------------------------------- HTTP
+
+
+@pytest.mark.parametrize("limit", ["²", "١٢", "0", "501", "1" * 5000, "-1", " 5"])
+def test_limit_must_be_ascii_digits_in_range(world: World, limit: str) -> None:
+    resp = api.list_rollouts(http("GET", "/api/rollouts", limit=limit))
+    assert resp.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"reason": "x", "actor": ' + b"9" * 5000 + b"}",
+        b"\xff\xfe",
+    ],
+)
+def test_hostile_json_bodies_are_400(world: World, raw: bytes) -> None:
+    for resp in (
+        alerts.on_alert(http("POST", "/api/alerts", raw)),
+        api.rollout_action(
+            http("POST", "/api/rollouts/fraud/pause", raw, {"endpoint": "fraud", "action": "pause"})
+        ),
+    ):
+        assert resp.status_code == 400
+        assert body(resp)["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("actor", ["alert:p99", "Alert:x", "engine", "ana\nINFO forged"])
+def test_operator_cannot_act_as_an_alert_or_the_engine(world: World, actor: str) -> None:
+    events.on_model_registered(event(camel()))
+    route = {"endpoint": "fraud", "action": "pause"}
+    resp = api.rollout_action(http("POST", "/x", {"reason": "look", "actor": actor}, route))
+    assert resp.status_code == 400
+    active = world.store.read("fraud").active
+    assert active is not None and not active.paused
+
+
+def test_alert_reply_lists_each_target_and_a_bad_one_fails_nothing(world: World) -> None:
+    world.judge.set("hold")
+    events.on_model_registered(event(camel()))
+    for _ in range(6):
+        world.tick(70)
+    raw = alert_body()
+    ess = raw["data"]["essentials"]
+    too_long = f"{WORKSPACE_ID}/onlineEndpoints/{'x' * 600}"  # not storable as a Table key
+    ess["alertTargetIDs"] = [42, too_long, *ess["alertTargetIDs"]]
+    resp = alerts.on_alert(http("POST", "/api/alerts", raw))
+    assert resp.status_code == 200
+    results = body(resp)["results"]
+    assert [r["outcome"] for r in results] == ["invalid_target", "invalid_target", "rolled_back"]
+    assert results[2]["endpoint"] == "fraud" and results[2]["target"] == ess["alertTargetIDs"][2]
+    assert world.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_alert_on_the_baseline_dimension_keeps_the_canary(world: World) -> None:
+    world.judge.set("hold")
+    events.on_model_registered(event(camel()))
+    for _ in range(6):
+        world.tick(70)
+    raw = alert_body()
+    raw["data"]["alertContext"]["condition"] = {
+        "windowSize": "PT5M",
+        "allOf": [
+            {
+                "metricName": "RequestLatency_P99",
+                "dimensions": [{"name": "deployment", "value": "blue"}],
+                "operator": "GreaterThan",
+                "threshold": "200",
+                "metricValue": 512.0,
+            }
+        ],
+    }
+    resp = alerts.on_alert(http("POST", "/api/alerts", json.dumps(raw).encode()))
+    result = body(resp)["results"][0]
+    assert result["outcome"] == "not_rolled_back" and result["reason"] == "AlertOnOtherDeployment"
+    assert world.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
