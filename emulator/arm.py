@@ -8,7 +8,8 @@ Split by concern:
 - :mod:`emulator.arm_versions`: the api-versions ARM accepts per resource type;
 - :mod:`emulator.arm_assets`: models, environments, codes and data versions;
 - :mod:`emulator.arm_deployments`: what a deployment PUT must hold and how it reads back;
-- :mod:`emulator.arm_state`: endpoints and deployments, their provisioning (ARM async LROs);
+- :mod:`emulator.arm_state`: endpoints and deployments (ARM async LROs);
+- :mod:`emulator.arm_provision`: the worker processes behind a provisioning deployment;
 - :mod:`emulator.arm_routes`: the HTTP routes.
 
 This module keeps the names the rest of the emulator imports.
