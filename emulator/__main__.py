@@ -1,7 +1,8 @@
 """Command line: ``python -m emulator [serve options]`` or a sub-command.
 
-- ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]``
-  serves until interrupted and writes ``DIR/connection.json``;
+- ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]
+  [--no-api-version-check] [--no-busy-conflicts] [--hidden-after-create S]
+  [--max-deployments N]`` serves until interrupted and writes ``DIR/connection.json``;
 - ``python -m emulator register-model --connection DIR_OR_FILE --name N --version V --path P
   [--tag k=v] [--property k=v]`` registers a local folder (or file) as a model version, which
   emits ModelRegistered;
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from emulator.app import Options, serve
+from emulator.arm_model import MAX_DEPLOYMENTS_PER_ENDPOINT, Strictness
 from emulator.connection import load_connection
 from emulator.context import Identity
 
@@ -97,6 +99,30 @@ def _serve(argv: list[str]) -> int:
     parser.add_argument(
         "--retry-after", type=float, default=0.25, help="Retry-After of LRO responses (s)"
     )
+    # Azure behaviours, each on by default (README, "Emulator"): turn one off to isolate it.
+    parser.add_argument(
+        "--no-api-version-check",
+        action="store_true",
+        help="accept any api-version (default: only those ARM accepts per resource type)",
+    )
+    parser.add_argument(
+        "--no-busy-conflicts",
+        action="store_true",
+        help="accept a deployment create/update while its endpoint is Creating/Updating "
+        "(default: 409 Conflict, as Azure)",
+    )
+    parser.add_argument(
+        "--hidden-after-create",
+        type=float,
+        default=Strictness.hidden_after_create,
+        help="seconds a new deployment answers 404 after its create is accepted (0: never)",
+    )
+    parser.add_argument(
+        "--max-deployments",
+        type=int,
+        default=MAX_DEPLOYMENTS_PER_ENDPOINT,
+        help="deployments per endpoint (Azure ML quota: 20; 0: unlimited)",
+    )
     parser.add_argument("--subscription", default=Identity.subscription)
     parser.add_argument("--resource-group", default=Identity.resource_group)
     parser.add_argument("--workspace", default=Identity.workspace)
@@ -105,6 +131,8 @@ def _serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.bucket_seconds <= 0 or args.provisioning_delay < 0 or args.retry_after < 0:
         parser.error("--bucket-seconds must be > 0; delays must be >= 0")
+    if args.hidden_after_create < 0 or args.max_deployments < 0:
+        parser.error("--hidden-after-create and --max-deployments must be >= 0")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     options = Options(
         host=args.host,
@@ -113,6 +141,12 @@ def _serve(argv: list[str]) -> int:
         bucket_seconds=args.bucket_seconds,
         provisioning_delay=args.provisioning_delay,
         retry_after=args.retry_after,
+        strict=Strictness(
+            api_versions=not args.no_api_version_check,
+            busy_conflicts=not args.no_busy_conflicts,
+            hidden_after_create=args.hidden_after_create,
+            max_deployments=args.max_deployments or None,
+        ),
         identity=Identity(
             subscription=args.subscription,
             resource_group=args.resource_group,

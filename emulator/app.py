@@ -36,7 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState, Asset
+from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState, Asset, Strictness
 from emulator.arm import add_routes as add_arm_routes
 from emulator.certs import make_self_signed
 from emulator.connection import CONNECTION_FILE, Connection
@@ -79,6 +79,7 @@ class Options:
     provisioning_delay: float = 0.5
     retry_after: float = 0.25
     identity: Identity = field(default_factory=Identity)
+    strict: Strictness = field(default_factory=Strictness)
 
 
 class _NoEndpoints:
@@ -109,6 +110,7 @@ class Emulator:
             provisioning_delay=options.provisioning_delay,
             retry_after=options.retry_after,
             on_model_registered=self._model_registered,
+            strict=options.strict,
         )
         self.ctx.endpoints = self.state
         self.ctx.extras["admin_key"] = self.admin_key

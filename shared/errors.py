@@ -15,6 +15,7 @@ Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
     ├── AzureRuleViolation [400]           a traffic/mirror/deployment change Azure would refuse
     ├── UpstreamError [502]                Azure answered with a permanent error (keeps its code)
     │   └── TransientUpstreamError [503]   429, 5xx or a timeout: worth retrying later
+    │       └── AzureBusy [503]            409: another operation on the resource is running
     └── NoData [503]                       metrics missing or late: "no data", never a pass
 
 Every error has ``code`` (stable, snake_case, shown to API clients) and ``message``;
@@ -112,6 +113,14 @@ class UpstreamError(AutocanaryError):
 class TransientUpstreamError(UpstreamError):
     code = "upstream_unavailable"
     status = 503
+
+
+class AzureBusy(TransientUpstreamError):
+    """Azure refused a change because the resource (or its endpoint) is Creating, Updating or
+    Deleting: expected while a deployment provisions, cleared by itself; re-issue the
+    idempotent effect on a later tick rather than raising an alarm."""
+
+    code = "azure_busy"
 
 
 class NoData(AutocanaryError):

@@ -103,6 +103,10 @@ EV_FAILED = "RolloutFailed"
 EV_PAUSED = "RolloutPaused"
 
 _LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence
+# Azure answers 404 for a new deployment for a while after accepting its create (azure-dev
+# issue 4037; the emulator reproduces it), and 409 to a second create while the first runs:
+# within this grace a missing canary is not a lost create, so it is not asked for again.
+CREATE_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,8 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
         )
     state = dep.provisioning_state if dep else "NotFound"
     effects: tuple[Effect, ...] = ()
-    if dep is None:  # the create call was lost (crash, transient error): ask again
+    if dep is None and waited >= CREATE_GRACE_S:
+        # the create call was lost (crash, transient error): ask again
         effects = (CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count),)
     return _status(
         r,

@@ -7,8 +7,9 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
   without traffic) and ``mirror_traffic``; ``online_deployments.list(endpoint)``: every
   deployment with ``provisioning_state``, ``model`` (an ARM id) and ``instance_count``.
 - ``online_deployments.get(name, endpoint)`` then ``begin_create_or_update(deployment,
-  skip_script_validation=True)`` to clone a deployment with a new model. The clone references
-  registered assets only (ARM ids as the service returned them, the model as
+  skip_script_validation=True)`` to clone a deployment with a new model
+  (:mod:`shared.azure.clone`: data collection, model mount path and properties included). The
+  clone references registered assets only (ARM ids as the service returned them, the model as
   ``azureml:name:version``), so ``upload_dependencies`` uploads nothing and script validation
   is skipped (it is skipped for ARM-id code anyway). The poller is not waited for: a
   deployment takes minutes; the engine reads ``provisioning_state`` on later ticks.
@@ -34,11 +35,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from shared.azure import retry
-from shared.errors import AzureRuleViolation, InvalidInput, NotFound
+from shared.azure.clone import TAG_MODEL as TAG_MODEL
+from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
+from shared.azure.clone import clone_deployment, read_rest
+from shared.errors import InvalidInput, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -50,8 +54,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("autocanary.azure")
 
-TAG_SOURCE = "autocanary-source"
-TAG_MODEL = "autocanary-model"
 CLOUD_PREFIX = "AutocanaryArm"
 
 _MODEL_ARM_ID = re.compile(
@@ -173,7 +175,14 @@ class MLEndpointControl:
                 effect.model.asset_id,
             )
             return
-        deployment = self._clone(source, endpoint, effect)
+        deployment = clone_deployment(
+            source,
+            endpoint,
+            effect,
+            rest=read_rest(ml, endpoint, effect.source, self._call),
+            ml=ml,
+            call=self._call,
+        )
         what = f"create deployment {endpoint}/{effect.name}"
         # The poller is dropped on purpose: its daemon thread polls until Azure finishes.
         self._call(
@@ -291,40 +300,6 @@ class MLEndpointControl:
             )
         except NotFound:
             return None
-
-    def _clone(self, source: Any, endpoint: str, effect: CreateDeployment) -> Any:
-        """A ManagedOnlineDeployment like ``source`` with the new model, name and tags
-        (constructor: azure-ai-ml entities/_deployment/online_deployment.py)."""
-        from azure.ai.ml.entities import ManagedOnlineDeployment
-
-        if not isinstance(source, ManagedOnlineDeployment):
-            raise AzureRuleViolation(
-                f"deployment {endpoint}/{effect.source} is not a managed online deployment "
-                f"({type(source).__name__}); only managed deployments are rolled out",
-                code="UnsupportedDeploymentType",
-            )
-        tags = {str(k): str(v) for k, v in (source.tags or {}).items()}
-        tags.update({TAG_SOURCE: effect.source, TAG_MODEL: effect.model.asset_id})
-        return ManagedOnlineDeployment(
-            name=effect.name,
-            endpoint_name=endpoint,
-            model=effect.model.asset_id,
-            environment=source.environment,
-            code_configuration=source.code_configuration,
-            instance_type=source.instance_type,
-            instance_count=effect.instance_count or source.instance_count,
-            # Managed deployments carry DefaultScaleSettings only (azure.md); passed as read.
-            scale_settings=cast(Any, source.scale_settings),
-            request_settings=source.request_settings,
-            liveness_probe=source.liveness_probe,
-            readiness_probe=source.readiness_probe,
-            environment_variables=dict(source.environment_variables or {}),
-            app_insights_enabled=bool(source.app_insights_enabled),
-            data_collector=source.data_collector,
-            egress_public_network_access=source.egress_public_network_access,
-            description=source.description,
-            tags=tags,
-        )
 
 
 def _state(value: Any, default: str) -> str:

@@ -1,6 +1,6 @@
 """Bounded retries and error mapping shared by the Azure adapters.
 
-Transient failures (HTTP 408, 409, 429, 5xx; connection errors and timeouts) are retried with
+Transient failures (HTTP 408, 429, 5xx; connection errors and timeouts) are retried with
 exponential backoff and full jitter (sleep ``uniform(0, min(max_delay, base_delay * 2**n))``,
 raised to a ``Retry-After`` the service sent), bounded both in attempts and in total sleep, and
 end as :class:`~shared.errors.TransientUpstreamError`. Everything else fails at once, mapped by
@@ -8,8 +8,12 @@ end as :class:`~shared.errors.TransientUpstreamError`. Everything else fails at 
 error is UpstreamError. Each keeps the most specific error code Azure gave in ``code``; the full
 chain of codes, the HTTP status and the operation are in ``details``.
 
-409 Conflict counts as transient: Azure ML answers it while another operation on the same
-endpoint or deployment is in progress, which clears by itself.
+409 Conflict is transient but not retried here: Azure ML answers it while another operation on
+the same endpoint or deployment is in progress ("Cannot create a deployment in endpoint X
+because it is in Updating provisioning state", azure-sdk-for-net issue 36961), which lasts from
+seconds (a traffic update) to 15 minutes (a deployment create), far beyond a call's retry
+budget. It ends at once as :class:`~shared.errors.AzureBusy` (a TransientUpstreamError) and the
+engine re-issues its idempotent effect on a later tick.
 
 The SDK clients are built with their own retry policy off (``retry_total=0``), so that this is
 the only retry loop. azure.core is imported lazily, inside the functions.
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 
 from shared.errors import (
     AutocanaryError,
+    AzureBusy,
     AzureRuleViolation,
     NotFound,
     TransientUpstreamError,
@@ -36,7 +41,8 @@ from shared.errors import (
 T = TypeVar("T")
 log = logging.getLogger("autocanary.azure")
 
-TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+BUSY_STATUS = 409
 # Azure ML's error codes for traffic and mirror rules (seen in Microsoft's docs and the emulator);
 # any 400 whose codes or message mention traffic counts as well.
 _TRAFFIC_WORDS = ("traffic", "mirror")
@@ -142,8 +148,8 @@ def is_service_error(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a retry may succeed: throttling, server errors, conflicts with an operation in
-    progress, connection failures and timeouts."""
+    """Whether a retry within the call may succeed: throttling, server errors, connection
+    failures and timeouts (not 409: see the module docstring)."""
     from azure.core.exceptions import (
         HttpResponseError,
         ServiceRequestError,
@@ -254,6 +260,8 @@ def map_error(exc: BaseException, what: str, *, attempts: int = 1) -> Autocanary
         details["attempts"] = attempts
     if isinstance(exc, ResourceNotFoundError) or status == 404:
         return NotFound(message, code=code or "ResourceNotFound", details=details)
+    if status == BUSY_STATUS:
+        return AzureBusy(message, code=code or AzureBusy.code, details=details)
     if is_transient(exc):
         return TransientUpstreamError(
             message, code=code or TransientUpstreamError.code, details=details

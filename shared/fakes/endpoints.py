@@ -3,6 +3,11 @@
 Deployments are created in ``Creating`` and become ``Succeeded`` (or ``Failed``, for models
 listed in ``fail_models``) after ``provisioning_reads`` reads of the endpoint, so provisioning
 is watched across reconcile ticks as in Azure. Deletion goes through ``Deleting`` likewise.
+
+As in Azure (and the emulator), a new deployment can be missing from the first
+``hidden_reads`` reads after its create (0 by default), and a create of a deployment that is
+hidden or busy with another model is refused as :class:`~shared.errors.AzureBusy` (Azure's
+409 while the deployment is Creating/Updating).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.errors import NotFound
+from shared.errors import AzureBusy, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -24,6 +29,8 @@ class _Deployment:
     instance_count: int
     source: str | None = None
     reads_left: int = 0
+    hidden_left: int = 0  # reads that still miss it
+    hidden: bool = False  # missing from the reads so far (a create now is refused as busy)
     logs: str = ""
 
 
@@ -36,10 +43,11 @@ class _Endpoint:
 
 
 class FakeEndpoints:
-    def __init__(self, provisioning_reads: int = 1) -> None:
+    def __init__(self, provisioning_reads: int = 1, hidden_reads: int = 0) -> None:
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Endpoint] = {}
         self.provisioning_reads = provisioning_reads
+        self.hidden_reads = hidden_reads
         self.fail_models: set[str] = set()
         self.fail_next: list[Exception] = []  # raised, in order, by the next calls
         self.calls: list[tuple[str, str]] = []
@@ -90,7 +98,14 @@ class FakeEndpoints:
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
+            hidden = set()
             for dep in list(ep.deployments.values()):
+                if dep.hidden:
+                    if dep.hidden_left > 0:
+                        dep.hidden_left -= 1
+                        hidden.add(dep.name)
+                        continue
+                    dep.hidden = False
                 if dep.state in ("Creating", "Updating", "Deleting"):
                     if dep.reads_left > 0:
                         dep.reads_left -= 1
@@ -101,14 +116,14 @@ class FakeEndpoints:
                         dep.state = "Failed" if failed else "Succeeded"
                         if failed:
                             dep.logs = f"init() failed: cannot load model {dep.model}\n"
-            traffic = {name: ep.traffic.get(name, 0) for name in ep.deployments}
+            seen = [d for d in ep.deployments.values() if d.name not in hidden]
+            traffic = {d.name: ep.traffic.get(d.name, 0) for d in seen}
             return EndpointInfo(
                 name=ep.name,
                 traffic=traffic,
                 mirror={k: v for k, v in ep.mirror.items() if v > 0},
                 deployments={
-                    d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count)
-                    for d in ep.deployments.values()
+                    d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count) for d in seen
                 },
             )
 
@@ -121,8 +136,21 @@ class FakeEndpoints:
             if source is None:
                 raise NotFound(f"deployment {effect.source} not found", code="ResourceNotFound")
             existing = ep.deployments.get(effect.name)
-            if existing is not None and existing.model == effect.model.asset_id:
+            if (
+                existing is not None
+                and not existing.hidden
+                and existing.model == effect.model.asset_id
+                and existing.state != "Deleting"
+            ):
                 return
+            if existing is not None and (
+                existing.hidden or existing.state in ("Creating", "Updating", "Deleting")
+            ):
+                raise AzureBusy(
+                    f"Cannot update deployment {effect.name} because it is in "
+                    f"{existing.state} provisioning state.",
+                    details={"status": 409},
+                )
             ep.deployments[effect.name] = _Deployment(
                 effect.name,
                 effect.model.asset_id,
@@ -130,6 +158,8 @@ class FakeEndpoints:
                 effect.instance_count or source.instance_count,
                 source=effect.source,
                 reads_left=self.provisioning_reads,
+                hidden_left=self.hidden_reads,
+                hidden=self.hidden_reads > 0,
             )
 
     def set_traffic(

@@ -14,6 +14,8 @@ def test_good_version_is_promoted_and_the_old_deployment_deleted(world: World) -
     result, story = world.play("good")
     assert result.problems == [], story
     assert (result.phase, result.decided_by) == ("Succeeded", "JudgePromoted")
+    # The new deployment answers 404 right after its create (strict emulator): not a failure.
+    assert "EffectFailed" not in [d.get("reason") for d in result.decisions], story
 
 
 def test_version_with_more_errors_is_rolled_back_by_the_judge(world: World) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.azure import retry
-from shared.errors import AzureRuleViolation, NotFound, TransientUpstreamError
+from shared.errors import AzureBusy, AzureRuleViolation, NotFound, TransientUpstreamError
 from shared.fakes.endpoints import FakeEndpoints
 from shared.model import CreateDeployment, EndpointInfo, ModelRef
 from shared.ports import EndpointControl
@@ -38,13 +38,17 @@ class World:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def settle(self, endpoint: str, name: str, timeout: float = 20.0) -> EndpointInfo:
-        """Read the endpoint until deployment ``name`` reached a final state (or is gone)."""
+        """Read the endpoint until deployment ``name`` is there and reached a final state (a
+        new deployment may be missing from the reads for a while after its create, as in
+        Azure)."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.control.get_endpoint(endpoint)
             dep = info.deployments.get(name)
-            if dep is None or dep.provisioning_state in SETTLED:
+            if dep is not None and dep.provisioning_state in SETTLED:
                 return info
+            if dep is None and time.monotonic() > deadline:
+                raise AssertionError(f"{name} not there after {timeout} s")
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} still {dep.provisioning_state} after {timeout} s")
             time.sleep(self.poll_pause)
@@ -72,7 +76,9 @@ class _FakeOutage:
 
 
 def _fake_world() -> World:
-    fake = FakeEndpoints(provisioning_reads=1)
+    # hidden_reads=1: like the emulator (and Azure), a new deployment is missing from the
+    # first read after its create.
+    fake = FakeEndpoints(provisioning_reads=1, hidden_reads=1)
     fake.fail_models.add(BROKEN.asset_id)
 
     def make_endpoint(name: str) -> None:
@@ -90,7 +96,14 @@ def emulator_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from emulator.testing import admin_request, running_emulator
 
     state = tmp_path_factory.mktemp("endpoints-contract")
-    with running_emulator(state, provisioning_delay=0.05, retry_after=0.05) as conn:
+    # A new deployment stays hidden until it leaves Creating (at most 5 s here), so that the
+    # "missing right after create" contract does not depend on the machine's speed.
+    with running_emulator(
+        state,
+        provisioning_delay=0.05,
+        retry_after=0.05,
+        extra_args=["--hidden-after-create", "5"],
+    ) as conn:
         admin_request(
             conn, "POST", "codes", {"name": "score", "version": "1", "path": str(CODE_DIR)}
         )
@@ -226,6 +239,20 @@ def test_create_is_idempotent_for_the_same_model(world: World, ep: str) -> None:
     _create(world, ep, "fraud-v2")
     world.control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
     assert world.control.get_endpoint(ep).deployments["fraud-v2"].provisioning_state == "Succeeded"
+
+
+def test_right_after_its_create_a_deployment_may_be_missing_and_asking_again_is_busy(
+    world: World, ep: str
+) -> None:
+    """Azure answers 404 for a new deployment for a while (azure-dev issue 4037) and 409 to a
+    second create while the first one runs: AzureBusy, transient, nothing changed."""
+    world.control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
+    assert "fraud-v2" not in world.control.get_endpoint(ep).deployments
+    with pytest.raises(AzureBusy):
+        world.control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
+    info = world.settle(ep, "fraud-v2")
+    dep = info.deployments["fraud-v2"]
+    assert (dep.provisioning_state, dep.model) == ("Succeeded", NEW.asset_id)
 
 
 def test_create_from_an_unknown_source_is_not_found(world: World, ep: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -83,6 +84,8 @@ class FakeML:
     poller: Poller = field(default_factory=Poller)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
+    rest: dict[str, Any] = field(default_factory=dict)  # REST bodies, when not derived
+    data_paths: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.online_endpoints = SimpleNamespace(
@@ -94,7 +97,13 @@ class FakeML:
             begin_create_or_update=self._put_deployment,
             begin_delete=self._delete,
             get_logs=self._get_logs,
+            # The generated REST client behind OnlineDeploymentOperations.get.
+            _online_deployment=SimpleNamespace(get=self._rest_get),
+            _resource_group_name="rg",
+            _workspace_name="ws",
+            _init_kwargs={},
         )
+        self.data = SimpleNamespace(get=self._get_data)
 
     def _fail(self) -> None:
         if self.failures:
@@ -116,6 +125,20 @@ class FakeML:
         if name not in self.deployments:
             raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
         return self.deployments[name]
+
+    def _rest_get(self, **kw: Any) -> Any:
+        name = kw["deployment_name"]
+        self.calls.append(("rest_get", name))
+        if name in self.rest:
+            return self.rest[name]
+        if name not in self.deployments:
+            raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
+        # As Azure would answer: the entity's own REST form (of a copy: it mutates).
+        return copy.deepcopy(self.deployments[name])._to_rest_object(location="westeurope")
+
+    def _get_data(self, name: str, version: str) -> Any:
+        self.calls.append(("get_data", (name, version)))
+        return SimpleNamespace(name=name, version=version, path=self.data_paths[(name, version)])
 
     def _list(self, endpoint: str) -> list[Any]:
         self.calls.append(("list", endpoint))
@@ -198,6 +221,8 @@ def test_create_clones_the_source_with_the_new_model_and_tags() -> None:
         "instance_type",
         "scale_settings",
         "request_settings",
+        "description",
+        "properties",
         "liveness_probe",
         "readiness_probe",
         "environment_variables",
@@ -206,6 +231,92 @@ def test_create_clones_the_source_with_the_new_model_and_tags() -> None:
     ):
         assert getattr(dep, attr) == getattr(src, attr), attr
     assert dep.tags == {"team": "risk", TAG_SOURCE: "blue", TAG_MODEL: "azureml:fraud:2"}
+
+
+def _collected_source(data_ids: dict[str, str]) -> Any:
+    """A source deployment as azure-ai-ml reads it back: each collection's data is a string."""
+    from azure.ai.ml.entities import DataCollector, DeploymentCollection, RequestLogging
+
+    collector = DataCollector(
+        collections={
+            name: DeploymentCollection(enabled="true", data=data_id)
+            for name, data_id in data_ids.items()
+        },
+        rolling_rate="Hour",
+        sampling_rate=0.25,
+        request_logging=RequestLogging(capture_headers=["x-request-id"]),
+    )
+    return source_deployment(data_collector=collector)
+
+
+def test_clone_turns_read_back_data_ids_into_what_the_sdk_registers() -> None:
+    """Defect: a data_collector read back holds ARM id strings, and the SDK's
+    _register_collection_data_assets reads .data.name (AttributeError on every tick)."""
+    src = _collected_source(
+        {
+            "model_inputs": f"{WS}/data/ep-blue-model_inputs/versions/1",
+            "model_outputs": f"{WS}/data/shared-outputs/versions/4",
+        }
+    )
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    ml.data_paths[("shared-outputs", "4")] = "azureml://datastores/workspaceblobstore/paths/o"
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    colls = dep.data_collector.collections
+    assert not any(isinstance(c.data, str) for c in colls.values())
+    assert colls["model_inputs"].data is None  # the SDK registers ep-fraud-v2-model_inputs
+    out = colls["model_outputs"].data
+    assert (out.name, out.version, out.path) == (
+        "shared-outputs",
+        "4",
+        "azureml://datastores/workspaceblobstore/paths/o",
+    )
+    assert all(c.enabled == "true" for c in colls.values())
+    assert dep.data_collector.sampling_rate == 0.25
+    assert dep.data_collector.rolling_rate == "Hour"
+    assert dep.data_collector.request_logging.capture_headers == ["x-request-id"]
+    assert dep.data_collector is not src.data_collector  # the SDK mutates what it sends
+
+
+def test_clone_refuses_a_collection_naming_no_data_asset() -> None:
+    src = _collected_source({"model_inputs": "https://example.invalid/somewhere"})
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    with pytest.raises(AzureRuleViolation):
+        control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    assert "put_deployment" not in ml.kinds()
+
+
+def test_clone_carries_model_mount_path_and_properties_the_sdk_does_not_read_back() -> None:
+    src = source_deployment(properties={"owner": "risk"}, model_mount_path="/var/models")
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    ml.rest["blue"] = copy.deepcopy(src)._to_rest_object(location="westeurope")
+    src.model_mount_path = None  # what ManagedOnlineDeployment._from_rest_object gives
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    assert dep.model_mount_path == "/var/models"
+    assert dep.properties == {"owner": "risk"}
+
+
+def test_clone_keeps_request_durations_to_the_millisecond() -> None:
+    """The SDK reads PT0.7S back as 0 s (and then sends nothing); the REST value is used."""
+    from azure.ai.ml.entities import OnlineRequestSettings
+
+    settings_in = OnlineRequestSettings(
+        request_timeout_ms=1500, max_queue_wait_ms=700, max_concurrent_requests_per_instance=3
+    )
+    src = source_deployment(request_settings=settings_in)
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    ml.rest["blue"] = copy.deepcopy(src)._to_rest_object(location="westeurope")
+    # As ManagedOnlineDeployment._from_rest_object reads it back: whole seconds.
+    src.request_settings = OnlineRequestSettings._from_rest_object(
+        ml.rest["blue"].properties.request_settings
+    )
+    assert src.request_settings.max_queue_wait_ms == 0
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    rs = dep.request_settings
+    assert (rs.request_timeout_ms, rs.max_queue_wait_ms) == (1500, 700)
+    assert rs.max_concurrent_requests_per_instance == 3
 
 
 def test_create_keeps_the_source_instance_count_without_override() -> None:

@@ -14,7 +14,13 @@ from azure.core.exceptions import (
 from azure_test_helpers import http_error
 
 from shared.azure import retry
-from shared.errors import AzureRuleViolation, NotFound, TransientUpstreamError, UpstreamError
+from shared.errors import (
+    AzureBusy,
+    AzureRuleViolation,
+    NotFound,
+    TransientUpstreamError,
+    UpstreamError,
+)
 
 FAST = retry.RetryPolicy(attempts=4, base_delay=0.5, max_delay=4.0, budget=10.0)
 
@@ -46,20 +52,37 @@ def run(fn: Any, policy: retry.RetryPolicy = FAST) -> tuple[Any, list[float]]:
         http_error(503),
         http_error(504),
         http_error(408),
-        http_error(409, "Conflict", "an operation is already in progress"),
         ServiceRequestError("connection refused"),
         ServiceResponseTimeoutError("read timed out"),
         ConnectionResetError("reset by peer"),
     ],
-    ids=["429", "500", "503", "504", "408", "409", "conn", "timeout", "reset"],
+    ids=["429", "500", "503", "504", "408", "conn", "timeout", "reset"],
 )
 def test_transient_errors_are_retried_until_success(error: Exception) -> None:
-    """Throttling, server errors, conflicts, connection errors and timeouts are retried."""
+    """Throttling, server errors, connection errors and timeouts are retried."""
     fn = Flaky(error, error)
     result, sleeps = run(fn)
     assert result == "ok"
     assert fn.calls == 3
     assert len(sleeps) == 2
+
+
+def test_a_conflict_with_a_running_operation_is_busy_at_once_not_retried() -> None:
+    """409 (the resource or its endpoint is Creating/Updating) lasts minutes: no retry in the
+    call, AzureBusy (transient) for the engine to re-issue on a later tick."""
+    fn = Flaky(
+        http_error(
+            409,
+            "Conflict",
+            "Cannot create a deployment in endpoint ep because it is in Updating provisioning "
+            "state.",
+        )
+    )
+    with pytest.raises(AzureBusy) as info:
+        run(fn)
+    assert fn.calls == 1
+    assert isinstance(info.value, TransientUpstreamError)
+    assert info.value.details["status"] == 409
 
 
 @pytest.mark.parametrize(
@@ -72,7 +95,7 @@ def test_transient_errors_are_retried_until_success(error: Exception) -> None:
     ids=["400", "403", "404"],
 )
 def test_permanent_errors_fail_at_once(error: Exception, expected: type[Exception]) -> None:
-    """4xx answers other than 408/409/429 are not retried."""
+    """4xx answers other than 408/429 are not retried."""
     fn = Flaky(error)
     with pytest.raises(expected):
         run(fn)

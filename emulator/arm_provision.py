@@ -1,0 +1,83 @@
+"""Provisioning of a deployment: the worker processes behind a Creating/Updating deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emulator.arm_lro import Operation
+from emulator.arm_model import Deployment, now_iso
+from emulator.runtime import DeploymentRuntime, InitFailed, WorkerSpec
+
+if TYPE_CHECKING:
+    from emulator.arm_state import ArmState
+
+
+async def provision(
+    state: ArmState, dep: Deployment, op: Operation, spec: WorkerSpec, model_path: Path
+) -> None:
+    """Bring a created or updated deployment up: copy the model, start one worker per
+    instance, and finish the operation (Failed with the log tail when init() fails)."""
+    try:
+        await asyncio.sleep(state.provisioning_delay)
+        fault = state.provisioning_faults.pop((dep.endpoint, dep.name), None)
+        if fault is not None:
+            dep.state = "Failed"
+            dep.failure = fault
+            op.finish({"code": "DeploymentFailed", "message": fault})
+            return
+        base = state.ctx.state_dir / "deployments" / dep.endpoint / dep.name
+        model_root = base / uuid.uuid4().hex[:8] / "azureml-models"
+        await asyncio.to_thread(_copy_model, model_path, model_root)
+        spec.model_dir = model_root
+        runtime = DeploymentRuntime(dep.endpoint, dep.name, spec, dep.instance_count, log_dir=base)
+        if dep.runtime is not None:
+            # Keep the old log so that getLogs shows the history of the deployment.
+            runtime.log.extend(dep.runtime.log)
+        try:
+            await runtime.start()
+        except InitFailed as exc:
+            dep.state = "Failed"
+            dep.failure = str(exc)
+            old = dep.runtime
+            if old is None:
+                dep.runtime = runtime
+            else:
+                old.log.extend(list(runtime.log)[len(old.log) :])
+            message = (
+                f"User container has crashed or terminated: {exc}. "
+                "Look at the deployment logs (getLogs) for the traceback."
+            )
+            op.finish({"code": "ResourceNotReady", "message": message})
+            return
+        if state.deployments.get((dep.endpoint, dep.name)) is not dep:
+            # The endpoint was deleted while this deployment was provisioning.
+            await runtime.stop()
+            op.finish({"code": "ResourceNotFound", "message": "the endpoint was deleted"})
+            return
+        old = dep.runtime
+        dep.runtime = runtime
+        if old is not None:
+            await old.stop()
+        dep.state = "Succeeded"
+        dep.modified = now_iso()
+        op.finish()
+    except Exception as exc:
+        dep.state = "Failed"
+        dep.failure = repr(exc)
+        op.finish({"code": "InternalServerError", "message": repr(exc)})
+    finally:
+        dep.busy = False
+
+
+def _copy_model(src: Path, dest_root: Path) -> None:
+    """Lay out model files as Azure does: AZUREML_MODEL_DIR holds the registered folder/file."""
+    dest_root.mkdir(parents=True, exist_ok=True)
+    target = dest_root / src.name
+    if src.is_dir():
+        shutil.copytree(src, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, target)

@@ -1,0 +1,188 @@
+"""A new deployment like a live one, built for azure-ai-ml's ``begin_create_or_update``.
+
+What the SDK reads back and what it must be given differ (azure-ai-ml 1.35, Azure/azure-sdk-
+for-python ``sdk/ml/azure-ai-ml/azure/ai/ml``):
+
+- ``data_collector``: read back, each ``collections[name].data`` is the data version's ARM id
+  (``entities/_deployment/deployment_collection.py``, ``_from_rest_object``: ``data=
+  rest_obj.data_id``); but ``OnlineDeploymentOperations._register_collection_data_assets``
+  (``operations/_online_deployment_operations.py``) reads ``value.data.name``/``.version``/
+  ``.path``, so it must be a ``DataAsset`` or None. With None the SDK registers the
+  deployment's own data asset ``{endpoint}-{deployment}-{collection}`` version 1 under
+  ``modelDataCollector/{endpoint}/{deployment}/{collection}`` (``DEFAULT_MDC_PATH``). So a
+  collection that used the source's default asset gets the new deployment's default one, and a
+  collection that named its own data asset keeps it (name, version and path, read back with
+  ``ml.data.get``). ``DataCollector._to_rest_object`` also mutates the collector (deletes
+  ``sampling_rate``, replaces ``request_logging``): the clone gets a collector of its own.
+- ``model_mount_path``: sent (``OnlineDeployment._to_rest_object``) but never read back
+  (``ManagedOnlineDeployment._from_rest_object`` has no ``model_mount_path``): it is read from
+  the REST resource (``properties.model_mount_path`` of the generated client's ``get``).
+- ``request_settings``: durations are read back truncated to whole seconds
+  (``_utils/utils.py`` ``from_iso_duration_format``), so a 700 ms queue wait reads as 0 and is
+  then not sent at all: they are taken from the REST resource, to the millisecond.
+- ``properties``: read back and sent as a plain dict (copied).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from shared.errors import AzureRuleViolation
+from shared.model import CreateDeployment
+
+T = TypeVar("T")
+Call = Callable[[Callable[[], T], str], T]
+
+TAG_SOURCE = "autocanary-source"
+TAG_MODEL = "autocanary-model"
+
+_DATA_ID = re.compile(r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$", re.IGNORECASE)
+_DATA_SHORT = re.compile(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", re.IGNORECASE)
+
+
+def read_rest(ml: Any, endpoint: str, name: str, call: Call[Any]) -> Any:
+    """The deployment as the generated REST client returns it, for what the SDK entity loses
+    on its way back (``OnlineDeploymentOperations.get`` wraps exactly this call)."""
+    ops = ml.online_deployments
+    return call(
+        lambda: ops._online_deployment.get(
+            resource_group_name=ops._resource_group_name,
+            workspace_name=ops._workspace_name,
+            endpoint_name=endpoint,
+            deployment_name=name,
+            **ops._init_kwargs,
+        ),
+        f"read deployment {endpoint}/{name}",
+    )
+
+
+def _iso_ms(value: Any) -> int | None:
+    """Milliseconds of an ISO 8601 duration, to the millisecond (the SDK's own reader,
+    ``from_iso_duration_format_ms``, truncates to whole seconds: PT0.7S reads back as 0)."""
+    if not value:
+        return None
+    if not isinstance(value, timedelta):  # the generated models give timedelta; be lenient
+        import isodate
+
+        value = isodate.parse_duration(str(value))
+    return round(float(value.total_seconds()) * 1000)
+
+
+def _request_settings(source: Any, rest_props: Any) -> Any:
+    """The source's request settings with its durations as Azure holds them."""
+    from azure.ai.ml.entities import OnlineRequestSettings
+
+    raw = getattr(rest_props, "request_settings", None)
+    if raw is None:
+        return source.request_settings
+    return OnlineRequestSettings(
+        max_concurrent_requests_per_instance=raw.max_concurrent_requests_per_instance,
+        request_timeout_ms=_iso_ms(raw.request_timeout),
+        max_queue_wait_ms=_iso_ms(raw.max_queue_wait),
+    )
+
+
+def _collection_data(
+    value: Any, endpoint: str, source: str, collection: str, ml: Any, call: Call[Any]
+) -> Any:
+    """What to give the SDK as a collection's ``data`` (see the module docstring)."""
+    from azure.ai.ml.entities import DataAsset
+
+    if value is None:
+        return None
+    if isinstance(value, DataAsset):
+        return DataAsset(
+            data_id=value.data_id, name=value.name, path=value.path, version=value.version
+        )
+    text = str(value)
+    m = _DATA_ID.search(text) or _DATA_SHORT.match(text)
+    if m is None:
+        raise AzureRuleViolation(
+            f"data collection {collection!r} of deployment {endpoint}/{source} names data "
+            f"{text!r}, which is not a workspace data asset version",
+            code="UnsupportedDataCollector",
+        )
+    name, version = m.group("name"), m.group("version")
+    if name.lower() == f"{endpoint}-{source}-{collection}".lower():
+        return None  # the source's own default asset: the clone gets its own default
+    data = call(lambda: ml.data.get(name, version), f"get data asset {name}:{version}")
+    # DataAsset.version is annotated int, yet the SDK passes it on as Data(version=...), a str.
+    return DataAsset(name=name, version=cast(Any, version), path=str(data.path))
+
+
+def _clone_collector(collector: Any, endpoint: str, source: str, ml: Any, call: Call[Any]) -> Any:
+    from azure.ai.ml.entities import DataCollector, DeploymentCollection, RequestLogging
+
+    if collector is None:
+        return None
+    collections = {
+        str(name): DeploymentCollection(
+            enabled=coll.enabled,
+            data=_collection_data(coll.data, endpoint, source, str(name), ml, call),
+            client_id=coll.client_id,
+        )
+        for name, coll in (collector.collections or {}).items()
+    }
+    logging_cfg = collector.request_logging
+    headers = getattr(logging_cfg, "capture_headers", None)
+    return DataCollector(
+        collections,
+        rolling_rate=collector.rolling_rate,
+        sampling_rate=collector.sampling_rate,
+        request_logging=(
+            RequestLogging(capture_headers=list(headers) if headers is not None else None)
+            if logging_cfg is not None
+            else None
+        ),
+    )
+
+
+def clone_deployment(
+    source: Any,
+    endpoint: str,
+    effect: CreateDeployment,
+    *,
+    rest: Any,
+    ml: Any,
+    call: Call[Any],
+) -> Any:
+    """A ManagedOnlineDeployment like ``source`` (``rest``: the same deployment as the REST
+    client read it) with the new model, name and tags (constructor: azure-ai-ml
+    entities/_deployment/online_deployment.py)."""
+    from azure.ai.ml.entities import ManagedOnlineDeployment
+
+    if not isinstance(source, ManagedOnlineDeployment):
+        raise AzureRuleViolation(
+            f"deployment {endpoint}/{effect.source} is not a managed online deployment "
+            f"({type(source).__name__}); only managed deployments are rolled out",
+            code="UnsupportedDeploymentType",
+        )
+    rest_props = getattr(rest, "properties", None)
+    mount_path = getattr(rest_props, "model_mount_path", None)
+    tags = {str(k): str(v) for k, v in (source.tags or {}).items()}
+    tags.update({TAG_SOURCE: effect.source, TAG_MODEL: effect.model.asset_id})
+    return ManagedOnlineDeployment(
+        name=effect.name,
+        endpoint_name=endpoint,
+        model=effect.model.asset_id,
+        environment=source.environment,
+        code_configuration=source.code_configuration,
+        instance_type=source.instance_type,
+        instance_count=effect.instance_count or source.instance_count,
+        # Managed deployments carry DefaultScaleSettings only (azure.md); passed as read.
+        scale_settings=cast(Any, source.scale_settings),
+        request_settings=_request_settings(source, rest_props),
+        liveness_probe=source.liveness_probe,
+        readiness_probe=source.readiness_probe,
+        environment_variables=dict(source.environment_variables or {}),
+        app_insights_enabled=bool(source.app_insights_enabled),
+        data_collector=_clone_collector(source.data_collector, endpoint, effect.source, ml, call),
+        egress_public_network_access=source.egress_public_network_access,
+        description=source.description,
+        properties=dict(source.properties or {}),
+        model_mount_path=str(mount_path) if mount_path else None,
+        tags=tags,
+    )

@@ -1,0 +1,187 @@
+"""MLEndpointControl.create_deployment clones a fully configured deployment faithfully, read
+back as Azure returns it (the emulator, strict behaviours on; stock azure-ai-ml).
+
+The comparison is on the ARM resource bodies (``GET .../deployments/{name}``), property by
+property, so a setting azure-ai-ml drops on its way in or out (``modelMountPath`` is not read
+back by ``ManagedOnlineDeployment._from_rest_object``) is caught too.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from shared.azure import retry
+from shared.model import CreateDeployment, ModelRef
+
+pytestmark = pytest.mark.integration
+
+GOOD = ModelRef("fraud", "1")
+NEW = ModelRef("fraud", "2")
+FAST = retry.RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, budget=1.0)
+CUSTOM_DATA = "fraud-inputs"
+CUSTOM_PATH = "azureml://datastores/workspaceblobstore/paths/custom/fraud-inputs"
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from emulator.samples import CODE_DIR, MODELS_DIR
+    from emulator.testing import admin_request, running_emulator
+
+    state = tmp_path_factory.mktemp("endpoints-clone")
+    with running_emulator(state, provisioning_delay=0.05, retry_after=0.05) as c:
+        admin_request(c, "POST", "codes", {"name": "score", "version": "1", "path": str(CODE_DIR)})
+        for model, folder in ((GOOD, "fraud-v1"), (NEW, "fraud-v2-slow")):
+            admin_request(
+                c,
+                "POST",
+                "models",
+                {"name": model.name, "version": model.version, "path": str(MODELS_DIR / folder)},
+            )
+        yield c
+
+
+def _control(conn: Any) -> Any:
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+    from shared.settings import Settings
+
+    settings = Settings(
+        subscription_id=conn.subscription,
+        resource_group=conn.resource_group,
+        workspace=conn.workspace,
+        metrics_endpoint=conn.metrics_url.rstrip("/"),
+        policy_text="",
+        policy_source="test",
+        storage_connection=None,
+        table_endpoint=None,
+        table_name="autocanary",
+        eventgrid_endpoint=None,
+        eventgrid_key=None,
+        max_concurrency=2,
+        credential="local",
+        client_id=None,
+        arm_endpoint=conn.arm_url,
+        ca_bundle=conn.cert_path,
+    )
+    return MLEndpointControl(settings, build_credential(settings), retry_policy=FAST)
+
+
+def _source(endpoint: str) -> Any:
+    """A deployment with every setting a rollout must carry over."""
+    from azure.ai.ml.entities import (
+        DataAsset,
+        DataCollector,
+        DefaultScaleSettings,
+        DeploymentCollection,
+        OnlineRequestSettings,
+        ProbeSettings,
+        RequestLogging,
+    )
+
+    from emulator.testing import make_deployment
+
+    collector = DataCollector(
+        collections={
+            "model_inputs": DeploymentCollection(enabled="true"),
+            "model_outputs": DeploymentCollection(
+                enabled="true", data=DataAsset(name=CUSTOM_DATA, version="1", path=CUSTOM_PATH)
+            ),
+        },
+        rolling_rate="hour",
+        sampling_rate=0.5,
+        request_logging=RequestLogging(capture_headers=["x-request-id"]),
+    )
+    return make_deployment(
+        endpoint,
+        "blue",
+        GOOD.asset_id,
+        instance_count=2,
+        description="the live one",
+        model_mount_path="/var/azureml-app/models",
+        properties={"owner": "risk-team"},
+        scale_settings=DefaultScaleSettings(),
+        request_settings=OnlineRequestSettings(
+            request_timeout_ms=3000, max_concurrent_requests_per_instance=2, max_queue_wait_ms=700
+        ),
+        liveness_probe=ProbeSettings(initial_delay=11, period=12, timeout=3, failure_threshold=4),
+        readiness_probe=ProbeSettings(initial_delay=5, period=6, success_threshold=1),
+        environment_variables={"MODE": "strict", "WORKERS": "2"},
+        app_insights_enabled=True,
+        egress_public_network_access="Disabled",
+        data_collector=collector,
+        tags={"team": "risk"},
+    )
+
+
+def _raw(conn: Any, endpoint: str, name: str) -> dict[str, Any]:
+    url = (
+        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
+        f"/onlineEndpoints/{endpoint}/deployments/{name}?api-version=2023-04-01-preview"
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        resp = requests.get(
+            url, headers={"Authorization": "Bearer local"}, verify=conn.cert_path, timeout=10
+        )
+        body: dict[str, Any] = resp.json() if resp.status_code == 200 else {}
+        state = body.get("properties", {}).get("provisioningState")
+        if state in ("Succeeded", "Failed"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: {resp.status_code} {state} after 30 s")
+        time.sleep(0.05)
+
+
+def test_clone_of_a_deployment_with_data_collection_carries_every_setting(conn: Any) -> None:
+    from emulator.testing import create_endpoint, set_traffic
+
+    control = _control(conn)
+    ml = control._ml()
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, ep)
+    ml.online_deployments.begin_create_or_update(_source(ep)).result()
+    set_traffic(ml, ep, {"blue": 100})
+    src = _raw(conn, ep, "blue")
+
+    control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
+    new = _raw(conn, ep, "fraud-v2")
+
+    assert new["properties"]["provisioningState"] == "Succeeded"
+    assert new["sku"] == src["sku"]
+    assert new["properties"]["model"].endswith("/models/fraud/versions/2")
+    ws = src["id"].split("/onlineEndpoints/")[0]
+    src_dc = src["properties"]["dataCollector"]
+    new_dc = new["properties"]["dataCollector"]
+    # The collection that used the SDK's per-deployment default data asset gets the canary's
+    # own default; the one that named a data asset keeps it.
+    assert src_dc["collections"]["model_inputs"]["dataId"] == (
+        f"{ws}/data/{ep}-blue-model_inputs/versions/1"
+    )
+    assert new_dc["collections"]["model_inputs"]["dataId"] == (
+        f"{ws}/data/{ep}-fraud-v2-model_inputs/versions/1"
+    )
+    assert new_dc["collections"]["model_outputs"]["dataId"] == (
+        f"{ws}/data/{CUSTOM_DATA}/versions/1"
+    )
+    for coll in ("model_inputs", "model_outputs"):
+        for key in ("dataCollectionMode", "samplingRate", "clientId"):
+            got = new_dc["collections"][coll].get(key)
+            assert got == src_dc["collections"][coll].get(key), (coll, key)
+    assert new_dc["collections"]["model_inputs"]["dataCollectionMode"] == "Enabled"
+    assert {k: v for k, v in new_dc.items() if k != "collections"} == {
+        k: v for k, v in src_dc.items() if k != "collections"
+    }
+    skip = {"model", "provisioningState", "dataCollector"}
+    for key in sorted(set(src["properties"]) | set(new["properties"])):
+        if key not in skip:
+            assert new["properties"].get(key) == src["properties"].get(key), key
+    assert new["properties"]["modelMountPath"] == "/var/azureml-app/models"
+    assert new["properties"]["properties"] == {"owner": "risk-team"}
+    assert new["tags"]["team"] == "risk"
