@@ -83,11 +83,16 @@ ROLLBACK_BY_OPERATOR = "RollbackByOperator"
 ABORTED_BY_OPERATOR = "AbortedByOperator"
 ALERT_FIRED = "AlertFired"
 SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
+# A rollback was asked for (alert, operator) but the deployments it would restore are gone or
+# being deleted: rolling back would leave the endpoint with nothing to serve.
+ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 # admission
 ADMITTED = "Admitted"
 QUEUED = "WaitingForActiveRollout"
 REPLACED_WAITING = "ReplacedWaitingVersion"
 SAME_VERSION = "VersionAlreadyActive"
+VERSION_ALREADY_LIVE = "VersionAlreadyLive"  # the endpoint already serves this version
+OLDER_THAN_LIVE = "OlderThanLiveVersion"  # a downgrade needs an explicit operator start
 NOT_NEWER = "NotNewerThanCurrent"
 SUPERSEDING = "SupersedingActiveRollout"
 STARTED_FROM_WAITING = "StartedWaitingVersion"
@@ -389,6 +394,16 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     canary_live = r.canary in ep.live_traffic() or r.canary in ep.live_mirror()
     if canary_live:
         target = _restore_split(r, ep)
+        if target is None:
+            return _goto(
+                r.evolve(traffic=ep.live_traffic(), mirror=ep.live_mirror(), confirmed=True),
+                now,
+                Phase.FAILED,
+                ROLLBACK_IMPOSSIBLE,
+                f"no deployment to restore on {r.endpoint}: {r.canary} keeps serving",
+                evidence=_split_evidence(r, ep),
+                effects=(_event(r, EV_FAILED, reason=ROLLBACK_IMPOSSIBLE),),
+            )
         return _status(
             r.evolve(traffic=target, mirror={}, confirmed=False),
             None,
@@ -413,16 +428,40 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     )
 
 
-def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int]:
-    """The split to return to: the baseline's original one if its deployments still exist,
-    otherwise the baseline takes everything the canary had."""
+def _usable(ep: EndpointInfo, name: str) -> bool:
+    """A deployment that exists and is not being deleted (traffic may go to it)."""
+    dep = ep.deployments.get(name)
+    return dep is not None and dep.provisioning_state != "Deleting"
+
+
+def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int] | None:
+    """The split to return to: the baseline's original one if its deployments are all still
+    usable, otherwise the baseline takes everything the canary had; None when no deployment to
+    restore is usable (a rollback would leave the endpoint with nothing to serve)."""
     original = {k: v for k, v in r.baseline_traffic.items() if k != r.canary}
-    if original and all(k in ep.deployments for k in original) and sum(original.values()) == 100:
+    if original and all(_usable(ep, k) for k in original) and sum(original.values()) == 100:
         return dict(original)
-    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary}
+    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary and _usable(ep, k)}
+    if not _usable(ep, r.baseline):
+        if not live:
+            return None
+        fallback = max(live, key=lambda k: (live[k], k))
+    else:
+        fallback = r.baseline
     spare = 100 - sum(live.values())
-    live[r.baseline] = live.get(r.baseline, 0) + spare
+    live[fallback] = live.get(fallback, 0) + spare
     return {k: v for k, v in live.items() if v > 0}
+
+
+def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
+    """Why a rollback cannot restore the old split now, or None if it can."""
+    if r.phase in (Phase.PENDING, Phase.PROVISIONING) or not r.canary:
+        return None
+    if r.cleanup and r.phase is Phase.WATCHING:
+        return f"the old deployment {r.baseline} is being deleted after the watch window"
+    if ep is not None and _restore_split(r, ep) is None:
+        return f"the old deployment {r.baseline} no longer exists or is being deleted"
+    return None
 
 
 # ------------------------------------------------------------------------------ commands
@@ -448,7 +487,8 @@ def allowed_actions(r: Rollout) -> list[str]:
         out.append("resume" if r.paused else "pause")
     if r.phase in (Phase.SHADOWING, Phase.CANARY):
         out.append("promote")
-    if r.phase in _ROLLBACKABLE:
+    going = (r.cleanup and r.phase is Phase.WATCHING) or r.pause_reason == ROLLBACK_IMPOSSIBLE
+    if r.phase in _ROLLBACKABLE and not going:
         out += ["rollback", "abort"]
     return out
 
@@ -465,6 +505,23 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         if r.phase not in _ROLLBACKABLE:
             raise PhaseConflict(
                 f"rollout {r.id} is {r.phase.value}: it is already being rolled back",
+                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+            )
+        going = _baseline_going(r, obs.endpoint)
+        if going is not None:
+            if kind in ("alert", "supersede"):
+                # Nothing to go back to: keep the new version serving and wait for a person.
+                return _pause(
+                    r,
+                    now,
+                    ROLLBACK_IMPOSSIBLE,
+                    f"{cmd.reason}, but {going}: {r.canary} keeps serving; resume to finish",
+                    evidence=evidence,
+                    actor=cmd.actor,
+                    force_record=True,
+                )
+            raise PhaseConflict(
+                f"{kind} is not possible: {going}",
                 details={"phase": r.phase.value, "allowed": allowed_actions(r)},
             )
         reason, outcome = {
@@ -485,9 +542,20 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
     if kind == "pause":
         return _pause(r, now, PAUSED_BY_OPERATOR, cmd.reason, evidence=evidence, actor=cmd.actor)
     if kind == "resume":
+        ep = obs.endpoint
+        missing = _missing_deployments(r, ep)
+        if missing:
+            raise PhaseConflict(
+                f"resume is not possible: deployment {', '.join(missing)} does not exist; "
+                "restore it, or roll back or abort the rollout",
+                details={
+                    "phase": r.phase.value,
+                    "missing": missing,
+                    "allowed": ["rollback", "abort"],
+                },
+            )
         resumed = r.evolve(paused=False, pause_reason="")
         effects: tuple[Effect, ...] = ()
-        ep = obs.endpoint
         if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
             live, mirror = ep.live_traffic(), ep.live_mirror()
             if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
@@ -508,6 +576,14 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
     return _start_stage(unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor)
 
 
+def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
+    """Deployments the rollout needs that are gone (a resume could only pause again)."""
+    if ep is None or r.phase in (Phase.PENDING, Phase.PROVISIONING):
+        return []
+    needed = [r.canary] + ([] if r.phase is Phase.WATCHING else [r.baseline])
+    return [d for d in needed if d and d not in ep.deployments]
+
+
 def _begin_rollback(
     r: Rollout,
     now: datetime,
@@ -523,7 +599,7 @@ def _begin_rollback(
     effects: list[Effect] = []
     if r.canary and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
         target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
-        if target:
+        if target:  # None was refused by the caller (_baseline_going)
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
             r = r.evolve(traffic=target, mirror={}, confirmed=False)
             effects.append(SetTraffic(target, {}))
@@ -692,8 +768,9 @@ def _pause(
     *,
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
+    force_record: bool = False,
 ) -> Transition:
-    if r.paused and r.pause_reason == reason:
+    if r.paused and r.pause_reason == reason and not force_record:
         return Transition(r)
     paused = r.evolve(paused=True, pause_reason=reason)
     return _record(
@@ -834,9 +911,17 @@ def admit(
     model: ModelRef,
     policy: RolloutPolicy,
     now: datetime,
+    live_models: Mapping[str, str | None] | None = None,
 ) -> Admission:
-    """A new version for an endpoint: start it, park it, supersede the active one, or ignore."""
+    """A new version for an endpoint: start it, park it, supersede the active one, or ignore.
+
+    ``live_models`` (deployment -> ``azureml:name:version``, as the endpoint reports them)
+    stops a stale event from starting a rollout of the version already live, or a downgrade:
+    that needs an explicit operator start."""
     if active is None or active.phase.terminal:
+        stale = _stale_against_live(model, live_models or {})
+        if stale is not None:
+            return Admission("ignore", stale[0], stale[1], active, waiting)
         t = new_rollout(model, policy, now, ADMITTED)
         assert t.record is not None
         return Admission("start", ADMITTED, t.record.message, t.rollout, waiting, (t.record,))
@@ -862,7 +947,8 @@ def admit(
         )
     parked = Waiting(model, policy)
     replaced = f" (replaces waiting {waiting.model.asset_id})" if waiting else ""
-    if policy.on_newer_version == "supersede" and active.phase is not Phase.ROLLING_BACK:
+    # A promoted version (Promoting, Watching) is never superseded: it finishes first.
+    if policy.on_newer_version == "supersede" and active.phase in _SUPERSEDABLE:
         t = decide(
             active,
             Observation(
@@ -892,6 +978,30 @@ def admit(
         active,
         parked,
     )
+
+
+_SUPERSEDABLE = frozenset({Phase.PENDING, Phase.PROVISIONING, Phase.SHADOWING, Phase.CANARY})
+
+
+def _stale_against_live(
+    model: ModelRef, live_models: Mapping[str, str | None]
+) -> tuple[str, str] | None:
+    live: list[tuple[str, ModelRef]] = []
+    for deployment, asset in live_models.items():
+        parts = (asset or "").split(":")
+        if len(parts) == 3 and parts[0] == "azureml" and parts[1] == model.name:
+            live.append((deployment, ModelRef(parts[1], parts[2])))
+    for deployment, ref in live:
+        if ref.version == model.version:
+            return VERSION_ALREADY_LIVE, f"{model.asset_id} is already live on {deployment}"
+    if live and not any(model.is_newer_than(ref) for _, ref in live):
+        versions = ", ".join(f"{ref.asset_id} on {dep}" for dep, ref in live)
+        return (
+            OLDER_THAN_LIVE,
+            f"{model.asset_id} is older than the live {versions}; "
+            "a downgrade needs an explicit operator start",
+        )
+    return None
 
 
 def start_waiting(waiting: Waiting, now: datetime) -> Transition:

@@ -166,7 +166,7 @@ class Engine:
                 )
             slot = self.store.read(endpoint)
             now = self.clock.now()
-            adm = admit(slot.active, slot.waiting, model, policy, now)
+            adm = admit(slot.active, slot.waiting, model, policy, now, self._live_models(endpoint))
             if adm.outcome == "ignore":
                 # The event is claimed in the same write as the slot it changed, so a slot
                 # read after that write always finds the claim: a concurrent duplicate
@@ -207,6 +207,15 @@ class Engine:
                 self._reconcile_quietly(endpoint)
             return result
         raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
+
+    def _live_models(self, endpoint: str) -> dict[str, str | None]:
+        """The models the endpoint serves live now (deployment -> azureml:name:version)."""
+        ep = self._endpoint(endpoint)
+        if ep is None:
+            return {}
+        return {
+            name: ep.deployments[name].model for name in ep.live_traffic() if name in ep.deployments
+        }
 
     def _duplicate(self, endpoint: str) -> IngestResult:
         return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
