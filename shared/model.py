@@ -307,7 +307,9 @@ class Rollout:
     ``prev_traffic``/``prev_mirror`` are what was live before the last change was asked for,
     so a change still in flight is told apart from a change made by hand. ``cleanup`` marks
     that the deployment to remove was asked to be deleted. ``evidence`` is the latest
-    evidence (judge verdict, observed split) behind ``reason``.
+    evidence (judge verdict, observed split) behind ``reason``. ``failure`` is the effect or
+    reconcile failure still unresolved (code, message, count, first and last time): a repeat
+    only counts, so a persistent failure never grows the history.
     """
 
     id: str
@@ -336,6 +338,7 @@ class Rollout:
     prev_mirror: Mapping[str, int] = field(default_factory=dict)
     cleanup: bool = False
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    failure: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -376,6 +379,7 @@ class Rollout:
             "prev_mirror": dict(self.prev_mirror),
             "cleanup": self.cleanup,
             "evidence": dict(self.evidence),
+            "failure": dict(self.failure),
         }
 
     @classmethod
@@ -411,6 +415,7 @@ class Rollout:
                 prev_mirror=_percents(raw.get("prev_mirror")),
                 cleanup=bool(raw.get("cleanup", False)),
                 evidence=dict(raw.get("evidence") or {}),
+                failure=dict(raw.get("failure") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

@@ -42,6 +42,7 @@ class FakeEndpoints:
         self.provisioning_reads = provisioning_reads
         self.fail_models: set[str] = set()
         self.fail_next: list[Exception] = []  # raised, in order, by the next calls
+        self.fail_op: dict[str, list[Exception]] = {}  # raised, in order, by calls of one op
         self.calls: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- test set-up helpers
@@ -169,5 +170,7 @@ class FakeEndpoints:
 
     def _fault(self, op: str, target: str) -> None:
         self.calls.append((op, target))
+        if self.fail_op.get(op):
+            raise self.fail_op[op].pop(0)
         if self.fail_next:
             raise self.fail_next.pop(0)

@@ -155,9 +155,10 @@ def test_failed_reconcile_is_recorded_on_the_rollout_and_healed_next_tick() -> N
     # the failure hits get_endpoint: the endpoint's reconcile fails and is recorded
     w.engine.reconcile_all()
     r = w.store.read("fraud").active
-    assert r is not None and r.reason == "EffectFailed"
+    assert r is not None and r.failure["code"] == "upstream_unavailable"
+    assert w.store.decisions("fraud", r.id)[-1].reason == "EffectFailed"
     w.tick(70)
-    assert w.store.read("fraud").active.reason != "EffectFailed"  # type: ignore[union-attr]
+    assert not w.store.read("fraud").active.failure  # type: ignore[union-attr]
 
 
 def test_each_judged_stage_gets_its_share_of_alpha() -> None:
