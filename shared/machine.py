@@ -198,6 +198,7 @@ def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         baseline=baseline,
         canary=canary,
         baseline_traffic=live,
+        baseline_mirror=ep.live_mirror(),
         traffic=live,
         mirror=ep.live_mirror(),
         prev_traffic=live,
@@ -232,7 +233,13 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
                 dict(r.traffic),
                 mirror,
                 SHADOW_STARTED,
-                f"mirroring {r.policy.shadow_percent} % to {r.canary}",
+                f"mirroring {r.policy.shadow_percent} % to {r.canary}"
+                + (
+                    f" (the mirror to {', '.join(sorted(lent))} comes back after the shadow)"
+                    if (lent := _kept_mirror(r))
+                    else ""
+                ),
+                {"lent_mirror": lent} if lent else None,
             )
         return _start_stage(r, now, 0, STAGE_STARTED)
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
@@ -411,10 +418,10 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
                 effects=(_event(r, EV_FAILED, reason=ROLLBACK_IMPOSSIBLE),),
             )
         return _status(
-            r.evolve(traffic=target, mirror={}, confirmed=False),
+            r.evolve(traffic=target, mirror=_kept_mirror(r, ep), confirmed=False),
             None,
             now,
-            effects=(SetTraffic(target, {}),),
+            effects=(SetTraffic(target, _kept_mirror(r, ep)),),
             reason=ROLLING_BACK,
             message=f"restoring traffic to {', '.join(sorted(target))}",
             evidence=_split_evidence(r, ep),
@@ -457,6 +464,18 @@ def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int] | None:
     spare = 100 - sum(live.values())
     live[fallback] = live.get(fallback, 0) + spare
     return {k: v for k, v in live.items() if v > 0}
+
+
+def _kept_mirror(r: Rollout, ep: EndpointInfo | None = None) -> dict[str, int]:
+    """The mirror found before the rollout, given back once the shadow no longer needs it (a
+    deployment mirrors to at most one target: azure.md). Never to the canary or a deployment
+    with live traffic, nor (when the endpoint is known) to one that is gone."""
+    live = set(r.baseline_traffic) | {r.canary}
+    return {
+        k: v
+        for k, v in r.baseline_mirror.items()
+        if k not in live and v > 0 and (ep is None or _usable(ep, k))
+    }
 
 
 def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
@@ -606,9 +625,10 @@ def _begin_rollback(
     if r.canary and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
         target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
         if target:  # None was refused by the caller (_baseline_going)
+            kept = _kept_mirror(r, ep)
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
-            r = r.evolve(traffic=target, mirror={}, confirmed=False)
-            effects.append(SetTraffic(target, {}))
+            r = r.evolve(traffic=target, mirror=kept, confirmed=False)
+            effects.append(SetTraffic(target, kept))
     effects.append(_event(r, EV_ROLLED_BACK, reason=reason))
     return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)
 
@@ -653,7 +673,7 @@ def _start_stage(
             Phase.PROMOTING,
             index,
             {r.canary: 100},
-            {},
+            _kept_mirror(r),
             reason,
             f"promoting {r.canary} to 100 %",
             evidence,
@@ -665,7 +685,7 @@ def _start_stage(
         Phase.CANARY,
         index,
         stage_split(r, weight),
-        {},
+        _kept_mirror(r),
         reason,
         f"stage {index}: {weight} % to {r.canary}",
         evidence,

@@ -115,3 +115,35 @@ def test_a_newer_version_than_the_live_one_starts() -> None:
     live = {"blue": "azureml:fraud:6", "green": "azureml:other:9"}
     newer = ModelRef("fraud", "7", event_id="ev-7", event_time=T0)
     assert m.admit(None, None, newer, policy(), T0, live_models=live).outcome == "start"
+
+
+def _with_user_mirror(pol_kw: dict[str, object] | None = None) -> Sim:
+    sim = Sim(policy(**(pol_kw or {})))
+    sim.ep.add_endpoint(
+        "fraud", {"blue": "azureml:fraud:6", "green": "azureml:fraud-exp:1"}, {"blue": 100}
+    )
+    sim.ep.set_by_hand("fraud", {"blue": 100, "green": 0}, {"green": 10})
+    return sim
+
+
+def test_a_mirror_set_before_the_rollout_comes_back_after_the_shadow() -> None:
+    sim = _with_user_mirror()
+    sim.until(Phase.SHADOWING, PROMOTE)
+    sim.step(PROMOTE)
+    assert sim.ep.mirror("fraud") == {"fraud-v7": 20}
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step(PROMOTE)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    sim.until(Phase.SUCCEEDED, PROMOTE, limit=80)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    assert sim.ep.traffic("fraud").get("fraud-v7") == 100
+
+
+def test_a_mirror_set_before_the_rollout_is_restored_by_a_rollback() -> None:
+    sim = _with_user_mirror()
+    sim.until(Phase.SHADOWING, PROMOTE)
+    sim.step(PROMOTE)
+    sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    sim.until(Phase.ROLLED_BACK)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    assert sim.ep.traffic("fraud").get("blue") == 100
