@@ -526,6 +526,10 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
             details={"phase": r.phase.value, "allowed": []},
         )
     evidence = {"reason": cmd.reason, **dict(cmd.evidence)}
+    if kind == "alert" and r.phase is Phase.ROLLING_BACK and obs.endpoint is not None:
+        # Already rolling back: do the next rollback step now (traffic routed back to the
+        # canary by hand, say, is taken out at once instead of on the next tick).
+        return _rolling_back(r, obs.endpoint, now)
     if kind in ("rollback", "alert", "abort", "supersede"):
         if r.phase not in _ROLLBACKABLE:
             raise PhaseConflict(
