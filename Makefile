@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e demo up bench bench-judge bench-router bench-coldstart bench-alert clean checkov
+.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert clean checkov
 
 all: test
 
@@ -43,6 +43,11 @@ integration: $(STAMP) $(AZURITE)
 
 e2e: $(STAMP) $(AZURITE)
 	$(PY) -m pytest tests/e2e
+
+# The engine's invariants over a long random run (hypothesis, ~1000 cases); prints its counts.
+soak: $(STAMP)
+	AUTOCANARY_SOAK=1 AUTOCANARY_SOAK_EXAMPLES=$${SOAK_EXAMPLES:-1000} $(PY) -m pytest -o timeout=0 -s -q \
+		tests/unit/test_engine_properties.py::test_engine_keeps_its_invariants_under_random_interleavings
 
 # The whole flow on the local stack (Azurite, emulator, devhost); about two minutes.
 demo: $(STAMP) $(AZURITE)

@@ -128,6 +128,16 @@ class NoData(AutocanaryError):
     status = 503
 
 
+def is_permanent(error: BaseException) -> bool:
+    """Whether Azure refused for good (quota, SKU, invalid request): retrying the same call
+    cannot help. Throttling, timeouts, 5xx and conflicts (409: the resource is busy) can."""
+    if isinstance(error, TransientUpstreamError | StaleState | Conflict):
+        return False
+    if isinstance(error, UpstreamError | AzureRuleViolation | InvalidInput):
+        return error.details.get("status") not in (408, 409, 412, 429)
+    return False
+
+
 def http_status(error: BaseException) -> int:
     """The HTTP status for an error: the single place errors map to statuses."""
     if isinstance(error, AutocanaryError):

@@ -55,6 +55,8 @@ DEPLOYMENT_REQUESTED = "DeploymentRequested"
 PROVISIONING = "DeploymentProvisioning"
 PROVISIONING_FAILED = "ProvisioningFailed"
 PROVISIONING_TIMEOUT = "ProvisioningTimedOut"
+PROVISIONING_REFUSED = "ProvisioningRefused"  # Azure refused the create for good (quota, SKU)
+EFFECT_FAILED = "EffectFailed"  # an effect or a reconcile failed; repeats only count
 SHADOW_STARTED = "ShadowStarted"
 SHADOW_COMPLETE = "ShadowComplete"
 STAGE_STARTED = "StageStarted"
@@ -84,11 +86,16 @@ ABORTED_BY_OPERATOR = "AbortedByOperator"
 ALERT_FIRED = "AlertFired"
 ALERT_ON_OTHER_DEPLOYMENT = "AlertOnOtherDeployment"  # an alert names deployments, not the canary
 SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
+# A rollback was asked for (alert, operator) but the deployments it would restore are gone or
+# being deleted: rolling back would leave the endpoint with nothing to serve.
+ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 # admission
 ADMITTED = "Admitted"
 QUEUED = "WaitingForActiveRollout"
 REPLACED_WAITING = "ReplacedWaitingVersion"
 SAME_VERSION = "VersionAlreadyActive"
+VERSION_ALREADY_LIVE = "VersionAlreadyLive"  # the endpoint already serves this version
+OLDER_THAN_LIVE = "OlderThanLiveVersion"  # a downgrade needs an explicit operator start
 NOT_NEWER = "NotNewerThanCurrent"
 SUPERSEDING = "SupersedingActiveRollout"
 STARTED_FROM_WAITING = "StartedWaitingVersion"
@@ -196,6 +203,7 @@ def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         baseline=baseline,
         canary=canary,
         baseline_traffic=live,
+        baseline_mirror=ep.live_mirror(),
         traffic=live,
         mirror=ep.live_mirror(),
         prev_traffic=live,
@@ -230,7 +238,13 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
                 dict(r.traffic),
                 mirror,
                 SHADOW_STARTED,
-                f"mirroring {r.policy.shadow_percent} % to {r.canary}",
+                f"mirroring {r.policy.shadow_percent} % to {r.canary}"
+                + (
+                    f" (the mirror to {', '.join(sorted(lent))} comes back after the shadow)"
+                    if (lent := _kept_mirror(r))
+                    else ""
+                ),
+                {"lent_mirror": lent} if lent else None,
             )
         return _start_stage(r, now, 0, STAGE_STARTED)
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
@@ -248,7 +262,11 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
             now,
             PROVISIONING_TIMEOUT,
             f"deployment {r.canary} not ready after {waited:.0f}s",
-            {"provisioning_state": dep.provisioning_state if dep else None, "waited_s": waited},
+            {
+                "provisioning_state": dep.provisioning_state if dep else None,
+                "waited_s": waited,
+                **({"last_error": dict(r.failure)} if r.failure else {}),
+            },
         )
     state = dep.provisioning_state if dep else "NotFound"
     effects: tuple[Effect, ...] = ()
@@ -395,11 +413,21 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     canary_live = r.canary in ep.live_traffic() or r.canary in ep.live_mirror()
     if canary_live:
         target = _restore_split(r, ep)
+        if target is None:
+            return _goto(
+                r.evolve(traffic=ep.live_traffic(), mirror=ep.live_mirror(), confirmed=True),
+                now,
+                Phase.FAILED,
+                ROLLBACK_IMPOSSIBLE,
+                f"no deployment to restore on {r.endpoint}: {r.canary} keeps serving",
+                evidence=_split_evidence(r, ep),
+                effects=(_event(r, EV_FAILED, reason=ROLLBACK_IMPOSSIBLE),),
+            )
         return _status(
-            r.evolve(traffic=target, mirror={}, confirmed=False),
+            r.evolve(traffic=target, mirror=_kept_mirror(r, ep), confirmed=False),
             None,
             now,
-            effects=(SetTraffic(target, {}),),
+            effects=(SetTraffic(target, _kept_mirror(r, ep)),),
             reason=ROLLING_BACK,
             message=f"restoring traffic to {', '.join(sorted(target))}",
             evidence=_split_evidence(r, ep),
@@ -419,16 +447,52 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     )
 
 
-def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int]:
-    """The split to return to: the baseline's original one if its deployments still exist,
-    otherwise the baseline takes everything the canary had."""
+def _usable(ep: EndpointInfo, name: str) -> bool:
+    """A deployment that exists and is not being deleted (traffic may go to it)."""
+    dep = ep.deployments.get(name)
+    return dep is not None and dep.provisioning_state != "Deleting"
+
+
+def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int] | None:
+    """The split to return to: the baseline's original one if its deployments are all still
+    usable, otherwise the baseline takes everything the canary had; None when no deployment to
+    restore is usable (a rollback would leave the endpoint with nothing to serve)."""
     original = {k: v for k, v in r.baseline_traffic.items() if k != r.canary}
-    if original and all(k in ep.deployments for k in original) and sum(original.values()) == 100:
+    if original and all(_usable(ep, k) for k in original) and sum(original.values()) == 100:
         return dict(original)
-    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary}
+    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary and _usable(ep, k)}
+    if not _usable(ep, r.baseline):
+        if not live:
+            return None
+        fallback = max(live, key=lambda k: (live[k], k))
+    else:
+        fallback = r.baseline
     spare = 100 - sum(live.values())
-    live[r.baseline] = live.get(r.baseline, 0) + spare
+    live[fallback] = live.get(fallback, 0) + spare
     return {k: v for k, v in live.items() if v > 0}
+
+
+def _kept_mirror(r: Rollout, ep: EndpointInfo | None = None) -> dict[str, int]:
+    """The mirror found before the rollout, given back once the shadow no longer needs it (a
+    deployment mirrors to at most one target: azure.md). Never to the canary or a deployment
+    with live traffic, nor (when the endpoint is known) to one that is gone."""
+    live = set(r.baseline_traffic) | {r.canary}
+    return {
+        k: v
+        for k, v in r.baseline_mirror.items()
+        if k not in live and v > 0 and (ep is None or _usable(ep, k))
+    }
+
+
+def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
+    """Why a rollback cannot restore the old split now, or None if it can."""
+    if r.phase in (Phase.PENDING, Phase.PROVISIONING) or not r.canary:
+        return None
+    if r.cleanup and r.phase is Phase.WATCHING:
+        return f"the old deployment {r.baseline} is being deleted after the watch window"
+    if ep is not None and _restore_split(r, ep) is None:
+        return f"the old deployment {r.baseline} no longer exists or is being deleted"
+    return None
 
 
 # ------------------------------------------------------------------------------ commands
@@ -454,7 +518,8 @@ def allowed_actions(r: Rollout) -> list[str]:
         out.append("resume" if r.paused else "pause")
     if r.phase in (Phase.SHADOWING, Phase.CANARY):
         out.append("promote")
-    if r.phase in _ROLLBACKABLE:
+    going = (r.cleanup and r.phase is Phase.WATCHING) or r.pause_reason == ROLLBACK_IMPOSSIBLE
+    if r.phase in _ROLLBACKABLE and not going:
         out += ["rollback", "abort"]
     return out
 
@@ -467,6 +532,10 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
             details={"phase": r.phase.value, "allowed": []},
         )
     evidence = {"reason": cmd.reason, **dict(cmd.evidence)}
+    if kind == "alert" and r.phase is Phase.ROLLING_BACK and obs.endpoint is not None:
+        # Already rolling back: do the next rollback step now (traffic routed back to the
+        # canary by hand, say, is taken out at once instead of on the next tick).
+        return _rolling_back(r, obs.endpoint, now)
     if kind in ("rollback", "alert", "abort", "supersede"):
         if r.phase not in _ROLLBACKABLE:
             raise PhaseConflict(
@@ -484,6 +553,23 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 "; nothing rolled back",
                 {**evidence, "deployments": list(cmd.deployments), "canary": r.canary},
                 actor=cmd.actor,
+            )
+        going = _baseline_going(r, obs.endpoint)
+        if going is not None:
+            if kind in ("alert", "supersede"):
+                # Nothing to go back to: keep the new version serving and wait for a person.
+                return _pause(
+                    r,
+                    now,
+                    ROLLBACK_IMPOSSIBLE,
+                    f"{cmd.reason}, but {going}: {r.canary} keeps serving; resume to finish",
+                    evidence=evidence,
+                    actor=cmd.actor,
+                    force_record=True,
+                )
+            raise PhaseConflict(
+                f"{kind} is not possible: {going}",
+                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
             )
         reason, outcome = {
             "rollback": (ROLLBACK_BY_OPERATOR, Phase.ROLLED_BACK),
@@ -503,9 +589,20 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
     if kind == "pause":
         return _pause(r, now, PAUSED_BY_OPERATOR, cmd.reason, evidence=evidence, actor=cmd.actor)
     if kind == "resume":
+        ep = obs.endpoint
+        missing = _missing_deployments(r, ep)
+        if missing:
+            raise PhaseConflict(
+                f"resume is not possible: deployment {', '.join(missing)} does not exist; "
+                "restore it, or roll back or abort the rollout",
+                details={
+                    "phase": r.phase.value,
+                    "missing": missing,
+                    "allowed": ["rollback", "abort"],
+                },
+            )
         resumed = r.evolve(paused=False, pause_reason="")
         effects: tuple[Effect, ...] = ()
-        ep = obs.endpoint
         if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
             live, mirror = ep.live_traffic(), ep.live_mirror()
             if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
@@ -531,6 +628,14 @@ def _names_canary(r: Rollout, deployments: tuple[str, ...]) -> bool:
     return bool(r.canary) and r.canary.lower() in {d.lower() for d in deployments}
 
 
+def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
+    """Deployments the rollout needs that are gone (a resume could only pause again)."""
+    if ep is None or r.phase in (Phase.PENDING, Phase.PROVISIONING):
+        return []
+    needed = [r.canary] + ([] if r.phase is Phase.WATCHING else [r.baseline])
+    return [d for d in needed if d and d not in ep.deployments]
+
+
 def _begin_rollback(
     r: Rollout,
     now: datetime,
@@ -546,10 +651,11 @@ def _begin_rollback(
     effects: list[Effect] = []
     if r.canary and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
         target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
-        if target:
+        if target:  # None was refused by the caller (_baseline_going)
+            kept = _kept_mirror(r, ep)
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
-            r = r.evolve(traffic=target, mirror={}, confirmed=False)
-            effects.append(SetTraffic(target, {}))
+            r = r.evolve(traffic=target, mirror=kept, confirmed=False)
+            effects.append(SetTraffic(target, kept))
     effects.append(_event(r, EV_ROLLED_BACK, reason=reason))
     return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)
 
@@ -594,7 +700,7 @@ def _start_stage(
             Phase.PROMOTING,
             index,
             {r.canary: 100},
-            {},
+            _kept_mirror(r),
             reason,
             f"promoting {r.canary} to 100 %",
             evidence,
@@ -606,7 +712,7 @@ def _start_stage(
         Phase.CANARY,
         index,
         stage_split(r, weight),
-        {},
+        _kept_mirror(r),
         reason,
         f"stage {index}: {weight} % to {r.canary}",
         evidence,
@@ -715,8 +821,9 @@ def _pause(
     *,
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
+    force_record: bool = False,
 ) -> Transition:
-    if r.paused and r.pause_reason == reason:
+    if r.paused and r.pause_reason == reason and not force_record:
         return Transition(r)
     paused = r.evolve(paused=True, pause_reason=reason)
     return _record(
@@ -804,6 +911,64 @@ def _record(
     return Transition(nxt, effects, record)
 
 
+# ------------------------------------------------------------------------------- failures
+
+
+def effect_failed(
+    r: Rollout,
+    error: Mapping[str, Any],
+    now: datetime,
+    *,
+    effect: Effect | None = None,
+    permanent: bool = False,
+) -> Transition:
+    """An effect of the last decision (or the reconcile itself) failed.
+
+    A create that Azure refused for good ends the rollout Failed with Azure's error: retrying
+    it every tick until the provisioning timeout cannot help. Any other failure is recorded
+    once; the same failure again only counts on the rollout (no new decision row), and the
+    rollout's reason is left alone so the next decision does not record itself again."""
+    where = effect_to_dict(effect) if effect is not None else {"kind": "reconcile"}
+    if permanent and isinstance(effect, CreateDeployment) and r.phase is Phase.PROVISIONING:
+        return _end_failed(
+            r.evolve(failure={}),
+            now,
+            PROVISIONING_REFUSED,
+            f"Azure refused to create {effect.name}: {error.get('message', '')}",
+            {"error": dict(error), "effect": where},
+        )
+    key = f"{where.get('kind')}|{where.get('name', '')}|{error.get('code', '')}"
+    prev = r.failure
+    if prev.get("key") == key:
+        counted = {**prev, "count": int(prev.get("count", 1)) + 1, "last_at": iso(now)}
+        return Transition(r.evolve(failure=counted))
+    failure = {
+        "key": key,
+        "code": str(error.get("code", "")),
+        "message": str(error.get("message", "")),
+        "effect": where,
+        "permanent": permanent,
+        "count": 1,
+        "first_at": iso(now),
+        "last_at": iso(now),
+    }
+    t = _record(
+        r.evolve(failure=failure),
+        now,
+        EFFECT_FAILED,
+        str(error.get("message", "")),
+        {**dict(error), "effect": where},
+    )
+    kept = t.rollout.evolve(reason=r.reason, message=r.message, evidence=dict(r.evidence))
+    return Transition(kept, t.effects, t.record)
+
+
+def effects_succeeded(r: Rollout) -> Rollout | None:
+    """The rollout with its failure cleared once a reconcile's effects all went through, or
+    None when there was nothing to clear (nothing to write)."""
+    return r.evolve(failure={}) if r.failure else None
+
+
 # ------------------------------------------------------------------------------- admit
 
 
@@ -857,9 +1022,17 @@ def admit(
     model: ModelRef,
     policy: RolloutPolicy,
     now: datetime,
+    live_models: Mapping[str, str | None] | None = None,
 ) -> Admission:
-    """A new version for an endpoint: start it, park it, supersede the active one, or ignore."""
+    """A new version for an endpoint: start it, park it, supersede the active one, or ignore.
+
+    ``live_models`` (deployment -> ``azureml:name:version``, as the endpoint reports them)
+    stops a stale event from starting a rollout of the version already live, or a downgrade:
+    that needs an explicit operator start."""
     if active is None or active.phase.terminal:
+        stale = _stale_against_live(model, live_models or {})
+        if stale is not None:
+            return Admission("ignore", stale[0], stale[1], active, waiting)
         t = new_rollout(model, policy, now, ADMITTED)
         assert t.record is not None
         return Admission("start", ADMITTED, t.record.message, t.rollout, waiting, (t.record,))
@@ -885,7 +1058,8 @@ def admit(
         )
     parked = Waiting(model, policy)
     replaced = f" (replaces waiting {waiting.model.asset_id})" if waiting else ""
-    if policy.on_newer_version == "supersede" and active.phase is not Phase.ROLLING_BACK:
+    # A promoted version (Promoting, Watching) is never superseded: it finishes first.
+    if policy.on_newer_version == "supersede" and active.phase in _SUPERSEDABLE:
         t = decide(
             active,
             Observation(
@@ -915,6 +1089,30 @@ def admit(
         active,
         parked,
     )
+
+
+_SUPERSEDABLE = frozenset({Phase.PENDING, Phase.PROVISIONING, Phase.SHADOWING, Phase.CANARY})
+
+
+def _stale_against_live(
+    model: ModelRef, live_models: Mapping[str, str | None]
+) -> tuple[str, str] | None:
+    live: list[tuple[str, ModelRef]] = []
+    for deployment, asset in live_models.items():
+        parts = (asset or "").split(":")
+        if len(parts) == 3 and parts[0] == "azureml" and parts[1] == model.name:
+            live.append((deployment, ModelRef(parts[1], parts[2])))
+    for deployment, ref in live:
+        if ref.version == model.version:
+            return VERSION_ALREADY_LIVE, f"{model.asset_id} is already live on {deployment}"
+    if live and not any(model.is_newer_than(ref) for _, ref in live):
+        versions = ", ".join(f"{ref.asset_id} on {dep}" for dep, ref in live)
+        return (
+            OLDER_THAN_LIVE,
+            f"{model.asset_id} is older than the live {versions}; "
+            "a downgrade needs an explicit operator start",
+        )
+    return None
 
 
 def start_waiting(waiting: Waiting, now: datetime) -> Transition:

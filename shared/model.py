@@ -314,11 +314,15 @@ class Rollout:
     ``stage`` is -1 before live traffic (Pending, Provisioning, Shadowing) and otherwise the
     index into ``policy.stages``. ``traffic``/``mirror`` are what the engine last asked Azure
     for; ``confirmed`` says it saw them live, so a later difference is a change made by hand.
+    ``baseline_traffic``/``baseline_mirror`` are the split found before the rollout: a mirror
+    set by its owners is lent to the shadow and given back after it, and after a rollback.
     ``outcome`` is where RollingBack ends (RolledBack, Aborted, Superseded, Failed).
     ``prev_traffic``/``prev_mirror`` are what was live before the last change was asked for,
     so a change still in flight is told apart from a change made by hand. ``cleanup`` marks
     that the deployment to remove was asked to be deleted. ``evidence`` is the latest
-    evidence (judge verdict, observed split) behind ``reason``.
+    evidence (judge verdict, observed split) behind ``reason``. ``failure`` is the effect or
+    reconcile failure still unresolved (code, message, count, first and last time): a repeat
+    only counts, so a persistent failure never grows the history.
     """
 
     id: str
@@ -343,10 +347,12 @@ class Rollout:
     message: str = ""
     updated_at: datetime | None = None
     baseline_traffic: Mapping[str, int] = field(default_factory=dict)
+    baseline_mirror: Mapping[str, int] = field(default_factory=dict)
     prev_traffic: Mapping[str, int] = field(default_factory=dict)
     prev_mirror: Mapping[str, int] = field(default_factory=dict)
     cleanup: bool = False
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    failure: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -383,10 +389,12 @@ class Rollout:
             "message": self.message,
             "updated_at": iso(self.updated_at),
             "baseline_traffic": dict(self.baseline_traffic),
+            "baseline_mirror": dict(self.baseline_mirror),
             "prev_traffic": dict(self.prev_traffic),
             "prev_mirror": dict(self.prev_mirror),
             "cleanup": self.cleanup,
             "evidence": dict(self.evidence),
+            "failure": dict(self.failure),
         }
 
     @classmethod
@@ -418,10 +426,12 @@ class Rollout:
                 message=str(raw.get("message") or ""),
                 updated_at=parse_time(raw.get("updated_at")),
                 baseline_traffic=_percents(raw.get("baseline_traffic")),
+                baseline_mirror=_percents(raw.get("baseline_mirror")),
                 prev_traffic=_percents(raw.get("prev_traffic")),
                 prev_mirror=_percents(raw.get("prev_mirror")),
                 cleanup=bool(raw.get("cleanup", False)),
                 evidence=dict(raw.get("evidence") or {}),
+                failure=dict(raw.get("failure") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

@@ -23,6 +23,7 @@ from shared.errors import (
     NotFound,
     PhaseConflict,
     StaleState,
+    is_permanent,
 )
 from shared.judge.types import JudgeSettings, Minute, Verdict
 from shared.machine import Transition, admit, decide, start_waiting
@@ -41,7 +42,6 @@ from shared.model import (
     PublishEvent,
     Rollout,
     SetTraffic,
-    effect_to_dict,
 )
 from shared.policy import PolicySet
 from shared.ports import (
@@ -61,7 +61,7 @@ from shared.ports import (
 log = logging.getLogger("autocanary")
 
 MAX_ATTEMPTS = 8
-EFFECT_FAILED = "EffectFailed"
+EFFECT_FAILED = machine.EFFECT_FAILED
 EVENT_PREFIX = "Autocanary.Rollout."
 
 
@@ -122,6 +122,12 @@ class AlertResult:
         return asdict(self)
 
 
+def _error_dict(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, AutocanaryError):
+        return exc.to_dict()
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+
+
 def stage_settings(r: Rollout) -> JudgeSettings:
     """The judge settings of one stage: a fresh e-process per judged stage (shadow included)
     at alpha/S, so the whole rollout's false-rollback rate stays within the policy's alpha
@@ -174,7 +180,7 @@ class Engine:
                 )
             slot = self.store.read(endpoint)
             now = self.clock.now()
-            adm = admit(slot.active, slot.waiting, model, policy, now)
+            adm = admit(slot.active, slot.waiting, model, policy, now, self._live_models(endpoint))
             if adm.outcome == "ignore":
                 # The event is claimed in the same write as the slot it changed, so a slot
                 # read after that write always finds the claim: a concurrent duplicate
@@ -216,6 +222,15 @@ class Engine:
             return result
         raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
 
+    def _live_models(self, endpoint: str) -> dict[str, str | None]:
+        """The models the endpoint serves live now (deployment -> azureml:name:version)."""
+        ep = self._endpoint(endpoint)
+        if ep is None:
+            return {}
+        return {
+            name: ep.deployments[name].model for name in ep.live_traffic() if name in ep.deployments
+        }
+
     def _duplicate(self, endpoint: str) -> IngestResult:
         return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
 
@@ -248,16 +263,8 @@ class Engine:
             return self.reconcile(endpoint, prefetched=prefetched)
         except Exception as exc:  # one endpoint's failure never stops the others
             log.exception("reconcile of %s failed", endpoint)
-            error = (
-                exc.to_dict()
-                if isinstance(exc, AutocanaryError)
-                else {
-                    "code": "internal_error",
-                    "message": f"{type(exc).__name__}: {exc}",
-                }
-            )
-            self._record_failure(endpoint, error)
-            return ReconcileOutcome(endpoint, None, None, None, False, error)
+            self._record_failure(endpoint, exc)
+            return ReconcileOutcome(endpoint, None, None, None, False, _error_dict(exc))
 
     def _reconcile_quietly(self, endpoint: str) -> None:
         try:
@@ -429,9 +436,10 @@ class Engine:
         return self.judge.judge_stage(minutes, settings)
 
     # ------------------------------------------------------------------ effects
-    def _apply(self, r: Rollout, effects: Sequence[Effect]) -> None:
-        """Apply effects in order; a failed one is recorded on the rollout and stops the rest
-        (they are re-issued by the next reconcile: every effect is idempotent)."""
+    def _apply(self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True) -> None:
+        """Apply effects in order; a failed one is handed to the core (``effect_failed``) and
+        stops the rest (they are re-issued by the next reconcile: every effect is idempotent).
+        When every effect went through, a failure left from an earlier reconcile is cleared."""
         for effect in effects:
             try:
                 self._apply_one(r, effect)
@@ -440,16 +448,10 @@ class Engine:
                     log.warning("publishing %s failed: %s", effect.type, exc)
                     continue
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
-                error = (
-                    exc.to_dict()
-                    if isinstance(exc, AutocanaryError)
-                    else {
-                        "code": "internal_error",
-                        "message": f"{type(exc).__name__}: {exc}",
-                    }
-                )
-                self._record_failure(r.endpoint, {**error, "effect": effect_to_dict(effect)})
+                self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
                 return
+        if clear_failure and r.failure:
+            self._clear_failure(r.endpoint, r.id)
 
     def _apply_one(self, r: Rollout, effect: Effect) -> None:
         if isinstance(effect, CreateDeployment):
@@ -463,46 +465,47 @@ class Engine:
                 EVENT_PREFIX + effect.type, f"endpoints/{r.endpoint}/rollouts/{r.id}", effect.data
             )
 
-    def _record_failure(self, endpoint: str, error: Mapping[str, Any]) -> None:
-        """Record a failure on the endpoint's active rollout (best effort, bounded)."""
+    def _record_failure(
+        self,
+        endpoint: str,
+        exc: BaseException,
+        *,
+        effect: Effect | None = None,
+        rollout_id: str | None = None,
+    ) -> None:
+        """Hand a failure to the core and write what it decides (best effort, bounded)."""
+        error = _error_dict(exc)
         for _ in range(3):
             try:
                 slot = self.store.read(endpoint)
                 r = slot.active
-                if r is None:
+                if r is None or r.phase.terminal or (rollout_id and r.id != rollout_id):
                     return
                 now = self.clock.now()
-                record = DecisionRecord(
-                    seq=r.seq + 1,
-                    at=now,
-                    rollout_id=r.id,
-                    phase_from=r.phase,
-                    phase_to=r.phase,
-                    stage_from=r.stage,
-                    stage_to=r.stage,
-                    reason=EFFECT_FAILED,
-                    message=str(error.get("message", "")),
-                    evidence=dict(error),
-                )
-                nxt = r.evolve(
-                    seq=r.seq + 1,
-                    reason=EFFECT_FAILED,
-                    message=record.message,
-                    evidence=dict(error),
-                    updated_at=now,
-                )
-                self.store.write(
-                    slot,
-                    SlotWrite(
-                        active=nxt, waiting=slot.waiting, rollouts=(nxt,), decisions=(record,)
-                    ),
-                )
-                return
+                t = machine.effect_failed(r, error, now, effect=effect, permanent=is_permanent(exc))
+                self._commit(slot, t, now)
             except StaleState:
                 continue
             except Exception:
                 log.exception("could not record the failure on %s", endpoint)
                 return
+            self._apply(t.rollout, t.effects, clear_failure=False)
+            return
+
+    def _clear_failure(self, endpoint: str, rollout_id: str) -> None:
+        for _ in range(3):
+            slot = self.store.read(endpoint)
+            r = slot.active
+            cleared = machine.effects_succeeded(r) if r is not None and r.id == rollout_id else None
+            if cleared is None:
+                return
+            try:
+                self.store.write(
+                    slot, SlotWrite(active=cleared, waiting=slot.waiting, rollouts=(cleared,))
+                )
+                return
+            except StaleState:
+                continue
 
     # ------------------------------------------------------------------ alerts
     def on_alert(self, alert: Alert) -> list[AlertResult]:

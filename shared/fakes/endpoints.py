@@ -50,6 +50,7 @@ class FakeEndpoints:
         self.hidden_reads = hidden_reads
         self.fail_models: set[str] = set()
         self.fail_next: list[Exception] = []  # raised, in order, by the next calls
+        self.fail_op: dict[str, list[Exception]] = {}  # raised, in order, by calls of one op
         self.calls: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- test set-up helpers
@@ -92,6 +93,27 @@ class FakeEndpoints:
     def deployment_names(self, endpoint: str) -> list[str]:
         with self._lock:
             return sorted(self._get(endpoint).deployments)
+
+    def peek(self, endpoint: str) -> EndpointInfo:
+        """The endpoint as held now, without faults and without advancing provisioning (for
+        checks made from outside, e.g. invariants after each step of a test)."""
+        with self._lock:
+            ep = self._get(endpoint)
+            return EndpointInfo(
+                name=ep.name,
+                traffic={name: ep.traffic.get(name, 0) for name in ep.deployments},
+                mirror={k: v for k, v in ep.mirror.items() if v > 0},
+                deployments={
+                    d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count)
+                    for d in ep.deployments.values()
+                },
+            )
+
+    def raw_split(self, endpoint: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Traffic and mirror exactly as stored, deployments that no longer exist included."""
+        with self._lock:
+            ep = self._get(endpoint)
+            return dict(ep.traffic), dict(ep.mirror)
 
     # ---------------------------------------------------------------- the port
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
@@ -199,5 +221,7 @@ class FakeEndpoints:
 
     def _fault(self, op: str, target: str) -> None:
         self.calls.append((op, target))
+        if self.fail_op.get(op):
+            raise self.fail_op[op].pop(0)
         if self.fail_next:
             raise self.fail_next.pop(0)

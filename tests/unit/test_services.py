@@ -121,17 +121,17 @@ def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:
     w = make_world()
     w.judge.set("hold")
-    w.engine.on_model_registered(w.model("churn", "1"))
+    w.engine.on_model_registered(w.model("churn", "2"))  # churn:1 is live
     for _ in range(4):
         w.tick(70)
-    result = w.engine.on_model_registered(w.model("churn", "2"))
+    result = w.engine.on_model_registered(w.model("churn", "3"))
     assert result.outcome == "superseding"
     for _ in range(6):
         w.tick(70)
     first = [r for r in w.store.list_rollouts(RolloutQuery(endpoint="churn"))]
     phases = {r.model.version: r.phase for r in first}
-    assert phases["1"] is Phase.SUPERSEDED
-    assert phases["2"] not in (Phase.SUPERSEDED, Phase.FAILED)
+    assert phases["2"] is Phase.SUPERSEDED
+    assert phases["3"] not in (Phase.SUPERSEDED, Phase.FAILED)
 
 
 def test_one_endpoint_failing_does_not_stop_the_others() -> None:
@@ -155,9 +155,10 @@ def test_failed_reconcile_is_recorded_on_the_rollout_and_healed_next_tick() -> N
     # the failure hits get_endpoint: the endpoint's reconcile fails and is recorded
     w.engine.reconcile_all()
     r = w.store.read("fraud").active
-    assert r is not None and r.reason == "EffectFailed"
+    assert r is not None and r.failure["code"] == "upstream_unavailable"
+    assert w.store.decisions("fraud", r.id)[-1].reason == "EffectFailed"
     w.tick(70)
-    assert w.store.read("fraud").active.reason != "EffectFailed"  # type: ignore[union-attr]
+    assert not w.store.read("fraud").active.failure  # type: ignore[union-attr]
 
 
 def test_each_judged_stage_gets_its_share_of_alpha() -> None:
@@ -170,3 +171,17 @@ def test_each_judged_stage_gets_its_share_of_alpha() -> None:
     assert w.judge.calls, "the judge was asked"
     alphas = {round(settings.alpha, 6) for _, settings in w.judge.calls}
     assert alphas == {round(0.01 / 3, 6)}
+
+
+def test_a_late_event_for_an_older_version_than_the_live_one_is_ignored_with_the_reason() -> None:
+    w = make_world()
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model("fraud", "7"))
+    for _ in range(40):
+        w.tick(70)
+    assert w.endpoints.traffic("fraud") == {"fraud-v7": 100}
+    late = w.engine.on_model_registered(w.model("fraud", "6", event_id="ev-late-6"))
+    again = w.engine.on_model_registered(w.model("fraud", "7", event_id="ev-new-id-7"))
+    assert (late.outcome, late.reason) == ("ignored", "OlderThanLiveVersion")
+    assert (again.outcome, again.reason) == ("ignored", "VersionAlreadyLive")
+    assert w.store.read("fraud").active is None

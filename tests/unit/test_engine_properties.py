@@ -1,0 +1,319 @@
+"""The engine's invariants, checked after every step of random interleavings (hypothesis).
+
+Registrations (newer, stale, same), timer ticks, alerts, operator actions, changes made by hand,
+ARM faults and refusals, judge verdicts, and simulated process kills (before the state write,
+after it, after an effect) are interleaved at random over the production Engine and the fakes.
+After every step:
+- traffic sums to 100 over deployments that exist; nothing is routed or mirrored to a
+  deployment that is missing, failed or being deleted;
+- an endpoint that served traffic before the rollout always has a serving deployment;
+- a version that was promoted is never superseded;
+- decision sequence numbers are gapless;
+and once the faults stop and the judge clears everything, every rollout ends or waits paused
+with a reason and an allowed action, and no deployment autocanary made is left orphaned.
+
+CI runs a derandomized, bounded profile; ``make soak`` runs a long one and prints its counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from shared import machine
+from shared.errors import (
+    AutocanaryError,
+    TransientUpstreamError,
+    UpstreamError,
+)
+from shared.model import CreateDeployment, Phase
+from shared.ports import RolloutQuery, Slot, SlotWrite
+from shared.services import Alert
+from tests.engine_support import WORKSPACE_ID, World, make_world
+
+ENDPOINTS = ("fraud", "churn")  # fraud: newer versions wait; churn: they supersede
+COUNTS: Counter[str] = Counter()
+
+
+class Killed(BaseException):
+    """A simulated process kill: not an Exception, so nothing in the app catches it."""
+
+
+class KillableStore:
+    """The store, with a kill before or after the next write."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.kill: str | None = None
+
+    def write(self, before: Slot, change: SlotWrite) -> Slot:
+        if self.kill == "before_write":
+            self.kill = None
+            raise Killed("before_write")
+        out = self.inner.write(before, change)
+        if self.kill == "after_write":
+            self.kill = None
+            raise Killed("after_write")
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class KillableEndpoints:
+    """The endpoints fake, with a kill right after the Nth effect from now succeeds."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.kill_after: int | None = None
+
+    def _effect(self, call: Any, *args: Any) -> None:
+        call(*args)
+        if self.kill_after is not None:
+            self.kill_after -= 1
+            if self.kill_after <= 0:
+                self.kill_after = None
+                raise Killed("after_effect")
+
+    def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
+        self._effect(self.inner.create_deployment, endpoint, effect)
+
+    def set_traffic(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> None:
+        self._effect(self.inner.set_traffic, endpoint, traffic, mirror)
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._effect(self.inner.delete_deployment, endpoint, name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class EngineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w: World = make_world(endpoints=ENDPOINTS)
+        self.store = KillableStore(self.w.store)
+        self.arm = KillableEndpoints(self.w.endpoints)
+        self.w.engine.store = self.store
+        self.w.engine.endpoints = self.arm
+        self.w.engine.max_concurrency = 1  # one endpoint after the other: reproducible runs
+        self.version = dict.fromkeys(ENDPOINTS, 1)
+        self.events = 0
+
+    @initialize()
+    def start(self) -> None:
+        COUNTS["cases"] += 1
+
+    def _run(self, call: Any, *args: Any) -> None:
+        """Run one input; refusals are fine, a kill is fine, nothing else may escape."""
+        COUNTS["steps"] += 1
+        try:
+            call(*args)
+        except Killed as kill:
+            COUNTS[f"killed_{kill.args[0]}"] += 1
+        except AutocanaryError as exc:
+            COUNTS[f"refused_{exc.code}"] += 1
+
+    # ---------------------------------------------------------------- inputs
+    @rule(name=st.sampled_from(ENDPOINTS), kind=st.sampled_from(["newer", "stale", "same"]))
+    def register(self, name: str, kind: str) -> None:
+        if kind == "newer":
+            self.version[name] += 1
+            version = self.version[name]
+        elif kind == "stale":
+            version = max(1, self.version[name] - 1)
+        else:
+            version = self.version[name]
+        self.events += 1
+        model = self.w.model(name, str(version), event_id=f"ev-{self.events}")
+        self._run(self.w.engine.on_model_registered, model)
+
+    @rule(seconds=st.sampled_from([30, 70, 180, 600]))
+    def tick(self, seconds: int) -> None:
+        self.w.clock.advance(seconds)
+        self._run(self.w.engine.reconcile_all)
+
+    @rule(name=st.sampled_from(ENDPOINTS))
+    def alert(self, name: str) -> None:
+        target = f"{WORKSPACE_ID}/onlineEndpoints/{name}"
+        alert = Alert(f"a-{self.events}", "errors", "Fired", (target,))
+        before = self.store.read(name).active
+        kills = sum(v for k, v in COUNTS.items() if k.startswith("killed_"))
+        self._run(self.w.engine.on_alert, alert)
+        if before is None or sum(v for k, v in COUNTS.items() if k.startswith("killed_")) > kills:
+            return
+        # Protection never stops: a canary with live traffic is taken out at once, paused or
+        # not, unless there is nothing left to go back to (recorded as RollbackImpossible).
+        traffic, _ = self.w.endpoints.raw_split(name)
+        after = self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000))
+        now = next((r for r in after if r.id == before.id), None)
+        if before.canary and traffic.get(before.canary, 0) > 0 and now is not None:
+            assert now.pause_reason == machine.ROLLBACK_IMPOSSIBLE or now.phase in (
+                Phase.SUCCEEDED,
+            ), f"{name}: alert left {before.canary} serving {traffic} ({now.phase}, {now.reason})"
+
+    @rule(
+        name=st.sampled_from(ENDPOINTS),
+        action=st.sampled_from(["pause", "resume", "promote", "rollback", "abort"]),
+    )
+    def operator(self, name: str, action: str) -> None:
+        self._run(self.w.engine.act, name, action, "operator test", "ana")
+
+    @rule(decision=st.sampled_from(["promote", "hold", "rollback"]))
+    def judge(self, decision: str) -> None:
+        self.w.judge.set(decision)
+
+    @rule(name=st.sampled_from(ENDPOINTS), data=st.data())
+    def manual_traffic(self, name: str, data: st.DataObject) -> None:
+        info = self.w.endpoints.peek(name)
+        ready = sorted(
+            d for d, i in info.deployments.items() if i.provisioning_state == "Succeeded"
+        )
+        if not ready:
+            return
+        target = data.draw(st.sampled_from(ready))
+        COUNTS["manual_traffic"] += 1
+        self.w.endpoints.set_by_hand(name, {target: 100}, {})
+
+    @rule(name=st.sampled_from(ENDPOINTS), data=st.data())
+    def manual_delete(self, name: str, data: st.DataObject) -> None:
+        traffic, mirror = self.w.endpoints.raw_split(name)
+        idle = sorted(
+            d
+            for d in self.w.endpoints.deployment_names(name)
+            if traffic.get(d, 0) == 0 and mirror.get(d, 0) == 0
+        )
+        if not idle:
+            return
+        COUNTS["manual_delete"] += 1
+        self.w.endpoints.delete_by_hand(name, data.draw(st.sampled_from(idle)))
+
+    @rule(kind=st.sampled_from(["transient", "refused_create"]))
+    def arm_fault(self, kind: str) -> None:
+        if self.w.endpoints.fail_next or self.w.endpoints.fail_op.get("create_deployment"):
+            return  # one fault at a time: a queue of faults would fail every call
+        COUNTS[f"fault_{kind}"] += 1
+        if kind == "transient":
+            self.w.endpoints.fail_next.append(
+                TransientUpstreamError("ARM 503", details={"status": 503})
+            )
+        else:
+            self.w.endpoints.fail_op.setdefault("create_deployment", []).append(
+                UpstreamError("quota exceeded", code="QuotaExceeded", details={"status": 400})
+            )
+
+    @rule(
+        point=st.sampled_from(["before_write", "after_write", "after_effect_1", "after_effect_2"])
+    )
+    def kill_next(self, point: str) -> None:
+        if point.startswith("after_effect"):
+            self.arm.kill_after = int(point.rsplit("_", 1)[1])
+        else:
+            self.store.kill = point
+
+    # ---------------------------------------------------------------- invariants
+    @invariant()
+    def traffic_only_on_serving_deployments(self) -> None:
+        for name in ENDPOINTS:
+            info = self.w.endpoints.peek(name)
+            traffic, mirror = self.w.endpoints.raw_split(name)
+            live = {k: v for k, v in traffic.items() if v > 0}
+            for dep in [*live, *(k for k, v in mirror.items() if v > 0)]:
+                state = (
+                    info.deployments[dep].provisioning_state if dep in info.deployments else None
+                )
+                assert state not in (None, "Failed", "Canceled", "Deleting"), (
+                    f"{name}: traffic or mirror on {dep} ({state}): {live} {mirror}"
+                )
+            # every endpoint served before its first rollout, so it always serves
+            assert sum(live.values()) == 100, f"{name} serves {live}"
+
+    @invariant()
+    def decisions_are_gapless_and_promoted_versions_never_superseded(self) -> None:
+        for name in ENDPOINTS:
+            for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
+                records = self.store.decisions(name, r.id)
+                assert [d.seq for d in records] == list(range(1, len(records) + 1)), r.id
+                reasons = [d.reason for d in records]
+                if machine.PROMOTED in reasons:
+                    after = reasons[reasons.index(machine.PROMOTED) :]
+                    assert machine.SUPERSEDED_BY_NEWER not in after, (r.id, reasons)
+
+    def teardown(self) -> None:
+        """Faults stop and the judge clears: every rollout ends or waits on an operator."""
+        self.store.kill = None
+        self.arm.kill_after = None
+        self.w.endpoints.fail_next.clear()
+        self.w.endpoints.fail_op.clear()
+        self.w.judge.set("promote")
+        for _ in range(120):
+            self.w.clock.advance(120)
+            self.w.engine.reconcile_all()
+        for name in ENDPOINTS:
+            for ended in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
+                COUNTS[f"phase_{ended.phase.value}"] += 1
+            slot = self.store.read(name)
+            r = slot.active
+            if r is not None:
+                assert r.paused and r.pause_reason, f"{name}: {r.phase} not paused, never ends"
+                assert machine.allowed_actions(r), f"{name}: paused {r.pause_reason}, no action"
+                COUNTS[f"ends_paused_{r.pause_reason}"] += 1
+                continue
+            self._no_orphans(name)
+
+    def _no_orphans(self, name: str) -> None:
+        traffic, mirror = self.w.endpoints.raw_split(name)
+        made = {r.canary for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000))}
+        info = self.w.endpoints.peek(name)
+        for dep, state in info.deployments.items():
+            if dep in made and traffic.get(dep, 0) == 0 and mirror.get(dep, 0) == 0:
+                assert state.provisioning_state == "Deleting", f"{name}: {dep} left orphaned"
+        COUNTS["ended_clean"] += 1
+
+
+def _settings() -> settings:
+    soak = os.environ.get("AUTOCANARY_SOAK") == "1"
+    return settings(
+        max_examples=int(os.environ.get("AUTOCANARY_SOAK_EXAMPLES", "400")) if soak else 60,
+        stateful_step_count=60 if soak else 30,
+        derandomize=not soak,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        print_blob=True,
+    )
+
+
+def test_engine_keeps_its_invariants_under_random_interleavings() -> None:
+    COUNTS.clear()
+    try:
+        run_state_machine_as_test(EngineMachine, settings=_settings())
+    finally:
+        if os.environ.get("AUTOCANARY_SOAK") == "1":
+            print("\nsoak:", dict(sorted(COUNTS.items())))
+
+
+@pytest.mark.parametrize("point", ["before_write", "after_write"])
+def test_a_kill_around_the_state_write_is_healed_by_the_next_tick(point: str) -> None:
+    m = EngineMachine()
+    m.start()
+    m.judge("promote")
+    m.register("fraud", "newer")
+    m.kill_next(point)
+    m.tick(70)
+    m.teardown()
+    assert m.w.endpoints.traffic("fraud") == {"fraud-v2": 100}

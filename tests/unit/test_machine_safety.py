@@ -1,0 +1,149 @@
+"""decide() and admit() from awkward starting points: the engine never harms the endpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import machine as m
+from shared.errors import PhaseConflict
+from shared.model import Command, ModelRef, Phase, Waiting
+from tests.unit.test_machine import PROMOTE, T0, Sim, policy
+
+
+def _serving(sim: Sim) -> dict[str, int]:
+    traffic = sim.ep.traffic("fraud")
+    names = set(sim.ep.deployment_names("fraud"))
+    return {k: v for k, v in traffic.items() if v > 0 and k in names}
+
+
+def _to_deleting_old(sim: Sim) -> None:
+    sim.until(Phase.WATCHING, PROMOTE)
+    for _ in range(20):
+        sim.step(dt=120)
+        if sim.r.cleanup:
+            return
+    raise AssertionError("the old deployment was never asked to be deleted")
+
+
+def test_alert_while_old_deployment_is_deleting_keeps_the_promoted_version_serving() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    _to_deleting_old(sim)
+    t = sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    assert t.record is not None and t.record.reason == m.ROLLBACK_IMPOSSIBLE
+    assert t.rollout.phase is Phase.WATCHING
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+    assert "fraud-v7" in sim.ep.deployment_names("fraud")
+
+
+def test_alert_while_old_deployment_is_deleting_never_leaves_the_endpoint_empty() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    _to_deleting_old(sim)
+    sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    for _ in range(10):
+        sim.step(dt=60)
+        assert sum(_serving(sim).values()) == 100
+    assert "fraud-v7" in sim.ep.deployment_names("fraud")
+
+
+def test_alert_after_old_deployment_deleted_by_hand_pauses_with_an_allowed_action() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.WATCHING, PROMOTE)
+    sim.ep.delete_by_hand("fraud", "blue")
+    t = sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    assert t.rollout.phase is Phase.WATCHING
+    assert t.rollout.paused and t.rollout.pause_reason == m.ROLLBACK_IMPOSSIBLE
+    allowed = m.allowed_actions(t.rollout)
+    assert "resume" in allowed and "rollback" not in allowed and "abort" not in allowed
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+    sim.step(command=Command("resume", "checked: v7 is fine", actor="ana"), dt=1)
+    sim.until(Phase.SUCCEEDED)
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+
+
+def test_operator_rollback_is_refused_once_the_old_deployment_is_going() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    _to_deleting_old(sim)
+    assert "rollback" not in m.allowed_actions(sim.r)
+    with pytest.raises(PhaseConflict) as err:
+        sim.step(command=Command("rollback", "changed my mind", actor="ana"), dt=1)
+    assert "blue" in err.value.message
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+
+
+def test_supersede_waits_for_a_promoted_version_instead_of_rolling_it_back() -> None:
+    sim = Sim(policy(shadow_percent=0, on_newer_version="supersede"))
+    sim.until(Phase.WATCHING, PROMOTE)
+    newer = ModelRef("fraud", "8", event_id="ev-8", event_time=T0)
+    adm = m.admit(sim.r, None, newer, sim.r.policy, sim.now)
+    assert adm.outcome == "wait"
+    assert adm.active is sim.r and adm.waiting == Waiting(newer, sim.r.policy)
+
+
+def test_resume_after_the_canary_was_deleted_is_refused_while_it_is_still_missing() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"blue": 100}, {})
+    sim.ep.delete_by_hand("fraud", "fraud-v7")
+    sim.step()
+    assert sim.r.paused and sim.r.pause_reason == m.DEPLOYMENT_MISSING
+    with pytest.raises(PhaseConflict) as err:
+        sim.step(command=Command("resume", "go on", actor="ana"), dt=1)
+    assert "fraud-v7" in err.value.message
+    assert {"rollback", "abort"} <= set(err.value.details["allowed"])
+    sim.step(command=Command("abort", "gone", actor="ana"), dt=1)
+    sim.until(Phase.ABORTED)
+    assert sim.ep.traffic("fraud") == {"blue": 100}
+
+
+def test_an_older_version_than_the_live_one_does_not_start_a_downgrade() -> None:
+    live = {"blue": "azureml:fraud:6"}
+    old = ModelRef("fraud", "5", event_id="ev-5", event_time=T0)
+    adm = m.admit(None, None, old, policy(), T0, live_models=live)
+    assert adm.outcome == "ignore" and adm.reason == m.OLDER_THAN_LIVE
+    assert "start" in adm.detail
+
+
+def test_the_live_version_under_a_new_event_id_does_not_start_a_second_rollout() -> None:
+    live = {"blue": "azureml:fraud:6"}
+    same = ModelRef("fraud", "6", event_id="ev-6-again", event_time=T0)
+    adm = m.admit(None, None, same, policy(), T0, live_models=live)
+    assert adm.outcome == "ignore" and adm.reason == m.VERSION_ALREADY_LIVE
+
+
+def test_a_newer_version_than_the_live_one_starts() -> None:
+    live = {"blue": "azureml:fraud:6", "green": "azureml:other:9"}
+    newer = ModelRef("fraud", "7", event_id="ev-7", event_time=T0)
+    assert m.admit(None, None, newer, policy(), T0, live_models=live).outcome == "start"
+
+
+def _with_user_mirror(pol_kw: dict[str, object] | None = None) -> Sim:
+    sim = Sim(policy(**(pol_kw or {})))
+    sim.ep.add_endpoint(
+        "fraud", {"blue": "azureml:fraud:6", "green": "azureml:fraud-exp:1"}, {"blue": 100}
+    )
+    sim.ep.set_by_hand("fraud", {"blue": 100, "green": 0}, {"green": 10})
+    return sim
+
+
+def test_a_mirror_set_before_the_rollout_comes_back_after_the_shadow() -> None:
+    sim = _with_user_mirror()
+    sim.until(Phase.SHADOWING, PROMOTE)
+    sim.step(PROMOTE)
+    assert sim.ep.mirror("fraud") == {"fraud-v7": 20}
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step(PROMOTE)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    sim.until(Phase.SUCCEEDED, PROMOTE, limit=80)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    assert sim.ep.traffic("fraud").get("fraud-v7") == 100
+
+
+def test_a_mirror_set_before_the_rollout_is_restored_by_a_rollback() -> None:
+    sim = _with_user_mirror()
+    sim.until(Phase.SHADOWING, PROMOTE)
+    sim.step(PROMOTE)
+    sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    sim.until(Phase.ROLLED_BACK)
+    assert sim.ep.mirror("fraud") == {"green": 10}
+    assert sim.ep.traffic("fraud").get("blue") == 100
