@@ -112,6 +112,7 @@ class StageJudge:
         self.canary_errors = 0
         self.baseline_requests = 0
         self.baseline_errors = 0
+        self.latency_minutes = 0  # minutes with data that carried any latency figure
         self._canary_per_minute: list[int] = []
         self._baseline_per_minute: list[int] = []
         self.dispersion = Dispersion()
@@ -167,6 +168,10 @@ class StageJudge:
         self.errors_clear.add(n, x, m, y, index, temper)
         if not self.settings.guard_latency:
             return
+        if minute.exceedances or any(
+            getattr(minute, name) is not None for pair in AGGREGATE_FIELDS.values() for name in pair
+        ):
+            self.latency_minutes += 1
         self._add_exceedances(minute, index)
         self._add_percentiles(minute, n, m, index)
         self.requests.update_peak(index)
@@ -249,10 +254,10 @@ class StageJudge:
             source = self.aggregates if self.aggregates.levels else self.requests
             candidate = source.evidence(clear_threshold, *per_minute)
             measurable: list[str] = []
-            why = (
+            why: str | None = (
                 "no latency data in the stage's minutes (neither per-request exceedance counts "
                 "nor per-minute percentiles)"
-                if not self.minutes_with_data or not _any_latency(candidate)
+                if not self.latency_minutes
                 else _join_why(candidate["levels"])
             )
         else:
@@ -323,10 +328,6 @@ class StageJudge:
         evidence = self.evidence()
         decision, reason = decision_from_evidence(evidence)
         return Verdict(decision=decision, reason=reason, evidence=evidence)
-
-
-def _any_latency(source_evidence: Mapping[str, Any]) -> bool:
-    return any(lv["measurable_minutes"] for lv in source_evidence["levels"].values())
 
 
 def _join_why(levels: Mapping[str, Any]) -> str:
