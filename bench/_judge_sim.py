@@ -45,6 +45,8 @@ class Scenario:
     stages: tuple[tuple[int, float], ...]  # (first minute, canary weight)
     drift: bool = False  # baseline error rate ramps x1 -> x3, plus common bad minutes
     overdispersion_shape: float = 0.0  # gamma shape of canary-only noise (0: none)
+    # lognormal sd (log scale) of canary-only noise on its error rate, mean 1 (0: none)
+    overdispersion_sd: float = 0.0
 
     def weights(self) -> tuple[FloatArray, IntArray]:
         w = np.zeros(self.minutes)
@@ -122,6 +124,9 @@ def simulate(
     if scenario.overdispersion_shape > 0:
         k = scenario.overdispersion_shape
         pc = pc * rng.gamma(k, 1.0 / k, shape)
+    if scenario.overdispersion_sd > 0:
+        sd = scenario.overdispersion_sd
+        pc = pc * rng.lognormal(-0.5 * sd * sd, sd, shape)
     x = rng.binomial(n, np.clip(pc, 0.0, 1.0))
     y = rng.binomial(m, np.clip(pb, 0.0, 1.0))
     series = Series(n=n, x=x, m=m, y=y, stage=stage)

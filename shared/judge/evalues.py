@@ -104,9 +104,19 @@ class RatioProcess:
         self.peak_log_e = 0.0
         self.peak_minute: int | None = None
 
-    def add(self, n: int, x: int, m: int, y: int, minute: int, temper: float = 1.0) -> bool:
-        """Add one minute's counts (log-likelihood ratios divided by ``temper`` >= 1); False
-        (and no change) when it carries no information."""
+    def add(
+        self,
+        n: int,
+        x: int,
+        m: int,
+        y: int,
+        minute: int,
+        temper: float = 1.0,
+        cap: float = math.inf,
+    ) -> bool:
+        """Add one minute's counts (log-likelihood ratios divided by ``temper`` >= 1, each
+        member's factor capped at ``exp(cap)``: a smaller factor keeps the mean <= 1, so the
+        cap never costs validity); False (and no change) when it carries no information."""
         k = x + y
         if n <= 0 or m <= 0 or k <= 0:
             return False
@@ -114,7 +124,7 @@ class RatioProcess:
         base = math.log(rho * self.null + 1.0 - rho)
         for j, alt in enumerate(self._alts):
             step = x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
-            self._sums[j] += step / temper
+            self._sums[j] += min(step / temper, cap)
         self.events += k
         now = self.log_e
         if now > self.peak_log_e:

@@ -90,6 +90,13 @@ AGGREGATE_FIELDS: dict[float, tuple[str, str]] = {
 SOURCE_REQUESTS = "requests"
 SOURCE_AGGREGATES = "aggregates"
 
+# The largest share of the rollback threshold one minute's evidence may carry: a rollback
+# needs at least two minutes that point the same way, so one outlying minute (canary-only
+# noise, a half-ingested minute) never decides alone. The cap lowers each factor, so the
+# e-process stays valid.
+MINUTE_SHARE = 0.5
+PRIOR_DF = 2.0
+
 _DIGITS = 6
 _EPS = 1e-9
 
@@ -115,7 +122,9 @@ class StageJudge:
         self.latency_minutes = 0  # minutes with data that carried any latency figure
         self._canary_per_minute: list[int] = []
         self._baseline_per_minute: list[int] = []
-        self.dispersion = Dispersion()
+        self.dispersion = Dispersion(PRIOR_DF)
+        # no single minute may carry more than half the rollback evidence (see MINUTE_SHARE)
+        self._minute_cap = MINUTE_SHARE * math.log(1.0 / settings.alpha)
         self.errors_up = RatioProcess(settings.tolerance, ROLLBACK_GRID)
         self.errors_clear = MarginProcess(settings.clear_margin, settings.clear_abs_margin)
         levels = sorted(set(settings.latency_levels))
@@ -164,7 +173,7 @@ class StageJudge:
         if self.settings.estimate_dispersion:
             self.dispersion.add(n, x, m, y)
             temper = self.dispersion.factor
-        self.errors_up.add(n, x, m, y, index, temper)
+        self.errors_up.add(n, x, m, y, index, temper, self._minute_cap)
         self.errors_clear.add(n, x, m, y, index, temper)
         if not self.settings.guard_latency:
             return

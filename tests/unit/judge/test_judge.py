@@ -136,9 +136,18 @@ def test_all_errors_on_both_sides_is_never_a_promotion() -> None:
     assert (verdict.decision, verdict.reason) == ("hold", ERROR_RATE_CEILING)
 
 
-def test_a_canary_failing_every_request_is_rolled_back() -> None:
-    verdict = judge_stage([Minute(600, 600, 5400, 27)], ERRORS_ONLY)
-    assert (verdict.decision, verdict.reason) == ("rollback", ERROR_RATE_REGRESSION)
+def test_a_canary_failing_every_request_is_rolled_back_on_the_second_minute() -> None:
+    verdicts = judge_series([Minute(600, 600, 5400, 27)] * 2, ERRORS_ONLY)
+    assert [v.decision for v in verdicts] == ["hold", "rollback"]
+    assert verdicts[1].reason == ERROR_RATE_REGRESSION
+
+
+def test_no_single_minute_carries_more_than_half_the_rollback_evidence() -> None:
+    """One outlying minute (canary-only noise, a half-ingested minute) never decides alone."""
+    verdict = judge_stage([Minute(600, 300, 5400, 27)], ERRORS_ONLY)
+    errors = verdict.evidence["error_rate"]
+    assert verdict.decision == "hold"
+    assert errors["peak_log_e"] <= verdict.evidence["rollback_threshold_log_e"] / 2 + 1e-6
 
 
 def test_gaps_do_not_count_towards_the_minimum_duration() -> None:
