@@ -2,7 +2,9 @@
 at which it rolls back (-1: never); ``ours`` also the minute the first stage was cleared.
 
 The comparison rules look at the whole rollout (as they are usually run); ours is reset at every
-stage, as the engine runs it.
+stage, as the engine runs it. In late scenarios (``Series.seen``) every rule reads the newest
+minute as first seen (partly ingested) and the older ones final; ours may instead wait for
+settled minutes (``settle``), as the engine does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from bench._judge_sim import LEVELS, FloatArray, IntArray, Series
 from shared.judge import Exceedance, JudgeSettings, Minute, StageJudge
@@ -29,8 +32,20 @@ def _first(fired: np.ndarray) -> IntArray:
 # --------------------------------------------------------------------------- naive threshold
 def naive_error(s: Series, threshold: float = 0.01) -> IntArray:
     """Roll back on the first minute whose canary error rate is above ``threshold``."""
-    rate = np.where(s.n > 0, s.x / np.maximum(s.n, 1), 0.0)
+    n, x = (s.n, s.x) if s.seen is None else (s.seen[0], s.seen[1])
+    rate = np.where(n > 0, x / np.maximum(n, 1), 0.0)
     return _first(rate > threshold)
+
+
+def _as_seen(s: Series) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Cumulative (n, x, m, y) per tick as read then: final minutes plus the newest as seen."""
+    out = []
+    for j, v in enumerate((s.n, s.x, s.m, s.y)):
+        cum = np.cumsum(v, axis=1)
+        if s.seen is not None:
+            cum = cum - v + s.seen[j]
+        out.append(cum)
+    return out[0], out[1], out[2], out[3]
 
 
 def naive_latency(s: Series, level: float = 0.9, factor: float = 1.1) -> IntArray:
@@ -43,10 +58,9 @@ def naive_latency(s: Series, level: float = 0.9, factor: float = 1.1) -> IntArra
 def binomial_every_minute(s: Series, alpha: float = 0.01, terms: int = 400) -> IntArray:
     """Exact one-sided conditional binomial test on the cumulative counts, re-run each minute:
     P(Bin(K, rho) >= X) < alpha with X, K and rho pooled over the rollout so far."""
-    cx = np.cumsum(s.x, axis=1)
-    ck = cx + np.cumsum(s.y, axis=1)
-    cn = np.cumsum(s.n, axis=1)
-    rho = cn / np.maximum(cn + np.cumsum(s.m, axis=1), 1)
+    cn, cx, cm, cy = _as_seen(s)
+    ck = cx + cy
+    rho = cn / np.maximum(cn + cm, 1)
     fired = np.zeros(cx.shape, dtype=bool)
     for t in range(cx.shape[1]):
         X, K, p = cx[:, t], ck[:, t], np.clip(rho[:, t], 1e-12, 1 - 1e-12)
@@ -74,13 +88,13 @@ def binomial_every_minute(s: Series, alpha: float = 0.01, terms: int = 400) -> I
 
 
 # ----------------------------------------------------------------- Kayenta-like Mann-Whitney
-def mann_whitney(
+def mann_whitney_fired(
     canary: FloatArray,
     baseline: FloatArray,
     confidence: float = 0.98,
     tolerance: float = 0.25,
     min_points: int = 5,
-) -> IntArray:
+) -> npt.NDArray[np.bool_]:
     """Mann-Whitney U on the per-minute series so far (canary vs baseline), re-run each
     minute: roll back when the canary is higher at ``confidence`` (two-sided, as Kayenta) and
     its mean is more than ``tolerance`` above the baseline's."""
@@ -102,7 +116,12 @@ def mann_whitney(
         z = (u - mean_u - 0.5) / sd
         ratio = canary[:, :npts].mean(axis=1) > (1 + tolerance) * baseline[:, :npts].mean(axis=1)
         fired[:, t] = (z > z_crit) & ratio
-    return _first(fired)
+    return fired
+
+
+def mann_whitney(canary: FloatArray, baseline: FloatArray) -> IntArray:
+    """The first minute the Kayenta-like test fires (-1: never)."""
+    return _first(mann_whitney_fired(canary, baseline))
 
 
 def _z_for(p: float) -> float:
@@ -111,10 +130,23 @@ def _z_for(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
+def _rates(n: IntArray, x: IntArray) -> FloatArray:
+    out: FloatArray = np.where(n > 0, x / np.maximum(n, 1), 0.0)
+    return out
+
+
 def kayenta_error(s: Series) -> IntArray:
-    c = np.where(s.n > 0, s.x / np.maximum(s.n, 1), 0.0)
-    b = np.where(s.m > 0, s.y / np.maximum(s.m, 1), 0.0)
-    return mann_whitney(c, b)
+    c, b = _rates(s.n, s.x), _rates(s.m, s.y)
+    if s.seen is None:
+        return mann_whitney(c, b)
+    # the newest minute as first seen: re-run the test on each tick's view
+    fired = np.zeros(c.shape, dtype=bool)
+    seen_c, seen_b = _rates(s.seen[0], s.seen[1]), _rates(s.seen[2], s.seen[3])
+    for t in range(c.shape[1]):
+        vc, vb = c[:, : t + 1].copy(), b[:, : t + 1].copy()
+        vc[:, t], vb[:, t] = seen_c[:, t], seen_b[:, t]
+        fired[:, t] = mann_whitney_fired(vc, vb)[:, t]
+    return _first(fired)
 
 
 def kayenta_latency(s: Series, level: float = 0.5) -> IntArray:
@@ -129,11 +161,56 @@ class OursResult:
     cleared: IntArray  # minute index at which the first stage was first promotable, -1: never
 
 
-def ours(s: Series, settings: JudgeSettings, latency: str = "none") -> OursResult:
+def ours(s: Series, settings: JudgeSettings, latency: str = "none", settle: int = 0) -> OursResult:
     """The product's judge, asked every minute, reset at every stage (as the engine runs it).
 
     ``latency``: "none" (counts only), "requests" (exceedance counts) or "aggregates"
-    (per-minute P50/P90/P99)."""
+    (per-minute P50/P90/P99). ``settle``: the judge reads only minutes at least this many
+    minutes old (final by then), so each decision comes ``settle`` minutes after its data; in
+    a late scenario with ``settle`` 0 it reads the newest minute as first seen."""
+    if s.seen is not None and settle == 0:
+        return _ours_unsettled(s, settings)
+    res = _ours(s, settings, latency)
+    if settle == 0:
+        return res
+
+    def shift(a: IntArray) -> IntArray:
+        out: IntArray = np.where((a >= 0) & (a + settle < s.minutes), a + settle, -1)
+        return out
+
+    return OursResult(rollback=shift(res.rollback), reason=res.reason, cleared=shift(res.cleared))
+
+
+def _ours_unsettled(s: Series, settings: JudgeSettings) -> OursResult:
+    import copy
+
+    assert s.seen is not None
+    n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
+    sn, sx, sm, sy = (v.tolist() for v in s.seen)
+    stage = s.stage.tolist()
+    rollback = np.full(s.rollouts, -1, dtype=np.int64)
+    cleared = np.full(s.rollouts, -1, dtype=np.int64)
+    reasons = [""] * s.rollouts
+    for r in range(s.rollouts):
+        judge = StageJudge(settings)
+        current = stage[0]
+        for t in range(s.minutes):
+            if stage[t] != current:
+                current = stage[t]
+                judge = StageJudge(settings)
+            view = copy.deepcopy(judge)
+            view.add(Minute(sn[r][t], sx[r][t], sm[r][t], sy[r][t]))
+            verdict = view.verdict()
+            judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t]))
+            if verdict.decision == "rollback":
+                rollback[r], reasons[r] = t, verdict.reason
+                break
+            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
+                cleared[r] = t
+    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
+
+
+def _ours(s: Series, settings: JudgeSettings, latency: str) -> OursResult:
     r_count, t_count = s.rollouts, s.minutes
     n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
     stage = s.stage.tolist()

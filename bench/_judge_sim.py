@@ -1,9 +1,14 @@
 """Simulated canary traffic with known truth for the judge benchmark (numpy, vectorised).
 
-100 req/s in total, Poisson per minute, split by the configured canary weight; baseline error
-rate 0.5 % (optionally drifting, with bad minutes common to both deployments); canary error
-rate = multiple x baseline (optionally with canary-only overdispersion); lognormal latency
-(median 50 ms, sigma 0.5 on the log scale), canary latency = multiple x baseline.
+100 req/s in total by default, Poisson per minute, split by the configured canary weight;
+baseline error rate 0.5 % by default (optionally drifting, with bad minutes common to both
+deployments); canary error rate = multiple x baseline (optionally with canary-only
+overdispersion: gamma, or lognormal with mean 1); lognormal latency (median 50 ms, sigma 0.5 on
+the log scale), canary latency = multiple x baseline.
+
+Late and revised minutes (``late``): the newest minute, when first read, is partly ingested:
+each side's request and error counts are seen as binomial thinnings with their own fractions,
+uniform in [0.4, 1] (the two metrics arrive separately); the next read sees it final.
 
 Per-minute percentiles are drawn exactly as sample quantiles (the k-th order statistic of n
 uniforms is Beta(k, n + 1 - k)); exceedance counts are binomial given the threshold, which is
@@ -45,6 +50,11 @@ class Scenario:
     stages: tuple[tuple[int, float], ...]  # (first minute, canary weight)
     drift: bool = False  # baseline error rate ramps x1 -> x3, plus common bad minutes
     overdispersion_shape: float = 0.0  # gamma shape of canary-only noise (0: none)
+    # lognormal sd (log scale) of canary-only noise on its error rate, mean 1 (0: none)
+    overdispersion_sd: float = 0.0
+    requests_per_minute: int = REQUESTS_PER_MINUTE
+    baseline_error_rate: float = BASELINE_ERROR_RATE
+    late: bool = False  # the newest minute is first seen partly ingested (see the docstring)
 
     def weights(self) -> tuple[FloatArray, IntArray]:
         w = np.zeros(self.minutes)
@@ -78,6 +88,8 @@ class Series:
     exceedances: dict[float, tuple[FloatArray, FloatArray, IntArray, IntArray]] = field(
         default_factory=dict
     )
+    # late scenarios: (n, x, m, y) of each minute as first seen, partly ingested
+    seen: tuple[IntArray, IntArray, IntArray, IntArray] | None = None
 
     @property
     def rollouts(self) -> int:
@@ -110,10 +122,10 @@ def simulate(
     rng = np.random.default_rng(seed)
     shape = (rollouts, scenario.minutes)
     w, stage = scenario.weights()
-    total = rng.poisson(REQUESTS_PER_MINUTE, shape)
+    total = rng.poisson(scenario.requests_per_minute, shape)
     n = rng.binomial(total, w[None, :])
     m = total - n
-    pb = np.full(shape, BASELINE_ERROR_RATE)
+    pb = np.full(shape, scenario.baseline_error_rate)
     if scenario.drift:
         ramp = 1.0 + 2.0 * np.arange(scenario.minutes) / scenario.minutes
         spikes = np.where(rng.random(shape) < 0.05, 4.0, 1.0)
@@ -122,15 +134,21 @@ def simulate(
     if scenario.overdispersion_shape > 0:
         k = scenario.overdispersion_shape
         pc = pc * rng.gamma(k, 1.0 / k, shape)
+    if scenario.overdispersion_sd > 0:
+        sd = scenario.overdispersion_sd
+        pc = pc * rng.lognormal(-0.5 * sd * sd, sd, shape)
     x = rng.binomial(n, np.clip(pc, 0.0, 1.0))
     y = rng.binomial(m, np.clip(pb, 0.0, 1.0))
     series = Series(n=n, x=x, m=m, y=y, stage=stage)
+    if scenario.late:
+        sn, sx, sm, sy = (rng.binomial(v, rng.uniform(0.4, 1.0, shape)) for v in (n, x, m, y))
+        series.seen = (sn, sx, sm, sy)
     if not latency:
         return series
     mu = math.log(LATENCY_MEDIAN_MS)
     shift = math.log(truth.latency)
     # One warm-up minute of baseline traffic gives the first minute's thresholds.
-    m_prev = rng.binomial(rng.poisson(REQUESTS_PER_MINUTE, rollouts), 1.0 - w[0])
+    m_prev = rng.binomial(rng.poisson(scenario.requests_per_minute, rollouts), 1.0 - w[0])
     m_ext = np.concatenate([m_prev[:, None], m], axis=1)
     for level in LEVELS:
         zc = _sample_quantile_z(rng, n, level)

@@ -1,12 +1,21 @@
 """Benchmark of the sequential judge against common canary rules, and a replay tool.
 
-    python -m bench.judge [--rollouts 1000] [--seed 20240601] [--json-out FILE]
+    python -m bench.judge [--rollouts 500] [--seed 20240601] [--json-out FILE]
     python -m bench.judge --replay FILE.json
 
 The benchmark simulates rollouts with known truth (fixed seeds) and prints a markdown table and
 a JSON document: rollback rate with a 95 % Wilson interval (a false rollback when the canary is
 good, a detection when it is bad), median and p90 minutes to detect, canary errors served before
-the rollback, and the minutes until our judge first clears a good canary's first stage.
+the rollback, and the median minutes until a good canary's first stage is cleared (ours: the
+judge would promote; savvi: its confidence bound on the ratio is below the clear margin; a
+rollout never cleared counts as after the horizon), each beside savvi's in the same cell, then
+the issue's goals per cell, met or not (figures, never a pass/fail exit code).
+
+Rules: a naive threshold, an exact binomial test re-run every minute (peeked), a Kayenta-like
+Mann-Whitney test, savvi (``bench._judge_savvi``: the peer, restarted at each stage with the new
+split) and ours (the default judge at alpha 0.01, clear_alpha 0.05; in the late cell on settled
+minutes, as the engine reads them, and on unsettled ones). savvi reads error counts only: in the
+latency cells its row is the error test alone.
 
 The replay reads a recorded series (see ``shared.judge.replay``) and prints one JSON line per
 minute with the decision the judge would have taken then, and its evidence.
@@ -33,6 +42,7 @@ from bench._judge_rules import (
     naive_latency,
     ours,
 )
+from bench._judge_savvi import savvi_rule
 from bench._judge_sim import IntArray, Scenario, Series, Truth, simulate
 from shared.errors import InvalidInput
 from shared.judge import JudgeSettings, StageJudge, load_replay
@@ -40,13 +50,23 @@ from shared.judge import JudgeSettings, StageJudge, load_replay
 CONSTANT = Scenario("constant 10 %, 30 min", 30, ((0, 0.10),))
 STAGED = Scenario("staged 10/25/50 %, drift", 30, ((0, 0.10), (10, 0.25), (20, 0.50)), drift=True)
 AA = Scenario("A/A 10 %, 120 min", 120, ((0, 0.10),))
-OVERDISPERSED = Scenario("canary-only overdispersion", 30, ((0, 0.10),), overdispersion_shape=4.0)
+ZERO = Scenario("zero errors on both sides", 30, ((0, 0.10),), baseline_error_rate=0.0)
+RARE = Scenario("0.02 % errors", 30, ((0, 0.10),), baseline_error_rate=0.0002)
+SLOW_TRAFFIC = Scenario("2 req/s", 30, ((0, 0.10),), requests_per_minute=120)
+OD_05 = Scenario("canary-only lognormal sd 0.5", 30, ((0, 0.10),), overdispersion_sd=0.5)
+OD_10 = Scenario("canary-only lognormal sd 1.0", 30, ((0, 0.10),), overdispersion_sd=1.0)
+LATE = Scenario("late and revised minutes", 30, ((0, 0.10),), late=True)
+LOW_LATENCY = Scenario("100 req/min of canary traffic", 30, ((0, 0.10),), requests_per_minute=1000)
 
 ALPHA = 0.01
-ERRORS_ONLY = JudgeSettings(alpha=ALPHA, guard_latency=False)
+CLEAR_ALPHA = 0.05
+SETTLE = 3  # minutes: the engine's default `settle`
+ERRORS_ONLY = JudgeSettings(alpha=ALPHA, clear_alpha=CLEAR_ALPHA, guard_latency=False)
 ERRORS_TOLERANT = replace(ERRORS_ONLY, tolerance=1.25)
 LATENCY_STRICT = JudgeSettings(alpha=ALPHA, latency_margin=0.0)
 LATENCY_DEFAULT = JudgeSettings(alpha=ALPHA)
+OURS = "ours"
+SAVVI = "savvi (Lindon-Malek 2022)"
 
 
 @dataclass(frozen=True)
@@ -60,9 +80,13 @@ class Cell:
 def cells() -> list[Cell]:
     out = [Cell(sc, Truth(error=e)) for sc in (CONSTANT, STAGED) for e in (1.0, 2.0, 4.0)]
     out.append(Cell(AA, Truth()))
-    out += [Cell(OVERDISPERSED, Truth(error=e)) for e in (1.0, 2.0)]
+    out.append(Cell(ZERO, Truth()))
+    out += [Cell(sc, Truth(error=e)) for sc in (RARE, SLOW_TRAFFIC) for e in (1.0, 4.0)]
+    out += [Cell(sc, Truth(error=e)) for sc in (OD_05, OD_10) for e in (1.0, 2.0)]
+    out += [Cell(LATE, Truth(error=e)) for e in (1.0, 2.0)]
     out += [Cell(CONSTANT, Truth(latency=f), latency=True) for f in (1.0, 1.1, 1.3)]
     out.append(Cell(CONSTANT, Truth(), latency=True, latency_margin=0.1))
+    out.append(Cell(LOW_LATENCY, Truth(), latency=True, latency_margin=0.1))
     return out
 
 
@@ -99,27 +123,64 @@ def summarise(
     if cleared is not None:
         ok = cleared >= 0
         row["cleared_rate"] = float(ok.mean())
-        row["median_minutes_to_clear"] = float(np.median(cleared[ok] + 1)) if ok.any() else None
+        # never cleared counts as "after the horizon" so the median is over every rollout
+        times = np.where(ok, cleared + 1, s.minutes + 1)
+        median = float(np.median(times))
+        row["median_minutes_to_clear"] = median if median <= s.minutes else None
     return row
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 3)
+
+
+def add_ratios(rows: list[dict[str, Any]], good: bool) -> None:
+    """Each row's figures over savvi's in the same cell (None where undefined)."""
+    peer = next((r for r in rows if r["rule"] == SAVVI), None)
+    for row in rows:
+        if peer is None:
+            row["vs_savvi"] = None
+            continue
+        row["vs_savvi"] = {
+            "rollback_rate": _ratio(row["rollback_rate"], peer["rollback_rate"]),
+            "median_minutes": None
+            if good
+            else _ratio(row["median_minutes"], peer["median_minutes"]),
+            "p90_minutes": None if good else _ratio(row["p90_minutes"], peer["p90_minutes"]),
+            "median_minutes_to_clear": _ratio(
+                row.get("median_minutes_to_clear"), peer.get("median_minutes_to_clear")
+            ),
+        }
+
+
 def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
+    sc = cell.scenario
     s = simulate(
-        cell.scenario,
-        cell.truth,
-        rollouts,
-        seed,
-        latency=cell.latency,
-        latency_margin=cell.latency_margin,
+        sc, cell.truth, rollouts, seed, latency=cell.latency, latency_margin=cell.latency_margin
     )
+    weights, _ = sc.weights()
+    peer = savvi_rule(s, weights, ALPHA, CLEAR_ALPHA)
     rows: list[dict[str, Any]] = []
     if not cell.latency:
         rows.append(summarise("naive: minute error rate > 1 %", s, naive_error(s)))
         rows.append(summarise("exact binomial, every minute", s, binomial_every_minute(s)))
         rows.append(summarise("Kayenta-like Mann-Whitney", s, kayenta_error(s)))
-        for name, settings in (("ours, r0 = 1", ERRORS_ONLY), ("ours, r0 = 1.25", ERRORS_TOLERANT)):
-            res = ours(s, settings)
-            rows.append(summarise(name, s, res.rollback, res.cleared))
+        rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared))
+        if sc.late:
+            res = ours(s, ERRORS_ONLY, settle=SETTLE)
+            rows.append(
+                summarise(f"{OURS}, settled minutes ({SETTLE} min)", s, res.rollback, res.cleared)
+            )
+            res = ours(s, ERRORS_ONLY)
+            rows.append(summarise(f"{OURS}, on unsettled minutes", s, res.rollback, res.cleared))
+        else:
+            res = ours(s, ERRORS_ONLY)
+            rows.append(summarise(OURS, s, res.rollback, res.cleared))
+            res = ours(s, ERRORS_TOLERANT)
+            rows.append(summarise(f"{OURS}, r0 = 1.25", s, res.rollback, res.cleared))
+        add_ratios(rows, cell.truth.good)
         return rows
     settings = replace(
         LATENCY_STRICT if cell.latency_margin == 0 else LATENCY_DEFAULT,
@@ -128,10 +189,14 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
     if cell.latency_margin == 0:
         rows.append(summarise("naive: minute P90 > 1.1 x baseline", s, naive_latency(s)))
         rows.append(summarise("Kayenta-like Mann-Whitney (P50)", s, kayenta_latency(s)))
+    rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared))  # it sees errors only
     for source in ("requests", "aggregates"):
         res = ours(s, settings, latency=source)
-        name = f"ours, latency from {'per-request data' if source == 'requests' else 'P50/P90/P99'}"
+        name = (
+            f"{OURS}, latency from {'per-request data' if source == 'requests' else 'P50/P90/P99'}"
+        )
         rows.append(summarise(name, s, res.rollback, res.cleared))
+    add_ratios(rows, cell.truth.good)
     return rows
 
 
@@ -153,9 +218,10 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| scenario; truth | rule | rollback (95 % CI) | median / p90 min | canary errors "
-        "served (median) | cleared: median min (rate) |",
-        "|---|---|---|---|---|---|",
+        "| scenario; truth | rule | rollback (95 % CI) | median / p90 min to detect | "
+        "canary errors served (median) | cleared: median min (rate) | vs savvi: rollback, "
+        "median / p90 detect, clear |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cell in results:
         for row in cell["rows"]:
@@ -167,9 +233,75 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 clear = (
                     f"{_fmt(row['median_minutes_to_clear'])} ({_fmt(row['cleared_rate'], True)})"
                 )
+            vs = row.get("vs_savvi") or {}
+            ratio = (
+                f"{_fmt(vs.get('rollback_rate'))}, {_fmt(vs.get('median_minutes'))} / "
+                f"{_fmt(vs.get('p90_minutes'))}, {_fmt(vs.get('median_minutes_to_clear'))}"
+            )
             lines.append(
                 f"| {cell['cell']} | {row['rule']} | {rate} | {times} | "
-                f"{row['median_canary_errors_served']:g} | {clear} |"
+                f"{row['median_canary_errors_served']:g} | {clear} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def _headline(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for row in rows:
+        if (
+            row["rule"] == OURS
+            or row["rule"].startswith(f"{OURS}, settled")
+            or (row["rule"].startswith(f"{OURS}, latency from P50"))
+        ):
+            return row
+    return None
+
+
+def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's goals per cell, from the figures: ours (the default judge; settled minutes in
+    the late cell; percentiles in latency cells) against savvi in the same run."""
+    out = []
+    for cell in results:
+        if not cell.get("goals", True):
+            continue
+        rows = cell["rows"]
+        us = _headline(rows)
+        peer = next((r for r in rows if r["rule"] == SAVVI), None)
+        if us is None or peer is None:
+            continue
+        checks: dict[str, bool | None] = {}
+        if cell["good"]:
+            checks["false rollbacks <= savvi's"] = us["rollback_rate"] <= peer["rollback_rate"]
+            checks["false rollbacks <= 1 %"] = us["rollback_rate"] <= 0.01
+            ours_clear, peer_clear = (
+                us.get("median_minutes_to_clear"),
+                peer.get("median_minutes_to_clear"),
+            )
+            checks["cleared no later than savvi"] = (
+                None
+                if peer_clear is None and ours_clear is None
+                else (ours_clear is not None and (peer_clear is None or ours_clear <= peer_clear))
+            )
+            if cell["cell"].startswith(ZERO.name):
+                checks["0-error canary cleared in median <= 6 min"] = (
+                    ours_clear is not None and ours_clear <= 6
+                )
+        else:
+            checks["detection >= savvi's"] = us["rollback_rate"] >= peer["rollback_rate"]
+            for key, label in (("median_minutes", "median"), ("p90_minutes", "p90")):
+                a, b = us[key], peer[key]
+                checks[f"time to detect ({label}) <= savvi's"] = (
+                    None if a is None and b is None else (a is not None and (b is None or a <= b))
+                )
+        out.append({"cell": cell["cell"], "rule": us["rule"], "checks": checks})
+    return out
+
+
+def goals_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| scenario; truth | goal | met |", "|---|---|---|"]
+    for g in rows:
+        for goal, met in g["checks"].items():
+            lines.append(
+                f"| {g['cell']} | {goal} | {'-' if met is None else 'yes' if met else 'NO'} |"
             )
     return "\n".join(lines)
 
@@ -177,17 +309,29 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def benchmark(rollouts: int, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     results: list[dict[str, Any]] = []
-    for i, cell in enumerate(cells()):
+    all_cells = cells()
+    for i, cell in enumerate(all_cells):
         t0 = time.monotonic()
         rows = run_cell(cell, rollouts, seed + 1000 * i)
-        results.append({"cell": cell_label(cell), "good": cell.truth.good, "rows": rows})
-        log(f"[{i + 1}/{len(cells())}] {cell_label(cell)}: {time.monotonic() - t0:.1f} s")
+        results.append(
+            {
+                "cell": cell_label(cell),
+                "good": cell.truth.good,
+                # latency cells with margin 0 compare detection rules only (nothing can be
+                # shown within a margin of 0): no goals there
+                "goals": not (cell.latency and cell.latency_margin == 0),
+                "rows": rows,
+            }
+        )
+        log(f"[{i + 1}/{len(all_cells)}] {cell_label(cell)}: {time.monotonic() - t0:.1f} s")
     return {
         "rollouts": rollouts,
         "seed": seed,
         "alpha": ALPHA,
+        "clear_alpha": CLEAR_ALPHA,
         "seconds": round(time.monotonic() - started, 1),
         "cells": results,
+        "goals": goals(results),
     }
 
 
@@ -213,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.judge", description="Judge benchmark and replay."
     )
-    parser.add_argument("--rollouts", type=int, default=1000, help="simulated rollouts per cell")
+    parser.add_argument("--rollouts", type=int, default=500, help="simulated rollouts per cell")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--json-out", help="also write the JSON results to this file")
     parser.add_argument("--replay", metavar="FILE.json", help="replay a recorded series")
@@ -230,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--rollouts must be at least 1")
     doc = benchmark(args.rollouts, args.seed, lambda s: print(s, file=sys.stderr))
     print(markdown(doc["cells"]))
+    print()
+    print(goals_markdown(doc["goals"]))
     print()
     print(json.dumps(doc, indent=1))
     if args.json_out:

@@ -15,6 +15,28 @@ share of the minute and ``r`` the canary/baseline event-rate ratio. The log-like
 
 The baseline's own rate cancels out: the test is valid whatever it does from minute to minute.
 
+Clearing (:class:`MarginProcess`): evidence that the canary is *not* worse, i.e. against the
+composite null "canary rate >= ``margin`` x baseline rate AND canary rate >= baseline rate +
+``abs_margin``" (worse both ways). Every member of the mixture has the form
+``exp(-lambda x + mu y + c)``; since the binomial moment generating function is at most the
+Poisson one, ``E[exp(-lambda x + mu y)] <= exp(-A p_c + B p_b)`` with ``A = n (1 - e^-lambda)``,
+``B = m (e^mu - 1)``, so a member is an e-value under the whole null (any baseline rate) when
+``A p_c - B p_b >= c`` there. Two families qualify:
+
+- ratio members, ``B = margin A`` and ``c = 0``: exactly the conditional-binomial likelihood
+  ratio above with the null at ``margin`` and an alternative below it;
+- absolute members, ``B = A`` and ``c = A abs_margin``: ``x log(phi) + y log(1 + A/m) +
+  A abs_margin`` with ``phi = e^-lambda`` in (0, 1), ``A = n (1 - phi)``. Zero errors on both
+  sides is evidence here: each error-free canary request multiplies E by about
+  ``exp(abs_margin (1 - phi))``.
+
+Both are valid under the intersection null, so their weighted mixture is too (an e-value for the
+union "ratio below ``margin`` OR difference below ``abs_margin``").
+
+Tempering: ``add(..., temper=phi)`` divides each minute's log-likelihood ratio by a variance
+inflation factor ``phi >= 1`` estimated from the data (quasi-likelihood): under extra-binomial
+variation of that size the tempered factor has mean about 1 again (see :class:`Dispersion`).
+
 Signs (:class:`SignProcess`): one bit per minute that is 1 with probability <= 1/2 under the
 null; the alternative ``q`` multiplies by ``2q`` on a 1 and ``2(1 - q)`` on a 0.
 """
@@ -28,6 +50,16 @@ from collections.abc import Sequence
 ROLLBACK_GRID: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0)
 # Clearing: alternatives below the margin (multiples of the margin).
 CLEAR_GRID: tuple[float, ...] = (0.8, 2.0 / 3.0, 0.5, 1.0 / 3.0, 0.25)
+# Their weights in the combined clearing mixture: the canary as good as the baseline (0.5 x a
+# margin of 2) is the likeliest truth of a healthy rollout, so it weighs most.
+CLEAR_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.35, 0.15, 0.15)
+# Clearing on the absolute margin: phi = e^-lambda of each member, and its weight. The first
+# member (phi 0.01) is the "no canary errors" alternative: it carries most of the weight so a
+# canary with no errors clears after about (log(1/clear_alpha) + 0.6) / abs_margin requests
+# (3600 at the defaults: 6 minutes at 10 req/s).
+ABS_GRID: tuple[float, ...] = (0.01, 0.1, 0.3, 0.6)
+ABS_WEIGHTS: tuple[float, ...] = (0.55, 0.05, 0.05, 0.05)
+# The rest of the clearing mixture goes to the ratio members (equal weights over CLEAR_GRID).
 # Sign test: probabilities of a "worse" bit under the alternatives.
 SIGN_GRID: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -46,10 +78,25 @@ class RatioProcess:
     so far; ``peak_log_e`` the largest it has been (0 before any minute: E starts at 1).
     """
 
-    __slots__ = ("_alts", "_log_ratio", "_sums", "events", "null", "peak_log_e", "peak_minute")
+    __slots__ = (
+        "_alts",
+        "_log_ratio",
+        "_sums",
+        "_weights",
+        "events",
+        "null",
+        "peak_log_e",
+        "peak_minute",
+    )
 
-    def __init__(self, null: float, multiples: Sequence[float]) -> None:
+    def __init__(
+        self, null: float, multiples: Sequence[float], weights: Sequence[float] | None = None
+    ) -> None:
+        if weights is not None and (len(weights) != len(multiples) or min(weights) <= 0):
+            raise ValueError("weights: one positive weight per alternative")
         self.null = null
+        total = 1.0 if weights is None else sum(weights)
+        self._weights = None if weights is None else tuple(w / total for w in weights)
         self._alts = tuple(null * f for f in multiples)
         self._log_ratio = tuple(math.log(a / null) for a in self._alts)
         self._sums = [0.0] * len(self._alts)
@@ -57,15 +104,27 @@ class RatioProcess:
         self.peak_log_e = 0.0
         self.peak_minute: int | None = None
 
-    def add(self, n: int, x: int, m: int, y: int, minute: int) -> bool:
-        """Add one minute's counts; False (and no change) when it carries no information."""
+    def add(
+        self,
+        n: int,
+        x: int,
+        m: int,
+        y: int,
+        minute: int,
+        temper: float = 1.0,
+        cap: float = math.inf,
+    ) -> bool:
+        """Add one minute's counts (log-likelihood ratios divided by ``temper`` >= 1, each
+        member's factor capped at ``exp(cap)``: a smaller factor keeps the mean <= 1, so the
+        cap never costs validity); False (and no change) when it carries no information."""
         k = x + y
         if n <= 0 or m <= 0 or k <= 0:
             return False
         rho = n / (n + m)
         base = math.log(rho * self.null + 1.0 - rho)
         for j, alt in enumerate(self._alts):
-            self._sums[j] += x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
+            step = x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
+            self._sums[j] += min(step / temper, cap)
         self.events += k
         now = self.log_e
         if now > self.peak_log_e:
@@ -75,7 +134,9 @@ class RatioProcess:
 
     @property
     def log_e(self) -> float:
-        return log_mean_exp(self._sums)
+        if self._weights is None:
+            return log_mean_exp(self._sums)
+        return log_weighted_sum(self._sums, self._weights)
 
     def best_alternative(self) -> float:
         """The grid ratio with the largest likelihood so far (a rough point estimate)."""
@@ -111,3 +172,151 @@ class SignProcess:
     @property
     def log_e(self) -> float:
         return log_mean_exp(self._sums)
+
+
+def log_weighted_sum(logs: Sequence[float], weights: Sequence[float]) -> float:
+    """log(sum_j w_j exp(logs_j)) without overflow (weights > 0)."""
+    terms = [math.log(w) + v for v, w in zip(logs, weights, strict=True)]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+class MarginProcess:
+    """Clearing e-process: "the canary's error rate is below ``margin`` x the baseline's OR
+    below the baseline's + ``abs_margin``" (see the module docstring for why it is valid).
+
+    ``abs_margin`` 0 leaves the ratio members only (the ratio clear alone). ``log_e`` is the
+    combined e-value; ``ratio_log_e`` and ``abs_log_e`` its two parts (each itself an e-value
+    for its own claim, reported as evidence).
+    """
+
+    __slots__ = (
+        "_abs",
+        "_abs_weights",
+        "_ratio",
+        "_ratio_weight",
+        "abs_margin",
+        "events",
+        "margin",
+        "peak_log_e",
+        "peak_minute",
+    )
+
+    def __init__(
+        self,
+        margin: float,
+        abs_margin: float,
+        ratio_multiples: Sequence[float] = CLEAR_GRID,
+        ratio_weights: Sequence[float] | None = CLEAR_WEIGHTS,
+        abs_grid: Sequence[float] = ABS_GRID,
+        abs_weights: Sequence[float] = ABS_WEIGHTS,
+    ) -> None:
+        if len(abs_grid) != len(abs_weights) or not all(0.0 < p < 1.0 for p in abs_grid):
+            raise ValueError("abs_grid: one weight per member, each phi in (0, 1)")
+        self.margin = margin
+        self.abs_margin = abs_margin
+        self._ratio = RatioProcess(margin, ratio_multiples, ratio_weights)
+        self._abs = [(phi, math.log(phi), [0.0]) for phi in abs_grid] if abs_margin > 0 else []
+        total = sum(abs_weights) if self._abs else 0.0
+        if not total < 1.0:
+            raise ValueError("abs_weights must sum to less than 1")
+        self._abs_weights = tuple(abs_weights) if self._abs else ()
+        self._ratio_weight = 1.0 - total
+        self.events = 0
+        self.peak_log_e = 0.0
+        self.peak_minute: int | None = None
+
+    def add(self, n: int, x: int, m: int, y: int, minute: int, temper: float = 1.0) -> bool:
+        """Add one minute's counts; False (and no change) when it carries no information."""
+        if n <= 0 or m <= 0:
+            return False
+        used = self._ratio.add(n, x, m, y, minute, temper)
+        for phi, log_phi, acc in self._abs:
+            a = n * (1.0 - phi)
+            acc[0] += (x * log_phi + y * math.log1p(a / m) + a * self.abs_margin) / temper
+            used = True
+        if not used:
+            return False
+        self.events += x + y
+        now = self.log_e
+        if now > self.peak_log_e:
+            self.peak_log_e = now
+            self.peak_minute = minute
+        return True
+
+    @property
+    def ratio_log_e(self) -> float:
+        return self._ratio.log_e
+
+    @property
+    def abs_log_e(self) -> float:
+        """The absolute-margin part alone (its weighted mixture renormalised); 0 when off."""
+        if not self._abs:
+            return 0.0
+        total = sum(self._abs_weights)
+        return log_weighted_sum(
+            [acc[0] for _, _, acc in self._abs], [w / total for w in self._abs_weights]
+        )
+
+    @property
+    def log_e(self) -> float:
+        if not self._abs:
+            return self._ratio.log_e
+        return log_weighted_sum(
+            [self._ratio.log_e, *(acc[0] for _, _, acc in self._abs)],
+            [self._ratio_weight, *self._abs_weights],
+        )
+
+
+class Dispersion:
+    """Extra-binomial variation of the canary's share of the error events, estimated from the
+    data: Pearson's statistic of ``x_t`` given ``k_t`` around the pooled ratio, per degree of
+    freedom, shrunk towards 1 by ``prior_df`` pseudo degrees of freedom and floored at 1; its
+    excess over 1 is then raised by ``1 + upper x sqrt(2 / (df + prior_df))`` (about ``upper``
+    standard errors of the estimate: a few heavy-tailed minutes more often understate the
+    variation than overstate it).
+
+    Only the canary's share matters: variation common to both deployments (a bad minute for
+    everyone, a drifting baseline) cancels in the conditional test and does not inflate this.
+    ``factor`` after :meth:`add` of minute t includes minute t, so an outlying minute tempers
+    its own evidence.
+    """
+
+    __slots__ = ("_m", "_minutes", "_n", "_x", "_y", "prior_df", "upper")
+
+    def __init__(self, prior_df: float = 2.0, upper: float = 0.0) -> None:
+        self.prior_df = prior_df
+        self.upper = upper
+        self._minutes: list[tuple[int, int, float]] = []  # (x, k, rho) of minutes with events
+        self._n = self._x = self._m = self._y = 0
+
+    def add(self, n: int, x: int, m: int, y: int) -> None:
+        if n <= 0 or m <= 0:
+            return
+        self._n += n
+        self._x += x
+        self._m += m
+        self._y += y
+        if x + y > 0:
+            self._minutes.append((x, x + y, n / (n + m)))
+
+    @property
+    def minutes(self) -> int:
+        """Minutes with error events (those the estimate rests on)."""
+        return len(self._minutes)
+
+    @property
+    def factor(self) -> float:
+        df = len(self._minutes) - 1
+        if df < 1:
+            return 1.0
+        ratio = ((self._x + 0.5) / self._n) / ((self._y + 0.5) / self._m)
+        chi2 = 0.0
+        for x, k, rho in self._minutes:
+            theta = rho * ratio / (rho * ratio + 1.0 - rho)
+            chi2 += (x - k * theta) ** 2 / (k * theta * (1.0 - theta))
+        mean = (chi2 + self.prior_df) / (df + self.prior_df)
+        # the excess over 1, raised to an upper estimate: few heavy-tailed minutes more often
+        # understate the variation than overstate it
+        excess = max(0.0, mean - 1.0) * (1.0 + self.upper * math.sqrt(2.0 / (df + self.prior_df)))
+        return 1.0 + excess

@@ -39,9 +39,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.errors import InvalidInput
-from shared.judge.evalues import CLEAR_GRID, ROLLBACK_GRID, RatioProcess, SignProcess, log_mean_exp
-from shared.judge.types import Decision, Exceedance, JudgeSettings, Minute, Verdict
+from shared.judge.evalues import (
+    CLEAR_GRID,
+    ROLLBACK_GRID,
+    Dispersion,
+    MarginProcess,
+    RatioProcess,
+    SignProcess,
+)
+from shared.judge.levels import LatencySource, LevelProcesses, tail_ok
+from shared.judge.types import Decision, JudgeSettings, Minute, Verdict
+from shared.judge.validate import check_exceedance, counts, percentile
 
 # ------------------------------------------------------------------------- reason constants
 # (CamelCase like the engine's own reasons; NO_DATA is the engine's "NoData" too)
@@ -52,6 +60,7 @@ NO_DATA = "NoData"
 INSUFFICIENT_DATA = "InsufficientData"
 ACCUMULATING = "Accumulating"
 LATENCY_ACCUMULATING = "LatencyAccumulating"
+LATENCY_NOT_MEASURABLE = "LatencyNotMeasurable"
 ERROR_RATE_CEILING = "ErrorRateCeiling"
 
 REASONS: tuple[str, ...] = (
@@ -62,13 +71,15 @@ REASONS: tuple[str, ...] = (
     INSUFFICIENT_DATA,
     ACCUMULATING,
     LATENCY_ACCUMULATING,
+    LATENCY_NOT_MEASURABLE,
     ERROR_RATE_CEILING,
 )
 
 # A canary failing more than this share of its requests is never promoted.
 MAX_PROMOTION_ERROR_RATE = 0.5
-# A per-minute percentile P_L is compared only when both sides had at least this many
-# requests above it (n x (1 - L)); below that it is mostly noise.
+# The default of JudgeSettings.latency_min_tail: a per-minute percentile P_L is compared only
+# when both sides had at least this many requests above it (n x (1 - L)); below that it is
+# mostly noise.
 MIN_TAIL_REQUESTS = 5
 # Per-minute percentile fields of :class:`Minute`, by quantile level.
 AGGREGATE_FIELDS: dict[float, tuple[str, str]] = {
@@ -79,80 +90,21 @@ AGGREGATE_FIELDS: dict[float, tuple[str, str]] = {
 SOURCE_REQUESTS = "requests"
 SOURCE_AGGREGATES = "aggregates"
 
+# The largest share of the rollback threshold one minute's evidence may carry: a rollback
+# needs at least two minutes that point the same way, so one outlying minute (canary-only
+# noise, a half-ingested minute) never decides alone. The cap lowers each factor, so the
+# e-process stays valid. PRIOR_DF and DISPERSION_UPPER shape the overdispersion estimate
+# (see Dispersion); chosen on the benchmark's canary-only lognormal cells (sd 0.5 and 1.0).
+MINUTE_SHARE = 0.55
+PRIOR_DF = 2.0
+DISPERSION_UPPER = 3.0
+
 _DIGITS = 6
 _EPS = 1e-9
 
 
 def _r(value: float) -> float:
     return round(value, _DIGITS)
-
-
-class _Level:
-    """One latency level's rollback and clearing processes for one data source."""
-
-    __slots__ = ("clear", "clear_minutes", "up", "up_minutes")
-
-    def __init__(self, up: RatioProcess | SignProcess, clear: RatioProcess | SignProcess) -> None:
-        self.up = up
-        self.clear = clear
-        self.up_minutes = 0
-        self.clear_minutes = 0
-
-
-class _Latency:
-    """Latency evidence from one source (per-request exceedances or per-minute percentiles)."""
-
-    __slots__ = ("levels", "peak_log_e", "peak_minute", "source")
-
-    def __init__(self, source: str, levels: dict[float, _Level]) -> None:
-        self.source = source
-        self.levels = levels
-        self.peak_log_e = 0.0
-        self.peak_minute: int | None = None
-
-    @property
-    def has_rollback_data(self) -> bool:
-        return any(lv.up_minutes for lv in self.levels.values())
-
-    @property
-    def has_clear_data(self) -> bool:
-        return any(lv.clear_minutes for lv in self.levels.values())
-
-    @property
-    def log_e(self) -> float:
-        return log_mean_exp([lv.up.log_e for lv in self.levels.values()])
-
-    def update_peak(self, minute: int) -> None:
-        if not self.levels or not self.has_rollback_data:
-            return
-        now = self.log_e
-        if now > self.peak_log_e:
-            self.peak_log_e = now
-            self.peak_minute = minute
-
-    def evidence(self, clear_threshold: float) -> dict[str, Any]:
-        levels: dict[str, Any] = {}
-        for level, lv in sorted(self.levels.items()):
-            clear_log_e = _r(lv.clear.log_e)
-            levels[_level_key(level)] = {
-                "log_e": _r(lv.up.log_e),
-                "peak_log_e": _r(lv.up.peak_log_e),
-                "minutes": lv.up_minutes,
-                "clear_log_e": clear_log_e,
-                "clear_minutes": lv.clear_minutes,
-                "cleared": lv.clear_minutes > 0 and clear_log_e >= clear_threshold,
-            }
-        return {
-            "source": self.source,
-            "log_e": _r(self.log_e) if self.levels else 0.0,
-            "peak_log_e": _r(self.peak_log_e),
-            "peak_minute": self.peak_minute,
-            "levels": levels,
-        }
-
-
-def _level_key(level: float) -> str:
-    return f"{level:g}"
 
 
 class StageJudge:
@@ -169,22 +121,34 @@ class StageJudge:
         self.canary_errors = 0
         self.baseline_requests = 0
         self.baseline_errors = 0
+        self.latency_minutes = 0  # minutes with data that carried any latency figure
+        self._canary_per_minute: list[int] = []
+        self._baseline_per_minute: list[int] = []
+        self.dispersion = Dispersion(PRIOR_DF, DISPERSION_UPPER)
+        # no single minute may carry the rollback evidence alone (see MINUTE_SHARE)
+        self._minute_cap = MINUTE_SHARE * math.log(1.0 / settings.alpha)
         self.errors_up = RatioProcess(settings.tolerance, ROLLBACK_GRID)
-        self.errors_clear = RatioProcess(settings.clear_margin, CLEAR_GRID)
+        self.errors_clear = MarginProcess(settings.clear_margin, settings.clear_abs_margin)
         levels = sorted(set(settings.latency_levels))
-        self.requests = _Latency(
+        self.requests = LatencySource(
             SOURCE_REQUESTS,
             {
-                lv: _Level(RatioProcess(1.0, ROLLBACK_GRID), RatioProcess(1.0, CLEAR_GRID))
+                lv: LevelProcesses(RatioProcess(1.0, ROLLBACK_GRID), RatioProcess(1.0, CLEAR_GRID))
                 for lv in levels
             },
         )
-        self.aggregates = _Latency(
+        self.aggregates = LatencySource(
             SOURCE_AGGREGATES,
             {
-                lv: _Level(SignProcess(), SignProcess())
+                lv: LevelProcesses(SignProcess(), SignProcess())
                 for lv in levels
                 if _aggregate_level(lv) is not None
+            },
+            {
+                lv: f"no per-minute percentile at P{100 * lv:g} (the metrics give P50, P90, "
+                "P99; per-request data measures any level)"
+                for lv in levels
+                if _aggregate_level(lv) is None
             },
         )
 
@@ -192,7 +156,7 @@ class StageJudge:
     def add(self, minute: Minute) -> None:
         """Add the next closed minute of the stage (raises InvalidInput on a malformed one)."""
         index = self.minutes
-        n, x, m, y = _counts(minute, index)
+        n, x, m, y = counts(minute, index)
         self.minutes += 1
         if x > n or y > m:
             self.minutes_inconsistent += 1
@@ -205,10 +169,20 @@ class StageJudge:
         self.canary_errors += x
         self.baseline_requests += m
         self.baseline_errors += y
-        self.errors_up.add(n, x, m, y, index)
-        self.errors_clear.add(n, x, m, y, index)
+        self._canary_per_minute.append(n)
+        self._baseline_per_minute.append(m)
+        temper = 1.0
+        if self.settings.estimate_dispersion:
+            self.dispersion.add(n, x, m, y)
+            temper = self.dispersion.factor
+        self.errors_up.add(n, x, m, y, index, temper, self._minute_cap)
+        self.errors_clear.add(n, x, m, y, index, temper)
         if not self.settings.guard_latency:
             return
+        if minute.exceedances or any(
+            getattr(minute, name) is not None for pair in AGGREGATE_FIELDS.values() for name in pair
+        ):
+            self.latency_minutes += 1
         self._add_exceedances(minute, index)
         self._add_percentiles(minute, n, m, index)
         self.requests.update_peak(index)
@@ -217,7 +191,7 @@ class StageJudge:
     def _add_exceedances(self, minute: Minute, index: int) -> None:
         margin = self.settings.latency_margin
         for j, e in enumerate(minute.exceedances):
-            _check_exceedance(e, index, j)
+            check_exceedance(e, index, j)
             level = _match_level(e.level, self.requests.levels)
             if level is None or e.canary_total == 0 or e.baseline_total == 0:
                 continue
@@ -229,36 +203,38 @@ class StageJudge:
                 e.threshold_ms if e.canary_threshold_ms is None else e.canary_threshold_ms
             )
             applied = canary_threshold / e.threshold_ms - 1.0
-            counts = (e.canary_total, e.canary_slow, e.baseline_total, e.baseline_slow)
+            counts_ = (e.canary_total, e.canary_slow, e.baseline_total, e.baseline_slow)
             # Counts made with a larger margin than the policy's still show "slower than the
             # margin"; counts made with a smaller one still show "within the margin".
             if applied >= margin - _EPS:
-                lv.up.add(*counts, index)
+                lv.up.add(*counts_, index)
                 lv.up_minutes += 1
             if applied <= margin + _EPS:
-                lv.clear.add(*counts, index)
+                lv.clear.add(*counts_, index)
                 lv.clear_minutes += 1
+            if tail_ok(level, e.canary_total, e.baseline_total, self.settings.latency_min_tail):
+                lv.tail_minutes += 1
 
     def _add_percentiles(self, minute: Minute, n: int, m: int, index: int) -> None:
         factor = 1.0 + self.settings.latency_margin
         for level, lv in self.aggregates.levels.items():
             names = _aggregate_level(level)
             assert names is not None
-            canary = _percentile(minute, names[0], index)
-            baseline = _percentile(minute, names[1], index)
+            canary = percentile(minute, names[0], index)
+            baseline = percentile(minute, names[1], index)
             if canary is None or baseline is None:
                 continue
-            tail = 1.0 - level
-            if n * tail < MIN_TAIL_REQUESTS or m * tail < MIN_TAIL_REQUESTS:
+            if not tail_ok(level, n, m, self.settings.latency_min_tail):
                 continue
             assert isinstance(lv.up, SignProcess) and isinstance(lv.clear, SignProcess)
             lv.up.add(canary > factor * baseline, index)
             lv.clear.add(canary < factor * baseline, index)
             lv.up_minutes += 1
             lv.clear_minutes += 1
+            lv.tail_minutes += 1
 
     # ----------------------------------------------------------------------------- output
-    def _rollback_latency(self) -> _Latency | None:
+    def _rollback_latency(self) -> LatencySource | None:
         if not self.settings.guard_latency:
             return None
         if self.requests.has_rollback_data:
@@ -267,7 +243,7 @@ class StageJudge:
             return self.aggregates
         return None
 
-    def _clear_latency(self) -> _Latency | None:
+    def _clear_latency(self) -> LatencySource | None:
         if not self.settings.guard_latency:
             return None
         if self.requests.has_clear_data:
@@ -276,11 +252,43 @@ class StageJudge:
             return self.aggregates
         return None
 
+    def _latency_evidence(self, clear_threshold: float) -> dict[str, Any] | None:
+        s = self.settings
+        if not s.guard_latency:
+            return None
+        per_minute = (self._canary_per_minute, self._baseline_per_minute, s.latency_min_tail)
+        rollback = self._rollback_latency()
+        clear = self._clear_latency()
+        clear_ev = None if clear is None else clear.evidence(clear_threshold, *per_minute)
+        if clear_ev is None:
+            # no level ever had data: say why per level from the source the minutes would use
+            source = self.aggregates if self.aggregates.levels else self.requests
+            candidate = source.evidence(clear_threshold, *per_minute)
+            measurable: list[str] = []
+            why: str | None = (
+                "no latency data in the stage's minutes (neither per-request exceedance counts "
+                "nor per-minute percentiles)"
+                if not self.latency_minutes
+                else _join_why(candidate["levels"])
+            )
+        else:
+            measurable = [k for k, lv in clear_ev["levels"].items() if lv["measurable"]]
+            why = None if measurable else _join_why(clear_ev["levels"])
+        return {
+            "margin": s.latency_margin,
+            "min_tail": s.latency_min_tail,
+            "levels_configured": [f"{lv:g}" for lv in sorted(set(s.latency_levels))],
+            "rollback": None
+            if rollback is None
+            else rollback.evidence(clear_threshold, *per_minute),
+            "clear": clear_ev,
+            "measurable_levels": measurable,
+            "why": why,
+        }
+
     def evidence(self) -> dict[str, Any]:
         s = self.settings
         rollback_latency = self._rollback_latency()
-        clear_latency = self._clear_latency()
-        latency_in_play = rollback_latency is not None or clear_latency is not None
         guarded = 1 + (rollback_latency is not None)
         clear_threshold = _r(math.log(1.0 / s.clear_alpha))
         up, clear = self.errors_up, self.errors_clear
@@ -290,7 +298,7 @@ class StageJudge:
             if self.canary_requests and self.baseline_requests and self.baseline_errors
             else None
         )
-        evidence: dict[str, Any] = {
+        return {
             "minutes": self.minutes,
             "minutes_with_data": self.minutes_with_data,
             "minutes_no_traffic": self.minutes_no_traffic,
@@ -308,32 +316,34 @@ class StageJudge:
             "min_requests": s.min_requests,
             "min_error_events": s.min_error_events,
             "max_promotion_error_rate": MAX_PROMOTION_ERROR_RATE,
+            "latency_guarded": s.guard_latency,
             "error_rate": {
                 "tolerance": s.tolerance,
                 "log_e": _r(up.log_e),
                 "peak_log_e": _r(up.peak_log_e),
                 "peak_minute": up.peak_minute,
                 "clear_margin": s.clear_margin,
+                "clear_abs_margin": s.clear_abs_margin,
                 "clear_log_e": _r(clear.log_e),
+                "clear_ratio_log_e": _r(clear.ratio_log_e),
+                "clear_abs_log_e": _r(clear.abs_log_e),
                 "error_events": clear.events,
                 "ratio_observed": None if estimate is None else _r(estimate),
+                "dispersion": _r(self.dispersion.factor) if s.estimate_dispersion else 1.0,
+                "dispersion_minutes": self.dispersion.minutes,
             },
-            "latency": None,
+            "latency": self._latency_evidence(clear_threshold),
         }
-        if latency_in_play:
-            evidence["latency"] = {
-                "margin": s.latency_margin,
-                "rollback": None
-                if rollback_latency is None
-                else rollback_latency.evidence(clear_threshold),
-                "clear": None if clear_latency is None else clear_latency.evidence(clear_threshold),
-            }
-        return evidence
 
     def verdict(self) -> Verdict:
         evidence = self.evidence()
         decision, reason = decision_from_evidence(evidence)
         return Verdict(decision=decision, reason=reason, evidence=evidence)
+
+
+def _join_why(levels: Mapping[str, Any]) -> str:
+    reasons = [lv["why"] for lv in levels.values() if lv.get("why")]
+    return "no latency level is measurable at this traffic: " + "; ".join(reasons)
 
 
 def decision_from_evidence(evidence: Mapping[str, Any]) -> tuple[Decision, str]:
@@ -358,18 +368,19 @@ def decision_from_evidence(evidence: Mapping[str, Any]) -> tuple[Decision, str]:
         > evidence["max_promotion_error_rate"] * evidence["canary_requests"]
     ):
         return "hold", ERROR_RATE_CEILING
-    clear_threshold = evidence["clear_threshold_log_e"]
     if not (
-        errors["error_events"] > 0
-        and errors["error_events"] >= evidence["min_error_events"]
-        and errors["clear_log_e"] >= clear_threshold
+        errors["error_events"] >= evidence["min_error_events"]
+        and errors["clear_log_e"] >= evidence["clear_threshold_log_e"]
     ):
         return "hold", ACCUMULATING
     if latency is not None:
-        cleared = latency["clear"] is not None and all(
-            level["cleared"] for level in latency["clear"]["levels"].values()
+        clear = latency["clear"]
+        measurable = (
+            [] if clear is None else [lv for lv in clear["levels"].values() if lv["measurable"]]
         )
-        if not cleared:
+        if not measurable:
+            return "hold", LATENCY_NOT_MEASURABLE
+        if not all(lv["cleared"] for lv in measurable):
             return "hold", LATENCY_ACCUMULATING
     return "promote", CLEARED
 
@@ -399,60 +410,7 @@ class SequentialJudge:
         return judge_stage(minutes, settings)
 
 
-# ---------------------------------------------------------------------------- validation
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{where} must be a whole number, got {value!r}")
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise InvalidInput(f"{where} must be a whole number, got {value!r}")
-    if value < 0:
-        raise InvalidInput(f"{where} must be >= 0, got {value!r}")
-    return int(value)
-
-
-def _counts(minute: Minute, index: int) -> tuple[int, int, int, int]:
-    if not isinstance(minute, Minute):
-        raise InvalidInput(f"minutes[{index}] must be a Minute, got {type(minute).__name__}")
-    return (
-        _count(minute.canary_requests, f"minutes[{index}].canary_requests"),
-        _count(minute.canary_errors, f"minutes[{index}].canary_errors"),
-        _count(minute.baseline_requests, f"minutes[{index}].baseline_requests"),
-        _count(minute.baseline_errors, f"minutes[{index}].baseline_errors"),
-    )
-
-
-def _percentile(minute: Minute, name: str, index: int) -> float | None:
-    value = getattr(minute, name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"minutes[{index}].{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"minutes[{index}].{name} must be finite and >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_exceedance(e: Exceedance, index: int, j: int) -> None:
-    where = f"minutes[{index}].exceedances[{j}]"
-    if not isinstance(e, Exceedance):
-        raise InvalidInput(f"{where} must be an Exceedance, got {type(e).__name__}")
-    for name in ("canary_slow", "canary_total", "baseline_slow", "baseline_total"):
-        _count(getattr(e, name), f"{where}.{name}")
-    for name in ("level", "threshold_ms", "canary_threshold_ms"):
-        value = getattr(e, name)
-        if value is None and name == "canary_threshold_ms":
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise InvalidInput(f"{where}.{name} must be a finite number > 0, got {value!r}")
-    if e.level >= 1:
-        raise InvalidInput(f"{where}.level must be below 1, got {e.level!r}")
-
-
+# ------------------------------------------------------------------------------ helpers
 def _match_level(level: float, levels: Mapping[float, Any]) -> float | None:
     for known in levels:
         if abs(known - level) < _EPS:

@@ -52,6 +52,9 @@ class Minute:
     baseline_p90: float | None = None
     baseline_p99: float | None = None
     exceedances: tuple[Exceedance, ...] = ()
+    # P95 (Azure Monitor RequestLatency_P95): read by the guardrails, not by the stage judge
+    canary_p95: float | None = None
+    baseline_p95: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class JudgeSettings:
     alpha:             rollback error budget over the whole stage (anytime-valid)
     tolerance:         r0, the canary/baseline error-rate ratio tolerated before rollback
     clear_margin:      m, the ratio the canary must be shown to be below to be promoted
+    clear_abs_margin:  d, an absolute margin (a fraction: 0.001 = 0.1 percentage points): the
+                       stage also clears on evidence that the canary's error rate exceeds the
+                       baseline's by less than d (one anytime-valid e-process for "ratio below
+                       m OR difference below d"); zero errors on both sides is evidence for it.
+                       0 turns it off (ratio only)
     clear_alpha:       alpha_p, the error budget of the clearing test
     latency_margin:    relative latency slack (0.1 = canary may be 10 % slower): rollback needs
                        evidence of a canary slower than that, promotion evidence of one within it
@@ -72,21 +80,30 @@ class JudgeSettings:
     min_minutes:       minutes of data (traffic on both sides) before the stage may be promoted
     min_requests:      canary requests before the stage may be promoted
     min_error_events:  baseline+canary error events before clearing on errors may count
-                       (0: no minimum beyond the evidence itself; the clearing e-process gains
-                       evidence only from error events, so a stage where neither side had an
-                       error is never cleared on errors: it holds until its deadline)
+                       (0: no minimum beyond the evidence itself)
+    estimate_dispersion: temper the error-rate evidence by the extra-binomial variation of
+                       the canary's share of errors estimated from the stage's minutes
+                       (quasi-likelihood; keeps false rollbacks near alpha when the canary's
+                       error rate jumps from minute to minute); false: plain binomial
+    latency_min_tail:  a latency level L is measurable in a minute when both sides had at
+                       least this many requests beyond it (requests x (1 - L)); a level not
+                       measurable in at least half of the stage's minutes is reported as such
+                       and does not block promotion
     """
 
     alpha: float = 0.01
     tolerance: float = 1.0
     clear_margin: float = 2.0
     clear_alpha: float = 0.05
+    clear_abs_margin: float = 0.001
     latency_margin: float = 0.1
     latency_levels: tuple[float, ...] = (0.5, 0.9, 0.99)
     guard_latency: bool = True
     min_minutes: int = 1
     min_requests: int = 0
     min_error_events: int = 0
+    estimate_dispersion: bool = True
+    latency_min_tail: int = 5
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, path: str = "judge") -> JudgeSettings:
@@ -108,6 +125,8 @@ class JudgeSettings:
                 values[name] = _number(where, value, lo=1.0)
             elif name == "clear_margin":
                 values[name] = _number(where, value, lo=1.0, lo_open=True)
+            elif name == "clear_abs_margin":
+                values[name] = _number(where, value, lo=0.0, hi=1.0, hi_open=True)
             elif name == "latency_margin":
                 values[name] = _number(where, value, lo=0.0)
             elif name == "latency_levels":
@@ -117,9 +136,13 @@ class JudgeSettings:
                     _number(f"{where}[{i}]", v, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
                     for i, v in enumerate(value)
                 )
-            elif name == "guard_latency":
+            elif name in ("guard_latency", "estimate_dispersion"):
                 if not isinstance(value, bool):
                     raise PolicyError(where, "must be true or false")
+                values[name] = value
+            elif name == "latency_min_tail":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise PolicyError(where, "must be a whole number >= 1")
                 values[name] = value
             else:  # min_minutes, min_requests, min_error_events
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:

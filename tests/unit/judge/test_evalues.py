@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 import random
 
-from shared.judge.evalues import CLEAR_GRID, ROLLBACK_GRID, RatioProcess, SignProcess
+import numpy as np
+import pytest
+
+from shared.judge.evalues import (
+    ABS_GRID,
+    ABS_WEIGHTS,
+    CLEAR_GRID,
+    CLEAR_WEIGHTS,
+    ROLLBACK_GRID,
+    MarginProcess,
+    RatioProcess,
+    SignProcess,
+)
 
 
 def _reference_log_e(
@@ -71,3 +83,115 @@ def test_sign_process_is_the_mean_of_its_alternatives_likelihood_ratios() -> Non
         s.log_e, math.log(sum((2 * q) ** 10 for q in (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)) / 6)
     )
     assert s.peak_minute == 9 and s.ones == 10
+
+
+# ------------------------------------------------------------------ clearing on the margins
+def _reference_margin_log_e(
+    minutes: list[tuple[int, int, int, int]], margin: float, abs_margin: float
+) -> float:
+    """The weighted mixture written out: ratio members (conditional binomial likelihood
+    ratios, null at the margin) and absolute members x log(phi) + y log(1 + A/m) + A d."""
+    ratio_sums = [0.0] * len(CLEAR_GRID)
+    abs_sums = [0.0] * len(ABS_GRID)
+    for n, x, m, y in minutes:
+        if n == 0 or m == 0:
+            continue
+        k, rho = x + y, n / (n + m)
+        t0 = rho * margin / (rho * margin + 1 - rho)
+        for j, f in enumerate(CLEAR_GRID):
+            if k == 0:
+                break
+            t = rho * margin * f / (rho * margin * f + 1 - rho)
+            ratio_sums[j] += x * math.log(t / t0) + y * math.log((1 - t) / (1 - t0))
+        for j, phi in enumerate(ABS_GRID):
+            a = n * (1 - phi)
+            abs_sums[j] += x * math.log(phi) + y * math.log(1 + a / m) + a * abs_margin
+    ratio_weight = 1 - sum(ABS_WEIGHTS)
+    total = sum(CLEAR_WEIGHTS)
+    e = sum(
+        ratio_weight * w / total * math.exp(v)
+        for w, v in zip(CLEAR_WEIGHTS, ratio_sums, strict=True)
+    )
+    e += sum(w * math.exp(v) for w, v in zip(ABS_WEIGHTS, abs_sums, strict=True))
+    return math.log(e)
+
+
+def test_margin_process_is_the_weighted_mixture_of_ratio_and_absolute_members() -> None:
+    rng = random.Random(9)
+    minutes, p = [], MarginProcess(2.0, 0.001)
+    for t in range(30):
+        n, m = rng.randint(0, 900), rng.randint(0, 6000)
+        x, y = rng.randint(0, min(n, 3)), rng.randint(0, min(m, 8))
+        minutes.append((n, x, m, y))
+        p.add(n, x, m, y, t)
+    assert math.isclose(p.log_e, _reference_margin_log_e(minutes, 2.0, 0.001), abs_tol=1e-9)
+
+
+def test_margin_process_without_an_absolute_margin_is_the_ratio_clear_alone() -> None:
+    p = MarginProcess(2.0, 0.0)
+    for t in range(20):
+        p.add(600, 0, 5400, 0, t)
+    assert p.log_e == 0.0 and p.abs_log_e == 0.0
+    p.add(600, 3, 5400, 27, 20)
+    assert p.log_e == p.ratio_log_e != 0.0
+
+
+def test_error_free_requests_are_evidence_for_the_absolute_margin() -> None:
+    """Each clean canary request multiplies the no-error member by ~exp(d (1 - phi))."""
+    p = MarginProcess(2.0, 0.001)
+    p.add(3600, 0, 32400, 0, 0)
+    no_error_member = math.log(ABS_WEIGHTS[0]) + 3600 * 0.001 * (1 - ABS_GRID[0])
+    assert p.log_e > no_error_member > 2.9
+    assert p.log_e >= math.log(20)  # 3600 clean requests clear at clear_alpha 0.05
+
+
+def test_a_canary_worse_both_ways_never_builds_clearing_evidence() -> None:
+    """0.3 % against 0.1 %: ratio 3 > 2 and difference 0.2 points > 0.1: E only falls."""
+    p = MarginProcess(2.0, 0.001)
+    for t in range(60):
+        p.add(1000, 3, 5400, 5, t)
+        assert p.log_e < 0
+
+
+def _wrong_clears(
+    runs: int, minutes: int, seed: int, pc: float, pb: float, abs_margin: float
+) -> float:
+    """Share of runs whose clearing e-value ever reaches 1/0.05, traffic share changing every
+    minute (uniform 5-60 % of Poisson(3000) requests)."""
+    rng = np.random.default_rng(seed)
+    total = rng.poisson(3000, (runs, minutes))
+    n = rng.binomial(total, rng.uniform(0.05, 0.6, (runs, minutes)))
+    m = total - n
+    x, y = rng.binomial(n, pc), rng.binomial(m, pb)
+    threshold = math.log(1 / 0.05)
+    hits = 0
+    for r in range(runs):
+        p = MarginProcess(2.0, abs_margin)
+        for t in range(minutes):
+            p.add(int(n[r, t]), int(x[r, t]), int(m[r, t]), int(y[r, t]), t)
+            if p.log_e >= threshold:
+                hits += 1
+                break
+    return hits / runs
+
+
+@pytest.mark.parametrize(
+    ("pc", "pb"),
+    [(0.001, 0.0), (0.002, 0.001), (0.0013, 0.0003)],
+    ids=["clean-baseline", "both-margins-tight", "ratio-4"],
+)
+def test_a_canary_exactly_the_absolute_margin_worse_is_wrongly_cleared_within_alpha(
+    pc: float, pb: float
+) -> None:
+    """Anytime-valid under its null: canary rate = baseline + 0.1 points (and at least twice
+    the baseline, so the ratio claim is false too), looked at every minute for 60 minutes.
+    Bound: alpha plus 3 binomial standard errors of the simulated rate."""
+    runs, alpha = 1500, 0.05
+    rate = _wrong_clears(runs, 60, seed=31, pc=pc, pb=pb, abs_margin=0.001)
+    assert rate <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs), rate
+
+
+def test_the_validity_check_would_catch_a_margin_twice_too_generous() -> None:
+    """The same simulation run against a formula claiming a 0.2 point margin clears the
+    0.1-point-worse canary far more often than alpha: the check above has teeth."""
+    assert _wrong_clears(500, 60, seed=31, pc=0.001, pb=0.0, abs_margin=0.002) > 0.5

@@ -19,6 +19,7 @@ from shared.judge import (
     ERROR_RATE_REGRESSION,
     INSUFFICIENT_DATA,
     LATENCY_ACCUMULATING,
+    LATENCY_NOT_MEASURABLE,
     LATENCY_REGRESSION,
     NO_DATA,
     REASONS,
@@ -104,9 +105,30 @@ def test_zero_traffic_minutes_are_no_data() -> None:
     assert verdict.evidence["minutes_no_traffic"] == 30
 
 
-def test_zero_errors_on_both_sides_is_never_a_promotion() -> None:
-    verdict = judge_stage([Minute(600, 0, 5400, 0)] * 60, JudgeSettings())
+def test_zero_errors_on_both_sides_clears_on_the_absolute_margin_in_six_minutes() -> None:
+    """600 canary requests a minute (10 req/s), no error anywhere: evidence that the canary's
+    rate is under baseline + 0.1 percentage points (3600 clean requests at clear_alpha 0.05)."""
+    verdicts = judge_series([Minute(600, 0, 5400, 0)] * 10, ERRORS_ONLY)
+    assert _first(verdicts, "promote") == 5
+    assert verdicts[4].reason == ACCUMULATING
+    assert verdicts[5].reason == CLEARED
+    assert verdicts[5].evidence["error_rate"]["clear_abs_log_e"] > 3.0
+
+
+def test_zero_errors_on_both_sides_is_no_evidence_without_an_absolute_margin() -> None:
+    no_abs = JudgeSettings(guard_latency=False, clear_abs_margin=0.0)
+    verdict = judge_stage([Minute(600, 0, 5400, 0)] * 60, no_abs)
     assert (verdict.decision, verdict.reason) == ("hold", ACCUMULATING)
+
+
+def test_rare_errors_on_both_sides_clear_on_the_absolute_margin_first() -> None:
+    """0.05 % on both sides: too few events for the ratio, enough clean requests for d."""
+    minutes = [Minute(2000, 1, 18000, 9) for t in range(30)]
+    verdicts = judge_series(minutes, ERRORS_ONLY)
+    first = _first(verdicts, "promote")
+    assert first is not None and first < 12
+    evidence = verdicts[first].evidence["error_rate"]
+    assert evidence["clear_abs_log_e"] > evidence["clear_ratio_log_e"]
 
 
 def test_all_errors_on_both_sides_is_never_a_promotion() -> None:
@@ -114,9 +136,18 @@ def test_all_errors_on_both_sides_is_never_a_promotion() -> None:
     assert (verdict.decision, verdict.reason) == ("hold", ERROR_RATE_CEILING)
 
 
-def test_a_canary_failing_every_request_is_rolled_back() -> None:
-    verdict = judge_stage([Minute(600, 600, 5400, 27)], ERRORS_ONLY)
-    assert (verdict.decision, verdict.reason) == ("rollback", ERROR_RATE_REGRESSION)
+def test_a_canary_failing_every_request_is_rolled_back_on_the_second_minute() -> None:
+    verdicts = judge_series([Minute(600, 600, 5400, 27)] * 2, ERRORS_ONLY)
+    assert [v.decision for v in verdicts] == ["hold", "rollback"]
+    assert verdicts[1].reason == ERROR_RATE_REGRESSION
+
+
+def test_no_single_minute_carries_the_rollback_evidence_alone() -> None:
+    """One outlying minute (canary-only noise, a half-ingested minute) never decides alone."""
+    verdict = judge_stage([Minute(600, 300, 5400, 27)], ERRORS_ONLY)
+    errors = verdict.evidence["error_rate"]
+    assert verdict.decision == "hold"
+    assert errors["peak_log_e"] <= 0.55 * verdict.evidence["rollback_threshold_log_e"] + 1e-6
 
 
 def test_gaps_do_not_count_towards_the_minimum_duration() -> None:
@@ -205,7 +236,7 @@ def test_p99_from_too_few_requests_is_not_compared() -> None:
 
 
 def test_latency_not_yet_cleared_holds_a_stage_cleared_on_errors() -> None:
-    verdict = judge_stage([_slow_minute(1.1)] * 6, JudgeSettings(latency_margin=0.1))
+    verdict = judge_stage([_slow_minute(1.1)] * 10, JudgeSettings(latency_margin=0.1))
     assert (verdict.decision, verdict.reason) == ("hold", LATENCY_ACCUMULATING)
 
 
@@ -239,9 +270,18 @@ def test_exceedances_counted_without_the_policy_margin_only_serve_clearing() -> 
     assert verdict.decision == "hold" and verdict.reason == LATENCY_ACCUMULATING
 
 
-def test_no_latency_data_guards_error_rate_alone() -> None:
-    verdict = judge_stage(_steady(3, 3), JudgeSettings())
-    assert verdict.evidence["metrics_guarded"] == 1 and verdict.evidence["latency"] is None
+def test_no_latency_data_while_latency_is_guarded_holds_and_says_why() -> None:
+    verdict = judge_stage(_steady(3, 12), JudgeSettings())
+    assert (verdict.decision, verdict.reason) == ("hold", LATENCY_NOT_MEASURABLE)
+    assert verdict.evidence["metrics_guarded"] == 1
+    assert verdict.evidence["latency"]["measurable_levels"] == []
+    assert "no latency data" in verdict.evidence["latency"]["why"]
+
+
+def test_no_latency_data_is_no_obstacle_when_latency_is_not_guarded() -> None:
+    verdict = judge_stage(_steady(3, 12), ERRORS_ONLY)
+    assert (verdict.decision, verdict.reason) == ("promote", CLEARED)
+    assert verdict.evidence["latency"] is None
 
 
 # ---------------------------------------------------------------------- seeded properties

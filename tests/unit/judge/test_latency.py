@@ -1,11 +1,20 @@
-"""exceedances_from_latencies: per-request latencies to the judge's exceedance counts."""
+"""exceedances_from_latencies: per-request latencies to the judge's exceedance counts; which
+latency levels the judge can measure at a stage's traffic."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.errors import InvalidInput
-from shared.judge import empirical_quantile, exceedances_from_latencies
+from shared.errors import InvalidInput, PolicyError
+from shared.judge import (
+    CLEARED,
+    LATENCY_NOT_MEASURABLE,
+    JudgeSettings,
+    Minute,
+    empirical_quantile,
+    exceedances_from_latencies,
+    judge_stage,
+)
 
 
 def test_counts_requests_slower_than_the_previous_minutes_baseline_quantile() -> None:
@@ -38,3 +47,64 @@ def test_empirical_quantile_is_the_smallest_value_covering_the_level() -> None:
 def test_negative_latency_is_refused() -> None:
     with pytest.raises(InvalidInput, match="canary_ms"):
         exceedances_from_latencies([1.0], [-1.0], [1.0])
+
+
+# ------------------------------------------------------------ measurable levels (judge_stage)
+def _same(n: int, x: int, m: int, y: int) -> Minute:
+    return Minute(
+        n, x, m, y,
+        canary_p50=50.0, canary_p90=95.0, canary_p99=170.0,
+        baseline_p50=50.0, baseline_p90=95.0, baseline_p99=170.0,
+    )  # fmt: skip
+
+
+def test_p99_that_cannot_be_measured_at_100_requests_a_minute_does_not_block() -> None:
+    """1000 req/min at 10 %: P99 needs 500 a minute on each side; P50 and P90 decide."""
+    verdict = judge_stage([_same(100, 5, 900, 45)] * 30, JudgeSettings())
+    assert (verdict.decision, verdict.reason) == ("promote", CLEARED)
+    latency = verdict.evidence["latency"]
+    assert latency["measurable_levels"] == ["0.5", "0.9"]
+    p99 = latency["clear"]["levels"]["0.99"]
+    assert p99["measurable"] is False and "P99 needs 500 requests" in p99["why"]
+    assert "canary had a median of 100" in p99["why"]
+
+
+def test_no_measurable_level_holds_the_stage_and_says_why() -> None:
+    settings = JudgeSettings(latency_levels=(0.9, 0.99), clear_alpha=0.5)
+    verdict = judge_stage([_same(8, 2, 72, 18)] * 20, settings)
+    assert (verdict.decision, verdict.reason) == ("hold", LATENCY_NOT_MEASURABLE)
+    why = verdict.evidence["latency"]["why"]
+    assert "P90 needs 50 requests" in why and "P99 needs 500 requests" in why
+
+
+def test_the_policy_chooses_the_latency_levels() -> None:
+    settings = JudgeSettings.from_mapping({"latency_levels": [0.5, 0.9]})
+    verdict = judge_stage([_same(600, 3, 5400, 27)] * 12, settings)
+    latency = verdict.evidence["latency"]
+    assert latency["levels_configured"] == ["0.5", "0.9"]
+    assert sorted(latency["clear"]["levels"]) == ["0.5", "0.9"]
+    assert verdict.decision == "promote"
+
+
+def test_a_level_the_percentile_metrics_do_not_carry_is_reported_not_measurable() -> None:
+    settings = JudgeSettings(latency_levels=(0.5, 0.95))
+    verdict = judge_stage([_same(600, 3, 5400, 27)] * 12, settings)
+    p95 = verdict.evidence["latency"]["clear"]["levels"]["0.95"]
+    assert p95["measurable"] is False and "no per-minute percentile at P95" in p95["why"]
+    assert verdict.decision == "promote"
+
+
+def test_a_level_measurable_in_under_half_of_the_minutes_does_not_block() -> None:
+    """P99 measurable only in the 3 busy minutes of 12: reported, not required."""
+    minutes = [_same(600, 3, 5400, 27)] * 3 + [_same(300, 2, 2700, 14)] * 9
+    latency = judge_stage(minutes, JudgeSettings()).evidence["latency"]
+    assert latency["clear"]["levels"]["0.99"]["measurable_minutes"] == 3
+    assert latency["measurable_levels"] == ["0.5", "0.9"]
+
+
+def test_latency_min_tail_is_a_policy_setting() -> None:
+    settings = JudgeSettings.from_mapping({"latency_min_tail": 1})
+    latency = judge_stage([_same(100, 5, 900, 45)] * 12, settings).evidence["latency"]
+    assert latency["measurable_levels"] == ["0.5", "0.9", "0.99"]
+    with pytest.raises(PolicyError):
+        JudgeSettings.from_mapping({"latency_min_tail": 0})

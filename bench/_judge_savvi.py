@@ -1,0 +1,145 @@
+"""The peer: savvi (PyPI ``savvi``), Lindon and Malek's 2022 anytime-valid multinomial test, as
+its ``InhomogeneousPoissonProcess`` canary test, restarted at each stage change with the new
+split (its assignment probabilities ``rho`` are fixed when built).
+
+Rollback: the package's posterior odds (a Dirichlet(k rho) mixture against "errors split as the
+traffic", two-sided) reach ``1/alpha`` while the canary's estimated rate is the higher one.
+Clear: its confidence sequence on the log canary/baseline rate ratio lies below
+``log(clear_margin)``. The package solves that bound with cvxpy (tens of ms a call, too slow
+for a benchmark of thousands of rollouts); :func:`ratio_upper_bound` computes the same bound
+from the same formula, vectorised, and ``tests/unit/judge/test_bench_savvi.py`` checks it
+against the package's ``calculate_conf_int``.
+
+Imported lazily: savvi pulls cvxpy, scipy and (undeclared) matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from bench._judge_sim import FloatArray, IntArray, Series
+
+K_DEFAULT = 100.0
+
+
+def _lbeta2(a: FloatArray, b: FloatArray) -> FloatArray:
+    from scipy.special import gammaln
+
+    out: FloatArray = gammaln(a) + gammaln(b) - gammaln(a + b)
+    return out
+
+
+def ratio_upper_bound(
+    x: npt.ArrayLike, y: npt.ArrayLike, rho: npt.ArrayLike, alpha: float, k: float = K_DEFAULT
+) -> FloatArray:
+    """Upper end of savvi's confidence sequence on log(canary rate / baseline rate) after
+    ``x`` canary and ``y`` baseline error events with split ``rho`` (arrays broadcast).
+
+    The set is {d : x log theta(d) + y log(1 - theta(d)) >= c + log(alpha)},
+    theta(d) = rho e^d / (rho e^d + 1 - rho), c = log B(k rho + x, k (1 - rho) + y) -
+    log B(k rho, k (1 - rho)) (savvi.multinomial.InhomogeneousBernoulliProcess
+    .calculate_conf_int, contrast [1, -1]). +inf where the set is unbounded above.
+    """
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    r = np.asarray(rho, dtype=np.float64)
+    xa, ya, r = np.broadcast_arrays(xa, ya, r)
+    c = _lbeta2(k * r + xa, k * (1 - r) + ya) - _lbeta2(k * r, k * (1 - r))
+    level = c + math.log(alpha)
+
+    def f(d: FloatArray) -> FloatArray:
+        log_theta = np.log(r) + d - np.logaddexp(np.log(r) + d, np.log1p(-r))
+        log_rest = np.log1p(-r) - np.logaddexp(np.log(r) + d, np.log1p(-r))
+        out: FloatArray = np.where(xa > 0, xa * log_theta, 0.0) + np.where(
+            ya > 0, ya * log_rest, 0.0
+        )
+        return out
+
+    # f is concave with its maximum at the MLE; the upper end lies between it and +30
+    total = xa + ya
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mle = np.where(
+            (xa > 0) & (ya > 0),
+            np.log(xa / np.maximum(ya, 1e-300)) - np.log(r / (1 - r)),
+            np.where(xa > 0, 30.0, -30.0),
+        )
+    lo = np.clip(mle, -30.0, 30.0)
+    hi = np.full_like(lo, 30.0)
+    inside = f(lo) >= level
+    unbounded = (f(hi) >= level) | (total == 0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        ok = f(mid) >= level
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    out: FloatArray = np.where(unbounded, np.inf, np.where(inside, lo, -np.inf))
+    return out
+
+
+@dataclass(frozen=True)
+class SavviResult:
+    rollback: IntArray  # minute index of the rollback, -1: none
+    cleared: IntArray  # minute index the first stage was first cleared, -1: never
+
+
+def savvi_rule(
+    s: Series,
+    weights: FloatArray,
+    alpha: float,
+    clear_alpha: float,
+    clear_margin: float = 2.0,
+    k: float = K_DEFAULT,
+    views: tuple[IntArray, IntArray] | None = None,
+) -> SavviResult:
+    """savvi asked every minute, restarted at each stage with that stage's configured split.
+
+    ``views`` (optional): per tick the (canary, baseline) error counts of the newest minute as
+    then seen (late, partial minutes); earlier minutes are final. Without it every minute is
+    seen final.
+    """
+    from savvi.multinomial import InhomogeneousPoissonProcess
+
+    r_count, t_count = s.rollouts, s.minutes
+    stage = s.stage.tolist()
+    x, y = s.x, s.y
+    rollback = np.full(r_count, -1, dtype=np.int64)
+    # cumulative errors since the stage started, per tick, as seen
+    cx = np.zeros((r_count, t_count), dtype=np.int64)
+    cy = np.zeros((r_count, t_count), dtype=np.int64)
+    run_x = np.zeros(r_count, dtype=np.int64)
+    run_y = np.zeros(r_count, dtype=np.int64)
+    for t in range(t_count):
+        if t > 0 and stage[t] != stage[t - 1]:
+            run_x[:] = 0
+            run_y[:] = 0
+        seen_x = x[:, t] if views is None else views[0][:, t]
+        seen_y = y[:, t] if views is None else views[1][:, t]
+        cx[:, t] = run_x + seen_x
+        cy[:, t] = run_y + seen_y
+        run_x += x[:, t]
+        run_y += y[:, t]
+    contrast = np.array([[1, -1]])
+    for r in range(r_count):
+        for t in range(t_count):
+            share = float(weights[t])
+            rho = np.array([share, 1.0 - share])
+            # savvi's odds telescope: a process restarted at this stage and fed the stage's
+            # cumulative counts as seen at this tick has the odds of that sequence
+            proc = InhomogeneousPoissonProcess(alpha, rho, contrast, k=k)
+            counts = np.array([cx[r, t], cy[r, t]], dtype=np.int64)
+            proc.update(counts)
+            worse = counts[0] * (1 - share) > counts[1] * share
+            if float(proc.odds) >= 1.0 / alpha and worse:
+                rollback[r] = t
+                break
+    first = s.stage == s.stage[0]
+    upper = ratio_upper_bound(cx[:, first], cy[:, first], weights[first][None, :], clear_alpha, k)
+    hit = upper < math.log(clear_margin)
+    any_hit = hit.any(axis=1)
+    cleared = np.where(any_hit, hit.argmax(axis=1), -1).astype(np.int64)
+    # a clear after the rollback does not count
+    cleared = np.where((rollback >= 0) & (cleared > rollback), -1, cleared)
+    return SavviResult(rollback=rollback, cleared=cleared)

@@ -1,0 +1,80 @@
+"""Overdispersion: the canary's extra-binomial variation is estimated from the data and tempers
+the error-rate evidence, so false rollbacks stay near alpha when the canary's rate jumps from
+minute to minute."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from shared.judge import JudgeSettings, Minute, StageJudge, judge_stage
+from shared.judge.evalues import Dispersion
+
+
+def _counts(seed: int, minutes: int, canary_sd: float = 0.0, common_sd: float = 0.0) -> np.ndarray:
+    """(minutes, 4) counts at 10 % of 6000 req/min, baseline 0.5 %; lognormal noise (mean 1)
+    on the canary's rate alone (canary_sd) or on both sides alike (common_sd)."""
+    rng = np.random.default_rng(seed)
+    n = rng.binomial(rng.poisson(6000, minutes), 0.1)
+    m = rng.poisson(5400, minutes)
+    pb = 0.005 * rng.lognormal(-0.5 * common_sd**2, common_sd, minutes) if common_sd else 0.005
+    pc = pb * (rng.lognormal(-0.5 * canary_sd**2, canary_sd, minutes) if canary_sd else 1.0)
+    return np.stack([n, rng.binomial(n, pc), m, rng.binomial(m, pb)], axis=-1)
+
+
+def _factor(counts: np.ndarray) -> float:
+    d = Dispersion()
+    for n, x, m, y in counts.tolist():
+        d.add(n, x, m, y)
+    return d.factor
+
+
+def test_binomial_data_gives_a_dispersion_factor_near_one() -> None:
+    factors = [_factor(_counts(seed, 30)) for seed in range(20)]
+    assert all(1.0 <= f < 1.8 for f in factors)
+    assert float(np.median(factors)) < 1.25
+
+
+def test_canary_only_noise_raises_the_dispersion_factor() -> None:
+    assert float(np.median([_factor(_counts(s, 30, canary_sd=1.0)) for s in range(20)])) > 3.0
+
+
+def test_noise_common_to_both_deployments_does_not_raise_it() -> None:
+    """A bad minute for everyone cancels in the conditional test: no tempering needed."""
+    factors = [_factor(_counts(s, 30, common_sd=1.0)) for s in range(20)]
+    assert float(np.median(factors)) < 1.25
+
+
+def test_the_factor_used_is_in_the_evidence_and_can_be_turned_off() -> None:
+    minutes = [Minute(*map(int, row)) for row in _counts(3, 20, canary_sd=1.0)]
+    on = judge_stage(minutes, JudgeSettings(guard_latency=False)).evidence["error_rate"]
+    off = judge_stage(
+        minutes, JudgeSettings(guard_latency=False, estimate_dispersion=False)
+    ).evidence["error_rate"]
+    assert on["dispersion"] > 1.5 and on["dispersion_minutes"] == 20
+    assert off["dispersion"] == 1.0
+
+
+def _false_rollbacks(runs: int, settings: JudgeSettings, sd: float, minutes: int) -> float:
+    rolled = 0
+    for seed in range(runs):
+        judge = StageJudge(settings)
+        for n, x, m, y in _counts(1000 + seed, minutes, canary_sd=sd).tolist():
+            judge.add(Minute(n, x, m, y))
+            if judge.verdict().decision == "rollback":
+                rolled += 1
+                break
+    return rolled / runs
+
+
+def test_false_rollbacks_stay_within_alpha_under_canary_only_lognormal_noise() -> None:
+    """Canary rate = baseline x lognormal(sd 1.0, mean 1), asked every minute for 45 minutes
+    at alpha 0.01; bound: alpha plus 3 binomial standard errors. The untempered test, on the
+    same runs, exceeds that bound: the check has teeth."""
+    alpha, runs = 0.01, 500
+    bound = alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+    tempered = JudgeSettings(alpha=alpha, guard_latency=False)
+    assert _false_rollbacks(runs, tempered, 1.0, 45) <= bound
+    plain = JudgeSettings(alpha=alpha, guard_latency=False, estimate_dispersion=False)
+    assert _false_rollbacks(runs, plain, 1.0, 45) > bound
