@@ -134,6 +134,12 @@ class ClockedEndpoints:
         with self._lock:
             return self._info(self._get(endpoint))
 
+    def sources(self, endpoint: str) -> dict[str, str]:
+        """Deployment -> the deployment it was cloned from (for those created here)."""
+        with self._lock:
+            deps = self._get(endpoint).deployments.values()
+            return {d.name: d.source for d in deps if d.source is not None}
+
     def endpoint_names(self) -> list[str]:
         with self._lock:
             return sorted(self._endpoints)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     wi.add_argument("--seed", type=int, default=1)
     wi.add_argument("--json", action="store_true", help="JSON instead of a table")
     args = parser.parse_args(argv)
+    # The engine logs warnings (a metrics outage, a failed effect) that a simulation means to
+    # cause; the decisions carry them.
+    logging.getLogger("autocanary").setLevel(logging.CRITICAL)
     if args.command == "run":
         return _run(args, out)
     return _what_if(args, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -605,7 +606,14 @@ def _unknown(raw: Mapping[str, Any], known: set[str], where: str) -> None:
         raise bad(f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
 
 
+_COMPOUND = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
 def _duration(raw: Any, where: str) -> float:
+    """A policy duration (``90s``, ``5m``, ``1.5h``), or a compound one (``1h30m``, ``4m30s``)."""
+    if isinstance(raw, str) and (m := _COMPOUND.match(raw)) and any(m.groups()):
+        h, mins, secs = m.groups()
+        return int(h or 0) * 3600.0 + int(mins or 0) * 60.0 + float(secs or 0)
     try:
         return parse_duration(raw, where)
     except PolicyError as exc:

@@ -114,12 +114,6 @@ class SimMetrics:
             old = self._behaviour.get(target, Behaviour())
             self._behaviour[target] = behaviour.over(old)
 
-    def remember(self, endpoint: str, deployment: str, model: str, source: str | None) -> None:
-        with self._lock:
-            self._models[(endpoint, deployment)] = model_key(model)
-            if source:
-                self._sources.setdefault((endpoint, deployment), source)
-
     def behaviour_of(self, endpoint: str, deployment: str, depth: int = 0) -> Behaviour:
         """The deployment's own settings over its model's, over those of the deployment it
         was cloned from: a version nobody described behaves like the one it replaces."""
@@ -150,7 +144,9 @@ class SimMetrics:
             info = self._endpoints.peek(name)
             for dep in info.deployments.values():
                 if dep.model:
-                    self._models.setdefault((name, dep.name), model_key(dep.model))
+                    self._models[(name, dep.name)] = model_key(dep.model)
+            for dep_name, source in self._endpoints.sources(name).items():
+                self._sources[(name, dep_name)] = source
             states = {n: d.provisioning_state for n, d in info.deployments.items()}
             live = {k: v for k, v in info.traffic.items() if v > 0}
             mirror = {k: v for k, v in info.mirror.items() if v > 0}
