@@ -47,4 +47,20 @@ def unmet(expect: Expect, result: RunResult) -> list[str]:
         wanted_traffic = {k: v for k, v in expect.traffic.items() if v > 0}
         if s["traffic"] != wanted_traffic:
             out.append(f"traffic: expected {wanted_traffic}, got {s['traffic']}")
+    if expect.mirror is not None:
+        wanted_mirror = {k: v for k, v in expect.mirror.items() if v > 0}
+        if s["mirror"] != wanted_mirror:
+            out.append(f"mirror: expected {wanted_mirror}, got {s['mirror']}")
+    if expect.instances is not None:
+        have = {d["name"]: d.get("instance_count") for d in s["deployments"]}
+        for name, count in expect.instances.items():
+            if have.get(name) != count:
+                out.append(f"instances: expected {name} on {count}, got {have.get(name)}")
+    if expect.rollouts is not None and len(s["rollouts"]) != expect.rollouts:
+        out.append(f"rollouts: expected {expect.rollouts}, got {len(s['rollouts'])}")
+    if expect.settles and not s.get("settled", False):
+        out.append(
+            f"settles: the last rollout is {s['phase']} (paused {s['paused']}, allowed "
+            f"{s.get('allowed_actions')}): neither ended nor waiting on an allowed action"
+        )
     return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared import machine
 from shared.clock import FakeClock
 from shared.errors import AutocanaryError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
@@ -403,6 +404,10 @@ class Simulation:
         if last is not None:
             end = last.updated_at if last.phase.terminal and last.updated_at else self.clock.now()
             duration = (end - last.created_at).total_seconds()
+        allowed = machine.allowed_actions(last) if last is not None else []
+        settled = last is not None and (
+            last.phase.terminal or (last.paused and bool(last.pause_reason) and bool(allowed))
+        )
         served = self.metrics.served(name)
         canary_errors: dict[str, int] = {}
         for r in rollouts:
@@ -425,9 +430,16 @@ class Simulation:
             "traffic": {k: v for k, v in info.traffic.items() if v > 0},
             "mirror": dict(info.mirror),
             "deployments": [
-                {"name": n, "model": d.model, "provisioning_state": d.provisioning_state}
+                {
+                    "name": n,
+                    "model": d.model,
+                    "provisioning_state": d.provisioning_state,
+                    "instance_count": d.instance_count,
+                }
                 for n, d in sorted(info.deployments.items())
             ],
+            "allowed_actions": allowed,
+            "settled": settled,
             "refused": dict(sorted(self.refused.items())),
             "rollouts": [
                 {

@@ -145,6 +145,10 @@ class Expect:
     refused: Mapping[str, int] | None = None
     deployments: tuple[str, ...] | None = None  # the deployments left at the end
     traffic: Mapping[str, int] | None = None  # the live traffic at the end
+    mirror: Mapping[str, int] | None = None  # the mirror at the end
+    instances: Mapping[str, int] | None = None  # instance count of deployments at the end
+    rollouts: int | None = None  # how many rollouts the endpoint saw
+    settles: bool = False  # the last rollout ended, or waits paused on an allowed action
 
 
 @dataclass(frozen=True)
@@ -553,14 +557,20 @@ def _expect(raw: Any) -> Expect:
         "refused",
         "deployments",
         "traffic",
+        "mirror",
+        "instances",
+        "rollouts",
+        "settles",
     }
     _unknown(m, known, where)
     for k in ("phase", "reason"):
         if k in m and not isinstance(m[k], str):
             raise bad(f"{where}.{k}", "must be a string")
     invariants = m.get("invariants", False)
-    if not isinstance(invariants, bool):
-        raise bad(f"{where}.invariants", "must be true or false")
+    settles = m.get("settles", False)
+    for k, v in (("invariants", invariants), ("settles", settles)):
+        if not isinstance(v, bool):
+            raise bad(f"{where}.{k}", "must be true or false")
     lists: dict[str, tuple[str, ...]] = {}
     for k in ("reasons", "absent_reasons", "deployments"):
         v = m.get(k, [])
@@ -588,6 +598,15 @@ def _expect(raw: Any) -> Expect:
         refused=refused,
         deployments=lists["deployments"] if "deployments" in m else None,
         traffic=_percents(m["traffic"], f"{where}.traffic") if "traffic" in m else None,
+        mirror=_percents(m["mirror"], f"{where}.mirror") if "mirror" in m else None,
+        instances={
+            str(k): _count(v, f"{where}.instances.{k}")
+            for k, v in _mapping(m["instances"], f"{where}.instances").items()
+        }
+        if "instances" in m
+        else None,
+        rollouts=_count(m["rollouts"], f"{where}.rollouts") if "rollouts" in m else None,
+        settles=settles,
     )
 
 
