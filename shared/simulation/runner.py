@@ -25,7 +25,6 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.inputs import COMMON_ALERT_SCHEMA
 from shared.inputs import alert as decode_alert
-from shared.judge import SequentialJudge
 from shared.model import DecisionRecord, ModelRef, Rollout
 from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
@@ -37,7 +36,8 @@ from shared.simulation.crash import (
     CrashingStore,
     SimulatedKill,
 )
-from shared.simulation.invariants import Violation, check_invariants
+from shared.simulation.judging import IncrementalJudge
+from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
 from shared.simulation.scenario import ArmSpec, Event, Scenario
 from shared.simulation.traffic import SimMetrics
 
@@ -91,8 +91,10 @@ class Simulation:
         sink: Callable[[Line], None] | None = None,
         judge: Judge | None = None,
         seed: int | None = None,
+        stop_when_idle: bool = True,
     ) -> None:
         self.sc = scenario
+        self.stop_when_idle = stop_when_idle
         self.trace_on = trace
         self.check = check
         self.sink = sink
@@ -130,7 +132,7 @@ class Simulation:
             store=CrashingStore(self.store, self.crasher),
             endpoints=CrashingEndpoints(self.endpoints, self.crasher),
             metrics=CrashingMetrics(self.metrics, self.crasher),
-            judge=judge or SequentialJudge(),
+            judge=judge or IncrementalJudge(),
             clock=self.clock,
             events=CrashingEvents(self.events, self.crasher),
             policies=scenario.policy,
@@ -145,6 +147,7 @@ class Simulation:
         self.notes: list[Line] = []
         self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
         self._retry: list[Event] = []
+        self._writes = -1  # store transactions seen by the last step
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
@@ -171,7 +174,8 @@ class Simulation:
             self._after_step(t, "tick")
             if self.trace_on:
                 self._trace(t)
-            if ei >= len(events) and not self._retry and not self._busy():
+            idle = ei >= len(events) and not self._retry and not self._busy()
+            if idle and self.stop_when_idle:
                 break
         summary = self._summary(now_s, ticks)
         return RunResult(self.decisions, summary, self.violations, self.trace, self.notes)
@@ -325,21 +329,29 @@ class Simulation:
 
     def _after_step(self, t: float, step: str) -> None:
         name = self.sc.endpoint.name
-        rollouts = self._rollouts()
-        for r in rollouts:
+        if self.check:
+            info = self.endpoints.snapshot(name)
+            for v in endpoint_violations(info, served_before=self.served_before):
+                self._violation(t, step, v)
+        if self.store.transactions == self._writes:
+            return  # nothing was written: no new decision
+        self._writes = self.store.transactions
+        active = self.store.read(name).active
+        if active is not None and active.id in self._seen and self._seen[active.id] >= active.seq:
+            return  # the active rollout's status was refreshed; no decision was added
+        for r in self._rollouts():
             if self._seen.get(r.id, 0) >= r.seq:
                 continue
-            for rec in self.store.decisions(name, r.id):
+            records = self.store.decisions(name, r.id)
+            for rec in records:
                 if rec.seq > self._seen.get(r.id, 0):
                     line = self._decision_line(rec, r)
                     self.decisions.append(line)
                     self._emit(line)
             self._seen[r.id] = r.seq
-        if self.check:
-            info = self.endpoints.snapshot(name)
-            found = check_invariants(info, self.store, name, served_before=self.served_before)
-            for v in found:
-                self._violation(t, step, v)
+            if self.check:
+                for v in decision_violations(records, r):
+                    self._violation(t, step, v)
 
     def _violation(self, t: float, step: str, v: Violation) -> None:
         self.violation_count += 1
