@@ -367,6 +367,7 @@ class Simulation:
         t = (rec.at - START).total_seconds()
         line: Line = {
             "t": fmt_duration(t),
+            "t_s": t,
             "at": rec.at.isoformat(),
             "rollout": rec.rollout_id,
             "model": r.model.asset_id,
