@@ -1,10 +1,10 @@
 """Speed of the rollout simulator (``make bench-sim``): simulated hours per wall second.
 
-One rollout of six simulated hours (a 30-minute shadow, stages of 10, 25, 50 % of at least 75
-minutes each, a one-hour watch window, 6000 requests a minute, metrics two minutes late), played by the production
-engine and judge over the fakes, timed over ``--runs`` runs (after one warm-up run), with and
-without the invariant checks after every step. Goal (printed, never asserted): 6 simulated
-hours in under 2 s.
+One rollout of six simulated hours (a 30-minute shadow, stages of 10, 25, 50 % of at least
+75 minutes each, a one-hour watch window, 6000 requests a minute, metrics two minutes late),
+played by the production engine and judge over the fakes, timed over ``--runs`` runs (after
+one warm-up run), with and without the invariant checks after every step. Goal (printed,
+never asserted): 6 simulated hours in under 2 s.
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     except AutocanaryError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return 2
-    result = run_scenario(scenario, trace=args.trace, sink=lambda line: _line(out, line),
-                          seed=args.seed)
+    result = run_scenario(
+        scenario, trace=args.trace, sink=lambda line: _line(out, line), seed=args.seed
+    )
     failures = unmet(scenario.expect, result) if scenario.expect is not None else []
     summary = dict(result.summary)
     if result.violations:

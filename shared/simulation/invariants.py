@@ -74,9 +74,7 @@ def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Viol
             if name not in states:
                 out.append(Violation(missing, f"{pct} % {label} to missing {name}", ep))
             elif states[name] in NOT_ROUTABLE:
-                out.append(
-                    Violation(unhealthy, f"{pct} % {label} to {name}, {states[name]}", ep)
-                )
+                out.append(Violation(unhealthy, f"{pct} % {label} to {name}, {states[name]}", ep))
     if served_before and not any(states.get(n) in SERVING for n in live):
         out.append(
             Violation(

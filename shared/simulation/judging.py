@@ -53,7 +53,11 @@ class IncrementalJudge:
     def _find(self, minutes: Sequence[Minute], settings: JudgeSettings) -> _Seen | None:
         for seen in reversed(self._seen):
             n = len(seen.minutes)
-            if seen.settings == settings and n <= len(minutes) and list(minutes[:n]) == seen.minutes:
+            if (
+                seen.settings == settings
+                and n <= len(minutes)
+                and list(minutes[:n]) == seen.minutes
+            ):
                 # the most recent match wins; it moves to the end
                 self._seen.remove(seen)
                 self._seen.append(seen)

@@ -36,8 +36,8 @@ from shared.simulation.crash import (
     CrashingStore,
     SimulatedKill,
 )
-from shared.simulation.judging import IncrementalJudge
 from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
+from shared.simulation.judging import IncrementalJudge
 from shared.simulation.scenario import ArmSpec, Event, Scenario
 from shared.simulation.traffic import SimMetrics
 
@@ -45,6 +45,10 @@ START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 WORKSPACE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sim"
     "/providers/Microsoft.MachineLearningServices/workspaces/sim"
+)
+ALERTS_PREFIX = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000"
+    "/providers/Microsoft.AlertsManagement/alerts"
 )
 MAX_VIOLATIONS = 50  # kept in the summary (the count is always exact)
 
@@ -296,7 +300,7 @@ class Simulation:
             "schemaId": COMMON_ALERT_SCHEMA,
             "data": {
                 "essentials": {
-                    "alertId": f"/subscriptions/sim/providers/Microsoft.AlertsManagement/alerts/{d['rule']}",
+                    "alertId": f"{ALERTS_PREFIX}/{d['rule']}",
                     "alertRule": d["rule"],
                     "severity": "Sev1",
                     "signalType": "Metric",

@@ -57,7 +57,9 @@ class Behaviour:
     def over(self, base: Behaviour) -> Behaviour:
         """These settings laid over ``base``: an absolute value replaces the inherited one
         (and its factor); a factor alone multiplies the inherited value."""
-        rate, factor = _layer(self.error_rate, self.error_factor, base.error_rate, base.error_factor)
+        rate, factor = _layer(
+            self.error_rate, self.error_factor, base.error_rate, base.error_factor
+        )
         latency, lfactor = _layer(
             self.latency_ms, self.latency_factor, base.latency_ms, base.latency_factor
         )
@@ -476,7 +478,9 @@ def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
                 "traffic": _percents(b.get("traffic") or {}, f"{p}.traffic")
                 if "traffic" in b
                 else None,
-                "mirror": _percents(b.get("mirror") or {}, f"{p}.mirror") if "mirror" in b else None,
+                "mirror": _percents(b.get("mirror") or {}, f"{p}.mirror")
+                if "mirror" in b
+                else None,
             }
         else:
             raise bad(p, "must hold traffic and/or mirror, or delete_deployment")

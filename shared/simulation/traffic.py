@@ -156,13 +156,13 @@ class SimMetrics:
                 b = min(now, (k + 1) * 60.0)
                 part = (b - a) / 60.0
                 shares = book.open.setdefault(k, {})
-                for dep, pct in live.items():
-                    s = shares.setdefault(dep, _Share())
+                for target, pct in live.items():
+                    s = shares.setdefault(target, _Share())
                     s.live += part * pct / 100.0
-                    if states.get(dep) not in SERVING_STATES:
+                    if states.get(target) not in SERVING_STATES:
                         s.broken += part * pct / 100.0
-                for dep, pct in mirror.items():
-                    shares.setdefault(dep, _Share()).mirror += part * pct / 100.0
+                for target, pct in mirror.items():
+                    shares.setdefault(target, _Share()).mirror += part * pct / 100.0
                 a = b
             book.last = now
         for k in sorted(m for m in book.open if (m + 1) * 60.0 <= now):
@@ -233,15 +233,16 @@ class SimMetrics:
             return median, median, median
         if n < _EXACT_BELOW:
             samples = median * np.exp(sigma * self._rng.standard_normal(n))
-            q = np.quantile(samples, [0.5, 0.9, 0.99])
-            return float(q[0]), float(q[1]), float(q[2])
+            qs = np.quantile(samples, [0.5, 0.9, 0.99])
+            return float(qs[0]), float(qs[1]), float(qs[2])
         out: list[float] = []
         z = self._rng.standard_normal(3)
         for (p, zp), noise in zip(_LEVELS, z, strict=True):
-            q = median * math.exp(sigma * zp)
-            density = math.exp(-zp * zp / 2) / math.sqrt(2 * math.pi) / (q * sigma)
+            true_q = median * math.exp(sigma * zp)
+            # the sample quantile's normal approximation: sd = sqrt(p(1-p)/n) / f(q)
+            density = math.exp(-zp * zp / 2) / math.sqrt(2 * math.pi) / (true_q * sigma)
             sd = math.sqrt(p * (1 - p) / n) / density
-            out.append(max(0.0, q + float(noise) * sd))
+            out.append(max(0.0, true_q + float(noise) * sd))
         return out[0], out[1], out[2]
 
     # ---------------------------------------------------------------- what was served

@@ -113,8 +113,9 @@ def history_from_metrics(
     if not minutes:
         raise InvalidInput(f"no metrics for {endpoint}/{live} in the last {hours:g} h")
     return tuple(
-        SeriesMinute(m.baseline_requests, m.baseline_errors, m.baseline_p50, m.baseline_p90,
-                     m.baseline_p99)
+        SeriesMinute(
+            m.baseline_requests, m.baseline_errors, m.baseline_p50, m.baseline_p90, m.baseline_p99
+        )
         for m in minutes
     )
 
@@ -161,8 +162,12 @@ def scenario_for(
         metrics=MetricsSpec(delay=120.0),
         arm=ArmSpec(provisioning=PROVISIONING_S),
         events=(
-            Event(0.0, "register", {"model": model, "version": NEW_VERSION, "tags": {},
-                                    "event_id": f"what-if-{seed}"}, 0),
+            Event(
+                0.0,
+                "register",
+                {"model": model, "version": NEW_VERSION, "tags": {}, "event_id": f"what-if-{seed}"},
+                0,
+            ),
         ),
         until=_until(policy),
         seed=seed,
