@@ -150,7 +150,7 @@ class Simulation:
         self.trace: list[Line] = []
         self.notes: list[Line] = []
         self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
-        self._retry: list[Event] = []
+        self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
         self._writes = -1  # store transactions seen by the last step
 
     # ------------------------------------------------------------------ the loop
@@ -169,9 +169,10 @@ class Simulation:
                 self._event(ev)
                 self._after_step(ev.at, f"event {ev.index} ({ev.kind})")
             self._at(t)
-            retries, self._retry = self._retry, []
-            for ev in retries:
-                self._event(ev, redelivery=True)
+            due = [(at, ev) for at, ev in self._retry if at <= t]
+            self._retry = [(at, ev) for at, ev in self._retry if at > t]
+            for _, ev in due:
+                self._event(ev)
             self._invoke("tick", self.engine.reconcile_all)
             ticks += 1
             now_s = t
@@ -214,7 +215,7 @@ class Simulation:
             self.crasher.begin()
 
     # ------------------------------------------------------------------ events
-    def _event(self, ev: Event, *, redelivery: bool = False) -> None:
+    def _event(self, ev: Event) -> None:
         d = ev.data
         t = (self.clock.now() - START).total_seconds()
         name = self.sc.endpoint.name
@@ -234,7 +235,7 @@ class Simulation:
                 self._note(t, "register_failed", model=model.asset_id, error=exc.to_dict())
                 return
             if not ok:
-                self._retry.append(ev)
+                self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
             elif result is not None:
                 self._note(t, "registered", model=model.asset_id, **result.to_dict())
         elif ev.kind == "alert":
@@ -246,7 +247,7 @@ class Simulation:
                 self._note(t, "alert_failed", error=exc.to_dict())
                 return
             if not ok:
-                self._retry.append(ev)
+                self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
             else:
                 self._note(t, "alert", results=[r.to_dict() for r in results])
         elif ev.kind == "operator":
@@ -275,7 +276,6 @@ class Simulation:
             self.crasher.arm(d["point"], d["n"])
         else:  # arm
             self._configure_arm(d["arm"], set(d["keys"]))
-        del redelivery
 
     def _configure_arm(self, arm: ArmSpec, keys: set[str]) -> None:
         e = self.endpoints
