@@ -125,7 +125,7 @@ def test_an_unavailable_source_raises_no_data() -> None:
 
 
 def test_percentiles_are_log_normal_sample_quantiles_and_none_without_requests() -> None:
-    clock, eps, metrics = world(behaviour={"blue": Behaviour(latency_ms=50, latency_sigma=0.5)})
+    clock, _eps, metrics = world(behaviour={"blue": Behaviour(latency_ms=50, latency_sigma=0.5)})
     clock.advance(5 * 60)
     got = minutes(clock, metrics)
     assert all(m.canary_requests == 0 and m.canary_p50 is None for m in got)
@@ -137,7 +137,7 @@ def test_percentiles_are_log_normal_sample_quantiles_and_none_without_requests()
 
 def test_a_series_gives_each_minute_its_requests_and_error_rate() -> None:
     series = (SeriesMinute(1000, 0), SeriesMinute(2000, 200))
-    clock, eps, metrics = world(behaviour={}, series=series)
+    clock, _eps, metrics = world(behaviour={}, series=series)
     clock.advance(4 * 60)
     got = minutes(clock, metrics)
     assert [m.baseline_requests for m in got] == [1000, 2000, 1000, 2000]
