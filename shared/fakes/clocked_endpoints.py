@@ -79,6 +79,7 @@ class ClockedEndpoints:
         self.fail_provisioning: set[str] = set()  # model keys (name:version) or deployment names
         self.refuse_create: dict[str, str] = {}  # model key -> Azure error code
         self.before_change: Callable[[str], None] | None = None
+        self.fail_next: list[Exception] = []  # raised, in order, by the next port calls
         self.calls: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- set-up and hand changes
@@ -147,14 +148,14 @@ class ClockedEndpoints:
     # ---------------------------------------------------------------- the port
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
         with self._lock:
-            self.calls.append(("get_endpoint", endpoint))
+            self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
             self._settle(ep)
             return self._info(ep)
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         with self._lock:
-            self.calls.append(("create_deployment", effect.name))
+            self._fault("create_deployment", effect.name)
             ep = self._get(endpoint)
             self._settle(ep)
             check_deployment_name(effect.name)
@@ -196,7 +197,7 @@ class ClockedEndpoints:
         self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
     ) -> None:
         with self._lock:
-            self.calls.append(("set_traffic", endpoint))
+            self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)
             self._settle(ep)
             check_split(dict(traffic), dict(mirror), ep.deployments)
@@ -206,11 +207,12 @@ class ClockedEndpoints:
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         with self._lock:
-            self.calls.append(("delete_deployment", name))
+            self._fault("delete_deployment", name)
             self._delete(endpoint, name)
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         with self._lock:
+            self._fault("get_logs", name)
             ep = self._get(endpoint)
             self._settle(ep)
             dep = ep.deployments.get(name)
@@ -224,6 +226,11 @@ class ClockedEndpoints:
         if ep is None:
             raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
         return ep
+
+    def _fault(self, op: str, target: str) -> None:
+        self.calls.append((op, target))
+        if self.fail_next:
+            raise self.fail_next.pop(0)
 
     def _changing(self, endpoint: str) -> None:
         if self.before_change is not None:
