@@ -106,6 +106,7 @@ class SimMetrics:
         self._models: dict[tuple[str, str], str] = {}  # (endpoint, deployment) -> model key
         self._sources: dict[tuple[str, str], str] = {}
         self.queries = 0
+        self._built: dict[tuple[str, str, str, int], Minute | None] = {}
 
     # ---------------------------------------------------------------- behaviour
     def set_behaviour(self, target: str, behaviour: Behaviour) -> None:
@@ -273,29 +274,39 @@ class SimMetrics:
         k = first
         while (k + 1) * 60.0 <= end:
             visible = (k + 1) * 60.0 + self.spec.delay <= now
-            lost = any(a <= k * 60.0 < b for a, b in self.spec.outages)
-            cells = book.closed.get(k)
-            if visible and not lost and cells is not None:
-                c = _lookup(cells, q.canary)
-                b = _lookup(cells, q.baseline)
-                if c.requests + b.requests > 0:
-                    out.append(
-                        Minute(
-                            canary_requests=c.requests,
-                            canary_errors=c.errors,
-                            baseline_requests=b.requests,
-                            baseline_errors=b.errors,
-                            start=self._start + timedelta(minutes=k),
-                            canary_p50=c.p50,
-                            canary_p90=c.p90,
-                            canary_p99=c.p99,
-                            baseline_p50=b.p50,
-                            baseline_p90=b.p90,
-                            baseline_p99=b.p99,
-                        )
-                    )
+            if visible and k in book.closed:
+                found = self._minute(q, book, k)
+                if found is not None:
+                    out.append(found)
             k += 1
         return out
+
+    def _minute(self, q: MetricsQuery, book: _EndpointBook, k: int) -> Minute | None:
+        """The closed minute ``k`` for this canary/baseline pair (built once: it never changes)."""
+        key = (q.endpoint, q.canary, q.baseline, k)
+        if key in self._built:
+            return self._built[key]
+        built: Minute | None = None
+        if not any(a <= k * 60.0 < b for a, b in self.spec.outages):
+            cells = book.closed[k]
+            c = _lookup(cells, q.canary)
+            b = _lookup(cells, q.baseline)
+            if c.requests + b.requests > 0:
+                built = Minute(
+                    canary_requests=c.requests,
+                    canary_errors=c.errors,
+                    baseline_requests=b.requests,
+                    baseline_errors=b.errors,
+                    start=self._start + timedelta(minutes=k),
+                    canary_p50=c.p50,
+                    canary_p90=c.p90,
+                    canary_p99=c.p99,
+                    baseline_p50=b.p50,
+                    baseline_p90=b.p90,
+                    baseline_p99=b.p99,
+                )
+        self._built[key] = built
+        return built
 
 
 def _lookup(cells: Mapping[str, Served], name: str) -> Served:
