@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.errors import AzureRuleViolation, NotFound, UpstreamError
+from shared.errors import AzureRuleViolation, NotFound, TransientUpstreamError, UpstreamError
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split
@@ -80,6 +80,7 @@ class ClockedEndpoints:
         self.refuse_create: dict[str, str] = {}  # model key -> Azure error code
         self.before_change: Callable[[str], None] | None = None
         self.fail_next: list[Exception] = []  # raised, in order, by the next port calls
+        self.fail_calls: dict[str, int] = {}  # operation -> how many of its next calls fail
         self.calls: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- set-up and hand changes
@@ -231,6 +232,9 @@ class ClockedEndpoints:
         self.calls.append((op, target))
         if self.fail_next:
             raise self.fail_next.pop(0)
+        if self.fail_calls.get(op, 0) > 0:
+            self.fail_calls[op] -= 1
+            raise TransientUpstreamError(f"{op} failed (scripted fault)", code="ServiceUnavailable")
 
     def _changing(self, endpoint: str) -> None:
         if self.before_change is not None:

@@ -58,6 +58,17 @@ def unmet(expect: Expect, result: RunResult) -> list[str]:
                 out.append(f"instances: expected {name} on {count}, got {have.get(name)}")
     if expect.rollouts is not None and len(s["rollouts"]) != expect.rollouts:
         out.append(f"rollouts: expected {expect.rollouts}, got {len(s['rollouts'])}")
+    published = s["events_published"]
+    for kind, limits, exact in (
+        ("events", expect.events, True),
+        ("events_at_most", expect.events_at_most, False),
+    ):
+        for name, count in (limits or {}).items():
+            seen = sum(1 for e in published if e == name or e.endswith("." + name))
+            if (seen != count) if exact else (seen > count):
+                out.append(
+                    f"{kind}: expected {'' if exact else 'at most '}{count} {name}, got {seen}"
+                )
     if expect.settles and not s.get("settled", False):
         out.append(
             f"settles: the last rollout is {s['phase']} (paused {s['paused']}, allowed "

@@ -289,6 +289,8 @@ class Simulation:
             e.fail_provisioning = set(arm.fail_provisioning)
         if "refuse_create" in keys:
             e.refuse_create = dict(arm.refuse_create)
+        if "faults" in keys:
+            e.fail_calls = dict(arm.faults)
 
     def _alert_body(self, d: Mapping[str, Any]) -> dict[str, Any]:
         """A common-alert-schema body, as an Azure Monitor action group posts it
@@ -426,6 +428,13 @@ class Simulation:
             last.phase.terminal or (last.paused and bool(last.pause_reason) and bool(allowed))
         )
         served = self.metrics.served(name)
+        totals: dict[str, dict[str, int]] = {}
+        for cells in served.values():
+            for dep, cell in cells.items():
+                row = totals.setdefault(dep, {"requests": 0, "errors": 0, "live_requests": 0})
+                row["requests"] += cell.requests
+                row["errors"] += cell.errors
+                row["live_requests"] += cell.live_requests
         canary_errors: dict[str, int] = {}
         for r in rollouts:
             if r.canary:
@@ -457,6 +466,7 @@ class Simulation:
             ],
             "allowed_actions": allowed,
             "settled": settled,
+            "served": dict(sorted(totals.items())),
             "refused": dict(sorted(self.refused.items())),
             "rollouts": [
                 {

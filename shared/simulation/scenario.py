@@ -21,6 +21,13 @@ from shared.policy import PolicySet, load_policy_text, parse_duration, parse_pol
 CRASH_POINTS = ("before_write", "after_write", "after_effect")
 ALERT_STATUSES = ("Fired", "Resolved")
 OPERATOR_VERBS = ("pause", "resume", "promote", "rollback", "abort")
+ARM_OPERATIONS = (
+    "get_endpoint",
+    "create_deployment",
+    "set_traffic",
+    "delete_deployment",
+    "get_logs",
+)
 # Azure ML's code for a create refused for want of quota (learn.microsoft.com/azure/
 # machine-learning/how-to-troubleshoot-online-endpoints, "ERROR: OutOfQuota").
 DEFAULT_REFUSAL = "OutOfQuota"
@@ -111,6 +118,7 @@ class ArmSpec:
     fail_rate: float = 0.0
     fail_provisioning: tuple[str, ...] = ()  # models (name:version) or deployment names
     refuse_create: Mapping[str, str] = field(default_factory=dict)  # model -> Azure error code
+    faults: Mapping[str, int] = field(default_factory=dict)  # operation -> next calls failing
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,8 @@ class Expect:
     instances: Mapping[str, int] | None = None  # instance count of deployments at the end
     rollouts: int | None = None  # how many rollouts the endpoint saw
     settles: bool = False  # the last rollout ended, or waits paused on an allowed action
+    events: Mapping[str, int] | None = None  # lifecycle events published: type -> exact count
+    events_at_most: Mapping[str, int] | None = None  # type -> at most this many
 
 
 @dataclass(frozen=True)
@@ -364,8 +374,19 @@ def _arm(raw: Any) -> ArmSpec:
     where = "scenario.arm"
     m = _mapping(raw, where)
     _unknown(
-        m, {"provisioning", "deletion", "fail_rate", "fail_provisioning", "refuse_create"}, where
+        m,
+        {"provisioning", "deletion", "fail_rate", "fail_provisioning", "refuse_create", "faults"},
+        where,
     )
+    faults = {
+        str(k): _count(v, f"{where}.faults.{k}")
+        for k, v in _mapping(m.get("faults") or {}, f"{where}.faults").items()
+    }
+    for op in faults:
+        if op not in ARM_OPERATIONS:
+            raise bad(
+                f"{where}.faults.{op}", f"unknown operation (known: {', '.join(ARM_OPERATIONS)})"
+            )
     fail = m.get("fail_provisioning") or []
     if not isinstance(fail, list) or not all(isinstance(x, str) and x for x in fail):
         raise bad(f"{where}.fail_provisioning", "must be a list of model:version or deployments")
@@ -382,6 +403,7 @@ def _arm(raw: Any) -> ArmSpec:
         fail_rate=_number(m.get("fail_rate", 0.0), f"{where}.fail_rate", lo=0, hi=1),
         fail_provisioning=tuple(_model_key(x) for x in fail),
         refuse_create={_model_key(str(k)): str(v) for k, v in refuse.items()},
+        faults=faults,
     )
 
 
@@ -565,6 +587,8 @@ def _expect(raw: Any) -> Expect:
         "instances",
         "rollouts",
         "settles",
+        "events",
+        "events_at_most",
     }
     _unknown(m, known, where)
     for k in ("phase", "reason"):
@@ -611,7 +635,18 @@ def _expect(raw: Any) -> Expect:
         else None,
         rollouts=_count(m["rollouts"], f"{where}.rollouts") if "rollouts" in m else None,
         settles=settles,
+        events=_counts(m, "events", where),
+        events_at_most=_counts(m, "events_at_most", where),
     )
+
+
+def _counts(m: Mapping[str, Any], key: str, where: str) -> dict[str, int] | None:
+    if key not in m:
+        return None
+    return {
+        str(k): _count(v, f"{where}.{key}.{k}")
+        for k, v in _mapping(m[key], f"{where}.{key}").items()
+    }
 
 
 # ------------------------------------------------------------------------------ values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.clock import FakeClock
-from shared.errors import AzureRuleViolation, UpstreamError
+from shared.errors import AzureRuleViolation, TransientUpstreamError, UpstreamError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.model import CreateDeployment, ModelRef
 
@@ -100,3 +100,13 @@ def test_the_change_hook_runs_before_a_change_and_before_a_state_finishes() -> N
     eps.set_traffic("fraud", {"blue": 90, "fraud-v2": 10}, {})
     assert seen[-1] == "fraud:[('blue', 100), ('fraud-v2', 0)]"
     assert len(seen) == 3
+
+
+def test_a_scripted_fault_fails_the_next_calls_of_that_operation_only() -> None:
+    _, eps = world()
+    eps.fail_calls["set_traffic"] = 1
+    eps.get_endpoint("fraud")
+    with pytest.raises(TransientUpstreamError):
+        eps.set_traffic("fraud", {"blue": 100}, {})
+    eps.set_traffic("fraud", {"blue": 100}, {})
+    assert eps.fail_calls["set_traffic"] == 0

@@ -129,3 +129,16 @@ def test_the_cli_prints_decisions_then_a_summary_and_exits_1_on_unmet_expectatio
     out = io.StringIO()
     assert main(["run", str(path)], out=out) == 1
     assert json.loads(out.getvalue().splitlines()[-1])["summary"]["expect"]["met"] is False
+
+
+def test_published_event_expectations_count_by_type_suffix() -> None:
+    from shared.simulation.expect import unmet
+
+    scenario = parse_scenario(
+        raw(expect={"events": {"RolloutSucceeded": 1}, "events_at_most": {"StageAdvanced": 0}})
+    )
+    result = run_scenario(scenario)
+    assert scenario.expect is not None
+    assert unmet(scenario.expect, result) == [
+        "events_at_most: expected at most 0 StageAdvanced, got 1"
+    ]

@@ -135,3 +135,8 @@ def test_the_cli_answers_invalid_json_with_exit_2(
     path.write_text("{not json")
     assert main(["run", str(path)], out=io.StringIO()) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_arm_faults_name_known_operations() -> None:
+    assert error_of(base(arm={"faults": {"reboot": 1}})).startswith("scenario.arm.faults.reboot:")
+    assert parse_scenario(base(arm={"faults": {"set_traffic": 2}})).arm.faults == {"set_traffic": 2}
