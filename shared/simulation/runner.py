@@ -23,9 +23,8 @@ from shared.errors import AutocanaryError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
-from shared.inputs import COMMON_ALERT_SCHEMA
 from shared.inputs import alert as decode_alert
-from shared.model import DecisionRecord, ModelRef, Rollout
+from shared.model import ModelRef, Rollout
 from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
 from shared.simulation.crash import (
@@ -38,6 +37,7 @@ from shared.simulation.crash import (
 )
 from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
 from shared.simulation.judging import IncrementalJudge
+from shared.simulation.lines import Line, alert_body, decision_line, fmt_duration
 from shared.simulation.scenario import ArmSpec, Event, Scenario
 from shared.simulation.traffic import SimMetrics
 
@@ -46,28 +46,7 @@ WORKSPACE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sim"
     "/providers/Microsoft.MachineLearningServices/workspaces/sim"
 )
-ALERTS_PREFIX = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000"
-    "/providers/Microsoft.AlertsManagement/alerts"
-)
 MAX_VIOLATIONS = 50  # kept in the summary (the count is always exact)
-
-Line = dict[str, Any]
-
-
-def fmt_duration(seconds: float) -> str:
-    """``3725`` -> ``1h02m05s``; ``300`` -> ``5m``; ``0`` -> ``0s``."""
-    s = round(seconds)
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    parts = []
-    if h:
-        parts.append(f"{h}h")
-    if m or (h and sec):
-        parts.append(f"{m:02d}m" if h else f"{m}m")
-    if sec or not parts:
-        parts.append(f"{sec:02d}s" if parts else f"{sec}s")
-    return "".join(parts)
 
 
 @dataclass
@@ -239,7 +218,8 @@ class Simulation:
             elif result is not None:
                 self._note(t, "registered", model=model.asset_id, **result.to_dict())
         elif ev.kind == "alert":
-            body = self._alert_body(d)
+            target = d.get("target") or f"{WORKSPACE_ID}/onlineEndpoints/{name}"
+            body = alert_body(target, d, self.clock.now())
             alert = decode_alert(body)
             try:
                 ok, results = self._invoke("alert", lambda: self.engine.on_alert(alert))
@@ -292,42 +272,6 @@ class Simulation:
         if "faults" in keys:
             e.fail_calls = dict(arm.faults)
 
-    def _alert_body(self, d: Mapping[str, Any]) -> dict[str, Any]:
-        """A common-alert-schema body, as an Azure Monitor action group posts it
-        (learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema)."""
-        target = d.get("target") or f"{WORKSPACE_ID}/onlineEndpoints/{self.sc.endpoint.name}"
-        dims = [{"name": "deployment", "value": d["deployment"]}] if d.get("deployment") else []
-        fired = self.clock.now().isoformat()
-        return {
-            "schemaId": COMMON_ALERT_SCHEMA,
-            "data": {
-                "essentials": {
-                    "alertId": f"{ALERTS_PREFIX}/{d['rule']}",
-                    "alertRule": d["rule"],
-                    "severity": "Sev1",
-                    "signalType": "Metric",
-                    "monitorCondition": d["status"],
-                    "alertTargetIDs": [target],
-                    "firedDateTime": fired,
-                },
-                "alertContext": {
-                    "conditionType": "SingleResourceMultipleMetricCriteria",
-                    "condition": {
-                        "windowSize": "PT5M",
-                        "allOf": [
-                            {
-                                "metricName": "RequestsPerMinute",
-                                "dimensions": dims,
-                                "operator": "GreaterThan",
-                                "threshold": "0",
-                                "metricValue": 1.0,
-                            }
-                        ],
-                    },
-                },
-            },
-        }
-
     # ------------------------------------------------------------------ after each step
     def _rollouts(self) -> list[Rollout]:
         q = RolloutQuery(endpoint=self.sc.endpoint.name, limit=1000)
@@ -351,7 +295,7 @@ class Simulation:
             records = self.store.decisions(name, r.id)
             for rec in records:
                 if rec.seq > self._seen.get(r.id, 0):
-                    line = self._decision_line(rec, r)
+                    line = decision_line(rec, r, START)
                     self.decisions.append(line)
                     self._emit(line)
             self._seen[r.id] = r.seq
@@ -363,33 +307,6 @@ class Simulation:
         self.violation_count += 1
         if len(self.violations) < MAX_VIOLATIONS:
             self.violations.append({"t": fmt_duration(t), "after": step, **v.to_dict()})
-
-    def _decision_line(self, rec: DecisionRecord, r: Rollout) -> Line:
-        traffic: dict[str, int] | None = None
-        mirror: dict[str, int] | None = None
-        for e in rec.effects:
-            if e.get("kind") == "set_traffic":
-                traffic, mirror = dict(e["traffic"]), dict(e["mirror"])
-        t = (rec.at - START).total_seconds()
-        line: Line = {
-            "t": fmt_duration(t),
-            "t_s": t,
-            "at": rec.at.isoformat(),
-            "rollout": rec.rollout_id,
-            "model": r.model.asset_id,
-            "seq": rec.seq,
-            "phase_from": rec.phase_from.value,
-            "phase_to": rec.phase_to.value,
-            "stage_from": rec.stage_from,
-            "stage_to": rec.stage_to,
-            "reason": rec.reason,
-            "message": rec.message,
-            "actor": rec.actor,
-            "traffic": traffic,
-            "mirror": mirror,
-            "evidence": dict(rec.evidence),
-        }
-        return line
 
     def _trace(self, t: float) -> None:
         info = self.endpoints.snapshot(self.sc.endpoint.name)
