@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert clean checkov
+.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim clean checkov
 
 all: test
 
@@ -61,7 +61,7 @@ clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 
 # Benchmarks print figures; they never pass or fail on time.
-bench: bench-judge bench-router bench-coldstart bench-alert
+bench: bench-judge bench-router bench-coldstart bench-alert bench-sim
 
 bench-judge: $(STAMP)
 	$(PY) -m bench.judge
@@ -74,6 +74,9 @@ bench-coldstart: $(STAMP)
 
 bench-alert: $(STAMP) $(AZURITE)
 	$(PY) -m bench.alert
+
+bench-sim: $(STAMP)
+	$(PY) -m bench.simulator
 
 # Static security scan of infra/ (Terraform) with checkov, offline. checkov lives in its own
 # virtual environment: its pins (its own hcl2 among them) must not meet the app's.

@@ -7,12 +7,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from shared.azure import retry
+from shared.clock import FakeClock
 from shared.errors import AzureBusy, AzureRuleViolation, NotFound, TransientUpstreamError
+from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.endpoints import FakeEndpoints
 from shared.model import CreateDeployment, EndpointInfo, ModelRef
 from shared.ports import EndpointControl
@@ -65,7 +68,7 @@ class World:
 
 
 class _FakeOutage:
-    def __init__(self, fake: FakeEndpoints) -> None:
+    def __init__(self, fake: FakeEndpoints | ClockedEndpoints) -> None:
         self.fake = fake
 
     def __enter__(self) -> None:
@@ -85,6 +88,26 @@ def _fake_world() -> World:
         fake.add_endpoint(name, {"blue": GOOD.asset_id}, {"blue": 100})
 
     return World("fake", fake, make_endpoint, lambda: _FakeOutage(fake))
+
+
+class _SteppingClock:
+    """Ten seconds pass at every look: ClockedEndpoints provisions while the world settles."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+
+    def now(self) -> datetime:
+        return self.clock.advance(10)
+
+
+def _clocked_world() -> World:
+    fake = ClockedEndpoints(_SteppingClock(), provisioning_s=90, deletion_s=20, hidden_s=60)
+    fake.fail_provisioning.add("fraud:3")
+
+    def make_endpoint(name: str) -> None:
+        fake.add_endpoint(name, {"blue": GOOD.asset_id}, {"blue": 100})
+
+    return World("clocked", fake, make_endpoint, lambda: _FakeOutage(fake))
 
 
 # ------------------------------------------------------------------ the emulator
@@ -179,10 +202,12 @@ def _emulator_world(conn: Any) -> World:
     return World("emulator", control, make_endpoint, lambda: _ArmOutage(conn), poll_pause=0.05)
 
 
-@pytest.fixture(params=["fake", "emulator"])
+@pytest.fixture(params=["fake", "clocked", "emulator"])
 def world(request: pytest.FixtureRequest) -> World:
     if request.param == "fake":
         return _fake_world()
+    if request.param == "clocked":
+        return _clocked_world()
     return _emulator_world(request.getfixturevalue("emulator_conn"))
 
 

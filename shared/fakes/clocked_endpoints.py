@@ -1,0 +1,310 @@
+"""Online endpoints in memory whose deployments provision and delete on a clock.
+
+Where :class:`shared.fakes.endpoints.FakeEndpoints` counts reads, this fake follows a
+:class:`shared.ports.Clock`: a created deployment is ``Creating`` (``Updating`` when an existing
+one gets a new model) for ``provisioning_s`` and then ``Succeeded`` or ``Failed``; a deleted one
+is ``Deleting`` for ``deletion_s`` and then gone, as in Azure, where a create takes minutes and
+nothing blocks on it (azure.md). Azure's rules on splits, names and deletes are those of
+:mod:`shared.rules`, the same as the other fake.
+
+Two things are kept as they really are, for whoever checks invariants: :meth:`snapshot` returns
+the whole traffic map, including entries naming a deployment that has since gone (a deployment
+deleted while traffic was routed to it), and the routing ``history`` of each endpoint.
+
+``before_change`` (if set) is called with the endpoint name before anything that changes what
+an endpoint serves (a split, a deployment's state), so a traffic model can account for the time
+until then under the old state.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.errors import AzureBusy, NotFound, TransientUpstreamError, UpstreamError
+from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
+from shared.ports import Clock
+from shared.rules import check_delete, check_deployment_name, check_split
+
+SERVING_STATES = frozenset({"Succeeded", "Updating", "Scaling"})
+
+
+@dataclass
+class ClockedDeployment:
+    name: str
+    model: str
+    state: str
+    instance_count: int
+    source: str | None = None
+    ready_at: datetime | None = None  # when Creating/Updating/Deleting ends
+    will_fail: bool = False
+    logs: str = ""
+    visible_at: datetime | None = None  # a new deployment is missing from reads until then
+
+
+@dataclass
+class ClockedEndpoint:
+    name: str
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror: dict[str, int] = field(default_factory=dict)
+    deployments: dict[str, ClockedDeployment] = field(default_factory=dict)
+
+
+def model_key(asset_id: str) -> str:
+    """``azureml:fraud:2`` -> ``fraud:2``."""
+    return asset_id[len("azureml:") :] if asset_id.startswith("azureml:") else asset_id
+
+
+class ClockedEndpoints:
+    """EndpointControl on a clock; thread safe."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        provisioning_s: float = 120.0,
+        deletion_s: float = 60.0,
+        fail_rate: float = 0.0,
+        seed: int = 0,
+        hidden_s: float = 0.0,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._endpoints: dict[str, ClockedEndpoint] = {}
+        self._rng = random.Random(seed)
+        self.provisioning_s = provisioning_s
+        self.deletion_s = deletion_s
+        self.fail_rate = fail_rate
+        # Azure answers 404 for a new deployment for a while after its create was accepted
+        # (azure-dev issue 4037), and 409 to a second create meanwhile (as FakeEndpoints).
+        self.hidden_s = hidden_s
+        self.fail_provisioning: set[str] = set()  # model keys (name:version) or deployment names
+        self.refuse_create: dict[str, str] = {}  # model key -> Azure error code
+        self.before_change: Callable[[str], None] | None = None
+        self.fail_next: list[Exception] = []  # raised, in order, by the next port calls
+        self.fail_calls: dict[str, int] = {}  # operation -> how many of its next calls fail
+        self.calls: list[tuple[str, str]] = []
+
+    # ---------------------------------------------------------------- set-up and hand changes
+    def add_endpoint(
+        self,
+        name: str,
+        deployments: Mapping[str, str],
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int] | None = None,
+        instance_count: int = 1,
+    ) -> None:
+        """An endpoint with provisioned deployments {name: model asset id} and a split."""
+        with self._lock:
+            ep = ClockedEndpoint(name)
+            for dep, model in deployments.items():
+                ep.deployments[dep] = ClockedDeployment(dep, model, "Succeeded", instance_count)
+            check_split(dict(traffic), dict(mirror or {}), ep.deployments)
+            ep.traffic = {k: v for k, v in traffic.items() if v > 0}
+            ep.mirror = {k: v for k, v in (mirror or {}).items() if v > 0}
+            self._endpoints[name] = ep
+
+    def set_by_hand(
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int] | None = None,
+        mirror: Mapping[str, int] | None = None,
+    ) -> None:
+        """A change made outside autocanary (portal, CLI); None keeps that map as it is."""
+        with self._lock:
+            ep = self._get(endpoint)
+            self._settle(ep)
+            new_traffic = dict(ep.traffic if traffic is None else traffic)
+            new_mirror = dict(ep.mirror if mirror is None else mirror)
+            check_split(new_traffic, new_mirror, ep.deployments)
+            self._changing(endpoint)
+            ep.traffic = {k: v for k, v in new_traffic.items() if v > 0}
+            ep.mirror = {k: v for k, v in new_mirror.items() if v > 0}
+
+    def delete_by_hand(self, endpoint: str, name: str) -> None:
+        with self._lock:
+            self._delete(endpoint, name)
+
+    def snapshot(self, endpoint: str) -> EndpointInfo:
+        """The endpoint as it really is now (traffic entries to vanished deployments kept)."""
+        with self._lock:
+            ep = self._get(endpoint)
+            self._settle(ep)
+            return self._info(ep, as_read=False)
+
+    def peek(self, endpoint: str) -> EndpointInfo:
+        """The endpoint as last changed, without finishing what the clock says is done (what
+        served until now, for a traffic model called from ``before_change``)."""
+        with self._lock:
+            return self._info(self._get(endpoint), as_read=False)
+
+    def sources(self, endpoint: str) -> dict[str, str]:
+        """Deployment -> the deployment it was cloned from (for those created here)."""
+        with self._lock:
+            deps = self._get(endpoint).deployments.values()
+            return {d.name: d.source for d in deps if d.source is not None}
+
+    def endpoint_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._endpoints)
+
+    # ---------------------------------------------------------------- the port
+    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        with self._lock:
+            self._fault("get_endpoint", endpoint)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            return self._info(ep)
+
+    def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
+        with self._lock:
+            self._fault("create_deployment", effect.name)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            check_deployment_name(effect.name)
+            source = ep.deployments.get(effect.source)
+            if source is None:
+                raise NotFound(f"deployment {effect.source} not found", code="ResourceNotFound")
+            key = model_key(effect.model.asset_id)
+            code = self.refuse_create.get(key) or self.refuse_create.get(effect.name)
+            if code is not None:
+                raise UpstreamError(
+                    f"Azure refused to create {effect.name}: {code}",
+                    code=code,
+                    details={"deployment": effect.name, "model": effect.model.asset_id},
+                )
+            existing = ep.deployments.get(effect.name)
+            hidden = existing is not None and self._hidden(existing)
+            if (
+                existing is not None
+                and not hidden
+                and existing.model == effect.model.asset_id
+                and existing.state != "Deleting"
+            ):
+                return
+            if existing is not None and (
+                hidden or existing.state in ("Creating", "Updating", "Deleting")
+            ):
+                raise AzureBusy(
+                    f"Cannot update deployment {effect.name} because it is in "
+                    f"{existing.state} provisioning state.",
+                    details={"status": 409},
+                )
+            fails = (
+                key in self.fail_provisioning
+                or effect.name in self.fail_provisioning
+                or (self.fail_rate > 0 and self._rng.random() < self.fail_rate)
+            )
+            self._changing(endpoint)
+            ep.deployments[effect.name] = ClockedDeployment(
+                effect.name,
+                effect.model.asset_id,
+                "Updating" if existing is not None else "Creating",
+                effect.instance_count or source.instance_count,
+                source=effect.source,
+                ready_at=self._clock.now() + timedelta(seconds=self.provisioning_s),
+                will_fail=fails,
+                visible_at=(
+                    self._clock.now() + timedelta(seconds=self.hidden_s)
+                    if self.hidden_s > 0 and existing is None
+                    else None
+                ),
+            )
+
+    def set_traffic(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> None:
+        with self._lock:
+            self._fault("set_traffic", endpoint)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            check_split(dict(traffic), dict(mirror), ep.deployments)
+            self._changing(endpoint)
+            ep.traffic = {k: v for k, v in traffic.items() if v > 0}
+            ep.mirror = {k: v for k, v in mirror.items() if v > 0}
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        with self._lock:
+            self._fault("delete_deployment", name)
+            self._delete(endpoint, name)
+
+    def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
+        with self._lock:
+            self._fault("get_logs", name)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            dep = ep.deployments.get(name)
+            if dep is None:
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            return "\n".join(dep.logs.splitlines()[-lines:])
+
+    # ---------------------------------------------------------------- internals
+    def _get(self, endpoint: str) -> ClockedEndpoint:
+        ep = self._endpoints.get(endpoint)
+        if ep is None:
+            raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        return ep
+
+    def _fault(self, op: str, target: str) -> None:
+        self.calls.append((op, target))
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        if self.fail_calls.get(op, 0) > 0:
+            self.fail_calls[op] -= 1
+            raise TransientUpstreamError(f"{op} failed (scripted fault)", code="ServiceUnavailable")
+
+    def _changing(self, endpoint: str) -> None:
+        if self.before_change is not None:
+            self.before_change(endpoint)
+
+    def _delete(self, endpoint: str, name: str) -> None:
+        ep = self._get(endpoint)
+        self._settle(ep)
+        dep = ep.deployments.get(name)
+        if dep is None or dep.state == "Deleting":
+            return
+        check_delete(name, ep.traffic, ep.mirror)
+        self._changing(endpoint)
+        dep.state = "Deleting"
+        dep.ready_at = self._clock.now() + timedelta(seconds=self.deletion_s)
+
+    def _settle(self, ep: ClockedEndpoint) -> None:
+        """Finish what the clock says has finished."""
+        now = self._clock.now()
+        due = [
+            d
+            for d in ep.deployments.values()
+            if d.ready_at is not None and d.ready_at <= now and d.state != "Succeeded"
+        ]
+        if not due:
+            return
+        self._changing(ep.name)
+        for dep in due:
+            dep.ready_at = None
+            if dep.state == "Deleting":
+                del ep.deployments[dep.name]
+            elif dep.will_fail:
+                dep.state = "Failed"
+                dep.logs = f"init() failed: cannot load model {dep.model}\n"
+            else:
+                dep.state = "Succeeded"
+
+    def _hidden(self, dep: ClockedDeployment) -> bool:
+        return dep.visible_at is not None and self._clock.now() < dep.visible_at
+
+    def _info(self, ep: ClockedEndpoint, *, as_read: bool = True) -> EndpointInfo:
+        # As azure-ai-ml's GET: every deployment listed, at 0 when it has no traffic; an entry
+        # naming a deployment that has gone is kept (whether Azure drops it is unconfirmed).
+        seen = [d for d in ep.deployments.values() if not (as_read and self._hidden(d))]
+        traffic = {**{d.name: 0 for d in seen}, **ep.traffic}
+        return EndpointInfo(
+            name=ep.name,
+            traffic=traffic,
+            mirror=dict(ep.mirror),
+            deployments={
+                d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count) for d in seen
+            },
+        )

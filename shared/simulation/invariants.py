@@ -1,0 +1,132 @@
+"""Invariants the engine keeps whatever happens, as plain checks over values. Pure.
+
+Each check returns a list of :class:`Violation` (empty when the invariant holds), so a scenario
+run, a unit test or a hypothesis stateful test can call them after every step:
+
+- :func:`endpoint_violations`: traffic sums to 100 (or 0) over deployments that exist and are
+  not being deleted; nothing is routed or mirrored to a deployment that is missing, failed or
+  deleting; an endpoint that served before always has a serving deployment;
+- :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
+  the rollout's own ``seq`` is its last decision's;
+- :func:`check_invariants`: both, for one endpoint, from an EndpointInfo and a store.
+
+The EndpointInfo should be the endpoint as it really is (e.g.
+``ClockedEndpoints.snapshot``), with traffic entries to vanished deployments kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.model import DecisionRecord, EndpointInfo, Rollout
+from shared.ports import RolloutQuery, RolloutStore
+
+SERVING = frozenset({"Succeeded", "Updating", "Scaling"})
+NOT_ROUTABLE = frozenset({"Failed", "Canceled", "Deleting"})
+
+TRAFFIC_SUM = "TrafficSum"
+ROUTED_TO_MISSING = "RoutedToMissingDeployment"
+ROUTED_TO_UNHEALTHY = "RoutedToUnhealthyDeployment"
+MIRRORED_TO_MISSING = "MirroredToMissingDeployment"
+MIRRORED_TO_UNHEALTHY = "MirroredToUnhealthyDeployment"
+NO_SERVING_DEPLOYMENT = "NoServingDeployment"
+DECISION_GAP = "DecisionSeqGap"
+ROLLOUT_SEQ = "RolloutSeqMismatch"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+    endpoint: str = ""
+    rollout_id: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"rule": self.rule, "message": self.message, "endpoint": self.endpoint}
+        if self.rollout_id:
+            out["rollout_id"] = self.rollout_id
+        return out
+
+
+def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Violation]:
+    """Traffic and mirror of one endpoint against its deployments."""
+    out: list[Violation] = []
+    ep = info.name
+    live = {k: int(v) for k, v in info.traffic.items() if int(v) > 0}
+    mirror = {k: int(v) for k, v in info.mirror.items() if int(v) > 0}
+    states = {n: d.provisioning_state for n, d in info.deployments.items()}
+    usable = {n for n, s in states.items() if s != "Deleting"}
+    total = sum(v for k, v in live.items() if k in usable)
+    if total not in (0, 100):
+        out.append(
+            Violation(
+                TRAFFIC_SUM,
+                f"traffic over existing, not deleting deployments sums to {total}: {live}",
+                ep,
+            )
+        )
+    for label, split, missing, unhealthy in (
+        ("routed", live, ROUTED_TO_MISSING, ROUTED_TO_UNHEALTHY),
+        ("mirrored", mirror, MIRRORED_TO_MISSING, MIRRORED_TO_UNHEALTHY),
+    ):
+        for name, pct in sorted(split.items()):
+            if name not in states:
+                out.append(Violation(missing, f"{pct} % {label} to missing {name}", ep))
+            elif states[name] in NOT_ROUTABLE:
+                out.append(Violation(unhealthy, f"{pct} % {label} to {name}, {states[name]}", ep))
+    if served_before and not any(states.get(n) in SERVING for n in live):
+        out.append(
+            Violation(
+                NO_SERVING_DEPLOYMENT,
+                f"the endpoint served before and now no deployment serves it "
+                f"(traffic {live}, deployments {states})",
+                ep,
+            )
+        )
+    return out
+
+
+def decision_violations(
+    records: Sequence[DecisionRecord], rollout: Rollout | None = None
+) -> list[Violation]:
+    """Decision seqs of one rollout are 1..n without gaps (and match the rollout's seq)."""
+    out: list[Violation] = []
+    seqs = sorted(r.seq for r in records)
+    rid = rollout.id if rollout is not None else (records[0].rollout_id if records else "")
+    ep = rollout.endpoint if rollout is not None else ""
+    if seqs != list(range(1, len(seqs) + 1)):
+        out.append(Violation(DECISION_GAP, f"decision seqs are {_brief(seqs)}", ep, rid))
+    if rollout is not None and seqs and rollout.seq != seqs[-1]:
+        out.append(
+            Violation(
+                ROLLOUT_SEQ,
+                f"rollout seq {rollout.seq} but its last decision is {seqs[-1]}",
+                ep,
+                rid,
+            )
+        )
+    return out
+
+
+def check_invariants(
+    info: EndpointInfo | None,
+    store: RolloutStore,
+    endpoint: str,
+    *,
+    served_before: bool,
+    limit: int = 100,
+) -> list[Violation]:
+    """Every invariant of one endpoint: its split (when it exists) and its rollouts' records."""
+    out: list[Violation] = []
+    if info is not None:
+        out += endpoint_violations(info, served_before=served_before)
+    elif served_before:
+        out.append(Violation(NO_SERVING_DEPLOYMENT, "the endpoint has gone", endpoint))
+    for rollout in store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=limit)):
+        out += decision_violations(store.decisions(endpoint, rollout.id), rollout)
+    return out
+
+
+def _brief(seqs: list[int]) -> str:
+    return str(seqs) if len(seqs) <= 12 else f"{seqs[:6]} ... {seqs[-6:]}"

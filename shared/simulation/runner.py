@@ -1,0 +1,420 @@
+"""Run a scenario: the production Engine, decide() and judge over the fakes, on a fake clock.
+
+Timer ticks call ``Engine.reconcile_all`` every ``tick`` (a minute by default, as the app's
+timer); the scenario's events run at their times, before a tick due at the same time:
+registrations through ``Engine.on_model_registered``, alerts through ``Engine.on_alert`` (the
+Alert decoded by ``shared.inputs.alert`` from a common-alert-schema body, as the webhook
+does), operator actions through ``Engine.act`` (a refusal is counted per action), changes by
+hand straight on the fake endpoints. A ``crash`` arms a simulated kill for the next engine
+invocation that reaches its point; a registration or an alert whose invocation was killed is
+delivered again at the next tick (Event Grid and action groups retry what got no answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import machine
+from shared.clock import FakeClock
+from shared.errors import AutocanaryError
+from shared.fakes.clocked_endpoints import ClockedEndpoints
+from shared.fakes.events import RecordingPublisher
+from shared.fakes.store import InMemoryRolloutStore
+from shared.inputs import alert as decode_alert
+from shared.model import ModelRef, Rollout
+from shared.ports import Judge, RolloutQuery
+from shared.services import Engine
+from shared.simulation.crash import (
+    Crasher,
+    CrashingEndpoints,
+    CrashingEvents,
+    CrashingMetrics,
+    CrashingStore,
+    SimulatedKill,
+)
+from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
+from shared.simulation.judging import IncrementalJudge
+from shared.simulation.lines import Line, alert_body, decision_line, fmt_duration
+from shared.simulation.scenario import ArmSpec, Event, Scenario
+from shared.simulation.traffic import SimMetrics
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+WORKSPACE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sim"
+    "/providers/Microsoft.MachineLearningServices/workspaces/sim"
+)
+MAX_VIOLATIONS = 50  # kept in the summary (the count is always exact)
+
+
+@dataclass
+class RunResult:
+    decisions: list[Line]
+    summary: dict[str, Any]
+    violations: list[Line]
+    trace: list[Line] = field(default_factory=list)
+    notes: list[Line] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [str(d["reason"]) for d in self.decisions]
+
+
+class Simulation:
+    """One run of a scenario; ``run`` returns the decisions, the summary and what broke."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        trace: bool = False,
+        check: bool = True,
+        sink: Callable[[Line], None] | None = None,
+        judge: Judge | None = None,
+        seed: int | None = None,
+        stop_when_idle: bool = True,
+    ) -> None:
+        self.sc = scenario
+        self.stop_when_idle = stop_when_idle
+        self.trace_on = trace
+        self.check = check
+        self.sink = sink
+        seed = scenario.seed if seed is None else seed
+        self.clock = FakeClock(START)
+        arm = scenario.arm
+        self.endpoints = ClockedEndpoints(
+            self.clock,
+            provisioning_s=arm.provisioning,
+            deletion_s=arm.deletion,
+            fail_rate=arm.fail_rate,
+            seed=seed,
+        )
+        self._configure_arm(arm, set(ArmSpec.__dataclass_fields__))
+        spec = scenario.endpoint
+        self.endpoints.add_endpoint(
+            spec.name, spec.deployments, spec.traffic, spec.mirror, spec.instance_count
+        )
+        self.served_before = any(v > 0 for v in spec.traffic.values())
+        self.metrics = SimMetrics(
+            self.clock,
+            self.endpoints,
+            start=START,
+            requests_per_minute=scenario.requests_per_minute,
+            behaviour=scenario.behaviour,
+            spec=scenario.metrics,
+            seed=seed,
+            series=scenario.series,
+        )
+        self.endpoints.before_change = self.metrics.accrue
+        self.store = InMemoryRolloutStore()
+        self.events = RecordingPublisher()
+        self.crasher = Crasher()
+        self.engine = Engine(
+            store=CrashingStore(self.store, self.crasher),
+            endpoints=CrashingEndpoints(self.endpoints, self.crasher),
+            metrics=CrashingMetrics(self.metrics, self.crasher),
+            judge=judge or IncrementalJudge(),
+            clock=self.clock,
+            events=CrashingEvents(self.events, self.crasher),
+            policies=scenario.policy,
+            workspace_id=WORKSPACE_ID,
+            max_concurrency=1,
+        )
+        self.refused: dict[str, int] = {}
+        self.decisions: list[Line] = []
+        self.violations: list[Line] = []
+        self.violation_count = 0
+        self.trace: list[Line] = []
+        self.notes: list[Line] = []
+        self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
+        self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
+        self._writes = -1  # store transactions seen by the last step
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> RunResult:
+        sc = self.sc
+        events = list(sc.events)
+        tick_times = [i * sc.tick for i in range(int(sc.until // sc.tick) + 1)]
+        ei = 0
+        ticks = 0
+        now_s = 0.0
+        for t in tick_times:
+            while ei < len(events) and events[ei].at <= t:
+                ev = events[ei]
+                ei += 1
+                self._at(ev.at)
+                self._event(ev)
+                self._after_step(ev.at, f"event {ev.index} ({ev.kind})")
+            self._at(t)
+            due = [(at, ev) for at, ev in self._retry if at <= t]
+            self._retry = [(at, ev) for at, ev in self._retry if at > t]
+            for _, ev in due:
+                self._event(ev)
+            self._invoke("tick", self.engine.reconcile_all)
+            ticks += 1
+            now_s = t
+            self._after_step(t, "tick")
+            if self.trace_on:
+                self._trace(t)
+            idle = ei >= len(events) and not self._retry and not self._busy()
+            if idle and self.stop_when_idle:
+                break
+        summary = self._summary(now_s, ticks)
+        return RunResult(self.decisions, summary, self.violations, self.trace, self.notes)
+
+    def _at(self, seconds: float) -> None:
+        self.clock.set(START + timedelta(seconds=seconds))
+        self.metrics.accrue()
+
+    def _busy(self) -> bool:
+        return bool(self.store.active_endpoints())
+
+    def _emit(self, line: Line) -> None:
+        if self.sink is not None:
+            self.sink(line)
+
+    def _note(self, t: float, kind: str, **data: Any) -> None:
+        line = {"note": kind, "t": fmt_duration(t), **data}
+        self.notes.append(line)
+        if self.trace_on:
+            self._emit(line)
+
+    def _invoke(self, what: str, call: Callable[[], Any]) -> tuple[bool, Any]:
+        """One engine invocation (one process): True and the result, or False when killed."""
+        self.crasher.begin()
+        try:
+            return True, call()
+        except SimulatedKill as kill:
+            t = (self.clock.now() - START).total_seconds()
+            self._note(t, "crash", point=str(kill), during=what)
+            return False, None
+        finally:
+            self.crasher.begin()
+
+    # ------------------------------------------------------------------ events
+    def _event(self, ev: Event) -> None:
+        d = ev.data
+        t = (self.clock.now() - START).total_seconds()
+        name = self.sc.endpoint.name
+        if ev.kind == "register":
+            model = ModelRef(
+                d["model"],
+                d["version"],
+                tags=dict(d["tags"]),
+                event_id=d["event_id"],
+                event_time=self.clock.now(),
+            )
+            try:
+                ok, result = self._invoke(
+                    "register", lambda: self.engine.on_model_registered(model)
+                )
+            except AutocanaryError as exc:
+                self._note(t, "register_failed", model=model.asset_id, error=exc.to_dict())
+                return
+            if not ok:
+                self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
+            elif result is not None:
+                self._note(t, "registered", model=model.asset_id, **result.to_dict())
+        elif ev.kind == "alert":
+            target = d.get("target") or f"{WORKSPACE_ID}/onlineEndpoints/{name}"
+            body = alert_body(target, d, self.clock.now())
+            alert = decode_alert(body)
+            try:
+                ok, results = self._invoke("alert", lambda: self.engine.on_alert(alert))
+            except AutocanaryError as exc:
+                self._note(t, "alert_failed", error=exc.to_dict())
+                return
+            if not ok:
+                self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
+            else:
+                self._note(t, "alert", results=[r.to_dict() for r in results])
+        elif ev.kind == "operator":
+            action = d["action"]
+
+            def act() -> Any:
+                return self.engine.act(name, action, d["reason"], d["actor"], full=d["full"])
+
+            try:
+                self._invoke(action, act)
+            except AutocanaryError as exc:
+                self.refused[action] = self.refused.get(action, 0) + 1
+                self._note(t, "refused", action=action, error=exc.to_dict())
+        elif ev.kind == "manual":
+            try:
+                if "delete_deployment" in d:
+                    self.endpoints.delete_by_hand(name, d["delete_deployment"])
+                else:
+                    self.endpoints.set_by_hand(name, d["traffic"], d["mirror"])
+                self._note(t, "manual", change=_jsonable(d))
+            except AutocanaryError as exc:
+                self._note(t, "manual_refused", change=_jsonable(d), error=exc.to_dict())
+        elif ev.kind == "behaviour":
+            self.metrics.set_behaviour(d["target"], d["behaviour"])
+        elif ev.kind == "crash":
+            self.crasher.arm(d["point"], d["n"])
+        else:  # arm
+            self._configure_arm(d["arm"], set(d["keys"]))
+
+    def _configure_arm(self, arm: ArmSpec, keys: set[str]) -> None:
+        e = self.endpoints
+        if "provisioning" in keys:
+            e.provisioning_s = arm.provisioning
+        if "deletion" in keys:
+            e.deletion_s = arm.deletion
+        if "fail_rate" in keys:
+            e.fail_rate = arm.fail_rate
+        if "fail_provisioning" in keys:
+            e.fail_provisioning = set(arm.fail_provisioning)
+        if "refuse_create" in keys:
+            e.refuse_create = dict(arm.refuse_create)
+        if "faults" in keys:
+            e.fail_calls = dict(arm.faults)
+
+    # ------------------------------------------------------------------ after each step
+    def _rollouts(self) -> list[Rollout]:
+        q = RolloutQuery(endpoint=self.sc.endpoint.name, limit=1000)
+        return sorted(self.store.list_rollouts(q), key=lambda r: (r.created_at, r.id))
+
+    def _after_step(self, t: float, step: str) -> None:
+        name = self.sc.endpoint.name
+        if self.check:
+            info = self.endpoints.snapshot(name)
+            for v in endpoint_violations(info, served_before=self.served_before):
+                self._violation(t, step, v)
+        if self.store.transactions == self._writes:
+            return  # nothing was written: no new decision
+        self._writes = self.store.transactions
+        active = self.store.read(name).active
+        if active is not None and active.id in self._seen and self._seen[active.id] >= active.seq:
+            return  # the active rollout's status was refreshed; no decision was added
+        for r in self._rollouts():
+            if self._seen.get(r.id, 0) >= r.seq:
+                continue
+            records = self.store.decisions(name, r.id)
+            for rec in records:
+                if rec.seq > self._seen.get(r.id, 0):
+                    line = decision_line(rec, r, START)
+                    self.decisions.append(line)
+                    self._emit(line)
+            self._seen[r.id] = r.seq
+            if self.check:
+                for v in decision_violations(records, r):
+                    self._violation(t, step, v)
+
+    def _violation(self, t: float, step: str, v: Violation) -> None:
+        self.violation_count += 1
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append({"t": fmt_duration(t), "after": step, **v.to_dict()})
+
+    def _trace(self, t: float) -> None:
+        info = self.endpoints.snapshot(self.sc.endpoint.name)
+        slot = self.store.read(self.sc.endpoint.name)
+        r = slot.active
+        line = {
+            "trace": {
+                "t": fmt_duration(t),
+                "traffic": {k: v for k, v in info.traffic.items() if v > 0},
+                "mirror": dict(info.mirror),
+                "deployments": {
+                    n: {"model": d.model, "provisioning_state": d.provisioning_state}
+                    for n, d in sorted(info.deployments.items())
+                },
+                "phase": r.phase.value if r else None,
+                "paused": r.paused if r else None,
+                "pause_reason": (r.pause_reason or None) if r else None,
+                "waiting": slot.waiting.model.asset_id if slot.waiting else None,
+            }
+        }
+        self.trace.append(line)
+        self._emit(line)
+
+    # ------------------------------------------------------------------ the end
+    def _summary(self, now_s: float, ticks: int) -> dict[str, Any]:
+        name = self.sc.endpoint.name
+        info = self.endpoints.snapshot(name)
+        rollouts = self._rollouts()
+        last = rollouts[-1] if rollouts else None
+        duration = None
+        if last is not None:
+            end = last.updated_at if last.phase.terminal and last.updated_at else self.clock.now()
+            duration = (end - last.created_at).total_seconds()
+        allowed = machine.allowed_actions(last) if last is not None else []
+        settled = last is not None and (
+            last.phase.terminal or (last.paused and bool(last.pause_reason) and bool(allowed))
+        )
+        served = self.metrics.served(name)
+        totals: dict[str, dict[str, int]] = {}
+        for cells in served.values():
+            for dep, cell in cells.items():
+                row = totals.setdefault(dep, {"requests": 0, "errors": 0, "live_requests": 0})
+                row["requests"] += cell.requests
+                row["errors"] += cell.errors
+                row["live_requests"] += cell.live_requests
+        canary_errors: dict[str, int] = {}
+        for r in rollouts:
+            if r.canary:
+                canary_errors[r.id] = sum(
+                    cells[r.canary].live_errors for cells in served.values() if r.canary in cells
+                )
+        return {
+            "scenario": self.sc.name,
+            "seed": self.sc.seed,
+            "phase": last.phase.value if last else None,
+            "reason": last.reason if last else None,
+            "paused": last.paused if last else None,
+            "rollout": last.id if last else None,
+            "model": last.model.asset_id if last else None,
+            "duration": fmt_duration(duration) if duration is not None else None,
+            "duration_s": duration,
+            "simulated": fmt_duration(now_s),
+            "ticks": ticks,
+            "traffic": {k: v for k, v in info.traffic.items() if v > 0},
+            "mirror": dict(info.mirror),
+            "deployments": [
+                {
+                    "name": n,
+                    "model": d.model,
+                    "provisioning_state": d.provisioning_state,
+                    "instance_count": d.instance_count,
+                }
+                for n, d in sorted(info.deployments.items())
+            ],
+            "allowed_actions": allowed,
+            "settled": settled,
+            "served": dict(sorted(totals.items())),
+            "refused": dict(sorted(self.refused.items())),
+            "rollouts": [
+                {
+                    "id": r.id,
+                    "model": r.model.asset_id,
+                    "phase": r.phase.value,
+                    "reason": r.reason,
+                    "paused": r.paused,
+                    "canary": r.canary,
+                    "baseline": r.baseline,
+                    "canary_errors_served": canary_errors.get(r.id, 0),
+                }
+                for r in rollouts
+            ],
+            "decisions": len(self.decisions),
+            "crashes": [n["point"] for n in self.notes if n["note"] == "crash"],
+            "events_published": self.events.types(),
+            "invariant_violations": self.violation_count,
+            "active": self.store.read(name).active is not None,
+        }
+
+
+def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    trace: bool = False,
+    sink: Callable[[Line], None] | None = None,
+    seed: int | None = None,
+) -> RunResult:
+    return Simulation(scenario, trace=trace, sink=sink, seed=seed).run()

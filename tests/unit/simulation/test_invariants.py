@@ -1,0 +1,63 @@
+"""The invariant checks, on hand-built endpoints and decision records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.model import DecisionRecord, DeploymentInfo, EndpointInfo, Phase
+from shared.simulation import invariants as inv
+
+
+def info(traffic: dict[str, int], states: dict[str, str], mirror: dict[str, int] | None = None):
+    return EndpointInfo(
+        "fraud",
+        traffic,
+        mirror or {},
+        {n: DeploymentInfo(n, s, "azureml:fraud:1") for n, s in states.items()},
+    )
+
+
+def rules(found: list[inv.Violation]) -> list[str]:
+    return [v.rule for v in found]
+
+
+def test_a_healthy_split_has_no_violation() -> None:
+    ep = info({"blue": 90, "v2": 10}, {"blue": "Succeeded", "v2": "Succeeded"})
+    assert inv.endpoint_violations(ep, served_before=True) == []
+
+
+def test_traffic_not_summing_to_100_is_a_violation() -> None:
+    ep = info({"blue": 90}, {"blue": "Succeeded"})
+    assert rules(inv.endpoint_violations(ep, served_before=True)) == [inv.TRAFFIC_SUM]
+
+
+def test_traffic_on_a_deleting_deployment_is_a_violation_and_serves_nobody() -> None:
+    ep = info({"blue": 100}, {"blue": "Deleting"})
+    found = rules(inv.endpoint_violations(ep, served_before=True))
+    assert found == [inv.ROUTED_TO_UNHEALTHY, inv.NO_SERVING_DEPLOYMENT]
+
+
+def test_traffic_to_a_missing_deployment_is_a_violation() -> None:
+    ep = info({"blue": 100}, {})
+    assert inv.ROUTED_TO_MISSING in rules(inv.endpoint_violations(ep, served_before=False))
+
+
+def test_mirror_to_a_failed_deployment_is_a_violation() -> None:
+    ep = info({"blue": 100}, {"blue": "Succeeded", "v2": "Failed"}, {"v2": 20})
+    assert rules(inv.endpoint_violations(ep, served_before=True)) == [inv.MIRRORED_TO_UNHEALTHY]
+
+
+def test_an_endpoint_at_zero_is_fine_only_if_it_never_served() -> None:
+    ep = info({}, {"blue": "Succeeded"})
+    assert inv.endpoint_violations(ep, served_before=False) == []
+    assert rules(inv.endpoint_violations(ep, served_before=True)) == [inv.NO_SERVING_DEPLOYMENT]
+
+
+def record(seq: int) -> DecisionRecord:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return DecisionRecord(seq, at, "r1", Phase.PENDING, Phase.PENDING, -1, -1, "X", "")
+
+
+def test_gapless_decision_seqs_pass_and_a_gap_is_a_violation() -> None:
+    assert inv.decision_violations([record(1), record(2), record(3)]) == []
+    assert rules(inv.decision_violations([record(1), record(3)])) == [inv.DECISION_GAP]
