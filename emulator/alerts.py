@@ -72,15 +72,9 @@ from emulator.addon_http import (
     ssl_for,
 )
 from emulator.context import Context
-from emulator.monitor import (
-    AGGREGATIONS,
-    DEPLOYMENT_NS,
-    ENDPOINT_NS,
-    METRICS,
-    DimFilter,
-    MetricDef,
-    compute_series,
-)
+from emulator.metric_catalog import AGGREGATIONS, DEPLOYMENT_NS, ENDPOINT_NS, METRICS, MetricDef
+from emulator.metric_filter import DimFilter
+from emulator.metric_series import compute_series
 
 log = logging.getLogger("emulator.alerts")
 
