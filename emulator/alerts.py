@@ -304,6 +304,7 @@ class AlertEngine:
             start,
             now,
             None,
+            now,
         )
         values: dict[tuple[tuple[str, str], ...], float | None] = {
             s.metadata: s.points[0].value(rule.aggregation) for s in series

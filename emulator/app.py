@@ -79,6 +79,8 @@ class Options:
     provisioning_delay: float = 0.5
     retry_after: float = 0.25
     identity: Identity = field(default_factory=Identity)
+    # Settings of the add-ons, copied into ``ctx.extras`` (see each add-on's docstring).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class _NoEndpoints:
@@ -111,6 +113,7 @@ class Emulator:
             on_model_registered=self._model_registered,
         )
         self.ctx.endpoints = self.state
+        self.ctx.extras.update(options.extras)
         self.ctx.extras["admin_key"] = self.admin_key
         self.ctx.extras["log_analytics_workspace_id"] = _la_workspace_id(options.identity)
         self.router = ScoringRouter(self.state, self.ctx.records)

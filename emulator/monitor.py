@@ -67,8 +67,8 @@ from typing import Any
 from aiohttp import web
 
 from emulator.addon_http import (
+    admin_route,
     bearer_problem,
-    error_response,
     iso_time,
     json_response,
     minute_seconds,
@@ -77,6 +77,7 @@ from emulator.addon_http import (
     read_json,
 )
 from emulator.context import Context
+from emulator.errors import ArmError
 from emulator.metric_catalog import (
     AGGREGATIONS,
     ALLOWED_INTERVALS,
@@ -88,7 +89,14 @@ from emulator.metric_catalog import (
     bad,
 )
 from emulator.metric_filter import DimFilter, build_filter, parse_filter
-from emulator.metric_series import Series, Stats, compute_series
+from emulator.metric_series import (
+    INGESTION_KEY,
+    Ingestion,
+    Series,
+    Stats,
+    compute_series,
+    ingestion_of,
+)
 
 __all__ = [
     "AGGREGATIONS",
@@ -96,6 +104,7 @@ __all__ = [
     "ENDPOINT_NS",
     "METRICS",
     "DimFilter",
+    "Ingestion",
     "MetricDef",
     "MetricsError",
     "build_filter",
@@ -217,6 +226,7 @@ def query_batch(
                         aggregations or [m.default_aggregation],
                         order,
                         top,
+                        now,
                     )
                     for m in metrics
                 ],
@@ -261,10 +271,11 @@ def _metric_json(
     aggregations: list[str],
     order: tuple[str, bool] | None,
     top: int | None,
+    now: float,
 ) -> dict[str, Any]:
     start, end, step = window
     point_starts, series = compute_series(
-        ctx, namespace, metric, endpoint, deployment, dim_filter, start, end, step
+        ctx, namespace, metric, endpoint, deployment, dim_filter, start, end, step, now
     )
     if dim_filter.split:
         by, descending = order or (aggregations[0], True)
@@ -313,19 +324,54 @@ def _metric_json(
     }
 
 
+def configure_ingestion(ctx: Context) -> Ingestion:
+    """Install the ingestion settings from ``ctx.extras["metrics_ingestion"]`` (an Ingestion,
+    or a JSON object of its fields; Azure's behaviour when absent) and return them."""
+    raw = ctx.extras.get(INGESTION_KEY)
+    ingestion = raw if isinstance(raw, Ingestion) else Ingestion.from_json(raw or {})
+    ctx.extras[INGESTION_KEY] = ingestion
+    return ingestion
+
+
 def setup(app: web.Application, ctx: Context) -> None:
-    """Add ``POST /subscriptions/{subscription}/metrics:getBatch``."""
+    """Add ``POST /subscriptions/{subscription}/metrics:getBatch`` and the ingestion settings
+    (``GET``/``PUT``/``DELETE /_emulator/faults/metrics-ingestion``, admin key required)."""
+    configure_ingestion(ctx)
+    admin = admin_route(ctx)
 
     async def get_batch(request: web.Request) -> web.Response:
         problem = bearer_problem(request)
         if problem is not None:
             return problem
-        body = await read_json(request)
         params = {k.lower(): v for k, v in request.query.items()}
         try:
+            body = await read_json(request)
             answer = query_batch(ctx, request.match_info["subscription"], params, body)
-        except MetricsError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+        except ArmError as exc:
+            return exc.response()
         return json_response(answer)
 
+    @admin
+    async def get_ingestion(request: web.Request) -> web.Response:
+        return json_response(ingestion_of(ctx).to_json())
+
+    @admin
+    async def put_ingestion(request: web.Request) -> web.Response:
+        raw = await read_json(request)
+        try:
+            ingestion = Ingestion.from_json(raw, ingestion_of(ctx))
+        except (TypeError, ValueError) as exc:
+            raise bad(f"Invalid ingestion settings: {exc}") from exc
+        ctx.extras[INGESTION_KEY] = ingestion
+        return json_response(ingestion.to_json())
+
+    @admin
+    async def reset_ingestion(request: web.Request) -> web.Response:
+        ctx.extras[INGESTION_KEY] = Ingestion()
+        return json_response(Ingestion().to_json())
+
     app.router.add_post("/subscriptions/{subscription}/metrics:getBatch", get_batch)
+    path = "/_emulator/faults/metrics-ingestion"
+    app.router.add_get(path, get_ingestion)
+    app.router.add_put(path, put_ingestion)
+    app.router.add_delete(path, reset_ingestion)
