@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.addon_http import admin_problem
 from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState, Asset
 from emulator.arm import add_routes as add_arm_routes
 from emulator.certs import make_self_signed
@@ -167,13 +168,9 @@ class Emulator:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
-            auth = request.headers.get("Authorization", "")
-            token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            token = token or request.headers.get("x-emulator-admin-key", "")
-            if not secrets.compare_digest(token.encode(), self.admin_key.encode()):
-                return ArmError(
-                    401, "Unauthorized", "the emulator admin key is required"
-                ).response()
+            problem = admin_problem(request, self.ctx)  # the one admin-key check
+            if problem is not None:
+                return problem
             try:
                 return await handler(request)
             except ArmError as exc:

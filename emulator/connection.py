@@ -1,4 +1,5 @@
-"""The connection file the emulator writes at start-up (``<state_dir>/connection.json``).
+"""The connection file the emulator writes at start-up (``<state_dir>/connection.json``, mode
+0600 from its creation, since it holds the admin key).
 
 Fields (all strings unless noted):
 

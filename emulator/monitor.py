@@ -54,6 +54,14 @@ aligned to the interval, and ``starttime``/``endtime`` are real times. Points ru
 interval containing ``starttime`` up to the one containing ``endtime`` (excluded, so a query
 ending now leaves out the open interval; at least one point is returned). ``FULL`` returns one
 point for exactly [starttime, endtime). Without a timespan the last 60 API minutes are used.
+
+Ingestion (as in Azure, on by default): a query sees a minute only after the ingestion delay,
+first partly filled (:class:`emulator.metric_series.Ingestion`). The settings come from
+``ctx.extras["metrics_ingestion"]`` (CLI ``--metrics-delay-minutes``,
+``--metrics-partial-fraction``, ``--metrics-revision-minutes``,
+``--no-metrics-ingestion-delay``) and can be read and changed at run time with ``GET``/``PUT``
+``/_emulator/faults/metrics-ingestion`` (``{"delay_minutes", "partial_fraction",
+"revision_minutes"}``; ``DELETE`` restores Azure's), admin key required.
 """
 
 from __future__ import annotations
