@@ -161,10 +161,18 @@ def test_time_to_live_ends_retries_before_max_attempts(tmp_path: Path) -> None:
     ):
         sink.statuses = [500] * 10
         policy = {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1}
-        admin(s, "POST", "subscriptions", subscription(sink.url, retryPolicy=policy))
+        sub = subscription(sink.url, retryPolicy=policy, deadLetterDestination=DEAD_LETTER)
+        admin(s, "POST", "subscriptions", sub)
         s.ctx.events.model_registered("fraud-model", "13", {}, {})
         assert sink.wait_for(lambda r: len(r) == 3)
-        time.sleep(60.0 * SCALE + 0.5)
+        deadline = time.monotonic() + 10
+        blobs: list[Path] = []
+        while time.monotonic() < deadline and not blobs:
+            blobs = list((tmp_path / "deadletter").rglob("*.json"))
+            time.sleep(0.05)
+        [dead] = json.loads(blobs[0].read_text())
+        assert dead["deadLetterReason"] == "TimeToLiveExceeded"
+        assert dead["deliveryAttempts"] == 3
         assert len(sink.received) == 3
 
 
