@@ -3,7 +3,8 @@
 - ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]``
   serves until interrupted and writes ``DIR/connection.json`` (mode 0600: it holds the admin
   key). Azure Monitor options: ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction``
-  (0.5), ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``; Event Grid
+  (0.5), ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``,
+  ``--logs-delay-minutes`` (3); Event Grid
   options: ``--eventgrid-data-casing camel|pascal`` (camel), ``--eventgrid-numeric-version``,
   ``--eventgrid-time-scale F`` (1), ``--eventgrid-dead-letter-dir DIR``;
 - ``python -m emulator register-model --connection DIR_OR_FILE --name N --version V --path P
@@ -164,6 +165,13 @@ def _addon_arguments(parser: argparse.ArgumentParser) -> None:
         help="API minutes a minute stays partial before it is complete (1)",
     )
     monitor.add_argument(
+        "--logs-delay-minutes",
+        type=float,
+        default=3.0,
+        help="API minutes before a request's row is in the Log Analytics traffic log (3; 0 = "
+        "at once)",
+    )
+    monitor.add_argument(
         "--no-metrics-ingestion-delay",
         action="store_true",
         help="every request is in the metrics at once (kinder than Azure)",
@@ -206,10 +214,13 @@ def _addon_extras(args: argparse.Namespace) -> dict[str, object]:
             partial_fraction=args.metrics_partial_fraction,
             revision_minutes=args.metrics_revision_minutes,
         )
+    if not 0 <= args.logs_delay_minutes <= 60:
+        raise ValueError("--logs-delay-minutes must be from 0 to 60")
     if not args.eventgrid_time_scale > 0:
         raise ValueError("--eventgrid-time-scale must be > 0")
     extras: dict[str, object] = {
         "metrics_ingestion": ingestion,
+        "logs_ingestion_delay_minutes": args.logs_delay_minutes,
         "eventgrid_data_casing": args.eventgrid_data_casing,
         "eventgrid_model_version_as_number": args.eventgrid_numeric_version,
         "eventgrid_retry_time_scale": args.eventgrid_time_scale,

@@ -84,7 +84,9 @@ def test_scored_requests_appear_in_metrics(
 def test_scored_requests_appear_in_the_traffic_log(
     emulator: Connection, endpoint_name: str, served: float
 ) -> None:
-    """AmlOnlineEndpointTrafficLog has one row per served request."""
+    """AmlOnlineEndpointTrafficLog has one row per served request, once ingested (3 API
+    minutes after the last request)."""
+    time.sleep(3 * emulator.bucket_seconds + 0.3)
     result = logs_client(emulator).query_workspace(
         emulator.log_analytics_workspace_id,
         f"AmlOnlineEndpointTrafficLog | where EndpointName == '{endpoint_name}'"
