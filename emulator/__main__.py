@@ -1,8 +1,14 @@
 """Command line: ``python -m emulator [serve options]`` or a sub-command.
 
-- ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]
-  [--no-api-version-check] [--no-busy-conflicts] [--hidden-after-create S]
-  [--max-deployments N]`` serves until interrupted and writes ``DIR/connection.json``;
+- ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]``
+  serves until interrupted and writes ``DIR/connection.json`` (mode 0600: it holds the admin
+  key). ARM options: ``--no-api-version-check``, ``--no-busy-conflicts``,
+  ``--hidden-after-create S``, ``--max-deployments N``. Azure Monitor options:
+  ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction`` (0.5),
+  ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``,
+  ``--logs-delay-minutes`` (3); Event Grid
+  options: ``--eventgrid-data-casing camel|pascal`` (camel), ``--eventgrid-numeric-version``,
+  ``--eventgrid-time-scale F`` (1), ``--eventgrid-dead-letter-dir DIR``;
 - ``python -m emulator register-model --connection DIR_OR_FILE --name N --version V --path P
   [--tag k=v] [--property k=v]`` registers a local folder (or file) as a model version, which
   emits ModelRegistered;
@@ -128,11 +134,16 @@ def _serve(argv: list[str]) -> int:
     parser.add_argument("--workspace", default=Identity.workspace)
     parser.add_argument("--location", default=Identity.location)
     parser.add_argument("--log-level", default="WARNING")
+    _addon_arguments(parser)
     args = parser.parse_args(argv)
     if args.bucket_seconds <= 0 or args.provisioning_delay < 0 or args.retry_after < 0:
         parser.error("--bucket-seconds must be > 0; delays must be >= 0")
     if args.hidden_after_create < 0 or args.max_deployments < 0:
         parser.error("--hidden-after-create and --max-deployments must be >= 0")
+    try:
+        extras = _addon_extras(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     options = Options(
         host=args.host,
@@ -153,6 +164,7 @@ def _serve(argv: list[str]) -> int:
             workspace=args.workspace,
             location=args.location,
         ),
+        extras=extras,
     )
 
     async def main() -> None:
@@ -165,6 +177,92 @@ def _serve(argv: list[str]) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _addon_arguments(parser: argparse.ArgumentParser) -> None:
+    monitor = parser.add_argument_group("Azure Monitor metrics (ingestion as in Azure)")
+    monitor.add_argument(
+        "--metrics-delay-minutes",
+        type=float,
+        default=2.0,
+        help="API minutes after a minute ends before metrics and alerts see it (2; 0 = at once)",
+    )
+    monitor.add_argument(
+        "--metrics-partial-fraction",
+        type=float,
+        default=0.5,
+        help="share of a minute's requests visible when it first appears (0.5; 1 = whole)",
+    )
+    monitor.add_argument(
+        "--metrics-revision-minutes",
+        type=float,
+        default=1.0,
+        help="API minutes a minute stays partial before it is complete (1)",
+    )
+    monitor.add_argument(
+        "--logs-delay-minutes",
+        type=float,
+        default=3.0,
+        help="API minutes before a request's row is in the Log Analytics traffic log (3; 0 = "
+        "at once)",
+    )
+    monitor.add_argument(
+        "--no-metrics-ingestion-delay",
+        action="store_true",
+        help="every request is in the metrics at once (kinder than Azure)",
+    )
+    grid = parser.add_argument_group("Event Grid")
+    grid.add_argument(
+        "--eventgrid-data-casing",
+        choices=("camel", "pascal"),
+        default="camel",
+        help="ModelRegistered data keys: camel (modelName, the spec's schema) or pascal "
+        "(ModelName, Microsoft's sample)",
+    )
+    grid.add_argument(
+        "--eventgrid-numeric-version",
+        action="store_true",
+        help="send a numeric model version (as Microsoft's sample does) instead of a string",
+    )
+    grid.add_argument(
+        "--eventgrid-time-scale",
+        type=float,
+        default=1.0,
+        help="factor on Event Grid's retry schedule (10 s, 30 s, 1 min, ...); 0.01 for tests",
+    )
+    grid.add_argument(
+        "--eventgrid-dead-letter-dir",
+        default=None,
+        help="directory standing in for dead-letter blob containers (default STATE/deadletter)",
+    )
+
+
+def _addon_extras(args: argparse.Namespace) -> dict[str, object]:
+    """The add-on settings (``ctx.extras``) the command line asks for; ValueError if invalid."""
+    from emulator.metric_series import Ingestion
+
+    if args.no_metrics_ingestion_delay:
+        ingestion = Ingestion(delay_minutes=0.0, partial_fraction=1.0, revision_minutes=0.0)
+    else:
+        ingestion = Ingestion(
+            delay_minutes=args.metrics_delay_minutes,
+            partial_fraction=args.metrics_partial_fraction,
+            revision_minutes=args.metrics_revision_minutes,
+        )
+    if not 0 <= args.logs_delay_minutes <= 60:
+        raise ValueError("--logs-delay-minutes must be from 0 to 60")
+    if not args.eventgrid_time_scale > 0:
+        raise ValueError("--eventgrid-time-scale must be > 0")
+    extras: dict[str, object] = {
+        "metrics_ingestion": ingestion,
+        "logs_ingestion_delay_minutes": args.logs_delay_minutes,
+        "eventgrid_data_casing": args.eventgrid_data_casing,
+        "eventgrid_model_version_as_number": args.eventgrid_numeric_version,
+        "eventgrid_retry_time_scale": args.eventgrid_time_scale,
+    }
+    if args.eventgrid_dead_letter_dir:
+        extras["eventgrid_dead_letter_dir"] = str(Path(args.eventgrid_dead_letter_dir).resolve())
+    return extras
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,29 @@
-"""Request checks and helpers shared by the Azure Monitor and Event Grid add-ons."""
+"""Request checks and helpers shared by the Azure Monitor and Event Grid add-ons.
+
+One error style: every refusal is an :class:`emulator.errors.ArmError` answered as Azure's
+``{"error": {"code", "message"}}``. One admin check: handlers of the add-ons' admin APIs are
+wrapped by :func:`admin_route`, which checks the admin key and answers ArmErrors raised inside.
+"""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import json
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
 from emulator.context import Context
+from emulator.errors import ArmError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ADMIN_HEADER = "x-emulator-admin-key"
 
@@ -26,7 +36,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def error_response(status: int, code: str, message: str) -> web.Response:
     """Azure's common error body: ``{"error": {"code", "message"}}``."""
-    return json_response({"error": {"code": code, "message": message}}, status)
+    return ArmError(status, code, message).response()
 
 
 def bearer_problem(request: web.Request) -> web.Response | None:
@@ -66,17 +76,47 @@ def admin_problem(request: web.Request, ctx: Context) -> web.Response | None:
     return None
 
 
+def admin_route(ctx: Context) -> Callable[[Handler], Handler]:
+    """Decorate an admin API handler: the admin key is required; ArmErrors become answers."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            problem = admin_problem(request, ctx)
+            if problem is not None:
+                return problem
+            try:
+                return await handler(request)
+            except ArmError as exc:
+                return exc.response()
+
+        return guarded
+
+    return wrap
+
+
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 ``web.HTTPBadRequest`` with an Azure error body."""
+    """The request body as JSON; an :class:`ArmError` (400) when it is not JSON."""
     try:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(
-            body=json.dumps(
-                {"error": {"code": "InvalidRequestContent", "message": f"Body is not JSON: {exc}"}}
-            ).encode(),
-            content_type="application/json",
-        ) from exc
+        raise ArmError(400, "InvalidRequestContent", f"Body is not JSON: {exc}") from exc
+
+
+_SECRET_PARAMS = frozenset({"code", "sig", "key", "token", "access_token", "api-key"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the values of secret query parameters (``code=`` of a function key,
+    ``sig=``, ...) replaced by ``REDACTED``, for logs and admin views."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [
+        (k, "REDACTED" if k.lower() in _SECRET_PARAMS else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/:")))
 
 
 def is_loopback(host: str | None) -> bool:

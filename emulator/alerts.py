@@ -10,35 +10,30 @@ Admin API (admin key required, like every ``/_emulator/`` route):
 Rules can also be loaded at start-up from a JSON file (a list, or ``{"rules": [...]}``) named by
 ``ctx.extras["alert_rules_file"]``, or ``alert-rules.json`` in the state directory.
 
-A rule (names follow ARM's ``Microsoft.Insights/metricAlerts`` criteria)::
-
-    {"name": "canary-5xx", "description": "", "severity": 1, "enabled": true,
-     "endpoint": "fraud",                      # or "scope": an endpoint/deployment ARM id
-     "deployment": null,                       # set it for the .../deployments namespace
-     "metricNamespace": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-     "metricName": "RequestsPerMinute",
-     "dimensions": [{"name": "statusCodeClass", "operator": "Include", "values": ["5xx"]},
-                    {"name": "deployment", "operator": "Include", "values": ["*"]}],
-     "operator": "GreaterThan",                # GreaterThan[OrEqual], LessThan[OrEqual], Equals
-     "threshold": 5, "timeAggregation": "Total",   # Average, Minimum, Maximum, Total, Count
-     "windowSize": "PT5M", "evaluationFrequency": "PT1M", "autoMitigate": true,
-     "webhookUrls": ["http://127.0.0.1:7071/api/alerts?code=..."],
-     "customProperties": {"team": "ml"}}
+A rule's JSON forms (flat, or ARM's ``Microsoft.Insights/metricAlerts`` body) are in
+:mod:`emulator.alert_rules`.
 
 Evaluation: every ``evaluationFrequency`` the metric is aggregated over the last
 ``windowSize`` (durations in API minutes, each lasting ``ctx.bucket_seconds``), one value per
-dimension combination (``"*"`` splits, as in Azure). A series whose condition holds fires once
-(``monitorCondition: Fired``); when it stops holding it resolves (``Resolved``) if
-``autoMitigate``. For Total and Count a window without data counts as 0; for other aggregations
-it leaves the state unchanged except that a fired series resolves.
+time series, i.e. per combination of the values of the dimensions the rule names (``"*"``
+splits, as in Azure). The evaluator reads the metrics as queries do, so it sees a minute only
+once it is ingested (:class:`emulator.metric_series.Ingestion`): its window ends the ingestion
+delay plus the revision time before now, so it judges complete minutes, late. A series whose
+condition holds fires once (``monitorCondition: Fired``); when it stops holding it resolves
+(``Resolved``) if ``autoMitigate``. For Total and Count a window without data counts as 0;
+for other aggregations it leaves the state unchanged except that a fired series resolves.
 
 Notification: the common alert schema
 (MicrosoftDocs/azure-monitor-docs ``articles/azure-monitor/alerts/alerts-common-schema.md``)
-POSTed to each webhook URL; ``alertTargetIDs`` holds the endpoint's ARM id lower-cased, as the
-service sends ids. Deliveries are retried as action groups retry webhooks (``action-groups.md``:
+POSTed to each webhook URL. ``alertTargetIDs`` holds the endpoint's (or deployment's) ARM id
+lower-cased, as the service sends ids (the schema doc's sample: rule ``WCUS-R2-Gen2``, target
+``.../virtualmachines/wcus-r2-gen2``); ``alertContext.condition.allOf[].dimensions`` carries
+the ``{name, value}`` pairs of the firing time series (e.g. ``deployment``), one alert per
+series. Deliveries are retried as action groups retry webhooks (``action-groups.md``:
 on 408, 429, 503, 504 and connection errors or timeouts, up to 5 retries after 5, 20, 5, 40 and
 5 seconds, here scaled by bucket_seconds / 60); the call timeout is 10 s. https webhooks on
-loopback are called without certificate verification.
+loopback are called without certificate verification. URLs are logged and shown with their
+``code=`` (function key) redacted.
 """
 
 from __future__ import annotations
@@ -47,20 +42,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import operator
+import math
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from emulator.addon_http import (
-    admin_problem,
-    check_webhook_url,
+    admin_route,
     error_response,
     iso_time,
     json_response,
@@ -68,214 +59,21 @@ from emulator.addon_http import (
     minute_seconds,
     parse_duration,
     read_json,
+    redact_url,
     scaled,
     ssl_for,
 )
+from emulator.alert_rules import OPERATORS, Rule, parse_rule
 from emulator.context import Context
-from emulator.monitor import (
-    AGGREGATIONS,
-    DEPLOYMENT_NS,
-    ENDPOINT_NS,
-    METRICS,
-    DimFilter,
-    MetricDef,
-    compute_series,
-)
+from emulator.metric_series import compute_series, ingestion_of
+
+__all__ = ["OPERATORS", "AlertEngine", "Rule", "parse_rule", "setup"]
 
 log = logging.getLogger("emulator.alerts")
 
-OPERATORS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
-    "greaterthan": ("GreaterThan", operator.gt),
-    "greaterthanorequal": ("GreaterThanOrEqual", operator.ge),
-    "lessthan": ("LessThan", operator.lt),
-    "lessthanorequal": ("LessThanOrEqual", operator.le),
-    "equals": ("Equals", operator.eq),
-}
 RETRY_STATUSES = frozenset({408, 429, 503, 504})
 RETRY_DELAYS = (5.0, 20.0, 5.0, 40.0, 5.0)
 CALL_TIMEOUT = 10.0
-
-
-@dataclass
-class Rule:
-    name: str
-    endpoint: str
-    deployment: str | None
-    namespace: str
-    metric: MetricDef
-    dim_filter: DimFilter
-    dimensions: list[dict[str, Any]]
-    operator: str
-    threshold: float
-    aggregation: str
-    window: str
-    frequency: str
-    webhooks: list[str]
-    severity: int = 3
-    description: str = ""
-    enabled: bool = True
-    auto_mitigate: bool = True
-    custom_properties: dict[str, str] = field(default_factory=dict)
-    # state
-    firing: dict[tuple[tuple[str, str], ...], dict[str, Any]] = field(default_factory=dict)
-    deliveries: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
-    next_due: float = 0.0
-    evaluations: int = 0
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "severity": self.severity,
-            "enabled": self.enabled,
-            "endpoint": self.endpoint,
-            "deployment": self.deployment,
-            "metricNamespace": self.namespace,
-            "metricName": self.metric.name,
-            "dimensions": self.dimensions,
-            "operator": OPERATORS[self.operator][0],
-            "threshold": self.threshold,
-            "timeAggregation": self.aggregation.capitalize(),
-            "windowSize": self.window,
-            "evaluationFrequency": self.frequency,
-            "autoMitigate": self.auto_mitigate,
-            "webhookUrls": list(self.webhooks),
-            "customProperties": dict(self.custom_properties),
-        }
-
-    def state(self) -> dict[str, Any]:
-        return {
-            **self.spec(),
-            "evaluations": self.evaluations,
-            "firing": [
-                {"dimensions": [{"name": d, "value": v} for d, v in key], **info}
-                for key, info in self.firing.items()
-            ],
-            "deliveries": list(self.deliveries),
-        }
-
-
-def parse_rule(raw: Any, ctx: Context) -> Rule:
-    """A rule from its JSON form; ValueError naming the problem when it is invalid."""
-    if not isinstance(raw, dict):
-        raise ValueError("a rule must be a JSON object")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise ValueError("'name' must be a non-empty string without '/'")
-    namespace = str(raw.get("metricNamespace") or ENDPOINT_NS)
-    catalog = METRICS.get(namespace.lower())
-    if catalog is None:
-        raise ValueError(f"metricNamespace must be {ENDPOINT_NS} or {DEPLOYMENT_NS}")
-    endpoint, deployment = _scope(raw, ctx)
-    if (deployment is not None) != (namespace.lower() == DEPLOYMENT_NS.lower()):
-        raise ValueError(
-            "a deployment namespace rule needs a deployment, an endpoint rule must not name one"
-        )
-    metric = catalog.get(str(raw.get("metricName", "")).lower())
-    if metric is None:
-        raise ValueError(
-            f"metricName must be one of: {', '.join(m.name for m in catalog.values())}"
-        )
-    dimensions = raw.get("dimensions") or []
-    dim_filter = _dim_filter(dimensions, metric)
-    op_name = str(raw.get("operator", "")).lower()
-    if op_name not in OPERATORS:
-        raise ValueError(f"operator must be one of: {', '.join(o[0] for o in OPERATORS.values())}")
-    threshold = raw.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ValueError("threshold must be a number")
-    aggregation = str(raw.get("timeAggregation", "")).lower()
-    if aggregation not in AGGREGATIONS:
-        raise ValueError("timeAggregation must be Average, Minimum, Maximum, Total or Count")
-    window = str(raw.get("windowSize", "PT5M"))
-    frequency = str(raw.get("evaluationFrequency", "PT1M"))
-    for label, value in (("windowSize", window), ("evaluationFrequency", frequency)):
-        if parse_duration(value).total_seconds() <= 0:
-            raise ValueError(f"{label} must be a positive ISO 8601 duration")
-    webhooks = raw.get("webhookUrls") or []
-    if not isinstance(webhooks, list) or not webhooks:
-        raise ValueError("webhookUrls must list at least one URL")
-    severity = raw.get("severity", 3)
-    if not isinstance(severity, int) or isinstance(severity, bool) or not 0 <= severity <= 4:
-        raise ValueError("severity must be 0..4")
-    custom = raw.get("customProperties") or {}
-    if not isinstance(custom, dict):
-        raise ValueError("customProperties must be an object")
-    return Rule(
-        name=name,
-        endpoint=endpoint,
-        deployment=deployment,
-        namespace=ENDPOINT_NS if deployment is None else DEPLOYMENT_NS,
-        metric=metric,
-        dim_filter=dim_filter,
-        dimensions=dimensions,
-        operator=op_name,
-        threshold=float(threshold),
-        aggregation=aggregation,
-        window=window,
-        frequency=frequency,
-        webhooks=[check_webhook_url(u) for u in webhooks],
-        severity=severity,
-        description=str(raw.get("description", "")),
-        enabled=bool(raw.get("enabled", True)),
-        auto_mitigate=bool(raw.get("autoMitigate", True)),
-        custom_properties={str(k): str(v) for k, v in custom.items()},
-    )
-
-
-def _scope(raw: dict[str, Any], ctx: Context) -> tuple[str, str | None]:
-    scope = raw.get("scope")
-    if isinstance(scope, str) and scope:
-        base = ctx.identity.workspace_id.lower() + "/onlineendpoints/"
-        if not scope.lower().startswith(base):
-            raise ValueError(f"scope must be an online endpoint of {ctx.identity.workspace_id}")
-        parts = scope[len(base) :].strip("/").split("/")
-        if len(parts) == 1:
-            return parts[0], None
-        if len(parts) == 3 and parts[1].lower() == "deployments":
-            return parts[0], parts[2]
-        raise ValueError("scope must be an online endpoint or deployment resource id")
-    endpoint = raw.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError("give 'endpoint' (name) or 'scope' (resource id)")
-    deployment = raw.get("deployment")
-    if deployment is not None and (not isinstance(deployment, str) or not deployment):
-        raise ValueError("'deployment' must be a deployment name")
-    return endpoint, deployment
-
-
-def _dim_filter(dimensions: Any, metric: MetricDef) -> DimFilter:
-    if not isinstance(dimensions, list):
-        raise ValueError("dimensions must be a list")
-    canonical = {d.lower(): d for d in metric.dimensions}
-    split: list[str] = []
-    include: dict[str, frozenset[str]] = {}
-    exclude: dict[str, frozenset[str]] = {}
-    for item in dimensions:
-        if not isinstance(item, dict):
-            raise ValueError("each dimension is {name, operator, values}")
-        dim = canonical.get(str(item.get("name", "")).lower())
-        if dim is None:
-            raise ValueError(
-                f"{metric.name} has no dimension {item.get('name')!r} "
-                f"(it has: {', '.join(metric.dimensions) or 'none'})"
-            )
-        values = item.get("values")
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"dimension {dim}: values must be a non-empty list")
-        op = str(item.get("operator", "Include")).lower()
-        lowered = frozenset(str(v).lower() for v in values)
-        if op == "include":
-            if "*" in lowered or len(lowered) > 1:
-                split.append(dim)
-            if "*" not in lowered:
-                include[dim] = lowered
-        elif op == "exclude":
-            split.append(dim)
-            exclude[dim] = lowered
-        else:
-            raise ValueError(f"dimension {dim}: operator must be Include or Exclude")
-    return DimFilter(tuple(split), include, exclude)
 
 
 class AlertEngine:
@@ -299,7 +97,15 @@ class AlertEngine:
         """Evaluate one rule at ``now``; return (condition, payload) notifications to send."""
         rule.evaluations += 1
         window = scaled(parse_duration(rule.window), self.ctx)
-        start = now - window
+        # The window ends where ingested data is complete (the ingestion delay and revision
+        # before now): the alert sees a minute as late as a query sees it whole. (Whether
+        # Azure's evaluator waits for revisions or also judges partial minutes is unconfirmed.)
+        ingestion = ingestion_of(self.ctx)
+        lag = 0.0 if ingestion.off else ingestion.delay_minutes + ingestion.revision_minutes
+        # Windows end on a minute boundary, so that a PT1M window holds one whole minute.
+        bucket = minute_seconds(self.ctx)
+        end = math.floor((now - lag * bucket) / bucket + 1e-9) * bucket
+        start = end - window
         _, series = compute_series(
             self.ctx,
             rule.namespace,
@@ -308,8 +114,9 @@ class AlertEngine:
             rule.deployment,
             rule.dim_filter,
             start,
-            now,
+            end,
             None,
+            now,
         )
         values: dict[tuple[tuple[str, str], ...], float | None] = {
             s.metadata: s.points[0].value(rule.aggregation) for s in series
@@ -325,10 +132,10 @@ class AlertEngine:
             if met and key not in rule.firing:
                 info = {"alertId": str(uuid.uuid4()), "firedDateTime": iso_time(now)}
                 rule.firing[key] = info
-                out.append(("Fired", self._payload(rule, key, value, info, start, now, None)))
+                out.append(("Fired", self._payload(rule, key, value, info, start, end, None)))
             elif not met and key in rule.firing and rule.auto_mitigate:
                 info = rule.firing.pop(key)
-                out.append(("Resolved", self._payload(rule, key, value, info, start, now, now)))
+                out.append(("Resolved", self._payload(rule, key, value, info, start, end, now)))
         return out
 
     def _payload(
@@ -405,7 +212,11 @@ class AlertEngine:
     async def _deliver(self, rule: Rule, url: str, condition: str, payload: dict[str, Any]) -> None:
         assert self._session is not None
         factor = minute_seconds(self.ctx) / 60.0
-        entry: dict[str, Any] = {"url": url, "monitorCondition": condition, "attempts": []}
+        entry: dict[str, Any] = {
+            "url": redact_url(url),
+            "monitorCondition": condition,
+            "attempts": [],
+        }
         rule.deliveries.append(entry)
         body = json.dumps(payload).encode()
         for attempt in range(len(RETRY_DELAYS) + 1):
@@ -428,7 +239,7 @@ class AlertEngine:
                 return
             if attempt < len(RETRY_DELAYS):
                 await asyncio.sleep(RETRY_DELAYS[attempt] * factor)
-        log.warning("alert %s: webhook %s failed after retries", rule.name, url)
+        log.warning("alert %s: webhook %s failed after retries", rule.name, redact_url(url))
 
     def _send(self, rule: Rule, condition: str, payload: dict[str, Any]) -> None:
         for url in rule.webhooks:
@@ -486,10 +297,10 @@ def setup(app: web.Application, ctx: Context) -> None:
         engine.add(rule)
     app[ENGINE_KEY] = engine
 
+    admin = admin_route(ctx)
+
+    @admin
     async def create(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         raw = await read_json(request)
         try:
             rule = parse_rule(raw, ctx)
@@ -500,25 +311,19 @@ def setup(app: web.Application, ctx: Context) -> None:
         engine.add(rule)
         return json_response(rule.state(), 201)
 
+    @admin
     async def list_rules(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         return json_response({"value": [r.state() for r in engine.rules.values()]})
 
+    @admin
     async def get_rule(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         rule = engine.rules.get(request.match_info["name"])
         if rule is None:
             return error_response(404, "ResourceNotFound", "No such alert rule.")
         return json_response(rule.state())
 
+    @admin
     async def delete_rule(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         if engine.rules.pop(request.match_info["name"], None) is None:
             return error_response(404, "ResourceNotFound", "No such alert rule.")
         return web.Response(status=204)

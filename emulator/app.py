@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.addon_http import admin_problem
 from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState, Asset, Strictness
 from emulator.arm import add_routes as add_arm_routes
 from emulator.certs import make_self_signed
@@ -80,6 +81,8 @@ class Options:
     retry_after: float = 0.25
     identity: Identity = field(default_factory=Identity)
     strict: Strictness = field(default_factory=Strictness)
+    # Settings of the add-ons, copied into ``ctx.extras`` (see each add-on's docstring).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class _NoEndpoints:
@@ -113,6 +116,7 @@ class Emulator:
             strict=options.strict,
         )
         self.ctx.endpoints = self.state
+        self.ctx.extras.update(options.extras)
         self.ctx.extras["admin_key"] = self.admin_key
         self.ctx.extras["log_analytics_workspace_id"] = _la_workspace_id(options.identity)
         self.router = ScoringRouter(self.state, self.ctx.records)
@@ -166,13 +170,9 @@ class Emulator:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
-            auth = request.headers.get("Authorization", "")
-            token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            token = token or request.headers.get("x-emulator-admin-key", "")
-            if not secrets.compare_digest(token.encode(), self.admin_key.encode()):
-                return ArmError(
-                    401, "Unauthorized", "the emulator admin key is required"
-                ).response()
+            problem = admin_problem(request, self.ctx)  # the one admin-key check
+            if problem is not None:
+                return problem
             try:
                 return await handler(request)
             except ArmError as exc:

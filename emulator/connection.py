@@ -1,4 +1,5 @@
-"""The connection file the emulator writes at start-up (``<state_dir>/connection.json``).
+"""The connection file the emulator writes at start-up (``<state_dir>/connection.json``, mode
+0600 from its creation, since it holds the admin key).
 
 Fields (all strings unless noted):
 
@@ -55,9 +56,16 @@ class Connection:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
     def write(self, path: Path) -> None:
-        """Write atomically, so that a reader never sees a half-written file."""
+        """Write atomically, so that a reader never sees a half-written file.
+
+        The file holds the admin key: it is created readable by its owner only (mode 0600 at
+        creation, so it is never readable by others, not even for a moment).
+        """
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(self.to_json(), indent=2))
         os.replace(tmp, path)
 
 

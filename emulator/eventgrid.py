@@ -9,33 +9,59 @@ Admin API (admin key required, like every ``/_emulator/`` route):
 Subscriptions can also come from a JSON file (a list, or ``{"subscriptions": [...]}``) named by
 ``ctx.extras["eventgrid_subscriptions_file"]``, or ``eventgrid-subscriptions.json`` in the state
 directory. A subscription (property names follow ARM's ``Microsoft.EventGrid/
-eventSubscriptions``)::
+eventSubscriptions``; the ARM form ``{"name", "properties": {"destination": {"endpointType":
+"WebHook", "properties": {"endpointUrl"}}, "filter", "retryPolicy", "deadLetterDestination"}}``
+is accepted too)::
 
     {"name": "autocanary", "endpointUrl": "http://127.0.0.1:7071/runtime/webhooks/EventGrid?functionName=on_model_registered",
      "filter": {"subjectBeginsWith": "models/fraud-", "subjectEndsWith": "",
                 "includedEventTypes": ["Microsoft.MachineLearningServices.ModelRegistered"],
                 "isSubjectCaseSensitive": false},
      "retryPolicy": {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440},
+     "deadLetterDestination": {"endpointType": "StorageBlob",
+                               "properties": {"resourceId": "<storage account id>",
+                                              "blobContainerName": "deadletter"}},
      "deliverTwice": false}
 
-Delivery: each event is POSTed as a one-element JSON array in the Event Grid schema with the
-headers ``aeg-event-type: Notification``, ``aeg-subscription-name``, ``aeg-delivery-count``,
-``aeg-data-version`` and ``aeg-metadata-version``. Only 200-204 count as delivered; otherwise
-the delivery is retried with exponential backoff (``ctx.extras["eventgrid_retry_base_seconds"]``,
-default 1 s, doubling up to ``eventgrid_retry_max_seconds``, default 60 s; an emulator
-extension: Event Grid's own schedule starts at 10 s) until ``maxDeliveryAttempts`` or the event
-time-to-live runs out. ``deliverTwice`` (or ``ctx.extras["eventgrid_deliver_twice"]``) delivers
-every event a second time after the first success, with the same id, to test idempotency.
+Delivery (https://learn.microsoft.com/azure/event-grid/delivery-and-retry, MicrosoftDocs/
+azure-docs ``articles/event-grid/delivery-and-retry.md``): each event is POSTed as a
+one-element JSON array in the Event Grid schema with the headers ``aeg-event-type:
+Notification``, ``aeg-subscription-name``, ``aeg-delivery-count``, ``aeg-data-version`` and
+``aeg-metadata-version``; the call times out after 30 s. Only 200-204 count as delivered. 400,
+413, 401 and 403 are not retried (dead-lettered at once when dead-lettering is configured,
+dropped otherwise); every other failure is retried on Azure's schedule: after 10 s, 30 s,
+1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h, until ``maxDeliveryAttempts``
+or the event's time to live (``eventTimeToLiveInMinutes``) runs out, whichever comes first;
+then the event is dead-lettered, or dropped. ``ctx.extras["eventgrid_retry_time_scale"]`` (1
+by default; CLI ``--eventgrid-time-scale``) multiplies every duration of that schedule (and
+the time to live and the dead-letter delay) so that tests can run it in seconds.
 
-The event follows Azure ML's documented sample
-(https://learn.microsoft.com/azure/event-grid/event-schema-machine-learning): topic = the
-workspace resource id, subject ``models/{name}:{version}``, data ``{ModelName, ModelVersion,
-ModelTags, ModelProperties}``, ``dataVersion`` "", ``metadataVersion`` "1". ``ModelVersion`` is
-a string (the SDKs' typed schema); set ``ctx.extras["eventgrid_model_version_as_number"]`` to send
-a number, as the documented sample does.
+Dead-lettering: Azure writes a dead-lettered event to the subscription's blob container about
+five minutes after the last attempt, as the event with ``deadLetterReason``
+(``MaxDeliveryAttemptsExceeded``, ``TimeToLiveExceeded``, ``UndeliverableDueToHttpBadRequest``,
+...), ``deliveryAttempts``, ``lastDeliveryOutcome``, ``lastHttpStatusCode``, ``publishTime`` and
+``lastDeliveryAttemptTime`` added (delivery-and-retry.md, "Dead-letter event"). Here the
+container is a directory: ``<dead-letter dir>/<blobContainerName>/<TOPIC>/<SUBSCRIPTION>/
+yyyy/mm/dd/hh/<uuid>.json`` holding a JSON array with that event; the dead-letter dir is
+``ctx.extras["eventgrid_dead_letter_dir"]`` (CLI ``--eventgrid-dead-letter-dir``), by default
+``<state_dir>/deadletter``. ``deliverTwice`` (or ``ctx.extras["eventgrid_deliver_twice"]``)
+delivers every event a second time after the first success, with the same id, to test
+idempotency.
+
+The event: topic = the workspace resource id, subject ``models/{name}:{version}``,
+``dataVersion`` "", ``metadataVersion`` "1" (https://learn.microsoft.com/azure/event-grid/
+event-schema-machine-learning). Its data follows the schema of azure-rest-api-specs
+``specification/eventgrid/data-plane/Microsoft.MachineLearningServices/stable/2018-01-01/
+MachineLearningServices.json`` (``ModelRegisteredEventData``): camelCase ``modelName``,
+``modelVersion``, ``modelTags``, ``modelProperties``. ``ctx.extras["eventgrid_data_casing"] =
+"pascal"`` (CLI ``--eventgrid-data-casing pascal``) sends Microsoft's documented sample's
+PascalCase (``ModelName``, ...) instead. ``modelVersion`` is a string (Azure ML versions are
+strings; the SDKs' typed models); ``ctx.extras["eventgrid_model_version_as_number"]`` (CLI
+``--eventgrid-numeric-version``) sends a number, as the sample and the spec's ``integer`` do.
 
 Not emulated: the subscription validation handshake (``SubscriptionValidationEvent``), which the
-Functions host answers by itself for Event Grid triggers; dead-lettering; advanced filters.
+Functions host answers by itself for Event Grid triggers; advanced filters; the small random
+jitter Azure adds to the schedule.
 """
 
 from __future__ import annotations
@@ -44,116 +70,74 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from emulator.addon_http import (
-    admin_problem,
-    check_webhook_url,
+    admin_route,
     error_response,
     iso_time,
     json_response,
     load_config_list,
     read_json,
+    redact_url,
     ssl_for,
 )
 from emulator.context import Context
+from emulator.eventgrid_subscriptions import (
+    MODEL_REGISTERED,
+    Subscription,
+    model_registered_data,
+    parse_subscription,
+)
+
+__all__ = [
+    "MODEL_REGISTERED",
+    "EventGrid",
+    "Subscription",
+    "model_registered_data",
+    "parse_subscription",
+    "retry_delay",
+    "setup",
+]
 
 log = logging.getLogger("emulator.eventgrid")
 
-MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 CALL_TIMEOUT = 30.0
+# Seconds to wait after attempt n (n = 1, 2, ...); after the last entry, every 12 hours.
+RETRY_SCHEDULE = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0)
+RETRY_EVERY_LATER = 43200.0
+# Webhook answers Event Grid does not retry (delivery-and-retry.md, "Retry schedule").
+NO_RETRY_STATUSES = frozenset({400, 401, 403, 413})
+DEAD_LETTER_DELAY = 300.0  # "a five-minute delay between the last attempt and ... dead-letter"
 
 
-@dataclass
-class Subscription:
-    name: str
-    url: str
-    subject_begins_with: str = ""
-    subject_ends_with: str = ""
-    event_types: list[str] | None = None
-    case_sensitive: bool = False
-    max_attempts: int = 30
-    ttl_minutes: float = 1440.0
-    deliver_twice: bool = False
-    deliveries: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))
-
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        if self.event_types is not None and event["eventType"].lower() not in {
-            t.lower() for t in self.event_types
-        }:
-            return False
-        subject = str(event["subject"])
-        begins, ends = self.subject_begins_with, self.subject_ends_with
-        if not self.case_sensitive:
-            subject, begins, ends = subject.lower(), begins.lower(), ends.lower()
-        return subject.startswith(begins) and subject.endswith(ends)
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "endpointUrl": self.url,
-            "filter": {
-                "subjectBeginsWith": self.subject_begins_with,
-                "subjectEndsWith": self.subject_ends_with,
-                "includedEventTypes": self.event_types,
-                "isSubjectCaseSensitive": self.case_sensitive,
-            },
-            "retryPolicy": {
-                "maxDeliveryAttempts": self.max_attempts,
-                "eventTimeToLiveInMinutes": self.ttl_minutes,
-            },
-            "deliverTwice": self.deliver_twice,
-        }
+def retry_delay(attempt: int) -> float:
+    """Seconds Event Grid waits after failed attempt ``attempt`` (1-based), unscaled."""
+    if attempt <= len(RETRY_SCHEDULE):
+        return RETRY_SCHEDULE[attempt - 1]
+    return RETRY_EVERY_LATER
 
 
-def parse_subscription(raw: Any) -> Subscription:
-    """A subscription from its JSON form; ValueError naming the problem when it is invalid."""
-    if not isinstance(raw, dict):
-        raise ValueError("a subscription must be a JSON object")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise ValueError("'name' must be a non-empty string without '/'")
-    url = check_webhook_url(raw.get("endpointUrl"))
-    flt = raw.get("filter") or {}
-    if not isinstance(flt, dict):
-        raise ValueError("filter must be an object")
-    types = flt.get("includedEventTypes")
-    if types is not None and (
-        not isinstance(types, list) or not all(isinstance(t, str) and t for t in types)
-    ):
-        raise ValueError("includedEventTypes must be a list of event type names")
-    for key in ("subjectBeginsWith", "subjectEndsWith"):
-        if not isinstance(flt.get(key, ""), str):
-            raise ValueError(f"{key} must be a string")
-    retry = raw.get("retryPolicy") or {}
-    if not isinstance(retry, dict):
-        raise ValueError("retryPolicy must be an object")
-    attempts = retry.get("maxDeliveryAttempts", 30)
-    ttl = retry.get("eventTimeToLiveInMinutes", 1440)
-    # Event Grid's limits: 1-30 attempts, 1-1440 minutes.
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 30:
-        raise ValueError("maxDeliveryAttempts must be an integer 1..30")
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= 1440:
-        raise ValueError("eventTimeToLiveInMinutes must be in (0, 1440]")
-    return Subscription(
-        name=name,
-        url=url,
-        subject_begins_with=str(flt.get("subjectBeginsWith") or ""),
-        subject_ends_with=str(flt.get("subjectEndsWith") or ""),
-        event_types=list(types) if types is not None else None,
-        case_sensitive=bool(flt.get("isSubjectCaseSensitive", False)),
-        max_attempts=attempts,
-        ttl_minutes=float(ttl),
-        deliver_twice=bool(raw.get("deliverTwice", False)),
-    )
+def _outcome(status: int | None) -> str:
+    """``lastDeliveryOutcome`` for an answer (``None``: no answer)."""
+    if status is None:
+        return "TimedOut"
+    if status == 408:
+        return "TimedOut"
+    try:
+        return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        return "GenericError"
 
 
 class EventGrid:
@@ -176,22 +160,21 @@ class EventGrid:
         properties: Mapping[str, str],
     ) -> None:
         """Emit ModelRegistered to every matching subscription (callable from any thread)."""
-        model_version: Any = str(version)
-        if self.ctx.extras.get("eventgrid_model_version_as_number"):
-            with contextlib.suppress(ValueError):
-                model_version = int(version)
+        data = model_registered_data(
+            name,
+            version,
+            tags,
+            properties,
+            casing=str(self.ctx.extras.get("eventgrid_data_casing") or "camel"),
+            numeric_version=bool(self.ctx.extras.get("eventgrid_model_version_as_number")),
+        )
         event = {
             "topic": self.ctx.identity.workspace_id,
             "subject": f"models/{name}:{version}",
             "eventType": MODEL_REGISTERED,
             "eventTime": iso_time(time.time()),
             "id": str(uuid.uuid4()),
-            "data": {
-                "ModelName": name,
-                "ModelVersion": model_version,
-                "ModelTags": dict(tags),
-                "ModelProperties": dict(properties),
-            },
+            "data": data,
             "dataVersion": "",
             "metadataVersion": "1",
         }
@@ -226,14 +209,20 @@ class EventGrid:
             if not await self._deliver_once(sub, event):
                 return
 
+    def _scale(self) -> float:
+        return float(self.ctx.extras.get("eventgrid_retry_time_scale", 1.0))
+
     async def _deliver_once(self, sub: Subscription, event: dict[str, Any]) -> bool:
         assert self._session is not None
-        base = float(self.ctx.extras.get("eventgrid_retry_base_seconds", 1.0))
-        cap = float(self.ctx.extras.get("eventgrid_retry_max_seconds", 60.0))
-        expires = time.time() + sub.ttl_minutes * 60.0
+        scale = self._scale()
+        published = time.time()
+        expires = published + sub.ttl_minutes * 60.0 * scale
         entry: dict[str, Any] = {"id": event["id"], "subject": event["subject"], "attempts": []}
         sub.deliveries.append(entry)
         body = json.dumps([event]).encode()
+        status: int | None = None
+        reason = "MaxDeliveryAttemptsExceeded"
+        attempt = 0
         for attempt in range(1, sub.max_attempts + 1):
             headers = {
                 "Content-Type": "application/json",
@@ -243,6 +232,7 @@ class EventGrid:
                 "aeg-data-version": str(event.get("dataVersion", "")),
                 "aeg-metadata-version": str(event.get("metadataVersion", "1")),
             }
+            status = None
             try:
                 async with self._session.post(
                     sub.url,
@@ -252,19 +242,75 @@ class EventGrid:
                     timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT),
                 ) as resp:
                     await resp.read()
-                    entry["attempts"].append({"at": iso_time(time.time()), "status": resp.status})
-                    if 200 <= resp.status <= 204:
+                    status = resp.status
+                    entry["attempts"].append({"at": iso_time(time.time()), "status": status})
+                    if 200 <= status <= 204:
                         entry["delivered"] = True
                         return True
             except (aiohttp.ClientError, TimeoutError) as exc:
                 entry["attempts"].append({"at": iso_time(time.time()), "error": repr(exc)})
-            delay = min(cap, base * 2 ** (attempt - 1))
-            if attempt == sub.max_attempts or time.time() + delay > expires:
+            if status in NO_RETRY_STATUSES:
+                reason = (
+                    "UndeliverableDueToHttpBadRequest"
+                    if status == 400
+                    else "UndeliverableDueToClientError"
+                )
+                break
+            delay = retry_delay(attempt) * scale
+            if attempt == sub.max_attempts:
+                break
+            if time.time() + delay > expires:
+                reason = "TimeToLiveExceeded"
                 break
             await asyncio.sleep(delay)
         entry["delivered"] = False
-        log.warning("event %s to %s was not delivered", event["id"], sub.name)
+        log.warning(
+            "event %s to subscription %s (%s) was not delivered: %s",
+            event["id"],
+            sub.name,
+            redact_url(sub.url),
+            reason,
+        )
+        if sub.dead_letter is not None:
+            entry["deadLettered"] = reason
+            await asyncio.sleep(DEAD_LETTER_DELAY * scale)
+            dead = {
+                **event,
+                "deadLetterReason": reason,
+                "deliveryAttempts": attempt,
+                "lastDeliveryOutcome": _outcome(status),
+                "publishTime": iso_time(published),
+                "lastDeliveryAttemptTime": entry["attempts"][-1]["at"],
+            }
+            if status is not None:
+                dead["lastHttpStatusCode"] = status
+            entry["deadLetterBlob"] = str(
+                await asyncio.to_thread(self._write_dead_letter, sub, dead)
+            )
         return False
+
+    def dead_letter_root(self) -> Path:
+        configured = self.ctx.extras.get("eventgrid_dead_letter_dir")
+        return Path(configured) if configured else self.ctx.state_dir / "deadletter"
+
+    def _write_dead_letter(self, sub: Subscription, dead: dict[str, Any]) -> Path:
+        assert sub.dead_letter is not None
+        container = str(sub.dead_letter["properties"]["blobContainerName"])
+        topic = str(dead.get("topic", "")).rstrip("/").rsplit("/", 1)[-1].upper()
+        now = datetime.now(UTC)
+        folder = (
+            self.dead_letter_root()
+            / container
+            / topic
+            / sub.name.upper()
+            / f"{now.year}/{now.month}/{now.day}/{now.hour}"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([dead], indent=2))
+        os.replace(tmp, path)
+        return path
 
     async def start(self, app: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
@@ -300,10 +346,10 @@ def setup(app: web.Application, ctx: Context) -> None:
     ctx.events = grid
     app[EVENTGRID_KEY] = grid
 
+    admin = admin_route(ctx)
+
+    @admin
     async def create(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         raw = await read_json(request)
         try:
             sub = parse_subscription(raw)
@@ -312,27 +358,21 @@ def setup(app: web.Application, ctx: Context) -> None:
         if sub.name in grid.subscriptions:
             return error_response(409, "Conflict", f"Subscription {sub.name!r} already exists.")
         grid.subscriptions[sub.name] = sub
-        return json_response(sub.spec(), 201)
+        return json_response(sub.view(), 201)
 
+    @admin
     async def list_subs(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
-        return json_response({"value": [s.spec() for s in grid.subscriptions.values()]})
+        return json_response({"value": [s.view() for s in grid.subscriptions.values()]})
 
+    @admin
     async def get_sub(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         sub = grid.subscriptions.get(request.match_info["name"])
         if sub is None:
             return error_response(404, "ResourceNotFound", "No such subscription.")
-        return json_response({**sub.spec(), "deliveries": list(sub.deliveries)})
+        return json_response({**sub.view(), "deliveries": list(sub.deliveries)})
 
+    @admin
     async def delete_sub(request: web.Request) -> web.Response:
-        problem = admin_problem(request, ctx)
-        if problem is not None:
-            return problem
         if grid.subscriptions.pop(request.match_info["name"], None) is None:
             return error_response(404, "ResourceNotFound", "No such subscription.")
         return web.Response(status=204)

@@ -11,7 +11,14 @@ recorded (``ctx.records``), one row per request, mirrored copies included (Azure
 guide says mirrored traffic is there "so that you can gather metrics and logging"). Its columns
 are a subset of the documented ones
 (https://learn.microsoft.com/azure/azure-monitor/reference/tables/amlonlineendpointtrafficlog);
-times are real time (the metric bucket length does not apply to logs).
+times are real time.
+
+Ingestion latency (as in Azure, on by default): resource logs "are usually available within 3
+to 10 minutes end-to-end" (MicrosoftDocs/azure-monitor-docs ``articles/azure-monitor/logs/
+data-ingestion-time.md``, "Azure metrics, resource logs, activity log"), so a row becomes
+queryable only ``ctx.extras["logs_ingestion_delay_minutes"]`` (3 by default; CLI
+``--logs-delay-minutes``, 0 turns it off) API minutes after its request, each lasting
+``ctx.bucket_seconds``, as the metric delay does.
 
 Queries use the KQL subset in :mod:`emulator.kql`. Anything outside it is answered as Log
 Analytics answers a bad query: 400 with
@@ -33,11 +40,19 @@ from typing import Any
 from aiohttp import web
 
 from emulator import kql
-from emulator.addon_http import bearer_problem, json_response, parse_duration, parse_time
+from emulator.addon_http import (
+    bearer_problem,
+    json_response,
+    minute_seconds,
+    parse_duration,
+    parse_time,
+)
 from emulator.context import Context
 from emulator.records import RequestRecord
 
 TABLE = "AmlOnlineEndpointTrafficLog"
+LOGS_DELAY_KEY = "logs_ingestion_delay_minutes"
+DEFAULT_LOGS_DELAY_MINUTES = 3.0
 
 COLUMNS: list[tuple[str, str]] = [
     ("TimeGenerated", "datetime"),
@@ -135,6 +150,12 @@ def _bad_argument(inner_code: str, message: str) -> web.Response:
     )
 
 
+def logs_delay_seconds(ctx: Context) -> float:
+    """Real seconds between a request and its row being queryable."""
+    minutes = ctx.extras.get(LOGS_DELAY_KEY, DEFAULT_LOGS_DELAY_MINUTES)
+    return float(minutes) * minute_seconds(ctx)
+
+
 def run(ctx: Context, query: str, timespan: Any, now: float | None = None) -> kql.Table:
     """Evaluate a query over the traffic log; raises kql.KqlError or ValueError (timespan)."""
     now = time.time() if now is None else now
@@ -147,12 +168,17 @@ def run(ctx: Context, query: str, timespan: Any, now: float | None = None) -> kq
         if start > float("-inf")
         else list(r for r in ctx.records if r.time <= end)
     )
-    table = kql.Table(TABLE, list(COLUMNS), [traffic_row(r, ctx) for r in records])
+    ingested_by = now - logs_delay_seconds(ctx)
+    rows = [traffic_row(r, ctx) for r in records if r.time <= ingested_by]
+    table = kql.Table(TABLE, list(COLUMNS), rows)
     return kql.run_query(query, {TABLE: table}, datetime.fromtimestamp(now, UTC))
 
 
 def setup(app: web.Application, ctx: Context) -> None:
     """Add ``POST /v1/workspaces/{workspace_id}/query``."""
+    delay = ctx.extras.get(LOGS_DELAY_KEY, DEFAULT_LOGS_DELAY_MINUTES)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
+        raise ValueError(f"{LOGS_DELAY_KEY} must be a number of API minutes from 0 to 60")
 
     async def query(request: web.Request) -> web.Response:
         problem = bearer_problem(request)

@@ -64,6 +64,9 @@ class StackOptions:
     start_timeout: float = 60.0
     devhost_log_level: str = "INFO"
     table_name: str = "autocanary"
+    # ModelRegistered data casing the emulator sends: camelCase as Azure's schema (the app
+    # reads both; "pascal" is Microsoft's sample casing).
+    event_data_casing: str = "camel"
 
     def check(self) -> None:
         """Refuse options that cannot work, before anything starts."""
@@ -75,6 +78,18 @@ class StackOptions:
             raise StackError("provisioning_delay and retry_after must not be negative")
         if self.start_timeout <= 0:
             raise StackError("start_timeout must be positive")
+        if self.event_data_casing not in ("camel", "pascal"):
+            raise StackError("event_data_casing must be 'camel' or 'pascal'")
+
+    def emulator_args(self) -> list[str]:
+        """Emulator options: Azure's metric ingestion delay stays on (its default); Event
+        Grid's retry schedule runs on the same compressed clock as the metric minutes."""
+        return [
+            "--eventgrid-data-casing",
+            self.event_data_casing,
+            "--eventgrid-time-scale",
+            f"{self.bucket_seconds / 60.0:g}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,7 @@ class Stack:
                     retry_after=opts.retry_after,
                     start_timeout=opts.start_timeout,
                     log_path=self.logs["emulator"],
+                    extra_args=opts.emulator_args(),
                 )
             )
         except (RuntimeError, OSError) as exc:  # TimeoutError is an OSError

@@ -40,7 +40,9 @@ def short_policy(path: Path) -> Path:
     policy: dict[str, Any] = yaml.safe_load(DEMO_POLICY.read_text(encoding="utf-8"))
     defaults = policy["defaults"]
     defaults["shadow"] = {"percent": 20, "duration": "3s"}
-    defaults["stages"] = [{"weight": 50, "min_duration": "2s", "max_duration": "30s"}, 100]
+    # 45 s as in the demo policy: the newest 3 metric minutes (6 s) of a stage are still being
+    # ingested when the judge reads them, so a stage needs longer to gather its evidence.
+    defaults["stages"] = [{"weight": 50, "min_duration": "2s", "max_duration": "45s"}, 100]
     defaults["watch_window"] = "2s"
     policy["rules"] = [
         {
@@ -65,7 +67,10 @@ class World:
         demo = dict(zip(KINDS, demo_scenarios(f"e2e-{kind}", ("2", "2", "2")), strict=True))
         return demo[kind]
 
-    def play(self, kind: str, timeout: float = 60.0) -> tuple[Result, str]:
+    # Generous: the emulator shows metric minutes only after Azure's ingestion delay (2 API
+    # minutes, then 1 of revision: 6 s here), and registering version 1 starts a rollout of
+    # its own that version 2 waits for.
+    def play(self, kind: str, timeout: float = 120.0) -> tuple[Result, str]:
         """Create endpoint ``e2e-<kind>`` with version 1 live, score it, play the scenario;
         returns the result and the narration."""
         scenario = self.scenario(kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 from addon_harness import ADMIN_KEY, Server, addon_server, admin_call, record
 from webhook_sink import Sink, webhook_sink
+
+from emulator.metric_catalog import ENDPOINT_NS
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +92,100 @@ def test_split_dimension_alerts_per_deployment(tmp_path: Path) -> None:
         assert len(fired) == 1
         dims_out = fired[0]["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"]
         assert {"name": "deployment", "value": "green"} in dims_out
+
+
+def test_every_named_dimension_is_in_the_fired_alerts_dimensions(tmp_path: Path) -> None:
+    """A single-value Include (statusCodeClass 5xx) is part of the firing series' dimensions."""
+    with webhook_sink() as sink, addon_server(tmp_path, ("emulator.alerts",), BUCKET) as s:
+        dims = [
+            {"name": "statusCodeClass", "operator": "Include", "values": ["5xx"]},
+            {"name": "deployment", "operator": "Include", "values": ["*"]},
+        ]
+        admin(s, "POST", "alert-rules", rule(sink.url, dimensions=dims))
+        s.add(*(record(time.time(), "green", 500) for _ in range(3)))
+        assert sink.wait_for(lambda r: "Fired" in conditions(r), timeout=10)
+        allof = sink.received[0][1]["data"]["alertContext"]["condition"]["allOf"][0]
+        assert allof["dimensions"] == [
+            {"name": "statusCodeClass", "value": "5xx"},
+            {"name": "deployment", "value": "green"},
+        ]
+
+
+def test_alert_sees_a_minute_only_after_ingestion_delay_and_revision(tmp_path: Path) -> None:
+    """With the default ingestion (2 + 1 API minutes) no alert fires in the first 2.5 minutes."""
+    with webhook_sink() as sink, addon_server(tmp_path, ("emulator.alerts",), BUCKET) as s:
+        admin(s, "POST", "alert-rules", rule(sink.url, windowSize="PT1M"))
+        t0 = time.time()
+        s.add(*(record(t0, status=500) for _ in range(3)))
+        assert sink.wait_for(lambda r: "Fired" in conditions(r), timeout=10)
+        fired_after = sink.times[0] - time.monotonic() + time.time() - t0
+        assert fired_after >= 2.5 * BUCKET
+
+
+def test_arm_metric_alert_body_with_dimension_splitting_fires_per_deployment(
+    tmp_path: Path,
+) -> None:
+    """Microsoft.Insights/metricAlerts' body (scopes, criteria.allOf) is accepted and splits."""
+    with webhook_sink() as sink, addon_server(tmp_path, ("emulator.alerts",), BUCKET) as s:
+        body = {
+            "name": "per-deployment",
+            "webhookUrls": [sink.url],
+            "properties": {
+                "severity": 2,
+                "enabled": True,
+                "scopes": [s.ctx.identity.endpoint_id("ep")],
+                "evaluationFrequency": "PT1M",
+                "windowSize": "PT2M",
+                "criteria": {
+                    "odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                    "allOf": [
+                        {
+                            "criterionType": "StaticThresholdCriterion",
+                            "name": "errors",
+                            "metricName": "RequestsPerMinute",
+                            "metricNamespace": ENDPOINT_NS,
+                            "dimensions": [
+                                {"name": "deployment", "operator": "Include", "values": ["*"]}
+                            ],
+                            "operator": "GreaterThan",
+                            "threshold": 2,
+                            "timeAggregation": "Total",
+                        }
+                    ],
+                },
+                "autoMitigate": False,
+            },
+        }
+        assert admin(s, "POST", "alert-rules", body)[0] == 201
+        now = time.time()
+        s.add(*(record(now, "green") for _ in range(3)), *(record(now, "blue") for _ in range(3)))
+        assert sink.wait_for(lambda r: len(r) == 2, timeout=10)
+        fired = {
+            b["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][0]["value"]
+            for _, b in sink.received
+        }
+        assert fired == {"green", "blue"}
+        assert sink.received[0][1]["data"]["essentials"]["severity"] == "Sev2"
+
+
+def test_webhook_key_is_redacted_in_logs_and_admin_views(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing webhook's code= key appears neither in the log nor in the rule's state."""
+    with webhook_sink() as sink, addon_server(tmp_path, ("emulator.alerts",), 0.05) as s:
+        sink.statuses = [503] * 6
+        url = f"{sink.url}?code=s3cr3t-key"
+        with caplog.at_level(logging.WARNING, logger="emulator.alerts"):
+            admin(s, "POST", "alert-rules", rule(url, autoMitigate=False))
+            s.add(*(record(time.time(), status=500) for _ in range(3)))
+            assert sink.wait_for(lambda r: len(r) == 6, timeout=10)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and "failed after retries" not in caplog.text:
+                time.sleep(0.05)
+        assert "failed after retries" in caplog.text
+        assert "s3cr3t-key" not in caplog.text
+        state = admin(s, "GET", "alert-rules/errors")[1]
+        assert "s3cr3t-key" not in json.dumps(state)
 
 
 def test_webhook_is_retried_after_503(tmp_path: Path) -> None:

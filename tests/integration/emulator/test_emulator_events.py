@@ -80,6 +80,9 @@ def test_registrations_emit_model_registered(
         assert subjects == [f"models/{prefix}-a:1", f"models/{prefix}-b:2"]
         first = next(e for e in received if e["subject"].endswith("-a:1"))
         assert first["eventType"] == "Microsoft.MachineLearningServices.ModelRegistered"
-        assert first["data"]["ModelTags"] == {"stage": "canary"}
+        # camelCase by default, as the spec's schema (eventgrid data-plane
+        # MachineLearningServices.json, ModelRegisteredEventData).
+        assert first["data"]["modelTags"] == {"stage": "canary"}
+        assert first["data"]["modelName"] == f"{prefix}-a"
     finally:
         admin_request(emulator, "DELETE", f"eventgrid/subscriptions/{sub}")

@@ -20,7 +20,10 @@ WORKSPACE = "11111111-2222-3333-4444-555555555555"
 
 @pytest.fixture
 def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with addon_server(tmp_path, extras={"log_analytics_workspace_id": WORKSPACE}) as s:
+    # These tests pin the query language on rows from seconds ago: ingestion latency off here
+    # (it has its own test below).
+    extras = {"log_analytics_workspace_id": WORKSPACE, "logs_ingestion_delay_minutes": 0}
+    with addon_server(tmp_path, extras=extras) as s:
         now = time.time()
         s.add(
             record(now - 30, "blue", 200, 10, request_id="a"),
@@ -108,3 +111,16 @@ def test_other_workspace_is_not_found(server: Server) -> None:
             timespan=timedelta(hours=1),
         )
     assert info.value.status_code == 404
+
+
+def test_rows_are_queryable_only_after_the_ingestion_delay(tmp_path: Path) -> None:
+    """By default (3 API minutes, here of 1 s) a fresh request is not yet in the traffic log."""
+    extras = {"log_analytics_workspace_id": WORKSPACE}
+    with addon_server(tmp_path, bucket_seconds=1.0, extras=extras) as s:
+        s.add(record(time.time(), "blue", 200, 10, request_id="fresh"))
+        query = "AmlOnlineEndpointTrafficLog | count"
+        first = logs(s).query_workspace(WORKSPACE, query, timespan=timedelta(hours=1))
+        assert first.tables[0].rows[0][0] == 0
+        time.sleep(3.2)
+        later = logs(s).query_workspace(WORKSPACE, query, timespan=timedelta(hours=1))
+        assert later.tables[0].rows[0][0] == 1

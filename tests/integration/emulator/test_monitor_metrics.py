@@ -38,6 +38,8 @@ def client(s: Server) -> MetricsClient:
 
 
 def minute_start(minutes_ago: int) -> float:
+    """A minute start far enough back that the seeded minutes are ingested and settled (the
+    emulator's default ingestion delay and revision take 3 minutes)."""
     return (math.floor(time.time() / 60) - minutes_ago) * 60.0
 
 
@@ -66,7 +68,7 @@ def seed(s: Server, m0: float) -> None:
 
 def test_requests_per_minute_split_by_deployment_totals_each_minute(server: Server) -> None:
     """deployment eq '*' gives one series per deployment with per-minute request totals."""
-    m0 = minute_start(5)
+    m0 = minute_start(8)
     seed(server, m0)
     [result] = client(server).query_resources(
         resource_ids=[EP_ID],
@@ -86,7 +88,7 @@ def test_requests_per_minute_split_by_deployment_totals_each_minute(server: Serv
 
 def test_filter_on_deployment_and_status_class_counts_errors(server: Server) -> None:
     """deployment eq 'blue' and statusCodeClass eq '5xx' keeps blue's server errors only."""
-    m0 = minute_start(5)
+    m0 = minute_start(8)
     seed(server, m0)
     [result] = client(server).query_resources(
         resource_ids=[EP_ID],
@@ -123,7 +125,7 @@ def test_or_between_values_of_one_dimension_selects_both(server: Server) -> None
 
 def test_or_across_dimensions_is_refused(server: Server) -> None:
     """Or-ing conditions on two different dimensions is a 400, as in Azure."""
-    m0 = minute_start(5)
+    m0 = minute_start(8)
     with pytest.raises(HttpResponseError) as info:
         client(server).query_resources(
             resource_ids=[EP_ID],
@@ -138,7 +140,7 @@ def test_or_across_dimensions_is_refused(server: Server) -> None:
 
 def test_no_filter_gives_one_series_with_all_requests(server: Server) -> None:
     """Without a filter there is one series without metadata values, mirrored copies included."""
-    m0 = minute_start(5)
+    m0 = minute_start(8)
     seed(server, m0)
     [result] = client(server).query_resources(
         resource_ids=[EP_ID],
@@ -156,7 +158,7 @@ def test_no_filter_gives_one_series_with_all_requests(server: Server) -> None:
 
 def test_latency_average_and_p99_by_deployment(server: Server) -> None:
     """RequestLatency averages request latencies; RequestLatency_P99 is the minute's P99."""
-    m0 = minute_start(5)
+    m0 = minute_start(8)
     seed(server, m0)
     [result] = client(server).query_resources(
         resource_ids=[EP_ID],

@@ -42,28 +42,41 @@ def served(emulator: Connection, ml: Any, endpoint_name: str, assets: dict[str, 
 def test_scored_requests_appear_in_metrics(
     emulator: Connection, endpoint_name: str, served: float
 ) -> None:
-    """RequestsPerMinute split by deployment counts what the router served."""
+    """RequestsPerMinute split by deployment counts what the router served, once ingested:
+    not at once (the 2-minute ingestion delay), exactly after the delay and the revision."""
     ident = f"/subscriptions/{emulator.subscription}/resourceGroups/{emulator.resource_group}"
     rid = (
         f"{ident}/providers/Microsoft.MachineLearningServices/workspaces/{emulator.workspace}"
         f"/onlineEndpoints/{endpoint_name}"
     )
-    start = datetime.fromtimestamp(served - emulator.bucket_seconds, UTC)
-    end = datetime.now(UTC) + timedelta(seconds=2 * emulator.bucket_seconds)
-    [result] = metrics_client(emulator).query_resources(
-        resource_ids=[rid],
-        metric_namespace=ENDPOINT_NS,
-        metric_names=["RequestsPerMinute", "RequestLatency"],
-        timespan=(start, end),
-        granularity=timedelta(minutes=1),
-        aggregations=["Total", "Average"],
-        filter="deployment eq '*'",
-    )
-    totals = {
-        ts.metadata_values["deployment"]: sum(p.total or 0 for p in ts.data)
-        for ts in result.metrics["RequestsPerMinute"].timeseries
-    }
-    assert totals == {"blue-v1": 6.0, "green-v2": 3.0}
+    bucket = emulator.bucket_seconds
+    start = datetime.fromtimestamp(served - bucket, UTC)
+    end = datetime.now(UTC) + timedelta(seconds=2 * bucket)
+    last_minute_end = (int(time.time() / bucket) + 1) * bucket
+
+    def query() -> Any:
+        [result] = metrics_client(emulator).query_resources(
+            resource_ids=[rid],
+            metric_namespace=ENDPOINT_NS,
+            metric_names=["RequestsPerMinute", "RequestLatency"],
+            timespan=(start, end),
+            granularity=timedelta(minutes=1),
+            aggregations=["Total", "Average"],
+            filter="deployment eq '*'",
+        )
+        return result
+
+    def totals(result: Any) -> dict[str, float]:
+        return {
+            ts.metadata_values["deployment"]: sum(p.total or 0 for p in ts.data)
+            for ts in result.metrics["RequestsPerMinute"].timeseries
+        }
+
+    assert totals(query()) == {}
+    # The default ingestion: 2 API minutes of delay, then 1 of revision.
+    time.sleep(max(0.0, last_minute_end + 3 * bucket + 0.2 - time.time()))
+    result = query()
+    assert totals(result) == {"blue-v1": 6.0, "green-v2": 3.0}
     latency = result.metrics["RequestLatency"].timeseries
     assert all(p.average is None or p.average > 0 for ts in latency for p in ts.data)
 
@@ -71,7 +84,9 @@ def test_scored_requests_appear_in_metrics(
 def test_scored_requests_appear_in_the_traffic_log(
     emulator: Connection, endpoint_name: str, served: float
 ) -> None:
-    """AmlOnlineEndpointTrafficLog has one row per served request."""
+    """AmlOnlineEndpointTrafficLog has one row per served request, once ingested (3 API
+    minutes after the last request)."""
+    time.sleep(3 * emulator.bucket_seconds + 0.3)
     result = logs_client(emulator).query_workspace(
         emulator.log_analytics_workspace_id,
         f"AmlOnlineEndpointTrafficLog | where EndpointName == '{endpoint_name}'"
@@ -107,7 +122,7 @@ def test_model_registration_reaches_event_grid_subscriber(
         assert sink.wait_for(lambda r: len(r) >= 1, timeout=10)
         event = sink.received[0][1][0]
         assert event["subject"] == "models/eg-model:4"
-        assert event["data"]["ModelName"] == "eg-model"
+        assert event["data"]["modelName"] == "eg-model"
 
 
 def test_alert_rule_calls_webhook_for_served_traffic(

@@ -17,6 +17,7 @@ class Sink:
     url: str
     received: list[tuple[dict[str, str], Any]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answers to give, in order; then 200
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each arrival
 
     def wait_for(
         self, predicate: Callable[[list[tuple[dict[str, str], Any]]], bool], timeout: float = 10.0
@@ -41,6 +42,7 @@ def webhook_sink() -> Iterator[Sink]:
             with lock:
                 status = sink.statuses.pop(0) if sink.statuses else 200
                 sink.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                sink.times.append(time.monotonic())
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
