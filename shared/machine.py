@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from shared import guardrails
 from shared.errors import PhaseConflict
-from shared.judge.types import Verdict
+from shared.judge.types import JudgeSettings, Verdict
 from shared.model import (
     PROVISION_FAILED,
     PROVISIONED,
@@ -64,7 +65,15 @@ JUDGE_HOLD = "JudgeHold"
 JUDGE_PROMOTE = "JudgePromoted"
 JUDGE_ROLLBACK = "JudgeRollback"
 NO_VERDICT = "NoVerdict"
+WARMING_UP = "WarmingUp"
+NO_DATA = "NoData"  # no minute to judge (the judge's own NoData too): never a pass
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+SETTLING = "MinutesSettling"  # minutes were read, none is settled yet
+SHADOW_NO_DATA_CONTINUED = "ShadowNoDataContinued"  # shadow.on_no_data: continue
+GUARDRAIL_ERROR_RATE = guardrails.GUARDRAIL_ERROR_RATE
+GUARDRAIL_LATENCY = guardrails.GUARDRAIL_LATENCY
 STAGE_DEADLINE = "StageDeadline"
+SHADOW_DEADLINE = "ShadowDeadline"
 PROMOTING = "Promoting"
 PROMOTED = "Promoted"
 WATCHING = "Watching"
@@ -138,11 +147,13 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
         return _rolling_back(rollout, ep, now)
 
     rollout, confirm = _confirm_traffic(rollout, ep, now)
+    if observation.judging is not None:
+        rollout = rollout.evolve(readings=dict(observation.judging.readings))
     drift = _manual_change(rollout, ep)
     if drift is not None:
         return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])
     if rollout.paused:
-        return _status(rollout, confirm, now)
+        return _protect(rollout, observation, now, confirm)
     if not rollout.confirmed:
         return _status(
             rollout,
@@ -156,9 +167,9 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.phase is Phase.PROVISIONING:
         return _provisioning(rollout, ep, observation, now)
     if rollout.phase is Phase.SHADOWING:
-        return _shadowing(rollout, observation.verdict, now, confirm)
+        return _shadowing(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.CANARY:
-        return _canary(rollout, observation.verdict, now, confirm)
+        return _canary(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.PROMOTING:
         return _goto(
             rollout,
@@ -215,7 +226,7 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     dep = ep.deployments.get(r.canary)
     waited = (now - r.phase_since).total_seconds()
     if dep is not None and dep.provisioning_state == PROVISIONED:
-        if r.policy.shadow_percent > 0 and r.policy.shadow_duration > 0:
+        if r.policy.has_shadow:
             mirror = {r.canary: r.policy.shadow_percent}
             return _ask_traffic(
                 r,
@@ -277,55 +288,162 @@ def _end_failed(
     return _goto(r, now, Phase.FAILED, reason, message, evidence, effects=(_event(r, EV_FAILED),))
 
 
+# ------------------------------------------------------------------------------ judging
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The core's reading of one tick's judging: what it means for the stage.
+
+    outcome: rollback (the judge or a guardrail), promote (the judge cleared the stage), hold,
+    or no_data (nothing to judge: never a pass).
+    """
+
+    outcome: Literal["rollback", "promote", "hold", "no_data"]
+    reason: str
+    message: str
+    evidence: dict[str, Any]
+
+
+def judge_settings(r: Rollout) -> JudgeSettings:
+    """The judge settings of the current stage: a fresh e-process per judged phase at alpha/S
+    (S = the shadow, if there is one, plus every stage below 100 %: canary-statistics, "a
+    fresh one per stage at alpha/S"), with the stage's own ``min_requests`` when higher."""
+    s = r.policy.judge
+    s = replace(s, alpha=s.alpha / max(1, r.policy.judged_count))
+    if r.phase is Phase.CANARY and 0 <= r.stage < len(r.policy.stages):
+        s = replace(s, min_requests=max(s.min_requests, r.policy.stages[r.stage].min_requests))
+    return s
+
+
+def stage_key(r: Rollout) -> str:
+    """Names the judged stage (its settle reading belongs to it alone)."""
+    return f"{r.phase.value}:{r.stage}:{iso(r.stage_since)}"
+
+
+def judging_start(r: Rollout) -> datetime | None:
+    """When the stage's judged window starts: its traffic confirmed, plus the warm-up."""
+    if r.stage_since is None:
+        return None
+    return r.stage_since + timedelta(seconds=r.policy.warmup)
+
+
+def assess(r: Rollout, obs: Observation, now: datetime) -> Assessment:
+    """What the judging of this tick means for the stage (pure)."""
+    j, verdict = obs.judging, obs.verdict
+    base: dict[str, Any] = {**_verdict(verdict), "errors": list(r.policy.errors)}
+    if j is not None:
+        base["minutes"] = dict(j.evidence)
+    if j is not None and j.unavailable is not None:
+        return Assessment(
+            "no_data", METRICS_UNAVAILABLE, f"metrics unavailable: {j.unavailable}", base
+        )
+    if verdict is not None and verdict.decision == "rollback":
+        return Assessment("rollback", JUDGE_ROLLBACK, verdict.reason, base)
+    if j is not None and j.minutes:
+        breach = guardrails.check(j.minutes, r.policy.guardrails, j.step_s)
+        if breach is not None:
+            return Assessment(
+                "rollback", breach.reason, breach.message, {**base, "guardrail": breach.evidence}
+            )
+    if verdict is None:
+        start = judging_start(r)
+        if j is None and start is not None and now < start:
+            return Assessment("no_data", WARMING_UP, f"warming up for {r.policy.warmup:g}s", base)
+        if j is not None and not j.minutes:
+            if not j.evidence.get("minutes_read"):
+                return Assessment("no_data", NO_DATA, "no metric minutes yet", base)
+            return Assessment("hold", SETTLING, "waiting for minutes to settle", base)
+        return Assessment("hold", NO_VERDICT, "no verdict yet", base)
+    if verdict.reason == NO_DATA:
+        return Assessment("no_data", NO_DATA, "no minute with traffic on both sides", base)
+    if verdict.decision == "promote":
+        return Assessment("promote", JUDGE_PROMOTE, verdict.reason, base)
+    return Assessment("hold", JUDGE_HOLD, verdict.reason, base)
+
+
+def _protect(
+    r: Rollout, obs: Observation, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    """A paused rollout: progress stops, protection does not. A canary with traffic is still
+    judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
+    if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
+        a = assess(r, obs, now)
+        if a.outcome == "rollback":
+            evidence = {**a.evidence, "paused": r.pause_reason}
+            return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+    return _status(r, confirm, now)
+
+
 def _shadowing(
-    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
+    r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None
 ) -> Transition:
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
-    if verdict is not None and verdict.decision == "rollback":
-        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
-    if elapsed >= r.policy.shadow_duration and verdict is not None:
-        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=_verdict(verdict))
-    return _hold(r, verdict, now, confirm, elapsed, r.policy.shadow_duration)
+    pol = r.policy
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= pol.shadow_duration:
+        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
+    no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
+    if no_data_ok and elapsed >= pol.shadow_duration:
+        evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
+        return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence)
+    if elapsed >= pol.shadow_max_duration:
+        return _deadline(r, now, a, elapsed, pol.shadow_max_duration, SHADOW_DEADLINE, "shadow")
+    return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
 
 
-def _canary(
-    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None) -> Transition:
     stage = r.policy.stages[r.stage]
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
-    if verdict is not None and verdict.decision == "rollback":
-        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
-    if verdict is not None and verdict.decision == "promote" and elapsed >= stage.min_duration:
-        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=_verdict(verdict))
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= stage.min_duration:
+        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
     if elapsed >= stage.max_duration:
-        evidence = {**_verdict(verdict), "elapsed_s": elapsed, "max_duration_s": stage.max_duration}
-        if r.policy.on_deadline == "rollback":
-            return _begin_rollback(r, now, STAGE_DEADLINE, "stage deadline reached", evidence)
-        return _pause(
-            r,
-            now,
-            STAGE_DEADLINE,
-            f"stage {r.stage} ({stage.weight} %) not cleared in {stage.max_duration:g}s; "
-            "holding for an operator",
-            evidence=evidence,
-        )
-    return _hold(r, verdict, now, confirm, elapsed, stage.min_duration)
+        what = f"stage {r.stage} ({stage.weight} %)"
+        return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
+    return _hold(r, a, now, confirm, elapsed, stage.min_duration)
+
+
+def _deadline(
+    r: Rollout,
+    now: datetime,
+    a: Assessment,
+    elapsed: float,
+    most: float,
+    reason: str,
+    what: str,
+) -> Transition:
+    """A shadow or stage not cleared by its max duration: roll back or hold for an operator
+    (the judge keeps watching a held canary, see :func:`_protect`)."""
+    evidence = {**a.evidence, "last_reason": a.reason, "elapsed_s": elapsed, "max_duration_s": most}
+    if r.policy.on_deadline == "rollback":
+        return _begin_rollback(r, now, reason, f"{what} deadline reached ({a.reason})", evidence)
+    return _pause(
+        r,
+        now,
+        reason,
+        f"{what} not cleared in {most:g}s ({a.reason}); holding for an operator",
+        evidence=evidence,
+    )
 
 
 def _hold(
     r: Rollout,
-    verdict: Verdict | None,
+    a: Assessment,
     now: datetime,
     confirm: DecisionRecord | None,
     elapsed: float,
     minimum: float,
 ) -> Transition:
-    if verdict is None:
-        return _status(r, confirm, now, reason=NO_VERDICT, message="no verdict yet")
-    evidence = {**_verdict(verdict), "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
-    return _status(r, confirm, now, reason=JUDGE_HOLD, message=verdict.reason, evidence=evidence)
+    evidence = {**a.evidence, "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
+    if a.reason == NO_VERDICT:
+        return _status(r, confirm, now, reason=NO_VERDICT, message=a.message)
+    reason = JUDGE_HOLD if a.reason in (JUDGE_HOLD, JUDGE_PROMOTE) else a.reason
+    return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
 
 
 def _watching(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
 
 from shared import machine
 from shared.errors import (
@@ -25,7 +25,7 @@ from shared.errors import (
     StaleState,
 )
 from shared.judge.types import JudgeSettings, Minute, Verdict
-from shared.machine import Transition, admit, decide, start_waiting
+from shared.machine import Transition, admit, decide, judge_settings, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
     PROVISION_FAILED,
@@ -35,6 +35,7 @@ from shared.model import (
     DeleteDeployment,
     Effect,
     EndpointInfo,
+    Judging,
     ModelRef,
     Observation,
     Phase,
@@ -57,6 +58,7 @@ from shared.ports import (
     Slot,
     SlotWrite,
 )
+from shared.settle import settle
 
 log = logging.getLogger("autocanary")
 
@@ -115,12 +117,9 @@ class AlertResult:
 
 
 def stage_settings(r: Rollout) -> JudgeSettings:
-    """The judge settings of one stage: a fresh e-process per judged stage (shadow included)
-    at alpha/S, so the whole rollout's false-rollback rate stays within the policy's alpha
-    (canary-statistics: "a fresh one per stage at alpha/S")."""
-    judged = len(r.policy.judged_stages) + (1 if r.policy.shadow_percent > 0 else 0)
-    settings = r.policy.judge
-    return replace(settings, alpha=settings.alpha / max(1, judged))
+    """The judge settings of the rollout's current stage (decided in the core:
+    :func:`shared.machine.judge_settings`)."""
+    return judge_settings(r)
 
 
 class Engine:
@@ -277,11 +276,12 @@ class Engine:
                     self._no_active(endpoint)
                 return ReconcileOutcome(endpoint, None, None, None, False)
             ep = self._endpoint(endpoint)
-            verdict = None
+            verdict: Verdict | None = None
+            judging: Judging | None = None
             if command is None:
-                verdict = self._verdict(active, ep, now, prefetched)
+                verdict, judging = self._verdict(active, ep, now, prefetched)
             logs = self._logs(active, ep)
-            transition = decide(active, Observation(ep, verdict, logs, command), now)
+            transition = decide(active, Observation(ep, verdict, logs, command, judging), now)
             try:
                 written = self._commit(slot, transition, now)
             except StaleState:
@@ -365,24 +365,31 @@ class Engine:
 
     # ------------------------------------------------------------------ judging
     def _judgeable(self, r: Rollout) -> bool:
-        return (
-            r.phase in (Phase.SHADOWING, Phase.CANARY)
-            and r.confirmed
-            and not r.paused
-            and r.stage_since is not None
-        )
+        """A shadow or canary whose stage traffic was seen live is judged every tick, paused
+        or not: pause stops promotion, never protection."""
+        return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
-        assert r.stage_since is not None
-        start = r.stage_since + timedelta(seconds=r.policy.warmup)
-        return MetricsQuery(r.endpoint, r.canary, r.baseline, start, now)
+        start = machine.judging_start(r)
+        assert start is not None
+        # The shadow is judged on what each deployment served (mirrored copies included):
+        # deployment-scope metrics; live stages on the endpoint's per-deployment split.
+        scope: Literal["endpoint", "deployment"] = (
+            "deployment" if r.phase is Phase.SHADOWING else "endpoint"
+        )
+        return MetricsQuery(
+            r.endpoint, r.canary, r.baseline, start, now, errors=r.policy.errors, scope=scope
+        )
+
+    def _step(self) -> float:
+        return float(getattr(self.metrics, "granularity_seconds", 60.0) or 60.0)
 
     def _prefetch_minutes(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
         now = self.clock.now()
         queries = [
             self._query(s.active, now)
             for s in slots.values()
-            if s.active is not None and self._judgeable(s.active)
+            if s.active is not None and self._judgeable(s.active) and self._started(s.active, now)
         ]
         if not queries:
             return {}
@@ -392,33 +399,44 @@ class Engine:
             log.warning("metrics prefetch failed (%s); judging per endpoint", exc.message)
             return {}
 
+    def _started(self, r: Rollout, now: datetime) -> bool:
+        start = machine.judging_start(r)
+        return start is not None and start < now
+
     def _verdict(
         self,
         r: Rollout,
         ep: EndpointInfo | None,
         now: datetime,
         prefetched: Mapping[str, Sequence[Minute]] | None,
-    ) -> Verdict | None:
-        if ep is None or not self._judgeable(r):
-            return None
+    ) -> tuple[Verdict | None, Judging | None]:
+        """Read the stage's minutes, keep the settled ones, and ask the judge on them. The
+        core decides what no verdict means (warming up, no data, settling)."""
+        if ep is None or not self._judgeable(r) or not self._started(r, now):
+            return None, None
         query = self._query(r, now)
-        if query.start >= now:
-            return Verdict("hold", "WarmingUp", {"warmup_s": r.policy.warmup})
+        step = self._step()
         if prefetched is not None and r.endpoint in prefetched:
             minutes = prefetched[r.endpoint]
         else:
             try:
                 minutes = self.metrics.stage_minutes([query]).get(r.endpoint, [])
             except NoData as exc:
-                return Verdict("hold", "NoData", {"error": exc.message})
+                return None, Judging(readings=r.readings, unavailable=exc.message, step_s=step)
         minutes = [m for m in minutes if m.start is None or m.start >= query.start]
-        stage = r.policy.stages[r.stage] if r.stage >= 0 else None
-        settings = stage_settings(r)
-        if stage is not None:
-            settings = replace(
-                settings, min_requests=max(settings.min_requests, stage.min_requests)
-            )
-        return self.judge.judge_stage(minutes, settings)
+        settled = settle(
+            minutes,
+            r.readings,
+            key=machine.stage_key(r),
+            now=now,
+            settle_s=r.policy.settle,
+            step_s=step,
+        )
+        evidence = {**settled.evidence, "scope": query.scope}
+        judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
+        if not settled.minutes:
+            return None, judging
+        return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
     def _apply(self, r: Rollout, effects: Sequence[Effect]) -> None:

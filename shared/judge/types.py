@@ -52,6 +52,8 @@ class Minute:
     baseline_p90: float | None = None
     baseline_p99: float | None = None
     exceedances: tuple[Exceedance, ...] = ()
+    canary_p95: float | None = None  # read by the engine's absolute guardrails
+    baseline_p95: float | None = None
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,8 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert counts_call["metric_names"] == ["RequestsPerMinute"]
     assert counts_call["aggregations"] == ["Total"]
     assert counts_call["filter"] == (
-        "deployment eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
+        "deployment eq '*' and statusCode eq '*' and statusCodeClass eq '*' "
+        "and modelStatusCode eq '*'"
     )
     assert counts_call["granularity"] == timedelta(minutes=1)
     assert counts_call["timespan"] == (minute(0), NOW)
@@ -225,6 +226,7 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert latency_call["metric_names"] == [
         "RequestLatency_P50",
         "RequestLatency_P90",
+        "RequestLatency_P95",
         "RequestLatency_P99",
     ]
     assert latency_call["aggregations"] == ["Average"]
