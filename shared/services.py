@@ -24,7 +24,7 @@ from shared.errors import (
     PhaseConflict,
     StaleState,
 )
-from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.judge.types import Minute, Verdict
 from shared.machine import Transition, admit, decide, judge_settings, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
@@ -114,12 +114,6 @@ class AlertResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def stage_settings(r: Rollout) -> JudgeSettings:
-    """The judge settings of the rollout's current stage (decided in the core:
-    :func:`shared.machine.judge_settings`)."""
-    return judge_settings(r)
 
 
 class Engine:

@@ -52,7 +52,8 @@ class Minute:
     baseline_p90: float | None = None
     baseline_p99: float | None = None
     exceedances: tuple[Exceedance, ...] = ()
-    canary_p95: float | None = None  # read by the engine's absolute guardrails
+    # P95 (Azure Monitor RequestLatency_P95): read by the guardrails, not by the stage judge
+    canary_p95: float | None = None
     baseline_p95: float | None = None
 
 
