@@ -91,10 +91,8 @@ def counts_as_error(status: str | None, errors: Sequence[str]) -> bool:
 
 
 class MetricsSource(Protocol):
-    @property
-    def granularity_seconds(self) -> float:
-        """The real length of one metric minute (60 in Azure)."""
-        ...
+    """A source may also expose ``granularity_seconds``, the real length of one metric minute
+    (the engine assumes Azure's 60 when it does not; the local emulator's are shorter)."""
 
     def stage_minutes(self, queries: Sequence[MetricsQuery]) -> Mapping[str, Sequence[Minute]]:
         """Closed minutes per query, keyed by endpoint name, oldest first. Minutes with no

@@ -376,6 +376,8 @@ class Engine:
         )
 
     def _step(self) -> float:
+        """The length of one metric minute: the source's ``granularity_seconds`` if it has
+        one (optional on the port, so older sources keep working), else Azure's 60."""
         return float(getattr(self.metrics, "granularity_seconds", 60.0) or 60.0)
 
     def _prefetch_minutes(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
