@@ -11,12 +11,14 @@ microsoft-machinelearningservices-workspaces-onlineendpoints-metrics):
   ``statusCodeClass`` and ``modelStatusCode`` (the dimensions the metric reference lists): a
   deployment's requests in a minute are the sum over its series, its errors those whose status
   is one of the query's ``errors`` (codes like ``429`` or classes like ``5xx``, compared
-  case-insensitively; default 5xx, 424, 408, 429). A model answering 5xx reaches the caller as
+  case-insensitively; default 5xx, 424, 408, 429). A model answering non-200 reaches the caller as
   424 ("424 Model Error", learn.microsoft.com/azure/machine-learning/
   how-to-troubleshoot-online-endpoints, HTTP status codes: check the Model Status Code
   dimension of Requests Per Minute); 408 is a model slower than ``request_timeout_ms``, 429 a
-  deployment over ``max_concurrent_requests_per_instance`` (same page). A series without a
-  ``statusCode`` value counts by its class, or as 424 when its ``modelStatusCode`` is 5xx.
+  deployment over ``max_concurrent_requests_per_instance`` (same page). A 424 counts whatever
+  the model answered (the page: "if your model container returns a non-200 response"). A
+  series without a ``statusCode`` value counts as 424 when its ``modelStatusCode`` says the
+  model answered non-200, else by its class.
 - ``RequestLatency_P50``/``_P90``/``_P95``/``_P99``, aggregation Average, split by
   ``deployment`` (P95 feeds the absolute guardrails).
 
@@ -86,7 +88,7 @@ COUNT_FILTER = (
 )
 LATENCY_FILTER = "deployment eq '*'"
 DEPLOYMENT_COUNT_FILTER = "envoy_response_code eq '*'"
-MODEL_ERROR = "424"  # what the endpoint answers when the model answered 5xx
+MODEL_ERROR = "424"  # what the endpoint answers when the model answered non-200
 BATCH_SIZE = 50  # resources per metrics:getBatch call
 # Series per resource: the service returns 10 when a filter is given unless told otherwise;
 # an endpoint has at most 20 deployments x 5 status classes (+ unrouted requests).
@@ -135,9 +137,10 @@ def _dimension(values: Mapping[str, Any] | None, name: str) -> str | None:
 
 
 def _model_failed(model_status: str | None) -> bool:
-    """Whether a ``modelStatusCode`` value is a server error of the model (500-599)."""
+    """Whether a ``modelStatusCode`` value says the model answered non-200 (the endpoint then
+    answers 424); 0 means the model was not reached (the router's own answer)."""
     code = (model_status or "").strip()
-    return code.isdigit() and 500 <= int(code) <= 599
+    return code.isdigit() and int(code) != 0 and not 200 <= int(code) <= 299
 
 
 def _resource_id(metric: Any) -> str | None:
@@ -148,7 +151,7 @@ def _resource_id(metric: Any) -> str | None:
 
 def _status(meta: Mapping[str, Any] | None) -> str:
     """The status a count series stands for: its ``statusCode`` (or ``envoy_response_code``),
-    else 424 for a model that answered 5xx, else its ``statusCodeClass``."""
+    else 424 for a model that answered non-200, else its ``statusCodeClass``."""
     code = _dimension(meta, "statusCode") or _dimension(meta, "envoy_response_code")
     if code and code.strip():
         return code.strip().lower()

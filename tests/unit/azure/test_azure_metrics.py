@@ -125,8 +125,8 @@ def test_requests_sum_status_classes_and_errors_are_the_5xx_class() -> None:
 
 
 def test_model_errors_count_as_errors() -> None:
-    """A model answering 5xx reaches the caller as 424 (class 4xx) with modelStatusCode 5xx:
-    an error; a model's 4xx and the router's own 4xx (modelStatusCode 0) are not."""
+    """A model answering non-200 reaches the caller as 424 (class 4xx) with its modelStatusCode:
+    a model error, counted by default; the router's own 4xx (modelStatusCode 0) are not."""
 
     def by_model(dep: str, status_class: str, model: str, n: float) -> TimeSeriesElement:
         meta = {"deployment": dep, "statuscodeclass": status_class, "modelstatuscode": model}
@@ -145,8 +145,10 @@ def test_model_errors_count_as_errors() -> None:
         }
     )
     [m] = source(client).stage_minutes([q()])["ep"]
-    assert (m.canary_requests, m.canary_errors) == (100, 12)
+    assert (m.canary_requests, m.canary_errors) == (100, 17)
     assert (m.baseline_requests, m.baseline_errors) == (304, 4)
+    without_424 = replace(q(), errors=("5xx",))
+    assert source(client).stage_minutes([without_424])["ep"][0].canary_errors == 0
 
 
 def test_latency_percentiles_fill_the_minute() -> None:
