@@ -25,7 +25,8 @@ from shared.errors import (
     StaleState,
 )
 from shared.judge.types import Minute, Verdict
-from shared.machine import Transition, admit, decide, judge_settings, start_waiting
+from shared.judging import judge_settings, judging_start, stage_key
+from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
     PROVISION_FAILED,
@@ -364,7 +365,7 @@ class Engine:
         return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
-        start = machine.judging_start(r)
+        start = judging_start(r)
         assert start is not None
         # The shadow is judged on what each deployment served (mirrored copies included):
         # deployment-scope metrics; live stages on the endpoint's per-deployment split.
@@ -396,7 +397,7 @@ class Engine:
             return {}
 
     def _started(self, r: Rollout, now: datetime) -> bool:
-        start = machine.judging_start(r)
+        start = judging_start(r)
         return start is not None and start < now
 
     def _verdict(
@@ -423,7 +424,7 @@ class Engine:
         settled = settle(
             minutes,
             r.readings,
-            key=machine.stage_key(r),
+            key=stage_key(r),
             now=now,
             settle_s=r.policy.settle,
             step_s=step,

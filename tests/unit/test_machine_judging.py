@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from shared import machine as m
 from shared.judge.types import Minute, Verdict
+from shared.judging import judge_settings, stage_key
 from shared.model import Command, Judging, Observation, Phase
 from shared.policy import Guardrails, Stage
 from tests.unit.test_machine import HOLD, PROMOTE, ROLLBACK, Sim, policy
@@ -202,7 +203,7 @@ def test_the_judge_readings_are_kept_on_the_rollout() -> None:
     sim = Sim(policy(shadow_percent=0))
     _to_live_stage(sim)
     info = sim.ep.get_endpoint("fraud")
-    reading = {"key": m.stage_key(sim.r), "through": None}
+    reading = {"key": stage_key(sim.r), "through": None}
     t = m.decide(sim.r, Observation(info, HOLD, judging=Judging(readings=reading)), sim.now)
     assert t.rollout.readings == reading
 
@@ -212,14 +213,14 @@ def test_alpha_is_split_over_the_judged_phases_one_answer_to_is_there_a_shadow()
     stages = (Stage(10), Stage(25), Stage(50), Stage(100, min_duration=0, max_duration=0))
     no_shadow = Sim(policy(shadow_percent=20, shadow_duration=0, stages=stages))
     no_shadow.until(Phase.CANARY, PROMOTE)
-    assert m.judge_settings(no_shadow.r).alpha == 0.01 / 3
+    assert judge_settings(no_shadow.r).alpha == 0.01 / 3
     shadowed = Sim(policy(stages=stages))
     shadowed.until(Phase.SHADOWING, PROMOTE)
-    assert m.judge_settings(shadowed.r).alpha == 0.01 / 4
+    assert judge_settings(shadowed.r).alpha == 0.01 / 4
 
 
 def test_a_stage_min_requests_raises_the_judge_minimum() -> None:
     stages = (Stage(10, min_requests=500), Stage(100))
     sim = Sim(policy(shadow_percent=0, stages=stages))
     sim.until(Phase.CANARY, PROMOTE)
-    assert m.judge_settings(sim.r).min_requests == 500
+    assert judge_settings(sim.r).min_requests == 500
