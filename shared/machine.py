@@ -12,7 +12,13 @@ Traffic bookkeeping: ``rollout.traffic``/``mirror`` is what the engine last aske
 ``prev_traffic``/``prev_mirror`` what was live before, and ``confirmed`` whether the asked-for
 split was seen live. A split that is neither (while unconfirmed) or differs (once confirmed)
 was changed by hand: the rollout pauses and nothing is overwritten. Pause stops progress,
-never protection: rollback commands (alerts, operators) still act on a paused rollout.
+never protection: rollback commands (alerts, operators) still act on a paused rollout, and
+while a canary has live or mirrored traffic it is judged for rollback every tick, paused, held
+or past its deadline (a promote verdict while paused changes nothing).
+
+Judging (see :mod:`shared.judging`): no data is never a pass. A shadow or stage without data
+holds until its max duration, then does what ``on_deadline`` says; a shadow moves on without
+data only under the explicit ``shadow.on_no_data: continue``.
 """
 
 from __future__ import annotations
