@@ -65,7 +65,7 @@ class World:
         demo = dict(zip(KINDS, demo_scenarios(f"e2e-{kind}", ("2", "2", "2")), strict=True))
         return demo[kind]
 
-    def play(self, kind: str, timeout: float = 60.0) -> tuple[Result, str]:
+    def play(self, kind: str, timeout: float = 90.0) -> tuple[Result, str]:
         """Create endpoint ``e2e-<kind>`` with version 1 live, score it, play the scenario;
         returns the result and the narration."""
         scenario = self.scenario(kind)
