@@ -12,7 +12,13 @@ Traffic bookkeeping: ``rollout.traffic``/``mirror`` is what the engine last aske
 ``prev_traffic``/``prev_mirror`` what was live before, and ``confirmed`` whether the asked-for
 split was seen live. A split that is neither (while unconfirmed) or differs (once confirmed)
 was changed by hand: the rollout pauses and nothing is overwritten. Pause stops progress,
-never protection: rollback commands (alerts, operators) still act on a paused rollout.
+never protection: rollback commands (alerts, operators) still act on a paused rollout, and
+while a canary has live or mirrored traffic it is judged for rollback every tick, paused, held
+or past its deadline (a promote verdict while paused changes nothing).
+
+Judging (see :mod:`shared.judging`): no data is never a pass. A shadow or stage without data
+holds until its max duration, then does what ``on_deadline`` says; a shadow moves on without
+data only under the explicit ``shadow.on_no_data: continue``.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from shared import judging
 from shared.errors import PhaseConflict
-from shared.judge.types import Verdict
+from shared.judging import Assessment, assess
 from shared.model import (
     PROVISION_FAILED,
     PROVISIONED,
@@ -62,11 +69,19 @@ SHADOW_COMPLETE = "ShadowComplete"
 STAGE_STARTED = "StageStarted"
 TRAFFIC_PENDING = "TrafficPending"
 TRAFFIC_CONFIRMED = "TrafficConfirmed"
-JUDGE_HOLD = "JudgeHold"
-JUDGE_PROMOTE = "JudgePromoted"
-JUDGE_ROLLBACK = "JudgeRollback"
-NO_VERDICT = "NoVerdict"
+JUDGE_HOLD = judging.JUDGE_HOLD
+JUDGE_PROMOTE = judging.JUDGE_PROMOTE
+JUDGE_ROLLBACK = judging.JUDGE_ROLLBACK
+NO_VERDICT = judging.NO_VERDICT
+WARMING_UP = judging.WARMING_UP
+NO_DATA = judging.NO_DATA
+METRICS_UNAVAILABLE = judging.METRICS_UNAVAILABLE
+SETTLING = judging.SETTLING
+SHADOW_NO_DATA_CONTINUED = "ShadowNoDataContinued"  # shadow.on_no_data: continue
+GUARDRAIL_ERROR_RATE = judging.GUARDRAIL_ERROR_RATE
+GUARDRAIL_LATENCY = judging.GUARDRAIL_LATENCY
 STAGE_DEADLINE = "StageDeadline"
+SHADOW_DEADLINE = "ShadowDeadline"
 PROMOTING = "Promoting"
 PROMOTED = "Promoted"
 WATCHING = "Watching"
@@ -150,11 +165,13 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
         return _rolling_back(rollout, ep, now)
 
     rollout, confirm = _confirm_traffic(rollout, ep, now)
+    if observation.judging is not None:
+        rollout = rollout.evolve(readings=dict(observation.judging.readings))
     drift = _manual_change(rollout, ep)
     if drift is not None:
         return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])
     if rollout.paused:
-        return _status(rollout, confirm, now)
+        return _protect(rollout, observation, now, confirm)
     if not rollout.confirmed:
         return _status(
             rollout,
@@ -168,9 +185,9 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.phase is Phase.PROVISIONING:
         return _provisioning(rollout, ep, observation, now)
     if rollout.phase is Phase.SHADOWING:
-        return _shadowing(rollout, observation.verdict, now, confirm)
+        return _shadowing(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.CANARY:
-        return _canary(rollout, observation.verdict, now, confirm)
+        return _canary(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.PROMOTING:
         return _goto(
             rollout,
@@ -228,7 +245,7 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     dep = ep.deployments.get(r.canary)
     waited = (now - r.phase_since).total_seconds()
     if dep is not None and dep.provisioning_state == PROVISIONED:
-        if r.policy.shadow_percent > 0 and r.policy.shadow_duration > 0:
+        if r.policy.has_shadow:
             mirror = {r.canary: r.policy.shadow_percent}
             return _ask_traffic(
                 r,
@@ -301,55 +318,92 @@ def _end_failed(
     return _goto(r, now, Phase.FAILED, reason, message, evidence, effects=(_event(r, EV_FAILED),))
 
 
+# ------------------------------------------------------------------------------ judging
+# What a tick's judging means (assess, judge_settings, ...) is in shared.judging.
+
+
+def _protect(
+    r: Rollout, obs: Observation, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    """A paused rollout: progress stops, protection does not. A canary with traffic is still
+    judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
+    if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
+        a = assess(r, obs, now)
+        if a.outcome == "rollback":
+            evidence = {**a.evidence, "paused": r.pause_reason}
+            return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+    return _status(r, confirm, now)
+
+
 def _shadowing(
-    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
+    r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None
 ) -> Transition:
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
-    if verdict is not None and verdict.decision == "rollback":
-        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
-    if elapsed >= r.policy.shadow_duration and verdict is not None:
-        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=_verdict(verdict))
-    return _hold(r, verdict, now, confirm, elapsed, r.policy.shadow_duration)
+    pol = r.policy
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= pol.shadow_duration:
+        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
+    no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
+    if no_data_ok and elapsed >= pol.shadow_duration:
+        evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
+        return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence)
+    if elapsed >= pol.shadow_max_duration:
+        return _deadline(r, now, a, elapsed, pol.shadow_max_duration, SHADOW_DEADLINE, "shadow")
+    return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
 
 
-def _canary(
-    r: Rollout, verdict: Verdict | None, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None) -> Transition:
     stage = r.policy.stages[r.stage]
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
-    if verdict is not None and verdict.decision == "rollback":
-        return _begin_rollback(r, now, JUDGE_ROLLBACK, verdict.reason, _verdict(verdict))
-    if verdict is not None and verdict.decision == "promote" and elapsed >= stage.min_duration:
-        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=_verdict(verdict))
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= stage.min_duration:
+        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
     if elapsed >= stage.max_duration:
-        evidence = {**_verdict(verdict), "elapsed_s": elapsed, "max_duration_s": stage.max_duration}
-        if r.policy.on_deadline == "rollback":
-            return _begin_rollback(r, now, STAGE_DEADLINE, "stage deadline reached", evidence)
-        return _pause(
-            r,
-            now,
-            STAGE_DEADLINE,
-            f"stage {r.stage} ({stage.weight} %) not cleared in {stage.max_duration:g}s; "
-            "holding for an operator",
-            evidence=evidence,
-        )
-    return _hold(r, verdict, now, confirm, elapsed, stage.min_duration)
+        what = f"stage {r.stage} ({stage.weight} %)"
+        return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
+    return _hold(r, a, now, confirm, elapsed, stage.min_duration)
+
+
+def _deadline(
+    r: Rollout,
+    now: datetime,
+    a: Assessment,
+    elapsed: float,
+    most: float,
+    reason: str,
+    what: str,
+) -> Transition:
+    """A shadow or stage not cleared by its max duration: roll back or hold for an operator
+    (the judge keeps watching a held canary, see :func:`_protect`)."""
+    evidence = {**a.evidence, "last_reason": a.reason, "elapsed_s": elapsed, "max_duration_s": most}
+    if r.policy.on_deadline == "rollback":
+        return _begin_rollback(r, now, reason, f"{what} deadline reached ({a.reason})", evidence)
+    return _pause(
+        r,
+        now,
+        reason,
+        f"{what} not cleared in {most:g}s ({a.reason}); holding for an operator",
+        evidence=evidence,
+    )
 
 
 def _hold(
     r: Rollout,
-    verdict: Verdict | None,
+    a: Assessment,
     now: datetime,
     confirm: DecisionRecord | None,
     elapsed: float,
     minimum: float,
 ) -> Transition:
-    if verdict is None:
-        return _status(r, confirm, now, reason=NO_VERDICT, message="no verdict yet")
-    evidence = {**_verdict(verdict), "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
-    return _status(r, confirm, now, reason=JUDGE_HOLD, message=verdict.reason, evidence=evidence)
+    evidence = {**a.evidence, "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
+    if a.reason == NO_VERDICT:
+        return _status(r, confirm, now, reason=NO_VERDICT, message=a.message)
+    reason = JUDGE_HOLD if a.reason in (JUDGE_HOLD, JUDGE_PROMOTE) else a.reason
+    return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
 
 
 def _watching(
@@ -792,12 +846,6 @@ def _split_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _verdict(v: Verdict | None) -> dict[str, Any]:
-    if v is None:
-        return {}
-    return {"verdict": v.decision, "verdict_reason": v.reason, "judge": dict(v.evidence)}
 
 
 def _event(r: Rollout, event_type: str, **extra: Any) -> PublishEvent:

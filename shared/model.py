@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from shared.errors import InvalidInput
-from shared.judge.types import Verdict
+from shared.judge.types import Minute, Verdict
 from shared.policy import RolloutPolicy
 
 
@@ -185,13 +185,33 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Judging:
+    """What the engine read to judge the stage this tick (see :mod:`shared.settle`).
+
+    minutes:      the settled minutes the verdict and the guardrails rest on, oldest first
+    readings:     the settle reading to keep on the rollout for the next tick
+    evidence:     which minutes were used (and which were not yet settled), errors counted
+    unavailable:  why the metrics source could not answer (no data), or None
+    step_s:       the length of one metric minute in seconds
+    """
+
+    minutes: tuple[Minute, ...] = ()
+    readings: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    unavailable: str | None = None
+    step_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Observation:
-    """What the engine sees at one reconcile: the endpoint, the judge's verdict, logs."""
+    """What the engine sees at one reconcile: the endpoint, the judge's verdict, logs, and
+    what was read to judge (None when the stage was not judged this tick)."""
 
     endpoint: EndpointInfo | None
     verdict: Verdict | None = None
     logs: str | None = None
     command: Command | None = None
+    judging: Judging | None = None
 
 
 # ---------------------------------------------------------------------------------- effects
@@ -353,6 +373,7 @@ class Rollout:
     cleanup: bool = False
     evidence: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] = field(default_factory=dict)
+    readings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -395,6 +416,7 @@ class Rollout:
             "cleanup": self.cleanup,
             "evidence": dict(self.evidence),
             "failure": dict(self.failure),
+            "readings": dict(self.readings),
         }
 
     @classmethod
@@ -432,6 +454,7 @@ class Rollout:
                 cleanup=bool(raw.get("cleanup", False)),
                 evidence=dict(raw.get("evidence") or {}),
                 failure=dict(raw.get("failure") or {}),
+                readings=dict(raw.get("readings") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

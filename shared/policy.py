@@ -4,7 +4,7 @@ A policy file (YAML or JSON) holds ``defaults`` and a list of ``rules``; the fir
 ``match`` fits a model decides its endpoint, and its settings are laid over the defaults::
 
     defaults:
-      shadow: {percent: 20, duration: 10m}
+      shadow: {percent: 20, duration: 10m, max_duration: 30m, on_no_data: hold}
       stages:
         - {weight: 10, min_duration: 5m, max_duration: 30m, min_requests: 500}
         - {weight: 25, min_duration: 5m, max_duration: 30m}
@@ -12,6 +12,9 @@ A policy file (YAML or JSON) holds ``defaults`` and a list of ``rules``; the fir
         - {weight: 100}
       judge: {alpha: 0.01, tolerance: 1.0, clear_margin: 2.0}
       on_deadline: hold            # or rollback
+      settle: 3m                   # judge only minutes this old that read the same twice
+      errors: [5xx, 424, 408, 429] # status codes (or classes) that count as errors
+      guardrails: {p95_latency_ms: 500, error_rate: 0.01, for: 3m}
       watch_window: 30m
       delete_old_deployment: true
       delete_failed_deployment: true
@@ -25,7 +28,9 @@ A policy file (YAML or JSON) holds ``defaults`` and a list of ``rules``; the fir
 A model opts out with the tag ``autocanary: skip`` (or ``off``/``false``). A rule's
 ``allow_tag_overrides`` lists the settings that model tags ``autocanary.<setting>`` may change
 (e.g. ``autocanary.stages: "5,20,100"``, ``autocanary.watch_window: "1h"``).
-The last stage must have weight 100: reaching it is the promotion.
+The last stage must have weight 100: reaching it is the promotion. Something must be judged
+before it: a policy whose only stage is 100 % and that has no shadow is refused, because its
+rollouts would replace the live model without the judge ever being asked.
 """
 
 from __future__ import annotations
@@ -42,6 +47,23 @@ from shared.judge.types import JudgeSettings
 
 OnDeadline = Literal["hold", "rollback"]
 OnNewer = Literal["wait", "supersede"]
+OnNoData = Literal["hold", "continue"]
+
+# What counts as an error by default: server errors, model errors (424: the scoring script
+# answered non-200, learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints
+# "HTTP status codes"), request timeouts (408: the model exceeded request_timeout_ms) and
+# throttling (429: over max_concurrent_requests_per_instance).
+DEFAULT_ERRORS: tuple[str, ...] = ("5xx", "424", "408", "429")
+DEFAULT_SETTLE = 180.0
+DEFAULT_SHADOW_MAX = 1800.0
+_ERROR_CODE = re.compile(r"^[1-5](\d\d|xx)$")
+# Guardrail keys: the latency percentile limits (ms) and the error-rate limit.
+GUARDRAIL_LATENCY_KEYS: dict[str, str] = {
+    "p50_latency_ms": "p50",
+    "p90_latency_ms": "p90",
+    "p95_latency_ms": "p95",
+    "p99_latency_ms": "p99",
+}
 
 OPT_OUT_TAG = "autocanary"
 OPT_OUT_VALUES = frozenset({"skip", "off", "false", "no", "disabled"})
@@ -74,6 +96,29 @@ DEFAULT_STAGES: tuple[Stage, ...] = (Stage(10), Stage(25), Stage(50), Stage(100)
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """Absolute limits on the canary, whatever the baseline does: a limit exceeded in every
+    settled minute of the last ``for_s`` seconds rolls the canary back. None: not guarded."""
+
+    error_rate: float | None = None
+    latency_ms: Mapping[str, float] = field(default_factory=dict)  # p50/p90/p95/p99 -> ms
+    for_s: float = 180.0
+
+    @property
+    def active(self) -> bool:
+        return self.error_rate is not None or bool(self.latency_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"for": self.for_s}
+        if self.error_rate is not None:
+            out["error_rate"] = self.error_rate
+        for key, level in GUARDRAIL_LATENCY_KEYS.items():
+            if level in self.latency_ms:
+                out[key] = self.latency_ms[level]
+        return out
+
+
+@dataclass(frozen=True)
 class RolloutPolicy:
     """The resolved policy of one rollout; stored with the rollout so later edits of the
     policy file never change a rollout mid-flight."""
@@ -82,6 +127,8 @@ class RolloutPolicy:
     endpoint: str = ""
     shadow_percent: int = 0
     shadow_duration: float = 0.0
+    shadow_max_duration: float = DEFAULT_SHADOW_MAX
+    shadow_on_no_data: OnNoData = "hold"
     stages: tuple[Stage, ...] = DEFAULT_STAGES
     judge: JudgeSettings = field(default_factory=JudgeSettings)
     on_deadline: OnDeadline = "hold"
@@ -92,17 +139,36 @@ class RolloutPolicy:
     on_newer_version: OnNewer = "wait"
     provisioning_timeout: float = 3600.0
     warmup: float = 60.0
+    settle: float = DEFAULT_SETTLE
+    errors: tuple[str, ...] = DEFAULT_ERRORS
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     @property
     def judged_stages(self) -> tuple[Stage, ...]:
         """The stages below 100 %: each is judged; the final 100 % stage is the promotion."""
         return self.stages[:-1]
 
+    @property
+    def has_shadow(self) -> bool:
+        """Whether rollouts mirror traffic first (and the shadow is judged): the one answer
+        the machine and the alpha split both use."""
+        return self.shadow_percent > 0 and self.shadow_duration > 0
+
+    @property
+    def judged_count(self) -> int:
+        """Judged phases (the shadow and every stage below 100 %): alpha is split over them."""
+        return len(self.judged_stages) + (1 if self.has_shadow else 0)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "endpoint": self.endpoint,
-            "shadow": {"percent": self.shadow_percent, "duration": self.shadow_duration},
+            "shadow": {
+                "percent": self.shadow_percent,
+                "duration": self.shadow_duration,
+                "max_duration": self.shadow_max_duration,
+                "on_no_data": self.shadow_on_no_data,
+            },
             "stages": [s.to_dict() for s in self.stages],
             "judge": self.judge.to_dict(),
             "on_deadline": self.on_deadline,
@@ -113,6 +179,9 @@ class RolloutPolicy:
             "on_newer_version": self.on_newer_version,
             "provisioning_timeout": self.provisioning_timeout,
             "warmup": self.warmup,
+            "settle": self.settle,
+            "errors": list(self.errors),
+            "guardrails": self.guardrails.to_dict() if self.guardrails.active else None,
         }
 
     @classmethod
@@ -187,7 +256,9 @@ class PolicySet:
                     f"{', '.join(TAG_PREFIX + r for r in refused)}",
                 )
             try:
-                policy = _settings(_tag_values(overrides), "tags", base=rule.policy)
+                policy = check_judged(
+                    _settings(_tag_values(overrides), "tags", base=rule.policy), "tags"
+                )
             except PolicyError as exc:
                 return Placement(None, INVALID_TAG_OVERRIDE, exc.message)
             return Placement(policy, MATCHED, f"rule {rule.name!r} -> endpoint {rule.endpoint}")
@@ -212,6 +283,7 @@ def parse_policy(raw: Any) -> PolicySet:
     if unknown:
         raise PolicyError(unknown[0], "unknown top-level field (known: defaults, rules)")
     defaults = _settings(raw.get("defaults") or {}, "defaults", base=RolloutPolicy())
+    check_judged(defaults, "defaults")
     rules_raw = raw.get("rules")
     if not isinstance(rules_raw, list) or not rules_raw:
         raise PolicyError("rules", "must be a non-empty list")
@@ -242,7 +314,7 @@ def parse_policy(raw: Any) -> PolicySet:
         if bad:
             raise PolicyError(f"{path}.allow_tag_overrides", f"unknown setting {bad[0]!r}")
         body = {k: v for k, v in item.items() if k not in _RULE_KEYS}
-        policy = _settings(body, path, base=defaults)
+        policy = check_judged(_settings(body, path, base=defaults), path)
         rules.append(
             Rule(
                 name=name,
@@ -284,6 +356,9 @@ _SETTING_KEYS = frozenset(
         "on_newer_version",
         "provisioning_timeout",
         "warmup",
+        "settle",
+        "errors",
+        "guardrails",
     }
 )
 
@@ -369,12 +444,32 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
         elif not isinstance(shadow, Mapping):
             raise PolicyError(f"{path}.shadow", "must be a mapping with percent and duration")
         else:
-            bad = sorted(set(shadow) - {"percent", "duration"})
+            bad = sorted(set(shadow) - {"percent", "duration", "max_duration", "on_no_data"})
             if bad:
                 raise PolicyError(f"{path}.shadow.{bad[0]}", "unknown field")
             percent = _int(shadow.get("percent", 0), f"{path}.shadow.percent", lo=0, hi=50)
             duration = parse_duration(shadow.get("duration", 0), f"{path}.shadow.duration")
-            p = replace(p, shadow_percent=percent, shadow_duration=duration)
+            # A shadow's max duration defaults to a stage's (30 min), and never below its
+            # minimum duration.
+            most = parse_duration(
+                shadow.get("max_duration", max(DEFAULT_SHADOW_MAX, duration)),
+                f"{path}.shadow.max_duration",
+            )
+            if most < duration:
+                raise PolicyError(f"{path}.shadow.max_duration", "must be >= duration")
+            on_no_data = shadow.get("on_no_data", "hold")
+            if on_no_data not in ("hold", "continue"):
+                raise PolicyError(
+                    f"{path}.shadow.on_no_data",
+                    "must be 'hold' (no data is never a pass) or 'continue' (explicit opt-out)",
+                )
+            p = replace(
+                p,
+                shadow_percent=percent,
+                shadow_duration=duration,
+                shadow_max_duration=most,
+                shadow_on_no_data=on_no_data,
+            )
     if "stages" in raw:
         p = replace(p, stages=_stages(raw["stages"], f"{path}.stages"))
     if "judge" in raw:
@@ -390,7 +485,7 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
         p = replace(p, on_newer_version=raw["on_newer_version"])
     durations: dict[str, Any] = {
         k: parse_duration(raw[k], f"{path}.{k}")
-        for k in ("watch_window", "provisioning_timeout", "warmup")
+        for k in ("watch_window", "provisioning_timeout", "warmup", "settle")
         if k in raw
     }
     flags: dict[str, Any] = {
@@ -407,7 +502,78 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
             if value is None
             else _int(value, f"{path}.instance_count", lo=1, hi=1000),
         )
+    if "errors" in raw:
+        p = replace(p, errors=_errors(raw["errors"], f"{path}.errors"))
+    if "guardrails" in raw:
+        p = replace(p, guardrails=_guardrails(raw["guardrails"], f"{path}.guardrails"))
     return p
+
+
+def check_judged(policy: RolloutPolicy, where: str) -> RolloutPolicy:
+    """Refuse a resolved policy under which nothing is ever judged (a single 100 % stage and
+    no shadow): its rollouts would replace the live model without the judge being asked."""
+    if policy.judged_count == 0:
+        raise PolicyError(
+            f"{where}.stages",
+            "nothing would be judged: add a stage below 100 % or a shadow (percent and duration)",
+        )
+    return policy
+
+
+def _errors(raw: Any, where: str) -> tuple[str, ...]:
+    """Status codes (``"503"``, 424) or classes (``"5xx"``) that count as errors."""
+    if isinstance(raw, str):  # tag form: "5xx,424,408"
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError(where, "must be a non-empty list of status codes or classes (5xx)")
+    out: list[str] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise PolicyError(f"{where}[{i}]", f"must be a status code or class, got {item!r}")
+        code = str(item).strip().lower()
+        if not _ERROR_CODE.match(code):
+            raise PolicyError(
+                f"{where}[{i}]", f"must be a status code 100-599 or a class like 5xx, got {item!r}"
+            )
+        if code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+def _guardrails(raw: Any, where: str) -> Guardrails:
+    if raw in (None, False):
+        return Guardrails()
+    if isinstance(raw, str):  # tag form: JSON object
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise PolicyError(where, "must be a JSON object") from exc
+    if not isinstance(raw, Mapping):
+        raise PolicyError(where, "must be a mapping like {p95_latency_ms: 500, error_rate: 0.01}")
+    known = {*GUARDRAIL_LATENCY_KEYS, "error_rate", "for"}
+    bad = sorted(set(raw) - known)
+    if bad:
+        raise PolicyError(f"{where}.{bad[0]}", f"unknown guardrail (known: {sorted(known)})")
+    error_rate = None
+    if "error_rate" in raw:
+        value = raw["error_rate"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise PolicyError(f"{where}.error_rate", f"must be a rate in (0, 1), got {value!r}")
+        error_rate = float(value)
+    latency: dict[str, float] = {}
+    for key, level in GUARDRAIL_LATENCY_KEYS.items():
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise PolicyError(f"{where}.{key}", f"must be milliseconds > 0, got {value!r}")
+            latency[level] = float(value)
+    for_s = parse_duration(raw.get("for", 180), f"{where}.for")
+    if for_s <= 0:
+        raise PolicyError(f"{where}.for", "must be positive")
+    guard = Guardrails(error_rate=error_rate, latency_ms=latency, for_s=for_s)
+    if not guard.active:
+        raise PolicyError(where, "must set error_rate or a latency limit (e.g. p95_latency_ms)")
+    return guard
 
 
 def _judge_raw(raw: Any, where: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.judge.types import JudgeSettings, Minute, Verdict
 from shared.model import (
@@ -21,6 +21,7 @@ from shared.model import (
     Rollout,
     Waiting,
 )
+from shared.policy import DEFAULT_ERRORS
 
 
 class Clock(Protocol):
@@ -61,16 +62,38 @@ class EndpointControl(Protocol):
 
 @dataclass(frozen=True)
 class MetricsQuery:
-    """Per-minute canary-vs-baseline counts wanted for one endpoint over [start, end)."""
+    """Per-minute canary-vs-baseline counts wanted for one endpoint over [start, end).
+
+    errors: the status codes (``"429"``) and classes (``"5xx"``) counted as errors
+    scope:  ``endpoint`` (the endpoint's metrics split by deployment: live traffic) or
+            ``deployment`` (each deployment's own metrics: what it served, mirrored copies
+            included; the shadow is judged on these)
+    """
 
     endpoint: str
     canary: str
     baseline: str
     start: datetime
     end: datetime
+    errors: tuple[str, ...] = DEFAULT_ERRORS
+    scope: Literal["endpoint", "deployment"] = "endpoint"
+
+
+def counts_as_error(status: str | None, errors: Sequence[str]) -> bool:
+    """Whether an HTTP status (``"503"``) is one of ``errors`` (codes, or classes like 5xx)."""
+    code = (status or "").strip().lower()
+    if not code:
+        return False
+    for e in (e.lower() for e in errors):
+        if e == code or (e.endswith("xx") and len(code) == 3 and code[0] == e[0]):
+            return True
+    return False
 
 
 class MetricsSource(Protocol):
+    """A source may also expose ``granularity_seconds``, the real length of one metric minute
+    (the engine assumes Azure's 60 when it does not; the local emulator's are shorter)."""
+
     def stage_minutes(self, queries: Sequence[MetricsQuery]) -> Mapping[str, Sequence[Minute]]:
         """Closed minutes per query, keyed by endpoint name, oldest first. Minutes with no
         data at all are left out (never reported as zero traffic). Raises NoData when the

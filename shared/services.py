@@ -11,8 +11,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from shared import machine
 from shared.errors import (
@@ -25,7 +25,8 @@ from shared.errors import (
     StaleState,
     is_permanent,
 )
-from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.judge.types import Minute, Verdict
+from shared.judging import judge_settings, judging_start, stage_key
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
@@ -36,6 +37,7 @@ from shared.model import (
     DeleteDeployment,
     Effect,
     EndpointInfo,
+    Judging,
     ModelRef,
     Observation,
     Phase,
@@ -57,6 +59,7 @@ from shared.ports import (
     Slot,
     SlotWrite,
 )
+from shared.settle import settle
 
 log = logging.getLogger("autocanary")
 
@@ -126,15 +129,6 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, AutocanaryError):
         return exc.to_dict()
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-
-
-def stage_settings(r: Rollout) -> JudgeSettings:
-    """The judge settings of one stage: a fresh e-process per judged stage (shadow included)
-    at alpha/S, so the whole rollout's false-rollback rate stays within the policy's alpha
-    (canary-statistics: "a fresh one per stage at alpha/S")."""
-    judged = len(r.policy.judged_stages) + (1 if r.policy.shadow_percent > 0 else 0)
-    settings = r.policy.judge
-    return replace(settings, alpha=settings.alpha / max(1, judged))
 
 
 class Engine:
@@ -292,11 +286,12 @@ class Engine:
                     self._no_active(endpoint)
                 return ReconcileOutcome(endpoint, None, None, None, False)
             ep = self._endpoint(endpoint)
-            verdict = None
+            verdict: Verdict | None = None
+            judging: Judging | None = None
             if command is None:
-                verdict = self._verdict(active, ep, now, prefetched)
+                verdict, judging = self._verdict(active, ep, now, prefetched)
             logs = self._logs(active, ep)
-            transition = decide(active, Observation(ep, verdict, logs, command), now)
+            transition = decide(active, Observation(ep, verdict, logs, command, judging), now)
             try:
                 written = self._commit(slot, transition, now)
             except StaleState:
@@ -380,24 +375,33 @@ class Engine:
 
     # ------------------------------------------------------------------ judging
     def _judgeable(self, r: Rollout) -> bool:
-        return (
-            r.phase in (Phase.SHADOWING, Phase.CANARY)
-            and r.confirmed
-            and not r.paused
-            and r.stage_since is not None
-        )
+        """A shadow or canary whose stage traffic was seen live is judged every tick, paused
+        or not: pause stops promotion, never protection."""
+        return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
-        assert r.stage_since is not None
-        start = r.stage_since + timedelta(seconds=r.policy.warmup)
-        return MetricsQuery(r.endpoint, r.canary, r.baseline, start, now)
+        start = judging_start(r)
+        assert start is not None
+        # The shadow is judged on what each deployment served (mirrored copies included):
+        # deployment-scope metrics; live stages on the endpoint's per-deployment split.
+        scope: Literal["endpoint", "deployment"] = (
+            "deployment" if r.phase is Phase.SHADOWING else "endpoint"
+        )
+        return MetricsQuery(
+            r.endpoint, r.canary, r.baseline, start, now, errors=r.policy.errors, scope=scope
+        )
+
+    def _step(self) -> float:
+        """The length of one metric minute: the source's ``granularity_seconds`` if it has
+        one (optional on the port, so older sources keep working), else Azure's 60."""
+        return float(getattr(self.metrics, "granularity_seconds", 60.0) or 60.0)
 
     def _prefetch_minutes(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
         now = self.clock.now()
         queries = [
             self._query(s.active, now)
             for s in slots.values()
-            if s.active is not None and self._judgeable(s.active)
+            if s.active is not None and self._judgeable(s.active) and self._started(s.active, now)
         ]
         if not queries:
             return {}
@@ -407,33 +411,44 @@ class Engine:
             log.warning("metrics prefetch failed (%s); judging per endpoint", exc.message)
             return {}
 
+    def _started(self, r: Rollout, now: datetime) -> bool:
+        start = judging_start(r)
+        return start is not None and start < now
+
     def _verdict(
         self,
         r: Rollout,
         ep: EndpointInfo | None,
         now: datetime,
         prefetched: Mapping[str, Sequence[Minute]] | None,
-    ) -> Verdict | None:
-        if ep is None or not self._judgeable(r):
-            return None
+    ) -> tuple[Verdict | None, Judging | None]:
+        """Read the stage's minutes, keep the settled ones, and ask the judge on them. The
+        core decides what no verdict means (warming up, no data, settling)."""
+        if ep is None or not self._judgeable(r) or not self._started(r, now):
+            return None, None
         query = self._query(r, now)
-        if query.start >= now:
-            return Verdict("hold", "WarmingUp", {"warmup_s": r.policy.warmup})
+        step = self._step()
         if prefetched is not None and r.endpoint in prefetched:
             minutes = prefetched[r.endpoint]
         else:
             try:
                 minutes = self.metrics.stage_minutes([query]).get(r.endpoint, [])
             except NoData as exc:
-                return Verdict("hold", "NoData", {"error": exc.message})
+                return None, Judging(readings=r.readings, unavailable=exc.message, step_s=step)
         minutes = [m for m in minutes if m.start is None or m.start >= query.start]
-        stage = r.policy.stages[r.stage] if r.stage >= 0 else None
-        settings = stage_settings(r)
-        if stage is not None:
-            settings = replace(
-                settings, min_requests=max(settings.min_requests, stage.min_requests)
-            )
-        return self.judge.judge_stage(minutes, settings)
+        settled = settle(
+            minutes,
+            r.readings,
+            key=stage_key(r),
+            now=now,
+            settle_s=r.policy.settle,
+            step_s=step,
+        )
+        evidence = {**settled.evidence, "scope": query.scope}
+        judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
+        if not settled.minutes:
+            return None, judging
+        return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
     def _apply(self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True) -> None:

@@ -7,15 +7,32 @@ One ``MetricsClient.query_resources`` call per 50 endpoints and metric family (t
 learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
 microsoft-machinelearningservices-workspaces-onlineendpoints-metrics):
 
-- ``RequestsPerMinute``, aggregation Total, split by ``deployment``, ``statusCodeClass`` and
-  ``modelStatusCode``: a deployment's requests in a minute are the sum over its series, its
-  errors those of the ``5xx`` class (compared case-insensitively, so ``5XX`` counts too) plus
-  model errors: requests whose model answered 5xx, which the endpoint returns as 424 (class
-  4xx; "424 Model Error", learn.microsoft.com/azure/machine-learning/
+- ``RequestsPerMinute``, aggregation Total, split by ``deployment``, ``statusCode``,
+  ``statusCodeClass`` and ``modelStatusCode`` (the dimensions the metric reference lists): a
+  deployment's requests in a minute are the sum over its series, its errors those whose status
+  is one of the query's ``errors`` (codes like ``429`` or classes like ``5xx``, compared
+  case-insensitively; default 5xx, 424, 408, 429). A model answering non-200 reaches the caller as
+  424 ("424 Model Error", learn.microsoft.com/azure/machine-learning/
   how-to-troubleshoot-online-endpoints, HTTP status codes: check the Model Status Code
-  dimension of Requests Per Minute). Without them a model failing every call would look
-  healthy.
-- ``RequestLatency_P50``/``_P90``/``_P99``, aggregation Average, split by ``deployment``.
+  dimension of Requests Per Minute); 408 is a model slower than ``request_timeout_ms``, 429 a
+  deployment over ``max_concurrent_requests_per_instance`` (same page). A 424 counts whatever
+  the model answered (the page: "if your model container returns a non-200 response"). A
+  series without a ``statusCode`` value counts as 424 when its ``modelStatusCode`` says the
+  model answered non-200, else by its class.
+- ``RequestLatency_P50``/``_P90``/``_P95``/``_P99``, aggregation Average, split by
+  ``deployment`` (P95 feeds the absolute guardrails).
+
+Queries with ``scope="deployment"`` (the shadow) read each deployment's own resource instead,
+namespace ``Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments``
+(learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
+microsoft-machinelearningservices-workspaces-onlineendpoints-deployments-metrics):
+``RequestsPerMinute`` split by ``envoy_response_code`` and ``RequestLatency_P50..P99``. Why:
+Azure's safe-rollout guide says mirrored copies are sent to the shadow deployment "so that you
+can gather metrics and logging" (learn.microsoft.com/azure/machine-learning/
+how-to-safely-rollout-online-endpoints, "Test the deployment with mirrored traffic") but no
+document says the endpoint-level metric (documented as "the number of requests sent to online
+endpoint") counts mirrored copies under the shadow's ``deployment`` value; the deployment's own
+metrics count what it served. There 424 carries no model status: it counts when listed.
 
 Results are read from the SDK's ``MetricsQueryResult`` -> ``Metric`` (``id`` starts with the
 resource id) -> ``TimeSeriesElement`` (``metadata_values``: dimension name -> value) ->
@@ -35,14 +52,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.azure import retry
 from shared.errors import AutocanaryError, NoData
 from shared.judge.types import Minute
-from shared.ports import MetricsQuery
+from shared.ports import MetricsQuery, counts_as_error
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -52,15 +69,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("autocanary.azure")
 
 NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
 COUNT_METRIC = "RequestsPerMinute"
 LATENCY_METRICS = {
     "requestlatency_p50": "p50",
     "requestlatency_p90": "p90",
+    "requestlatency_p95": "p95",
     "requestlatency_p99": "p99",
 }
-COUNT_FILTER = "deployment eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
+LATENCY_NAMES = [
+    "RequestLatency_P50",
+    "RequestLatency_P90",
+    "RequestLatency_P95",
+    "RequestLatency_P99",
+]
+COUNT_FILTER = (
+    "deployment eq '*' and statusCode eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
+)
 LATENCY_FILTER = "deployment eq '*'"
-ERROR_CLASS = "5xx"
+DEPLOYMENT_COUNT_FILTER = "envoy_response_code eq '*'"
+MODEL_ERROR = "424"  # what the endpoint answers when the model answered non-200
 BATCH_SIZE = 50  # resources per metrics:getBatch call
 # Series per resource: the service returns 10 when a filter is given unless told otherwise;
 # an endpoint has at most 20 deployments x 5 status classes (+ unrouted requests).
@@ -73,10 +101,14 @@ class Cell:
     """What one deployment did in one bucket."""
 
     requests: float = 0.0
-    errors: float = 0.0
+    statuses: dict[str, float] = field(default_factory=dict)  # status code (or class) -> requests
     p50: float | None = None
     p90: float | None = None
+    p95: float | None = None
     p99: float | None = None
+
+    def errors(self, errors: Sequence[str]) -> float:
+        return sum(n for status, n in self.statuses.items() if counts_as_error(status, errors))
 
 
 # endpoint (lower-case) -> deployment (lower-case) -> bucket start -> Cell
@@ -105,9 +137,10 @@ def _dimension(values: Mapping[str, Any] | None, name: str) -> str | None:
 
 
 def _model_failed(model_status: str | None) -> bool:
-    """Whether a ``modelStatusCode`` value is a server error of the model (500-599)."""
+    """Whether a ``modelStatusCode`` value says the model answered non-200 (the endpoint then
+    answers 424); 0 means the model was not reached (the router's own answer)."""
     code = (model_status or "").strip()
-    return code.isdigit() and 500 <= int(code) <= 599
+    return code.isdigit() and int(code) != 0 and not 200 <= int(code) <= 299
 
 
 def _resource_id(metric: Any) -> str | None:
@@ -116,17 +149,30 @@ def _resource_id(metric: Any) -> str | None:
     return mid[:at].lower() if at > 0 else None
 
 
+def _status(meta: Mapping[str, Any] | None) -> str:
+    """The status a count series stands for: its ``statusCode`` (or ``envoy_response_code``),
+    else 424 for a model that answered non-200, else its ``statusCodeClass``."""
+    code = _dimension(meta, "statusCode") or _dimension(meta, "envoy_response_code")
+    if code and code.strip():
+        return code.strip().lower()
+    if _model_failed(_dimension(meta, "modelStatusCode")):
+        return MODEL_ERROR
+    return (_dimension(meta, "statusCodeClass") or "").strip().lower()
+
+
 def absorb(
     observed: Observed,
     results: Sequence[Any],
     resource_ids: Sequence[str],
     endpoint_of: Mapping[str, str],
+    deployment_of: Mapping[str, str] | None = None,
 ) -> None:
     """Add one ``query_resources`` answer to ``observed``.
 
     ``results[i]`` answers ``resource_ids[i]`` unless its metrics' ids name their resource
     (they do in Azure and the emulator); ``endpoint_of`` maps lower-cased resource ids to
-    endpoint names.
+    endpoint names. For deployment-scope resources ``deployment_of`` maps them to their
+    deployment (their series carry no ``deployment`` dimension).
     """
     for index, result in enumerate(results):
         for metric in getattr(result, "metrics", None) or []:
@@ -136,27 +182,24 @@ def absorb(
             endpoint = endpoint_of.get(rid or "")
             if endpoint is None:
                 continue
+            own = (deployment_of or {}).get(rid or "")
             name = str(getattr(metric, "name", "") or "").lower()
             per_dep = observed.setdefault(endpoint.lower(), {})
             for series in getattr(metric, "timeseries", None) or []:
                 meta = getattr(series, "metadata_values", None)
-                deployment = (_dimension(meta, "deployment") or "").lower()
+                deployment = (own or _dimension(meta, "deployment") or "").lower()
                 if not deployment:
                     continue  # requests no deployment served (e.g. no traffic routed)
                 cells = per_dep.setdefault(deployment, {})
                 if name == COUNT_METRIC.lower():
-                    status_class = (_dimension(meta, "statusCodeClass") or "").lower()
-                    failed = status_class == ERROR_CLASS or _model_failed(
-                        _dimension(meta, "modelStatusCode")
-                    )
+                    status = _status(meta)
                     for point in getattr(series, "data", None) or []:
                         total = getattr(point, "total", None)
                         if total is None or point.timestamp is None:
                             continue  # no value: no data in that minute
                         cell = cells.setdefault(_utc(point.timestamp), Cell())
                         cell.requests += float(total)
-                        if failed:
-                            cell.errors += float(total)
+                        cell.statuses[status] = cell.statuses.get(status, 0.0) + float(total)
                 elif name in LATENCY_METRICS:
                     field = LATENCY_METRICS[name]
                     for point in getattr(series, "data", None) or []:
@@ -188,9 +231,9 @@ def build_minutes(
         out.append(
             Minute(
                 canary_requests=c_req,
-                canary_errors=min(round(c.errors), c_req),
+                canary_errors=min(round(c.errors(query.errors)), c_req),
                 baseline_requests=b_req,
-                baseline_errors=min(round(b.errors), b_req),
+                baseline_errors=min(round(b.errors(query.errors)), b_req),
                 start=t,
                 canary_p50=c.p50,
                 canary_p90=c.p90,
@@ -198,6 +241,8 @@ def build_minutes(
                 baseline_p50=b.p50,
                 baseline_p90=b.p90,
                 baseline_p99=b.p99,
+                canary_p95=c.p95,
+                baseline_p95=b.p95,
             )
         )
     return out
@@ -225,8 +270,13 @@ class MonitorMetricsSource:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._client = retry.LazyClient(client_factory or self._build_client)
 
-    def resource_id(self, endpoint: str) -> str:
-        return f"{self._settings.workspace_id}/onlineEndpoints/{endpoint}"
+    @property
+    def granularity_seconds(self) -> float:
+        return self._granularity_s
+
+    def resource_id(self, endpoint: str, deployment: str | None = None) -> str:
+        rid = f"{self._settings.workspace_id}/onlineEndpoints/{endpoint}"
+        return rid if deployment is None else f"{rid}/deployments/{deployment}"
 
     def stage_minutes(self, queries: Sequence[MetricsQuery]) -> Mapping[str, Sequence[Minute]]:
         if not queries:
@@ -239,36 +289,63 @@ class MonitorMetricsSource:
             for q in queries
             if ceil_bucket(q.start, self._granularity_s) + step <= min(_utc(q.end), now)
         ]
-        observed: Observed = {}
-        if live:
-            start = floor_bucket(min(_utc(q.start) for q in live), self._granularity_s)
-            end = min(max(_utc(q.end) for q in live), now)
-            endpoints = list(dict.fromkeys(q.endpoint for q in live))
-            for batch in chunks(endpoints, BATCH_SIZE):
-                self._fetch(observed, batch, start, end)
-        return {q.endpoint: build_minutes(observed, q, self._granularity_s, now) for q in queries}
+        by_scope: dict[str, Observed] = {"endpoint": {}, "deployment": {}}
+        for scope in by_scope:
+            asked = [q for q in live if q.scope == scope]
+            if not asked:
+                continue
+            start = floor_bucket(min(_utc(q.start) for q in asked), self._granularity_s)
+            end = min(max(_utc(q.end) for q in asked), now)
+            if scope == "endpoint":
+                endpoints = list(dict.fromkeys(q.endpoint for q in asked))
+                for batch in chunks(endpoints, BATCH_SIZE):
+                    rids = [self.resource_id(e) for e in batch]
+                    endpoint_of = {r.lower(): e for r, e in zip(rids, batch, strict=True)}
+                    self._fetch(by_scope[scope], rids, endpoint_of, None, start, end)
+            else:
+                pairs = list(
+                    dict.fromkeys((q.endpoint, d) for q in asked for d in (q.canary, q.baseline))
+                )
+                for pair_batch in chunks(pairs, BATCH_SIZE):
+                    rids = [self.resource_id(e, d) for e, d in pair_batch]
+                    endpoint_of = {r.lower(): e for r, (e, _) in zip(rids, pair_batch, strict=True)}
+                    deployment_of = {
+                        r.lower(): d for r, (_, d) in zip(rids, pair_batch, strict=True)
+                    }
+                    self._fetch(by_scope[scope], rids, endpoint_of, deployment_of, start, end)
+        return {
+            q.endpoint: build_minutes(by_scope[q.scope], q, self._granularity_s, now)
+            for q in queries
+        }
 
     # ---------------------------------------------------------------- internals
     def _fetch(
-        self, observed: Observed, endpoints: Sequence[str], start: datetime, end: datetime
+        self,
+        observed: Observed,
+        rids: Sequence[str],
+        endpoint_of: Mapping[str, str],
+        deployment_of: Mapping[str, str] | None,
+        start: datetime,
+        end: datetime,
     ) -> None:
-        rids = [self.resource_id(e) for e in endpoints]
-        endpoint_of = {rid.lower(): e for rid, e in zip(rids, endpoints, strict=True)}
         client = self._metrics_client()
+        per_deployment = deployment_of is not None
+        namespace = DEPLOYMENT_NAMESPACE if per_deployment else NAMESPACE
+        count_filter = DEPLOYMENT_COUNT_FILTER if per_deployment else COUNT_FILTER
+        latency_filter = None if per_deployment else LATENCY_FILTER
         for names, aggregation, filter_ in (
-            ([COUNT_METRIC], "Total", COUNT_FILTER),
-            (
-                ["RequestLatency_P50", "RequestLatency_P90", "RequestLatency_P99"],
-                "Average",
-                LATENCY_FILTER,
-            ),
+            ([COUNT_METRIC], "Total", count_filter),
+            (LATENCY_NAMES, "Average", latency_filter),
         ):
-            what = f"query {', '.join(names)} of {len(rids)} endpoint(s)"
+            kind = "deployment(s)" if per_deployment else "endpoint(s)"
+            what = f"query {', '.join(names)} of {len(rids)} {kind}"
 
-            def query(names: list[str] = names, agg: str = aggregation, f: str = filter_) -> Any:
+            def query(
+                names: list[str] = names, agg: str = aggregation, f: str | None = filter_
+            ) -> Any:
                 return client.query_resources(
-                    resource_ids=rids,
-                    metric_namespace=NAMESPACE,
+                    resource_ids=list(rids),
+                    metric_namespace=namespace,
                     metric_names=names,
                     timespan=(start, end),
                     granularity=timedelta(minutes=1),
@@ -284,7 +361,7 @@ class MonitorMetricsSource:
                     f"Azure Monitor metrics unavailable: {exc.message}",
                     details={"cause": exc.code, **exc.details},
                 ) from exc
-            absorb(observed, list(results or []), rids, endpoint_of)
+            absorb(observed, list(results or []), rids, endpoint_of, deployment_of)
 
     def _metrics_client(self) -> Any:
         return self._client.get()
@@ -298,6 +375,6 @@ class MonitorMetricsSource:
         return MetricsClient(self._settings.metrics_endpoint, self._credential, **options)
 
 
-def chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

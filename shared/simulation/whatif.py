@@ -193,8 +193,8 @@ def outcome_of(result: RunResult) -> Outcome:
     judge_rb = False
     deadline_stages: list[int] = []
     for d in result.decisions:
-        if d["reason"] == "StageDeadline":
-            deadline_stages.append(int(d["stage_from"]))
+        if d["reason"] in ("StageDeadline", "ShadowDeadline"):
+            deadline_stages.append(int(d["stage_from"]))  # -1: the shadow
         if d["phase_to"] == "RollingBack" and rollback_t is None:
             rollback_t = float(d["t_s"])
             judge_rb = d["reason"] == "JudgeRollback"
@@ -271,6 +271,13 @@ def warnings_for(
                     f"canary gets under {math.ceil(need)} requests a minute there (median "
                     f"{requests:.0f}/min on the endpoint)"
                 )
+    if good and policy.has_shadow:
+        hit = sum(-1 in o.deadline_stages for o in good) / len(good)
+        if hit >= 0.9:
+            out.append(
+                f"the shadow reaches its {policy.shadow_max_duration / 60:g}-minute deadline in "
+                f"{hit:.0%} of good runs: the judge cannot clear it in time at this traffic"
+            )
     if good:
         for i, stage in enumerate(policy.judged_stages):
             hit = sum(i in o.deadline_stages for o in good) / len(good)

@@ -8,7 +8,7 @@ import math
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ class Scenario:
     baseline_total: int
     canary: str = "green"
     baseline: str = "blue"
+    mirrored: tuple[str, datetime, datetime, int] | None = None  # endpoint, window, copies
 
     def query(self, endpoint: str | None = None) -> MetricsQuery:
         return MetricsQuery(
@@ -172,6 +173,49 @@ def _serve_traffic(conn: Any, endpoint: str) -> tuple[datetime, datetime]:
     return start, window_end
 
 
+def _serve_mirrored(conn: Any, endpoint: str) -> tuple[datetime, datetime, int]:
+    """An endpoint serving blue with half its traffic mirrored to green (which fails every
+    call); returns the window and how many mirrored copies green served in it."""
+    import requests
+
+    from emulator.client import ml_client
+    from emulator.testing import admin_request, create_endpoint, make_deployment, set_traffic
+
+    ml = ml_client(conn)
+    create_endpoint(ml, endpoint)
+    for name in ("blue", "green"):
+        ml.online_deployments.begin_create_or_update(
+            make_deployment(endpoint, name, ModelRef("fraud", "1").asset_id)
+        ).result()
+    set_traffic(ml, endpoint, {"blue": 100}, {"green": 50})
+    admin_request(
+        conn, "PUT", f"faults/router/{endpoint}/green", {"error_rate": 1.0, "error_status": 500}
+    )
+    key = ml.online_endpoints.get_keys(endpoint).primary_key
+    session = requests.Session()
+    first = math.ceil(time.time() / BUCKET_S) * BUCKET_S
+    time.sleep(max(0.0, first - time.time()))
+    start = datetime.fromtimestamp(first, UTC)
+    for _ in range(30):
+        answer = session.post(
+            conn.scoring_uri(endpoint),
+            json={"data": [[1.0, 2.0, 3.0]]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+            verify=conn.cert_path,
+        )
+        assert answer.status_code == 200, answer.text  # mirrored answers are discarded
+    last_end = (math.floor(time.time() / BUCKET_S) + 1) * BUCKET_S
+    time.sleep(max(0.0, last_end - time.time()) + 0.3)  # mirror copies finish off the hot path
+    rows = admin_request(conn, "GET", f"records/summary?since={first}")["rows"]
+    copies = sum(
+        r["count"]
+        for r in rows
+        if r["endpoint"] == endpoint and r["deployment"] == "green" and r["mirrored"]
+    )
+    return start, datetime.now(UTC), copies
+
+
 @pytest.fixture(scope="module")
 def emulator_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     from emulator.testing import running_emulator
@@ -183,6 +227,7 @@ def emulator_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scen
         state, bucket_seconds=BUCKET_S, provisioning_delay=0.05, retry_after=0.05
     ) as conn:
         start, end = _serve_traffic(conn, "ep-busy")
+        m_start, m_end, copies = _serve_mirrored(conn, "ep-mirror")
         settings = _settings(conn, conn.metrics_url)
         source = MonitorMetricsSource(
             settings, build_credential(settings), granularity_seconds=BUCKET_S, retry_policy=FAST
@@ -205,6 +250,7 @@ def emulator_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scen
             timedelta(seconds=BUCKET_S),
             CANARY_REQUESTS,
             BASELINE_REQUESTS,
+            mirrored=("ep-mirror", m_start, m_end, copies),
         )
 
 
@@ -273,3 +319,37 @@ def test_closed_minutes_do_not_change_when_read_again(scenario: Scenario) -> Non
 def test_a_source_that_cannot_answer_raises_nodata(scenario: Scenario) -> None:
     with pytest.raises(NoData):
         scenario.unavailable().stage_minutes([scenario.query()])
+
+
+def test_deployment_scope_counts_the_same_requests(scenario: Scenario) -> None:
+    """Each deployment's own metrics (the shadow's scope) count what it served."""
+    q = replace(scenario.query(), scope="deployment")
+    minutes = scenario.source.stage_minutes([q])[scenario.endpoint]
+    assert sum(m.canary_requests for m in minutes) == scenario.canary_total
+    assert sum(m.canary_errors for m in minutes) == scenario.canary_total
+    assert sum(m.baseline_requests for m in minutes) == scenario.baseline_total
+    assert sum(m.baseline_errors for m in minutes) == 0
+
+
+def test_statuses_the_query_does_not_list_are_not_errors(scenario: Scenario) -> None:
+    """The canary's 500s are errors under the default list, not under errors: [4xx]."""
+    for scope in ("endpoint", "deployment"):
+        q = replace(scenario.query(), errors=("4xx",), scope=scope)
+        minutes = scenario.source.stage_minutes([q])[scenario.endpoint]
+        assert sum(m.canary_requests for m in minutes) == scenario.canary_total
+        assert sum(m.canary_errors for m in minutes) == 0
+
+
+def test_mirrored_copies_count_on_the_mirror_targets_own_metrics(
+    emulator_scenario: Scenario,
+) -> None:
+    """The shadow is judged on what the mirror target served: every mirrored copy (and its
+    failure) appears on the deployment's own metrics, beside the baseline's live requests."""
+    assert emulator_scenario.mirrored is not None
+    endpoint, start, end, copies = emulator_scenario.mirrored
+    assert copies > 0
+    q = MetricsQuery(endpoint, "green", "blue", start, end, scope="deployment")
+    minutes = emulator_scenario.source.stage_minutes([q])[endpoint]
+    assert sum(m.canary_requests for m in minutes) == copies
+    assert sum(m.canary_errors for m in minutes) == copies
+    assert sum(m.baseline_requests for m in minutes) == 30

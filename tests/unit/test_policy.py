@@ -116,3 +116,89 @@ def test_policy_survives_a_round_trip_through_plain_data() -> None:
 
     p = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk"}).policy
     assert p is not None and RolloutPolicy.from_dict(p.to_dict()) == p
+
+
+def test_engine_settings_have_safe_defaults() -> None:
+    p = load_policy_text(POLICY).place("ranker", {}).policy
+    assert p is not None
+    assert p.settle == 180.0
+    assert p.errors == ("5xx", "424", "408", "429")
+    assert not p.guardrails.active
+    assert p.shadow_max_duration == 1800.0 and p.shadow_on_no_data == "hold"
+
+
+def test_settle_errors_guardrails_and_shadow_limits_parse() -> None:
+    text = POLICY.replace(
+        "  watch_window: 30m\n",
+        "  watch_window: 30m\n"
+        "  settle: 2m\n"
+        "  errors: [5xx, 424, 503]\n"
+        "  guardrails: {p95_latency_ms: 500, error_rate: 0.01, for: 3m}\n",
+    ).replace(
+        "shadow: {percent: 20, duration: 10m}",
+        "shadow: {percent: 20, duration: 10m, max_duration: 40m, on_no_data: continue}",
+    )
+    p = load_policy_text(text).place("ranker", {}).policy
+    assert p is not None
+    assert p.settle == 120.0 and p.errors == ("5xx", "424", "503")
+    assert p.guardrails.error_rate == 0.01 and p.guardrails.latency_ms == {"p95": 500.0}
+    assert p.guardrails.for_s == 180.0
+    assert p.shadow_max_duration == 2400.0 and p.shadow_on_no_data == "continue"
+    from shared.policy import RolloutPolicy
+
+    assert RolloutPolicy.from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ("rules: [{endpoint: ok-ep, errors: []}]", "rules[0].errors"),
+        ("rules: [{endpoint: ok-ep, errors: [5xx, teapot]}]", "rules[0].errors[1]"),
+        ("rules: [{endpoint: ok-ep, errors: [600]}]", "rules[0].errors[0]"),
+        ("rules: [{endpoint: ok-ep, settle: later}]", "rules[0].settle"),
+        (
+            "rules: [{endpoint: ok-ep, guardrails: {error_rate: 2}}]",
+            "rules[0].guardrails.error_rate",
+        ),
+        (
+            "rules: [{endpoint: ok-ep, guardrails: {p95_latency_ms: -1}}]",
+            "rules[0].guardrails.p95_latency_ms",
+        ),
+        ("rules: [{endpoint: ok-ep, guardrails: {cpu: 90}}]", "rules[0].guardrails.cpu"),
+        ("rules: [{endpoint: ok-ep, guardrails: {for: 3m}}]", "rules[0].guardrails"),
+        (
+            "rules: [{endpoint: ok-ep, shadow: {percent: 10, duration: 10m, max_duration: 5m}}]",
+            "rules[0].shadow.max_duration",
+        ),
+        (
+            "rules: [{endpoint: ok-ep, shadow: {percent: 10, duration: 1m, on_no_data: pass}}]",
+            "rules[0].shadow.on_no_data",
+        ),
+    ],
+)
+def test_invalid_engine_settings_name_the_field(bad: str, field: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy_text(bad)
+    assert info.value.field == field
+
+
+def test_a_single_100_percent_stage_without_a_shadow_is_refused() -> None:
+    """Nothing would ever be judged: the rollout would replace the live model unjudged."""
+    with pytest.raises(PolicyError) as info:
+        load_policy_text("rules: [{endpoint: ok-ep, stages: [{weight: 100}]}]")
+    assert info.value.field == "rules[0].stages" and "judged" in info.value.message
+    shadowed = load_policy_text(
+        "rules: [{endpoint: ok-ep, stages: [100], shadow: {percent: 20, duration: 5m}}]"
+    ).place("m", {})
+    assert shadowed.policy is not None and shadowed.policy.judged_count == 1
+    no_duration = "rules: [{endpoint: ok-ep, stages: [100], shadow: {percent: 20, duration: 0}}]"
+    with pytest.raises(PolicyError):
+        load_policy_text(no_duration)
+
+
+def test_a_tag_override_to_a_single_100_percent_stage_is_refused() -> None:
+    placed = load_policy_text(
+        POLICY.replace("shadow: {percent: 20, duration: 10m}", "shadow: null")
+    )
+    out = placed.place("fraud-gbm", {"team": "risk", "autocanary.stages": "100"})
+    assert out.policy is None and out.reason == INVALID_TAG_OVERRIDE and "judged" in out.detail

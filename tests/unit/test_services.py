@@ -59,7 +59,7 @@ def test_judge_rollback_on_a_timer_tick() -> None:
     for _ in range(6):
         w.tick(70)
     w.judge.set("rollback", "ErrorRateRegression")
-    for _ in range(4):
+    for _ in range(8):  # the judge is asked once the stage's first minutes settled
         w.tick(70)
     latest = w.store.list_rollouts(RolloutQuery(endpoint="fraud"))[0]
     assert latest.phase is Phase.ROLLED_BACK
@@ -68,10 +68,14 @@ def test_judge_rollback_on_a_timer_tick() -> None:
 
 def test_alert_rolls_back_at_once_and_resolved_alerts_change_nothing() -> None:
     w = make_world()
-    w.judge.set("hold")
+    w.judge.set("promote")  # the shadow is cleared by the judge, then stage 0 holds
     w.engine.on_model_registered(w.model())
-    for _ in range(6):
+    for _ in range(12):
         w.tick(70)
+        if w.store.read("fraud").active.phase is Phase.CANARY:  # type: ignore[union-attr]
+            break
+    w.judge.set("hold")
+    w.tick(70)
     assert w.store.read("fraud").active.phase is Phase.CANARY  # type: ignore[union-attr]
     assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
     target = f"{WORKSPACE_ID}/onlineEndpoints/fraud".lower()
@@ -166,7 +170,7 @@ def test_each_judged_stage_gets_its_share_of_alpha() -> None:
     w = make_world()
     w.judge.set("hold")
     w.engine.on_model_registered(w.model())
-    for _ in range(4):
+    for _ in range(8):  # the judge is asked once the shadow's first minutes settled
         w.tick(70)
     assert w.judge.calls, "the judge was asked"
     alphas = {round(settings.alpha, 6) for _, settings in w.judge.calls}

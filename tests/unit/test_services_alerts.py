@@ -11,10 +11,16 @@ CASED_POLICY = POLICY.replace("endpoint: fraud\n", "endpoint: Fraud-Scoring\n")
 
 
 def _canary_live(w: World, endpoint: str = "fraud") -> None:
-    w.judge.set("hold")
+    """A canary with live traffic: the judge clears the shadow, then holds the first stage."""
+    w.judge.set("promote")
     w.engine.on_model_registered(w.model())
-    for _ in range(6):
+    for _ in range(20):
         w.tick(70)
+        active = w.store.read(endpoint).active
+        if active is not None and active.phase is Phase.CANARY:
+            break
+    w.judge.set("hold")
+    w.tick(70)
     active = w.store.read(endpoint).active
     assert active is not None and active.phase is Phase.CANARY
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from azure.monitor.querymetrics import Metric, MetricsQueryResult, MetricValue, 
 from azure_test_helpers import http_error, settings
 
 from shared.azure import retry
-from shared.azure.metrics import NAMESPACE, MonitorMetricsSource
+from shared.azure.metrics import DEPLOYMENT_NAMESPACE, NAMESPACE, MonitorMetricsSource
 from shared.errors import NoData
 from shared.ports import MetricsQuery
 
@@ -124,8 +125,8 @@ def test_requests_sum_status_classes_and_errors_are_the_5xx_class() -> None:
 
 
 def test_model_errors_count_as_errors() -> None:
-    """A model answering 5xx reaches the caller as 424 (class 4xx) with modelStatusCode 5xx:
-    an error; a model's 4xx and the router's own 4xx (modelStatusCode 0) are not."""
+    """A model answering non-200 reaches the caller as 424 (class 4xx) with its modelStatusCode:
+    a model error, counted by default; the router's own 4xx (modelStatusCode 0) are not."""
 
     def by_model(dep: str, status_class: str, model: str, n: float) -> TimeSeriesElement:
         meta = {"deployment": dep, "statuscodeclass": status_class, "modelstatuscode": model}
@@ -144,8 +145,10 @@ def test_model_errors_count_as_errors() -> None:
         }
     )
     [m] = source(client).stage_minutes([q()])["ep"]
-    assert (m.canary_requests, m.canary_errors) == (100, 12)
+    assert (m.canary_requests, m.canary_errors) == (100, 17)
     assert (m.baseline_requests, m.baseline_errors) == (304, 4)
+    without_424 = replace(q(), errors=("5xx",))
+    assert source(client).stage_minutes([without_424])["ep"][0].canary_errors == 0
 
 
 def test_latency_percentiles_fill_the_minute() -> None:
@@ -217,7 +220,8 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert counts_call["metric_names"] == ["RequestsPerMinute"]
     assert counts_call["aggregations"] == ["Total"]
     assert counts_call["filter"] == (
-        "deployment eq '*' and statusCodeClass eq '*' and modelStatusCode eq '*'"
+        "deployment eq '*' and statusCode eq '*' and statusCodeClass eq '*' "
+        "and modelStatusCode eq '*'"
     )
     assert counts_call["granularity"] == timedelta(minutes=1)
     assert counts_call["timespan"] == (minute(0), NOW)
@@ -225,6 +229,7 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert latency_call["metric_names"] == [
         "RequestLatency_P50",
         "RequestLatency_P90",
+        "RequestLatency_P95",
         "RequestLatency_P99",
     ]
     assert latency_call["aggregations"] == ["Average"]
@@ -284,3 +289,98 @@ def test_short_buckets_for_demos() -> None:
 def test_granularity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MonitorMetricsSource(S, object(), granularity_seconds=0)
+
+
+def by_code(dep: str, code: str, points: dict[int, float]) -> TimeSeriesElement:
+    status_class = f"{code[0]}xx"
+    meta = {"deployment": dep, "statuscode": code, "statuscodeclass": status_class}
+    return series(meta, points, "total")
+
+
+def test_the_query_errors_say_which_status_codes_count() -> None:
+    """By default 5xx, 424 (model errors), 408 (timeouts) and 429 (throttling) count; a policy
+    listing only 5xx counts only those; 404 and 400 never count unless listed."""
+    client = FakeMetricsClient(
+        {
+            "ep": [
+                by_code("green", "200", {1: 60}),
+                by_code("green", "503", {1: 5}),
+                by_code("green", "424", {1: 4}),
+                by_code("green", "408", {1: 3}),
+                by_code("green", "429", {1: 2}),
+                by_code("green", "404", {1: 6}),
+                by_code("blue", "200", {1: 500}),
+            ]
+        }
+    )
+    [default] = source(client).stage_minutes([q()])["ep"]
+    assert (default.canary_requests, default.canary_errors) == (80, 14)
+    only_5xx = replace(q(), errors=("5xx",))
+    [strict] = source(client).stage_minutes([only_5xx])["ep"]
+    assert strict.canary_errors == 5
+    with_404 = replace(q(), errors=("5xx", "404"))
+    assert source(client).stage_minutes([with_404])["ep"][0].canary_errors == 11
+
+
+class DeploymentMetricsClient:
+    """Answers deployment-scope queries: one resource per deployment, envoy_response_code."""
+
+    def __init__(self, per_deployment: dict[str, dict[str, dict[int, float]]]) -> None:
+        self.per_deployment = per_deployment
+        self.calls: list[dict[str, Any]] = []
+
+    def query_resources(self, **kw: Any) -> list[MetricsQueryResult]:
+        self.calls.append(kw)
+        out = []
+        for r in kw["resource_ids"]:
+            dep = r.rsplit("/", 1)[-1]
+            if kw["metric_names"] == ["RequestsPerMinute"]:
+                ts = [
+                    series({"envoy_response_code": code}, pts, "total")
+                    for code, pts in self.per_deployment.get(dep, {}).items()
+                ]
+                metrics = {"RequestsPerMinute": ts}
+            else:
+                ts = [series({}, {1: 450.0}, "average")] if dep == "green" else []
+                metrics = {n: ts if n == "RequestLatency_P95" else [] for n in kw["metric_names"]}
+            out.append(
+                MetricsQueryResult(
+                    timespan="x",
+                    metrics=[
+                        Metric(
+                            id=f"{r}/providers/Microsoft.Insights/metrics/{name}",
+                            type="Microsoft.Insights/metrics",
+                            name=name,
+                            unit="Count",
+                            timeseries=t,
+                            display_description="",
+                        )
+                        for name, t in metrics.items()
+                    ],
+                )
+            )
+        return out
+
+
+def test_deployment_scope_reads_each_deployments_own_metrics() -> None:
+    """The shadow's query reads .../onlineEndpoints/{ep}/deployments/{d} (namespace
+    .../onlineEndpoints/deployments), counting envoy_response_code values as the errors say."""
+    client = DeploymentMetricsClient(
+        {"green": {"200": {1: 40}, "429": {1: 10}}, "blue": {"200": {1: 200}, "500": {1: 1}}}
+    )
+    src = MonitorMetricsSource(
+        S, object(), client_factory=lambda: client, clock=lambda: NOW, retry_policy=FAST
+    )
+    [m] = src.stage_minutes([replace(q(), scope="deployment")])["ep"]
+    assert (m.canary_requests, m.canary_errors) == (50, 10)
+    assert (m.baseline_requests, m.baseline_errors) == (201, 1)
+    assert m.canary_p95 == 450.0 and m.baseline_p95 is None
+    counts_call = client.calls[0]
+    assert counts_call["metric_namespace"] == DEPLOYMENT_NAMESPACE
+    assert counts_call["filter"] == "envoy_response_code eq '*'"
+    assert sorted(counts_call["resource_ids"]) == [
+        f"{rid('ep')}/deployments/blue",
+        f"{rid('ep')}/deployments/green",
+    ]
+    assert client.calls[1]["filter"] is None
+    assert src.granularity_seconds == 60.0

@@ -66,7 +66,7 @@ def test_zero_errors_without_an_absolute_margin_is_warned(tmp_path: Path, policy
     strict.write_text(text)
     report = what_if(policy_path=str(strict), history=series(6000, 0), runs=1, cases=CASES[:1])
     assert any("no error in the whole history" in w for w in report["warnings"])
-    assert any("reaches its 30-minute deadline" in w for w in report["warnings"])
+    assert any("shadow reaches its 30-minute deadline" in w for w in report["warnings"])
 
 
 def test_a_latency_percentile_the_traffic_cannot_measure_is_warned(policy: str) -> None:

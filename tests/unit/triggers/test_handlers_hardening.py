@@ -167,10 +167,15 @@ def test_operator_cannot_act_as_an_alert_or_the_engine(world: World, actor: str)
 
 
 def test_alert_reply_lists_each_target_and_a_bad_one_fails_nothing(world: World) -> None:
-    world.judge.set("hold")
+    world.judge.set("promote")  # clears the shadow
     events.on_model_registered(event(camel()))
-    for _ in range(6):
+    for _ in range(20):
         world.tick(70)
+        active = world.store.read("fraud").active
+        if active is not None and active.stage == 0:
+            break
+    world.judge.set("hold")
+    world.tick(70)
     raw = alert_body()
     ess = raw["data"]["essentials"]
     too_long = f"{WORKSPACE_ID}/onlineEndpoints/{'x' * 600}"  # not storable as a Table key
@@ -184,10 +189,15 @@ def test_alert_reply_lists_each_target_and_a_bad_one_fails_nothing(world: World)
 
 
 def test_alert_on_the_baseline_dimension_keeps_the_canary(world: World) -> None:
-    world.judge.set("hold")
+    world.judge.set("promote")  # clears the shadow
     events.on_model_registered(event(camel()))
-    for _ in range(6):
+    for _ in range(20):
         world.tick(70)
+        active = world.store.read("fraud").active
+        if active is not None and active.stage == 0:
+            break
+    world.judge.set("hold")
+    world.tick(70)
     raw = alert_body()
     raw["data"]["alertContext"]["condition"] = {
         "windowSize": "PT5M",

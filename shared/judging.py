@@ -1,0 +1,106 @@
+"""What one tick's judging means for a shadow or stage: :func:`assess`. Pure.
+
+The engine reads the stage's settled minutes (:mod:`shared.settle`), asks the judge with
+:func:`judge_settings` and hands both to ``decide`` in the observation's
+:class:`~shared.model.Judging`; :func:`assess` turns them, with the absolute guardrails
+(:mod:`shared.guardrails`), into an :class:`Assessment`: rollback, promote, hold, or no data
+(which is never a pass). The state machine (:mod:`shared.machine`) decides the transition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from shared import guardrails
+from shared.judge.types import JudgeSettings, Verdict
+from shared.model import Observation, Phase, Rollout, iso
+
+JUDGE_HOLD = "JudgeHold"
+JUDGE_PROMOTE = "JudgePromoted"
+JUDGE_ROLLBACK = "JudgeRollback"
+NO_VERDICT = "NoVerdict"
+WARMING_UP = "WarmingUp"
+NO_DATA = "NoData"  # no minute to judge (the judge's own NoData too): never a pass
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+SETTLING = "MinutesSettling"  # minutes were read, none is settled yet
+GUARDRAIL_ERROR_RATE = guardrails.GUARDRAIL_ERROR_RATE
+GUARDRAIL_LATENCY = guardrails.GUARDRAIL_LATENCY
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The core's reading of one tick's judging: what it means for the stage.
+
+    outcome: rollback (the judge or a guardrail), promote (the judge cleared the stage), hold,
+    or no_data (nothing to judge: never a pass).
+    """
+
+    outcome: Literal["rollback", "promote", "hold", "no_data"]
+    reason: str
+    message: str
+    evidence: dict[str, Any]
+
+
+def judge_settings(r: Rollout) -> JudgeSettings:
+    """The judge settings of the current stage: a fresh e-process per judged phase at alpha/S
+    (S = the shadow, if there is one, plus every stage below 100 %: canary-statistics, "a
+    fresh one per stage at alpha/S"), with the stage's own ``min_requests`` when higher."""
+    s = r.policy.judge
+    s = replace(s, alpha=s.alpha / max(1, r.policy.judged_count))
+    if r.phase is Phase.CANARY and 0 <= r.stage < len(r.policy.stages):
+        s = replace(s, min_requests=max(s.min_requests, r.policy.stages[r.stage].min_requests))
+    return s
+
+
+def stage_key(r: Rollout) -> str:
+    """Names the judged stage (its settle reading belongs to it alone)."""
+    return f"{r.phase.value}:{r.stage}:{iso(r.stage_since)}"
+
+
+def judging_start(r: Rollout) -> datetime | None:
+    """When the stage's judged window starts: its traffic confirmed, plus the warm-up."""
+    if r.stage_since is None:
+        return None
+    return r.stage_since + timedelta(seconds=r.policy.warmup)
+
+
+def assess(r: Rollout, obs: Observation, now: datetime) -> Assessment:
+    """What the judging of this tick means for the stage (pure)."""
+    j, verdict = obs.judging, obs.verdict
+    base: dict[str, Any] = {**verdict_evidence(verdict), "errors": list(r.policy.errors)}
+    if j is not None:
+        base["minutes"] = dict(j.evidence)
+    if j is not None and j.unavailable is not None:
+        return Assessment(
+            "no_data", METRICS_UNAVAILABLE, f"metrics unavailable: {j.unavailable}", base
+        )
+    if verdict is not None and verdict.decision == "rollback":
+        return Assessment("rollback", JUDGE_ROLLBACK, verdict.reason, base)
+    if j is not None and j.minutes:
+        breach = guardrails.check(j.minutes, r.policy.guardrails, j.step_s)
+        if breach is not None:
+            return Assessment(
+                "rollback", breach.reason, breach.message, {**base, "guardrail": breach.evidence}
+            )
+    if verdict is None:
+        start = judging_start(r)
+        if j is None and start is not None and now < start:
+            return Assessment("no_data", WARMING_UP, f"warming up for {r.policy.warmup:g}s", base)
+        if j is not None and not j.minutes:
+            if not j.evidence.get("minutes_read"):
+                return Assessment("no_data", NO_DATA, "no metric minutes yet", base)
+            return Assessment("hold", SETTLING, "waiting for minutes to settle", base)
+        return Assessment("hold", NO_VERDICT, "no verdict yet", base)
+    if verdict.reason == NO_DATA:
+        return Assessment("no_data", NO_DATA, "no minute with traffic on both sides", base)
+    if verdict.decision == "promote":
+        return Assessment("promote", JUDGE_PROMOTE, verdict.reason, base)
+    return Assessment("hold", JUDGE_HOLD, verdict.reason, base)
+
+
+def verdict_evidence(v: Verdict | None) -> dict[str, Any]:
+    if v is None:
+        return {}
+    return {"verdict": v.decision, "verdict_reason": v.reason, "judge": dict(v.evidence)}
