@@ -645,14 +645,19 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
     if kind == "resume":
         ep = obs.endpoint
         missing = _missing_deployments(r, ep)
+        if ep is not None and missing == [r.canary] and r.phase in (Phase.SHADOWING, Phase.CANARY):
+            return _recreate_canary(r, ep, now, cmd, evidence)
         if missing:
+            # Without the baseline there is nothing to roll back to: promoting the canary
+            # (which then serves everything) is the way out.
+            way_out = ["promote"] if r.baseline in missing else ["rollback", "abort"]
             raise PhaseConflict(
                 f"resume is not possible: deployment {', '.join(missing)} does not exist; "
-                "restore it, or roll back or abort the rollout",
+                + ("promote the canary" if r.baseline in missing else "roll back or abort"),
                 details={
                     "phase": r.phase.value,
                     "missing": missing,
-                    "allowed": ["rollback", "abort"],
+                    "allowed": way_out,
                 },
             )
         resumed = r.evolve(paused=False, pause_reason="")
@@ -680,6 +685,38 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
 def _names_canary(r: Rollout, deployments: tuple[str, ...]) -> bool:
     """Whether an alert's deployment dimension names the canary (case-insensitively)."""
     return bool(r.canary) and r.canary.lower() in {d.lower() for d in deployments}
+
+
+def _recreate_canary(
+    r: Rollout, ep: EndpointInfo, now: datetime, cmd: Command, evidence: Mapping[str, Any]
+) -> Transition:
+    """Resume after the canary was deleted outside autocanary: provision it again (the stages
+    start over from the shadow), from the live split as it is now."""
+    live = {k: v for k, v in ep.live_traffic().items() if k in ep.deployments}
+    mirror = {k: v for k, v in ep.live_mirror().items() if k in ep.deployments}
+    restarted = r.evolve(
+        paused=False,
+        pause_reason="",
+        stage=-1,
+        stage_since=None,
+        traffic=live,
+        mirror=mirror,
+        prev_traffic=live,
+        prev_mirror=mirror,
+        confirmed=True,
+        readings={},
+    )
+    create = CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count)
+    return _goto(
+        restarted,
+        now,
+        Phase.PROVISIONING,
+        RESUMED,
+        f"{cmd.reason}: {r.canary} was deleted outside autocanary; creating it again",
+        {**dict(evidence), "recreated": r.canary},
+        (create,),
+        cmd.actor,
+    )
 
 
 def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
@@ -819,7 +856,7 @@ def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, An
     evidence = _split_evidence(r, ep)
     if r.phase not in (Phase.PENDING, Phase.PROVISIONING) and r.canary not in ep.deployments:
         return DEPLOYMENT_MISSING, f"deployment {r.canary} was deleted outside autocanary", evidence
-    if r.phase is not Phase.WATCHING and r.baseline not in ep.deployments:
+    if r.phase not in (Phase.WATCHING, Phase.PROMOTING) and r.baseline not in ep.deployments:
         return (
             DEPLOYMENT_MISSING,
             f"deployment {r.baseline} was deleted outside autocanary",

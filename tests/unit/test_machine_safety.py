@@ -6,7 +6,7 @@ import pytest
 
 from shared import machine as m
 from shared.errors import PhaseConflict
-from shared.model import Command, ModelRef, Phase, Waiting
+from shared.model import Command, CreateDeployment, ModelRef, Phase, Waiting
 from tests.unit.test_machine import PROMOTE, T0, Sim, policy
 
 
@@ -79,7 +79,7 @@ def test_supersede_waits_for_a_promoted_version_instead_of_rolling_it_back() -> 
     assert adm.active is sim.r and adm.waiting == Waiting(newer, sim.r.policy)
 
 
-def test_resume_after_the_canary_was_deleted_is_refused_while_it_is_still_missing() -> None:
+def test_resume_after_the_canary_was_deleted_provisions_it_again() -> None:
     sim = Sim(policy(shadow_percent=0))
     sim.until(Phase.CANARY, PROMOTE)
     sim.step()
@@ -87,13 +87,28 @@ def test_resume_after_the_canary_was_deleted_is_refused_while_it_is_still_missin
     sim.ep.delete_by_hand("fraud", "fraud-v7")
     sim.step()
     assert sim.r.paused and sim.r.pause_reason == m.DEPLOYMENT_MISSING
+    t = sim.step(command=Command("resume", "go on", actor="ana"), dt=1)
+    assert t.rollout.phase is Phase.PROVISIONING and not t.rollout.paused
+    assert any(isinstance(e, CreateDeployment) for e in t.effects)
+    sim.until(Phase.SUCCEEDED, PROMOTE, limit=80)
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+
+
+def test_resume_is_refused_while_the_baseline_is_missing() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
+    sim.ep.delete_by_hand("fraud", "blue")
+    sim.step()
+    assert sim.r.paused
     with pytest.raises(PhaseConflict) as err:
         sim.step(command=Command("resume", "go on", actor="ana"), dt=1)
-    assert "fraud-v7" in err.value.message
-    assert {"rollback", "abort"} <= set(err.value.details["allowed"])
-    sim.step(command=Command("abort", "gone", actor="ana"), dt=1)
-    sim.until(Phase.ABORTED)
-    assert sim.ep.traffic("fraud") == {"blue": 100}
+    assert "blue" in err.value.message
+    assert err.value.details["allowed"] == ["promote"]
+    sim.step(command=Command("promote", "v7 is all there is", actor="ana", full=True), dt=1)
+    sim.until(Phase.SUCCEEDED, PROMOTE)
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
 
 
 def test_an_older_version_than_the_live_one_does_not_start_a_downgrade() -> None:
