@@ -120,7 +120,10 @@ EV_STARTED = "RolloutStarted"
 EV_STAGE = "StageAdvanced"
 EV_PROMOTED = "RolloutPromoted"
 EV_SUCCEEDED = "RolloutSucceeded"
-EV_ROLLED_BACK = "RolloutRolledBack"
+EV_ROLLING_BACK = "RolloutRollingBack"  # a rollback began: traffic is being restored
+EV_ROLLED_BACK = "RolloutRolledBack"  # ... and ended; abort and supersede end as below
+EV_ABORTED = "RolloutAborted"
+EV_SUPERSEDED = "RolloutSuperseded"
 EV_FAILED = "RolloutFailed"
 EV_PAUSED = "RolloutPaused"
 
@@ -489,7 +492,11 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     dep = ep.deployments.get(r.canary) if r.canary else None
     if dep is not None and _delete_canary(r):
         return _deleting(r, dep.provisioning_state, now, CANARY_DELETING)
-    ev = EV_FAILED if outcome is Phase.FAILED else EV_ROLLED_BACK
+    ev = {
+        Phase.FAILED: EV_FAILED,
+        Phase.ABORTED: EV_ABORTED,
+        Phase.SUPERSEDED: EV_SUPERSEDED,
+    }.get(outcome, EV_ROLLED_BACK)
     return _goto(
         r.evolve(confirmed=True),
         now,
@@ -747,7 +754,7 @@ def _begin_rollback(
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
             r = r.evolve(traffic=target, mirror=kept, confirmed=False)
             effects.append(SetTraffic(target, kept))
-    effects.append(_event(r, EV_ROLLED_BACK, reason=reason))
+    effects.append(_event(r, EV_ROLLING_BACK, reason=reason, outcome=outcome.value))
     return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)
 
 

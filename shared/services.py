@@ -453,9 +453,13 @@ class Engine:
     # ------------------------------------------------------------------ effects
     def _apply(self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True) -> None:
         """Apply effects in order; a failed one is handed to the core (``effect_failed``) and
-        stops the rest (they are re-issued by the next reconcile: every effect is idempotent).
-        When every effect went through, a failure left from an earlier reconcile is cleared."""
+        stops the other calls to Azure (the next reconcile re-issues them: every effect is
+        idempotent), but not the decision's lifecycle events: the state they announce is
+        written. When every effect went through, a failure left over is cleared."""
+        failed = False
         for effect in effects:
+            if failed and not isinstance(effect, PublishEvent):
+                continue  # re-issued by the next reconcile; the decision's events still go out
             try:
                 self._apply_one(r, effect)
             except Exception as exc:
@@ -464,7 +468,9 @@ class Engine:
                     continue
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
-                return
+                failed = True
+        if failed:
+            return
         if clear_failure and r.failure:
             self._clear_failure(r.endpoint, r.id)
 
