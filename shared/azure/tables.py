@@ -1,12 +1,15 @@
 """The rollout store on Azure Table Storage (azure-data-tables).
 
-Rows and limits are described in :mod:`shared.store_util`; this module only talks to the
+Rows and limits are described in :mod:`shared.store_layout`; this module only talks to the
 service. A slot write is ONE entity group transaction in the endpoint's partition: the slot row
 updated under its ETag (``IfNotModified``) or created when it did not exist, the event inbox row
 created, rollout rows upserted and decision rows created. The service applies all or nothing.
+The index row of busy slots (another partition) is upserted before a write that makes the slot
+busy and removed, under the ETag read before the transaction, after one that makes it idle.
 
 Errors: a stale ETag (412) or a slot created meanwhile (409 on the slot row) is StaleState and is
-never retried here: the caller re-reads and re-decides (:func:`shared.store_util.retry_on_stale`).
+never retried here: the caller re-reads and re-decides
+(:func:`shared.store_layout.retry_on_stale`).
 An event row that exists (409 on that row) is DuplicateEvent. 408/429/5xx and connection errors
 or timeouts are retried a few times with exponential backoff and full jitter, then raised as
 TransientUpstreamError; any other service error is UpstreamError with the service's error code.
@@ -22,9 +25,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared import store_util as su
+from shared import store_layout as su
 from shared.errors import (
     ConfigurationError,
     Conflict,
@@ -35,7 +39,15 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.model import DecisionRecord, Rollout
-from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
+from shared.ports import (
+    IgnoredEvent,
+    IndexEntry,
+    Page,
+    PurgeReport,
+    RolloutQuery,
+    Slot,
+    SlotWrite,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -82,9 +94,12 @@ class TableRolloutStore:
         backoff: float = 0.25,
         max_backoff: float = 4.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if attempts < 1:
             raise ConfigurationError("attempts must be >= 1")
+        self._now = clock or su.utcnow
+        self._indexed = False
         self._client = client
         self._attempts = attempts
         self._backoff = backoff
@@ -230,6 +245,78 @@ class TableRolloutStore:
                 raise _upstream(exc) from exc
             yield from page
 
+    def _page(
+        self,
+        query_filter: str,
+        parameters: Mapping[str, Any],
+        limit: int,
+        continuation: Mapping[str, str] | None,
+        select: list[str] | None = None,
+    ) -> tuple[list[Any], dict[str, str] | None]:
+        """One service page of at most ``limit`` entities from ``continuation``, and the key
+        the next page starts from (None at the end)."""
+        from azure.core.exceptions import AzureError
+
+        self._ensure_table()
+        pager = self._call(
+            self._client.query_entities,
+            query_filter,
+            parameters=dict(parameters),
+            select=select,
+            results_per_page=limit,
+        )
+        # The SDK types the token as str but hands out and accepts the {PartitionKey, RowKey}
+        # dict (azure/data/tables/_deserialize.py, _extract_continuation_token).
+        token_in: Any = dict(continuation) if continuation else None
+        pages = pager.by_page(continuation_token=token_in)
+        try:
+            page = list(self._call(next, pages))
+        except StopIteration:
+            return [], None
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+        token = getattr(pages, "continuation_token", None)
+        return page, dict(token) if token else None
+
+    def _delete(self, partition: str, row: str, etag: str | None = None) -> bool:
+        """Delete one row (under ``etag`` if given); False if it was gone or changed."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
+        options: dict[str, Any] = {}
+        if etag is not None:
+            options = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            self._call(self._client.delete_entity, partition, row, **options)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        except AzureError as exc:
+            if getattr(exc, "status_code", None) in (404, 412):
+                return False
+            raise _upstream(exc) from exc
+        return True
+
+    def _transact(self, operations: list[Any]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
+        try:
+            self._call(self._client.submit_transaction, operations)
+        except TableTransactionError as exc:
+            raise _upstream(exc) from exc
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+
+    def _upsert(self, entity: Mapping[str, Any]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        self._ensure_table()
+        try:
+            self._call(self._client.upsert_entity, dict(entity), mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+
     # ----------------------------------------------------------------------------- RolloutStore
 
     def read(self, endpoint: str) -> Slot:
@@ -241,7 +328,14 @@ class TableRolloutStore:
     def write(self, before: Slot, change: SlotWrite) -> Slot:
         if su.is_noop(before, change):
             return before
-        plan = su.plan_write(before, change)
+        plan = su.plan_write(before, change, self._now())
+        was_busy = su.slot_busy(before)
+        if plan.busy and not was_busy:
+            self._upsert(su.index_entity(before.endpoint, self._now()))
+        index_etag: str | None = None
+        if was_busy and not plan.busy:
+            found = self._get(su.ACTIVE_PARTITION, plan.partition, select=["Endpoint"])
+            index_etag = str(found.metadata["etag"]) if found is not None else None
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError, UpdateMode
@@ -277,6 +371,8 @@ class TableRolloutStore:
             raise self._transaction_error(exc, before, plan) from exc
         except AzureError as exc:
             raise _upstream(exc) from exc
+        if index_etag is not None:
+            self._delete(su.ACTIVE_PARTITION, plan.partition, index_etag)
         etag = results[0].get("etag") if results else None
         if not etag:
             # The service always returns the new ETag of each written row; if a proxy dropped
@@ -331,23 +427,60 @@ class TableRolloutStore:
         return self._get(partition, su.event_row(event_id), select=["EventId"]) is not None
 
     def record_ignored(self, event: IgnoredEvent) -> bool:
-        entity = su.ignored_entity(event)
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        claim, data = su.ignored_rows(event)
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
 
         self._ensure_table()
         try:
-            self._call(self._client.create_entity, entity)
-        except ResourceExistsError:
-            return False
+            self._call(self._client.submit_transaction, [("create", claim), ("create", data)])
+        except TableTransactionError as exc:
+            if getattr(exc, "status_code", None) == 409:
+                return False
+            raise _upstream(exc) from exc
         except AzureError as exc:
             raise _upstream(exc) from exc
         return True
 
-    def active_endpoints(self) -> list[str]:
+    def active_index(self) -> list[IndexEntry]:
+        self._index_once()
         rows = self._query(
-            "RowKey eq @row and Busy eq @busy", {"row": su.SLOT_ROW, "busy": True}, ["Endpoint"]
+            "PartitionKey eq @pk", {"pk": su.ACTIVE_PARTITION}, ["Endpoint", "Since"]
         )
-        return sorted({str(row["Endpoint"]) for row in rows})
+        return [su.index_from_entity(row, str(row.metadata["etag"])) for row in rows]
+
+    def active_endpoints(self) -> list[str]:
+        return sorted(e.endpoint for e in self.active_index())
+
+    def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
+        if su.slot_busy(slot) or not su.index_expired(entry, self._now()):
+            return False
+        return self._delete(su.ACTIVE_PARTITION, su.partition_key(entry.endpoint), entry.etag)
+
+    def _index_once(self) -> None:
+        """Index a table written before the index existed (one scan, once), then mark it."""
+        if self._indexed:
+            return
+        if self._get(su.META_PARTITION, su.INDEX_MARKER_ROW) is None:
+            now = self._now()
+            busy = self._query(
+                "RowKey eq @row and Busy eq @busy", {"row": su.SLOT_ROW, "busy": True}, ["Endpoint"]
+            )
+            for row in list(busy):
+                self._upsert(su.index_entity(str(row["Endpoint"]), now))
+            low, high = su.prefix_range(su.EVENT_PREFIX)
+            legacy = self._query(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            )
+            for row in list(legacy):
+                if "AtRow" in row:
+                    continue
+                claim, data = su.ignored_rows(su.ignored_from_entity(row))
+                self._upsert(data)
+                self._upsert(claim)
+            self._upsert({"PartitionKey": su.META_PARTITION, "RowKey": su.INDEX_MARKER_ROW})
+        self._indexed = True
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
         flt = su.rollout_filter(query)
@@ -369,10 +502,157 @@ class TableRolloutStore:
         records = [su.decision_from_entity(row) for row in rows]
         return sorted(records, key=lambda d: d.seq)
 
+    def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
+        flt = su.rollout_filter(query)
+        su.check_page_limit(flt.limit)
+        start = su.decode_token(continuation)
+        low, high = su.prefix_range(su.ROLLOUT_PREFIX)
+        clauses = ["RowKey ge @p0", "RowKey lt @p1"]
+        parameters: dict[str, Any] = {"p0": low, "p1": high}
+        for i, (column, value) in enumerate(flt.conditions, start=2):
+            clauses.append(f"{column} eq @p{i}")
+            parameters[f"p{i}"] = value
+        rows, token = self._page(" and ".join(clauses), parameters, flt.limit, start)
+        return Page([su.rollout_from_entity(row) for row in rows], su.encode_token(token))
+
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         su.newest_ignored((), limit)  # validates limit before any I/O
-        rows = self._query("PartitionKey eq @pk", {"pk": su.IGNORED_PARTITION})
-        return su.newest_ignored((su.ignored_from_entity(row) for row in rows), limit)
+        return self.page_ignored(min(limit, su.MAX_PAGE)).items
+
+    def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
+        su.check_page_limit(limit)
+        start = su.decode_token(continuation)
+        self._index_once()
+        low, high = su.prefix_range(su.IGNORED_AT_PREFIX)
+        rows, token = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            limit,
+            start,
+        )
+        return Page([su.ignored_from_entity(row) for row in rows], su.encode_token(token))
+
+    # ----------------------------------------------------------------------------- retention
+
+    def purge(self, cutoff: datetime, max_rows: int = su.PURGE_ROWS) -> PurgeReport:
+        """Ignored events by a range query on their time-ordered rows; ended rollouts by a
+        filtered scan that resumes, call after call, from a cursor kept in ``~meta``."""
+        flt = su.purge_filter(cutoff, max_rows)
+        budget = flt.max_rows
+        ignored, done = self._purge_ignored(flt, budget // 2)
+        budget -= 2 * ignored
+        rollouts = decisions = events = 0
+        meta = self._get(su.META_PARTITION, su.RETENTION_ROW)
+        cursor = su.decode_token(str(meta["Cursor"])) if meta and meta.get("Cursor") else None
+        touched: set[str] = set()
+        for _ in range(su.PURGE_PAGES):
+            if budget <= 0:
+                done = False
+                break
+            rows, nxt = self._page(
+                "RowKey ge @low and RowKey lt @high and Active eq @active and UpdatedAt lt @cut",
+                {
+                    "low": su.ROLLOUT_PREFIX,
+                    "high": su.prefix_range(su.ROLLOUT_PREFIX)[1],
+                    "active": False,
+                    "cut": flt.cutoff,
+                },
+                min(100, budget),
+                cursor,
+                select=["PartitionKey", "RowKey", "RolloutId", "Active", "UpdatedAt"],
+            )
+            finished_page = True
+            for row in rows:
+                if not flt.expired_rollout(row) or str(row["PartitionKey"]).startswith("~"):
+                    continue
+                n = self._purge_rollout(str(row["PartitionKey"]), row, budget)
+                if n is None:
+                    finished_page = False
+                    break
+                rollouts += 1
+                decisions += n
+                budget -= n + 1
+                touched.add(str(row["PartitionKey"]))
+            if not finished_page:
+                done = False
+                break  # the cursor stays at this page's start: its rest is read again
+            cursor = nxt
+            if cursor is None:
+                break
+        else:
+            done = done and cursor is None
+        for pk in sorted(touched):
+            if budget <= 0:
+                done = False
+                break
+            n = self._purge_inbox(pk, flt, budget)
+            events += n
+            budget -= n
+        self._upsert(
+            {
+                "PartitionKey": su.META_PARTITION,
+                "RowKey": su.RETENTION_ROW,
+                "Cursor": su.encode_token(cursor) or "",
+            }
+        )
+        return PurgeReport(rollouts, decisions, events, ignored, done and cursor is None)
+
+    def _purge_ignored(self, flt: su.PurgeFilter, pairs: int) -> tuple[int, bool]:
+        if pairs < 1:
+            return 0, False
+        low, high = su.ignored_older_than(flt.cutoff)
+        rows, token = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            min(pairs, su.MAX_PAGE),
+            None,
+            select=["RowKey", "EventId"],
+        )
+        for batch in su.chunks(rows, su.MAX_OPERATIONS // 2):
+            operations: list[Any] = []
+            for row in batch:
+                operations.append(
+                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": row["RowKey"]})
+                )
+                claim = su.event_row(str(row["EventId"]))
+                operations.append(
+                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": claim})
+                )
+            self._transact(operations)
+        return len(rows), token is None
+
+    def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> int | None:
+        """Delete one ended rollout's decisions, then its row (last, so that a crash leaves it
+        to be found again). None, and nothing deleted, when it does not fit ``budget``."""
+        low, high = su.prefix_range(su.decision_prefix(str(row["RolloutId"])))
+        keys = [
+            str(d["RowKey"])
+            for d in self._query(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                {"pk": pk, "low": low, "high": high},
+                ["RowKey"],
+            )
+        ]
+        if len(keys) + 1 > budget:
+            return None
+        keys.append(str(row["RowKey"]))
+        for batch in su.chunks(keys):
+            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        return len(keys) - 1
+
+    def _purge_inbox(self, pk: str, flt: su.PurgeFilter, budget: int) -> int:
+        low, high = su.prefix_range(su.EVENT_PREFIX)
+        rows, _ = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high and At lt @cut",
+            {"pk": pk, "low": low, "high": high, "cut": flt.cutoff},
+            min(budget, su.MAX_PAGE),
+            None,
+            select=["RowKey", "At"],
+        )
+        keys = [str(r["RowKey"]) for r in rows if flt.expired_event(r)]
+        for batch in su.chunks(keys):
+            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        return len(keys)
 
 
 def _transient(exc: BaseException) -> bool:
