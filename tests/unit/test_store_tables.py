@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from azure.core.exceptions import (
     HttpResponseError,
-    ResourceExistsError,
     ServiceResponseError,
 )
 from azure.data.tables import TableTransactionError
