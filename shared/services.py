@@ -281,12 +281,17 @@ class Engine:
                     zip(entries, reads, strict=True),
                 )
             )
-        done = [o for o in outcomes if o is not None]
-        if done:
-            per = (time.monotonic() - started) * workers / len(entries)
-            old = self._seconds_per_rollout
-            self._seconds_per_rollout = per if old is None else 0.5 * old + 0.5 * per
-        return done
+        self.observe_tick(len(entries), workers, time.monotonic() - started)
+        return [o for o in outcomes if o is not None]
+
+    def observe_tick(self, rollouts: int, workers: int, seconds: float) -> None:
+        """Learn the seconds one rollout costs a worker from a tick that took ``seconds``
+        (smoothed over ticks); :meth:`pool_size` sizes the next tick's pool from it."""
+        if rollouts < 1 or workers < 1 or seconds < 0:
+            return
+        per = seconds * workers / rollouts
+        old = self._seconds_per_rollout
+        self._seconds_per_rollout = per if old is None else 0.5 * old + 0.5 * per
 
     def _read_safely(self, entry: IndexEntry) -> Slot | ReconcileOutcome:
         try:
