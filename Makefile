@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e demo up bench bench-judge bench-router bench-coldstart bench-alert clean
+.PHONY: all venv node test lint typecheck unit integration e2e demo up bench bench-judge bench-router bench-coldstart bench-alert bench-scale clean
 
 all: test
 
@@ -54,7 +54,7 @@ clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 
 # Benchmarks print figures; they never pass or fail on time.
-bench: bench-judge bench-router bench-coldstart bench-alert
+bench: bench-judge bench-router bench-coldstart bench-alert bench-scale
 
 bench-judge: $(STAMP)
 	$(PY) -m bench.judge
@@ -67,3 +67,6 @@ bench-coldstart: $(STAMP)
 
 bench-alert: $(STAMP) $(AZURITE)
 	$(PY) -m bench.alert
+
+bench-scale: $(STAMP) $(AZURITE)
+	$(PY) -m bench.scale
