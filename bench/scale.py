@@ -288,6 +288,7 @@ class Figures:
     changed: int
     failed: int
     workers: int
+    cpu: float
 
 
 def tick(rig: Rig, n: int) -> Figures:
@@ -295,9 +296,9 @@ def tick(rig: Rig, n: int) -> Figures:
     t, a, m = rig.table, rig.endpoints, rig.metrics
     before = (t.reads, t.writes, a.arm_reads, m.batch_calls, a.endpoint_reads)
     workers = rig.engine.pool_size(n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     outcomes = rig.engine.reconcile_all()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return Figures(
         seconds,
         t.reads - before[0],
@@ -308,6 +309,7 @@ def tick(rig: Rig, n: int) -> Figures:
         sum(1 for o in outcomes if o.changed),
         sum(1 for o in outcomes if o.error),
         workers,
+        cpu,
     )
 
 
@@ -326,7 +328,8 @@ def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0)
     tracemalloc.stop()
     label = f"{mix} + {history} ended" if history else mix
     print(
-        f"{n:>5}  {label:<20} {first.seconds:>7.2f} {steady.seconds:>7.2f} {steady.workers:>4}"
+        f"{n:>5}  {label:<20} {first.seconds:>7.2f} {steady.seconds:>7.2f} {steady.cpu:>6.2f}"
+        f" {steady.workers:>4}"
         f"  {steady.table_reads / n:>5.2f} {steady.table_writes / n:>5.2f}"
         f"  {steady.endpoint_reads / n:>5.2f} {steady.arm_reads / n:>5.2f}"
         f"  {steady.metrics_calls:>4} {math.ceil(n / METRICS_BATCH):>4}"
@@ -359,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         f"max concurrency {args.concurrency}"
     )
     print(
-        "    N  mix                  first  steady  wrk  T.rd  T.wr  EP.rd  GETs  "
+        "    N  mix                  first  steady    cpu  wrk  T.rd  T.wr  EP.rd  GETs  "
         "mtrc  N/50    chg  err  peak MiB"
     )
     server = AzuriteTables()
@@ -375,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(
         "first: seconds of the first tick (it sizes the pool from its latency); steady: of the "
-        "next one, whose figures follow. wrk: workers; T.rd/T.wr: Table requests per rollout; "
+        "next one, whose figures follow; cpu: this process's CPU seconds in it; wrk: workers; "
+        "T.rd/T.wr: Table requests per rollout; "
         "EP.rd: endpoint reads per rollout; GETs: ARM GETs per rollout as the adapter sends "
         "them; mtrc: getBatch calls per tick (two metric families per batch); N/50: "
         "ceil(N/50); chg: rollouts written; peak: Python heap peak during a tick (tracemalloc)."

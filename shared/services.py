@@ -70,6 +70,9 @@ MAX_ATTEMPTS = 8
 DEFAULT_RETENTION = timedelta(days=90)
 # A tick aims to finish well inside its one-minute schedule; the pool is sized for this.
 TICK_TARGET_S = 20.0
+# Endpoints per metrics prefetch: Azure Monitor's metrics:getBatch takes up to 50 resources of
+# one region and subscription per call (shared/azure/metrics.py BATCH_SIZE).
+METRICS_BATCH = 50
 # Evidence keys that change on every tick without the state changing: never a reason to write.
 VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
 EFFECT_FAILED = "EffectFailed"
@@ -272,8 +275,16 @@ class Engine:
         workers = self.pool_size(len(entries))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
             reads = list(pool.map(self._read_safely, entries))
-            slots = {s.endpoint: s for s in reads if isinstance(s, Slot)}
-            prefetched = self._prefetch_minutes(slots)
+            slots = [s for s in reads if isinstance(s, Slot) and slot_busy(s)]
+            # Metrics in batches of METRICS_BATCH endpoints (what one getBatch call takes),
+            # fetched side by side in the pool rather than one after another.
+            prefetched: dict[str, Sequence[Minute]] = {}
+            groups = [
+                {s.endpoint: s for s in slots[i : i + METRICS_BATCH]}
+                for i in range(0, len(slots), METRICS_BATCH)
+            ]
+            for minutes in pool.map(self._prefetch_minutes, groups):
+                prefetched.update(minutes)
             started = time.monotonic()  # the per-rollout work: what more workers speed up
             outcomes = list(
                 pool.map(
