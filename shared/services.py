@@ -275,7 +275,9 @@ class Engine:
             return []
         workers = self.pool_size(len(entries))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
+            started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
             reads = list(pool.map(self._read_safely, entries))
+            pooled = time.monotonic() - started
             slots = [s for s in reads if isinstance(s, Slot) and slot_busy(s)]
             # Metrics in batches of METRICS_BATCH endpoints (what one getBatch call takes),
             # fetched side by side in the pool rather than one after another.
@@ -286,14 +288,15 @@ class Engine:
             ]
             for minutes in pool.map(self._prefetch_minutes, groups):
                 prefetched.update(minutes)
-            started = time.monotonic()  # the per-rollout work: what more workers speed up
+            started = time.monotonic()
             outcomes = list(
                 pool.map(
                     lambda pair: self._reconcile_entry(pair[0], pair[1], prefetched),
                     zip(entries, reads, strict=True),
                 )
             )
-        self.observe_tick(len(entries), workers, time.monotonic() - started)
+            pooled += time.monotonic() - started
+        self.observe_tick(len(entries), workers, pooled)
         return [o for o in outcomes if o is not None]
 
     def observe_tick(self, rollouts: int, workers: int, seconds: float) -> None:
