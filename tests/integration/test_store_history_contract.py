@@ -271,3 +271,31 @@ def test_purge_deletes_at_most_max_rows_a_call_and_later_calls_finish(
 def test_a_bad_purge_request_is_refused(store: RolloutStore, cutoff: Any, rows: int) -> None:
     with pytest.raises(InvalidInput):
         store.purge(cutoff, max_rows=rows)
+
+
+def test_a_table_written_before_the_index_is_indexed_once_on_first_use(
+    azurite: str, table_name: str
+) -> None:
+    """Busy slots and ignored events stored by an older version (no ~active rows, no
+    time-ordered ignored rows) are found by the first tick and the first page."""
+    from azure.data.tables import TableClient, UpdateMode
+
+    client = TableClient.from_connection_string(azurite, table_name=table_name)
+    client.create_table()
+    client.upsert_entity(
+        su.slot_entity("ep-old", rollout("r1", "ep-old"), None), UpdateMode.REPLACE
+    )
+    event = IgnoredEvent("e-old", ModelRef("m", "1"), "NoMatchingRule", "", T0)
+    client.upsert_entity(su.ignored_entity(event), UpdateMode.REPLACE)
+    store = TableRolloutStore.from_connection_string(azurite, table_name)
+    try:
+        assert [e.endpoint for e in store.active_index()] == ["ep-old"]
+        assert [e.event_id for e in store.ignored_events()] == ["e-old"]
+        assert store.event_seen(None, "e-old")
+        fresh = TableRolloutStore.from_connection_string(azurite, table_name)
+        assert fresh.active_endpoints() == ["ep-old"]  # marked: not scanned again
+        assert fresh.read("ep-old").active == rollout("r1", "ep-old")
+        fresh.close()
+    finally:
+        store.close()
+        client.close()
