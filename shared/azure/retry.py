@@ -173,6 +173,7 @@ def call(
     rand: Callable[[], float] = random.random,
     map_errors: bool = True,
     pacer: Pacer | None = None,
+    transient: Callable[[BaseException], bool] | None = None,
 ) -> T:
     """Call ``fn`` and retry transient failures under ``policy``.
 
@@ -180,7 +181,10 @@ def call(
     the final failure is raised as an :class:`AutocanaryError` (see :func:`map_error`); without
     it the SDK exception itself is re-raised, for callers that inspect it. With a ``pacer``
     each attempt first waits for its gate, and a 429 holds every caller of that pacer.
+    ``transient`` replaces :func:`is_transient` for a service whose answers mean otherwise
+    (Table Storage's 409 is an entity that exists, never worth retrying).
     """
+    retryable = transient or is_transient
     slept = 0.0
     throttled = 0.0
     throttles = 0
@@ -210,8 +214,8 @@ def call(
                     else:
                         sleep(wait)
                     continue
-            if not is_transient(exc) or attempt >= policy.attempts:
-                if is_transient(exc):
+            if not retryable(exc) or attempt >= policy.attempts:
+                if retryable(exc):
                     log.warning("%s: giving up after %d attempt(s): %s", what, attempt, exc)
                 if map_errors:
                     raise map_error(exc, what, attempts=attempt) from exc

@@ -11,16 +11,16 @@ Errors: a stale ETag (412) or a slot created meanwhile (409 on the slot row) is 
 never retried here: the caller re-reads and re-decides
 (:func:`shared.store_layout.retry_on_stale`).
 An event row that exists (409 on that row) is DuplicateEvent. 408/429/5xx and connection errors
-or timeouts are retried a few times with exponential backoff and full jitter, then raised as
-TransientUpstreamError; any other service error is UpstreamError with the service's error code.
-The SDK's own retry policy is switched off so that this is the only retry loop.
+or timeouts are retried a few times with exponential backoff and full jitter by the adapters'
+one retry loop (:func:`shared.azure.retry.call`), then raised as TransientUpstreamError; any
+other service error is UpstreamError with the service's error code. The SDK's own retry policy
+is switched off so that this is the only retry loop.
 
 azure.data.tables is imported lazily (in the constructors), never at module import.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # 409 is EntityAlreadyExists
 _STALE_CODES = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet"})
 
 # Tables created by this process: (account URL, table name). Creation happens on first use,
@@ -102,9 +102,16 @@ class TableRolloutStore:
         self._indexed = False
         self._client = client
         self._attempts = attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
         self._sleep = sleep
+        from shared.azure.retry import RetryPolicy
+
+        # Bounded by attempts; the sleep budget allows every backoff of them.
+        self._policy = RetryPolicy(
+            attempts=attempts,
+            base_delay=backoff,
+            max_delay=max_backoff,
+            budget=max_backoff * attempts,
+        )
 
     @classmethod
     def from_connection_string(
@@ -181,29 +188,28 @@ class TableRolloutStore:
             _created.add(key)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one service call; transient failures are retried with backoff and jitter.
-        Non-transient azure.core errors propagate unchanged for the caller to map."""
-        from azure.core.exceptions import (
-            HttpResponseError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
+        """Run one service call through the adapters' one retry loop
+        (:func:`shared.azure.retry.call`): transient failures are retried with backoff and
+        jitter, then raised as TransientUpstreamError. Non-transient azure.core errors
+        propagate unchanged for the caller to map."""
+        from shared.azure import retry
 
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn(*args, **kwargs)
-            except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
-                if not _transient(exc):
-                    raise
-                if attempt >= self._attempts:
-                    raise TransientUpstreamError(
-                        f"Table Storage unavailable after {attempt} attempts: {_brief(exc)}",
-                        details={"status": getattr(exc, "status_code", None)},
-                    ) from exc
-                cap = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-                self._sleep(random.uniform(0, cap))
+        try:
+            return retry.call(
+                lambda: fn(*args, **kwargs),
+                "Table Storage",
+                policy=self._policy,
+                sleep=self._sleep,
+                map_errors=False,
+                transient=_transient,
+            )
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            raise TransientUpstreamError(
+                f"Table Storage unavailable after {self._attempts} attempts: {_brief(exc)}",
+                details={"status": getattr(exc, "status_code", None)},
+            ) from exc
 
     def _get(self, partition: str, row: str, select: list[str] | None = None) -> Any | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
