@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devhost.azurite import AzuriteTables
+from shared import store_index as si
 from shared import store_layout as su
 from shared.azure.tables import TableRolloutStore
 from shared.clock import FakeClock
@@ -273,7 +274,7 @@ def add_history(rig: Rig, n_active: int, history: int) -> None:
             rows.append(("upsert", su.rollout_entity(old)))
             rows.append(("upsert", su.decision_entity(old.endpoint, record)))
             written += 1
-        for batch in su.chunks(rows):
+        for batch in si.chunks(rows):
             client.submit_transaction(batch)
 
 

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared import store_index as si
 from shared import store_layout as su
+from shared.azure.tables_retention import TableRetention
 from shared.errors import (
     ConfigurationError,
     Conflict,
@@ -43,7 +45,6 @@ from shared.ports import (
     IgnoredEvent,
     IndexEntry,
     Page,
-    PurgeReport,
     RolloutQuery,
     Slot,
     SlotWrite,
@@ -83,7 +84,7 @@ def _check_table_name(name: str) -> str:
     return name
 
 
-class TableRolloutStore:
+class TableRolloutStore(TableRetention):
     """RolloutStore on one Azure Table (default name ``autocanary``)."""
 
     def __init__(
@@ -98,7 +99,7 @@ class TableRolloutStore:
     ) -> None:
         if attempts < 1:
             raise ConfigurationError("attempts must be >= 1")
-        self._now = clock or su.utcnow
+        self._now = clock or si.utcnow
         self._indexed = False
         self._client = client
         self._attempts = attempts
@@ -335,12 +336,12 @@ class TableRolloutStore:
         if su.is_noop(before, change):
             return before
         plan = su.plan_write(before, change, self._now())
-        was_busy = su.slot_busy(before)
+        was_busy = si.slot_busy(before)
         if plan.busy and not was_busy:
-            self._upsert(su.index_entity(before.endpoint, self._now()))
+            self._upsert(si.index_entity(before.endpoint, self._now()))
         index_etag: str | None = None
         if was_busy and not plan.busy:
-            found = self._get(su.ACTIVE_PARTITION, plan.partition, select=["Endpoint"])
+            found = self._get(si.ACTIVE_PARTITION, plan.partition, select=["Endpoint"])
             index_etag = str(found.metadata["etag"]) if found is not None else None
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
@@ -378,7 +379,7 @@ class TableRolloutStore:
         except AzureError as exc:
             raise _upstream(exc) from exc
         if index_etag is not None:
-            self._delete(su.ACTIVE_PARTITION, plan.partition, index_etag)
+            self._delete(si.ACTIVE_PARTITION, plan.partition, index_etag)
         etag = results[0].get("etag") if results else None
         if not etag:
             # The service always returns the new ETag of each written row; if a proxy dropped
@@ -433,7 +434,7 @@ class TableRolloutStore:
         return self._get(partition, su.event_row(event_id), select=["EventId"]) is not None
 
     def record_ignored(self, event: IgnoredEvent) -> bool:
-        claim, data = su.ignored_rows(event)
+        claim, data = si.ignored_rows(event)
         from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError
 
@@ -451,29 +452,29 @@ class TableRolloutStore:
     def active_index(self) -> list[IndexEntry]:
         self._index_once()
         rows = self._query(
-            "PartitionKey eq @pk", {"pk": su.ACTIVE_PARTITION}, ["Endpoint", "Since"]
+            "PartitionKey eq @pk", {"pk": si.ACTIVE_PARTITION}, ["Endpoint", "Since"]
         )
-        return [su.index_from_entity(row, str(row.metadata["etag"])) for row in rows]
+        return [si.index_from_entity(row, str(row.metadata["etag"])) for row in rows]
 
     def active_endpoints(self) -> list[str]:
         return sorted(e.endpoint for e in self.active_index())
 
     def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
-        if su.slot_busy(slot) or not su.index_expired(entry, self._now()):
+        if si.slot_busy(slot) or not si.index_expired(entry, self._now()):
             return False
-        return self._delete(su.ACTIVE_PARTITION, su.partition_key(entry.endpoint), entry.etag)
+        return self._delete(si.ACTIVE_PARTITION, su.partition_key(entry.endpoint), entry.etag)
 
     def _index_once(self) -> None:
         """Index a table written before the index existed (one scan, once), then mark it."""
         if self._indexed:
             return
-        if self._get(su.META_PARTITION, su.INDEX_MARKER_ROW) is None:
+        if self._get(si.META_PARTITION, si.INDEX_MARKER_ROW) is None:
             now = self._now()
             busy = self._query(
                 "RowKey eq @row and Busy eq @busy", {"row": su.SLOT_ROW, "busy": True}, ["Endpoint"]
             )
             for row in list(busy):
-                self._upsert(su.index_entity(str(row["Endpoint"]), now))
+                self._upsert(si.index_entity(str(row["Endpoint"]), now))
             low, high = su.prefix_range(su.EVENT_PREFIX)
             legacy = self._query(
                 "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
@@ -482,10 +483,10 @@ class TableRolloutStore:
             for row in list(legacy):
                 if "AtRow" in row:
                     continue
-                claim, data = su.ignored_rows(su.ignored_from_entity(row))
+                claim, data = si.ignored_rows(su.ignored_from_entity(row))
                 self._upsert(data)
                 self._upsert(claim)
-            self._upsert({"PartitionKey": su.META_PARTITION, "RowKey": su.INDEX_MARKER_ROW})
+            self._upsert({"PartitionKey": si.META_PARTITION, "RowKey": si.INDEX_MARKER_ROW})
         self._indexed = True
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
@@ -510,8 +511,8 @@ class TableRolloutStore:
 
     def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
         flt = su.rollout_filter(query)
-        su.check_page_limit(flt.limit)
-        start = su.decode_token(continuation)
+        si.check_page_limit(flt.limit)
+        start = si.decode_token(continuation)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
         clauses = ["RowKey ge @p0", "RowKey lt @p1"]
         parameters: dict[str, Any] = {"p0": low, "p1": high}
@@ -519,146 +520,24 @@ class TableRolloutStore:
             clauses.append(f"{column} eq @p{i}")
             parameters[f"p{i}"] = value
         rows, token = self._page(" and ".join(clauses), parameters, flt.limit, start)
-        return Page([su.rollout_from_entity(row) for row in rows], su.encode_token(token))
+        return Page([su.rollout_from_entity(row) for row in rows], si.encode_token(token))
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         su.newest_ignored((), limit)  # validates limit before any I/O
-        return self.page_ignored(min(limit, su.MAX_PAGE)).items
+        return self.page_ignored(min(limit, si.MAX_PAGE)).items
 
     def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
-        su.check_page_limit(limit)
-        start = su.decode_token(continuation)
+        si.check_page_limit(limit)
+        start = si.decode_token(continuation)
         self._index_once()
-        low, high = su.prefix_range(su.IGNORED_AT_PREFIX)
+        low, high = su.prefix_range(si.IGNORED_AT_PREFIX)
         rows, token = self._page(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
             {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
             limit,
             start,
         )
-        return Page([su.ignored_from_entity(row) for row in rows], su.encode_token(token))
-
-    # ----------------------------------------------------------------------------- retention
-
-    def purge(self, cutoff: datetime, max_rows: int = su.PURGE_ROWS) -> PurgeReport:
-        """Ignored events by a range query on their time-ordered rows; ended rollouts by a
-        filtered scan that resumes, call after call, from a cursor kept in ``~meta``."""
-        flt = su.purge_filter(cutoff, max_rows)
-        budget = flt.max_rows
-        ignored, done = self._purge_ignored(flt, budget // 2)
-        budget -= 2 * ignored
-        rollouts = decisions = events = 0
-        meta = self._get(su.META_PARTITION, su.RETENTION_ROW)
-        cursor = su.decode_token(str(meta["Cursor"])) if meta and meta.get("Cursor") else None
-        touched: set[str] = set()
-        for _ in range(su.PURGE_PAGES):
-            if budget <= 0:
-                done = False
-                break
-            rows, nxt = self._page(
-                "RowKey ge @low and RowKey lt @high and Active eq @active and UpdatedAt lt @cut",
-                {
-                    "low": su.ROLLOUT_PREFIX,
-                    "high": su.prefix_range(su.ROLLOUT_PREFIX)[1],
-                    "active": False,
-                    "cut": flt.cutoff,
-                },
-                min(100, budget),
-                cursor,
-                select=["PartitionKey", "RowKey", "RolloutId", "Active", "UpdatedAt"],
-            )
-            finished_page = True
-            for row in rows:
-                if not flt.expired_rollout(row) or str(row["PartitionKey"]).startswith("~"):
-                    continue
-                n = self._purge_rollout(str(row["PartitionKey"]), row, budget)
-                if n is None:
-                    finished_page = False
-                    break
-                rollouts += 1
-                decisions += n
-                budget -= n + 1
-                touched.add(str(row["PartitionKey"]))
-            if not finished_page:
-                done = False
-                break  # the cursor stays at this page's start: its rest is read again
-            cursor = nxt
-            if cursor is None:
-                break
-        else:
-            done = done and cursor is None
-        for pk in sorted(touched):
-            if budget <= 0:
-                done = False
-                break
-            n = self._purge_inbox(pk, flt, budget)
-            events += n
-            budget -= n
-        self._upsert(
-            {
-                "PartitionKey": su.META_PARTITION,
-                "RowKey": su.RETENTION_ROW,
-                "Cursor": su.encode_token(cursor) or "",
-            }
-        )
-        return PurgeReport(rollouts, decisions, events, ignored, done and cursor is None)
-
-    def _purge_ignored(self, flt: su.PurgeFilter, pairs: int) -> tuple[int, bool]:
-        if pairs < 1:
-            return 0, False
-        low, high = su.ignored_older_than(flt.cutoff)
-        rows, token = self._page(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-            {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
-            min(pairs, su.MAX_PAGE),
-            None,
-            select=["RowKey", "EventId"],
-        )
-        for batch in su.chunks(rows, su.MAX_OPERATIONS // 2):
-            operations: list[Any] = []
-            for row in batch:
-                operations.append(
-                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": row["RowKey"]})
-                )
-                claim = su.event_row(str(row["EventId"]))
-                operations.append(
-                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": claim})
-                )
-            self._transact(operations)
-        return len(rows), token is None
-
-    def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> int | None:
-        """Delete one ended rollout's decisions, then its row (last, so that a crash leaves it
-        to be found again). None, and nothing deleted, when it does not fit ``budget``."""
-        low, high = su.prefix_range(su.decision_prefix(str(row["RolloutId"])))
-        keys = [
-            str(d["RowKey"])
-            for d in self._query(
-                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-                {"pk": pk, "low": low, "high": high},
-                ["RowKey"],
-            )
-        ]
-        if len(keys) + 1 > budget:
-            return None
-        keys.append(str(row["RowKey"]))
-        for batch in su.chunks(keys):
-            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
-        return len(keys) - 1
-
-    def _purge_inbox(self, pk: str, flt: su.PurgeFilter, budget: int) -> int:
-        low, high = su.prefix_range(su.EVENT_PREFIX)
-        rows, _ = self._page(
-            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high and At lt @cut",
-            {"pk": pk, "low": low, "high": high, "cut": flt.cutoff},
-            min(budget, su.MAX_PAGE),
-            None,
-            select=["RowKey", "At"],
-        )
-        keys = [str(r["RowKey"]) for r in rows if flt.expired_event(r)]
-        for batch in su.chunks(keys):
-            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
-        return len(keys)
+        return Page([su.ignored_from_entity(row) for row in rows], si.encode_token(token))
 
 
 def _transient(exc: BaseException) -> bool:

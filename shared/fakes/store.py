@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from shared import store_index as si
 from shared import store_layout as su
 from shared.errors import Conflict, DuplicateEvent, StaleState
 from shared.model import DecisionRecord, Rollout
@@ -44,7 +45,7 @@ class InMemoryRolloutStore:
         self._lock = threading.Lock()
         self._rows: dict[Key, tuple[Row, str]] = {}
         self._etags = itertools.count(1)
-        self._now = clock or su.utcnow
+        self._now = clock or si.utcnow
         self._indexed = False
         self.transactions = 0  # slot and history transactions a Table store would have made
         self.index_writes = 0  # upserts and deletes of index rows
@@ -83,12 +84,12 @@ class InMemoryRolloutStore:
         if su.is_noop(before, change):
             return before
         plan = su.plan_write(before, change, self._now())
-        index_key = (su.ACTIVE_PARTITION, plan.partition)
-        was_busy = su.slot_busy(before)
+        index_key = (si.ACTIVE_PARTITION, plan.partition)
+        was_busy = si.slot_busy(before)
         if plan.busy and not was_busy:
             with self._lock:  # upsert the index row first (its own service call)
                 self._rows[index_key] = (
-                    su.index_entity(before.endpoint, self._now()),
+                    si.index_entity(before.endpoint, self._now()),
                     self._etag(),
                 )
                 self.index_writes += 1
@@ -137,7 +138,7 @@ class InMemoryRolloutStore:
         return self._get((partition, su.event_row(event_id))) is not None
 
     def record_ignored(self, event: IgnoredEvent) -> bool:
-        claim, data = su.ignored_rows(event)
+        claim, data = si.ignored_rows(event)
         key = (su.IGNORED_PARTITION, claim["RowKey"])
         with self._lock:
             self.transactions += 1
@@ -154,24 +155,24 @@ class InMemoryRolloutStore:
         with self._lock:
             self.queries += 1
             return [
-                su.index_from_entity(row, etag)
+                si.index_from_entity(row, etag)
                 for (pk, _), (row, etag) in sorted(self._rows.items())
-                if pk == su.ACTIVE_PARTITION
+                if pk == si.ACTIVE_PARTITION
             ]
 
     def active_endpoints(self) -> list[str]:
         return sorted(e.endpoint for e in self.active_index())
 
     def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
-        if su.slot_busy(slot) or not su.index_expired(entry, self._now()):
+        if si.slot_busy(slot) or not si.index_expired(entry, self._now()):
             return False
-        return self._delete_if((su.ACTIVE_PARTITION, su.partition_key(entry.endpoint)), entry.etag)
+        return self._delete_if((si.ACTIVE_PARTITION, su.partition_key(entry.endpoint)), entry.etag)
 
     def _index_once(self) -> None:
         """Index a store written before the index existed (one scan), then mark it."""
         if self._indexed:
             return
-        if self._get((su.META_PARTITION, su.INDEX_MARKER_ROW)) is None:
+        if self._get((si.META_PARTITION, si.INDEX_MARKER_ROW)) is None:
             now = self._now()
             with self._lock:
                 self.queries += 1
@@ -188,17 +189,17 @@ class InMemoryRolloutStore:
                     and "AtRow" not in row
                 ]
                 for endpoint in busy:
-                    self._rows[(su.ACTIVE_PARTITION, su.partition_key(endpoint))] = (
-                        su.index_entity(endpoint, now),
+                    self._rows[(si.ACTIVE_PARTITION, su.partition_key(endpoint))] = (
+                        si.index_entity(endpoint, now),
                         self._etag(),
                     )
                 for row in legacy:
                     event = su.ignored_from_entity(row)
-                    claim, data = su.ignored_rows(event)
+                    claim, data = si.ignored_rows(event)
                     self._rows[(su.IGNORED_PARTITION, data["RowKey"])] = (data, self._etag())
                     self._rows[(su.IGNORED_PARTITION, claim["RowKey"])] = (claim, self._etag())
-                marker = {"PartitionKey": su.META_PARTITION, "RowKey": su.INDEX_MARKER_ROW}
-                self._rows[(su.META_PARTITION, su.INDEX_MARKER_ROW)] = (marker, self._etag())
+                marker = {"PartitionKey": si.META_PARTITION, "RowKey": si.INDEX_MARKER_ROW}
+                self._rows[(si.META_PARTITION, si.INDEX_MARKER_ROW)] = (marker, self._etag())
         self._indexed = True
 
     # ----------------------------------------------------------------------------- history
@@ -211,23 +212,23 @@ class InMemoryRolloutStore:
 
     def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
         flt = su.rollout_filter(query)
-        su.check_page_limit(flt.limit)
+        si.check_page_limit(flt.limit)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
         rows, token = self._page(
             lambda pk, r: low <= r["RowKey"] < high and flt.matches(r),
             flt.limit,
-            su.decode_token(continuation),
+            si.decode_token(continuation),
         )
         return Page([su.rollout_from_entity(r) for r in rows], token)
 
     def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
-        su.check_page_limit(limit)
-        low, high = su.prefix_range(su.IGNORED_AT_PREFIX)
+        si.check_page_limit(limit)
+        low, high = su.prefix_range(si.IGNORED_AT_PREFIX)
         self._index_once()
         rows, token = self._page(
             lambda pk, r: pk == su.IGNORED_PARTITION and low <= r["RowKey"] < high,
             limit,
-            su.decode_token(continuation),
+            si.decode_token(continuation),
         )
         return Page([su.ignored_from_entity(r) for r in rows], token)
 
@@ -247,7 +248,7 @@ class InMemoryRolloutStore:
                 if not match(key[0], row):
                     continue
                 if len(out) == limit:
-                    return out, su.encode_token({"PartitionKey": key[0], "RowKey": key[1]})
+                    return out, si.encode_token({"PartitionKey": key[0], "RowKey": key[1]})
                 out.append(dict(row))
         return out, None
 
@@ -259,15 +260,15 @@ class InMemoryRolloutStore:
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         su.newest_ignored((), limit)
-        return self.page_ignored(min(limit, su.MAX_PAGE)).items
+        return self.page_ignored(min(limit, si.MAX_PAGE)).items
 
     # ----------------------------------------------------------------------------- retention
 
-    def purge(self, cutoff: datetime, max_rows: int = su.PURGE_ROWS) -> PurgeReport:
-        flt = su.purge_filter(cutoff, max_rows)
+    def purge(self, cutoff: datetime, max_rows: int = si.PURGE_ROWS) -> PurgeReport:
+        flt = si.purge_filter(cutoff, max_rows)
         budget = flt.max_rows
         ignored = 0
-        low, high = su.ignored_older_than(flt.cutoff)
+        low, high = si.ignored_older_than(flt.cutoff)
         with self._lock:
             self.queries += 1
             expired = sorted(

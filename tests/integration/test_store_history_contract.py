@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared import store_index as si
 from shared import store_layout as su
 from shared.azure.tables import TableRolloutStore
 from shared.clock import FakeClock
@@ -111,7 +112,7 @@ def test_an_index_entry_left_by_a_failed_write_is_dropped_only_after_the_grace(
     (entry,) = store.active_index()
     idle = store.read("ep-1")
     assert store.unindex(entry, idle) is False  # younger than the grace: a write may be in flight
-    clock.advance((su.INDEX_GRACE + timedelta(seconds=1)).total_seconds())
+    clock.advance((si.INDEX_GRACE + timedelta(seconds=1)).total_seconds())
     assert store.unindex(entry, idle) is True
     assert store.active_index() == []
 
