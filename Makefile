@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim clean checkov
+.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
 
 all: test
 
@@ -61,7 +61,7 @@ clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 
 # Benchmarks print figures; they never pass or fail on time.
-bench: bench-judge bench-router bench-coldstart bench-alert bench-sim
+bench: bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale
 
 bench-judge: $(STAMP)
 	$(PY) -m bench.judge
@@ -91,3 +91,6 @@ $(CHECKOV):
 
 checkov: $(CHECKOV)
 	$(CHECKOV) --directory infra --framework terraform --skip-download --quiet --compact
+
+bench-scale: $(STAMP) $(AZURITE)
+	$(PY) -m bench.scale

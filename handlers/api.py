@@ -1,6 +1,9 @@
 """The operator API: list and inspect rollouts, and steer them.
 
-GET  /api/rollouts                       active and recent (?endpoint=&model=&phase=&active=&limit=)
+GET  /api/rollouts                       one page of rollouts (?endpoint=&model=&phase=&active=
+                                         &limit=&continuation=), in the store's order
+GET  /api/ignored-events                 one page of events that started no rollout, newest
+                                         first (?limit=&continuation=)
 GET  /api/rollouts/{endpoint}            the current rollout, its history and every decision
 POST /api/rollouts/{endpoint}/{action}   pause | resume | promote | rollback | abort
                                          body {"reason": "...", "actor"?: "...", "full"?: bool}
@@ -28,8 +31,19 @@ MAX_LIMIT = 500
 def list_rollouts(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         query = _query(req.params)
-        items = bootstrap.engine().list_rollouts(query)
-        return json_response({"rollouts": items, "count": len(items)})
+        items, token = bootstrap.engine().page_rollouts(query, _continuation(req.params))
+        return json_response({"rollouts": items, "count": len(items), "continuation": token})
+
+    return guarded(run)
+
+
+@bp.function_name("list_ignored_events")
+@bp.route(route="ignored-events", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_ignored_events(req: func.HttpRequest) -> func.HttpResponse:
+    def run() -> func.HttpResponse:
+        limit = _limit(req.params)
+        items, token = bootstrap.engine().page_ignored(limit, _continuation(req.params))
+        return json_response({"events": items, "count": len(items), "continuation": token})
 
     return guarded(run)
 
@@ -73,13 +87,6 @@ def _query(params: Mapping[str, str]) -> RolloutQuery:
             raise InvalidInput(
                 f"unknown phase {phase_raw!r}", details={"allowed": [p.value for p in Phase]}
             )
-    limit_raw = get("limit") or "100"
-    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits,
-    # which int() refuses (a 500 before) or reads as a number
-    if not (limit_raw.isascii() and limit_raw.isdigit() and len(limit_raw) <= 6):
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    if not 1 <= int(limit_raw) <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     active_raw = (get("active") or "false").lower()
     if active_raw not in ("true", "false"):
         raise InvalidInput("active must be true or false")
@@ -88,5 +95,21 @@ def _query(params: Mapping[str, str]) -> RolloutQuery:
         model=get("model") or None,
         phase=phase,
         active_only=active_raw == "true",
-        limit=int(limit_raw),
+        limit=_limit(params),
     )
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    limit_raw = params.get("limit") or "100"
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits,
+    # which int() refuses (a 500 before) or reads as a number
+    if not (limit_raw.isascii() and limit_raw.isdigit() and len(limit_raw) <= 6):
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    if not 1 <= int(limit_raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(limit_raw)
+
+
+def _continuation(params: Mapping[str, str]) -> str | None:
+    """The opaque token of the previous page's ``continuation`` (checked by the store)."""
+    return params.get("continuation") or None

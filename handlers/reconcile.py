@@ -1,4 +1,4 @@
-"""Timer trigger: reconcile every active rollout, every minute."""
+"""Timer triggers: reconcile every active rollout, every minute; delete old history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ bp = func.Blueprint()
 log = logging.getLogger("autocanary")
 
 SCHEDULE = "0 */1 * * * *"  # six-field NCRONTAB: second 0 of every minute
+RETENTION_SCHEDULE = "30 */10 * * * *"  # second 30 of every tenth minute
 
 
 @bp.function_name("reconcile_rollouts")
@@ -27,3 +28,13 @@ def reconcile_rollouts(timer: func.TimerRequest) -> None:
     )
     for o in failed:
         log.error("reconcile %s failed: %s", o.endpoint, o.error)
+
+
+@bp.function_name("purge_history")
+@bp.timer_trigger(
+    arg_name="timer", schedule=RETENTION_SCHEDULE, run_on_startup=False, use_monitor=True
+)
+def purge_history(timer: func.TimerRequest) -> None:
+    """One bounded batch of history older than AUTOCANARY_RETENTION; the next run continues."""
+    report = bootstrap.engine().purge_history()
+    log.info("retention: %d row(s) deleted%s", report.rows, "" if report.done else ", more remain")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.errors import AutocanaryError, ConfigurationError
@@ -85,4 +86,5 @@ def build_engine(settings: Settings | None = None) -> Engine:
         policies=policies,
         workspace_id=settings.workspace_id,
         max_concurrency=settings.max_concurrency,
+        retention=timedelta(seconds=settings.retention_seconds),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from shared.judge.types import JudgeSettings, Minute, Verdict
 from shared.model import (
@@ -22,6 +22,8 @@ from shared.model import (
     Waiting,
 )
 from shared.policy import DEFAULT_ERRORS
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -160,6 +162,40 @@ class RolloutQuery:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One row of the index of busy slots: a superset of the endpoints needing reconcile.
+    ``since`` is when the row was last written; ``etag`` guards its removal."""
+
+    endpoint: str
+    since: datetime | None
+    etag: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a history read; ``continuation`` (opaque) fetches the next, None at the end.
+    A page may hold fewer items than asked for (even none) and still have a continuation."""
+
+    items: list[T]
+    continuation: str | None = None
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What one bounded retention pass deleted; ``done`` when nothing expired is left."""
+
+    rollouts: int = 0
+    decisions: int = 0
+    events: int = 0
+    ignored: int = 0
+    done: bool = True
+
+    @property
+    def rows(self) -> int:
+        return self.rollouts + self.decisions + self.events + self.ignored
+
+
 class RolloutStore(Protocol):
     def read(self, endpoint: str) -> Slot:
         """The endpoint's slot; an empty Slot (etag None) when nothing is stored."""
@@ -181,7 +217,34 @@ class RolloutStore(Protocol):
         ...
 
     def active_endpoints(self) -> list[str]:
-        """Endpoints that have an active rollout or a waiting version."""
+        """Endpoints that have an active rollout or a waiting version (from the index)."""
+        ...
+
+    def active_index(self) -> list[IndexEntry]:
+        """The index of busy slots, read without scanning history: every endpoint with an
+        active rollout or a waiting version, and possibly some whose slot just became idle."""
+        ...
+
+    def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
+        """Drop a stale index entry, given its slot as read after the entry: only when the slot
+        is idle, the entry is older than the store's grace period and still unchanged. True if
+        it was dropped."""
+        ...
+
+    def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
+        """One page of rollouts matching the query in the store's order (by endpoint, then
+        oldest first), at most ``query.limit`` (1-1000); InvalidInput for a bad token."""
+        ...
+
+    def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
+        """One page of ignored events, newest first."""
+        ...
+
+    def purge(self, cutoff: datetime, max_rows: int = 2000) -> PurgeReport:
+        """Delete, in bounded batches, history older than ``cutoff``: ended rollouts last
+        updated before it with their decisions, event inbox rows claimed before it and ignored
+        events recorded before it. Active rollouts and slots are never touched. Deletes at most
+        ``max_rows`` rows; a later call resumes where this one stopped."""
         ...
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:

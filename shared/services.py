@@ -8,10 +8,13 @@ ETag means someone else decided first: re-read and decide again, a bounded numbe
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shared import machine
@@ -51,9 +54,12 @@ from shared.ports import (
     EndpointControl,
     EventPublisher,
     IgnoredEvent,
+    IndexEntry,
     Judge,
     MetricsQuery,
     MetricsSource,
+    Page,
+    PurgeReport,
     RolloutQuery,
     RolloutStore,
     Slot,
@@ -64,6 +70,15 @@ from shared.settle import settle
 log = logging.getLogger("autocanary")
 
 MAX_ATTEMPTS = 8
+DEFAULT_RETENTION = timedelta(days=90)
+# A tick aims to finish well inside its one-minute schedule: the pool is sized so that the
+# per-rollout work takes about this long (at most max_concurrency workers).
+TICK_TARGET_S = 5.0
+# Endpoints per metrics prefetch: Azure Monitor's metrics:getBatch takes up to 50 resources of
+# one region and subscription per call (shared/azure/metrics.py BATCH_SIZE).
+METRICS_BATCH = 50
+# Evidence keys that change on every tick without the state changing: never a reason to write.
+VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
 EFFECT_FAILED = machine.EFFECT_FAILED
 EVENT_PREFIX = "Autocanary.Rollout."
 
@@ -146,6 +161,7 @@ class Engine:
         policies: PolicySet,
         workspace_id: str | None = None,
         max_concurrency: int = 8,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.store = store
         self.endpoints = endpoints
@@ -156,6 +172,11 @@ class Engine:
         self.policies = policies
         self.workspace_id = workspace_id.lower().rstrip("/") if workspace_id else None
         self.max_concurrency = max(1, max_concurrency)
+        if retention <= timedelta(0):
+            raise InvalidInput("retention must be positive")
+        self.retention = retention
+        self._tick_lock = threading.Lock()
+        self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
     # ------------------------------------------------------------------ model registered
     def on_model_registered(self, model: ModelRef) -> IngestResult:
@@ -240,21 +261,101 @@ class Engine:
     # ------------------------------------------------------------------ reconcile
     def reconcile_all(self) -> list[ReconcileOutcome]:
         """Reconcile every endpoint with an active rollout or a waiting version, with bounded
-        concurrency; one endpoint's failure is recorded and never stops the others."""
-        endpoints = self.store.active_endpoints()
-        if not endpoints:
+        concurrency; one endpoint's failure is recorded and never stops the others.
+
+        The endpoints come from the store's index (never a scan of history). Each slot is read
+        once, inside the worker pool; the metrics of every judgeable rollout are then fetched
+        in one batch, and the same pool reconciles each endpoint from the slot it read. A tick
+        that starts while the previous one still runs in this process is skipped (the
+        Functions host never overlaps a timer on one instance; other instances are kept
+        correct by the slot ETags)."""
+        if not self._tick_lock.acquire(blocking=False):
+            log.warning("the previous reconcile tick is still running; this one is skipped")
             return []
-        slots = {ep: self.store.read(ep) for ep in endpoints}
-        prefetched = self._prefetch_minutes(slots)
-        workers = min(self.max_concurrency, len(endpoints))
+        try:
+            return self._tick()
+        finally:
+            self._tick_lock.release()
+
+    def pool_size(self, rollouts: int) -> int:
+        """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
+        seconds per rollout (all of max_concurrency until measured), at most max_concurrency."""
+        if rollouts <= 0:
+            return 1
+        per = self._seconds_per_rollout
+        wanted = self.max_concurrency if per is None else math.ceil(rollouts * per / TICK_TARGET_S)
+        return max(1, min(self.max_concurrency, rollouts, wanted))
+
+    def _tick(self) -> list[ReconcileOutcome]:
+        entries = self.store.active_index()
+        if not entries:
+            return []
+        workers = self.pool_size(len(entries))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
-            return list(pool.map(lambda ep: self._reconcile_safely(ep, prefetched), endpoints))
+            started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
+            reads = list(pool.map(self._read_safely, entries))
+            pooled = time.monotonic() - started
+            slots = [s for s in reads if isinstance(s, Slot) and slot_busy(s)]
+            # Metrics in batches of METRICS_BATCH endpoints (what one getBatch call takes),
+            # fetched side by side in the pool rather than one after another.
+            prefetched: dict[str, Sequence[Minute]] = {}
+            groups = [
+                {s.endpoint: s for s in slots[i : i + METRICS_BATCH]}
+                for i in range(0, len(slots), METRICS_BATCH)
+            ]
+            for minutes in pool.map(self._prefetch_minutes, groups):
+                prefetched.update(minutes)
+            started = time.monotonic()
+            outcomes = list(
+                pool.map(
+                    lambda pair: self._reconcile_entry(pair[0], pair[1], prefetched),
+                    zip(entries, reads, strict=True),
+                )
+            )
+            pooled += time.monotonic() - started
+        self.observe_tick(len(entries), workers, pooled)
+        return [o for o in outcomes if o is not None]
+
+    def observe_tick(self, rollouts: int, workers: int, seconds: float) -> None:
+        """Learn the seconds one rollout costs a worker from a tick that took ``seconds``
+        (smoothed over ticks); :meth:`pool_size` sizes the next tick's pool from it."""
+        if rollouts < 1 or workers < 1 or seconds < 0:
+            return
+        per = seconds * workers / rollouts
+        old = self._seconds_per_rollout
+        self._seconds_per_rollout = per if old is None else 0.5 * old + 0.5 * per
+
+    def _read_safely(self, entry: IndexEntry) -> Slot | ReconcileOutcome:
+        try:
+            return self.store.read(entry.endpoint)
+        except Exception as exc:
+            log.exception("reading the slot of %s failed", entry.endpoint)
+            return ReconcileOutcome(entry.endpoint, None, None, None, False, _error_dict(exc))
+
+    def _reconcile_entry(
+        self,
+        entry: IndexEntry,
+        read: Slot | ReconcileOutcome,
+        prefetched: Mapping[str, Sequence[Minute]],
+    ) -> ReconcileOutcome | None:
+        if isinstance(read, ReconcileOutcome):
+            return read
+        if not slot_busy(read):
+            try:
+                self.store.unindex(entry, read)  # an idle slot left in the index
+            except Exception:
+                log.exception("dropping %s from the index failed", entry.endpoint)
+            return None
+        return self._reconcile_safely(entry.endpoint, prefetched, read)
 
     def _reconcile_safely(
-        self, endpoint: str, prefetched: Mapping[str, Sequence[Minute]]
+        self,
+        endpoint: str,
+        prefetched: Mapping[str, Sequence[Minute]],
+        slot: Slot | None = None,
     ) -> ReconcileOutcome:
         try:
-            return self.reconcile(endpoint, prefetched=prefetched)
+            return self.reconcile(endpoint, prefetched=prefetched, slot=slot)
         except Exception as exc:  # one endpoint's failure never stops the others
             log.exception("reconcile of %s failed", endpoint)
             self._record_failure(endpoint, exc)
@@ -272,10 +373,15 @@ class Engine:
         command: Command | None = None,
         *,
         prefetched: Mapping[str, Sequence[Minute]] | None = None,
+        slot: Slot | None = None,
     ) -> ReconcileOutcome:
-        """One level-triggered step for one endpoint (optionally carrying a command)."""
+        """One level-triggered step for one endpoint (optionally carrying a command).
+        ``slot``, if given, is the endpoint's slot as just read; it is re-read only when a
+        write finds it stale."""
+        read = slot
         for _ in range(MAX_ATTEMPTS):
-            slot = self.store.read(endpoint)
+            slot = read if read is not None else self.store.read(endpoint)
+            read = None
             active = slot.active
             now = self.clock.now()
             if active is None or active.phase.terminal:
@@ -285,6 +391,12 @@ class Engine:
                 if command is not None:
                     self._no_active(endpoint)
                 return ReconcileOutcome(endpoint, None, None, None, False)
+            if command is None and _at_rest(active):
+                # Paused with nothing on the canary: decide would change nothing, so Azure is
+                # not asked (an operator's resume, or an alert, reads it afresh).
+                return ReconcileOutcome(
+                    endpoint, active.id, active.phase.value, active.reason, False
+                )
             ep = self._endpoint(endpoint)
             verdict: Verdict | None = None
             judging: Judging | None = None
@@ -318,7 +430,7 @@ class Engine:
                 active, waiting = started.rollout, None
                 rollouts.append(started.rollout)
                 decisions.append(started.record)
-        if nxt == slot.active and not decisions:
+        if not decisions and _same_state(nxt, slot.active):
             return False
         self.store.write(
             slot,
@@ -685,3 +797,79 @@ class Engine:
 
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
         return [machine.summary(r) for r in self.store.list_rollouts(query)]
+
+    def page_rollouts(
+        self, query: RolloutQuery, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        page: Page[Rollout] = self.store.page_rollouts(query, continuation)
+        return [machine.summary(r) for r in page.items], page.continuation
+
+    def page_ignored(
+        self, limit: int = 100, continuation: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        page: Page[IgnoredEvent] = self.store.page_ignored(limit, continuation)
+        items = [
+            {
+                "event_id": e.event_id,
+                "model": e.model.to_dict(),
+                "reason": e.reason,
+                "detail": e.detail,
+                "at": e.at.isoformat(),
+            }
+            for e in page.items
+        ]
+        return items, page.continuation
+
+    # ------------------------------------------------------------------ retention
+    def purge_history(self, max_rows: int | None = None) -> PurgeReport:
+        """Delete one bounded batch of history older than the retention period."""
+        cutoff = self.clock.now() - self.retention
+        report = (
+            self.store.purge(cutoff)
+            if max_rows is None
+            else self.store.purge(cutoff, max_rows=max_rows)
+        )
+        if report.rows:
+            log.info(
+                "retention: deleted %d rollout(s), %d decision(s), %d event(s), %d ignored "
+                "event(s) older than %s%s",
+                report.rollouts,
+                report.decisions,
+                report.events,
+                report.ignored,
+                cutoff.isoformat(),
+                "" if report.done else "; more remain",
+            )
+        return report
+
+
+def slot_busy(slot: Slot) -> bool:
+    return (slot.active is not None and slot.active.active) or slot.waiting is not None
+
+
+def _at_rest(r: Rollout) -> bool:
+    """Paused, its split confirmed, and no live or mirrored traffic on the canary: a tick
+    cannot change it, so it costs no ARM read."""
+    return (
+        r.paused
+        and r.confirmed
+        and r.phase not in (Phase.PENDING, Phase.ROLLING_BACK)
+        and r.traffic.get(r.canary, 0) == 0
+        and r.mirror.get(r.canary, 0) == 0
+    )
+
+
+def _steady(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in evidence.items() if k not in VOLATILE_EVIDENCE}
+
+
+def _same_state(nxt: Rollout, stored: Rollout | None) -> bool:
+    """Whether ``nxt`` differs from what is stored only by evidence that moves every tick
+    (the seconds a stage has run): then nothing is written."""
+    if stored is None:
+        return False
+    if nxt == stored:
+        return True
+    return replace(nxt, evidence=_steady(nxt.evidence)) == replace(
+        stored, evidence=_steady(stored.evidence)
+    )

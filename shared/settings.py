@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import ConfigurationError, PolicyError
-from shared.policy import PolicySet, load_policy_text
+from shared.policy import PolicySet, load_policy_text, parse_duration
 
 # name -> (required, description); the README table is generated from the same facts.
 SETTINGS: dict[str, tuple[bool, str]] = {
@@ -51,6 +51,11 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "access key of that topic; unset: the app's identity (EventGrid Data Sender role)",
     ),
     "AUTOCANARY_MAX_CONCURRENCY": (False, "rollouts reconciled in parallel per tick (default 8)"),
+    "AUTOCANARY_RETENTION": (
+        False,
+        "how long ended rollouts, their decisions and recorded events are kept, e.g. 90d, "
+        "36h (default 90d, at least 1d); older history is deleted in bounded batches",
+    ),
     "AUTOCANARY_CREDENTIAL": (
         False,
         "default (DefaultAzureCredential, default), managed-identity, or local (the "
@@ -96,6 +101,7 @@ class Settings:
     arm_endpoint: str | None
     ca_bundle: str | None
     metrics_granularity_seconds: float = 60.0
+    retention_seconds: float = 90 * 86400.0
 
     @property
     def workspace_id(self) -> str:
@@ -206,6 +212,17 @@ class Settings:
                     "AUTOCANARY_METRICS_GRANULARITY_SECONDS is only for the local emulator "
                     "(Azure Monitor's grain is one minute)"
                 )
+        retention = 90 * 86400.0
+        retention_raw = get("AUTOCANARY_RETENTION")
+        if retention_raw is not None:
+            try:
+                retention = parse_duration(retention_raw, "AUTOCANARY_RETENTION")
+            except PolicyError:
+                retention = -1.0
+            if retention < 86400.0:
+                problems.append(
+                    "AUTOCANARY_RETENTION must be a duration of at least one day, like 90d or 36h"
+                )
         eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")
@@ -232,6 +249,7 @@ class Settings:
             arm_endpoint=arm.rstrip("/") + "/" if arm else None,
             ca_bundle=ca_bundle,
             metrics_granularity_seconds=granularity,
+            retention_seconds=retention,
         )
         settings.policies()  # an invalid policy fails here, before any rollout
         return settings

@@ -25,9 +25,10 @@ bounds that risk (a minute must also be old).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.judge.types import Minute
@@ -73,7 +74,11 @@ def settle(
     of one metric minute (60 in Azure); ``settle_s`` how long after its end a minute may still
     be revised.
     """
-    cutoff = now - timedelta(seconds=settle_s + step_s)  # a minute starting here ended settle ago
+    # A minute starting at or before the cutoff ended settle_s ago. Minutes start on multiples
+    # of step_s, so the cutoff is floored to one: ticks within one minute read the same (and
+    # store the same reading: an unchanged rollout is not rewritten).
+    raw = (now - timedelta(seconds=settle_s + step_s)).timestamp()
+    cutoff = datetime.fromtimestamp(math.floor(raw / step_s) * step_s, tz=UTC)
     dated = sorted((m for m in minutes if m.start is not None), key=lambda m: m.start)  # type: ignore[arg-type,return-value]
     eligible = [m for m in dated if m.start is not None and m.start <= cutoff]
     prev = dict(readings or {})

@@ -74,7 +74,7 @@ def make_world(
     judge = ScriptedJudge()
     events = RecordingPublisher()
     policies: PolicySet = load_policy_text(policy)
-    real_store = store or InMemoryRolloutStore()
+    real_store = store or InMemoryRolloutStore(clock=clock.now)
     engine = Engine(
         store=real_store,
         endpoints=fake_endpoints,

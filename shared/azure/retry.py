@@ -15,6 +15,15 @@ seconds (a traffic update) to 15 minutes (a deployment create), far beyond a cal
 budget. It ends at once as :class:`~shared.errors.AzureBusy` (a TransientUpstreamError) and the
 engine re-issues its idempotent effect on a later tick.
 
+Throttling slows callers down rather than failing them. A :class:`Pacer` shared by every call
+made as one principal gates them: a 429 holds every caller until its Retry-After has passed,
+and when ARM's ``x-ms-ratelimit-remaining-subscription-reads`` (read from each response by
+:func:`throttle_policy`, an azure-core per-call policy) runs low, calls are spaced at the
+bucket's refill rate. ARM's read limit is a token bucket of 250 refilled at 25 a second per
+principal and subscription (learn.microsoft.com/azure/azure-resource-manager/management/
+request-limits-and-throttling). With ``RetryPolicy.throttle_budget`` set, throttled answers
+are retried within that budget of waiting, apart from ``attempts`` and ``budget``.
+
 The SDK clients are built with their own retry policy off (``retry_total=0``), so that this is
 the only retry loop. azure.core is imported lazily, inside the functions.
 """
@@ -63,15 +72,101 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 4.0
     budget: float = 10.0
+    throttle_budget: float | None = None  # seconds of waiting on 429s, counted apart
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0 or self.budget < 0:
             raise ValueError("delays and budget must not be negative")
+        if self.throttle_budget is not None and self.throttle_budget < 0:
+            raise ValueError("throttle_budget must not be negative")
 
 
-DEFAULT_RETRY = RetryPolicy()
+ARM_READS_HEADER = "x-ms-ratelimit-remaining-subscription-reads"
+ARM_REFILL_PER_S = 25.0
+ARM_LOW_WATER = 50
+MAX_THROTTLED_RETRIES = 16
+
+
+class Pacer:
+    """Gates the calls of one principal: after a 429 none starts before its Retry-After has
+    passed; while the remaining ARM reads are under ``low_water`` calls start at most
+    ``refill_per_s`` a second. Thread safe; ``clock`` is monotonic seconds."""
+
+    def __init__(
+        self,
+        *,
+        refill_per_s: float = ARM_REFILL_PER_S,
+        low_water: int = ARM_LOW_WATER,
+        max_hold: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if refill_per_s <= 0 or low_water < 0 or max_hold < 0:
+            raise ValueError("refill_per_s must be positive; low_water, max_hold not negative")
+        self._refill = refill_per_s
+        self._low = low_water
+        self._max_hold = max_hold
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._gate = 0.0  # no call starts before this
+        self._next_slot = 0.0  # the next spaced start, while pacing
+        self._pacing = False
+        self.holds = 0  # times a 429 held the callers (for logs and benchmarks)
+
+    def hold(self, seconds: float) -> None:
+        """A throttled answer: no call starts for ``seconds`` (at most ``max_hold``)."""
+        with self._lock:
+            self._gate = max(self._gate, self._clock() + min(max(0.0, seconds), self._max_hold))
+            self.holds += 1
+
+    def note_remaining(self, remaining: int) -> None:
+        """ARM's count of reads left in the bucket, from a response header."""
+        with self._lock:
+            self._pacing = remaining < self._low
+
+    def delay(self) -> float:
+        """Reserve a start and return how long to wait for it."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._gate)
+            if self._pacing:
+                start = max(start, self._next_slot)
+                self._next_slot = start + 1.0 / self._refill
+            return start - now
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> float:
+        seconds = self.delay()
+        if seconds > 0:
+            sleep(seconds)
+        return seconds
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        if not headers:
+            return
+        value = _header(headers, ARM_READS_HEADER)
+        if value is not None and value.strip().isdigit():
+            self.note_remaining(int(value.strip()))
+
+
+def throttle_policy(pacer: Pacer) -> Any:
+    """An azure-core per-call policy feeding ``pacer`` the throttling headers of every response
+    (``per_call_policies=[...]`` of an SDK client; azure-core's PipelineClient takes it,
+    sdk/core/azure-core/azure/core/_pipeline_client.py, and MLClient passes its keywords to
+    each of its service clients, azure-ai-ml azure/ai/ml/_ml_client.py)."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class ThrottleHeaders(SansIOHTTPPolicy):  # type: ignore[type-arg]
+        def on_response(self, request: Any, response: Any) -> None:
+            pacer.observe(getattr(response.http_response, "headers", None))
+
+    return ThrottleHeaders()
+
+
+# Every ARM call of this process is made as the app's one identity.
+ARM_PACER = Pacer()
+
+DEFAULT_RETRY = RetryPolicy(throttle_budget=45.0)
 NO_RETRY = RetryPolicy(attempts=1, budget=0.0)
 
 
@@ -83,17 +178,27 @@ def call(
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
     map_errors: bool = True,
+    pacer: Pacer | None = None,
+    transient: Callable[[BaseException], bool] | None = None,
 ) -> T:
     """Call ``fn`` and retry transient failures under ``policy``.
 
     ``what`` names the operation in messages (``"get endpoint fraud"``). With ``map_errors``
     the final failure is raised as an :class:`AutocanaryError` (see :func:`map_error`); without
-    it the SDK exception itself is re-raised, for callers that inspect it.
+    it the SDK exception itself is re-raised, for callers that inspect it. With a ``pacer``
+    each attempt first waits for its gate, and a 429 holds every caller of that pacer.
+    ``transient`` replaces :func:`is_transient` for a service whose answers mean otherwise
+    (Table Storage's 409 is an entity that exists, never worth retrying).
     """
+    retryable = transient or is_transient
     slept = 0.0
+    throttled = 0.0
+    throttles = 0
     attempt = 0
     while True:
         attempt += 1
+        if pacer is not None:
+            pacer.wait(sleep)
         try:
             return fn()
         except AutocanaryError:
@@ -101,8 +206,22 @@ def call(
         except Exception as exc:
             if not is_service_error(exc):
                 raise  # a bug, not an answer from Azure: surface it as it is
-            if not is_transient(exc) or attempt >= policy.attempts:
-                if is_transient(exc):
+            if status_of(exc) == 429 and policy.throttle_budget is not None:
+                wait = backoff(attempt, policy, rand, retry_after(exc))
+                if throttled + wait <= policy.throttle_budget and throttles < MAX_THROTTLED_RETRIES:
+                    # Throttled: slow down (every caller of the pacer with us), never fail
+                    # while the throttle budget lasts; attempts and budget are not spent.
+                    log.info("%s: throttled; waiting %.2f s", what, wait)
+                    throttled += wait
+                    throttles += 1
+                    attempt -= 1
+                    if pacer is not None:
+                        pacer.hold(wait)
+                    else:
+                        sleep(wait)
+                    continue
+            if not retryable(exc) or attempt >= policy.attempts:
+                if retryable(exc):
                     log.warning("%s: giving up after %d attempt(s): %s", what, attempt, exc)
                 if map_errors:
                     raise map_error(exc, what, attempts=attempt) from exc

@@ -1,30 +1,36 @@
 """The rollout store on Azure Table Storage (azure-data-tables).
 
-Rows and limits are described in :mod:`shared.store_util`; this module only talks to the
+Rows and limits are described in :mod:`shared.store_layout`; this module only talks to the
 service. A slot write is ONE entity group transaction in the endpoint's partition: the slot row
 updated under its ETag (``IfNotModified``) or created when it did not exist, the event inbox row
 created, rollout rows upserted and decision rows created. The service applies all or nothing.
+The index row of busy slots (another partition) is upserted before a write that makes the slot
+busy and removed, under the ETag read before the transaction, after one that makes it idle.
 
 Errors: a stale ETag (412) or a slot created meanwhile (409 on the slot row) is StaleState and is
-never retried here: the caller re-reads and re-decides (:func:`shared.store_util.retry_on_stale`).
+never retried here: the caller re-reads and re-decides
+(:func:`shared.store_layout.retry_on_stale`).
 An event row that exists (409 on that row) is DuplicateEvent. 408/429/5xx and connection errors
-or timeouts are retried a few times with exponential backoff and full jitter, then raised as
-TransientUpstreamError; any other service error is UpstreamError with the service's error code.
-The SDK's own retry policy is switched off so that this is the only retry loop.
+or timeouts are retried a few times with exponential backoff and full jitter by the adapters'
+one retry loop (:func:`shared.azure.retry.call`), then raised as TransientUpstreamError; any
+other service error is UpstreamError with the service's error code. The SDK's own retry policy
+is switched off so that this is the only retry loop.
 
 azure.data.tables is imported lazily (in the constructors), never at module import.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared import store_util as su
+from shared import store_index as si
+from shared import store_layout as su
+from shared.azure.tables_retention import TableRetention
 from shared.errors import (
     ConfigurationError,
     Conflict,
@@ -35,7 +41,14 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.model import DecisionRecord, Rollout
-from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
+from shared.ports import (
+    IgnoredEvent,
+    IndexEntry,
+    Page,
+    RolloutQuery,
+    Slot,
+    SlotWrite,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -44,7 +57,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # 409 is EntityAlreadyExists
 _STALE_CODES = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet"})
 
 # Tables created by this process: (account URL, table name). Creation happens on first use,
@@ -71,7 +84,7 @@ def _check_table_name(name: str) -> str:
     return name
 
 
-class TableRolloutStore:
+class TableRolloutStore(TableRetention):
     """RolloutStore on one Azure Table (default name ``autocanary``)."""
 
     def __init__(
@@ -82,14 +95,24 @@ class TableRolloutStore:
         backoff: float = 0.25,
         max_backoff: float = 4.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if attempts < 1:
             raise ConfigurationError("attempts must be >= 1")
+        self._now = clock or si.utcnow
+        self._indexed = False
         self._client = client
         self._attempts = attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
         self._sleep = sleep
+        from shared.azure.retry import RetryPolicy
+
+        # Bounded by attempts; the sleep budget allows every backoff of them.
+        self._policy = RetryPolicy(
+            attempts=attempts,
+            base_delay=backoff,
+            max_delay=max_backoff,
+            budget=max_backoff * attempts,
+        )
 
     @classmethod
     def from_connection_string(
@@ -166,29 +189,28 @@ class TableRolloutStore:
             _created.add(key)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one service call; transient failures are retried with backoff and jitter.
-        Non-transient azure.core errors propagate unchanged for the caller to map."""
-        from azure.core.exceptions import (
-            HttpResponseError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
+        """Run one service call through the adapters' one retry loop
+        (:func:`shared.azure.retry.call`): transient failures are retried with backoff and
+        jitter, then raised as TransientUpstreamError. Non-transient azure.core errors
+        propagate unchanged for the caller to map."""
+        from shared.azure import retry
 
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn(*args, **kwargs)
-            except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
-                if not _transient(exc):
-                    raise
-                if attempt >= self._attempts:
-                    raise TransientUpstreamError(
-                        f"Table Storage unavailable after {attempt} attempts: {_brief(exc)}",
-                        details={"status": getattr(exc, "status_code", None)},
-                    ) from exc
-                cap = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-                self._sleep(random.uniform(0, cap))
+        try:
+            return retry.call(
+                lambda: fn(*args, **kwargs),
+                "Table Storage",
+                policy=self._policy,
+                sleep=self._sleep,
+                map_errors=False,
+                transient=_transient,
+            )
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            raise TransientUpstreamError(
+                f"Table Storage unavailable after {self._attempts} attempts: {_brief(exc)}",
+                details={"status": getattr(exc, "status_code", None)},
+            ) from exc
 
     def _get(self, partition: str, row: str, select: list[str] | None = None) -> Any | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -230,6 +252,78 @@ class TableRolloutStore:
                 raise _upstream(exc) from exc
             yield from page
 
+    def _page(
+        self,
+        query_filter: str,
+        parameters: Mapping[str, Any],
+        limit: int,
+        continuation: Mapping[str, str] | None,
+        select: list[str] | None = None,
+    ) -> tuple[list[Any], dict[str, str] | None]:
+        """One service page of at most ``limit`` entities from ``continuation``, and the key
+        the next page starts from (None at the end)."""
+        from azure.core.exceptions import AzureError
+
+        self._ensure_table()
+        pager = self._call(
+            self._client.query_entities,
+            query_filter,
+            parameters=dict(parameters),
+            select=select,
+            results_per_page=limit,
+        )
+        # The SDK types the token as str but hands out and accepts the {PartitionKey, RowKey}
+        # dict (azure/data/tables/_deserialize.py, _extract_continuation_token).
+        token_in: Any = dict(continuation) if continuation else None
+        pages = pager.by_page(continuation_token=token_in)
+        try:
+            page = list(self._call(next, pages))
+        except StopIteration:
+            return [], None
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+        token = getattr(pages, "continuation_token", None)
+        return page, dict(token) if token else None
+
+    def _delete(self, partition: str, row: str, etag: str | None = None) -> bool:
+        """Delete one row (under ``etag`` if given); False if it was gone or changed."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
+        options: dict[str, Any] = {}
+        if etag is not None:
+            options = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            self._call(self._client.delete_entity, partition, row, **options)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        except AzureError as exc:
+            if getattr(exc, "status_code", None) in (404, 412):
+                return False
+            raise _upstream(exc) from exc
+        return True
+
+    def _transact(self, operations: list[Any]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
+        try:
+            self._call(self._client.submit_transaction, operations)
+        except TableTransactionError as exc:
+            raise _upstream(exc) from exc
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+
+    def _upsert(self, entity: Mapping[str, Any]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        self._ensure_table()
+        try:
+            self._call(self._client.upsert_entity, dict(entity), mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise _upstream(exc) from exc
+
     # ----------------------------------------------------------------------------- RolloutStore
 
     def read(self, endpoint: str) -> Slot:
@@ -241,7 +335,14 @@ class TableRolloutStore:
     def write(self, before: Slot, change: SlotWrite) -> Slot:
         if su.is_noop(before, change):
             return before
-        plan = su.plan_write(before, change)
+        plan = su.plan_write(before, change, self._now())
+        was_busy = si.slot_busy(before)
+        if plan.busy and not was_busy:
+            self._upsert(si.index_entity(before.endpoint, self._now()))
+        index_etag: str | None = None
+        if was_busy and not plan.busy:
+            found = self._get(si.ACTIVE_PARTITION, plan.partition, select=["Endpoint"])
+            index_etag = str(found.metadata["etag"]) if found is not None else None
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError, UpdateMode
@@ -277,6 +378,8 @@ class TableRolloutStore:
             raise self._transaction_error(exc, before, plan) from exc
         except AzureError as exc:
             raise _upstream(exc) from exc
+        if index_etag is not None:
+            self._delete(si.ACTIVE_PARTITION, plan.partition, index_etag)
         etag = results[0].get("etag") if results else None
         if not etag:
             # The service always returns the new ETag of each written row; if a proxy dropped
@@ -331,23 +434,60 @@ class TableRolloutStore:
         return self._get(partition, su.event_row(event_id), select=["EventId"]) is not None
 
     def record_ignored(self, event: IgnoredEvent) -> bool:
-        entity = su.ignored_entity(event)
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        claim, data = si.ignored_rows(event)
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
 
         self._ensure_table()
         try:
-            self._call(self._client.create_entity, entity)
-        except ResourceExistsError:
-            return False
+            self._call(self._client.submit_transaction, [("create", claim), ("create", data)])
+        except TableTransactionError as exc:
+            if getattr(exc, "status_code", None) == 409:
+                return False
+            raise _upstream(exc) from exc
         except AzureError as exc:
             raise _upstream(exc) from exc
         return True
 
-    def active_endpoints(self) -> list[str]:
+    def active_index(self) -> list[IndexEntry]:
+        self._index_once()
         rows = self._query(
-            "RowKey eq @row and Busy eq @busy", {"row": su.SLOT_ROW, "busy": True}, ["Endpoint"]
+            "PartitionKey eq @pk", {"pk": si.ACTIVE_PARTITION}, ["Endpoint", "Since"]
         )
-        return sorted({str(row["Endpoint"]) for row in rows})
+        return [si.index_from_entity(row, str(row.metadata["etag"])) for row in rows]
+
+    def active_endpoints(self) -> list[str]:
+        return sorted(e.endpoint for e in self.active_index())
+
+    def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
+        if si.slot_busy(slot) or not si.index_expired(entry, self._now()):
+            return False
+        return self._delete(si.ACTIVE_PARTITION, su.partition_key(entry.endpoint), entry.etag)
+
+    def _index_once(self) -> None:
+        """Index a table written before the index existed (one scan, once), then mark it."""
+        if self._indexed:
+            return
+        if self._get(si.META_PARTITION, si.INDEX_MARKER_ROW) is None:
+            now = self._now()
+            busy = self._query(
+                "RowKey eq @row and Busy eq @busy", {"row": su.SLOT_ROW, "busy": True}, ["Endpoint"]
+            )
+            for row in list(busy):
+                self._upsert(si.index_entity(str(row["Endpoint"]), now))
+            low, high = su.prefix_range(su.EVENT_PREFIX)
+            legacy = self._query(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            )
+            for row in list(legacy):
+                if "AtRow" in row:
+                    continue
+                claim, data = si.ignored_rows(su.ignored_from_entity(row))
+                self._upsert(data)
+                self._upsert(claim)
+            self._upsert({"PartitionKey": si.META_PARTITION, "RowKey": si.INDEX_MARKER_ROW})
+        self._indexed = True
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
         flt = su.rollout_filter(query)
@@ -369,10 +509,35 @@ class TableRolloutStore:
         records = [su.decision_from_entity(row) for row in rows]
         return sorted(records, key=lambda d: d.seq)
 
+    def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
+        flt = su.rollout_filter(query)
+        si.check_page_limit(flt.limit)
+        start = si.decode_token(continuation)
+        low, high = su.prefix_range(su.ROLLOUT_PREFIX)
+        clauses = ["RowKey ge @p0", "RowKey lt @p1"]
+        parameters: dict[str, Any] = {"p0": low, "p1": high}
+        for i, (column, value) in enumerate(flt.conditions, start=2):
+            clauses.append(f"{column} eq @p{i}")
+            parameters[f"p{i}"] = value
+        rows, token = self._page(" and ".join(clauses), parameters, flt.limit, start)
+        return Page([su.rollout_from_entity(row) for row in rows], si.encode_token(token))
+
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         su.newest_ignored((), limit)  # validates limit before any I/O
-        rows = self._query("PartitionKey eq @pk", {"pk": su.IGNORED_PARTITION})
-        return su.newest_ignored((su.ignored_from_entity(row) for row in rows), limit)
+        return self.page_ignored(min(limit, si.MAX_PAGE)).items
+
+    def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
+        si.check_page_limit(limit)
+        start = si.decode_token(continuation)
+        self._index_once()
+        low, high = su.prefix_range(si.IGNORED_AT_PREFIX)
+        rows, token = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            limit,
+            start,
+        )
+        return Page([su.ignored_from_entity(row) for row in rows], si.encode_token(token))
 
 
 def _transient(exc: BaseException) -> bool:

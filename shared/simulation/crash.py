@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from shared.judge.types import Minute
@@ -21,8 +22,11 @@ from shared.ports import (
     EndpointControl,
     EventPublisher,
     IgnoredEvent,
+    IndexEntry,
     MetricsQuery,
     MetricsSource,
+    Page,
+    PurgeReport,
     RolloutQuery,
     RolloutStore,
     Slot,
@@ -108,6 +112,26 @@ class CrashingStore:
     def active_endpoints(self) -> list[str]:
         self.crasher.alive()
         return self.inner.active_endpoints()
+
+    def active_index(self) -> list[IndexEntry]:
+        self.crasher.alive()
+        return self.inner.active_index()
+
+    def unindex(self, entry: IndexEntry, slot: Slot) -> bool:
+        self.crasher.alive()
+        return self.inner.unindex(entry, slot)
+
+    def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
+        self.crasher.alive()
+        return self.inner.page_rollouts(query, continuation)
+
+    def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:
+        self.crasher.alive()
+        return self.inner.page_ignored(limit, continuation)
+
+    def purge(self, cutoff: datetime, max_rows: int = 2000) -> PurgeReport:
+        self.crasher.alive()
+        return self.inner.purge(cutoff, max_rows)
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
         self.crasher.alive()

@@ -12,7 +12,7 @@ import pytest
 from shared.azure.tables import TableRolloutStore
 from shared.model import Phase
 from shared.ports import RolloutQuery
-from tests.engine_support import make_world
+from tests.engine_support import World, make_world
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +104,53 @@ def test_eight_reconcilers_over_100_rollouts_apply_each_transition_once(
         assert moves == expected_path, r.endpoint
     creates = Counter(t for op, t in w.endpoints.calls if op == "create_deployment")
     assert set(creates.values()) == {1} and len(creates) == 100
+
+
+def test_two_instances_ticking_at_once_apply_each_transition_once(
+    azurite: str, table_name: str
+) -> None:
+    """Two app instances (own engines and store clients, one table) whose timer ticks overlap:
+    the slot ETags make every transition land once, whichever tick decides it."""
+    endpoints = tuple(f"ep{i:02d}" for i in range(20))
+    rules = "\n".join(
+        f'  - {{name: r{i}, match: {{model: "m{i:02d}"}}, endpoint: {ep}}}'
+        for i, ep in enumerate(endpoints)
+    )
+    policy = FAST_POLICY.split("rules:")[0] + "rules:\n" + rules + "\n"
+    first = make_world(
+        policy=policy,
+        store=TableRolloutStore.from_connection_string(azurite, table_name),
+        endpoints=endpoints,
+    )
+    second = make_world(
+        policy=policy,
+        store=TableRolloutStore.from_connection_string(azurite, table_name),
+        endpoints=endpoints,
+    )
+    # One Azure: both instances see the same endpoints, metrics and clock.
+    second.engine.endpoints = first.engine.endpoints
+    second.engine.clock = first.clock
+    second.engine.judge = first.engine.judge
+    first.endpoints.provisioning_reads = 0
+    first.judge.set("promote", "Cleared")
+    for i in range(20):
+        assert first.engine.on_model_registered(first.model(f"m{i:02d}", "2")).outcome == "started"
+    barrier = threading.Barrier(2)
+
+    def tick(w: World) -> None:
+        barrier.wait(timeout=30)
+        w.engine.reconcile_all()
+
+    for _ in range(12):  # bounded: the path takes 8 transitions
+        if not first.store.active_endpoints():
+            break
+        first.clock.advance(61)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(tick, (first, second)))
+    assert first.store.active_endpoints() == []
+    for r in first.store.list_rollouts(RolloutQuery(limit=100)):
+        assert r.phase is Phase.SUCCEEDED, r.endpoint
+        decisions = first.store.decisions(r.endpoint, r.id)
+        assert [d.seq for d in decisions] == list(range(1, r.seq + 1)), r.endpoint
+    creates = Counter(t for op, t in first.endpoints.calls if op == "create_deployment")
+    assert set(creates.values()) == {1} and len(creates) == 20

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared import store_util as su
+from shared import store_layout as su
 from shared.errors import InvalidInput
 
 FORBIDDEN = set("/\\#?")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import store_util as su
+from shared import store_layout as su
 from shared.errors import ActiveRolloutExists, InvalidInput, NotFound, StaleState
 from shared.model import DecisionRecord, ModelRef, Phase, Rollout
 from shared.policy import RolloutPolicy

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from azure.core.exceptions import (
     HttpResponseError,
-    ResourceExistsError,
     ServiceResponseError,
 )
 from azure.data.tables import TableTransactionError
@@ -78,6 +77,11 @@ class StubClient:
 
     def create_entity(self, entity: Any) -> Any:
         return self._next("create_entity", entity)
+
+    def upsert_entity(self, entity: Any, mode: Any = None) -> Any:
+        """Index rows (another partition than the slot's): recorded, always accepted."""
+        self.calls.append(("upsert_entity", (entity,)))
+        return {}
 
     def close(self) -> None:
         pass
@@ -175,7 +179,7 @@ def test_the_table_is_created_once_per_process() -> None:
 def test_an_ignored_event_recorded_before_returns_false() -> None:
     from shared.ports import IgnoredEvent
 
-    client = StubClient(ResourceExistsError("exists"))
+    client = StubClient(transaction_error(409, "EntityAlreadyExists", 0))
     event = IgnoredEvent("e1", ModelRef("m", "1"), "NoMatchingRule", "", T0)
     assert make_store(client).record_ignored(event) is False
 

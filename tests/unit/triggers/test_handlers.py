@@ -93,15 +93,18 @@ def alert_body(condition: str = "Fired", target: str = "fraud") -> dict[str, Any
 
 
 def test_index_lists_every_function_with_its_trigger() -> None:
-    """function_app declares exactly the four trigger families, each with FUNCTION auth."""
+    """function_app declares exactly the four trigger families, each HTTP one with FUNCTION
+    auth."""
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     assert set(functions) == {
         "on_model_registered",
         "reconcile_rollouts",
         "on_alert",
         "list_rollouts",
+        "list_ignored_events",
         "get_rollout",
         "rollout_action",
+        "purge_history",
     }
     triggers = {n: f.get_trigger().get_binding_name() for n, f in functions.items()}
     assert triggers["on_model_registered"] == "eventGridTrigger"

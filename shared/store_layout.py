@@ -1,4 +1,4 @@
-"""The rollout store's table layout, shared by the Table Storage adapter and the in-memory fake.
+"""The rollout store's layout and write plan, shared by the Table Storage adapter and the fake.
 
 Both stores keep the same rows (plain dicts of Table properties), validate changes with the same
 code (:func:`plan_write`) and apply the same limits, so the fake behaves like Table Storage.
@@ -12,13 +12,19 @@ Layout (one table; partition per endpoint)::
     <key(endpoint)>           decision|<key(id)>|<seq:010d>   one per decision (append only)
     <key(endpoint)>           event|<key(event id)>           inbox: events that changed a slot
     ~ignored                  event|<key(event id)>           events that started no rollout
+    ~ignored                  at|<inverted ms>|<key(id)>      the same, newest first (paging,
+                                                              retention); same transaction
+    ~active                   <key(endpoint)>                 index of busy slots
+    ~meta                     active-index-v1 | retention     migration marker, purge cursor
+
+The index of busy slots, page tokens and retention are in :mod:`shared.store_index`.
 
 Keys: Table Storage forbids ``/ \\ # ?`` and control characters in PartitionKey and RowKey and
 limits each to 1 KiB (512 UTF-16 characters) (learn.microsoft.com/rest/api/storageservices/
 understanding-the-table-service-data-model). :func:`encode_key` escapes those characters,
 ``|`` (our separator), ``%`` and the escape character ``~`` itself as ``~XX`` (two hex digits):
-reversible and collision free. ``~ignored`` can never be an encoded endpoint, because an encoded
-``~`` is always followed by two hex digits.
+reversible and collision free. ``~ignored``, ``~active`` and ``~meta`` can never be an encoded
+endpoint, because an encoded ``~`` is always followed by two upper-case hex digits.
 
 Payloads: a string property holds at most 64 KiB (32K UTF-16 characters) and an entity at most
 1 MiB and 252 custom properties (same page); an entity group transaction at most 100 operations
@@ -307,13 +313,18 @@ def decision_from_entity(entity: Mapping[str, Any]) -> DecisionRecord:
         raise InvalidInput(f"stored decision is malformed: {exc!r}") from exc
 
 
-def event_entity(endpoint: str, event_id: str, rollout_id: str) -> dict[str, Any]:
-    return {
+def event_entity(
+    endpoint: str, event_id: str, rollout_id: str, at: datetime | None = None
+) -> dict[str, Any]:
+    entity: dict[str, Any] = {
         "PartitionKey": partition_key(endpoint),
         "RowKey": event_row(event_id),
         "EventId": event_id,
         "RolloutId": rollout_id,
     }
+    if at is not None:
+        entity["At"] = at  # when it was claimed: retention deletes inbox rows by this
+    return entity
 
 
 def ignored_entity(event: IgnoredEvent) -> dict[str, Any]:
@@ -382,6 +393,10 @@ class WritePlan:
     def first_decision_index(self) -> int:
         return 1 + (self.event is not None) + len(self.rollouts)
 
+    @property
+    def busy(self) -> bool:
+        return bool(self.slot["Busy"])
+
 
 def is_noop(before: Slot, change: SlotWrite) -> bool:
     return (
@@ -415,9 +430,10 @@ def check_one_active(before: Slot, change: SlotWrite) -> None:
         )
 
 
-def plan_write(before: Slot, change: SlotWrite) -> WritePlan:
+def plan_write(before: Slot, change: SlotWrite, now: datetime | None = None) -> WritePlan:
     """Validate ``change`` against ``before`` and build its rows. Raises InvalidInput or
-    ActiveRolloutExists (nothing is written); the caller applies the plan atomically."""
+    ActiveRolloutExists (nothing is written); the caller applies the plan atomically.
+    ``now`` stamps the event inbox row (retention)."""
     endpoint = before.endpoint
     partition = partition_key(endpoint)
     check_one_active(before, change)
@@ -458,7 +474,7 @@ def plan_write(before: Slot, change: SlotWrite) -> WritePlan:
         seen.add((d.rollout_id, d.seq))
         decisions.append(decision_entity(endpoint, d))
     event = (
-        event_entity(endpoint, change.event_id, active_id or "")
+        event_entity(endpoint, change.event_id, active_id or "", now)
         if change.event_id is not None
         else None
     )

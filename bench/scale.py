@@ -1,0 +1,392 @@
+"""Reconcile at scale (``make bench-scale``): what one timer tick costs at N active rollouts.
+
+The production engine and the production Table adapter (``TableRolloutStore`` on Azurite, in
+memory) with a latency-injecting azure-core policy on its client (``--table-ms`` per request,
+counting GETs as reads and every other request as a write), Azure ML's fake endpoints
+(``--arm-ms`` per ARM GET, ``--arm-gets`` GETs per endpoint read, issued one after another as
+the adapter does: today ``online_endpoints.get`` sends an endpoint GET and a deployment list and
+the adapter lists the deployments once more) and the fake metrics source (``--metrics-ms`` per
+``metrics:getBatch`` call; the adapter sends two per 50 endpoints, one after another: requests
+by status and latency percentiles). The judge is the scripted fake holding every stage.
+
+For each N in ``--sizes`` and each mix (``held``: canaries at 10 % held by a long minimum
+duration; ``paused``: paused before any traffic reached the canary; ``mixed``: a third each of
+held, paused at rest, and paused with the canary serving 10 %), it stores N rollouts, runs a
+first tick (which also learns the seconds per rollout that size the worker pool) and then a
+steady tick, and prints: seconds per tick, Table reads and writes per rollout, ARM reads per
+rollout, metrics calls per tick and the Python heap's peak during a third tick (tracemalloc
+slows Python down, so the timed ticks run without it). Then the same tick with
+``--history`` ended rollouts (each with a decision) stored next to the active ones, to show
+that a tick does not grow with history. Figures are printed, never asserted on.
+
+Goals (issue 13; 2 cores, default latencies): at N = 1000 at most 30 s a tick, at most one
+Table read and one ARM read per active rollout, no write for an unchanged rollout, metrics
+calls at most ceil(N/50) per namespace and metric family, tick time growing linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import sys
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from devhost.azurite import AzuriteTables
+from shared import store_index as si
+from shared import store_layout as su
+from shared.azure.tables import TableRolloutStore
+from shared.clock import FakeClock
+from shared.fakes.endpoints import FakeEndpoints
+from shared.fakes.events import RecordingPublisher
+from shared.fakes.judge import ScriptedJudge
+from shared.fakes.metrics import FakeMetrics
+from shared.judge.types import Minute
+from shared.model import DecisionRecord, EndpointInfo, ModelRef, Phase, Rollout
+from shared.policy import PolicySet, load_policy_text
+from shared.ports import MetricsQuery, SlotWrite
+from shared.services import Engine
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+METRICS_BATCH = 50  # resources per metrics:getBatch call (shared/azure/metrics.py BATCH_SIZE)
+METRIC_FAMILIES = 2  # calls per batch: RequestsPerMinute, then the latency percentiles
+POLICY = """
+defaults:
+  shadow: null
+  stages:
+    - {weight: 10, min_duration: 10h, max_duration: 20h}
+    - {weight: 100}
+  watch_window: 0s
+  warmup: 0s
+rules:
+  - name: all
+    match: {model: "m*"}
+    endpoint: placeholder
+"""
+
+
+class TableLatency:
+    """An azure-core per-call policy: sleeps before each request and counts it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reads = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def on_request(self, request: Any) -> None:
+        with self._lock:
+            if request.http_request.method == "GET":
+                self.reads += 1
+            else:
+                self.writes += 1
+        if self.seconds > 0:
+            time.sleep(self.seconds)
+
+    def on_response(self, request: Any, response: Any) -> None:
+        return None
+
+    def on_exception(self, request: Any) -> None:
+        return None
+
+
+def latency_policy(seconds: float) -> Any:
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class _Policy(TableLatency, SansIOHTTPPolicy):  # type: ignore[type-arg]
+        pass
+
+    return _Policy(seconds)
+
+
+class SlowEndpoints(FakeEndpoints):
+    """Fake Azure ML whose endpoint read costs ``gets`` ARM GETs of ``seconds`` each."""
+
+    def __init__(self, seconds: float, gets: int) -> None:
+        super().__init__(provisioning_reads=0)
+        self.seconds = seconds
+        self.gets = gets
+        self.arm_reads = 0
+        self.endpoint_reads = 0
+        self._count = threading.Lock()
+
+    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        with self._count:
+            self.arm_reads += self.gets
+            self.endpoint_reads += 1
+        if self.seconds > 0:
+            time.sleep(self.seconds * self.gets)  # the adapter's GETs run one after another
+        return super().get_endpoint(endpoint)
+
+
+class SlowMetrics(FakeMetrics):
+    """Fake metrics counting getBatch calls the way the adapter makes them."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.batch_calls = 0
+        self._count = threading.Lock()
+
+    def stage_minutes(self, queries: Sequence[MetricsQuery]) -> Mapping[str, Sequence[Minute]]:
+        endpoints = len({q.endpoint for q in queries})
+        calls = METRIC_FAMILIES * math.ceil(endpoints / METRICS_BATCH)
+        with self._count:
+            self.batch_calls += calls
+        if self.seconds > 0:
+            time.sleep(self.seconds * calls)
+        return super().stage_minutes(queries)
+
+
+@dataclass
+class Rig:
+    store: TableRolloutStore
+    table: TableLatency
+    endpoints: SlowEndpoints
+    metrics: SlowMetrics
+    clock: FakeClock
+    engine: Engine
+
+
+def build(conn: str, args: argparse.Namespace) -> Rig:
+    from azure.data.tables import TableClient
+
+    table = latency_policy(0.0)
+    client = TableClient.from_connection_string(
+        conn, table_name="t" + uuid.uuid4().hex[:20], per_call_policies=[table], retry_total=0
+    )
+    clock = FakeClock(T0)
+    store = TableRolloutStore(client, clock=clock.now)
+    endpoints = SlowEndpoints(args.arm_ms / 1000.0, args.arm_gets)
+    metrics = SlowMetrics(args.metrics_ms / 1000.0)
+    policies: PolicySet = load_policy_text(POLICY)
+    engine = Engine(
+        store=store,
+        endpoints=endpoints,
+        metrics=metrics,
+        judge=ScriptedJudge(),
+        clock=clock,
+        events=RecordingPublisher(),
+        policies=policies,
+        max_concurrency=args.concurrency,
+    )
+    return Rig(store, table, endpoints, metrics, clock, engine)
+
+
+def kind_of(i: int, mix: str) -> str:
+    if mix == "mixed":
+        return ("held", "paused", "paused-live")[i % 3]
+    return mix
+
+
+def rollout(rig: Rig, i: int, kind: str) -> Rollout:
+    endpoint = f"ep{i:05d}"
+    policy = replace(rig.engine.policies.rules[0].policy, endpoint=endpoint)
+    canary = "m-v2"
+    live = {"blue": 90, canary: 10}
+    since = T0 - timedelta(minutes=10)
+    base = Rollout(
+        id=f"20260601T115000Z-m-2-{i:08x}",
+        endpoint=endpoint,
+        model=ModelRef("m", "2", event_id=f"ev-{i}"),
+        policy=policy,
+        phase=Phase.CANARY,
+        baseline="blue",
+        canary=canary,
+        created_at=since,
+        phase_since=since,
+        stage=0,
+        stage_since=since,
+        traffic=live,
+        confirmed=True,
+        seq=3,
+        reason="JudgeHold",
+        message="scripted",
+        updated_at=since,
+        baseline_traffic={"blue": 100},
+        prev_traffic={"blue": 100},
+        evidence={"verdict": "hold", "verdict_reason": "scripted", "judge": {"scripted": True}},
+    )
+    if kind == "held":
+        return base
+    if kind == "paused-live":
+        return replace(base, paused=True, pause_reason="operator", reason="Paused")
+    return replace(  # paused while provisioning: no traffic on the canary
+        base,
+        phase=Phase.PROVISIONING,
+        stage=-1,
+        stage_since=None,
+        traffic={"blue": 100},
+        paused=True,
+        pause_reason="operator",
+        reason="Paused",
+    )
+
+
+def populate(rig: Rig, n: int, mix: str) -> None:
+    for i in range(n):
+        r = rollout(rig, i, kind_of(i, mix))
+        rig.endpoints.add_endpoint(
+            r.endpoint, {"blue": "azureml:m:1", r.canary: "azureml:m:2"}, dict(r.traffic)
+        )
+        rig.store.write(rig.store.read(r.endpoint), SlotWrite(active=r, waiting=None))
+
+
+def add_history(rig: Rig, n_active: int, history: int) -> None:
+    """``history`` ended rollouts with one decision each, spread over the active endpoints'
+    partitions, written in entity group transactions of up to 100 rows."""
+    per = max(1, history // max(1, n_active))
+    client = rig.store._client
+    written = 0
+    for i in range(n_active):
+        template = rollout(rig, i, "held")
+        rows: list[Any] = []
+        for j in range(per):
+            if written >= history:
+                break
+            at = T0 - timedelta(days=1, minutes=j)
+            old = replace(
+                template,
+                id=f"20260501T000000Z-m-1-{i:05d}{j:05d}",
+                phase=Phase.SUCCEEDED,
+                created_at=at,
+                updated_at=at,
+            )
+            record = DecisionRecord(
+                seq=1,
+                at=at,
+                rollout_id=old.id,
+                phase_from=Phase.WATCHING,
+                phase_to=Phase.SUCCEEDED,
+                stage_from=1,
+                stage_to=1,
+                reason="Succeeded",
+                message="old",
+                evidence={},
+            )
+            rows.append(("upsert", su.rollout_entity(old)))
+            rows.append(("upsert", su.decision_entity(old.endpoint, record)))
+            written += 1
+        for batch in si.chunks(rows):
+            client.submit_transaction(batch)
+
+
+@dataclass
+class Figures:
+    seconds: float
+    table_reads: int
+    table_writes: int
+    arm_reads: int
+    endpoint_reads: int
+    metrics_calls: int
+    changed: int
+    failed: int
+    workers: int
+    cpu: float
+
+
+def tick(rig: Rig, n: int) -> Figures:
+    rig.clock.advance(60)
+    t, a, m = rig.table, rig.endpoints, rig.metrics
+    before = (t.reads, t.writes, a.arm_reads, m.batch_calls, a.endpoint_reads)
+    workers = rig.engine.pool_size(n)
+    start, cpu = time.perf_counter(), time.process_time()
+    outcomes = rig.engine.reconcile_all()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return Figures(
+        seconds,
+        t.reads - before[0],
+        t.writes - before[1],
+        a.arm_reads - before[2],
+        a.endpoint_reads - before[4],
+        m.batch_calls - before[3],
+        sum(1 for o in outcomes if o.changed),
+        sum(1 for o in outcomes if o.error),
+        workers,
+        cpu,
+    )
+
+
+def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0) -> None:
+    rig = build(conn, args)
+    populate(rig, n, mix)
+    if history:
+        add_history(rig, n, history)
+    rig.table.seconds = args.table_ms / 1000.0
+    first = tick(rig, n)
+    steady = tick(rig, n)
+    gc.collect()
+    tracemalloc.start()
+    tick(rig, n)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    label = f"{mix} + {history} ended" if history else mix
+    print(
+        f"{n:>5}  {label:<20} {first.seconds:>7.2f} {steady.seconds:>7.2f} {steady.cpu:>6.2f}"
+        f" {steady.workers:>4}"
+        f"  {steady.table_reads / n:>5.2f} {steady.table_writes / n:>5.2f}"
+        f"  {steady.endpoint_reads / n:>5.2f} {steady.arm_reads / n:>5.2f}"
+        f"  {steady.metrics_calls:>4} {math.ceil(n / METRICS_BATCH):>4}"
+        f"  {steady.changed:>5} {steady.failed:>4}  {peak:>7.1f}",
+        flush=True,
+    )
+    rig.store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="active rollouts per run")
+    parser.add_argument("--mixes", default="held,paused,mixed")
+    parser.add_argument("--table-ms", type=float, default=10.0, help="latency per Table call")
+    parser.add_argument("--arm-ms", type=float, default=50.0, help="latency per ARM GET")
+    parser.add_argument("--arm-gets", type=int, default=3, help="ARM GETs per endpoint read")
+    parser.add_argument("--metrics-ms", type=float, default=200.0, help="per getBatch call")
+    parser.add_argument("--concurrency", type=int, default=16, help="AUTOCANARY_MAX_CONCURRENCY")
+    parser.add_argument("--history", type=int, default=10_000, help="ended rollouts, last run")
+    parser.add_argument("--history-active", type=int, default=100)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    mixes = [m for m in args.mixes.split(",") if m]
+    for mix in mixes:
+        if mix not in ("held", "paused", "mixed"):
+            parser.error(f"unknown mix {mix!r}")
+    print(
+        f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET x "
+        f"{args.arm_gets} GETs per endpoint read, metrics {args.metrics_ms:g} ms/call; "
+        f"max concurrency {args.concurrency}"
+    )
+    print(
+        "    N  mix                  first  steady    cpu  wrk  T.rd  T.wr  EP.rd  GETs  "
+        "mtrc  N/50    chg  err  peak MiB"
+    )
+    server = AzuriteTables()
+    conn = server.start()
+    try:
+        for mix in mixes:
+            for n in sizes:
+                run(conn, args, n, mix)
+        if args.history:
+            run(conn, args, args.history_active, "held")
+            run(conn, args, args.history_active, "held", history=args.history)
+    finally:
+        server.stop()
+    print(
+        "first: seconds of the first tick (it sizes the pool from its latency); steady: of the "
+        "next one, whose figures follow; cpu: this process's CPU seconds in it; wrk: workers; "
+        "T.rd/T.wr: Table requests per rollout; "
+        "EP.rd: endpoint reads per rollout; GETs: ARM GETs per rollout as the adapter sends "
+        "them; mtrc: getBatch calls per tick (two metric families per batch); N/50: "
+        "ceil(N/50); chg: rollouts written; peak: Python heap peak during a tick (tracemalloc)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

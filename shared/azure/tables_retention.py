@@ -1,0 +1,165 @@
+"""Retention for the Table Storage rollout store: bounded batches of history deleted.
+
+A mixin of :class:`shared.azure.tables.TableRolloutStore` (which provides the service calls):
+ignored events by a range query on their time-ordered rows; ended rollouts by a filtered scan
+that resumes, call after call, from a cursor kept in ``~meta/retention``, each rollout's
+decisions deleted before its row (a crash leaves the row to be found again); then the event
+inbox rows of the partitions touched. Deletes are entity group transactions of at most 100
+rows of one partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import store_index as si
+from shared import store_layout as su
+from shared.ports import PurgeReport
+
+
+class TableRetention:
+    if TYPE_CHECKING:
+
+        def _get(self, partition: str, row: str, select: list[str] | None = None) -> Any: ...
+
+        def _query(
+            self,
+            query_filter: str,
+            parameters: Mapping[str, Any],
+            select: list[str] | None = None,
+        ) -> Iterator[Any]: ...
+
+        def _page(
+            self,
+            query_filter: str,
+            parameters: Mapping[str, Any],
+            limit: int,
+            continuation: Mapping[str, str] | None,
+            select: list[str] | None = None,
+        ) -> tuple[list[Any], dict[str, str] | None]: ...
+
+        def _transact(self, operations: list[Any]) -> None: ...
+
+        def _upsert(self, entity: Mapping[str, Any]) -> None: ...
+
+    def purge(self, cutoff: datetime, max_rows: int = si.PURGE_ROWS) -> PurgeReport:
+        """Ignored events by a range query on their time-ordered rows; ended rollouts by a
+        filtered scan that resumes, call after call, from a cursor kept in ``~meta``."""
+        flt = si.purge_filter(cutoff, max_rows)
+        budget = flt.max_rows
+        ignored, done = self._purge_ignored(flt, budget // 2)
+        budget -= 2 * ignored
+        rollouts = decisions = events = 0
+        meta = self._get(si.META_PARTITION, si.RETENTION_ROW)
+        cursor = si.decode_token(str(meta["Cursor"])) if meta and meta.get("Cursor") else None
+        touched: set[str] = set()
+        for _ in range(si.PURGE_PAGES):
+            if budget <= 0:
+                done = False
+                break
+            rows, nxt = self._page(
+                "RowKey ge @low and RowKey lt @high and Active eq @active and UpdatedAt lt @cut",
+                {
+                    "low": su.ROLLOUT_PREFIX,
+                    "high": su.prefix_range(su.ROLLOUT_PREFIX)[1],
+                    "active": False,
+                    "cut": flt.cutoff,
+                },
+                min(100, budget),
+                cursor,
+                select=["PartitionKey", "RowKey", "RolloutId", "Active", "UpdatedAt"],
+            )
+            finished_page = True
+            for row in rows:
+                if not flt.expired_rollout(row) or str(row["PartitionKey"]).startswith("~"):
+                    continue
+                n = self._purge_rollout(str(row["PartitionKey"]), row, budget)
+                if n is None:
+                    finished_page = False
+                    break
+                rollouts += 1
+                decisions += n
+                budget -= n + 1
+                touched.add(str(row["PartitionKey"]))
+            if not finished_page:
+                done = False
+                break  # the cursor stays at this page's start: its rest is read again
+            cursor = nxt
+            if cursor is None:
+                break
+        else:
+            done = done and cursor is None
+        for pk in sorted(touched):
+            if budget <= 0:
+                done = False
+                break
+            n = self._purge_inbox(pk, flt, budget)
+            events += n
+            budget -= n
+        self._upsert(
+            {
+                "PartitionKey": si.META_PARTITION,
+                "RowKey": si.RETENTION_ROW,
+                "Cursor": si.encode_token(cursor) or "",
+            }
+        )
+        return PurgeReport(rollouts, decisions, events, ignored, done and cursor is None)
+
+    def _purge_ignored(self, flt: si.PurgeFilter, pairs: int) -> tuple[int, bool]:
+        if pairs < 1:
+            return 0, False
+        low, high = si.ignored_older_than(flt.cutoff)
+        rows, token = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": su.IGNORED_PARTITION, "low": low, "high": high},
+            min(pairs, si.MAX_PAGE),
+            None,
+            select=["RowKey", "EventId"],
+        )
+        for batch in si.chunks(rows, su.MAX_OPERATIONS // 2):
+            operations: list[Any] = []
+            for row in batch:
+                operations.append(
+                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": row["RowKey"]})
+                )
+                claim = su.event_row(str(row["EventId"]))
+                operations.append(
+                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": claim})
+                )
+            self._transact(operations)
+        return len(rows), token is None
+
+    def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> int | None:
+        """Delete one ended rollout's decisions, then its row (last, so that a crash leaves it
+        to be found again). None, and nothing deleted, when it does not fit ``budget``."""
+        low, high = su.prefix_range(su.decision_prefix(str(row["RolloutId"])))
+        keys = [
+            str(d["RowKey"])
+            for d in self._query(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                {"pk": pk, "low": low, "high": high},
+                ["RowKey"],
+            )
+        ]
+        if len(keys) + 1 > budget:
+            return None
+        keys.append(str(row["RowKey"]))
+        for batch in si.chunks(keys):
+            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        return len(keys) - 1
+
+    def _purge_inbox(self, pk: str, flt: si.PurgeFilter, budget: int) -> int:
+        low, high = su.prefix_range(su.EVENT_PREFIX)
+        rows, _ = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high and At lt @cut",
+            {"pk": pk, "low": low, "high": high, "cut": flt.cutoff},
+            min(budget, si.MAX_PAGE),
+            None,
+            select=["RowKey", "At"],
+        )
+        keys = [str(r["RowKey"]) for r in rows if flt.expired_event(r)]
+        for batch in si.chunks(keys):
+            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        return len(keys)

@@ -1,0 +1,164 @@
+"""The reconcile tick at scale, over the fakes: what it reads, what it writes, how it is paced."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from shared.errors import StaleState
+from shared.fakes.store import InMemoryRolloutStore
+from shared.model import Phase, Rollout
+from shared.ports import IndexEntry, RolloutQuery, Slot, SlotWrite
+from shared.services import TICK_TARGET_S
+from tests.engine_support import World, make_world
+
+HOLD_POLICY = """
+defaults:
+  shadow: null
+  stages:
+    - {weight: 10, min_duration: 1h, max_duration: 10h}
+    - {weight: 100}
+  watch_window: 0s
+  warmup: 0s
+rules:
+"""
+
+ENDPOINTS = ("ep0", "ep1", "ep2")
+
+
+def held_world() -> tuple[World, InMemoryRolloutStore]:
+    rules = "".join(
+        f'  - {{name: r{i}, match: {{model: "m{i}"}}, endpoint: {ep}}}\n'
+        for i, ep in enumerate(ENDPOINTS)
+    )
+    w = make_world(policy=HOLD_POLICY + rules, endpoints=ENDPOINTS)
+    w.endpoints.provisioning_reads = 0
+    for i in range(len(ENDPOINTS)):
+        assert w.engine.on_model_registered(w.model(f"m{i}", "2")).outcome == "started"
+    for _ in range(4):  # provisioned, 10 % asked, confirmed, held
+        w.tick(60)
+    for ep in ENDPOINTS:
+        active = w.store.read(ep).active
+        assert active is not None and active.phase is Phase.CANARY and active.confirmed
+    assert isinstance(w.store, InMemoryRolloutStore)
+    return w, w.store
+
+
+def test_a_tick_reads_each_active_slot_once() -> None:
+    w, store = held_world()
+    reads = store.reads
+    w.tick(60)
+    assert store.reads - reads == len(ENDPOINTS)
+
+
+def test_a_held_rollout_is_not_rewritten_while_only_its_elapsed_time_moves() -> None:
+    """Ticks within one metric minute: only elapsed_s moves, so nothing is written. (Each new
+    minute changes the settle reading, which is state: that tick writes.)"""
+    w, store = held_world()
+    w.tick(15)  # confirms the reading of the last tick (two-tick settle rule): a change
+    writes = store.transactions + store.index_writes
+    for _ in range(2):
+        w.tick(15)
+    assert store.transactions + store.index_writes == writes
+
+
+def test_a_tick_makes_one_endpoint_read_per_held_rollout() -> None:
+    w, _ = held_world()
+    before = len(w.endpoints.calls)
+    w.tick(60)
+    reads = [c for c in w.endpoints.calls[before:] if c[0] == "get_endpoint"]
+    assert sorted(target for _, target in reads) == list(ENDPOINTS)
+
+
+def test_a_paused_rollout_without_canary_traffic_costs_no_endpoint_read() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model())  # provisioning: no traffic on the canary yet
+    w.engine.act("fraud", "pause", "looking at it", "ana")
+    before = len(w.endpoints.calls)
+    w.tick(60)
+    assert [c for c in w.endpoints.calls[before:] if c[1] == "fraud"] == []
+    active = w.store.read("fraud").active
+    assert active is not None and active.paused and active.phase is Phase.PROVISIONING
+
+
+def test_a_paused_rollout_with_live_canary_traffic_is_still_read() -> None:
+    w, _ = held_world()
+    w.engine.act("ep0", "pause", "looking at it", "ana")
+    before = len(w.endpoints.calls)
+    w.tick(60)
+    assert ("get_endpoint", "ep0") in w.endpoints.calls[before:]
+
+
+def test_a_tick_that_starts_while_one_runs_is_skipped() -> None:
+    w, store = held_world()
+    entered, release = threading.Event(), threading.Event()
+    real = store.active_index
+
+    def slow_index() -> list[IndexEntry]:
+        entered.set()
+        assert release.wait(timeout=10)
+        return real()
+
+    store.active_index = slow_index  # type: ignore[method-assign]
+    results: list[int] = []
+    first = threading.Thread(target=lambda: results.append(len(w.engine.reconcile_all())))
+    first.start()
+    try:
+        assert entered.wait(timeout=10)
+        assert w.engine.reconcile_all() == []
+    finally:
+        release.set()
+        first.join(timeout=10)
+    assert results == [len(ENDPOINTS)]
+
+
+def end_by_hand(w: World, endpoint: str) -> Rollout:
+    slot = w.store.read(endpoint)
+    assert slot.active is not None
+    done = slot.active.evolve(phase=Phase.FAILED, updated_at=w.clock.now())
+    w.store.write(slot, SlotWrite(active=None, waiting=None, rollouts=(done,)))
+    return done
+
+
+def test_an_idle_slot_left_in_the_index_is_dropped_by_the_tick_after_the_grace() -> None:
+    w = make_world()
+    assert w.engine.on_model_registered(w.model()).outcome == "started"
+    done = end_by_hand(w, "fraud")
+    assert w.store.active_endpoints() == []
+    with pytest.raises(StaleState):  # index row upserted first, then the slot write refused
+        w.store.write(
+            Slot("fraud"), SlotWrite(active=done.evolve(id="x", phase=Phase.PENDING), waiting=None)
+        )
+    assert w.store.active_endpoints() == ["fraud"]
+    assert w.engine.reconcile_all() == []  # idle: nothing to do; the entry is still fresh
+    assert w.store.active_endpoints() == ["fraud"]
+    w.tick(11 * 60)
+    assert w.store.active_endpoints() == []
+
+
+def test_the_pool_is_sized_from_the_measured_seconds_per_rollout_and_bounded() -> None:
+    w = make_world()
+    engine = w.engine
+    assert engine.pool_size(1000) == engine.max_concurrency  # not measured yet: all of it
+    assert engine.max_concurrency == 4
+    engine.observe_tick(rollouts=100, workers=1, seconds=TICK_TARGET_S / 10)
+    assert engine.pool_size(100) == 1  # one worker finishes 100 in a tenth of the target
+    assert engine.pool_size(2000) == 2
+    engine.observe_tick(rollouts=10, workers=4, seconds=60.0)
+    assert engine.pool_size(1000) == 4  # slow: capped at max_concurrency, never more
+    assert engine.pool_size(2) == 2  # never more workers than rollouts
+
+
+def test_purge_history_deletes_only_what_is_older_than_the_retention() -> None:
+    w = make_world()
+    w.engine.retention = timedelta(days=2)
+    w.engine.on_model_registered(w.model())
+    end_by_hand(w, "fraud")
+    w.clock.advance(86400)
+    assert w.engine.purge_history().rows == 0
+    w.clock.advance(2 * 86400)
+    report = w.engine.purge_history()
+    assert report.rollouts == 1 and report.decisions >= 1 and report.done
+    assert w.store.list_rollouts(RolloutQuery(endpoint="fraud")) == []
