@@ -213,7 +213,10 @@ def _serve_mirrored(conn: Any, endpoint: str) -> tuple[datetime, datetime, int]:
         for r in rows
         if r["endpoint"] == endpoint and r["deployment"] == "green" and r["mirrored"]
     )
-    return start, datetime.now(UTC), copies
+    window_end = datetime.now(UTC)
+    # Ingested too: wait out the emulator's ingestion delay and revision, as above.
+    time.sleep(max(0.0, last_end + SETTLE_MINUTES * BUCKET_S - time.time()) + 0.05)
+    return start, window_end, copies
 
 
 @pytest.fixture(scope="module")
