@@ -160,5 +160,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
 def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    # The sample app appends a line per record while this reads: a last line without its
+    # newline is still being written, and is read on the next poll.
+    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
