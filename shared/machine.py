@@ -747,7 +747,12 @@ def _begin_rollback(
 ) -> Transition:
     r = r.evolve(outcome=outcome, paused=False, pause_reason="", cleanup=False)
     effects: list[Effect] = []
-    if r.canary and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
+    # Before live stages the canary has no traffic, unless someone routed some to it by hand:
+    # then it is taken out too (protection goes by what the endpoint serves, not by phase).
+    canary_serving = ep is not None and bool(
+        r.canary and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
+    )
+    if r.canary and (r.phase not in (Phase.PENDING, Phase.PROVISIONING) or canary_serving):
         target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
         if target:  # None was refused by the caller (_baseline_going)
             kept = _kept_mirror(r, ep)

@@ -162,3 +162,17 @@ def test_a_mirror_set_before_the_rollout_is_restored_by_a_rollback() -> None:
     sim.until(Phase.ROLLED_BACK)
     assert sim.ep.mirror("fraud") == {"green": 10}
     assert sim.ep.traffic("fraud").get("blue") == 100
+
+
+def test_an_alert_takes_out_traffic_routed_by_hand_to_a_canary_still_provisioning() -> None:
+    """Found by the soak: paused in Provisioning, all traffic sent to the new deployment by
+    hand, then an alert: the rollback must restore the baseline, whatever the phase."""
+    sim = Sim(policy(shadow_percent=0))
+    sim.step()  # Provisioning: the canary is being created
+    sim.step(command=Command("pause", "hold on", actor="ana"), dt=1)
+    sim.step(dt=1)  # the fake finishes provisioning on a read
+    assert sim.r.phase is Phase.PROVISIONING and "fraud-v7" in sim.ep.deployment_names("fraud")
+    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
+    sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
+    assert sim.ep.traffic("fraud") == {"blue": 100}
+    sim.until(Phase.ROLLED_BACK)
