@@ -156,3 +156,29 @@ def set_traffic(
     endpoint.traffic = traffic
     endpoint.mirror_traffic = mirror or {}
     return ml.online_endpoints.begin_create_or_update(endpoint).result()
+
+
+def app_settings(conn: Connection, metrics_url: str | None = None) -> Any:
+    """The app's Settings pointed at a running emulator (ARM, metrics, its certificate), for
+    tests that build the production adapters against it. ``metrics_url`` overrides the
+    emulator's own metrics endpoint (e.g. a dead port for an outage)."""
+    from shared.settings import Settings
+
+    return Settings(
+        subscription_id=conn.subscription,
+        resource_group=conn.resource_group,
+        workspace=conn.workspace,
+        metrics_endpoint=(metrics_url or conn.metrics_url).rstrip("/"),
+        policy_text="",
+        policy_source="test",
+        storage_connection=None,
+        table_endpoint=None,
+        table_name="autocanary",
+        eventgrid_endpoint=None,
+        eventgrid_key=None,
+        max_concurrency=2,
+        credential="local",
+        client_id=None,
+        arm_endpoint=conn.arm_url,
+        ca_bundle=conn.cert_path,
+    )

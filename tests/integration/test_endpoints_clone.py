@@ -47,28 +47,11 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _control(conn: Any) -> Any:
+    from emulator.testing import app_settings
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
-    from shared.settings import Settings
 
-    settings = Settings(
-        subscription_id=conn.subscription,
-        resource_group=conn.resource_group,
-        workspace=conn.workspace,
-        metrics_endpoint=conn.metrics_url.rstrip("/"),
-        policy_text="",
-        policy_source="test",
-        storage_connection=None,
-        table_endpoint=None,
-        table_name="autocanary",
-        eventgrid_endpoint=None,
-        eventgrid_key=None,
-        max_concurrency=2,
-        credential="local",
-        client_id=None,
-        arm_endpoint=conn.arm_url,
-        ca_bundle=conn.cert_path,
-    )
+    settings = app_settings(conn)
     return MLEndpointControl(settings, build_credential(settings), retry_policy=FAST)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from emulator.testing import app_settings
 from shared.azure import retry
 from shared.clock import FakeClock
 from shared.errors import AzureBusy, AzureRuleViolation, NotFound, TransientUpstreamError
@@ -144,29 +145,6 @@ def emulator_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield conn
 
 
-def emulator_settings(conn: Any) -> Any:
-    from shared.settings import Settings
-
-    return Settings(
-        subscription_id=conn.subscription,
-        resource_group=conn.resource_group,
-        workspace=conn.workspace,
-        metrics_endpoint=conn.metrics_url.rstrip("/"),
-        policy_text="",
-        policy_source="test",
-        storage_connection=None,
-        table_endpoint=None,
-        table_name="autocanary",
-        eventgrid_endpoint=None,
-        eventgrid_key=None,
-        max_concurrency=2,
-        credential="local",
-        client_id=None,
-        arm_endpoint=conn.arm_url,
-        ca_bundle=conn.cert_path,
-    )
-
-
 class _ArmOutage:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -187,7 +165,7 @@ def _emulator_world(conn: Any) -> World:
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
 
-    settings = emulator_settings(conn)
+    settings = app_settings(conn)
     control = MLEndpointControl(settings, build_credential(settings), retry_policy=FAST)
 
     def make_endpoint(name: str) -> None:
@@ -376,7 +354,7 @@ def test_adapter_is_the_only_retry_loop_and_rides_out_a_blip(emulator_conn: Any)
     world = _emulator_world(emulator_conn)
     name = "ep-" + uuid.uuid4().hex[:8]
     world.make_endpoint(name)
-    settings = emulator_settings(emulator_conn)
+    settings = app_settings(emulator_conn)
     single = MLEndpointControl(settings, build_credential(settings), retry_policy=retry.NO_RETRY)
 
     def throttle(count: int) -> None:

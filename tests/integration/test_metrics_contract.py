@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from emulator.testing import app_settings
 from shared.azure import retry
 from shared.errors import NoData
 from shared.fakes.metrics import Behaviour, FakeMetrics
@@ -87,29 +88,6 @@ def _fake_scenario() -> Scenario:
 
 
 # ------------------------------------------------------------------ the emulator
-
-
-def _settings(conn: Any, metrics_url: str) -> Any:
-    from shared.settings import Settings
-
-    return Settings(
-        subscription_id=conn.subscription,
-        resource_group=conn.resource_group,
-        workspace=conn.workspace,
-        metrics_endpoint=metrics_url.rstrip("/"),
-        policy_text="",
-        policy_source="test",
-        storage_connection=None,
-        table_endpoint=None,
-        table_name="autocanary",
-        eventgrid_endpoint=None,
-        eventgrid_key=None,
-        max_concurrency=2,
-        credential="local",
-        client_id=None,
-        arm_endpoint=conn.arm_url,
-        ca_bundle=conn.cert_path,
-    )
 
 
 def _free_port() -> int:
@@ -231,11 +209,11 @@ def emulator_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scen
     ) as conn:
         start, end = _serve_traffic(conn, "ep-busy")
         m_start, m_end, copies = _serve_mirrored(conn, "ep-mirror")
-        settings = _settings(conn, conn.metrics_url)
+        settings = app_settings(conn)
         source = MonitorMetricsSource(
             settings, build_credential(settings), granularity_seconds=BUCKET_S, retry_policy=FAST
         )
-        dead = _settings(conn, f"https://127.0.0.1:{_free_port()}")
+        dead = app_settings(conn, f"https://127.0.0.1:{_free_port()}")
 
         def unavailable() -> MetricsSource:
             return MonitorMetricsSource(
