@@ -79,7 +79,6 @@ TICK_TARGET_S = 5.0
 METRICS_BATCH = 50
 # Evidence keys that change on every tick without the state changing: never a reason to write.
 VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
-EFFECT_FAILED = machine.EFFECT_FAILED
 EVENT_PREFIX = "Autocanary.Rollout."
 
 
