@@ -19,9 +19,10 @@ from typing import Any
 from shared.judge.types import Minute
 from shared.model import iso
 from shared.policy import GUARDRAIL_LATENCY_KEYS, Guardrails
-
-GUARDRAIL_ERROR_RATE = "GuardrailErrorRate"
-GUARDRAIL_LATENCY = "GuardrailLatency"
+from shared.reasons import (
+    GUARDRAIL_ERROR_RATE,
+    GUARDRAIL_LATENCY,
+)
 
 _LEVEL_KEY = {level: key for key, level in GUARDRAIL_LATENCY_KEYS.items()}
 

@@ -16,17 +16,16 @@ from typing import Any, Literal
 from shared import guardrails
 from shared.judge.types import JudgeSettings, Verdict
 from shared.model import Observation, Phase, Rollout, iso
-
-JUDGE_HOLD = "JudgeHold"
-JUDGE_PROMOTE = "JudgePromoted"
-JUDGE_ROLLBACK = "JudgeRollback"
-NO_VERDICT = "NoVerdict"
-WARMING_UP = "WarmingUp"
-NO_DATA = "NoData"  # no minute to judge (the judge's own NoData too): never a pass
-METRICS_UNAVAILABLE = "MetricsUnavailable"
-SETTLING = "MinutesSettling"  # minutes were read, none is settled yet
-GUARDRAIL_ERROR_RATE = guardrails.GUARDRAIL_ERROR_RATE
-GUARDRAIL_LATENCY = guardrails.GUARDRAIL_LATENCY
+from shared.reasons import (
+    JUDGE_HOLD,
+    JUDGE_PROMOTE,
+    JUDGE_ROLLBACK,
+    METRICS_UNAVAILABLE,
+    NO_DATA,
+    NO_VERDICT,
+    SETTLING,
+    WARMING_UP,
+)
 
 
 @dataclass(frozen=True)

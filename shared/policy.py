@@ -44,6 +44,12 @@ from typing import Any, Literal
 
 from shared.errors import PolicyError
 from shared.judge.types import JudgeSettings
+from shared.reasons import (
+    INVALID_TAG_OVERRIDE,
+    MATCHED,
+    NO_MATCHING_RULE,
+    OPTED_OUT,
+)
 
 OnDeadline = Literal["hold", "rollback"]
 OnNewer = Literal["wait", "supersede"]
@@ -224,10 +230,6 @@ class Placement:
 
 
 # Reason constants for placement.
-MATCHED = "PolicyMatched"
-NO_MATCHING_RULE = "NoMatchingRule"
-OPTED_OUT = "OptedOutByTag"
-INVALID_TAG_OVERRIDE = "InvalidTagOverride"
 
 
 @dataclass(frozen=True)

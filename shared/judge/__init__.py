@@ -7,18 +7,9 @@ current stage; :class:`SequentialJudge` is the same as the Judge port.
 from __future__ import annotations
 
 from shared.judge.judge import (
-    ACCUMULATING,
     AGGREGATE_FIELDS,
-    CLEARED,
-    ERROR_RATE_CEILING,
-    ERROR_RATE_REGRESSION,
-    INSUFFICIENT_DATA,
-    LATENCY_ACCUMULATING,
-    LATENCY_NOT_MEASURABLE,
-    LATENCY_REGRESSION,
     MAX_PROMOTION_ERROR_RATE,
     MIN_TAIL_REQUESTS,
-    NO_DATA,
     REASONS,
     SOURCE_AGGREGATES,
     SOURCE_REQUESTS,
@@ -31,6 +22,17 @@ from shared.judge.judge import (
 from shared.judge.latency import empirical_quantile, exceedances_from_latencies
 from shared.judge.replay import load_replay
 from shared.judge.types import Decision, Exceedance, JudgeSettings, Minute, Verdict
+from shared.reasons import (
+    ACCUMULATING,
+    CLEARED,
+    ERROR_RATE_CEILING,
+    ERROR_RATE_REGRESSION,
+    INSUFFICIENT_DATA,
+    LATENCY_ACCUMULATING,
+    LATENCY_NOT_MEASURABLE,
+    LATENCY_REGRESSION,
+    NO_DATA,
+)
 
 __all__ = [
     "ACCUMULATING",

@@ -50,18 +50,20 @@ from shared.judge.evalues import (
 from shared.judge.levels import LatencySource, LevelProcesses, tail_ok
 from shared.judge.types import Decision, JudgeSettings, Minute, Verdict
 from shared.judge.validate import check_exceedance, counts, percentile
+from shared.reasons import (
+    ACCUMULATING,
+    CLEARED,
+    ERROR_RATE_CEILING,
+    ERROR_RATE_REGRESSION,
+    INSUFFICIENT_DATA,
+    LATENCY_ACCUMULATING,
+    LATENCY_NOT_MEASURABLE,
+    LATENCY_REGRESSION,
+    NO_DATA,
+)
 
 # ------------------------------------------------------------------------- reason constants
 # (CamelCase like the engine's own reasons; NO_DATA is the engine's "NoData" too)
-ERROR_RATE_REGRESSION = "ErrorRateRegression"
-LATENCY_REGRESSION = "LatencyRegression"
-CLEARED = "Cleared"
-NO_DATA = "NoData"
-INSUFFICIENT_DATA = "InsufficientData"
-ACCUMULATING = "Accumulating"
-LATENCY_ACCUMULATING = "LatencyAccumulating"
-LATENCY_NOT_MEASURABLE = "LatencyNotMeasurable"
-ERROR_RATE_CEILING = "ErrorRateCeiling"
 
 REASONS: tuple[str, ...] = (
     ERROR_RATE_REGRESSION,

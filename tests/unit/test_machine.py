@@ -23,6 +23,7 @@ from shared.model import (
     Rollout,
     SetTraffic,
     Waiting,
+    deployment_name,
 )
 from shared.policy import RolloutPolicy, Stage
 
@@ -119,10 +120,10 @@ def test_canary_is_named_after_the_model_version_within_azure_rules() -> None:
     sim = Sim(version="12")
     sim.step()
     assert sim.r.canary == "fraud-v12"
-    assert m.deployment_name("9lives", "1.0.3-rc") == "m-9lives-v1-0-3-rc"
-    long = m.deployment_name("a" * 60, "123")
+    assert deployment_name("9lives", "1.0.3-rc") == "m-9lives-v1-0-3-rc"
+    long = deployment_name("a" * 60, "123")
     assert len(long) <= 32 and long.endswith("-v123")
-    assert m.deployment_name("fraud", "7", frozenset({"fraud-v7"})) == "fraud-v7-2"
+    assert deployment_name("fraud", "7", frozenset({"fraud-v7"})) == "fraud-v7-2"
 
 
 def test_stage_split_always_sums_to_100_and_mirror_is_cleared_when_live() -> None:

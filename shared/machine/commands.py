@@ -1,0 +1,210 @@
+"""Commands from operators, alerts and newer versions, and the actions a phase allows. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.errors import PhaseConflict
+from shared.machine.records import Transition, _goto, _pause, _record
+from shared.machine.rollback import _begin_rollback, _rolling_back
+from shared.machine.traffic import _baseline_going, _start_stage
+from shared.model import (
+    Command,
+    CreateDeployment,
+    Effect,
+    EndpointInfo,
+    Observation,
+    Phase,
+    Rollout,
+    SetTraffic,
+)
+from shared.reasons import (
+    ABORTED_BY_OPERATOR,
+    ALERT_FIRED,
+    ALERT_ON_OTHER_DEPLOYMENT,
+    PAUSED_BY_OPERATOR,
+    PROMOTED_BY_OPERATOR,
+    RESUMED,
+    ROLLBACK_BY_OPERATOR,
+    ROLLBACK_IMPOSSIBLE,
+    SUPERSEDED_BY_NEWER,
+)
+
+# ------------------------------------------------------------------------------ commands
+
+_ROLLBACKABLE = frozenset(
+    {
+        Phase.PENDING,
+        Phase.PROVISIONING,
+        Phase.SHADOWING,
+        Phase.CANARY,
+        Phase.PROMOTING,
+        Phase.WATCHING,
+    }
+)
+
+
+def allowed_actions(r: Rollout) -> list[str]:
+    """The operator actions the rollout's phase allows now (shown by the HTTP API)."""
+    if r.phase.terminal:
+        return []
+    out: list[str] = []
+    if r.phase is not Phase.ROLLING_BACK:
+        out.append("resume" if r.paused else "pause")
+    if r.phase in (Phase.SHADOWING, Phase.CANARY):
+        out.append("promote")
+    going = (r.cleanup and r.phase is Phase.WATCHING) or r.pause_reason == ROLLBACK_IMPOSSIBLE
+    if r.phase in _ROLLBACKABLE and not going:
+        out += ["rollback", "abort"]
+    return out
+
+
+def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Transition:
+    kind = cmd.kind
+    if r.phase.terminal:
+        raise PhaseConflict(
+            f"rollout {r.id} already ended ({r.phase.value}); {kind} is not possible",
+            details={"phase": r.phase.value, "allowed": []},
+        )
+    evidence = {"reason": cmd.reason, **dict(cmd.evidence)}
+    if kind == "alert" and r.phase is Phase.ROLLING_BACK and obs.endpoint is not None:
+        # Already rolling back: do the next rollback step now (traffic routed back to the
+        # canary by hand, say, is taken out at once instead of on the next tick).
+        return _rolling_back(r, obs.endpoint, now)
+    if kind in ("rollback", "alert", "abort", "supersede"):
+        if r.phase not in _ROLLBACKABLE:
+            raise PhaseConflict(
+                f"rollout {r.id} is {r.phase.value}: it is already being rolled back",
+                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+            )
+        if kind == "alert" and cmd.deployments and not _names_canary(r, cmd.deployments):
+            # The firing time series is another deployment's (e.g. the baseline's): recorded,
+            # and the healthy canary is left as it is.
+            return _record(
+                r,
+                now,
+                ALERT_ON_OTHER_DEPLOYMENT,
+                f"alert on {', '.join(cmd.deployments)}, not on canary {r.canary or '(none yet)'}"
+                "; nothing rolled back",
+                {**evidence, "deployments": list(cmd.deployments), "canary": r.canary},
+                actor=cmd.actor,
+            )
+        going = _baseline_going(r, obs.endpoint)
+        if going is not None:
+            if kind in ("alert", "supersede"):
+                # Nothing to go back to: keep the new version serving and wait for a person.
+                return _pause(
+                    r,
+                    now,
+                    ROLLBACK_IMPOSSIBLE,
+                    f"{cmd.reason}, but {going}: {r.canary} keeps serving; resume to finish",
+                    evidence=evidence,
+                    actor=cmd.actor,
+                    force_record=True,
+                )
+            raise PhaseConflict(
+                f"{kind} is not possible: {going}",
+                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+            )
+        reason, outcome = {
+            "rollback": (ROLLBACK_BY_OPERATOR, Phase.ROLLED_BACK),
+            "alert": (ALERT_FIRED, Phase.ROLLED_BACK),
+            "abort": (ABORTED_BY_OPERATOR, Phase.ABORTED),
+            "supersede": (SUPERSEDED_BY_NEWER, Phase.SUPERSEDED),
+        }[kind]
+        return _begin_rollback(
+            r, now, reason, cmd.reason, evidence, actor=cmd.actor, outcome=outcome, ep=obs.endpoint
+        )
+    if kind not in allowed_actions(r):
+        raise PhaseConflict(
+            f"{kind} is not possible while the rollout is {r.phase.value}"
+            + (" (paused)" if r.paused else ""),
+            details={"phase": r.phase.value, "paused": r.paused, "allowed": allowed_actions(r)},
+        )
+    if kind == "pause":
+        return _pause(r, now, PAUSED_BY_OPERATOR, cmd.reason, evidence=evidence, actor=cmd.actor)
+    if kind == "resume":
+        ep = obs.endpoint
+        missing = _missing_deployments(r, ep)
+        if ep is not None and missing == [r.canary] and r.phase in (Phase.SHADOWING, Phase.CANARY):
+            return _recreate_canary(r, ep, now, cmd, evidence)
+        if missing:
+            # Without the baseline there is nothing to roll back to: promoting the canary
+            # (which then serves everything) is the way out.
+            way_out = ["promote"] if r.baseline in missing else ["rollback", "abort"]
+            raise PhaseConflict(
+                f"resume is not possible: deployment {', '.join(missing)} does not exist; "
+                + ("promote the canary" if r.baseline in missing else "roll back or abort"),
+                details={
+                    "phase": r.phase.value,
+                    "missing": missing,
+                    "allowed": way_out,
+                },
+            )
+        resumed = r.evolve(paused=False, pause_reason="")
+        effects: tuple[Effect, ...] = ()
+        if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
+            live, mirror = ep.live_traffic(), ep.live_mirror()
+            if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
+                # The operator resumes: re-assert the rollout's split and restart the stage clock.
+                resumed = resumed.evolve(
+                    prev_traffic=live, prev_mirror=mirror, confirmed=False, stage_since=None
+                )
+                effects = (SetTraffic(r.traffic, r.mirror),)
+            else:
+                resumed = resumed.evolve(stage_since=now)
+        return _record(resumed, now, RESUMED, cmd.reason, evidence, effects, actor=cmd.actor)
+    # promote
+    unpaused = r.evolve(paused=False, pause_reason="")
+    if cmd.full:
+        return _start_stage(
+            unpaused, now, len(r.policy.stages) - 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor
+        )
+    return _start_stage(unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor)
+
+
+def _names_canary(r: Rollout, deployments: tuple[str, ...]) -> bool:
+    """Whether an alert's deployment dimension names the canary (case-insensitively)."""
+    return bool(r.canary) and r.canary.lower() in {d.lower() for d in deployments}
+
+
+def _recreate_canary(
+    r: Rollout, ep: EndpointInfo, now: datetime, cmd: Command, evidence: Mapping[str, Any]
+) -> Transition:
+    """Resume after the canary was deleted outside autocanary: provision it again (the stages
+    start over from the shadow), from the live split as it is now."""
+    live = {k: v for k, v in ep.live_traffic().items() if k in ep.deployments}
+    mirror = {k: v for k, v in ep.live_mirror().items() if k in ep.deployments}
+    restarted = r.evolve(
+        paused=False,
+        pause_reason="",
+        stage=-1,
+        stage_since=None,
+        traffic=live,
+        mirror=mirror,
+        prev_traffic=live,
+        prev_mirror=mirror,
+        confirmed=True,
+        readings={},
+    )
+    create = CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count)
+    return _goto(
+        restarted,
+        now,
+        Phase.PROVISIONING,
+        RESUMED,
+        f"{cmd.reason}: {r.canary} was deleted outside autocanary; creating it again",
+        {**dict(evidence), "recreated": r.canary},
+        (create,),
+        cmd.actor,
+    )
+
+
+def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
+    """Deployments the rollout needs that are gone (a resume could only pause again)."""
+    if ep is None or r.phase in (Phase.PENDING, Phase.PROVISIONING):
+        return []
+    needed = [r.canary] + ([] if r.phase is Phase.WATCHING else [r.baseline])
+    return [d for d in needed if d and d not in ep.deployments]

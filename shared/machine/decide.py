@@ -1,0 +1,229 @@
+"""``decide``: one rollout's next transition from what the engine observed; provisioning. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.judging import assess
+from shared.machine.commands import _command
+from shared.machine.records import (
+    _LOG_LIMIT,
+    CREATE_GRACE_S,
+    Transition,
+    _event,
+    _goto,
+    _pause,
+    _status,
+)
+from shared.machine.rollback import _rolling_back
+from shared.machine.stages import _canary, _protect, _shadowing, _watching
+from shared.machine.traffic import (
+    _ask_traffic,
+    _confirm_traffic,
+    _kept_mirror,
+    _manual_change,
+    _split_evidence,
+    _start_stage,
+)
+from shared.model import (
+    PROVISION_FAILED,
+    PROVISIONED,
+    CreateDeployment,
+    DeleteDeployment,
+    Effect,
+    EndpointInfo,
+    Observation,
+    Phase,
+    Rollout,
+    SetTraffic,
+    deployment_name,
+)
+from shared.reasons import (
+    DEPLOYMENT_REQUESTED,
+    ENDPOINT_MISSING,
+    EV_FAILED,
+    EV_PROMOTED,
+    EV_STARTED,
+    NO_LIVE_DEPLOYMENT,
+    PROMOTED,
+    PROVISIONING,
+    PROVISIONING_FAILED,
+    PROVISIONING_TIMEOUT,
+    SHADOW_STARTED,
+    STAGE_STARTED,
+    TRAFFIC_PENDING,
+)
+
+# ------------------------------------------------------------------------------- decide
+
+
+def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transition:
+    """Decide the next step of ``rollout`` from what was observed at ``now``.
+
+    Raises PhaseConflict for a command the phase forbids (nothing changes then).
+    """
+    if observation.command is not None:
+        return _command(rollout, observation.command, observation, now)
+    if rollout.phase.terminal:
+        return Transition(rollout)
+    ep = observation.endpoint
+    if ep is None:
+        return _pause(rollout, now, ENDPOINT_MISSING, f"endpoint {rollout.endpoint} not found")
+    if rollout.phase is Phase.PENDING:
+        return _pending(rollout, ep, now)
+    if rollout.phase is Phase.ROLLING_BACK:
+        return _rolling_back(rollout, ep, now)
+
+    rollout, confirm = _confirm_traffic(rollout, ep, now)
+    if observation.judging is not None:
+        rollout = rollout.evolve(readings=dict(observation.judging.readings))
+    drift = _manual_change(rollout, ep)
+    if drift is not None:
+        return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])
+    if rollout.paused:
+        return _protect(rollout, observation, now, confirm)
+    if not rollout.confirmed:
+        return _status(
+            rollout,
+            confirm,
+            now,
+            effects=(SetTraffic(rollout.traffic, rollout.mirror),),
+            reason=TRAFFIC_PENDING,
+            message="waiting for the requested split to be live",
+            evidence=_split_evidence(rollout, ep),
+        )
+    if rollout.phase is Phase.PROVISIONING:
+        return _provisioning(rollout, ep, observation, now)
+    if rollout.phase is Phase.SHADOWING:
+        return _shadowing(rollout, assess(rollout, observation, now), now, confirm)
+    if rollout.phase is Phase.CANARY:
+        return _canary(rollout, assess(rollout, observation, now), now, confirm)
+    if rollout.phase is Phase.PROMOTING:
+        return _goto(
+            rollout,
+            now,
+            Phase.WATCHING,
+            PROMOTED,
+            f"{rollout.canary} serves 100 %; watching for {rollout.policy.watch_window:g}s",
+            effects=(_event(rollout, EV_PROMOTED),),
+        )
+    if rollout.phase is Phase.WATCHING:
+        return _watching(rollout, ep, now, confirm)
+    return Transition(rollout)  # pragma: no cover - every active phase is handled above
+
+
+def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
+    baseline = ep.live_deployment()
+    if baseline is None:
+        return _goto(
+            r,
+            now,
+            Phase.FAILED,
+            NO_LIVE_DEPLOYMENT,
+            f"endpoint {r.endpoint} has no deployment with live traffic to clone",
+            evidence={"traffic": dict(ep.traffic)},
+            effects=(_event(r, EV_FAILED),),
+        )
+    live = ep.live_traffic()
+    canary = deployment_name(r.model.name, r.model.version, frozenset(ep.deployments))
+    r = r.evolve(
+        baseline=baseline,
+        canary=canary,
+        baseline_traffic=live,
+        baseline_mirror=ep.live_mirror(),
+        traffic=live,
+        mirror=ep.live_mirror(),
+        prev_traffic=live,
+        prev_mirror=ep.live_mirror(),
+        confirmed=True,
+    )
+    create = CreateDeployment(
+        name=canary, source=baseline, model=r.model, instance_count=r.policy.instance_count
+    )
+    return _goto(
+        r,
+        now,
+        Phase.PROVISIONING,
+        DEPLOYMENT_REQUESTED,
+        f"creating {canary} from {baseline} with {r.model.asset_id}",
+        evidence={"baseline": baseline, "traffic": live},
+        effects=(create, _event(r, EV_STARTED)),
+    )
+
+
+def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime) -> Transition:
+    dep = ep.deployments.get(r.canary)
+    waited = (now - r.phase_since).total_seconds()
+    if dep is not None and dep.provisioning_state == PROVISIONED:
+        if r.policy.has_shadow:
+            mirror = {r.canary: r.policy.shadow_percent}
+            return _ask_traffic(
+                r,
+                now,
+                Phase.SHADOWING,
+                -1,
+                dict(r.traffic),
+                mirror,
+                SHADOW_STARTED,
+                f"mirroring {r.policy.shadow_percent} % to {r.canary}"
+                + (
+                    f" (the mirror to {', '.join(sorted(lent))} comes back after the shadow)"
+                    if (lent := _kept_mirror(r))
+                    else ""
+                ),
+                {"lent_mirror": lent} if lent else None,
+            )
+        return _start_stage(r, now, 0, STAGE_STARTED)
+    if dep is not None and dep.provisioning_state in PROVISION_FAILED:
+        logs = (obs.logs or "")[-_LOG_LIMIT:]
+        return _end_failed(
+            r,
+            now,
+            PROVISIONING_FAILED,
+            f"deployment {r.canary} provisioning {dep.provisioning_state}",
+            {"provisioning_state": dep.provisioning_state, "logs": logs},
+        )
+    if waited >= r.policy.provisioning_timeout:
+        return _end_failed(
+            r,
+            now,
+            PROVISIONING_TIMEOUT,
+            f"deployment {r.canary} not ready after {waited:.0f}s",
+            {
+                "provisioning_state": dep.provisioning_state if dep else None,
+                "waited_s": waited,
+                **({"last_error": dict(r.failure)} if r.failure else {}),
+            },
+        )
+    state = dep.provisioning_state if dep else "NotFound"
+    effects: tuple[Effect, ...] = ()
+    if dep is None and waited >= CREATE_GRACE_S:
+        # the create call was lost (crash, transient error): ask again
+        effects = (CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count),)
+    return _status(
+        r,
+        None,
+        now,
+        effects=effects,
+        reason=PROVISIONING,
+        message=f"deployment {r.canary} is {state}",
+        evidence={"provisioning_state": state},
+    )
+
+
+def _end_failed(
+    r: Rollout, now: datetime, reason: str, message: str, evidence: dict[str, Any]
+) -> Transition:
+    """Provisioning failed: live traffic was never touched; remove the deployment if asked."""
+    if r.policy.delete_failed_deployment:
+        return _goto(
+            r.evolve(outcome=Phase.FAILED),
+            now,
+            Phase.ROLLING_BACK,
+            reason,
+            message,
+            evidence=evidence,
+            effects=(DeleteDeployment(r.canary),),
+        )
+    return _goto(r, now, Phase.FAILED, reason, message, evidence, effects=(_event(r, EV_FAILED),))

@@ -1,0 +1,76 @@
+"""Failed effects: recording them once with a count, and clearing them. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.machine.decide import _end_failed
+from shared.machine.records import Transition, _record
+from shared.model import (
+    CreateDeployment,
+    Effect,
+    Phase,
+    Rollout,
+    effect_to_dict,
+    iso,
+)
+from shared.reasons import EFFECT_FAILED, PROVISIONING_REFUSED
+
+# ------------------------------------------------------------------------------- failures
+
+
+def effect_failed(
+    r: Rollout,
+    error: Mapping[str, Any],
+    now: datetime,
+    *,
+    effect: Effect | None = None,
+    permanent: bool = False,
+) -> Transition:
+    """An effect of the last decision (or the reconcile itself) failed.
+
+    A create that Azure refused for good ends the rollout Failed with Azure's error: retrying
+    it every tick until the provisioning timeout cannot help. Any other failure is recorded
+    once; the same failure again only counts on the rollout (no new decision row), and the
+    rollout's reason is left alone so the next decision does not record itself again."""
+    where = effect_to_dict(effect) if effect is not None else {"kind": "reconcile"}
+    if permanent and isinstance(effect, CreateDeployment) and r.phase is Phase.PROVISIONING:
+        return _end_failed(
+            r.evolve(failure={}),
+            now,
+            PROVISIONING_REFUSED,
+            f"Azure refused to create {effect.name}: {error.get('message', '')}",
+            {"error": dict(error), "effect": where},
+        )
+    key = f"{where.get('kind')}|{where.get('name', '')}|{error.get('code', '')}"
+    prev = r.failure
+    if prev.get("key") == key:
+        counted = {**prev, "count": int(prev.get("count", 1)) + 1, "last_at": iso(now)}
+        return Transition(r.evolve(failure=counted))
+    failure = {
+        "key": key,
+        "code": str(error.get("code", "")),
+        "message": str(error.get("message", "")),
+        "effect": where,
+        "permanent": permanent,
+        "count": 1,
+        "first_at": iso(now),
+        "last_at": iso(now),
+    }
+    t = _record(
+        r.evolve(failure=failure),
+        now,
+        EFFECT_FAILED,
+        str(error.get("message", "")),
+        {**dict(error), "effect": where},
+    )
+    kept = t.rollout.evolve(reason=r.reason, message=r.message, evidence=dict(r.evidence))
+    return Transition(kept, t.effects, t.record)
+
+
+def effects_succeeded(r: Rollout) -> Rollout | None:
+    """The rollout with its failure cleared once a reconcile's effects all went through, or
+    None when there was nothing to clear (nothing to write)."""
+    return r.evolve(failure={}) if r.failure else None

@@ -1,0 +1,130 @@
+"""Rolling back and cleaning up: restore the baseline split, delete, end. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.machine.records import Transition, _event, _goto, _status
+from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
+from shared.model import (
+    DeleteDeployment,
+    Effect,
+    EndpointInfo,
+    Phase,
+    Rollout,
+    SetTraffic,
+)
+from shared.reasons import (
+    CANARY_DELETING,
+    ENDED,
+    EV_ABORTED,
+    EV_FAILED,
+    EV_ROLLED_BACK,
+    EV_ROLLING_BACK,
+    EV_SUPERSEDED,
+    ROLLBACK_IMPOSSIBLE,
+    ROLLING_BACK,
+)
+
+
+def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
+    """Restore the baseline split, then delete the canary (if asked), then end."""
+    outcome = r.outcome or Phase.ROLLED_BACK
+    canary_live = r.canary in ep.live_traffic() or r.canary in ep.live_mirror()
+    if canary_live:
+        target = _restore_split(r, ep)
+        if target is None:
+            return _goto(
+                r.evolve(traffic=ep.live_traffic(), mirror=ep.live_mirror(), confirmed=True),
+                now,
+                Phase.FAILED,
+                ROLLBACK_IMPOSSIBLE,
+                f"no deployment to restore on {r.endpoint}: {r.canary} keeps serving",
+                evidence=_split_evidence(r, ep),
+                effects=(_event(r, EV_FAILED, reason=ROLLBACK_IMPOSSIBLE),),
+            )
+        return _status(
+            r.evolve(traffic=target, mirror=_kept_mirror(r, ep), confirmed=False),
+            None,
+            now,
+            effects=(SetTraffic(target, _kept_mirror(r, ep)),),
+            reason=ROLLING_BACK,
+            message=f"restoring traffic to {', '.join(sorted(target))}",
+            evidence=_split_evidence(r, ep),
+        )
+    dep = ep.deployments.get(r.canary) if r.canary else None
+    if dep is not None and _delete_canary(r):
+        return _deleting(r, dep.provisioning_state, now, CANARY_DELETING)
+    ev = {
+        Phase.FAILED: EV_FAILED,
+        Phase.ABORTED: EV_ABORTED,
+        Phase.SUPERSEDED: EV_SUPERSEDED,
+    }.get(outcome, EV_ROLLED_BACK)
+    return _goto(
+        r.evolve(confirmed=True),
+        now,
+        outcome,
+        ENDED,
+        f"rollout of {r.model.asset_id} ended: {outcome.value}",
+        evidence={"traffic": ep.live_traffic()},
+        effects=(_event(r, ev, outcome=outcome.value),),
+    )
+
+
+def _begin_rollback(
+    r: Rollout,
+    now: datetime,
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any],
+    *,
+    actor: str = "engine",
+    outcome: Phase = Phase.ROLLED_BACK,
+    ep: EndpointInfo | None = None,
+) -> Transition:
+    r = r.evolve(outcome=outcome, paused=False, pause_reason="", cleanup=False)
+    effects: list[Effect] = []
+    # Before live stages the canary has no traffic, unless someone routed some to it by hand:
+    # then it is taken out too (protection goes by what the endpoint serves, not by phase).
+    canary_serving = ep is not None and bool(
+        r.canary and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
+    )
+    if r.canary and (r.phase not in (Phase.PENDING, Phase.PROVISIONING) or canary_serving):
+        target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
+        if target:  # None was refused by the caller (_baseline_going)
+            kept = _kept_mirror(r, ep)
+            r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
+            r = r.evolve(traffic=target, mirror=kept, confirmed=False)
+            effects.append(SetTraffic(target, kept))
+    effects.append(_event(r, EV_ROLLING_BACK, reason=reason, outcome=outcome.value))
+    return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)
+
+
+def _deleting(
+    r: Rollout,
+    state: str,
+    now: datetime,
+    reason: str,
+    confirm: Any = None,
+    name: str | None = None,
+) -> Transition:
+    """Ask for a deployment's deletion (again, while it is not yet Deleting) and wait."""
+    name = name or r.canary
+    effects: tuple[Effect, ...] = () if state == "Deleting" else (DeleteDeployment(name),)
+    return _status(
+        r.evolve(cleanup=True),
+        confirm,
+        now,
+        effects=effects,
+        reason=reason,
+        message=f"deleting {name}",
+    )
+
+
+def _delete_canary(r: Rollout) -> bool:
+    """Whether a rollout that did not succeed removes its canary deployment."""
+    if r.outcome in (Phase.ABORTED, Phase.SUPERSEDED):
+        return True
+    return r.policy.delete_failed_deployment

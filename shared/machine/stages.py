@@ -1,0 +1,144 @@
+"""Shadow, live stages and the watch window: what the judge's assessment means. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.judging import Assessment, assess
+from shared.machine.records import Transition, _event, _goto, _pause, _status
+from shared.machine.rollback import _begin_rollback, _deleting
+from shared.machine.traffic import _start_stage
+from shared.model import (
+    DecisionRecord,
+    EndpointInfo,
+    Observation,
+    Phase,
+    Rollout,
+)
+from shared.reasons import (
+    EV_SUCCEEDED,
+    JUDGE_HOLD,
+    JUDGE_PROMOTE,
+    NO_VERDICT,
+    OLD_DEPLOYMENT_DELETING,
+    SHADOW_COMPLETE,
+    SHADOW_DEADLINE,
+    SHADOW_NO_DATA_CONTINUED,
+    STAGE_DEADLINE,
+    SUCCEEDED,
+    WATCHING,
+)
+
+# ------------------------------------------------------------------------------ judging
+# What a tick's judging means (assess, judge_settings, ...) is in shared.judging.
+
+
+def _protect(
+    r: Rollout, obs: Observation, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    """A paused rollout: progress stops, protection does not. A canary with traffic is still
+    judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
+    if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
+        a = assess(r, obs, now)
+        if a.outcome == "rollback":
+            evidence = {**a.evidence, "paused": r.pause_reason}
+            return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+    return _status(r, confirm, now)
+
+
+def _shadowing(
+    r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    since = r.stage_since or r.phase_since
+    elapsed = (now - since).total_seconds()
+    pol = r.policy
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= pol.shadow_duration:
+        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
+    no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
+    if no_data_ok and elapsed >= pol.shadow_duration:
+        evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
+        return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence)
+    if elapsed >= pol.shadow_max_duration:
+        return _deadline(r, now, a, elapsed, pol.shadow_max_duration, SHADOW_DEADLINE, "shadow")
+    return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
+
+
+def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None) -> Transition:
+    stage = r.policy.stages[r.stage]
+    since = r.stage_since or r.phase_since
+    elapsed = (now - since).total_seconds()
+    if a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if a.outcome == "promote" and elapsed >= stage.min_duration:
+        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
+    if elapsed >= stage.max_duration:
+        what = f"stage {r.stage} ({stage.weight} %)"
+        return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
+    return _hold(r, a, now, confirm, elapsed, stage.min_duration)
+
+
+def _deadline(
+    r: Rollout,
+    now: datetime,
+    a: Assessment,
+    elapsed: float,
+    most: float,
+    reason: str,
+    what: str,
+) -> Transition:
+    """A shadow or stage not cleared by its max duration: roll back or hold for an operator
+    (the judge keeps watching a held canary, see :func:`_protect`)."""
+    evidence = {**a.evidence, "last_reason": a.reason, "elapsed_s": elapsed, "max_duration_s": most}
+    if r.policy.on_deadline == "rollback":
+        return _begin_rollback(r, now, reason, f"{what} deadline reached ({a.reason})", evidence)
+    return _pause(
+        r,
+        now,
+        reason,
+        f"{what} not cleared in {most:g}s ({a.reason}); holding for an operator",
+        evidence=evidence,
+    )
+
+
+def _hold(
+    r: Rollout,
+    a: Assessment,
+    now: datetime,
+    confirm: DecisionRecord | None,
+    elapsed: float,
+    minimum: float,
+) -> Transition:
+    evidence = {**a.evidence, "elapsed_s": round(elapsed, 3), "min_duration_s": minimum}
+    if a.reason == NO_VERDICT:
+        return _status(r, confirm, now, reason=NO_VERDICT, message=a.message)
+    reason = JUDGE_HOLD if a.reason in (JUDGE_HOLD, JUDGE_PROMOTE) else a.reason
+    return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
+
+
+def _watching(
+    r: Rollout, ep: EndpointInfo, now: datetime, confirm: DecisionRecord | None
+) -> Transition:
+    waited = (now - r.phase_since).total_seconds()
+    if waited < r.policy.watch_window:
+        return _status(
+            r,
+            confirm,
+            now,
+            reason=WATCHING,
+            message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
+        )
+    old = r.baseline
+    dep = ep.deployments.get(old)
+    if not r.policy.delete_old_deployment or dep is None:
+        return _goto(
+            r,
+            now,
+            Phase.SUCCEEDED,
+            SUCCEEDED,
+            f"{r.model.asset_id} is live on {r.endpoint}"
+            + ("" if r.policy.delete_old_deployment else f"; {old} kept at 0 %"),
+            effects=(_event(r, EV_SUCCEEDED),),
+        )
+    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old)

@@ -1,0 +1,196 @@
+"""Traffic splits: stage splits, asking for and confirming traffic, manual changes, and the
+split a rollback restores. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.machine.records import Transition, _event, _goto
+from shared.model import (
+    Effect,
+    EndpointInfo,
+    Phase,
+    Rollout,
+    SetTraffic,
+)
+from shared.reasons import DEPLOYMENT_MISSING, EV_STAGE, MANUAL_CHANGE, TRAFFIC_CONFIRMED
+
+# ------------------------------------------------------------------------------ traffic
+
+
+def stage_split(r: Rollout, weight: int) -> dict[str, int]:
+    """The canary gets ``weight``; the rest is shared by the baseline split in proportion
+    (largest remainder), so the map always sums to 100."""
+    if weight >= 100:
+        return {r.canary: 100}
+    base = {k: v for k, v in r.baseline_traffic.items() if k != r.canary and v > 0}
+    if not base:
+        base = {r.baseline: 100}
+    total = sum(base.values())
+    rest = 100 - weight
+    raw = {k: rest * v / total for k, v in base.items()}
+    out = {k: int(v) for k, v in raw.items()}
+    short = rest - sum(out.values())
+    for k in sorted(raw, key=lambda k: (raw[k] - out[k], k), reverse=True)[:short]:
+        out[k] += 1
+    out = {k: v for k, v in out.items() if v > 0}
+    out[r.canary] = weight
+    return out
+
+
+def _start_stage(
+    r: Rollout,
+    now: datetime,
+    index: int,
+    reason: str,
+    evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
+) -> Transition:
+    stages = r.policy.stages
+    weight = stages[index].weight
+    if weight >= 100:
+        return _ask_traffic(
+            r,
+            now,
+            Phase.PROMOTING,
+            index,
+            {r.canary: 100},
+            _kept_mirror(r),
+            reason,
+            f"promoting {r.canary} to 100 %",
+            evidence,
+            actor,
+        )
+    return _ask_traffic(
+        r,
+        now,
+        Phase.CANARY,
+        index,
+        stage_split(r, weight),
+        _kept_mirror(r),
+        reason,
+        f"stage {index}: {weight} % to {r.canary}",
+        evidence,
+        actor,
+    )
+
+
+def _ask_traffic(
+    r: Rollout,
+    now: datetime,
+    phase: Phase,
+    stage: int,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+    reason: str,
+    message: str,
+    evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
+) -> Transition:
+    nxt = r.evolve(
+        prev_traffic=dict(r.traffic),
+        prev_mirror=dict(r.mirror),
+        traffic=dict(traffic),
+        mirror=dict(mirror),
+        confirmed=False,
+        stage=stage,
+        stage_since=None,
+    )
+    effects: list[Effect] = [SetTraffic(traffic, mirror)]
+    if phase is Phase.CANARY and (r.phase is not Phase.CANARY or stage != r.stage):
+        effects.append(_event(nxt, EV_STAGE, stage=stage, weight=r.policy.stages[stage].weight))
+    return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor, r)
+
+
+def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, Any]:
+    """Mark the asked-for split confirmed when it is live; the stage clock starts then."""
+    if r.confirmed:
+        return r, None
+    if ep.live_traffic() == dict(r.traffic) and ep.live_mirror() == dict(r.mirror):
+        confirmed = r.evolve(confirmed=True, stage_since=now)
+        return confirmed, TRAFFIC_CONFIRMED
+    return r, None
+
+
+def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, Any]] | None:
+    """A split or deployment change that the engine did not ask for, or None."""
+    if r.paused:
+        return None
+    live, mirror = ep.live_traffic(), ep.live_mirror()
+    evidence = _split_evidence(r, ep)
+    if r.phase not in (Phase.PENDING, Phase.PROVISIONING) and r.canary not in ep.deployments:
+        return DEPLOYMENT_MISSING, f"deployment {r.canary} was deleted outside autocanary", evidence
+    if r.phase not in (Phase.WATCHING, Phase.PROMOTING) and r.baseline not in ep.deployments:
+        return (
+            DEPLOYMENT_MISSING,
+            f"deployment {r.baseline} was deleted outside autocanary",
+            evidence,
+        )
+    if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
+        return None
+    if not r.confirmed and (live, mirror) == (dict(r.prev_traffic), dict(r.prev_mirror)):
+        return None  # our own change is still in flight
+    return (
+        MANUAL_CHANGE,
+        "traffic or mirror was changed outside autocanary; paused, nothing overwritten",
+        evidence,
+    )
+
+
+def _split_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
+    return {
+        "expected_traffic": dict(r.traffic),
+        "expected_mirror": dict(r.mirror),
+        "observed_traffic": ep.live_traffic(),
+        "observed_mirror": ep.live_mirror(),
+    }
+
+
+def _usable(ep: EndpointInfo, name: str) -> bool:
+    """A deployment that exists and is not being deleted (traffic may go to it)."""
+    dep = ep.deployments.get(name)
+    return dep is not None and dep.provisioning_state != "Deleting"
+
+
+def _restore_split(r: Rollout, ep: EndpointInfo) -> dict[str, int] | None:
+    """The split to return to: the baseline's original one if its deployments are all still
+    usable, otherwise the baseline takes everything the canary had; None when no deployment to
+    restore is usable (a rollback would leave the endpoint with nothing to serve)."""
+    original = {k: v for k, v in r.baseline_traffic.items() if k != r.canary}
+    if original and all(_usable(ep, k) for k in original) and sum(original.values()) == 100:
+        return dict(original)
+    live = {k: v for k, v in ep.live_traffic().items() if k != r.canary and _usable(ep, k)}
+    if not _usable(ep, r.baseline):
+        if not live:
+            return None
+        fallback = max(live, key=lambda k: (live[k], k))
+    else:
+        fallback = r.baseline
+    spare = 100 - sum(live.values())
+    live[fallback] = live.get(fallback, 0) + spare
+    return {k: v for k, v in live.items() if v > 0}
+
+
+def _kept_mirror(r: Rollout, ep: EndpointInfo | None = None) -> dict[str, int]:
+    """The mirror found before the rollout, given back once the shadow no longer needs it (a
+    deployment mirrors to at most one target: azure.md). Never to the canary or a deployment
+    with live traffic, nor (when the endpoint is known) to one that is gone."""
+    live = set(r.baseline_traffic) | {r.canary}
+    return {
+        k: v
+        for k, v in r.baseline_mirror.items()
+        if k not in live and v > 0 and (ep is None or _usable(ep, k))
+    }
+
+
+def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
+    """Why a rollback cannot restore the old split now, or None if it can."""
+    if r.phase in (Phase.PENDING, Phase.PROVISIONING) or not r.canary:
+        return None
+    if r.cleanup and r.phase is Phase.WATCHING:
+        return f"the old deployment {r.baseline} is being deleted after the watch window"
+    if ep is not None and _restore_split(r, ep) is None:
+        return f"the old deployment {r.baseline} no longer exists or is being deleted"
+    return None
