@@ -477,3 +477,20 @@ class Waiting:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
         return cls(ModelRef.from_dict(raw["model"]), RolloutPolicy.from_dict(raw["policy"]))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A decoded Azure Monitor alert (common alert schema)."""
+
+    alert_id: str
+    rule: str
+    condition: str  # Fired | Resolved
+    targets: tuple[str, ...]
+    severity: str = ""
+    fired_at: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
+    deployments: tuple[str, ...] = ()
+    # targets refused while decoding: (their log rendering, why)
+    rejected_targets: tuple[tuple[str, str], ...] = ()

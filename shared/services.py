@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -28,12 +28,14 @@ from shared.errors import (
     StaleState,
     is_permanent,
 )
+from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     OPERATOR_ACTIONS,
     PROVISION_FAILED,
+    Alert,
     Command,
     CreateDeployment,
     DecisionRecord,
@@ -105,23 +107,6 @@ class ReconcileOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A decoded Azure Monitor alert (common alert schema)."""
-
-    alert_id: str
-    rule: str
-    condition: str  # Fired | Resolved
-    targets: tuple[str, ...]
-    severity: str = ""
-    fired_at: str = ""
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
-    deployments: tuple[str, ...] = ()
-    # targets refused while decoding: (their log rendering, why)
-    rejected_targets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -657,8 +642,8 @@ class Engine:
         seen: set[str] = set()
         retry: AutocanaryError | None = None
         for target in alert.targets:
-            name = self._endpoint_of(target)
-            deployment = self._deployment_of(target)
+            name = endpoint_of(target, self.workspace_id)
+            deployment = deployment_of(target)
             if name is None:
                 results.append(
                     AlertResult(
@@ -731,32 +716,6 @@ class Engine:
                 f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
             )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
-
-    @staticmethod
-    def _deployment_of(resource_id: str) -> str | None:
-        """The deployment of a deployment-scope target (``.../onlineEndpoints/E/deployments/D``)."""
-        parts = resource_id.strip().rstrip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if "onlineendpoints" not in lowered:
-            return None
-        i = lowered.index("onlineendpoints")
-        if len(parts) == i + 4 and lowered[i + 2] == "deployments" and parts[i + 3]:
-            return parts[i + 3]
-        return None
-
-    def _endpoint_of(self, resource_id: str) -> str | None:
-        parts = resource_id.strip().rstrip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if "onlineendpoints" not in lowered:
-            return None
-        i = lowered.index("onlineendpoints")
-        if i + 1 >= len(parts) or not parts[i + 1]:
-            return None
-        if self.workspace_id is not None:
-            prefix = "/".join(lowered[:i]).rstrip("/")
-            if prefix != self.workspace_id:
-                return None
-        return parts[i + 1]
 
     # ------------------------------------------------------------------ operators
     def act(

@@ -39,9 +39,8 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import CreateDeployment, Phase
+from shared.model import Alert, CreateDeployment, Phase
 from shared.ports import RolloutQuery, Slot, SlotWrite
-from shared.services import Alert
 from tests.engine_support import WORKSPACE_ID, World, make_world
 
 ENDPOINTS = ("fraud", "churn")  # fraud: newer versions wait; churn: they supersede

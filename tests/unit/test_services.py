@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
-from shared.model import Phase
+from shared.model import Alert, Phase
 from shared.ports import RolloutQuery
-from shared.services import Alert
 from tests.engine_support import WORKSPACE_ID, make_world
 
 
