@@ -9,7 +9,6 @@ from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
 from shared.model import (
-    DecisionRecord,
     EndpointInfo,
     Observation,
     Phase,
@@ -33,9 +32,7 @@ from shared.reasons import (
 # What a tick's judging means (assess, judge_settings, ...) is in shared.judging.
 
 
-def _protect(
-    r: Rollout, obs: Observation, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
     """A paused rollout: progress stops, protection does not. A canary with traffic is still
     judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
@@ -46,9 +43,7 @@ def _protect(
     return _status(r, confirm, now)
 
 
-def _shadowing(
-    r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
     pol = r.policy
@@ -65,7 +60,7 @@ def _shadowing(
     return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
 
 
-def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None) -> Transition:
+def _canary(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
     stage = r.policy.stages[r.stage]
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
@@ -106,7 +101,7 @@ def _hold(
     r: Rollout,
     a: Assessment,
     now: datetime,
-    confirm: DecisionRecord | None,
+    confirm: str | None,
     elapsed: float,
     minimum: float,
 ) -> Transition:
@@ -117,9 +112,7 @@ def _hold(
     return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
 
 
-def _watching(
-    r: Rollout, ep: EndpointInfo, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _watching(r: Rollout, ep: EndpointInfo, now: datetime, confirm: str | None) -> Transition:
     waited = (now - r.phase_since).total_seconds()
     if waited < r.policy.watch_window:
         return _status(
