@@ -122,16 +122,27 @@ def _watching(r: Rollout, ep: EndpointInfo, now: datetime, confirm: str | None) 
             reason=WATCHING,
             message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
         )
-    old = r.baseline
-    dep = ep.deployments.get(old)
-    if not r.policy.delete_old_deployment or dep is None:
+    # Every deployment that served before the rollout is replaced, not only the one cloned
+    # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
+    # time, in name order: the next is asked for once the one being deleted is gone.
+    olds = _old_deployments(r, ep)
+    if not r.policy.delete_old_deployment or not olds:
+        kept = ", ".join(olds)
         return _goto(
             r,
             now,
             Phase.SUCCEEDED,
             SUCCEEDED,
             f"{r.model.asset_id} is live on {r.endpoint}"
-            + ("" if r.policy.delete_old_deployment else f"; {old} kept at 0 %"),
+            + (f"; {kept} kept at 0 %" if kept else ""),
             effects=(_event(r, EV_SUCCEEDED),),
         )
-    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+    old = olds[0]
+    state = ep.deployments[old].provisioning_state
+    return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+
+
+def _old_deployments(r: Rollout, ep: EndpointInfo) -> list[str]:
+    """The deployments of the split found before the rollout that still exist."""
+    before = {r.baseline, *(d for d, pct in r.baseline_traffic.items() if pct > 0)}
+    return sorted(d for d in before if d and d != r.canary and d in ep.deployments)
