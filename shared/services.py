@@ -61,13 +61,13 @@ from shared.ports import (
     Judge,
     MetricsQuery,
     MetricsSource,
-    Page,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
     Slot,
     SlotWrite,
 )
+from shared.queries import Queries
 from shared.settle import settle
 from shared.store_index import slot_busy
 
@@ -161,6 +161,7 @@ class Engine:
         if retention <= timedelta(0):
             raise InvalidInput("retention must be positive")
         self.retention = retention
+        self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
@@ -776,52 +777,23 @@ class Engine:
         self.reconcile(endpoint, command)
         return self.describe(endpoint)
 
+    # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:
-        """The endpoint's current (or latest) rollout, its decisions, and what may be done."""
-        slot = self.store.read(endpoint)
-        rollout = slot.active
-        if rollout is None:
-            latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
-            if not latest:
-                raise NotFound(
-                    f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint"
-                )
-            rollout = latest[0]
-        history = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=20))
-        return {
-            "endpoint": endpoint,
-            "rollout": rollout.to_dict(),
-            "active": rollout.active,
-            "allowed_actions": machine.allowed_actions(rollout),
-            "waiting": slot.waiting.to_dict() if slot.waiting else None,
-            "decisions": [d.to_dict() for d in self.store.decisions(endpoint, rollout.id)],
-            "history": [machine.summary(r) for r in history],
-        }
+        """The endpoint's current (or latest) rollout in full (:meth:`Queries.describe`)."""
+        return self.queries.describe(endpoint)
 
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
-        return [machine.summary(r) for r in self.store.list_rollouts(query)]
+        return self.queries.list_rollouts(query)
 
     def page_rollouts(
         self, query: RolloutQuery, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[Rollout] = self.store.page_rollouts(query, continuation)
-        return [machine.summary(r) for r in page.items], page.continuation
+        return self.queries.page_rollouts(query, continuation)
 
     def page_ignored(
         self, limit: int = 100, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[IgnoredEvent] = self.store.page_ignored(limit, continuation)
-        items = [
-            {
-                "event_id": e.event_id,
-                "model": e.model.to_dict(),
-                "reason": e.reason,
-                "detail": e.detail,
-                "at": e.at.isoformat(),
-            }
-            for e in page.items
-        ]
-        return items, page.continuation
+        return self.queries.page_ignored(limit, continuation)
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:
