@@ -191,6 +191,8 @@ SCHEMAS: dict[str, Any] = {
                 {
                     "readings": {"type": "array", "items": _ref("Reading")},
                     "policy": {"type": "object"},
+                    "evidence": {"type": "object", "description": "behind reason"},
+                    "confirmed": {"type": "boolean", "description": "wanted split seen live"},
                 },
             ),
         ]

@@ -204,6 +204,8 @@ class Queries:
         )
         view["readings"] = explain.readings(r, last)
         view["policy"] = r.policy.to_dict()
+        view["evidence"] = dict(r.evidence)  # the latest evidence behind ``reason``
+        view["confirmed"] = r.confirmed  # the wanted split was seen live
         return {
             "endpoint": r.endpoint,
             "rollout": view,

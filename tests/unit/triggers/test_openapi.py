@@ -4,6 +4,7 @@ route templates, as devhost does, to the function the app declares)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,9 +43,19 @@ class Route:
         return "/" + self.template.template.strip("/")
 
 
+def _app() -> func.FunctionApp:
+    """A private copy of the app: ``FunctionApp.get_functions`` may run once per app, and other
+    tests index ``function_app.app`` itself."""
+    spec = importlib.util.spec_from_file_location("_openapi_function_app", function_app.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app  # type: ignore[no-any-return]
+
+
 def _routes() -> list[Route]:
     out = []
-    for f in function_app.app.get_functions():
+    for f in _app().get_functions():
         binding = json.loads(f.get_function_json())["bindings"][0]
         if binding["type"] != "httpTrigger":
             continue
