@@ -78,9 +78,11 @@ def subject(r: Rollout, last: DecisionRecord | None) -> Subject:
     if decisive is not None and (turned or (r.paused and decisive.reason == r.pause_reason)):
         return decisive
     if last is not None and last.reason not in FOLLOW_UPS and last.seq >= r.seq:
-        same = last.seq == r.seq and r.reason == last.reason and bool(r.evidence)
-        fresher = r.evidence if same else last.evidence
-        return Subject(last.reason, last.message, last.actor, last.at, fresher, last.phase_to)
+        # the rollout's own status is fresher than its record (repeats update it, not the log)
+        same = last.seq == r.seq and r.reason == last.reason
+        evidence = r.evidence if same and r.evidence else last.evidence
+        message = r.message if same and r.message else last.message
+        return Subject(last.reason, message, last.actor, last.at, evidence, last.phase_to)
     actor = decisive.actor if decisive is not None and decisive.reason == r.reason else "engine"
     return Subject(r.reason, r.message, actor, r.updated_at, r.evidence, r.phase)
 
@@ -197,15 +199,22 @@ def _detail(r: Rollout, s: Subject) -> str:
         return s.message or reason
     if reason in (R.STAGE_DEADLINE, R.SHADOW_DEADLINE):
         most = float(ev.get("max_duration_s") or 0)
-        last_reason = ev.get("last_reason") or "undecided"
+        last_reason = ev.get("verdict_reason") or ev.get("last_reason") or "undecided"
         then = (
             "rolling back"
             if r.phase is Phase.ROLLING_BACK or r.phase in _ENDED_WORD
             else "promote, roll back or abort"
         )
+        what = "the shadow" if reason == R.SHADOW_DEADLINE else _stage_words(r)
         return (
-            f"{_stage_words(r)} not cleared within its max duration {most:g} s "
+            f"{what} was not cleared within its max duration {most:g} s "
             f"(last: {last_reason}); {then}"
+        )
+    if reason == R.TRAFFIC_CONFIRMED:
+        return (
+            f"split live since {hhmm(iso(s.at))} ({_split(r.traffic)}"
+            + (f"; mirror {_split(r.mirror)}" if r.mirror else "")
+            + f"); judging starts after a {r.policy.warmup:g} s warm-up ({_stage_words(r)})"
         )
     if reason == R.SUPERSEDED_BY_NEWER:
         return f"a newer version was registered before promotion ({s.message})"
@@ -244,7 +253,8 @@ def _judged(r: Rollout, s: Subject) -> str:
         since = f" since {hhmm(e['since'])}" if e.get("since") else ""
         return f"{figures}, over the rollback threshold{since}"
     if s.reason in (R.JUDGE_PROMOTE, R.SHADOW_COMPLETE):
-        return f"previous stage cleared ({figures}); now {_stage_words(r)}"
+        done = "shadow" if s.reason == R.SHADOW_COMPLETE else "previous stage"
+        return f"{done} cleared ({figures}); now {_stage_words(r)}"
     hold = {
         R.ACCUMULATING: "evidence accumulating",
         R.INSUFFICIENT_DATA: "too few requests yet",
@@ -263,7 +273,8 @@ def _waiting(r: Rollout, s: Subject) -> str:
     if s.reason == R.WARMING_UP:
         return f"warming up for {r.policy.warmup:g} s before judging ({where})"
     if s.reason == R.METRICS_UNAVAILABLE:
-        return f"Azure Monitor metrics could not be read: {s.message} ({where})"
+        why_not = s.message.removeprefix("metrics unavailable: ")
+        return f"Azure Monitor metrics could not be read: {why_not} ({where})"
     if s.reason == R.SETTLING:
         read = int(minutes.get("minutes_read") or 0)
         return (
