@@ -244,6 +244,34 @@ class DeleteDeployment:
 
 
 @dataclass(frozen=True)
+class ScaleDeployment:
+    """Set deployment ``name``'s instance count (create-or-update with the count: idempotent).
+    Azure answers Updating, then Succeeded once the instances run."""
+
+    name: str
+    instance_count: int
+    kind: Literal["scale_deployment"] = "scale_deployment"
+
+
+@dataclass(frozen=True)
+class CopyAutoscale:
+    """Give ``target`` a copy of the Azure Monitor autoscale setting that targets ``source``
+    (profiles, rules, min/max/default), retargeted; nothing when ``source`` has none."""
+
+    source: str
+    target: str
+    kind: Literal["copy_autoscale"] = "copy_autoscale"
+
+
+@dataclass(frozen=True)
+class DeleteAutoscale:
+    """Remove every autoscale setting that targets deployment ``name`` (none: nothing)."""
+
+    name: str
+    kind: Literal["delete_autoscale"] = "delete_autoscale"
+
+
+@dataclass(frozen=True)
 class PublishEvent:
     """A lifecycle event (CloudEvent type suffix, e.g. ``RolloutStarted``) and its data."""
 
@@ -252,7 +280,15 @@ class PublishEvent:
     kind: Literal["publish_event"] = "publish_event"
 
 
-Effect = CreateDeployment | SetTraffic | DeleteDeployment | PublishEvent
+Effect = (
+    CreateDeployment
+    | SetTraffic
+    | DeleteDeployment
+    | ScaleDeployment
+    | CopyAutoscale
+    | DeleteAutoscale
+    | PublishEvent
+)
 
 
 def effect_to_dict(effect: Effect) -> dict[str, Any]:
@@ -266,8 +302,12 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         }
     if isinstance(effect, SetTraffic):
         return {"kind": effect.kind, "traffic": dict(effect.traffic), "mirror": dict(effect.mirror)}
-    if isinstance(effect, DeleteDeployment):
+    if isinstance(effect, DeleteDeployment | DeleteAutoscale):
         return {"kind": effect.kind, "name": effect.name}
+    if isinstance(effect, ScaleDeployment):
+        return {"kind": effect.kind, "name": effect.name, "instance_count": effect.instance_count}
+    if isinstance(effect, CopyAutoscale):
+        return {"kind": effect.kind, "source": effect.source, "target": effect.target}
     return {"kind": effect.kind, "type": effect.type, "data": dict(effect.data)}
 
 
@@ -342,7 +382,9 @@ class Rollout:
     that the deployment to remove was asked to be deleted. ``evidence`` is the latest
     evidence (judge verdict, observed split) behind ``reason``. ``failure`` is the effect or
     reconcile failure still unresolved (code, message, count, first and last time): a repeat
-    only counts, so a persistent failure never grows the history.
+    only counts, so a persistent failure never grows the history. ``capacity`` is the canary's
+    sizing (:mod:`shared.machine.capacity`): the baseline's live instance count, the canary's
+    count as last seen, a stage waiting for the canary to scale, and its instance-seconds.
     """
 
     id: str
@@ -374,6 +416,7 @@ class Rollout:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
+    capacity: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -417,6 +460,7 @@ class Rollout:
             "evidence": dict(self.evidence),
             "failure": dict(self.failure),
             "readings": dict(self.readings),
+            "capacity": dict(self.capacity),
         }
 
     @classmethod
@@ -455,6 +499,7 @@ class Rollout:
                 evidence=dict(raw.get("evidence") or {}),
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
+                capacity=dict(raw.get("capacity") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

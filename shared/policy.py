@@ -54,6 +54,12 @@ from shared.reasons import (
 OnDeadline = Literal["hold", "rollback"]
 OnNewer = Literal["wait", "supersede"]
 OnNoData = Literal["hold", "continue"]
+# How the canary is sized: ``follow_traffic`` (instances in proportion to its share, with
+# headroom, then the baseline's full count before promotion) or ``full`` (the baseline's count
+# from the start).
+Capacity = Literal["follow_traffic", "full"]
+DEFAULT_HEADROOM = 1.5
+MAX_HEADROOM = 10.0
 
 # What counts as an error by default: server errors, model errors (424: the scoring script
 # answered non-200, learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints
@@ -142,6 +148,8 @@ class RolloutPolicy:
     delete_old_deployment: bool = True
     delete_failed_deployment: bool = True
     instance_count: int | None = None
+    capacity: Capacity = "follow_traffic"
+    headroom: float = DEFAULT_HEADROOM
     on_newer_version: OnNewer = "wait"
     provisioning_timeout: float = 3600.0
     warmup: float = 60.0
@@ -182,6 +190,8 @@ class RolloutPolicy:
             "delete_old_deployment": self.delete_old_deployment,
             "delete_failed_deployment": self.delete_failed_deployment,
             "instance_count": self.instance_count,
+            "capacity": self.capacity,
+            "headroom": self.headroom,
             "on_newer_version": self.on_newer_version,
             "provisioning_timeout": self.provisioning_timeout,
             "warmup": self.warmup,
@@ -355,6 +365,8 @@ _SETTING_KEYS = frozenset(
         "delete_old_deployment",
         "delete_failed_deployment",
         "instance_count",
+        "capacity",
+        "headroom",
         "on_newer_version",
         "provisioning_timeout",
         "warmup",
@@ -504,11 +516,31 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
             if value is None
             else _int(value, f"{path}.instance_count", lo=1, hi=1000),
         )
+    if "capacity" in raw:
+        if raw["capacity"] not in ("follow_traffic", "full"):
+            raise PolicyError(f"{path}.capacity", "must be 'follow_traffic' or 'full'")
+        p = replace(p, capacity=raw["capacity"])
+    if "headroom" in raw:
+        p = replace(p, headroom=_headroom(raw["headroom"], f"{path}.headroom"))
     if "errors" in raw:
         p = replace(p, errors=_errors(raw["errors"], f"{path}.errors"))
     if "guardrails" in raw:
         p = replace(p, guardrails=_guardrails(raw["guardrails"], f"{path}.guardrails"))
     return p
+
+
+def _headroom(value: Any, where: str) -> float:
+    """A multiplier of at least 1 on the canary's share of the live instance count."""
+    if isinstance(value, str):  # tag form
+        try:
+            value = float(value.strip())
+        except ValueError as exc:
+            raise PolicyError(where, f"must be a number from 1 to {MAX_HEADROOM:g}") from exc
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(where, f"must be a number from 1 to {MAX_HEADROOM:g}, got {value!r}")
+    if not 1.0 <= float(value) <= MAX_HEADROOM:
+        raise PolicyError(where, f"must be from 1 to {MAX_HEADROOM:g}, got {value!r}")
+    return float(value)
 
 
 def check_judged(policy: RolloutPolicy, where: str) -> RolloutPolicy:

@@ -61,6 +61,42 @@ class EndpointControl(Protocol):
         """The deployment's container logs (for a failed provisioning)."""
         ...
 
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        """Start setting a deployment's instance count (create-or-update with the count; it
+        reads Updating, then Succeeded at that count). A deployment already at that count is
+        left alone; NotFound for an absent one."""
+        ...
+
+
+@dataclass(frozen=True)
+class AutoscaleSetting:
+    """An Azure Monitor autoscale setting (``Microsoft.Insights/autoscalesettings``) that
+    targets one deployment: its name, the deployment, whether it is enabled, and each
+    profile's capacity as (minimum, maximum, default) instance counts."""
+
+    name: str
+    deployment: str
+    enabled: bool = True
+    capacities: tuple[tuple[int, int, int], ...] = ()
+
+
+class AutoscaleControl(Protocol):
+    """Autoscale settings of an endpoint's deployments. Every method is idempotent."""
+
+    def settings_for(self, endpoint: str, deployment: str) -> list[AutoscaleSetting]:
+        """The autoscale settings whose target is the deployment (usually none or one)."""
+        ...
+
+    def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
+        """Create (or update) a copy of the setting that targets ``source``, retargeted to
+        ``target`` (profiles, rules and notifications kept; rules on ``source``'s metrics
+        read ``target``'s). None, and nothing written, when ``source`` has no setting."""
+        ...
+
+    def delete_for(self, endpoint: str, deployment: str) -> int:
+        """Delete every setting that targets the deployment; how many were deleted."""
+        ...
+
 
 @dataclass(frozen=True)
 class MetricsQuery:

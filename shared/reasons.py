@@ -58,6 +58,9 @@ SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
 # A rollback was asked for (alert, operator) but the deployments it would restore are gone or
 # being deleted: rolling back would leave the endpoint with nothing to serve.
 ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
+# capacity: the canary is scaled (and seen Succeeded at that count) before its share rises
+CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count
+CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
 # admission
 ADMITTED = "Admitted"
 QUEUED = "WaitingForActiveRollout"
@@ -104,6 +107,8 @@ __all__ = [
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
     "CANARY_DELETING",
+    "CANARY_SCALE_FAILED",
+    "CANARY_SCALING",
     "CLEARED",
     "DEPLOYMENT_MISSING",
     "DEPLOYMENT_REQUESTED",

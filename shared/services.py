@@ -35,8 +35,10 @@ from shared.model import (
     OPERATOR_ACTIONS,
     PROVISION_FAILED,
     Command,
+    CopyAutoscale,
     CreateDeployment,
     DecisionRecord,
+    DeleteAutoscale,
     DeleteDeployment,
     Effect,
     EndpointInfo,
@@ -46,10 +48,12 @@ from shared.model import (
     Phase,
     PublishEvent,
     Rollout,
+    ScaleDeployment,
     SetTraffic,
 )
 from shared.policy import PolicySet
 from shared.ports import (
+    AutoscaleControl,
     Clock,
     EndpointControl,
     EventPublisher,
@@ -161,8 +165,10 @@ class Engine:
         workspace_id: str | None = None,
         max_concurrency: int = 8,
         retention: timedelta = DEFAULT_RETENTION,
+        autoscale: AutoscaleControl | None = None,
     ) -> None:
         self.store = store
+        self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
         self.endpoints = endpoints
         self.metrics = metrics
         self.judge = judge
@@ -592,6 +598,14 @@ class Engine:
             self.endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
         elif isinstance(effect, DeleteDeployment):
             self.endpoints.delete_deployment(r.endpoint, effect.name)
+        elif isinstance(effect, ScaleDeployment):
+            self.endpoints.scale_deployment(r.endpoint, effect.name, effect.instance_count)
+        elif isinstance(effect, CopyAutoscale):
+            if self.autoscale is not None:
+                self.autoscale.copy_to(r.endpoint, effect.source, effect.target)
+        elif isinstance(effect, DeleteAutoscale):
+            if self.autoscale is not None:
+                self.autoscale.delete_for(r.endpoint, effect.name)
         else:
             self.events.publish(
                 EVENT_PREFIX + effect.type, f"endpoints/{r.endpoint}/rollouts/{r.id}", effect.data

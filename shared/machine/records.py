@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.machine.cost import cost
 from shared.model import (
     DecisionRecord,
     Effect,
@@ -131,6 +132,8 @@ def _record(
 ) -> Transition:
     prior = before or r
     seq = r.seq + 1
+    if r.phase.terminal and r.capacity and "cost" not in (evidence or {}):
+        evidence = {**dict(evidence or {}), "cost": cost(r, now)}  # the rollout's last decision
     record = DecisionRecord(
         seq=seq,
         at=now,

@@ -54,6 +54,8 @@ def _shadowing(
     pol = r.policy
     if a.outcome == "rollback":
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if r.capacity.get("pending"):
+        return _scaling(r, now, a, confirm)
     if a.outcome == "promote" and elapsed >= pol.shadow_duration:
         return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
     no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
@@ -71,12 +73,31 @@ def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | 
     elapsed = (now - since).total_seconds()
     if a.outcome == "rollback":
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if r.capacity.get("pending"):
+        return _scaling(r, now, a, confirm)
     if a.outcome == "promote" and elapsed >= stage.min_duration:
         return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
     if elapsed >= stage.max_duration:
         what = f"stage {r.stage} ({stage.weight} %)"
         return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
     return _hold(r, a, now, confirm, elapsed, stage.min_duration)
+
+
+def _scaling(
+    r: Rollout, now: datetime, a: Assessment, confirm: DecisionRecord | None
+) -> Transition:
+    """A stage that was cleared waits for the canary's instances (the judge still protects
+    the current stage: a rollback verdict was handled before this)."""
+    pending = r.capacity["pending"]
+    return _start_stage(
+        r,
+        now,
+        int(pending["stage"]),
+        str(pending.get("reason") or JUDGE_PROMOTE),
+        evidence=a.evidence,
+        actor=str(pending.get("actor") or "engine"),
+        confirm=confirm,
+    )
 
 
 def _deadline(
@@ -141,4 +162,4 @@ def _watching(
             + ("" if r.policy.delete_old_deployment else f"; {old} kept at 0 %"),
             effects=(_event(r, EV_SUCCEEDED),),
         )
-    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old, True)

@@ -20,6 +20,7 @@ from typing import Any
 from shared import machine
 from shared.clock import FakeClock
 from shared.errors import AutocanaryError
+from shared.fakes.autoscale import FakeAutoscale
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
@@ -29,6 +30,7 @@ from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
 from shared.simulation.crash import (
     Crasher,
+    CrashingAutoscale,
     CrashingEndpoints,
     CrashingEvents,
     CrashingMetrics,
@@ -96,6 +98,9 @@ class Simulation:
         self.endpoints.add_endpoint(
             spec.name, spec.deployments, spec.traffic, spec.mirror, spec.instance_count
         )
+        self.autoscale = FakeAutoscale()
+        for dep, capacity in spec.autoscale.items():
+            self.autoscale.add(spec.name, dep, capacity)
         self.served_before = any(v > 0 for v in spec.traffic.values())
         self.metrics = SimMetrics(
             self.clock,
@@ -121,6 +126,7 @@ class Simulation:
             policies=scenario.policy,
             workspace_id=WORKSPACE_ID,
             max_concurrency=1,
+            autoscale=CrashingAutoscale(self.autoscale, self.crasher),
         )
         self.refused: dict[str, int] = {}
         self.decisions: list[Line] = []
@@ -381,6 +387,7 @@ class Simulation:
                 }
                 for n, d in sorted(info.deployments.items())
             ],
+            "autoscaled": self.autoscale.targets(name),
             "allowed_actions": allowed,
             "settled": settled,
             "served": dict(sorted(totals.items())),
