@@ -55,13 +55,17 @@ class FakeEndpoints:
 
     # ---------------------------------------------------------------- test set-up helpers
     def add_endpoint(
-        self, name: str, deployments: Mapping[str, str], traffic: Mapping[str, int]
+        self,
+        name: str,
+        deployments: Mapping[str, str],
+        traffic: Mapping[str, int],
+        instance_count: int = 1,
     ) -> None:
         """An endpoint with provisioned deployments {name: model asset id} and a split."""
         with self._lock:
             ep = _Endpoint(name)
             for dep, model in deployments.items():
-                ep.deployments[dep] = _Deployment(dep, model, "Succeeded", 1)
+                ep.deployments[dep] = _Deployment(dep, model, "Succeeded", instance_count)
             check_split(dict(traffic), {}, ep.deployments)
             ep.traffic = dict(traffic)
             self._endpoints[name] = ep
