@@ -80,6 +80,11 @@ class AutoscaleSetting:
     capacities: tuple[tuple[int, int, int], ...] = ()
 
 
+def autoscale_copy_name(endpoint: str, deployment: str) -> str:
+    """The name a retargeted copy gets: one per target, so copying again updates it."""
+    return f"{endpoint}-{deployment}-autoscale"
+
+
 class AutoscaleControl(Protocol):
     """Autoscale settings of an endpoint's deployments. Every method is idempotent."""
 

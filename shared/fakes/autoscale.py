@@ -12,11 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from shared.ports import AutoscaleSetting
-
-
-def copy_name(endpoint: str, deployment: str) -> str:
-    """The name a retargeted copy gets: one per target, so a copy is idempotent."""
-    return f"{endpoint}-{deployment}-autoscale"
+from shared.ports import autoscale_copy_name as copy_name
 
 
 @dataclass
