@@ -53,6 +53,7 @@ def build_engine(settings: Settings | None = None) -> Engine:
     from shared.settings import Settings
 
     settings = settings or Settings.from_env()  # validate before importing any SDK
+    from shared.azure.autoscale import MonitorAutoscale
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
     from shared.azure.events import build_publisher
@@ -87,4 +88,5 @@ def build_engine(settings: Settings | None = None) -> Engine:
         workspace_id=settings.workspace_id,
         max_concurrency=settings.max_concurrency,
         retention=timedelta(seconds=settings.retention_seconds),
+        autoscale=MonitorAutoscale(settings, credential),
     )

@@ -552,6 +552,32 @@ def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None
     )
 
 
+# The autoscale actions shared/azure/autoscale.py needs through azure-mgmt-monitor.
+AUTOSCALE_ACTIONS = [
+    "Microsoft.Insights/autoscalesettings/read",
+    "Microsoft.Insights/autoscalesettings/write",
+    "Microsoft.Insights/autoscalesettings/delete",
+]
+
+
+def test_autoscale_role_grants_exactly_the_autoscale_actions_on_the_resource_group() -> None:
+    """Autoscale settings are resources of the resource group (not of the workspace): their
+    role is held there, with read, write and delete and nothing else."""
+    assert _local("autoscale_actions") == AUTOSCALE_ACTIONS
+    role = _resource("azurerm_role_definition", "autoscale_operator")
+    group = "${local.workspace_resource_group_id}"
+    assert role["scope"] == group
+    assert role["assignable_scopes"] == [group]
+    (permissions,) = role["permissions"]
+    assert permissions == {"actions": "${local.autoscale_actions}"}
+    assignment = _resource("azurerm_role_assignment", "app_autoscale_operator")
+    assert assignment["scope"] == group
+    assert assignment["role_definition_id"] == (
+        "${azurerm_role_definition.autoscale_operator.role_definition_resource_id}"
+    )
+    assert assignment["principal_id"] == IDENTITY_PRINCIPAL
+
+
 def test_custom_role_is_held_by_the_app_on_the_workspace_only() -> None:
     """Custom roles are assignable at resource group scope at the finest: the role lives in
     the workspace's resource group and is assigned on the workspace alone."""
