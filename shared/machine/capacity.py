@@ -109,8 +109,9 @@ def gate(
     Ready (seen Succeeded at the target: at least it for a partial share, exactly the live
     count for 100 %): the rollout (no stage waits any more) and None. Otherwise the stage
     waits, recorded as ``CanaryScaling``; the scale is asked for (again) while the canary is
-    Succeeded at another count, and a scale that fails or does not finish within the
-    provisioning timeout pauses the rollout for an operator (``CanaryScaleFailed``)."""
+    Succeeded at another count (and once when the wait begins on a Failed canary, as after a
+    resume), and a scale that ends Failed or does not finish within the provisioning timeout
+    pauses the rollout for an operator (``CanaryScaleFailed``)."""
     cap = r.capacity
     live = cap.get("live")
     if not live or not r.canary:
@@ -122,7 +123,8 @@ def gate(
     if state == PROVISIONED and (seen == need if exact else seen >= need):
         return without_pending(r), None
     pending = dict(cap.get("pending") or {})
-    if pending.get("stage") != index or pending.get("target") != need:
+    fresh = pending.get("stage") != index or pending.get("target") != need
+    if fresh:
         pending = {"stage": index, "target": need, "since": iso(now)}
     pending.update(reason=reason, actor=actor)
     since = parse_time(pending.get("since")) or now
@@ -138,7 +140,8 @@ def gate(
         "headroom": r.policy.headroom,
         "elapsed_s": round(waited, 3),
     }
-    if state in PROVISION_FAILED or waited >= r.policy.provisioning_timeout:
+    failed = state in PROVISION_FAILED and not fresh  # a Failed canary is asked once more
+    if failed or waited >= r.policy.provisioning_timeout:
         why = f"is {state}" if state in PROVISION_FAILED else f"not ready after {waited:.0f}s"
         return r, _pause(
             without_pending(r),
@@ -148,7 +151,8 @@ def gate(
             evidence=evidence,
         )
     waiting = r.evolve(capacity={**cap, "pending": pending})
-    effects = (ScaleDeployment(r.canary, need),) if state == PROVISIONED else ()
+    ask = state == PROVISIONED or (fresh and state in PROVISION_FAILED)
+    effects = (ScaleDeployment(r.canary, need),) if ask else ()
     return r, _status(
         waiting,
         confirm,

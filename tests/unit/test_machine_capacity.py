@@ -284,3 +284,27 @@ def test_a_baseline_of_unknown_count_leaves_the_canary_as_cloned() -> None:
     t = m.decide(sim.r, Observation(blind), T0 + timedelta(seconds=1))
     create = next(e for e in t.effects if isinstance(e, CreateDeployment))
     assert create.instance_count is None and "live" not in t.rollout.capacity
+
+
+def test_a_scale_that_ends_failed_pauses_and_a_resume_asks_for_it_again() -> None:
+    sim = Sim(policy(), live=10)
+    for _ in range(20):
+        sim.step()
+        if sim.r.phase is Phase.CANARY:
+            break
+    sim.ep.fail_models.add("azureml:fraud:7")  # the next update of the canary ends Failed
+    for _ in range(20):
+        sim.step()
+        if sim.r.paused:
+            break
+    assert sim.r.pause_reason == m.CANARY_SCALE_FAILED
+    assert sim.ep.peek("fraud").deployments["fraud-v7"].provisioning_state == "Failed"
+    sim.ep.fail_models.clear()
+    asked = len([e for e in sim.effects if isinstance(e, ScaleDeployment)])
+    sim.step(command=Command("resume", "quota raised", actor="op"))
+    for _ in range(6):
+        sim.step()
+        if sim.r.stage == 1:
+            break
+    assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) == asked + 1
+    assert sim.r.stage == 1 and sim.count() == 8
