@@ -102,7 +102,7 @@ def gate(
     index: int,
     reason: str,
     actor: str,
-    confirm: Any = None,
+    confirm: str | None = None,
 ) -> tuple[Rollout, Transition | None]:
     """Whether the canary has the instances stage ``index`` (-1: the shadow) needs.
 

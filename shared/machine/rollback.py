@@ -113,7 +113,7 @@ def _deleting(
     state: str,
     now: datetime,
     reason: str,
-    confirm: Any = None,
+    confirm: str | None = None,
     name: str | None = None,
     autoscale: bool = False,
 ) -> Transition:

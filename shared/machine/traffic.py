@@ -51,7 +51,7 @@ def _start_stage(
     reason: str,
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
-    confirm: Any = None,
+    confirm: str | None = None,
 ) -> Transition:
     """Give the canary stage ``index``'s weight, once it has the instances the stage needs
     (:func:`shared.machine.capacity.gate`; until then the stage waits, and the current split
@@ -123,7 +123,7 @@ def _ask_traffic(
     return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor, r)
 
 
-def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, Any]:
+def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, str | None]:
     """Mark the asked-for split confirmed when it is live; the stage clock starts then."""
     if r.confirmed:
         return r, None

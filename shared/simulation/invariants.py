@@ -7,8 +7,7 @@ run, a unit test or a hypothesis stateful test can call them after every step:
   not being deleted; nothing is routed or mirrored to a deployment that is missing, failed or
   deleting; an endpoint that served before always has a serving deployment;
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
-  the rollout's own ``seq`` is its last decision's;
-- :func:`check_invariants`: both, for one endpoint, from an EndpointInfo and a store.
+  the rollout's own ``seq`` is its last decision's.
 
 The EndpointInfo should be the endpoint as it really is (e.g.
 ``ClockedEndpoints.snapshot``), with traffic entries to vanished deployments kept.
@@ -20,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.model import DecisionRecord, EndpointInfo, Rollout
-from shared.ports import RolloutQuery, RolloutStore
 
 SERVING = frozenset({"Succeeded", "Updating", "Scaling"})
 NOT_ROUTABLE = frozenset({"Failed", "Canceled", "Deleting"})
@@ -106,25 +104,6 @@ def decision_violations(
                 rid,
             )
         )
-    return out
-
-
-def check_invariants(
-    info: EndpointInfo | None,
-    store: RolloutStore,
-    endpoint: str,
-    *,
-    served_before: bool,
-    limit: int = 100,
-) -> list[Violation]:
-    """Every invariant of one endpoint: its split (when it exists) and its rollouts' records."""
-    out: list[Violation] = []
-    if info is not None:
-        out += endpoint_violations(info, served_before=served_before)
-    elif served_before:
-        out.append(Violation(NO_SERVING_DEPLOYMENT, "the endpoint has gone", endpoint))
-    for rollout in store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=limit)):
-        out += decision_violations(store.decisions(endpoint, rollout.id), rollout)
     return out
 
 
