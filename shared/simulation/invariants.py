@@ -5,7 +5,9 @@ run, a unit test or a hypothesis stateful test can call them after every step:
 
 - :func:`endpoint_violations`: traffic sums to 100 (or 0) over deployments that exist and are
   not being deleted; nothing is routed or mirrored to a deployment that is missing, failed or
-  deleting; an endpoint that served before always has a serving deployment;
+  deleting; an endpoint that served before always has a serving deployment; with
+  ``min_instances``, a deployment serving 100 % runs at least that many instances (the
+  baseline's count: a canary is never promoted on fewer);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
   the rollout's own ``seq`` is its last decision's.
 
@@ -29,6 +31,7 @@ ROUTED_TO_UNHEALTHY = "RoutedToUnhealthyDeployment"
 MIRRORED_TO_MISSING = "MirroredToMissingDeployment"
 MIRRORED_TO_UNHEALTHY = "MirroredToUnhealthyDeployment"
 NO_SERVING_DEPLOYMENT = "NoServingDeployment"
+UNDERSIZED = "UndersizedFullTraffic"
 DECISION_GAP = "DecisionSeqGap"
 ROLLOUT_SEQ = "RolloutSeqMismatch"
 
@@ -47,8 +50,10 @@ class Violation:
         return out
 
 
-def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Violation]:
-    """Traffic and mirror of one endpoint against its deployments."""
+def endpoint_violations(
+    info: EndpointInfo, *, served_before: bool, min_instances: int | None = None
+) -> list[Violation]:
+    """Traffic and mirror of one endpoint against its deployments (and their instances)."""
     out: list[Violation] = []
     ep = info.name
     live = {k: int(v) for k, v in info.traffic.items() if int(v) > 0}
@@ -73,6 +78,17 @@ def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Viol
                 out.append(Violation(missing, f"{pct} % {label} to missing {name}", ep))
             elif states[name] in NOT_ROUTABLE:
                 out.append(Violation(unhealthy, f"{pct} % {label} to {name}, {states[name]}", ep))
+    for name, pct in live.items():
+        dep = info.deployments.get(name)
+        count = dep.instance_count if dep is not None else None
+        if min_instances and pct >= 100 and count is not None and count < min_instances:
+            out.append(
+                Violation(
+                    UNDERSIZED,
+                    f"{name} serves 100 % on {count} instances, fewer than {min_instances}",
+                    ep,
+                )
+            )
     if served_before and not any(states.get(n) in SERVING for n in live):
         out.append(
             Violation(
