@@ -21,6 +21,7 @@ from shared.model import (
     Rollout,
     Waiting,
 )
+from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")
@@ -106,6 +107,16 @@ class MetricsSource(Protocol):
 class EventPublisher(Protocol):
     def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
         """Publish one lifecycle event (best effort: a failure is logged by the caller)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Chat webhooks (Teams Workflows, Slack incoming webhooks): shared/azure/webhooks.py, and
+    shared/fakes/notifier.py beside it. Called off the reconcile's path (shared/notify/dispatch)."""
+
+    def post(self, channel: Channel, payload: Mapping[str, Any]) -> None:
+        """Post one JSON payload to ``channel``, bounded in time and retried within bounds;
+        raises when it was not delivered (the error never shows the channel's URL)."""
         ...
 
 

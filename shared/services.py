@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
     DuplicateEvent,
@@ -66,6 +67,10 @@ from shared.ports import (
     SlotWrite,
 )
 from shared.settle import settle
+
+if TYPE_CHECKING:
+    from shared.notify.dispatch import Notifications
+    from shared.notify.routes import Routes
 
 log = logging.getLogger("autocanary")
 
@@ -161,6 +166,7 @@ class Engine:
         workspace_id: str | None = None,
         max_concurrency: int = 8,
         retention: timedelta = DEFAULT_RETENTION,
+        notifications: Notifications | None = None,
     ) -> None:
         self.store = store
         self.endpoints = endpoints
@@ -174,6 +180,7 @@ class Engine:
         if retention <= timedelta(0):
             raise InvalidInput("retention must be positive")
         self.retention = retention
+        self.notifications = notifications  # chat notices, sent off the reconcile's path
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
@@ -184,7 +191,7 @@ class Engine:
             raise InvalidInput("event has no id")
         placement = self.policies.place(model.name, model.tags)
         if placement.policy is None:
-            return self._ignore(model, placement.reason, placement.detail)
+            return self._ignore(model, placement.reason, placement.detail, routes=placement.notify)
         policy = placement.policy
         endpoint = policy.endpoint
         for _ in range(MAX_ATTEMPTS):
@@ -201,7 +208,7 @@ class Engine:
                 # delivery is told apart from a genuinely ignorable version here.
                 if self.store.event_seen(endpoint, model.event_id):
                     return self._duplicate(endpoint)
-                return self._ignore(model, adm.reason, adm.detail, endpoint)
+                return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
             rollouts = tuple(r for r in (adm.active,) if r is not None)
             try:
                 self.store.write(
@@ -220,6 +227,7 @@ class Engine:
                 return IngestResult(
                     "duplicate", "DuplicateEvent", "event already recorded", endpoint
                 )
+            log_decisions(adm.records, (adm.active,) if adm.active else ())
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
             if adm.active is not None:
                 self._apply(adm.active, adm.effects)
@@ -249,12 +257,22 @@ class Engine:
         return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
 
     def _ignore(
-        self, model: ModelRef, reason: str, detail: str, endpoint: str | None = None
+        self,
+        model: ModelRef,
+        reason: str,
+        detail: str,
+        endpoint: str | None = None,
+        *,
+        routes: Routes = (),
     ) -> IngestResult:
         first = self.store.record_ignored(
             IgnoredEvent(model.event_id, model, reason, detail, self.clock.now())
         )
         log.info("model %s ignored: %s (%s)", model.asset_id, reason, detail)
+        if first and self.notifications is not None:
+            self.notifications.model_ignored(
+                model, reason, detail, endpoint=endpoint, routes=routes
+            )
         return IngestResult("ignored" if first else "duplicate", reason, detail, endpoint)
 
     # ------------------------------------------------------------------ reconcile
@@ -275,6 +293,8 @@ class Engine:
             return self._tick()
         finally:
             self._tick_lock.release()
+            if self.notifications is not None:  # bounded: what this tick decided goes out
+                self.notifications.drain()
 
     def pool_size(self, rollouts: int) -> int:
         """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
@@ -437,6 +457,7 @@ class Engine:
                 active=active, waiting=waiting, rollouts=tuple(rollouts), decisions=tuple(decisions)
             ),
         )
+        log_decisions(decisions, rollouts)
         return True
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
@@ -455,6 +476,7 @@ class Engine:
             )
         except StaleState:
             return  # someone else started it; the caller re-reads
+        log_decisions((started.record,), (started.rollout,))
 
     def _no_active(self, endpoint: str) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
@@ -593,9 +615,15 @@ class Engine:
         elif isinstance(effect, DeleteDeployment):
             self.endpoints.delete_deployment(r.endpoint, effect.name)
         else:
-            self.events.publish(
-                EVENT_PREFIX + effect.type, f"endpoints/{r.endpoint}/rollouts/{r.id}", effect.data
-            )
+            try:
+                self.events.publish(
+                    EVENT_PREFIX + effect.type,
+                    f"endpoints/{r.endpoint}/rollouts/{r.id}",
+                    effect.data,
+                )
+            finally:  # the state the event announces is committed: people hear of it too
+                if self.notifications is not None:
+                    self.notifications.rollout_event(r, effect)
 
     def _record_failure(
         self,
