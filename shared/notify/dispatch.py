@@ -74,6 +74,7 @@ class Notifications:
         max_age_s: float = MAX_AGE_S,
         breaker_failures: int = BREAKER_FAILURES,
         breaker_s: float = BREAKER_S,
+        drain_s: float = DRAIN_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.notifier = notifier
@@ -83,6 +84,7 @@ class Notifications:
         self.max_age_s = max_age_s
         self.breaker_failures = max(1, breaker_failures)
         self.breaker_s = breaker_s
+        self.drain_s = drain_s
         self._clock = clock
         self._lock = threading.Condition()
         self._lanes: dict[tuple[str, str], _Lane] = {}
@@ -136,13 +138,14 @@ class Notifications:
             self._lane(channel).put(_Item(notice, payload, self._clock()))
 
     # ------------------------------------------------------------------ bounds and counts
-    def drain(self, timeout: float = DRAIN_S) -> bool:
-        """Wait up to ``timeout`` seconds until every queued notice was sent or given up;
-        True when nothing is pending. Logs the counts when they changed."""
-        deadline = self._clock() + max(0.0, timeout)
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (default ``drain_s``) until every queued notice was
+        sent or given up; True when nothing is pending. Logs the counts when they changed."""
+        budget = self.drain_s if timeout is None else timeout
+        deadline = time.monotonic() + max(0.0, budget)
         with self._lock:
             while self._pending > 0:
-                left = deadline - self._clock()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._lock.wait(min(left, 0.5))
