@@ -10,9 +10,10 @@ host as its formatted message, level and category only (azure-functions-python-w
 ``azure_functions_worker/dispatcher.py`` ``on_logging``): ``extra`` is lost on that path. With
 the app setting ``PYTHON_ENABLE_OPENTELEMETRY=true`` the worker calls
 ``azure.monitor.opentelemetry.configure_azure_monitor`` (``dispatcher.py``
-``initialize_azure_monitor``, for the loggers under ``PYTHON_AZURE_MONITOR_LOGGER_NAME``), whose
-OpenTelemetry logging handler turns every non-reserved attribute of the record, which is what
-``extra`` sets, into a log attribute (opentelemetry-sdk ``LoggingHandler._get_attributes``), and
+``initialize_azure_monitor``, for the loggers under ``PYTHON_AZURE_MONITOR_LOGGER_NAME``), which
+adds OpenTelemetry's logging handler (azure-monitor-opentelemetry ``_configure.py``); the handler
+turns every non-reserved attribute of the record, which is what ``extra`` sets, into a log
+attribute (opentelemetry-instrumentation-logging ``handler.py``, ``_get_attributes``), and
 the Azure Monitor exporter writes each attribute as a custom dimension, as a string of at most
 8 KiB, dropping keys over 150 characters (azure-monitor-opentelemetry-exporter
 ``export/logs/_exporter.py`` ``_convert_log_to_envelope`` and ``_utils._filter_custom_properties``).
