@@ -255,6 +255,33 @@ class PublishEvent:
 Effect = CreateDeployment | SetTraffic | DeleteDeployment | PublishEvent
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A lifecycle event in a slot's outbox: written in the same atomic write as the state it
+    announces, sent after that write, and taken off the outbox once sent. ``id`` is stable
+    (rollout id, decision seq, position), so a resend after a crash between the send and the
+    removal is the same CloudEvent: consumers deduplicate by id (CloudEvents 1.0: "If a
+    duplicate event is re-sent (e.g. due to a network error) it MAY have the same id").
+    """
+
+    id: str
+    type: str
+    subject: str
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "subject": self.subject, "data": dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OutboxEvent:
+        return cls(
+            id=str(raw["id"]),
+            type=str(raw["type"]),
+            subject=str(raw["subject"]),
+            data=dict(raw.get("data") or {}),
+        )
+
+
 def effect_to_dict(effect: Effect) -> dict[str, Any]:
     if isinstance(effect, CreateDeployment):
         return {
@@ -477,3 +504,20 @@ class Waiting:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
         return cls(ModelRef.from_dict(raw["model"]), RolloutPolicy.from_dict(raw["policy"]))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A decoded Azure Monitor alert (common alert schema)."""
+
+    alert_id: str
+    rule: str
+    condition: str  # Fired | Resolved
+    targets: tuple[str, ...]
+    severity: str = ""
+    fired_at: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
+    deployments: tuple[str, ...] = ()
+    # targets refused while decoding: (their log rendering, why)
+    rejected_targets: tuple[tuple[str, str], ...] = ()

@@ -17,6 +17,7 @@ from shared.model import (
     DecisionRecord,
     EndpointInfo,
     ModelRef,
+    OutboxEvent,
     Phase,
     Rollout,
     Waiting,
@@ -105,8 +106,11 @@ class MetricsSource(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
-        """Publish one lifecycle event (best effort: a failure is logged by the caller)."""
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
+        """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
+        the same on a resend. A failure raises: the event stays in the outbox."""
         ...
 
 
@@ -127,13 +131,15 @@ class Judge(Protocol):
 @dataclass(frozen=True)
 class Slot:
     """What is stored for one endpoint and changes atomically under one ETag: the active
-    rollout (at most one: the store enforces it) and the newest waiting version.
+    rollout (at most one: the store enforces it), the newest waiting version, and the outbox
+    of lifecycle events written with the state they announce and not yet sent.
     ``etag`` is None when nothing was ever stored for the endpoint."""
 
     endpoint: str
     active: Rollout | None = None
     waiting: Waiting | None = None
     etag: str | None = None
+    outbox: tuple[OutboxEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ class SlotWrite:
     rollouts:   rollout records to upsert (the active one and any that just ended)
     decisions:  decision records to append (never rewritten)
     event_id:   an event id to claim in the same transaction (DuplicateEvent if claimed)
+    outbox:     the slot's outbox after the change (None: unchanged)
     """
 
     active: Rollout | None
@@ -152,6 +159,7 @@ class SlotWrite:
     rollouts: tuple[Rollout, ...] = ()
     decisions: tuple[DecisionRecord, ...] = ()
     event_id: str | None = None
+    outbox: tuple[OutboxEvent, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -385,7 +385,7 @@ class TableRolloutStore(TableRetention):
             # The service always returns the new ETag of each written row; if a proxy dropped
             # it, read it back rather than hand out a slot that can never be written again.
             return self.read(before.endpoint)
-        return Slot(before.endpoint, change.active, change.waiting, str(etag))
+        return su.written_slot(before, change, str(etag))
 
     def _transaction_error(self, exc: Any, before: Slot, plan: su.WritePlan) -> Exception:
         """Which operation failed decides the error: the service reports its index

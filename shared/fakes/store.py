@@ -122,7 +122,7 @@ class InMemoryRolloutStore:
             self.transactions += 1
         if index_etag is not None:
             self._delete_if(index_key, index_etag)
-        return Slot(before.endpoint, change.active, change.waiting, etags[0])
+        return su.written_slot(before, change, etags[0])
 
     def _delete_if(self, key: Key, etag: str) -> bool:
         with self._lock:

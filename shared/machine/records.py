@@ -73,7 +73,7 @@ def _pause(
 
 def _status(
     r: Rollout,
-    confirm: Any,
+    confirm: str | None,
     now: datetime,
     *,
     effects: tuple[Effect, ...] = (),

@@ -182,9 +182,11 @@ class CrashingEvents:
         self.inner = inner
         self.crasher = crasher
 
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
         self.crasher.alive()
-        self.inner.publish(event_type, subject, data)
+        self.inner.publish(event_type, subject, data, event_id)
         self.crasher.effect_done()
 
 
