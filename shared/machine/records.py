@@ -148,4 +148,41 @@ def _record(
     nxt = r.evolve(
         seq=seq, reason=reason, message=message, evidence=dict(evidence or {}), updated_at=now
     )
-    return Transition(nxt, effects, record)
+    return Transition(nxt, _explained(effects, nxt, record), record)
+
+
+def _explained(
+    effects: tuple[Effect, ...], r: Rollout, record: DecisionRecord
+) -> tuple[Effect, ...]:
+    """The decision's lifecycle events carry its cause in words and its numbers
+    (``data.cause``, ``data.why``: shared/explain.py), the same that the API, the logs and
+    the chat notices show. The record keeps the events as decided (without them)."""
+    if not any(isinstance(e, PublishEvent) for e in effects):
+        return effects
+    cause, why = explain_decision(r, record)
+    return tuple(
+        PublishEvent(e.type, {**e.data, "cause": cause, "why": why})
+        if isinstance(e, PublishEvent)
+        else e
+        for e in effects
+    )
+
+
+def explain_decision(r: Rollout, record: DecisionRecord) -> tuple[str, dict[str, Any]]:
+    """``explain.cause`` and ``explain.why`` of a decision (imported here, lazily: the
+    presenter reads the machine's values, never the other way round at import time)."""
+    try:
+        from shared import explain  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        explain = None
+    cause_fn = getattr(explain, "cause", None)
+    why_fn = getattr(explain, "why", None)
+    if cause_fn is None or why_fn is None:
+        return record.message, {
+            "reason": record.reason,
+            "phase": r.phase.value,
+            "actor": record.actor,
+            "at": record.at.isoformat(),
+            "message": record.message,
+        }
+    return str(cause_fn(r, record)), dict(why_fn(r, record))
