@@ -113,18 +113,19 @@ def _explained(d: DecisionRecord, r: Rollout) -> Mapping[str, Any]:
     return fields if isinstance(fields, Mapping) else {}
 
 
-def _figures(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    """Numbers and short words of the evidence, two levels deep (``error_rate_log_e``)."""
+def _figures(evidence: Mapping[str, Any], prefix: str = "", depth: int = 3) -> dict[str, Any]:
+    """Numbers and short words of the evidence, up to three levels deep, keys joined with
+    ``_`` (``judge_canary_errors``, ``judge_error_rate_log_e``), at most MAX_FIGURES."""
     out: dict[str, Any] = {}
     for key, value in evidence.items():
-        if len(out) >= MAX_FIGURES:
-            break
+        name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            for sub, inner in value.items():
-                if _figure(inner) and len(out) < MAX_FIGURES:
-                    out[f"{key}_{sub}"] = inner
-        elif _figure(value):
-            out[str(key)] = value
+            if depth > 1:
+                for k, v in _figures(value, f"{name}_", depth - 1).items():
+                    if len(out) < MAX_FIGURES:
+                        out[k] = v
+        elif _figure(value) and len(out) < MAX_FIGURES:
+            out[name] = value
     return out
 
 
