@@ -348,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
             f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)"
         )
     for rule in rules:
-        print(f"  {rule.name}: {rule.match.model} -> {rule.endpoint}")
+        notify = ", ".join(f"{kind} {setting}" for kind, setting in rule.policy.notify)
+        print(
+            f"  {rule.name}: {rule.match.model} -> {rule.endpoint}"
+            + (f" (notify: {notify})" if notify else "")
+        )
     return 0
 
 
