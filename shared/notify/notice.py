@@ -60,12 +60,11 @@ def lifecycle_notice(
     cause = one_line(data.get("cause")) or one_line(r.message) or one_line(r.reason)
     model = f"{r.model.name}:{r.model.version}"
     title = _title(kind, event_type, data, r, model)
+    # Most telling first: Slack shows at most 10 fields.
     facts: list[tuple[str, str]] = [
         ("Endpoint", r.endpoint),
         ("Model", model),
         ("Stage", stage_text(r)),
-        ("Canary", r.canary or "-"),
-        ("Baseline", r.baseline or "-"),
     ]
     facts += _numbers(why)
     reason = str(data.get("reason") or why.get("reason") or r.reason or "")
@@ -74,6 +73,7 @@ def lifecycle_notice(
     actor = str(why.get("actor") or "")
     if actor and actor != "engine":
         facts.append(("By", actor))
+    facts += [("Canary", r.canary or "-"), ("Baseline", r.baseline or "-")]
     return Notice(
         kind=kind,
         title=title,
