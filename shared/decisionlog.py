@@ -101,16 +101,11 @@ def decision_fields(d: DecisionRecord, r: Rollout) -> dict[str, str | int | floa
 
 
 def _explained(d: DecisionRecord, r: Rollout) -> Mapping[str, Any]:
-    """The presenter's fields (shared/explain.py ``decision_log_fields``), when it is there."""
-    try:
-        from shared import explain  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return {}
-    fn = getattr(explain, "decision_log_fields", None)
-    if fn is None:
-        return {}
-    fields = fn(d, r)
-    return fields if isinstance(fields, Mapping) else {}
+    """The presenter's fields (shared/explain.py ``decision_log_fields``: the metric, canary
+    and baseline values with their counts, the threshold), imported when first used."""
+    from shared import explain
+
+    return explain.decision_log_fields(d, r)
 
 
 def _figures(evidence: Mapping[str, Any], prefix: str = "", depth: int = 3) -> dict[str, Any]:

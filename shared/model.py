@@ -401,6 +401,11 @@ class Rollout:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
+    # the decision that turned the rollout (rollback, end, pause), kept for its explanation
+    # once follow-up decisions come after it (shared.explain); {} until there is one
+    decisive: Mapping[str, Any] = field(default_factory=dict)
+    # the settled minutes the judge saw, compact and bounded (shared.series)
+    series: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -444,6 +449,8 @@ class Rollout:
             "evidence": dict(self.evidence),
             "failure": dict(self.failure),
             "readings": dict(self.readings),
+            "decisive": dict(self.decisive),
+            "series": [dict(e) for e in self.series],
         }
 
     @classmethod
@@ -482,6 +489,8 @@ class Rollout:
                 evidence=dict(raw.get("evidence") or {}),
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
+                decisive=dict(raw.get("decisive") or {}),
+                series=tuple(dict(e) for e in raw.get("series") or ()),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

@@ -154,3 +154,32 @@ def test_a_hanging_webhook_does_not_hold_the_tick_past_its_drain_budget() -> Non
         fake.block.set()
     assert w.engine.notifications.drain(5.0)
     assert w.engine.notifications.stats()["sent"] > 0
+
+
+def test_judge_rollback_reaches_event_grid_and_chat_with_the_same_numbers() -> None:
+    from shared.fakes.judge import ScriptedJudge
+    from shared.judge.types import Verdict
+
+    w, fake = notified()
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model())
+    for _ in range(6):
+        w.tick(70)
+    evidence = {
+        "canary_requests": 2000,
+        "canary_errors": 48,
+        "baseline_requests": 2000,
+        "baseline_errors": 6,
+        "rollback_threshold_log_e": 4.6,
+        "error_rate": {"tolerance": 1.0, "peak_log_e": 5.1},
+    }
+    w.engine.judge = ScriptedJudge(lambda _: Verdict("rollback", "ErrorRateRegression", evidence))
+    for _ in range(8):
+        w.tick(70)
+    assert w.engine.notifications is not None and w.engine.notifications.drain(5.0)
+    data = next(d for t, _, d in w.events.events if t.endswith("RolloutRollingBack"))
+    assert data["why"]["canary"]["errors"] == 48 and data["why"]["baseline"]["requests"] == 2000
+    assert "2.40 %" in data["cause"] and "0.30 %" in data["cause"]
+    rolled = next(p for c, p in fake.posts if c.kind == "slack" and "Rolling back" in p["text"])
+    assert data["cause"] in rolled["text"]
+    assert "2.40 % (48/2000 requests)" in json.dumps(rolled["blocks"])
