@@ -171,10 +171,14 @@ def _explained(
 ) -> tuple[Effect, ...]:
     """The decision's lifecycle events carry its cause in words and its numbers
     (``data.cause``, ``data.why``: shared/explain.py), the same that the API, the logs and
-    the chat notices show. The record keeps the events as decided (without them)."""
+    the chat notices show (without ``why.minutes_used``). The record keeps the events as
+    decided (without them)."""
     if not any(isinstance(e, PublishEvent) for e in effects):
         return effects
     cause, why = explain_decision(r, record)
+    # The minutes the judge used stay in the API (they can be dozens): an event waits in the
+    # slot's outbox until sent, and the slot is one Table row of at most 1 MiB.
+    why.pop("minutes_used", None)
     return tuple(
         PublishEvent(e.type, {**e.data, "cause": cause, "why": why})
         if isinstance(e, PublishEvent)

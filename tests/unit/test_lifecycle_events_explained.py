@@ -21,6 +21,7 @@ def test_every_lifecycle_event_carries_cause_and_why() -> None:
     for event_type, _, data in w.events.events:
         assert isinstance(data["cause"], str) and data["cause"], event_type
         assert data["why"]["reason"] and data["why"]["phase"], event_type
+        assert "minutes_used" not in data["why"]  # kept small: it waits in the slot's outbox
         json.dumps(data)  # JSON-ready, as a CloudEvent's data must be
 
 
