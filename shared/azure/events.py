@@ -16,10 +16,10 @@ azure.eventgrid is imported on first publish.
 
 Each event's ``data`` carries the decision's cause in words (``data.cause``) and its numbers
 (``data.why``: reason, phase, actor, the metric, canary and baseline values with their counts,
-the threshold, since when; the minutes used stay in the API), put there by the machine (shared/machine/records.py
-``_explained``, from shared/explain.py), beside ``rollout_id``, ``endpoint``, ``model``,
-``version``, ``canary``, ``baseline`` and the event's own keys (``stage``, ``weight``,
-``reason``, ``outcome``).
+the threshold, since when; the minutes used stay in the API), put there by the machine
+(shared/machine/records.py ``_explained``, from shared/explain.py), beside ``rollout_id``,
+``endpoint``, ``model``, ``version``, ``canary``, ``baseline`` and the event's own keys
+(``stage``, ``weight``, ``reason``, ``outcome``).
 """
 
 from __future__ import annotations

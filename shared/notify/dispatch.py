@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.notify.channels import Channel, ChannelBook
-from shared.notify.notice import Notice, ignored_notice, lifecycle_notice
+from shared.notify.notice import Notice, ignored_notice, lifecycle_notice, one_line
 from shared.notify.routes import Routes
 from shared.notify.slack import slack_message
 from shared.notify.teams import teams_message
@@ -255,7 +255,7 @@ class _Lane:
                 return
 
     def _deliver(self, item: _Item) -> None:
-        owner, label, key = self.owner, self.channel.label, item.notice.key
+        owner, label, key = self.owner, self.channel.label, one_line(item.notice.key, 300)
         now = owner._clock()
         if now - item.queued_at > owner.max_age_s:
             log.warning("notice %s to %s dropped: queued too long ago", key, label)
@@ -292,5 +292,5 @@ class _Lane:
 
 
 def _summary(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
+    text = one_line(str(exc), 300)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
