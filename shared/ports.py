@@ -22,6 +22,7 @@ from shared.model import (
     Rollout,
     Waiting,
 )
+from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")
@@ -151,6 +152,16 @@ class EventPublisher(Protocol):
     ) -> None:
         """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
         the same on a resend. A failure raises: the event stays in the outbox."""
+        ...
+
+
+class Notifier(Protocol):
+    """Chat webhooks (Teams Workflows, Slack incoming webhooks): shared/azure/webhooks.py, and
+    shared/fakes/notifier.py beside it. Called off the reconcile's path (shared/notify/dispatch)."""
+
+    def post(self, channel: Channel, payload: Mapping[str, Any]) -> None:
+        """Post one JSON payload to ``channel``, bounded in time and retried within bounds;
+        raises when it was not delivered (the error never shows the channel's URL)."""
         ...
 
 
