@@ -26,8 +26,9 @@ _OPTIONS = SerializationOptions(
     strip_string_quotes=True, with_comments=False, explicit_blocks=False
 )
 
-# App settings read by the Functions host rather than by autocanary (prefix match).
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+# App settings read by the Functions host or its Python worker rather than by autocanary
+# (prefix match).
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "PYTHON_")
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
@@ -550,6 +551,32 @@ def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None
         "${concat(local.endpoint_actions, var.role_allows_data_collection_assets ? "
         "local.data_collection_actions : [])}"
     )
+
+
+# The autoscale actions shared/azure/autoscale.py needs through azure-mgmt-monitor.
+AUTOSCALE_ACTIONS = [
+    "Microsoft.Insights/autoscalesettings/read",
+    "Microsoft.Insights/autoscalesettings/write",
+    "Microsoft.Insights/autoscalesettings/delete",
+]
+
+
+def test_autoscale_role_grants_exactly_the_autoscale_actions_on_the_resource_group() -> None:
+    """Autoscale settings are resources of the resource group (not of the workspace): their
+    role is held there, with read, write and delete and nothing else."""
+    assert _local("autoscale_actions") == AUTOSCALE_ACTIONS
+    role = _resource("azurerm_role_definition", "autoscale_operator")
+    group = "${local.workspace_resource_group_id}"
+    assert role["scope"] == group
+    assert role["assignable_scopes"] == [group]
+    (permissions,) = role["permissions"]
+    assert permissions == {"actions": "${local.autoscale_actions}"}
+    assignment = _resource("azurerm_role_assignment", "app_autoscale_operator")
+    assert assignment["scope"] == group
+    assert assignment["role_definition_id"] == (
+        "${azurerm_role_definition.autoscale_operator.role_definition_resource_id}"
+    )
+    assert assignment["principal_id"] == IDENTITY_PRINCIPAL
 
 
 def test_custom_role_is_held_by_the_app_on_the_workspace_only() -> None:
