@@ -192,6 +192,12 @@ resource "azapi_resource" "function_app" {
     properties = {
       serverFarmId = azurerm_service_plan.this.id
       httpsOnly    = true
+      # Key Vault references (AUTOCANARY_API_KEYS) resolve with the user-assigned identity:
+      # SiteProperties.keyVaultReferenceIdentity, "Identity to use for Key Vault Reference
+      # authentication" (Azure/bicep-types-az generated/web/microsoft.web types.md); the
+      # platform uses the system identity unless this names another one (Microsoft Learn,
+      # app-service-key-vault-references, "Access vaults with a user-assigned identity").
+      keyVaultReferenceIdentity = azurerm_user_assigned_identity.app.id
       siteConfig = {
         minTlsVersion = "1.2"
         ftpsState     = "Disabled"
@@ -250,10 +256,25 @@ locals {
     AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
   }
 
-  # Set only with the lifecycle topic; unset, the app publishes no lifecycle events.
-  optional_app_settings = var.lifecycle_topic_enabled ? {
-    AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
-  } : {}
+  # The HTTP API's keys, never in the state: a Key Vault reference to the secret's latest
+  # version (no version in the URI, so a rotated secret is picked up), resolved by the
+  # platform with keyVaultReferenceIdentity. Syntax "@Microsoft.KeyVault(SecretUri=...)":
+  # Microsoft Learn, app-service-key-vault-references ("Reference syntax").
+  api_keys_vault_name = var.api_keys == null ? null : element(split("/", var.api_keys.key_vault_id), 8)
+  api_keys_reference = var.api_keys == null ? null : format(
+    "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s)",
+    local.api_keys_vault_name,
+    var.api_keys.secret_name,
+  )
+
+  # The lifecycle topic's endpoint is set only with the topic (unset, the app publishes no
+  # lifecycle events); AUTOCANARY_API_KEYS only with api_keys (unset, the API refuses calls).
+  optional_app_settings = merge(
+    var.lifecycle_topic_enabled ? {
+      AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
+    } : {},
+    var.api_keys == null ? {} : { AUTOCANARY_API_KEYS = local.api_keys_reference },
+  )
 
   app_settings = merge(local.base_app_settings, local.optional_app_settings)
 }
