@@ -259,10 +259,12 @@ locals {
   # The HTTP API's keys, never in the state: a Key Vault reference to the secret's latest
   # version (no version in the URI, so a rotated secret is picked up), resolved by the
   # platform with keyVaultReferenceIdentity. Syntax "@Microsoft.KeyVault(SecretUri=...)":
-  # Microsoft Learn, app-service-key-vault-references ("Reference syntax").
+  # Microsoft Learn, app-service-key-vault-references ("Reference syntax"). The trailing
+  # slash: a versionless URI without it was seen to keep resolving an older version after a
+  # rotation (mdpellegrin.com, "Add the Trailing Slash to Your Azure Key Vault References").
   api_keys_vault_name = var.api_keys == null ? null : element(split("/", var.api_keys.key_vault_id), 8)
   api_keys_reference = var.api_keys == null ? null : format(
-    "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s)",
+    "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)",
     local.api_keys_vault_name,
     var.api_keys.secret_name,
   )

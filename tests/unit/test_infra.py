@@ -631,7 +631,7 @@ def test_api_keys_setting_is_a_key_vault_reference_set_only_with_the_variable() 
         optional
     )
     reference = _local("api_keys_reference")
-    assert "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s)" in reference
+    assert "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)" in reference
     assert "AUTOCANARY_API_KEYS" in SETTINGS
     variable = _config()["variable"]["api_keys"]
     assert variable["default"] is None and variable["validation"]
