@@ -10,6 +10,7 @@ commands (pause, resume, promote, rollback, abort) go through :meth:`Engine.reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -284,13 +285,17 @@ def compact_view(r: Rollout, waiting: Waiting | None = None) -> dict[str, Any]:
     }
 
 
-def action_reply(result: ActionResult) -> dict[str, Any]:
-    """The compact reply of an action: the new state, not the whole document."""
+def action_reply(
+    result: ActionResult,
+    view: Callable[[Rollout, Waiting | None], dict[str, Any]] = compact_view,
+) -> dict[str, Any]:
+    """The compact reply of an action: the new state (``view`` of the rollout, without its
+    decisions), not the whole document."""
     reply: dict[str, Any] = {
         "endpoint": result.endpoint,
         "action": result.action,
         "outcome": result.outcome,
-        "rollout": compact_view(result.rollout, result.waiting) if result.rollout else None,
+        "rollout": view(result.rollout, result.waiting) if result.rollout else None,
         "decision": result.decision.to_dict() if result.decision else None,
         "waiting": _waiting(result.waiting),
     }
