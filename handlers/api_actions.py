@@ -55,6 +55,9 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     return api_call(req, run)
 
 
+# The same route as list_rollouts (GET), another method: the host matches routes with an HTTP
+# method constraint, so two functions may share a route on different methods
+# (Azure/azure-functions-host PR 763, HttpRouteFactory.AddRoute's HttpMethodConstraint).
 @bp.function_name("start_rollout")
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
