@@ -104,6 +104,16 @@ def api_keys(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
 
 def _api_keys_problem(keys: tuple[str, ...]) -> str | None:
     for key in keys:
+        if key.lower().startswith("@microsoft.keyvault"):
+            # A reference App Service cannot resolve reaches the app as its literal text ("your
+            # application reads the literal reference string instead of the secret",
+            # insightcrunch.com, "Configure Key Vault references"): never a key, since the
+            # reference is no secret.
+            return (
+                f"{API_KEYS_SETTING} is an unresolved Key Vault reference: the app's identity "
+                "cannot read the secret (check Key Vault Secrets User on it and "
+                "keyVaultReferenceIdentity)"
+            )
         if not MIN_API_KEY <= len(key) <= MAX_API_KEY or not key.isprintable():
             return (
                 f"{API_KEYS_SETTING}: every key must be {MIN_API_KEY}-{MAX_API_KEY} printable "
