@@ -21,24 +21,12 @@ from shared.model import OPERATOR_ACTIONS, Command, DecisionRecord, ModelRef, Ro
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 
 if TYPE_CHECKING:
+    from shared.operator_requests import StartRequest
     from shared.services import Engine
 
 log = logging.getLogger("autocanary")
 
 MAX_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class StartRequest:
-    """A manual start: ``POST /api/rollouts``."""
-
-    model: str
-    version: str
-    reason: str
-    actor: str = "operator"
-    endpoint: str | None = None
-    allow_downgrade: bool = False
-    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +158,7 @@ class Operators:
     # ------------------------------------------------------------------ manual start
     def start(self, req: StartRequest) -> ActionResult:
         """Start a version by hand, matched by the policy like a registered event."""
-        tags = dict(req.tags or {})
+        tags = dict(req.tags)
         placement = self.engine.policies.place(req.model, tags)
         policy = placement.policy
         if policy is None:

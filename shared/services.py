@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
 from shared.errors import (
@@ -53,7 +53,7 @@ from shared.model import (
     ScaleDeployment,
     SetTraffic,
 )
-from shared.operators import ActionResult, Operators, StartRequest
+from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
 from shared.ports import (
     AutoscaleControl,
@@ -74,6 +74,9 @@ from shared.ports import (
 )
 from shared.settle import settle
 from shared.store_index import slot_busy
+
+if TYPE_CHECKING:
+    from shared.operator_requests import StartRequest
 
 log = logging.getLogger("autocanary")
 

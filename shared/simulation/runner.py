@@ -27,7 +27,7 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.inputs import alert as decode_alert
 from shared.model import ModelRef, Rollout
-from shared.operators import StartRequest
+from shared.operator_requests import StartRequest
 from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
 from shared.simulation.crash import (

@@ -43,7 +43,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.model import Alert, CreateDeployment, Phase
-from shared.operators import StartRequest
+from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
 from tests.engine_support import WORKSPACE_ID, World, make_world
 
