@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from shared import explain
@@ -10,7 +12,10 @@ from shared import reasons as R
 from shared.judge.types import Minute
 from shared.model import DecisionRecord, ModelRef, Phase, Rollout
 from shared.policy import Guardrails, RolloutPolicy
+from shared.ports import RolloutQuery
 from shared.series import merge
+from shared.simulation.runner import Simulation
+from shared.simulation.scenario import parse_scenario
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -330,13 +335,6 @@ def test_decision_log_fields_are_flat_strings_and_numbers() -> None:
 def test_the_engine_keeps_the_decision_that_turned_a_rollout_and_the_minutes_it_judged() -> None:
     """Played on the judge_rollback scenario: once ended, the rollout still carries the
     JudgeRollback decision (not the follow-up RolloutEnded) and the settled minutes."""
-    import json
-    from pathlib import Path
-
-    from shared.ports import RolloutQuery
-    from shared.simulation.runner import Simulation
-    from shared.simulation.scenario import parse_scenario
-
     here = Path(__file__).resolve().parents[1] / "scenarios"
     raw = json.loads((here / "judge_rollback.json").read_text())
     sim = Simulation(parse_scenario(raw, base_dir=here, name="judge_rollback"))
