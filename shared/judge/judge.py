@@ -42,6 +42,7 @@ from typing import Any
 from shared.judge.evalues import (
     CLEAR_GRID,
     ROLLBACK_GRID,
+    ROLLBACK_WEIGHTS,
     Dispersion,
     MarginProcess,
     RatioProcess,
@@ -129,7 +130,7 @@ class StageJudge:
         self.dispersion = Dispersion(PRIOR_DF, DISPERSION_UPPER)
         # no single minute may carry the rollback evidence alone (see MINUTE_SHARE)
         self._minute_cap = MINUTE_SHARE * math.log(1.0 / settings.alpha)
-        self.errors_up = RatioProcess(settings.tolerance, ROLLBACK_GRID)
+        self.errors_up = RatioProcess(settings.tolerance, ROLLBACK_GRID, ROLLBACK_WEIGHTS)
         self.errors_clear = MarginProcess(settings.clear_margin, settings.clear_abs_margin)
         levels = sorted(set(settings.latency_levels))
         self.requests = LatencySource(
@@ -173,12 +174,16 @@ class StageJudge:
         self.baseline_errors += y
         self._canary_per_minute.append(n)
         self._baseline_per_minute.append(m)
-        temper = 1.0
+        temper = clear_temper = 1.0
         if self.settings.estimate_dispersion:
             self.dispersion.add(n, x, m, y)
             temper = self.dispersion.factor
+            # clearing is tempered by the estimate itself: the upward allowance guards the
+            # irreversible rollback against a few heavy-tailed minutes; on binomial data it
+            # would only slow every healthy promotion down
+            clear_temper = self.dispersion.point_factor
         self.errors_up.add(n, x, m, y, index, temper, self._minute_cap)
-        self.errors_clear.add(n, x, m, y, index, temper)
+        self.errors_clear.add(n, x, m, y, index, clear_temper)
         if not self.settings.guard_latency:
             return
         if minute.exceedances or any(
