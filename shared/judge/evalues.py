@@ -364,14 +364,6 @@ class Dispersion:
 
     @property
     def factor(self) -> float:
-        return self._factor(self.upper)
-
-    @property
-    def point_factor(self) -> float:
-        """The estimate itself, without the upward allowance (``upper`` 0)."""
-        return self._factor(0.0)
-
-    def _factor(self, upper: float) -> float:
         df = len(self._minutes) - 1
         if df < 1:
             return 1.0
@@ -383,5 +375,5 @@ class Dispersion:
         mean = (chi2 + self.prior_df) / (df + self.prior_df)
         # the excess over 1, raised to an upper estimate: few heavy-tailed minutes more often
         # understate the variation than overstate it
-        excess = max(0.0, mean - 1.0) * (1.0 + upper * math.sqrt(2.0 / (df + self.prior_df)))
+        excess = max(0.0, mean - 1.0) * (1.0 + self.upper * math.sqrt(2.0 / (df + self.prior_df)))
         return 1.0 + excess

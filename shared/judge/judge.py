@@ -178,16 +178,12 @@ class StageJudge:
         self.baseline_errors += y
         self._canary_per_minute.append(n)
         self._baseline_per_minute.append(m)
-        temper = clear_temper = 1.0
+        temper = 1.0
         if self.settings.estimate_dispersion:
             self.dispersion.add(n, x, m, y)
             temper = self.dispersion.factor
-            # clearing is tempered by the estimate itself: the upward allowance guards the
-            # irreversible rollback against a few heavy-tailed minutes; on binomial data it
-            # would only slow every healthy promotion down
-            clear_temper = self.dispersion.point_factor
         self.errors_up.add(n, x, m, y, index, temper, self._minute_cap)
-        self.errors_clear.add(n, x, m, y, index, clear_temper)
+        self.errors_clear.add(n, x, m, y, index, temper)
         if not self.settings.guard_latency:
             return
         if minute.exceedances or any(
