@@ -212,15 +212,17 @@ def _wrong_clears(
 
 @pytest.mark.parametrize(
     ("pc", "pb"),
-    [(0.001, 0.0), (0.002, 0.001), (0.0013, 0.0003)],
-    ids=["clean-baseline", "both-margins-tight", "ratio-4"],
+    [(0.001, 0.0), (0.002, 0.001), (0.0013, 0.0003), (0.01, 0.005)],
+    ids=["clean-baseline", "both-margins-tight", "ratio-4", "busy-baseline-ratio-2"],
 )
 def test_a_canary_exactly_the_absolute_margin_worse_is_wrongly_cleared_within_alpha(
     pc: float, pb: float
 ) -> None:
     """Anytime-valid under its null: canary rate = baseline + 0.1 points (and at least twice
-    the baseline, so the ratio claim is false too), looked at every minute for 60 minutes.
-    Bound: alpha plus 3 binomial standard errors of the simulated rate."""
+    the baseline, so the ratio claim is false too), or exactly twice a busy baseline (the
+    ratio family carries the wealth there), looked at every minute for 60 minutes, the share
+    of the wealth moving between the families as the data says. Bound: alpha plus 3 binomial
+    standard errors of the simulated rate."""
     runs, alpha = 1500, 0.05
     rate = _wrong_clears(runs, 60, seed=31, pc=pc, pb=pb, abs_margin=0.001)
     assert rate <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs), rate
