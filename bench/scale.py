@@ -3,11 +3,11 @@
 The production engine and the production Table adapter (``TableRolloutStore`` on Azurite, in
 memory) with a latency-injecting azure-core policy on its client (``--table-ms`` per request,
 counting GETs as reads and every other request as a write), Azure ML's fake endpoints
-(``--arm-ms`` per ARM GET, ``--arm-gets`` GETs per endpoint read, issued one after another as
-the adapter does: today ``online_endpoints.get`` sends an endpoint GET and a deployment list and
-the adapter lists the deployments once more) and the fake metrics source (``--metrics-ms`` per
-``metrics:getBatch`` call; the adapter sends two per 50 endpoints, one after another: requests
-by status and latency percentiles). The judge is the scripted fake holding every stage.
+(``--arm-ms`` per ARM read, counted as the adapter sends them: ``FakeEndpoints.arm_reads``, a
+deployment list per endpoint read plus a read per 100 endpoints when the workspace's endpoints
+are listed again) and the fake metrics source (``--metrics-ms`` per ``metrics:getBatch`` call;
+the adapter sends two per 50 endpoints, one after another: requests by status and latency
+percentiles). The judge is the scripted fake holding every stage.
 
 For each N in ``--sizes`` and each mix (``held``: canaries at 10 % held by a long minimum
 duration; ``paused``: paused before any traffic reached the canary; ``mixed``: a third each of
@@ -107,22 +107,24 @@ def latency_policy(seconds: float) -> Any:
 
 
 class SlowEndpoints(FakeEndpoints):
-    """Fake Azure ML whose endpoint read costs ``gets`` ARM GETs of ``seconds`` each."""
+    """Fake Azure ML counting ARM reads as the adapter sends them (``FakeEndpoints.arm_reads``:
+    a deployment list per endpoint read, one read per 100 endpoints when the workspace is
+    listed again), each costing ``seconds``."""
 
-    def __init__(self, seconds: float, gets: int) -> None:
-        super().__init__(provisioning_reads=0)
+    def __init__(self, seconds: float, clock: FakeClock) -> None:
+        # The listing ages on the benchmark's clock: each tick (a minute later) lists again.
+        super().__init__(provisioning_reads=0, listing_clock=lambda: clock.now().timestamp())
         self.seconds = seconds
-        self.gets = gets
-        self.arm_reads = 0
         self.endpoint_reads = 0
-        self._count = threading.Lock()
+
+    def arm_read(self, count: int = 1) -> None:
+        super().arm_read(count)
+        if self.seconds > 0:
+            time.sleep(self.seconds * count)
 
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
         with self._count:
-            self.arm_reads += self.gets
             self.endpoint_reads += 1
-        if self.seconds > 0:
-            time.sleep(self.seconds * self.gets)  # the adapter's GETs run one after another
         return super().get_endpoint(endpoint)
 
 
@@ -164,7 +166,7 @@ def build(conn: str, args: argparse.Namespace) -> Rig:
     )
     clock = FakeClock(T0)
     store = TableRolloutStore(client, clock=clock.now)
-    endpoints = SlowEndpoints(args.arm_ms / 1000.0, args.arm_gets)
+    endpoints = SlowEndpoints(args.arm_ms / 1000.0, clock)
     metrics = SlowMetrics(args.metrics_ms / 1000.0)
     policies: PolicySet = load_policy_text(POLICY)
     engine = Engine(
@@ -346,7 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixes", default="held,paused,mixed")
     parser.add_argument("--table-ms", type=float, default=10.0, help="latency per Table call")
     parser.add_argument("--arm-ms", type=float, default=50.0, help="latency per ARM GET")
-    parser.add_argument("--arm-gets", type=int, default=3, help="ARM GETs per endpoint read")
     parser.add_argument("--metrics-ms", type=float, default=200.0, help="per getBatch call")
     parser.add_argument("--concurrency", type=int, default=16, help="AUTOCANARY_MAX_CONCURRENCY")
     parser.add_argument("--history", type=int, default=10_000, help="ended rollouts, last run")
@@ -358,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         if mix not in ("held", "paused", "mixed"):
             parser.error(f"unknown mix {mix!r}")
     print(
-        f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET x "
-        f"{args.arm_gets} GETs per endpoint read, metrics {args.metrics_ms:g} ms/call; "
+        f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET, "
+        f"metrics {args.metrics_ms:g} ms/call; "
         f"max concurrency {args.concurrency}"
     )
     print(

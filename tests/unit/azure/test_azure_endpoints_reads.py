@@ -1,0 +1,97 @@
+"""What one endpoint read costs in ARM reads, and the adapter's calls going through the ARM
+pacer (MLEndpointControl against the stand-in MLClient of test_azure_endpoints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure_test_helpers import settings
+from test_azure_endpoints import FakeML, control, endpoint, source_deployment
+
+from shared.azure import retry
+from shared.azure.endpoints import MLEndpointControl
+from shared.errors import NotFound
+
+
+def _ml() -> FakeML:
+    return FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": source_deployment()})
+
+
+def test_reads_within_the_listing_ttl_cost_one_deployment_list_each() -> None:
+    """The workspace is listed once; each read then sends only the deployment list."""
+    ml = _ml()
+    c = control(ml, listing_ttl_s=60.0)
+    for _ in range(3):
+        assert c.get_endpoint("ep").live_traffic() == {"blue": 100}
+    assert ml.kinds() == ["list_endpoints", "list", "list", "list"]
+
+
+def test_a_read_after_this_process_changed_the_traffic_lists_the_workspace_again() -> None:
+    """The split we just set is never read back from a listing taken before it."""
+    ml = _ml()
+    ml.deployments["green"] = source_deployment(name="green")
+    ml.endpoint.traffic["green"] = 0  # the SDK's get zero-fills deployments without traffic
+    c = control(ml, listing_ttl_s=60.0, traffic_wait_s=0)
+    c.get_endpoint("ep")
+    c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    ml.endpoint.traffic = {"blue": 90, "green": 10}  # what Azure now holds
+    ml.calls.clear()
+    assert c.get_endpoint("ep").live_traffic() == {"blue": 90, "green": 10}
+    assert ml.kinds() == ["list_endpoints", "list"]
+
+
+def test_ttl_zero_lists_the_workspace_at_every_read() -> None:
+    ml = _ml()
+    c = control(ml, listing_ttl_s=0.0)
+    c.get_endpoint("ep")
+    c.get_endpoint("ep")
+    assert ml.kinds() == ["list_endpoints", "list", "list_endpoints", "list"]
+
+
+def test_an_endpoint_missing_from_a_new_listing_is_not_found() -> None:
+    ml = _ml()
+    c = control(ml, listing_ttl_s=60.0)
+    with pytest.raises(NotFound):
+        c.get_endpoint("other")
+    assert ml.kinds() == ["list_endpoints"]
+
+
+class CountingPacer(retry.Pacer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, sleep: Any = None) -> float:
+        self.waits += 1
+        return 0.0
+
+
+def test_every_arm_call_waits_for_the_pacer() -> None:
+    ml = _ml()
+    pacer = CountingPacer()
+    c = control(ml, listing_ttl_s=60.0, pacer=pacer)
+    c.get_endpoint("ep")
+    assert pacer.waits == len(ml.calls) == 2
+
+
+def test_mlclient_is_built_with_the_throttle_header_policy(monkeypatch: Any) -> None:
+    """One policy object, not a list: azure-mgmt-core's ARMPipelineClient appends to a list it
+    is given, and MLClient shares its keywords between all its service clients."""
+    import azure.ai.ml
+
+    seen: dict[str, Any] = {}
+
+    def fake_client(credential: Any, **kw: Any) -> object:
+        seen.update(kw)
+        return object()
+
+    monkeypatch.setattr(azure.ai.ml, "MLClient", fake_client)
+    pacer = retry.Pacer()
+    MLEndpointControl(settings(), object(), pacer=pacer)._build_client()
+    policy = seen["per_call_policies"]
+    assert not isinstance(policy, list)
+    response = type("R", (), {"http_response": type("H", (), {"headers": {}})()})()
+    response.http_response.headers = {retry.ARM_READS_HEADER: "3"}
+    policy.on_response(None, response)
+    assert pacer.delay() == 0.0 and pacer.delay() > 0.0  # pacing at the refill rate now
