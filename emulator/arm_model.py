@@ -50,9 +50,12 @@ class Strictness:
     - ``max_deployments``: deployments per endpoint (None: unlimited);
     - ``arm_read_bucket``/``arm_read_refill_per_s``: ARM's read throttling, a token bucket per
       principal and subscription of 250 refilled at 25 a second; every answer to a GET carries
-      the reads left in ``x-ms-ratelimit-remaining-subscription-reads`` and a GET on an empty
-      bucket answers 429 with ``Retry-After`` (learn.microsoft.com/azure/
-      azure-resource-manager/management/request-limits-and-throttling). 0: no bucket.
+      the reads left in ``x-ms-ratelimit-remaining-subscription-reads`` (learn.microsoft.com/
+      azure/azure-resource-manager/management/request-limits-and-throttling). 0: no bucket.
+    - ``arm_read_throttle``: a GET on an empty bucket answers 429 with ``Retry-After``, as
+      ARM does. Off by default, the one exception to the rule above: the emulator compresses
+      provisioning and polling times (``--provisioning-delay``, ``--retry-after``), so pollers
+      read far faster than they do against Azure and an Azure-sized bucket would refuse them.
     """
 
     api_versions: bool = True
@@ -61,6 +64,7 @@ class Strictness:
     max_deployments: int | None = MAX_DEPLOYMENTS_PER_ENDPOINT
     arm_read_bucket: int = ARM_READ_BUCKET
     arm_read_refill_per_s: float = ARM_READ_REFILL_PER_S
+    arm_read_throttle: bool = False
 
 
 class ReadBucket:

@@ -102,7 +102,7 @@ def add_routes(app: web.Application, state: ArmState) -> None:
                     left = None
                     if request.method == "GET" and reads is not None:
                         allowed, left, wait = reads.take()
-                        if not allowed:
+                        if not allowed and state.strict.arm_read_throttle:
                             throttled = ArmError(
                                 429,
                                 "TooManyRequests",

@@ -20,7 +20,10 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
 - ``online_endpoints.begin_create_or_update(endpoint)`` with the endpoint as just read
   (``online_endpoints.get``, fresh: the PUT replaces the endpoint) and new
   ``traffic``/``mirror_traffic`` (zero entries dropped; ``{}`` clears mirroring), unless the
-  endpoint already has exactly that split. This one is
+  endpoint already has exactly that split. Refused as busy (409: another operation on the
+  endpoint is running, e.g. the previous traffic update), the read and update are tried again
+  for up to ``busy_wait_s`` (30 s by default, honouring Retry-After), so that an alert's
+  rollback restores traffic before the webhook answers when Azure frees up. The update is
   waited for, at most ``traffic_wait_s`` (20 s by default): a traffic update is quick, waiting
   lets a following delete of the deployment that lost its traffic succeed in the same tick,
   and a refused update (rules checked again by Azure) comes back as AzureRuleViolation. When
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -128,16 +132,20 @@ class MLEndpointControl:
         *,
         retry_policy: retry.RetryPolicy = retry.DEFAULT_RETRY,
         traffic_wait_s: float = 20.0,
+        busy_wait_s: float = 30.0,
         listing_ttl_s: float = DEFAULT_TTL_S,
         client_factory: Callable[[], Any] | None = None,
         pacer: retry.Pacer | None = retry.ARM_PACER,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if traffic_wait_s < 0:
-            raise ValueError("traffic_wait_s must not be negative")
+        if traffic_wait_s < 0 or busy_wait_s < 0:
+            raise ValueError("traffic_wait_s and busy_wait_s must not be negative")
         self._settings = settings
         self._credential = credential
         self._retry = retry_policy
         self._traffic_wait_s = traffic_wait_s
+        self._busy_wait_s = busy_wait_s
+        self._sleep = sleep
         self._pacer = pacer
         self._listing: Listing[Any] = Listing(listing_ttl_s)
         self._client = retry.LazyClient(client_factory or self._build_client)
@@ -210,6 +218,18 @@ class MLEndpointControl:
         traffic, mirror = dict(traffic), dict(mirror)
         # Every rule that does not need Azure's answer, before calling Azure at all.
         check_split(traffic, mirror, set(traffic) | set(mirror))
+        retry.until_free(
+            lambda: self._set_traffic_once(endpoint, traffic, mirror),
+            f"set traffic of {endpoint}",
+            budget=self._busy_wait_s,
+            sleep=self._sleep,
+        )
+
+    def _set_traffic_once(
+        self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]
+    ) -> None:
+        """Read the endpoint, and update it unless it already has the split (read again on
+        each try: the operation Azure was busy with may have changed it)."""
         ml = self._ml()
         ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
         self._listing.changed(endpoint)

@@ -1,17 +1,19 @@
-"""What one endpoint read costs in ARM reads, and the adapter's calls going through the ARM
-pacer (MLEndpointControl against the stand-in MLClient of test_azure_endpoints)."""
+"""What one endpoint read costs in ARM reads, the adapter's calls going through the ARM pacer,
+and a traffic update waiting out a busy endpoint (MLEndpointControl against the stand-in
+MLClient of test_azure_endpoints)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
-from azure_test_helpers import settings
+from azure_test_helpers import http_error, settings
 from test_azure_endpoints import FakeML, control, endpoint, source_deployment
 
 from shared.azure import retry
 from shared.azure.endpoints import MLEndpointControl
-from shared.errors import NotFound
+from shared.errors import AzureBusy, NotFound
 
 
 def _ml() -> FakeML:
@@ -95,3 +97,70 @@ def test_mlclient_is_built_with_the_throttle_header_policy(monkeypatch: Any) -> 
     response.http_response.headers = {retry.ARM_READS_HEADER: "3"}
     policy.on_response(None, response)
     assert pacer.delay() == 0.0 and pacer.delay() > 0.0  # pacing at the refill rate now
+
+
+class BusyML(FakeML):
+    """Azure answering the endpoint update 409 (another operation runs) ``busy`` times."""
+
+    busy: int = 0
+    retry_after: str | None = "2"
+
+    def _get_endpoint(self, name: str) -> Any:
+        return copy.deepcopy(super()._get_endpoint(name))  # a fresh object, as Azure's answer
+
+    def _put_endpoint(self, ep: Any) -> Any:
+        if self.busy > 0:
+            self.busy -= 1
+            self.calls.append(("put_refused", None))
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            raise http_error(409, "Conflict", "an operation is in progress", headers=headers)
+        return super()._put_endpoint(ep)
+
+
+def _busy(busy: int, retry_after: str | None = "2") -> BusyML:
+    ml = BusyML(
+        endpoint=endpoint({"blue": 100, "green": 0}),
+        deployments={"blue": source_deployment(), "green": source_deployment(name="green")},
+    )
+    ml.busy, ml.retry_after = busy, retry_after
+    return ml
+
+
+def test_a_traffic_update_refused_as_busy_is_read_and_tried_again_after_retry_after() -> None:
+    """An alert's rollback restores traffic within the call when Azure frees up."""
+    ml, slept = _busy(2), []
+    c = control(ml, traffic_wait_s=0, busy_wait_s=30, sleep=slept.append)
+    c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert slept == [2.0, 2.0]
+    assert ml.kinds() == [
+        "get_endpoint",
+        "put_refused",
+        "get_endpoint",
+        "put_refused",
+        "get_endpoint",
+        "put_endpoint",
+    ]
+
+
+def test_a_traffic_update_still_busy_when_the_budget_is_spent_is_azure_busy() -> None:
+    ml, slept = _busy(5), []
+    c = control(ml, traffic_wait_s=0, busy_wait_s=5, sleep=slept.append)
+    with pytest.raises(AzureBusy) as info:
+        c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert slept == [2.0, 2.0]  # a third wait would overrun the 5 s
+    assert info.value.details["retry_after"] == 2.0
+
+
+def test_without_retry_after_a_busy_update_waits_a_jittered_backoff_within_the_budget() -> None:
+    ml, slept = _busy(1, retry_after=None), []
+    c = control(ml, traffic_wait_s=0, busy_wait_s=30, sleep=slept.append)
+    c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert len(slept) == 1 and 0.0 <= slept[0] <= retry.BUSY_BASE_DELAY
+
+
+def test_busy_wait_zero_gives_up_at_the_first_409() -> None:
+    ml, slept = _busy(1), []
+    c = control(ml, traffic_wait_s=0, busy_wait_s=0, sleep=slept.append)
+    with pytest.raises(AzureBusy):
+        c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert slept == []
