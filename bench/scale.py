@@ -10,8 +10,10 @@ the adapter sends two per 50 endpoints, one after another: requests by status an
 percentiles). The judge is the scripted fake holding every stage.
 
 For each N in ``--sizes`` and each mix (``held``: canaries at 10 % held by a long minimum
-duration; ``paused``: paused before any traffic reached the canary; ``mixed``: a third each of
-held, paused at rest, and paused with the canary serving 10 %), it stores N rollouts, runs a
+duration, a new metric minute each tick; ``quiet``: the same whose stages serve no requests,
+so no minute is ever reported; ``paused``: paused before any traffic reached the canary;
+``mixed``: a third each of held, paused at rest, and paused with the canary serving 10 %), it
+stores N rollouts, runs a
 first tick (which also learns the seconds per rollout that size the worker pool) and then a
 steady tick, and prints: seconds per tick, Table reads and writes per rollout, ARM reads per
 rollout, metrics calls per tick and the Python heap's peak during a third tick (tracemalloc
@@ -185,6 +187,8 @@ def build(conn: str, args: argparse.Namespace) -> Rig:
 def kind_of(i: int, mix: str) -> str:
     if mix == "mixed":
         return ("held", "paused", "paused-live")[i % 3]
+    if mix == "quiet":
+        return "held"
     return mix
 
 
@@ -318,6 +322,8 @@ def tick(rig: Rig, n: int) -> Figures:
 
 def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0) -> None:
     rig = build(conn, args)
+    if mix == "quiet":
+        rig.metrics.requests_per_minute = 0  # the stages serve nothing: no minute is reported
     populate(rig, n, mix)
     if history:
         add_history(rig, n, history)
@@ -345,7 +351,7 @@ def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="active rollouts per run")
-    parser.add_argument("--mixes", default="held,paused,mixed")
+    parser.add_argument("--mixes", default="held,quiet,paused,mixed")
     parser.add_argument("--table-ms", type=float, default=10.0, help="latency per Table call")
     parser.add_argument("--arm-ms", type=float, default=50.0, help="latency per ARM GET")
     parser.add_argument("--metrics-ms", type=float, default=200.0, help="per getBatch call")
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     mixes = [m for m in args.mixes.split(",") if m]
     for mix in mixes:
-        if mix not in ("held", "paused", "mixed"):
+        if mix not in ("held", "quiet", "paused", "mixed"):
             parser.error(f"unknown mix {mix!r}")
     print(
         f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET, "
@@ -382,8 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         "first: seconds of the first tick (it sizes the pool from its latency); steady: of the "
         "next one, whose figures follow; cpu: this process's CPU seconds in it; wrk: workers; "
         "T.rd/T.wr: Table requests per rollout; "
-        "EP.rd: endpoint reads per rollout; GETs: ARM GETs per rollout as the adapter sends "
-        "them; mtrc: getBatch calls per tick (two metric families per batch); N/50: "
+        "EP.rd: endpoint reads per rollout; GETs: ARM reads per rollout as the adapter sends "
+        "them (a deployment list per endpoint read, a read per 100 endpoints listed); "
+        "mtrc: getBatch calls per tick (two metric families per batch); N/50: "
         "ceil(N/50); chg: rollouts written; peak: Python heap peak during a tick (tracemalloc)."
     )
     return 0

@@ -88,3 +88,19 @@ def test_fake_counts_a_new_listing_after_a_traffic_update() -> None:
     before = fake.arm_reads
     fake.get_endpoint("ep")
     assert (before, fake.arm_reads - before) == (2 + 2, 2)
+
+
+def test_clocked_fake_counts_arm_reads_with_its_listing_on_the_listing_clock() -> None:
+    from shared.clock import FakeClock
+    from shared.fakes.clocked_endpoints import ClockedEndpoints
+
+    seconds = Clock()
+    fake = ClockedEndpoints(FakeClock(), listing_ttl_s=20.0, listing_clock=seconds)
+    for i in range(3):
+        fake.add_endpoint(f"ep{i}", {"blue": "azureml:m:1"}, {"blue": 100})
+    for i in range(3):
+        fake.get_endpoint(f"ep{i}")
+    assert fake.arm_reads == 3 + 1
+    seconds.t += 20
+    fake.get_endpoint("ep0")
+    assert fake.arm_reads == 4 + 2
