@@ -5,8 +5,11 @@ each deployment's provisioning state on the deployment (``OnlineDeployments_List
 endpoint); there is no call returning both (azure-rest-api-specs, specification/
 machinelearningservices/resource-manager/Microsoft.MachineLearningServices, OnlineEndpoints
 and OnlineDeployments). ``OnlineEndpoints_List`` returns every endpoint of the workspace with
-its properties (``traffic``, ``mirrorTraffic``, ``provisioningState``), paged (``count`` is
-"Number of endpoints to be retrieved in a page of results", ``$skip`` the continuation token).
+its properties (``traffic``, ``mirrorTraffic``, ``provisioningState``): its page,
+``OnlineEndpointTrackedResourceArmPaginatedResult``, is "an array of objects of type
+OnlineEndpoint" (the GET's own schema) and a ``nextLink`` (azure-ai-ml's generated
+``_restclient`` models; the spec's ``count`` is "Number of endpoints to be retrieved in a page
+of results", ``$skip`` the continuation token).
 
 So a reconcile tick reads each endpoint's split from one listing of the workspace, taken when
 the first endpoint is read and reused for ``ttl_s``, and lists only the endpoint's
