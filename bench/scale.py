@@ -3,11 +3,12 @@
 The production engine and the production Table adapter (``TableRolloutStore`` on Azurite, in
 memory) with a latency-injecting azure-core policy on its client (``--table-ms`` per request,
 counting GETs as reads and every other request as a write), Azure ML's fake endpoints
-(``--arm-ms`` per ARM read, counted as the adapter sends them: ``FakeEndpoints.arm_reads``, a
-deployment list per endpoint read plus a read per 100 endpoints when the workspace's endpoints
-are listed again) and the fake metrics source (``--metrics-ms`` per ``metrics:getBatch`` call;
-the adapter sends two per 50 endpoints, one after another: requests by status and latency
-percentiles). The judge is the scripted fake holding every stage.
+(``--arm-ms`` per ARM read, counted as the adapter sends them: ``FakeEndpoints.arm_reads``, an
+endpoint GET and a deployment list per endpoint read; with ``--listing-ttl``, the deployment
+list plus a read per 100 endpoints when the workspace's endpoints are listed again) and the
+fake metrics source (``--metrics-ms`` per ``metrics:getBatch`` call; the adapter sends two per
+50 endpoints, one after another: requests by status and latency percentiles). The judge is
+the scripted fake holding every stage.
 
 For each N in ``--sizes`` and each mix (``held``: canaries at 10 % held by a long minimum
 duration, a new metric minute each tick; ``quiet``: the same whose stages serve no requests,
@@ -110,12 +111,17 @@ def latency_policy(seconds: float) -> Any:
 
 class SlowEndpoints(FakeEndpoints):
     """Fake Azure ML counting ARM reads as the adapter sends them (``FakeEndpoints.arm_reads``:
-    a deployment list per endpoint read, one read per 100 endpoints when the workspace is
-    listed again), each costing ``seconds``."""
+    an endpoint GET and a deployment list per endpoint read; with a listing, the deployment
+    list and one read per 100 endpoints when the workspace is listed again), each costing
+    ``seconds``."""
 
-    def __init__(self, seconds: float, clock: FakeClock) -> None:
-        # The listing ages on the benchmark's clock: each tick (a minute later) lists again.
-        super().__init__(provisioning_reads=0, listing_clock=lambda: clock.now().timestamp())
+    def __init__(self, seconds: float, clock: FakeClock, listing_ttl_s: float = 0.0) -> None:
+        # A listing ages on the benchmark's clock: each tick (a minute later) lists again.
+        super().__init__(
+            provisioning_reads=0,
+            listing_ttl_s=listing_ttl_s,
+            listing_clock=lambda: clock.now().timestamp(),
+        )
         self.seconds = seconds
         self.endpoint_reads = 0
 
@@ -168,7 +174,7 @@ def build(conn: str, args: argparse.Namespace) -> Rig:
     )
     clock = FakeClock(T0)
     store = TableRolloutStore(client, clock=clock.now)
-    endpoints = SlowEndpoints(args.arm_ms / 1000.0, clock)
+    endpoints = SlowEndpoints(args.arm_ms / 1000.0, clock, args.listing_ttl)
     metrics = SlowMetrics(args.metrics_ms / 1000.0)
     policies: PolicySet = load_policy_text(POLICY)
     engine = Engine(
@@ -354,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixes", default="held,quiet,paused,mixed")
     parser.add_argument("--table-ms", type=float, default=10.0, help="latency per Table call")
     parser.add_argument("--arm-ms", type=float, default=50.0, help="latency per ARM GET")
+    parser.add_argument(
+        "--listing-ttl",
+        type=float,
+        default=0.0,
+        help="seconds a workspace listing of endpoints is reused (MLEndpointControl "
+        "listing_ttl_s; 0: off, an endpoint GET and a deployment list per read)",
+    )
     parser.add_argument("--metrics-ms", type=float, default=200.0, help="per getBatch call")
     parser.add_argument("--concurrency", type=int, default=16, help="AUTOCANARY_MAX_CONCURRENCY")
     parser.add_argument("--history", type=int, default=10_000, help="ended rollouts, last run")
@@ -366,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown mix {mix!r}")
     print(
         f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET, "
-        f"metrics {args.metrics_ms:g} ms/call; "
+        f"metrics {args.metrics_ms:g} ms/call; listing ttl {args.listing_ttl:g} s; "
         f"max concurrency {args.concurrency}"
     )
     print(
@@ -389,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "next one, whose figures follow; cpu: this process's CPU seconds in it; wrk: workers; "
         "T.rd/T.wr: Table requests per rollout; "
         "EP.rd: endpoint reads per rollout; GETs: ARM reads per rollout as the adapter sends "
-        "them (a deployment list per endpoint read, a read per 100 endpoints listed); "
+        "them (endpoint GET and deployment list; with a listing, the list and its pages); "
         "mtrc: getBatch calls per tick (two metric families per batch); N/50: "
         "ceil(N/50); chg: rollouts written; peak: Python heap peak during a tick (tracemalloc)."
     )

@@ -11,14 +11,16 @@ OnlineEndpoint" (the GET's own schema) and a ``nextLink`` (azure-ai-ml's generat
 ``_restclient`` models; the spec's ``count`` is "Number of endpoints to be retrieved in a page
 of results", ``$skip`` the continuation token).
 
-So a reconcile tick reads each endpoint's split from one listing of the workspace, taken when
-the first endpoint is read and reused for ``ttl_s``, and lists only the endpoint's
-deployments: one ARM read per endpoint plus one per page of the listing, instead of an
-endpoint GET and a deployment list each. An endpoint changed through this process since the
-listing was taken (a traffic update, a delete) is never served from it: the next read lists
-the workspace again. Changes made elsewhere (by hand) are seen at most ``ttl_s`` late, which a
-level-triggered reconcile tolerates as it tolerates a change made right after a read; the
-deployments, which the engine's provisioning and deletion checks read, are always fresh.
+With a listing, an endpoint's split comes from one listing of the workspace, taken when an
+endpoint is read and reused for ``ttl_s``, and only the endpoint's deployments are listed: one
+ARM read per endpoint plus one per page of the listing, instead of an endpoint GET and a
+deployment list each. An endpoint changed through this process since the listing was taken
+(a traffic update, a delete) is never served from it: the next read lists the workspace again.
+Changes made elsewhere (by hand) are seen up to ``ttl_s`` late. That is not harmless: the
+engine decides on what it reads, and a rollout registered right after its endpoint's traffic
+was set by hand failed "no live deployment" on a stale listing (the end-to-end demo). So it is
+off by default (``DEFAULT_TTL_S`` 0); it belongs to a reconcile tick's own reads only (a
+listing taken at the tick's start and dropped at its end), which needs the engine to scope it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-DEFAULT_TTL_S = 20.0
+DEFAULT_TTL_S = 0.0  # off: see the module docstring
 
 
 class Listing(Generic[V]):

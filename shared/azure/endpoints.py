@@ -3,13 +3,18 @@
 Calls (Azure/azure-sdk-for-python sdk/ml/azure-ai-ml/azure/ai/ml/operations/
 _online_endpoint_operations.py and _online_deployment_operations.py):
 
-- An endpoint read is one ARM read: ``online_deployments.list(endpoint)`` (every deployment
-  with ``provisioning_state``, ``model`` as an ARM id and ``instance_count``), with the
-  endpoint's ``traffic``, ``mirror_traffic`` and ``provisioning_state`` taken from
-  ``online_endpoints.list()``, one listing of the workspace's endpoints reused for
-  ``listing_ttl_s`` (:mod:`shared.azure.endpoint_listing`: why, and what it costs in
-  freshness). ``online_endpoints.get(name)`` is not used for reads: it sends an endpoint GET
-  and a deployment list (to zero-fill ``traffic``), two ARM reads.
+- An endpoint read is two ARM reads: the endpoint alone (``traffic``, ``mirror_traffic``,
+  ``provisioning_state``), through the generated operation the SDK's ``online_endpoints.get``
+  calls, and ``online_deployments.list(endpoint)`` (every deployment with
+  ``provisioning_state``, ``model`` as an ARM id and ``instance_count``).
+  ``online_endpoints.get(name)`` itself is not used for reads: it lists the deployments too
+  (to zero-fill ``traffic``), and the adapter needs the list's states anyway. With
+  ``listing_ttl_s`` > 0 (off by default) the split comes instead from one listing of the
+  workspace's endpoints, ``online_endpoints.list()``, reused for that long: one ARM read per
+  endpoint read plus the listing's pages, but a change made outside this process is seen up
+  to ``listing_ttl_s`` late, and the engine would decide on it, e.g. fail a rollout for "no
+  live deployment" on an endpoint whose traffic was set just before the model was registered
+  (:mod:`shared.azure.endpoint_listing`).
 - ``online_deployments.get(name, endpoint)`` then ``begin_create_or_update(deployment,
   skip_script_validation=True)`` to clone a deployment with a new model
   (:mod:`shared.azure.clone`: data collection, model mount path and properties included). The
@@ -361,8 +366,8 @@ class MLEndpointControl:
         return retry.call(fn, what, policy=self._retry, pacer=self._pacer)
 
     def _read(self, endpoint: str) -> tuple[Any, list[Any]]:
-        """The endpoint (from the workspace's listing) and its deployments: one ARM read, plus
-        the listing's pages when it is taken again."""
+        """The endpoint and its deployments: two ARM reads (with a listing: one, plus the
+        listing's pages when it is taken again)."""
         ml = self._ml()
 
         def listing() -> dict[str, Any]:
@@ -371,14 +376,36 @@ class MLEndpointControl:
             )
             return {str(item.name): item for item in items}
 
-        ep = self._listing.get(endpoint, listing)
-        if ep is None:
-            raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        if self._listing.ttl_s > 0:
+            ep = self._listing.get(endpoint, listing)
+            if ep is None:
+                raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        else:
+            ep = self._endpoint_alone(endpoint)
         deployments = self._call(
             lambda: list(ml.online_deployments.list(endpoint)),
             f"list deployments of {endpoint}",
         )
         return ep, deployments
+
+    def _endpoint_alone(self, endpoint: str) -> Any:
+        """The endpoint entity from one GET: the generated operation and conversion the SDK's
+        ``online_endpoints.get`` uses, without its deployment list (azure-ai-ml
+        operations/_online_endpoint_operations.py; the generated ``get`` returns
+        ``cls(pipeline_response, deserialized, {})`` when given ``cls``)."""
+        from azure.ai.ml.entities import OnlineEndpoint
+
+        ops = self._ml().online_endpoints
+        return self._call(
+            lambda: ops._online_operation.get(
+                resource_group_name=ops._resource_group_name,
+                workspace_name=ops._workspace_name,
+                endpoint_name=endpoint,
+                cls=lambda _response, rest, _headers: OnlineEndpoint._from_rest_object(rest),
+                **ops._init_kwargs,
+            ),
+            f"get endpoint {endpoint}",
+        )
 
     def _deployment_or_none(self, endpoint: str, name: str) -> Any:
         ml = self._ml()

@@ -182,9 +182,17 @@ class ClockedEndpoints:
         self._arm_read(max(1, math.ceil(len(names) / self.listing_page)))
         return dict.fromkeys(names, True)
 
+    def _endpoint_reads(self, endpoint: str) -> None:
+        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
+        listing the deployment list and, when it is taken again, the listing's pages."""
+        if self._listing.ttl_s > 0:
+            self._listing.get(endpoint, self._list_workspace)
+            self._arm_read()
+        else:
+            self._arm_read(2)
+
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
-        self._listing.get(endpoint, self._list_workspace)
-        self._arm_read()  # the endpoint's deployment list
+        self._endpoint_reads(endpoint)
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
@@ -261,8 +269,7 @@ class ClockedEndpoints:
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
-        self._listing.get(endpoint, self._list_workspace)
-        self._arm_read()  # the endpoint's deployment list
+        self._endpoint_reads(endpoint)
         self._listing.changed(endpoint)
         with self._lock:
             self._fault("delete_deployment", name)

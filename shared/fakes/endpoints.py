@@ -10,11 +10,11 @@ hidden or busy with another model is refused as :class:`~shared.errors.AzureBusy
 409 while the deployment is Creating/Updating).
 
 ``arm_reads`` counts the ARM reads the production adapter would send for the same calls
-(:mod:`shared.azure.endpoints`): a deployment list per endpoint read, plus one read per
-``listing_page`` endpoints whenever the workspace's endpoints are listed again (the same
-:class:`~shared.azure.endpoint_listing.Listing` rules, on ``listing_ttl_s`` of
-``listing_clock``), and an endpoint
-GET and a deployment list before each traffic update. :meth:`arm_read` is where each is
+(:mod:`shared.azure.endpoints`): an endpoint GET and a deployment list per endpoint read
+(with ``listing_ttl_s`` > 0: the deployment list, plus one read per ``listing_page``
+endpoints whenever the workspace's endpoints are listed again, by the same
+:class:`~shared.azure.endpoint_listing.Listing` rules on ``listing_clock``), and two before
+each traffic update. :meth:`arm_read` is where each is
 counted (outside the fake's lock: a subclass may add latency there).
 """
 
@@ -154,9 +154,17 @@ class FakeEndpoints:
         self.arm_read(max(1, math.ceil(len(names) / self.listing_page)))
         return dict.fromkeys(names, True)
 
+    def _endpoint_reads(self, endpoint: str) -> None:
+        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
+        listing the deployment list and, when it is taken again, the listing's pages."""
+        if self._listing.ttl_s > 0:
+            self._listing.get(endpoint, self._list_workspace)
+            self.arm_read()
+        else:
+            self.arm_read(2)
+
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
-        self._listing.get(endpoint, self._list_workspace)
-        self.arm_read()  # the endpoint's deployment list
+        self._endpoint_reads(endpoint)
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
@@ -237,8 +245,7 @@ class FakeEndpoints:
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
-        self._listing.get(endpoint, self._list_workspace)
-        self.arm_read()  # the endpoint's deployment list
+        self._endpoint_reads(endpoint)
         self._listing.changed(endpoint)
         with self._lock:
             self._fault("delete_deployment", name)

@@ -92,6 +92,14 @@ class FakeML:
             get=self._get_endpoint,
             list=self._list_endpoints,
             begin_create_or_update=self._put_endpoint,
+            # The generated REST client behind OnlineEndpointOperations.get (its ``cls`` turns
+            # the answer into the entity; the stand-in answers with the entity itself).
+            _online_operation=SimpleNamespace(
+                get=lambda **kw: self._get_endpoint(kw["endpoint_name"])
+            ),
+            _resource_group_name="rg",
+            _workspace_name="ws",
+            _init_kwargs={},
         )
         self.online_deployments = SimpleNamespace(
             get=self._get_deployment,

@@ -20,6 +20,15 @@ def _ml() -> FakeML:
     return FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": source_deployment()})
 
 
+def test_a_read_is_the_endpoint_get_and_its_deployment_list_by_default() -> None:
+    """Fresh every time: no listing of the workspace unless one is asked for."""
+    ml = _ml()
+    c = control(ml)
+    for _ in range(2):
+        assert c.get_endpoint("ep").live_traffic() == {"blue": 100}
+    assert ml.kinds() == ["get_endpoint", "list", "get_endpoint", "list"]
+
+
 def test_reads_within_the_listing_ttl_cost_one_deployment_list_each() -> None:
     """The workspace is listed once; each read then sends only the deployment list."""
     ml = _ml()
@@ -41,14 +50,6 @@ def test_a_read_after_this_process_changed_the_traffic_lists_the_workspace_again
     ml.calls.clear()
     assert c.get_endpoint("ep").live_traffic() == {"blue": 90, "green": 10}
     assert ml.kinds() == ["list_endpoints", "list"]
-
-
-def test_ttl_zero_lists_the_workspace_at_every_read() -> None:
-    ml = _ml()
-    c = control(ml, listing_ttl_s=0.0)
-    c.get_endpoint("ep")
-    c.get_endpoint("ep")
-    assert ml.kinds() == ["list_endpoints", "list", "list_endpoints", "list"]
 
 
 def test_an_endpoint_missing_from_a_new_listing_is_not_found() -> None:

@@ -71,6 +71,14 @@ def test_negative_ttl_is_refused() -> None:
         Listing(-1.0)
 
 
+def test_fake_counts_an_endpoint_get_and_a_deployment_list_per_read_by_default() -> None:
+    fake = FakeEndpoints()
+    fake.add_endpoint("ep", {"blue": "azureml:m:1"}, {"blue": 100})
+    fake.get_endpoint("ep")
+    fake.get_endpoint("ep")
+    assert fake.arm_reads == 4
+
+
 def test_fake_counts_a_deployment_list_per_read_and_a_read_per_100_listed_endpoints() -> None:
     fake = FakeEndpoints(listing_ttl_s=60.0)
     for i in range(150):
