@@ -73,7 +73,7 @@ from shared.ports import (
     SlotWrite,
 )
 from shared.queries import Queries
-from shared.settle import settle
+from shared.settle import settle, steady_evidence, steady_reading
 from shared.store_index import slot_busy
 
 if TYPE_CHECKING:
@@ -895,17 +895,19 @@ def _at_rest(r: Rollout) -> bool:
     )
 
 
-def _steady(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in evidence.items() if k not in VOLATILE_EVIDENCE}
+def _steady(r: Rollout) -> Rollout:
+    evidence = {k: v for k, v in r.evidence.items() if k not in VOLATILE_EVIDENCE}
+    if isinstance(evidence.get("minutes"), Mapping):
+        evidence["minutes"] = steady_evidence(evidence["minutes"])
+    return replace(r, evidence=evidence, readings=steady_reading(r.readings))
 
 
 def _same_state(nxt: Rollout, stored: Rollout | None) -> bool:
-    """Whether ``nxt`` differs from what is stored only by evidence that moves every tick
-    (the seconds a stage has run): then nothing is written."""
+    """Whether ``nxt`` differs from what is stored only by what moves every tick: the seconds
+    a stage has run, and the settle reading's horizon while no new minute entered it
+    (:data:`shared.settle.MOVING_READING`): then nothing is written."""
     if stored is None:
         return False
     if nxt == stored:
         return True
-    return replace(nxt, evidence=_steady(nxt.evidence)) == replace(
-        stored, evidence=_steady(stored.evidence)
-    )
+    return _steady(nxt) == _steady(stored)

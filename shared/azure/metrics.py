@@ -1,7 +1,12 @@
 """MetricsSource on Azure Monitor platform metrics of online endpoints (batch API).
 
 One ``MetricsClient.query_resources`` call per 50 endpoints and metric family (the
-``metrics:getBatch`` limit; azure-monitor-querymetrics ``_patch.py``), over
+``metrics:getBatch`` limit; azure-monitor-querymetrics ``_patch.py``). The two families cannot
+share a call: a getBatch call takes one ``filter`` for every metric it names, and a filter
+naming a dimension one of them lacks is refused ("Metric: Egress does not support requested
+dimension combination: ...", learn.microsoft.com/azure/azure-monitor/essentials/
+migrate-to-batch-api, "Error response changes"); the counts need ``statusCode`` and its
+siblings, which the latency percentiles do not have (they split by ``deployment`` only). Over
 [earliest start, latest end] at a one-minute grain, namespace
 ``Microsoft.MachineLearningServices/workspaces/onlineEndpoints`` (metric names and dimensions:
 learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
