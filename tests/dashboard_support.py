@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1400, "height": 1800}
+NOT_FOUND_HINT = "List the rollouts with GET /api/rollouts."
 
 # An API path (no /api prefix, no query) -> its JSON document, or None for a 404.
 Documents = Callable[[str], Any]
@@ -371,9 +372,8 @@ class DashboardServer:
             return encode_http_response(dashboard.dashboard_asset(req))
         doc = self.documents(path)
         if doc is None:
-            return web.json_response(
-                {"error": {"code": "not_found", "message": f"nothing at /api/{path}"}}, status=404
-            )
+            error = {"code": "not_found", "message": f"nothing at /api/{path}"}
+            return web.json_response({"error": {**error, "hint": NOT_FOUND_HINT}}, status=404)
         return web.json_response(doc)
 
     def start(self) -> str:
