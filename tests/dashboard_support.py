@@ -15,16 +15,22 @@ import asyncio
 import math
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
-from devhost.host import FunctionKey, build_http_request, encode_http_response
+from devhost.bindings import discover
+from devhost.host import DevHost, FunctionKey, HostOptions, build_http_request, encode_http_response
 from handlers import dashboard
+from shared import bootstrap
+from shared.services import Engine
+from shared.simulation.runner import Simulation
+from shared.simulation.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "dashboard-test-key/+&"  # characters that must be escaped in the page's URLs
@@ -337,24 +343,51 @@ def fixture_documents() -> Documents:
     return docs.get
 
 
-# ------------------------------------------------------------------ the server
-class DashboardServer:
-    """The page and its assets through the app's handler, the API from ``documents``."""
+# ------------------------------------------------------------------ the servers
+class _LoopServer:
+    """An aiohttp server on a free loopback port, run by an event loop in its own thread."""
 
-    def __init__(self, documents: Documents, key: str = KEY) -> None:
-        self.documents = documents
+    def __init__(self, key: str) -> None:
         self.key = FunctionKey(key, "test")
         self.base_url = ""
-        self.requests: list[str] = []
         self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     @property
     def page_url(self) -> str:
-        from urllib.parse import quote
-
         return f"{self.base_url}/api/dashboard?code={quote(self.key.value, safe='')}"
+
+    def start(self) -> str:
+        self._thread.start()
+        self.base_url = self._run(self._start())
+        return self.base_url
+
+    def stop(self) -> None:
+        try:
+            self._run(self._stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=20)
+
+    async def _start(self) -> str:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
+
+
+class DashboardServer(_LoopServer):
+    """The page and its assets through the app's handler, the API from ``documents``."""
+
+    def __init__(self, documents: Documents, key: str = KEY) -> None:
+        super().__init__(key)
+        self.documents = documents
+        self.requests: list[str] = []
+        self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path_qs)
@@ -376,12 +409,7 @@ class DashboardServer:
             return web.json_response({"error": {**error, "hint": NOT_FOUND_HINT}}, status=404)
         return web.json_response(doc)
 
-    def start(self) -> str:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self.base_url
-
-    async def _start(self) -> None:
+    async def _start(self) -> str:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -389,19 +417,65 @@ class DashboardServer:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        return f"http://{host}:{port}"
 
-    def stop(self) -> None:
+    async def _stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+            await self._runner.cleanup()
+
+
+class AppServer(_LoopServer):
+    """The app's operator API and dashboard functions under devhost (its routing and key
+    check), reading ``engine``."""
+
+    def __init__(self, engine: Engine, key: str = KEY) -> None:
+        super().__init__(key)
+        self.engine = engine
+        self._host: DevHost | None = None
+
+    async def _start(self) -> str:
+        import azure.functions as func
+
+        from handlers import api
+
+        # a FunctionApp of its own: function_app.app's functions may be read only once
+        app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+        for blueprint in (api.bp, dashboard.bp):
+            app.register_functions(blueprint)
+        bootstrap.use_engine(self.engine)
+        self._host = DevHost(
+            discover(app, "api"), self.key, "api", HostOptions(port=0, run_timers=False)
+        )
+        return await self._host.start()
+
+    async def _stop(self) -> None:
+        try:
+            if self._host is not None:
+                await self._host.stop()
+        finally:
+            bootstrap.use_engine(None)
+
+
+def scenario_engine(name: str = "regression_mid_stage") -> Engine:
+    """The engine after a scenario of tests/scenarios/ has played to its end."""
+    sim = Simulation(load_scenario(ROOT / "tests" / "scenarios" / f"{name}.json"))
+    sim.run()
+    return sim.engine
 
 
 @contextmanager
 def serving(documents: Documents | None = None) -> Iterator[DashboardServer]:
     server = DashboardServer(documents or fixture_documents())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serving_app(engine: Engine) -> Iterator[AppServer]:
+    server = AppServer(engine)
     server.start()
     try:
         yield server

@@ -120,6 +120,13 @@
     return names.sort().map(function (n) { return n + " " + percents[n] + " %"; }).join(", ");
   }
 
+  // "fraud:7" (a view has model and version as strings; an older document has a model object)
+  function modelOf(r) {
+    var m = r.model;
+    if (m && typeof m === "object") { return m.name + ":" + (r.version || m.version); }
+    return m + ":" + r.version;
+  }
+
   function phaseBadge(phase, paused) {
     var badge = el("span", { class: "badge", text: phase || "?" });
     badge.style.background = PHASE_COLORS[phase] || "#5f6368";
@@ -139,7 +146,7 @@
         (dash.rolloutId === null || dash.rolloutId === r.id);
       var row = el("tr", { class: selected ? "selected" : null, "data-rollout": r.id }, [
         el("td", {}, [el("a", { href: href, text: r.endpoint })]),
-        el("td", { text: r.model + ":" + r.version }),
+        el("td", { text: modelOf(r) }),
         el("td", {}, [phaseBadge(r.phase, r.paused)])
       ]);
       body.appendChild(row);
@@ -295,7 +302,7 @@
     var rows = history.map(function (h) {
       return el("tr", {}, [
         el("td", {}, [el("a", { href: "#/" + enc(endpoint) + "/" + enc(h.id),
-          text: h.model + ":" + h.version })]),
+          text: modelOf(h) })]),
         el("td", {}, [phaseBadge(h.phase, h.paused)]),
         el("td", { text: when(h.created_at) }),
         el("td", { class: "muted", text: h.cause || h.message || "" })
@@ -465,7 +472,7 @@
     var detail = document.getElementById("detail");
     clear(detail);
     var title = el("h2", {}, [
-      el("span", { text: r.endpoint + " — " + r.model + ":" + r.version + " " }),
+      el("span", { text: r.endpoint + " — " + modelOf(r) + " " }),
       phaseBadge(r.phase, r.paused)
     ]);
     var meta = el("p", { class: "muted", text: "rollout " + r.id + " · canary " +
