@@ -145,6 +145,8 @@ _TEMPLATE = """<!doctype html>
       <tbody></tbody>
     </table>
     <p id="list-empty" class="muted" hidden>No rollouts yet.</p>
+    <h2>Ignored models</h2>
+    <div id="ignored"><p class="muted">loading...</p></div>
   </nav>
   <section id="detail" class="detail" aria-live="polite">
     <p class="muted">Choose a rollout.</p>

@@ -323,6 +323,19 @@ def _active_detail(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return detail, series
 
 
+def fixture_ignored() -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": "ev-credit-risk-4",
+            "model": {"name": "credit-risk", "version": "4", "tags": {"team": "lending"}},
+            "reason": "NoMatchingRule",
+            "detail": "no rule of the policy matches model credit-risk with tags {team: lending}",
+            "hint": "Add a rule for credit-risk to the policy, or tag the model as a rule expects.",
+            "at": _at(31),
+        }
+    ]
+
+
 def fixture_documents() -> Documents:
     """Three rollouts: fraud-scoring's rolled back (in full), churn-scoring's active one, and
     fraud-scoring's previous (listed only)."""
@@ -333,6 +346,7 @@ def fixture_documents() -> Documents:
     at = f"rollouts/{active['endpoint']}"
     docs: dict[str, Any] = {
         "rollouts": {"rollouts": rollouts, "count": len(rollouts), "continuation": None},
+        "events": {"events": fixture_ignored(), "count": 1, "continuation": None},
         f"rollouts/{ENDPOINT}": detail,
         f"rollouts/{ENDPOINT}/history/{ROLLOUT_ID}": detail,
         f"rollouts/{ENDPOINT}/history/{ROLLOUT_ID}/series": fixture_series(),

@@ -23,7 +23,7 @@
   var DEPLOYMENT_COLORS = ["#1a73e8", "#d93025", "#188038", "#e37400", "#8e6bbf", "#12a4af"];
 
   var dash = {
-    state: "loading", charts: {}, rollout: null, series: null, list: [], errors: [],
+    state: "loading", charts: {}, rollout: null, series: null, list: [], ignored: [], errors: [],
     endpoint: null, rolloutId: null
   };
   window.autocanaryDashboard = dash;
@@ -156,6 +156,36 @@
         ]));
       }
     });
+  }
+
+  function renderIgnored(events, error) {
+    var box = document.getElementById("ignored");
+    clear(box);
+    if (error) {
+      box.appendChild(el("p", { class: "muted", text: "Could not read them: " + error }));
+      return;
+    }
+    if (!events.length) {
+      box.appendChild(el("p", { class: "muted", text: "None: every model event matched a rule." }));
+      return;
+    }
+    box.appendChild(el("ul", { class: "ignored" }, events.map(function (e) {
+      var m = e.model || {};
+      return el("li", { "data-event": e.event_id }, [
+        el("strong", { text: (m.name || "?") + ":" + (m.version || "?") }),
+        el("code", { text: e.reason || "" }),
+        el("span", { class: "muted", text: hhmm(e.at) }),
+        el("div", { text: e.detail || "" }),
+        e.hint ? el("div", { class: "hint", text: e.hint }) : null
+      ]);
+    })));
+  }
+
+  function loadIgnored() {
+    return getJSON("events?ignored=true&limit=10").then(function (page) {
+      dash.ignored = page.events || [];
+      renderIgnored(dash.ignored, null);
+    }, function (err) { renderIgnored([], err.message); });
   }
 
   function sortList(items) {
@@ -552,8 +582,10 @@
       dash.endpoint = target ? target.endpoint : null;
       dash.rolloutId = target ? target.id : null;
       renderList(dash.list);
-      if (!target) { return null; }
-      return loadDetail(target.endpoint, target.id);
+      var ignored = loadIgnored();
+      if (!target) { return ignored.then(function () { return null; }); }
+      return Promise.all([loadDetail(target.endpoint, target.id), ignored])
+        .then(function (both) { return both[0]; });
     }).then(function (rollout) {
       renderList(dash.list);
       setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
@@ -562,7 +594,22 @@
     }).catch(fail);
   }
 
+  var resizeTimer = null;
+  function fitCharts() {
+    Object.keys(dash.charts).forEach(function (name) {
+      var chart = dash.charts[name];
+      var holder = chart.root.parentNode && chart.root.parentNode.parentNode;
+      if (!holder) { return; }
+      var width = Math.max(320, Math.floor(holder.clientWidth || 640) - 8);
+      if (Math.abs(width - chart.width) > 4) { chart.setSize({ width: width, height: chart.height }); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    window.addEventListener("resize", function () {
+      if (resizeTimer) { window.clearTimeout(resizeTimer); }
+      resizeTimer = window.setTimeout(fitCharts, 150);
+    });
     document.getElementById("refresh").addEventListener("click", load);
     window.addEventListener("hashchange", load);
     load();

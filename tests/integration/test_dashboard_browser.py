@@ -83,6 +83,18 @@ def test_page_lists_every_rollout_with_its_phase_and_cause(shown: tuple[Any, lis
     assert page.get_attribute("#rollouts tr.selected", "data-rollout") == ds.ROLLOUT_ID
 
 
+def test_ignored_models_are_listed_with_their_reason_and_hint(
+    shown: tuple[Any, list[str]],
+) -> None:
+    page, _ = shown
+    (event,) = ds.fixture_ignored()
+    text = page.text_content(f"#ignored li[data-event='{event['event_id']}']")
+    assert "credit-risk:4" in text
+    assert event["reason"] in text
+    assert event["detail"] in text
+    assert event["hint"] in text
+
+
 def test_error_rate_chart_has_each_minute_of_both_sides_and_the_thresholds(
     shown: tuple[Any, list[str]],
 ) -> None:
@@ -196,6 +208,26 @@ def test_choosing_another_rollout_in_the_list_shows_it(
         page.click(f"#rollouts tr[data-rollout='{ds.ROLLOUT_ID}'] a")
         page.wait_for_selector(f"text={ds.CAUSE}", timeout=10_000)
         assert page.evaluate("window.autocanaryDashboard.rolloutId") == ds.ROLLOUT_ID
+        assert messages == []
+    finally:
+        page.close()
+
+
+def test_charts_follow_the_window_width(server: ds.DashboardServer, browser: Any) -> None:
+    messages: list[str] = []
+    url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+    page = ds.open_dashboard(browser, url, messages)
+    try:
+        wide = page.evaluate("window.autocanaryDashboard.charts.errors.width")
+        page.set_viewport_size({"width": 1000, "height": 1200})
+        # the page refits its charts shortly after the last resize event
+        narrow = wide
+        for _ in range(50):
+            narrow = page.evaluate("window.autocanaryDashboard.charts.errors.width")
+            if narrow != wide:
+                break
+            page.wait_for_timeout(100)
+        assert narrow < wide - 200, (wide, narrow)
         assert messages == []
     finally:
         page.close()
