@@ -481,6 +481,11 @@
   function renderCharts(holder, series) {
     Object.keys(dash.charts).forEach(function (k) { dash.charts[k].destroy(); });
     dash.charts = {};
+    if (series && series.error) {
+      holder.appendChild(el("p", { class: "warn", id: "series-error",
+        text: "Could not read the per-minute series: " + series.error }));
+      return;
+    }
     if (!series || !(series.minutes || []).length && !(series.traffic || []).length) {
       holder.appendChild(el("p", { class: "muted", text: "No minutes recorded yet." }));
       return;
@@ -522,7 +527,7 @@
       section("Why", [whyBlock(r.why)], "why-card"),
       section("Stage", [stageBlock(r), trafficBlock(r),
         el("p", { class: "muted", text: "allowed actions: " +
-          ((r.allowed_actions || []).join(", ") || "none") })]),
+          ((r.allowed_actions || doc.allowed_actions || []).join(", ") || "none") })]),
       section("Judge's latest reading", [readingsBlock(r.readings)])
     ]);
     detail.appendChild(grid);
@@ -561,7 +566,9 @@
     return getJSON(path).then(function (doc) {
       var r = doc.rollout;
       var seriesPath = "rollouts/" + enc(endpoint) + "/history/" + enc(r.id) + "/series";
-      return getJSON(seriesPath).then(function (series) { return [doc, series]; });
+      // without its series the rollout is still shown, with the reason the charts are missing
+      return getJSON(seriesPath).then(function (series) { return [doc, series]; },
+        function (err) { return [doc, { minutes: [], traffic: [], phases: [], error: err.message }]; });
     }).then(function (both) {
       dash.rollout = both[0];
       dash.series = both[1];

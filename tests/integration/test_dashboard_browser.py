@@ -233,19 +233,41 @@ def test_charts_follow_the_window_width(server: ds.DashboardServer, browser: Any
         page.close()
 
 
-def test_an_api_error_is_shown_with_its_message_and_hint(browser: Any) -> None:
-    def documents(path: str) -> Any:
-        return None if path.endswith("/series") else ds.fixture_documents()(path)
+def _failing(suffix: str) -> ds.Documents:
+    docs = ds.fixture_documents()
+    return lambda path: None if path.endswith(suffix) else docs(path)
 
-    server = ds.DashboardServer(documents)
+
+def test_an_api_error_is_shown_with_its_message_and_hint(browser: Any) -> None:
+    server = ds.DashboardServer(_failing(f"/history/{ds.ROLLOUT_ID}"))
     server.start()
     messages: list[str] = []
     try:
-        page = ds.open_dashboard(browser, f"{server.page_url}&refresh=0", messages)
+        url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+        page = ds.open_dashboard(browser, url, messages)
         assert page.evaluate("document.body.dataset.state") == "error"
         status = page.text_content("#status")
-        assert "nothing at /api/rollouts/churn-scoring/history" in status
+        assert f"nothing at /api/rollouts/{ds.ENDPOINT}/history/{ds.ROLLOUT_ID}" in status
         assert ds.NOT_FOUND_HINT in status
+        page.close()
+    finally:
+        server.stop()
+    assert [m for m in messages if "404" not in m] == []
+
+
+def test_a_rollout_without_its_series_is_shown_with_the_reason_charts_are_missing(
+    browser: Any,
+) -> None:
+    server = ds.DashboardServer(_failing("/series"))
+    server.start()
+    messages: list[str] = []
+    try:
+        url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+        page = ds.open_dashboard(browser, url, messages)
+        assert page.evaluate("document.body.dataset.state") == "ready"
+        assert page.text_content("#cause") == ds.CAUSE
+        assert ds.NOT_FOUND_HINT in page.text_content("#series-error")
+        assert page.evaluate("Object.keys(window.autocanaryDashboard.charts)") == []
         page.close()
     finally:
         server.stop()
