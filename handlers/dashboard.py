@@ -2,7 +2,7 @@
 
 GET /api/dashboard                 the page (same function key as the API: open it with ?code=)
 GET /api/dashboard/assets/{name}   a file shipped in handlers/dashboard_assets/ (the page's
-                                   script and styles, the vendored uPlot chart library)
+                                   scripts and styles, the vendored uPlot chart library)
 
 The page is plain JavaScript with no build step; it reads the operator API
 (``/api/rollouts``, ``/api/rollouts/{endpoint}``, ``.../history/{id}``, ``.../series``) with
@@ -47,7 +47,7 @@ CONTENT_TYPES = {
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # the page's assets, in load order
 STYLES = ("uPlot.min.css", "dashboard.css")
-SCRIPTS = ("uPlot.iife.min.js", "dashboard.js")
+SCRIPTS = ("uPlot.iife.min.js", "dashboard_charts.js", "dashboard.js")
 
 
 @bp.function_name("dashboard")

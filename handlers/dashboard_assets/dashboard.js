@@ -2,8 +2,9 @@
  *
  * Reads the operator API with the function key the page was opened with (?code=KEY), sent as
  * the x-functions-key header. Every value from the API is put in the page as text, never as
- * markup. Charts are uPlot (vendored beside this file). For tests and tools the state is kept
- * in window.autocanaryDashboard: {state, charts, rollout, series, errors}.
+ * markup. Charts are drawn by dashboard_charts.js (uPlot, vendored beside this file). For tests
+ * and tools the state is kept in window.autocanaryDashboard: {state, charts (the uPlot
+ * objects), rollout, series, list, ignored, errors}.
  */
 (function () {
   "use strict";
@@ -14,13 +15,8 @@
   // the API lives beside the page: /api/dashboard -> /api/
   var BASE = window.location.pathname.replace(/\/dashboard\/?$/, "/");
   var TERMINAL = ["Succeeded", "RolledBack", "Failed", "Superseded", "Aborted"];
-  var PHASE_COLORS = {
-    Pending: "#9aa0a6", Provisioning: "#9aa0a6", Shadowing: "#8e6bbf", Canary: "#1a73e8",
-    Promoting: "#12a4af", Watching: "#12a4af", Succeeded: "#188038", RollingBack: "#e37400",
-    RolledBack: "#d93025", Failed: "#a50e0e", Superseded: "#80868b", Aborted: "#c5221f"
-  };
-  var SIDE_COLORS = { canary: "#d93025", baseline: "#1a73e8", threshold: "#5f6368" };
-  var DEPLOYMENT_COLORS = ["#1a73e8", "#d93025", "#188038", "#e37400", "#8e6bbf", "#12a4af"];
+  var charts = window.autocanaryCharts;
+  var PHASE_COLORS = charts.PHASE_COLORS;
 
   var dash = {
     state: "loading", charts: {}, rollout: null, series: null, list: [], ignored: [], errors: [],
@@ -341,166 +337,6 @@
     return el("table", { class: "history" }, rows);
   }
 
-  // ------------------------------------------------------------------ charts
-  function phaseMarkers(phases) {
-    var marks = (phases || []).map(function (p) { return { x: seconds(p.t), phase: p.phase }; });
-    return {
-      hooks: {
-        draw: [function (u) {
-          var ctx = u.ctx;
-          ctx.save();
-          marks.forEach(function (m) {
-            var x = Math.round(u.valToPos(m.x, "x", true));
-            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) { return; }
-            ctx.strokeStyle = PHASE_COLORS[m.phase] || "#5f6368";
-            ctx.lineWidth = 1;
-            ctx.setLineDash([2, 3]);
-            ctx.beginPath();
-            ctx.moveTo(x, u.bbox.top);
-            ctx.lineTo(x, u.bbox.top + u.bbox.height);
-            ctx.stroke();
-          });
-          ctx.restore();
-        }]
-      }
-    };
-  }
-
-  // 24-hour UTC clock on the time axis, the date under the first tick of each day
-  function utcTicks(u, splits) {
-    var lastDay = null;
-    return splits.map(function (v) {
-      var iso = new Date(v * 1000).toISOString();
-      var day = iso.slice(0, 10);
-      var label = iso.slice(11, 16);
-      if (day !== lastDay) { lastDay = day; return label + "\n" + day; }
-      return label;
-    });
-  }
-
-  function chartOptions(title, width, yLabel, series, phases, yRange) {
-    return {
-      title: title,
-      width: width,
-      height: 220,
-      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
-      scales: { x: { time: true }, y: yRange ? { range: yRange } : { auto: true } },
-      axes: [{ values: utcTicks }, { label: yLabel, size: 60 }],
-      series: [{ label: "time (UTC)" }].concat(series),
-      legend: { live: true },
-      cursor: { drag: { x: false, y: false } },
-      plugins: [phaseMarkers(phases)]
-    };
-  }
-
-  function line(label, color, extra) {
-    var s = { label: label, stroke: color, width: 2, spanGaps: false, points: { size: 4 },
-      value: function (u, v) { return v === null || v === undefined ? "-" : v.toFixed(2); } };
-    Object.keys(extra || {}).forEach(function (k) { s[k] = extra[k]; });
-    return s;
-  }
-
-  function minuteValue(m, sideName, field) {
-    var side = m[sideName];
-    if (!side) { return null; }
-    var v = side[field];
-    return v === undefined ? null : v;
-  }
-
-  function makeChart(name, holder, title, yLabel, series, data, phases, yRange) {
-    var box = el("div", { class: "chart", "data-chart": name });
-    holder.appendChild(box);
-    var width = Math.max(320, Math.floor(holder.clientWidth || 640) - 8);
-    var chart = new uPlot(chartOptions(title, width, yLabel, series, phases, yRange), data, box);
-    dash.charts[name] = chart;
-    return chart;
-  }
-
-  function trafficChart(holder, series) {
-    var points = series.traffic || [];
-    if (!points.length) { return; }
-    var deployments = [];
-    points.forEach(function (p) {
-      Object.keys(p.split || {}).concat(Object.keys(p.mirror || {})).forEach(function (d) {
-        if (deployments.indexOf(d) < 0) { deployments.push(d); }
-      });
-    });
-    deployments.sort();
-    // a step per change, held until the last minute charted or now for an active rollout
-    var xs = points.map(function (p) { return seconds(p.t); });
-    var lastMinute = (series.minutes || []).length ?
-      seconds(series.minutes[series.minutes.length - 1].t) : null;
-    var end = Math.max(xs[xs.length - 1], lastMinute || 0);
-    var rows = points.slice();
-    if (end > xs[xs.length - 1]) { xs.push(end); rows.push(points[points.length - 1]); }
-    var data = [xs];
-    var lines = [];
-    var stepped = uPlot.paths.stepped({ align: 1 });
-    deployments.forEach(function (d, i) {
-      var color = DEPLOYMENT_COLORS[i % DEPLOYMENT_COLORS.length];
-      data.push(rows.map(function (p) { return (p.split || {})[d] || 0; }));
-      lines.push(line(d + " (traffic %)", color, { paths: stepped, points: { show: false } }));
-      var mirrored = rows.some(function (p) { return (p.mirror || {})[d]; });
-      if (mirrored) {
-        data.push(rows.map(function (p) { return (p.mirror || {})[d] || 0; }));
-        lines.push(line(d + " (mirror %)", color,
-          { paths: stepped, dash: [6, 4], width: 1.5, points: { show: false } }));
-      }
-    });
-    makeChart("traffic", holder, "Traffic split (%)", "%", lines, data, series.phases, [0, 100]);
-  }
-
-  function thresholdLine(label, value, xs) {
-    return { s: line(label, SIDE_COLORS.threshold,
-      { dash: [8, 4], width: 1.5, points: { show: false } }),
-      d: xs.map(function () { return value; }) };
-  }
-
-  function metricChart(holder, series, name, title, unit, fields, thresholds) {
-    var minutes = series.minutes || [];
-    if (!minutes.length) { return; }
-    var xs = minutes.map(function (m) { return seconds(m.t); });
-    var data = [xs];
-    var lines = [];
-    fields.forEach(function (f) {
-      ["canary", "baseline"].forEach(function (side) {
-        data.push(minutes.map(function (m) { return minuteValue(m, side, f.field); }));
-        lines.push(line(side + " " + f.label, SIDE_COLORS[side], f.extra || {}));
-      });
-    });
-    thresholds.forEach(function (t) {
-      var value = (series.thresholds || {})[t.key];
-      if (value === null || value === undefined) { return; }
-      var th = thresholdLine(t.label + " " + num(value, unit), value, xs);
-      lines.push(th.s);
-      data.push(th.d);
-    });
-    makeChart(name, holder, title, unit, lines, data, series.phases, null);
-  }
-
-  function renderCharts(holder, series) {
-    Object.keys(dash.charts).forEach(function (k) { dash.charts[k].destroy(); });
-    dash.charts = {};
-    if (series && series.error) {
-      holder.appendChild(el("p", { class: "warn", id: "series-error",
-        text: "Could not read the per-minute series: " + series.error }));
-      return;
-    }
-    if (!series || !(series.minutes || []).length && !(series.traffic || []).length) {
-      holder.appendChild(el("p", { class: "muted", text: "No minutes recorded yet." }));
-      return;
-    }
-    trafficChart(holder, series);
-    metricChart(holder, series, "errors", "Error rate per minute (%)", "%",
-      [{ field: "error_rate_pct", label: "error rate" }],
-      [{ key: "error_rate_rollback_pct", label: "rollback threshold" },
-        { key: "guardrail_error_rate_pct", label: "guardrail" }]);
-    metricChart(holder, series, "latency", "Latency per minute (ms)", "ms",
-      [{ field: "p95_ms", label: "p95" },
-        { field: "p50_ms", label: "p50", extra: { width: 1, dash: [2, 2] } }],
-      [{ key: "guardrail_p95_ms", label: "p95 guardrail" },
-        { key: "latency_rollback_p95_ms", label: "p95 rollback threshold" }]);
-  }
 
   function renderDetail(doc, series) {
     var r = doc.rollout;
@@ -534,9 +370,16 @@
     detail.appendChild(section("Timeline", [
       phaseStrip(series && series.phases, r.ended_at || r.updated_at)
     ], "timeline"));
-    var charts = el("div", { class: "charts" });
-    detail.appendChild(section("Per minute", [charts], "charts-card"));
-    renderCharts(charts, series);
+    var holder = el("div", { class: "charts" });
+    detail.appendChild(section("Per minute", [holder], "charts-card"));
+    if (series && series.error) {
+      Object.keys(dash.charts).forEach(function (k) { dash.charts[k].destroy(); });
+      dash.charts = {};
+      holder.appendChild(el("p", { class: "warn", id: "series-error",
+        text: "Could not read the per-minute series: " + series.error }));
+    } else {
+      dash.charts = charts.render(holder, series, dash.charts);
+    }
     detail.appendChild(section("Decisions", [decisionsBlock(doc.decisions)]));
     detail.appendChild(section("History of " + r.endpoint, [historyBlock(r.endpoint, doc.history)]));
   }
@@ -602,20 +445,11 @@
   }
 
   var resizeTimer = null;
-  function fitCharts() {
-    Object.keys(dash.charts).forEach(function (name) {
-      var chart = dash.charts[name];
-      var holder = chart.root.parentNode && chart.root.parentNode.parentNode;
-      if (!holder) { return; }
-      var width = Math.max(320, Math.floor(holder.clientWidth || 640) - 8);
-      if (Math.abs(width - chart.width) > 4) { chart.setSize({ width: width, height: chart.height }); }
-    });
-  }
 
   document.addEventListener("DOMContentLoaded", function () {
     window.addEventListener("resize", function () {
       if (resizeTimer) { window.clearTimeout(resizeTimer); }
-      resizeTimer = window.setTimeout(fitCharts, 150);
+      resizeTimer = window.setTimeout(function () { charts.fit(dash.charts); }, 150);
     });
     document.getElementById("refresh").addEventListener("click", load);
     window.addEventListener("hashchange", load);

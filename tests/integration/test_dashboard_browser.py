@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
+from tests import dashboard_fixture as fx
 from tests import dashboard_support as ds
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ def browser() -> Iterator[Any]:
 def shown(server: ds.DashboardServer, browser: Any) -> Iterator[tuple[Any, list[str]]]:
     """The rolled-back rollout, opened by its link, with the browser's complaints."""
     messages: list[str] = []
-    url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+    url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
     page = ds.open_dashboard(browser, url, messages)
     yield page, messages
     page.close()
@@ -63,7 +64,7 @@ def test_page_renders_the_rollout_without_console_errors(shown: tuple[Any, list[
     page, messages = shown
     assert page.evaluate("document.body.dataset.state") == "ready"
     assert messages == []
-    assert page.text_content("#cause") == ds.CAUSE
+    assert page.text_content("#cause") == fx.CAUSE
 
 
 def test_page_lists_every_rollout_with_its_phase_and_cause(shown: tuple[Any, list[str]]) -> None:
@@ -74,20 +75,20 @@ def test_page_lists_every_rollout_with_its_phase_and_cause(shown: tuple[Any, lis
     )
     assert sorted(rows) == sorted(
         [
-            [ds.ROLLOUT_ID, "RolledBack"],
+            [fx.ROLLOUT_ID, "RolledBack"],
             ["r-20260301-churn-3", "Canary"],
             ["r-20260228-fraud-6", "Succeeded"],
         ]
     )
-    assert ds.CAUSE in page.text_content("#rollouts")
-    assert page.get_attribute("#rollouts tr.selected", "data-rollout") == ds.ROLLOUT_ID
+    assert fx.CAUSE in page.text_content("#rollouts")
+    assert page.get_attribute("#rollouts tr.selected", "data-rollout") == fx.ROLLOUT_ID
 
 
 def test_ignored_models_are_listed_with_their_reason_and_hint(
     shown: tuple[Any, list[str]],
 ) -> None:
     page, _ = shown
-    (event,) = ds.fixture_ignored()
+    (event,) = fx.fixture_ignored()
     text = page.text_content(f"#ignored li[data-event='{event['event_id']}']")
     assert "credit-risk:4" in text
     assert event["reason"] in text
@@ -100,7 +101,7 @@ def test_error_rate_chart_has_each_minute_of_both_sides_and_the_thresholds(
 ) -> None:
     page, _ = shown
     chart = chart_data(page, "errors")
-    minutes = ds.fixture_minutes()
+    minutes = fx.fixture_minutes()
     assert chart["data"][0] == [_epoch(m["t"]) for m in minutes]
     assert series_of(chart, "canary error rate") == [m["canary"]["error_rate_pct"] for m in minutes]
     assert series_of(chart, "baseline error rate") == [
@@ -115,7 +116,7 @@ def test_latency_chart_has_each_minutes_p95_and_p50_and_the_guardrail(
 ) -> None:
     page, _ = shown
     chart = chart_data(page, "latency")
-    minutes = ds.fixture_minutes()
+    minutes = fx.fixture_minutes()
     assert series_of(chart, "canary p95") == [m["canary"]["p95_ms"] for m in minutes]
     assert series_of(chart, "baseline p50") == [m["baseline"]["p50_ms"] for m in minutes]
     assert set(series_of(chart, "p95 guardrail 250 ms")) == {250.0}
@@ -126,14 +127,14 @@ def test_traffic_chart_steps_through_every_split_and_the_shadow_mirror(
 ) -> None:
     page, _ = shown
     chart = chart_data(page, "traffic")
-    changes = ds.fixture_series()["traffic"]
+    changes = fx.fixture_series()["traffic"]
     xs = chart["data"][0]
     assert xs[: len(changes)] == [_epoch(c["t"]) for c in changes]
-    canary = series_of(chart, f"{ds.CANARY} (traffic %)")
-    assert canary[: len(changes)] == [c["split"].get(ds.CANARY, 0) for c in changes]
-    mirror = series_of(chart, f"{ds.CANARY} (mirror %)")
+    canary = series_of(chart, f"{fx.CANARY} (traffic %)")
+    assert canary[: len(changes)] == [c["split"].get(fx.CANARY, 0) for c in changes]
+    mirror = series_of(chart, f"{fx.CANARY} (mirror %)")
     assert max(mirror) == 20
-    baseline = series_of(chart, f"{ds.BASELINE} (traffic %)")
+    baseline = series_of(chart, f"{fx.BASELINE} (traffic %)")
     assert all(a + b == 100 for a, b in zip(canary, baseline, strict=True))
 
 
@@ -150,7 +151,7 @@ def test_timeline_shows_each_phase_and_each_decision(shown: tuple[Any, list[str]
         "RolledBack",
     ]
     reasons = page.eval_on_selector_all(".decisions li code", "c => c.map(x => x.textContent)")
-    assert reasons == [p[3] for p in ds.PHASES]
+    assert reasons == [p[3] for p in fx.PHASES]
 
 
 def test_evidence_in_words_names_the_metric_counts_and_threshold(
@@ -205,9 +206,9 @@ def test_choosing_another_rollout_in_the_list_shows_it(
     try:
         # with no link in the URL the active rollout comes first
         assert page.text_content("#detail h2").startswith("churn-scoring")
-        page.click(f"#rollouts tr[data-rollout='{ds.ROLLOUT_ID}'] a")
-        page.wait_for_selector(f"text={ds.CAUSE}", timeout=10_000)
-        assert page.evaluate("window.autocanaryDashboard.rolloutId") == ds.ROLLOUT_ID
+        page.click(f"#rollouts tr[data-rollout='{fx.ROLLOUT_ID}'] a")
+        page.wait_for_selector(f"text={fx.CAUSE}", timeout=10_000)
+        assert page.evaluate("window.autocanaryDashboard.rolloutId") == fx.ROLLOUT_ID
         assert messages == []
     finally:
         page.close()
@@ -215,7 +216,7 @@ def test_choosing_another_rollout_in_the_list_shows_it(
 
 def test_charts_follow_the_window_width(server: ds.DashboardServer, browser: Any) -> None:
     messages: list[str] = []
-    url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+    url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
     page = ds.open_dashboard(browser, url, messages)
     try:
         wide = page.evaluate("window.autocanaryDashboard.charts.errors.width")
@@ -233,21 +234,21 @@ def test_charts_follow_the_window_width(server: ds.DashboardServer, browser: Any
         page.close()
 
 
-def _failing(suffix: str) -> ds.Documents:
-    docs = ds.fixture_documents()
+def _failing(suffix: str) -> fx.Documents:
+    docs = fx.fixture_documents()
     return lambda path: None if path.endswith(suffix) else docs(path)
 
 
 def test_an_api_error_is_shown_with_its_message_and_hint(browser: Any) -> None:
-    server = ds.DashboardServer(_failing(f"/history/{ds.ROLLOUT_ID}"))
+    server = ds.DashboardServer(_failing(f"/history/{fx.ROLLOUT_ID}"))
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         assert page.evaluate("document.body.dataset.state") == "error"
         status = page.text_content("#status")
-        assert f"nothing at /api/rollouts/{ds.ENDPOINT}/history/{ds.ROLLOUT_ID}" in status
+        assert f"nothing at /api/rollouts/{fx.ENDPOINT}/history/{fx.ROLLOUT_ID}" in status
         assert ds.NOT_FOUND_HINT in status
         page.close()
     finally:
@@ -262,10 +263,10 @@ def test_a_rollout_without_its_series_is_shown_with_the_reason_charts_are_missin
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{ds.ENDPOINT}/{ds.ROLLOUT_ID}"
+        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         assert page.evaluate("document.body.dataset.state") == "ready"
-        assert page.text_content("#cause") == ds.CAUSE
+        assert page.text_content("#cause") == fx.CAUSE
         assert ds.NOT_FOUND_HINT in page.text_content("#series-error")
         assert page.evaluate("Object.keys(window.autocanaryDashboard.charts)") == []
         page.close()

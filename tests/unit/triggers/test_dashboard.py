@@ -89,6 +89,7 @@ def test_page_has_no_inline_script_and_loads_the_chart_library_before_its_own() 
     assert tags.script_text.strip() == ""
     assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
         "uPlot.iife.min.js",
+        "dashboard_charts.js",
         "dashboard.js",
     ]
     assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
@@ -98,7 +99,7 @@ def test_page_asset_urls_carry_the_key_percent_encoded() -> None:
     key = 'a"b<c>&d/+='
     tags = parse(get("http://localhost/api/dashboard", code=key))
     urls = asset_urls(tags)
-    assert len(urls) == 4
+    assert len(urls) == 5
     for url in urls:
         assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D"), url
     raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
@@ -124,6 +125,7 @@ def test_page_without_a_key_has_asset_urls_without_a_code() -> None:
     ("name", "content_type"),
     [
         ("dashboard.js", "text/javascript"),
+        ("dashboard_charts.js", "text/javascript"),
         ("dashboard.css", "text/css"),
         ("uPlot.iife.min.js", "text/javascript"),
         ("uPlot.min.css", "text/css"),
