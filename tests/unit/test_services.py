@@ -108,7 +108,7 @@ def test_operator_actions_need_a_known_endpoint_and_an_allowed_phase() -> None:
     assert result.rollout is not None and result.rollout.paused
     assert result.decision is not None and result.decision.reason == "PausedByOperator"
     assert "resume" in machine.allowed_actions(result.rollout)
-    assert view["decisions"][-1]["actor"] == "ana"
+    assert result.decision.actor == "ana"
 
 
 def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:
