@@ -113,6 +113,7 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
     assert triggers["reconcile_rollouts"] == "timerTrigger"
     timer = json.loads(functions["reconcile_rollouts"].get_function_json())["bindings"][0]
     assert timer["schedule"] == "0 */1 * * * *" and timer["useMonitor"] is True
+
     def auth(name: str) -> str:
         return str(json.loads(functions[name].get_function_json())["bindings"][0]["authLevel"])
 
