@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from shared.simulation.fields import (
@@ -63,7 +64,7 @@ def _behaviour(raw: Any, where: str) -> Behaviour:
     return Behaviour(**values)
 
 
-def _start(b: dict[str, Any], p: str) -> dict[str, Any]:
+def _start(b: Mapping[str, Any], p: str) -> dict[str, Any]:
     """An operator's manual start: the model and version, optional tags and downgrade."""
     model, version = b.get("model"), b.get("version")
     if not isinstance(model, str) or not model:
