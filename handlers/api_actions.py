@@ -59,9 +59,7 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
-        body = operator_requests.start_request(
-            inputs.json_body(req.get_body()), default_actor(req)
-        )
+        body = operator_requests.start_request(inputs.json_body(req.get_body()), default_actor(req))
         result = bootstrap.engine().start(
             StartRequest(
                 model=body.model,
