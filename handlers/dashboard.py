@@ -1,8 +1,12 @@
 """The operator dashboard: one HTML page and its static assets, served by the app.
 
-GET /api/dashboard                 the page (same function key as the API: open it with ?code=)
+GET /api/dashboard                 the page (the API's key: open it with ?code=KEY)
 GET /api/dashboard/assets/{name}   a file shipped in handlers/dashboard_assets/ (the page's
                                    scripts and styles, the vendored uPlot chart library)
+
+Like the operator API the routes are ANONYMOUS at host level and the app checks the key
+(handlers._http.api_call, ``AUTOCANARY_API_KEYS``), so one key opens the page and what it reads,
+and a missing key is answered in the API's JSON error shape.
 
 The page is plain JavaScript with no build step; it reads the operator API
 (``/api/rollouts``, ``/api/rollouts/{endpoint}``, ``.../history/{id}``, ``.../series``) with
@@ -19,7 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 
-from handlers._http import guarded
+from handlers._http import KEY_PARAM, api_call
 from shared.errors import NotFound
 
 bp = func.Blueprint()
@@ -51,15 +55,15 @@ SCRIPTS = ("uPlot.iife.min.js", "dashboard_charts.js", "dashboard.js")
 
 
 @bp.function_name("dashboard")
-@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
-    return guarded(lambda: _page(urlsplit(req.url).path, req.params.get("code") or ""))
+    return api_call(req, lambda: _page(urlsplit(req.url).path, req.params.get(KEY_PARAM) or ""))
 
 
 @bp.function_name("dashboard_asset")
-@bp.route(route="dashboard/assets/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard/assets/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard_asset(req: func.HttpRequest) -> func.HttpResponse:
-    return guarded(lambda: _asset(req.route_params.get("name") or ""))
+    return api_call(req, lambda: _asset(req.route_params.get("name") or ""))
 
 
 def _page(path: str, key: str) -> func.HttpResponse:

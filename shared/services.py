@@ -32,7 +32,6 @@ from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
-    OPERATOR_ACTIONS,
     PROVISION_FAILED,
     Command,
     CreateDeployment,
@@ -48,6 +47,7 @@ from shared.model import (
     Rollout,
     SetTraffic,
 )
+from shared.operators import ActionResult, Operators, StartRequest
 from shared.policy import PolicySet
 from shared.ports import (
     Clock,
@@ -761,16 +761,14 @@ class Engine:
     # ------------------------------------------------------------------ operators
     def act(
         self, endpoint: str, action: str, reason: str, actor: str, *, full: bool = False
-    ) -> dict[str, Any]:
-        if action not in ("pause", "resume", "promote", "rollback", "abort"):
-            raise InvalidInput(
-                f"unknown action {action!r}", details={"allowed": list(OPERATOR_ACTIONS)}
-            )
-        if not reason.strip():
-            raise InvalidInput("a reason is required")
-        command = Command(action, reason.strip(), actor=actor or "operator", full=full)  # type: ignore[arg-type]
-        self.reconcile(endpoint, command)
-        return self.describe(endpoint)
+    ) -> ActionResult:
+        """An operator action on an endpoint (``shared.operators``): a rollout command
+        (pause, resume, promote, rollback, abort), ``retry`` or ``cancel``."""
+        return Operators(self).act(endpoint, action, reason, actor, full=full)
+
+    def start(self, request: StartRequest) -> ActionResult:
+        """A manual start (``POST /api/rollouts``), matched by the policy like an event."""
+        return Operators(self).start(request)
 
     def describe(self, endpoint: str) -> dict[str, Any]:
         """The endpoint's current (or latest) rollout, its decisions, and what may be done."""

@@ -13,6 +13,7 @@ dashboard functions under devhost over a real engine (``scenario_engine``).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from collections.abc import Coroutine, Iterator
@@ -28,12 +29,14 @@ from devhost.host import DevHost, FunctionKey, HostOptions, build_http_request, 
 from handlers import dashboard
 from shared import bootstrap
 from shared.services import Engine
+from shared.settings import API_KEYS_SETTING
 from shared.simulation.runner import Simulation
 from shared.simulation.scenario import load_scenario
 from tests.dashboard_fixture import ENDPOINT, ROLLOUT_ID, Documents, fixture_documents
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "dashboard-test-key/+&"  # characters that must be escaped in the page's URLs
+# one of AUTOCANARY_API_KEYS while a server runs; its characters must be escaped in the page
+KEY = "dashboard-test-key/+&-0123456789abcdefghij"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,6 +58,7 @@ class _LoopServer:
     def __init__(self, key: str) -> None:
         self.key = FunctionKey(key, "test")
         self.base_url = ""
+        self._saved_keys: str | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -63,6 +67,9 @@ class _LoopServer:
         return f"{self.base_url}/api/dashboard?code={quote(self.key.value, safe='')}"
 
     def start(self) -> str:
+        """Listen; the app accepts ``key`` (as AUTOCANARY_API_KEYS) until ``stop``."""
+        self._saved_keys = os.environ.get(API_KEYS_SETTING)
+        os.environ[API_KEYS_SETTING] = self.key.value
         self._thread.start()
         self.base_url = self._run(self._start())
         return self.base_url
@@ -74,6 +81,10 @@ class _LoopServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+            if self._saved_keys is None:
+                os.environ.pop(API_KEYS_SETTING, None)
+            else:
+                os.environ[API_KEYS_SETTING] = self._saved_keys
 
     def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=20)
@@ -96,12 +107,11 @@ class DashboardServer(_LoopServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path_qs)
-        if not self.key.accepts(request):
-            return web.json_response(
-                {"error": {"code": "unauthorized", "message": "a function key is required"}},
-                status=401,
-            )
         path = request.path.removeprefix("/api/").rstrip("/")
+        # the dashboard's functions check the key themselves, as the API's do
+        if not path.startswith("dashboard") and not self.key.accepts(request):
+            error = {"code": "unauthorized", "message": "an API key is required"}
+            return web.json_response({"error": {**error, "hint": "send the key"}}, status=401)
         if path == "dashboard":
             return encode_http_response(dashboard.dashboard(build_http_request(request, b"", {})))
         if path.startswith("dashboard/assets/"):

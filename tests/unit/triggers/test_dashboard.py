@@ -13,8 +13,8 @@ import azure.functions as func
 import pathspec
 import pytest
 
-import function_app
 from handlers import dashboard
+from tests.engine_support import API_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSETS = ROOT / "handlers" / "dashboard_assets"
@@ -26,17 +26,30 @@ VENDORED = {
 }
 
 
-def get(url: str, route: dict[str, str] | None = None, **params: str) -> func.HttpResponse:
+def get(
+    url: str,
+    route: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **params: str,
+) -> func.HttpResponse:
+    """A GET of the page (or, with ``route``, an asset); the key as ?code= unless given."""
+    if headers is None and "code" not in params:
+        params["code"] = API_KEY
     req = func.HttpRequest(
-        method="GET", url=url, headers={}, params=params, route_params=route or {}, body=b""
+        method="GET",
+        url=url,
+        headers=headers or {},
+        params=params,
+        route_params=route or {},
+        body=b"",
     )
     if route is not None:
         return dashboard.dashboard_asset(req)
     return dashboard.dashboard(req)
 
 
-def asset(name: str) -> func.HttpResponse:
-    return get(f"http://localhost/api/dashboard/assets/{name}", route={"name": name})
+def asset(name: str, **params: str) -> func.HttpResponse:
+    return get(f"http://localhost/api/dashboard/assets/{name}", route={"name": name}, **params)
 
 
 class _Tags(HTMLParser):
@@ -71,7 +84,7 @@ def asset_urls(tags: _Tags) -> list[str]:
 
 
 def test_page_is_html_with_a_csp_that_allows_only_its_own_scripts_and_api() -> None:
-    resp = get("http://localhost/api/dashboard", code="k")
+    resp = get("http://localhost/api/dashboard")
     assert resp.status_code == 200
     assert resp.mimetype == "text/html"
     csp = resp.headers["Content-Security-Policy"]
@@ -84,7 +97,7 @@ def test_page_is_html_with_a_csp_that_allows_only_its_own_scripts_and_api() -> N
 
 
 def test_page_has_no_inline_script_and_loads_the_chart_library_before_its_own() -> None:
-    tags = parse(get("http://localhost/api/dashboard", code="k"))
+    tags = parse(get("http://localhost/api/dashboard"))
     scripts = [a for t, a in tags.tags if t == "script"]
     assert tags.script_text.strip() == ""
     assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
@@ -95,13 +108,14 @@ def test_page_has_no_inline_script_and_loads_the_chart_library_before_its_own() 
     assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
 
 
-def test_page_asset_urls_carry_the_key_percent_encoded() -> None:
-    key = 'a"b<c>&d/+='
+def test_page_asset_urls_carry_the_key_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = 'a"b<c>&d/+=' + "k" * 30
+    monkeypatch.setenv("AUTOCANARY_API_KEYS", key)
     tags = parse(get("http://localhost/api/dashboard", code=key))
     urls = asset_urls(tags)
     assert len(urls) == 5
     for url in urls:
-        assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D"), url
+        assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D" + "k" * 30), url
     raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
     assert key not in raw
 
@@ -116,9 +130,27 @@ def test_page_asset_urls_follow_the_route_prefix_of_the_page() -> None:
         assert urls and all(u.startswith(prefix) for u in urls), (url, urls)
 
 
-def test_page_without_a_key_has_asset_urls_without_a_code() -> None:
-    urls = asset_urls(parse(get("http://localhost/api/dashboard")))
+def test_page_opened_with_the_key_in_the_header_has_asset_urls_without_a_code() -> None:
+    resp = get("http://localhost/api/dashboard", headers={"x-functions-key": API_KEY})
+    urls = asset_urls(parse(resp))
     assert urls and all("?" not in u for u in urls)
+
+
+@pytest.mark.parametrize("code", [None, "not-the-key-0123456789abcdefghijklmnop"])
+@pytest.mark.parametrize("what", ["page", "asset"])
+def test_page_and_assets_without_the_api_key_are_a_json_401_with_a_hint(
+    what: str, code: str | None
+) -> None:
+    params = {} if code is None else {"code": code}
+    if what == "page":
+        resp = get("http://localhost/api/dashboard", headers={"accept": "text/html"}, **params)
+    else:
+        url = "http://localhost/api/dashboard/assets/dashboard.js"
+        resp = get(url, route={"name": "dashboard.js"}, headers={"accept": "*/*"}, **params)
+    assert resp.status_code == 401
+    body = json.loads(resp.get_body())
+    assert body["error"]["hint"]
+    assert "API key" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -160,13 +192,19 @@ def test_asset_that_is_not_a_shipped_file_is_a_json_404(name: str) -> None:
     assert body["error"]["code"] == "unknown_asset"
 
 
-def test_function_app_registers_the_dashboard_routes_with_function_keys() -> None:
-    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+def test_dashboard_routes_are_anonymous_at_host_level() -> None:
+    """The app checks the key itself, as for the operator API (one key opens both). A
+    FunctionApp of its own: function_app.app's functions may be read only once per process
+    (test_handlers reads them, and pins that function_app registers these two)."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    app.register_functions(dashboard.bp)
+    functions = {f.get_function_name(): f for f in app.get_functions()}
+    assert set(functions) == {"dashboard", "dashboard_asset"}
     for name, route in (("dashboard", "dashboard"), ("dashboard_asset", "dashboard/assets/{name}")):
         trigger = functions[name].get_bindings_dict()["bindings"][0]
         assert trigger["type"] == "httpTrigger"
         assert trigger["route"] == route
-        assert trigger["authLevel"] == func.AuthLevel.FUNCTION
+        assert trigger["authLevel"] == func.AuthLevel.ANONYMOUS
 
 
 def _package_pin() -> str:

@@ -17,10 +17,10 @@ import azure.functions as func
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import alerts, api, events
+from handlers import alerts, api, api_actions, events
 from shared import bootstrap, inputs
 from shared.errors import InvalidInput
-from tests.engine_support import WORKSPACE_ID, World, make_world
+from tests.engine_support import API_HEADERS, WORKSPACE_ID, World, make_world
 from tests.unit.triggers.test_handlers import MODEL_EVENT, alert_body
 
 FUZZ = settings(
@@ -82,7 +82,7 @@ def _request(method: str, body: bytes, route: dict[str, str], params: dict[str, 
     return func.HttpRequest(
         method=method,
         url="http://localhost/api/x",
-        headers={"content-type": "application/json"},
+        headers=dict(API_HEADERS),
         params=params,
         route_params=route,
         body=body,
@@ -141,7 +141,7 @@ def test_operator_actions_never_answer_500_and_refusals_write_nothing(
     with fresh_world() as (_, counter):
         route = {"endpoint": endpoint, "action": action}
         before = counter.count
-        resp = api.rollout_action(_request("POST", _encode(payload), route, {}))
+        resp = api_actions.rollout_action(_request("POST", _encode(payload), route, {}))
         _check(resp, counter, before)
 
 
