@@ -351,7 +351,9 @@
       when(r.created_at) + (r.ended_at ? " · ended " + when(r.ended_at) : "") });
     detail.appendChild(title);
     detail.appendChild(meta);
-    detail.appendChild(el("p", { class: "cause", id: "cause", text: r.cause || r.message || "" }));
+    var cause = el("p", { class: "cause", id: "cause", text: r.cause || r.message || "" });
+    cause.style.borderLeftColor = PHASE_COLORS[r.phase] || "#5f6368";
+    detail.appendChild(cause);
     if (r.paused && r.pause_reason) {
       detail.appendChild(el("p", { class: "warn", text: "Paused: " + r.pause_reason }));
     }

@@ -16,6 +16,9 @@
   var SIDE_COLORS = { canary: "#d93025", baseline: "#1a73e8", threshold: "#5f6368" };
   var DEPLOYMENT_COLORS = ["#1a73e8", "#d93025", "#188038", "#e37400", "#8e6bbf", "#12a4af"];
 
+  var MINUTE_INCRS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+    172800, 604800];
+
   function seconds(iso) { return iso ? Date.parse(iso) / 1000 : null; }
 
   function num(value, unit) {
@@ -76,7 +79,8 @@
       height: 220,
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
       scales: { x: { time: true }, y: yRange ? { range: yRange } : { auto: true } },
-      axes: [{ values: utcTicks }, { label: yLabel, size: 60 }],
+      // ticks on whole minutes: the series are per minute
+      axes: [{ values: utcTicks, incrs: MINUTE_INCRS }, { label: yLabel, size: 60 }],
       series: [{ label: "time (UTC)" }].concat(series),
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
