@@ -151,7 +151,7 @@
       d: xs.map(function () { return value; }) };
   }
 
-  function metricChart(made, holder, series, name, title, unit, fields, thresholds) {
+  function metricChart(made, holder, series, name, title, unit, fields, thresholdKeys) {
     var minutes = series.minutes || [];
     if (!minutes.length) { return; }
     var xs = minutes.map(function (m) { return seconds(m.t); });
@@ -163,14 +163,49 @@
         lines.push(line(side + " " + f.label, SIDE_COLORS[side], f.extra || {}));
       });
     });
-    thresholds.forEach(function (t) {
-      var value = (series.thresholds || {})[t.key];
-      if (value === null || value === undefined) { return; }
-      var th = thresholdLine(t.label + " " + num(value, unit), value, xs);
+    thresholdKeys.forEach(function (key) {
+      var value = (series.thresholds || {})[key];
+      if (value === null || value === undefined || isNaN(value)) { return; }
+      var th = thresholdLine(thresholdLabel(key) + " " + num(value, unit), value, xs);
       lines.push(th.s);
       data.push(th.d);
     });
     makeChart(made, name, holder, title, unit, lines, data, series.phases, null);
+  }
+
+  // "error_rate_rollback_pct" -> "rollback threshold", "guardrail_p95_ms" -> "p95 guardrail"
+  var THRESHOLD_LABELS = {
+    error_rate_rollback_pct: "rollback threshold",
+    guardrail_error_rate_pct: "guardrail"
+  };
+  function thresholdLabel(key) {
+    if (THRESHOLD_LABELS[key]) { return THRESHOLD_LABELS[key]; }
+    var guard = /^guardrail_(p\d+)_ms$/.exec(key);
+    if (guard) { return guard[1] + " guardrail"; }
+    return key.replace(/_(pct|ms)$/, "").replace(/_/g, " ");
+  }
+
+  // the error-rate thresholds in percent, the absolute latency thresholds in ms
+  function thresholdKeys(series, pattern) {
+    return Object.keys(series.thresholds || {}).filter(function (k) { return pattern.test(k); })
+      .sort();
+  }
+
+  function hasData(minutes, field) {
+    return minutes.some(function (m) {
+      return minuteValue(m, "canary", field) !== null || minuteValue(m, "baseline", field) !== null;
+    });
+  }
+
+  // the tail latency the metrics have (Azure ML reports P50, P90 and P99), and the median
+  function latencyFields(minutes) {
+    var fields = [];
+    var tail = ["p95_ms", "p90_ms", "p99_ms"].filter(function (f) { return hasData(minutes, f); });
+    if (tail.length) { fields.push({ field: tail[0], label: tail[0].replace("_ms", "") }); }
+    if (hasData(minutes, "p50_ms")) {
+      fields.push({ field: "p50_ms", label: "p50", extra: { width: 1, dash: [2, 2] } });
+    }
+    return fields;
   }
 
   function render(holder, series, previous) {
@@ -183,13 +218,12 @@
     trafficChart(made, holder, series);
     metricChart(made, holder, series, "errors", "Error rate per minute (%)", "%",
       [{ field: "error_rate_pct", label: "error rate" }],
-      [{ key: "error_rate_rollback_pct", label: "rollback threshold" },
-        { key: "guardrail_error_rate_pct", label: "guardrail" }]);
-    metricChart(made, holder, series, "latency", "Latency per minute (ms)", "ms",
-      [{ field: "p95_ms", label: "p95" },
-        { field: "p50_ms", label: "p50", extra: { width: 1, dash: [2, 2] } }],
-      [{ key: "guardrail_p95_ms", label: "p95 guardrail" },
-        { key: "latency_rollback_p95_ms", label: "p95 rollback threshold" }]);
+      thresholdKeys(series, /error_rate.*_pct$/));
+    var latency = latencyFields(series.minutes || []);
+    if (latency.length) {
+      metricChart(made, holder, series, "latency", "Latency per minute (ms)", "ms", latency,
+        thresholdKeys(series, /_ms$/));
+    }
     return made;
   }
 

@@ -122,6 +122,29 @@ def test_latency_chart_has_each_minutes_p95_and_p50_and_the_guardrail(
     assert set(series_of(chart, "p95 guardrail 250 ms")) == {250.0}
 
 
+def test_latency_chart_falls_back_to_p90_when_the_metrics_have_no_p95(browser: Any) -> None:
+    """Azure ML's online endpoints report RequestLatency_P50, _P90 and _P99 (no P95)."""
+    docs = fx.fixture_documents()
+    series = fx.fixture_series()
+    for m in series["minutes"]:
+        for side in ("canary", "baseline"):
+            m[side]["p90_ms"] = m[side].pop("p95_ms")
+    path = f"rollouts/{fx.ENDPOINT}/history/{fx.ROLLOUT_ID}/series"
+    server = ds.DashboardServer(lambda p: series if p == path else docs(p))
+    server.start()
+    messages: list[str] = []
+    try:
+        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        page = ds.open_dashboard(browser, url, messages)
+        chart = chart_data(page, "latency")
+        assert series_of(chart, "canary p90") == [m["canary"]["p90_ms"] for m in series["minutes"]]
+        assert "canary p95" not in chart["labels"]
+        page.close()
+    finally:
+        server.stop()
+    assert messages == []
+
+
 def test_traffic_chart_steps_through_every_split_and_the_shadow_mirror(
     shown: tuple[Any, list[str]],
 ) -> None:
