@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from handlers import alerts, api, api_actions, dashboard, events, reconcile
+from handlers import alerts, api, api_actions, api_history, dashboard, events, openapi, reconcile
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (events.bp, reconcile.bp, alerts.bp, api.bp, api_actions.bp, dashboard.bp):
+for blueprint in (
+    events.bp,
+    reconcile.bp,
+    alerts.bp,
+    api.bp,
+    api_history.bp,
+    api_actions.bp,
+    openapi.bp,
+    dashboard.bp,
+):
     app.register_functions(blueprint)

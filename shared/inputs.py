@@ -28,8 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import InvalidInput
-from shared.model import ModelRef, parse_time
-from shared.services import Alert
+from shared.model import Alert, ModelRef, parse_time
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
@@ -309,3 +308,34 @@ def json_body(raw: bytes) -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # ValueError covers integers past Python's digit limit; RecursionError deep nesting
         raise InvalidInput(f"request body is not valid JSON: {for_log(str(exc))}") from exc
+
+
+# ------------------------------------------------------------------ ARM resource ids
+def deployment_of(resource_id: str) -> str | None:
+    """The deployment of a deployment-scope target (``.../onlineEndpoints/E/deployments/D``)."""
+    parts = resource_id.strip().rstrip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "onlineendpoints" not in lowered:
+        return None
+    i = lowered.index("onlineendpoints")
+    if len(parts) == i + 4 and lowered[i + 2] == "deployments" and parts[i + 3]:
+        return parts[i + 3]
+    return None
+
+
+def endpoint_of(resource_id: str, workspace_id: str | None) -> str | None:
+    """The online endpoint an ARM resource id names, if it is in ``workspace_id`` (the
+    workspace's lower-cased ARM id; None: any workspace). ARM ids compare case-insensitively
+    (alert target ids arrive lower-cased)."""
+    parts = resource_id.strip().rstrip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "onlineendpoints" not in lowered:
+        return None
+    i = lowered.index("onlineendpoints")
+    if i + 1 >= len(parts) or not parts[i + 1]:
+        return None
+    if workspace_id is not None:
+        prefix = "/".join(lowered[:i]).rstrip("/")
+        if prefix != workspace_id:
+            return None
+    return parts[i + 1]

@@ -255,6 +255,33 @@ class PublishEvent:
 Effect = CreateDeployment | SetTraffic | DeleteDeployment | PublishEvent
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A lifecycle event in a slot's outbox: written in the same atomic write as the state it
+    announces, sent after that write, and taken off the outbox once sent. ``id`` is stable
+    (rollout id, decision seq, position), so a resend after a crash between the send and the
+    removal is the same CloudEvent: consumers deduplicate by id (CloudEvents 1.0: "If a
+    duplicate event is re-sent (e.g. due to a network error) it MAY have the same id").
+    """
+
+    id: str
+    type: str
+    subject: str
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "subject": self.subject, "data": dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OutboxEvent:
+        return cls(
+            id=str(raw["id"]),
+            type=str(raw["type"]),
+            subject=str(raw["subject"]),
+            data=dict(raw.get("data") or {}),
+        )
+
+
 def effect_to_dict(effect: Effect) -> dict[str, Any]:
     if isinstance(effect, CreateDeployment):
         return {
@@ -374,6 +401,11 @@ class Rollout:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
+    # the decision that turned the rollout (rollback, end, pause), kept for its explanation
+    # once follow-up decisions come after it (shared.explain); {} until there is one
+    decisive: Mapping[str, Any] = field(default_factory=dict)
+    # the settled minutes the judge saw, compact and bounded (shared.series)
+    series: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -417,6 +449,8 @@ class Rollout:
             "evidence": dict(self.evidence),
             "failure": dict(self.failure),
             "readings": dict(self.readings),
+            "decisive": dict(self.decisive),
+            "series": [dict(e) for e in self.series],
         }
 
     @classmethod
@@ -455,6 +489,8 @@ class Rollout:
                 evidence=dict(raw.get("evidence") or {}),
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
+                decisive=dict(raw.get("decisive") or {}),
+                series=tuple(dict(e) for e in raw.get("series") or ()),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc
@@ -477,3 +513,20 @@ class Waiting:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
         return cls(ModelRef.from_dict(raw["model"]), RolloutPolicy.from_dict(raw["policy"]))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A decoded Azure Monitor alert (common alert schema)."""
+
+    alert_id: str
+    rule: str
+    condition: str  # Fired | Resolved
+    targets: tuple[str, ...]
+    severity: str = ""
+    fired_at: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
+    deployments: tuple[str, ...] = ()
+    # targets refused while decoding: (their log rendering, why)
+    rejected_targets: tuple[tuple[str, str], ...] = ()

@@ -17,6 +17,7 @@ from shared.model import (
     DecisionRecord,
     EndpointInfo,
     ModelRef,
+    OutboxEvent,
     Phase,
     Rollout,
     Waiting,
@@ -104,8 +105,11 @@ class MetricsSource(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
-        """Publish one lifecycle event (best effort: a failure is logged by the caller)."""
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
+        """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
+        the same on a resend. A failure raises: the event stays in the outbox."""
         ...
 
 
@@ -116,13 +120,15 @@ class Judge(Protocol):
 @dataclass(frozen=True)
 class Slot:
     """What is stored for one endpoint and changes atomically under one ETag: the active
-    rollout (at most one: the store enforces it) and the newest waiting version.
+    rollout (at most one: the store enforces it), the newest waiting version, and the outbox
+    of lifecycle events written with the state they announce and not yet sent.
     ``etag`` is None when nothing was ever stored for the endpoint."""
 
     endpoint: str
     active: Rollout | None = None
     waiting: Waiting | None = None
     etag: str | None = None
+    outbox: tuple[OutboxEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class SlotWrite:
     rollouts:   rollout records to upsert (the active one and any that just ended)
     decisions:  decision records to append (never rewritten)
     event_id:   an event id to claim in the same transaction (DuplicateEvent if claimed)
+    outbox:     the slot's outbox after the change (None: unchanged)
     """
 
     active: Rollout | None
@@ -141,6 +148,7 @@ class SlotWrite:
     rollouts: tuple[Rollout, ...] = ()
     decisions: tuple[DecisionRecord, ...] = ()
     event_id: str | None = None
+    outbox: tuple[OutboxEvent, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,22 @@ class RolloutStore(Protocol):
 
     def decisions(self, endpoint: str, rollout_id: str) -> list[DecisionRecord]:
         """Every decision of a rollout, oldest first."""
+        ...
+
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        """One page of a rollout's decisions, oldest first, from decision ``from_seq`` (or
+        from where ``continuation``, the previous page's token, left off)."""
+        ...
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        """One rollout of the endpoint by id (one point read), or None."""
         ...
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -28,11 +28,13 @@ from shared.errors import (
     StaleState,
     is_permanent,
 )
+from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
+    Alert,
     Command,
     CreateDeployment,
     DecisionRecord,
@@ -42,6 +44,7 @@ from shared.model import (
     Judging,
     ModelRef,
     Observation,
+    OutboxEvent,
     Phase,
     PublishEvent,
     Rollout,
@@ -58,14 +61,15 @@ from shared.ports import (
     Judge,
     MetricsQuery,
     MetricsSource,
-    Page,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
     Slot,
     SlotWrite,
 )
+from shared.queries import Queries
 from shared.settle import settle
+from shared.store_index import slot_busy
 
 log = logging.getLogger("autocanary")
 
@@ -105,23 +109,6 @@ class ReconcileOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A decoded Azure Monitor alert (common alert schema)."""
-
-    alert_id: str
-    rule: str
-    condition: str  # Fired | Resolved
-    targets: tuple[str, ...]
-    severity: str = ""
-    fired_at: str = ""
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
-    deployments: tuple[str, ...] = ()
-    # targets refused while decoding: (their log rendering, why)
-    rejected_targets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +161,7 @@ class Engine:
         if retention <= timedelta(0):
             raise InvalidInput("retention must be positive")
         self.retention = retention
+        self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
@@ -203,8 +191,9 @@ class Engine:
                     return self._duplicate(endpoint)
                 return self._ignore(model, adm.reason, adm.detail, endpoint)
             rollouts = tuple(r for r in (adm.active,) if r is not None)
+            news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
             try:
-                self.store.write(
+                written = self.store.write(
                     slot,
                     SlotWrite(
                         active=adm.active,
@@ -212,6 +201,7 @@ class Engine:
                         rollouts=rollouts,
                         decisions=adm.records,
                         event_id=model.event_id,
+                        outbox=slot.outbox + news if news else None,
                     ),
                 )
             except StaleState:
@@ -223,6 +213,7 @@ class Engine:
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
             if adm.active is not None:
                 self._apply(adm.active, adm.effects)
+            self._send_outbox(written)
             outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
             result = IngestResult(
                 outcome[adm.outcome],
@@ -381,6 +372,8 @@ class Engine:
         for _ in range(MAX_ATTEMPTS):
             slot = read if read is not None else self.store.read(endpoint)
             read = None
+            if slot.outbox:
+                slot = self._send_outbox(slot)
             active = slot.active
             now = self.clock.now()
             if active is None or active.phase.terminal:
@@ -404,18 +397,26 @@ class Engine:
             logs = self._logs(active, ep)
             transition = decide(active, Observation(ep, verdict, logs, command, judging), now)
             try:
-                written = self._commit(slot, transition, now)
+                stored = self._commit(slot, transition, now)
             except StaleState:
                 prefetched = None
                 continue
             self._apply(transition.rollout, transition.effects)
+            if stored is not None:
+                self._send_outbox(stored)
             nxt = transition.rollout
             return ReconcileOutcome(
-                endpoint, nxt.id, nxt.phase.value, nxt.reason, written and transition.changed
+                endpoint,
+                nxt.id,
+                nxt.phase.value,
+                nxt.reason,
+                stored is not None and transition.changed,
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
 
-    def _commit(self, slot: Slot, t: Transition, now: datetime) -> bool:
+    def _commit(self, slot: Slot, t: Transition, now: datetime) -> Slot | None:
+        """Write the transition (its lifecycle events into the slot's outbox, in the same
+        write); the slot as written, or None when nothing changed."""
         nxt = t.rollout
         decisions: list[DecisionRecord] = [t.record] if t.record else []
         active: Rollout | None = nxt
@@ -429,15 +430,19 @@ class Engine:
                 active, waiting = started.rollout, None
                 rollouts.append(started.rollout)
                 decisions.append(started.record)
-        if not decisions and _same_state(nxt, slot.active):
-            return False
-        self.store.write(
+        news = outbox_events(nxt, t.effects)
+        if not decisions and not news and _same_state(nxt, slot.active):
+            return None
+        return self.store.write(
             slot,
             SlotWrite(
-                active=active, waiting=waiting, rollouts=tuple(rollouts), decisions=tuple(decisions)
+                active=active,
+                waiting=waiting,
+                rollouts=tuple(rollouts),
+                decisions=tuple(decisions),
+                outbox=slot.outbox + news if news else None,
             ),
         )
-        return True
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -563,20 +568,18 @@ class Engine:
 
     # ------------------------------------------------------------------ effects
     def _apply(self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True) -> None:
-        """Apply effects in order; a failed one is handed to the core (``effect_failed``) and
-        stops the other calls to Azure (the next reconcile re-issues them: every effect is
-        idempotent), but not the decision's lifecycle events: the state they announce is
-        written. When every effect went through, a failure left over is cleared."""
+        """Apply the calls to Azure in order; a failed one is handed to the core
+        (``effect_failed``) and stops the others (the next reconcile re-issues them: every
+        effect is idempotent). Lifecycle events are not sent here: they were written to the
+        slot's outbox with the state they announce and go out from there (:meth:`_send_outbox`),
+        whatever the calls did. When every call went through, a failure left over is cleared."""
         failed = False
         for effect in effects:
-            if failed and not isinstance(effect, PublishEvent):
-                continue  # re-issued by the next reconcile; the decision's events still go out
+            if failed or isinstance(effect, PublishEvent):
+                continue
             try:
                 self._apply_one(r, effect)
             except Exception as exc:
-                if isinstance(effect, PublishEvent):
-                    log.warning("publishing %s failed: %s", effect.type, exc)
-                    continue
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
                 failed = True
@@ -592,10 +595,36 @@ class Engine:
             self.endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
         elif isinstance(effect, DeleteDeployment):
             self.endpoints.delete_deployment(r.endpoint, effect.name)
-        else:
-            self.events.publish(
-                EVENT_PREFIX + effect.type, f"endpoints/{r.endpoint}/rollouts/{r.id}", effect.data
-            )
+
+    def _send_outbox(self, slot: Slot) -> Slot:
+        """Send the slot's unsent lifecycle events in order, then take the sent ones off its
+        outbox (ETag-guarded; a stale slot is re-read). An event that fails to go out stops
+        the rest (order is kept) and stays for the next tick; a crash between the send and the
+        removal resends it with the same id. Returns the slot as it now stands."""
+        sent: set[str] = set()
+        for event in slot.outbox:
+            try:
+                self.events.publish(event.type, event.subject, event.data, event_id=event.id)
+            except Exception as exc:
+                log.warning(
+                    "publishing %s (%s) failed, kept for the next tick: %s",
+                    event.type,
+                    event.id,
+                    exc,
+                )
+                break
+            sent.add(event.id)
+        for _ in range(MAX_ATTEMPTS):
+            left = tuple(e for e in slot.outbox if e.id not in sent)
+            if len(left) == len(slot.outbox):
+                return slot
+            try:
+                return self.store.write(
+                    slot, SlotWrite(active=slot.active, waiting=slot.waiting, outbox=left)
+                )
+            except StaleState:
+                slot = self.store.read(slot.endpoint)
+        return slot
 
     def _record_failure(
         self,
@@ -615,13 +644,15 @@ class Engine:
                     return
                 now = self.clock.now()
                 t = machine.effect_failed(r, error, now, effect=effect, permanent=is_permanent(exc))
-                self._commit(slot, t, now)
+                stored = self._commit(slot, t, now)
             except StaleState:
                 continue
             except Exception:
                 log.exception("could not record the failure on %s", endpoint)
                 return
             self._apply(t.rollout, t.effects, clear_failure=False)
+            if stored is not None:
+                self._send_outbox(stored)
             return
 
     def _clear_failure(self, endpoint: str, rollout_id: str) -> None:
@@ -657,8 +688,8 @@ class Engine:
         seen: set[str] = set()
         retry: AutocanaryError | None = None
         for target in alert.targets:
-            name = self._endpoint_of(target)
-            deployment = self._deployment_of(target)
+            name = endpoint_of(target, self.workspace_id)
+            deployment = deployment_of(target)
             if name is None:
                 results.append(
                     AlertResult(
@@ -732,32 +763,6 @@ class Engine:
             )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
 
-    @staticmethod
-    def _deployment_of(resource_id: str) -> str | None:
-        """The deployment of a deployment-scope target (``.../onlineEndpoints/E/deployments/D``)."""
-        parts = resource_id.strip().rstrip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if "onlineendpoints" not in lowered:
-            return None
-        i = lowered.index("onlineendpoints")
-        if len(parts) == i + 4 and lowered[i + 2] == "deployments" and parts[i + 3]:
-            return parts[i + 3]
-        return None
-
-    def _endpoint_of(self, resource_id: str) -> str | None:
-        parts = resource_id.strip().rstrip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if "onlineendpoints" not in lowered:
-            return None
-        i = lowered.index("onlineendpoints")
-        if i + 1 >= len(parts) or not parts[i + 1]:
-            return None
-        if self.workspace_id is not None:
-            prefix = "/".join(lowered[:i]).rstrip("/")
-            if prefix != self.workspace_id:
-                return None
-        return parts[i + 1]
-
     # ------------------------------------------------------------------ operators
     def act(
         self, endpoint: str, action: str, reason: str, actor: str, *, full: bool = False
@@ -770,52 +775,23 @@ class Engine:
         """A manual start (``POST /api/rollouts``), matched by the policy like an event."""
         return Operators(self).start(request)
 
+    # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:
-        """The endpoint's current (or latest) rollout, its decisions, and what may be done."""
-        slot = self.store.read(endpoint)
-        rollout = slot.active
-        if rollout is None:
-            latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
-            if not latest:
-                raise NotFound(
-                    f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint"
-                )
-            rollout = latest[0]
-        history = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=20))
-        return {
-            "endpoint": endpoint,
-            "rollout": rollout.to_dict(),
-            "active": rollout.active,
-            "allowed_actions": machine.allowed_actions(rollout),
-            "waiting": slot.waiting.to_dict() if slot.waiting else None,
-            "decisions": [d.to_dict() for d in self.store.decisions(endpoint, rollout.id)],
-            "history": [machine.summary(r) for r in history],
-        }
+        """The endpoint's current (or latest) rollout in full (:meth:`Queries.describe`)."""
+        return self.queries.describe(endpoint)
 
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
-        return [machine.summary(r) for r in self.store.list_rollouts(query)]
+        return self.queries.list_rollouts(query)
 
     def page_rollouts(
         self, query: RolloutQuery, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[Rollout] = self.store.page_rollouts(query, continuation)
-        return [machine.summary(r) for r in page.items], page.continuation
+        return self.queries.page_rollouts(query, continuation)
 
     def page_ignored(
         self, limit: int = 100, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[IgnoredEvent] = self.store.page_ignored(limit, continuation)
-        items = [
-            {
-                "event_id": e.event_id,
-                "model": e.model.to_dict(),
-                "reason": e.reason,
-                "detail": e.detail,
-                "at": e.at.isoformat(),
-            }
-            for e in page.items
-        ]
-        return items, page.continuation
+        return self.queries.page_ignored(limit, continuation)
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:
@@ -840,8 +816,19 @@ class Engine:
         return report
 
 
-def slot_busy(slot: Slot) -> bool:
-    return (slot.active is not None and slot.active.active) or slot.waiting is not None
+def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, ...]:
+    """The transition's lifecycle events as outbox entries, with ids stable across resends:
+    the rollout, its seq after the transition (its decision's), and the position."""
+    events = [e for e in effects if isinstance(e, PublishEvent)]
+    return tuple(
+        OutboxEvent(
+            id=f"{r.id}:{r.seq}:{i}",
+            type=EVENT_PREFIX + e.type,
+            subject=f"endpoints/{r.endpoint}/rollouts/{r.id}",
+            data=e.data,
+        )
+        for i, e in enumerate(events)
+    )
 
 
 def _at_rest(r: Rollout) -> bool:

@@ -118,8 +118,13 @@ def index_from_entity(entity: Mapping[str, Any], etag: str) -> IndexEntry:
 
 
 def slot_busy(slot: Slot) -> bool:
-    """Whether the slot has an active rollout or a waiting version (it needs reconciling)."""
-    return (slot.active is not None and slot.active.active) or slot.waiting is not None
+    """Whether the slot has an active rollout, a waiting version or unsent events (it needs
+    reconciling)."""
+    return (
+        (slot.active is not None and slot.active.active)
+        or slot.waiting is not None
+        or bool(slot.outbox)
+    )
 
 
 def index_expired(entry: IndexEntry, now: datetime) -> bool:

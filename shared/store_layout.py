@@ -6,7 +6,8 @@ code (:func:`plan_write`) and apply the same limits, so the fake behaves like Ta
 Layout (one table; partition per endpoint)::
 
     PartitionKey              RowKey                          what
-    <key(endpoint)>           slot                            active rollout + waiting version;
+    <key(endpoint)>           slot                            active rollout + waiting version
+                                                              + outbox of unsent events;
                                                               its ETag guards the whole endpoint
     <key(endpoint)>           rollout|<key(id)>               one per rollout (active or ended)
     <key(endpoint)>           decision|<key(id)>|<seq:010d>   one per decision (append only)
@@ -45,7 +46,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared.errors import ActiveRolloutExists, InvalidInput, StaleState
-from shared.model import DecisionRecord, ModelRef, Rollout, Waiting, iso, parse_time
+from shared.model import DecisionRecord, ModelRef, OutboxEvent, Rollout, Waiting, iso, parse_time
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 
 DEFAULT_TABLE = "autocanary"
@@ -231,8 +232,14 @@ def _dt(value: datetime | None) -> datetime | str:
     return value if value is not None else ""
 
 
-def slot_entity(endpoint: str, active: Rollout | None, waiting: Waiting | None) -> dict[str, Any]:
-    busy = (active is not None and active.active) or waiting is not None
+def slot_entity(
+    endpoint: str,
+    active: Rollout | None,
+    waiting: Waiting | None,
+    outbox: tuple[OutboxEvent, ...] = (),
+) -> dict[str, Any]:
+    # A slot with unsent events stays in the index of busy slots: the tick sends them.
+    busy = (active is not None and active.active) or waiting is not None or bool(outbox)
     entity: dict[str, Any] = {
         "PartitionKey": partition_key(endpoint),
         "RowKey": SLOT_ROW,
@@ -245,6 +252,13 @@ def slot_entity(endpoint: str, active: Rollout | None, waiting: Waiting | None) 
     entity.update(
         json_properties("WaitingData", waiting.to_dict() if waiting else None, "waiting version")
     )
+    entity.update(
+        json_properties(
+            "OutboxData",
+            {"events": [e.to_dict() for e in outbox]} if outbox else None,
+            "event outbox",
+        )
+    )
     check_entity(entity, f"the slot of endpoint {endpoint!r}")
     return entity
 
@@ -252,12 +266,14 @@ def slot_entity(endpoint: str, active: Rollout | None, waiting: Waiting | None) 
 def slot_from_entity(endpoint: str, entity: Mapping[str, Any], etag: str | None) -> Slot:
     active = load_json(entity, "ActiveData")
     waiting = load_json(entity, "WaitingData")
+    outbox = load_json(entity, "OutboxData") or {}
     try:
         return Slot(
             endpoint=endpoint,
             active=Rollout.from_dict(active) if active is not None else None,
             waiting=Waiting.from_dict(waiting) if waiting is not None else None,
             etag=etag,
+            outbox=tuple(OutboxEvent.from_dict(e) for e in outbox.get("events") or ()),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidInput(f"stored slot of {endpoint!r} is malformed: {exc!r}") from exc
@@ -405,7 +421,17 @@ def is_noop(before: Slot, change: SlotWrite) -> bool:
         and not change.rollouts
         and not change.decisions
         and change.event_id is None
+        and (change.outbox is None or change.outbox == before.outbox)
     )
+
+
+def outbox_after(before: Slot, change: SlotWrite) -> tuple[OutboxEvent, ...]:
+    return before.outbox if change.outbox is None else change.outbox
+
+
+def written_slot(before: Slot, change: SlotWrite, etag: str) -> Slot:
+    """The slot as ``change`` left it, under its new ETag."""
+    return Slot(before.endpoint, change.active, change.waiting, etag, outbox_after(before, change))
 
 
 def check_one_active(before: Slot, change: SlotWrite) -> None:
@@ -480,7 +506,7 @@ def plan_write(before: Slot, change: SlotWrite, now: datetime | None = None) -> 
     )
     plan = WritePlan(
         partition=partition,
-        slot=slot_entity(endpoint, change.active, change.waiting),
+        slot=slot_entity(endpoint, change.active, change.waiting, outbox_after(before, change)),
         event=event,
         rollouts=tuple(rollout_entity(r) for r in rollouts.values()),
         decisions=tuple(decisions),

@@ -38,7 +38,9 @@ EVENT_RETRY = retry.RetryPolicy(attempts=3, base_delay=0.25, max_delay=1.0, budg
 class NullPublisher:
     """Publishes nothing; logs each event at debug level (no topic configured)."""
 
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
         log.debug("event %s %s (no Event Grid topic configured): %s", event_type, subject, data)
 
 
@@ -62,10 +64,18 @@ class EventGridPublisher:
         self._retry = retry_policy
         self._client = retry.LazyClient(client_factory or self._build_client)
 
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
         from azure.core.messaging import CloudEvent
 
-        event = CloudEvent(source=self.source, type=event_type, subject=subject, data=dict(data))
+        # CloudEvent(id=...) is azure-core's keyword (azure/core/messaging.py: ":keyword id:
+        # - An identifier for the event. ... If not provided, a random UUID will be generated");
+        # the outbox's stable id makes a resend the same event.
+        extra: dict[str, Any] = {"id": event_id} if event_id else {}
+        event = CloudEvent(
+            source=self.source, type=event_type, subject=subject, data=dict(data), **extra
+        )
         client = self._publisher_client()
         retry.call(
             lambda: client.send(event, **self._send_options),

@@ -8,17 +8,37 @@ from typing import Any
 
 
 class RecordingPublisher:
+    """Keeps every send (a resend after a crash included) with its CloudEvent id."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.ids: list[str | None] = []
         self.fail = False
 
-    def publish(self, event_type: str, subject: str, data: Mapping[str, Any]) -> None:
+    def publish(
+        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+    ) -> None:
         with self._lock:
             if self.fail:
                 raise ConnectionError("event topic unreachable")
             self.events.append((event_type, subject, dict(data)))
+            self.ids.append(event_id)
 
     def types(self) -> list[str]:
+        """The types of the events a consumer sees: resends (same id) once."""
         with self._lock:
-            return [e[0] for e in self.events]
+            seen: set[str] = set()
+            out: list[str] = []
+            for (event_type, _, _), event_id in zip(self.events, self.ids, strict=True):
+                if event_id is not None and event_id in seen:
+                    continue
+                if event_id is not None:
+                    seen.add(event_id)
+                out.append(event_type)
+            return out
+
+    def sends(self) -> int:
+        """How many sends were made, resends included."""
+        with self._lock:
+            return len(self.events)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.explain_figures import FOLLOW_UPS
 from shared.model import (
     DecisionRecord,
     Effect,
@@ -18,6 +19,7 @@ from shared.model import (
 from shared.reasons import EV_PAUSED, TRAFFIC_CONFIRMED
 
 _LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence
+_DECISIVE_LOG_LIMIT = 2_000  # of which the rollout keeps this many with its explanation
 # Azure answers 404 for a new deployment for a while after accepting its create (azure-dev
 # issue 4037; the emulator reproduces it), and 409 to a second create while the first runs:
 # within this grace a missing canary is not a lost create, so it is not asked for again.
@@ -73,7 +75,7 @@ def _pause(
 
 def _status(
     r: Rollout,
-    confirm: Any,
+    confirm: str | None,
     now: datetime,
     *,
     effects: tuple[Effect, ...] = (),
@@ -148,4 +150,17 @@ def _record(
     nxt = r.evolve(
         seq=seq, reason=reason, message=message, evidence=dict(evidence or {}), updated_at=now
     )
+    if reason not in FOLLOW_UPS:
+        nxt = nxt.evolve(decisive=_decisive(record))
     return Transition(nxt, effects, record)
+
+
+def _decisive(record: DecisionRecord) -> dict[str, Any]:
+    """The record as the rollout keeps it for its explanation (shared.explain): without the
+    effects, and deployment logs cut to their end."""
+    kept = record.to_dict()
+    kept.pop("effects", None)
+    evidence = kept["evidence"]
+    if isinstance(evidence.get("logs"), str):
+        evidence["logs"] = evidence["logs"][-_DECISIVE_LOG_LIMIT:]
+    return kept

@@ -107,7 +107,7 @@ def _deleting(
     state: str,
     now: datetime,
     reason: str,
-    confirm: Any = None,
+    confirm: str | None = None,
     name: str | None = None,
 ) -> Transition:
     """Ask for a deployment's deletion (again, while it is not yet Deleting) and wait."""

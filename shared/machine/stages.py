@@ -9,7 +9,6 @@ from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
 from shared.model import (
-    DecisionRecord,
     EndpointInfo,
     Observation,
     Phase,
@@ -33,9 +32,7 @@ from shared.reasons import (
 # What a tick's judging means (assess, judge_settings, ...) is in shared.judging.
 
 
-def _protect(
-    r: Rollout, obs: Observation, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
     """A paused rollout: progress stops, protection does not. A canary with traffic is still
     judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
@@ -46,9 +43,7 @@ def _protect(
     return _status(r, confirm, now)
 
 
-def _shadowing(
-    r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
     pol = r.policy
@@ -65,7 +60,7 @@ def _shadowing(
     return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
 
 
-def _canary(r: Rollout, a: Assessment, now: datetime, confirm: DecisionRecord | None) -> Transition:
+def _canary(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
     stage = r.policy.stages[r.stage]
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
@@ -106,7 +101,7 @@ def _hold(
     r: Rollout,
     a: Assessment,
     now: datetime,
-    confirm: DecisionRecord | None,
+    confirm: str | None,
     elapsed: float,
     minimum: float,
 ) -> Transition:
@@ -117,9 +112,7 @@ def _hold(
     return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
 
 
-def _watching(
-    r: Rollout, ep: EndpointInfo, now: datetime, confirm: DecisionRecord | None
-) -> Transition:
+def _watching(r: Rollout, ep: EndpointInfo, now: datetime, confirm: str | None) -> Transition:
     waited = (now - r.phase_since).total_seconds()
     if waited < r.policy.watch_window:
         return _status(
@@ -129,16 +122,27 @@ def _watching(
             reason=WATCHING,
             message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
         )
-    old = r.baseline
-    dep = ep.deployments.get(old)
-    if not r.policy.delete_old_deployment or dep is None:
+    # Every deployment that served before the rollout is replaced, not only the one cloned
+    # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
+    # time, in name order: the next is asked for once the one being deleted is gone.
+    olds = _old_deployments(r, ep)
+    if not r.policy.delete_old_deployment or not olds:
+        kept = ", ".join(olds)
         return _goto(
             r,
             now,
             Phase.SUCCEEDED,
             SUCCEEDED,
             f"{r.model.asset_id} is live on {r.endpoint}"
-            + ("" if r.policy.delete_old_deployment else f"; {old} kept at 0 %"),
+            + (f"; {kept} kept at 0 %" if kept else ""),
             effects=(_event(r, EV_SUCCEEDED),),
         )
-    return _deleting(r, dep.provisioning_state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+    old = olds[0]
+    state = ep.deployments[old].provisioning_state
+    return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+
+
+def _old_deployments(r: Rollout, ep: EndpointInfo) -> list[str]:
+    """The deployments of the split found before the rollout that still exist."""
+    before = {r.baseline, *(d for d, pct in r.baseline_traffic.items() if pct > 0)}
+    return sorted(d for d in before if d and d != r.canary and d in ep.deployments)

@@ -104,7 +104,7 @@ def _ask_traffic(
     return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor, r)
 
 
-def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, Any]:
+def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollout, str | None]:
     """Mark the asked-for split confirmed when it is live; the stage clock starts then."""
     if r.confirmed:
         return r, None

@@ -12,7 +12,7 @@ import pytest
 from shared.azure.tables import TableRolloutStore
 from shared.errors import ActiveRolloutExists, Conflict, DuplicateEvent, InvalidInput, StaleState
 from shared.fakes.store import InMemoryRolloutStore
-from shared.model import DecisionRecord, ModelRef, Phase, Rollout, Waiting
+from shared.model import DecisionRecord, ModelRef, OutboxEvent, Phase, Rollout, Waiting
 from shared.policy import RolloutPolicy
 from shared.ports import IgnoredEvent, RolloutQuery, RolloutStore, Slot, SlotWrite
 
@@ -403,6 +403,36 @@ def test_active_endpoints_are_those_with_active_or_waiting(store: RolloutStore) 
     waiting = Waiting(model("m", "1"), RolloutPolicy(endpoint="ep-c"))
     store.write(store.read("ep-c"), SlotWrite(active=None, waiting=waiting))
     assert store.active_endpoints() == ["ep-a", "ep-c"]
+
+
+def _event(i: int) -> OutboxEvent:
+    return OutboxEvent(f"r2:{i}:0", "Autocanary.Rollout.RolloutFailed", "endpoints/ep-b", {"n": i})
+
+
+def test_the_outbox_round_trips_and_is_kept_by_writes_that_do_not_name_it(
+    store: RolloutStore,
+) -> None:
+    slot = start(store, rollout("r1"))
+    slot = store.write(slot, SlotWrite(active=rollout("r1"), waiting=None, outbox=(_event(1),)))
+    assert store.read("ep-1").outbox == (_event(1),) == slot.outbox
+    nxt = rollout("r1", seq=1)
+    slot = store.write(slot, SlotWrite(active=nxt, waiting=None, rollouts=(nxt,)))
+    assert store.read("ep-1").outbox == (_event(1),) == slot.outbox
+    store.write(slot, SlotWrite(active=nxt, waiting=None, outbox=()))
+    assert store.read("ep-1").outbox == ()
+
+
+def test_a_slot_with_unsent_events_stays_in_the_index_until_they_are_sent(
+    store: RolloutStore,
+) -> None:
+    slot = start(store, rollout("r2", "ep-b"))
+    failed = rollout("r2", "ep-b", phase=Phase.FAILED)
+    slot = store.write(
+        slot, SlotWrite(active=None, waiting=None, rollouts=(failed,), outbox=(_event(1),))
+    )
+    assert store.active_endpoints() == ["ep-b"]
+    store.write(slot, SlotWrite(active=None, waiting=None, outbox=()))
+    assert store.active_endpoints() == []
 
 
 @pytest.mark.parametrize(

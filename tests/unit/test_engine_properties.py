@@ -40,10 +40,9 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import CreateDeployment, Phase
+from shared.model import Alert, CreateDeployment, Phase
 from shared.operators import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
-from shared.services import Alert
 from tests.engine_support import WORKSPACE_ID, World, make_world
 
 ENDPOINTS = ("fraud", "churn")  # fraud: newer versions wait; churn: they supersede
@@ -277,6 +276,24 @@ class EngineMachine(RuleBasedStateMachine):
                     after = reasons[reasons.index(machine.PROMOTED) :]
                     assert machine.SUPERSEDED_BY_NEWER not in after, (r.id, reasons)
 
+    @invariant()
+    def every_lifecycle_event_is_sent_or_in_the_outbox_never_invented(self) -> None:
+        """Each decision's events are published or still in the slot's outbox (never lost),
+        and nothing is published that no decision announced (ids are stable on resends)."""
+        published = {i for i in self.w.events.ids if i is not None}
+        announced: set[str] = set()
+        for name in ENDPOINTS:
+            pending = {e.id for e in self.w.store.read(name).outbox}
+            for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
+                for d in self.store.decisions(name, r.id):
+                    kinds = [e for e in d.effects if e.get("kind") == "publish_event"]
+                    ids = {f"{r.id}:{d.seq}:{i}" for i in range(len(kinds))}
+                    announced |= ids
+                    lost = ids - published - pending
+                    assert not lost, f"{name}: events of decision {d.seq} lost: {sorted(lost)}"
+        invented = published - announced
+        assert not invented, f"published with no decision behind them: {sorted(invented)}"
+
     def teardown(self) -> None:
         """Faults stop and the judge clears: every rollout ends or waits on an operator."""
         self.store.kill = None
@@ -287,7 +304,9 @@ class EngineMachine(RuleBasedStateMachine):
         for _ in range(120):
             self.w.clock.advance(120)
             self.w.engine.reconcile_all()
+        self.every_lifecycle_event_is_sent_or_in_the_outbox_never_invented()
         for name in ENDPOINTS:
+            assert not self.w.store.read(name).outbox, f"{name}: events left unsent"
             for ended in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
                 COUNTS[f"phase_{ended.phase.value}"] += 1
             slot = self.store.read(name)

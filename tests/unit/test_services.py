@@ -6,9 +6,8 @@ import pytest
 
 from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
-from shared.model import Phase
+from shared.model import Alert, Phase
 from shared.ports import RolloutQuery
-from shared.services import Alert
 from tests.engine_support import WORKSPACE_ID, make_world
 
 
@@ -192,3 +191,17 @@ def test_a_late_event_for_an_older_version_than_the_live_one_is_ignored_with_the
     assert (late.outcome, late.reason) == ("ignored", "OlderThanLiveVersion")
     assert (again.outcome, again.reason) == ("ignored", "VersionAlreadyLive")
     assert w.store.read("fraud").active is None
+
+
+def test_an_event_that_fails_to_go_out_stays_in_the_outbox_and_is_sent_on_the_next_tick() -> None:
+    w = make_world()
+    w.events.fail = True
+    w.engine.on_model_registered(w.model())  # the first reconcile creates: RolloutStarted
+    assert w.events.types() == []
+    pending = w.store.read("fraud").outbox
+    assert [e.type for e in pending] == ["Autocanary.Rollout.RolloutStarted"]
+    w.events.fail = False
+    w.tick(10)
+    assert w.events.types() == ["Autocanary.Rollout.RolloutStarted"]
+    assert w.events.ids == [pending[0].id]
+    assert w.store.read("fraud").outbox == ()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from shared import machine as m
-from shared.model import Phase
-from shared.services import Alert
+from shared.model import Alert, Phase
 from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
 
 CASED_POLICY = POLICY.replace("endpoint: fraud\n", "endpoint: Fraud-Scoring\n")
