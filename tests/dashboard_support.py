@@ -151,11 +151,11 @@ class AppServer(_LoopServer):
     async def _start(self) -> str:
         import azure.functions as func
 
-        from handlers import api
+        from handlers import api, api_history
 
         # a FunctionApp of its own: function_app.app's functions may be read only once
         app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-        for blueprint in (api.bp, dashboard.bp):
+        for blueprint in (api.bp, api_history.bp, dashboard.bp):
             app.register_functions(blueprint)
         bootstrap.use_engine(self.engine)
         self._host = DevHost(

@@ -233,9 +233,12 @@
   function stageBlock(r) {
     var t = r.stage_timing || {};
     var parts = [];
-    if (t.name) {
+    var live = typeof t.index === "number" && t.index >= 0 && /^stage /.test(t.name || "");
+    if (live) {
       parts.push(t.name + (t.count ? " of " + t.count : "") +
         (t.weight !== undefined && t.weight !== null ? " (" + t.weight + " %)" : ""));
+    } else if (t.name) {
+      parts.push(t.name);  // "shadow", or the phase once the stages are over
     }
     if (t.time_in_stage_s !== null && t.time_in_stage_s !== undefined) {
       parts.push(duration(t.time_in_stage_s) + " in stage");

@@ -151,8 +151,27 @@
       d: xs.map(function () { return value; }) };
   }
 
+  // one row per minute from the first to the last, so a minute with no reading is a gap in
+  // the lines (null), not a straight line over it. A "minute" is the series' own step (the
+  // local stack's metric minutes last seconds).
+  function everyMinute(minutes) {
+    var byX = {};
+    minutes.forEach(function (m) { byX[seconds(m.t)] = m; });
+    var xs = Object.keys(byX).map(Number).sort(function (a, b) { return a - b; });
+    if (xs.length < 3) { return minutes; }
+    var step = Infinity;
+    for (var i = 1; i < xs.length; i++) { step = Math.min(step, xs[i] - xs[i - 1]); }
+    var regular = step > 0 && xs.every(function (x) { return (x - xs[0]) % step === 0; });
+    if (!regular || (xs[xs.length - 1] - xs[0]) / step > 2000) { return minutes; }
+    var rows = [];
+    for (var x = xs[0]; x <= xs[xs.length - 1]; x += step) {
+      rows.push(byX[x] || { t: new Date(x * 1000).toISOString(), canary: null, baseline: null });
+    }
+    return rows;
+  }
+
   function metricChart(made, holder, series, name, title, unit, fields, thresholdKeys) {
-    var minutes = series.minutes || [];
+    var minutes = everyMinute(series.minutes || []);
     if (!minutes.length) { return; }
     var xs = minutes.map(function (m) { return seconds(m.t); });
     var data = [xs];

@@ -122,6 +122,28 @@ def test_latency_chart_has_each_minutes_p95_and_p50_and_the_guardrail(
     assert set(series_of(chart, "p95 guardrail 250 ms")) == {250.0}
 
 
+def test_a_minute_without_a_reading_is_a_gap_in_the_lines(browser: Any) -> None:
+    docs = fx.fixture_documents()
+    series = fx.fixture_series()
+    missing = series["minutes"].pop(10)
+    path = f"rollouts/{fx.ENDPOINT}/history/{fx.ROLLOUT_ID}/series"
+    server = ds.DashboardServer(lambda p: series if p == path else docs(p))
+    server.start()
+    messages: list[str] = []
+    try:
+        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        page = ds.open_dashboard(browser, url, messages)
+        chart = chart_data(page, "errors")
+        at = chart["data"][0].index(_epoch(missing["t"]))
+        assert series_of(chart, "canary error rate")[at] is None
+        assert series_of(chart, "baseline error rate")[at] is None
+        assert series_of(chart, "rollback threshold 1.20 %")[at] == 1.2
+        page.close()
+    finally:
+        server.stop()
+    assert messages == []
+
+
 def test_latency_chart_falls_back_to_p90_when_the_metrics_have_no_p95(browser: Any) -> None:
     """Azure ML's online endpoints report RequestLatency_P50, _P90 and _P99 (no P95)."""
     docs = fx.fixture_documents()
