@@ -168,6 +168,11 @@ def test_every_route_answers_as_the_document_says(worlds: list[Simulation]) -> N
             assert detail["rollout"]["traffic"]["live"] is not None
             status, _ = check.send("POST", f"{base}/pause", {"reason": "look", "actor": "ana"})
             assert status == 200
+    # a manual start on the endpoint whose rollout ended
+    bootstrap.use_engine(worlds[0].engine)
+    started = {"model": "fraud", "version": "3", "reason": "an event was lost", "actor": "ana"}
+    status, reply = check.send("POST", "/rollouts", started)
+    assert status == 201 and reply["rollout"]["cause"]
     # the dashboard: its page, a file of it, and an unknown file in the error shape
     assert check.send("GET", "/dashboard")[0] == 200
     assert check.send("GET", "/dashboard/assets/dashboard.js")[0] == 200
