@@ -24,7 +24,7 @@ from handlers._http import api_call, default_actor, json_response
 from shared import bootstrap, inputs, operator_requests
 from shared.errors import InvalidInput
 from shared.machine import ACTIONS
-from shared.operators import ActionResult, StartRequest, action_reply
+from shared.operators import ActionResult, action_reply
 
 bp = func.Blueprint()
 
@@ -55,22 +55,15 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     return api_call(req, run)
 
 
+# The same route as list_rollouts (GET), another method: the host matches routes with an HTTP
+# method constraint, so two functions may share a route on different methods
+# (Azure/azure-functions-host PR 763, HttpRouteFactory.AddRoute's HttpMethodConstraint).
 @bp.function_name("start_rollout")
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         body = operator_requests.start_request(inputs.json_body(req.get_body()), default_actor(req))
-        result = bootstrap.engine().start(
-            StartRequest(
-                model=body.model,
-                version=body.version,
-                reason=body.reason,
-                actor=body.actor,
-                endpoint=body.endpoint,
-                allow_downgrade=body.allow_downgrade,
-                tags=body.tags,
-            )
-        )
+        result = bootstrap.engine().start(body)
         status = 201 if result.outcome == "started" else 202
         return _reply(result, _full(req.params) or body.full, status)
 

@@ -73,6 +73,42 @@ resource "azurerm_role_assignment" "app_endpoint_operator" {
   principal_type     = "ServicePrincipal"
 }
 
+# Autoscale settings of the deployments (shared/azure/autoscale.py, azure-mgmt-monitor's
+# autoscale_settings: list_by_resource_group, create_or_update, delete). An autoscale setting
+# is a resource of the resource group, not of the workspace, so these actions need a role on
+# the workspace's resource group; a second custom role keeps them apart from the Azure ML ones
+# (action names: learn.microsoft.com/azure/role-based-access-control/permissions/
+# monitor#microsoftinsights, Microsoft.Insights/AutoscaleSettings/Read, Write, Delete; the
+# write is the one learn.microsoft.com/azure/machine-learning/how-to-autoscale-endpoints
+# names). Not granted: AutoscaleSettings/Scaleup/Action and /Scaledown/Action (Azure's own).
+locals {
+  autoscale_actions = [
+    "Microsoft.Insights/autoscalesettings/read",
+    "Microsoft.Insights/autoscalesettings/write",
+    "Microsoft.Insights/autoscalesettings/delete",
+  ]
+}
+
+# website/docs/r/role_definition.html.markdown, as endpoint_operator above.
+resource "azurerm_role_definition" "autoscale_operator" {
+  name              = "${var.name_prefix} autoscale operator (${var.workspace_name})"
+  scope             = local.workspace_resource_group_id
+  description       = "autocanary: copy the live deployment's autoscale setting to a promoted one, and remove the settings of deployments it deletes."
+  assignable_scopes = [local.workspace_resource_group_id]
+
+  permissions {
+    actions = local.autoscale_actions
+  }
+}
+
+# website/docs/r/role_assignment.html.markdown, on the resource group the settings live in.
+resource "azurerm_role_assignment" "app_autoscale_operator" {
+  scope              = local.workspace_resource_group_id
+  role_definition_id = azurerm_role_definition.autoscale_operator.role_definition_resource_id
+  principal_id       = azurerm_user_assigned_identity.app.principal_id
+  principal_type     = "ServicePrincipal"
+}
+
 locals {
   # Built-in roles of the app's identity, each with the scope it needs
   # (role names: learn.microsoft.com/azure/role-based-access-control/built-in-roles):
@@ -109,12 +145,29 @@ locals {
     }
   }
 
-  optional_role_assignments = var.lifecycle_topic_enabled ? {
-    lifecycle_topic_eventgrid_data_sender = {
-      scope = azurerm_eventgrid_topic.lifecycle[0].id
-      role  = "EventGrid Data Sender"
-    }
-  } : {}
+  optional_role_assignments = merge(
+    var.lifecycle_topic_enabled ? {
+      lifecycle_topic_eventgrid_data_sender = {
+        scope = azurerm_eventgrid_topic.lifecycle[0].id
+        role  = "EventGrid Data Sender"
+      }
+    } : {},
+    # Reads the chat webhook secrets (Key Vault references) and nothing else of the vault.
+    var.notification_key_vault_id != null && length(var.notification_webhook_secrets) > 0 ? {
+      notification_key_vault_secrets_user = {
+        scope = var.notification_key_vault_id
+        role  = "Key Vault Secrets User"
+      }
+    } : {},
+    # Read the API keys' secret, that secret only (a secret is a Key Vault RBAC scope:
+    # Microsoft Learn, key-vault/general/rbac-guide, "Secret scope role assignment").
+    var.api_keys == null ? {} : {
+      api_keys_secret_user = {
+        scope = "${var.api_keys.key_vault_id}/secrets/${var.api_keys.secret_name}"
+        role  = "Key Vault Secrets User"
+      }
+    },
+  )
 
   role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)
 }

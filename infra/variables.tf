@@ -238,6 +238,50 @@ variable "lifecycle_topic_enabled" {
   default     = false
 }
 
+variable "notification_key_vault_id" {
+  type        = string
+  description = "Resource id of an existing Key Vault (Azure RBAC authorization) holding the chat webhook URLs of notification_webhook_secrets as secrets; the app's identity gets Key Vault Secrets User on it. null: no notifications."
+  default     = null
+
+  validation {
+    condition     = var.notification_key_vault_id == null || can(regex("^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$", var.notification_key_vault_id))
+    error_message = "notification_key_vault_id must be a Key Vault resource id (/subscriptions/.../resourceGroups/.../providers/Microsoft.KeyVault/vaults/NAME) or null."
+  }
+}
+
+variable "notification_webhook_secrets" {
+  type        = map(string)
+  description = "Chat webhook app settings as Key Vault references: app setting name -> versionless secret URI (https://VAULT.vault.azure.net/secrets/NAME), e.g. AUTOCANARY_TEAMS_WEBHOOK_URL, AUTOCANARY_SLACK_WEBHOOK_URL, and every setting a policy rule's notify names. Needs notification_key_vault_id (the vault of these secrets)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.notification_webhook_secrets) : can(regex("^[A-Za-z_][A-Za-z0-9_]{0,127}$", name))])
+    error_message = "Every notification_webhook_secrets key must be an app setting name: letters, digits and underscores, not starting with a digit."
+  }
+
+  validation {
+    condition     = alltrue([for uri in values(var.notification_webhook_secrets) : can(regex("^https://[a-zA-Z0-9-]{3,24}\\.vault\\.azure\\.net/secrets/[a-zA-Z0-9-]{1,127}/?$", uri))])
+    error_message = "Every notification_webhook_secrets value must be a versionless Key Vault secret URI, https://VAULT.vault.azure.net/secrets/NAME (a new secret version is then picked up without a change here)."
+  }
+}
+
+variable "api_keys" {
+  type = object({
+    key_vault_id = string
+    secret_name  = string
+  })
+  description = "The Key Vault secret holding the HTTP API's keys (AUTOCANARY_API_KEYS, one or more separated by commas, each 32-512 characters): the vault's resource id (Azure RBAC authorization) and the secret's name. The app setting is a Key Vault reference to the secret's latest version, and the app's identity is granted Key Vault Secrets User on that secret only. Null (default): AUTOCANARY_API_KEYS is not set and the API refuses every call with a 401 saying so."
+  default     = null
+
+  validation {
+    condition = var.api_keys == null || (
+      can(regex("^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", try(var.api_keys.key_vault_id, ""))) &&
+      can(regex("^[0-9a-zA-Z-]{1,127}$", try(var.api_keys.secret_name, "")))
+    )
+    error_message = "api_keys.key_vault_id must be a Key Vault resource id (/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<3-24 characters>) and api_keys.secret_name 1-127 letters, digits and '-'."
+  }
+}
+
 variable "endpoints" {
   type = map(object({
     latency_p99_threshold_ms = optional(number, 1000)

@@ -44,7 +44,6 @@ from shared.model import deployment_name
 from shared.policy import load_policy_text
 
 MODEL = "fraud"
-HEADERS = ["#", "scenario", "model", "expected", "ended", "decided by", "took", "result", "notes"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

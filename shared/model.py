@@ -244,6 +244,34 @@ class DeleteDeployment:
 
 
 @dataclass(frozen=True)
+class ScaleDeployment:
+    """Set deployment ``name``'s instance count (create-or-update with the count: idempotent).
+    Azure answers Updating, then Succeeded once the instances run."""
+
+    name: str
+    instance_count: int
+    kind: Literal["scale_deployment"] = "scale_deployment"
+
+
+@dataclass(frozen=True)
+class CopyAutoscale:
+    """Give ``target`` a copy of the Azure Monitor autoscale setting that targets ``source``
+    (profiles, rules, min/max/default), retargeted; nothing when ``source`` has none."""
+
+    source: str
+    target: str
+    kind: Literal["copy_autoscale"] = "copy_autoscale"
+
+
+@dataclass(frozen=True)
+class DeleteAutoscale:
+    """Remove every autoscale setting that targets deployment ``name`` (none: nothing)."""
+
+    name: str
+    kind: Literal["delete_autoscale"] = "delete_autoscale"
+
+
+@dataclass(frozen=True)
 class PublishEvent:
     """A lifecycle event (CloudEvent type suffix, e.g. ``RolloutStarted``) and its data."""
 
@@ -252,7 +280,15 @@ class PublishEvent:
     kind: Literal["publish_event"] = "publish_event"
 
 
-Effect = CreateDeployment | SetTraffic | DeleteDeployment | PublishEvent
+Effect = (
+    CreateDeployment
+    | SetTraffic
+    | DeleteDeployment
+    | ScaleDeployment
+    | CopyAutoscale
+    | DeleteAutoscale
+    | PublishEvent
+)
 
 
 @dataclass(frozen=True)
@@ -293,8 +329,12 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         }
     if isinstance(effect, SetTraffic):
         return {"kind": effect.kind, "traffic": dict(effect.traffic), "mirror": dict(effect.mirror)}
-    if isinstance(effect, DeleteDeployment):
+    if isinstance(effect, DeleteDeployment | DeleteAutoscale):
         return {"kind": effect.kind, "name": effect.name}
+    if isinstance(effect, ScaleDeployment):
+        return {"kind": effect.kind, "name": effect.name, "instance_count": effect.instance_count}
+    if isinstance(effect, CopyAutoscale):
+        return {"kind": effect.kind, "source": effect.source, "target": effect.target}
     return {"kind": effect.kind, "type": effect.type, "data": dict(effect.data)}
 
 
@@ -369,7 +409,9 @@ class Rollout:
     that the deployment to remove was asked to be deleted. ``evidence`` is the latest
     evidence (judge verdict, observed split) behind ``reason``. ``failure`` is the effect or
     reconcile failure still unresolved (code, message, count, first and last time): a repeat
-    only counts, so a persistent failure never grows the history.
+    only counts, so a persistent failure never grows the history. ``capacity`` is the canary's
+    sizing (:mod:`shared.machine.capacity`): the baseline's live instance count, the canary's
+    count as last seen, a stage waiting for the canary to scale, and its instance-seconds.
     """
 
     id: str
@@ -401,6 +443,7 @@ class Rollout:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
+    capacity: Mapping[str, Any] = field(default_factory=dict)
     # the decision that turned the rollout (rollback, end, pause), kept for its explanation
     # once follow-up decisions come after it (shared.explain); {} until there is one
     decisive: Mapping[str, Any] = field(default_factory=dict)
@@ -449,6 +492,7 @@ class Rollout:
             "evidence": dict(self.evidence),
             "failure": dict(self.failure),
             "readings": dict(self.readings),
+            "capacity": dict(self.capacity),
             "decisive": dict(self.decisive),
             "series": [dict(e) for e in self.series],
         }
@@ -489,6 +533,7 @@ class Rollout:
                 evidence=dict(raw.get("evidence") or {}),
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
+                capacity=dict(raw.get("capacity") or {}),
                 decisive=dict(raw.get("decisive") or {}),
                 series=tuple(dict(e) for e in raw.get("series") or ()),
             )

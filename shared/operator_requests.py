@@ -13,7 +13,7 @@ The actor is the body's ``actor``, else the caller's default (the signed-in user
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import InvalidInput
@@ -78,23 +78,24 @@ def actor(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class StartBody:
-    """``POST /api/rollouts``: a manual start of a registered model version."""
+class StartRequest:
+    """``POST /api/rollouts``: a manual start of a registered model version. ``full`` asks
+    for the whole document in the reply (the handler's concern)."""
 
     model: str
     version: str
     reason: str
-    actor: str
-    endpoint: str | None
-    allow_downgrade: bool
-    tags: dict[str, str]
-    full: bool
+    actor: str = "operator"
+    endpoint: str | None = None
+    allow_downgrade: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    full: bool = False
 
 
 _START_FIELDS = ("model", "version", "reason", "actor", "endpoint", "allow_downgrade", "tags")
 
 
-def start_request(body: Any, default_actor: str = "operator") -> StartBody:
+def start_request(body: Any, default_actor: str = "operator") -> StartRequest:
     """``{"model", "version", "reason", "actor"?, "endpoint"?, "allow_downgrade"?, "tags"?,
     "full"?}``: the model name and version as registered in the workspace; ``tags`` (the
     model's tags, for rules that match on them); ``endpoint`` must be where the policy places
@@ -119,7 +120,7 @@ def start_request(body: Any, default_actor: str = "operator") -> StartBody:
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise InvalidInput(f"{name} must be true or false")
-    return StartBody(
+    return StartRequest(
         model=_name(body["model"]),
         version=_version(body["version"]),
         reason=_reason(body),

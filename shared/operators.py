@@ -10,6 +10,7 @@ commands (pause, resume, promote, rollback, abort) go through :meth:`Engine.reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,24 +21,12 @@ from shared.model import OPERATOR_ACTIONS, Command, DecisionRecord, ModelRef, Ro
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 
 if TYPE_CHECKING:
+    from shared.operator_requests import StartRequest
     from shared.services import Engine
 
 log = logging.getLogger("autocanary")
 
 MAX_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class StartRequest:
-    """A manual start: ``POST /api/rollouts``."""
-
-    model: str
-    version: str
-    reason: str
-    actor: str = "operator"
-    endpoint: str | None = None
-    allow_downgrade: bool = False
-    tags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +158,7 @@ class Operators:
     # ------------------------------------------------------------------ manual start
     def start(self, req: StartRequest) -> ActionResult:
         """Start a version by hand, matched by the policy like a registered event."""
-        tags = dict(req.tags or {})
+        tags = dict(req.tags)
         placement = self.engine.policies.place(req.model, tags)
         policy = placement.policy
         if policy is None:
@@ -215,21 +204,26 @@ class Operators:
     # ------------------------------------------------------------------ helpers
     def _admit(self, slot: Slot, adm: Admission, action: str) -> ActionResult | None:
         """Write an admission (None: the slot changed meanwhile, decide again)."""
+        from shared.services import outbox_events  # services imports this module
+
         rollouts = tuple(r for r in (adm.active,) if r is not None)
+        news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
         try:
-            self.store.write(
+            written = self.store.write(
                 slot,
                 SlotWrite(
                     active=adm.active,
                     waiting=adm.waiting,
                     rollouts=rollouts,
                     decisions=adm.records,
+                    outbox=slot.outbox + news if news else None,
                 ),
             )
         except StaleState:
             return None
         if adm.active is not None:
             self.engine._apply(adm.active, adm.effects)
+        self.engine._send_outbox(written)
         if adm.outcome in ("start", "supersede"):
             self.engine._reconcile_quietly(slot.endpoint)
         outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}[adm.outcome]
@@ -284,13 +278,17 @@ def compact_view(r: Rollout, waiting: Waiting | None = None) -> dict[str, Any]:
     }
 
 
-def action_reply(result: ActionResult) -> dict[str, Any]:
-    """The compact reply of an action: the new state, not the whole document."""
+def action_reply(
+    result: ActionResult,
+    view: Callable[[Rollout, Waiting | None], dict[str, Any]] = compact_view,
+) -> dict[str, Any]:
+    """The compact reply of an action: the new state (``view`` of the rollout, without its
+    decisions), not the whole document."""
     reply: dict[str, Any] = {
         "endpoint": result.endpoint,
         "action": result.action,
         "outcome": result.outcome,
-        "rollout": compact_view(result.rollout, result.waiting) if result.rollout else None,
+        "rollout": view(result.rollout, result.waiting) if result.rollout else None,
         "decision": result.decision.to_dict() if result.decision else None,
         "waiting": _waiting(result.waiting),
     }

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from shared.errors import PolicyError
 from shared.judge.types import JudgeSettings
+from shared.notify.routes import Routes, parse_notify, routes_to_dict
 from shared.reasons import (
     INVALID_TAG_OVERRIDE,
     MATCHED,
@@ -54,6 +55,12 @@ from shared.reasons import (
 OnDeadline = Literal["hold", "rollback"]
 OnNewer = Literal["wait", "supersede"]
 OnNoData = Literal["hold", "continue"]
+# How the canary is sized: ``follow_traffic`` (instances in proportion to its share, with
+# headroom, then the baseline's full count before promotion) or ``full`` (the baseline's count
+# from the start).
+Capacity = Literal["follow_traffic", "full"]
+DEFAULT_HEADROOM = 1.5
+MAX_HEADROOM = 10.0
 
 # What counts as an error by default: server errors, model errors (424: the scoring script
 # answered non-200, learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints
@@ -142,12 +149,16 @@ class RolloutPolicy:
     delete_old_deployment: bool = True
     delete_failed_deployment: bool = True
     instance_count: int | None = None
+    capacity: Capacity = "follow_traffic"
+    headroom: float = DEFAULT_HEADROOM
     on_newer_version: OnNewer = "wait"
     provisioning_timeout: float = 3600.0
     warmup: float = 60.0
     settle: float = DEFAULT_SETTLE
     errors: tuple[str, ...] = DEFAULT_ERRORS
     guardrails: Guardrails = field(default_factory=Guardrails)
+    # The rule's ``notify`` channels (kind, app setting name): see shared/notify/routes.py.
+    notify: Routes = ()
 
     @property
     def judged_stages(self) -> tuple[Stage, ...]:
@@ -166,6 +177,12 @@ class RolloutPolicy:
         return len(self.judged_stages) + (1 if self.has_shadow else 0)
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._settings_dict()
+        if self.notify:
+            out["notify"] = routes_to_dict(self.notify)
+        return out
+
+    def _settings_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "endpoint": self.endpoint,
@@ -182,6 +199,8 @@ class RolloutPolicy:
             "delete_old_deployment": self.delete_old_deployment,
             "delete_failed_deployment": self.delete_failed_deployment,
             "instance_count": self.instance_count,
+            "capacity": self.capacity,
+            "headroom": self.headroom,
             "on_newer_version": self.on_newer_version,
             "provisioning_timeout": self.provisioning_timeout,
             "warmup": self.warmup,
@@ -192,7 +211,9 @@ class RolloutPolicy:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], path: str = "policy") -> RolloutPolicy:
-        settings = _settings(raw, path, base=cls())
+        notify = parse_notify(raw.get("notify"), f"{path}.notify")
+        settings = _settings({k: v for k, v in raw.items() if k != "notify"}, path, base=cls())
+        settings = replace(settings, notify=notify)
         endpoint = raw.get("endpoint", "")
         rule = raw.get("rule", "default")
         if not isinstance(endpoint, str) or not isinstance(rule, str):
@@ -227,6 +248,8 @@ class Placement:
     policy: RolloutPolicy | None
     reason: str
     detail: str
+    # The channels of the rule that matched (when one did), for the notice of an ignored model.
+    notify: Routes = ()
 
 
 # Reason constants for placement.
@@ -242,7 +265,13 @@ class PolicySet:
         str_tags = {str(k): str(v) for k, v in tags.items()}
         opt = str_tags.get(OPT_OUT_TAG)
         if opt is not None and opt.strip().lower() in OPT_OUT_VALUES:
-            return Placement(None, OPTED_OUT, f"model tag {OPT_OUT_TAG}={opt!r}")
+            fits = next((r for r in self.rules if r.match.fits(model_name, str_tags)), None)
+            return Placement(
+                None,
+                OPTED_OUT,
+                f"model tag {OPT_OUT_TAG}={opt!r}",
+                fits.policy.notify if fits else (),
+            )
         for rule in self.rules:
             if not rule.match.fits(model_name, str_tags):
                 continue
@@ -256,13 +285,14 @@ class PolicySet:
                     INVALID_TAG_OVERRIDE,
                     f"rule {rule.name!r} does not allow tag override(s) "
                     f"{', '.join(TAG_PREFIX + r for r in refused)}",
+                    rule.policy.notify,
                 )
             try:
                 policy = check_judged(
                     _settings(_tag_values(overrides), "tags", base=rule.policy), "tags"
                 )
             except PolicyError as exc:
-                return Placement(None, INVALID_TAG_OVERRIDE, exc.message)
+                return Placement(None, INVALID_TAG_OVERRIDE, exc.message, rule.policy.notify)
             return Placement(policy, MATCHED, f"rule {rule.name!r} -> endpoint {rule.endpoint}")
         return Placement(None, NO_MATCHING_RULE, f"no rule matches model {model_name!r}")
 
@@ -284,6 +314,12 @@ def parse_policy(raw: Any) -> PolicySet:
     unknown = sorted(set(raw) - {"defaults", "rules"})
     if unknown:
         raise PolicyError(unknown[0], "unknown top-level field (known: defaults, rules)")
+    if isinstance(raw.get("defaults"), Mapping) and "notify" in raw["defaults"]:
+        raise PolicyError(
+            "defaults.notify",
+            "is a rule key (the app-wide channels are the AUTOCANARY_TEAMS_WEBHOOK_URL and "
+            "AUTOCANARY_SLACK_WEBHOOK_URL app settings)",
+        )
     defaults = _settings(raw.get("defaults") or {}, "defaults", base=RolloutPolicy())
     check_judged(defaults, "defaults")
     rules_raw = raw.get("rules")
@@ -317,12 +353,13 @@ def parse_policy(raw: Any) -> PolicySet:
             raise PolicyError(f"{path}.allow_tag_overrides", f"unknown setting {bad[0]!r}")
         body = {k: v for k, v in item.items() if k not in _RULE_KEYS}
         policy = check_judged(_settings(body, path, base=defaults), path)
+        notify = parse_notify(item.get("notify"), f"{path}.notify")
         rules.append(
             Rule(
                 name=name,
                 match=match,
                 endpoint=endpoint,
-                policy=replace(policy, endpoint=endpoint, rule=name),
+                policy=replace(policy, endpoint=endpoint, rule=name, notify=notify),
                 allow_tag_overrides=frozenset(allow),
             )
         )
@@ -344,7 +381,7 @@ def parse_duration(value: Any, where: str) -> float:
     return seconds
 
 
-_RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides"})
+_RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides", "notify"})
 _SETTING_KEYS = frozenset(
     {
         "shadow",
@@ -355,6 +392,8 @@ _SETTING_KEYS = frozenset(
         "delete_old_deployment",
         "delete_failed_deployment",
         "instance_count",
+        "capacity",
+        "headroom",
         "on_newer_version",
         "provisioning_timeout",
         "warmup",
@@ -504,11 +543,31 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
             if value is None
             else _int(value, f"{path}.instance_count", lo=1, hi=1000),
         )
+    if "capacity" in raw:
+        if raw["capacity"] not in ("follow_traffic", "full"):
+            raise PolicyError(f"{path}.capacity", "must be 'follow_traffic' or 'full'")
+        p = replace(p, capacity=raw["capacity"])
+    if "headroom" in raw:
+        p = replace(p, headroom=_headroom(raw["headroom"], f"{path}.headroom"))
     if "errors" in raw:
         p = replace(p, errors=_errors(raw["errors"], f"{path}.errors"))
     if "guardrails" in raw:
         p = replace(p, guardrails=_guardrails(raw["guardrails"], f"{path}.guardrails"))
     return p
+
+
+def _headroom(value: Any, where: str) -> float:
+    """A multiplier of at least 1 on the canary's share of the live instance count."""
+    if isinstance(value, str):  # tag form
+        try:
+            value = float(value.strip())
+        except ValueError as exc:
+            raise PolicyError(where, f"must be a number from 1 to {MAX_HEADROOM:g}") from exc
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(where, f"must be a number from 1 to {MAX_HEADROOM:g}, got {value!r}")
+    if not 1.0 <= float(value) <= MAX_HEADROOM:
+        raise PolicyError(where, f"must be from 1 to {MAX_HEADROOM:g}, got {value!r}")
+    return float(value)
 
 
 def check_judged(policy: RolloutPolicy, where: str) -> RolloutPolicy:

@@ -22,6 +22,7 @@ from shared.model import (
     Rollout,
     Waiting,
 )
+from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")
@@ -60,6 +61,47 @@ class EndpointControl(Protocol):
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         """The deployment's container logs (for a failed provisioning)."""
+        ...
+
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        """Start setting a deployment's instance count (create-or-update with the count; it
+        reads Updating, then Succeeded at that count). A deployment already at that count is
+        left alone; NotFound for an absent one."""
+        ...
+
+
+@dataclass(frozen=True)
+class AutoscaleSetting:
+    """An Azure Monitor autoscale setting (``Microsoft.Insights/autoscalesettings``) that
+    targets one deployment: its name, the deployment, whether it is enabled, and each
+    profile's capacity as (minimum, maximum, default) instance counts."""
+
+    name: str
+    deployment: str
+    enabled: bool = True
+    capacities: tuple[tuple[int, int, int], ...] = ()
+
+
+def autoscale_copy_name(endpoint: str, deployment: str) -> str:
+    """The name a retargeted copy gets: one per target, so copying again updates it."""
+    return f"{endpoint}-{deployment}-autoscale"
+
+
+class AutoscaleControl(Protocol):
+    """Autoscale settings of an endpoint's deployments. Every method is idempotent."""
+
+    def settings_for(self, endpoint: str, deployment: str) -> list[AutoscaleSetting]:
+        """The autoscale settings whose target is the deployment (usually none or one)."""
+        ...
+
+    def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
+        """Create (or update) a copy of the setting that targets ``source``, retargeted to
+        ``target`` (profiles, rules and notifications kept; rules on ``source``'s metrics
+        read ``target``'s). None, and nothing written, when ``source`` has no setting."""
+        ...
+
+    def delete_for(self, endpoint: str, deployment: str) -> int:
+        """Delete every setting that targets the deployment; how many were deleted."""
         ...
 
 
@@ -110,6 +152,16 @@ class EventPublisher(Protocol):
     ) -> None:
         """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
         the same on a resend. A failure raises: the event stays in the outbox."""
+        ...
+
+
+class Notifier(Protocol):
+    """Chat webhooks (Teams Workflows, Slack incoming webhooks): shared/azure/webhooks.py, and
+    shared/fakes/notifier.py beside it. Called off the reconcile's path (shared/notify/dispatch)."""
+
+    def post(self, channel: Channel, payload: Mapping[str, Any]) -> None:
+        """Post one JSON payload to ``channel``, bounded in time and retried within bounds;
+        raises when it was not delivered (the error never shows the channel's URL)."""
         ...
 
 

@@ -103,6 +103,9 @@ ALERT_ON_OTHER_DEPLOYMENT = "AlertOnOtherDeployment"
 SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
 # a rollback was asked but nothing to restore is usable: the canary keeps serving
 ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
+# capacity: the canary is scaled (and seen Succeeded at that count) before its share rises
+CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count
+CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
 # admission
 # ingest: the version matched a policy rule and its rollout starts
 ADMITTED = "Admitted"
@@ -186,6 +189,8 @@ __all__ = [
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
     "CANARY_DELETING",
+    "CANARY_SCALE_FAILED",
+    "CANARY_SCALING",
     "CLEARED",
     "DEPLOYMENT_MISSING",
     "DEPLOYMENT_REQUESTED",

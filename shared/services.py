@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
     DuplicateEvent,
@@ -36,8 +37,10 @@ from shared.model import (
     PROVISION_FAILED,
     Alert,
     Command,
+    CopyAutoscale,
     CreateDeployment,
     DecisionRecord,
+    DeleteAutoscale,
     DeleteDeployment,
     Effect,
     EndpointInfo,
@@ -48,11 +51,13 @@ from shared.model import (
     Phase,
     PublishEvent,
     Rollout,
+    ScaleDeployment,
     SetTraffic,
 )
-from shared.operators import ActionResult, Operators, StartRequest
+from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
 from shared.ports import (
+    AutoscaleControl,
     Clock,
     EndpointControl,
     EventPublisher,
@@ -70,6 +75,11 @@ from shared.ports import (
 from shared.queries import Queries
 from shared.settle import settle
 from shared.store_index import slot_busy
+
+if TYPE_CHECKING:
+    from shared.notify.dispatch import Notifications
+    from shared.notify.routes import Routes
+    from shared.operator_requests import StartRequest
 
 log = logging.getLogger("autocanary")
 
@@ -148,8 +158,11 @@ class Engine:
         workspace_id: str | None = None,
         max_concurrency: int = 8,
         retention: timedelta = DEFAULT_RETENTION,
+        autoscale: AutoscaleControl | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.store = store
+        self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
         self.endpoints = endpoints
         self.metrics = metrics
         self.judge = judge
@@ -162,6 +175,7 @@ class Engine:
             raise InvalidInput("retention must be positive")
         self.retention = retention
         self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
+        self.notifications = notifications  # chat notices, sent off the reconcile's path
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
@@ -172,7 +186,7 @@ class Engine:
             raise InvalidInput("event has no id")
         placement = self.policies.place(model.name, model.tags)
         if placement.policy is None:
-            return self._ignore(model, placement.reason, placement.detail)
+            return self._ignore(model, placement.reason, placement.detail, routes=placement.notify)
         policy = placement.policy
         endpoint = policy.endpoint
         for _ in range(MAX_ATTEMPTS):
@@ -189,7 +203,7 @@ class Engine:
                 # delivery is told apart from a genuinely ignorable version here.
                 if self.store.event_seen(endpoint, model.event_id):
                     return self._duplicate(endpoint)
-                return self._ignore(model, adm.reason, adm.detail, endpoint)
+                return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
             rollouts = tuple(r for r in (adm.active,) if r is not None)
             news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
             try:
@@ -210,9 +224,11 @@ class Engine:
                 return IngestResult(
                     "duplicate", "DuplicateEvent", "event already recorded", endpoint
                 )
+            log_decisions(adm.records, (adm.active,) if adm.active else ())
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
             if adm.active is not None:
                 self._apply(adm.active, adm.effects)
+                self._announce(adm.active, adm.effects)
             self._send_outbox(written)
             outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
             result = IngestResult(
@@ -240,12 +256,22 @@ class Engine:
         return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
 
     def _ignore(
-        self, model: ModelRef, reason: str, detail: str, endpoint: str | None = None
+        self,
+        model: ModelRef,
+        reason: str,
+        detail: str,
+        endpoint: str | None = None,
+        *,
+        routes: Routes = (),
     ) -> IngestResult:
         first = self.store.record_ignored(
             IgnoredEvent(model.event_id, model, reason, detail, self.clock.now())
         )
         log.info("model %s ignored: %s (%s)", model.asset_id, reason, detail)
+        if first and self.notifications is not None:
+            self.notifications.model_ignored(
+                model, reason, detail, endpoint=endpoint, routes=routes
+            )
         return IngestResult("ignored" if first else "duplicate", reason, detail, endpoint)
 
     # ------------------------------------------------------------------ reconcile
@@ -266,6 +292,8 @@ class Engine:
             return self._tick()
         finally:
             self._tick_lock.release()
+            if self.notifications is not None:  # bounded: what this tick decided goes out
+                self.notifications.drain()
 
     def pool_size(self, rollouts: int) -> int:
         """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
@@ -403,6 +431,7 @@ class Engine:
                 continue
             self._apply(transition.rollout, transition.effects)
             if stored is not None:
+                self._announce(transition.rollout, transition.effects)
                 self._send_outbox(stored)
             nxt = transition.rollout
             return ReconcileOutcome(
@@ -433,7 +462,7 @@ class Engine:
         news = outbox_events(nxt, t.effects)
         if not decisions and not news and _same_state(nxt, slot.active):
             return None
-        return self.store.write(
+        written = self.store.write(
             slot,
             SlotWrite(
                 active=active,
@@ -443,6 +472,8 @@ class Engine:
                 outbox=slot.outbox + news if news else None,
             ),
         )
+        log_decisions(decisions, rollouts)
+        return written
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -460,6 +491,7 @@ class Engine:
             )
         except StaleState:
             return  # someone else started it; the caller re-reads
+        log_decisions((started.record,), (started.rollout,))
 
     def _no_active(self, endpoint: str) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
@@ -595,6 +627,22 @@ class Engine:
             self.endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
         elif isinstance(effect, DeleteDeployment):
             self.endpoints.delete_deployment(r.endpoint, effect.name)
+        elif isinstance(effect, ScaleDeployment):
+            self.endpoints.scale_deployment(r.endpoint, effect.name, effect.instance_count)
+        elif isinstance(effect, CopyAutoscale) and self.autoscale is not None:
+            self.autoscale.copy_to(r.endpoint, effect.source, effect.target)
+        elif isinstance(effect, DeleteAutoscale) and self.autoscale is not None:
+            self.autoscale.delete_for(r.endpoint, effect.name)
+
+    def _announce(self, r: Rollout, effects: Sequence[Effect]) -> None:
+        """Tell people about the lifecycle events of a transition just committed (once: the
+        outbox may resend an event to Event Grid; a chat notice is never repeated). Queued
+        for the channels' senders: this never blocks on a webhook."""
+        if self.notifications is None:
+            return
+        for effect in effects:
+            if isinstance(effect, PublishEvent):
+                self.notifications.rollout_event(r, effect)
 
     def _send_outbox(self, slot: Slot) -> Slot:
         """Send the slot's unsent lifecycle events in order, then take the sent ones off its
@@ -652,6 +700,7 @@ class Engine:
                 return
             self._apply(t.rollout, t.effects, clear_failure=False)
             if stored is not None:
+                self._announce(t.rollout, t.effects)
                 self._send_outbox(stored)
             return
 

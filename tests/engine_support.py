@@ -69,11 +69,14 @@ def make_world(
     policy: str = POLICY,
     store: RolloutStore | None = None,
     endpoints: tuple[str, ...] = ("fraud", "churn"),
+    instance_count: int = 1,
 ) -> World:
     clock = FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     fake_endpoints = FakeEndpoints(provisioning_reads=1)
     for name in endpoints:
-        fake_endpoints.add_endpoint(name, {"blue": f"azureml:{name}:1"}, {"blue": 100})
+        fake_endpoints.add_endpoint(
+            name, {"blue": f"azureml:{name}:1"}, {"blue": 100}, instance_count
+        )
     metrics = FakeMetrics()
     judge = ScriptedJudge()
     events = RecordingPublisher()

@@ -43,7 +43,7 @@ from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
 from shared.azure.clone import clone_deployment, read_rest
 from shared.errors import InvalidInput, NotFound
-from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
+from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo, ModelRef
 from shared.rules import check_delete, check_deployment_name, check_split
 
 if TYPE_CHECKING:
@@ -239,6 +239,41 @@ class MLEndpointControl:
             )
         except NotFound:
             return  # deleted meanwhile
+
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        """The deployment as read, sent again with the new ``instance_count`` and nothing
+        else changed (azure-ai-ml's way to scale: ``instance_count`` then
+        ``begin_create_or_update``, learn.microsoft.com/azure/machine-learning/
+        how-to-safely-rollout-online-endpoints, "Scale your existing deployment"). It goes
+        through the clone, which keeps what the SDK loses on reading back (model mount path,
+        millisecond request timeouts); the poller is not waited for."""
+        if isinstance(instance_count, bool) or instance_count < 1:
+            raise InvalidInput(f"instance_count must be at least 1, got {instance_count}")
+        ml = self._ml()
+        dep = self._call(
+            lambda: ml.online_deployments.get(name, endpoint), f"get deployment {endpoint}/{name}"
+        )
+        state = _state(getattr(dep, "provisioning_state", None), "")
+        if _int_or_none(dep.instance_count) == instance_count and state.lower() == "succeeded":
+            return
+        model = model_ref(dep.model) or ""
+        m = _MODEL_SHORT.match(model)
+        if m is None:
+            raise InvalidInput(f"deployment {endpoint}/{name} has no workspace model ({model!r})")
+        effect = CreateDeployment(
+            name, name, ModelRef(m.group("name"), m.group("version")), instance_count
+        )
+        rest = read_rest(ml, endpoint, name, self._call)
+        scaled = clone_deployment(dep, endpoint, effect, rest=rest, ml=ml, call=self._call)
+        scaled.tags = {str(k): str(v) for k, v in (dep.tags or {}).items()}  # as they were
+        what = f"scale deployment {endpoint}/{name} to {instance_count}"
+        self._call(
+            lambda: ml.online_deployments.begin_create_or_update(
+                scaled, skip_script_validation=True
+            ),
+            what,
+        )
+        log.info("%s: accepted", what)
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:

@@ -24,7 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.errors import AzureBusy, NotFound, TransientUpstreamError, UpstreamError
+from shared.errors import (
+    AzureBusy,
+    InvalidInput,
+    NotFound,
+    TransientUpstreamError,
+    UpstreamError,
+)
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split
@@ -70,6 +76,7 @@ class ClockedEndpoints:
         fail_rate: float = 0.0,
         seed: int = 0,
         hidden_s: float = 0.0,
+        scaling_s: float | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
@@ -77,6 +84,7 @@ class ClockedEndpoints:
         self._rng = random.Random(seed)
         self.provisioning_s = provisioning_s
         self.deletion_s = deletion_s
+        self.scaling_s = provisioning_s if scaling_s is None else scaling_s
         self.fail_rate = fail_rate
         # Azure answers 404 for a new deployment for a while after its create was accepted
         # (azure-dev issue 4037), and 409 to a second create meanwhile (as FakeEndpoints).
@@ -230,6 +238,32 @@ class ClockedEndpoints:
         with self._lock:
             self._fault("delete_deployment", name)
             self._delete(endpoint, name)
+
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        with self._lock:
+            self._fault("scale_deployment", name)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            dep = ep.deployments.get(name)
+            if dep is None or self._hidden(dep) or dep.state == "Deleting":
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            if instance_count < 1:
+                raise InvalidInput(f"instance_count must be at least 1, got {instance_count}")
+            if dep.instance_count == instance_count and dep.state == "Succeeded":
+                return
+            if dep.state in ("Creating", "Updating"):
+                raise AzureBusy(
+                    f"Cannot update deployment {name} because it is in {dep.state} "
+                    "provisioning state.",
+                    details={"status": 409},
+                )
+            # As Azure (and the emulator): the count asked for reads back at once, the
+            # deployment Updating (it keeps serving) until the instances run.
+            self._changing(endpoint)
+            dep.instance_count = instance_count
+            dep.state = "Updating"
+            dep.will_fail = False
+            dep.ready_at = self._clock.now() + timedelta(seconds=self.scaling_s)
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         with self._lock:

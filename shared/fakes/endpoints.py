@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.errors import AzureBusy, NotFound
+from shared.errors import AzureBusy, InvalidInput, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -55,13 +55,17 @@ class FakeEndpoints:
 
     # ---------------------------------------------------------------- test set-up helpers
     def add_endpoint(
-        self, name: str, deployments: Mapping[str, str], traffic: Mapping[str, int]
+        self,
+        name: str,
+        deployments: Mapping[str, str],
+        traffic: Mapping[str, int],
+        instance_count: int = 1,
     ) -> None:
         """An endpoint with provisioned deployments {name: model asset id} and a split."""
         with self._lock:
             ep = _Endpoint(name)
             for dep, model in deployments.items():
-                ep.deployments[dep] = _Deployment(dep, model, "Succeeded", 1)
+                ep.deployments[dep] = _Deployment(dep, model, "Succeeded", instance_count)
             check_split(dict(traffic), {}, ep.deployments)
             ep.traffic = dict(traffic)
             self._endpoints[name] = ep
@@ -203,6 +207,27 @@ class FakeEndpoints:
                 return
             check_delete(name, ep.traffic, ep.mirror)
             dep.state = "Deleting"
+            dep.reads_left = self.provisioning_reads
+
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        with self._lock:
+            self._fault("scale_deployment", name)
+            dep = self._get(endpoint).deployments.get(name)
+            if dep is None or dep.hidden or dep.state == "Deleting":
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            if instance_count < 1:
+                raise InvalidInput(f"instance_count must be at least 1, got {instance_count}")
+            if dep.instance_count == instance_count and dep.state == "Succeeded":
+                return
+            if dep.state in ("Creating", "Updating"):
+                raise AzureBusy(
+                    f"Cannot update deployment {name} because it is in {dep.state} "
+                    "provisioning state.",
+                    details={"status": 409},
+                )
+            # As Azure: the count asked for reads back at once, the deployment Updating.
+            dep.instance_count = instance_count
+            dep.state = "Updating"
             dep.reads_left = self.provisioning_reads
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:

@@ -37,8 +37,3 @@ class RecordingPublisher:
                     seen.add(event_id)
                 out.append(event_type)
             return out
-
-    def sends(self) -> int:
-        """How many sends were made, resends included."""
-        with self._lock:
-            return len(self.events)

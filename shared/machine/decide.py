@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.judging import assess
+from shared.machine.capacity import create_count, gate, observe, start_capacity
 from shared.machine.commands import _command
 from shared.machine.records import (
     _LOG_LIMIT,
@@ -29,6 +30,7 @@ from shared.machine.traffic import (
 from shared.model import (
     PROVISION_FAILED,
     PROVISIONED,
+    CopyAutoscale,
     CreateDeployment,
     DeleteDeployment,
     Effect,
@@ -64,11 +66,13 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
 
     Raises PhaseConflict for a command the phase forbids (nothing changes then).
     """
+    ep = observation.endpoint
+    if ep is not None and rollout.active:
+        rollout = observe(rollout, ep, now)  # the canary's instances, for sizing and cost
     if observation.command is not None:
         return _command(rollout, observation.command, observation, now)
     if rollout.phase.terminal:
         return Transition(rollout)
-    ep = observation.endpoint
     if ep is None:
         return _pause(rollout, now, ENDPOINT_MISSING, f"endpoint {rollout.endpoint} not found")
     if rollout.phase is Phase.PENDING:
@@ -110,7 +114,8 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
             Phase.WATCHING,
             PROMOTED,
             f"{rollout.canary} serves 100 %; watching for {rollout.policy.watch_window:g}s",
-            effects=(_event(rollout, EV_PROMOTED),),
+            # again, idempotent: the copy asked for with the promotion may have failed
+            effects=(CopyAutoscale(rollout.baseline, rollout.canary), _event(rollout, EV_PROMOTED)),
         )
     if rollout.phase is Phase.WATCHING:
         return _watching(rollout, ep, now, confirm)
@@ -142,8 +147,9 @@ def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         prev_mirror=ep.live_mirror(),
         confirmed=True,
     )
+    r = r.evolve(capacity=start_capacity(r, ep, now))
     create = CreateDeployment(
-        name=canary, source=baseline, model=r.model, instance_count=r.policy.instance_count
+        name=canary, source=baseline, model=r.model, instance_count=create_count(r)
     )
     return _goto(
         r,
@@ -161,6 +167,9 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     waited = (now - r.phase_since).total_seconds()
     if dep is not None and dep.provisioning_state == PROVISIONED:
         if r.policy.has_shadow:
+            r, scaling = gate(r, now, -1, SHADOW_STARTED, "engine")
+            if scaling is not None:
+                return scaling
             mirror = {r.canary: r.policy.shadow_percent}
             return _ask_traffic(
                 r,
@@ -204,7 +213,7 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     effects: tuple[Effect, ...] = ()
     if dep is None and waited >= CREATE_GRACE_S:
         # the create call was lost (crash, transient error): ask again
-        effects = (CreateDeployment(r.canary, r.baseline, r.model, r.policy.instance_count),)
+        effects = (CreateDeployment(r.canary, r.baseline, r.model, create_count(r)),)
     return _status(
         r,
         None,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.explain_figures import FOLLOW_UPS
+from shared.machine.cost import cost
 from shared.model import (
     DecisionRecord,
     Effect,
@@ -133,6 +134,8 @@ def _record(
 ) -> Transition:
     prior = before or r
     seq = r.seq + 1
+    if r.phase.terminal and r.capacity and "cost" not in (evidence or {}):
+        evidence = {**dict(evidence or {}), "cost": cost(r, now)}  # the rollout's last decision
     record = DecisionRecord(
         seq=seq,
         at=now,
@@ -152,7 +155,7 @@ def _record(
     )
     if reason not in FOLLOW_UPS:
         nxt = nxt.evolve(decisive=_decisive(record))
-    return Transition(nxt, effects, record)
+    return Transition(nxt, _explained(effects, nxt, record), record)
 
 
 def _decisive(record: DecisionRecord) -> dict[str, Any]:
@@ -164,3 +167,32 @@ def _decisive(record: DecisionRecord) -> dict[str, Any]:
     if isinstance(evidence.get("logs"), str):
         evidence["logs"] = evidence["logs"][-_DECISIVE_LOG_LIMIT:]
     return kept
+
+
+def _explained(
+    effects: tuple[Effect, ...], r: Rollout, record: DecisionRecord
+) -> tuple[Effect, ...]:
+    """The decision's lifecycle events carry its cause in words and its numbers
+    (``data.cause``, ``data.why``: shared/explain.py), the same that the API, the logs and
+    the chat notices show (without ``why.minutes_used``). The record keeps the events as
+    decided (without them)."""
+    if not any(isinstance(e, PublishEvent) for e in effects):
+        return effects
+    cause, why = explain_decision(r, record)
+    # The minutes the judge used stay in the API (they can be dozens): an event waits in the
+    # slot's outbox until sent, and the slot is one Table row of at most 1 MiB.
+    why.pop("minutes_used", None)
+    return tuple(
+        PublishEvent(e.type, {**e.data, "cause": cause, "why": why})
+        if isinstance(e, PublishEvent)
+        else e
+        for e in effects
+    )
+
+
+def explain_decision(r: Rollout, record: DecisionRecord) -> tuple[str, dict[str, Any]]:
+    """``explain.cause`` and ``explain.why`` of a decision (imported here, when first used:
+    the presenter reads the machine's values, never the other way round at import time)."""
+    from shared import explain
+
+    return explain.cause(r, record), dict(explain.why(r, record))

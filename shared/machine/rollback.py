@@ -9,6 +9,7 @@ from typing import Any
 from shared.machine.records import Transition, _event, _goto, _status
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
 from shared.model import (
+    DeleteAutoscale,
     DeleteDeployment,
     Effect,
     EndpointInfo,
@@ -55,8 +56,9 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
             evidence=_split_evidence(r, ep),
         )
     dep = ep.deployments.get(r.canary) if r.canary else None
+    copied = bool(r.capacity.get("autoscale"))
     if dep is not None and _delete_canary(r):
-        return _deleting(r, dep.provisioning_state, now, CANARY_DELETING)
+        return _deleting(r, dep.provisioning_state, now, CANARY_DELETING, autoscale=copied)
     ev = {
         Phase.FAILED: EV_FAILED,
         Phase.ABORTED: EV_ABORTED,
@@ -69,7 +71,11 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         ENDED,
         f"rollout of {r.model.asset_id} ended: {outcome.value}",
         evidence={"traffic": ep.live_traffic()},
-        effects=(_event(r, ev, outcome=outcome.value),),
+        effects=(
+            # a canary kept after a rollback loses the autoscale setting it was given
+            *((DeleteAutoscale(r.canary),) if copied and dep is not None else ()),
+            _event(r, ev, outcome=outcome.value),
+        ),
     )
 
 
@@ -109,10 +115,15 @@ def _deleting(
     reason: str,
     confirm: str | None = None,
     name: str | None = None,
+    autoscale: bool = False,
 ) -> Transition:
-    """Ask for a deployment's deletion (again, while it is not yet Deleting) and wait."""
+    """Ask for a deployment's deletion (again, while it is not yet Deleting) and wait; with
+    ``autoscale``, the autoscale setting that targets it is removed first (an Azure Monitor
+    setting is a resource of its own: deleting the deployment leaves it behind)."""
     name = name or r.canary
-    effects: tuple[Effect, ...] = () if state == "Deleting" else (DeleteDeployment(name),)
+    effects: tuple[Effect, ...] = ()
+    if state != "Deleting":
+        effects = (*((DeleteAutoscale(name),) if autoscale else ()), DeleteDeployment(name))
     return _status(
         r.evolve(cleanup=True),
         confirm,

@@ -49,6 +49,8 @@ def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) ->
     pol = r.policy
     if a.outcome == "rollback":
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if r.capacity.get("pending"):
+        return _scaling(r, now, a, confirm)
     if a.outcome == "promote" and elapsed >= pol.shadow_duration:
         return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
     no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
@@ -66,12 +68,29 @@ def _canary(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Tr
     elapsed = (now - since).total_seconds()
     if a.outcome == "rollback":
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+    if r.capacity.get("pending"):
+        return _scaling(r, now, a, confirm)
     if a.outcome == "promote" and elapsed >= stage.min_duration:
         return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
     if elapsed >= stage.max_duration:
         what = f"stage {r.stage} ({stage.weight} %)"
         return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
     return _hold(r, a, now, confirm, elapsed, stage.min_duration)
+
+
+def _scaling(r: Rollout, now: datetime, a: Assessment, confirm: str | None) -> Transition:
+    """A stage that was cleared waits for the canary's instances (the judge still protects
+    the current stage: a rollback verdict was handled before this)."""
+    pending = r.capacity["pending"]
+    return _start_stage(
+        r,
+        now,
+        int(pending["stage"]),
+        str(pending.get("reason") or JUDGE_PROMOTE),
+        evidence=a.evidence,
+        actor=str(pending.get("actor") or "engine"),
+        confirm=confirm,
+    )
 
 
 def _deadline(
@@ -139,7 +158,7 @@ def _watching(r: Rollout, ep: EndpointInfo, now: datetime, confirm: str | None) 
         )
     old = olds[0]
     state = ep.deployments[old].provisioning_state
-    return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old)
+    return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old, autoscale=True)
 
 
 def _old_deployments(r: Rollout, ep: EndpointInfo) -> list[str]:

@@ -7,13 +7,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.machine.capacity import gate
+from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _event, _goto
 from shared.model import (
+    CopyAutoscale,
     Effect,
     EndpointInfo,
     Phase,
     Rollout,
     SetTraffic,
+    iso,
 )
 from shared.reasons import DEPLOYMENT_MISSING, EV_STAGE, MANUAL_CHANGE, TRAFFIC_CONFIRMED
 
@@ -47,10 +51,23 @@ def _start_stage(
     reason: str,
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
+    confirm: str | None = None,
 ) -> Transition:
+    """Give the canary stage ``index``'s weight, once it has the instances the stage needs
+    (:func:`shared.machine.capacity.gate`; until then the stage waits, and the current split
+    stays). Promotion also gives the canary a copy of the live deployment's autoscale setting,
+    before the traffic moves."""
+    r, waiting = gate(r, now, index, reason, actor, confirm)
+    if waiting is not None:
+        return waiting
     stages = r.policy.stages
     weight = stages[index].weight
     if weight >= 100:
+        if r.capacity:  # the canary's cost is counted until now; it keeps the autoscale copy
+            cap = {**r.capacity, "instance_s": instance_seconds(r.capacity, now)}
+            r = r.evolve(
+                capacity={**cap, "since": iso(now), "promoted": iso(now), "autoscale": True}
+            )
         return _ask_traffic(
             r,
             now,
@@ -62,6 +79,7 @@ def _start_stage(
             f"promoting {r.canary} to 100 %",
             evidence,
             actor,
+            first=(CopyAutoscale(r.baseline, r.canary),),
         )
     return _ask_traffic(
         r,
@@ -88,6 +106,7 @@ def _ask_traffic(
     message: str,
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
+    first: tuple[Effect, ...] = (),
 ) -> Transition:
     nxt = r.evolve(
         prev_traffic=dict(r.traffic),
@@ -98,7 +117,7 @@ def _ask_traffic(
         stage=stage,
         stage_since=None,
     )
-    effects: list[Effect] = [SetTraffic(traffic, mirror)]
+    effects: list[Effect] = [*first, SetTraffic(traffic, mirror)]
     if phase is Phase.CANARY and (r.phase is not Phase.CANARY or stage != r.stage):
         effects.append(_event(nxt, EV_STAGE, stage=stage, weight=r.policy.stages[stage].weight))
     return _goto(nxt, now, phase, reason, message, evidence or {}, tuple(effects), actor, r)

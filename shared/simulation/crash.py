@@ -19,6 +19,8 @@ from typing import Any
 from shared.judge.types import Minute
 from shared.model import CreateDeployment, DecisionRecord, EndpointInfo, Rollout
 from shared.ports import (
+    AutoscaleControl,
+    AutoscaleSetting,
     EndpointControl,
     EventPublisher,
     IgnoredEvent,
@@ -190,6 +192,33 @@ class CrashingEndpoints:
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         self.crasher.alive()
         return self.inner.get_logs(endpoint, name, lines)
+
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        self.crasher.alive()
+        self.inner.scale_deployment(endpoint, name, instance_count)
+        self.crasher.effect_done()
+
+
+class CrashingAutoscale:
+    def __init__(self, inner: AutoscaleControl, crasher: Crasher) -> None:
+        self.inner = inner
+        self.crasher = crasher
+
+    def settings_for(self, endpoint: str, deployment: str) -> list[AutoscaleSetting]:
+        self.crasher.alive()
+        return self.inner.settings_for(endpoint, deployment)
+
+    def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
+        self.crasher.alive()
+        copy = self.inner.copy_to(endpoint, source, target)
+        self.crasher.effect_done()
+        return copy
+
+    def delete_for(self, endpoint: str, deployment: str) -> int:
+        self.crasher.alive()
+        n = self.inner.delete_for(endpoint, deployment)
+        self.crasher.effect_done()
+        return n
 
 
 class CrashingEvents:

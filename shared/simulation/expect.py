@@ -56,6 +56,8 @@ def unmet(expect: Expect, result: RunResult) -> list[str]:
         for name, count in expect.instances.items():
             if have.get(name) != count:
                 out.append(f"instances: expected {name} on {count}, got {have.get(name)}")
+    if expect.autoscaled is not None and s["autoscaled"] != sorted(expect.autoscaled):
+        out.append(f"autoscaled: expected {sorted(expect.autoscaled)}, got {s['autoscaled']}")
     if expect.rollouts is not None and len(s["rollouts"]) != expect.rollouts:
         out.append(f"rollouts: expected {expect.rollouts}, got {len(s['rollouts'])}")
     published = s["events_published"]

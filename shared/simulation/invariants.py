@@ -5,10 +5,11 @@ run, a unit test or a hypothesis stateful test can call them after every step:
 
 - :func:`endpoint_violations`: traffic sums to 100 (or 0) over deployments that exist and are
   not being deleted; nothing is routed or mirrored to a deployment that is missing, failed or
-  deleting; an endpoint that served before always has a serving deployment;
+  deleting; an endpoint that served before always has a serving deployment; with
+  ``min_instances``, a deployment serving 100 % runs at least that many instances (the
+  baseline's count: a canary is never promoted on fewer);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
-  the rollout's own ``seq`` is its last decision's;
-- :func:`check_invariants`: both, for one endpoint, from an EndpointInfo and a store.
+  the rollout's own ``seq`` is its last decision's.
 
 The EndpointInfo should be the endpoint as it really is (e.g.
 ``ClockedEndpoints.snapshot``), with traffic entries to vanished deployments kept.
@@ -20,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.model import DecisionRecord, EndpointInfo, Rollout
-from shared.ports import RolloutQuery, RolloutStore
 
 SERVING = frozenset({"Succeeded", "Updating", "Scaling"})
 NOT_ROUTABLE = frozenset({"Failed", "Canceled", "Deleting"})
@@ -31,6 +31,7 @@ ROUTED_TO_UNHEALTHY = "RoutedToUnhealthyDeployment"
 MIRRORED_TO_MISSING = "MirroredToMissingDeployment"
 MIRRORED_TO_UNHEALTHY = "MirroredToUnhealthyDeployment"
 NO_SERVING_DEPLOYMENT = "NoServingDeployment"
+UNDERSIZED = "UndersizedFullTraffic"
 DECISION_GAP = "DecisionSeqGap"
 ROLLOUT_SEQ = "RolloutSeqMismatch"
 
@@ -49,8 +50,10 @@ class Violation:
         return out
 
 
-def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Violation]:
-    """Traffic and mirror of one endpoint against its deployments."""
+def endpoint_violations(
+    info: EndpointInfo, *, served_before: bool, min_instances: int | None = None
+) -> list[Violation]:
+    """Traffic and mirror of one endpoint against its deployments (and their instances)."""
     out: list[Violation] = []
     ep = info.name
     live = {k: int(v) for k, v in info.traffic.items() if int(v) > 0}
@@ -75,6 +78,17 @@ def endpoint_violations(info: EndpointInfo, *, served_before: bool) -> list[Viol
                 out.append(Violation(missing, f"{pct} % {label} to missing {name}", ep))
             elif states[name] in NOT_ROUTABLE:
                 out.append(Violation(unhealthy, f"{pct} % {label} to {name}, {states[name]}", ep))
+    for name, pct in live.items():
+        dep = info.deployments.get(name)
+        count = dep.instance_count if dep is not None else None
+        if min_instances and pct >= 100 and count is not None and count < min_instances:
+            out.append(
+                Violation(
+                    UNDERSIZED,
+                    f"{name} serves 100 % on {count} instances, fewer than {min_instances}",
+                    ep,
+                )
+            )
     if served_before and not any(states.get(n) in SERVING for n in live):
         out.append(
             Violation(
@@ -106,25 +120,6 @@ def decision_violations(
                 rid,
             )
         )
-    return out
-
-
-def check_invariants(
-    info: EndpointInfo | None,
-    store: RolloutStore,
-    endpoint: str,
-    *,
-    served_before: bool,
-    limit: int = 100,
-) -> list[Violation]:
-    """Every invariant of one endpoint: its split (when it exists) and its rollouts' records."""
-    out: list[Violation] = []
-    if info is not None:
-        out += endpoint_violations(info, served_before=served_before)
-    elif served_before:
-        out.append(Violation(NO_SERVING_DEPLOYMENT, "the endpoint has gone", endpoint))
-    for rollout in store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=limit)):
-        out += decision_violations(store.decisions(endpoint, rollout.id), rollout)
     return out
 
 

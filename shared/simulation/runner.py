@@ -21,16 +21,18 @@ from typing import Any
 from shared import machine
 from shared.clock import FakeClock
 from shared.errors import AutocanaryError
+from shared.fakes.autoscale import FakeAutoscale
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.inputs import alert as decode_alert
 from shared.model import ModelRef, Rollout
-from shared.operators import StartRequest
+from shared.operator_requests import StartRequest
 from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
 from shared.simulation.crash import (
     Crasher,
+    CrashingAutoscale,
     CrashingEndpoints,
     CrashingEvents,
     CrashingMetrics,
@@ -98,6 +100,9 @@ class Simulation:
         self.endpoints.add_endpoint(
             spec.name, spec.deployments, spec.traffic, spec.mirror, spec.instance_count
         )
+        self.autoscale = FakeAutoscale()
+        for dep, capacity in spec.autoscale.items():
+            self.autoscale.add(spec.name, dep, capacity)
         self.served_before = any(v > 0 for v in spec.traffic.values())
         self.metrics = SimMetrics(
             self.clock,
@@ -123,6 +128,7 @@ class Simulation:
             policies=scenario.policy,
             workspace_id=WORKSPACE_ID,
             max_concurrency=1,
+            autoscale=CrashingAutoscale(self.autoscale, self.crasher),
         )
         self.refused: dict[str, int] = {}
         self.decisions: list[Line] = []
@@ -133,6 +139,7 @@ class Simulation:
         self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
         self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
         self._writes = -1  # store transactions seen by the last step
+        self._by_hand = False  # a manual change happened (sizing is then not checked)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
@@ -255,6 +262,7 @@ class Simulation:
                 self.refused[action] = self.refused.get(action, 0) + 1
                 self._note(t, "refused", action=action, error=exc.to_dict())
         elif ev.kind == "manual":
+            self._by_hand = True
             try:
                 if "delete_deployment" in d:
                     self.endpoints.delete_by_hand(name, d["delete_deployment"])
@@ -294,7 +302,11 @@ class Simulation:
         name = self.sc.endpoint.name
         if self.check:
             info = self.endpoints.snapshot(name)
-            for v in endpoint_violations(info, served_before=self.served_before):
+            # a change by hand may route everything to a small canary: not the engine's doing
+            least = None if self._by_hand else self.sc.endpoint.instance_count
+            for v in endpoint_violations(
+                info, served_before=self.served_before, min_instances=least
+            ):
                 self._violation(t, step, v)
         if self.store.transactions == self._writes:
             return  # nothing was written: no new decision
@@ -394,6 +406,7 @@ class Simulation:
                 }
                 for n, d in sorted(info.deployments.items())
             ],
+            "autoscaled": self.autoscale.targets(name),
             "allowed_actions": allowed,
             "settled": settled,
             "served": dict(sorted(totals.items())),

@@ -180,7 +180,7 @@ def _policy(raw: Any, base_dir: Path | None) -> PolicySet:
 def _endpoint(raw: Any) -> EndpointSpec:
     where = "scenario.endpoint"
     m = _mapping(raw, where)
-    _unknown(m, {"name", "deployments", "traffic", "mirror", "instance_count"}, where)
+    _unknown(m, {"name", "deployments", "traffic", "mirror", "instance_count", "autoscale"}, where)
     name = m.get("name")
     if not isinstance(name, str) or not name:
         raise bad(f"{where}.name", "is required: the online endpoint's name")
@@ -204,7 +204,21 @@ def _endpoint(raw: Any) -> EndpointSpec:
     count = m.get("instance_count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise bad(f"{where}.instance_count", "must be a whole number >= 1")
-    return EndpointSpec(name, deployments, traffic, mirror, count)
+    autoscale: dict[str, tuple[int, int, int]] = {}
+    for dep, spec in _mapping(m.get("autoscale") or {}, f"{where}.autoscale").items():
+        p = f"{where}.autoscale.{dep}"
+        if dep not in deployments:
+            raise bad(p, "names a deployment not in deployments")
+        _unknown(_mapping(spec, p), {"minimum", "maximum", "default"}, p)
+        lo, hi = (
+            _count(spec.get("minimum", 1), f"{p}.minimum"),
+            _count(spec.get("maximum", 1), f"{p}.maximum"),
+        )
+        default = _count(spec.get("default", lo), f"{p}.default")
+        if not 1 <= lo <= default <= hi:
+            raise bad(p, "needs 1 <= minimum <= default <= maximum")
+        autoscale[str(dep)] = (lo, hi, default)
+    return EndpointSpec(name, deployments, traffic, mirror, count, autoscale)
 
 
 def _metrics(raw: Any) -> MetricsSpec:
@@ -282,6 +296,7 @@ def _expect(raw: Any) -> Expect:
         "traffic",
         "mirror",
         "instances",
+        "autoscaled",
         "rollouts",
         "settles",
         "events",
@@ -297,7 +312,7 @@ def _expect(raw: Any) -> Expect:
         if not isinstance(v, bool):
             raise bad(f"{where}.{k}", "must be true or false")
     lists: dict[str, tuple[str, ...]] = {}
-    for k in ("reasons", "absent_reasons", "deployments"):
+    for k in ("reasons", "absent_reasons", "deployments", "autoscaled"):
         v = m.get(k, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise bad(f"{where}.{k}", "must be a list of strings")
@@ -330,6 +345,7 @@ def _expect(raw: Any) -> Expect:
         }
         if "instances" in m
         else None,
+        autoscaled=lists["autoscaled"] if "autoscaled" in m else None,
         rollouts=_count(m["rollouts"], f"{where}.rollouts") if "rollouts" in m else None,
         settles=settles,
         events=_counts(m, "events", where),

@@ -17,6 +17,7 @@ ARM_OPERATIONS = (
     "set_traffic",
     "delete_deployment",
     "get_logs",
+    "scale_deployment",
 )
 # Azure ML's code for a create refused for want of quota (learn.microsoft.com/azure/
 # machine-learning/how-to-troubleshoot-online-endpoints, "ERROR: OutOfQuota").
@@ -87,6 +88,8 @@ class EndpointSpec:
     traffic: Mapping[str, int]
     mirror: Mapping[str, int]
     instance_count: int = 1
+    # deployment -> (minimum, maximum, default) of the autoscale setting that targets it
+    autoscale: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class Expect:
     traffic: Mapping[str, int] | None = None  # the live traffic at the end
     mirror: Mapping[str, int] | None = None  # the mirror at the end
     instances: Mapping[str, int] | None = None  # instance count of deployments at the end
+    autoscaled: tuple[str, ...] | None = None  # deployments an autoscale setting targets at the end
     rollouts: int | None = None  # how many rollouts the endpoint saw
     settles: bool = False  # the last rollout ended, or waits paused on an allowed action
     events: Mapping[str, int] | None = None  # lifecycle events published: type -> exact count

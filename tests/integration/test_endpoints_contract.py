@@ -372,3 +372,47 @@ def test_adapter_is_the_only_retry_loop_and_rides_out_a_blip(emulator_conn: Any)
         assert admin_request(emulator_conn, "GET", "faults")["arm"][0]["remaining"] == 0
     finally:
         admin_request(emulator_conn, "DELETE", "faults/arm")
+
+
+# ------------------------------------------------------------------ scaling
+
+
+def test_scaling_sets_the_instance_count_updating_then_succeeded_and_traffic_stays(
+    world: World, ep: str
+) -> None:
+    """A scale is a create-or-update with the new count: the count reads back at once, the
+    deployment Updating until the instances run (then Succeeded), serving all along."""
+    _create(world, ep, "fraud-v2")
+    world.control.scale_deployment(ep, "fraud-v2", 3)
+    dep = world.control.get_endpoint(ep).deployments["fraud-v2"]
+    assert dep.instance_count == 3 and dep.provisioning_state in ("Updating", "Succeeded")
+    info = world.settle(ep, "fraud-v2")
+    dep = info.deployments["fraud-v2"]
+    assert (dep.provisioning_state, dep.instance_count, dep.model) == ("Succeeded", 3, NEW.asset_id)
+    assert info.live_traffic() == {"blue": 100}
+
+
+def test_scaling_to_the_count_it_has_changes_nothing(world: World, ep: str) -> None:
+    _create(world, ep, "fraud-v2")
+    world.control.scale_deployment(ep, "fraud-v2", 1)
+    dep = world.control.get_endpoint(ep).deployments["fraud-v2"]
+    assert (dep.provisioning_state, dep.instance_count) == ("Succeeded", 1)
+
+
+def test_scaling_an_unknown_deployment_is_not_found(world: World, ep: str) -> None:
+    with pytest.raises(NotFound):
+        world.control.scale_deployment(ep, "nope", 2)
+
+
+def test_a_scaled_deployment_runs_that_many_workers_on_the_emulator(emulator_conn: Any) -> None:
+    from emulator.testing import admin_request
+
+    world = _emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    world.control.scale_deployment(ep, "blue", 2)
+    world.settle(ep, "blue")
+    state = admin_request(emulator_conn, "GET", "state")
+    (endpoint,) = [e for e in state["endpoints"] if e["name"] == ep]
+    (blue,) = [d for d in endpoint["deployments"] if d["name"] == "blue"]
+    assert (blue["instance_count"], blue["ready_instances"]) == (2, 2)

@@ -10,6 +10,8 @@ After every step:
 - an endpoint that served traffic before the rollout always has a serving deployment;
 - a version that was promoted is never superseded;
 - decision sequence numbers are gapless;
+- a canary that the engine promoted runs at least the baseline's instance count (the live
+  deployments run 4 instances, so the canary is sized to its share before that);
 and once the faults stop and the judge clears everything, every rollout ends or waits paused
 with a reason and an allowed action, and no deployment autocanary made is left orphaned.
 
@@ -41,11 +43,12 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.model import Alert, CreateDeployment, Phase
-from shared.operators import StartRequest
+from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
 from tests.engine_support import WORKSPACE_ID, World, make_world
 
 ENDPOINTS = ("fraud", "churn")  # fraud: newer versions wait; churn: they supersede
+LIVE_INSTANCES = 4  # each endpoint's live deployment: the canary is sized to its share of it
 COUNTS: Counter[str] = Counter()
 
 
@@ -100,6 +103,9 @@ class KillableEndpoints:
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._effect(self.inner.delete_deployment, endpoint, name)
 
+    def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
+        self._effect(self.inner.scale_deployment, endpoint, name, instance_count)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -107,7 +113,7 @@ class KillableEndpoints:
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.w: World = make_world(endpoints=ENDPOINTS)
+        self.w: World = make_world(endpoints=ENDPOINTS, instance_count=LIVE_INSTANCES)
         self.store = KillableStore(self.w.store)
         self.arm = KillableEndpoints(self.w.endpoints)
         self.w.engine.store = self.store
@@ -277,6 +283,20 @@ class EngineMachine(RuleBasedStateMachine):
                     assert machine.SUPERSEDED_BY_NEWER not in after, (r.id, reasons)
 
     @invariant()
+    def a_promoted_canary_runs_the_baselines_instance_count(self) -> None:
+        for name in ENDPOINTS:
+            info = self.w.endpoints.peek(name)
+            for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
+                dep = info.deployments.get(r.canary)
+                promoted = r.phase in (Phase.PROMOTING, Phase.WATCHING, Phase.SUCCEEDED)
+                if not promoted or dep is None or dep.provisioning_state == "Deleting":
+                    continue
+                COUNTS["checked_promoted_capacity"] += 1
+                assert (dep.instance_count or 0) >= LIVE_INSTANCES, (
+                    f"{name}: {r.canary} promoted on {dep.instance_count} instances"
+                )
+
+    @invariant()
     def every_lifecycle_event_is_sent_or_in_the_outbox_never_invented(self) -> None:
         """Each decision's events are published or still in the slot's outbox (never lost),
         and nothing is published that no decision announced (ids are stable on resends)."""
@@ -304,6 +324,7 @@ class EngineMachine(RuleBasedStateMachine):
         for _ in range(120):
             self.w.clock.advance(120)
             self.w.engine.reconcile_all()
+        self.a_promoted_canary_runs_the_baselines_instance_count()
         self.every_lifecycle_event_is_sent_or_in_the_outbox_never_invented()
         for name in ENDPOINTS:
             assert not self.w.store.read(name).outbox, f"{name}: events left unsent"

@@ -26,8 +26,9 @@ _OPTIONS = SerializationOptions(
     strip_string_quotes=True, with_comments=False, explicit_blocks=False
 )
 
-# App settings read by the Functions host rather than by autocanary (prefix match).
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+# App settings read by the Functions host or its Python worker rather than by autocanary
+# (prefix match).
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "PYTHON_")
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
@@ -552,6 +553,32 @@ def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None
     )
 
 
+# The autoscale actions shared/azure/autoscale.py needs through azure-mgmt-monitor.
+AUTOSCALE_ACTIONS = [
+    "Microsoft.Insights/autoscalesettings/read",
+    "Microsoft.Insights/autoscalesettings/write",
+    "Microsoft.Insights/autoscalesettings/delete",
+]
+
+
+def test_autoscale_role_grants_exactly_the_autoscale_actions_on_the_resource_group() -> None:
+    """Autoscale settings are resources of the resource group (not of the workspace): their
+    role is held there, with read, write and delete and nothing else."""
+    assert _local("autoscale_actions") == AUTOSCALE_ACTIONS
+    role = _resource("azurerm_role_definition", "autoscale_operator")
+    group = "${local.workspace_resource_group_id}"
+    assert role["scope"] == group
+    assert role["assignable_scopes"] == [group]
+    (permissions,) = role["permissions"]
+    assert permissions == {"actions": "${local.autoscale_actions}"}
+    assignment = _resource("azurerm_role_assignment", "app_autoscale_operator")
+    assert assignment["scope"] == group
+    assert assignment["role_definition_id"] == (
+        "${azurerm_role_definition.autoscale_operator.role_definition_resource_id}"
+    )
+    assert assignment["principal_id"] == IDENTITY_PRINCIPAL
+
+
 def test_custom_role_is_held_by_the_app_on_the_workspace_only() -> None:
     """Custom roles are assignable at resource group scope at the finest: the role lives in
     the workspace's resource group and is assigned on the workspace alone."""
@@ -594,3 +621,31 @@ def test_no_key_is_written_as_a_literal() -> None:
     assert not re.search(r'(?i)\b\w*(key|secret|password)\w*\s*=\s*"[^"$]', text)
     assert not re.search(r"[A-Za-z0-9+/_-]{30,}={1,2}", text), "a padded base64 token"
     assert not re.search(r"\b[A-Za-z0-9]{40,}\b", text), "a long alphanumeric token"
+
+
+# ------------------------------------------------------------------------- HTTP API keys
+
+
+def test_api_keys_setting_is_a_key_vault_reference_set_only_with_the_variable() -> None:
+    optional = _local("optional_app_settings")
+    assert "var.api_keys == null ? {} : {AUTOCANARY_API_KEYS = local.api_keys_reference}" in (
+        optional
+    )
+    reference = _local("api_keys_reference")
+    assert "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)" in reference
+    assert "AUTOCANARY_API_KEYS" in SETTINGS
+    variable = _config()["variable"]["api_keys"]
+    assert variable["default"] is None and variable["validation"]
+
+
+def test_key_vault_references_resolve_with_the_user_assigned_identity() -> None:
+    site = _resource("azapi_resource", "function_app")["body"]["properties"]
+    assert site["keyVaultReferenceIdentity"] == "${azurerm_user_assigned_identity.app.id}"
+
+
+def test_identity_may_read_the_api_keys_secret_only() -> None:
+    optional = _local("optional_role_assignments")
+    assert 'role = "Key Vault Secrets User"' in optional
+    assert "${var.api_keys.key_vault_id}/secrets/${var.api_keys.secret_name}" in optional
+    assert "Key Vault Secrets Officer" not in _code_text()
+    assert "Key Vault Administrator" not in _code_text()

@@ -61,3 +61,14 @@ def record(seq: int) -> DecisionRecord:
 def test_gapless_decision_seqs_pass_and_a_gap_is_a_violation() -> None:
     assert inv.decision_violations([record(1), record(2), record(3)]) == []
     assert rules(inv.decision_violations([record(1), record(3)])) == [inv.DECISION_GAP]
+
+
+def test_full_traffic_on_fewer_instances_than_the_baseline_is_a_violation() -> None:
+    small = EndpointInfo(
+        "fraud", {"v2": 100}, {}, {"v2": DeploymentInfo("v2", "Succeeded", "azureml:f:2", 1)}
+    )
+    assert rules(inv.endpoint_violations(small, served_before=True, min_instances=3)) == [
+        inv.UNDERSIZED
+    ]
+    assert inv.endpoint_violations(small, served_before=True, min_instances=1) == []
+    assert inv.endpoint_violations(small, served_before=True) == []

@@ -92,6 +92,17 @@ def test_a_short_configured_key_is_a_configuration_error() -> None:
     assert api_keys({}) == ()
 
 
+def test_an_unresolved_key_vault_reference_is_never_a_key(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """App Service leaves a reference it cannot resolve as its text, which is no secret."""
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-ops.vault.azure.net/secrets/api-keys/)"
+    monkeypatch.setenv("AUTOCANARY_API_KEYS", reference)
+    resp = get({"x-functions-key": reference})
+    assert resp.status_code == 500 and _error(resp)["code"] == "configuration_error"
+    assert "unresolved Key Vault reference" in _error(resp)["message"]
+
+
 def test_settings_check_names_a_bad_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",

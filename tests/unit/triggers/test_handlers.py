@@ -11,11 +11,11 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
+import function_app
 from handlers import alerts, api, api_actions, events, reconcile
 from shared import bootstrap
 from shared.model import Phase
 from shared.ports import RolloutQuery
-from tests.app_functions import app_functions
 from tests.engine_support import API_HEADERS, WORKSPACE_ID, World, make_world
 
 MODEL_EVENT = "Microsoft.MachineLearningServices.ModelRegistered"
@@ -96,7 +96,7 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
     """function_app declares exactly the four trigger families; the alerts webhook keeps the
     host's FUNCTION key, the operator API is ANONYMOUS at host level (the app checks the key,
     so a missing one is answered in the JSON error shape)."""
-    functions = {f.get_function_name(): f for f in app_functions()}
+    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     assert set(functions) == {
         "on_model_registered",
         "reconcile_rollouts",

@@ -127,7 +127,10 @@ def test_alert_webhook_never_answers_500_and_refusals_write_nothing(data: st.Dat
 @FUZZ
 @given(
     endpoint=st.one_of(st.text(max_size=30), st.sampled_from(["fraud", "x" * 2000, "a/b#c?"])),
-    action=st.one_of(st.text(max_size=10), st.sampled_from(["pause", "rollback", "promote"])),
+    action=st.one_of(
+        st.text(max_size=10),
+        st.sampled_from(["pause", "rollback", "promote", "retry", "cancel"]),
+    ),
     payload=st.one_of(
         json_values,
         st.fixed_dictionaries(
@@ -143,6 +146,34 @@ def test_operator_actions_never_answer_500_and_refusals_write_nothing(
         before = counter.count
         resp = api_actions.rollout_action(_request("POST", _encode(payload), route, {}))
         _check(resp, counter, before)
+
+
+@FUZZ
+@given(
+    payload=st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {
+                "model": st.one_of(st.just("fraud"), json_values),
+                "version": st.one_of(st.sampled_from(["8", "1", "7"]), json_values),
+                "reason": st.one_of(st.just("lost"), json_values),
+            },
+            optional={
+                "actor": json_values,
+                "endpoint": st.one_of(st.just("fraud"), json_values),
+                "allow_downgrade": json_values,
+                "tags": json_values,
+                "full": json_values,
+            },
+        ),
+    ),
+)
+def test_manual_starts_never_answer_500_and_refusals_write_nothing(payload: Any) -> None:
+    with fresh_world() as (_, counter):
+        before = counter.count
+        _check(
+            api_actions.start_rollout(_request("POST", _encode(payload), {}, {})), counter, before
+        )
 
 
 @FUZZ

@@ -1,0 +1,164 @@
+"""Canary capacity: how many instances the canary runs at each stage, and what it cost. Pure.
+
+Policy ``capacity: follow_traffic`` (the default) sizes the canary to its share of the traffic:
+``ceil(live x weight x headroom)`` instances (at least 1, at most the live count) for a shadow
+or a stage of ``weight`` %, where ``live`` is the baseline's instance count when the rollout
+began; ``capacity: full`` gives it the live count from the start. Before its weight rises the
+canary is scaled, and seen ``Succeeded`` at that count; before promotion (100 %) it runs the
+baseline's count exactly, whatever it was created with (an ``instance_count`` override
+included: a canary promoted on one instance would serve all traffic on one instance).
+
+``Rollout.capacity`` holds:
+  live:       the baseline's instance count when the rollout began (absent: not known, and
+              the canary is not sized: its count is whatever the clone has)
+  count:      the canary's instance count as last seen (0 while it does not exist)
+  state:      its provisioning state as last seen
+  since:      when ``count`` was last seen to change
+  instance_s: the canary's instance-seconds up to ``since``
+  pending:    a stage waiting for the canary's count: {stage, target, reason, actor, since}
+  autoscale:  the live deployment's autoscale setting was copied to the canary
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from shared.machine.cost import instance_seconds
+from shared.machine.records import Transition, _pause, _status
+from shared.model import (
+    PROVISION_FAILED,
+    PROVISIONED,
+    EndpointInfo,
+    Rollout,
+    ScaleDeployment,
+    iso,
+    parse_time,
+)
+from shared.policy import RolloutPolicy
+from shared.reasons import CANARY_SCALE_FAILED, CANARY_SCALING
+
+
+def canary_target(policy: RolloutPolicy, live: int, weight: int) -> int:
+    """Instances the canary needs for ``weight`` % of the traffic (or of mirrored copies)."""
+    if weight >= 100 or policy.capacity == "full":
+        return live
+    return max(1, min(live, math.ceil(live * weight / 100 * policy.headroom - 1e-9)))
+
+
+def first_weight(policy: RolloutPolicy) -> int:
+    """The share the canary takes first: the shadow's mirror, else the first stage."""
+    return policy.shadow_percent if policy.has_shadow else policy.stages[0].weight
+
+
+def start_capacity(r: Rollout, ep: EndpointInfo, now: datetime) -> dict[str, Any]:
+    """The capacity record of a rollout that begins now, cloning ``r.baseline``."""
+    dep = ep.deployments.get(r.baseline)
+    live = dep.instance_count if dep is not None else None
+    out: dict[str, Any] = {"count": 0, "state": None, "since": iso(now), "instance_s": 0.0}
+    if live is not None and live >= 1:
+        out["live"] = int(live)
+    return out
+
+
+def create_count(r: Rollout) -> int | None:
+    """The instance count to create the canary with: the policy's override, else its first
+    share of the live count (None: the clone keeps the live deployment's count)."""
+    if r.policy.instance_count is not None:
+        return r.policy.instance_count
+    live = r.capacity.get("live")
+    if not live:
+        return None
+    return canary_target(r.policy, int(live), first_weight(r.policy))
+
+
+def observe(r: Rollout, ep: EndpointInfo, now: datetime) -> Rollout:
+    """Fold what is seen of the canary (its count and state) into the capacity record; the
+    instance-seconds so far are counted at each change of count."""
+    cap = r.capacity
+    if not cap or not r.canary:
+        return r
+    dep = ep.deployments.get(r.canary)
+    count = int(dep.instance_count or 0) if dep is not None else 0
+    state = dep.provisioning_state if dep is not None else None
+    if cap.get("count") == count and cap.get("state") == state:
+        return r
+    folded = instance_seconds(cap, now)
+    return r.evolve(
+        capacity={**cap, "count": count, "state": state, "since": iso(now), "instance_s": folded}
+    )
+
+
+def without_pending(r: Rollout) -> Rollout:
+    if "pending" not in r.capacity:
+        return r
+    return r.evolve(capacity={k: v for k, v in r.capacity.items() if k != "pending"})
+
+
+def gate(
+    r: Rollout,
+    now: datetime,
+    index: int,
+    reason: str,
+    actor: str,
+    confirm: str | None = None,
+) -> tuple[Rollout, Transition | None]:
+    """Whether the canary has the instances stage ``index`` (-1: the shadow) needs.
+
+    Ready (seen Succeeded at the target: at least it for a partial share, exactly the live
+    count for 100 %): the rollout (no stage waits any more) and None. Otherwise the stage
+    waits, recorded as ``CanaryScaling``; the scale is asked for (again) while the canary is
+    Succeeded at another count (and once when the wait begins on a Failed canary, as after a
+    resume), and a scale that ends Failed or does not finish within the provisioning timeout
+    pauses the rollout for an operator (``CanaryScaleFailed``)."""
+    cap = r.capacity
+    live = cap.get("live")
+    if not live or not r.canary:
+        return without_pending(r), None
+    weight = r.policy.stages[index].weight if index >= 0 else r.policy.shadow_percent
+    need = canary_target(r.policy, int(live), weight)
+    seen, state = int(cap.get("count") or 0), cap.get("state")
+    exact = weight >= 100
+    if state == PROVISIONED and (seen == need if exact else seen >= need):
+        return without_pending(r), None
+    pending = dict(cap.get("pending") or {})
+    fresh = pending.get("stage") != index or pending.get("target") != need
+    if fresh:
+        pending = {"stage": index, "target": need, "since": iso(now)}
+    pending.update(reason=reason, actor=actor)
+    since = parse_time(pending.get("since")) or now
+    waited = (now - since).total_seconds()
+    what = "promotion" if exact else ("the shadow" if index < 0 else f"stage {index}")
+    evidence = {
+        "instances": seen,
+        "target": need,
+        "live_instances": int(live),
+        "weight": weight,
+        "provisioning_state": state,
+        "capacity": r.policy.capacity,
+        "headroom": r.policy.headroom,
+        "elapsed_s": round(waited, 3),
+    }
+    failed = state in PROVISION_FAILED and not fresh  # a Failed canary is asked once more
+    if failed or waited >= r.policy.provisioning_timeout:
+        why = f"is {state}" if state in PROVISION_FAILED else f"not ready after {waited:.0f}s"
+        return r, _pause(
+            without_pending(r),
+            now,
+            CANARY_SCALE_FAILED,
+            f"scaling {r.canary} to {need} instances before {what}: {why}; holding for an operator",
+            evidence=evidence,
+        )
+    waiting = r.evolve(capacity={**cap, "pending": pending})
+    ask = state == PROVISIONED or (fresh and state in PROVISION_FAILED)
+    effects = (ScaleDeployment(r.canary, need),) if ask else ()
+    return r, _status(
+        waiting,
+        confirm,
+        now,
+        effects=effects,
+        reason=CANARY_SCALING,
+        message=f"scaling {r.canary} from {seen} to {need} instances before {what}",
+        evidence=evidence,
+    )

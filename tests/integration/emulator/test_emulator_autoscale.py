@@ -1,0 +1,161 @@
+"""The emulator's Microsoft.Insights/autoscalesettings over ARM, as autoscale_API.json
+(2022-10-01) shapes it: create 201 then update 200, get, list by resource group and by
+subscription, delete 200 then 204, and the spec's rules on the body."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from emulator.connection import Connection
+from emulator.testing import create_endpoint, make_deployment
+
+pytestmark = pytest.mark.integration
+
+API = "2022-10-01"
+
+
+@pytest.fixture(scope="module")
+def target(emulator: Connection, ml: Any, assets: dict[str, str]) -> str:
+    """The ARM id of a deployment to target."""
+    name = "asr-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, name)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(name, "blue", assets["good"])
+    ).result()
+    return (
+        f"/subscriptions/{emulator.subscription}/resourceGroups/{emulator.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{emulator.workspace}"
+        f"/onlineEndpoints/{name}/deployments/blue"
+    )
+
+
+def _url(conn: Connection, name: str | None = None, group: str = "resourcegroups") -> str:
+    base = (
+        f"{conn.arm_url}subscriptions/{conn.subscription}/{group}/{conn.resource_group}"
+        "/providers/Microsoft.Insights/autoscalesettings"
+    )
+    return base + (f"/{name}" if name else "")
+
+
+def _call(conn: Connection, method: str, url: str, body: Any = None, api: str = API) -> Any:
+    return requests.request(
+        method,
+        url,
+        params={"api-version": api},
+        json=body,
+        headers={"Authorization": "Bearer test"},
+        verify=conn.cert_path,
+        timeout=10,
+    )
+
+
+def _body(conn: Connection, target: str, **props: Any) -> dict[str, Any]:
+    profile = {
+        "name": "default",
+        "capacity": {"minimum": "1", "maximum": "4", "default": "2"},
+        "rules": [],
+    }
+    return {
+        "location": conn.location,
+        "properties": {"profiles": [profile], "targetResourceUri": target, **props},
+    }
+
+
+def test_create_then_update_then_get_and_both_lists(emulator: Connection, target: str) -> None:
+    name = "as-" + uuid.uuid4().hex[:6]
+    made = _call(emulator, "PUT", _url(emulator, name), _body(emulator, target))
+    assert made.status_code == 201
+    body = made.json()
+    assert body["type"] == "Microsoft.Insights/autoscaleSettings" and body["name"] == name
+    props = body["properties"]
+    assert props["enabled"] is True  # the spec's default
+    assert props["targetResourceUri"] == target
+    assert props["profiles"][0]["capacity"] == {"minimum": "1", "maximum": "4", "default": "2"}
+    again = _call(emulator, "PUT", _url(emulator, name), _body(emulator, target, enabled=False))
+    assert again.status_code == 200 and again.json()["properties"]["enabled"] is False
+    # ARM paths are case-insensitive: the SDK says resourcegroups, others resourceGroups
+    got = _call(emulator, "GET", _url(emulator, name, group="resourceGroups"))
+    assert got.status_code == 200 and got.json()["properties"]["enabled"] is False
+    by_group = _call(emulator, "GET", _url(emulator)).json()["value"]
+    by_sub = _call(
+        emulator,
+        "GET",
+        f"{emulator.arm_url}subscriptions/{emulator.subscription}/providers/"
+        "Microsoft.Insights/autoscalesettings",
+    ).json()["value"]
+    assert name in {s["name"] for s in by_group} and name in {s["name"] for s in by_sub}
+
+
+def test_delete_answers_200_then_204_and_get_404(emulator: Connection, target: str) -> None:
+    name = "as-" + uuid.uuid4().hex[:6]
+    _call(emulator, "PUT", _url(emulator, name), _body(emulator, target))
+    assert _call(emulator, "DELETE", _url(emulator, name)).status_code == 200
+    assert _call(emulator, "DELETE", _url(emulator, name)).status_code == 204
+    missing = _call(emulator, "GET", _url(emulator, name))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "ResourceNotFound"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"location": None}, "location"),
+        ({"profiles": None}, "properties.profiles"),
+        (
+            {"capacity": {"minimum": "3", "maximum": "2", "default": "2"}},
+            "properties.profiles[0].capacity",
+        ),
+        (
+            {"capacity": {"minimum": "1", "maximum": "2", "default": "5"}},
+            "properties.profiles[0].capacity.default",
+        ),
+        (
+            {"capacity": {"minimum": "one", "maximum": "2", "default": "1"}},
+            "properties.profiles[0].capacity.minimum",
+        ),
+        (
+            {
+                "profiles": [
+                    {
+                        "name": f"p{i}",
+                        "capacity": {"minimum": "1", "maximum": "1", "default": "1"},
+                        "rules": [],
+                    }
+                    for i in range(21)
+                ]
+            },
+            "properties.profiles",
+        ),
+    ],
+)
+def test_a_body_the_spec_refuses_is_400_naming_the_field(
+    emulator: Connection, target: str, change: dict[str, Any], field: str
+) -> None:
+    body = _body(emulator, target)
+    if "location" in change:
+        body.pop("location")
+    elif "profiles" in change:
+        body["properties"]["profiles"] = change["profiles"]
+    else:
+        body["properties"]["profiles"][0]["capacity"] = change["capacity"]
+    answer = _call(emulator, "PUT", _url(emulator, "as-bad"), body)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"].startswith(field + ":")
+
+
+def test_a_target_that_is_no_deployment_of_the_workspace_is_refused(
+    emulator: Connection, target: str
+) -> None:
+    gone = target.rsplit("/", 1)[0] + "/nope"
+    answer = _call(emulator, "PUT", _url(emulator, "as-gone"), _body(emulator, gone))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "TargetResourceNotFound"
+
+
+def test_an_api_version_autoscale_settings_do_not_have_is_refused(emulator: Connection) -> None:
+    answer = _call(emulator, "GET", _url(emulator), api="2023-01-01")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "NoRegisteredProviderFound"

@@ -1,0 +1,310 @@
+"""Canary capacity in decide(): sized to its share, scaled before its weight rises, the live
+count before promotion, autoscale settings carried and removed, cost in the evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import machine as m
+from shared.fakes.autoscale import FakeAutoscale
+from shared.fakes.endpoints import FakeEndpoints
+from shared.judge.types import Verdict
+from shared.machine.capacity import canary_target
+from shared.model import (
+    Command,
+    CopyAutoscale,
+    CreateDeployment,
+    DeleteAutoscale,
+    DeleteDeployment,
+    Effect,
+    ModelRef,
+    Observation,
+    Phase,
+    Rollout,
+    ScaleDeployment,
+    SetTraffic,
+)
+from shared.policy import RolloutPolicy, Stage
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PROMOTE = Verdict("promote", "Cleared", {"log_e": 3.2})
+
+
+def policy(**kw: object) -> RolloutPolicy:
+    base = RolloutPolicy(
+        endpoint="fraud",
+        shadow_percent=20,
+        shadow_duration=60,
+        stages=(Stage(10, 60, 600), Stage(50, 60, 600), Stage(100)),
+        watch_window=120,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+class Sim:
+    """One rollout against a fake endpoint whose live deployment runs ``live`` instances."""
+
+    def __init__(self, pol: RolloutPolicy, live: int = 10, autoscale: bool = True) -> None:
+        self.now = T0
+        self.ep = FakeEndpoints(provisioning_reads=1)
+        self.ep.add_endpoint("fraud", {"blue": "azureml:fraud:6"}, {"blue": 100}, live)
+        self.autoscale = FakeAutoscale()
+        if autoscale:
+            self.autoscale.add("fraud", "blue", (2, 12, 4))
+        t = m.new_rollout(ModelRef("fraud", "7", event_id="e", event_time=T0), pol, T0, m.ADMITTED)
+        self.r: Rollout = t.rollout
+        self.records = [t.record]
+        self.effects: list[Effect] = []
+
+    def step(self, verdict: Verdict | None = PROMOTE, command: Command | None = None) -> None:
+        self.now += timedelta(seconds=70)
+        info = self.ep.get_endpoint("fraud")
+        t = m.decide(self.r, Observation(info, verdict, None, command), self.now)
+        for e in t.effects:
+            self.effects.append(e)
+            if isinstance(e, CreateDeployment):
+                self.ep.create_deployment("fraud", e)
+            elif isinstance(e, SetTraffic):
+                self.ep.set_traffic("fraud", e.traffic, e.mirror)
+            elif isinstance(e, DeleteDeployment):
+                self.ep.delete_deployment("fraud", e.name)
+            elif isinstance(e, ScaleDeployment):
+                self.ep.scale_deployment("fraud", e.name, e.instance_count)
+            elif isinstance(e, CopyAutoscale):
+                self.autoscale.copy_to("fraud", e.source, e.target)
+            elif isinstance(e, DeleteAutoscale):
+                self.autoscale.delete_for("fraud", e.name)
+        self.r = t.rollout
+        if t.record:
+            self.records.append(t.record)
+
+    def count(self) -> int | None:
+        return self.ep.peek("fraud").deployments[self.r.canary].instance_count
+
+    def run(self, limit: int = 80, **kw: object) -> None:
+        for _ in range(limit):
+            if self.r.phase.terminal:
+                return
+            self.step(**kw)  # type: ignore[arg-type]
+
+
+def test_canary_target_is_its_share_of_the_live_count_with_headroom_within_1_and_live() -> None:
+    p = policy()
+    assert canary_target(p, 10, 10) == 2  # ceil(10 x 0.1 x 1.5)
+    assert canary_target(p, 10, 20) == 3
+    assert canary_target(p, 10, 50) == 8
+    assert canary_target(p, 10, 90) == 10  # never more than the live count
+    assert canary_target(p, 10, 100) == 10
+    assert canary_target(p, 1, 1) == 1  # at least one
+    assert canary_target(replace(p, headroom=1.0), 10, 10) == 1
+    assert canary_target(replace(p, capacity="full"), 10, 10) == 10
+
+
+def test_the_canary_is_created_on_its_first_share_and_scaled_before_each_rise() -> None:
+    sim = Sim(policy())
+    sim.step()
+    create = next(e for e in sim.effects if isinstance(e, CreateDeployment))
+    assert create.instance_count == 3  # the 20 % shadow
+    counts_at: dict[int, set[int | None]] = {}
+    for _ in range(60):
+        if sim.r.phase is not Phase.CANARY:
+            if sim.r.phase.terminal:
+                break
+            sim.step()
+            continue
+        counts_at.setdefault(sim.r.stage, set()).add(sim.count())
+        sim.step()
+    assert counts_at[0] == {3, 8}  # 3 >= 2 for 10 %; scaled to 8 there, before 50 %
+    assert min(c or 0 for c in counts_at[1]) >= 8  # 50 % only ever on 8 or more
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 10
+    scales = [e.instance_count for e in sim.effects if isinstance(e, ScaleDeployment)]
+    assert scales == [8, 10]
+    reasons = [r.reason for r in sim.records if r is not None]
+    assert reasons.count(m.CANARY_SCALING) == 2
+
+
+def test_the_weight_rises_only_once_the_scale_is_seen_succeeded() -> None:
+    sim = Sim(policy(), live=10)
+    for _ in range(60):
+        sim.step()
+        if sim.r.reason == m.CANARY_SCALING:
+            break
+    assert sim.r.stage == 0 and sim.r.capacity["pending"]["target"] == 8
+    assert sim.ep.peek("fraud").deployments["fraud-v7"].provisioning_state == "Updating"
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 10, "blue": 90}  # still stage 0's split
+    for _ in range(3):
+        sim.step()
+        if sim.r.stage == 1:
+            break
+        assert sim.ep.traffic("fraud") == {"fraud-v7": 10, "blue": 90}
+    assert sim.r.stage == 1 and sim.r.reason == m.JUDGE_PROMOTE
+    assert sim.r.capacity["count"] == 8 and sim.r.capacity["state"] == "Succeeded"
+    assert "pending" not in sim.r.capacity
+
+
+def test_an_instance_count_override_is_scaled_back_to_the_live_count_before_promotion() -> None:
+    sim = Sim(policy(instance_count=1, stages=(Stage(10, 60, 600), Stage(100))), live=3)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED
+    assert sim.count() == 3
+    promoting = next(r for r in sim.records if r and r.phase_to is Phase.PROMOTING)
+    scaled = next(r for r in sim.records if r and r.reason == m.CANARY_SCALING)
+    assert scaled.seq < promoting.seq and scaled.evidence["target"] == 3
+
+
+def test_an_override_above_the_live_count_is_scaled_down_to_it_for_promotion() -> None:
+    sim = Sim(policy(instance_count=6), live=3)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 3
+
+
+def test_capacity_full_creates_the_canary_on_the_live_count_and_never_scales_it() -> None:
+    sim = Sim(policy(capacity="full"), live=4)
+    sim.run()
+    create = next(e for e in sim.effects if isinstance(e, CreateDeployment))
+    assert create.instance_count == 4
+    assert not [e for e in sim.effects if isinstance(e, ScaleDeployment)]
+    assert sim.r.phase is Phase.SUCCEEDED
+
+
+def test_a_lost_scale_call_is_asked_again_while_the_canary_is_succeeded_at_another_count() -> None:
+    sim = Sim(policy(), live=10)
+    for _ in range(60):
+        sim.step()
+        if sim.r.reason == m.CANARY_SCALING:
+            break
+    for _ in range(2):
+        sim.ep.get_endpoint("fraud")  # the scale to 8 finishes ...
+    sim.ep.scale_deployment("fraud", "fraud-v7", 3)  # ... and is undone, as if it was lost
+    for _ in range(2):
+        sim.ep.get_endpoint("fraud")  # Succeeded at 3
+    before = len([e for e in sim.effects if isinstance(e, ScaleDeployment)])
+    sim.step()
+    again = [e for e in sim.effects if isinstance(e, ScaleDeployment)]
+    assert len(again) == before + 1 and again[-1].instance_count == 8
+    assert sim.r.stage == 0
+
+
+def test_a_scale_that_fails_pauses_the_rollout_for_an_operator() -> None:
+    sim = Sim(policy(provisioning_timeout=300), live=10)
+    for _ in range(20):
+        sim.step()
+        if sim.r.phase is Phase.CANARY:
+            break
+    sim.ep.provisioning_reads = 1000  # the scale asked for next never finishes
+    for _ in range(80):
+        sim.step()
+        if sim.r.paused:
+            break
+    assert sim.r.pause_reason == m.CANARY_SCALE_FAILED
+    assert m.allowed_actions(sim.r)
+    assert "pending" not in sim.r.capacity  # a resume starts the wait over
+
+
+def test_promotion_copies_the_autoscale_setting_and_the_old_one_goes_with_the_old_deployment() -> (
+    None
+):
+    sim = Sim(policy(), live=4)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED
+    assert sim.autoscale.targets("fraud") == ["fraud-v7"]
+    (copy,) = sim.autoscale.settings_for("fraud", "fraud-v7")
+    assert copy.capacities == ((2, 12, 4),)
+    kinds = [e.kind for e in sim.effects]
+    first_copy = kinds.index("copy_autoscale")
+    assert kinds[first_copy + 1] == "set_traffic"  # before the traffic moves to 100 %
+    assert kinds.index("delete_autoscale") < kinds.index("delete_deployment")
+
+
+def test_a_rollback_after_promotion_removes_the_canarys_copy_and_keeps_the_baselines() -> None:
+    sim = Sim(policy(), live=4)
+    for _ in range(80):
+        sim.step()
+        if sim.r.phase is Phase.WATCHING:
+            break
+    assert sim.autoscale.targets("fraud") == ["blue", "fraud-v7"]
+    sim.step(command=Command("rollback", "bad", actor="op"))
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert sim.autoscale.targets("fraud") == ["blue"]
+
+
+def test_a_canary_kept_after_a_rollback_loses_its_autoscale_copy() -> None:
+    sim = Sim(policy(delete_failed_deployment=False), live=4)
+    for _ in range(80):
+        sim.step()
+        if sim.r.phase is Phase.WATCHING:
+            break
+    sim.step(command=Command("rollback", "bad", actor="op"))
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert "fraud-v7" in sim.ep.deployment_names("fraud")
+    assert sim.autoscale.targets("fraud") == ["blue"]
+
+
+def test_a_rollback_before_promotion_touches_no_autoscale_setting() -> None:
+    sim = Sim(policy(), live=4)
+    for _ in range(20):
+        sim.step()
+        if sim.r.phase is Phase.CANARY:
+            break
+    sim.step(command=Command("rollback", "bad", actor="op"))
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert not [e for e in sim.effects if e.kind.endswith("autoscale")]
+
+
+@pytest.mark.parametrize("outcome", ["promote", "rollback"])
+def test_the_last_decision_records_the_canarys_instance_hours(outcome: str) -> None:
+    sim = Sim(policy(), live=10, autoscale=False)
+    if outcome == "rollback":
+        for _ in range(20):
+            sim.step()
+            if sim.r.phase is Phase.CANARY:
+                break
+        sim.step(command=Command("rollback", "bad", actor="op"))
+    sim.run(verdict=None if outcome == "rollback" else PROMOTE)
+    last = sim.records[-1]
+    assert last is not None and last.phase_to.terminal
+    hours = last.evidence["cost"]["canary_instance_hours"]
+    assert last.evidence["cost"]["live_instances"] == 10
+    # never more than a full copy of production for as long as the rollout ran
+    assert 0 < hours < 10 * (sim.now - T0).total_seconds() / 3600
+    assert sim.r.evidence["cost"] == last.evidence["cost"]
+
+
+def test_a_baseline_of_unknown_count_leaves_the_canary_as_cloned() -> None:
+    sim = Sim(policy(), live=10)
+    info = sim.ep.get_endpoint("fraud")
+    blue = replace(info.deployments["blue"], instance_count=None)
+    blind = replace(info, deployments={"blue": blue})
+    t = m.decide(sim.r, Observation(blind), T0 + timedelta(seconds=1))
+    create = next(e for e in t.effects if isinstance(e, CreateDeployment))
+    assert create.instance_count is None and "live" not in t.rollout.capacity
+
+
+def test_a_scale_that_ends_failed_pauses_and_a_resume_asks_for_it_again() -> None:
+    sim = Sim(policy(), live=10)
+    for _ in range(20):
+        sim.step()
+        if sim.r.phase is Phase.CANARY:
+            break
+    sim.ep.fail_models.add("azureml:fraud:7")  # the next update of the canary ends Failed
+    for _ in range(20):
+        sim.step()
+        if sim.r.paused:
+            break
+    assert sim.r.pause_reason == m.CANARY_SCALE_FAILED
+    assert sim.ep.peek("fraud").deployments["fraud-v7"].provisioning_state == "Failed"
+    sim.ep.fail_models.clear()
+    asked = len([e for e in sim.effects if isinstance(e, ScaleDeployment)])
+    sim.step(command=Command("resume", "quota raised", actor="op"))
+    for _ in range(6):
+        sim.step()
+        if sim.r.stage == 1:
+            break
+    assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) == asked + 1
+    assert sim.r.stage == 1 and sim.count() == 8
