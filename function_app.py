@@ -16,8 +16,8 @@ for blueprint in (
     reconcile.bp,
     alerts.bp,
     api.bp,
-    api_history.bp,
     api_actions.bp,
+    api_history.bp,
     openapi.bp,
     dashboard.bp,
 ):

@@ -71,16 +71,9 @@ def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _reply(result: ActionResult, whole: bool, status: int = 200) -> func.HttpResponse:
-    engine = bootstrap.engine()
     if whole:
-        return json_response(engine.describe(result.endpoint), status)
-    reply = action_reply(result)
-    if result.rollout is not None:
-        # the rollout as every read shows it (cause, why, stage timing, traffic), with the
-        # actions the slot allows now (retry, cancel)
-        view = engine.queries.view(result.rollout, result.decision, waiting=result.waiting)
-        reply["rollout"] = {**view, "allowed_actions": reply["rollout"]["allowed_actions"]}
-    return json_response(reply, status)
+        return json_response(bootstrap.engine().describe(result.endpoint), status)
+    return json_response(action_reply(result, bootstrap.engine().queries.action_view), status)
 
 
 def _full(params: Mapping[str, str]) -> bool:

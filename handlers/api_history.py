@@ -11,6 +11,8 @@ GET /api/events?ignored=true&limit=&continuation=               ignored events w
 the ``{action}`` parameter of ``POST rollouts/{endpoint}/{action}`` (learn.microsoft.com/dotnet/
 api/microsoft.aspnetcore.routing.template.routeprecedence.computeinbound: "/api/template ==
 1.1 /api/template/{id} == 1.13", lower first), and the methods differ anyway.
+
+The routes are ANONYMOUS at host level: the app checks the key (handlers._http.api_call).
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ bp = func.Blueprint()
 
 
 def _serve(req: func.HttpRequest, run: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run a read handler once the API key is checked (api_call, as every operator route):
-    every error becomes the JSON error shape."""
+    """Run a read handler once the key is checked; every error becomes the JSON error shape."""
     return api_call(req, run)
 
 

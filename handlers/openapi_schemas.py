@@ -191,6 +191,8 @@ SCHEMAS: dict[str, Any] = {
                 {
                     "readings": {"type": "array", "items": _ref("Reading")},
                     "policy": {"type": "object"},
+                    "evidence": {"type": "object", "description": "behind reason"},
+                    "confirmed": {"type": "boolean", "description": "wanted split seen live"},
                 },
             ),
         ]
@@ -313,6 +315,7 @@ SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string", "minLength": 1},
             "actor": {"type": "string"},
             "allow_downgrade": {"type": "boolean"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     ),
     "ActionReply": _obj(
@@ -320,8 +323,10 @@ SCHEMAS: dict[str, Any] = {
         {
             "endpoint": {"type": "string"},
             "action": {"type": "string"},
-            "rollout": _ref("Rollout"),
+            "outcome": _nullable("string"),
+            "rollout": {"oneOf": [_ref("Rollout"), {"type": "null"}]},
             "decision": {"oneOf": [_ref("Decision"), {"type": "null"}]},
+            "waiting": _nullable("object"),
         },
     ),
 }

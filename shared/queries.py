@@ -115,8 +115,11 @@ class Queries:
     def _allowed(self, r: Rollout, waiting: Waiting | None, latest: bool) -> list[str]:
         """The actions allowed now: the one place the read side asks the core (the retry
         of a past rollout and the cancel of a waiting version depend on the slot)."""
-        del waiting, latest  # the core's allowed_actions decides from the rollout alone here
-        return machine.allowed_actions(r)
+        return machine.allowed_actions(r, waiting=waiting, latest=latest)
+
+    def action_view(self, r: Rollout, waiting: Waiting | None) -> dict[str, Any]:
+        """The rollout as an action reply carries it: the view, no decisions, no ARM read."""
+        return self.view(r, waiting=waiting)
 
     # ------------------------------------------------------------------------- lists
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
@@ -204,6 +207,8 @@ class Queries:
         )
         view["readings"] = explain.readings(r, last)
         view["policy"] = r.policy.to_dict()
+        view["evidence"] = dict(r.evidence)  # the latest evidence behind ``reason``
+        view["confirmed"] = r.confirmed  # the wanted split was seen live
         return {
             "endpoint": r.endpoint,
             "rollout": view,

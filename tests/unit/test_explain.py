@@ -265,7 +265,7 @@ def test_stage_deadline_held_for_an_operator_says_what_may_be_done() -> None:
     d = _record(r, R.STAGE_DEADLINE, ev)
     paused = r.evolve(paused=True, pause_reason=R.STAGE_DEADLINE, decisive=d.to_dict())
     assert explain.cause(paused, d) == (
-        "Paused: stage 1 of 4, 10 % not cleared within its max duration 1800 s "
+        "Paused: stage 1 of 4, 10 % was not cleared within its max duration 1800 s "
         "(last: JudgeHold); promote, roll back or abort"
     )
 
