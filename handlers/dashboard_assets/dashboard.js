@@ -390,8 +390,13 @@
   }
 
   // ------------------------------------------------------------------ flow
+  // #/<endpoint>/<rollout id> after the URL, else ?endpoint=<endpoint> (the notices' links):
+  // that endpoint's current (or latest) rollout
   function parseHash() {
     var parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+    if (!parts.length && params.get("endpoint")) {
+      return { endpoint: params.get("endpoint"), id: null };
+    }
     return { endpoint: parts[0] ? decodeURIComponent(parts[0]) : null,
       id: parts[1] ? decodeURIComponent(parts[1]) : null };
   }

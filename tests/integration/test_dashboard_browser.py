@@ -284,6 +284,21 @@ def _failing(suffix: str) -> fx.Documents:
     return lambda path: None if path.endswith(suffix) else docs(path)
 
 
+def test_a_notice_link_with_the_endpoint_opens_its_current_rollout(
+    server: ds.DashboardServer, browser: Any
+) -> None:
+    """Teams and Slack notices link to /api/dashboard?endpoint=<endpoint>."""
+    messages: list[str] = []
+    url = f"{server.page_url}&refresh=0&endpoint={fx.ENDPOINT}"
+    page = ds.open_dashboard(browser, url, messages)
+    try:
+        assert page.text_content("#cause") == fx.CAUSE
+        assert page.evaluate("window.autocanaryDashboard.rolloutId") == fx.ROLLOUT_ID
+        assert messages == []
+    finally:
+        page.close()
+
+
 def test_an_api_error_is_shown_with_its_message_and_hint(browser: Any) -> None:
     server = ds.DashboardServer(_failing(f"/history/{fx.ROLLOUT_ID}"))
     server.start()
