@@ -31,7 +31,7 @@ from shared.errors import (
 )
 from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
-from shared.judging import judge_settings, judging_start, stage_key
+from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
@@ -524,7 +524,10 @@ class Engine:
     # ------------------------------------------------------------------ judging
     def _judgeable(self, r: Rollout) -> bool:
         """A shadow or canary whose stage traffic was seen live is judged every tick, paused
-        or not: pause stops promotion, never protection."""
+        or not: pause stops promotion, never protection. The watch window is read for the
+        absolute guardrails while the old deployment is still there to roll back to."""
+        if watch_guarded(r):
+            return True
         return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
@@ -594,8 +597,8 @@ class Engine:
         )
         evidence = {**settled.evidence, "scope": query.scope}
         judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
-        if not settled.minutes:
-            return None, judging
+        if not settled.minutes or r.phase is Phase.WATCHING:
+            return None, judging  # watching: the guardrails alone (no baseline traffic)
         return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
