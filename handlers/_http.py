@@ -92,8 +92,8 @@ def authorize(req: func.HttpRequest) -> None:
         raise Unauthorized(
             f"this app accepts no API key: the app setting {API_KEYS_SETTING} is not set",
             code="api_keys_not_configured",
-            hint=f"Set {API_KEYS_SETTING} to one or more keys (separated by commas), then send "
-            f"one in the {KEY_HEADER} header.",
+            hint=f"set {API_KEYS_SETTING} to one or more keys (separated by commas), then send "
+            f"one in the {KEY_HEADER} header",
         )
     if not supplied:
         raise Unauthorized(f"an API key is required (the {KEY_HEADER} header or ?code=)")

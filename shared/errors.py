@@ -65,8 +65,8 @@ class Unauthorized(AutocanaryError):
     code = "unauthorized"
     status = 401
     hint = (
-        "Send one of the keys in the app setting AUTOCANARY_API_KEYS in the x-functions-key "
-        "header (or as ?code=)."
+        "send one of the keys in the app setting AUTOCANARY_API_KEYS in the x-functions-key "
+        "header (or as ?code=)"
     )
 
     def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
