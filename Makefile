@@ -49,7 +49,7 @@ test: $(STAMP) $(AZURITE) $(CHROMIUM) lint typecheck
 	$(PY) -m pytest -n 2 tests/unit tests/integration
 	$(PY) -m pytest tests/e2e
 
-unit: $(STAMP)
+unit: $(STAMP) $(AZURITE)
 	$(PY) -m pytest -n 2 tests/unit
 
 integration: $(STAMP) $(AZURITE) $(CHROMIUM)
