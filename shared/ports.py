@@ -113,6 +113,9 @@ class MetricsQuery:
     scope:  ``endpoint`` (the endpoint's metrics split by deployment: live traffic) or
             ``deployment`` (each deployment's own metrics: what it served, mirrored copies
             included; the shadow is judged on these)
+    pool:   other deployments that served beside ``baseline`` before the rollout (an endpoint
+            split between deployments): their minutes join the baseline's, so the canary is
+            judged against everything users were served, not one deployment of it
     """
 
     endpoint: str
@@ -122,6 +125,11 @@ class MetricsQuery:
     end: datetime
     errors: tuple[str, ...] = DEFAULT_ERRORS
     scope: Literal["endpoint", "deployment"] = "endpoint"
+    pool: tuple[str, ...] = ()
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return (self.baseline, *self.pool)
 
 
 def counts_as_error(status: str | None, errors: Sequence[str]) -> bool:

@@ -538,8 +538,23 @@ class Engine:
         scope: Literal["endpoint", "deployment"] = (
             "deployment" if r.phase is Phase.SHADOWING else "endpoint"
         )
+        # Issue 10 case 3: every deployment that served before the rollout is the baseline.
+        pool = tuple(
+            sorted(
+                d
+                for d, pct in r.baseline_traffic.items()
+                if pct > 0 and d not in (r.baseline, r.canary)
+            )
+        )
         return MetricsQuery(
-            r.endpoint, r.canary, r.baseline, start, now, errors=r.policy.errors, scope=scope
+            r.endpoint,
+            r.canary,
+            r.baseline,
+            start,
+            now,
+            errors=r.policy.errors,
+            scope=scope,
+            pool=pool,
         )
 
     def _step(self) -> float:
