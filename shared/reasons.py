@@ -106,6 +106,11 @@ ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 # capacity: the canary is scaled (and seen Succeeded at that count) before its share rises
 CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count
 CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
+# smoke test: requests straight to the canary after provisioning, before any traffic
+SMOKE_TESTING = "SmokeTesting"  # Provisioning: the canary is Succeeded; its smoke test is due
+SMOKE_PASSED = "SmokePassed"  # every smoke request answered 200 within the bound
+SMOKE_FAILED = "SmokeFailed"  # Provisioning -> Failed: a smoke request failed or was slow
+SMOKE_UNAVAILABLE = "SmokeUnavailable"  # no sample or no key/scoring answer yet: holds
 # admission
 # ingest: the version matched a policy rule and its rollout starts
 ADMITTED = "Admitted"
@@ -244,6 +249,10 @@ __all__ = [
     "SHADOW_DEADLINE",
     "SHADOW_NO_DATA_CONTINUED",
     "SHADOW_STARTED",
+    "SMOKE_FAILED",
+    "SMOKE_PASSED",
+    "SMOKE_TESTING",
+    "SMOKE_UNAVAILABLE",
     "STAGE_DEADLINE",
     "STAGE_STARTED",
     "STARTED",

@@ -127,6 +127,13 @@ class SimMetrics:
             own = own.over(self.behaviour_of(endpoint, source, depth + 1))
         return own
 
+    def answer_rates(self, endpoint: str, deployment: str) -> tuple[float, float, float]:
+        """A deployment's error rate, median latency (ms) and log spread as it serves now
+        (for requests sent straight to it: the smoke test)."""
+        self.accrue(endpoint)  # learns the deployment's model and source
+        with self._lock:
+            return self._rates(endpoint, deployment, None)
+
     # ---------------------------------------------------------------- accounting
     def _offset(self, t: datetime) -> float:
         return (t - self._start).total_seconds()

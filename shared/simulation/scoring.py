@@ -1,0 +1,42 @@
+"""The simulated world answers requests sent straight to a deployment (the smoke test): each
+is an error with the deployment's error rate, its latency drawn from its latency spread."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from shared.ports import ScoreAnswer
+from shared.simulation.traffic import SimMetrics
+
+
+class SimScoring:
+    def __init__(self, metrics: SimMetrics, seed: int) -> None:
+        self.metrics = metrics
+        self._rng = np.random.default_rng(seed + 7)
+        self.sent = 0
+
+    def score(
+        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+    ) -> list[ScoreAnswer]:
+        rate, median, sigma = self.metrics.answer_rates(endpoint, deployment)
+        out: list[ScoreAnswer] = []
+        for body in bodies:
+            self.sent += 1
+            latency = median * math.exp(sigma * float(self._rng.standard_normal()))
+            if latency > timeout_s * 1000:
+                out.append(ScoreAnswer(0, timeout_s * 1000, b"", "timed out"))
+            elif float(self._rng.random()) < rate:
+                out.append(ScoreAnswer(500, latency, b'{"error": "model error"}'))
+            else:
+                out.append(ScoreAnswer(200, latency, body))
+        return out
+
+
+class SimSamples:
+    """Any source yields synthetic request bodies (the simulator has no payloads)."""
+
+    def inputs(self, endpoint: str, deployment: str, source: str, n: int) -> list[bytes]:
+        return [b'{"data": [[%d]]}' % i for i in range(n)]
