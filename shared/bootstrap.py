@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.errors import AutocanaryError, ConfigurationError
@@ -75,9 +76,11 @@ def build_engine(settings: Settings | None = None) -> Engine:
     from shared.azure.endpoints import MLEndpointControl
     from shared.azure.events import build_publisher
     from shared.azure.metrics import MonitorMetricsSource
+    from shared.azure.scoring import MLScoring
     from shared.azure.tables import TableRolloutStore
     from shared.clock import SystemClock
     from shared.judge import SequentialJudge
+    from shared.samples import Samples
     from shared.services import Engine
 
     policies = settings.policies()
@@ -107,7 +110,16 @@ def build_engine(settings: Settings | None = None) -> Engine:
         retention=timedelta(seconds=settings.retention_seconds),
         autoscale=MonitorAutoscale(settings, credential),
         notifications=build_notifications(settings),
+        scoring=MLScoring(settings, credential),
+        samples=Samples(_sample_dir(settings)),
     )
+
+
+def _sample_dir(settings: Settings) -> Path:
+    """Sample files named by the policy are relative to the policy file's directory (the
+    app root for an inline policy)."""
+    source = Path(settings.policy_source)
+    return source.parent if source.suffix else Path.cwd()
 
 
 def build_notifications(settings: Settings) -> Notifications | None:

@@ -1,0 +1,98 @@
+"""The smoke test's orchestration (shared/checks.py) and sample files (shared/samples.py):
+when it is due, what is sent, and why it cannot run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shared.checks import run_smoke, smoke_due
+from shared.errors import NoData, NotFound
+from shared.fakes.scoring import FakeSamples, FakeScoring, ok_answer
+from shared.model import DeploymentInfo, EndpointInfo, ModelRef, Phase, Rollout
+from shared.policy import RolloutPolicy
+from shared.policy_checks import SmokePolicy
+from shared.ports import ScoreAnswer
+from shared.samples import Samples, read_jsonl
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SMOKE = SmokePolicy(requests=5, sample="data_collection", latency_ms=100)
+
+
+def _rollout(**kw: object) -> Rollout:
+    base = Rollout(
+        id="r1",
+        endpoint="fraud",
+        model=ModelRef("fraud", "2"),
+        policy=RolloutPolicy(endpoint="fraud", smoke=SMOKE),
+        phase=Phase.PROVISIONING,
+        baseline="blue",
+        canary="fraud-v2",
+        created_at=T0,
+        phase_since=T0,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _ep(state: str = "Succeeded") -> EndpointInfo:
+    deps = {
+        "blue": DeploymentInfo("blue", "Succeeded"),
+        "fraud-v2": DeploymentInfo("fraud-v2", state),
+    }
+    return EndpointInfo("fraud", {"blue": 100, "fraud-v2": 0}, {}, deps)
+
+
+def test_smoke_is_due_only_for_a_succeeded_canary_not_yet_checked() -> None:
+    assert smoke_due(_rollout(), _ep())
+    assert not smoke_due(_rollout(), _ep("Creating"))
+    assert not smoke_due(_rollout(checks={"smoke": {"passed": True}}), _ep())
+    assert not smoke_due(_rollout(phase=Phase.SHADOWING), _ep())
+    assert not smoke_due(_rollout(policy=RolloutPolicy(endpoint="fraud")), _ep())
+
+
+def test_smoke_sends_the_sample_repeated_to_the_canary_by_name() -> None:
+    scoring, samples = FakeScoring(), FakeSamples()
+    scoring.set_model("fraud", "fraud-v2", ok_answer)
+    samples.collected[("fraud", "blue")] = [b'{"data": [[1]]}', b'{"data": [[2]]}']
+    result = run_smoke(_rollout(), scoring, samples)
+    assert scoring.calls == [("fraud", "fraud-v2", 5)]
+    assert [r.status for r in result.responses] == [200] * 5 and result.unavailable is None
+
+
+def test_smoke_without_inputs_is_unavailable_not_failed() -> None:
+    result = run_smoke(_rollout(), FakeScoring(), FakeSamples())
+    assert result.unavailable is not None and "data_collection" in result.unavailable
+
+
+def test_smoke_without_a_scoring_client_is_unavailable() -> None:
+    assert run_smoke(_rollout(), None, None).unavailable is not None
+
+
+def test_a_timed_out_request_is_an_answer_without_status() -> None:
+    scoring, samples = FakeScoring(), FakeSamples()
+    scoring.set_model("fraud", "fraud-v2", lambda b: ScoreAnswer(200, 5000.0, b))
+    samples.collected[("fraud", "blue")] = [b"{}"]
+    result = run_smoke(_rollout(), scoring, samples)
+    assert {r.status for r in result.responses} == {0}
+
+
+def test_sample_file_lines_are_read_up_to_n_and_must_be_json(tmp_path: Path) -> None:
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"data": [[1]]}\n\n{"data": [[2]]}\n{"data": [[3]]}\n')
+    assert read_jsonl(f, 2) == [b'{"data": [[1]]}', b'{"data": [[2]]}']
+    f.write_text("{nope\n")
+    with pytest.raises(NoData):
+        read_jsonl(f, 2)
+
+
+def test_sample_file_is_relative_to_the_policy_directory(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_text("{}\n")
+    samples = Samples(tmp_path)
+    assert samples.inputs("fraud", "blue", "s.jsonl", 3) == [b"{}"]
+    with pytest.raises(NotFound):
+        samples.inputs("fraud", "blue", "missing.jsonl", 3)
+    with pytest.raises(NoData):
+        samples.inputs("fraud", "blue", "data_collection", 3)  # no reader configured
