@@ -18,8 +18,12 @@ locals {
   #   (azure-ai-ml operations/_online_deployment_operations.py
   #   _register_collection_data_assets: data create_or_update, or get when it exists):
   #   data/versions/read and write, datastores/read (the default datastore of the path).
-  # Not granted: onlineendpoints/listkeys/action (the app never reads scoring keys),
-  # onlineEndpoints/delete, and everything outside online endpoints.
+  # - online_endpoints.get_keys (the smoke test and the shadow comparison score the new
+  #   deployment with the endpoint's key): onlineEndpoints/listKeys/action (learn.microsoft.com
+  #   /azure/machine-learning/how-to-authenticate-online-endpoint, "get the key": Owner,
+  #   Contributor or a custom role allowing that action).
+  # Not granted: onlineEndpoints/delete, regenerateKeys, and everything outside online
+  # endpoints.
   endpoint_actions = [
     "Microsoft.MachineLearningServices/workspaces/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
@@ -32,6 +36,7 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationsstatus/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action",
   ]
   data_collection_actions = [
     "Microsoft.MachineLearningServices/workspaces/data/versions/read",
