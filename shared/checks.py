@@ -1,14 +1,16 @@
-"""Orchestration of the checks on the canary's answers (the smoke test): when one is due,
-take the sample, send it, hand the answers to the core. No decision here (shared.machine
-decides); payloads stay in memory and only statuses and latencies go on."""
+"""Orchestration of the checks on the canary's answers (the smoke test before traffic, the
+shadow comparison): when one is due, take the sample, send it, hand the answers' summary to
+the core. No decision here (shared.machine decides); payloads stay in memory and only
+statuses, latencies, counts and agreement measures go on."""
 
 from __future__ import annotations
 
 import logging
 
 from shared.errors import AutocanaryError
+from shared.judge.agreement import Agreement, Outputs, agreement, parse_outputs
 from shared.model import PROVISIONED, EndpointInfo, Phase, Rollout
-from shared.ports import InputSamples, Scoring
+from shared.ports import InputSamples, ScoreAnswer, Scoring
 from shared.smoke import SmokeResponse, SmokeResult
 
 log = logging.getLogger("autocanary.checks")
@@ -55,3 +57,52 @@ def run_smoke(r: Rollout, scoring: Scoring | None, samples: InputSamples | None)
         sum(1 for x in responses if x.status == 200),
     )
     return SmokeResult(responses)
+
+
+# the shadow comparison's requests are given this long each
+COMPARE_TIMEOUT_S = 30.0
+
+
+def compare_due(r: Rollout) -> bool:
+    """Whether this tick compares the shadow's answers: mirrored traffic is live, the policy
+    asks for a comparison, and none agreed yet."""
+    return (
+        r.phase is Phase.SHADOWING
+        and r.policy.compare is not None
+        and "compare" not in r.checks
+        and r.stage_since is not None
+        and not r.paused
+    )
+
+
+def run_compare(r: Rollout, scoring: Scoring | None, samples: InputSamples | None) -> Agreement:
+    """Score a sample of recent real inputs on the live deployment and on the canary (header
+    routing, both), and summarise how far their answers agree. Bodies and answers stay here."""
+    pol = r.policy.compare
+    assert pol is not None
+    if scoring is None or samples is None:
+        return Agreement(0, 0, no_data="the app has no scoring client configured")
+    try:
+        bodies = samples.inputs(r.endpoint, r.baseline, pol.sample, pol.samples)
+        live = scoring.score(r.endpoint, r.baseline, bodies, COMPARE_TIMEOUT_S)
+        new = scoring.score(r.endpoint, r.canary, bodies, COMPARE_TIMEOUT_S)
+    except AutocanaryError as exc:
+        return Agreement(0, 0, no_data=f"comparison could not run: {exc.message}")
+    pairs = [(_outputs(a), _outputs(b)) for a, b in zip(live, new, strict=False)]
+    result = agreement(
+        pairs, flip_rate=pol.flip_rate, psi_bound=pol.psi, mean_abs_diff=pol.mean_abs_diff
+    )
+    log.info(
+        "shadow comparison of %s/%s with %s: %d inputs, %d paired, agrees=%s",
+        r.endpoint,
+        r.canary,
+        r.baseline,
+        result.samples,
+        result.paired,
+        result.agrees,
+    )
+    return result
+
+
+def _outputs(answer: ScoreAnswer) -> Outputs | None:
+    return parse_outputs(answer.body) if answer.status == 200 else None

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from shared.errors import InvalidInput
+from shared.judge.agreement import Agreement
 from shared.judge.types import Minute, Verdict
 from shared.policy import RolloutPolicy
 from shared.smoke import SmokeResult
@@ -214,6 +215,7 @@ class Observation:
     command: Command | None = None
     judging: Judging | None = None
     smoke: SmokeResult | None = None  # the smoke test's answers, when one was due and sent
+    compare: Agreement | None = None  # the shadow's answers compared, when due and run
 
 
 # ---------------------------------------------------------------------------------- effects

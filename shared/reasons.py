@@ -111,6 +111,9 @@ SMOKE_TESTING = "SmokeTesting"  # Provisioning: the canary is Succeeded; its smo
 SMOKE_PASSED = "SmokePassed"  # every smoke request answered 200 within the bound
 SMOKE_FAILED = "SmokeFailed"  # Provisioning -> Failed: a smoke request failed or was slow
 SMOKE_UNAVAILABLE = "SmokeUnavailable"  # no sample or no key/scoring answer yet: holds
+# shadow comparison: a sample of real inputs scored on both deployments
+COMPARE_AGREES = "OutputsAgree"  # the canary's answers agree with the live ones within bounds
+COMPARE_DISAGREES = "OutputsDisagree"  # beyond a bound: rolls back or holds (policy on_fail)
 # admission
 # ingest: the version matched a policy rule and its rollout starts
 ADMITTED = "Admitted"
@@ -191,6 +194,8 @@ __all__ = [
     "CANARY_SCALE_FAILED",
     "CANARY_SCALING",
     "CLEARED",
+    "COMPARE_AGREES",
+    "COMPARE_DISAGREES",
     "DEPLOYMENT_MISSING",
     "DEPLOYMENT_REQUESTED",
     "EFFECT_FAILED",

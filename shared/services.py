@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
-from shared.checks import run_smoke, smoke_due
+from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
@@ -428,10 +428,12 @@ class Engine:
             if command is None:
                 verdict, judging = self._verdict(active, ep, now, prefetched)
             logs = self._logs(active, ep)
-            smoke = None
+            smoke = compare = None
             if command is None and smoke_due(active, ep):
                 smoke = run_smoke(active, self.scoring, self.samples)
-            observation = Observation(ep, verdict, logs, command, judging, smoke)
+            if command is None and compare_due(active):
+                compare = run_compare(active, self.scoring, self.samples)
+            observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
             transition = decide(active, observation, now)
             try:
                 stored = self._commit(slot, transition, now)

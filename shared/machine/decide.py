@@ -8,6 +8,7 @@ from typing import Any
 from shared.judging import assess
 from shared.machine.capacity import create_count, gate, observe, start_capacity
 from shared.machine.commands import _command
+from shared.machine.compare import compare_step
 from shared.machine.records import (
     _LOG_LIMIT,
     CREATE_GRACE_S,
@@ -109,7 +110,12 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.phase is Phase.PROVISIONING:
         return _provisioning(rollout, ep, observation, now)
     if rollout.phase is Phase.SHADOWING:
-        return _shadowing(rollout, assess(rollout, observation, now), now, confirm)
+        a = assess(rollout, observation, now)
+        if a.outcome != "rollback":  # the judge's rollback comes first
+            checked = compare_step(rollout, observation.compare, now)
+            if checked is not None:
+                return checked
+        return _shadowing(rollout, a, now, confirm)
     if rollout.phase is Phase.CANARY:
         return _canary(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.PROMOTING:

@@ -134,6 +134,11 @@ class SimMetrics:
         with self._lock:
             return self._rates(endpoint, deployment, None)
 
+    def flipped(self, endpoint: str, deployment: str) -> bool:
+        """Whether the deployment answers the opposite of what it replaces."""
+        with self._lock:
+            return bool(self.behaviour_of(endpoint, deployment).flipped)
+
     # ---------------------------------------------------------------- accounting
     def _offset(self, t: datetime) -> float:
         return (t - self._start).total_seconds()
