@@ -3,18 +3,19 @@ when it is due, what is sent, and why it cannot run."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from shared.checks import run_smoke, smoke_due
+from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.errors import NoData, NotFound
 from shared.fakes.scoring import FakeSamples, FakeScoring, ok_answer
 from shared.model import DeploymentInfo, EndpointInfo, ModelRef, Phase, Rollout
 from shared.policy import RolloutPolicy
-from shared.policy_checks import SmokePolicy
+from shared.policy_checks import ComparePolicy, SmokePolicy
 from shared.ports import ScoreAnswer
 from shared.samples import Samples, read_jsonl
 
@@ -96,3 +97,39 @@ def test_sample_file_is_relative_to_the_policy_directory(tmp_path: Path) -> None
         samples.inputs("fraud", "blue", "missing.jsonl", 3)
     with pytest.raises(NoData):
         samples.inputs("fraud", "blue", "data_collection", 3)  # no reader configured
+
+
+def _shadowing(**kw: object) -> Rollout:
+    pol = RolloutPolicy(endpoint="fraud", compare=ComparePolicy(samples=30))
+    fields: dict[str, object] = {"phase": Phase.SHADOWING, "policy": pol, "stage_since": T0}
+    return _rollout(**{**fields, **kw})
+
+
+def _label(body: bytes, flip: bool = False) -> ScoreAnswer:
+    p = (len(body) % 7) / 7 + 0.05
+    p = 1 - p if flip else p
+    return ScoreAnswer(
+        200, 5.0, json.dumps({"probabilities": [p], "labels": [int(p >= 0.5)]}).encode()
+    )
+
+
+def test_compare_is_due_in_a_live_shadow_until_it_agreed() -> None:
+    assert compare_due(_shadowing())
+    assert not compare_due(_shadowing(stage_since=None))
+    assert not compare_due(_shadowing(checks={"compare": {"agrees": True}}))
+    assert not compare_due(_shadowing(paused=True))
+
+
+def test_compare_scores_the_sample_on_both_deployments_and_summarises() -> None:
+    scoring, samples = FakeScoring(), FakeSamples()
+    scoring.set_model("fraud", "blue", _label)
+    scoring.set_model("fraud", "fraud-v2", lambda b: _label(b, flip=True))
+    samples.collected[("fraud", "blue")] = [b"{" + b" " * i + b"}" for i in range(30)]
+    result = run_compare(_shadowing(), scoring, samples)
+    assert [c[1] for c in scoring.calls] == ["blue", "fraud-v2"]
+    assert result.paired == 30 and "flip_rate" in result.breaches
+
+
+def test_compare_without_inputs_is_no_data() -> None:
+    result = run_compare(_shadowing(), FakeScoring(), FakeSamples())
+    assert result.no_data is not None and not result.agrees
