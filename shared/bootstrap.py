@@ -118,8 +118,11 @@ def build_engine(settings: Settings | None = None) -> Engine:
 def _sample_dir(settings: Settings) -> Path:
     """Sample files named by the policy are relative to the policy file's directory (the
     app root for an inline policy)."""
+    root = Path(__file__).resolve().parent.parent  # the app root
     source = Path(settings.policy_source)
-    return source.parent if source.suffix else Path.cwd()
+    if not source.suffix:  # an inline policy (AUTOCANARY_POLICY)
+        return root
+    return (source if source.is_absolute() else root / source).parent
 
 
 def build_notifications(settings: Settings) -> Notifications | None:
