@@ -11,12 +11,13 @@ import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import AutocanaryError, ConfigurationError
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
+    from shared.ports import InputSamples
     from shared.services import Engine
     from shared.settings import Settings
 
@@ -111,7 +112,20 @@ def build_engine(settings: Settings | None = None) -> Engine:
         autoscale=MonitorAutoscale(settings, credential),
         notifications=build_notifications(settings),
         scoring=MLScoring(settings, credential),
-        samples=Samples(_sample_dir(settings)),
+        samples=Samples(_sample_dir(settings), _data_collection(settings, credential)),
+    )
+
+
+def _data_collection(settings: Settings, credential: Any) -> InputSamples | None:
+    """The data collection reader, when its container is configured."""
+    if not settings.data_collection_url:
+        return None
+    from shared.azure.datacollection import BlobDataCollection
+
+    return BlobDataCollection(
+        settings.data_collection_url,
+        credential=credential,
+        connection=settings.data_collection_connection,
     )
 
 

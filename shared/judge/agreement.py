@@ -19,8 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
 # fewer paired answers than this and the comparison is no data, never a pass
@@ -128,6 +126,8 @@ def _scores(value: Any) -> tuple[float, ...]:
 def psi(baseline: Sequence[float], canary: Sequence[float], bins: int = PSI_BINS) -> float:
     """Population stability index of ``canary`` against ``baseline`` over the baseline's
     quantile bins."""
+    import numpy as np  # on first use: no heavy import when the app indexes
+
     b = np.asarray(baseline, dtype=float)
     c = np.asarray(canary, dtype=float)
     edges = np.unique(np.quantile(b, np.linspace(0, 1, bins + 1)))
@@ -156,6 +156,7 @@ def agreement(
 ) -> Agreement:
     """Compare (baseline, canary) outputs of the same inputs against the bounds. A pair
     with an unreadable side, or sides of different lengths, is left out (not paired)."""
+    import numpy as np
     b_labels: list[str] = []
     c_labels: list[str] = []
     b_scores: list[float] = []
