@@ -157,6 +157,14 @@ locals {
         role  = "EventGrid Data Sender"
       }
     } : {},
+    # Reads the live deployments' collected inputs (smoke and compare samples), in the data
+    # collection container only.
+    var.data_collection_container_id != null ? {
+      data_collection_blob_data_reader = {
+        scope = var.data_collection_container_id
+        role  = "Storage Blob Data Reader"
+      }
+    } : {},
     # Reads the chat webhook secrets (Key Vault references) and nothing else of the vault.
     var.notification_key_vault_id != null && length(var.notification_webhook_secrets) > 0 ? {
       notification_key_vault_secrets_user = {

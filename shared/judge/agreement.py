@@ -157,6 +157,7 @@ def agreement(
     """Compare (baseline, canary) outputs of the same inputs against the bounds. A pair
     with an unreadable side, or sides of different lengths, is left out (not paired)."""
     import numpy as np
+
     b_labels: list[str] = []
     c_labels: list[str] = []
     b_scores: list[float] = []
