@@ -1,7 +1,7 @@
 """Request bodies for the checks on a canary: a JSON lines file (one request body a line,
-the path relative to the policy file's directory) or data collection's ``model_inputs`` of
-the live deployment (delegated to the data collection reader). An edge: it reads files and
-never decides; bodies are kept in memory only."""
+the path relative to the policy file's directory, never outside it) or data collection's
+``model_inputs`` of the live deployment (delegated to the data collection reader). An edge:
+it reads files and never decides; bodies are kept in memory only."""
 
 from __future__ import annotations
 
@@ -27,7 +27,12 @@ class Samples:
             if self.collection is None:
                 raise NoData("reading data collection is not configured")
             return self.collection.inputs(endpoint, deployment, source, n)
-        return read_jsonl(self.base_dir / source, n)
+        base = self.base_dir.resolve()
+        path = (base / source).resolve()
+        if not path.is_relative_to(base):
+            # a policy (or a model tag allowed to override it) names files of the app only
+            raise NotFound(f"sample file {source} is outside the policy's directory")
+        return read_jsonl(path, n)
 
 
 def read_jsonl(path: Path, n: int) -> list[bytes]:

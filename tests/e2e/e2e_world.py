@@ -44,9 +44,9 @@ def short_policy(path: Path) -> Path:
     # ingested when the judge reads them, so a stage needs longer to gather its evidence.
     defaults["stages"] = [{"weight": 50, "min_duration": "2s", "max_duration": "45s"}, 100]
     defaults["watch_window"] = "2s"
-    if "compare" in defaults:  # its sample file is beside the demo policy, not this copy
-        sample = DEMO_POLICY.parent / defaults["compare"]["sample"]
-        defaults["compare"]["sample"] = str(sample)
+    if "compare" in defaults:  # its sample file goes beside this copy of the policy
+        sample = defaults["compare"]["sample"]
+        (path.parent / sample).write_bytes((DEMO_POLICY.parent / sample).read_bytes())
     policy["rules"] = [
         {
             "name": f"e2e-{kind}",

@@ -99,6 +99,15 @@ def test_sample_file_is_relative_to_the_policy_directory(tmp_path: Path) -> None
         samples.inputs("fraud", "blue", "data_collection", 3)  # no reader configured
 
 
+def test_sample_file_outside_the_policy_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret.jsonl").write_text("{}\n")
+    (tmp_path / "policy").mkdir()
+    samples = Samples(tmp_path / "policy")
+    for name in ("../secret.jsonl", str(tmp_path / "secret.jsonl")):
+        with pytest.raises(NotFound):
+            samples.inputs("fraud", "blue", name, 3)
+
+
 def _shadowing(**kw: object) -> Rollout:
     pol = RolloutPolicy(endpoint="fraud", compare=ComparePolicy(samples=30))
     fields: dict[str, object] = {"phase": Phase.SHADOWING, "policy": pol, "stage_since": T0}
