@@ -1,12 +1,14 @@
 """MLScoring (shared/azure/scoring.py) on the emulator: the endpoint's key fetched with
 ``online_endpoints.get_keys``, requests routed by the ``azureml-model-deployment`` header,
-and the smoke test's orchestration over it."""
+the flipped sample model; and one contract run against FakeScoring and MLScoring."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import pytest
 from emulator_helpers import (
     admin_request,
     create_endpoint,
@@ -21,6 +23,8 @@ from emulator.testing import app_settings
 from shared.azure import retry
 from shared.azure.credentials import build_credential
 from shared.azure.scoring import MLScoring
+from shared.fakes.scoring import FakeScoring, ok_answer
+from shared.ports import Scoring
 
 FAST = retry.RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, budget=1.0)
 ROWS = [b'{"data": [[1.0, 0.5, 0.2]]}', b'{"data": [[-1.0, 0.5, -0.2]]}']
@@ -77,3 +81,34 @@ def test_flipped_model_answers_the_opposite_labels_with_the_same_status(
     assert [a.status for a in flipped] == [200, 200]
     for a, b in zip(live, flipped, strict=True):
         assert json.loads(b.body)["labels"] == [1 - x for x in json.loads(a.body)["labels"]]
+
+
+# ------------------------------------------------------------------ contract: fake and real
+@pytest.fixture(params=["fake", "emulator"])
+def scoring_world(
+    request: pytest.FixtureRequest, emulator: Connection, ml: Any, assets: dict[str, str]
+) -> tuple[Scoring, str]:
+    """A Scoring port and an endpoint whose deployment "blue" serves the good model."""
+    if request.param == "fake":
+        fake = FakeScoring()
+        fake.set_model("ep", "blue", ok_answer)
+        return fake, "ep"
+    name = "sc-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, name)
+    _deploy(ml, name, "blue", assets["good"])
+    set_traffic(ml, name, {"blue": 100})
+    return _scoring(emulator), name
+
+
+def test_contract_a_named_deployment_answers_each_body_in_order(
+    scoring_world: tuple[Scoring, str],
+) -> None:
+    scoring, endpoint = scoring_world
+    answers = scoring.score(endpoint, "blue", ROWS, timeout_s=10)
+    assert [a.status for a in answers] == [200, 200] and all(a.body for a in answers)
+
+
+def test_contract_an_absent_deployment_answers_404(scoring_world: tuple[Scoring, str]) -> None:
+    scoring, endpoint = scoring_world
+    answers = scoring.score(endpoint, "absent", ROWS[:1], timeout_s=10)
+    assert [a.status for a in answers] == [404]
