@@ -40,6 +40,7 @@ from emulator.testing import admin_request, running_emulator
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_POLICY = Path(__file__).resolve().parent / "demo-policy.yaml"
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
+API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
 # The metrics adapter's bucket length must be the emulator's (see shared.settings).
 GRANULARITY_SETTING = "AUTOCANARY_METRICS_GRANULARITY_SECONDS"
 DATA_COLLECTION_CONTAINER = "azureml-blobstore"
@@ -357,6 +358,9 @@ class Stack:
                 f"http://127.0.0.1/{ACCOUNT_NAME}/{DATA_COLLECTION_CONTAINER}"
             ),
             "AUTOCANARY_DATA_COLLECTION_CONNECTION": self._blob or "",
+            # The HTTP API checks its own key (handlers._http): the same one, so every client
+            # of the stack sends one key to the API, the alerts webhook and Event Grid.
+            API_KEYS_SETTING: function_key,
         }
 
     def _start_devhost(self, state: Path) -> None:

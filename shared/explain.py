@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import reasons as R
+from shared.explain_fields import decision_log_fields, stage_timing
 from shared.explain_figures import (
     FOLLOW_UPS,
     error_why,
@@ -78,9 +79,11 @@ def subject(r: Rollout, last: DecisionRecord | None) -> Subject:
     if decisive is not None and (turned or (r.paused and decisive.reason == r.pause_reason)):
         return decisive
     if last is not None and last.reason not in FOLLOW_UPS and last.seq >= r.seq:
-        same = last.seq == r.seq and r.reason == last.reason and bool(r.evidence)
-        fresher = r.evidence if same else last.evidence
-        return Subject(last.reason, last.message, last.actor, last.at, fresher, last.phase_to)
+        # the rollout's own status is fresher than its record (repeats update it, not the log)
+        same = last.seq == r.seq and r.reason == last.reason
+        evidence = r.evidence if same and r.evidence else last.evidence
+        message = r.message if same and r.message else last.message
+        return Subject(last.reason, message, last.actor, last.at, evidence, last.phase_to)
     actor = decisive.actor if decisive is not None and decisive.reason == r.reason else "engine"
     return Subject(r.reason, r.message, actor, r.updated_at, r.evidence, r.phase)
 
@@ -197,15 +200,22 @@ def _detail(r: Rollout, s: Subject) -> str:
         return s.message or reason
     if reason in (R.STAGE_DEADLINE, R.SHADOW_DEADLINE):
         most = float(ev.get("max_duration_s") or 0)
-        last_reason = ev.get("last_reason") or "undecided"
+        last_reason = ev.get("verdict_reason") or ev.get("last_reason") or "undecided"
         then = (
             "rolling back"
             if r.phase is Phase.ROLLING_BACK or r.phase in _ENDED_WORD
             else "promote, roll back or abort"
         )
+        what = "the shadow" if reason == R.SHADOW_DEADLINE else _stage_words(r)
         return (
-            f"{_stage_words(r)} not cleared within its max duration {most:g} s "
+            f"{what} was not cleared within its max duration {most:g} s "
             f"(last: {last_reason}); {then}"
+        )
+    if reason == R.TRAFFIC_CONFIRMED:
+        return (
+            f"split live since {hhmm(iso(s.at))} ({_split(r.traffic)}"
+            + (f"; mirror {_split(r.mirror)}" if r.mirror else "")
+            + f"); judging starts after a {r.policy.warmup:g} s warm-up ({_stage_words(r)})"
         )
     if reason == R.SUPERSEDED_BY_NEWER:
         return f"a newer version was registered before promotion ({s.message})"
@@ -244,7 +254,8 @@ def _judged(r: Rollout, s: Subject) -> str:
         since = f" since {hhmm(e['since'])}" if e.get("since") else ""
         return f"{figures}, over the rollback threshold{since}"
     if s.reason in (R.JUDGE_PROMOTE, R.SHADOW_COMPLETE):
-        return f"previous stage cleared ({figures}); now {_stage_words(r)}"
+        done = "shadow" if s.reason == R.SHADOW_COMPLETE else "previous stage"
+        return f"{done} cleared ({figures}); now {_stage_words(r)}"
     hold = {
         R.ACCUMULATING: "evidence accumulating",
         R.INSUFFICIENT_DATA: "too few requests yet",
@@ -263,7 +274,8 @@ def _waiting(r: Rollout, s: Subject) -> str:
     if s.reason == R.WARMING_UP:
         return f"warming up for {r.policy.warmup:g} s before judging ({where})"
     if s.reason == R.METRICS_UNAVAILABLE:
-        return f"Azure Monitor metrics could not be read: {s.message} ({where})"
+        why_not = s.message.removeprefix("metrics unavailable: ")
+        return f"Azure Monitor metrics could not be read: {why_not} ({where})"
     if s.reason == R.SETTLING:
         read = int(minutes.get("minutes_read") or 0)
         return (
@@ -322,81 +334,6 @@ def readings(r: Rollout, last: DecisionRecord | None) -> list[dict[str, Any]]:
     else:
         ev = s.evidence
     return judge_readings(ev, r.series) + series_readings(r)
-
-
-# --------------------------------------------------------------------------------- timing
-
-
-def stage_timing(r: Rollout, now: datetime) -> dict[str, Any]:
-    """Where the rollout is in its stages, since when, its deadline and the time left."""
-    count = len(r.policy.stages)
-    started: datetime | None = None
-    most: float | None = None
-    if r.phase is Phase.SHADOWING:
-        name, started, most = "shadow", r.stage_since, r.policy.shadow_max_duration
-    elif r.phase is Phase.CANARY and 0 <= r.stage < count:
-        name, started = f"stage {r.stage + 1}", r.stage_since
-        most = r.policy.stages[r.stage].max_duration
-    elif r.phase is Phase.WATCHING:
-        name, started, most = "watch", r.phase_since, r.policy.watch_window
-    elif r.phase is Phase.PROVISIONING:
-        name, started, most = "provisioning", r.phase_since, r.policy.provisioning_timeout
-    else:
-        name = r.phase.value.lower()
-    deadline = None if started is None or most is None else started.timestamp() + most
-    return {
-        "index": r.stage,
-        "count": count,
-        "weight": r.stage_weight if r.phase is Phase.CANARY else 0,
-        "name": name,
-        "started_at": iso(started),
-        "deadline": None if deadline is None else iso(datetime.fromtimestamp(deadline, now.tzinfo)),
-        "time_in_stage_s": None if started is None else max(0.0, (now - started).total_seconds()),
-        "time_left_s": None if deadline is None else max(0.0, deadline - now.timestamp()),
-    }
-
-
-# ------------------------------------------------------------------------------------ logs
-
-
-def decision_log_fields(d: DecisionRecord, r: Rollout) -> dict[str, Any]:
-    """Flat fields (str or number) for one structured log record of decision ``d``."""
-    out: dict[str, Any] = {
-        "rollout_id": d.rollout_id,
-        "endpoint": r.endpoint,
-        "model": r.model.name,
-        "version": r.model.version,
-        "seq": d.seq,
-        "at": iso(d.at) or "",
-        "reason": d.reason,
-        "actor": d.actor,
-        "phase_from": d.phase_from.value,
-        "phase_to": d.phase_to.value,
-        "stage_from": d.stage_from,
-        "stage_to": d.stage_to,
-        "canary": r.canary,
-        "baseline": r.baseline,
-        "message": d.message,
-    }
-    figures = (
-        guardrail_why(d.evidence)
-        if d.reason in (R.GUARDRAIL_ERROR_RATE, R.GUARDRAIL_LATENCY)
-        else error_why(d.evidence)
-    )
-    if figures is not None:
-        out["metric"] = figures["metric"]
-        for side in ("canary", "baseline"):
-            part = figures[side]
-            if part.get("value") is not None:
-                out[f"{side}_value"] = part["value"]
-            for k in ("errors", "requests"):
-                if part.get(k) is not None:
-                    out[f"{side}_{k}"] = part[k]
-        if figures["threshold"].get("value") is not None:
-            out["threshold"] = figures["threshold"]["value"]
-    if verdict := d.evidence.get("verdict_reason"):
-        out["verdict_reason"] = str(verdict)
-    return out
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -350,6 +350,22 @@ class RolloutStore(Protocol):
         """Every decision of a rollout, oldest first."""
         ...
 
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        """One page of a rollout's decisions, oldest first, from decision ``from_seq`` (or
+        from where ``continuation``, the previous page's token, left off)."""
+        ...
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        """One rollout of the endpoint by id (one point read), or None."""
+        ...
+
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         """Events that started no rollout, newest first."""
         ...

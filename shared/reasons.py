@@ -133,6 +133,12 @@ NOT_NEWER = "NotNewerThanCurrent"
 SUPERSEDING = "SupersedingActiveRollout"
 # the waiting version started when the active rollout ended
 STARTED_FROM_WAITING = "StartedWaitingVersion"
+# operator: a version started by hand (POST /api/rollouts), matched by the policy like an event
+STARTED_BY_OPERATOR = "StartedByOperator"
+# operator: the latest rollout (Failed or RolledBack) started again as a new rollout
+RETRIED_BY_OPERATOR = "RetriedByOperator"
+# operator: the waiting version was dropped (cancel); it is kept as an ignored event too
+WAITING_CANCELLED = "WaitingVersionCancelled"
 
 # The lifecycle events published (CloudEvent type suffixes).
 # event: a rollout was created
@@ -245,6 +251,7 @@ __all__ = [
     "QUEUED",
     "REPLACED_WAITING",
     "RESUMED",
+    "RETRIED_BY_OPERATOR",
     "ROLLBACK_BY_OPERATOR",
     "ROLLBACK_IMPOSSIBLE",
     "ROLLING_BACK",
@@ -261,6 +268,7 @@ __all__ = [
     "STAGE_DEADLINE",
     "STAGE_STARTED",
     "STARTED",
+    "STARTED_BY_OPERATOR",
     "STARTED_FROM_WAITING",
     "SUCCEEDED",
     "SUPERSEDED_BY_NEWER",
@@ -269,6 +277,7 @@ __all__ = [
     "TRAFFIC_PENDING",
     "TRAFFIC_RESTORED",
     "VERSION_ALREADY_LIVE",
+    "WAITING_CANCELLED",
     "WARMING_UP",
     "WATCHING",
 ]

@@ -32,10 +32,9 @@ from shared.errors import (
 )
 from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
-from shared.judging import judge_settings, judging_start, stage_key
+from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
-    OPERATOR_ACTIONS,
     PROVISION_FAILED,
     Alert,
     Command,
@@ -56,6 +55,7 @@ from shared.model import (
     ScaleDeployment,
     SetTraffic,
 )
+from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
 from shared.ports import (
     AutoscaleControl,
@@ -68,7 +68,6 @@ from shared.ports import (
     Judge,
     MetricsQuery,
     MetricsSource,
-    Page,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
@@ -76,12 +75,14 @@ from shared.ports import (
     Slot,
     SlotWrite,
 )
+from shared.queries import Queries
 from shared.settle import settle
 from shared.store_index import slot_busy
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
     from shared.notify.routes import Routes
+    from shared.operator_requests import StartRequest
 
 log = logging.getLogger("autocanary")
 
@@ -180,6 +181,7 @@ class Engine:
         if retention <= timedelta(0):
             raise InvalidInput("retention must be positive")
         self.retention = retention
+        self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
         self.notifications = notifications  # chat notices, sent off the reconcile's path
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
@@ -535,7 +537,10 @@ class Engine:
     # ------------------------------------------------------------------ judging
     def _judgeable(self, r: Rollout) -> bool:
         """A shadow or canary whose stage traffic was seen live is judged every tick, paused
-        or not: pause stops promotion, never protection."""
+        or not: pause stops promotion, never protection. The watch window is read for the
+        absolute guardrails while the old deployment is still there to roll back to."""
+        if watch_guarded(r):
+            return True
         return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
@@ -605,8 +610,8 @@ class Engine:
         )
         evidence = {**settled.evidence, "scope": query.scope}
         judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
-        if not settled.minutes:
-            return None, judging
+        if not settled.minutes or r.phase is Phase.WATCHING:
+            return None, judging  # watching: the guardrails alone (no baseline traffic)
         return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
@@ -826,63 +831,32 @@ class Engine:
     # ------------------------------------------------------------------ operators
     def act(
         self, endpoint: str, action: str, reason: str, actor: str, *, full: bool = False
-    ) -> dict[str, Any]:
-        if action not in ("pause", "resume", "promote", "rollback", "abort"):
-            raise InvalidInput(
-                f"unknown action {action!r}", details={"allowed": list(OPERATOR_ACTIONS)}
-            )
-        if not reason.strip():
-            raise InvalidInput("a reason is required")
-        command = Command(action, reason.strip(), actor=actor or "operator", full=full)  # type: ignore[arg-type]
-        self.reconcile(endpoint, command)
-        return self.describe(endpoint)
+    ) -> ActionResult:
+        """An operator action on an endpoint (``shared.operators``): a rollout command
+        (pause, resume, promote, rollback, abort), ``retry`` or ``cancel``."""
+        return Operators(self).act(endpoint, action, reason, actor, full=full)
 
+    def start(self, request: StartRequest) -> ActionResult:
+        """A manual start (``POST /api/rollouts``), matched by the policy like an event."""
+        return Operators(self).start(request)
+
+    # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:
-        """The endpoint's current (or latest) rollout, its decisions, and what may be done."""
-        slot = self.store.read(endpoint)
-        rollout = slot.active
-        if rollout is None:
-            latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
-            if not latest:
-                raise NotFound(
-                    f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint"
-                )
-            rollout = latest[0]
-        history = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=20))
-        return {
-            "endpoint": endpoint,
-            "rollout": rollout.to_dict(),
-            "active": rollout.active,
-            "allowed_actions": machine.allowed_actions(rollout),
-            "waiting": slot.waiting.to_dict() if slot.waiting else None,
-            "decisions": [d.to_dict() for d in self.store.decisions(endpoint, rollout.id)],
-            "history": [machine.summary(r) for r in history],
-        }
+        """The endpoint's current (or latest) rollout in full (:meth:`Queries.describe`)."""
+        return self.queries.describe(endpoint)
 
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
-        return [machine.summary(r) for r in self.store.list_rollouts(query)]
+        return self.queries.list_rollouts(query)
 
     def page_rollouts(
         self, query: RolloutQuery, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[Rollout] = self.store.page_rollouts(query, continuation)
-        return [machine.summary(r) for r in page.items], page.continuation
+        return self.queries.page_rollouts(query, continuation)
 
     def page_ignored(
         self, limit: int = 100, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[IgnoredEvent] = self.store.page_ignored(limit, continuation)
-        items = [
-            {
-                "event_id": e.event_id,
-                "model": e.model.to_dict(),
-                "reason": e.reason,
-                "detail": e.detail,
-                "at": e.at.isoformat(),
-            }
-            for e in page.items
-        ]
-        return items, page.continuation
+        return self.queries.page_ignored(limit, continuation)
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:

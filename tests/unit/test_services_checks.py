@@ -79,3 +79,12 @@ def test_agreeing_canary_passes_both_checks_and_is_promoted() -> None:
     assert phase is Phase.SUCCEEDED
     assert reasons.index("SmokePassed") < reasons.index("OutputsAgree")
     assert reasons.index("OutputsAgree") < reasons.index("ShadowComplete")
+
+
+def test_the_api_shows_the_checks_passed_with_counts_only() -> None:
+    w = _world(_answer)
+    _run(w)
+    checks = w.engine.describe("fraud")["rollout"]["checks"]
+    assert checks["smoke"]["passed"] is True and checks["smoke"]["statuses"] == {"200": 4}
+    assert checks["compare"]["agrees"] is True
+    assert checks["compare"]["compare"]["flip_rate"] == 0.0
