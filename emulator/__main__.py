@@ -237,6 +237,19 @@ def _addon_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="factor on Event Grid's retry schedule (10 s, 30 s, 1 min, ...); 0.01 for tests",
     )
+    collect = parser.add_argument_group("Data collection (deployments' dataCollector)")
+    collect.add_argument(
+        "--data-collection-blob",
+        default=None,
+        metavar="CONNECTION_STRING",
+        help="blob storage (Azurite) where deployments with data collection write what they "
+        "serve, in Azure's layout; unset: nothing is collected",
+    )
+    collect.add_argument(
+        "--data-collection-container",
+        default="azureml-blobstore",
+        help="the container standing in for the workspace blob store",
+    )
     grid.add_argument(
         "--eventgrid-dead-letter-dir",
         default=None,
@@ -267,6 +280,9 @@ def _addon_extras(args: argparse.Namespace) -> dict[str, object]:
         "eventgrid_model_version_as_number": args.eventgrid_numeric_version,
         "eventgrid_retry_time_scale": args.eventgrid_time_scale,
     }
+    if args.data_collection_blob:
+        extras["data_collection_blob"] = args.data_collection_blob
+        extras["data_collection_container"] = args.data_collection_container
     if args.eventgrid_dead_letter_dir:
         extras["eventgrid_dead_letter_dir"] = str(Path(args.eventgrid_dead_letter_dir).resolve())
     return extras

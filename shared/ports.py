@@ -173,6 +173,41 @@ class Notifier(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ScoreAnswer:
+    """One deployment's answer to one request: HTTP status (0: no answer), latency, body.
+    The body is for comparing answers in memory only; it is never logged or stored."""
+
+    status: int
+    latency_ms: float
+    body: bytes = b""
+    error: str = ""
+
+
+class Scoring(Protocol):
+    """Requests straight to one deployment of an endpoint (shared/azure/scoring.py; fake in
+    shared/fakes/scoring.py)."""
+
+    def score(
+        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+    ) -> list[ScoreAnswer]:
+        """POST each body to the endpoint's scoring URI with the endpoint's key and the
+        ``azureml-model-deployment`` header (never routed by weight, never mirrored); one
+        answer per body, in order. A request that times out or cannot connect is an answer
+        with status 0. Raises when the endpoint or its key cannot be read."""
+        ...
+
+
+class InputSamples(Protocol):
+    """Request bodies to send: a JSON lines file, or the live deployment's recent
+    ``model_inputs`` from data collection (shared/azure/datacollection.py)."""
+
+    def inputs(self, endpoint: str, deployment: str, source: str, n: int) -> list[bytes]:
+        """At most ``n`` request bodies from ``source`` (``data_collection`` or a file
+        path), newest first for data collection. Raises NoData when there are none."""
+        ...
+
+
 class Judge(Protocol):
     def judge_stage(self, minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict: ...
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
@@ -63,12 +64,14 @@ from shared.ports import (
     EventPublisher,
     IgnoredEvent,
     IndexEntry,
+    InputSamples,
     Judge,
     MetricsQuery,
     MetricsSource,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
+    Scoring,
     Slot,
     SlotWrite,
 )
@@ -160,8 +163,12 @@ class Engine:
         retention: timedelta = DEFAULT_RETENTION,
         autoscale: AutoscaleControl | None = None,
         notifications: Notifications | None = None,
+        scoring: Scoring | None = None,
+        samples: InputSamples | None = None,
     ) -> None:
         self.store = store
+        self.scoring = scoring  # requests straight to a deployment (smoke test)
+        self.samples = samples  # request bodies for them (a file, data collection)
         self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
         self.endpoints = endpoints
         self.metrics = metrics
@@ -423,7 +430,13 @@ class Engine:
             if command is None:
                 verdict, judging = self._verdict(active, ep, now, prefetched)
             logs = self._logs(active, ep)
-            transition = decide(active, Observation(ep, verdict, logs, command, judging), now)
+            smoke = compare = None
+            if command is None and smoke_due(active, ep):
+                smoke = run_smoke(active, self.scoring, self.samples)
+            if command is None and compare_due(active):
+                compare = run_compare(active, self.scoring, self.samples)
+            observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
+            transition = decide(active, observation, now)
             try:
                 stored = self._commit(slot, transition, now)
             except StaleState:

@@ -136,6 +136,18 @@ class SimMetrics:
             own = own.over(self.behaviour_of(endpoint, source, depth + 1))
         return own
 
+    def answer_rates(self, endpoint: str, deployment: str) -> tuple[float, float, float]:
+        """A deployment's error rate, median latency (ms) and log spread as it serves now
+        (for requests sent straight to it: the smoke test)."""
+        self.accrue(endpoint)  # learns the deployment's model and source
+        with self._lock:
+            return self._rates(endpoint, deployment, None)
+
+    def flipped(self, endpoint: str, deployment: str) -> bool:
+        """Whether the deployment answers the opposite of what it replaces."""
+        with self._lock:
+            return bool(self.behaviour_of(endpoint, deployment).flipped)
+
     # ---------------------------------------------------------------- accounting
     def _offset(self, t: datetime) -> float:
         return (t - self._start).total_seconds()
