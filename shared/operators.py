@@ -204,21 +204,10 @@ class Operators:
     # ------------------------------------------------------------------ helpers
     def _admit(self, slot: Slot, adm: Admission, action: str) -> ActionResult | None:
         """Write an admission (None: the slot changed meanwhile, decide again)."""
-        from shared.services import outbox_events  # services imports this module
+        from shared.services import admission_write  # services imports this module
 
-        rollouts = tuple(r for r in (adm.active,) if r is not None)
-        news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
         try:
-            written = self.store.write(
-                slot,
-                SlotWrite(
-                    active=adm.active,
-                    waiting=adm.waiting,
-                    rollouts=rollouts,
-                    decisions=adm.records,
-                    outbox=slot.outbox + news if news else None,
-                ),
-            )
+            written = self.store.write(slot, admission_write(slot, adm))
         except StaleState:
             return None
         if adm.active is not None:

@@ -33,7 +33,7 @@ from shared.errors import (
 from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
-from shared.machine import Transition, admit, decide, start_waiting
+from shared.machine import Admission, Transition, admit, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
     Alert,
@@ -211,20 +211,8 @@ class Engine:
                 if self.store.event_seen(endpoint, model.event_id):
                     return self._duplicate(endpoint)
                 return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
-            rollouts = tuple(r for r in (adm.active,) if r is not None)
-            news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
             try:
-                written = self.store.write(
-                    slot,
-                    SlotWrite(
-                        active=adm.active,
-                        waiting=adm.waiting,
-                        rollouts=rollouts,
-                        decisions=adm.records,
-                        event_id=model.event_id,
-                        outbox=slot.outbox + news if news else None,
-                    ),
-                )
+                written = self.store.write(slot, admission_write(slot, adm, model.event_id))
             except StaleState:
                 continue
             except DuplicateEvent:
@@ -894,6 +882,21 @@ class Engine:
                 "" if report.done else "; more remain",
             )
         return report
+
+
+def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> SlotWrite:
+    """The one write of an admission: the slot as admitted, the new rollout's row and records,
+    its events into the outbox, and (for a registration) the event id claimed."""
+    rollouts = tuple(r for r in (adm.active,) if r is not None)
+    news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
+    return SlotWrite(
+        active=adm.active,
+        waiting=adm.waiting,
+        rollouts=rollouts,
+        decisions=adm.records,
+        event_id=event_id,
+        outbox=slot.outbox + news if news else None,
+    )
 
 
 def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, ...]:
