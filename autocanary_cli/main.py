@@ -317,7 +317,10 @@ def lint(
 ) -> None:
     """Validate a policy file offline, exactly as the app does (exit 1 when invalid)."""
     code, report = offline.lint(policy)
-    _emit(report, output, lambda: render.lint_view(report))
+    if output is Output.text and not report["valid"]:
+        _stderr().print(render.lint_view(report))
+    else:
+        _emit(report, output, lambda: render.lint_view(report))
     raise typer.Exit(code)
 
 
