@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
+.PHONY: all venv cli tmux node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
 
 all: test
 
@@ -15,9 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python \
 		"$$(grep -o '^azure-functions-runtime==[0-9.]*' requirements-dev.txt)"
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The `autocanary` CLI (pyproject's console script) in .venv, editable; part of the bootstrap.
+cli: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps -e .
+
+# The CLI's real-terminal test drives `autocanary get --watch` in tmux (Debian's package).
+tmux:
+	@command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -32,10 +41,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: $(STAMP) $(AZURITE) lint typecheck
+test: $(STAMP) $(AZURITE) tmux lint typecheck
 	$(PY) -m pytest
 
-unit: $(STAMP)
+unit: $(STAMP) tmux
 	$(PY) -m pytest tests/unit
 
 integration: $(STAMP) $(AZURITE)

@@ -90,7 +90,9 @@ class Client:
                 200, "not_json", f"{method} {route} answered something that is not JSON"
             ) from None
         if not isinstance(doc, dict):
-            raise ApiError(200, "not_json", f"{method} {route} answered a JSON {type(doc).__name__}")
+            raise ApiError(
+                200, "not_json", f"{method} {route} answered a JSON {type(doc).__name__}"
+            )
         return doc
 
 

@@ -85,7 +85,7 @@ def resolve(url: str | None, key: str | None, env: Mapping[str, str] | None = No
         found, source = data["url"], str(path)
     else:
         raise ConfigError(
-            "no API URL: pass --url, set AUTOCANARY_URL or put url = \"https://APP.azurewebsites"
+            'no API URL: pass --url, set AUTOCANARY_URL or put url = "https://APP.azurewebsites'
             f'.net" in {path}'
         )
     if not found.startswith(("http://", "https://")):

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     json = "json"
 
@@ -79,7 +79,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        err.print(f"[bold red]error[/] {exc.status} [bold]{escape(exc.code)}[/]: {escape(exc.message)}")
+        err.print(
+            f"[bold red]error[/] {exc.status} [bold]{escape(exc.code)}[/]: {escape(exc.message)}"
+        )
         if exc.hint:
             err.print(f"[yellow]hint[/]: {escape(exc.hint)}")
         if exc.details:

@@ -94,8 +94,10 @@ def traffic_table(view: dict[str, Any]) -> Table:
     table.add_column("deployment")
     table.add_column("wanted", justify="right")
     table.add_column("live", justify="right")
-    table.add_column("mirror wanted", justify="right")
-    table.add_column("mirror live", justify="right")
+    mirrored = bool(wanted_mirror or live_mirror)
+    if mirrored:  # shadow traffic: copies of requests, answered by nobody
+        table.add_column("mirror wanted", justify="right")
+        table.add_column("mirror live", justify="right")
     deployments: list[str] = []
     for source in (wanted, live or {}, wanted_mirror, live_mirror or {}):
         deployments += [d for d in source if d not in deployments]
@@ -105,13 +107,11 @@ def traffic_table(view: dict[str, Any]) -> Table:
             role = " (canary)"
         elif dep == view.get("baseline"):
             role = " (baseline)"
-        table.add_row(
-            dep + role,
-            _pct(wanted.get(dep)),
-            "?" if live is None else _pct(live.get(dep)),
-            _pct(wanted_mirror.get(dep)),
-            "?" if live_mirror is None else _pct(live_mirror.get(dep)),
-        )
+        cells = [dep + role, _pct(wanted.get(dep)), "?" if live is None else _pct(live.get(dep))]
+        if mirrored:
+            cells.append(_pct(wanted_mirror.get(dep)))
+            cells.append("?" if live_mirror is None else _pct(live_mirror.get(dep)))
+        table.add_row(*cells)
     return table
 
 
@@ -129,7 +129,9 @@ STATE_STYLE = {
 
 
 def readings_table(readings: list[dict[str, Any]]) -> Table:
-    table = Table(title="Judge (latest reading)", title_justify="left", title_style="bold", box=None)
+    table = Table(
+        title="Judge (latest reading)", title_justify="left", title_style="bold", box=None
+    )
     table.add_column("metric", no_wrap=True)
     table.add_column("canary", justify="right", no_wrap=True)
     table.add_column("baseline", justify="right", no_wrap=True)
@@ -160,7 +162,7 @@ def decisions_table(decisions: list[dict[str, Any]], last: int = LAST_DECISIONS)
     table.add_column("phase", no_wrap=True)
     table.add_column("reason", no_wrap=True)
     table.add_column("actor", no_wrap=True)
-    table.add_column("message", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("message", overflow="fold")  # the one column that wraps
     for d in decisions[-last:]:
         phase = str(d.get("phase_to") or "")
         if d.get("phase_from") and d.get("phase_from") != d.get("phase_to"):
@@ -191,7 +193,7 @@ def rollout_view(doc: dict[str, Any], now: datetime) -> RenderableType:
         rows.append(("Actions", ", ".join(view["allowed_actions"])))
     waiting = doc.get("waiting")
     if isinstance(waiting, dict) and waiting:
-        model = waiting.get("model") if isinstance(waiting.get("model"), dict) else waiting
+        model: dict[str, Any] = waiting.get("model") or waiting
         rows.append(("Waiting", f"{model.get('name', '?')}:{model.get('version', '?')}"))
     parts: list[RenderableType] = [_kv(rows), Text(""), traffic_table(view), Text("")]
     readings = view.get("readings")
@@ -254,7 +256,9 @@ def why_view(view: dict[str, Any]) -> RenderableType:
         rows.append(("Since", fmt.stamp(why["since"])))
     minutes = why.get("minutes_used") or []
     if minutes:
-        rows.append(("Minutes used", f"{len(minutes)} ({fmt.clock(minutes[0])}..{fmt.clock(minutes[-1])})"))
+        rows.append(
+            ("Minutes used", f"{len(minutes)} ({fmt.clock(minutes[0])}..{fmt.clock(minutes[-1])})")
+        )
     if why.get("message") and why.get("message") != view.get("cause"):
         rows.append(("Message", str(why["message"])))
     cause = Text(str(view.get("cause") or view.get("message") or ""), style="bold")
@@ -288,7 +292,7 @@ def events_table(events: list[dict[str, Any]]) -> Table:
     table.add_column("detail", overflow="fold")
     table.add_column("what to do", overflow="fold")
     for e in events:
-        model = e.get("model") if isinstance(e.get("model"), dict) else {}
+        model: dict[str, Any] = e.get("model") or {}
         table.add_row(
             fmt.stamp(e.get("at")).removesuffix(" UTC"),
             f"{model.get('name', '?')}:{model.get('version', '?')}",

@@ -63,13 +63,16 @@ class FakeApi:
                 api.seen.append(seen)
                 target = api.routes.get((self.command, seen.path))
                 if target is None:
-                    status, body = 404, {
-                        "error": {
-                            "code": "not_found",
-                            "message": f"no route {seen.path}",
-                            "hint": "check the endpoint name",
-                        }
-                    }
+                    status, body = (
+                        404,
+                        {
+                            "error": {
+                                "code": "not_found",
+                                "message": f"no route {seen.path}",
+                                "hint": "check the endpoint name",
+                            }
+                        },
+                    )
                 elif callable(target):
                     status, body = target(seen)
                 else:

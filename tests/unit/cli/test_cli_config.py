@@ -28,7 +28,11 @@ def test_flag_beats_env_beats_file(tmp_path: Path) -> None:
         "env-key",
     )
     flagged = config.resolve("https://flag.example", "flag-key", env)
-    assert (flagged.url, flagged.key, flagged.source) == ("https://flag.example", "flag-key", "flag")
+    assert (flagged.url, flagged.key, flagged.source) == (
+        "https://flag.example",
+        "flag-key",
+        "flag",
+    )
 
 
 def test_autocanary_config_names_another_file(tmp_path: Path) -> None:
@@ -68,7 +72,9 @@ def test_the_url_flag_of_the_command_line_is_used(api: FakeApi, cli: Cli) -> Non
     assert api.seen[-1].headers["x-functions-key"] == "k2"
 
 
-def test_the_config_file_is_used_by_the_command_line(api: FakeApi, cli: Cli, tmp_path: Path) -> None:
+def test_the_config_file_is_used_by_the_command_line(
+    api: FakeApi, cli: Cli, tmp_path: Path
+) -> None:
     env = _write(tmp_path / "h", f'url = "{api.url}"\nkey = "file-key"\n')
     api.reply("GET", "/api/rollouts/fraud-scoring", 200, fixture("detail_canary.json"))
     result = cli("get", "fraud-scoring", AUTOCANARY_URL=None, AUTOCANARY_KEY=None, **env)

@@ -78,7 +78,9 @@ def test_history_lists_past_rollouts_with_causes(api: FakeApi, cli: Cli) -> None
     result = cli("history", "fraud-scoring", "--limit", "3")
     assert result.exit_code == 0, result.output
     assert api.seen[-1].query == {"limit": "3"}
-    assert "RolledBack" in result.stdout and "Rolled back: canary error rate 2.40 %" in result.stdout
+    assert (
+        "RolledBack" in result.stdout and "Rolled back: canary error rate 2.40 %" in result.stdout
+    )
 
 
 def test_why_of_a_past_rollout_reads_it_by_id(api: FakeApi, cli: Cli) -> None:

@@ -55,7 +55,9 @@ def test_watch_exits_with_the_code_of_how_the_rollout_ended(
 ) -> None:
     canary = fixture("detail_canary.json")
     ending = with_phase(canary, "RollingBack") if phase != "Succeeded" else canary
-    api.route("GET", DETAIL, _sequence([(200, canary), (200, ending), (200, with_phase(canary, phase))]))
+    api.route(
+        "GET", DETAIL, _sequence([(200, canary), (200, ending), (200, with_phase(canary, phase))])
+    )
     watcher, out, _ = _watcher(api)
     assert watcher.run() == code
     assert f"ended: {phase} (exit {code})" in out.getvalue()
@@ -82,7 +84,9 @@ def test_watch_rides_out_a_5xx_and_shows_it(api: FakeApi) -> None:
     canary = fixture("detail_canary.json")
     busy = error("upstream_unavailable", "Azure answered 503", "retry in a minute")
     api.route(
-        "GET", DETAIL, _sequence([(200, canary), (503, busy), (200, with_phase(canary, "Succeeded"))])
+        "GET",
+        DETAIL,
+        _sequence([(200, canary), (503, busy), (200, with_phase(canary, "Succeeded"))]),
     )
     watcher, _, _ = _watcher(api)
     assert watcher.run() == 0
