@@ -191,10 +191,8 @@ def rollout_view(doc: dict[str, Any], now: datetime) -> RenderableType:
     ]
     if view.get("allowed_actions"):
         rows.append(("Actions", ", ".join(view["allowed_actions"])))
-    waiting = doc.get("waiting")
-    if isinstance(waiting, dict) and waiting:
-        model: dict[str, Any] = waiting.get("model") or waiting
-        rows.append(("Waiting", f"{model.get('name', '?')}:{model.get('version', '?')}"))
+    if doc.get("waiting"):
+        rows.append(("Waiting", _model(doc["waiting"])))
     parts: list[RenderableType] = [_kv(rows), Text(""), traffic_table(view), Text("")]
     readings = view.get("readings")
     if readings is None:
@@ -265,19 +263,38 @@ def why_view(view: dict[str, Any]) -> RenderableType:
     return Group(cause, Text(""), _kv(rows))
 
 
+def _model(entry: Any) -> str:
+    """``fraud:8`` of a waiting entry (``{"model": {"name", "version"}, ...}``)."""
+    if not isinstance(entry, dict):
+        return "?"
+    model: dict[str, Any] = entry.get("model") or entry
+    return f"{model.get('name', '?')}:{model.get('version', '?')}"
+
+
 def action_view(doc: dict[str, Any], actor: str, actor_source: str) -> RenderableType:
-    """The reply of an action (compact: endpoint, action, rollout, decision)."""
+    """The reply of an action or a start (compact: endpoint, action, outcome, rollout,
+    decision, waiting, cancelled)."""
     view: dict[str, Any] = doc.get("rollout") or {}
-    decision = doc.get("decision") or {}
+    decision: dict[str, Any] = doc.get("decision") or {}
     head = Text(f"{doc.get('action', 'done')}: ", style="bold")
-    head.append(f"{view.get('endpoint', doc.get('endpoint', ''))} ")
-    head.append(f"{view.get('model', '')}:{view.get('version', '')} is now ")
-    head.append_text(phase_text(view))
+    head.append(f"{view.get('endpoint') or doc.get('endpoint') or ''}")
+    outcome = doc.get("outcome")
+    if view:
+        head.append(f" {view.get('model', '')}:{view.get('version', '')} is now ")
+        head.append_text(phase_text(view))
+    elif outcome:
+        head.append(f" {outcome}")
     rows: list[tuple[str, RenderableType | str]] = [("Actor", f"{actor} ({actor_source})")]
+    if view and outcome and outcome != "done":
+        rows.append(("Outcome", str(outcome)))
     if decision:
         rows.append(("Decision", f"{decision.get('reason', '')}: {decision.get('message', '')}"))
     if view.get("cause"):
         rows.append(("Cause", str(view["cause"])))
+    if doc.get("waiting"):
+        rows.append(("Waiting", f"{_model(doc['waiting'])} (starts when this rollout ends)"))
+    if doc.get("cancelled"):
+        rows.append(("Cancelled", _model(doc["cancelled"])))
     if view.get("id"):
         rows.append(("Rollout", str(view["id"])))
     return Group(head, _kv(rows))
@@ -292,10 +309,9 @@ def events_table(events: list[dict[str, Any]]) -> Table:
     table.add_column("detail", overflow="fold")
     table.add_column("what to do", overflow="fold")
     for e in events:
-        model: dict[str, Any] = e.get("model") or {}
         table.add_row(
             fmt.stamp(e.get("at")).removesuffix(" UTC"),
-            f"{model.get('name', '?')}:{model.get('version', '?')}",
+            _model(e),
             str(e.get("reason") or ""),
             str(e.get("detail") or ""),
             str(e.get("hint") or ""),
@@ -314,7 +330,7 @@ def lint_view(report: dict[str, Any]) -> RenderableType:
     head = Text(f"✔ policy OK: {report.get('file')}, {len(rules)} rule(s)", style="bold green")
     table = Table(box=None)
     for column in ("rule", "model", "endpoint", "shadow", "stages (%)", "on deadline"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, overflow="fold")
     for r in rules:
         tags = "".join(f" {k}={v}" for k, v in (r.get("tags") or {}).items())
         table.add_row(

@@ -119,3 +119,32 @@ def test_actor_falls_back_to_the_os_user_without_az(
     actor, out = _actor_sent(api, cli, USER="bob", LOGNAME="bob")
     assert actor == "bob"
     assert "(OS user)" in out
+
+
+def test_cancel_shows_the_version_it_dropped(api: FakeApi, cli: Cli) -> None:
+    reply = _compact("cancel")
+    reply.update(
+        outcome="cancelled",
+        waiting=None,
+        cancelled={"model": {"name": "fraud", "version": "8"}, "rule": "fraud"},
+    )
+    api.reply("POST", "/api/rollouts/fraud-scoring/cancel", 200, reply)
+    result = cli("cancel", "fraud-scoring", "-r", "not this one", "--actor", "ann")
+    assert result.exit_code == 0, result.output
+    assert "Cancelled" in result.stdout and "fraud:8" in result.stdout
+
+
+def test_a_start_that_waits_says_so(api: FakeApi, cli: Cli) -> None:
+    reply = {
+        "endpoint": "fraud-scoring",
+        "action": "start",
+        "outcome": "waiting",
+        "rollout": None,
+        "decision": None,
+        "waiting": {"model": {"name": "fraud", "version": "8"}, "rule": "fraud"},
+    }
+    api.reply("POST", "/api/rollouts", 202, reply)
+    result = cli("start", "fraud", "8", "-r", "event lost", "--actor", "ann")
+    assert result.exit_code == 0, result.output
+    assert "start: fraud-scoring waiting" in result.stdout
+    assert "fraud:8 (starts when this rollout ends)" in result.stdout
