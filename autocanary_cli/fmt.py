@@ -31,6 +31,12 @@ def stamp(value: Any) -> str:
     return "-" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def short(value: Any) -> str:
+    """``12-02 10:42`` (UTC) of an ISO time, or ``-``."""
+    t = parse_time(value)
+    return "-" if t is None else t.astimezone(UTC).strftime("%m-%d %H:%M")
+
+
 def duration(seconds: float | None) -> str:
     """``45s``, ``4m 10s``, ``2h 05m``, ``3d 4h``; ``-`` for None."""
     if seconds is None:

@@ -183,7 +183,11 @@ def history(
         params = {"limit": limit, "continuation": continuation}
         doc = _client(ctx).get(path("rollouts", endpoint, "history"), params)
         rollouts = list(doc.get("rollouts") or [])
-        _emit(doc, output, lambda: render.rollouts_table(rollouts, title=f"History of {endpoint}"))
+        _emit(
+            doc,
+            output,
+            lambda: render.rollouts_table(rollouts, f"History of {endpoint}", history=True),
+        )
         _next_page(doc, output)
 
 

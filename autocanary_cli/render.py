@@ -22,6 +22,15 @@ PHASE_STYLE = {
 LAST_DECISIONS = 6
 
 
+def model_version(view: dict[str, Any]) -> str:
+    """``fraud:7``: the views carry ``model`` and ``version``; a full rollout document carries
+    ``model`` as ``{"name", "version", ...}``."""
+    model = view.get("model")
+    if isinstance(model, dict):
+        return f"{model.get('name', '?')}:{model.get('version', '?')}"
+    return f"{model or '?'}:{view.get('version', '?')}"
+
+
 def phase_text(view: dict[str, Any]) -> Text:
     phase = str(view.get("phase") or "?")
     if view.get("paused"):
@@ -42,8 +51,17 @@ def stage_text(view: dict[str, Any]) -> str:
     index = timing.get("index", view.get("stage"))
     count = timing.get("count")
     weight = timing.get("weight", view.get("weight"))
+    policy = view.get("policy")
+    stages = policy.get("stages") if isinstance(policy, dict) else None
+    if isinstance(stages, list):  # a full rollout document: its policy has the stages
+        count = len(stages) if count is None else count
+        stage = stages[index] if isinstance(index, int) and 0 <= index < len(stages) else None
+        if weight is None and isinstance(stage, dict):
+            weight = stage.get("weight")
     if not isinstance(index, int) or index < 0:
-        name = timing.get("name") or "before live traffic"
+        name = timing.get("name") or (
+            "shadow" if view.get("phase") == "Shadowing" else "before live traffic"
+        )
         return f"{name} · weight 0 %"
     of = f" of {count}" if isinstance(count, int) else ""
     return f"stage {index + 1}{of} · weight {weight if weight is not None else '-'} %"
@@ -51,7 +69,8 @@ def stage_text(view: dict[str, Any]) -> str:
 
 def timing_text(view: dict[str, Any], now: datetime) -> str:
     timing = view.get("stage_timing") or {}
-    in_stage = fmt.since(timing.get("started_at"), now)
+    started = timing.get("started_at") if timing else view.get("stage_since")
+    in_stage = fmt.since(started or (None if timing else view.get("phase_since")), now)
     if in_stage is None:
         in_stage = timing.get("time_in_stage_s")
     left = fmt.until(timing.get("deadline"), now)
@@ -182,47 +201,49 @@ def rollout_view(doc: dict[str, Any], now: datetime) -> RenderableType:
     view: dict[str, Any] = doc.get("rollout") or {}
     rows: list[tuple[str, RenderableType | str]] = [
         ("Endpoint", str(doc.get("endpoint") or view.get("endpoint") or "")),
-        ("Rollout", f"{view.get('id', '')}  {view.get('model', '')}:{view.get('version', '')}"),
+        ("Rollout", f"{view.get('id', '')}  {model_version(view)}"),
         ("Deployments", f"{view.get('baseline') or '-'} → {view.get('canary') or '-'} (canary)"),
         ("Phase", phase_text(view)),
         ("Stage", stage_text(view)),
         ("Time", timing_text(view, now)),
         ("Cause", Text(str(view.get("cause") or view.get("message") or ""))),
     ]
-    if view.get("allowed_actions"):
-        rows.append(("Actions", ", ".join(view["allowed_actions"])))
+    actions = view.get("allowed_actions", doc.get("allowed_actions"))
+    if actions:
+        rows.append(("Actions", ", ".join(str(a) for a in actions)))
     if doc.get("waiting"):
         rows.append(("Waiting", _model(doc["waiting"])))
     parts: list[RenderableType] = [_kv(rows), Text(""), traffic_table(view), Text("")]
     readings = view.get("readings")
-    if readings is None:
+    if not isinstance(readings, list):
         readings = doc.get("readings")
-    parts += [readings_table(list(readings or [])), Text("")]
+    if not isinstance(readings, list):  # an API without the judge's readings per metric
+        readings = []
+    parts += [readings_table([r for r in readings if isinstance(r, dict)]), Text("")]
     parts.append(decisions_table(list(doc.get("decisions") or [])))
     return Group(*parts)
 
 
-def rollouts_table(rollouts: list[dict[str, Any]], title: str | None = None) -> Table:
-    """``list`` and ``history``: one line per rollout, with its cause."""
+def rollouts_table(
+    rollouts: list[dict[str, Any]], title: str | None = None, *, history: bool = False
+) -> Table:
+    """``list`` (by endpoint) and ``history`` (one endpoint, by rollout id): one line per
+    rollout, with its cause."""
     table = Table(title=title, title_justify="left", box=None)
-    table.add_column("endpoint", no_wrap=True)
-    table.add_column("model:version", no_wrap=True)
-    table.add_column("phase", no_wrap=True)
-    table.add_column("stage", no_wrap=True)
-    table.add_column("updated (UTC)", no_wrap=True)
-    table.add_column("id", no_wrap=True)
-    table.add_column("cause", overflow="fold")
+    table.add_column("id" if history else "endpoint", no_wrap=True)
+    for column in ("model:version", "phase", "stage", "updated (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("cause", overflow="fold", ratio=1)
     for view in rollouts:
         stage = view.get("stage")
         weight = view.get("weight")
         where = "-" if not isinstance(stage, int) or stage < 0 else f"{stage + 1} ({weight or 0} %)"
         table.add_row(
-            str(view.get("endpoint") or ""),
-            f"{view.get('model', '')}:{view.get('version', '')}",
+            str(view.get("id" if history else "endpoint") or ""),
+            model_version(view),
             phase_text(view),
             where,
-            fmt.stamp(view.get("updated_at")).removesuffix(" UTC"),
-            str(view.get("id") or ""),
+            fmt.short(view.get("updated_at")),
             str(view.get("cause") or view.get("message") or ""),
         )
     return table
@@ -232,7 +253,7 @@ def why_view(view: dict[str, Any]) -> RenderableType:
     """``why``: the cause in words, then the structured evidence."""
     why: dict[str, Any] = view.get("why") or {}
     rows: list[tuple[str, RenderableType | str]] = [
-        ("Rollout", f"{view.get('id', '')}  {view.get('model', '')}:{view.get('version', '')}"),
+        ("Rollout", f"{view.get('id', '')}  {model_version(view)}"),
         ("Phase", phase_text(view)),
         ("Reason", str(why.get("reason") or view.get("reason") or "-")),
         ("By", f"{why.get('actor') or '-'} at {fmt.stamp(why.get('at'))}"),
@@ -280,7 +301,7 @@ def action_view(doc: dict[str, Any], actor: str, actor_source: str) -> Renderabl
     head.append(f"{view.get('endpoint') or doc.get('endpoint') or ''}")
     outcome = doc.get("outcome")
     if view:
-        head.append(f" {view.get('model', '')}:{view.get('version', '')} is now ")
+        head.append(f" {model_version(view)} is now ")
         head.append_text(phase_text(view))
     elif outcome:
         head.append(f" {outcome}")

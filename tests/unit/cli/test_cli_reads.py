@@ -143,3 +143,28 @@ def test_no_url_configured_exits_2_and_says_how_to_set_it(cli: Cli) -> None:
     result = cli("list", AUTOCANARY_URL=None)
     assert result.exit_code == 2
     assert "AUTOCANARY_URL" in result.stderr and "config.toml" in result.stderr
+
+
+def test_get_reads_a_document_recorded_from_an_app_without_the_explain_fields(
+    api: FakeApi, cli: Cli
+) -> None:
+    # Recorded from the local stack (make up) before the rollout views carried cause, why,
+    # stage_timing and readings per metric: the full rollout document, model as a mapping.
+    api.reply("GET", "/api/rollouts/fraud-demo", 200, fixture("detail_recorded_local_stack.json"))
+    result = cli("get", "fraud-demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "fraud:3" in out and "RolledBack" in out
+    assert "fraud-v2 (baseline)" in out and "100 %" in out
+    assert "no reading yet" in out
+    assert "JudgeRollback" in out and "ErrorRateRegression" in out
+
+
+def test_list_and_history_show_one_line_per_rollout(api: FakeApi, cli: Cli) -> None:
+    view = fixture("detail_canary.json")["rollout"]
+    body = {"rollouts": [view], "count": 1, "continuation": None}
+    api.reply("GET", "/api/rollouts", 200, body)
+    api.reply("GET", DETAIL + "/history", 200, {"endpoint": "fraud-scoring", **body})
+    listed, past = cli("list").stdout, cli("history", "fraud-scoring").stdout
+    assert "fraud-scoring" in listed and "r-20261202-0001" not in listed
+    assert "r-20261202-0001" in past and "2 (25 %)" in past
