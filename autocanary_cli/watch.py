@@ -86,6 +86,8 @@ class Watcher:
                 self.sleep(self.interval)
                 doc = self._poll(doc, rollout_id)
                 live.update(self._frame(doc), refresh=True)
+        if not self.console.is_terminal:
+            self.console.line()  # a redirected Live leaves its last line open
         return self._finish(doc)
 
     def _run_json(self, doc: dict[str, Any], rollout_id: str | None, started: float) -> int:
