@@ -54,6 +54,10 @@ class Tmux:
                 raise AssertionError(f"the screen never showed {what}:\n{text}")
             time.sleep(0.05)
 
+    def wait_for_all(self, *texts: str) -> str:
+        """The screen once it shows every one of ``texts``."""
+        return self.wait_for(lambda s: all(t in s for t in texts), " and ".join(texts))
+
     def kill(self) -> None:
         subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=10, check=False)
 
@@ -108,20 +112,26 @@ def test_watch_in_a_terminal_shows_the_rollout_and_exits_with_its_outcome(
     )
     tmux.run("-u", "new-session", "-d", "-s", "watch", "-x", "150", "-y", "50", command)
 
-    screen = tmux.wait_for(lambda s: "weight 25 %" in s, "the canary stage")
-    assert "Canary" in screen and "stage 2 of 4" in screen
-    assert "fraud-v6 (baseline)" in screen and "75 %" in screen and "25 %" in screen
-    assert "error rate" in screen and "0.31 %" in screen
-    assert "██████████░░  80 %" in screen  # the bar toward clear
-    assert "StageAdvanced" in screen
-
+    # Each wait is for a whole frame: tmux may be caught between two lines of a redraw.
+    tmux.wait_for_all(
+        "Canary",
+        "stage 2 of 4 · weight 25 %",
+        "fraud-v6 (baseline)    75 %  75 %",
+        "fraud-v7 (canary)      25 %  25 %",
+        "error rate   0.31 %    0.29 %",
+        "██████████░░  80 %",  # the bar toward clear
+        "StageAdvanced",
+        "Ctrl-C to stop",
+    )
     now[0] = 1
-    screen = tmux.wait_for(lambda s: "RollingBack" in s, "the rollback")
-    assert "████████████ 100 %" in screen  # the error rate reached its rollback threshold
-    assert "2.40 %" in screen and "Rolling back: canary error rate 2.40 %" in screen
-
+    tmux.wait_for_all(
+        "↺ RollingBack",
+        "Rolling back: canary error rate 2.40 %",
+        "████████████ 100 %",  # the error rate reached its rollback threshold
+        "2.40 %    0.30 %",
+    )
     now[0] = 2
-    screen = tmux.wait_for(lambda s: "ended: RolledBack (exit 10)" in s, "the end")
+    tmux.wait_for_all("✖ RolledBack", "ended: RolledBack (exit 10)")
     deadline = time.monotonic() + WAIT_S
     while not rc.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
