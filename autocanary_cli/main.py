@@ -123,6 +123,12 @@ def get(
     timeout: Annotated[
         float | None, typer.Option(help="with --watch: give up after this many seconds (124)")
     ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="with --watch: wait for this model version's rollout, then follow it"
+        ),
+    ] = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """The endpoint's current (or latest) rollout: phase, stage, traffic, judge, decisions."""
@@ -135,6 +141,7 @@ def get(
                 _stdout(),
                 interval=max(0.1, interval),
                 timeout=timeout,
+                version=version,
                 as_json=output is Output.json,
             ).run()
             raise typer.Exit(code)

@@ -109,14 +109,19 @@ def traffic_table(view: dict[str, Any]) -> Table:
         title += " (live = wanted ✔)"
     elif in_sync is False:
         title += " (live differs from wanted ⚠)"
+    known = live is not None or live_mirror is not None
+    if not known:
+        title += " (wanted; the live split was not read)"
     table = Table(title=title, title_justify="left", title_style="bold", box=None)
     table.add_column("deployment")
     table.add_column("wanted", justify="right")
-    table.add_column("live", justify="right")
+    if known:
+        table.add_column("live", justify="right")
     mirrored = bool(wanted_mirror or live_mirror)
     if mirrored:  # shadow traffic: copies of requests, answered by nobody
         table.add_column("mirror wanted", justify="right")
-        table.add_column("mirror live", justify="right")
+        if known:
+            table.add_column("mirror live", justify="right")
     deployments: list[str] = []
     for source in (wanted, live or {}, wanted_mirror, live_mirror or {}):
         deployments += [d for d in source if d not in deployments]
@@ -126,10 +131,13 @@ def traffic_table(view: dict[str, Any]) -> Table:
             role = " (canary)"
         elif dep == view.get("baseline"):
             role = " (baseline)"
-        cells = [dep + role, _pct(wanted.get(dep)), "?" if live is None else _pct(live.get(dep))]
+        cells = [dep + role, _pct(wanted.get(dep))]
+        if known:
+            cells.append("?" if live is None else _pct(live.get(dep)))
         if mirrored:
             cells.append(_pct(wanted_mirror.get(dep)))
-            cells.append("?" if live_mirror is None else _pct(live_mirror.get(dep)))
+            if known:
+                cells.append("?" if live_mirror is None else _pct(live_mirror.get(dep)))
         table.add_row(*cells)
     return table
 
@@ -204,7 +212,7 @@ def rollout_view(doc: dict[str, Any], now: datetime) -> RenderableType:
         ("Rollout", f"{view.get('id', '')}  {model_version(view)}"),
         ("Deployments", f"{view.get('baseline') or '-'} → {view.get('canary') or '-'} (canary)"),
         ("Phase", phase_text(view)),
-        ("Stage", stage_text(view)),
+        *([] if fmt.ended(view) else [("Stage", stage_text(view))]),
         ("Time", timing_text(view, now)),
         ("Cause", Text(str(view.get("cause") or view.get("message") or ""))),
     ]

@@ -41,8 +41,10 @@ class Watcher:
     """Polls the detail document of one rollout and redraws it; ``run`` returns the exit code.
 
     Follows the rollout that was current when it started: when a waiting version starts right
-    after it ends, the watched rollout is read by id. A 5xx or an unreachable API while
-    watching is shown and retried (the rollout goes on without us); a 4xx stops the watch.
+    after it ends, the watched rollout is read by id. With ``version``, it first waits for a
+    rollout of that model version to be the endpoint's current one (a pipeline that has just
+    registered the version). A 5xx or an unreachable API while watching is shown and retried
+    (the rollout goes on without us); a 4xx stops the watch.
     """
 
     def __init__(
@@ -53,56 +55,89 @@ class Watcher:
         *,
         interval: float = 2.0,
         timeout: float | None = None,
+        version: str | None = None,
         as_json: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
         write: Callable[[str], None] = lambda line: print(line, flush=True),
     ) -> None:
-        self.write = write
         self.client = client
         self.endpoint = endpoint
         self.console = console
         self.interval = interval
         self.timeout = timeout
+        self.version = version
         self.as_json = as_json
         self.sleep = sleep
         self.monotonic = monotonic
         self.now = now
+        self.write = write
         self.problem: str | None = None
+        self._last_line: str | None = None
 
     def run(self) -> int:
-        doc = detail(self.client, self.endpoint)
-        rollout_id = (doc.get("rollout") or {}).get("id")
         started = self.monotonic()
         if self.as_json:
-            return self._run_json(doc, rollout_id, started)
+            return self._loop(None, started)
         with Live(
-            self._frame(doc), console=self.console, auto_refresh=False, redirect_stdout=False
+            Text(f"reading {self.endpoint} ..."),
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=False,
         ) as live:
-            while not fmt.ended(doc.get("rollout") or {}):
-                if self._timed_out(started):
-                    return EXIT_TIMEOUT
-                self.sleep(self.interval)
-                doc = self._poll(doc, rollout_id)
-                live.update(self._frame(doc), refresh=True)
+            code = self._loop(live, started)
         if not self.console.is_terminal:
             self.console.line()  # a redirected Live leaves its last line open
-        return self._finish(doc)
+        return code
 
-    def _run_json(self, doc: dict[str, Any], rollout_id: str | None, started: float) -> int:
-        last = json.dumps(doc, sort_keys=True)
-        self.write(last)
+    def _loop(self, live: Live | None, started: float) -> int:
+        doc = self._first(live, started)
+        if doc is None:
+            return EXIT_TIMEOUT
+        rollout_id = (doc.get("rollout") or {}).get("id")
+        self._show(live, doc)
         while not fmt.ended(doc.get("rollout") or {}):
             if self._timed_out(started):
                 return EXIT_TIMEOUT
             self.sleep(self.interval)
             doc = self._poll(doc, rollout_id)
-            line = json.dumps(doc, sort_keys=True)
-            if line != last:
-                self.write(line)
-                last = line
-        return OUTCOME_EXIT.get(str(doc["rollout"].get("phase")), EXIT_OK)
+            self._show(live, doc)
+        return self._finish(live, doc)
+
+    def _first(self, live: Live | None, started: float) -> dict[str, Any] | None:
+        """The first document to follow: at once, or once the wanted version's rollout is there."""
+        while True:
+            try:
+                doc: dict[str, Any] | None = detail(self.client, self.endpoint)
+            except ApiError as exc:
+                if self.version is None or exc.code != "unknown_endpoint":
+                    raise
+                doc = None
+            if doc is not None and self._wanted(doc):
+                return doc
+            if live is not None:
+                live.update(self._waiting_frame(doc), refresh=True)
+            if self._timed_out(started):
+                return None
+            self.sleep(self.interval)
+
+    def _wanted(self, doc: dict[str, Any]) -> bool:
+        if self.version is None:
+            return True
+        view = doc.get("rollout") or {}
+        model = view.get("model")
+        version = model.get("version") if isinstance(model, dict) else view.get("version")
+        return str(version) == self.version
+
+    def _show(self, live: Live | None, doc: dict[str, Any]) -> None:
+        if live is not None:
+            live.update(self._frame(doc), refresh=True)
+            return
+        line = json.dumps(doc, sort_keys=True)
+        if line != self._last_line:
+            self.write(line)
+            self._last_line = line
 
     def _timed_out(self, started: float) -> bool:
         return self.timeout is not None and self.monotonic() - started >= self.timeout
@@ -123,19 +158,36 @@ class Watcher:
 
     def _frame(self, doc: dict[str, Any]) -> RenderableType:
         now = self.now()
-        parts: list[RenderableType] = [render.rollout_view(doc, now)]
-        footer = Text(f"\nwatching {self.endpoint} every {self.interval:g}s · ", style="dim")
-        footer.append(f"updated {now.strftime('%H:%M:%S')} UTC · Ctrl-C to stop", style="dim")
-        parts.append(footer)
+        parts: list[RenderableType] = [render.rollout_view(doc, now), self._footer(now)]
         if self.problem:
             parts.append(Text(f"last update failed, retrying: {self.problem}", style="yellow"))
         return Group(*parts)
 
-    def _finish(self, doc: dict[str, Any]) -> int:
+    def _waiting_frame(self, doc: dict[str, Any] | None) -> RenderableType:
+        now = self.now()
+        text = Text(f"waiting for a rollout of version {self.version} on {self.endpoint}")
+        if doc is not None:
+            view = doc.get("rollout") or {}
+            text.append(f" (latest: {render.model_version(view)}, {view.get('phase')})")
+        return Group(text, self._footer(now))
+
+    def _footer(self, now: datetime) -> Text:
+        footer = Text(f"\nwatching {self.endpoint} every {self.interval:g}s · ", style="dim")
+        footer.append(f"updated {now.strftime('%H:%M:%S')} UTC · Ctrl-C to stop", style="dim")
+        return footer
+
+    def _finish(self, live: Live | None, doc: dict[str, Any]) -> int:
         view = doc.get("rollout") or {}
         phase = str(view.get("phase"))
         code = OUTCOME_EXIT.get(phase, EXIT_OK)
-        self.console.print(
-            Text(f"rollout {view.get('id', '')} ended: {phase} (exit {code})", style="bold")
-        )
+        if live is not None:
+            live.update(
+                Group(
+                    self._frame(doc),
+                    Text(
+                        f"rollout {view.get('id', '')} ended: {phase} (exit {code})", style="bold"
+                    ),
+                ),
+                refresh=True,
+            )
         return code

@@ -124,3 +124,28 @@ def test_watch_through_the_command_line_exits_with_the_outcome(api: FakeApi, cli
     result = cli("get", "fraud-scoring", "-w", "--interval", "0.1")
     assert result.exit_code == 11
     assert "ended: Failed (exit 11)" in result.stdout
+
+
+def test_watch_version_waits_for_that_versions_rollout_then_follows_it(api: FakeApi) -> None:
+    canary = fixture("detail_canary.json")
+    none_yet = error("unknown_endpoint", "no rollout is known for endpoint fraud-scoring", "-")
+    older = with_phase(canary, "Succeeded", id="r-old", version="6")
+    replies = [(404, none_yet), (200, older), (200, canary), (200, with_phase(canary, "Aborted"))]
+    api.route("GET", DETAIL, _sequence(replies))
+    watcher, out, _ = _watcher(api, version="7")
+    assert watcher.run() == 12
+    assert len(api.seen) == 4
+    assert "ended: Aborted (exit 12)" in out.getvalue()
+
+
+def test_watch_version_times_out_when_it_never_starts(api: FakeApi) -> None:
+    api.reply("GET", DETAIL, 200, with_phase(fixture("detail_canary.json"), "Succeeded"))
+    ticks = iter(range(100))
+    watcher, _, _ = _watcher(api, version="8", timeout=3.0, monotonic=lambda: float(next(ticks)))
+    assert watcher.run() == watch.EXIT_TIMEOUT
+
+
+def test_watch_without_version_stops_on_an_unknown_endpoint(api: FakeApi, cli: Cli) -> None:
+    result = cli("get", "nope", "--watch")
+    assert result.exit_code == 1
+    assert "not_found" in result.stderr
