@@ -168,3 +168,17 @@ def test_list_and_history_show_one_line_per_rollout(api: FakeApi, cli: Cli) -> N
     listed, past = cli("list").stdout, cli("history", "fraud-scoring").stdout
     assert "fraud-scoring" in listed and "r-20261202-0001" not in listed
     assert "r-20261202-0001" in past and "2 (25 %)" in past
+
+
+def test_get_shows_the_cause_and_the_reading_of_a_recorded_rollback(api: FakeApi, cli: Cli) -> None:
+    # Recorded from the local stack with the read side in place: fraud:3 (25 % errors) rolled
+    # back by the judge in its shadow.
+    doc = fixture("detail_recorded_rolled_back.json")
+    api.reply("GET", "/api/rollouts/fraud-demo", 200, doc)
+    result = cli("get", "fraud-demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "✖ RolledBack" in out and "Stage" not in out
+    assert "Rolled back: canary error rate 22.41 % vs baseline 2.50 % (13/58 vs 7/280" in out
+    assert "error rate  22.41 %    2.50 %  ████████████ 100 %" in out
+    assert "Actions      retry" in out
