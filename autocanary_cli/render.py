@@ -279,6 +279,9 @@ def why_view(view: dict[str, Any]) -> RenderableType:
             kind = threshold.get("kind") or ""
             value = fmt.number(threshold.get("value"), threshold.get("unit"))
             rows.append(("Threshold", f"{value} ({kind})" if kind else value))
+        log_e, log_e_threshold = threshold.get("log_e"), threshold.get("log_e_threshold")
+        if isinstance(log_e, int | float) and isinstance(log_e_threshold, int | float):
+            rows.append(("Evidence", f"log e-value {log_e:.2f} (threshold {log_e_threshold:.2f})"))
     if why.get("since"):
         rows.append(("Since", fmt.stamp(why["since"])))
     minutes = why.get("minutes_used") or []

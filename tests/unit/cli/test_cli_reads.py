@@ -182,3 +182,14 @@ def test_get_shows_the_cause_and_the_reading_of_a_recorded_rollback(api: FakeApi
     assert "Rolled back: canary error rate 22.41 % vs baseline 2.50 % (13/58 vs 7/280" in out
     assert "error rate  22.41 %    2.50 %  ████████████ 100 %" in out
     assert "Actions      retry" in out
+
+
+def test_why_of_a_recorded_rollback_gives_numbers_threshold_and_evidence(
+    api: FakeApi, cli: Cli
+) -> None:
+    api.reply("GET", "/api/rollouts/fraud-demo", 200, fixture("detail_recorded_rolled_back.json"))
+    out = cli("why", "fraud-demo").stdout
+    assert "JudgeRollback" in out
+    assert "22.41 % (13/58 requests)" in out and "2.50 % (7/280 requests)" in out
+    assert "2.50 % (rollback)" in out
+    assert "log e-value 9.32 (threshold 8.01)" in out
