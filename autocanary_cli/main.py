@@ -229,8 +229,14 @@ def events(
 ) -> None:
     """Model events that started no rollout, with the reason and what to do."""
     with _errors():
-        params = {"ignored": True, "limit": limit, "continuation": continuation}
-        doc = _client(ctx).get(path("events"), params)
+        client = _client(ctx)
+        params = {"limit": limit, "continuation": continuation}
+        try:
+            doc = client.get(path("events"), {"ignored": True, **params})
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            doc = client.get(path("ignored-events"), params)  # an app before /api/events
         _emit(doc, output, lambda: render.events_table(list(doc.get("events") or [])))
         _next_page(doc, output)
 

@@ -193,3 +193,19 @@ def test_why_of_a_recorded_rollback_gives_numbers_threshold_and_evidence(
     assert "22.41 % (13/58 requests)" in out and "2.50 % (7/280 requests)" in out
     assert "2.50 % (rollback)" in out
     assert "log e-value 9.32 (threshold 8.01)" in out
+
+
+def test_events_falls_back_to_the_ignored_events_route_of_an_older_app(
+    api: FakeApi, cli: Cli
+) -> None:
+    event = {
+        "event_id": "e1",
+        "model": {"name": "frad", "version": "3"},
+        "reason": "NoMatchingRule",
+    }
+    api.reply("GET", "/api/ignored-events", 200, {"events": [event], "count": 1})
+    result = cli("events", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    assert [s.path for s in api.seen] == ["/api/events", "/api/ignored-events"]
+    assert api.seen[-1].query == {"limit": "5"}
+    assert "frad:3" in result.stdout
