@@ -65,7 +65,9 @@ def _options(
         str | None,
         typer.Option("--url", help="the app's URL, e.g. https://APP.azurewebsites.net"),
     ] = None,
-    key: Annotated[str | None, typer.Option("--key", help="a Functions key of the app")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="the API key (sent as x-functions-key)")
+    ] = None,
 ) -> None:
     """Configuration: flags > environment (AUTOCANARY_URL, AUTOCANARY_KEY) > the config file
     (~/.config/autocanary/config.toml: url, key, actor)."""
