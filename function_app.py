@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from handlers import alerts, api, events, reconcile
+from handlers import alerts, api, api_history, events, openapi, reconcile
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (events.bp, reconcile.bp, alerts.bp, api.bp):
+for blueprint in (events.bp, reconcile.bp, alerts.bp, api.bp, api_history.bp, openapi.bp):
     app.register_functions(blueprint)

@@ -156,7 +156,7 @@ class Bench:
         def live() -> bool:
             r = self.rollout()
             return (
-                (r.get("model") or {}).get("version") == version
+                r.get("version") == version
                 and r.get("phase") == "Canary"
                 and bool(r.get("confirmed"))
             )

@@ -351,5 +351,8 @@ def compile_route(template: str, prefix: str = "api") -> RouteTemplate:
 
 
 def precedence_key(route: RouteTemplate) -> tuple[int, ...]:
-    """Sort key: literal segments before constrained, plain, optional and catch-all ones."""
+    """Sort key: literal segments before constrained, plain, optional and catch-all ones,
+    segment by segment, as ASP.NET Core routing ranks templates (learn.microsoft.com/dotnet/
+    api/microsoft.aspnetcore.routing.template.routeprecedence.computeinbound: "/api/template
+    == 1.1 /api/template/{id} == 1.13 /api/{id:int} == 1.2", lower first)."""
     return (*route.precedence, 0)

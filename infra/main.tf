@@ -192,6 +192,8 @@ resource "azapi_resource" "function_app" {
     properties = {
       serverFarmId = azurerm_service_plan.this.id
       httpsOnly    = true
+      # Key Vault references (the chat webhook settings) are resolved as this identity.
+      keyVaultReferenceIdentity = azurerm_user_assigned_identity.app.id
       siteConfig = {
         minTlsVersion = "1.2"
         ftpsState     = "Disabled"
@@ -248,12 +250,28 @@ locals {
     AUTOCANARY_MAX_CONCURRENCY  = tostring(var.max_concurrency)
     AUTOCANARY_CREDENTIAL       = "managed-identity"
     AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
+
+    # The Python worker configures the Azure Monitor OpenTelemetry distro for these loggers,
+    # so the decision records' extra fields become custom dimensions (azure-functions-python-
+    # worker azure_functions_worker/dispatcher.py initialize_azure_monitor; shared/decisionlog).
+    PYTHON_ENABLE_OPENTELEMETRY      = "true"
+    PYTHON_AZURE_MONITOR_LOGGER_NAME = "autocanary.decisions"
   }
 
-  # Set only with the lifecycle topic; unset, the app publishes no lifecycle events.
-  optional_app_settings = var.lifecycle_topic_enabled ? {
-    AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
-  } : {}
+  # Set only with the lifecycle topic; unset, the app publishes no lifecycle events. The chat
+  # webhook URLs are secrets: each is a Key Vault reference, resolved by App Service with the
+  # site's keyVaultReferenceIdentity (learn.microsoft.com/azure/app-service/
+  # app-service-key-vault-references: "@Microsoft.KeyVault(SecretUri=...)"; a versionless URI
+  # follows the secret's latest version).
+  optional_app_settings = merge(
+    var.lifecycle_topic_enabled ? {
+      AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
+    } : {},
+    local.notification_app_settings,
+  )
+  notification_app_settings = {
+    for name, uri in var.notification_webhook_secrets : name => "@Microsoft.KeyVault(SecretUri=${uri})"
+  }
 
   app_settings = merge(local.base_app_settings, local.optional_app_settings)
 }

@@ -145,12 +145,21 @@ locals {
     }
   }
 
-  optional_role_assignments = var.lifecycle_topic_enabled ? {
-    lifecycle_topic_eventgrid_data_sender = {
-      scope = azurerm_eventgrid_topic.lifecycle[0].id
-      role  = "EventGrid Data Sender"
-    }
-  } : {}
+  optional_role_assignments = merge(
+    var.lifecycle_topic_enabled ? {
+      lifecycle_topic_eventgrid_data_sender = {
+        scope = azurerm_eventgrid_topic.lifecycle[0].id
+        role  = "EventGrid Data Sender"
+      }
+    } : {},
+    # Reads the chat webhook secrets (Key Vault references) and nothing else of the vault.
+    var.notification_key_vault_id != null && length(var.notification_webhook_secrets) > 0 ? {
+      notification_key_vault_secrets_user = {
+        scope = var.notification_key_vault_id
+        role  = "Key Vault Secrets User"
+      }
+    } : {},
+  )
 
   role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)
 }

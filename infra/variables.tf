@@ -238,6 +238,33 @@ variable "lifecycle_topic_enabled" {
   default     = false
 }
 
+variable "notification_key_vault_id" {
+  type        = string
+  description = "Resource id of an existing Key Vault (Azure RBAC authorization) holding the chat webhook URLs of notification_webhook_secrets as secrets; the app's identity gets Key Vault Secrets User on it. null: no notifications."
+  default     = null
+
+  validation {
+    condition     = var.notification_key_vault_id == null || can(regex("^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$", var.notification_key_vault_id))
+    error_message = "notification_key_vault_id must be a Key Vault resource id (/subscriptions/.../resourceGroups/.../providers/Microsoft.KeyVault/vaults/NAME) or null."
+  }
+}
+
+variable "notification_webhook_secrets" {
+  type        = map(string)
+  description = "Chat webhook app settings as Key Vault references: app setting name -> versionless secret URI (https://VAULT.vault.azure.net/secrets/NAME), e.g. AUTOCANARY_TEAMS_WEBHOOK_URL, AUTOCANARY_SLACK_WEBHOOK_URL, and every setting a policy rule's notify names. Needs notification_key_vault_id (the vault of these secrets)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.notification_webhook_secrets) : can(regex("^[A-Za-z_][A-Za-z0-9_]{0,127}$", name))])
+    error_message = "Every notification_webhook_secrets key must be an app setting name: letters, digits and underscores, not starting with a digit."
+  }
+
+  validation {
+    condition     = alltrue([for uri in values(var.notification_webhook_secrets) : can(regex("^https://[a-zA-Z0-9-]{3,24}\\.vault\\.azure\\.net/secrets/[a-zA-Z0-9-]{1,127}/?$", uri))])
+    error_message = "Every notification_webhook_secrets value must be a versionless Key Vault secret URI, https://VAULT.vault.azure.net/secrets/NAME (a new secret version is then picked up without a change here)."
+  }
+}
+
 variable "endpoints" {
   type = map(object({
     latency_p99_threshold_ms = optional(number, 1000)

@@ -392,9 +392,9 @@ class Player:
                 last_error = f"; the API answered {reply.status}: {str(reply.body)[:300]}"
             if reply.ok and isinstance(reply.body, dict):
                 current = reply.body.get("rollout") or {}
-                mine = (current.get("model") or {}).get("version") == model.version and (
-                    current.get("model") or {}
-                ).get("name") == model.name
+                mine = (
+                    current.get("version") == model.version and current.get("model") == model.name
+                )
                 if mine:
                     rollout = current
                     decisions = list(reply.body.get("decisions") or [])
@@ -444,7 +444,8 @@ class Player:
         if not rollout:
             text = f"{model.asset_id}: waiting for the app to start its rollout (API {status})"
         else:
-            asked = split_text(rollout.get("traffic") or {}, rollout.get("mirror") or {})
+            traffic = rollout.get("traffic") or {}
+            asked = split_text(traffic.get("wanted") or {}, traffic.get("wanted_mirror") or {})
             reason = rollout.get("reason", "")
             summary = judge_summary(rollout.get("evidence"))
             text = f"{model.asset_id} {phase_label(rollout)} | asked {asked}"

@@ -60,6 +60,9 @@ class StackOptions:
     retry_after: float = 0.1
     state_dir: Path | None = None  # None: a fresh temporary directory
     keep_state: bool = False
+    # Keep the log files (moved out of a temporary state directory) when the stack stops;
+    # ``Stack.kept_logs`` then says where they are.
+    keep_logs: bool = False
     run_timers: bool = True
     start_timeout: float = 60.0
     devhost_log_level: str = "INFO"
@@ -179,6 +182,7 @@ class Stack:
         self._app: AppClient | None = None
         self.settings_file: Path | None = None
         self.logs: dict[str, Path] = {}
+        self.kept_logs: dict[str, Path] = {}  # where the logs are after stop (keep_logs)
         # Set to keep the state directory (logs) when the stack stops, e.g. after a failure.
         self.keep_state_on_stop = False
         self.started_in: dict[str, float] = {}
@@ -250,8 +254,23 @@ class Stack:
         finally:
             keep = self.options.keep_state if keep_state is None else keep_state
             keep = keep or self.keep_state_on_stop
-            if self._state_dir is not None and self._owns_state and not keep:
+            removing = self._state_dir is not None and self._owns_state and not keep
+            if self.options.keep_logs and self.logs:
+                self.kept_logs = self._keep_logs(move=removing)
+            if removing and self._state_dir is not None:
                 shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    def _keep_logs(self, *, move: bool) -> dict[str, Path]:
+        """The log files, moved to a directory of their own when the state directory is about
+        to be deleted (else left where they are)."""
+        if not move:
+            return {k: v for k, v in self.logs.items() if v.exists()}
+        target = Path(tempfile.mkdtemp(prefix="autocanary-logs-"))
+        kept: dict[str, Path] = {}
+        for name, path in self.logs.items():
+            if path.exists():
+                kept[name] = Path(shutil.move(str(path), target / path.name))
+        return kept
 
     # ------------------------------------------------------------------ parts
     @property

@@ -139,11 +139,28 @@ def main(argv: list[str] | None = None) -> int:
         bucket_seconds=args.bucket_seconds,
         state_dir=args.state_dir,
         keep_state=args.state_dir is not None,
+        keep_logs=True,
     )
     limit = args.hours * 3600.0
+    stack = Stack(options)
+    try:
+        return _run(args, stack, endpoint, limit)
+    finally:
+        if stack.kept_logs:
+            print(kept_logs_line(stack.kept_logs), file=sys.stderr)
+
+
+def kept_logs_line(kept: dict[str, Path]) -> str:
+    """Where the logs of a stopped stack are (they outlive it)."""
+    folders = sorted({str(p.parent) for p in kept.values()})
+    names = ", ".join(f"{k} {p.name}" for k, p in kept.items())
+    return f"logs kept in {', '.join(folders)}: {names}"
+
+
+def _run(args: argparse.Namespace, stack: Stack, endpoint: str, limit: float) -> int:
     with interrupt_on_signals():
         try:
-            with Stack(options) as stack, contextlib.ExitStack() as helpers:
+            with stack, contextlib.ExitStack() as helpers:
                 code = register_code(stack)
                 baseline = baseline_model(MODEL)
                 register_model(stack, baseline)

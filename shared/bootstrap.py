@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from shared.errors import AutocanaryError, ConfigurationError
 
 if TYPE_CHECKING:
+    from shared.notify.dispatch import Notifications
     from shared.services import Engine
     from shared.settings import Settings
 
@@ -22,6 +23,20 @@ log = logging.getLogger("autocanary")
 _lock = threading.Lock()
 _engine: Engine | None = None
 _error: AutocanaryError | None = None
+
+# azure-core logs every request and response (headers included) at INFO on this logger; the
+# Functions host would ship each line to Application Insights. WARNING keeps its errors only.
+HTTP_LOGGING_POLICY = "azure.core.pipeline.policies.http_logging_policy"
+QUIET_LOGGERS = (HTTP_LOGGING_POLICY, "azure.identity", "azure.monitor.opentelemetry.exporter")
+
+
+def quiet_sdk_logging() -> None:
+    """Set the Azure SDKs' chatty loggers to WARNING (unless configured lower already, e.g.
+    by a developer debugging): called when the engine is built, before any SDK call."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
 
 
 def engine() -> Engine:
@@ -54,6 +69,8 @@ def build_engine(settings: Settings | None = None) -> Engine:
 
     settings = settings or Settings.from_env()  # validate before importing any SDK
     from shared.azure.autoscale import MonitorAutoscale
+
+    quiet_sdk_logging()
     from shared.azure.credentials import build_credential
     from shared.azure.endpoints import MLEndpointControl
     from shared.azure.events import build_publisher
@@ -89,4 +106,20 @@ def build_engine(settings: Settings | None = None) -> Engine:
         max_concurrency=settings.max_concurrency,
         retention=timedelta(seconds=settings.retention_seconds),
         autoscale=MonitorAutoscale(settings, credential),
+        notifications=build_notifications(settings),
+    )
+
+
+def build_notifications(settings: Settings) -> Notifications | None:
+    """Chat notifications when any webhook is configured (app-wide or named by a rule)."""
+    if not settings.webhooks:
+        return None
+    from shared.azure.webhooks import WebhookNotifier
+    from shared.notify.channels import ChannelBook
+    from shared.notify.dispatch import Notifications
+
+    return Notifications(
+        WebhookNotifier(),
+        ChannelBook.from_webhooks(settings.webhooks),
+        public_url=settings.public_url,
     )

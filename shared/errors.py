@@ -18,7 +18,8 @@ Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
     │       └── AzureBusy [503]            409: another operation on the resource is running
     └── NoData [503]                       metrics missing or late: "no data", never a pass
 
-Every error has ``code`` (stable, snake_case, shown to API clients) and ``message``;
+Every error has ``code`` (stable, snake_case, shown to API clients), ``message`` and ``hint``
+(one sentence saying what to do; each class has one, a raise may give a sharper one);
 ``details`` is optional plain data for the JSON body.
 """
 
@@ -32,18 +33,26 @@ class AutocanaryError(Exception):
 
     code: str = "internal_error"
     status: int = 500
+    hint: str = "An unexpected error; retry, and if it persists check the app's logs."
 
     def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if hint is not None:
+            self.hint = hint
         self.details: dict[str, Any] = dict(details or {})
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
         if self.details:
             body["details"] = self.details
         return body
@@ -52,12 +61,14 @@ class AutocanaryError(Exception):
 class InvalidInput(AutocanaryError):
     code = "invalid_input"
     status = 400
+    hint = "Fix the request as the message says and send it again."
 
 
 class PolicyError(InvalidInput):
     """An invalid rollout policy; ``field`` is the dotted path of the offending field."""
 
     code = "invalid_policy"
+    hint = "Fix the policy field named in details.field (autocanary lint checks a policy file)."
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"policy field {field!r}: {message}", details={"field": field})
@@ -67,28 +78,34 @@ class PolicyError(InvalidInput):
 class ConfigurationError(AutocanaryError):
     code = "configuration_error"
     status = 500
+    hint = "Fix the app setting the message names and restart the function app."
 
 
 class NotFound(AutocanaryError):
     code = "not_found"
     status = 404
+    hint = "Check the name or id; GET /api/rollouts lists the rollouts that are known."
 
 
 class Conflict(AutocanaryError):
     code = "conflict"
     status = 409
+    hint = "The rollout's state forbids this now; GET its detail for allowed_actions."
 
 
 class PhaseConflict(Conflict):
     code = "phase_conflict"
+    hint = "Not allowed in this phase; GET the rollout for allowed_actions."
 
 
 class ActiveRolloutExists(Conflict):
     code = "active_rollout_exists"
+    hint = "Wait for the active rollout to end, or roll it back or abort it first."
 
 
 class DuplicateEvent(Conflict):
     code = "duplicate_event"
+    hint = "Nothing to do: this event was already recorded."
 
 
 class StaleState(AutocanaryError):
@@ -96,11 +113,13 @@ class StaleState(AutocanaryError):
 
     code = "stale_state"
     status = 409
+    hint = "The rollout changed meanwhile; read it again and retry."
 
 
 class AzureRuleViolation(AutocanaryError):
     code = "azure_rule_violation"
     status = 400
+    hint = "Azure would refuse this change; see the message for the rule it breaks."
 
 
 class UpstreamError(AutocanaryError):
@@ -108,11 +127,13 @@ class UpstreamError(AutocanaryError):
 
     code = "upstream_error"
     status = 502
+    hint = "Azure refused the call; see the message (its error code is kept) and fix the cause."
 
 
 class TransientUpstreamError(UpstreamError):
     code = "upstream_unavailable"
     status = 503
+    hint = "Azure is busy or unreachable; retry in a minute."
 
 
 class AzureBusy(TransientUpstreamError):
@@ -121,11 +142,13 @@ class AzureBusy(TransientUpstreamError):
     idempotent effect on a later tick rather than raising an alarm."""
 
     code = "azure_busy"
+    hint = "Another operation on the resource is running; retry once it has finished."
 
 
 class NoData(AutocanaryError):
     code = "no_data"
     status = 503
+    hint = "Metrics are missing or late; retry later (no data is never taken as a pass)."
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -146,7 +169,14 @@ def http_status(error: BaseException) -> int:
 
 
 def error_body(error: BaseException) -> dict[str, Any]:
-    """The JSON error body ``{"error": {"code", "message", ...}}`` for any exception."""
+    """The JSON error body ``{"error": {"code", "message", "hint", "details"?}}`` for any
+    exception."""
     if isinstance(error, AutocanaryError):
         return {"error": error.to_dict()}
-    return {"error": {"code": "internal_error", "message": "internal error"}}
+    return {
+        "error": {
+            "code": "internal_error",
+            "message": "internal error",
+            "hint": AutocanaryError.hint,
+        }
+    }

@@ -444,6 +444,11 @@ class Rollout:
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
     capacity: Mapping[str, Any] = field(default_factory=dict)
+    # the decision that turned the rollout (rollback, end, pause), kept for its explanation
+    # once follow-up decisions come after it (shared.explain); {} until there is one
+    decisive: Mapping[str, Any] = field(default_factory=dict)
+    # the settled minutes the judge saw, compact and bounded (shared.series)
+    series: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -488,6 +493,8 @@ class Rollout:
             "failure": dict(self.failure),
             "readings": dict(self.readings),
             "capacity": dict(self.capacity),
+            "decisive": dict(self.decisive),
+            "series": [dict(e) for e in self.series],
         }
 
     @classmethod
@@ -527,6 +534,8 @@ class Rollout:
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
                 capacity=dict(raw.get("capacity") or {}),
+                decisive=dict(raw.get("decisive") or {}),
+                series=tuple(dict(e) for e in raw.get("series") or ()),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from shared.errors import PolicyError
 from shared.judge.types import JudgeSettings
+from shared.notify.routes import Routes, parse_notify, routes_to_dict
 from shared.reasons import (
     INVALID_TAG_OVERRIDE,
     MATCHED,
@@ -156,6 +157,8 @@ class RolloutPolicy:
     settle: float = DEFAULT_SETTLE
     errors: tuple[str, ...] = DEFAULT_ERRORS
     guardrails: Guardrails = field(default_factory=Guardrails)
+    # The rule's ``notify`` channels (kind, app setting name): see shared/notify/routes.py.
+    notify: Routes = ()
 
     @property
     def judged_stages(self) -> tuple[Stage, ...]:
@@ -174,6 +177,12 @@ class RolloutPolicy:
         return len(self.judged_stages) + (1 if self.has_shadow else 0)
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._settings_dict()
+        if self.notify:
+            out["notify"] = routes_to_dict(self.notify)
+        return out
+
+    def _settings_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "endpoint": self.endpoint,
@@ -202,7 +211,9 @@ class RolloutPolicy:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], path: str = "policy") -> RolloutPolicy:
-        settings = _settings(raw, path, base=cls())
+        notify = parse_notify(raw.get("notify"), f"{path}.notify")
+        settings = _settings({k: v for k, v in raw.items() if k != "notify"}, path, base=cls())
+        settings = replace(settings, notify=notify)
         endpoint = raw.get("endpoint", "")
         rule = raw.get("rule", "default")
         if not isinstance(endpoint, str) or not isinstance(rule, str):
@@ -237,6 +248,8 @@ class Placement:
     policy: RolloutPolicy | None
     reason: str
     detail: str
+    # The channels of the rule that matched (when one did), for the notice of an ignored model.
+    notify: Routes = ()
 
 
 # Reason constants for placement.
@@ -252,7 +265,13 @@ class PolicySet:
         str_tags = {str(k): str(v) for k, v in tags.items()}
         opt = str_tags.get(OPT_OUT_TAG)
         if opt is not None and opt.strip().lower() in OPT_OUT_VALUES:
-            return Placement(None, OPTED_OUT, f"model tag {OPT_OUT_TAG}={opt!r}")
+            fits = next((r for r in self.rules if r.match.fits(model_name, str_tags)), None)
+            return Placement(
+                None,
+                OPTED_OUT,
+                f"model tag {OPT_OUT_TAG}={opt!r}",
+                fits.policy.notify if fits else (),
+            )
         for rule in self.rules:
             if not rule.match.fits(model_name, str_tags):
                 continue
@@ -266,13 +285,14 @@ class PolicySet:
                     INVALID_TAG_OVERRIDE,
                     f"rule {rule.name!r} does not allow tag override(s) "
                     f"{', '.join(TAG_PREFIX + r for r in refused)}",
+                    rule.policy.notify,
                 )
             try:
                 policy = check_judged(
                     _settings(_tag_values(overrides), "tags", base=rule.policy), "tags"
                 )
             except PolicyError as exc:
-                return Placement(None, INVALID_TAG_OVERRIDE, exc.message)
+                return Placement(None, INVALID_TAG_OVERRIDE, exc.message, rule.policy.notify)
             return Placement(policy, MATCHED, f"rule {rule.name!r} -> endpoint {rule.endpoint}")
         return Placement(None, NO_MATCHING_RULE, f"no rule matches model {model_name!r}")
 
@@ -294,6 +314,12 @@ def parse_policy(raw: Any) -> PolicySet:
     unknown = sorted(set(raw) - {"defaults", "rules"})
     if unknown:
         raise PolicyError(unknown[0], "unknown top-level field (known: defaults, rules)")
+    if isinstance(raw.get("defaults"), Mapping) and "notify" in raw["defaults"]:
+        raise PolicyError(
+            "defaults.notify",
+            "is a rule key (the app-wide channels are the AUTOCANARY_TEAMS_WEBHOOK_URL and "
+            "AUTOCANARY_SLACK_WEBHOOK_URL app settings)",
+        )
     defaults = _settings(raw.get("defaults") or {}, "defaults", base=RolloutPolicy())
     check_judged(defaults, "defaults")
     rules_raw = raw.get("rules")
@@ -327,12 +353,13 @@ def parse_policy(raw: Any) -> PolicySet:
             raise PolicyError(f"{path}.allow_tag_overrides", f"unknown setting {bad[0]!r}")
         body = {k: v for k, v in item.items() if k not in _RULE_KEYS}
         policy = check_judged(_settings(body, path, base=defaults), path)
+        notify = parse_notify(item.get("notify"), f"{path}.notify")
         rules.append(
             Rule(
                 name=name,
                 match=match,
                 endpoint=endpoint,
-                policy=replace(policy, endpoint=endpoint, rule=name),
+                policy=replace(policy, endpoint=endpoint, rule=name, notify=notify),
                 allow_tag_overrides=frozenset(allow),
             )
         )
@@ -354,7 +381,7 @@ def parse_duration(value: Any, where: str) -> float:
     return seconds
 
 
-_RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides"})
+_RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides", "notify"})
 _SETTING_KEYS = frozenset(
     {
         "shadow",

@@ -22,6 +22,7 @@ from shared.model import (
     Rollout,
     Waiting,
 )
+from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")
@@ -151,6 +152,16 @@ class EventPublisher(Protocol):
     ) -> None:
         """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
         the same on a resend. A failure raises: the event stays in the outbox."""
+        ...
+
+
+class Notifier(Protocol):
+    """Chat webhooks (Teams Workflows, Slack incoming webhooks): shared/azure/webhooks.py, and
+    shared/fakes/notifier.py beside it. Called off the reconcile's path (shared/notify/dispatch)."""
+
+    def post(self, channel: Channel, payload: Mapping[str, Any]) -> None:
+        """Post one JSON payload to ``channel``, bounded in time and retried within bounds;
+        raises when it was not delivered (the error never shows the channel's URL)."""
         ...
 
 
@@ -302,6 +313,22 @@ class RolloutStore(Protocol):
 
     def decisions(self, endpoint: str, rollout_id: str) -> list[DecisionRecord]:
         """Every decision of a rollout, oldest first."""
+        ...
+
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        """One page of a rollout's decisions, oldest first, from decision ``from_seq`` (or
+        from where ``continuation``, the previous page's token, left off)."""
+        ...
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        """One rollout of the endpoint by id (one point read), or None."""
         ...
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:

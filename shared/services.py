@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
     DuplicateEvent,
@@ -65,15 +66,19 @@ from shared.ports import (
     Judge,
     MetricsQuery,
     MetricsSource,
-    Page,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
     Slot,
     SlotWrite,
 )
+from shared.queries import Queries
 from shared.settle import settle
 from shared.store_index import slot_busy
+
+if TYPE_CHECKING:
+    from shared.notify.dispatch import Notifications
+    from shared.notify.routes import Routes
 
 log = logging.getLogger("autocanary")
 
@@ -153,6 +158,7 @@ class Engine:
         max_concurrency: int = 8,
         retention: timedelta = DEFAULT_RETENTION,
         autoscale: AutoscaleControl | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.store = store
         self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
@@ -167,6 +173,8 @@ class Engine:
         if retention <= timedelta(0):
             raise InvalidInput("retention must be positive")
         self.retention = retention
+        self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
+        self.notifications = notifications  # chat notices, sent off the reconcile's path
         self._tick_lock = threading.Lock()
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
 
@@ -177,7 +185,7 @@ class Engine:
             raise InvalidInput("event has no id")
         placement = self.policies.place(model.name, model.tags)
         if placement.policy is None:
-            return self._ignore(model, placement.reason, placement.detail)
+            return self._ignore(model, placement.reason, placement.detail, routes=placement.notify)
         policy = placement.policy
         endpoint = policy.endpoint
         for _ in range(MAX_ATTEMPTS):
@@ -194,7 +202,7 @@ class Engine:
                 # delivery is told apart from a genuinely ignorable version here.
                 if self.store.event_seen(endpoint, model.event_id):
                     return self._duplicate(endpoint)
-                return self._ignore(model, adm.reason, adm.detail, endpoint)
+                return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
             rollouts = tuple(r for r in (adm.active,) if r is not None)
             news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
             try:
@@ -215,9 +223,11 @@ class Engine:
                 return IngestResult(
                     "duplicate", "DuplicateEvent", "event already recorded", endpoint
                 )
+            log_decisions(adm.records, (adm.active,) if adm.active else ())
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
             if adm.active is not None:
                 self._apply(adm.active, adm.effects)
+                self._announce(adm.active, adm.effects)
             self._send_outbox(written)
             outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
             result = IngestResult(
@@ -245,12 +255,22 @@ class Engine:
         return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
 
     def _ignore(
-        self, model: ModelRef, reason: str, detail: str, endpoint: str | None = None
+        self,
+        model: ModelRef,
+        reason: str,
+        detail: str,
+        endpoint: str | None = None,
+        *,
+        routes: Routes = (),
     ) -> IngestResult:
         first = self.store.record_ignored(
             IgnoredEvent(model.event_id, model, reason, detail, self.clock.now())
         )
         log.info("model %s ignored: %s (%s)", model.asset_id, reason, detail)
+        if first and self.notifications is not None:
+            self.notifications.model_ignored(
+                model, reason, detail, endpoint=endpoint, routes=routes
+            )
         return IngestResult("ignored" if first else "duplicate", reason, detail, endpoint)
 
     # ------------------------------------------------------------------ reconcile
@@ -271,6 +291,8 @@ class Engine:
             return self._tick()
         finally:
             self._tick_lock.release()
+            if self.notifications is not None:  # bounded: what this tick decided goes out
+                self.notifications.drain()
 
     def pool_size(self, rollouts: int) -> int:
         """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
@@ -408,6 +430,7 @@ class Engine:
                 continue
             self._apply(transition.rollout, transition.effects)
             if stored is not None:
+                self._announce(transition.rollout, transition.effects)
                 self._send_outbox(stored)
             nxt = transition.rollout
             return ReconcileOutcome(
@@ -438,7 +461,7 @@ class Engine:
         news = outbox_events(nxt, t.effects)
         if not decisions and not news and _same_state(nxt, slot.active):
             return None
-        return self.store.write(
+        written = self.store.write(
             slot,
             SlotWrite(
                 active=active,
@@ -448,6 +471,8 @@ class Engine:
                 outbox=slot.outbox + news if news else None,
             ),
         )
+        log_decisions(decisions, rollouts)
+        return written
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -465,6 +490,7 @@ class Engine:
             )
         except StaleState:
             return  # someone else started it; the caller re-reads
+        log_decisions((started.record,), (started.rollout,))
 
     def _no_active(self, endpoint: str) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
@@ -607,6 +633,16 @@ class Engine:
         elif isinstance(effect, DeleteAutoscale) and self.autoscale is not None:
             self.autoscale.delete_for(r.endpoint, effect.name)
 
+    def _announce(self, r: Rollout, effects: Sequence[Effect]) -> None:
+        """Tell people about the lifecycle events of a transition just committed (once: the
+        outbox may resend an event to Event Grid; a chat notice is never repeated). Queued
+        for the channels' senders: this never blocks on a webhook."""
+        if self.notifications is None:
+            return
+        for effect in effects:
+            if isinstance(effect, PublishEvent):
+                self.notifications.rollout_event(r, effect)
+
     def _send_outbox(self, slot: Slot) -> Slot:
         """Send the slot's unsent lifecycle events in order, then take the sent ones off its
         outbox (ETag-guarded; a stale slot is re-read). An event that fails to go out stops
@@ -663,6 +699,7 @@ class Engine:
                 return
             self._apply(t.rollout, t.effects, clear_failure=False)
             if stored is not None:
+                self._announce(t.rollout, t.effects)
                 self._send_outbox(stored)
             return
 
@@ -788,52 +825,23 @@ class Engine:
         self.reconcile(endpoint, command)
         return self.describe(endpoint)
 
+    # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:
-        """The endpoint's current (or latest) rollout, its decisions, and what may be done."""
-        slot = self.store.read(endpoint)
-        rollout = slot.active
-        if rollout is None:
-            latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
-            if not latest:
-                raise NotFound(
-                    f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint"
-                )
-            rollout = latest[0]
-        history = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=20))
-        return {
-            "endpoint": endpoint,
-            "rollout": rollout.to_dict(),
-            "active": rollout.active,
-            "allowed_actions": machine.allowed_actions(rollout),
-            "waiting": slot.waiting.to_dict() if slot.waiting else None,
-            "decisions": [d.to_dict() for d in self.store.decisions(endpoint, rollout.id)],
-            "history": [machine.summary(r) for r in history],
-        }
+        """The endpoint's current (or latest) rollout in full (:meth:`Queries.describe`)."""
+        return self.queries.describe(endpoint)
 
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
-        return [machine.summary(r) for r in self.store.list_rollouts(query)]
+        return self.queries.list_rollouts(query)
 
     def page_rollouts(
         self, query: RolloutQuery, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[Rollout] = self.store.page_rollouts(query, continuation)
-        return [machine.summary(r) for r in page.items], page.continuation
+        return self.queries.page_rollouts(query, continuation)
 
     def page_ignored(
         self, limit: int = 100, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        page: Page[IgnoredEvent] = self.store.page_ignored(limit, continuation)
-        items = [
-            {
-                "event_id": e.event_id,
-                "model": e.model.to_dict(),
-                "reason": e.reason,
-                "detail": e.detail,
-                "at": e.at.isoformat(),
-            }
-            for e in page.items
-        ]
-        return items, page.continuation
+        return self.queries.page_ignored(limit, continuation)
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.errors import ConfigurationError, PolicyError
@@ -75,8 +75,26 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "real seconds in one metric minute, to match an emulator run with short metric "
         "buckets (local emulator only; default 60, Azure's one-minute grain)",
     ),
+    "AUTOCANARY_TEAMS_WEBHOOK_URL": (
+        False,
+        'Teams Workflows webhook URL ("When a Teams webhook request is received") for '
+        "rollout notices as Adaptive Cards; unset: none are sent to Teams",
+    ),
+    "AUTOCANARY_SLACK_WEBHOOK_URL": (
+        False,
+        "Slack incoming webhook URL for rollout notices (Block Kit); unset: none are sent to Slack",
+    ),
+    "AUTOCANARY_PUBLIC_URL": (
+        False,
+        "public base URL of the app for the dashboard links in notices, e.g. "
+        "https://<app>.azurewebsites.net (default: https:// + WEBSITE_HOSTNAME, which App "
+        "Service sets)",
+    ),
     "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
 }
+
+# Webhook URLs are secrets: https only (plain http to loopback for local runs and tests).
+_WEBHOOK_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
 
 _GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
 _CREDENTIALS = ("default", "managed-identity", "local")
@@ -102,6 +120,10 @@ class Settings:
     ca_bundle: str | None
     metrics_granularity_seconds: float = 60.0
     retention_seconds: float = 90 * 86400.0
+    # Notification channels: app setting name -> webhook URL (the two app-wide settings when
+    # set, and every setting a policy rule's ``notify`` names). Secrets: kept out of repr.
+    webhooks: Mapping[str, str] = field(default_factory=dict, repr=False)
+    public_url: str | None = None
 
     @property
     def workspace_id(self) -> str:
@@ -226,6 +248,36 @@ class Settings:
         eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")
+        webhooks: dict[str, str] = {}
+        for name in ("AUTOCANARY_TEAMS_WEBHOOK_URL", "AUTOCANARY_SLACK_WEBHOOK_URL"):
+            url = get(name)
+            if url is None:
+                continue
+            if url.startswith(_WEBHOOK_SCHEMES):
+                webhooks[name] = url
+            else:
+                problems.append(f"{name} must be an https:// URL")
+        public_url = get("AUTOCANARY_PUBLIC_URL")
+        if public_url is None and get("WEBSITE_HOSTNAME"):
+            public_url = f"https://{get('WEBSITE_HOSTNAME')}"
+        if public_url and not public_url.startswith(("https://", "http://")):
+            problems.append("AUTOCANARY_PUBLIC_URL must be an http(s):// URL")
+
+        if policy_text and not problems:
+            try:
+                named = notify_settings(load_policy_text(policy_text, source=policy_source))
+            except PolicyError:
+                named = {}  # reported by settings.policies() below, with the field named
+            for name, rule in sorted(named.items()):
+                url = get(name)
+                if url is None:
+                    problems.append(f"{name} (named by rule {rule!r} notify) is not set")
+                elif not url.startswith(_WEBHOOK_SCHEMES):
+                    problems.append(
+                        f"{name} (named by rule {rule!r} notify) must be an https:// URL"
+                    )
+                else:
+                    webhooks[name] = url
 
         if problems:
             raise ConfigurationError(
@@ -250,9 +302,20 @@ class Settings:
             ca_bundle=ca_bundle,
             metrics_granularity_seconds=granularity,
             retention_seconds=retention,
+            webhooks=webhooks,
+            public_url=public_url.rstrip("/") if public_url else None,
         )
         settings.policies()  # an invalid policy fails here, before any rollout
         return settings
+
+
+def notify_settings(policies: PolicySet) -> dict[str, str]:
+    """The app settings the policy's rules name in ``notify`` -> the first rule naming each."""
+    named: dict[str, str] = {}
+    for rule in policies.rules:
+        for _, setting in rule.policy.notify:
+            named.setdefault(setting, rule.name)
+    return named
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
             f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)"
         )
     for rule in rules:
-        print(f"  {rule.name}: {rule.match.model} -> {rule.endpoint}")
+        notify = ", ".join(f"{kind} {setting}" for kind, setting in rule.policy.notify)
+        print(
+            f"  {rule.name}: {rule.match.model} -> {rule.endpoint}"
+            + (f" (notify: {notify})" if notify else "")
+        )
     return 0
 
 

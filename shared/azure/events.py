@@ -13,6 +13,13 @@ topics the client does not pass constructor options to its pipeline, so the tran
 (CA bundle, timeouts, SDK retries off) are given on each ``send``. Publishing is best effort
 for the engine (a failure is logged by the caller); it is retried here like every Azure call.
 azure.eventgrid is imported on first publish.
+
+Each event's ``data`` carries the decision's cause in words (``data.cause``) and its numbers
+(``data.why``: reason, phase, actor, the metric, canary and baseline values with their counts,
+the threshold, since when; the minutes used stay in the API), put there by the machine
+(shared/machine/records.py ``_explained``, from shared/explain.py), beside ``rollout_id``,
+``endpoint``, ``model``, ``version``, ``canary``, ``baseline`` and the event's own keys
+(``stage``, ``weight``, ``reason``, ``outcome``).
 """
 
 from __future__ import annotations

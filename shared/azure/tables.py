@@ -509,6 +509,29 @@ class TableRolloutStore(TableRetention):
         records = [su.decision_from_entity(row) for row in rows]
         return sorted(records, key=lambda d: d.seq)
 
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        si.check_page_limit(limit)
+        low = su.decision_row(rollout_id, max(1, from_seq))
+        high = su.prefix_range(su.decision_prefix(rollout_id))[1]
+        rows, token = self._page(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            {"pk": su.partition_key(endpoint), "low": low, "high": high},
+            limit,
+            si.decode_token(continuation),
+        )
+        return Page([su.decision_from_entity(row) for row in rows], si.encode_token(token))
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        entity = self._get(su.partition_key(endpoint), su.rollout_row(rollout_id))
+        return None if entity is None else su.rollout_from_entity(entity)
+
     def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
         flt = su.rollout_filter(query)
         si.check_page_limit(flt.limit)

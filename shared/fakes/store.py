@@ -258,6 +258,26 @@ class InMemoryRolloutStore:
         records = [su.decision_from_entity(r) for r in rows if low <= r["RowKey"] < high]
         return sorted(records, key=lambda d: d.seq)
 
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        si.check_page_limit(limit)
+        pk = su.partition_key(endpoint)
+        low = su.decision_row(rollout_id, max(1, from_seq))
+        high = su.prefix_range(su.decision_prefix(rollout_id))[1]
+        start = si.decode_token(continuation) or {"PartitionKey": pk, "RowKey": low}
+        rows, token = self._page(lambda p, r: p == pk and low <= r["RowKey"] < high, limit, start)
+        return Page([su.decision_from_entity(r) for r in rows], token)
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        found = self._get((su.partition_key(endpoint), su.rollout_row(rollout_id)))
+        return None if found is None else su.rollout_from_entity(found[0])
+
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         su.newest_ignored((), limit)
         return self.page_ignored(min(limit, si.MAX_PAGE)).items

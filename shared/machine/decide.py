@@ -56,6 +56,7 @@ from shared.reasons import (
     STAGE_STARTED,
     TRAFFIC_PENDING,
 )
+from shared.series import merge
 
 # ------------------------------------------------------------------------------- decide
 
@@ -81,7 +82,10 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
 
     rollout, confirm = _confirm_traffic(rollout, ep, now)
     if observation.judging is not None:
-        rollout = rollout.evolve(readings=dict(observation.judging.readings))
+        rollout = rollout.evolve(
+            readings=dict(observation.judging.readings),
+            series=tuple(merge(rollout.series, observation.judging.minutes)),
+        )
     drift = _manual_change(rollout, ep)
     if drift is not None:
         return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.explain_figures import FOLLOW_UPS
 from shared.machine.cost import cost
 from shared.model import (
     DecisionRecord,
@@ -19,6 +20,7 @@ from shared.model import (
 from shared.reasons import EV_PAUSED, TRAFFIC_CONFIRMED
 
 _LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence
+_DECISIVE_LOG_LIMIT = 2_000  # of which the rollout keeps this many with its explanation
 # Azure answers 404 for a new deployment for a while after accepting its create (azure-dev
 # issue 4037; the emulator reproduces it), and 409 to a second create while the first runs:
 # within this grace a missing canary is not a lost create, so it is not asked for again.
@@ -151,4 +153,46 @@ def _record(
     nxt = r.evolve(
         seq=seq, reason=reason, message=message, evidence=dict(evidence or {}), updated_at=now
     )
-    return Transition(nxt, effects, record)
+    if reason not in FOLLOW_UPS:
+        nxt = nxt.evolve(decisive=_decisive(record))
+    return Transition(nxt, _explained(effects, nxt, record), record)
+
+
+def _decisive(record: DecisionRecord) -> dict[str, Any]:
+    """The record as the rollout keeps it for its explanation (shared.explain): without the
+    effects, and deployment logs cut to their end."""
+    kept = record.to_dict()
+    kept.pop("effects", None)
+    evidence = kept["evidence"]
+    if isinstance(evidence.get("logs"), str):
+        evidence["logs"] = evidence["logs"][-_DECISIVE_LOG_LIMIT:]
+    return kept
+
+
+def _explained(
+    effects: tuple[Effect, ...], r: Rollout, record: DecisionRecord
+) -> tuple[Effect, ...]:
+    """The decision's lifecycle events carry its cause in words and its numbers
+    (``data.cause``, ``data.why``: shared/explain.py), the same that the API, the logs and
+    the chat notices show (without ``why.minutes_used``). The record keeps the events as
+    decided (without them)."""
+    if not any(isinstance(e, PublishEvent) for e in effects):
+        return effects
+    cause, why = explain_decision(r, record)
+    # The minutes the judge used stay in the API (they can be dozens): an event waits in the
+    # slot's outbox until sent, and the slot is one Table row of at most 1 MiB.
+    why.pop("minutes_used", None)
+    return tuple(
+        PublishEvent(e.type, {**e.data, "cause": cause, "why": why})
+        if isinstance(e, PublishEvent)
+        else e
+        for e in effects
+    )
+
+
+def explain_decision(r: Rollout, record: DecisionRecord) -> tuple[str, dict[str, Any]]:
+    """``explain.cause`` and ``explain.why`` of a decision (imported here, when first used:
+    the presenter reads the machine's values, never the other way round at import time)."""
+    from shared import explain
+
+    return explain.cause(r, record), dict(explain.why(r, record))

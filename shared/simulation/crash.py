@@ -143,6 +143,21 @@ class CrashingStore:
         self.crasher.alive()
         return self.inner.decisions(endpoint, rollout_id)
 
+    def page_decisions(
+        self,
+        endpoint: str,
+        rollout_id: str,
+        limit: int = 100,
+        continuation: str | None = None,
+        from_seq: int = 1,
+    ) -> Page[DecisionRecord]:
+        self.crasher.alive()
+        return self.inner.page_decisions(endpoint, rollout_id, limit, continuation, from_seq)
+
+    def get_rollout(self, endpoint: str, rollout_id: str) -> Rollout | None:
+        self.crasher.alive()
+        return self.inner.get_rollout(endpoint, rollout_id)
+
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
         self.crasher.alive()
         return self.inner.ignored_events(limit)

@@ -5,6 +5,7 @@ devhost, judges metrics from the emulator and is called by the emulator's alert 
 from __future__ import annotations
 
 import pytest
+from api_check import check_read_routes
 from e2e_world import World
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +24,8 @@ def test_version_with_more_errors_is_rolled_back_by_the_judge(world: World) -> N
     assert result.problems == [], story
     assert (result.phase, result.decided_by) == ("RolledBack", "JudgeRollback")
     assert "ErrorRateRegression" in result.notes
+    # the API explains it, and every read route answers as the OpenAPI document says
+    assert check_read_routes(world.stack, "e2e-errors")
 
 
 def test_slow_version_is_rolled_back_by_the_latency_alert(world: World) -> None:

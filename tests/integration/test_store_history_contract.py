@@ -170,6 +170,40 @@ def test_rollout_pages_chain_through_every_match_once_in_store_order(
     ]
 
 
+def test_decision_pages_chain_in_seq_order_and_stay_within_the_rollout(
+    store: RolloutStore,
+) -> None:
+    run(store, rollout("r1"), decisions=5)
+    other = store.read("ep-1")
+    store.write(
+        other, SlotWrite(active=other.active, waiting=None, decisions=(decision("r10", 1, T0),))
+    )
+    seqs: list[int] = []
+    token: str | None = None
+    for _ in range(10):  # bounded: 5 rows at 2 a page
+        page = store.page_decisions("ep-1", "r1", 2, token)
+        assert len(page.items) <= 2
+        seqs.extend(d.seq for d in page.items)
+        token = page.continuation
+        if token is None:
+            break
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+def test_a_decision_page_may_start_at_a_seq(store: RolloutStore) -> None:
+    run(store, rollout("r1"), decisions=12)
+    page = store.page_decisions("ep-1", "r1", 50, from_seq=10)
+    assert [d.seq for d in page.items] == [10, 11, 12]
+
+
+def test_a_rollout_is_read_by_id_and_an_unknown_id_is_none(store: RolloutStore) -> None:
+    run(store, rollout("r1"))
+    found = store.get_rollout("ep-1", "r1")
+    assert found is not None and found.id == "r1"
+    assert store.get_rollout("ep-1", "r2") is None
+    assert store.get_rollout("ep-2", "r1") is None
+
+
 def test_rollout_pages_apply_the_filters(store: RolloutStore) -> None:
     slot = run(store, rollout("r1"))
     end(store, slot, T0)

@@ -26,8 +26,9 @@ _OPTIONS = SerializationOptions(
     strip_string_quotes=True, with_comments=False, explicit_blocks=False
 )
 
-# App settings read by the Functions host rather than by autocanary (prefix match).
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+# App settings read by the Functions host or its Python worker rather than by autocanary
+# (prefix match).
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "PYTHON_")
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"

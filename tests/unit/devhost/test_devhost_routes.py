@@ -134,3 +134,36 @@ def test_precedence_literal_before_constrained_before_plain_before_catch_all() -
     ]
     ordered = [r.template for r in sorted(routes, key=precedence_key)]
     assert ordered == ["x/special", "x/{id:int}", "x/{id}", "x/{id?}", "x/{*rest}"]
+
+
+def test_the_apps_history_routes_win_over_the_action_parameter_and_keep_their_values() -> None:
+    """GET rollouts/{endpoint}/history sorts before rollouts/{endpoint}/{action}, as the
+    Functions host orders them (ASP.NET Core RoutePrecedence.ComputeInbound: "/api/template
+    == 1.1 /api/template/{id} == 1.13", learn.microsoft.com/dotnet/api/
+    microsoft.aspnetcore.routing.template.routeprecedence.computeinbound), so ``history`` is
+    never taken for an action; one rollout by id and its series keep both route values."""
+    templates = [
+        "rollouts/{endpoint}/{action}",
+        "rollouts/{endpoint}/history/{rollout_id}/series",
+        "rollouts/{endpoint}/history",
+        "rollouts/{endpoint}/history/{rollout_id}",
+        "rollouts/{endpoint}",
+    ]
+    ordered = sorted((compile_route(t) for t in templates), key=precedence_key)
+
+    def first(path: str) -> tuple[str, dict[str, str]]:
+        for route in ordered:
+            found = route.match(path)
+            if found is not None:
+                return route.template, found.params
+        raise AssertionError(path)
+
+    assert first("/api/rollouts/fraud/history") == (
+        "rollouts/{endpoint}/history",
+        {"endpoint": "fraud"},
+    )
+    assert first("/api/rollouts/fraud/pause")[0] == "rollouts/{endpoint}/{action}"
+    assert first("/api/rollouts/fraud/history/r%7C1/series") == (
+        "rollouts/{endpoint}/history/{rollout_id}/series",
+        {"endpoint": "fraud", "rollout_id": "r|1"},
+    )

@@ -105,6 +105,12 @@ def test_index_lists_every_function_with_its_trigger() -> None:
         "get_rollout",
         "rollout_action",
         "purge_history",
+        "rollout_history",
+        "rollout_by_id",
+        "rollout_decisions",
+        "rollout_series",
+        "list_events",
+        "openapi_document",
     }
     triggers = {n: f.get_trigger().get_binding_name() for n, f in functions.items()}
     assert triggers["on_model_registered"] == "eventGridTrigger"
