@@ -187,7 +187,7 @@ def history(
     continuation: Annotated[str | None, typer.Option(help="the next page's token")] = None,
     output: OutputOpt = Output.text,
 ) -> None:
-    """The endpoint's past rollouts, newest first, each with its cause."""
+    """The endpoint's rollouts, past and current, each with its cause."""
     with _errors():
         params = {"limit": limit, "continuation": continuation}
         doc = _client(ctx).get(path("rollouts", endpoint, "history"), params)
