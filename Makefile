@@ -41,14 +41,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Unit and integration tests on both cores (pytest-xdist; each worker starts its own Azurite
+# and emulator on free ports), then the whole-stack e2e tests one after another.
 test: $(STAMP) $(AZURITE) tmux lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 tests/unit tests/integration
+	$(PY) -m pytest tests/e2e
 
 unit: $(STAMP) tmux
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n 2 tests/unit
 
 integration: $(STAMP) $(AZURITE)
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest -n 2 tests/integration
 
 e2e: $(STAMP) $(AZURITE)
 	$(PY) -m pytest tests/e2e

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from handlers import alerts, api, api_history, events, openapi, reconcile
+from handlers import alerts, api, api_actions, api_history, events, openapi, reconcile
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (events.bp, reconcile.bp, alerts.bp, api.bp, api_history.bp, openapi.bp):
+for blueprint in (
+    events.bp,
+    reconcile.bp,
+    alerts.bp,
+    api.bp,
+    api_actions.bp,
+    api_history.bp,
+    openapi.bp,
+):
     app.register_functions(blueprint)

@@ -5,8 +5,9 @@ GET  /api/rollouts                       one page of rollouts (?endpoint=&model=
 GET  /api/ignored-events                 one page of events that started no rollout, newest
                                          first (?limit=&continuation=)
 GET  /api/rollouts/{endpoint}            the current rollout, its history and every decision
-POST /api/rollouts/{endpoint}/{action}   pause | resume | promote | rollback | abort
-                                         body {"reason": "...", "actor"?: "...", "full"?: bool}
+
+The actions are in handlers.api_actions. The routes are ANONYMOUS at host level: the app
+checks the key (handlers._http.api_call), so a missing key is answered in the JSON error shape.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
-from handlers._http import guarded, json_response
-from shared import bootstrap, inputs
+from handlers._http import api_call, json_response
+from shared import bootstrap
 from shared.errors import InvalidInput
-from shared.model import OPERATOR_ACTIONS, Phase
+from shared.model import Phase
 from shared.ports import RolloutQuery
 
 bp = func.Blueprint()
@@ -27,53 +28,33 @@ MAX_LIMIT = 500
 
 
 @bp.function_name("list_rollouts")
-@bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def list_rollouts(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         query = _query(req.params)
         items, token = bootstrap.engine().page_rollouts(query, _continuation(req.params))
         return json_response({"rollouts": items, "count": len(items), "continuation": token})
 
-    return guarded(run)
+    return api_call(req, run)
 
 
 @bp.function_name("list_ignored_events")
-@bp.route(route="ignored-events", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="ignored-events", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def list_ignored_events(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         limit = _limit(req.params)
         items, token = bootstrap.engine().page_ignored(limit, _continuation(req.params))
         return json_response({"events": items, "count": len(items), "continuation": token})
 
-    return guarded(run)
+    return api_call(req, run)
 
 
 @bp.function_name("get_rollout")
-@bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def get_rollout(req: func.HttpRequest) -> func.HttpResponse:
-    return guarded(lambda: json_response(bootstrap.engine().describe(req.route_params["endpoint"])))
-
-
-@bp.function_name("rollout_action")
-@bp.route(
-    route="rollouts/{endpoint}/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
-)
-def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
-    def run() -> func.HttpResponse:
-        action = req.route_params["action"]
-        if action not in OPERATOR_ACTIONS:
-            raise InvalidInput(
-                f"unknown action {action!r}",
-                code="unknown_action",
-                details={"allowed": list(OPERATOR_ACTIONS)},
-            )
-        body = inputs.action_request(inputs.json_body(req.get_body()))
-        result = bootstrap.engine().act(
-            req.route_params["endpoint"], action, body.reason, body.actor, full=body.full
-        )
-        return json_response(result)
-
-    return guarded(run)
+    return api_call(
+        req, lambda: json_response(bootstrap.engine().describe(req.route_params["endpoint"]))
+    )
 
 
 def _query(params: Mapping[str, str]) -> RolloutQuery:

@@ -11,6 +11,8 @@ GET /api/events?ignored=true&limit=&continuation=               ignored events w
 the ``{action}`` parameter of ``POST rollouts/{endpoint}/{action}`` (learn.microsoft.com/dotnet/
 api/microsoft.aspnetcore.routing.template.routeprecedence.computeinbound: "/api/template ==
 1.1 /api/template/{id} == 1.13", lower first), and the methods differ anyway.
+
+The routes are ANONYMOUS at host level: the app checks the key (handlers._http.api_call).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from handlers._http import guarded, json_response
+from handlers._http import api_call, json_response
 from handlers.api import _continuation, _limit
 from shared import bootstrap
 from shared.errors import InvalidInput
@@ -28,13 +30,12 @@ bp = func.Blueprint()
 
 
 def _serve(req: func.HttpRequest, run: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run a read handler: every error becomes the JSON error shape."""
-    del req
-    return guarded(run)
+    """Run a read handler once the key is checked; every error becomes the JSON error shape."""
+    return api_call(req, run)
 
 
 @bp.function_name("rollout_history")
-@bp.route(route="rollouts/{endpoint}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="rollouts/{endpoint}/history", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def rollout_history(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         queries = bootstrap.engine().queries
@@ -51,7 +52,7 @@ def rollout_history(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(
     route="rollouts/{endpoint}/history/{rollout_id}",
     methods=["GET"],
-    auth_level=func.AuthLevel.FUNCTION,
+    auth_level=func.AuthLevel.ANONYMOUS,
 )
 def rollout_by_id(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
@@ -67,7 +68,7 @@ def rollout_by_id(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(
     route="rollouts/{endpoint}/history/{rollout_id}/decisions",
     methods=["GET"],
-    auth_level=func.AuthLevel.FUNCTION,
+    auth_level=func.AuthLevel.ANONYMOUS,
 )
 def rollout_decisions(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
@@ -88,7 +89,7 @@ def rollout_decisions(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(
     route="rollouts/{endpoint}/history/{rollout_id}/series",
     methods=["GET"],
-    auth_level=func.AuthLevel.FUNCTION,
+    auth_level=func.AuthLevel.ANONYMOUS,
 )
 def rollout_series(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
@@ -101,7 +102,7 @@ def rollout_series(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("list_events")
-@bp.route(route="events", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="events", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def list_events(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         if (req.params.get("ignored") or "").lower() != "true":

@@ -11,7 +11,7 @@ from typing import Any
 
 import azure.functions as func
 
-from handlers._http import guarded, json_response
+from handlers._http import api_call, json_response
 from handlers.openapi_schemas import PHASES, SCHEMAS
 
 bp = func.Blueprint()
@@ -93,7 +93,17 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": _ref("StartRequest")}},
                 },
-                "responses": {"201": _json(_ref("ActionReply"), "started"), **_ERRORS},
+                "parameters": [
+                    _query("full", {"type": "boolean"}, "reply with the whole detail"),
+                ],
+                "responses": {
+                    "201": _json({"oneOf": [_ref("ActionReply"), _ref("Detail")]}, "started"),
+                    "202": _json(
+                        {"oneOf": [_ref("ActionReply"), _ref("Detail")]},
+                        "waiting behind the active rollout, or superseding it",
+                    ),
+                    **_ERRORS,
+                },
             },
         },
         "/rollouts/{endpoint}": _get(
@@ -223,7 +233,13 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-functions-key",
+                    "description": "one of AUTOCANARY_API_KEYS (the alerts webhook: the "
+                    "Functions host's function key)",
+                },
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
             },
         },
@@ -231,7 +247,6 @@ def document() -> dict[str, Any]:
 
 
 @bp.function_name("openapi_document")
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    del req
-    return guarded(lambda: json_response(document()))
+    return api_call(req, lambda: json_response(document()))

@@ -315,6 +315,7 @@ SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string", "minLength": 1},
             "actor": {"type": "string"},
             "allow_downgrade": {"type": "boolean"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     ),
     "ActionReply": _obj(
@@ -322,8 +323,10 @@ SCHEMAS: dict[str, Any] = {
         {
             "endpoint": {"type": "string"},
             "action": {"type": "string"},
-            "rollout": _ref("Rollout"),
+            "outcome": _nullable("string"),
+            "rollout": {"oneOf": [_ref("Rollout"), {"type": "null"}]},
             "decision": {"oneOf": [_ref("Decision"), {"type": "null"}]},
+            "waiting": _nullable("object"),
         },
     ),
 }

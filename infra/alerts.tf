@@ -9,7 +9,7 @@ locals {
   guarded_endpoints         = var.functions_deployed ? var.endpoints : {}
 
   # The function key the action group calls /api/alerts with. A FUNCTION key of on_alert
-  # opens that function only; the host's default key would also open promote and abort.
+  # opens that function only; a host key would open every FUNCTION-level function.
   alert_function_name = "on_alert"
   webhook_code_name      = "alert-webhook"
   alert_function_id   = "${azapi_resource.function_app.id}/functions/${local.alert_function_name}"

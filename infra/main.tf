@@ -193,6 +193,11 @@ resource "azapi_resource" "function_app" {
       serverFarmId = azurerm_service_plan.this.id
       httpsOnly    = true
       # Key Vault references (the chat webhook settings) are resolved as this identity.
+      # Key Vault references (AUTOCANARY_API_KEYS) resolve with the user-assigned identity:
+      # SiteProperties.keyVaultReferenceIdentity, "Identity to use for Key Vault Reference
+      # authentication" (Azure/bicep-types-az generated/web/microsoft.web types.md); the
+      # platform uses the system identity unless this names another one (Microsoft Learn,
+      # app-service-key-vault-references, "Access vaults with a user-assigned identity").
       keyVaultReferenceIdentity = azurerm_user_assigned_identity.app.id
       siteConfig = {
         minTlsVersion = "1.2"
@@ -258,9 +263,23 @@ locals {
     PYTHON_AZURE_MONITOR_LOGGER_NAME = "autocanary.decisions"
   }
 
-  # Set only with the lifecycle topic; unset, the app publishes no lifecycle events. The chat
-  # webhook URLs are secrets: each is a Key Vault reference, resolved by App Service with the
-  # site's keyVaultReferenceIdentity (learn.microsoft.com/azure/app-service/
+  # The HTTP API's keys, never in the state: a Key Vault reference to the secret's latest
+  # version (no version in the URI, so a rotated secret is picked up), resolved by the
+  # platform with keyVaultReferenceIdentity. Syntax "@Microsoft.KeyVault(SecretUri=...)":
+  # Microsoft Learn, app-service-key-vault-references ("Reference syntax"). The trailing
+  # slash: a versionless URI without it was seen to keep resolving an older version after a
+  # rotation (mdpellegrin.com, "Add the Trailing Slash to Your Azure Key Vault References").
+  api_keys_vault_name = var.api_keys == null ? null : element(split("/", var.api_keys.key_vault_id), 8)
+  api_keys_reference = var.api_keys == null ? null : format(
+    "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)",
+    local.api_keys_vault_name,
+    var.api_keys.secret_name,
+  )
+
+  # The lifecycle topic's endpoint is set only with the topic (unset, the app publishes no
+  # lifecycle events); AUTOCANARY_API_KEYS only with api_keys (unset, the API refuses calls).
+  # The chat webhook URLs are secrets: each is a Key Vault reference, resolved by App Service
+  # with the site's keyVaultReferenceIdentity (learn.microsoft.com/azure/app-service/
   # app-service-key-vault-references: "@Microsoft.KeyVault(SecretUri=...)"; a versionless URI
   # follows the secret's latest version).
   optional_app_settings = merge(
@@ -268,6 +287,7 @@ locals {
       AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
     } : {},
     local.notification_app_settings,
+    var.api_keys == null ? {} : { AUTOCANARY_API_KEYS = local.api_keys_reference },
   )
   notification_app_settings = {
     for name, uri in var.notification_webhook_secrets : name => "@Microsoft.KeyVault(SecretUri=${uri})"

@@ -159,6 +159,14 @@ locals {
         role  = "Key Vault Secrets User"
       }
     } : {},
+    # Read the API keys' secret, that secret only (a secret is a Key Vault RBAC scope:
+    # Microsoft Learn, key-vault/general/rbac-guide, "Secret scope role assignment").
+    var.api_keys == null ? {} : {
+      api_keys_secret_user = {
+        scope = "${var.api_keys.key_vault_id}/secrets/${var.api_keys.secret_name}"
+        role  = "Key Vault Secrets User"
+      }
+    },
   )
 
   role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)

@@ -265,6 +265,23 @@ variable "notification_webhook_secrets" {
   }
 }
 
+variable "api_keys" {
+  type = object({
+    key_vault_id = string
+    secret_name  = string
+  })
+  description = "The Key Vault secret holding the HTTP API's keys (AUTOCANARY_API_KEYS, one or more separated by commas, each 32-512 characters): the vault's resource id (Azure RBAC authorization) and the secret's name. The app setting is a Key Vault reference to the secret's latest version, and the app's identity is granted Key Vault Secrets User on that secret only. Null (default): AUTOCANARY_API_KEYS is not set and the API refuses every call with a 401 saying so."
+  default     = null
+
+  validation {
+    condition = var.api_keys == null || (
+      can(regex("^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", try(var.api_keys.key_vault_id, ""))) &&
+      can(regex("^[0-9a-zA-Z-]{1,127}$", try(var.api_keys.secret_name, "")))
+    )
+    error_message = "api_keys.key_vault_id must be a Key Vault resource id (/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<3-24 characters>) and api_keys.secret_name 1-127 letters, digits and '-'."
+  }
+}
+
 variable "endpoints" {
   type = map(object({
     latency_p99_threshold_ms = optional(number, 1000)

@@ -39,6 +39,7 @@ from emulator.testing import admin_request, running_emulator
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_POLICY = Path(__file__).resolve().parent / "demo-policy.yaml"
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
+API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
 # The metrics adapter's bucket length must be the emulator's (see shared.settings).
 GRANULARITY_SETTING = "AUTOCANARY_METRICS_GRANULARITY_SECONDS"
 # Environment variables that would make requests trust another CA bundle than the emulator's.
@@ -336,6 +337,9 @@ class Stack:
             "AUTOCANARY_ARM_ENDPOINT": conn.arm_url,
             "AUTOCANARY_CA_BUNDLE": conn.cert_path,
             FUNCTION_KEY_SETTING: function_key,
+            # The HTTP API checks its own key (handlers._http): the same one, so every client
+            # of the stack sends one key to the API, the alerts webhook and Event Grid.
+            API_KEYS_SETTING: function_key,
         }
 
     def _start_devhost(self, state: Path) -> None:

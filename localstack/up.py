@@ -110,7 +110,11 @@ def instructions(
         f"  curl -s -H 'x-functions-key: {app.key}' '{api}/rollouts?active=true'",
         f"  curl -s -X POST -H 'x-functions-key: {app.key}' -H 'Content-Type: application/json' "
         f'-d \'{{"reason": "looking into it"}}\' {api}/rollouts/{endpoint}/pause',
-        "  (actions: pause, resume, promote, rollback, abort)",
+        "  (actions: pause, resume, promote, rollback, abort, retry, cancel; ?full=true for "
+        "the whole document)",
+        "Start a version by hand (its event was lost; a downgrade needs allow_downgrade):",
+        f"  curl -s -X POST -H 'x-functions-key: {app.key}' -H 'Content-Type: application/json' "
+        f'-d \'{{"model": "{MODEL}", "version": "2", "reason": "event lost"}}\' {api}/rollouts',
         "",
         "Run the reconcile timer now, score the endpoint, look at the emulator:",
         f"  curl -s -X POST -H 'x-functions-key: {app.key}' -d '{{\"input\": \"\"}}' "

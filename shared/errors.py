@@ -3,6 +3,7 @@
 Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
 
     AutocanaryError [500]                 base; carries a machine-readable ``code``
+    ├── Unauthorized [401]                 an API call without a valid key
     ├── InvalidInput [400]                 a request, event or alert that cannot be understood
     │   └── PolicyError [400]              the rollout policy is invalid (names the field)
     ├── ConfigurationError [500]           app settings missing or invalid, a port not wired
@@ -56,6 +57,22 @@ class AutocanaryError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+class Unauthorized(AutocanaryError):
+    """An HTTP API call without a valid key; ``hint`` says how to send one."""
+
+    code = "unauthorized"
+    status = 401
+    hint = (
+        "send one of the keys in the app setting AUTOCANARY_API_KEYS in the x-functions-key "
+        "header (or as ?code=)"
+    )
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, code=code)
+        if hint is not None:
+            self.hint = hint
 
 
 class InvalidInput(AutocanaryError):

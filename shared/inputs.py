@@ -12,7 +12,7 @@
 - Azure Monitor alerts in the common alert schema (``schemaId: azureMonitorCommonAlertSchema``;
   https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema). Each target is
   checked on its own: a bad one is kept as a rejected target, never fails the alert.
-- Operator requests: ``{"reason": str, "actor"?: str, "full"?: bool}``.
+- Operator requests: in :mod:`shared.operator_requests`.
 
 Whatever is refused here changes nothing; values that go into logs pass through
 :func:`for_log`, so a name with a newline cannot forge a log line.
@@ -24,7 +24,6 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +32,6 @@ from shared.model import Alert, ModelRef, parse_time
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
-MAX_REASON = 1000
-MAX_ACTOR = 200
 # An event id becomes a Table row key (``event|<id>``, escapes triple a character, keys hold
 # 512 UTF-16 units: shared/store_util.py); Event Grid ids are GUIDs in practice.
 MAX_EVENT_ID = 128
@@ -51,8 +48,6 @@ MAX_LOG = 200
 # Characters no ARM path segment may hold (and that would split or forge log lines).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\#?]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# An actor may not pose as the engine's own alert handler.
-RESERVED_ACTOR_PREFIXES = ("alert:", "engine")
 
 
 def for_log(value: Any) -> str:
@@ -303,44 +298,6 @@ def _deployments(condition: Any) -> tuple[str, ...]:
             ):
                 found.append(value.strip())
     return tuple(found)
-
-
-@dataclass(frozen=True)
-class ActionRequest:
-    reason: str
-    actor: str
-    full: bool
-
-
-def action_request(body: Any) -> ActionRequest:
-    if not isinstance(body, Mapping):
-        raise InvalidInput('body must be a JSON object like {"reason": "...", "actor": "..."}')
-    unknown = sorted(set(body) - {"reason", "actor", "full"})
-    if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r} (known: reason, actor, full)")
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason is required: say why")
-    if len(reason) > MAX_REASON:
-        raise InvalidInput(f"reason is longer than {MAX_REASON} characters")
-    actor = body.get("actor", "operator")
-    if (
-        not isinstance(actor, str)
-        or not actor.strip()
-        or len(actor) > MAX_ACTOR
-        or _CONTROL.search(actor)
-    ):
-        raise InvalidInput(
-            f"actor must be a non-empty string of at most {MAX_ACTOR} characters, one line"
-        )
-    if actor.strip().lower().startswith(RESERVED_ACTOR_PREFIXES):
-        raise InvalidInput(
-            f"actor {for_log(actor)!r} is reserved: operators may not act as an alert or the engine"
-        )
-    full = body.get("full", False)
-    if not isinstance(full, bool):
-        raise InvalidInput("full must be true or false")
-    return ActionRequest(reason.strip(), actor.strip(), full)
 
 
 def json_body(raw: bytes) -> Any:

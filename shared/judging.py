@@ -59,10 +59,33 @@ def stage_key(r: Rollout) -> str:
 
 
 def judging_start(r: Rollout) -> datetime | None:
-    """When the stage's judged window starts: its traffic confirmed, plus the warm-up."""
-    if r.stage_since is None:
+    """When the stage's judged window starts: its traffic confirmed, plus the warm-up (in the
+    watch window: since the promoted version took all the traffic, plus the warm-up)."""
+    since = r.phase_since if r.phase is Phase.WATCHING else r.stage_since
+    if since is None:
         return None
-    return r.stage_since + timedelta(seconds=r.policy.warmup)
+    return since + timedelta(seconds=r.policy.warmup)
+
+
+def watch_guarded(r: Rollout) -> bool:
+    """Whether the watch window is guarded now: the policy has guardrails and the old
+    deployment is not being deleted yet (there is still something to roll back to)."""
+    return r.phase is Phase.WATCHING and r.policy.guardrails.active and not r.cleanup
+
+
+def assess_watch(r: Rollout, obs: Observation) -> Assessment | None:
+    """The absolute guardrails in the watch window (after promotion, before the old
+    deployment is deleted): a breach rolls back to the old deployment; None otherwise. There
+    is no baseline traffic to compare with, so the judge is not asked; missing metrics are
+    never a breach."""
+    j = obs.judging
+    if not watch_guarded(r) or j is None or not j.minutes:
+        return None
+    breach = guardrails.check(j.minutes, r.policy.guardrails, j.step_s)
+    if breach is None:
+        return None
+    evidence = {"minutes": dict(j.evidence), "guardrail": breach.evidence, "watching": True}
+    return Assessment("rollback", breach.reason, breach.message, evidence)
 
 
 def assess(r: Rollout, obs: Observation, now: datetime) -> Assessment:

@@ -58,6 +58,18 @@ def _live(ep: EndpointInfo | None) -> tuple[dict[str, int] | None, dict[str, int
     return ep.live_traffic(), ep.live_mirror()
 
 
+def _with_decisive(r: Rollout, decisions: list[DecisionRecord]) -> Rollout:
+    """A rollout stored before it kept its decisive decision, given the one that turned it
+    (into RollingBack or straight to its end) from its decisions, for its explanation."""
+    if r.decisive or not (r.phase is Phase.ROLLING_BACK or r.phase.terminal):
+        return r
+    for d in reversed(decisions):
+        turned = d.phase_to is Phase.ROLLING_BACK or d.phase_to.terminal
+        if turned and d.phase_from is not Phase.ROLLING_BACK:
+            return r.evolve(decisive=d.to_dict())
+    return r
+
+
 def _positive(split: Mapping[str, int]) -> dict[str, int]:
     return {k: int(v) for k, v in split.items() if int(v) > 0}
 
@@ -115,8 +127,11 @@ class Queries:
     def _allowed(self, r: Rollout, waiting: Waiting | None, latest: bool) -> list[str]:
         """The actions allowed now: the one place the read side asks the core (the retry
         of a past rollout and the cancel of a waiting version depend on the slot)."""
-        del waiting, latest  # the core's allowed_actions decides from the rollout alone here
-        return machine.allowed_actions(r)
+        return machine.allowed_actions(r, waiting=waiting, latest=latest)
+
+    def action_view(self, r: Rollout, waiting: Waiting | None) -> dict[str, Any]:
+        """The rollout as an action reply carries it: the view, no decisions, no ARM read."""
+        return self.view(r, waiting=waiting)
 
     # ------------------------------------------------------------------------- lists
     def list_rollouts(self, query: RolloutQuery) -> list[dict[str, Any]]:
@@ -198,6 +213,7 @@ class Queries:
         )
         decisions = page.items
         last = decisions[-1] if decisions else None
+        r = _with_decisive(r, decisions)
         live = self._endpoint(r.endpoint) if r.active else None
         view = self.view(
             r, last, live=live, read_live=True, waiting=waiting if latest else None, latest=latest

@@ -125,6 +125,12 @@ NOT_NEWER = "NotNewerThanCurrent"
 SUPERSEDING = "SupersedingActiveRollout"
 # the waiting version started when the active rollout ended
 STARTED_FROM_WAITING = "StartedWaitingVersion"
+# operator: a version started by hand (POST /api/rollouts), matched by the policy like an event
+STARTED_BY_OPERATOR = "StartedByOperator"
+# operator: the latest rollout (Failed or RolledBack) started again as a new rollout
+RETRIED_BY_OPERATOR = "RetriedByOperator"
+# operator: the waiting version was dropped (cancel); it is kept as an ignored event too
+WAITING_CANCELLED = "WaitingVersionCancelled"
 
 # The lifecycle events published (CloudEvent type suffixes).
 # event: a rollout was created
@@ -235,6 +241,7 @@ __all__ = [
     "QUEUED",
     "REPLACED_WAITING",
     "RESUMED",
+    "RETRIED_BY_OPERATOR",
     "ROLLBACK_BY_OPERATOR",
     "ROLLBACK_IMPOSSIBLE",
     "ROLLING_BACK",
@@ -247,6 +254,7 @@ __all__ = [
     "STAGE_DEADLINE",
     "STAGE_STARTED",
     "STARTED",
+    "STARTED_BY_OPERATOR",
     "STARTED_FROM_WAITING",
     "SUCCEEDED",
     "SUPERSEDED_BY_NEWER",
@@ -255,6 +263,7 @@ __all__ = [
     "TRAFFIC_PENDING",
     "TRAFFIC_RESTORED",
     "VERSION_ALREADY_LIVE",
+    "WAITING_CANCELLED",
     "WARMING_UP",
     "WATCHING",
 ]

@@ -31,10 +31,9 @@ from shared.errors import (
 )
 from shared.inputs import deployment_of, endpoint_of
 from shared.judge.types import Minute, Verdict
-from shared.judging import judge_settings, judging_start, stage_key
+from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
 from shared.machine import Transition, admit, decide, start_waiting
 from shared.model import (
-    OPERATOR_ACTIONS,
     PROVISION_FAILED,
     Alert,
     Command,
@@ -55,6 +54,7 @@ from shared.model import (
     ScaleDeployment,
     SetTraffic,
 )
+from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
 from shared.ports import (
     AutoscaleControl,
@@ -79,6 +79,7 @@ from shared.store_index import slot_busy
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
     from shared.notify.routes import Routes
+    from shared.operator_requests import StartRequest
 
 log = logging.getLogger("autocanary")
 
@@ -523,7 +524,10 @@ class Engine:
     # ------------------------------------------------------------------ judging
     def _judgeable(self, r: Rollout) -> bool:
         """A shadow or canary whose stage traffic was seen live is judged every tick, paused
-        or not: pause stops promotion, never protection."""
+        or not: pause stops promotion, never protection. The watch window is read for the
+        absolute guardrails while the old deployment is still there to roll back to."""
+        if watch_guarded(r):
+            return True
         return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
     def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
@@ -593,8 +597,8 @@ class Engine:
         )
         evidence = {**settled.evidence, "scope": query.scope}
         judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
-        if not settled.minutes:
-            return None, judging
+        if not settled.minutes or r.phase is Phase.WATCHING:
+            return None, judging  # watching: the guardrails alone (no baseline traffic)
         return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
@@ -814,16 +818,14 @@ class Engine:
     # ------------------------------------------------------------------ operators
     def act(
         self, endpoint: str, action: str, reason: str, actor: str, *, full: bool = False
-    ) -> dict[str, Any]:
-        if action not in ("pause", "resume", "promote", "rollback", "abort"):
-            raise InvalidInput(
-                f"unknown action {action!r}", details={"allowed": list(OPERATOR_ACTIONS)}
-            )
-        if not reason.strip():
-            raise InvalidInput("a reason is required")
-        command = Command(action, reason.strip(), actor=actor or "operator", full=full)  # type: ignore[arg-type]
-        self.reconcile(endpoint, command)
-        return self.describe(endpoint)
+    ) -> ActionResult:
+        """An operator action on an endpoint (``shared.operators``): a rollout command
+        (pause, resume, promote, rollback, abort), ``retry`` or ``cancel``."""
+        return Operators(self).act(endpoint, action, reason, actor, full=full)
+
+    def start(self, request: StartRequest) -> ActionResult:
+        """A manual start (``POST /api/rollouts``), matched by the policy like an event."""
+        return Operators(self).start(request)
 
     # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:

@@ -90,11 +90,54 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "https://<app>.azurewebsites.net (default: https:// + WEBSITE_HOSTNAME, which App "
         "Service sets)",
     ),
+    "AUTOCANARY_API_KEYS": (
+        False,
+        "keys the HTTP API accepts in x-functions-key or ?code= (one or more, separated by "
+        "commas or whitespace, each 32-512 characters; in Azure a Key Vault reference); "
+        "unset: every API call is refused",
+    ),
     "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
 }
 
 # Webhook URLs are secrets: https only (plain http to loopback for local runs and tests).
 _WEBHOOK_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
+API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
+MIN_API_KEY = 32
+MAX_API_KEY = 512
+_KEY_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def api_keys(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The keys the HTTP API accepts (``AUTOCANARY_API_KEYS``), read from the environment on
+    every call (cheap; a rotated key applies when the app restarts with the new setting).
+    A key too short or too long is a ConfigurationError; unset: no key is accepted."""
+    raw = (os.environ if env is None else env).get(API_KEYS_SETTING, "")
+    keys = tuple(k for k in _KEY_SEPARATORS.split(raw) if k)
+    problem = _api_keys_problem(keys)
+    if problem:
+        raise ConfigurationError(problem)
+    return keys
+
+
+def _api_keys_problem(keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if key.lower().startswith("@microsoft.keyvault"):
+            # A reference App Service cannot resolve reaches the app as its literal text ("your
+            # application reads the literal reference string instead of the secret",
+            # insightcrunch.com, "Configure Key Vault references"): never a key, since the
+            # reference is no secret.
+            return (
+                f"{API_KEYS_SETTING} is an unresolved Key Vault reference: the app's identity "
+                "cannot read the secret (check Key Vault Secrets User on it and "
+                "keyVaultReferenceIdentity)"
+            )
+        if not MIN_API_KEY <= len(key) <= MAX_API_KEY or not key.isprintable():
+            return (
+                f"{API_KEYS_SETTING}: every key must be {MIN_API_KEY}-{MAX_API_KEY} printable "
+                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+    return None
+
 
 _GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
 _CREDENTIALS = ("default", "managed-identity", "local")
@@ -245,6 +288,11 @@ class Settings:
                 problems.append(
                     "AUTOCANARY_RETENTION must be a duration of at least one day, like 90d or 36h"
                 )
+        keys_problem = _api_keys_problem(
+            tuple(k for k in _KEY_SEPARATORS.split(get(API_KEYS_SETTING) or "") if k)
+        )
+        if keys_problem:
+            problems.append(keys_problem)
         eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")

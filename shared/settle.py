@@ -5,9 +5,10 @@ overview: the newest PT1M points are missing or partial, then filled in). An irr
 decision must not rest on a half-ingested minute, so a minute is *settled* when
 
 1. it ended at least ``settle`` seconds ago, and
-2. it read the same on two consecutive ticks (its digest is the one the previous tick stored),
-   and so did every minute before it in the stage (a minute missing on both ticks is settled as
-   absent: minutes with no requests are never reported).
+2. it read the same on two consecutive ticks (its digest is the one the previous tick stored,
+   read then whether or not it was old enough yet), and so did every minute before it in the
+   stage (a minute missing on two ticks at which it was old enough is settled as absent:
+   minutes with no requests are never reported).
 
 The settled minutes are a prefix of the stage in time: ``through`` is the start of the newest
 settled minute. The rollout keeps a small reading (:class:`Readings` as plain data): the stage
@@ -57,6 +58,28 @@ def _prefix_digest(minutes: Sequence[Minute]) -> str:
     for m in minutes:
         h.update(f"{iso(m.start)}={minute_digest(m)};".encode())
     return h.hexdigest()[:16]
+
+
+def _extend(
+    through: datetime,
+    eligible: Sequence[Minute],
+    pending: Mapping[str, str],
+    cutoff: datetime,
+    step_s: float,
+) -> datetime:
+    """Extend the settled prefix past the previous tick's horizon over the next minutes, one
+    step after another, that are old enough now, present, and read the same at the previous
+    tick (when they were not yet old enough). A gap (a minute absent now) stops it: a minute
+    is settled as absent only when it was absent on two ticks at which it was old enough."""
+    by_start = {m.start: m for m in eligible if m.start is not None}
+    step = timedelta(seconds=step_s)
+    nxt = through + step
+    while nxt <= cutoff:
+        m = by_start.get(nxt)
+        if m is None or pending.get(iso(nxt) or "") != minute_digest(m):
+            break
+        through, nxt = nxt, nxt + step
+    return through
 
 
 def settle(
@@ -113,8 +136,12 @@ def settle(
         first = differs[0] if differs else None
         # Everything read the same up to the first difference (or the whole region).
         through = end if first is None else first - _TINY
+        if first is None:
+            through = _extend(through, eligible, pending, cutoff, step_s)
     settled = tuple(m for m in eligible if through is not None and m.start <= through)  # type: ignore[operator]
-    after = [m for m in eligible if through is None or (m.start is not None and m.start > through)]
+    # every minute read past the settled prefix is remembered, old enough or not: a minute read
+    # the same at the tick before it became old enough settles as soon as it is
+    after = [m for m in dated if through is None or (m.start is not None and m.start > through)]
     new_pending = {iso(m.start) or "": minute_digest(m) for m in after[:MAX_PENDING]}
     stored: dict[str, Any] = {
         "key": key,

@@ -16,6 +16,10 @@ from shared.policy import PolicySet, load_policy_text
 from shared.ports import RolloutStore
 from shared.services import Engine
 
+# The HTTP API key the handler tests send (and install as AUTOCANARY_API_KEYS).
+API_KEY = "test-api-key-0123456789abcdefghijklmnop"
+API_HEADERS = {"content-type": "application/json", "x-functions-key": API_KEY}
+
 WORKSPACE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
     "/providers/Microsoft.MachineLearningServices/workspaces/ws"

@@ -30,8 +30,13 @@ Poisson one, ``E[exp(-lambda x + mu y)] <= exp(-A p_c + B p_b)`` with ``A = n (1
   sides is evidence here: each error-free canary request multiplies E by about
   ``exp(abs_margin (1 - phi))``.
 
-Both are valid under the intersection null, so their weighted mixture is too (an e-value for the
-union "ratio below ``margin`` OR difference below ``abs_margin``").
+Both are valid under the intersection null, so any predictable split of the wealth between
+them is too (an e-value for the union "ratio below ``margin`` OR difference below
+``abs_margin``"). The split is not a fixed mixture: a fixed one makes the two regimes pay for
+each other (a canary beside a busy baseline needs the ratio members, one with no errors on
+either side the absolute ones); the wealth follows the family the data so far favour, and
+while no error event has been seen it all bets on the absolute margin (the ratio members
+cannot gain from such a minute). See :class:`MarginProcess`.
 
 Tempering: ``add(..., temper=phi)`` divides each minute's log-likelihood ratio by a variance
 inflation factor ``phi >= 1`` estimated from the data (quasi-likelihood): under extra-binomial
@@ -46,20 +51,29 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-# Rollback: alternatives above the null ratio r0 (multiples of r0).
+# Rollback: alternatives above the null ratio r0 (multiples of r0), and their weights: more
+# of the mass on the regressions that are hard to see (1.25-2x: a 2x regression needs about
+# 200 error events), less on the gross ones, which any weight finds within two minutes (one
+# minute may carry at most MINUTE_SHARE of the threshold anyway).
 ROLLBACK_GRID: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0)
-# Clearing: alternatives below the margin (multiples of the margin).
+ROLLBACK_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.2, 0.15, 0.1, 0.1, 0.1)
+# Clearing latency (per-request exceedance counts): alternatives below the null ratio 1.
 CLEAR_GRID: tuple[float, ...] = (0.8, 2.0 / 3.0, 0.5, 1.0 / 3.0, 0.25)
-# Their weights in the combined clearing mixture: the canary as good as the baseline (0.5 x a
-# margin of 2) is the likeliest truth of a healthy rollout, so it weighs most.
-CLEAR_WEIGHTS: tuple[float, ...] = (0.15, 0.2, 0.35, 0.15, 0.15)
-# Clearing on the absolute margin: phi = e^-lambda of each member, and its weight. The first
-# member (phi 0.01) is the "no canary errors" alternative: it carries most of the weight so a
-# canary with no errors clears after about (log(1/clear_alpha) + 0.6) / abs_margin requests
-# (3600 at the defaults: 6 minutes at 10 req/s).
-ABS_GRID: tuple[float, ...] = (0.01, 0.1, 0.3, 0.6)
-ABS_WEIGHTS: tuple[float, ...] = (0.55, 0.05, 0.05, 0.05)
-# The rest of the clearing mixture goes to the ratio members (equal weights over CLEAR_GRID).
+# Clearing the error rate on the ratio margin: alternatives below the margin (multiples of it),
+# weighted by a log-normal prior on the canary/baseline ratio centred on 1 ("as good as the
+# baseline", the likeliest truth of a healthy rollout) with sd RATIO_PRIOR_SD on log r: a
+# discretised continuous prior, so a ratio near 1 pays little for the mixture (savvi's
+# Dirichlet mixture is centred the same way). Members at or above the margin are never used.
+RATIO_CLEAR_GRID: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6, 0.5, 0.425, 0.35, 0.275, 0.2, 0.125)
+RATIO_PRIOR_SD = 0.2
+# Clearing on the absolute margin: phi = e^-lambda of each member, and its weight within the
+# absolute family. The first member (phi 0.01) is the "no canary errors" alternative: it
+# carries most of the weight so a canary with no errors clears after about
+# (log(1/clear_alpha) + 0.5) / abs_margin requests (about 3500 at the defaults).
+ABS_GRID: tuple[float, ...] = (0.01, 0.15, 0.4)
+ABS_WEIGHTS: tuple[float, ...] = (0.9, 0.05, 0.05)
+# The ratio family's share of the clearing wealth in the first minute (see MarginProcess).
+RATIO_SHARE = 0.8
 # Sign test: probabilities of a "worse" bit under the alternatives.
 SIGN_GRID: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -181,20 +195,43 @@ def log_weighted_sum(logs: Sequence[float], weights: Sequence[float]) -> float:
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
+def ratio_prior(margin: float, multiples: Sequence[float], sd: float) -> tuple[float, ...]:
+    """Weights of the clearing ratio members ``margin x f``: a log-normal prior on the ratio
+    centred on 1 with ``sd`` on log r, evaluated on the grid (normalised by the caller)."""
+    return tuple(math.exp(-(math.log(margin * f) ** 2) / (2.0 * sd * sd)) + 1e-3 for f in multiples)
+
+
 class MarginProcess:
     """Clearing e-process: "the canary's error rate is below ``margin`` x the baseline's OR
     below the baseline's + ``abs_margin``" (see the module docstring for why it is valid).
 
+    Two families of members, each a Bayesian mixture of its own: the ratio members R (a
+    log-normal prior on the ratio, centred on 1) and the absolute members A. The wealth is
+    split between the families minute by minute with a *predictable* share ``pi_t`` (fixed
+    before minute t is seen):
+
+        E_t = E_{t-1} x (pi_t R_t / R_{t-1} + (1 - pi_t) A_t / A_{t-1})
+
+    Each family's factor has conditional mean <= 1 under the null, so any share fixed in
+    advance keeps E a nonnegative supermartingale (Ville's inequality applies as before).
+    The share: ``ratio_share`` in the first minute; then, while no error event has been seen
+    on either side, 0 (the ratio members gain nothing from a minute without error events, so
+    their share bets on the absolute margin instead: zero errors on both sides clears about
+    as fast as the absolute members alone); once errors were seen, the Bayes posterior share
+    of the ratio family with prior ``ratio_share`` (its weight in a plain mixture).
+
     ``abs_margin`` 0 leaves the ratio members only (the ratio clear alone). ``log_e`` is the
-    combined e-value; ``ratio_log_e`` and ``abs_log_e`` its two parts (each itself an e-value
-    for its own claim, reported as evidence).
+    combined e-value; ``ratio_log_e`` and ``abs_log_e`` its two families (each itself an
+    e-value for its own claim, reported as evidence).
     """
 
     __slots__ = (
         "_abs",
         "_abs_weights",
+        "_log_e",
         "_ratio",
-        "_ratio_weight",
+        "_share",
+        "_started",
         "abs_margin",
         "events",
         "margin",
@@ -206,30 +243,50 @@ class MarginProcess:
         self,
         margin: float,
         abs_margin: float,
-        ratio_multiples: Sequence[float] = CLEAR_GRID,
-        ratio_weights: Sequence[float] | None = CLEAR_WEIGHTS,
+        ratio_multiples: Sequence[float] = RATIO_CLEAR_GRID,
+        ratio_weights: Sequence[float] | None = None,
         abs_grid: Sequence[float] = ABS_GRID,
         abs_weights: Sequence[float] = ABS_WEIGHTS,
+        ratio_share: float = RATIO_SHARE,
     ) -> None:
         if len(abs_grid) != len(abs_weights) or not all(0.0 < p < 1.0 for p in abs_grid):
             raise ValueError("abs_grid: one weight per member, each phi in (0, 1)")
+        if not 0.0 < ratio_share < 1.0:
+            raise ValueError("ratio_share must be in (0, 1)")
         self.margin = margin
         self.abs_margin = abs_margin
+        if ratio_weights is None:
+            ratio_weights = ratio_prior(margin, ratio_multiples, RATIO_PRIOR_SD)
         self._ratio = RatioProcess(margin, ratio_multiples, ratio_weights)
         self._abs = [(phi, math.log(phi), [0.0]) for phi in abs_grid] if abs_margin > 0 else []
-        total = sum(abs_weights) if self._abs else 0.0
-        if not total < 1.0:
-            raise ValueError("abs_weights must sum to less than 1")
-        self._abs_weights = tuple(abs_weights) if self._abs else ()
-        self._ratio_weight = 1.0 - total
+        total = sum(abs_weights)
+        self._abs_weights = tuple(w / total for w in abs_weights) if self._abs else ()
+        self._share = ratio_share if self._abs else 1.0
+        self._log_e = 0.0
+        self._started = False
         self.events = 0
         self.peak_log_e = 0.0
         self.peak_minute: int | None = None
+
+    def _ratio_share(self, first: bool) -> float:
+        """The ratio family's share of the wealth for the next minute (predictable)."""
+        if not self._abs:
+            return 1.0
+        if first:
+            return self._share
+        if self.events == 0:
+            return 0.0
+        lr, la = self._ratio.log_e, self.abs_log_e
+        prior = math.log(self._share / (1.0 - self._share))
+        z = la - lr - prior
+        return 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
 
     def add(self, n: int, x: int, m: int, y: int, minute: int, temper: float = 1.0) -> bool:
         """Add one minute's counts; False (and no change) when it carries no information."""
         if n <= 0 or m <= 0:
             return False
+        share = self._ratio_share(not self._started)
+        before_r, before_a = self._ratio.log_e, self.abs_log_e
         used = self._ratio.add(n, x, m, y, minute, temper)
         for phi, log_phi, acc in self._abs:
             a = n * (1.0 - phi)
@@ -237,6 +294,14 @@ class MarginProcess:
             used = True
         if not used:
             return False
+        self._started = True
+        step_r = self._ratio.log_e - before_r
+        if self._abs:
+            step_a = self.abs_log_e - before_a
+            terms = [t for t in ((share, step_r), (1.0 - share, step_a)) if t[0] > 0.0]
+            self._log_e += log_weighted_sum([v for _, v in terms], [w for w, _ in terms])
+        else:
+            self._log_e += step_r
         self.events += x + y
         now = self.log_e
         if now > self.peak_log_e:
@@ -250,22 +315,14 @@ class MarginProcess:
 
     @property
     def abs_log_e(self) -> float:
-        """The absolute-margin part alone (its weighted mixture renormalised); 0 when off."""
+        """The absolute-margin family alone (its own weighted mixture); 0 when off."""
         if not self._abs:
             return 0.0
-        total = sum(self._abs_weights)
-        return log_weighted_sum(
-            [acc[0] for _, _, acc in self._abs], [w / total for w in self._abs_weights]
-        )
+        return log_weighted_sum([acc[0] for _, _, acc in self._abs], self._abs_weights)
 
     @property
     def log_e(self) -> float:
-        if not self._abs:
-            return self._ratio.log_e
-        return log_weighted_sum(
-            [self._ratio.log_e, *(acc[0] for _, _, acc in self._abs)],
-            [self._ratio_weight, *self._abs_weights],
-        )
+        return self._log_e
 
 
 class Dispersion:

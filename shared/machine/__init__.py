@@ -30,13 +30,18 @@ from __future__ import annotations
 
 from shared.machine.admit import (
     Admission,
+    Cancellation,
     admit,
+    cancel_waiting,
+    manual_start,
     new_rollout,
+    operator_event_id,
+    retry,
     rollout_id,
     start_waiting,
     summary,
 )
-from shared.machine.commands import allowed_actions
+from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_actions
 from shared.machine.decide import decide
 from shared.machine.failures import effect_failed, effects_succeeded
 from shared.machine.records import CREATE_GRACE_S, Transition
@@ -45,15 +50,23 @@ from shared.reasons import *  # noqa: F403  (the reason catalogue, re-exported)
 from shared.reasons import __all__ as _reasons
 
 __all__ = [
+    "ACTIONS",
     "CREATE_GRACE_S",
+    "RETRYABLE",
+    "SLOT_ACTIONS",
     "Admission",
+    "Cancellation",
     "Transition",
     "admit",
     "allowed_actions",
+    "cancel_waiting",
     "decide",
     "effect_failed",
     "effects_succeeded",
+    "manual_start",
     "new_rollout",
+    "operator_event_id",
+    "retry",
     "rollout_id",
     "stage_split",
     "start_waiting",

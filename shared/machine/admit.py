@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.errors import PhaseConflict
+from shared.machine.commands import RETRYABLE, allowed_actions
 from shared.machine.decide import decide
 from shared.machine.records import Transition, _record
 from shared.model import (
@@ -28,10 +30,13 @@ from shared.reasons import (
     OLDER_THAN_LIVE,
     QUEUED,
     REPLACED_WAITING,
+    RETRIED_BY_OPERATOR,
     SAME_VERSION,
+    STARTED_BY_OPERATOR,
     STARTED_FROM_WAITING,
     SUPERSEDING,
     VERSION_ALREADY_LIVE,
+    WAITING_CANCELLED,
 )
 
 # ------------------------------------------------------------------------------- admit
@@ -60,7 +65,15 @@ def rollout_id(model: ModelRef, now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{safe[:60]}-{digest}"
 
 
-def new_rollout(model: ModelRef, policy: RolloutPolicy, now: datetime, reason: str) -> Transition:
+def new_rollout(
+    model: ModelRef,
+    policy: RolloutPolicy,
+    now: datetime,
+    reason: str,
+    *,
+    actor: str = "engine",
+    evidence: Mapping[str, Any] | None = None,
+) -> Transition:
     r = Rollout(
         id=rollout_id(model, now),
         endpoint=policy.endpoint,
@@ -77,7 +90,8 @@ def new_rollout(model: ModelRef, policy: RolloutPolicy, now: datetime, reason: s
         now,
         reason,
         f"{model.asset_id} -> endpoint {policy.endpoint} (rule {policy.rule})",
-        {"event_id": model.event_id, "policy": policy.to_dict()},
+        {**dict(evidence or {}), "event_id": model.event_id, "policy": policy.to_dict()},
+        actor=actor,
     )
 
 
@@ -88,19 +102,28 @@ def admit(
     policy: RolloutPolicy,
     now: datetime,
     live_models: Mapping[str, str | None] | None = None,
+    *,
+    started: str = ADMITTED,
+    actor: str = "engine",
+    evidence: Mapping[str, Any] | None = None,
+    allow_downgrade: bool = False,
 ) -> Admission:
     """A new version for an endpoint: start it, park it, supersede the active one, or ignore.
 
     ``live_models`` (deployment -> ``azureml:name:version``, as the endpoint reports them)
     stops a stale event from starting a rollout of the version already live, or a downgrade:
-    that needs an explicit operator start."""
+    that needs an explicit operator start (``allow_downgrade``). An operator's start or retry
+    records ``started`` (its reason), ``actor`` and ``evidence`` on the new rollout."""
     if active is None or active.phase.terminal:
         stale = _stale_against_live(model, live_models or {})
-        if stale is not None:
+        if stale is not None and not (allow_downgrade and stale[0] == OLDER_THAN_LIVE):
             return Admission("ignore", stale[0], stale[1], active, waiting)
-        t = new_rollout(model, policy, now, ADMITTED)
+        note = dict(evidence or {})
+        if stale is not None:
+            note["downgrade"] = stale[1]
+        t = new_rollout(model, policy, now, started, actor=actor, evidence=note)
         assert t.record is not None
-        return Admission("start", ADMITTED, t.record.message, t.rollout, waiting, (t.record,))
+        return Admission("start", started, t.record.message, t.rollout, waiting, (t.record,))
     if active.model.name == model.name and active.model.version == model.version:
         return Admission(
             "ignore", SAME_VERSION, f"{model.asset_id} is already rolling out", active, waiting
@@ -183,6 +206,163 @@ def _stale_against_live(
 def start_waiting(waiting: Waiting, now: datetime) -> Transition:
     """The endpoint is free: the newest waiting version starts."""
     return new_rollout(waiting.model, waiting.policy, now, STARTED_FROM_WAITING)
+
+
+# ----------------------------------------------------------------- operators: slot actions
+
+
+def operator_event_id(kind: str, now: datetime, *parts: str) -> str:
+    """The event id of a version an operator starts (no Event Grid event carries it):
+    ``start-20261121T130501123456Z-1a2b3c4d5e6f``, unique per request and at most 64
+    characters, so the rollout id derived from it is new too."""
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+    return f"{kind}-{now.strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
+
+
+def manual_start(
+    active: Rollout | None,
+    waiting: Waiting | None,
+    model: ModelRef,
+    policy: RolloutPolicy,
+    now: datetime,
+    live_models: Mapping[str, str | None],
+    *,
+    reason: str,
+    actor: str,
+    allow_downgrade: bool = False,
+) -> Admission:
+    """An operator starts ``model`` (an event was lost, or a downgrade): the same admission as
+    a registered version, with the operator's reason; a version that would be ignored is
+    refused (PhaseConflict naming why). An older version than the live one needs
+    ``allow_downgrade``."""
+    adm = admit(
+        active,
+        waiting,
+        model,
+        policy,
+        now,
+        live_models,
+        started=STARTED_BY_OPERATOR,
+        actor=actor,
+        evidence={"reason": reason, "actor": actor},
+        allow_downgrade=allow_downgrade,
+    )
+    if adm.outcome == "ignore":
+        raise _refused("start", adm, active, waiting)
+    return adm
+
+
+def retry(
+    latest: Rollout,
+    active: Rollout | None,
+    waiting: Waiting | None,
+    policy: RolloutPolicy,
+    now: datetime,
+    live_models: Mapping[str, str | None],
+    *,
+    reason: str,
+    actor: str,
+) -> Admission:
+    """Start the version of the endpoint's ``latest`` rollout again, as a new rollout, when it
+    ended Failed or RolledBack and nothing else is active or waiting; the same admission
+    rules as a registered version (a version no longer newer than the live one is refused)."""
+    busy = active is not None and not active.phase.terminal
+    if busy or latest.phase not in RETRYABLE or waiting is not None:
+        shown = active if busy and active is not None else latest
+        if waiting is not None and not busy and latest.phase in RETRYABLE:
+            why = f"{waiting.model.asset_id} waits to start next; cancel it first"
+        else:
+            why = f"the latest rollout {shown.id} is {shown.phase.value}"
+        raise PhaseConflict(
+            f"retry is only for a Failed or RolledBack latest rollout: {why}",
+            code="not_retryable",
+            details={
+                "phase": shown.phase.value,
+                "rollout_id": shown.id,
+                "allowed": allowed_actions(shown, waiting=waiting),
+            },
+        )
+    model = replace(latest.model, event_id=operator_event_id("retry", now, latest.id))
+    adm = admit(
+        None,
+        None,
+        model,
+        policy,
+        now,
+        live_models,
+        started=RETRIED_BY_OPERATOR,
+        actor=actor,
+        evidence={
+            "reason": reason,
+            "actor": actor,
+            "retry_of": latest.id,
+            "previous_phase": latest.phase.value,
+            "previous_reason": latest.reason,
+        },
+    )
+    if adm.outcome == "ignore":
+        raise _refused("retry", adm, latest, None)
+    return adm
+
+
+def _refused(
+    action: str, adm: Admission, shown: Rollout | None, waiting: Waiting | None
+) -> PhaseConflict:
+    more = ""
+    if adm.reason == OLDER_THAN_LIVE:
+        more = ' (POST /api/rollouts with "allow_downgrade": true starts it)'
+    return PhaseConflict(
+        f"{action} refused: {adm.detail}{more}",
+        code="start_refused" if action == "start" else "not_retryable",
+        details={
+            "reason": adm.reason,
+            "allowed": allowed_actions(shown, waiting=waiting) if shown is not None else [],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """The waiting version dropped: the active rollout with the decision recorded on it (when
+    one is active), and the version that will not start."""
+
+    active: Rollout | None
+    record: DecisionRecord | None
+    cancelled: Waiting
+    message: str
+
+
+def cancel_waiting(
+    active: Rollout | None, waiting: Waiting | None, now: datetime, *, reason: str, actor: str
+) -> Cancellation:
+    """Drop the waiting version. The decision goes into the active rollout's history without
+    changing its status (its reason still says what the rollout is doing)."""
+    if waiting is None:
+        raise PhaseConflict(
+            "cancel is not possible: no version is waiting on this endpoint",
+            code="nothing_waiting",
+            details={
+                "phase": active.phase.value if active else None,
+                "allowed": allowed_actions(active) if active is not None else [],
+            },
+        )
+    message = f"{waiting.model.asset_id} will not start: cancelled by {actor} ({reason})"
+    if active is None or active.phase.terminal:
+        return Cancellation(active, None, waiting, message)
+    record = DecisionRecord(
+        seq=active.seq + 1,
+        at=now,
+        rollout_id=active.id,
+        phase_from=active.phase,
+        phase_to=active.phase,
+        stage_from=active.stage,
+        stage_to=active.stage,
+        reason=WAITING_CANCELLED,
+        message=message,
+        actor=actor,
+        evidence={"reason": reason, "cancelled": waiting.model.to_dict()},
+    )
+    return Cancellation(active.evolve(seq=record.seq, updated_at=now), record, waiting, message)
 
 
 def summary(r: Rollout) -> dict[str, Any]:

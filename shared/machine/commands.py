@@ -11,6 +11,7 @@ from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
 from shared.machine.traffic import _baseline_going, _start_stage
 from shared.model import (
+    OPERATOR_ACTIONS,
     Command,
     CreateDeployment,
     Effect,
@@ -19,6 +20,7 @@ from shared.model import (
     Phase,
     Rollout,
     SetTraffic,
+    Waiting,
 )
 from shared.reasons import (
     ABORTED_BY_OPERATOR,
@@ -46,11 +48,26 @@ _ROLLBACKABLE = frozenset(
 )
 
 
-def allowed_actions(r: Rollout) -> list[str]:
-    """The operator actions the rollout's phase allows now (shown by the HTTP API)."""
+# Endpoint-level actions beside the rollout's own commands: ``retry`` starts the latest
+# rollout's version again (new rollout id), ``cancel`` drops the waiting version. Neither goes
+# through ``decide``: they change the endpoint's slot (see :mod:`shared.machine.admit`).
+SLOT_ACTIONS = ("retry", "cancel")
+ACTIONS = (*OPERATOR_ACTIONS, *SLOT_ACTIONS)
+# A rollout that ended this way may be retried (an abort or a supersede was meant to stop it).
+RETRYABLE = frozenset({Phase.FAILED, Phase.ROLLED_BACK})
+
+
+def allowed_actions(
+    r: Rollout, *, waiting: Waiting | None = None, latest: bool = True
+) -> list[str]:
+    """The operator actions allowed now (shown by the HTTP API): the rollout phase's commands,
+    ``cancel`` while a version waits (``waiting``), and ``retry`` for the endpoint's latest
+    rollout (``latest``; False for a past one) when it is Failed or RolledBack and nothing
+    waits."""
     if r.phase.terminal:
-        return []
-    out: list[str] = []
+        out = ["retry"] if latest and r.phase in RETRYABLE and waiting is None else []
+        return out + (["cancel"] if waiting is not None else [])
+    out = []
     if r.phase is not Phase.ROLLING_BACK:
         out.append("resume" if r.paused else "pause")
     if r.phase in (Phase.SHADOWING, Phase.CANARY):
@@ -58,6 +75,8 @@ def allowed_actions(r: Rollout) -> list[str]:
     going = (r.cleanup and r.phase is Phase.WATCHING) or r.pause_reason == ROLLBACK_IMPOSSIBLE
     if r.phase in _ROLLBACKABLE and not going:
         out += ["rollback", "abort"]
+    if waiting is not None:
+        out.append("cancel")
     return out
 
 

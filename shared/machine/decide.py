@@ -118,7 +118,7 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
             effects=(CopyAutoscale(rollout.baseline, rollout.canary), _event(rollout, EV_PROMOTED)),
         )
     if rollout.phase is Phase.WATCHING:
-        return _watching(rollout, ep, now, confirm)
+        return _watching(rollout, ep, observation, now, confirm)
     return Transition(rollout)  # pragma: no cover - every active phase is handled above
 
 

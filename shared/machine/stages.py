@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.judging import Assessment, assess
+from shared.judging import Assessment, assess, assess_watch
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
@@ -35,11 +35,14 @@ from shared.reasons import (
 def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
     """A paused rollout: progress stops, protection does not. A canary with traffic is still
     judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
+    a: Assessment | None = None
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
         a = assess(r, obs, now)
-        if a.outcome == "rollback":
-            evidence = {**a.evidence, "paused": r.pause_reason}
-            return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+    elif r.phase is Phase.WATCHING:
+        a = assess_watch(r, obs)
+    if a is not None and a.outcome == "rollback":
+        evidence = {**a.evidence, "paused": r.pause_reason}
+        return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
     return _status(r, confirm, now)
 
 
@@ -131,8 +134,15 @@ def _hold(
     return _status(r, confirm, now, reason=reason, message=a.message, evidence=evidence)
 
 
-def _watching(r: Rollout, ep: EndpointInfo, now: datetime, confirm: str | None) -> Transition:
+def _watching(
+    r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime, confirm: str | None
+) -> Transition:
+    """The watch window: the old deployment is kept at 0 %; the absolute guardrails still
+    apply (a breach rolls back to it, as an alert does); then it is deleted."""
     waited = (now - r.phase_since).total_seconds()
+    a = assess_watch(r, obs) if r.baseline in ep.deployments else None
+    if a is not None and a.outcome == "rollback":
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
     if waited < r.policy.watch_window:
         return _status(
             r,

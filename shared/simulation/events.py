@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from shared.simulation.fields import (
@@ -61,6 +62,25 @@ def _behaviour(raw: Any, where: str) -> Behaviour:
     if "overdispersion" in m:
         values["overdispersion"] = _number(m["overdispersion"], f"{where}.overdispersion", lo=0)
     return Behaviour(**values)
+
+
+def _start(b: Mapping[str, Any], p: str) -> dict[str, Any]:
+    """An operator's manual start: the model and version, optional tags and downgrade."""
+    model, version = b.get("model"), b.get("version")
+    if not isinstance(model, str) or not model:
+        raise bad(f"{p}.model", "is required for start: the model's name")
+    if isinstance(version, bool) or not isinstance(version, str | int) or version == "":
+        raise bad(f"{p}.version", "is required for start: a string or a whole number")
+    downgrade = b.get("allow_downgrade", False)
+    if not isinstance(downgrade, bool):
+        raise bad(f"{p}.allow_downgrade", "must be true or false")
+    tags = _mapping(b.get("tags") or {}, f"{p}.tags")
+    return {
+        "model": model,
+        "version": str(version),
+        "allow_downgrade": downgrade,
+        "tags": {str(k): str(v) for k, v in tags.items()},
+    }
 
 
 def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
@@ -122,10 +142,16 @@ def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
         }
     elif kind == "operator":
         b = _mapping(body, p)
-        _unknown(b, {"action", "actor", "reason", "full"}, p)
+        start_keys = {"model", "version", "allow_downgrade", "tags"}
+        _unknown(b, {"action", "actor", "reason", "full", *start_keys}, p)
         action = b.get("action")
         if action not in OPERATOR_VERBS:
             raise bad(f"{p}.action", f"must be one of {', '.join(OPERATOR_VERBS)}")
+        start: dict[str, Any] = {}
+        if action == "start":
+            start = _start(b, p)
+        elif set(b) & start_keys:
+            raise bad(p, f"{', '.join(sorted(set(b) & start_keys))}: only for action start")
         reason = b.get("reason", f"{action} from the scenario")
         actor = b.get("actor", "operator")
         if not isinstance(reason, str) or not reason.strip():
@@ -135,7 +161,7 @@ def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
         full = b.get("full", False)
         if not isinstance(full, bool):
             raise bad(f"{p}.full", "must be true or false")
-        data = {"action": action, "actor": actor, "reason": reason, "full": full}
+        data = {"action": action, "actor": actor, "reason": reason, "full": full, **start}
     elif kind == "manual":
         b = _mapping(body, p)
         _unknown(b, {"traffic", "mirror", "delete_deployment"}, p)

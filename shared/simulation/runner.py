@@ -4,10 +4,11 @@ Timer ticks call ``Engine.reconcile_all`` every ``tick`` (a minute by default, a
 timer); the scenario's events run at their times, before a tick due at the same time:
 registrations through ``Engine.on_model_registered``, alerts through ``Engine.on_alert`` (the
 Alert decoded by ``shared.inputs.alert`` from a common-alert-schema body, as the webhook
-does), operator actions through ``Engine.act`` (a refusal is counted per action), changes by
-hand straight on the fake endpoints. A ``crash`` arms a simulated kill for the next engine
-invocation that reaches its point; a registration or an alert whose invocation was killed is
-delivered again at the next tick (Event Grid and action groups retry what got no answer).
+does), operator actions through ``Engine.act`` and ``Engine.start`` (a refusal is counted
+per action), changes by hand straight on the fake endpoints. A ``crash`` arms a simulated kill
+for the next engine invocation that reaches its point; a registration or an alert whose
+invocation was killed is delivered again at the next tick (Event Grid and action groups retry
+what got no answer).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.inputs import alert as decode_alert
 from shared.model import ModelRef, Rollout
+from shared.operator_requests import StartRequest
 from shared.ports import Judge, RolloutQuery
 from shared.services import Engine
 from shared.simulation.crash import (
@@ -241,6 +243,17 @@ class Simulation:
             action = d["action"]
 
             def act() -> Any:
+                if action == "start":
+                    return self.engine.start(
+                        StartRequest(
+                            d["model"],
+                            d["version"],
+                            d["reason"],
+                            d["actor"],
+                            allow_downgrade=d["allow_downgrade"],
+                            tags=dict(d["tags"]),
+                        )
+                    )
                 return self.engine.act(name, action, d["reason"], d["actor"], full=d["full"])
 
             try:

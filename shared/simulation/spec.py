@@ -10,7 +10,7 @@ from shared.policy import PolicySet
 
 CRASH_POINTS = ("before_write", "after_write", "after_effect")
 ALERT_STATUSES = ("Fired", "Resolved")
-OPERATOR_VERBS = ("pause", "resume", "promote", "rollback", "abort")
+OPERATOR_VERBS = ("pause", "resume", "promote", "rollback", "abort", "retry", "cancel", "start")
 ARM_OPERATIONS = (
     "get_endpoint",
     "create_deployment",

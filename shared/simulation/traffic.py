@@ -11,13 +11,14 @@ counts are drawn once, from a seeded numpy Generator:
   nobody), mirrored copies Binomial(requests, mirror share);
 - errors Binomial(requests, error rate), the rate from the behaviour (or the series' rate of
   that minute, times ``error_factor``), times a Gamma(k, 1/k) draw when ``overdispersion`` is k;
-- P50/P90/P99 latency: the sample quantiles of log-normal request latencies (median
+- P50/P90/P95/P99 latency: the sample quantiles of log-normal request latencies (median
   ``latency_ms``, spread ``latency_sigma``): drawn from samples for small minutes, from the
-  sample quantile's normal approximation otherwise.
+  sample quantile's normal approximation otherwise (P95 feeds the absolute guardrails, as
+  ``RequestLatency_P95`` does in Azure).
 
 :meth:`stage_minutes` answers the MetricsSource port exactly as the Azure Monitor adapter does
 (shared/azure/metrics.py ``build_minutes``): closed minutes inside [start, end) with requests on
-either side, canary and baseline counts and P50/P90/P99, oldest first. Mirrored copies count
+either side, canary and baseline counts and P50/P90/P95/P99, oldest first. Mirrored copies count
 under the mirror deployment when ``mirror_counted`` (deployment-scope metrics count what a
 deployment served; whether endpoint-scope ones do is unverified, azure.md). A minute is visible
 only ``delay`` after it closed (Azure Monitor metrics arrive late, azure.md), minutes in an
@@ -47,7 +48,14 @@ from shared.simulation.scenario import (
     SeriesMinute,
 )
 
-_LEVELS = ((0.5, 0.0), (0.9, 1.2815515655446004), (0.99, 2.3263478740408408))
+# (level, standard normal quantile): P50, P90, P95, P99
+_LEVELS = (
+    (0.5, 0.0),
+    (0.9, 1.2815515655446004),
+    (0.95, 1.6448536269514722),
+    (0.99, 2.3263478740408408),
+)
+_Z99 = _LEVELS[3][1]
 _EXACT_BELOW = 400  # requests in a minute below which latencies are drawn one by one
 
 
@@ -68,6 +76,7 @@ class Served:
     live_errors: int = 0
     p50: float | None = None
     p90: float | None = None
+    p95: float | None = None
     p99: float | None = None
 
 
@@ -198,7 +207,7 @@ class SimMetrics:
                 live_errors=live_err,
             )
             if served.requests > 0:
-                served.p50, served.p90, served.p99 = self._percentiles(
+                served.p50, served.p90, served.p95, served.p99 = self._percentiles(
                     served.requests, median, sigma
                 )
             out[name] = served
@@ -223,28 +232,36 @@ class SimMetrics:
         elif row is not None and row.p50 is not None:
             median = row.p50
             if sigma is None and row.p99 is not None and row.p99 > row.p50:
-                sigma = math.log(row.p99 / row.p50) / _LEVELS[2][1]
+                sigma = math.log(row.p99 / row.p50) / _Z99
         else:
             median = DEFAULT_LATENCY_MS
         median *= b.latency_factor if b.latency_factor is not None else 1.0
         return min(1.0, rate), median, DEFAULT_LATENCY_SIGMA if sigma is None else sigma
 
-    def _percentiles(self, n: int, median: float, sigma: float) -> tuple[float, float, float]:
+    def _percentiles(
+        self, n: int, median: float, sigma: float
+    ) -> tuple[float, float, float, float]:
+        """Sample P50, P90, P95 and P99 of ``n`` log-normal latencies."""
         if sigma <= 0:
-            return median, median, median
+            return median, median, median, median
         if n < _EXACT_BELOW:
             samples = median * np.exp(sigma * self._rng.standard_normal(n))
-            qs = np.quantile(samples, [0.5, 0.9, 0.99])
-            return float(qs[0]), float(qs[1]), float(qs[2])
+            qs = np.quantile(samples, [p for p, _ in _LEVELS])
+            return float(qs[0]), float(qs[1]), float(qs[2]), float(qs[3])
         out: list[float] = []
-        z = self._rng.standard_normal(3)
-        for (p, zp), noise in zip(_LEVELS, z, strict=True):
+        # three draws (P50, P90, P99) as before; P95's noise is built from P90's and P99's
+        # (sample quantiles of one sample at nearby levels are strongly correlated), so
+        # adding P95 leaves every seeded scenario's other figures as they were
+        z50, z90, z99 = (float(v) for v in self._rng.standard_normal(3))
+        z95 = (z90 + z99) / math.sqrt(2.0)
+        for (p, zp), noise in zip(_LEVELS, (z50, z90, z95, z99), strict=True):
             true_q = median * math.exp(sigma * zp)
             # the sample quantile's normal approximation: sd = sqrt(p(1-p)/n) / f(q)
             density = math.exp(-zp * zp / 2) / math.sqrt(2 * math.pi) / (true_q * sigma)
             sd = math.sqrt(p * (1 - p) / n) / density
-            out.append(max(0.0, true_q + float(noise) * sd))
-        return out[0], out[1], out[2]
+            out.append(max(0.0, true_q + noise * sd))
+        p95 = min(max(out[2], out[1]), out[3])  # a P95 between the P90 and P99 it sits between
+        return out[0], out[1], p95, out[3]
 
     # ---------------------------------------------------------------- what was served
     def served(self, endpoint: str) -> dict[int, dict[str, Served]]:
@@ -304,6 +321,8 @@ class SimMetrics:
                     baseline_p50=b.p50,
                     baseline_p90=b.p90,
                     baseline_p99=b.p99,
+                    canary_p95=c.p95,
+                    baseline_p95=b.p95,
                 )
         self._built[key] = built
         return built

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localstack.stack import Stack, StackError, StackOptions
+from localstack.stack import Stack, StackError, StackOptions, http
 
 pytestmark = pytest.mark.e2e
 
@@ -30,10 +30,15 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_stop_ends_every_process_and_removes_the_state() -> None:
+def test_stop_ends_every_process_and_removes_the_state_and_the_api_wants_its_key() -> None:
     stack = Stack(StackOptions()).start()
     try:
         assert stack.app.api("GET", "rollouts/none-here").status == 404  # the app answers
+        # devhost serves the API routes ANONYMOUS, as the host would: the app itself answers a
+        # missing key, in the JSON error shape
+        keyless = http("GET", f"{stack.app.base_url}/api/rollouts")
+        assert keyless.status == 401 and keyless.body["error"]["code"] == "unauthorized"
+        assert keyless.body["error"]["hint"]
         devhost, emulator = stack.devhost_pid, stack.emulator.pid
         found = re.search(r"TableEndpoint=http://127\.0\.0\.1:(\d+)/", stack.storage_connection)
         assert devhost is not None and found is not None

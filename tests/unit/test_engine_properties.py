@@ -1,8 +1,9 @@
 """The engine's invariants, checked after every step of random interleavings (hypothesis).
 
-Registrations (newer, stale, same), timer ticks, alerts, operator actions, changes made by hand,
-ARM faults and refusals, judge verdicts, and simulated process kills (before the state write,
-after it, after an effect) are interleaved at random over the production Engine and the fakes.
+Registrations (newer, stale, same), timer ticks, alerts, operator actions (retry, cancel and
+manual starts, downgrades included), changes made by hand, ARM faults and refusals, judge
+verdicts, and simulated process kills (before the state write, after it, after an effect) are
+interleaved at random over the production Engine and the fakes.
 After every step:
 - traffic sums to 100 over deployments that exist; nothing is routed or mirrored to a
   deployment that is missing, failed or being deleted;
@@ -42,6 +43,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.model import Alert, CreateDeployment, Phase
+from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
 from tests.engine_support import WORKSPACE_ID, World, make_world
 
@@ -176,10 +178,29 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(
         name=st.sampled_from(ENDPOINTS),
-        action=st.sampled_from(["pause", "resume", "promote", "rollback", "abort"]),
+        action=st.sampled_from(
+            ["pause", "resume", "promote", "rollback", "abort", "retry", "cancel"]
+        ),
     )
     def operator(self, name: str, action: str) -> None:
-        self._run(self.w.engine.act, name, action, "operator test", "ana")
+        if self._run(self.w.engine.act, name, action, "operator test", "ana"):
+            COUNTS[f"done_{action}"] += 1
+
+    @rule(
+        name=st.sampled_from(ENDPOINTS),
+        kind=st.sampled_from(["newer", "stale", "same"]),
+        downgrade=st.booleans(),
+    )
+    def manual_start(self, name: str, kind: str, downgrade: bool) -> None:
+        """An operator starts a version by hand (a lost event, or a downgrade)."""
+        if kind == "newer":
+            self.version[name] += 1
+        version = self.version[name] - (1 if kind == "stale" else 0)
+        request = StartRequest(
+            name, str(max(1, version)), "manual start", "ana", allow_downgrade=downgrade
+        )
+        if self._run(self.w.engine.start, request):
+            COUNTS["done_start"] += 1
 
     @rule(decision=st.sampled_from(["promote", "hold", "rollback"]))
     def judge(self, decision: str) -> None:

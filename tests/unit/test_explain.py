@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from shared import explain
@@ -10,7 +12,10 @@ from shared import reasons as R
 from shared.judge.types import Minute
 from shared.model import DecisionRecord, ModelRef, Phase, Rollout
 from shared.policy import Guardrails, RolloutPolicy
+from shared.ports import RolloutQuery
 from shared.series import merge
+from shared.simulation.runner import Simulation
+from shared.simulation.scenario import parse_scenario
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -325,3 +330,17 @@ def test_decision_log_fields_are_flat_strings_and_numbers() -> None:
     fields = explain.decision_log_fields(_record(r, R.JUDGE_ROLLBACK, ev), r)
     assert fields["canary_errors"] == 48 and fields["canary_value"] == 2.4
     assert all(isinstance(v, str | int | float) for v in fields.values())
+
+
+def test_the_engine_keeps_the_decision_that_turned_a_rollout_and_the_minutes_it_judged() -> None:
+    """Played on the judge_rollback scenario: once ended, the rollout still carries the
+    JudgeRollback decision (not the follow-up RolloutEnded) and the settled minutes."""
+    here = Path(__file__).resolve().parents[1] / "scenarios"
+    raw = json.loads((here / "judge_rollback.json").read_text())
+    sim = Simulation(parse_scenario(raw, base_dir=here, name="judge_rollback"))
+    sim.run()
+    r = sim.store.list_rollouts(RolloutQuery(limit=1))[0]
+    assert r.phase is Phase.ROLLED_BACK and r.reason == R.ENDED
+    assert r.decisive["reason"] == R.JUDGE_ROLLBACK and "effects" not in r.decisive
+    assert [e["t"] for e in r.series] == sorted(e["t"] for e in r.series) and r.series
+    assert explain.cause(r, None).startswith("Rolled back: canary error rate ")

@@ -621,3 +621,31 @@ def test_no_key_is_written_as_a_literal() -> None:
     assert not re.search(r'(?i)\b\w*(key|secret|password)\w*\s*=\s*"[^"$]', text)
     assert not re.search(r"[A-Za-z0-9+/_-]{30,}={1,2}", text), "a padded base64 token"
     assert not re.search(r"\b[A-Za-z0-9]{40,}\b", text), "a long alphanumeric token"
+
+
+# ------------------------------------------------------------------------- HTTP API keys
+
+
+def test_api_keys_setting_is_a_key_vault_reference_set_only_with_the_variable() -> None:
+    optional = _local("optional_app_settings")
+    assert "var.api_keys == null ? {} : {AUTOCANARY_API_KEYS = local.api_keys_reference}" in (
+        optional
+    )
+    reference = _local("api_keys_reference")
+    assert "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)" in reference
+    assert "AUTOCANARY_API_KEYS" in SETTINGS
+    variable = _config()["variable"]["api_keys"]
+    assert variable["default"] is None and variable["validation"]
+
+
+def test_key_vault_references_resolve_with_the_user_assigned_identity() -> None:
+    site = _resource("azapi_resource", "function_app")["body"]["properties"]
+    assert site["keyVaultReferenceIdentity"] == "${azurerm_user_assigned_identity.app.id}"
+
+
+def test_identity_may_read_the_api_keys_secret_only() -> None:
+    optional = _local("optional_role_assignments")
+    assert 'role = "Key Vault Secrets User"' in optional
+    assert "${var.api_keys.key_vault_id}/secrets/${var.api_keys.secret_name}" in optional
+    assert "Key Vault Secrets Officer" not in _code_text()
+    assert "Key Vault Administrator" not in _code_text()

@@ -185,6 +185,28 @@ def test_a_guardrail_rolls_back_whatever_the_judge_and_the_baseline_say() -> Non
     assert t.record is not None and t.record.reason == m.GUARDRAIL_ERROR_RATE
 
 
+def test_a_guardrail_breach_in_the_watch_window_rolls_back_to_the_kept_old_deployment() -> None:
+    guard = Guardrails(error_rate=0.01, for_s=180)
+    sim = Sim(policy(shadow_percent=0, guardrails=guard))
+    sim.until(Phase.WATCHING, PROMOTE)
+    info = sim.ep.get_endpoint("fraud")
+    assert "blue" in info.deployments and sim.r.baseline == "blue"
+    # within the limit: keeps watching
+    fine = Judging(minutes=_minutes(3, err=0))
+    t = m.decide(sim.r, Observation(info, judging=fine), sim.now + timedelta(seconds=60))
+    assert t.rollout.phase is Phase.WATCHING
+    failing = Judging(minutes=_minutes(3, err=2))
+    t = m.decide(sim.r, Observation(info, judging=failing), sim.now + timedelta(seconds=60))
+    assert t.rollout.phase is Phase.ROLLING_BACK and t.record is not None
+    assert t.record.reason == m.GUARDRAIL_ERROR_RATE
+    assert t.record.evidence["watching"] is True
+    assert t.rollout.traffic == {"blue": 100}
+    # once the old deployment is being deleted there is nothing to roll back to
+    going = sim.r.evolve(cleanup=True)
+    t = m.decide(going, Observation(info, judging=failing), sim.now + timedelta(seconds=60))
+    assert t.rollout.phase is Phase.WATCHING
+
+
 def test_judged_evidence_records_the_errors_counted_and_the_minutes_used() -> None:
     sim = Sim(policy(shadow_percent=0))
     _to_live_stage(sim)

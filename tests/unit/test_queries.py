@@ -8,7 +8,7 @@ from shared import reasons as R
 from shared.errors import NotFound, TransientUpstreamError
 from shared.judge.types import Minute
 from shared.model import ModelRef
-from shared.ports import RolloutQuery
+from shared.ports import RolloutQuery, SlotWrite
 from shared.queries import IGNORED_HINTS, ignored_hint
 from shared.series import MAX_MINUTES, merge
 from tests.engine_support import World, make_world
@@ -121,3 +121,19 @@ def test_the_series_a_rollout_keeps_is_bounded_and_one_entry_per_minute() -> Non
     assert len(kept) == MAX_MINUTES and kept[-1]["t"] == minutes[-1].start.isoformat()  # type: ignore[union-attr]
     again = merge(kept, [Minute(10, 5, 10, 0, start=minutes[-1].start)])
     assert len(again) == MAX_MINUTES and again[-1]["c"][1] == 5
+
+
+def test_a_rollout_stored_before_it_kept_its_decisive_decision_is_explained_by_it() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model())
+    for _ in range(4):
+        w.tick()
+    w.engine.act("fraud", "abort", "wrong model", "ana")
+    for _ in range(4):
+        w.tick()
+    slot_less = w.store.list_rollouts(RolloutQuery(endpoint="fraud"))[0]
+    assert slot_less.phase.terminal
+    old = slot_less.evolve(decisive={})  # as stored before rollouts kept it
+    w.store.write(w.store.read("fraud"), SlotWrite(active=None, waiting=None, rollouts=(old,)))
+    detail = w.engine.queries.rollout("fraud", old.id)
+    assert detail["rollout"]["cause"] == "Aborted: aborted by ana: wrong model"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
 from shared.model import Alert, Phase
 from shared.ports import RolloutQuery
@@ -102,9 +103,11 @@ def test_operator_actions_need_a_known_endpoint_and_an_allowed_phase() -> None:
         w.engine.act("fraud", "promote", "too early", "ana")
     with pytest.raises(InvalidInput):
         w.engine.act("fraud", "explode", "why", "ana")
-    view = w.engine.act("fraud", "pause", "checking", "ana")
-    assert view["rollout"]["paused"] and "resume" in view["allowed_actions"]
-    assert view["decisions"][-1]["actor"] == "ana"
+    result = w.engine.act("fraud", "pause", "checking", "ana")
+    assert result.rollout is not None and result.rollout.paused
+    assert result.decision is not None and result.decision.reason == "PausedByOperator"
+    assert "resume" in machine.allowed_actions(result.rollout)
+    assert result.decision.actor == "ana"
 
 
 def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:

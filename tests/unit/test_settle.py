@@ -31,10 +31,11 @@ def test_the_first_reading_settles_nothing_and_the_second_settles_old_minutes() 
     first = settle(series, None, key=KEY, now=at(390), settle_s=SETTLE, step_s=STEP)
     assert first.minutes == ()
     second = settle(series, first.readings, key=KEY, now=at(450), settle_s=SETTLE, step_s=STEP)
-    # at 06:30 minutes starting by 02:30 ended 3 minutes ago and read the same at 07:30
-    assert [m.start for m in second.minutes] == [at(0), at(60), at(120)]
-    assert second.evidence["minutes_settled"] == 3
-    assert second.evidence["last_settled"] == at(120).isoformat()
+    # at 07:30 minutes starting by 03:00 ended at least 3 minutes ago, and they read the same
+    # at 06:30 (when the 03:00 minute was not yet old enough: its earlier read counts)
+    assert [m.start for m in second.minutes] == [at(0), at(60), at(120), at(180)]
+    assert second.evidence["minutes_settled"] == 4
+    assert second.evidence["last_settled"] == at(180).isoformat()
 
 
 def test_a_minute_that_changed_since_the_last_tick_is_not_settled_nor_anything_after_it() -> None:
@@ -44,19 +45,43 @@ def test_a_minute_that_changed_since_the_last_tick_is_not_settled_nor_anything_a
     second = settle(after, first.readings, key=KEY, now=at(480), settle_s=SETTLE, step_s=STEP)
     assert [m.start for m in second.minutes] == [at(0)]
     third = settle(after, second.readings, key=KEY, now=at(540), settle_s=SETTLE, step_s=STEP)
-    assert [m.canary_requests for m in third.minutes] == [100, 140, 100, 100, 100]
+    assert [m.canary_requests for m in third.minutes] == [100, 140, 100, 100, 100, 100]
 
 
 def test_a_revised_settled_minute_resets_the_reading_and_says_so() -> None:
     series = [minute(i) for i in range(6)]
     r1 = settle(series, None, key=KEY, now=at(450), settle_s=SETTLE, step_s=STEP)
     r2 = settle(series, r1.readings, key=KEY, now=at(510), settle_s=SETTLE, step_s=STEP)
-    assert len(r2.minutes) == 4  # the minutes that ended by 03:30 (the first tick's horizon)
+    assert len(r2.minutes) == 5  # the minutes that ended by 05:00, read the same at 07:30
     revised = [minute(0, errors=9), *series[1:]]
     r3 = settle(revised, r2.readings, key=KEY, now=at(570), settle_s=SETTLE, step_s=STEP)
     assert r3.minutes == () and r3.evidence["revised"] is True
     r4 = settle(revised, r3.readings, key=KEY, now=at(630), settle_s=SETTLE, step_s=STEP)
     assert r4.minutes[0].canary_errors == 9 and r4.evidence["revised"] is False
+
+
+def test_a_minute_read_before_it_was_old_enough_settles_as_soon_as_it_is() -> None:
+    """Ticks every minute, each minute read as soon as it closed: a minute settles `settle`
+    after it ended (its previous read counts), not one tick later."""
+    readings = None
+    for tick in range(1, 7):
+        now = at(60 * tick + 5)
+        closed = [minute(i) for i in range(tick)]
+        got = settle(closed, readings, key=KEY, now=now, settle_s=SETTLE, step_s=STEP)
+        readings = got.readings
+        newest_old_enough = tick - 4  # ended at tick - 3, i.e. 3 minutes ago
+        assert len(got.minutes) == max(0, newest_old_enough + 1)
+
+
+def test_a_gap_is_settled_as_absent_only_after_two_ticks_at_which_it_was_old_enough() -> None:
+    """A minute missing when first old enough may still arrive: nothing past it settles on
+    that tick, though the minutes after it read the same."""
+    series = [minute(i) for i in range(6) if i != 3]
+    first = settle(series, None, key=KEY, now=at(390), settle_s=SETTLE, step_s=STEP)
+    second = settle(series, first.readings, key=KEY, now=at(450), settle_s=SETTLE, step_s=STEP)
+    assert [m.start for m in second.minutes] == [at(0), at(60), at(120)]
+    third = settle(series, second.readings, key=KEY, now=at(510), settle_s=SETTLE, step_s=STEP)
+    assert [m.start for m in third.minutes] == [at(0), at(60), at(120), at(240)]
 
 
 def test_a_minute_arriving_after_later_minutes_settled_resets_the_reading() -> None:

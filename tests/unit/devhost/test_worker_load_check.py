@@ -49,7 +49,7 @@ def test_function_app_is_loaded_by_the_python_worker() -> None:
     assert done.returncode == 0, done.stderr
     for name in ("on_model_registered", "reconcile_rollouts", "on_alert", "rollout_action"):
         assert name in done.stdout
-    assert "loads 14 function(s)" in done.stdout
+    assert "loads 15 function(s)" in done.stdout
 
 
 def test_union_annotation_is_refused_with_the_workers_message(tmp_path: Path) -> None:

@@ -12,11 +12,14 @@ from shared.judge.evalues import (
     ABS_GRID,
     ABS_WEIGHTS,
     CLEAR_GRID,
-    CLEAR_WEIGHTS,
+    RATIO_CLEAR_GRID,
+    RATIO_PRIOR_SD,
+    RATIO_SHARE,
     ROLLBACK_GRID,
     MarginProcess,
     RatioProcess,
     SignProcess,
+    ratio_prior,
 )
 
 
@@ -89,16 +92,34 @@ def test_sign_process_is_the_mean_of_its_alternatives_likelihood_ratios() -> Non
 def _reference_margin_log_e(
     minutes: list[tuple[int, int, int, int]], margin: float, abs_margin: float
 ) -> float:
-    """The weighted mixture written out: ratio members (conditional binomial likelihood
-    ratios, null at the margin) and absolute members x log(phi) + y log(1 + A/m) + A d."""
-    ratio_sums = [0.0] * len(CLEAR_GRID)
+    """The clearing e-value written out: the ratio family (conditional binomial likelihood
+    ratios, null at the margin, log-normal prior weights) and the absolute family (x log(phi)
+    + y log(1 + A/m) + A d), the wealth split each minute by the predictable share: RATIO_SHARE
+    first, 0 while no error event was seen, then the Bayes posterior share."""
+    ratio_sums = [0.0] * len(RATIO_CLEAR_GRID)
     abs_sums = [0.0] * len(ABS_GRID)
+    rw = ratio_prior(margin, RATIO_CLEAR_GRID, RATIO_PRIOR_SD)
+    rw = [w / sum(rw) for w in rw]
+    aw = [w / sum(ABS_WEIGHTS) for w in ABS_WEIGHTS]
+
+    def fam(sums: list[float], ws: list[float]) -> float:
+        return math.log(sum(w * math.exp(v) for w, v in zip(ws, sums, strict=True)))
+
+    log_e, events, started = 0.0, 0, False
     for n, x, m, y in minutes:
         if n == 0 or m == 0:
             continue
+        r0, a0 = fam(ratio_sums, rw), fam(abs_sums, aw)
+        if not started:
+            share = RATIO_SHARE
+        elif events == 0:
+            share = 0.0
+        else:
+            prior = RATIO_SHARE * math.exp(r0)
+            share = prior / (prior + (1 - RATIO_SHARE) * math.exp(a0))
         k, rho = x + y, n / (n + m)
         t0 = rho * margin / (rho * margin + 1 - rho)
-        for j, f in enumerate(CLEAR_GRID):
+        for j, f in enumerate(RATIO_CLEAR_GRID):
             if k == 0:
                 break
             t = rho * margin * f / (rho * margin * f + 1 - rho)
@@ -106,22 +127,23 @@ def _reference_margin_log_e(
         for j, phi in enumerate(ABS_GRID):
             a = n * (1 - phi)
             abs_sums[j] += x * math.log(phi) + y * math.log(1 + a / m) + a * abs_margin
-    ratio_weight = 1 - sum(ABS_WEIGHTS)
-    total = sum(CLEAR_WEIGHTS)
-    e = sum(
-        ratio_weight * w / total * math.exp(v)
-        for w, v in zip(CLEAR_WEIGHTS, ratio_sums, strict=True)
-    )
-    e += sum(w * math.exp(v) for w, v in zip(ABS_WEIGHTS, abs_sums, strict=True))
-    return math.log(e)
+        r1, a1 = fam(ratio_sums, rw), fam(abs_sums, aw)
+        log_e += math.log(share * math.exp(r1 - r0) + (1 - share) * math.exp(a1 - a0))
+        events += k
+        started = True
+    return log_e
 
 
-def test_margin_process_is_the_weighted_mixture_of_ratio_and_absolute_members() -> None:
+@pytest.mark.parametrize("errors", [(3, 8), (0, 0)], ids=["with-errors", "error-free-start"])
+def test_margin_process_is_the_predictable_split_of_its_two_families(
+    errors: tuple[int, int],
+) -> None:
     rng = random.Random(9)
     minutes, p = [], MarginProcess(2.0, 0.001)
     for t in range(30):
         n, m = rng.randint(0, 900), rng.randint(0, 6000)
-        x, y = rng.randint(0, min(n, 3)), rng.randint(0, min(m, 8))
+        cap_x, cap_y = errors if t < 5 else (3, 8)
+        x, y = rng.randint(0, min(n, cap_x)), rng.randint(0, min(m, cap_y))
         minutes.append((n, x, m, y))
         p.add(n, x, m, y, t)
     assert math.isclose(p.log_e, _reference_margin_log_e(minutes, 2.0, 0.001), abs_tol=1e-9)
@@ -137,12 +159,25 @@ def test_margin_process_without_an_absolute_margin_is_the_ratio_clear_alone() ->
 
 
 def test_error_free_requests_are_evidence_for_the_absolute_margin() -> None:
-    """Each clean canary request multiplies the no-error member by ~exp(d (1 - phi))."""
+    """Zero errors on both sides: after the first minute the whole wealth bets on the absolute
+    margin, each clean canary request multiplying it by about exp(d (1 - phi)); six minutes of
+    600 clean requests (10 req/s) clear at clear_alpha 0.05, five do not."""
     p = MarginProcess(2.0, 0.001)
-    p.add(3600, 0, 32400, 0, 0)
-    no_error_member = math.log(ABS_WEIGHTS[0]) + 3600 * 0.001 * (1 - ABS_GRID[0])
-    assert p.log_e > no_error_member > 2.9
-    assert p.log_e >= math.log(20)  # 3600 clean requests clear at clear_alpha 0.05
+    for t in range(5):
+        p.add(600, 0, 5400, 0, t)
+    assert 2.0 < p.log_e < math.log(20)
+    p.add(600, 0, 5400, 0, 5)
+    assert p.log_e >= math.log(20)
+
+
+def test_a_canary_with_errors_beside_a_busy_baseline_clears_on_the_ratio() -> None:
+    """0.5 % on both sides at 10 % of 100 req/s: the ratio family carries the wealth once the
+    first errors are seen, and clears within five minutes of such data."""
+    p = MarginProcess(2.0, 0.001)
+    for t in range(5):
+        p.add(600, 3, 5400, 27, t)
+    assert p.log_e >= math.log(20)
+    assert p.log_e > p.abs_log_e
 
 
 def test_a_canary_worse_both_ways_never_builds_clearing_evidence() -> None:
@@ -177,15 +212,17 @@ def _wrong_clears(
 
 @pytest.mark.parametrize(
     ("pc", "pb"),
-    [(0.001, 0.0), (0.002, 0.001), (0.0013, 0.0003)],
-    ids=["clean-baseline", "both-margins-tight", "ratio-4"],
+    [(0.001, 0.0), (0.002, 0.001), (0.0013, 0.0003), (0.01, 0.005)],
+    ids=["clean-baseline", "both-margins-tight", "ratio-4", "busy-baseline-ratio-2"],
 )
 def test_a_canary_exactly_the_absolute_margin_worse_is_wrongly_cleared_within_alpha(
     pc: float, pb: float
 ) -> None:
     """Anytime-valid under its null: canary rate = baseline + 0.1 points (and at least twice
-    the baseline, so the ratio claim is false too), looked at every minute for 60 minutes.
-    Bound: alpha plus 3 binomial standard errors of the simulated rate."""
+    the baseline, so the ratio claim is false too), or exactly twice a busy baseline (the
+    ratio family carries the wealth there), looked at every minute for 60 minutes, the share
+    of the wealth moving between the families as the data says. Bound: alpha plus 3 binomial
+    standard errors of the simulated rate."""
     runs, alpha = 1500, 0.05
     rate = _wrong_clears(runs, 60, seed=31, pc=pc, pb=pb, abs_margin=0.001)
     assert rate <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs), rate

@@ -135,6 +135,20 @@ def test_percentiles_are_log_normal_sample_quantiles_and_none_without_requests()
         assert m.baseline_p50 < m.baseline_p90 < m.baseline_p99
 
 
+@pytest.mark.parametrize("rpm", [6000, 200], ids=["normal-approximation", "drawn-one-by-one"])
+def test_p95_is_filled_between_p90_and_p99_for_the_guardrails(rpm: int) -> None:
+    """RequestLatency_P95 feeds the absolute guardrails: the simulated minutes carry it."""
+    clock, _eps, metrics = world(behaviour={"blue": Behaviour(latency_ms=50, latency_sigma=0.5)})
+    metrics.requests_per_minute = rpm
+    clock.advance(5 * 60)
+    got = minutes(clock, metrics)
+    assert got and all(m.canary_p95 is None for m in got)
+    for m in got:
+        assert m.baseline_p95 is not None and m.baseline_p90 is not None
+        assert m.baseline_p90 <= m.baseline_p95 <= (m.baseline_p99 or 0)
+        assert m.baseline_p95 == pytest.approx(50 * 2.276, rel=0.2)  # exp(1.645 x 0.5)
+
+
 def test_a_series_gives_each_minute_its_requests_and_error_rate() -> None:
     series = (SeriesMinute(1000, 0), SeriesMinute(2000, 200))
     clock, _eps, metrics = world(behaviour={}, series=series)

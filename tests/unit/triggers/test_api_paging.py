@@ -15,7 +15,7 @@ from handlers import api, reconcile
 from shared import bootstrap
 from shared.model import Phase
 from shared.ports import RolloutQuery, SlotWrite
-from tests.engine_support import World, make_world
+from tests.engine_support import API_HEADERS, World, make_world
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def world() -> Iterator[World]:
 
 
 def get(fn: Any, url: str, **params: str) -> tuple[int, dict[str, Any]]:
-    resp = fn(func.HttpRequest("GET", url, params=params, body=b""))
+    resp = fn(func.HttpRequest("GET", url, headers=dict(API_HEADERS), params=params, body=b""))
     return resp.status_code, json.loads(resp.get_body())
 
 

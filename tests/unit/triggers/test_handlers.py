@@ -12,11 +12,11 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from handlers import alerts, api, events, reconcile
+from handlers import alerts, api, api_actions, events, reconcile
 from shared import bootstrap
 from shared.model import Phase
 from shared.ports import RolloutQuery
-from tests.engine_support import WORKSPACE_ID, World, make_world
+from tests.engine_support import API_HEADERS, WORKSPACE_ID, World, make_world
 
 MODEL_EVENT = "Microsoft.MachineLearningServices.ModelRegistered"
 
@@ -36,7 +36,7 @@ def _fn(name: str) -> Any:
         "on_alert": alerts.on_alert,
         "list_rollouts": api.list_rollouts,
         "get_rollout": api.get_rollout,
-        "rollout_action": api.rollout_action,
+        "rollout_action": api_actions.rollout_action,
     }[name]
 
 
@@ -63,7 +63,7 @@ def http(
     return func.HttpRequest(
         method=method,
         url=url,
-        headers={"content-type": "application/json"},
+        headers=dict(API_HEADERS),
         params=params,
         route_params=route or {},
         body=raw,
@@ -92,9 +92,10 @@ def alert_body(condition: str = "Fired", target: str = "fraud") -> dict[str, Any
     }
 
 
-def test_index_lists_every_function_with_its_trigger() -> None:
-    """function_app declares exactly the four trigger families, each HTTP one with FUNCTION
-    auth."""
+def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_key() -> None:
+    """function_app declares exactly the four trigger families; the alerts webhook keeps the
+    host's FUNCTION key, the operator API is ANONYMOUS at host level (the app checks the key,
+    so a missing one is answered in the JSON error shape)."""
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     assert set(functions) == {
         "on_model_registered",
@@ -104,6 +105,7 @@ def test_index_lists_every_function_with_its_trigger() -> None:
         "list_ignored_events",
         "get_rollout",
         "rollout_action",
+        "start_rollout",
         "purge_history",
         "rollout_history",
         "rollout_by_id",
@@ -117,14 +119,25 @@ def test_index_lists_every_function_with_its_trigger() -> None:
     assert triggers["reconcile_rollouts"] == "timerTrigger"
     timer = json.loads(functions["reconcile_rollouts"].get_function_json())["bindings"][0]
     assert timer["schedule"] == "0 */1 * * * *" and timer["useMonitor"] is True
-    for name in ("on_alert", "list_rollouts", "get_rollout", "rollout_action"):
-        binding = json.loads(functions[name].get_function_json())["bindings"][0]
-        assert binding["authLevel"] == "FUNCTION"
+
+    def auth(name: str) -> str:
+        return str(json.loads(functions[name].get_function_json())["bindings"][0]["authLevel"])
+
+    assert auth("on_alert") == "FUNCTION"
+    for name in (
+        "list_rollouts",
+        "list_ignored_events",
+        "get_rollout",
+        "rollout_action",
+        "start_rollout",
+    ):
+        assert auth(name) == "ANONYMOUS", name
     routes = {
         n: json.loads(f.get_function_json())["bindings"][0].get("route")
         for n, f in functions.items()
     }
     assert routes["rollout_action"] == "rollouts/{endpoint}/{action}"
+    assert routes["start_rollout"] == "rollouts"
 
 
 def test_event_grid_event_starts_a_rollout_once(world: World) -> None:
@@ -228,7 +241,7 @@ def test_list_get_and_act_over_http(world: World) -> None:
     detail = body(got)
     assert detail["rollout"]["phase"] == "Provisioning" and detail["decisions"]
     assert detail["decisions"][0]["reason"] == "Admitted"
-    paused = api.rollout_action(
+    paused = api_actions.rollout_action(
         http(
             "POST",
             "/api/rollouts/fraud/pause",
@@ -243,15 +256,15 @@ def test_api_errors_are_json_with_codes(world: World) -> None:
     unknown = api.get_rollout(http("GET", "/api/rollouts/nope", route={"endpoint": "nope"}))
     assert unknown.status_code == 404 and body(unknown)["error"]["code"] == "unknown_endpoint"
     events.on_model_registered(grid_event())
-    forbidden = api.rollout_action(
+    forbidden = api_actions.rollout_action(
         http("POST", "/", {"reason": "now"}, route={"endpoint": "fraud", "action": "promote"})
     )
     assert forbidden.status_code == 409 and body(forbidden)["error"]["code"] == "phase_conflict"
-    no_reason = api.rollout_action(
+    no_reason = api_actions.rollout_action(
         http("POST", "/", {"actor": "x"}, route={"endpoint": "fraud", "action": "pause"})
     )
     assert no_reason.status_code == 400
-    bad_action = api.rollout_action(
+    bad_action = api_actions.rollout_action(
         http("POST", "/", {"reason": "x"}, route={"endpoint": "fraud", "action": "explode"})
     )
     assert bad_action.status_code == 400 and body(bad_action)["error"]["code"] == "unknown_action"

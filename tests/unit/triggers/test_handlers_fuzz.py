@@ -17,10 +17,10 @@ import azure.functions as func
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import alerts, api, events
+from handlers import alerts, api, api_actions, events
 from shared import bootstrap, inputs
 from shared.errors import InvalidInput
-from tests.engine_support import WORKSPACE_ID, World, make_world
+from tests.engine_support import API_HEADERS, WORKSPACE_ID, World, make_world
 from tests.unit.triggers.test_handlers import MODEL_EVENT, alert_body
 
 FUZZ = settings(
@@ -82,7 +82,7 @@ def _request(method: str, body: bytes, route: dict[str, str], params: dict[str, 
     return func.HttpRequest(
         method=method,
         url="http://localhost/api/x",
-        headers={"content-type": "application/json"},
+        headers=dict(API_HEADERS),
         params=params,
         route_params=route,
         body=body,
@@ -127,7 +127,10 @@ def test_alert_webhook_never_answers_500_and_refusals_write_nothing(data: st.Dat
 @FUZZ
 @given(
     endpoint=st.one_of(st.text(max_size=30), st.sampled_from(["fraud", "x" * 2000, "a/b#c?"])),
-    action=st.one_of(st.text(max_size=10), st.sampled_from(["pause", "rollback", "promote"])),
+    action=st.one_of(
+        st.text(max_size=10),
+        st.sampled_from(["pause", "rollback", "promote", "retry", "cancel"]),
+    ),
     payload=st.one_of(
         json_values,
         st.fixed_dictionaries(
@@ -141,8 +144,36 @@ def test_operator_actions_never_answer_500_and_refusals_write_nothing(
     with fresh_world() as (_, counter):
         route = {"endpoint": endpoint, "action": action}
         before = counter.count
-        resp = api.rollout_action(_request("POST", _encode(payload), route, {}))
+        resp = api_actions.rollout_action(_request("POST", _encode(payload), route, {}))
         _check(resp, counter, before)
+
+
+@FUZZ
+@given(
+    payload=st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {
+                "model": st.one_of(st.just("fraud"), json_values),
+                "version": st.one_of(st.sampled_from(["8", "1", "7"]), json_values),
+                "reason": st.one_of(st.just("lost"), json_values),
+            },
+            optional={
+                "actor": json_values,
+                "endpoint": st.one_of(st.just("fraud"), json_values),
+                "allow_downgrade": json_values,
+                "tags": json_values,
+                "full": json_values,
+            },
+        ),
+    ),
+)
+def test_manual_starts_never_answer_500_and_refusals_write_nothing(payload: Any) -> None:
+    with fresh_world() as (_, counter):
+        before = counter.count
+        _check(
+            api_actions.start_rollout(_request("POST", _encode(payload), {}, {})), counter, before
+        )
 
 
 @FUZZ

@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from handlers import alerts, api, events
+from handlers import alerts, api, api_actions, events
 from shared import bootstrap
 from shared.model import deployment_name
 from shared.ports import RolloutQuery
@@ -148,7 +148,7 @@ def test_limit_must_be_ascii_digits_in_range(world: World, limit: str) -> None:
 def test_hostile_json_bodies_are_400(world: World, raw: bytes) -> None:
     for resp in (
         alerts.on_alert(http("POST", "/api/alerts", raw)),
-        api.rollout_action(
+        api_actions.rollout_action(
             http("POST", "/api/rollouts/fraud/pause", raw, {"endpoint": "fraud", "action": "pause"})
         ),
     ):
@@ -160,7 +160,7 @@ def test_hostile_json_bodies_are_400(world: World, raw: bytes) -> None:
 def test_operator_cannot_act_as_an_alert_or_the_engine(world: World, actor: str) -> None:
     events.on_model_registered(event(camel()))
     route = {"endpoint": "fraud", "action": "pause"}
-    resp = api.rollout_action(http("POST", "/x", {"reason": "look", "actor": actor}, route))
+    resp = api_actions.rollout_action(http("POST", "/x", {"reason": "look", "actor": actor}, route))
     assert resp.status_code == 400
     active = world.store.read("fraud").active
     assert active is not None and not active.paused
