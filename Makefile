@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv cli tmux node test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
+.PHONY: all venv cli tmux node chromium screenshot test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
 
 all: test
 
@@ -34,6 +34,17 @@ $(AZURITE): package.json
 
 node: $(AZURITE)
 
+# Debian's Chromium, for the dashboard's browser tests and `make screenshot` (Playwright drives
+# it; Playwright's own browser downloads are never used). Installed only when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+chromium: $(CHROMIUM)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -43,14 +54,14 @@ typecheck: $(STAMP)
 
 # Unit and integration tests on both cores (pytest-xdist; each worker starts its own Azurite
 # and emulator on free ports), then the whole-stack e2e tests one after another.
-test: $(STAMP) $(AZURITE) tmux lint typecheck
+test: $(STAMP) $(AZURITE) $(CHROMIUM) tmux lint typecheck
 	$(PY) -m pytest -n 2 tests/unit tests/integration
 	$(PY) -m pytest tests/e2e
 
-unit: $(STAMP) tmux
+unit: $(STAMP) $(AZURITE) tmux
 	$(PY) -m pytest -n 2 tests/unit
 
-integration: $(STAMP) $(AZURITE)
+integration: $(STAMP) $(AZURITE) $(CHROMIUM)
 	$(PY) -m pytest -n 2 tests/integration
 
 e2e: $(STAMP) $(AZURITE)
@@ -60,6 +71,10 @@ e2e: $(STAMP) $(AZURITE)
 soak: $(STAMP)
 	AUTOCANARY_SOAK=1 AUTOCANARY_SOAK_EXAMPLES=$${SOAK_EXAMPLES:-1000} $(PY) -m pytest -o timeout=0 -s -q \
 		tests/unit/test_engine_properties.py::test_engine_keeps_its_invariants_under_random_interleavings
+
+# docs/dashboard.png: the dashboard in headless Chromium, showing a rollout the judge rolled back.
+screenshot: $(STAMP) $(CHROMIUM)
+	$(PY) -m tests.dashboard_support docs/dashboard.png
 
 # The whole flow on the local stack (Azurite, emulator, devhost); about two minutes.
 demo: $(STAMP) $(AZURITE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from handlers import alerts, api, api_actions, api_history, events, openapi, reconcile
+from handlers import alerts, api, api_actions, api_history, dashboard, events, openapi, reconcile
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (
@@ -19,5 +19,6 @@ for blueprint in (
     api_actions.bp,
     api_history.bp,
     openapi.bp,
+    dashboard.bp,
 ):
     app.register_functions(blueprint)

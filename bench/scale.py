@@ -3,15 +3,18 @@
 The production engine and the production Table adapter (``TableRolloutStore`` on Azurite, in
 memory) with a latency-injecting azure-core policy on its client (``--table-ms`` per request,
 counting GETs as reads and every other request as a write), Azure ML's fake endpoints
-(``--arm-ms`` per ARM GET, ``--arm-gets`` GETs per endpoint read, issued one after another as
-the adapter does: today ``online_endpoints.get`` sends an endpoint GET and a deployment list and
-the adapter lists the deployments once more) and the fake metrics source (``--metrics-ms`` per
-``metrics:getBatch`` call; the adapter sends two per 50 endpoints, one after another: requests
-by status and latency percentiles). The judge is the scripted fake holding every stage.
+(``--arm-ms`` per ARM read, counted as the adapter sends them: ``FakeEndpoints.arm_reads``, an
+endpoint GET and a deployment list per endpoint read; with ``--listing-ttl``, the deployment
+list plus a read per 100 endpoints when the workspace's endpoints are listed again) and the
+fake metrics source (``--metrics-ms`` per ``metrics:getBatch`` call; the adapter sends two per
+50 endpoints, one after another: requests by status and latency percentiles). The judge is
+the scripted fake holding every stage.
 
 For each N in ``--sizes`` and each mix (``held``: canaries at 10 % held by a long minimum
-duration; ``paused``: paused before any traffic reached the canary; ``mixed``: a third each of
-held, paused at rest, and paused with the canary serving 10 %), it stores N rollouts, runs a
+duration, a new metric minute each tick; ``quiet``: the same whose stages serve no requests,
+so no minute is ever reported; ``paused``: paused before any traffic reached the canary;
+``mixed``: a third each of held, paused at rest, and paused with the canary serving 10 %), it
+stores N rollouts, runs a
 first tick (which also learns the seconds per rollout that size the worker pool) and then a
 steady tick, and prints: seconds per tick, Table reads and writes per rollout, ARM reads per
 rollout, metrics calls per tick and the Python heap's peak during a third tick (tracemalloc
@@ -107,22 +110,29 @@ def latency_policy(seconds: float) -> Any:
 
 
 class SlowEndpoints(FakeEndpoints):
-    """Fake Azure ML whose endpoint read costs ``gets`` ARM GETs of ``seconds`` each."""
+    """Fake Azure ML counting ARM reads as the adapter sends them (``FakeEndpoints.arm_reads``:
+    an endpoint GET and a deployment list per endpoint read; with a listing, the deployment
+    list and one read per 100 endpoints when the workspace is listed again), each costing
+    ``seconds``."""
 
-    def __init__(self, seconds: float, gets: int) -> None:
-        super().__init__(provisioning_reads=0)
+    def __init__(self, seconds: float, clock: FakeClock, listing_ttl_s: float = 0.0) -> None:
+        # A listing ages on the benchmark's clock: each tick (a minute later) lists again.
+        super().__init__(
+            provisioning_reads=0,
+            listing_ttl_s=listing_ttl_s,
+            listing_clock=lambda: clock.now().timestamp(),
+        )
         self.seconds = seconds
-        self.gets = gets
-        self.arm_reads = 0
         self.endpoint_reads = 0
-        self._count = threading.Lock()
+
+    def arm_read(self, count: int = 1) -> None:
+        super().arm_read(count)
+        if self.seconds > 0:
+            time.sleep(self.seconds * count)
 
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
         with self._count:
-            self.arm_reads += self.gets
             self.endpoint_reads += 1
-        if self.seconds > 0:
-            time.sleep(self.seconds * self.gets)  # the adapter's GETs run one after another
         return super().get_endpoint(endpoint)
 
 
@@ -164,7 +174,7 @@ def build(conn: str, args: argparse.Namespace) -> Rig:
     )
     clock = FakeClock(T0)
     store = TableRolloutStore(client, clock=clock.now)
-    endpoints = SlowEndpoints(args.arm_ms / 1000.0, args.arm_gets)
+    endpoints = SlowEndpoints(args.arm_ms / 1000.0, clock, args.listing_ttl)
     metrics = SlowMetrics(args.metrics_ms / 1000.0)
     policies: PolicySet = load_policy_text(POLICY)
     engine = Engine(
@@ -183,6 +193,8 @@ def build(conn: str, args: argparse.Namespace) -> Rig:
 def kind_of(i: int, mix: str) -> str:
     if mix == "mixed":
         return ("held", "paused", "paused-live")[i % 3]
+    if mix == "quiet":
+        return "held"
     return mix
 
 
@@ -316,6 +328,8 @@ def tick(rig: Rig, n: int) -> Figures:
 
 def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0) -> None:
     rig = build(conn, args)
+    if mix == "quiet":
+        rig.metrics.requests_per_minute = 0  # the stages serve nothing: no minute is reported
     populate(rig, n, mix)
     if history:
         add_history(rig, n, history)
@@ -343,10 +357,16 @@ def run(conn: str, args: argparse.Namespace, n: int, mix: str, history: int = 0)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="active rollouts per run")
-    parser.add_argument("--mixes", default="held,paused,mixed")
+    parser.add_argument("--mixes", default="held,quiet,paused,mixed")
     parser.add_argument("--table-ms", type=float, default=10.0, help="latency per Table call")
     parser.add_argument("--arm-ms", type=float, default=50.0, help="latency per ARM GET")
-    parser.add_argument("--arm-gets", type=int, default=3, help="ARM GETs per endpoint read")
+    parser.add_argument(
+        "--listing-ttl",
+        type=float,
+        default=0.0,
+        help="seconds a workspace listing of endpoints is reused (MLEndpointControl "
+        "listing_ttl_s; 0: off, an endpoint GET and a deployment list per read)",
+    )
     parser.add_argument("--metrics-ms", type=float, default=200.0, help="per getBatch call")
     parser.add_argument("--concurrency", type=int, default=16, help="AUTOCANARY_MAX_CONCURRENCY")
     parser.add_argument("--history", type=int, default=10_000, help="ended rollouts, last run")
@@ -355,11 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     mixes = [m for m in args.mixes.split(",") if m]
     for mix in mixes:
-        if mix not in ("held", "paused", "mixed"):
+        if mix not in ("held", "quiet", "paused", "mixed"):
             parser.error(f"unknown mix {mix!r}")
     print(
-        f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET x "
-        f"{args.arm_gets} GETs per endpoint read, metrics {args.metrics_ms:g} ms/call; "
+        f"latency: Table {args.table_ms:g} ms/call, ARM {args.arm_ms:g} ms/GET, "
+        f"metrics {args.metrics_ms:g} ms/call; listing ttl {args.listing_ttl:g} s; "
         f"max concurrency {args.concurrency}"
     )
     print(
@@ -381,8 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         "first: seconds of the first tick (it sizes the pool from its latency); steady: of the "
         "next one, whose figures follow; cpu: this process's CPU seconds in it; wrk: workers; "
         "T.rd/T.wr: Table requests per rollout; "
-        "EP.rd: endpoint reads per rollout; GETs: ARM GETs per rollout as the adapter sends "
-        "them; mtrc: getBatch calls per tick (two metric families per batch); N/50: "
+        "EP.rd: endpoint reads per rollout; GETs: ARM reads per rollout as the adapter sends "
+        "them (endpoint GET and deployment list; with a listing, the list and its pages); "
+        "mtrc: getBatch calls per tick (two metric families per batch); N/50: "
         "ceil(N/50); chg: rollouts written; peak: Python heap peak during a tick (tracemalloc)."
     )
     return 0

@@ -35,9 +35,10 @@ class AzuriteMissing(RuntimeError):
     """node_modules/.bin/azurite-table is not installed."""
 
 
-def azurite_binary(root: Path = REPO_ROOT) -> Path:
-    """The azurite-table launcher under the repo's node_modules; a clear error if missing."""
-    binary = root / "node_modules" / ".bin" / "azurite-table"
+def azurite_binary(root: Path = REPO_ROOT, service: str = "table") -> Path:
+    """The azurite-table (or -blob) launcher under the repo's node_modules; a clear error if
+    missing."""
+    binary = root / "node_modules" / ".bin" / f"azurite-{service}"
     if not binary.exists():
         raise AzuriteMissing(f"{binary} not found: run `make node` to install Azurite")
     return binary
@@ -77,6 +78,8 @@ class _ExitedEarly(Exception):
 class AzuriteTables:
     """One Azurite table service process. ``start()`` returns its connection string."""
 
+    service = "table"
+
     def __init__(
         self, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 30.0
     ) -> None:
@@ -90,14 +93,17 @@ class AzuriteTables:
     def connection_string(self) -> str:
         if self.port is None or self._process is None:
             raise RuntimeError("Azurite is not running")
-        return connection_string(self.port, self.host)
+        return self._connection(self.port)
+
+    def _connection(self, port: int) -> str:
+        return connection_string(port, self.host)
 
     def start(self) -> str:
         """Launch Azurite and wait until it answers HTTP; a free port is chosen when none was
         given (and chosen again, up to three times, if another process takes it first)."""
         if self._process is not None:
             return self.connection_string
-        binary = azurite_binary()
+        binary = azurite_binary(service=self.service)
         fixed_port = self.port is not None
         for attempt in range(1 if fixed_port else 3):
             if not fixed_port:
@@ -118,9 +124,9 @@ class AzuriteTables:
         argv = [
             str(binary),
             "--inMemoryPersistence",
-            "--tableHost",
+            f"--{self.service}Host",
             self.host,
-            "--tablePort",
+            f"--{self.service}Port",
             str(self.port),
             "--skipApiVersionCheck",
             "--loose",
@@ -161,6 +167,18 @@ class AzuriteTables:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+class AzuriteBlobs(AzuriteTables):
+    """One Azurite blob service process (data collection locally)."""
+
+    service = "blob"
+
+    def _connection(self, port: int) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://{self.host}:{port}/{ACCOUNT_NAME};"
+        )
 
 
 @contextmanager

@@ -3,8 +3,8 @@
 - ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]``
   serves until interrupted and writes ``DIR/connection.json`` (mode 0600: it holds the admin
   key). ARM options: ``--no-api-version-check``, ``--no-busy-conflicts``,
-  ``--hidden-after-create S``, ``--max-deployments N``. Azure Monitor options:
-  ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction`` (0.5),
+  ``--hidden-after-create S``, ``--max-deployments N``, ``--arm-read-throttle``. Azure
+  Monitor options: ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction`` (0.5),
   ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``,
   ``--logs-delay-minutes`` (3); Event Grid
   options: ``--eventgrid-data-casing camel|pascal`` (camel), ``--eventgrid-numeric-version``,
@@ -129,6 +129,12 @@ def _serve(argv: list[str]) -> int:
         default=MAX_DEPLOYMENTS_PER_ENDPOINT,
         help="deployments per endpoint (Azure ML quota: 20; 0: unlimited)",
     )
+    parser.add_argument(
+        "--arm-read-throttle",
+        action="store_true",
+        help="answer 429 when ARM's read bucket (250, refilled at 25/s) is empty, as Azure "
+        "(default: off, the emulator's pollers run faster than Azure's)",
+    )
     parser.add_argument("--subscription", default=Identity.subscription)
     parser.add_argument("--resource-group", default=Identity.resource_group)
     parser.add_argument("--workspace", default=Identity.workspace)
@@ -157,6 +163,7 @@ def _serve(argv: list[str]) -> int:
             busy_conflicts=not args.no_busy_conflicts,
             hidden_after_create=args.hidden_after_create,
             max_deployments=args.max_deployments or None,
+            arm_read_throttle=args.arm_read_throttle,
         ),
         identity=Identity(
             subscription=args.subscription,
@@ -230,6 +237,19 @@ def _addon_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="factor on Event Grid's retry schedule (10 s, 30 s, 1 min, ...); 0.01 for tests",
     )
+    collect = parser.add_argument_group("Data collection (deployments' dataCollector)")
+    collect.add_argument(
+        "--data-collection-blob",
+        default=None,
+        metavar="CONNECTION_STRING",
+        help="blob storage (Azurite) where deployments with data collection write what they "
+        "serve, in Azure's layout; unset: nothing is collected",
+    )
+    collect.add_argument(
+        "--data-collection-container",
+        default="azureml-blobstore",
+        help="the container standing in for the workspace blob store",
+    )
     grid.add_argument(
         "--eventgrid-dead-letter-dir",
         default=None,
@@ -260,6 +280,9 @@ def _addon_extras(args: argparse.Namespace) -> dict[str, object]:
         "eventgrid_model_version_as_number": args.eventgrid_numeric_version,
         "eventgrid_retry_time_scale": args.eventgrid_time_scale,
     }
+    if args.data_collection_blob:
+        extras["data_collection_blob"] = args.data_collection_blob
+        extras["data_collection_container"] = args.data_collection_container
     if args.eventgrid_dead_letter_dir:
         extras["eventgrid_dead_letter_dir"] = str(Path(args.eventgrid_dead_letter_dir).resolve())
     return extras

@@ -121,6 +121,13 @@ class Emulator:
         self.ctx.extras["admin_key"] = self.admin_key
         self.ctx.extras["log_analytics_workspace_id"] = _la_workspace_id(options.identity)
         self.router = ScoringRouter(self.state, self.ctx.records)
+        blob = options.extras.get("data_collection_blob")
+        if blob:
+            from emulator.datacollection import DataCollectionWriter
+
+            self.router.collector = DataCollectionWriter(
+                str(blob), options.identity, str(options.extras.get("data_collection_container"))
+            )
         self.arm_faults: list[ArmFault] = []
         self._rng = random.Random()
         self.addons: list[str] = []

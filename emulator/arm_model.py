@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ VERSION_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Azure ML quota "deployments per endpoint": 20 (learn.microsoft.com/azure/machine-learning/
 # how-to-manage-quotas, "Azure Machine Learning online endpoints and batch endpoints").
 MAX_DEPLOYMENTS_PER_ENDPOINT = 20
+ARM_READ_BUCKET = 250  # ARM reads per principal and subscription, refilled at 25 a second
+ARM_READ_REFILL_PER_S = 25.0
 # Provisioning states in which Azure refuses another create/update of the same resource.
 BUSY_STATES = frozenset({"Creating", "Updating", "Deleting"})
 
@@ -44,13 +47,49 @@ class Strictness:
       endpoint X because it is in Updating provisioning state");
     - ``hidden_after_create``: seconds a new deployment answers 404 (and is left out of the
       list) after its create was accepted, while it is Creating (azure-dev issue 4037);
-    - ``max_deployments``: deployments per endpoint (None: unlimited).
+    - ``max_deployments``: deployments per endpoint (None: unlimited);
+    - ``arm_read_bucket``/``arm_read_refill_per_s``: ARM's read throttling, a token bucket per
+      principal and subscription of 250 refilled at 25 a second; every answer to a GET carries
+      the reads left in ``x-ms-ratelimit-remaining-subscription-reads`` (learn.microsoft.com/
+      azure/azure-resource-manager/management/request-limits-and-throttling). 0: no bucket.
+    - ``arm_read_throttle``: a GET on an empty bucket answers 429 with ``Retry-After``, as
+      ARM does. Off by default, the one exception to the rule above: the emulator compresses
+      provisioning and polling times (``--provisioning-delay``, ``--retry-after``), so pollers
+      read far faster than they do against Azure and an Azure-sized bucket would refuse them.
     """
 
     api_versions: bool = True
     busy_conflicts: bool = True
     hidden_after_create: float = 1.0
     max_deployments: int | None = MAX_DEPLOYMENTS_PER_ENDPOINT
+    arm_read_bucket: int = ARM_READ_BUCKET
+    arm_read_refill_per_s: float = ARM_READ_REFILL_PER_S
+    arm_read_throttle: bool = False
+
+
+class ReadBucket:
+    """ARM's read token bucket (see :class:`Strictness`); ``clock`` is monotonic seconds."""
+
+    def __init__(
+        self, size: int, refill_per_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.size = size
+        self.refill_per_s = refill_per_s
+        self._clock = clock
+        self._tokens = float(size)
+        self._at = self._clock()
+        self.reads = 0  # GETs answered (throttled ones excluded)
+
+    def take(self) -> tuple[bool, int, float]:
+        """One read: (allowed, reads left, seconds until the next token when refused)."""
+        now = self._clock()
+        self._tokens = min(float(self.size), self._tokens + (now - self._at) * self.refill_per_s)
+        self._at = now
+        if self._tokens < 1.0:
+            return False, 0, (1.0 - self._tokens) / self.refill_per_s
+        self._tokens -= 1.0
+        self.reads += 1
+        return True, int(self._tokens), 0.0
 
 
 def now_iso() -> str:

@@ -12,6 +12,7 @@ answered in one style, :class:`emulator.errors.ArmError`.
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -20,12 +21,37 @@ from typing import Any
 from aiohttp import web
 
 from emulator.arm_assets import KINDS
-from emulator.arm_model import ASSET_NAME_RE, json_body, json_response, now_iso, version_key
+from emulator.arm_model import (
+    ASSET_NAME_RE,
+    ReadBucket,
+    json_body,
+    json_response,
+    now_iso,
+    version_key,
+)
 from emulator.arm_state import ArmState
 from emulator.arm_versions import check_api_version
 from emulator.errors import ArmError, bad_request, not_found
 
 Handler = Callable[[web.Request], Any]
+READS_LEFT = "x-ms-ratelimit-remaining-subscription-reads"
+DEFAULT_PAGE = 100  # items per page of a list when the caller gives no ``count``
+
+
+def page_of(request: web.Request, items: list[Any]) -> dict[str, Any]:
+    """One page of ``items`` (``count`` per page, from offset ``$skip``), with a ``nextLink``
+    carrying the request's own query (api-version included) when more follow."""
+    try:
+        count = int(request.query.get("count", DEFAULT_PAGE))
+        skip = int(request.query.get("$skip", "0"))
+    except ValueError as exc:
+        raise bad_request("count and $skip must be whole numbers") from exc
+    if count < 1 or skip < 0:
+        raise bad_request("count must be at least 1 and $skip not negative")
+    body: dict[str, Any] = {"value": items[skip : skip + count]}
+    if skip + count < len(items):
+        body["nextLink"] = str(request.url.update_query({"$skip": str(skip + count)}))
+    return body
 
 
 def add_routes(app: web.Application, state: ArmState) -> None:
@@ -34,6 +60,9 @@ def add_routes(app: web.Application, state: ArmState) -> None:
         "/workspaces/{ws}"
     )
     ops = "/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}"
+    size, refill = state.strict.arm_read_bucket, state.strict.arm_read_refill_per_s
+    reads = ReadBucket(size, refill) if size > 0 and refill > 0 else None
+    app["arm_reads"] = reads
 
     def check_scope(request: web.Request) -> None:
         ident = state.identity
@@ -70,10 +99,25 @@ def add_routes(app: web.Application, state: ArmState) -> None:
                             state.identity.location,
                         )
                     check_scope(request)
+                    left = None
+                    if request.method == "GET" and reads is not None:
+                        allowed, left, wait = reads.take()
+                        if not allowed and state.strict.arm_read_throttle:
+                            throttled = ArmError(
+                                429,
+                                "TooManyRequests",
+                                "The request is throttled: the subscription's read limit "
+                                "is reached. Retry after the time in the Retry-After header.",
+                            ).response()
+                            throttled.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                            throttled.headers[READS_LEFT] = "0"
+                            return throttled
                     result = fn(request)
                     if asyncio.iscoroutine(result):
                         result = await result
                     assert isinstance(result, web.StreamResponse)
+                    if left is not None:
+                        result.headers[READS_LEFT] = str(left)
                     return result
                 except ArmError as exc:
                     return exc.response()
@@ -122,8 +166,12 @@ def add_routes(app: web.Application, state: ArmState) -> None:
     # Online endpoints
     @route("GET", ws + "/onlineEndpoints")
     def list_endpoints(request: web.Request) -> web.Response:
+        # OnlineEndpoints_List pages: ``count`` is "Number of endpoints to be retrieved in a
+        # page of results", ``$skip`` the continuation token (azure-rest-api-specs
+        # machinelearningservices OnlineEndpoints_List). Azure's default page size is not
+        # documented; this one is DEFAULT_PAGE.
         items = [state.endpoint_body(e) for e in state.endpoints.values()]
-        return json_response({"value": items})
+        return json_response(page_of(request, items))
 
     @route("GET", ws + "/onlineEndpoints/{ep}")
     def get_endpoint(request: web.Request) -> web.Response:

@@ -10,7 +10,9 @@ deployment and scoring", HTTP status codes):
 - 408 when the model takes longer than ``requestSettings.requestTimeout``;
 - 424 when the model answers non-200 (``ms-azureml-model-error-statuscode`` and
   ``ms-azureml-model-error-reason`` headers);
-- 429 past ``2 * maxConcurrentRequestsPerInstance * instance_count`` requests in flight.
+- 429 past ``2 * maxConcurrentRequestsPerInstance * instance_count`` requests in flight;
+- a deployment with data collection logs each answered request to blob storage
+  (:mod:`emulator.datacollection`).
 
 Each request (and mirrored copy) appends one :class:`~emulator.records.RequestRecord`.
 """
@@ -29,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from emulator.arm import ArmState, Deployment, iso_duration_ms
+from emulator.datacollection import DataCollectionWriter
 from emulator.records import RequestLog, RequestRecord
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
@@ -68,6 +71,8 @@ class ScoringRouter:
         self._rng = random.Random()
         self._inflight: dict[tuple[str, str], int] = {}
         self._mirror_tasks: set[asyncio.Task[None]] = set()
+        # data collection into blob storage (emulator.datacollection); None: not configured
+        self.collector: DataCollectionWriter | None = None
 
     async def start(self, app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, force_close=False)
@@ -176,12 +181,20 @@ class ScoringRouter:
                         self._mirror(mdep, body, request_id, arrival)
 
         out = await self.call(dep, body, request_id)
+        self._collect(dep, body, out, request_id)
         return finish(out.status, dep.name, out.model_status, out.body, out.request_ms, out.headers)
+
+    def _collect(self, dep: Deployment, body: bytes, out: Outcome, request_id: str) -> None:
+        """A deployment with data collection logs what it answered (mirrored copies too: they
+        reach the deployment like any request)."""
+        if self.collector is not None and out.status == 200:
+            self.collector.collect(dep, body, out.body, request_id)
 
     def _mirror(self, dep: Deployment, body: bytes, request_id: str, arrival: float) -> None:
         async def run() -> None:
             t0 = time.perf_counter()
             out = await self.call(dep, body, request_id)
+            self._collect(dep, body, out, request_id)
             total_ms = (time.perf_counter() - t0) * 1000.0
             self.records.append(
                 RequestRecord(

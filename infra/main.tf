@@ -282,9 +282,16 @@ locals {
   # with the site's keyVaultReferenceIdentity (learn.microsoft.com/azure/app-service/
   # app-service-key-vault-references: "@Microsoft.KeyVault(SecretUri=...)"; a versionless URI
   # follows the secret's latest version).
+  # The data collection container's URL from its resource id (https://ACCOUNT.blob.core.
+  # windows.net/NAME: learn.microsoft.com/azure/storage/blobs/storage-blobs-introduction,
+  # "Blob storage resources").
+  data_collection_parts = var.data_collection_container_id == null ? null : regex("storageAccounts/(?P<account>[^/]+)/blobServices/default/containers/(?P<container>[^/]+)$", var.data_collection_container_id)
   optional_app_settings = merge(
     var.lifecycle_topic_enabled ? {
       AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT = azurerm_eventgrid_topic.lifecycle[0].endpoint
+    } : {},
+    var.data_collection_container_id != null ? {
+      AUTOCANARY_DATA_COLLECTION_CONTAINER_URL = "https://${local.data_collection_parts.account}.blob.core.windows.net/${local.data_collection_parts.container}"
     } : {},
     local.notification_app_settings,
     var.api_keys == null ? {} : { AUTOCANARY_API_KEYS = local.api_keys_reference },

@@ -18,8 +18,12 @@ locals {
   #   (azure-ai-ml operations/_online_deployment_operations.py
   #   _register_collection_data_assets: data create_or_update, or get when it exists):
   #   data/versions/read and write, datastores/read (the default datastore of the path).
-  # Not granted: onlineendpoints/listkeys/action (the app never reads scoring keys),
-  # onlineEndpoints/delete, and everything outside online endpoints.
+  # - online_endpoints.get_keys (the smoke test and the shadow comparison score the new
+  #   deployment with the endpoint's key): onlineEndpoints/listKeys/action (learn.microsoft.com
+  #   /azure/machine-learning/how-to-authenticate-online-endpoint, "get the key": Owner,
+  #   Contributor or a custom role allowing that action).
+  # Not granted: onlineEndpoints/delete, regenerateKeys, and everything outside online
+  # endpoints.
   endpoint_actions = [
     "Microsoft.MachineLearningServices/workspaces/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
@@ -32,6 +36,7 @@ locals {
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationsstatus/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action",
   ]
   data_collection_actions = [
     "Microsoft.MachineLearningServices/workspaces/data/versions/read",
@@ -150,6 +155,14 @@ locals {
       lifecycle_topic_eventgrid_data_sender = {
         scope = azurerm_eventgrid_topic.lifecycle[0].id
         role  = "EventGrid Data Sender"
+      }
+    } : {},
+    # Reads the live deployments' collected inputs (smoke and compare samples), in the data
+    # collection container only.
+    var.data_collection_container_id != null ? {
+      data_collection_blob_data_reader = {
+        scope = var.data_collection_container_id
+        role  = "Storage Blob Data Reader"
       }
     } : {},
     # Reads the chat webhook secrets (Key Vault references) and nothing else of the vault.

@@ -232,6 +232,17 @@ variable "role_allows_data_collection_assets" {
   default     = true
 }
 
+variable "data_collection_container_id" {
+  type        = string
+  description = "Resource id of the blob container where the endpoints' data collection writes (the workspace blob store's container: /subscriptions/.../storageAccounts/ACCOUNT/blobServices/default/containers/NAME). Set: the app reads the live deployment's collected model_inputs for a policy's data_collection samples (AUTOCANARY_DATA_COLLECTION_CONTAINER_URL) and its identity gets Storage Blob Data Reader on that container only. null: data_collection samples are no data."
+  default     = null
+
+  validation {
+    condition     = var.data_collection_container_id == null || can(regex("^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Storage/storageAccounts/[a-z0-9]{3,24}/blobServices/default/containers/[a-z0-9-]{3,63}$", var.data_collection_container_id))
+    error_message = "data_collection_container_id must be a blob container resource id (.../providers/Microsoft.Storage/storageAccounts/ACCOUNT/blobServices/default/containers/NAME) or null."
+  }
+}
+
 variable "lifecycle_topic_enabled" {
   type        = bool
   description = "Create a custom Event Grid topic (CloudEvents 1.0, Entra ID only) for the lifecycle events autocanary publishes, set AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT and grant the identity EventGrid Data Sender on it."

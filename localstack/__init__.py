@@ -5,7 +5,7 @@
 - :mod:`localstack.workspace`: the emulated workspace the demo needs (scoring code, model
   versions, an endpoint with a live deployment, the Event Grid subscription, alert rules).
 - :mod:`localstack.traffic`: a bounded load generator scoring an endpoint.
-- :mod:`localstack.scenarios`: the three demo scenarios and the driver that plays one.
+- :mod:`localstack.scenarios`: the four demo scenarios and the driver that plays one.
 - :mod:`localstack.demo` (``python -m localstack.demo``) and :mod:`localstack.up`
   (``python -m localstack.up``).
 

@@ -1,4 +1,4 @@
-"""``python -m localstack.demo`` (``make demo``): three rollouts on the local stack, narrated.
+"""``python -m localstack.demo`` (``make demo``): four rollouts on the local stack, narrated.
 
 Starts Azurite, the emulator and devhost (serving function_app) on free loopback ports,
 creates the endpoint ``fraud-demo`` with a live deployment of the sample model, subscribes the

@@ -9,7 +9,10 @@ checks the outcome on the emulator itself (the live split, which deployments sti
 2. a version failing far more often than the baseline: rolled back by the judge;
 3. a slow version (extra latency per call): caught by a latency alert rule, which calls the
    app's ``/api/alerts``; the alert rolls it back at once. The time from the alert firing to
-   the traffic being restored on the emulator is measured by polling the emulator.
+   the traffic being restored on the emulator is measured by polling the emulator;
+4. a flipped version (the opposite labels, the baseline's errors and latency): the judge
+   would clear it, but the shadow comparison (the policy's ``compare``) scores the sample on
+   both deployments and rolls it back before any user traffic.
 
 While a scenario plays, a :class:`ReconcilePump` runs the app's ``reconcile_rollouts`` timer
 function every second or so through devhost's admin endpoint (in Azure it fires every
@@ -58,6 +61,8 @@ class Scenario:
         parts = [f"{100 * self.model.error_rate:g} % errors"]
         if self.model.latency_ms:
             parts.append(f"+{self.model.latency_ms:g} ms per call")
+        if self.model.flip:
+            parts.append("opposite labels")
         parts += [f"tag {k}={v}" for k, v in sorted((self.model.tags or {}).items())]
         return ", ".join(parts)
 
@@ -68,14 +73,14 @@ def baseline_model(name: str = "fraud", version: str = "1") -> ModelVersion:
 
 def demo_scenarios(
     name: str = "fraud",
-    versions: Sequence[str] = ("2", "3", "4"),
+    versions: Sequence[str] = ("2", "3", "4", "5"),
     *,
     bad_error_rate: float = 0.25,
     slow_latency_ms: float = 300.0,
-    timeouts: Sequence[float] = (100.0, 45.0, 45.0),
+    timeouts: Sequence[float] = (100.0, 45.0, 45.0, 45.0),
 ) -> list[Scenario]:
-    """The three scenarios, in the order the demo plays them."""
-    good, bad, slow = versions
+    """The four scenarios, in the order the demo plays them."""
+    good, bad, slow, flipped = versions
     return [
         Scenario(
             1,
@@ -108,6 +113,14 @@ def demo_scenarios(
             "RolledBack",
             "AlertFired",
             timeouts[2],
+        ),
+        Scenario(
+            4,
+            "a flipped version is stopped in the shadow by the output comparison",
+            ModelVersion(name, flipped, error_rate=BASELINE_ERROR_RATE, flip=True),
+            "RolledBack",
+            "OutputsDisagree",
+            timeouts[3],
         ),
     ]
 

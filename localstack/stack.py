@@ -7,9 +7,10 @@ Every process listens on a free loopback port. devhost gets a generated
 ``local.settings.json`` (in the stack's state directory) that points the production adapters
 at the emulator (``AUTOCANARY_CREDENTIAL=local``, ``AUTOCANARY_ARM_ENDPOINT``,
 ``AUTOCANARY_CA_BUNDLE``, the metrics endpoint and its bucket length) and the rollout store at
-Azurite. :meth:`Stack.stop` (also run by the context manager on errors and Ctrl-C) stops
-devhost, then the emulator (with its deployment workers), then Azurite, and removes the state
-directory unless asked to keep it.
+Azurite; Azurite's blob service is the data collection store the emulator's deployments write
+to and the app reads (``AUTOCANARY_DATA_COLLECTION_*``). :meth:`Stack.stop` (also run by the
+context manager on errors and Ctrl-C) stops devhost, then the emulator (with its deployment
+workers), then Azurite, and removes the state directory unless asked to keep it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devhost.azurite import AzuriteTables
+from devhost.azurite import ACCOUNT_NAME, AzuriteBlobs, AzuriteTables
 from emulator.connection import Connection
 from emulator.testing import admin_request, running_emulator
 
@@ -42,6 +43,7 @@ FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
 API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
 # The metrics adapter's bucket length must be the emulator's (see shared.settings).
 GRANULARITY_SETTING = "AUTOCANARY_METRICS_GRANULARITY_SECONDS"
+DATA_COLLECTION_CONTAINER = "azureml-blobstore"
 # Environment variables that would make requests trust another CA bundle than the emulator's.
 _TLS_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 _STOP_TIMEOUT = 15.0
@@ -179,6 +181,7 @@ class Stack:
         self._owns_state = False
         self._emulator: Connection | None = None
         self._storage: str | None = None
+        self._blob: str | None = None  # Azurite's blob service: the data collection store
         self._devhost: _Process | None = None
         self._app: AppClient | None = None
         self.settings_file: Path | None = None
@@ -221,6 +224,12 @@ class Stack:
             self._storage = azurite.start()
         except (RuntimeError, OSError) as exc:  # AzuriteMissing is a RuntimeError
             raise StackError(f"Azurite could not start: {exc}") from exc
+        blobs = AzuriteBlobs()
+        self._exit.callback(blobs.stop)
+        try:
+            self._blob = blobs.start()
+        except (RuntimeError, OSError) as exc:
+            raise StackError(f"Azurite's blob service could not start: {exc}") from exc
         self.started_in["azurite"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -234,7 +243,13 @@ class Stack:
                     retry_after=opts.retry_after,
                     start_timeout=opts.start_timeout,
                     log_path=self.logs["emulator"],
-                    extra_args=opts.emulator_args(),
+                    extra_args=[
+                        *opts.emulator_args(),
+                        "--data-collection-blob",
+                        str(self._blob),
+                        "--data-collection-container",
+                        DATA_COLLECTION_CONTAINER,
+                    ],
                 )
             )
         except (RuntimeError, OSError) as exc:  # TimeoutError is an OSError
@@ -337,6 +352,12 @@ class Stack:
             "AUTOCANARY_ARM_ENDPOINT": conn.arm_url,
             "AUTOCANARY_CA_BUNDLE": conn.cert_path,
             FUNCTION_KEY_SETTING: function_key,
+            # deployments with data collection write to Azurite's blob service; the app reads
+            # the live deployment's inputs there for data_collection samples
+            "AUTOCANARY_DATA_COLLECTION_CONTAINER_URL": (
+                f"http://127.0.0.1/{ACCOUNT_NAME}/{DATA_COLLECTION_CONTAINER}"
+            ),
+            "AUTOCANARY_DATA_COLLECTION_CONNECTION": self._blob or "",
             # The HTTP API checks its own key (handlers._http): the same one, so every client
             # of the stack sends one key to the API, the alerts webhook and Event Grid.
             API_KEYS_SETTING: function_key,

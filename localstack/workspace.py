@@ -42,6 +42,7 @@ class ModelVersion:
     error_rate: float = 0.0
     latency_ms: float = 0.0
     tags: Mapping[str, str] | None = None
+    flip: bool = False  # the opposite answers (score.py's ``flip``), errors and latency alike
 
     @property
     def asset_id(self) -> str:
@@ -66,6 +67,7 @@ def write_model(folder: Path, version: ModelVersion) -> Path:
         **sample_weights(),
         "error_rate": version.error_rate,
         "latency_ms": version.latency_ms,
+        **({"flip": True} if version.flip else {}),
     }
     (target / "model.json").write_text(json.dumps(model), encoding="utf-8")
     return target

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import AutocanaryError, ConfigurationError
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
+    from shared.ports import InputSamples
     from shared.services import Engine
     from shared.settings import Settings
 
@@ -75,9 +77,11 @@ def build_engine(settings: Settings | None = None) -> Engine:
     from shared.azure.endpoints import MLEndpointControl
     from shared.azure.events import build_publisher
     from shared.azure.metrics import MonitorMetricsSource
+    from shared.azure.scoring import MLScoring
     from shared.azure.tables import TableRolloutStore
     from shared.clock import SystemClock
     from shared.judge import SequentialJudge
+    from shared.samples import Samples
     from shared.services import Engine
 
     policies = settings.policies()
@@ -107,7 +111,32 @@ def build_engine(settings: Settings | None = None) -> Engine:
         retention=timedelta(seconds=settings.retention_seconds),
         autoscale=MonitorAutoscale(settings, credential),
         notifications=build_notifications(settings),
+        scoring=MLScoring(settings, credential),
+        samples=Samples(_sample_dir(settings), _data_collection(settings, credential)),
     )
+
+
+def _data_collection(settings: Settings, credential: Any) -> InputSamples | None:
+    """The data collection reader, when its container is configured."""
+    if not settings.data_collection_url:
+        return None
+    from shared.azure.datacollection import BlobDataCollection
+
+    return BlobDataCollection(
+        settings.data_collection_url,
+        credential=credential,
+        connection=settings.data_collection_connection,
+    )
+
+
+def _sample_dir(settings: Settings) -> Path:
+    """Sample files named by the policy are relative to the policy file's directory (the
+    app root for an inline policy)."""
+    root = Path(__file__).resolve().parent.parent  # the app root
+    source = Path(settings.policy_source)
+    if not source.suffix:  # an inline policy (AUTOCANARY_POLICY)
+        return root
+    return (source if source.is_absolute() else root / source).parent
 
 
 def build_notifications(settings: Settings) -> Notifications | None:

@@ -15,8 +15,10 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from shared.errors import InvalidInput
+from shared.judge.agreement import Agreement
 from shared.judge.types import Minute, Verdict
 from shared.policy import RolloutPolicy
+from shared.smoke import SmokeResult
 
 
 class Phase(StrEnum):
@@ -212,6 +214,8 @@ class Observation:
     logs: str | None = None
     command: Command | None = None
     judging: Judging | None = None
+    smoke: SmokeResult | None = None  # the smoke test's answers, when one was due and sent
+    compare: Agreement | None = None  # the shadow's answers compared, when due and run
 
 
 # ---------------------------------------------------------------------------------- effects
@@ -444,6 +448,9 @@ class Rollout:
     failure: Mapping[str, Any] = field(default_factory=dict)
     readings: Mapping[str, Any] = field(default_factory=dict)
     capacity: Mapping[str, Any] = field(default_factory=dict)
+    # checks of the canary's answers passed so far (``smoke``: its evidence), so a passed
+    # check is not run again on a later tick
+    checks: Mapping[str, Any] = field(default_factory=dict)
     # the decision that turned the rollout (rollback, end, pause), kept for its explanation
     # once follow-up decisions come after it (shared.explain); {} until there is one
     decisive: Mapping[str, Any] = field(default_factory=dict)
@@ -493,6 +500,7 @@ class Rollout:
             "failure": dict(self.failure),
             "readings": dict(self.readings),
             "capacity": dict(self.capacity),
+            "checks": dict(self.checks),
             "decisive": dict(self.decisive),
             "series": [dict(e) for e in self.series],
         }
@@ -534,6 +542,7 @@ class Rollout:
                 failure=dict(raw.get("failure") or {}),
                 readings=dict(raw.get("readings") or {}),
                 capacity=dict(raw.get("capacity") or {}),
+                checks=dict(raw.get("checks") or {}),
                 decisive=dict(raw.get("decisive") or {}),
                 series=tuple(dict(e) for e in raw.get("series") or ()),
             )

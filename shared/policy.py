@@ -45,6 +45,7 @@ from typing import Any, Literal
 from shared.errors import PolicyError
 from shared.judge.types import JudgeSettings
 from shared.notify.routes import Routes, parse_notify, routes_to_dict
+from shared.policy_checks import ComparePolicy, SmokePolicy, parse_compare, parse_smoke
 from shared.reasons import (
     INVALID_TAG_OVERRIDE,
     MATCHED,
@@ -157,6 +158,8 @@ class RolloutPolicy:
     settle: float = DEFAULT_SETTLE
     errors: tuple[str, ...] = DEFAULT_ERRORS
     guardrails: Guardrails = field(default_factory=Guardrails)
+    smoke: SmokePolicy | None = None  # requests straight to the canary before any traffic
+    compare: ComparePolicy | None = None  # the shadow's answers compared with the live ones
     # The rule's ``notify`` channels (kind, app setting name): see shared/notify/routes.py.
     notify: Routes = ()
 
@@ -207,6 +210,8 @@ class RolloutPolicy:
             "settle": self.settle,
             "errors": list(self.errors),
             "guardrails": self.guardrails.to_dict() if self.guardrails.active else None,
+            "smoke": self.smoke.to_dict() if self.smoke else None,
+            "compare": self.compare.to_dict() if self.compare else None,
         }
 
     @classmethod
@@ -400,6 +405,8 @@ _SETTING_KEYS = frozenset(
         "settle",
         "errors",
         "guardrails",
+        "smoke",
+        "compare",
     }
 )
 
@@ -553,6 +560,10 @@ def _settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> Roll
         p = replace(p, errors=_errors(raw["errors"], f"{path}.errors"))
     if "guardrails" in raw:
         p = replace(p, guardrails=_guardrails(raw["guardrails"], f"{path}.guardrails"))
+    if "smoke" in raw:
+        p = replace(p, smoke=parse_smoke(raw["smoke"], f"{path}.smoke"))
+    if "compare" in raw:
+        p = replace(p, compare=parse_compare(raw["compare"], f"{path}.compare"))
     return p
 
 

@@ -113,6 +113,9 @@ class MetricsQuery:
     scope:  ``endpoint`` (the endpoint's metrics split by deployment: live traffic) or
             ``deployment`` (each deployment's own metrics: what it served, mirrored copies
             included; the shadow is judged on these)
+    pool:   other deployments that served beside ``baseline`` before the rollout (an endpoint
+            split between deployments): their minutes join the baseline's, so the canary is
+            judged against everything users were served, not one deployment of it
     """
 
     endpoint: str
@@ -122,6 +125,11 @@ class MetricsQuery:
     end: datetime
     errors: tuple[str, ...] = DEFAULT_ERRORS
     scope: Literal["endpoint", "deployment"] = "endpoint"
+    pool: tuple[str, ...] = ()
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return (self.baseline, *self.pool)
 
 
 def counts_as_error(status: str | None, errors: Sequence[str]) -> bool:
@@ -162,6 +170,41 @@ class Notifier(Protocol):
     def post(self, channel: Channel, payload: Mapping[str, Any]) -> None:
         """Post one JSON payload to ``channel``, bounded in time and retried within bounds;
         raises when it was not delivered (the error never shows the channel's URL)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScoreAnswer:
+    """One deployment's answer to one request: HTTP status (0: no answer), latency, body.
+    The body is for comparing answers in memory only; it is never logged or stored."""
+
+    status: int
+    latency_ms: float
+    body: bytes = b""
+    error: str = ""
+
+
+class Scoring(Protocol):
+    """Requests straight to one deployment of an endpoint (shared/azure/scoring.py; fake in
+    shared/fakes/scoring.py)."""
+
+    def score(
+        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+    ) -> list[ScoreAnswer]:
+        """POST each body to the endpoint's scoring URI with the endpoint's key and the
+        ``azureml-model-deployment`` header (never routed by weight, never mirrored); one
+        answer per body, in order. A request that times out or cannot connect is an answer
+        with status 0. Raises when the endpoint or its key cannot be read."""
+        ...
+
+
+class InputSamples(Protocol):
+    """Request bodies to send: a JSON lines file, or the live deployment's recent
+    ``model_inputs`` from data collection (shared/azure/datacollection.py)."""
+
+    def inputs(self, endpoint: str, deployment: str, source: str, n: int) -> list[bytes]:
+        """At most ``n`` request bodies from ``source`` (``data_collection`` or a file
+        path), newest first for data collection. Raises NoData when there are none."""
         ...
 
 

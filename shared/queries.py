@@ -222,6 +222,8 @@ class Queries:
         view["policy"] = r.policy.to_dict()
         view["evidence"] = dict(r.evidence)  # the latest evidence behind ``reason``
         view["confirmed"] = r.confirmed  # the wanted split was seen live
+        # the answer checks passed (smoke test, shadow comparison): counts and measures only
+        view["checks"] = dict(r.checks)
         return {
             "endpoint": r.endpoint,
             "rollout": view,

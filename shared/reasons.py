@@ -106,6 +106,14 @@ ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 # capacity: the canary is scaled (and seen Succeeded at that count) before its share rises
 CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count
 CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
+# smoke test: requests straight to the canary after provisioning, before any traffic
+SMOKE_TESTING = "SmokeTesting"  # Provisioning: the canary is Succeeded; its smoke test is due
+SMOKE_PASSED = "SmokePassed"  # every smoke request answered 200 within the bound
+SMOKE_FAILED = "SmokeFailed"  # Provisioning -> Failed: a smoke request failed or was slow
+SMOKE_UNAVAILABLE = "SmokeUnavailable"  # no sample or no key/scoring answer yet: holds
+# shadow comparison: a sample of real inputs scored on both deployments
+COMPARE_AGREES = "OutputsAgree"  # the canary's answers agree with the live ones within bounds
+COMPARE_DISAGREES = "OutputsDisagree"  # beyond a bound: rolls back or holds (policy on_fail)
 # admission
 # ingest: the version matched a policy rule and its rollout starts
 ADMITTED = "Admitted"
@@ -192,6 +200,8 @@ __all__ = [
     "CANARY_SCALE_FAILED",
     "CANARY_SCALING",
     "CLEARED",
+    "COMPARE_AGREES",
+    "COMPARE_DISAGREES",
     "DEPLOYMENT_MISSING",
     "DEPLOYMENT_REQUESTED",
     "EFFECT_FAILED",
@@ -251,6 +261,10 @@ __all__ = [
     "SHADOW_DEADLINE",
     "SHADOW_NO_DATA_CONTINUED",
     "SHADOW_STARTED",
+    "SMOKE_FAILED",
+    "SMOKE_PASSED",
+    "SMOKE_TESTING",
+    "SMOKE_UNAVAILABLE",
     "STAGE_DEADLINE",
     "STAGE_STARTED",
     "STARTED",

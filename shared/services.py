@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
@@ -63,17 +64,19 @@ from shared.ports import (
     EventPublisher,
     IgnoredEvent,
     IndexEntry,
+    InputSamples,
     Judge,
     MetricsQuery,
     MetricsSource,
     PurgeReport,
     RolloutQuery,
     RolloutStore,
+    Scoring,
     Slot,
     SlotWrite,
 )
 from shared.queries import Queries
-from shared.settle import settle
+from shared.settle import settle, steady_evidence, steady_reading
 from shared.store_index import slot_busy
 
 if TYPE_CHECKING:
@@ -160,8 +163,12 @@ class Engine:
         retention: timedelta = DEFAULT_RETENTION,
         autoscale: AutoscaleControl | None = None,
         notifications: Notifications | None = None,
+        scoring: Scoring | None = None,
+        samples: InputSamples | None = None,
     ) -> None:
         self.store = store
+        self.scoring = scoring  # requests straight to a deployment (smoke test)
+        self.samples = samples  # request bodies for them (a file, data collection)
         self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
         self.endpoints = endpoints
         self.metrics = metrics
@@ -423,7 +430,13 @@ class Engine:
             if command is None:
                 verdict, judging = self._verdict(active, ep, now, prefetched)
             logs = self._logs(active, ep)
-            transition = decide(active, Observation(ep, verdict, logs, command, judging), now)
+            smoke = compare = None
+            if command is None and smoke_due(active, ep):
+                smoke = run_smoke(active, self.scoring, self.samples)
+            if command is None and compare_due(active):
+                compare = run_compare(active, self.scoring, self.samples)
+            observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
+            transition = decide(active, observation, now)
             try:
                 stored = self._commit(slot, transition, now)
             except StaleState:
@@ -538,8 +551,23 @@ class Engine:
         scope: Literal["endpoint", "deployment"] = (
             "deployment" if r.phase is Phase.SHADOWING else "endpoint"
         )
+        # Issue 10 case 3: every deployment that served before the rollout is the baseline.
+        pool = tuple(
+            sorted(
+                d
+                for d, pct in r.baseline_traffic.items()
+                if pct > 0 and d not in (r.baseline, r.canary)
+            )
+        )
         return MetricsQuery(
-            r.endpoint, r.canary, r.baseline, start, now, errors=r.policy.errors, scope=scope
+            r.endpoint,
+            r.canary,
+            r.baseline,
+            start,
+            now,
+            errors=r.policy.errors,
+            scope=scope,
+            pool=pool,
         )
 
     def _step(self) -> float:
@@ -895,17 +923,19 @@ def _at_rest(r: Rollout) -> bool:
     )
 
 
-def _steady(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in evidence.items() if k not in VOLATILE_EVIDENCE}
+def _steady(r: Rollout) -> Rollout:
+    evidence = {k: v for k, v in r.evidence.items() if k not in VOLATILE_EVIDENCE}
+    if isinstance(evidence.get("minutes"), Mapping):
+        evidence["minutes"] = steady_evidence(evidence["minutes"])
+    return replace(r, evidence=evidence, readings=steady_reading(r.readings))
 
 
 def _same_state(nxt: Rollout, stored: Rollout | None) -> bool:
-    """Whether ``nxt`` differs from what is stored only by evidence that moves every tick
-    (the seconds a stage has run): then nothing is written."""
+    """Whether ``nxt`` differs from what is stored only by what moves every tick: the seconds
+    a stage has run, and the settle reading's horizon while no new minute entered it
+    (:data:`shared.settle.MOVING_READING`): then nothing is written."""
     if stored is None:
         return False
     if nxt == stored:
         return True
-    return replace(nxt, evidence=_steady(nxt.evidence)) == replace(
-        stored, evidence=_steady(stored.evidence)
-    )
+    return _steady(nxt) == _steady(stored)

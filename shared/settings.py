@@ -42,6 +42,16 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "identity instead of a connection string",
     ),
     "AUTOCANARY_TABLE_NAME": (False, "table holding rollouts (default autocanary)"),
+    "AUTOCANARY_DATA_COLLECTION_CONTAINER_URL": (
+        False,
+        "blob container URL of the workspace blob store holding data collection "
+        "(https://<account>.blob.core.windows.net/<container>), read with the app's identity "
+        "for a policy's data_collection samples; unset: such samples are no data",
+    ),
+    "AUTOCANARY_DATA_COLLECTION_CONNECTION": (
+        False,
+        "storage connection string for that container instead of the identity (local Azurite)",
+    ),
     "AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT": (
         False,
         "custom topic endpoint for lifecycle CloudEvents; unset: events are not published",
@@ -167,6 +177,8 @@ class Settings:
     # set, and every setting a policy rule's ``notify`` names). Secrets: kept out of repr.
     webhooks: Mapping[str, str] = field(default_factory=dict, repr=False)
     public_url: str | None = None
+    data_collection_url: str | None = None  # the container of the workspace blob store
+    data_collection_connection: str | None = field(default=None, repr=False)
 
     @property
     def workspace_id(self) -> str:
@@ -243,6 +255,10 @@ class Settings:
             )
         if table_endpoint and not table_endpoint.startswith(("https://", "http://127.0.0.1")):
             problems.append("AUTOCANARY_TABLE_ENDPOINT must be an https:// URL")
+
+        collection_url = get("AUTOCANARY_DATA_COLLECTION_CONTAINER_URL")
+        if collection_url and not collection_url.startswith(("https://", "http://127.0.0.1")):
+            problems.append("AUTOCANARY_DATA_COLLECTION_CONTAINER_URL must be an https:// URL")
 
         concurrency_raw = get("AUTOCANARY_MAX_CONCURRENCY") or "8"
         concurrency = int(concurrency_raw) if concurrency_raw.isdigit() else 0
@@ -352,6 +368,8 @@ class Settings:
             retention_seconds=retention,
             webhooks=webhooks,
             public_url=public_url.rstrip("/") if public_url else None,
+            data_collection_url=collection_url.rstrip("/") if collection_url else None,
+            data_collection_connection=get("AUTOCANARY_DATA_COLLECTION_CONNECTION"),
         )
         settings.policies()  # an invalid policy fails here, before any rollout
         return settings

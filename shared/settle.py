@@ -161,3 +161,22 @@ def settle(
         "revised": revised,
     }
     return Settled(settled, stored, evidence)
+
+
+# What moves in a reading, and in its evidence, while no minute enters it: the horizon and how
+# far the empty minutes reach. A reading that differs from the stored one only there need not
+# be stored: on the next tick the stored one compares the same minutes (it holds the digests
+# the two-tick rule needs), and a minute that appears meanwhile enters the reading as pending,
+# so it is read twice before it settles all the same.
+MOVING_READING = frozenset({"through", "horizon"})
+MOVING_EVIDENCE = frozenset({"settled_through"})
+
+
+def steady_reading(readings: Mapping[str, Any]) -> dict[str, Any]:
+    """``readings`` without what moves while no minute enters it (see MOVING_READING)."""
+    return {k: v for k, v in readings.items() if k not in MOVING_READING}
+
+
+def steady_evidence(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """Settle evidence without what moves while no minute enters the reading."""
+    return {k: v for k, v in evidence.items() if k not in MOVING_EVIDENCE}

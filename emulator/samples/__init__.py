@@ -5,6 +5,8 @@
 - ``models/fraud-v1``: a healthy model.
 - ``models/fraud-v2-slow``: same weights, 5 % errors and 50 ms extra latency (a "bad" canary).
 - ``models/fraud-v3-broken``: ``init()`` fails (for failed-provisioning demos).
+- ``models/fraud-v4-flipped``: v1's weights, errors and latency, opposite answers (``flip``:
+  every probability p becomes 1 - p, every label the other one) for the shadow comparison.
 """
 
 from __future__ import annotations

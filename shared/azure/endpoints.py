@@ -3,9 +3,18 @@
 Calls (Azure/azure-sdk-for-python sdk/ml/azure-ai-ml/azure/ai/ml/operations/
 _online_endpoint_operations.py and _online_deployment_operations.py):
 
-- ``online_endpoints.get(name)``: the endpoint, its ``traffic`` (zero-filled for deployments
-  without traffic) and ``mirror_traffic``; ``online_deployments.list(endpoint)``: every
-  deployment with ``provisioning_state``, ``model`` (an ARM id) and ``instance_count``.
+- An endpoint read is two ARM reads: the endpoint alone (``traffic``, ``mirror_traffic``,
+  ``provisioning_state``), through the generated operation the SDK's ``online_endpoints.get``
+  calls, and ``online_deployments.list(endpoint)`` (every deployment with
+  ``provisioning_state``, ``model`` as an ARM id and ``instance_count``).
+  ``online_endpoints.get(name)`` itself is not used for reads: it lists the deployments too
+  (to zero-fill ``traffic``), and the adapter needs the list's states anyway. With
+  ``listing_ttl_s`` > 0 (off by default) the split comes instead from one listing of the
+  workspace's endpoints, ``online_endpoints.list()``, reused for that long: one ARM read per
+  endpoint read plus the listing's pages, but a change made outside this process is seen up
+  to ``listing_ttl_s`` late, and the engine would decide on it, e.g. fail a rollout for "no
+  live deployment" on an endpoint whose traffic was set just before the model was registered
+  (:mod:`shared.azure.endpoint_listing`).
 - ``online_deployments.get(name, endpoint)`` then ``begin_create_or_update(deployment,
   skip_script_validation=True)`` to clone a deployment with a new model
   (:mod:`shared.azure.clone`: data collection, model mount path and properties included). The
@@ -13,9 +22,13 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
   ``azureml:name:version``), so ``upload_dependencies`` uploads nothing and script validation
   is skipped (it is skipped for ARM-id code anyway). The poller is not waited for: a
   deployment takes minutes; the engine reads ``provisioning_state`` on later ticks.
-- ``online_endpoints.begin_create_or_update(endpoint)`` with the endpoint as read and new
+- ``online_endpoints.begin_create_or_update(endpoint)`` with the endpoint as just read
+  (``online_endpoints.get``, fresh: the PUT replaces the endpoint) and new
   ``traffic``/``mirror_traffic`` (zero entries dropped; ``{}`` clears mirroring), unless the
-  endpoint already has exactly that split. This one is
+  endpoint already has exactly that split. Refused as busy (409: another operation on the
+  endpoint is running, e.g. the previous traffic update), the read and update are tried again
+  for up to ``busy_wait_s`` (30 s by default, honouring Retry-After), so that an alert's
+  rollback restores traffic before the webhook answers when Azure frees up. The update is
   waited for, at most ``traffic_wait_s`` (20 s by default): a traffic update is quick, waiting
   lets a following delete of the deployment that lost its traffic succeed in the same tick,
   and a refused update (rules checked again by Azure) comes back as AzureRuleViolation. When
@@ -26,14 +39,16 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
   server's log, or the storage initializer's when that one is empty.
 
 Every call goes through :func:`shared.azure.retry.call` (bounded retries of transient
-failures, Azure errors mapped to autocanary's). azure.ai.ml is imported on first use only
-(about 2 s); one MLClient is built per instance, under a lock.
+failures, Azure errors mapped to autocanary's), paced by :data:`shared.azure.retry.ARM_PACER`
+(which the client's per-call policy feeds ARM's throttling headers). azure.ai.ml is imported
+on first use only (about 2 s); one MLClient is built per instance, under a lock.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -42,6 +57,7 @@ from shared.azure import retry
 from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
 from shared.azure.clone import clone_deployment, read_rest
+from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
 from shared.errors import InvalidInput, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo, ModelRef
 from shared.rules import check_delete, check_deployment_name, check_split
@@ -121,14 +137,22 @@ class MLEndpointControl:
         *,
         retry_policy: retry.RetryPolicy = retry.DEFAULT_RETRY,
         traffic_wait_s: float = 20.0,
+        busy_wait_s: float = 30.0,
+        listing_ttl_s: float = DEFAULT_TTL_S,
         client_factory: Callable[[], Any] | None = None,
+        pacer: retry.Pacer | None = retry.ARM_PACER,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if traffic_wait_s < 0:
-            raise ValueError("traffic_wait_s must not be negative")
+        if traffic_wait_s < 0 or busy_wait_s < 0:
+            raise ValueError("traffic_wait_s and busy_wait_s must not be negative")
         self._settings = settings
         self._credential = credential
         self._retry = retry_policy
         self._traffic_wait_s = traffic_wait_s
+        self._busy_wait_s = busy_wait_s
+        self._sleep = sleep
+        self._pacer = pacer
+        self._listing: Listing[Any] = Listing(listing_ttl_s)
         self._client = retry.LazyClient(client_factory or self._build_client)
 
     # ---------------------------------------------------------------- the port
@@ -199,8 +223,21 @@ class MLEndpointControl:
         traffic, mirror = dict(traffic), dict(mirror)
         # Every rule that does not need Azure's answer, before calling Azure at all.
         check_split(traffic, mirror, set(traffic) | set(mirror))
+        retry.until_free(
+            lambda: self._set_traffic_once(endpoint, traffic, mirror),
+            f"set traffic of {endpoint}",
+            budget=self._busy_wait_s,
+            sleep=self._sleep,
+        )
+
+    def _set_traffic_once(
+        self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]
+    ) -> None:
+        """Read the endpoint, and update it unless it already has the split (read again on
+        each try: the operation Azure was busy with may have changed it)."""
         ml = self._ml()
         ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
+        self._listing.changed(endpoint)
         names = {str(k) for k in (ep.traffic or {})} | {str(k) for k in (ep.mirror_traffic or {})}
         check_split(traffic, mirror, names)
         wanted = {k: v for k, v in traffic.items() if v > 0}
@@ -232,6 +269,7 @@ class MLEndpointControl:
         if _state(getattr(dep, "provisioning_state", None), "").lower() == "deleting":
             return
         ml = self._ml()
+        self._listing.changed(endpoint)
         try:
             self._call(
                 lambda: ml.online_deployments.begin_delete(name, endpoint),
@@ -306,25 +344,68 @@ class MLEndpointControl:
         from azure.ai.ml import MLClient
 
         s = self._settings
+        options = ml_client_options(s)
+        if self._pacer is not None:
+            # MLClient hands its keywords to every service client it builds, and azure-core's
+            # PipelineClient puts ``per_call_policies`` in each pipeline (azure-ai-ml
+            # _ml_client.py passes ``**kwargs`` to ServiceClient*; azure-core
+            # _pipeline_client.py _build_pipeline takes one policy or a list). One policy, not
+            # a list: azure-mgmt-core's ARMPipelineClient appends its registration policy to a
+            # list it is given (mgmt/core/_pipeline_client.py), and MLClient shares the one
+            # keyword dict between all its service clients.
+            options["per_call_policies"] = retry.throttle_policy(self._pacer)
         return MLClient(
             self._credential,
             subscription_id=s.subscription_id,
             resource_group_name=s.resource_group,
             workspace_name=s.workspace,
-            **ml_client_options(s),
+            **options,
         )
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
-        return retry.call(fn, what, policy=self._retry)
+        return retry.call(fn, what, policy=self._retry, pacer=self._pacer)
 
     def _read(self, endpoint: str) -> tuple[Any, list[Any]]:
+        """The endpoint and its deployments: two ARM reads (with a listing: one, plus the
+        listing's pages when it is taken again)."""
         ml = self._ml()
-        ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
+
+        def listing() -> dict[str, Any]:
+            items = self._call(
+                lambda: list(ml.online_endpoints.list()), "list the workspace's online endpoints"
+            )
+            return {str(item.name): item for item in items}
+
+        if self._listing.ttl_s > 0:
+            ep = self._listing.get(endpoint, listing)
+            if ep is None:
+                raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        else:
+            ep = self._endpoint_alone(endpoint)
         deployments = self._call(
             lambda: list(ml.online_deployments.list(endpoint)),
             f"list deployments of {endpoint}",
         )
         return ep, deployments
+
+    def _endpoint_alone(self, endpoint: str) -> Any:
+        """The endpoint entity from one GET: the generated operation and conversion the SDK's
+        ``online_endpoints.get`` uses, without its deployment list (azure-ai-ml
+        operations/_online_endpoint_operations.py; the generated ``get`` returns
+        ``cls(pipeline_response, deserialized, {})`` when given ``cls``)."""
+        from azure.ai.ml.entities import OnlineEndpoint
+
+        ops = self._ml().online_endpoints
+        return self._call(
+            lambda: ops._online_operation.get(
+                resource_group_name=ops._resource_group_name,
+                workspace_name=ops._workspace_name,
+                endpoint_name=endpoint,
+                cls=lambda _response, rest, _headers: OnlineEndpoint._from_rest_object(rest),
+                **ops._init_kwargs,
+            ),
+            f"get endpoint {endpoint}",
+        )
 
     def _deployment_or_none(self, endpoint: str, name: str) -> Any:
         ml = self._ml()

@@ -1,7 +1,12 @@
 """MetricsSource on Azure Monitor platform metrics of online endpoints (batch API).
 
 One ``MetricsClient.query_resources`` call per 50 endpoints and metric family (the
-``metrics:getBatch`` limit; azure-monitor-querymetrics ``_patch.py``), over
+``metrics:getBatch`` limit; azure-monitor-querymetrics ``_patch.py``). The two families cannot
+share a call: a getBatch call takes one ``filter`` for every metric it names, and a filter
+naming a dimension one of them lacks is refused ("Metric: Egress does not support requested
+dimension combination: ...", learn.microsoft.com/azure/azure-monitor/essentials/
+migrate-to-batch-api, "Error response changes"); the counts need ``statusCode`` and its
+siblings, which the latency percentiles do not have (they split by ``deployment`` only). Over
 [earliest start, latest end] at a one-minute grain, namespace
 ``Microsoft.MachineLearningServices/workspaces/onlineEndpoints`` (metric names and dimensions:
 learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
@@ -210,13 +215,41 @@ def absorb(
                         setattr(cell, field, float(average))
 
 
+def pooled(sides: Sequence[Mapping[datetime, Cell]]) -> Mapping[datetime, Cell]:
+    """Several deployments' buckets as one side: requests and statuses add up; a latency
+    percentile is the request-weighted mean of theirs (an approximation: percentiles do not
+    add, and Azure Monitor gives no histogram to pool exactly)."""
+    if len(sides) == 1:
+        return sides[0]
+    out: dict[datetime, Cell] = {}
+    for t in sorted({t for side in sides for t in side}):
+        cells = [side[t] for side in sides if t in side]
+        cell = Cell(requests=sum(c.requests for c in cells))
+        for c in cells:
+            for status, n in c.statuses.items():
+                cell.statuses[status] = cell.statuses.get(status, 0.0) + n
+        for level in ("p50", "p90", "p95", "p99"):
+            known = [
+                (getattr(c, level), c.requests) for c in cells if getattr(c, level) is not None
+            ]
+            weight = sum(n for _, n in known)
+            if known:
+                setattr(
+                    cell,
+                    level,
+                    sum(v * n for v, n in known) / weight if weight > 0 else known[0][0],
+                )
+        out[t] = cell
+    return out
+
+
 def build_minutes(
     observed: Observed, query: MetricsQuery, granularity_s: float, now: datetime
 ) -> list[Minute]:
     """The query's closed minutes with requests on either side, oldest first."""
     per_dep = observed.get(query.endpoint.lower(), {})
     canary = per_dep.get(query.canary.lower(), {})
-    baseline = per_dep.get(query.baseline.lower(), {})
+    baseline = pooled([per_dep.get(d.lower(), {}) for d in query.baselines])
     start = _utc(query.start)
     limit = min(_utc(query.end), _utc(now))
     step = timedelta(seconds=granularity_s)
@@ -304,7 +337,7 @@ class MonitorMetricsSource:
                     self._fetch(by_scope[scope], rids, endpoint_of, None, start, end)
             else:
                 pairs = list(
-                    dict.fromkeys((q.endpoint, d) for q in asked for d in (q.canary, q.baseline))
+                    dict.fromkeys((q.endpoint, d) for q in asked for d in (q.canary, *q.baselines))
                 )
                 for pair_batch in chunks(pairs, BATCH_SIZE):
                     rids = [self.resource_id(e, d) for e, d in pair_batch]

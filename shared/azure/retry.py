@@ -13,7 +13,10 @@ the same endpoint or deployment is in progress ("Cannot create a deployment in e
 because it is in Updating provisioning state", azure-sdk-for-net issue 36961), which lasts from
 seconds (a traffic update) to 15 minutes (a deployment create), far beyond a call's retry
 budget. It ends at once as :class:`~shared.errors.AzureBusy` (a TransientUpstreamError) and the
-engine re-issues its idempotent effect on a later tick.
+engine re-issues its idempotent effect on a later tick. Where a caller is worth waiting for
+(a traffic update, which an alert's rollback needs before the webhook answers),
+:func:`until_free` calls again while the answer is AzureBusy, within a budget of seconds,
+each wait the 409's ``Retry-After`` when it sent one.
 
 Throttling slows callers down rather than failing them. A :class:`Pacer` shared by every call
 made as one principal gates them: a 429 holds every caller until its Retry-After has passed,
@@ -237,6 +240,40 @@ def call(
             slept += delay
 
 
+BUSY_BASE_DELAY = 1.0
+BUSY_MAX_DELAY = 5.0
+
+
+def until_free(
+    fn: Callable[[], T],
+    what: str,
+    *,
+    budget: float,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+) -> T:
+    """Call ``fn`` (which raises mapped errors, e.g. one made of :func:`call`) again while it
+    raises :class:`~shared.errors.AzureBusy`, waiting at most ``budget`` seconds in all: each
+    wait is the 409's Retry-After (``details["retry_after"]``) when Azure sent one, else a
+    jittered backoff (1 s doubling, at most 5 s). A wait that would overrun the budget is not
+    started: the last AzureBusy is raised."""
+    policy = RetryPolicy(base_delay=BUSY_BASE_DELAY, max_delay=BUSY_MAX_DELAY, budget=budget)
+    waited = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except AzureBusy as exc:
+            hint = exc.details.get("retry_after")
+            wait = backoff(attempt, policy, rand, hint if isinstance(hint, int | float) else None)
+            if waited + wait > budget:
+                raise
+            log.info("%s: Azure is busy (%s); trying again in %.2f s", what, exc.message, wait)
+            sleep(wait)
+            waited += wait
+
+
 def backoff(
     attempt: int,
     policy: RetryPolicy,
@@ -380,6 +417,9 @@ def map_error(exc: BaseException, what: str, *, attempts: int = 1) -> Autocanary
     if isinstance(exc, ResourceNotFoundError) or status == 404:
         return NotFound(message, code=code or "ResourceNotFound", details=details)
     if status == BUSY_STATUS:
+        hint = retry_after(exc)
+        if hint is not None:
+            details["retry_after"] = hint
         return AzureBusy(message, code=code or AzureBusy.code, details=details)
     if is_transient(exc):
         return TransientUpstreamError(

@@ -18,12 +18,15 @@ until then under the old state.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
 from shared.errors import (
     AzureBusy,
     InvalidInput,
@@ -77,6 +80,9 @@ class ClockedEndpoints:
         seed: int = 0,
         hidden_s: float = 0.0,
         scaling_s: float | None = None,
+        listing_ttl_s: float = DEFAULT_TTL_S,
+        listing_page: int = 100,
+        listing_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
@@ -95,6 +101,13 @@ class ClockedEndpoints:
         self.fail_next: list[Exception] = []  # raised, in order, by the next port calls
         self.fail_calls: dict[str, int] = {}  # operation -> how many of its next calls fail
         self.calls: list[tuple[str, str]] = []
+        # ARM reads as the production adapter sends them (see FakeEndpoints.arm_reads), the
+        # workspace listing aging on ``listing_clock`` (monotonic seconds; not ``clock``,
+        # which a test's clock may advance at every look).
+        self._listing: Listing[bool] = Listing(listing_ttl_s, listing_clock)
+        self.listing_page = max(1, listing_page)
+        self.arm_reads = 0
+        self._count = threading.Lock()
 
     # ---------------------------------------------------------------- set-up and hand changes
     def add_endpoint(
@@ -160,7 +173,26 @@ class ClockedEndpoints:
             return sorted(self._endpoints)
 
     # ---------------------------------------------------------------- the port
+    def _arm_read(self, count: int = 1) -> None:
+        with self._count:
+            self.arm_reads += count
+
+    def _list_workspace(self) -> dict[str, bool]:
+        names = list(self._endpoints)
+        self._arm_read(max(1, math.ceil(len(names) / self.listing_page)))
+        return dict.fromkeys(names, True)
+
+    def _endpoint_reads(self, endpoint: str) -> None:
+        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
+        listing the deployment list and, when it is taken again, the listing's pages."""
+        if self._listing.ttl_s > 0:
+            self._listing.get(endpoint, self._list_workspace)
+            self._arm_read()
+        else:
+            self._arm_read(2)
+
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        self._endpoint_reads(endpoint)
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
@@ -225,6 +257,8 @@ class ClockedEndpoints:
     def set_traffic(
         self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
     ) -> None:
+        self._arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
+        self._listing.changed(endpoint)
         with self._lock:
             self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)
@@ -235,6 +269,8 @@ class ClockedEndpoints:
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._endpoint_reads(endpoint)
+        self._listing.changed(endpoint)
         with self._lock:
             self._fault("delete_deployment", name)
             self._delete(endpoint, name)

@@ -8,14 +8,25 @@ As in Azure (and the emulator), a new deployment can be missing from the first
 ``hidden_reads`` reads after its create (0 by default), and a create of a deployment that is
 hidden or busy with another model is refused as :class:`~shared.errors.AzureBusy` (Azure's
 409 while the deployment is Creating/Updating).
+
+``arm_reads`` counts the ARM reads the production adapter would send for the same calls
+(:mod:`shared.azure.endpoints`): an endpoint GET and a deployment list per endpoint read
+(with ``listing_ttl_s`` > 0: the deployment list, plus one read per ``listing_page``
+endpoints whenever the workspace's endpoints are listed again, by the same
+:class:`~shared.azure.endpoint_listing.Listing` rules on ``listing_clock``), and two before
+each traffic update. :meth:`arm_read` is where each is
+counted (outside the fake's lock: a subclass may add latency there).
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
 from shared.errors import AzureBusy, InvalidInput, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
@@ -43,8 +54,20 @@ class _Endpoint:
 
 
 class FakeEndpoints:
-    def __init__(self, provisioning_reads: int = 1, hidden_reads: int = 0) -> None:
+    def __init__(
+        self,
+        provisioning_reads: int = 1,
+        hidden_reads: int = 0,
+        *,
+        listing_ttl_s: float = DEFAULT_TTL_S,
+        listing_page: int = 100,
+        listing_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._listing: Listing[bool] = Listing(listing_ttl_s, listing_clock)
+        self.listing_page = max(1, listing_page)
+        self.arm_reads = 0
         self._endpoints: dict[str, _Endpoint] = {}
         self.provisioning_reads = provisioning_reads
         self.hidden_reads = hidden_reads
@@ -120,7 +143,28 @@ class FakeEndpoints:
             return dict(ep.traffic), dict(ep.mirror)
 
     # ---------------------------------------------------------------- the port
+    def arm_read(self, count: int = 1) -> None:
+        """``count`` ARM reads the adapter would send (a subclass may add their latency)."""
+        with self._count:
+            self.arm_reads += count
+
+    def _list_workspace(self) -> dict[str, bool]:
+        with self._lock:
+            names = list(self._endpoints)
+        self.arm_read(max(1, math.ceil(len(names) / self.listing_page)))
+        return dict.fromkeys(names, True)
+
+    def _endpoint_reads(self, endpoint: str) -> None:
+        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
+        listing the deployment list and, when it is taken again, the listing's pages."""
+        if self._listing.ttl_s > 0:
+            self._listing.get(endpoint, self._list_workspace)
+            self.arm_read()
+        else:
+            self.arm_read(2)
+
     def get_endpoint(self, endpoint: str) -> EndpointInfo:
+        self._endpoint_reads(endpoint)
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)
@@ -191,6 +235,8 @@ class FakeEndpoints:
     def set_traffic(
         self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
     ) -> None:
+        self.arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
+        self._listing.changed(endpoint)
         with self._lock:
             self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)
@@ -199,6 +245,8 @@ class FakeEndpoints:
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._endpoint_reads(endpoint)
+        self._listing.changed(endpoint)
         with self._lock:
             self._fault("delete_deployment", name)
             ep = self._get(endpoint)

@@ -152,11 +152,6 @@ class RatioProcess:
             return log_mean_exp(self._sums)
         return log_weighted_sum(self._sums, self._weights)
 
-    def best_alternative(self) -> float:
-        """The grid ratio with the largest likelihood so far (a rough point estimate)."""
-        j = max(range(len(self._sums)), key=lambda i: self._sums[i])
-        return self._alts[j]
-
 
 class SignProcess:
     """Mixture e-process for "a minute is 'worse' with probability at most 1/2"."""

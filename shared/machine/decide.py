@@ -8,6 +8,7 @@ from typing import Any
 from shared.judging import assess
 from shared.machine.capacity import create_count, gate, observe, start_capacity
 from shared.machine.commands import _command
+from shared.machine.compare import compare_step
 from shared.machine.records import (
     _LOG_LIMIT,
     CREATE_GRACE_S,
@@ -53,10 +54,15 @@ from shared.reasons import (
     PROVISIONING_FAILED,
     PROVISIONING_TIMEOUT,
     SHADOW_STARTED,
+    SMOKE_FAILED,
+    SMOKE_PASSED,
+    SMOKE_TESTING,
+    SMOKE_UNAVAILABLE,
     STAGE_STARTED,
     TRAFFIC_PENDING,
 )
 from shared.series import merge
+from shared.smoke import judge_smoke
 
 # ------------------------------------------------------------------------------- decide
 
@@ -104,7 +110,12 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.phase is Phase.PROVISIONING:
         return _provisioning(rollout, ep, observation, now)
     if rollout.phase is Phase.SHADOWING:
-        return _shadowing(rollout, assess(rollout, observation, now), now, confirm)
+        a = assess(rollout, observation, now)
+        if a.outcome != "rollback":  # the judge's rollback comes first
+            checked = compare_step(rollout, observation.compare, now)
+            if checked is not None:
+                return checked
+        return _shadowing(rollout, a, now, confirm)
     if rollout.phase is Phase.CANARY:
         return _canary(rollout, assess(rollout, observation, now), now, confirm)
     if rollout.phase is Phase.PROMOTING:
@@ -166,6 +177,8 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     dep = ep.deployments.get(r.canary)
     waited = (now - r.phase_since).total_seconds()
     if dep is not None and dep.provisioning_state == PROVISIONED:
+        if r.policy.smoke is not None and "smoke" not in r.checks:
+            return _smoke(r, obs, now)
         if r.policy.has_shadow:
             r, scaling = gate(r, now, -1, SHADOW_STARTED, "engine")
             if scaling is not None:
@@ -223,6 +236,44 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
         message=f"deployment {r.canary} is {state}",
         evidence={"provisioning_state": state},
     )
+
+
+def _smoke(r: Rollout, obs: Observation, now: datetime) -> Transition:
+    """The canary is Succeeded and the policy asks for a smoke test before any traffic: the
+    service sends it when this is the step (``obs.smoke``); all 200 within the bound passes
+    (recorded, the next tick goes on), anything else fails the rollout before user traffic."""
+    smoke = r.policy.smoke
+    assert smoke is not None
+    result = obs.smoke
+    waited = (now - r.phase_since).total_seconds()
+    if result is None:
+        return _status(
+            r,
+            None,
+            now,
+            reason=SMOKE_TESTING,
+            message=f"{r.canary} is Succeeded; {smoke.requests} smoke requests due",
+        )
+    if result.unavailable is not None:
+        evidence = {"unavailable": result.unavailable, "waited_s": waited}
+        if waited >= r.policy.provisioning_timeout:
+            message = f"smoke test of {r.canary} could not run in {waited:.0f}s"
+            return _end_failed(r, now, SMOKE_FAILED, message, evidence)
+        message = f"smoke test of {r.canary} cannot run yet: {result.unavailable}"
+        return _status(r, None, now, reason=SMOKE_UNAVAILABLE, message=message, evidence=evidence)
+    passed, evidence = judge_smoke(smoke, result)
+    if not passed:
+        message = (
+            f"smoke test of {r.canary}: {evidence['failed']} of {evidence['sent']} requests "
+            f"not answered 200 within {smoke.latency_ms:g} ms"
+        )
+        return _end_failed(r, now, SMOKE_FAILED, message, evidence)
+    checked = r.evolve(checks={**r.checks, "smoke": {"passed": True, **evidence}})
+    message = (
+        f"smoke test of {r.canary}: {evidence['ok']} requests answered 200 within "
+        f"{smoke.latency_ms:g} ms (slowest {evidence['max_latency_ms']} ms)"
+    )
+    return _status(checked, None, now, reason=SMOKE_PASSED, message=message, evidence=evidence)
 
 
 def _end_failed(

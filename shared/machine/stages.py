@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.judging import Assessment, assess, assess_watch
+from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
@@ -54,10 +55,11 @@ def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) ->
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
     if r.capacity.get("pending"):
         return _scaling(r, now, a, confirm)
-    if a.outcome == "promote" and elapsed >= pol.shadow_duration:
+    done = compared(r)  # a shadow comparison asked for must have agreed
+    if a.outcome == "promote" and elapsed >= pol.shadow_duration and done:
         return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
     no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
-    if no_data_ok and elapsed >= pol.shadow_duration:
+    if no_data_ok and elapsed >= pol.shadow_duration and done:
         evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
         return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence)
     if elapsed >= pol.shadow_max_duration:

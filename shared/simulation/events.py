@@ -39,6 +39,7 @@ def _behaviour(raw: Any, where: str) -> Behaviour:
         "latency_sigma",
         "p99_ms",
         "overdispersion",
+        "flipped",
     }
     _unknown(m, keys | {"target"}, where)
     values: dict[str, float] = {}
@@ -61,7 +62,12 @@ def _behaviour(raw: Any, where: str) -> Behaviour:
         values["latency_sigma"] = math.log(p99 / median) / Z99
     if "overdispersion" in m:
         values["overdispersion"] = _number(m["overdispersion"], f"{where}.overdispersion", lo=0)
-    return Behaviour(**values)
+    flipped: bool | None = None
+    if "flipped" in m:
+        if not isinstance(m["flipped"], bool):
+            raise bad(f"{where}.flipped", "must be true or false")
+        flipped = m["flipped"]
+    return Behaviour(**values, flipped=flipped)
 
 
 def _start(b: Mapping[str, Any], p: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from shared.simulation.invariants import Violation, decision_violations, endpoin
 from shared.simulation.judging import IncrementalJudge
 from shared.simulation.lines import Line, alert_body, decision_line, fmt_duration
 from shared.simulation.scenario import ArmSpec, Event, Scenario
+from shared.simulation.scoring import SimSamples, SimScoring
 from shared.simulation.traffic import SimMetrics
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -129,6 +130,8 @@ class Simulation:
             workspace_id=WORKSPACE_ID,
             max_concurrency=1,
             autoscale=CrashingAutoscale(self.autoscale, self.crasher),
+            scoring=SimScoring(self.metrics, seed),
+            samples=SimSamples(),
         )
         self.refused: dict[str, int] = {}
         self.decisions: list[Line] = []

@@ -39,6 +39,8 @@ class Behaviour:
     latency_factor: multiplier on the inherited latency
     latency_sigma:  spread of log latency (p99 = median x exp(2.326 sigma))
     overdispersion: gamma shape k of a per-minute error-rate multiplier (0: none; 4 is bursty)
+    flipped:        answers the opposite of the version it replaces (score 1 - p, the other
+                    label) with the same errors and latency: seen only by a shadow comparison
     """
 
     error_rate: float | None = None
@@ -47,6 +49,7 @@ class Behaviour:
     latency_factor: float | None = None
     latency_sigma: float | None = None
     overdispersion: float | None = None
+    flipped: bool | None = None
 
     def over(self, base: Behaviour) -> Behaviour:
         """These settings laid over ``base``: an absolute value replaces the inherited one
@@ -64,6 +67,7 @@ class Behaviour:
             latency_factor=lfactor,
             latency_sigma=_first(self.latency_sigma, base.latency_sigma),
             overdispersion=_first(self.overdispersion, base.overdispersion),
+            flipped=self.flipped if self.flipped is not None else base.flipped,
         )
 
 

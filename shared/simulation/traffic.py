@@ -115,7 +115,7 @@ class SimMetrics:
         self._models: dict[tuple[str, str], str] = {}  # (endpoint, deployment) -> model key
         self._sources: dict[tuple[str, str], str] = {}
         self.queries = 0
-        self._built: dict[tuple[str, str, str, int], Minute | None] = {}
+        self._built: dict[tuple[str, str, tuple[str, ...], int], Minute | None] = {}
 
     # ---------------------------------------------------------------- behaviour
     def set_behaviour(self, target: str, behaviour: Behaviour) -> None:
@@ -135,6 +135,18 @@ class SimMetrics:
         if source is not None and source != deployment and depth < 8:
             own = own.over(self.behaviour_of(endpoint, source, depth + 1))
         return own
+
+    def answer_rates(self, endpoint: str, deployment: str) -> tuple[float, float, float]:
+        """A deployment's error rate, median latency (ms) and log spread as it serves now
+        (for requests sent straight to it: the smoke test)."""
+        self.accrue(endpoint)  # learns the deployment's model and source
+        with self._lock:
+            return self._rates(endpoint, deployment, None)
+
+    def flipped(self, endpoint: str, deployment: str) -> bool:
+        """Whether the deployment answers the opposite of what it replaces."""
+        with self._lock:
+            return bool(self.behaviour_of(endpoint, deployment).flipped)
 
     # ---------------------------------------------------------------- accounting
     def _offset(self, t: datetime) -> float:
@@ -300,14 +312,14 @@ class SimMetrics:
 
     def _minute(self, q: MetricsQuery, book: _EndpointBook, k: int) -> Minute | None:
         """The closed minute ``k`` for this canary/baseline pair (built once: it never changes)."""
-        key = (q.endpoint, q.canary, q.baseline, k)
+        key = (q.endpoint, q.canary, q.baselines, k)
         if key in self._built:
             return self._built[key]
         built: Minute | None = None
         if not any(a <= k * 60.0 < b for a, b in self.spec.outages):
             cells = book.closed[k]
             c = _lookup(cells, q.canary)
-            b = _lookup(cells, q.baseline)
+            b = _pool([_lookup(cells, d) for d in q.baselines])
             if c.requests + b.requests > 0:
                 built = Minute(
                     canary_requests=c.requests,
@@ -326,6 +338,25 @@ class SimMetrics:
                 )
         self._built[key] = built
         return built
+
+
+def _pool(sides: list[Served]) -> Served:
+    """Several deployments as one baseline: counts add up, percentiles are request-weighted
+    (as the metrics adapter pools them)."""
+    if len(sides) == 1:
+        return sides[0]
+    out = Served(
+        requests=sum(s.requests for s in sides),
+        errors=sum(s.errors for s in sides),
+        live_requests=sum(s.live_requests for s in sides),
+        live_errors=sum(s.live_errors for s in sides),
+    )
+    for level in ("p50", "p90", "p95", "p99"):
+        known = [(getattr(s, level), s.requests) for s in sides if getattr(s, level) is not None]
+        weight = sum(n for _, n in known)
+        if known:
+            setattr(out, level, sum(v * n for v, n in known) / weight if weight else known[0][0])
+    return out
 
 
 def _lookup(cells: Mapping[str, Served], name: str) -> Served:

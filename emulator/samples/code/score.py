@@ -3,11 +3,13 @@
 The model folder holds ``model.json``::
 
     {"weights": [..], "bias": b, "threshold": 0.5,
-     "error_rate": 0.0, "latency_ms": 0, "init_error": ""}
+     "error_rate": 0.0, "latency_ms": 0, "init_error": "", "flip": false}
 
 ``error_rate`` makes that fraction of calls fail, ``latency_ms`` adds latency to every call and
 a non-empty ``init_error`` makes ``init()`` raise: behaviour that belongs to a model version, so
-a bad version can be registered and rolled out like any other.
+a bad version can be registered and rolled out like any other. ``flip`` answers the opposite:
+each probability p as 1 - p, so every label is the other one (a version whose errors and
+latency are fine but whose predictions are wrong).
 
 Input: ``{"data": [[x1, x2, ...], ...]}``; output: ``{"probabilities": [...], "labels": [...]}``.
 """
@@ -66,7 +68,8 @@ def run(raw_data: str) -> dict[str, Any]:
         if len(row) != len(weights):
             raise ValueError(f"expected {len(weights)} features, got {len(row)}")
         z = bias + sum(float(w) * float(x) for w, x in zip(weights, row, strict=True))
-        probabilities.append(1.0 / (1.0 + math.exp(-z)))
+        p = 1.0 / (1.0 + math.exp(-z))
+        probabilities.append(1.0 - p if _model.get("flip") else p)
     return {
         "probabilities": probabilities,
         "labels": [int(p >= threshold) for p in probabilities],

@@ -214,6 +214,25 @@ def test_deployment_update_while_it_is_creating_is_409(strict: Connection) -> No
     assert "Creating provisioning state" in again.json()["error"]["message"]
 
 
+def test_the_adapters_traffic_update_waits_out_a_busy_endpoint(strict: Connection) -> None:
+    """The endpoint is Updating (409 to another update) for 1.5 s: the adapter's set_traffic
+    reads and tries again within its busy budget, and the split is live when it returns."""
+    from emulator.testing import app_settings
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    ml = _ml(strict)
+    name = _endpoint(ml)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(name, "blue", "azureml:fraud:1"), skip_script_validation=True
+    ).result()
+    settings = app_settings(strict)
+    control = MLEndpointControl(settings, build_credential(settings), busy_wait_s=20)
+    _start_endpoint_update(ml, name)
+    control.set_traffic(name, {"blue": 100}, {})
+    assert control.get_endpoint(name).live_traffic() == {"blue": 100}
+
+
 def test_busy_conflicts_can_be_turned_off(lenient: Connection) -> None:
     ml = _ml(lenient)
     name = _endpoint(ml)
@@ -358,3 +377,28 @@ def test_a_collection_naming_unknown_data_is_refused_and_creates_nothing(
         _arm(emulator, "GET", f"/onlineEndpoints/{endpoint_name}/deployments/blue").status_code
         == 404
     )
+
+
+def test_arm_reads_carry_the_reads_left_and_an_empty_bucket_answers_429(
+    tmp_path: Path,
+) -> None:
+    """ARM's read bucket (250, refilled at 25 a second): the header counts down; with
+    --arm-read-throttle an empty bucket is a 429 with Retry-After."""
+    with running_emulator(tmp_path, extra_args=["--arm-read-throttle"]) as conn:
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer test"
+        url = _url(conn, "/onlineEndpoints", "2024-04-01")
+        first = session.get(url, timeout=30, verify=conn.cert_path)
+        left = [int(first.headers["x-ms-ratelimit-remaining-subscription-reads"])]
+        assert first.status_code == 200 and left[0] < 250
+        throttled = None
+        for _ in range(400):
+            answer = session.get(url, timeout=30, verify=conn.cert_path)
+            if answer.status_code == 429:
+                throttled = answer
+                break
+            left.append(int(answer.headers["x-ms-ratelimit-remaining-subscription-reads"]))
+        assert throttled is not None
+        assert int(throttled.headers["Retry-After"]) >= 1
+        assert throttled.json()["error"]["code"] == "TooManyRequests"
+        assert left[-1] < left[0]

@@ -89,7 +89,17 @@ class FakeML:
 
     def __post_init__(self) -> None:
         self.online_endpoints = SimpleNamespace(
-            get=self._get_endpoint, begin_create_or_update=self._put_endpoint
+            get=self._get_endpoint,
+            list=self._list_endpoints,
+            begin_create_or_update=self._put_endpoint,
+            # The generated REST client behind OnlineEndpointOperations.get (its ``cls`` turns
+            # the answer into the entity; the stand-in answers with the entity itself).
+            _online_operation=SimpleNamespace(
+                get=lambda **kw: self._get_endpoint(kw["endpoint_name"])
+            ),
+            _resource_group_name="rg",
+            _workspace_name="ws",
+            _init_kwargs={},
         )
         self.online_deployments = SimpleNamespace(
             get=self._get_deployment,
@@ -115,6 +125,11 @@ class FakeML:
         if self.endpoint is None:
             raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
         return self.endpoint
+
+    def _list_endpoints(self) -> list[Any]:
+        self.calls.append(("list_endpoints", None))
+        self._fail()
+        return [] if self.endpoint is None else [self.endpoint]
 
     def _put_endpoint(self, ep: Any) -> Poller:
         self.calls.append(("put_endpoint", (dict(ep.traffic), dict(ep.mirror_traffic))))

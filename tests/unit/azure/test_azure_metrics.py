@@ -167,6 +167,25 @@ def test_latency_percentiles_fill_the_minute() -> None:
     assert (m.baseline_p50, m.baseline_p90, m.baseline_p99) == (10.0, None, 90.0)
 
 
+def test_a_baseline_pool_adds_up_the_deployments_and_weights_their_percentiles() -> None:
+    """An endpoint split between blue and teal before the rollout: both are the baseline."""
+    client = FakeMetricsClient(
+        {
+            "ep": [
+                counts("green", "2xx", {2: 100}),
+                counts("blue", "2xx", {2: 300}),
+                counts("blue", "5xx", {2: 3}),
+                counts("teal", "2xx", {2: 100}),
+                counts("teal", "5xx", {2: 9}),
+            ]
+        },
+        {"ep": {"RequestLatency_P50": [latency("blue", {2: 10.0}), latency("teal", {2: 30.0})]}},
+    )
+    [m] = source(client).stage_minutes([replace(q(), pool=("teal",))])["ep"]
+    assert (m.baseline_requests, m.baseline_errors) == (412, 12)
+    assert m.baseline_p50 == (10.0 * 303 + 30.0 * 109) / 412
+
+
 def test_open_minute_and_minutes_outside_the_range_are_left_out() -> None:
     """Only minutes wholly inside [start, end) and ended by now count, oldest first."""
     pts = {0: 5, 1: 5, 2: 5, 3: 5, 4: 5, 5: 5}

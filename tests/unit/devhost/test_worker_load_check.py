@@ -47,9 +47,16 @@ def test_function_app_is_loaded_by_the_python_worker() -> None:
     """function_app indexes and every one of its six functions passes the worker's checks."""
     done = _run_check(REPO_ROOT, "function_app")
     assert done.returncode == 0, done.stderr
-    for name in ("on_model_registered", "reconcile_rollouts", "on_alert", "rollout_action"):
+    for name in (
+        "on_model_registered",
+        "reconcile_rollouts",
+        "on_alert",
+        "rollout_action",
+        "dashboard",
+        "dashboard_asset",
+    ):
         assert name in done.stdout
-    assert "loads 15 function(s)" in done.stdout
+    assert "loads 17 function(s)" in done.stdout
 
 
 def test_union_annotation_is_refused_with_the_workers_message(tmp_path: Path) -> None:

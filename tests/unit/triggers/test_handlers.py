@@ -107,6 +107,8 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
         "rollout_action",
         "start_rollout",
         "purge_history",
+        "dashboard",
+        "dashboard_asset",
         "rollout_history",
         "rollout_by_id",
         "rollout_decisions",
@@ -130,6 +132,14 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
         "get_rollout",
         "rollout_action",
         "start_rollout",
+        "rollout_history",
+        "rollout_by_id",
+        "rollout_decisions",
+        "rollout_series",
+        "list_events",
+        "openapi_document",
+        "dashboard",
+        "dashboard_asset",
     ):
         assert auth(name) == "ANONYMOUS", name
     routes = {

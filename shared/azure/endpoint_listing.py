@@ -1,0 +1,82 @@
+"""A workspace's online endpoints listed together and reused for a short while (no SDK here).
+
+ARM keeps an endpoint's traffic and mirror split on the endpoint (``OnlineEndpoints_Get``) and
+each deployment's provisioning state on the deployment (``OnlineDeployments_List``, per
+endpoint); there is no call returning both (azure-rest-api-specs, specification/
+machinelearningservices/resource-manager/Microsoft.MachineLearningServices, OnlineEndpoints
+and OnlineDeployments). ``OnlineEndpoints_List`` returns every endpoint of the workspace with
+its properties (``traffic``, ``mirrorTraffic``, ``provisioningState``): its page,
+``OnlineEndpointTrackedResourceArmPaginatedResult``, is "an array of objects of type
+OnlineEndpoint" (the GET's own schema) and a ``nextLink`` (azure-ai-ml's generated
+``_restclient`` models; the spec's ``count`` is "Number of endpoints to be retrieved in a page
+of results", ``$skip`` the continuation token).
+
+With a listing, an endpoint's split comes from one listing of the workspace, taken when an
+endpoint is read and reused for ``ttl_s``, and only the endpoint's deployments are listed: one
+ARM read per endpoint plus one per page of the listing, instead of an endpoint GET and a
+deployment list each. An endpoint changed through this process since the listing was taken
+(a traffic update, a delete) is never served from it: the next read lists the workspace again.
+Changes made elsewhere (by hand) are seen up to ``ttl_s`` late. That is not harmless: the
+engine decides on what it reads, and a rollout registered right after its endpoint's traffic
+was set by hand failed "no live deployment" on a stale listing (the end-to-end demo). So it is
+off by default (``DEFAULT_TTL_S`` 0); it belongs to a reconcile tick's own reads only (a
+listing taken at the tick's start and dropped at its end), which needs the engine to scope it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+DEFAULT_TTL_S = 0.0  # off: see the module docstring
+
+
+class Listing(Generic[V]):
+    """Entries listed in one go, keyed case-insensitively, reused for ``ttl_s`` seconds.
+
+    Thread safe; one listing runs at a time (callers that need it meanwhile wait for it rather
+    than list again). ``clock`` is monotonic seconds."""
+
+    def __init__(self, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic):
+        if ttl_s < 0:
+            raise ValueError("ttl_s must not be negative")
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, V] = {}
+        self._taken_at: float | None = None  # when the listing in hand was started
+        self._changed: dict[str, float] = {}  # key -> when this process last changed it
+        self.listings = 0  # listings taken (for tests and benchmarks)
+
+    def get(self, key: str, refresh: Callable[[], Mapping[str, V]]) -> V | None:
+        """The entry for ``key``, from the listing in hand when it is young enough and was
+        taken after this process last changed ``key``; else from a new listing (``refresh``).
+        None when a new listing does not have it."""
+        k = key.lower()
+        with self._lock:
+            if self._usable(k):
+                return self._entries.get(k)
+            started = self._clock()
+            entries = refresh()
+            self._entries = {name.lower(): value for name, value in entries.items()}
+            self._taken_at = started
+            self.listings += 1
+            return self._entries.get(k)
+
+    def changed(self, key: str) -> None:
+        """This process changed ``key``: it is not served from a listing taken before now."""
+        with self._lock:
+            self._changed[key.lower()] = self._clock()
+
+    def _usable(self, k: str) -> bool:
+        if self._taken_at is None or self.ttl_s <= 0:
+            return False
+        if self._clock() - self._taken_at >= self.ttl_s:
+            return False
+        if k not in self._entries:
+            return False  # created since the listing, perhaps: list again
+        return self._changed.get(k, float("-inf")) < self._taken_at

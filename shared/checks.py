@@ -1,0 +1,108 @@
+"""Orchestration of the checks on the canary's answers (the smoke test before traffic, the
+shadow comparison): when one is due, take the sample, send it, hand the answers' summary to
+the core. No decision here (shared.machine decides); payloads stay in memory and only
+statuses, latencies, counts and agreement measures go on."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.errors import AutocanaryError
+from shared.judge.agreement import Agreement, Outputs, agreement, parse_outputs
+from shared.model import PROVISIONED, EndpointInfo, Phase, Rollout
+from shared.ports import InputSamples, ScoreAnswer, Scoring
+from shared.smoke import SmokeResponse, SmokeResult
+
+log = logging.getLogger("autocanary.checks")
+
+# a smoke request is given this much longer than the latency bound before it is cut off
+_TIMEOUT_FACTOR = 3.0
+_TIMEOUT_MIN_S = 1.0
+_TIMEOUT_MAX_S = 60.0
+
+
+def smoke_due(r: Rollout, ep: EndpointInfo | None) -> bool:
+    """Whether this tick's decision is the smoke test: the canary is Succeeded, before any
+    traffic, and no smoke test passed yet."""
+    if r.phase is not Phase.PROVISIONING or r.policy.smoke is None or "smoke" in r.checks:
+        return False
+    dep = ep.deployments.get(r.canary) if ep is not None else None
+    return dep is not None and dep.provisioning_state == PROVISIONED and not r.paused
+
+
+def run_smoke(r: Rollout, scoring: Scoring | None, samples: InputSamples | None) -> SmokeResult:
+    """Send the smoke requests to the canary; why not, when they cannot be sent."""
+    smoke = r.policy.smoke
+    assert smoke is not None
+    if scoring is None or samples is None:
+        return SmokeResult(unavailable="the app has no scoring client configured")
+    try:
+        bodies = samples.inputs(r.endpoint, r.baseline, smoke.sample, smoke.requests)
+    except AutocanaryError as exc:
+        return SmokeResult(unavailable=f"no sample from {smoke.sample}: {exc.message}")
+    # repeat the sample up to the number of requests asked for
+    bodies = [bodies[i % len(bodies)] for i in range(smoke.requests)]
+    timeout = smoke.latency_ms / 1000.0 * _TIMEOUT_FACTOR
+    timeout = min(_TIMEOUT_MAX_S, max(_TIMEOUT_MIN_S, timeout))
+    try:
+        answers = scoring.score(r.endpoint, r.canary, bodies, timeout)
+    except AutocanaryError as exc:
+        return SmokeResult(unavailable=f"scoring {r.canary} failed: {exc.message}")
+    responses = tuple(SmokeResponse(a.status, a.latency_ms, a.error) for a in answers)
+    log.info(
+        "smoke test of %s/%s: %d requests, %d answered 200",
+        r.endpoint,
+        r.canary,
+        len(responses),
+        sum(1 for x in responses if x.status == 200),
+    )
+    return SmokeResult(responses)
+
+
+# the shadow comparison's requests are given this long each
+COMPARE_TIMEOUT_S = 30.0
+
+
+def compare_due(r: Rollout) -> bool:
+    """Whether this tick compares the shadow's answers: mirrored traffic is live, the policy
+    asks for a comparison, and none agreed yet."""
+    return (
+        r.phase is Phase.SHADOWING
+        and r.policy.compare is not None
+        and "compare" not in r.checks
+        and r.stage_since is not None
+        and not r.paused
+    )
+
+
+def run_compare(r: Rollout, scoring: Scoring | None, samples: InputSamples | None) -> Agreement:
+    """Score a sample of recent real inputs on the live deployment and on the canary (header
+    routing, both), and summarise how far their answers agree. Bodies and answers stay here."""
+    pol = r.policy.compare
+    assert pol is not None
+    if scoring is None or samples is None:
+        return Agreement(0, 0, no_data="the app has no scoring client configured")
+    try:
+        bodies = samples.inputs(r.endpoint, r.baseline, pol.sample, pol.samples)
+        live = scoring.score(r.endpoint, r.baseline, bodies, COMPARE_TIMEOUT_S)
+        new = scoring.score(r.endpoint, r.canary, bodies, COMPARE_TIMEOUT_S)
+    except AutocanaryError as exc:
+        return Agreement(0, 0, no_data=f"comparison could not run: {exc.message}")
+    pairs = [(_outputs(a), _outputs(b)) for a, b in zip(live, new, strict=False)]
+    result = agreement(
+        pairs, flip_rate=pol.flip_rate, psi_bound=pol.psi, mean_abs_diff=pol.mean_abs_diff
+    )
+    log.info(
+        "shadow comparison of %s/%s with %s: %d inputs, %d paired, agrees=%s",
+        r.endpoint,
+        r.canary,
+        r.baseline,
+        result.samples,
+        result.paired,
+        result.agrees,
+    )
+    return result
+
+
+def _outputs(answer: ScoreAnswer) -> Outputs | None:
+    return parse_outputs(answer.body) if answer.status == 200 else None

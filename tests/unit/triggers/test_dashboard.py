@@ -1,0 +1,267 @@
+"""GET /api/dashboard and its assets, called as the Functions host calls them; the vendored
+chart library against the npm package pinned in package.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pathspec
+import pytest
+
+from handlers import dashboard
+from tests.engine_support import API_KEY
+
+ROOT = Path(__file__).resolve().parents[3]
+ASSETS = ROOT / "handlers" / "dashboard_assets"
+UPLOT = ROOT / "node_modules" / "uplot"
+VENDORED = {
+    "uPlot.iife.min.js": "dist/uPlot.iife.min.js",
+    "uPlot.min.css": "dist/uPlot.min.css",
+    "uPlot.LICENSE": "LICENSE",
+}
+
+
+def get(
+    url: str,
+    route: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **params: str,
+) -> func.HttpResponse:
+    """A GET of the page (or, with ``route``, an asset); the key as ?code= unless given."""
+    if headers is None and "code" not in params:
+        params["code"] = API_KEY
+    req = func.HttpRequest(
+        method="GET",
+        url=url,
+        headers=headers or {},
+        params=params,
+        route_params=route or {},
+        body=b"",
+    )
+    if route is not None:
+        return dashboard.dashboard_asset(req)
+    return dashboard.dashboard(req)
+
+
+def asset(name: str, **params: str) -> func.HttpResponse:
+    return get(f"http://localhost/api/dashboard/assets/{name}", route={"name": name}, **params)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_text = ""
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text += data
+
+
+def parse(resp: func.HttpResponse) -> _Tags:
+    tags = _Tags()
+    tags.feed(resp.get_body().decode("utf-8"))
+    return tags
+
+
+def asset_urls(tags: _Tags) -> list[str]:
+    found = [a.get("src") for t, a in tags.tags if t == "script"]
+    found += [a.get("href") for t, a in tags.tags if t == "link" and a.get("rel") == "stylesheet"]
+    return [u for u in found if u]
+
+
+def test_page_is_html_with_a_csp_that_allows_only_its_own_scripts_and_api() -> None:
+    resp = get("http://localhost/api/dashboard")
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/html"
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "connect-src 'self'" in csp
+    assert "default-src 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_page_has_no_inline_script_and_loads_the_chart_library_before_its_own() -> None:
+    tags = parse(get("http://localhost/api/dashboard"))
+    scripts = [a for t, a in tags.tags if t == "script"]
+    assert tags.script_text.strip() == ""
+    assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
+        "uPlot.iife.min.js",
+        "dashboard_charts.js",
+        "dashboard.js",
+    ]
+    assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
+
+
+def test_page_asset_urls_carry_the_key_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = 'a"b<c>&d/+=' + "k" * 30
+    monkeypatch.setenv("AUTOCANARY_API_KEYS", key)
+    tags = parse(get("http://localhost/api/dashboard", code=key))
+    urls = asset_urls(tags)
+    assert len(urls) == 5
+    for url in urls:
+        assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D" + "k" * 30), url
+    raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
+    assert key not in raw
+
+
+def test_page_asset_urls_follow_the_route_prefix_of_the_page() -> None:
+    for url, prefix in (
+        ("http://localhost/api/dashboard", "/api/dashboard/assets/"),
+        ("http://localhost/api/dashboard/", "/api/dashboard/assets/"),
+        ("https://app.example/ops/dashboard?code=x", "/ops/dashboard/assets/"),
+    ):
+        urls = asset_urls(parse(get(url)))
+        assert urls and all(u.startswith(prefix) for u in urls), (url, urls)
+
+
+def test_page_opened_with_the_key_in_the_header_has_asset_urls_without_a_code() -> None:
+    resp = get("http://localhost/api/dashboard", headers={"x-functions-key": API_KEY})
+    urls = asset_urls(parse(resp))
+    assert urls and all("?" not in u for u in urls)
+
+
+@pytest.mark.parametrize("code", [None, "not-the-key-0123456789abcdefghijklmnop"])
+@pytest.mark.parametrize("what", ["page", "asset"])
+def test_page_and_assets_without_the_api_key_are_a_json_401_with_a_hint(
+    what: str, code: str | None
+) -> None:
+    params = {} if code is None else {"code": code}
+    if what == "page":
+        resp = get("http://localhost/api/dashboard", headers={"accept": "text/html"}, **params)
+    else:
+        url = "http://localhost/api/dashboard/assets/dashboard.js"
+        resp = get(url, route={"name": "dashboard.js"}, headers={"accept": "*/*"}, **params)
+    assert resp.status_code == 401
+    body = json.loads(resp.get_body())
+    assert body["error"]["hint"]
+    assert "API key" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("dashboard.js", "text/javascript"),
+        ("dashboard_charts.js", "text/javascript"),
+        ("dashboard.css", "text/css"),
+        ("uPlot.iife.min.js", "text/javascript"),
+        ("uPlot.min.css", "text/css"),
+    ],
+)
+def test_asset_is_served_with_its_content_type(name: str, content_type: str) -> None:
+    resp = asset(name)
+    assert resp.status_code == 200
+    assert resp.mimetype == content_type
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.get_body() == (ASSETS / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "missing.js",
+        "../dashboard.py",
+        "..%2Fdashboard.py",
+        "..",
+        ".hidden.js",
+        "uPlot.LICENSE",  # shipped for the licence, not served: no content type
+        "a/b.js",
+        "",
+        "x" * 200 + ".js",
+    ],
+)
+def test_asset_that_is_not_a_shipped_file_is_a_json_404(name: str) -> None:
+    resp = asset(name)
+    assert resp.status_code == 404
+    body = json.loads(resp.get_body())
+    assert body["error"]["code"] == "unknown_asset"
+
+
+def test_dashboard_routes_are_anonymous_at_host_level() -> None:
+    """The app checks the key itself, as for the operator API (one key opens both). A
+    FunctionApp of its own: function_app.app's functions may be read only once per process
+    (test_handlers reads them, and pins that function_app registers these two)."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    app.register_functions(dashboard.bp)
+    functions = {f.get_function_name(): f for f in app.get_functions()}
+    assert set(functions) == {"dashboard", "dashboard_asset"}
+    for name, route in (("dashboard", "dashboard"), ("dashboard_asset", "dashboard/assets/{name}")):
+        trigger = functions[name].get_bindings_dict()["bindings"][0]
+        assert trigger["type"] == "httpTrigger"
+        assert trigger["route"] == route
+        assert trigger["authLevel"] == func.AuthLevel.ANONYMOUS
+
+
+def _package_pin() -> str:
+    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
+    pin: str = package["dependencies"]["uplot"]
+    return pin
+
+
+def test_uplot_is_pinned_to_one_exact_version_in_package_json_and_its_lock() -> None:
+    pin = _package_pin()
+    assert re.fullmatch(r"1\.6\.\d+", pin), pin
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    assert lock["packages"]["node_modules/uplot"]["version"] == pin
+    assert lock["packages"][""]["dependencies"]["uplot"] == pin
+
+
+def test_vendored_uplot_announces_the_pinned_version() -> None:
+    head = (ASSETS / "uPlot.iife.min.js").read_text(encoding="utf-8")[:200]
+    assert f"(v{_package_pin()})" in head, head
+
+
+@pytest.mark.parametrize(("vendored", "in_package"), sorted(VENDORED.items()))
+def test_vendored_uplot_file_is_byte_for_byte_the_pinned_npm_package(
+    vendored: str, in_package: str
+) -> None:
+    installed = json.loads((UPLOT / "package.json").read_text(encoding="utf-8"))
+    assert installed["version"] == _package_pin(), "node_modules is stale: run npm install"
+    assert (ASSETS / vendored).read_bytes() == (UPLOT / in_package).read_bytes()
+
+
+def test_vendored_uplot_licence_is_mit() -> None:
+    text = (ASSETS / "uPlot.LICENSE").read_text(encoding="utf-8")
+    assert "MIT" in text and "Leon Sorokin" in text
+
+
+def _funcignore() -> pathspec.GitIgnoreSpec:
+    lines = (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.iterdir()))
+def test_funcignore_publishes_every_dashboard_asset(name: str) -> None:
+    assert not _funcignore().match_file(f"handlers/dashboard_assets/{name}")
+
+
+def test_every_asset_the_page_loads_is_shipped() -> None:
+    names: list[Any] = [*dashboard.STYLES, *dashboard.SCRIPTS]
+    assert all((ASSETS / n).is_file() for n in names)
+
+
+def test_readme_shows_the_committed_screenshot_and_the_command_that_makes_it() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/dashboard.png)" in readme
+    assert "make screenshot" in readme
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "tests.dashboard_support docs/dashboard.png" in makefile
+    png = (ROOT / "docs" / "dashboard.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    assert width == 1400
