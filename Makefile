@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AZURITE := node_modules/.bin/azurite-table
 
-.PHONY: all venv node chromium screenshot test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
+.PHONY: all venv cli tmux node chromium screenshot test lint typecheck unit integration e2e soak demo up bench bench-judge bench-router bench-coldstart bench-alert bench-sim bench-scale clean checkov
 
 all: test
 
@@ -15,9 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python \
 		"$$(grep -o '^azure-functions-runtime==[0-9.]*' requirements-dev.txt)"
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The `autocanary` CLI (pyproject's console script) in .venv, editable; part of the bootstrap.
+cli: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps -e .
+
+# The CLI's real-terminal test drives `autocanary get --watch` in tmux (Debian's package).
+tmux:
+	@command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -45,11 +54,11 @@ typecheck: $(STAMP)
 
 # Unit and integration tests on both cores (pytest-xdist; each worker starts its own Azurite
 # and emulator on free ports), then the whole-stack e2e tests one after another.
-test: $(STAMP) $(AZURITE) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(AZURITE) $(CHROMIUM) tmux lint typecheck
 	$(PY) -m pytest -n 2 tests/unit tests/integration
 	$(PY) -m pytest tests/e2e
 
-unit: $(STAMP) $(AZURITE)
+unit: $(STAMP) $(AZURITE) tmux
 	$(PY) -m pytest -n 2 tests/unit
 
 integration: $(STAMP) $(AZURITE) $(CHROMIUM)

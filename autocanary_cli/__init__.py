@@ -1,0 +1,1 @@
+"""The ``autocanary`` command line: watch and steer rollouts through the operator API."""
