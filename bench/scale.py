@@ -130,10 +130,10 @@ class SlowEndpoints(FakeEndpoints):
         if self.seconds > 0:
             time.sleep(self.seconds * count)
 
-    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+    def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         with self._count:
             self.endpoint_reads += 1
-        return super().get_endpoint(endpoint)
+        return super().get_endpoint(endpoint, listed_since=listed_since)
 
 
 class SlowMetrics(FakeMetrics):

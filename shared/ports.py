@@ -37,9 +37,11 @@ class Clock(Protocol):
 class EndpointControl(Protocol):
     """Azure ML online endpoints. Every method is idempotent; none blocks on provisioning."""
 
-    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+    def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         """Traffic, mirror, and every deployment with its provisioning state.
-        Raises NotFound for an unknown endpoint."""
+        Raises NotFound for an unknown endpoint. ``listed_since`` (a reconcile tick's start,
+        monotonic seconds) lets the split come from one listing of the workspace's endpoints
+        taken since then, shared by the tick's reads; None: read afresh."""
         ...
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:

@@ -304,6 +304,10 @@ class Engine:
         if not entries:
             return []
         workers = self.pool_size(len(entries))
+        # The tick's endpoint reads may share one listing of the workspace taken since now (one
+        # ARM read per endpoint, plus the listing's pages): nothing the tick decides on is older
+        # than the tick. Reads outside a tick (events, alerts, operators) stay fresh.
+        tick_start = time.monotonic()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
             started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
             reads = list(pool.map(self._read_safely, entries))
@@ -321,7 +325,7 @@ class Engine:
             started = time.monotonic()
             outcomes = list(
                 pool.map(
-                    lambda pair: self._reconcile_entry(pair[0], pair[1], prefetched),
+                    lambda pair: self._reconcile_entry(pair[0], pair[1], prefetched, tick_start),
                     zip(entries, reads, strict=True),
                 )
             )
@@ -350,6 +354,7 @@ class Engine:
         entry: IndexEntry,
         read: Slot | ReconcileOutcome,
         prefetched: Mapping[str, Sequence[Minute]],
+        listed_since: float | None = None,
     ) -> ReconcileOutcome | None:
         if isinstance(read, ReconcileOutcome):
             return read
@@ -359,16 +364,19 @@ class Engine:
             except Exception:
                 log.exception("dropping %s from the index failed", entry.endpoint)
             return None
-        return self._reconcile_safely(entry.endpoint, prefetched, read)
+        return self._reconcile_safely(entry.endpoint, prefetched, read, listed_since)
 
     def _reconcile_safely(
         self,
         endpoint: str,
         prefetched: Mapping[str, Sequence[Minute]],
         slot: Slot | None = None,
+        listed_since: float | None = None,
     ) -> ReconcileOutcome:
         try:
-            return self.reconcile(endpoint, prefetched=prefetched, slot=slot)
+            return self.reconcile(
+                endpoint, prefetched=prefetched, slot=slot, listed_since=listed_since
+            )
         except Exception as exc:  # one endpoint's failure never stops the others
             log.exception("reconcile of %s failed", endpoint)
             self._record_failure(endpoint, exc)
@@ -387,10 +395,11 @@ class Engine:
         *,
         prefetched: Mapping[str, Sequence[Minute]] | None = None,
         slot: Slot | None = None,
+        listed_since: float | None = None,
     ) -> ReconcileOutcome:
         """One level-triggered step for one endpoint (optionally carrying a command).
         ``slot``, if given, is the endpoint's slot as just read; it is re-read only when a
-        write finds it stale."""
+        write finds it stale. ``listed_since``: a tick's start (see ``_tick``)."""
         read = slot
         for _ in range(MAX_ATTEMPTS):
             slot = read if read is not None else self.store.read(endpoint)
@@ -412,7 +421,8 @@ class Engine:
                 return ReconcileOutcome(
                     endpoint, active.id, active.phase.value, active.reason, False
                 )
-            ep = self._endpoint(endpoint)
+            ep = self._endpoint(endpoint, listed_since)
+            listed_since = None  # a retry after a stale write reads afresh
             verdict: Verdict | None = None
             judging: Judging | None = None
             if command is None:
@@ -505,9 +515,11 @@ class Engine:
             details={"phase": latest[0].phase.value, "allowed": []},
         )
 
-    def _endpoint(self, endpoint: str) -> EndpointInfo | None:
+    def _endpoint(self, endpoint: str, listed_since: float | None = None) -> EndpointInfo | None:
         try:
-            return self.endpoints.get_endpoint(endpoint)
+            if listed_since is None:
+                return self.endpoints.get_endpoint(endpoint)
+            return self.endpoints.get_endpoint(endpoint, listed_since=listed_since)
         except NotFound:
             return None
 

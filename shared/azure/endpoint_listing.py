@@ -19,8 +19,11 @@ deployment list each. An endpoint changed through this process since the listing
 Changes made elsewhere (by hand) are seen up to ``ttl_s`` late. That is not harmless: the
 engine decides on what it reads, and a rollout registered right after its endpoint's traffic
 was set by hand failed "no live deployment" on a stale listing (the end-to-end demo). So it is
-off by default (``DEFAULT_TTL_S`` 0); it belongs to a reconcile tick's own reads only (a
-listing taken at the tick's start and dropped at its end), which needs the engine to scope it.
+off by default (``DEFAULT_TTL_S`` 0) for reads at large. A reconcile tick's own reads use it
+instead with ``since`` (the tick's start, ``EndpointControl.get_endpoint(listed_since=...)``):
+a listing taken during the tick serves the tick's other endpoints, so a tick costs one ARM read
+per endpoint plus the listing's pages, and what it decides on is never older than the tick.
+Every other read (an event's first reconcile, an alert, an operator) stays fresh.
 """
 
 from __future__ import annotations
@@ -52,13 +55,16 @@ class Listing(Generic[V]):
         self._changed: dict[str, float] = {}  # key -> when this process last changed it
         self.listings = 0  # listings taken (for tests and benchmarks)
 
-    def get(self, key: str, refresh: Callable[[], Mapping[str, V]]) -> V | None:
-        """The entry for ``key``, from the listing in hand when it is young enough and was
-        taken after this process last changed ``key``; else from a new listing (``refresh``).
-        None when a new listing does not have it."""
+    def get(
+        self, key: str, refresh: Callable[[], Mapping[str, V]], since: float | None = None
+    ) -> V | None:
+        """The entry for ``key``, from the listing in hand when it is young enough (or, with
+        ``since``, taken at or after ``since``: a reconcile tick's start) and was taken after
+        this process last changed ``key``; else from a new listing (``refresh``). None when a
+        new listing does not have it."""
         k = key.lower()
         with self._lock:
-            if self._usable(k):
+            if self._usable(k, since):
                 return self._entries.get(k)
             started = self._clock()
             entries = refresh()
@@ -72,10 +78,13 @@ class Listing(Generic[V]):
         with self._lock:
             self._changed[key.lower()] = self._clock()
 
-    def _usable(self, k: str) -> bool:
-        if self._taken_at is None or self.ttl_s <= 0:
+    def _usable(self, k: str, since: float | None = None) -> bool:
+        if self._taken_at is None:
             return False
-        if self._clock() - self._taken_at >= self.ttl_s:
+        if since is not None:
+            if self._taken_at < since:
+                return False
+        elif self.ttl_s <= 0 or self._clock() - self._taken_at >= self.ttl_s:
             return False
         if k not in self._entries:
             return False  # created since the listing, perhaps: list again

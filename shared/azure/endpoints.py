@@ -156,8 +156,8 @@ class MLEndpointControl:
         self._client = retry.LazyClient(client_factory or self._build_client)
 
     # ---------------------------------------------------------------- the port
-    def get_endpoint(self, endpoint: str) -> EndpointInfo:
-        ep, deployments = self._read(endpoint)
+    def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
+        ep, deployments = self._read(endpoint, listed_since)
         traffic_in = {str(k): int(v) for k, v in (ep.traffic or {}).items()}
         infos: dict[str, DeploymentInfo] = {}
         for dep in deployments:
@@ -365,7 +365,7 @@ class MLEndpointControl:
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return retry.call(fn, what, policy=self._retry, pacer=self._pacer)
 
-    def _read(self, endpoint: str) -> tuple[Any, list[Any]]:
+    def _read(self, endpoint: str, listed_since: float | None = None) -> tuple[Any, list[Any]]:
         """The endpoint and its deployments: two ARM reads (with a listing: one, plus the
         listing's pages when it is taken again)."""
         ml = self._ml()
@@ -376,8 +376,8 @@ class MLEndpointControl:
             )
             return {str(item.name): item for item in items}
 
-        if self._listing.ttl_s > 0:
-            ep = self._listing.get(endpoint, listing)
+        if listed_since is not None or self._listing.ttl_s > 0:
+            ep = self._listing.get(endpoint, listing, since=listed_since)
             if ep is None:
                 raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
         else:

@@ -154,17 +154,18 @@ class FakeEndpoints:
         self.arm_read(max(1, math.ceil(len(names) / self.listing_page)))
         return dict.fromkeys(names, True)
 
-    def _endpoint_reads(self, endpoint: str) -> None:
+    def _endpoint_reads(self, endpoint: str, listed_since: float | None = None) -> None:
         """What the adapter reads for an endpoint: its GET and its deployment list, or with a
-        listing the deployment list and, when it is taken again, the listing's pages."""
-        if self._listing.ttl_s > 0:
-            self._listing.get(endpoint, self._list_workspace)
+        listing (a tick's, or ``listing_ttl_s``) the deployment list and, when it is taken
+        again, the listing's pages."""
+        if listed_since is not None or self._listing.ttl_s > 0:
+            self._listing.get(endpoint, self._list_workspace, since=listed_since)
             self.arm_read()
         else:
             self.arm_read(2)
 
-    def get_endpoint(self, endpoint: str) -> EndpointInfo:
-        self._endpoint_reads(endpoint)
+    def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
+        self._endpoint_reads(endpoint, listed_since)
         with self._lock:
             self._fault("get_endpoint", endpoint)
             ep = self._get(endpoint)

@@ -168,9 +168,9 @@ class CrashingEndpoints:
         self.inner = inner
         self.crasher = crasher
 
-    def get_endpoint(self, endpoint: str) -> EndpointInfo:
+    def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self.crasher.alive()
-        return self.inner.get_endpoint(endpoint)
+        return self.inner.get_endpoint(endpoint, listed_since=listed_since)
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         self.crasher.alive()

@@ -294,6 +294,23 @@ def test_traffic_and_mirror_are_set_in_one_update(world: World, ep: str) -> None
     assert (info.live_traffic(), info.live_mirror()) == ({"blue": 75, "fraud-v2": 25}, {})
 
 
+def test_a_ticks_listed_read_matches_a_fresh_read_and_sees_its_own_traffic_update(
+    world: World, ep: str
+) -> None:
+    _create(world, ep, "fraud-v2")
+    tick = time.monotonic()
+    listed = world.control.get_endpoint(ep, listed_since=tick)
+    fresh = world.control.get_endpoint(ep)
+    assert (listed.live_traffic(), listed.live_mirror(), sorted(listed.deployments)) == (
+        fresh.live_traffic(),
+        fresh.live_mirror(),
+        sorted(fresh.deployments),
+    )
+    world.control.set_traffic(ep, {"blue": 90, "fraud-v2": 10}, {})
+    again = world.control.get_endpoint(ep, listed_since=tick)  # the same tick
+    assert again.live_traffic() == {"blue": 90, "fraud-v2": 10}
+
+
 @pytest.mark.parametrize(
     "traffic,mirror",
     [

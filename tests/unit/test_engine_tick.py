@@ -72,6 +72,22 @@ def test_a_tick_makes_one_endpoint_read_per_held_rollout() -> None:
     assert sorted(target for _, target in reads) == list(ENDPOINTS)
 
 
+def test_a_ticks_endpoint_reads_share_one_workspace_listing_one_arm_read_each() -> None:
+    """Issue 13: at most one ARM read per active rollout a tick (each endpoint's deployment
+    list) plus one listing of the workspace's endpoints for the whole tick."""
+    w, _ = held_world()
+    before = w.endpoints.arm_reads
+    w.tick(60)
+    assert w.endpoints.arm_reads - before == len(ENDPOINTS) + 1
+
+
+def test_a_read_outside_a_tick_is_fresh_two_arm_reads() -> None:
+    w, _ = held_world()
+    before = w.endpoints.arm_reads
+    w.engine.reconcile("ep0")
+    assert w.endpoints.arm_reads - before == 2
+
+
 def test_a_paused_rollout_without_canary_traffic_costs_no_endpoint_read() -> None:
     w = make_world()
     w.engine.on_model_registered(w.model())  # provisioning: no traffic on the canary yet

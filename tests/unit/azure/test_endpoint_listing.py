@@ -112,3 +112,45 @@ def test_clocked_fake_counts_arm_reads_with_its_listing_on_the_listing_clock() -
     seconds.t += 20
     fake.get_endpoint("ep0")
     assert fake.arm_reads == 4 + 2
+
+
+def test_a_ticks_reads_share_a_listing_taken_since_the_tick_started_even_with_no_ttl() -> None:
+    c = Counted(ttl=0.0)
+    tick = c.clock.t
+    assert [c.listing.get(k, c.refresh, since=tick) for k in ("ep-a", "ep-b")] == [1, 1]
+    c.clock.t += 25  # a long tick: still its own listing
+    assert c.listing.get("ep-a", c.refresh, since=tick) == 1
+    assert c.taken == 1
+
+
+def test_a_listing_taken_before_the_tick_started_is_not_used_by_it() -> None:
+    c = Counted(ttl=0.0)
+    assert c.listing.get("ep-a", c.refresh, since=c.clock.t) == 1
+    c.clock.t += 60
+    assert c.listing.get("ep-a", c.refresh, since=c.clock.t) == 2  # the next tick lists again
+
+
+def test_reads_outside_a_tick_never_use_its_listing() -> None:
+    c = Counted(ttl=0.0)
+    c.listing.get("ep-a", c.refresh, since=c.clock.t)
+    assert c.get("ep-a") == 2 and c.taken == 2
+
+
+def test_a_key_changed_during_the_tick_is_listed_again_for_it() -> None:
+    c = Counted(ttl=0.0)
+    tick = c.clock.t
+    c.listing.get("ep-a", c.refresh, since=tick)
+    c.clock.t += 1
+    c.listing.changed("ep-a")
+    c.clock.t += 1
+    assert c.listing.get("ep-a", c.refresh, since=tick) == 2
+
+
+def test_fake_counts_one_arm_read_per_endpoint_and_one_listing_for_a_tick() -> None:
+    fake = FakeEndpoints()
+    for name in ("a", "b", "c"):
+        fake.add_endpoint(name, {"blue": "azureml:m:1"}, {"blue": 100})
+    tick = 0.0
+    for name in ("a", "b", "c"):
+        fake.get_endpoint(name, listed_since=tick)
+    assert fake.arm_reads == 3 + 1
