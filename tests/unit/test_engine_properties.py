@@ -172,9 +172,12 @@ class EngineMachine(RuleBasedStateMachine):
         after = self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000))
         now = next((r for r in after if r.id == before.id), None)
         if before.canary and traffic.get(before.canary, 0) > 0 and now is not None:
-            assert now.pause_reason == machine.ROLLBACK_IMPOSSIBLE or now.phase in (
-                Phase.SUCCEEDED,
-            ), f"{name}: alert left {before.canary} serving {traffic} ({now.phase}, {now.reason})"
+            # RollbackImpossible either pauses (an operator may still act) or, once the rollback
+            # found nothing usable to restore, ends the rollout Failed with the canary serving.
+            impossible = machine.ROLLBACK_IMPOSSIBLE in (now.pause_reason, now.reason)
+            assert impossible or now.phase in (Phase.SUCCEEDED,), (
+                f"{name}: alert left {before.canary} serving {traffic} ({now.phase}, {now.reason})"
+            )
 
     @rule(
         name=st.sampled_from(ENDPOINTS),
@@ -286,10 +289,13 @@ class EngineMachine(RuleBasedStateMachine):
     def a_promoted_canary_runs_the_baselines_instance_count(self) -> None:
         for name in ENDPOINTS:
             info = self.w.endpoints.peek(name)
+            newer: set[str] = set()  # canary names a newer rollout made again (a downgrade)
             for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
                 dep = info.deployments.get(r.canary)
                 promoted = r.phase in (Phase.PROMOTING, Phase.WATCHING, Phase.SUCCEEDED)
-                if not promoted or dep is None or dep.provisioning_state == "Deleting":
+                reused = r.canary in newer
+                newer.add(r.canary)
+                if reused or not promoted or dep is None or dep.provisioning_state == "Deleting":
                     continue
                 COUNTS["checked_promoted_capacity"] += 1
                 assert (dep.instance_count or 0) >= LIVE_INSTANCES, (
