@@ -28,6 +28,7 @@ from shared.errors import (
     NotFound,
     PhaseConflict,
     StaleState,
+    TransientUpstreamError,
     is_permanent,
 )
 from shared.inputs import deployment_of, endpoint_of
@@ -119,6 +120,9 @@ class ReconcileOutcome:
     reason: str | None
     changed: bool
     error: dict[str, Any] | None = None
+    # a call to Azure this step asked for failed and may succeed if asked again (the next
+    # tick re-issues it; an alert's webhook answers 5xx so that Azure retries it too)
+    effect_retryable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -440,7 +444,7 @@ class Engine:
             except StaleState:
                 prefetched = None
                 continue
-            self._apply(transition.rollout, transition.effects)
+            failure = self._apply(transition.rollout, transition.effects)
             if stored is not None:
                 self._announce(transition.rollout, transition.effects)
                 self._send_outbox(stored)
@@ -451,6 +455,8 @@ class Engine:
                 nxt.phase.value,
                 nxt.reason,
                 stored is not None and transition.changed,
+                _error_dict(failure) if failure is not None else None,
+                failure is not None and not is_permanent(failure),
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
 
@@ -630,26 +636,30 @@ class Engine:
         return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
 
     # ------------------------------------------------------------------ effects
-    def _apply(self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True) -> None:
+    def _apply(
+        self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True
+    ) -> BaseException | None:
         """Apply the calls to Azure in order; a failed one is handed to the core
         (``effect_failed``) and stops the others (the next reconcile re-issues them: every
         effect is idempotent). Lifecycle events are not sent here: they were written to the
         slot's outbox with the state they announce and go out from there (:meth:`_send_outbox`),
-        whatever the calls did. When every call went through, a failure left over is cleared."""
-        failed = False
+        whatever the calls did. When every call went through, a failure left over is cleared.
+        Returns the failure, if one call failed."""
+        failed: BaseException | None = None
         for effect in effects:
-            if failed or isinstance(effect, PublishEvent):
+            if failed is not None or isinstance(effect, PublishEvent):
                 continue
             try:
                 self._apply_one(r, effect)
             except Exception as exc:
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
-                failed = True
-        if failed:
-            return
+                failed = exc
+        if failed is not None:
+            return failed
         if clear_failure and r.failure:
             self._clear_failure(r.endpoint, r.id)
+        return None
 
     def _apply_one(self, r: Rollout, effect: Effect) -> None:
         if isinstance(effect, CreateDeployment):
@@ -832,6 +842,15 @@ class Engine:
             outcome = self.reconcile(endpoint, command)
         except PhaseConflict as exc:
             return AlertResult(endpoint, "ignored", exc.message, slot.active.id)
+        if outcome.effect_retryable:
+            # The rollback was decided and recorded, but Azure failed the traffic change: the
+            # canary may still serve. Answer 5xx (raised after the alert's other targets) so
+            # the action group sends the alert again; the timer retries it meanwhile.
+            code = (outcome.error or {}).get("code")
+            raise TransientUpstreamError(
+                f"rolling back {endpoint}: Azure failed a call ({code}); retrying",
+                details={"endpoint": endpoint, "error": outcome.error},
+            )
         if outcome.reason == machine.ALERT_ON_OTHER_DEPLOYMENT:
             return AlertResult(
                 endpoint,

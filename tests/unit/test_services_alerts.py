@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared import machine as m
+from shared.errors import TransientUpstreamError
 from shared.model import Alert, Phase
 from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
 
@@ -97,3 +100,19 @@ def test_deployment_scope_target_on_the_baseline_rolls_nothing_back() -> None:
     results = w.engine.on_alert(Alert("a1", "p99", "Fired", (target,)))
     assert [r.outcome for r in results] == ["not_rolled_back"]
     assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
+
+
+def test_an_alert_whose_traffic_change_azure_fails_answers_5xx_so_azure_sends_it_again() -> None:
+    """The rollback is decided and recorded, but the traffic update fails (a 503): the webhook
+    must not answer 200 with the canary still serving; the retried alert restores traffic."""
+    w = make_world()
+    _canary_live(w)
+    w.endpoints.fail_op["set_traffic"] = [TransientUpstreamError("ARM 503")]
+    alert = Alert("a1", "p99", "Fired", (_target("fraud"),))
+    with pytest.raises(TransientUpstreamError):
+        w.engine.on_alert(alert)
+    active = w.store.read("fraud").active
+    assert active is not None and active.phase is Phase.ROLLING_BACK
+    assert w.endpoints.traffic("fraud") != {"blue": 100}
+    again = w.engine.on_alert(alert)  # Azure's retry of the webhook
+    assert w.endpoints.traffic("fraud") == {"blue": 100}, again
