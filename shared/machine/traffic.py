@@ -206,8 +206,14 @@ def _kept_mirror(r: Rollout, ep: EndpointInfo | None = None) -> dict[str, int]:
 
 def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
     """Why a rollback cannot restore the old split now, or None if it can."""
-    if r.phase in (Phase.PENDING, Phase.PROVISIONING) or not r.canary:
+    if not r.canary:
         return None
+    if r.phase in (Phase.PENDING, Phase.PROVISIONING):
+        # Before live stages the canary serves nothing, unless traffic was routed to it by
+        # hand: then taking it out needs somewhere to send that traffic, as later.
+        serving = ep is not None and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
+        if not serving:
+            return None
     if r.cleanup and r.phase is Phase.WATCHING:
         return f"the old deployment {r.baseline} is being deleted after the watch window"
     if ep is not None and _restore_split(r, ep) is None:

@@ -298,8 +298,12 @@ class EngineMachine(RuleBasedStateMachine):
                 if reused or not promoted or dep is None or dep.provisioning_state == "Deleting":
                     continue
                 COUNTS["checked_promoted_capacity"] += 1
-                assert (dep.instance_count or 0) >= LIVE_INSTANCES, (
-                    f"{name}: {r.canary} promoted on {dep.instance_count} instances"
+                # The baseline's count when the rollout began: LIVE_INSTANCES, unless an earlier
+                # rollout left a smaller deployment serving (a rollback that was impossible).
+                live = int((r.capacity or {}).get("live") or LIVE_INSTANCES)
+                assert (dep.instance_count or 0) >= live, (
+                    f"{name}: {r.canary} promoted on {dep.instance_count} instances, "
+                    f"its baseline ran {live}"
                 )
 
     @invariant()
