@@ -349,19 +349,10 @@ def cancel_waiting(
     message = f"{waiting.model.asset_id} will not start: cancelled by {actor} ({reason})"
     if active is None or active.phase.terminal:
         return Cancellation(active, None, waiting, message)
-    record = DecisionRecord(
-        seq=active.seq + 1,
-        at=now,
-        rollout_id=active.id,
-        phase_from=active.phase,
-        phase_to=active.phase,
-        stage_from=active.stage,
-        stage_to=active.stage,
-        reason=WAITING_CANCELLED,
-        message=message,
-        actor=actor,
-        evidence={"reason": reason, "cancelled": waiting.model.to_dict()},
-    )
+    evidence = {"reason": reason, "cancelled": waiting.model.to_dict()}
+    record = _record(active, now, WAITING_CANCELLED, message, evidence, actor=actor).record
+    assert record is not None
+    # the record only: the rollout keeps its reason, message and evidence
     return Cancellation(active.evolve(seq=record.seq, updated_at=now), record, waiting, message)
 
 
