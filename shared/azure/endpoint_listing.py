@@ -28,6 +28,7 @@ Every other read (an event's first reconcile, an alert, an operator) stays fresh
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -89,3 +90,27 @@ class Listing(Generic[V]):
         if k not in self._entries:
             return False  # created since the listing, perhaps: list again
         return self._changed.get(k, float("-inf")) < self._taken_at
+
+
+def count_endpoint_read(
+    listing: Listing[bool],
+    endpoint: str,
+    names: Callable[[], list[str]],
+    page: int,
+    arm_read: Callable[[int], None],
+    listed_since: float | None = None,
+) -> None:
+    """Count, for a fake, the ARM reads the adapter sends for one endpoint read: its GET and
+    its deployment list; with a listing (a tick's, or ``listing_ttl_s``) the deployment list
+    and, when the listing is taken again, one read per ``page`` endpoints of ``names()``."""
+    if listed_since is None and listing.ttl_s <= 0:
+        arm_read(2)
+        return
+
+    def listed() -> dict[str, bool]:
+        found = names()
+        arm_read(max(1, math.ceil(len(found) / page)))
+        return dict.fromkeys(found, True)
+
+    listing.get(endpoint, listed, since=listed_since)
+    arm_read(1)

@@ -18,7 +18,6 @@ until then under the old state.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
+from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
 from shared.errors import (
     AzureBusy,
     InvalidInput,
@@ -177,20 +176,18 @@ class ClockedEndpoints:
         with self._count:
             self.arm_reads += count
 
-    def _list_workspace(self) -> dict[str, bool]:
-        names = list(self._endpoints)
-        self._arm_read(max(1, math.ceil(len(names) / self.listing_page)))
-        return dict.fromkeys(names, True)
+    def _endpoint_names(self) -> list[str]:
+        return list(self._endpoints)
 
     def _endpoint_reads(self, endpoint: str, listed_since: float | None = None) -> None:
-        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
-        listing (a tick's, or ``listing_ttl_s``) the deployment list and, when it is taken
-        again, the listing's pages."""
-        if listed_since is not None or self._listing.ttl_s > 0:
-            self._listing.get(endpoint, self._list_workspace, since=listed_since)
-            self._arm_read()
-        else:
-            self._arm_read(2)
+        count_endpoint_read(
+            self._listing,
+            endpoint,
+            self._endpoint_names,
+            self.listing_page,
+            self._arm_read,
+            listed_since,
+        )
 
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self._endpoint_reads(endpoint, listed_since)

@@ -20,13 +20,12 @@ counted (outside the fake's lock: a subclass may add latency there).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
+from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
 from shared.errors import AzureBusy, InvalidInput, NotFound
 from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
@@ -148,21 +147,19 @@ class FakeEndpoints:
         with self._count:
             self.arm_reads += count
 
-    def _list_workspace(self) -> dict[str, bool]:
+    def _endpoint_names(self) -> list[str]:
         with self._lock:
-            names = list(self._endpoints)
-        self.arm_read(max(1, math.ceil(len(names) / self.listing_page)))
-        return dict.fromkeys(names, True)
+            return list(self._endpoints)
 
     def _endpoint_reads(self, endpoint: str, listed_since: float | None = None) -> None:
-        """What the adapter reads for an endpoint: its GET and its deployment list, or with a
-        listing (a tick's, or ``listing_ttl_s``) the deployment list and, when it is taken
-        again, the listing's pages."""
-        if listed_since is not None or self._listing.ttl_s > 0:
-            self._listing.get(endpoint, self._list_workspace, since=listed_since)
-            self.arm_read()
-        else:
-            self.arm_read(2)
+        count_endpoint_read(
+            self._listing,
+            endpoint,
+            self._endpoint_names,
+            self.listing_page,
+            self.arm_read,
+            listed_since,
+        )
 
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self._endpoint_reads(endpoint, listed_since)
