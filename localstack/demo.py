@@ -5,7 +5,8 @@ creates the endpoint ``fraud-demo`` with a live deployment of the sample model, 
 app to the workspace's ModelRegistered events, adds a latency alert rule that calls the app,
 sends steady traffic, and plays the scenarios of :mod:`localstack.scenarios`. Metric minutes
 last ``--bucket-seconds`` and the reconcile timer is run every ``--reconcile-every`` seconds,
-so the whole demo takes about two minutes. Everything it started is stopped at the end, on
+so the whole demo takes about two minutes (a stage's deadline is far longer: only a rare
+unlucky stage runs long). Everything it started is stopped at the end, on
 Ctrl-C and on failure. Exit code 0 when every scenario ended as expected within the budget,
 1 otherwise, 2 when the stack could not start, 130 when interrupted.
 """
@@ -44,6 +45,9 @@ from shared.model import deployment_name
 from shared.policy import load_policy_text
 
 MODEL = "fraud"
+# The demo's traffic: scoring requests per second, and real seconds in one metric minute.
+RATE = 60.0
+BUCKET_SECONDS = 2.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,14 +55,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m localstack.demo", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--policy", type=Path, default=DEMO_POLICY, help="rollout policy file")
-    parser.add_argument("--rate", type=float, default=60.0, help="scoring requests per second")
+    parser.add_argument("--rate", type=float, default=RATE, help="scoring requests per second")
     parser.add_argument(
-        "--bucket-seconds", type=float, default=2.0, help="real seconds in one metric minute"
+        "--bucket-seconds",
+        type=float,
+        default=BUCKET_SECONDS,
+        help="real seconds in one metric minute",
     )
     parser.add_argument(
         "--reconcile-every", type=float, default=1.0, help="seconds between reconcile runs"
     )
-    parser.add_argument("--budget", type=float, default=180.0, help="seconds for the whole demo")
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds for the whole demo")
     parser.add_argument(
         "--alert-threshold-ms", type=float, default=200.0, help="latency alert threshold (P90)"
     )

@@ -77,7 +77,7 @@ def demo_scenarios(
     *,
     bad_error_rate: float = 0.25,
     slow_latency_ms: float = 300.0,
-    timeouts: Sequence[float] = (100.0, 45.0, 45.0, 45.0),
+    timeouts: Sequence[float] = (260.0, 60.0, 60.0, 60.0),
 ) -> list[Scenario]:
     """The four scenarios, in the order the demo plays them."""
     good, bad, slow, flipped = versions

@@ -29,9 +29,13 @@ from localstack.workspace import (
     register_model,
 )
 from shared.model import deployment_name
+from shared.policy import Stage
 
 KINDS = ("good", "errors", "slow")
 RATE = 50.0  # scoring requests per second while a scenario plays
+# The one judged stage: 120 s as in the demo policy, so a good version is cleared before its
+# deadline nearly always (tests/unit/test_demo_policy_power.py), typically in about 10 s.
+E2E_STAGE = Stage(weight=50, min_duration=2.0, max_duration=120.0)
 
 
 def short_policy(path: Path) -> Path:
@@ -40,9 +44,12 @@ def short_policy(path: Path) -> Path:
     policy: dict[str, Any] = yaml.safe_load(DEMO_POLICY.read_text(encoding="utf-8"))
     defaults = policy["defaults"]
     defaults["shadow"] = {"percent": 20, "duration": "3s"}
-    # 45 s as in the demo policy: the newest 3 metric minutes (6 s) of a stage are still being
-    # ingested when the judge reads them, so a stage needs longer to gather its evidence.
-    defaults["stages"] = [{"weight": 50, "min_duration": "2s", "max_duration": "45s"}, 100]
+    stage = {
+        "weight": E2E_STAGE.weight,
+        "min_duration": f"{E2E_STAGE.min_duration:g}s",
+        "max_duration": f"{E2E_STAGE.max_duration:g}s",
+    }
+    defaults["stages"] = [stage, 100]
     defaults["watch_window"] = "2s"
     if "compare" in defaults:  # its sample file goes beside this copy of the policy
         sample = defaults["compare"]["sample"]
@@ -74,7 +81,7 @@ class World:
     # Generous: the emulator shows metric minutes only after Azure's ingestion delay (2 API
     # minutes, then 1 of revision: 6 s here), and registering version 1 starts a rollout of
     # its own that version 2 waits for.
-    def play(self, kind: str, timeout: float = 120.0) -> tuple[Result, str]:
+    def play(self, kind: str, timeout: float = 200.0) -> tuple[Result, str]:
         """Create endpoint ``e2e-<kind>`` with version 1 live, score it, play the scenario;
         returns the result and the narration."""
         scenario = self.scenario(kind)
