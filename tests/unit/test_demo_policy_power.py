@@ -86,37 +86,38 @@ def _stage_cases() -> list[tuple[str, int, float, Traffic]]:
     return cases
 
 
-@pytest.mark.parametrize(
+STAGES = pytest.mark.parametrize(
     ("weight", "max_duration", "traffic"),
     [c[1:] for c in _stage_cases()],
     ids=[c[0] for c in _stage_cases()],
 )
+
+
+def _stage(
+    weight: int, max_duration: float, traffic: Traffic, canary_rate: float
+) -> tuple[int, int, int]:
+    """One judged stage of the demo policy at ``traffic``, played RUNS times."""
+    policy = _policy()
+    minutes = _settled_minutes(max_duration, policy.settle, traffic.bucket_seconds)
+    per_minute = round(traffic.rate * traffic.bucket_seconds)
+    return _play(policy.judge, per_minute, weight / 100, canary_rate, minutes)
+
+
+@STAGES
 def test_a_good_version_is_cleared_before_the_stage_deadline_nearly_always(
     weight: int, max_duration: float, traffic: Traffic
 ) -> None:
-    policy = _policy()
-    minutes = _settled_minutes(max_duration, policy.settle, traffic.bucket_seconds)
-    per_minute = round(traffic.rate * traffic.bucket_seconds)
-    promoted, rolled, undecided = _play(
-        policy.judge, per_minute, weight / 100, BASELINE_ERROR_RATE, minutes
-    )
+    promoted, rolled, undecided = _stage(weight, max_duration, traffic, BASELINE_ERROR_RATE)
     # at most 0.1 % of stages fail: the demo plays two, the e2e one
-    assert rolled + undecided <= RUNS // 1000, (promoted, rolled, undecided, minutes)
+    assert rolled + undecided <= RUNS // 1000, (promoted, rolled, undecided)
 
 
-@pytest.mark.parametrize(
-    ("weight", "max_duration", "traffic"),
-    [c[1:] for c in _stage_cases()],
-    ids=[c[0] for c in _stage_cases()],
-)
+@STAGES
 def test_a_version_failing_25_percent_is_rolled_back_and_never_promoted(
     weight: int, max_duration: float, traffic: Traffic
 ) -> None:
-    policy = _policy()
     bad = demo_scenarios()[1].model.error_rate
-    minutes = _settled_minutes(max_duration, policy.settle, traffic.bucket_seconds)
-    per_minute = round(traffic.rate * traffic.bucket_seconds)
-    promoted, rolled, undecided = _play(policy.judge, per_minute, weight / 100, bad, minutes)
+    promoted, rolled, undecided = _stage(weight, max_duration, traffic, bad)
     assert promoted <= RUNS // 2000, (promoted, rolled, undecided)
     assert undecided == 0, (promoted, rolled, undecided)
 
