@@ -173,12 +173,18 @@ def ours(s: Series, settings: JudgeSettings, latency: str = "none", settle: int 
     res = _ours(s, settings, latency)
     if settle == 0:
         return res
+    return OursResult(
+        rollback=settled(res.rollback, settle, s.minutes),
+        reason=res.reason,
+        cleared=settled(res.cleared, settle, s.minutes),
+    )
 
-    def shift(a: IntArray) -> IntArray:
-        out: IntArray = np.where((a >= 0) & (a + settle < s.minutes), a + settle, -1)
-        return out
 
-    return OursResult(rollback=shift(res.rollback), reason=res.reason, cleared=shift(res.cleared))
+def settled(at: IntArray, settle: int, minutes: int) -> IntArray:
+    """Decision minutes of a rule that reads each minute only ``settle`` minutes after it
+    closes (final by then): each comes ``settle`` minutes later, or after the horizon (-1)."""
+    out: IntArray = np.where((at >= 0) & (at + settle < minutes), at + settle, -1)
+    return out
 
 
 def _ours_unsettled(s: Series, settings: JudgeSettings) -> OursResult:

@@ -5,7 +5,9 @@
 
 The benchmark simulates rollouts with known truth (fixed seeds) and prints a markdown table and
 a JSON document: rollback rate with a 95 % Wilson interval (a false rollback when the canary is
-good, a detection when it is bad), median and p90 minutes to detect, canary errors served before
+good, a detection when it is bad), median and p90 minutes to detect (over the detected rollouts,
+and over all of them with "never" counting as after the horizon: the goals use the latter, as
+times over the detected ones alone favour a rule that detects less), canary errors served before
 the rollback, and the median minutes until a good canary's first stage is cleared (ours: the
 judge would promote; savvi: its confidence bound on the ratio is below the clear margin; a
 rollout never cleared counts as after the horizon), each beside savvi's in the same cell, then
@@ -15,7 +17,8 @@ Rules: a naive threshold, an exact binomial test re-run every minute (peeked), a
 Mann-Whitney test, savvi (``bench._judge_savvi``: the peer, restarted at each stage with the new
 split) and ours (the default judge at alpha 0.01, clear_alpha 0.05; in the late cell on settled
 minutes, as the engine reads them, and on unsettled ones). savvi reads error counts only: in the
-latency cells its row is the error test alone.
+latency cells its row is the error test alone. In the late cell savvi runs on settled minutes
+(the row the goals compare with) and on the minutes as first read (the newest partly ingested).
 
 The replay reads a recorded series (see ``shared.judge.replay``) and prints one JSON line per
 minute with the decision the judge would have taken then, and its evidence.
@@ -41,6 +44,7 @@ from bench._judge_rules import (
     naive_error,
     naive_latency,
     ours,
+    settled,
 )
 from bench._judge_savvi import savvi_rule
 from bench._judge_sim import IntArray, Scenario, Series, Truth, simulate
@@ -67,6 +71,7 @@ LATENCY_STRICT = JudgeSettings(alpha=ALPHA, latency_margin=0.0)
 LATENCY_DEFAULT = JudgeSettings(alpha=ALPHA)
 OURS = "ours"
 SAVVI = "savvi (Lindon-Malek 2022)"
+SAVVI_UNSETTLED = f"{SAVVI}, on unsettled minutes"
 
 
 @dataclass(frozen=True)
@@ -100,13 +105,24 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def _peer(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The savvi row the cell's ratios and goals compare with."""
+    return next((r for r in rows if r.get("peer")), None)
+
+
 def summarise(
-    rule: str, s: Series, rollback: IntArray, cleared: IntArray | None = None
+    rule: str,
+    s: Series,
+    rollback: IntArray,
+    cleared: IntArray | None = None,
+    *,
+    peer: bool = False,
 ) -> dict[str, Any]:
     fired = rollback >= 0
     k, n = int(fired.sum()), len(rollback)
     lo, hi = wilson(k, n)
     minutes = rollback[fired] + 1  # the rollback comes after minute index t's data
+    all_minutes = np.where(fired, rollback + 1, s.minutes + 1)
     # canary errors served up to and including the deciding minute (all of them if never)
     cum = np.cumsum(s.x, axis=1)
     last = np.where(fired, rollback, s.minutes - 1)
@@ -118,8 +134,15 @@ def summarise(
         "rollback_ci95": [round(lo, 4), round(hi, 4)],
         "median_minutes": float(np.median(minutes)) if k else None,
         "p90_minutes": float(np.percentile(minutes, 90)) if k else None,
+        # over every rollout, a rollout never rolled back counting as after the horizon: the
+        # time to detect that compares rules with different detection rates (the figures
+        # above are over the detected ones only)
+        "median_minutes_all": _censored(np.median(all_minutes), s.minutes),
+        "p90_minutes_all": _censored(np.percentile(all_minutes, 90), s.minutes),
         "median_canary_errors_served": float(np.median(served)),
     }
+    if peer:
+        row["peer"] = True
     if cleared is not None:
         ok = cleared >= 0
         row["cleared_rate"] = float(ok.mean())
@@ -130,6 +153,11 @@ def summarise(
     return row
 
 
+def _censored(value: float, horizon: int) -> float | None:
+    """A time over every rollout; None when it falls after the horizon (never)."""
+    return float(value) if value <= horizon else None
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
@@ -138,7 +166,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def add_ratios(rows: list[dict[str, Any]], good: bool) -> None:
     """Each row's figures over savvi's in the same cell (None where undefined)."""
-    peer = next((r for r in rows if r["rule"] == SAVVI), None)
+    peer = _peer(rows)
     for row in rows:
         if peer is None:
             row["vs_savvi"] = None
@@ -147,8 +175,10 @@ def add_ratios(rows: list[dict[str, Any]], good: bool) -> None:
             "rollback_rate": _ratio(row["rollback_rate"], peer["rollback_rate"]),
             "median_minutes": None
             if good
-            else _ratio(row["median_minutes"], peer["median_minutes"]),
-            "p90_minutes": None if good else _ratio(row["p90_minutes"], peer["p90_minutes"]),
+            else _ratio(row["median_minutes_all"], peer["median_minutes_all"]),
+            "p90_minutes": None
+            if good
+            else _ratio(row["p90_minutes_all"], peer["p90_minutes_all"]),
             "median_minutes_to_clear": _ratio(
                 row.get("median_minutes_to_clear"), peer.get("median_minutes_to_clear")
             ),
@@ -167,7 +197,24 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
         rows.append(summarise("naive: minute error rate > 1 %", s, naive_error(s)))
         rows.append(summarise("exact binomial, every minute", s, binomial_every_minute(s)))
         rows.append(summarise("Kayenta-like Mann-Whitney", s, kayenta_error(s)))
-        rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared))
+        if sc.late:
+            # savvi as it would run beside the engine: on the minutes as first read (the
+            # newest partly ingested), and on settled minutes like ours; the goals compare
+            # like with like (settled with settled)
+            assert s.seen is not None
+            seen = savvi_rule(s, weights, ALPHA, CLEAR_ALPHA, views=(s.seen[1], s.seen[3]))
+            rows.append(
+                summarise(
+                    f"{SAVVI}, settled minutes ({SETTLE} min)",
+                    s,
+                    settled(peer.rollback, SETTLE, s.minutes),
+                    settled(peer.cleared, SETTLE, s.minutes),
+                    peer=True,
+                )
+            )
+            rows.append(summarise(SAVVI_UNSETTLED, s, seen.rollback, seen.cleared))
+        else:
+            rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared, peer=True))
         if sc.late:
             res = ours(s, ERRORS_ONLY, settle=SETTLE)
             rows.append(
@@ -189,7 +236,7 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
     if cell.latency_margin == 0:
         rows.append(summarise("naive: minute P90 > 1.1 x baseline", s, naive_latency(s)))
         rows.append(summarise("Kayenta-like Mann-Whitney (P50)", s, kayenta_latency(s)))
-    rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared))  # it sees errors only
+    rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared, peer=True))  # errors only
     for source in ("requests", "aggregates"):
         res = ours(s, settings, latency=source)
         name = (
@@ -216,9 +263,14 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:g}"
 
 
+def _never(v: float | None) -> str:
+    return "never" if v is None else f"{v:g}"
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| scenario; truth | rule | rollback (95 % CI) | median / p90 min to detect | "
+        "| scenario; truth | rule | rollback (95 % CI) | median / p90 min to detect: when "
+        "detected; over all (never: after the horizon) | "
         "canary errors served (median) | cleared: median min (rate) | vs savvi: rollback, "
         "median / p90 detect, clear |",
         "|---|---|---|---|---|---|---|",
@@ -227,7 +279,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
         for row in cell["rows"]:
             lo, hi = row["rollback_ci95"]
             rate = f"{_fmt(row['rollback_rate'], True)} ({100 * lo:.1f}-{100 * hi:.1f})"
-            times = f"{_fmt(row['median_minutes'])} / {_fmt(row['p90_minutes'])}"
+            times = (
+                f"{_fmt(row['median_minutes'])} / {_fmt(row['p90_minutes'])}; "
+                f"{_never(row['median_minutes_all'])} / {_never(row['p90_minutes_all'])}"
+            )
             clear = "-"
             if "cleared_rate" in row:
                 clear = (
@@ -265,7 +320,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         rows = cell["rows"]
         us = _headline(rows)
-        peer = next((r for r in rows if r["rule"] == SAVVI), None)
+        peer = _peer(rows)
         if us is None or peer is None:
             continue
         checks: dict[str, bool | None] = {}
@@ -287,7 +342,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 )
         else:
             checks["detection >= savvi's"] = us["rollback_rate"] >= peer["rollback_rate"]
-            for key, label in (("median_minutes", "median"), ("p90_minutes", "p90")):
+            for key, label in (("median_minutes_all", "median"), ("p90_minutes_all", "p90")):
                 a, b = us[key], peer[key]
                 checks[f"time to detect ({label}) <= savvi's"] = (
                     None if a is None and b is None else (a is not None and (b is None or a <= b))

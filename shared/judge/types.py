@@ -81,7 +81,7 @@ class JudgeSettings:
     min_requests:      canary requests before the stage may be promoted
     min_error_events:  baseline+canary error events before clearing on errors may count
                        (0: no minimum beyond the evidence itself)
-    estimate_dispersion: temper the error-rate evidence by the extra-binomial variation of
+    estimate_dispersion: temper the error-rate rollback evidence by the extra-binomial variation of
                        the canary's share of errors estimated from the stage's minutes
                        (quasi-likelihood; keeps false rollbacks near alpha when the canary's
                        error rate jumps from minute to minute); false: plain binomial

@@ -1,6 +1,6 @@
 """Overdispersion: the canary's extra-binomial variation is estimated from the data and tempers
-the error-rate evidence, so false rollbacks stay near alpha when the canary's rate jumps from
-minute to minute."""
+the error-rate rollback evidence, so false rollbacks stay near alpha when the canary's rate jumps
+from minute to minute; the clearing evidence is not tempered."""
 
 from __future__ import annotations
 
@@ -78,3 +78,16 @@ def test_false_rollbacks_stay_within_alpha_under_canary_only_lognormal_noise() -
     assert _false_rollbacks(runs, tempered, 1.0, 45) <= bound
     plain = JudgeSettings(alpha=alpha, guard_latency=False, estimate_dispersion=False)
     assert _false_rollbacks(runs, plain, 1.0, 45) > bound
+
+
+def test_clearing_evidence_is_the_same_with_and_without_the_dispersion_estimate() -> None:
+    """Only the rollback test is tempered: on canary-only noise the dispersion estimate changes
+    the rollback e-value and leaves the clearing one as the binomial model gives it."""
+    minutes = [Minute(n, x, m, y) for n, x, m, y in _counts(7, 20, canary_sd=1.0).tolist()]
+    on = judge_stage(minutes, JudgeSettings(guard_latency=False)).evidence["error_rate"]
+    off = judge_stage(
+        minutes, JudgeSettings(guard_latency=False, estimate_dispersion=False)
+    ).evidence["error_rate"]
+    assert on["dispersion"] > 1.5
+    assert on["log_e"] != off["log_e"]
+    assert on["clear_log_e"] == off["clear_log_e"]
