@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
@@ -22,11 +22,38 @@ from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 
 if TYPE_CHECKING:
     from shared.operator_requests import StartRequest
-    from shared.services import Engine
+    from shared.policy import PolicySet
+    from shared.ports import Clock, RolloutStore
 
 log = logging.getLogger("autocanary")
 
 MAX_ATTEMPTS = 8
+
+
+class Reconciled(Protocol):
+    """What an action needs of a reconcile's outcome."""
+
+    @property
+    def rollout_id(self) -> str | None: ...
+
+    @property
+    def changed(self) -> bool: ...
+
+
+class EngineCore(Protocol):
+    """What the operator use cases need of the engine (``shared.services.Engine``)."""
+
+    store: RolloutStore
+    clock: Clock
+    policies: PolicySet
+
+    def reconcile(self, endpoint: str, command: Command | None = None) -> Reconciled: ...
+
+    def reconcile_quietly(self, endpoint: str) -> None: ...
+
+    def live_models(self, endpoint: str) -> dict[str, str | None]: ...
+
+    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +80,7 @@ class ActionResult:
 class Operators:
     """The operator use cases over an engine's ports (``Engine.act`` and ``Engine.start``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineCore) -> None:
         self.engine = engine
         self.store = engine.store
         self.clock = engine.clock
@@ -107,7 +134,7 @@ class Operators:
                 slot.waiting,
                 policy or latest.policy,
                 self.clock.now(),
-                self.engine._live_models(endpoint),
+                self.engine.live_models(endpoint),
                 reason=reason,
                 actor=actor,
             )
@@ -191,7 +218,7 @@ class Operators:
                 model,
                 policy,
                 now,
-                self.engine._live_models(endpoint),
+                self.engine.live_models(endpoint),
                 reason=req.reason,
                 actor=req.actor,
                 allow_downgrade=req.allow_downgrade,
@@ -204,17 +231,12 @@ class Operators:
     # ------------------------------------------------------------------ helpers
     def _admit(self, slot: Slot, adm: Admission, action: str) -> ActionResult | None:
         """Write an admission (None: the slot changed meanwhile, decide again)."""
-        from shared.services import admission_write  # services imports this module
-
         try:
-            written = self.store.write(slot, admission_write(slot, adm))
+            self.engine.commit_admission(slot, adm)
         except StaleState:
             return None
-        if adm.active is not None:
-            self.engine._apply(adm.active, adm.effects)
-        self.engine._send_outbox(written)
         if adm.outcome in ("start", "supersede"):
-            self.engine._reconcile_quietly(slot.endpoint)
+            self.engine.reconcile_quietly(slot.endpoint)
         outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}[adm.outcome]
         log.info("endpoint %s: %s %s (%s)", slot.endpoint, action, outcome, adm.detail)
         now_slot = self.store.read(slot.endpoint)

@@ -49,7 +49,6 @@ from shared.model import (
     Judging,
     ModelRef,
     Observation,
-    OutboxEvent,
     Phase,
     PublishEvent,
     Rollout,
@@ -79,6 +78,7 @@ from shared.ports import (
 from shared.queries import Queries
 from shared.settle import settle, steady_evidence, steady_reading
 from shared.store_index import slot_busy
+from shared.writes import admission_write, outbox_events
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
@@ -97,7 +97,6 @@ TICK_TARGET_S = 5.0
 METRICS_BATCH = 50
 # Evidence keys that change on every tick without the state changing: never a reason to write.
 VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
-EVENT_PREFIX = "Autocanary.Rollout."
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ class Engine:
                 )
             slot = self.store.read(endpoint)
             now = self.clock.now()
-            adm = admit(slot.active, slot.waiting, model, policy, now, self._live_models(endpoint))
+            adm = admit(slot.active, slot.waiting, model, policy, now, self.live_models(endpoint))
             if adm.outcome == "ignore":
                 # The event is claimed in the same write as the slot it changed, so a slot
                 # read after that write always finds the claim: a concurrent duplicate
@@ -216,19 +215,14 @@ class Engine:
                     return self._duplicate(endpoint)
                 return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
             try:
-                written = self.store.write(slot, admission_write(slot, adm, model.event_id))
+                self.commit_admission(slot, adm, model.event_id)
             except StaleState:
                 continue
             except DuplicateEvent:
                 return IngestResult(
                     "duplicate", "DuplicateEvent", "event already recorded", endpoint
                 )
-            log_decisions(adm.records, (adm.active,) if adm.active else ())
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
-            if adm.active is not None:
-                self._apply(adm.active, adm.effects)
-                self._announce(adm.active, adm.effects)
-            self._send_outbox(written)
             outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
             result = IngestResult(
                 outcome[adm.outcome],
@@ -238,11 +232,24 @@ class Engine:
                 adm.active.id if adm.active else None,
             )
             if adm.outcome in ("start", "supersede"):
-                self._reconcile_quietly(endpoint)
+                self.reconcile_quietly(endpoint)
             return result
         raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
 
-    def _live_models(self, endpoint: str) -> dict[str, str | None]:
+    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot:
+        """Write an admission (a registered model's, or an operator's start, retry or cancel)
+        under the slot's ETag, then log its decisions, apply its effects, tell the chat
+        channels and send its lifecycle events; the slot as written. Raises StaleState when
+        the slot changed meanwhile (decide again) and DuplicateEvent when ``event_id`` was
+        already claimed: nothing was written then."""
+        written = self.store.write(slot, admission_write(slot, adm, event_id))
+        log_decisions(adm.records, (adm.active,) if adm.active else ())
+        if adm.active is not None:
+            self._apply(adm.active, adm.effects)
+            self._announce(adm.active, adm.effects)
+        return self._send_outbox(written)
+
+    def live_models(self, endpoint: str) -> dict[str, str | None]:
         """The models the endpoint serves live now (deployment -> azureml:name:version)."""
         ep = self._endpoint(endpoint)
         if ep is None:
@@ -386,7 +393,8 @@ class Engine:
             self._record_failure(endpoint, exc)
             return ReconcileOutcome(endpoint, None, None, None, False, _error_dict(exc))
 
-    def _reconcile_quietly(self, endpoint: str) -> None:
+    def reconcile_quietly(self, endpoint: str) -> None:
+        """Reconcile now; a failure is logged and left to the next tick."""
         try:
             self.reconcile(endpoint)
         except Exception:  # the timer heals it; the event itself was recorded
@@ -913,36 +921,6 @@ class Engine:
                 "" if report.done else "; more remain",
             )
         return report
-
-
-def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> SlotWrite:
-    """The one write of an admission: the slot as admitted, the new rollout's row and records,
-    its events into the outbox, and (for a registration) the event id claimed."""
-    rollouts = tuple(r for r in (adm.active,) if r is not None)
-    news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
-    return SlotWrite(
-        active=adm.active,
-        waiting=adm.waiting,
-        rollouts=rollouts,
-        decisions=adm.records,
-        event_id=event_id,
-        outbox=slot.outbox + news if news else None,
-    )
-
-
-def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, ...]:
-    """The transition's lifecycle events as outbox entries, with ids stable across resends:
-    the rollout, its seq after the transition (its decision's), and the position."""
-    events = [e for e in effects if isinstance(e, PublishEvent)]
-    return tuple(
-        OutboxEvent(
-            id=f"{r.id}:{r.seq}:{i}",
-            type=EVENT_PREFIX + e.type,
-            subject=f"endpoints/{r.endpoint}/rollouts/{r.id}",
-            data=e.data,
-        )
-        for i, e in enumerate(events)
-    )
 
 
 def _at_rest(r: Rollout) -> bool:

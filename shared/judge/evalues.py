@@ -38,9 +38,10 @@ either side the absolute ones); the wealth follows the family the data so far fa
 while no error event has been seen it all bets on the absolute margin (the ratio members
 cannot gain from such a minute). See :class:`MarginProcess`.
 
-Tempering: ``add(..., temper=phi)`` divides each minute's log-likelihood ratio by a variance
-inflation factor ``phi >= 1`` estimated from the data (quasi-likelihood): under extra-binomial
-variation of that size the tempered factor has mean about 1 again (see :class:`Dispersion`).
+Tempering (:class:`RatioProcess` only; the judge uses it for rollback): ``add(..., temper=phi)``
+divides each minute's log-likelihood ratio by a variance inflation factor ``phi >= 1``
+estimated from the data (quasi-likelihood): under extra-binomial variation of that size the
+tempered factor has mean about 1 again (see :class:`Dispersion`).
 
 Signs (:class:`SignProcess`): one bit per minute that is 1 with probability <= 1/2 under the
 null; the alternative ``q`` multiplies by ``2q`` on a 1 and ``2(1 - q)`` on a 0.
@@ -276,16 +277,17 @@ class MarginProcess:
         z = la - lr - prior
         return 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
 
-    def add(self, n: int, x: int, m: int, y: int, minute: int, temper: float = 1.0) -> bool:
-        """Add one minute's counts; False (and no change) when it carries no information."""
+    def add(self, n: int, x: int, m: int, y: int, minute: int) -> bool:
+        """Add one minute's counts; False (and no change) when it carries no information.
+        Never tempered: the judge tempers the rollback evidence only (see shared.judge.judge)."""
         if n <= 0 or m <= 0:
             return False
         share = self._ratio_share(not self._started)
         before_r, before_a = self._ratio.log_e, self.abs_log_e
-        used = self._ratio.add(n, x, m, y, minute, temper)
+        used = self._ratio.add(n, x, m, y, minute)
         for phi, log_phi, acc in self._abs:
             a = n * (1.0 - phi)
-            acc[0] += (x * log_phi + y * math.log1p(a / m) + a * self.abs_margin) / temper
+            acc[0] += x * log_phi + y * math.log1p(a / m) + a * self.abs_margin
             used = True
         if not used:
             return False

@@ -4,12 +4,16 @@ channels, sent after the decision is committed and never holding a reconcile up.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+
+import pytest
 
 from shared.fakes.notifier import RecordingNotifier
 from shared.model import Phase
 from shared.notify.channels import ChannelBook
 from shared.notify.dispatch import Notifications
+from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery
 from tests.engine_support import POLICY, World, make_world
 
@@ -183,3 +187,25 @@ def test_judge_rollback_reaches_event_grid_and_chat_with_the_same_numbers() -> N
     rolled = next(p for c, p in fake.posts if c.kind == "slack" and "Rolling back" in p["text"])
     assert data["cause"] in rolled["text"]
     assert "2.40 % (48/2000 requests)" in json.dumps(rolled["blocks"])
+
+
+def test_a_manual_start_notifies_and_logs_its_decision_like_a_registered_model(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's start (POST /api/rollouts) is the same admission as an event's: its
+    "Rollout started" reaches the chat channels and its decision the decision log."""
+    w, fake = notified()
+    with caplog.at_level(logging.INFO, logger="autocanary.decisions"):
+        result = w.engine.start(
+            StartRequest(model="fraud", version="7", reason="hotfix", actor="ana")
+        )
+    assert result.outcome == "started" and result.rollout is not None
+    assert w.engine.notifications is not None and w.engine.notifications.drain(5.0)
+    assert [t.split(":")[0] for t in slack_texts(fake)] == ["Rollout started"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "autocanary.decisions"]
+    # the admission (who started it and why) first, then the reconcile's first step
+    assert [line.split(": ")[1].split(",")[0] for line in logged] == [
+        "Pending -> Pending",
+        "Pending -> Provisioning",
+    ]
+    assert all(line.startswith(f"decision fraud {result.rollout.id} ") for line in logged)
