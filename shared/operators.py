@@ -19,6 +19,7 @@ from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
 from shared.machine import Admission
 from shared.model import OPERATOR_ACTIONS, Command, DecisionRecord, ModelRef, Rollout, Waiting, iso
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
+from shared.writes import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from shared.operator_requests import StartRequest
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from shared.ports import Clock, RolloutStore
 
 log = logging.getLogger("autocanary")
-
-MAX_ATTEMPTS = 8
 
 
 class Reconciled(Protocol):

@@ -18,23 +18,22 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared import machine
+from shared.alerting import AlertResult, Alerts
 from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
-    DuplicateEvent,
     InvalidInput,
     NoData,
     NotFound,
     PhaseConflict,
     StaleState,
-    TransientUpstreamError,
     is_permanent,
 )
-from shared.inputs import deployment_of, endpoint_of
+from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
-from shared.machine import Admission, Transition, admit, decide, start_waiting
+from shared.machine import Admission, Transition, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
     Alert,
@@ -62,7 +61,6 @@ from shared.ports import (
     Clock,
     EndpointControl,
     EventPublisher,
-    IgnoredEvent,
     IndexEntry,
     InputSamples,
     Judge,
@@ -78,16 +76,14 @@ from shared.ports import (
 from shared.queries import Queries
 from shared.settle import settle, steady_evidence, steady_reading
 from shared.store_index import slot_busy
-from shared.writes import admission_write, outbox_events
+from shared.writes import MAX_ATTEMPTS, admission_write, outbox_events
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
-    from shared.notify.routes import Routes
     from shared.operator_requests import StartRequest
 
 log = logging.getLogger("autocanary")
 
-MAX_ATTEMPTS = 8
 DEFAULT_RETENTION = timedelta(days=90)
 # A tick aims to finish well inside its one-minute schedule: the pool is sized so that the
 # per-rollout work takes about this long (at most max_concurrency workers).
@@ -97,18 +93,6 @@ TICK_TARGET_S = 5.0
 METRICS_BATCH = 50
 # Evidence keys that change on every tick without the state changing: never a reason to write.
 VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    outcome: str  # started, waiting, superseding, ignored, duplicate
-    reason: str
-    detail: str
-    endpoint: str | None = None
-    rollout_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -122,21 +106,6 @@ class ReconcileOutcome:
     # a call to Azure this step asked for failed and may succeed if asked again (the next
     # tick re-issues it; an alert's webhook answers 5xx so that Azure retries it too)
     effect_retryable: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class AlertResult:
-    """What one target of an alert did."""
-
-    endpoint: str | None
-    outcome: str  # rolled_back, not_rolled_back, ignored, invalid_target
-    reason: str
-    rollout_id: str | None = None
-    target: str = ""
-    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,50 +160,9 @@ class Engine:
 
     # ------------------------------------------------------------------ model registered
     def on_model_registered(self, model: ModelRef) -> IngestResult:
-        """Record the rollout for a registered model exactly once per event id."""
-        if not model.event_id:
-            raise InvalidInput("event has no id")
-        placement = self.policies.place(model.name, model.tags)
-        if placement.policy is None:
-            return self._ignore(model, placement.reason, placement.detail, routes=placement.notify)
-        policy = placement.policy
-        endpoint = policy.endpoint
-        for _ in range(MAX_ATTEMPTS):
-            if self.store.event_seen(endpoint, model.event_id):
-                return IngestResult(
-                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
-                )
-            slot = self.store.read(endpoint)
-            now = self.clock.now()
-            adm = admit(slot.active, slot.waiting, model, policy, now, self.live_models(endpoint))
-            if adm.outcome == "ignore":
-                # The event is claimed in the same write as the slot it changed, so a slot
-                # read after that write always finds the claim: a concurrent duplicate
-                # delivery is told apart from a genuinely ignorable version here.
-                if self.store.event_seen(endpoint, model.event_id):
-                    return self._duplicate(endpoint)
-                return self._ignore(model, adm.reason, adm.detail, endpoint, routes=policy.notify)
-            try:
-                self.commit_admission(slot, adm, model.event_id)
-            except StaleState:
-                continue
-            except DuplicateEvent:
-                return IngestResult(
-                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
-                )
-            log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
-            outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
-            result = IngestResult(
-                outcome[adm.outcome],
-                adm.reason,
-                adm.detail,
-                endpoint,
-                adm.active.id if adm.active else None,
-            )
-            if adm.outcome in ("start", "supersede"):
-                self.reconcile_quietly(endpoint)
-            return result
-        raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
+        """Record the rollout for a registered model exactly once per event id
+        (``shared.ingest``)."""
+        return Ingest(self).on_model_registered(model)
 
     def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot:
         """Write an admission (a registered model's, or an operator's start, retry or cancel)
@@ -257,28 +185,6 @@ class Engine:
         return {
             name: ep.deployments[name].model for name in ep.live_traffic() if name in ep.deployments
         }
-
-    def _duplicate(self, endpoint: str) -> IngestResult:
-        return IngestResult("duplicate", "DuplicateEvent", "event already recorded", endpoint)
-
-    def _ignore(
-        self,
-        model: ModelRef,
-        reason: str,
-        detail: str,
-        endpoint: str | None = None,
-        *,
-        routes: Routes = (),
-    ) -> IngestResult:
-        first = self.store.record_ignored(
-            IgnoredEvent(model.event_id, model, reason, detail, self.clock.now())
-        )
-        log.info("model %s ignored: %s (%s)", model.asset_id, reason, detail)
-        if first and self.notifications is not None:
-            self.notifications.model_ignored(
-                model, reason, detail, endpoint=endpoint, routes=routes
-            )
-        return IngestResult("ignored" if first else "duplicate", reason, detail, endpoint)
 
     # ------------------------------------------------------------------ reconcile
     def reconcile_all(self) -> list[ReconcileOutcome]:
@@ -770,105 +676,9 @@ class Engine:
 
     # ------------------------------------------------------------------ alerts
     def on_alert(self, alert: Alert) -> list[AlertResult]:
-        """A Fired alert on an endpoint with an active rollout rolls it back at once.
-
-        Each target is handled on its own: one that is not an endpoint of this workspace, or
-        that the store refuses, is reported in its result and never stops the others (an
-        action group does not retry a 400). A transient failure on one target is raised after
-        every other target was handled, so the action group retries the alert.
-        """
-        if alert.condition.lower() != "fired":
-            return [AlertResult(None, "ignored", f"alert is {alert.condition}, not Fired")]
-        results = [
-            AlertResult(None, "invalid_target", why, target=shown)
-            for shown, why in alert.rejected_targets
-        ]
-        seen: set[str] = set()
-        retry: AutocanaryError | None = None
-        for target in alert.targets:
-            name = endpoint_of(target, self.workspace_id)
-            deployment = deployment_of(target)
-            if name is None:
-                results.append(
-                    AlertResult(
-                        None,
-                        "ignored",
-                        "target is not an online endpoint of this workspace",
-                        target=target,
-                    )
-                )
-                continue
-            try:
-                endpoint = self._stored_endpoint(name)
-                if endpoint.lower() in seen:
-                    continue
-                seen.add(endpoint.lower())
-                if deployment and not alert.deployments:  # a deployment-scope alert rule
-                    alert_here = replace(alert, deployments=(deployment,))
-                else:
-                    alert_here = alert
-                results.append(replace(self._alert_endpoint(endpoint, alert_here), target=target))
-            except (InvalidInput, NotFound) as exc:
-                results.append(AlertResult(name, "invalid_target", exc.message, target=target))
-            except AutocanaryError as exc:
-                log.warning("alert %s on %s failed: %s", alert.alert_id, name, exc.message)
-                retry = retry or exc
-        if retry is not None:
-            raise retry
-        return results
-
-    def _stored_endpoint(self, name: str) -> str:
-        """The endpoint name as the rollouts store it. Azure resource names are
-        case-insensitive and alert target ids arrive lower-cased (learn.microsoft.com/azure/
-        azure-resource-manager/management/resource-name-rules: "Resource and resource group
-        names are case-insensitive ... Always perform a case-insensitive comparison of
-        names"), so ``fraud-scoring`` is the rollout of ``Fraud-Scoring``."""
-        stored = self.store.active_endpoints()
-        if name in stored:
-            return name
-        same = sorted(e for e in stored if e.lower() == name.lower())
-        return same[0] if same else name
-
-    def _alert_endpoint(self, endpoint: str, alert: Alert) -> AlertResult:
-        slot = self.store.read(endpoint)
-        if slot.active is None:
-            return AlertResult(endpoint, "ignored", "no active rollout on this endpoint")
-        command = Command(
-            "alert",
-            f"alert {alert.rule or alert.alert_id} fired",
-            actor=f"alert:{alert.rule or alert.alert_id}",
-            evidence={
-                "alert_id": alert.alert_id,
-                "rule": alert.rule,
-                "severity": alert.severity,
-                "fired_at": alert.fired_at,
-                **dict(alert.evidence),
-            },
-            deployments=alert.deployments,
-        )
-        try:
-            outcome = self.reconcile(endpoint, command)
-        except PhaseConflict as exc:
-            return AlertResult(endpoint, "ignored", exc.message, slot.active.id)
-        if outcome.effect_retryable:
-            # The rollback was decided and recorded, but Azure failed the traffic change: the
-            # canary may still serve. Answer 5xx (raised after the alert's other targets) so
-            # the action group sends the alert again; the timer retries it meanwhile.
-            code = (outcome.error or {}).get("code")
-            raise TransientUpstreamError(
-                f"rolling back {endpoint}: Azure failed a call ({code}); retrying",
-                details={"endpoint": endpoint, "error": outcome.error},
-            )
-        if outcome.reason == machine.ALERT_ON_OTHER_DEPLOYMENT:
-            return AlertResult(
-                endpoint,
-                "not_rolled_back",
-                outcome.reason,
-                outcome.rollout_id,
-                detail=f"the alert names {', '.join(alert.deployments)}, not the canary "
-                f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
-            )
-        return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
+        """A Fired alert on an endpoint with an active rollout rolls it back at once
+        (``shared.alerting``)."""
+        return Alerts(self).on_alert(alert)
 
     # ------------------------------------------------------------------ operators
     def act(

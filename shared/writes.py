@@ -11,6 +11,9 @@ from shared.model import Effect, OutboxEvent, PublishEvent, Rollout
 from shared.ports import Slot, SlotWrite
 
 EVENT_PREFIX = "Autocanary.Rollout."
+# reads and writes of one slot before a use case gives up on a slot that keeps changing (each
+# stale ETag means another writer decided first: read again and decide again)
+MAX_ATTEMPTS = 8
 
 
 def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> SlotWrite:

@@ -1,0 +1,173 @@
+"""The alert path: an Azure Monitor alert (Fired) rolls the canary of each endpoint it names
+back at once, through the engine's reconcile with an ``alert`` command (the decision is the
+state machine's: ``shared.machine``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared import machine
+from shared.errors import (
+    AutocanaryError,
+    InvalidInput,
+    NotFound,
+    PhaseConflict,
+    TransientUpstreamError,
+)
+from shared.inputs import deployment_of, endpoint_of
+from shared.model import Alert, Command
+
+if TYPE_CHECKING:
+    from shared.ports import RolloutStore
+
+log = logging.getLogger("autocanary")
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    """What one target of an alert did."""
+
+    endpoint: str | None
+    outcome: str  # rolled_back, not_rolled_back, ignored, invalid_target
+    reason: str
+    rollout_id: str | None = None
+    target: str = ""
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AlertOutcome(Protocol):
+    """What the alert path needs of a reconcile's outcome."""
+
+    @property
+    def rollout_id(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+
+    @property
+    def effect_retryable(self) -> bool: ...
+
+
+class AlertEngine(Protocol):
+    """What the alert path needs of the engine (``shared.services.Engine``)."""
+
+    store: RolloutStore
+    workspace_id: str | None
+
+    def reconcile(self, endpoint: str, command: Command | None = None) -> AlertOutcome: ...
+
+
+class Alerts:
+    """Alerts over an engine (``Engine.on_alert``)."""
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self.engine = engine
+
+    def on_alert(self, alert: Alert) -> list[AlertResult]:
+        """A Fired alert on an endpoint with an active rollout rolls it back at once.
+
+        Each target is handled on its own: one that is not an endpoint of this workspace, or
+        that the store refuses, is reported in its result and never stops the others (an
+        action group does not retry a 400). A transient failure on one target is raised after
+        every other target was handled, so the action group retries the alert.
+        """
+        if alert.condition.lower() != "fired":
+            return [AlertResult(None, "ignored", f"alert is {alert.condition}, not Fired")]
+        results = [
+            AlertResult(None, "invalid_target", why, target=shown)
+            for shown, why in alert.rejected_targets
+        ]
+        seen: set[str] = set()
+        retry: AutocanaryError | None = None
+        for target in alert.targets:
+            name = endpoint_of(target, self.engine.workspace_id)
+            deployment = deployment_of(target)
+            if name is None:
+                results.append(
+                    AlertResult(
+                        None,
+                        "ignored",
+                        "target is not an online endpoint of this workspace",
+                        target=target,
+                    )
+                )
+                continue
+            try:
+                endpoint = self._stored_endpoint(name)
+                if endpoint.lower() in seen:
+                    continue
+                seen.add(endpoint.lower())
+                if deployment and not alert.deployments:  # a deployment-scope alert rule
+                    alert_here = replace(alert, deployments=(deployment,))
+                else:
+                    alert_here = alert
+                results.append(replace(self._alert_endpoint(endpoint, alert_here), target=target))
+            except (InvalidInput, NotFound) as exc:
+                results.append(AlertResult(name, "invalid_target", exc.message, target=target))
+            except AutocanaryError as exc:
+                log.warning("alert %s on %s failed: %s", alert.alert_id, name, exc.message)
+                retry = retry or exc
+        if retry is not None:
+            raise retry
+        return results
+
+    def _stored_endpoint(self, name: str) -> str:
+        """The endpoint name as the rollouts store it. Azure resource names are
+        case-insensitive and alert target ids arrive lower-cased (learn.microsoft.com/azure/
+        azure-resource-manager/management/resource-name-rules: "Resource and resource group
+        names are case-insensitive ... Always perform a case-insensitive comparison of
+        names"), so ``fraud-scoring`` is the rollout of ``Fraud-Scoring``."""
+        stored = self.engine.store.active_endpoints()
+        if name in stored:
+            return name
+        same = sorted(e for e in stored if e.lower() == name.lower())
+        return same[0] if same else name
+
+    def _alert_endpoint(self, endpoint: str, alert: Alert) -> AlertResult:
+        slot = self.engine.store.read(endpoint)
+        if slot.active is None:
+            return AlertResult(endpoint, "ignored", "no active rollout on this endpoint")
+        command = Command(
+            "alert",
+            f"alert {alert.rule or alert.alert_id} fired",
+            actor=f"alert:{alert.rule or alert.alert_id}",
+            evidence={
+                "alert_id": alert.alert_id,
+                "rule": alert.rule,
+                "severity": alert.severity,
+                "fired_at": alert.fired_at,
+                **dict(alert.evidence),
+            },
+            deployments=alert.deployments,
+        )
+        try:
+            outcome = self.engine.reconcile(endpoint, command)
+        except PhaseConflict as exc:
+            return AlertResult(endpoint, "ignored", exc.message, slot.active.id)
+        if outcome.effect_retryable:
+            # The rollback was decided and recorded, but Azure failed the traffic change: the
+            # canary may still serve. Answer 5xx (raised after the alert's other targets) so
+            # the action group sends the alert again; the timer retries it meanwhile.
+            code = (outcome.error or {}).get("code")
+            raise TransientUpstreamError(
+                f"rolling back {endpoint}: Azure failed a call ({code}); retrying",
+                details={"endpoint": endpoint, "error": outcome.error},
+            )
+        if outcome.reason == machine.ALERT_ON_OTHER_DEPLOYMENT:
+            return AlertResult(
+                endpoint,
+                "not_rolled_back",
+                outcome.reason,
+                outcome.rollout_id,
+                detail=f"the alert names {', '.join(alert.deployments)}, not the canary "
+                f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
+            )
+        return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
