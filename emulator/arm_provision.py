@@ -6,18 +6,25 @@ import asyncio
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from emulator.arm_lro import Operation
 from emulator.arm_model import Deployment, now_iso
+from emulator.context import Context
 from emulator.runtime import DeploymentRuntime, InitFailed, WorkerSpec
 
-if TYPE_CHECKING:
-    from emulator.arm_state import ArmState
+
+class ProvisioningState(Protocol):
+    """What provisioning reads and changes of the workspace's state (``ArmState``)."""
+
+    ctx: Context
+    provisioning_delay: float
+    provisioning_faults: dict[tuple[str, str], str]
+    deployments: dict[tuple[str, str], Deployment]
 
 
 async def provision(
-    state: ArmState, dep: Deployment, op: Operation, spec: WorkerSpec, model_path: Path
+    state: ProvisioningState, dep: Deployment, op: Operation, spec: WorkerSpec, model_path: Path
 ) -> None:
     """Bring a created or updated deployment up: copy the model, start one worker per
     instance, and finish the operation (Failed with the log tail when init() fails)."""
