@@ -9,8 +9,9 @@ Like the operator API the routes are ANONYMOUS at host level and the app checks 
 and a missing key is answered in the API's JSON error shape.
 
 The page is plain JavaScript with no build step; it reads the operator API
-(``/api/rollouts``, ``/api/rollouts/{endpoint}``, ``.../history/{id}``, ``.../series``) with
-the key it was opened with. Nothing is read at import time; files are read on first use.
+(``/api/rollouts``, ``/api/rollouts/{endpoint}``, ``.../history/{id}``, ``.../series``) and
+posts its actions (``POST /api/rollouts/{endpoint}/{action}``) with the key it was opened
+with. Nothing is read at import time; files are read on first use.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ CONTENT_TYPES = {
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # the page's assets, in load order
 STYLES = ("uPlot.min.css", "dashboard.css")
-SCRIPTS = ("uPlot.iife.min.js", "dashboard_charts.js", "dashboard.js")
+SCRIPTS = ("uPlot.iife.min.js", "dashboard_charts.js", "dashboard_actions.js", "dashboard.js")
 
 
 @bp.function_name("dashboard")

@@ -103,7 +103,31 @@ class DashboardServer(_LoopServer):
         super().__init__(key)
         self.documents = documents
         self.requests: list[str] = []
+        # POSTs the page sent (path, JSON body) and what the next one is answered (status,
+        # document; None: the compact reply of a done action, as the API answers it)
+        self.posts: list[tuple[str, Any]] = []
+        self.next_reply: tuple[int, Any] | None = None
         self._runner: web.AppRunner | None = None
+
+    async def _handle_post(self, request: web.Request) -> web.StreamResponse:
+        if not self.key.accepts(request):
+            error = {"code": "unauthorized", "message": "an API key is required"}
+            return web.json_response({"error": {**error, "hint": "send the key"}}, status=401)
+        path = request.path.removeprefix("/api/")
+        self.posts.append((path, await request.json()))
+        reply, self.next_reply = self.next_reply, None
+        if reply is not None:
+            return web.json_response(reply[1], status=reply[0])
+        endpoint, action = path.removeprefix("rollouts/").split("/", 1)
+        doc = {
+            "endpoint": endpoint,
+            "action": action,
+            "outcome": "done",
+            "rollout": {"phase": "Canary", "paused": action == "pause"},
+            "decision": {"reason": f"Operator{action.capitalize()}"},
+            "waiting": None,
+        }
+        return web.json_response(doc)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path_qs)
@@ -127,6 +151,7 @@ class DashboardServer(_LoopServer):
     async def _start(self) -> str:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
+        app.router.add_route("POST", "/api/rollouts/{endpoint}/{action}", self._handle_post)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -151,11 +176,11 @@ class AppServer(_LoopServer):
     async def _start(self) -> str:
         import azure.functions as func
 
-        from handlers import api, api_history
+        from handlers import api, api_actions, api_history
 
         # a FunctionApp of its own: function_app.app's functions may be read only once
         app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-        for blueprint in (api.bp, api_history.bp, dashboard.bp):
+        for blueprint in (api.bp, api_actions.bp, api_history.bp, dashboard.bp):
             app.register_functions(blueprint)
         bootstrap.use_engine(self.engine)
         self._host = DevHost(

@@ -2,9 +2,10 @@
  *
  * Reads the operator API with the function key the page was opened with (?code=KEY), sent as
  * the x-functions-key header. Every value from the API is put in the page as text, never as
- * markup. Charts are drawn by dashboard_charts.js (uPlot, vendored beside this file). For tests
- * and tools the state is kept in window.autocanaryDashboard: {state, charts (the uPlot
- * objects), rollout, series, list, ignored, errors}.
+ * markup. Charts are drawn by dashboard_charts.js (uPlot, vendored beside this file), the
+ * operator actions by dashboard_actions.js. For tests and tools the state is kept in
+ * window.autocanaryDashboard: {state, charts (the uPlot objects), rollout, series, list,
+ * ignored, errors, actionNotice (what the last action did)}.
  */
 (function () {
   "use strict";
@@ -16,11 +17,12 @@
   var BASE = window.location.pathname.replace(/\/dashboard\/?$/, "/");
   var TERMINAL = ["Succeeded", "RolledBack", "Failed", "Superseded", "Aborted"];
   var charts = window.autocanaryCharts;
+  var actions = window.autocanaryActions;
   var PHASE_COLORS = charts.PHASE_COLORS;
 
   var dash = {
     state: "loading", charts: {}, rollout: null, series: null, list: [], ignored: [], errors: [],
-    endpoint: null, rolloutId: null
+    endpoint: null, rolloutId: null, actionNotice: null
   };
   window.autocanaryDashboard = dash;
   var refreshTimer = null;
@@ -366,12 +368,14 @@
     }
     var grid = el("div", { class: "grid" }, [
       section("Why", [whyBlock(r.why)], "why-card"),
-      section("Stage", [stageBlock(r), trafficBlock(r),
-        el("p", { class: "muted", text: "allowed actions: " +
-          ((r.allowed_actions || doc.allowed_actions || []).join(", ") || "none") })]),
+      section("Stage", [stageBlock(r), trafficBlock(r)]),
       section("Judge's latest reading", [readingsBlock(r.readings)])
     ]);
     detail.appendChild(grid);
+    detail.appendChild(section("Actions", [actions.block(doc, {
+      el: el, base: BASE, key: KEY, notice: dash.actionNotice,
+      onDone: function (reply, text) { dash.actionNotice = text; load(); }
+    })], "actions-card"));
     detail.appendChild(section("Timeline", [
       phaseStrip(series && series.phases, r.ended_at || r.updated_at)
     ], "timeline"));

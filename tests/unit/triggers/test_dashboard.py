@@ -96,13 +96,14 @@ def test_page_is_html_with_a_csp_that_allows_only_its_own_scripts_and_api() -> N
     assert resp.headers["Cache-Control"] == "no-store"
 
 
-def test_page_has_no_inline_script_and_loads_the_chart_library_before_its_own() -> None:
+def test_page_has_no_inline_script_and_loads_the_libraries_before_its_own() -> None:
     tags = parse(get("http://localhost/api/dashboard"))
     scripts = [a for t, a in tags.tags if t == "script"]
     assert tags.script_text.strip() == ""
     assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
         "uPlot.iife.min.js",
         "dashboard_charts.js",
+        "dashboard_actions.js",
         "dashboard.js",
     ]
     assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
@@ -113,7 +114,7 @@ def test_page_asset_urls_carry_the_key_percent_encoded(monkeypatch: pytest.Monke
     monkeypatch.setenv("AUTOCANARY_API_KEYS", key)
     tags = parse(get("http://localhost/api/dashboard", code=key))
     urls = asset_urls(tags)
-    assert len(urls) == 5
+    assert len(urls) == len(dashboard.STYLES) + len(dashboard.SCRIPTS) == 6
     for url in urls:
         assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D" + "k" * 30), url
     raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
