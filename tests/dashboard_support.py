@@ -13,9 +13,11 @@ dashboard functions under devhost over a real engine (``scenario_engine``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import threading
+import urllib.request
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,6 +174,14 @@ class AppServer(_LoopServer):
         super().__init__(key)
         self.engine = engine
         self._host: DevHost | None = None
+
+    def get(self, path: str) -> Any:
+        """``GET /api/{path}`` with the key, as JSON (loopback only)."""
+        req = urllib.request.Request(
+            f"{self.base_url}/api/{path}", headers={"x-functions-key": self.key.value}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.load(resp)
 
     async def _start(self) -> str:
         import azure.functions as func

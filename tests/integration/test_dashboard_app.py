@@ -5,8 +5,6 @@ what the API answers: the contract between them, checked end to end."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -28,14 +26,6 @@ def app() -> Iterator[ds.AppServer]:
         yield server
 
 
-def api(app: ds.AppServer, path: str) -> Any:
-    req = urllib.request.Request(
-        f"{app.base_url}/api/{path}", headers={"x-functions-key": app.key.value}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
-        return json.load(resp)
-
-
 @pytest.fixture(scope="module")
 def shown(app: ds.AppServer) -> Iterator[tuple[Any, list[str]]]:
     messages: list[str] = []
@@ -51,7 +41,7 @@ def test_page_renders_the_apps_rollout_without_console_errors(
     page, messages = shown
     assert page.evaluate("document.body.dataset.state") == "ready"
     assert messages == []
-    detail = api(app, "rollouts/fraud")
+    detail = app.get("rollouts/fraud")
     assert detail["rollout"]["phase"] == "RolledBack"
     assert page.text_content("#cause") == detail["rollout"]["cause"]
     assert page.evaluate("window.autocanaryDashboard.rolloutId") == detail["rollout"]["id"]
@@ -61,8 +51,8 @@ def test_charts_hold_the_minutes_and_thresholds_the_api_answers(
     app: ds.AppServer, shown: tuple[Any, list[str]]
 ) -> None:
     page, _ = shown
-    rollout_id = api(app, "rollouts/fraud")["rollout"]["id"]
-    series = api(app, f"rollouts/fraud/history/{rollout_id}/series")
+    rollout_id = app.get("rollouts/fraud")["rollout"]["id"]
+    series = app.get(f"rollouts/fraud/history/{rollout_id}/series")
     assert series["minutes"], "the engine kept no minute for the charts"
     errors = page.evaluate(
         "(() => { const u = window.autocanaryDashboard.charts.errors;"
@@ -91,8 +81,8 @@ def test_timeline_has_a_segment_per_phase_change_the_api_answers(
     app: ds.AppServer, shown: tuple[Any, list[str]]
 ) -> None:
     page, _ = shown
-    rollout_id = api(app, "rollouts/fraud")["rollout"]["id"]
-    series = api(app, f"rollouts/fraud/history/{rollout_id}/series")
+    rollout_id = app.get("rollouts/fraud")["rollout"]["id"]
+    series = app.get(f"rollouts/fraud/history/{rollout_id}/series")
     segments = page.eval_on_selector_all(".strip .segment", "s => s.length")
     assert segments == len(series["phases"]) > 0
     assert "RolledBack" in page.text_content(".strip")

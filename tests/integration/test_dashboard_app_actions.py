@@ -6,9 +6,7 @@ reason and actor typed on the page."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -23,18 +21,10 @@ def app() -> Iterator[ds.AppServer]:
         yield server
 
 
-def api(app: ds.AppServer, path: str) -> Any:
-    req = urllib.request.Request(
-        f"{app.base_url}/api/{path}", headers={"x-functions-key": app.key.value}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
-        return json.load(resp)
-
-
 def test_retry_on_the_page_starts_the_version_again_with_the_reason_and_actor_typed(
     app: ds.AppServer,
 ) -> None:
-    before = api(app, "rollouts/fraud")["rollout"]
+    before = app.get("rollouts/fraud")["rollout"]
     assert before["phase"] == "RolledBack"
     assert before["allowed_actions"] == ["retry"]
     messages: list[str] = []
@@ -48,7 +38,7 @@ def test_retry_on_the_page_starts_the_version_again_with_the_reason_and_actor_ty
         shown = page.evaluate("window.autocanaryDashboard.rolloutId")
         page.close()
     assert messages == []
-    after = api(app, "rollouts/fraud")
+    after = app.get("rollouts/fraud")
     new = after["rollout"]
     assert new["id"] != before["id"] and new["id"] == shown
     assert new["model"] == before["model"] and new["version"] == before["version"]

@@ -23,18 +23,6 @@ def _epoch(iso: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ds.DashboardServer]:
-    with ds.serving() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with ds.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def shown(server: ds.DashboardServer, browser: Any) -> Iterator[tuple[Any, list[str]]]:
     """The rolled-back rollout, opened by its link, with the browser's complaints."""
     messages: list[str] = []
