@@ -19,6 +19,9 @@ log = logging.getLogger("autocanary.checks")
 _TIMEOUT_FACTOR = 3.0
 _TIMEOUT_MIN_S = 1.0
 _TIMEOUT_MAX_S = 60.0
+# the smoke requests go one at a time (their latencies are an idle canary's), none after this
+# long: a canary that slow fails its smoke test instead of holding the reconcile for minutes
+SMOKE_BUDGET_S = 120.0
 
 
 def smoke_due(r: Rollout, ep: EndpointInfo | None) -> bool:
@@ -45,7 +48,7 @@ def run_smoke(r: Rollout, scoring: Scoring | None, samples: InputSamples | None)
     timeout = smoke.latency_ms / 1000.0 * _TIMEOUT_FACTOR
     timeout = min(_TIMEOUT_MAX_S, max(_TIMEOUT_MIN_S, timeout))
     try:
-        answers = scoring.score(r.endpoint, r.canary, bodies, timeout)
+        answers = scoring.score(r.endpoint, r.canary, bodies, timeout, budget_s=SMOKE_BUDGET_S)
     except AutocanaryError as exc:
         return SmokeResult(unavailable=f"scoring {r.canary} failed: {exc.message}")
     responses = tuple(SmokeResponse(a.status, a.latency_ms, a.error) for a in answers)
@@ -59,8 +62,24 @@ def run_smoke(r: Rollout, scoring: Scoring | None, samples: InputSamples | None)
     return SmokeResult(responses)
 
 
-# the shadow comparison's requests are given this long each
+# the shadow comparison's requests are given this long each, and none is sent after the
+# budget (per deployment): a hung deployment holds a reconcile for about budget + timeout, not
+# 500 timeouts
 COMPARE_TIMEOUT_S = 30.0
+COMPARE_BUDGET_S = 45.0
+# Requests in flight at once on one deployment: half its instances, at most this many. A
+# managed deployment takes max_concurrent_requests_per_instance requests per instance, 1 by
+# default (learn.microsoft.com/python/api/azure-ai-ml/azure.ai.ml.entities.
+# onlinerequestsettings: "max_concurrent_requests_per_instance: defaults to 1"), and answers
+# 429 beyond it: the comparison never takes more than half of that from users' requests.
+COMPARE_MAX_CONCURRENCY = 8
+
+
+def compare_concurrency(ep: EndpointInfo | None, deployment: str) -> int:
+    """How many comparison requests may be in flight on ``deployment`` (see above)."""
+    dep = ep.deployments.get(deployment) if ep is not None else None
+    instances = (dep.instance_count if dep is not None else None) or 1
+    return max(1, min(COMPARE_MAX_CONCURRENCY, instances // 2))
 
 
 def compare_due(r: Rollout) -> bool:
@@ -75,17 +94,33 @@ def compare_due(r: Rollout) -> bool:
     )
 
 
-def run_compare(r: Rollout, scoring: Scoring | None, samples: InputSamples | None) -> Agreement:
+def run_compare(
+    r: Rollout,
+    scoring: Scoring | None,
+    samples: InputSamples | None,
+    ep: EndpointInfo | None = None,
+) -> Agreement:
     """Score a sample of recent real inputs on the live deployment and on the canary (header
-    routing, both), and summarise how far their answers agree. Bodies and answers stay here."""
+    routing, both; as many at once as :func:`compare_concurrency` allows on each, from the
+    endpoint ``ep`` as just read), and summarise how far their answers agree. Bodies and
+    answers stay here."""
     pol = r.policy.compare
     assert pol is not None
     if scoring is None or samples is None:
         return Agreement(0, 0, no_data="the app has no scoring client configured")
     try:
         bodies = samples.inputs(r.endpoint, r.baseline, pol.sample, pol.samples)
-        live = scoring.score(r.endpoint, r.baseline, bodies, COMPARE_TIMEOUT_S)
-        new = scoring.score(r.endpoint, r.canary, bodies, COMPARE_TIMEOUT_S)
+        live, new = (
+            scoring.score(
+                r.endpoint,
+                name,
+                bodies,
+                COMPARE_TIMEOUT_S,
+                concurrency=compare_concurrency(ep, name),
+                budget_s=COMPARE_BUDGET_S,
+            )
+            for name in (r.baseline, r.canary)
+        )
     except AutocanaryError as exc:
         return Agreement(0, 0, no_data=f"comparison could not run: {exc.message}")
     pairs = [(_outputs(a), _outputs(b)) for a, b in zip(live, new, strict=False)]

@@ -191,12 +191,22 @@ class Scoring(Protocol):
     shared/fakes/scoring.py)."""
 
     def score(
-        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+        self,
+        endpoint: str,
+        deployment: str,
+        bodies: Sequence[bytes],
+        timeout_s: float,
+        *,
+        concurrency: int = 1,
+        budget_s: float | None = None,
     ) -> list[ScoreAnswer]:
         """POST each body to the endpoint's scoring URI with the endpoint's key and the
         ``azureml-model-deployment`` header (never routed by weight, never mirrored); one
         answer per body, in order. A request that times out or cannot connect is an answer
-        with status 0. Raises when the endpoint or its key cannot be read."""
+        with status 0. At most ``concurrency`` requests are in flight; a request not started
+        within ``budget_s`` of the call is never sent and answered status 0
+        (``shared.scoring_plan.not_sent``), so a call lasts at most about ``budget_s +
+        timeout_s``. Raises when the endpoint or its key cannot be read."""
         ...
 
 

@@ -350,7 +350,7 @@ class Engine:
             if command is None and smoke_due(active, ep):
                 smoke = run_smoke(active, self.scoring, self.samples)
             if command is None and compare_due(active):
-                compare = run_compare(active, self.scoring, self.samples)
+                compare = run_compare(active, self.scoring, self.samples, ep)
             observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
             transition = decide(active, observation, now)
             try:

@@ -11,6 +11,8 @@
   how-to-safely-rollout-online-endpoints, "Test the new deployment"); the key is sent as
   ``Authorization: Bearer KEY``.
 - A 401 drops the cached key (it was regenerated) and the request is sent once more.
+- A call sends at most ``concurrency`` requests at once (a thread pool, one HTTP session per
+  thread) and none after its ``budget_s`` (``shared.scoring_plan``).
 
 Bodies and answers stay in memory: nothing here logs or stores a payload. azure.ai.ml and
 requests are imported on first use only.
@@ -21,12 +23,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.azure import retry
 from shared.azure.endpoints import ml_client_options
 from shared.errors import UpstreamError
 from shared.ports import ScoreAnswer
+from shared.scoring_plan import not_sent
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
+# requests in flight at once for one call, whatever the caller asks
+MAX_CONCURRENCY = 16
 
 
 class MLScoring:
@@ -52,15 +58,36 @@ class MLScoring:
         self._credential = credential
         self._retry = retry_policy
         self._client = retry.LazyClient(client_factory or self._build_client)
-        self._session = retry.LazyClient(session_factory or self._build_session)
+        self._session_factory = session_factory or self._build_session
+        self._local = threading.local()
         self._targets: dict[str, tuple[str, str]] = {}  # endpoint -> (scoring URI, key)
         self._lock = threading.Lock()
         self._verify: str | bool = settings.ca_bundle or True
 
     def score(
-        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+        self,
+        endpoint: str,
+        deployment: str,
+        bodies: Sequence[bytes],
+        timeout_s: float,
+        *,
+        concurrency: int = 1,
+        budget_s: float | None = None,
     ) -> list[ScoreAnswer]:
-        return [self._one(endpoint, deployment, body, timeout_s) for body in bodies]
+        self._target(endpoint)  # the endpoint and its key are read once, before any request
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+
+        def one(body: bytes) -> ScoreAnswer:
+            if deadline is not None and budget_s is not None and time.monotonic() >= deadline:
+                return not_sent(budget_s)
+            return self._one(endpoint, deployment, body, timeout_s)
+
+        workers = max(1, min(concurrency, MAX_CONCURRENCY, len(bodies)))
+        if workers == 1:
+            return [one(body) for body in bodies]
+        # a bounded pool: at most `workers` requests in flight, answers kept in order
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
+            return list(pool.map(one, bodies))
 
     # ---------------------------------------------------------------- helpers
     def _one(self, endpoint: str, deployment: str, body: bytes, timeout_s: float) -> ScoreAnswer:
@@ -78,7 +105,7 @@ class MLScoring:
     ) -> ScoreAnswer:
         import requests
 
-        session = self._session.get()
+        session = self._thread_session()
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
@@ -97,6 +124,15 @@ class MLScoring:
             return ScoreAnswer(0, ms, b"", f"no answer: {type(exc).__name__}: {exc}"[:300])
         ms = (time.perf_counter() - t0) * 1000.0
         return ScoreAnswer(int(resp.status_code), ms, bytes(resp.content))
+
+    def _thread_session(self) -> Any:
+        """This thread's HTTP session: a requests.Session is not safe to share between threads
+        (psf/requests issue 2766), so each of the pool's threads has its own."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._session_factory()
+            self._local.session = session
+        return session
 
     def _target(self, endpoint: str) -> tuple[str, str]:
         with self._lock:

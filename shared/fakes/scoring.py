@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from shared.errors import NoData, NotFound
 from shared.ports import ScoreAnswer
+from shared.scoring_plan import sent
 
 Answer = Callable[[bytes], ScoreAnswer]
 
@@ -16,31 +17,44 @@ def ok_answer(body: bytes) -> ScoreAnswer:
 
 
 class FakeScoring:
-    """Each deployment answers through a function of the request body; every call is kept
-    (endpoint, deployment, how many bodies) for tests to read."""
+    """Each deployment answers through a function of the request body, paced as the real
+    adapter paces a call (``shared.scoring_plan``); every call is kept (endpoint, deployment,
+    how many bodies, and what it answered) for tests to read."""
 
     def __init__(self) -> None:
         self.models: dict[tuple[str, str], Answer] = {}
         self.calls: list[tuple[str, str, int]] = []
+        self.answers: list[list[ScoreAnswer]] = []  # what each call answered, in order
 
     def set_model(self, endpoint: str, deployment: str, answer: Answer) -> None:
         self.models[(endpoint, deployment)] = answer
 
     def score(
-        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+        self,
+        endpoint: str,
+        deployment: str,
+        bodies: Sequence[bytes],
+        timeout_s: float,
+        *,
+        concurrency: int = 1,
+        budget_s: float | None = None,
     ) -> list[ScoreAnswer]:
         self.calls.append((endpoint, deployment, len(bodies)))
         answer = self.models.get((endpoint, deployment))
         if answer is None:
             # Azure answers 404 for a deployment the endpoint does not have
-            return [ScoreAnswer(404, 1.0) for _ in bodies]
+            return self._kept(sent([ScoreAnswer(404, 1.0) for _ in bodies], concurrency, budget_s))
         out = []
         for body in bodies:
             a = answer(body)
             if a.latency_ms > timeout_s * 1000:
                 a = ScoreAnswer(0, timeout_s * 1000, b"", "timed out")
             out.append(a)
-        return out
+        return self._kept(sent(out, concurrency, budget_s))
+
+    def _kept(self, answers: list[ScoreAnswer]) -> list[ScoreAnswer]:
+        self.answers.append(answers)
+        return answers
 
 
 class FakeSamples:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from shared.ports import ScoreAnswer
+from shared.scoring_plan import is_not_sent, sent
 from shared.simulation.traffic import SimMetrics
 
 
@@ -23,13 +24,19 @@ class SimScoring:
         self.sent = 0
 
     def score(
-        self, endpoint: str, deployment: str, bodies: Sequence[bytes], timeout_s: float
+        self,
+        endpoint: str,
+        deployment: str,
+        bodies: Sequence[bytes],
+        timeout_s: float,
+        *,
+        concurrency: int = 1,
+        budget_s: float | None = None,
     ) -> list[ScoreAnswer]:
         rate, median, sigma = self.metrics.answer_rates(endpoint, deployment)
         flipped = self.metrics.flipped(endpoint, deployment)
         out: list[ScoreAnswer] = []
         for body in bodies:
-            self.sent += 1
             latency = median * math.exp(sigma * float(self._rng.standard_normal()))
             if latency > timeout_s * 1000:
                 out.append(ScoreAnswer(0, timeout_s * 1000, b"", "timed out"))
@@ -37,7 +44,9 @@ class SimScoring:
                 out.append(ScoreAnswer(500, latency, b'{"error": "model error"}'))
             else:
                 out.append(ScoreAnswer(200, latency, _answer(body, flipped)))
-        return out
+        answers = sent(out, concurrency, budget_s)
+        self.sent += sum(1 for a in answers if not is_not_sent(a))
+        return answers
 
 
 def _answer(body: bytes, flipped: bool) -> bytes:

@@ -4,13 +4,23 @@ when it is due, what is sent, and why it cannot run."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from shared.checks import compare_due, run_compare, run_smoke, smoke_due
+from shared.checks import (
+    COMPARE_BUDGET_S,
+    COMPARE_TIMEOUT_S,
+    SMOKE_BUDGET_S,
+    compare_concurrency,
+    compare_due,
+    run_compare,
+    run_smoke,
+    smoke_due,
+)
 from shared.errors import NoData, NotFound
 from shared.fakes.scoring import FakeSamples, FakeScoring, ok_answer
 from shared.model import DeploymentInfo, EndpointInfo, ModelRef, Phase, Rollout
@@ -18,6 +28,7 @@ from shared.policy import RolloutPolicy
 from shared.policy_checks import ComparePolicy, SmokePolicy
 from shared.ports import ScoreAnswer
 from shared.samples import Samples, read_jsonl
+from shared.scoring_plan import is_not_sent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SMOKE = SmokePolicy(requests=5, sample="data_collection", latency_ms=100)
@@ -142,3 +153,60 @@ def test_compare_scores_the_sample_on_both_deployments_and_summarises() -> None:
 def test_compare_without_inputs_is_no_data() -> None:
     result = run_compare(_shadowing(), FakeScoring(), FakeSamples())
     assert result.no_data is not None and not result.agrees
+
+
+def test_a_hung_canary_holds_the_comparison_for_its_budget_not_for_every_input() -> None:
+    """500 inputs to a canary (16 instances) whose every request times out: 8 at a time, none
+    started after the budget, so the comparison lasts about budget + timeout (not 500
+    timeouts) and the inputs never sent count as unanswered, never as agreeing."""
+    scoring, samples = FakeScoring(), FakeSamples()
+    scoring.set_model("fraud", "blue", _label)
+    scoring.set_model("fraud", "fraud-v2", lambda b: ScoreAnswer(200, 10 * 60_000.0, b"{}"))
+    samples.collected[("fraud", "blue")] = [b"{" + b" " * (i % 40) + b"}" for i in range(500)]
+    pol = RolloutPolicy(endpoint="fraud", compare=ComparePolicy(samples=500))
+    ep = EndpointInfo(
+        "fraud",
+        {"blue": 100},
+        {"fraud-v2": 20},
+        {
+            "blue": DeploymentInfo("blue", "Succeeded", instance_count=16),
+            "fraud-v2": DeploymentInfo("fraud-v2", "Succeeded", instance_count=16),
+        },
+    )
+    result = run_compare(_shadowing(policy=pol), scoring, samples, ep)
+    lanes, rounds = (
+        compare_concurrency(ep, "fraud-v2"),
+        math.ceil(COMPARE_BUDGET_S / COMPARE_TIMEOUT_S),
+    )
+    canary = scoring.answers[[c[1] for c in scoring.calls].index("fraud-v2")]
+    assert len(canary) == 500
+    assert sum(1 for a in canary if not is_not_sent(a)) == lanes * rounds == 16
+    assert all(a.status == 0 for a in canary)
+    assert result.paired == 0 and not result.agrees
+
+
+def test_smoke_requests_stop_at_the_smoke_budget_and_fail_the_unsent() -> None:
+    """A canary answering in 20 s, 30 smoke requests one at a time: the budget (120 s) lets 6
+    go; the other 24 are never sent and answered as no answer (the smoke test fails)."""
+    scoring, samples = FakeScoring(), FakeSamples()
+    scoring.set_model("fraud", "fraud-v2", lambda b: ScoreAnswer(200, 20_000.0, b))
+    samples.collected[("fraud", "blue")] = [b'{"data": [[1]]}']
+    smoke = SmokePolicy(requests=30, sample="data_collection", latency_ms=20_000)
+    result = run_smoke(
+        _rollout(policy=RolloutPolicy(endpoint="fraud", smoke=smoke)), scoring, samples
+    )
+    statuses = [resp.status for resp in result.responses]
+    assert statuses == [200] * int(SMOKE_BUDGET_S // 20) + [0] * 24
+    assert result.responses[-1].error.startswith("not sent")
+
+
+def test_the_comparison_takes_at_most_half_of_a_deployments_request_slots() -> None:
+    """Azure's default is one request in flight per instance (429 beyond): 1 or 2 instances
+    get one comparison request at a time, 6 get 3, and never more than the cap."""
+
+    def ep(instances: int | None) -> EndpointInfo:
+        dep = DeploymentInfo("blue", "Succeeded", instance_count=instances)
+        return EndpointInfo("fraud", {"blue": 100}, {}, {"blue": dep})
+
+    assert [compare_concurrency(ep(n), "blue") for n in (None, 1, 2, 6, 100)] == [1, 1, 1, 3, 8]
+    assert compare_concurrency(None, "blue") == compare_concurrency(ep(3), "absent") == 1

@@ -24,7 +24,8 @@ from shared.azure import retry
 from shared.azure.credentials import build_credential
 from shared.azure.scoring import MLScoring
 from shared.fakes.scoring import FakeScoring, ok_answer
-from shared.ports import Scoring
+from shared.ports import ScoreAnswer, Scoring
+from shared.scoring_plan import is_not_sent
 
 FAST = retry.RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, budget=1.0)
 ROWS = [b'{"data": [[1.0, 0.5, 0.2]]}', b'{"data": [[-1.0, 0.5, -0.2]]}']
@@ -112,3 +113,45 @@ def test_contract_an_absent_deployment_answers_404(scoring_world: tuple[Scoring,
     scoring, endpoint = scoring_world
     answers = scoring.score(endpoint, "absent", ROWS[:1], timeout_s=10)
     assert [a.status for a in answers] == [404]
+
+
+# ------------------------------------------------------------------ contract: pacing
+SLOW_MS = 1500.0  # each request of the slow model; the budget below is shorter
+
+
+@pytest.fixture(params=["fake", "emulator"])
+def slow_world(
+    request: pytest.FixtureRequest, emulator: Connection, ml: Any, register_model: Any
+) -> tuple[Scoring, str]:
+    """A Scoring port and an endpoint whose deployment "slow" (2 instances) answers in
+    SLOW_MS."""
+    if request.param == "fake":
+        fake = FakeScoring()
+        fake.set_model("ep", "slow", lambda body: ScoreAnswer(200, SLOW_MS, body))
+        return fake, "ep"
+    name = "sp-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, name)
+    model = register_model({"weights": [1, 1, 1], "latency_ms": SLOW_MS})
+    # two instances: two requests in flight are within Azure's default of one per instance
+    deployment = make_deployment(name, "slow", model, instance_count=2)
+    ml.online_deployments.begin_create_or_update(deployment).result()
+    set_traffic(ml, name, {"slow": 100})
+    return _scoring(emulator), name
+
+
+def test_contract_requests_not_started_within_the_budget_are_never_sent(
+    slow_world: tuple[Scoring, str],
+) -> None:
+    scoring, endpoint = slow_world
+    answers = scoring.score(endpoint, "slow", ROWS * 2, timeout_s=10, budget_s=1.0)
+    assert [a.status for a in answers] == [200, 0, 0, 0]
+    assert [is_not_sent(a) for a in answers] == [False, True, True, True]
+
+
+def test_contract_requests_in_flight_together_all_start_within_the_budget(
+    slow_world: tuple[Scoring, str],
+) -> None:
+    """Two at a time on two instances: both start at once, both are answered."""
+    scoring, endpoint = slow_world
+    answers = scoring.score(endpoint, "slow", ROWS, timeout_s=10, concurrency=2, budget_s=1.0)
+    assert [a.status for a in answers] == [200, 200]
