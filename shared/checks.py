@@ -68,10 +68,13 @@ def run_smoke(r: Rollout, scoring: Scoring | None, samples: InputSamples | None)
 COMPARE_TIMEOUT_S = 30.0
 COMPARE_BUDGET_S = 45.0
 # Requests in flight at once on one deployment: half its instances, at most this many. A
-# managed deployment takes max_concurrent_requests_per_instance requests per instance, 1 by
+# managed deployment serves max_concurrent_requests_per_instance requests per instance, 1 by
 # default (learn.microsoft.com/python/api/azure-ai-ml/azure.ai.ml.entities.
 # onlinerequestsettings: "max_concurrent_requests_per_instance: defaults to 1"), and answers
-# 429 beyond it: the comparison never takes more than half of that from users' requests.
+# 429 "Too many pending requests" beyond 2 x that x instance_count in parallel
+# (learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints, "HTTP
+# status codes"): at the default the comparison holds half the instances' slots at most, and
+# users keep the rest.
 COMPARE_MAX_CONCURRENCY = 8
 
 
