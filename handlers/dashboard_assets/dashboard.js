@@ -374,7 +374,16 @@
     detail.appendChild(grid);
     detail.appendChild(section("Actions", [actions.block(doc, {
       el: el, base: BASE, key: KEY, notice: dash.actionNotice,
-      onDone: function (reply, text) { dash.actionNotice = text; load(); }
+      onDone: function (reply, text) {
+        dash.actionNotice = text;
+        var next = reply && reply.rollout && reply.rollout.id;
+        if (next && next !== r.id) {
+          // a retry (or a start) made a new rollout: show that one (hashchange loads it)
+          window.location.hash = "#/" + enc(r.endpoint) + "/" + enc(next);
+        } else {
+          load();
+        }
+      }
     })], "actions-card"));
     detail.appendChild(section("Timeline", [
       phaseStrip(series && series.phases, r.ended_at || r.updated_at)

@@ -21,7 +21,7 @@ def app() -> Iterator[ds.AppServer]:
         yield server
 
 
-def test_retry_on_the_page_starts_the_version_again_with_the_reason_and_actor_typed(
+def test_retry_on_the_page_starts_the_version_again_and_shows_the_new_rollout(
     app: ds.AppServer,
 ) -> None:
     before = app.get("rollouts/fraud")["rollout"]
@@ -29,18 +29,24 @@ def test_retry_on_the_page_starts_the_version_again_with_the_reason_and_actor_ty
     assert before["allowed_actions"] == ["retry"]
     messages: list[str] = []
     with ds.chromium() as browser:
-        page = ds.open_dashboard(browser, f"{app.page_url}&refresh=0", messages)
+        # opened on the rolled-back rollout by its link, as a notice links it
+        url = f"{app.page_url}&refresh=0#/fraud/{before['id']}"
+        page = ds.open_dashboard(browser, url, messages)
         page.fill("#action-reason", "the fix is in the baseline now")
         page.fill("#action-actor", "ana")
         page.click("#actions button[data-action='retry']")
         page.wait_for_selector("#action-status:has-text('retry: started')", timeout=15_000)
         page.wait_for_selector("body[data-state='ready']", state="attached", timeout=15_000)
+        # the page moved on to the new rollout
+        page.wait_for_selector("#actions button[data-action='pause']", timeout=15_000)
         shown = page.evaluate("window.autocanaryDashboard.rolloutId")
+        hash_ = page.evaluate("window.location.hash")
         page.close()
     assert messages == []
     after = app.get("rollouts/fraud")
     new = after["rollout"]
     assert new["id"] != before["id"] and new["id"] == shown
+    assert hash_ == f"#/fraud/{new['id']}"
     assert new["model"] == before["model"] and new["version"] == before["version"]
     # the retry's admission is the new rollout's first decision: who and why, as typed
     first = next(d for d in after["decisions"] if d["seq"] == 1)
