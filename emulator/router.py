@@ -225,6 +225,11 @@ class ScoringRouter:
         if not ready:
             return Outcome(503, 0, _err(f"deployment {dep.name} has no ready instance"), 0.0, {})
         rs = dep.request_settings
+        # Azure: max_concurrent_requests_per_instance defaults to 1 (azure-ai-ml
+        # OnlineRequestSettings), and "a maximum of 2 * max_concurrent_requests_per_instance *
+        # instance_count requests" are processed in parallel, the rest answered 429 "Too many
+        # pending requests" (learn.microsoft.com/azure/machine-learning/
+        # how-to-troubleshoot-online-endpoints, "HTTP status codes")
         per_instance = int(rs.get("maxConcurrentRequestsPerInstance") or 1)
         limit = 2 * per_instance * dep.instance_count
         inflight = self._inflight.get(key, 0)
