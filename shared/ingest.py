@@ -45,9 +45,7 @@ class IngestEngine(Protocol):
 
     def live_models(self, endpoint: str) -> dict[str, str | None]: ...
 
-    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot: ...
-
-    def reconcile_quietly(self, endpoint: str) -> None: ...
+    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None: ...
 
 
 class Ingest:
@@ -67,9 +65,7 @@ class Ingest:
         endpoint = policy.endpoint
         for _ in range(MAX_ATTEMPTS):
             if self.engine.store.event_seen(endpoint, model.event_id):
-                return IngestResult(
-                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
-                )
+                return self._duplicate(endpoint)
             slot = self.engine.store.read(endpoint)
             now = self.engine.clock.now()
             live = self.engine.live_models(endpoint)
@@ -86,21 +82,16 @@ class Ingest:
             except StaleState:
                 continue
             except DuplicateEvent:
-                return IngestResult(
-                    "duplicate", "DuplicateEvent", "event already recorded", endpoint
-                )
+                return self._duplicate(endpoint)
             log.info("model %s: %s (%s)", model.asset_id, adm.outcome, adm.detail)
             outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}
-            result = IngestResult(
+            return IngestResult(
                 outcome[adm.outcome],
                 adm.reason,
                 adm.detail,
                 endpoint,
                 adm.active.id if adm.active else None,
             )
-            if adm.outcome in ("start", "supersede"):
-                self.engine.reconcile_quietly(endpoint)
-            return result
         raise StaleState(f"endpoint {endpoint} kept changing; event will be retried")
 
     def _duplicate(self, endpoint: str) -> IngestResult:

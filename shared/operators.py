@@ -48,11 +48,9 @@ class EngineCore(Protocol):
 
     def reconcile(self, endpoint: str, command: Command | None = None) -> Reconciled: ...
 
-    def reconcile_quietly(self, endpoint: str) -> None: ...
-
     def live_models(self, endpoint: str) -> dict[str, str | None]: ...
 
-    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot: ...
+    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -234,8 +232,6 @@ class Operators:
             self.engine.commit_admission(slot, adm)
         except StaleState:
             return None
-        if adm.outcome in ("start", "supersede"):
-            self.engine.reconcile_quietly(slot.endpoint)
         outcome = {"start": "started", "wait": "waiting", "supersede": "superseding"}[adm.outcome]
         log.info("endpoint %s: %s %s (%s)", slot.endpoint, action, outcome, adm.detail)
         now_slot = self.store.read(slot.endpoint)

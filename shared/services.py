@@ -164,18 +164,20 @@ class Engine:
         (``shared.ingest``)."""
         return Ingest(self).on_model_registered(model)
 
-    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> Slot:
+    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None:
         """Write an admission (a registered model's, or an operator's start, retry or cancel)
         under the slot's ETag, then log its decisions, apply its effects, tell the chat
-        channels and send its lifecycle events; the slot as written. Raises StaleState when
-        the slot changed meanwhile (decide again) and DuplicateEvent when ``event_id`` was
-        already claimed: nothing was written then."""
+        channels and send its lifecycle events; a rollout it started (or a supersede) is
+        reconciled at once. Raises StaleState when the slot changed meanwhile (decide again)
+        and DuplicateEvent when ``event_id`` was already claimed: nothing was written then."""
         written = self.store.write(slot, admission_write(slot, adm, event_id))
         log_decisions(adm.records, (adm.active,) if adm.active else ())
         if adm.active is not None:
             self._apply(adm.active, adm.effects)
             self._announce(adm.active, adm.effects)
-        return self._send_outbox(written)
+        self._send_outbox(written)
+        if adm.outcome in ("start", "supersede"):
+            self._reconcile_quietly(slot.endpoint)
 
     def live_models(self, endpoint: str) -> dict[str, str | None]:
         """The models the endpoint serves live now (deployment -> azureml:name:version)."""
@@ -299,7 +301,7 @@ class Engine:
             self._record_failure(endpoint, exc)
             return ReconcileOutcome(endpoint, None, None, None, False, _error_dict(exc))
 
-    def reconcile_quietly(self, endpoint: str) -> None:
+    def _reconcile_quietly(self, endpoint: str) -> None:
         """Reconcile now; a failure is logged and left to the next tick."""
         try:
             self.reconcile(endpoint)
