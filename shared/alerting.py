@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared import machine
 from shared.errors import (
@@ -20,7 +20,7 @@ from shared.inputs import deployment_of, endpoint_of
 from shared.model import Alert, Command
 
 if TYPE_CHECKING:
-    from shared.ports import RolloutStore
+    from shared.engine_core import EngineCore
 
 log = logging.getLogger("autocanary")
 
@@ -40,35 +40,10 @@ class AlertResult:
         return asdict(self)
 
 
-class AlertOutcome(Protocol):
-    """What the alert path needs of a reconcile's outcome."""
-
-    @property
-    def rollout_id(self) -> str | None: ...
-
-    @property
-    def reason(self) -> str | None: ...
-
-    @property
-    def error(self) -> dict[str, Any] | None: ...
-
-    @property
-    def effect_retryable(self) -> bool: ...
-
-
-class AlertEngine(Protocol):
-    """What the alert path needs of the engine (``shared.services.Engine``)."""
-
-    store: RolloutStore
-    workspace_id: str | None
-
-    def reconcile(self, endpoint: str, command: Command | None = None) -> AlertOutcome: ...
-
-
 class Alerts:
     """Alerts over an engine (``Engine.on_alert``)."""
 
-    def __init__(self, engine: AlertEngine) -> None:
+    def __init__(self, engine: EngineCore) -> None:
         self.engine = engine
 
     def on_alert(self, alert: Alert) -> list[AlertResult]:

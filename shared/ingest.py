@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import DuplicateEvent, InvalidInput, StaleState
-from shared.machine import Admission, admit
+from shared.machine import admit
 from shared.model import ModelRef
-from shared.ports import IgnoredEvent, Slot
+from shared.ports import IgnoredEvent
 from shared.writes import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
-    from shared.notify.dispatch import Notifications
+    from shared.engine_core import EngineCore
     from shared.notify.routes import Routes
-    from shared.policy import PolicySet
-    from shared.ports import Clock, RolloutStore
 
 log = logging.getLogger("autocanary")
 
@@ -35,23 +33,10 @@ class IngestResult:
         return asdict(self)
 
 
-class IngestEngine(Protocol):
-    """What the ingest path needs of the engine (``shared.services.Engine``)."""
-
-    store: RolloutStore
-    clock: Clock
-    policies: PolicySet
-    notifications: Notifications | None
-
-    def live_models(self, endpoint: str) -> dict[str, str | None]: ...
-
-    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None: ...
-
-
 class Ingest:
     """Registered models over an engine (``Engine.on_model_registered``)."""
 
-    def __init__(self, engine: IngestEngine) -> None:
+    def __init__(self, engine: EngineCore) -> None:
         self.engine = engine
 
     def on_model_registered(self, model: ModelRef) -> IngestResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
@@ -22,35 +22,10 @@ from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 from shared.writes import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
+    from shared.engine_core import EngineCore
     from shared.operator_requests import StartRequest
-    from shared.policy import PolicySet
-    from shared.ports import Clock, RolloutStore
 
 log = logging.getLogger("autocanary")
-
-
-class Reconciled(Protocol):
-    """What an action needs of a reconcile's outcome."""
-
-    @property
-    def rollout_id(self) -> str | None: ...
-
-    @property
-    def changed(self) -> bool: ...
-
-
-class EngineCore(Protocol):
-    """What the operator use cases need of the engine (``shared.services.Engine``)."""
-
-    store: RolloutStore
-    clock: Clock
-    policies: PolicySet
-
-    def reconcile(self, endpoint: str, command: Command | None = None) -> Reconciled: ...
-
-    def live_models(self, endpoint: str) -> dict[str, str | None]: ...
-
-    def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
