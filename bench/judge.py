@@ -148,8 +148,7 @@ def summarise(
         row["cleared_rate"] = float(ok.mean())
         # never cleared counts as "after the horizon" so the median is over every rollout
         times = np.where(ok, cleared + 1, s.minutes + 1)
-        median = float(np.median(times))
-        row["median_minutes_to_clear"] = median if median <= s.minutes else None
+        row["median_minutes_to_clear"] = _censored(np.median(times), s.minutes)
     return row
 
 

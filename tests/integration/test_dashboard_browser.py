@@ -240,8 +240,11 @@ def test_choosing_another_rollout_in_the_list_shows_it(
         # with no link in the URL the active rollout comes first
         assert page.text_content("#detail h2").startswith("churn-scoring")
         page.click(f"#rollouts tr[data-rollout='{fx.ROLLOUT_ID}'] a")
-        page.wait_for_selector(f"text={fx.CAUSE}", timeout=10_000)
+        # the detail's own title, not the cause: the list shows each rollout's cause too, so
+        # waiting on that text could pass before the detail is drawn
+        page.wait_for_selector(f"#detail h2:has-text('{fx.ENDPOINT}')", timeout=10_000)
         assert page.evaluate("window.autocanaryDashboard.rolloutId") == fx.ROLLOUT_ID
+        assert page.text_content("#cause") == fx.CAUSE
         assert messages == []
     finally:
         page.close()
