@@ -98,7 +98,6 @@
           "rollouts/" + encodeURIComponent(r.endpoint) + "/" + encodeURIComponent(name), body)
           .then(function (reply) {
             var text = said(reply);
-            window.autocanaryActions.last = reply;
             show(text, false);
             reason.value = "";
             busy(false);
@@ -115,5 +114,5 @@
     return box;
   }
 
-  window.autocanaryActions = { block: block, last: null };
+  window.autocanaryActions = { block: block };
 }());

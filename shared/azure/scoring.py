@@ -20,6 +20,7 @@ requests are imported on first use only.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -75,11 +76,11 @@ class MLScoring:
         budget_s: float | None = None,
     ) -> list[ScoreAnswer]:
         self._target(endpoint)  # the endpoint and its key are read once, before any request
-        deadline = None if budget_s is None else time.monotonic() + budget_s
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
 
         def one(body: bytes) -> ScoreAnswer:
-            if deadline is not None and budget_s is not None and time.monotonic() >= deadline:
-                return not_sent(budget_s)
+            if time.monotonic() >= deadline:
+                return not_sent(budget_s or 0.0)
             return self._one(endpoint, deployment, body, timeout_s)
 
         workers = max(1, min(concurrency, MAX_CONCURRENCY, len(bodies)))
