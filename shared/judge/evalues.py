@@ -39,9 +39,12 @@ while no error event has been seen it all bets on the absolute margin (the ratio
 cannot gain from such a minute). See :class:`MarginProcess`.
 
 Tempering (:class:`RatioProcess` only; the judge uses it for rollback): ``add(..., temper=phi)``
-divides each minute's log-likelihood ratio by a variance inflation factor ``phi >= 1``
-estimated from the data (quasi-likelihood): under extra-binomial variation of that size the
-tempered factor has mean about 1 again (see :class:`Dispersion`).
+divides the log-likelihood ratio of every minute so far by a variance inflation factor
+``phi >= 1`` estimated from the data as it stands after this minute (quasi-likelihood: the
+whole stage's statistic over the current estimate): under extra-binomial variation of that
+size the tempered factor has mean about 1 again (see :class:`Dispersion`). The estimate is
+revised as minutes come, and so is the weight of the earlier minutes' evidence: a first
+estimate inflated by chance does not keep the minutes it saw tempered for good.
 
 Signs (:class:`SignProcess`): one bit per minute that is 1 with probability <= 1/2 under the
 null; the alternative ``q`` multiplies by ``2q`` on a 1 and ``2(1 - q)`` on a 0.
@@ -95,17 +98,26 @@ class RatioProcess:
 
     __slots__ = (
         "_alts",
+        "_cap",
         "_log_ratio",
+        "_raw",
+        "_steps",
         "_sums",
+        "_top",
         "_weights",
         "events",
         "null",
         "peak_log_e",
         "peak_minute",
+        "temper",
     )
 
     def __init__(
-        self, null: float, multiples: Sequence[float], weights: Sequence[float] | None = None
+        self,
+        null: float,
+        multiples: Sequence[float],
+        weights: Sequence[float] | None = None,
+        cap: float = math.inf,
     ) -> None:
         if weights is not None and (len(weights) != len(multiples) or min(weights) <= 0):
             raise ValueError("weights: one positive weight per alternative")
@@ -114,32 +126,43 @@ class RatioProcess:
         self._weights = None if weights is None else tuple(w / total for w in weights)
         self._alts = tuple(null * f for f in multiples)
         self._log_ratio = tuple(math.log(a / null) for a in self._alts)
-        self._sums = [0.0] * len(self._alts)
+        self._cap = cap
+        self._sums = [0.0] * len(self._alts)  # the members' log e-values, as tempered now
+        self._raw = [0.0] * len(self._alts)  # the members' untempered log-likelihood ratios
+        self._top = [-math.inf] * len(self._alts)  # each member's largest one-minute step
+        self._steps: list[tuple[float, ...]] = []  # every minute's steps (only under a cap)
+        self.temper = 1.0
         self.events = 0
         self.peak_log_e = 0.0
         self.peak_minute: int | None = None
 
-    def add(
-        self,
-        n: int,
-        x: int,
-        m: int,
-        y: int,
-        minute: int,
-        temper: float = 1.0,
-        cap: float = math.inf,
-    ) -> bool:
-        """Add one minute's counts (log-likelihood ratios divided by ``temper`` >= 1, each
-        member's factor capped at ``exp(cap)``: a smaller factor keeps the mean <= 1, so the
-        cap never costs validity); False (and no change) when it carries no information."""
+    def add(self, n: int, x: int, m: int, y: int, minute: int, temper: float = 1.0) -> bool:
+        """Add one minute's counts; False (and no change) when it carries no information.
+
+        ``temper`` >= 1 is the variance inflation estimated *now*: every minute's
+        log-likelihood ratio so far, this one's and the earlier ones', is divided by it
+        (quasi-likelihood), and each member's one-minute factor is capped at ``exp(cap)``
+        (a smaller factor keeps the mean <= 1, so the cap never costs validity)."""
         k = x + y
         if n <= 0 or m <= 0 or k <= 0:
             return False
         rho = n / (n + m)
         base = math.log(rho * self.null + 1.0 - rho)
-        for j, alt in enumerate(self._alts):
-            step = x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
-            self._sums[j] += min(step / temper, cap)
+        steps = tuple(
+            x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
+            for j, alt in enumerate(self._alts)
+        )
+        if self._cap < math.inf:
+            self._steps.append(steps)
+        for j, step in enumerate(steps):
+            self._raw[j] += step
+            self._top[j] = max(self._top[j], step)
+        self.temper = temper
+        for j in range(len(self._alts)):
+            if self._top[j] / temper <= self._cap:  # no minute reaches the cap: one division
+                self._sums[j] = self._raw[j] / temper
+            else:
+                self._sums[j] = sum(min(st[j] / temper, self._cap) for st in self._steps)
         self.events += k
         now = self.log_e
         if now > self.peak_log_e:
