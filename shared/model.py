@@ -17,7 +17,8 @@ from typing import Any, Literal
 from shared.errors import InvalidInput
 from shared.judge.agreement import Agreement
 from shared.judge.types import Minute, Verdict
-from shared.policy import RolloutPolicy
+from shared.policy_fields import policy_from_dict
+from shared.rollout_policy import RolloutPolicy
 from shared.smoke import SmokeResult
 
 
@@ -515,7 +516,7 @@ class Rollout:
                 id=str(raw["id"]),
                 endpoint=str(raw["endpoint"]),
                 model=ModelRef.from_dict(raw["model"]),
-                policy=RolloutPolicy.from_dict(raw["policy"]),
+                policy=policy_from_dict(raw["policy"]),
                 phase=Phase(raw["phase"]),
                 baseline=str(raw["baseline"]),
                 canary=str(raw["canary"]),
@@ -566,7 +567,7 @@ class Waiting:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
-        return cls(ModelRef.from_dict(raw["model"]), RolloutPolicy.from_dict(raw["policy"]))
+        return cls(ModelRef.from_dict(raw["model"]), policy_from_dict(raw["policy"]))
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import PolicyError
-from shared.policy import (
-    INVALID_TAG_OVERRIDE,
-    MATCHED,
-    NO_MATCHING_RULE,
-    OPTED_OUT,
-    load_policy_text,
-    parse_duration,
-)
+from shared.policy import load_policy_text, parse_duration, policy_from_dict
+from shared.reasons import INVALID_TAG_OVERRIDE, MATCHED, NO_MATCHING_RULE, OPTED_OUT
 
 POLICY = """
 defaults:
@@ -112,10 +106,8 @@ def test_durations_parse_to_seconds(text: object, seconds: float) -> None:
 
 
 def test_policy_survives_a_round_trip_through_plain_data() -> None:
-    from shared.policy import RolloutPolicy
-
     p = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk"}).policy
-    assert p is not None and RolloutPolicy.from_dict(p.to_dict()) == p
+    assert p is not None and policy_from_dict(p.to_dict()) == p
 
 
 def test_engine_settings_have_safe_defaults() -> None:
@@ -144,9 +136,7 @@ def test_settle_errors_guardrails_and_shadow_limits_parse() -> None:
     assert p.guardrails.error_rate == 0.01 and p.guardrails.latency_ms == {"p95": 500.0}
     assert p.guardrails.for_s == 180.0
     assert p.shadow_max_duration == 2400.0 and p.shadow_on_no_data == "continue"
-    from shared.policy import RolloutPolicy
-
-    assert RolloutPolicy.from_dict(p.to_dict()) == p
+    assert policy_from_dict(p.to_dict()) == p
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import PolicyError
-from shared.policy import RolloutPolicy, load_policy_text
+from shared.policy import RolloutPolicy, load_policy_text, policy_from_dict
 
 RULES = "rules:\n  - name: r\n    match: {model: '*'}\n    endpoint: fraud\n"
 
@@ -22,7 +22,7 @@ def test_capacity_defaults_to_follow_traffic_with_headroom_1_5() -> None:
 def test_capacity_and_headroom_are_read_and_survive_the_stored_round_trip() -> None:
     p = _policy("  capacity: full\n  headroom: 2\n")
     assert (p.capacity, p.headroom) == ("full", 2.0)
-    assert RolloutPolicy.from_dict(p.to_dict()) == p
+    assert policy_from_dict(p.to_dict()) == p
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import PolicyError
-from shared.policy import RolloutPolicy, load_policy_text
+from shared.policy import RolloutPolicy, load_policy_text, policy_from_dict
 from shared.policy_checks import ComparePolicy, SmokePolicy
 
 RULES = "rules:\n  - name: r\n    match: {model: '*'}\n    endpoint: fraud\n"
@@ -23,13 +23,13 @@ def test_smoke_and_compare_are_off_by_default() -> None:
 def test_smoke_is_read_and_survives_the_stored_round_trip() -> None:
     p = _policy("  smoke: {requests: 20, sample: samples/fraud.jsonl, latency_ms: 300}\n")
     assert p.smoke == SmokePolicy(20, "samples/fraud.jsonl", 300.0)
-    assert RolloutPolicy.from_dict(p.to_dict()) == p
+    assert policy_from_dict(p.to_dict()) == p
 
 
 def test_compare_defaults_and_round_trip() -> None:
     p = _policy("  compare: {flip_rate: 0.05, on_fail: hold}\n")
     assert p.compare == ComparePolicy(flip_rate=0.05, psi=0.2, on_fail="hold")
-    assert RolloutPolicy.from_dict(p.to_dict()) == p
+    assert policy_from_dict(p.to_dict()) == p
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import PolicyError
-from shared.policy import RolloutPolicy, load_policy_text
+from shared.policy import load_policy_text, policy_from_dict
 
 POLICY = """
 rules:
@@ -31,7 +31,7 @@ def test_notify_survives_the_stored_policy_round_trip() -> None:
     policy = load_policy_text(POLICY).rules[0].policy
     stored = policy.to_dict()
     assert stored["notify"] == {"slack": "RISK_SLACK_URL", "teams": "RISK_TEAMS_URL"}
-    assert RolloutPolicy.from_dict(stored) == policy
+    assert policy_from_dict(stored) == policy
 
 
 def test_policy_without_notify_stores_no_notify_key() -> None:
