@@ -269,11 +269,7 @@ def _errors(raw: Any, where: str) -> tuple[str, ...]:
 def _guardrails(raw: Any, where: str) -> Guardrails:
     if raw in (None, False):
         return Guardrails()
-    if isinstance(raw, str):  # tag form: JSON object
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise PolicyError(where, "must be a JSON object") from exc
+    raw = _tag_json(raw, where)
     if not isinstance(raw, Mapping):
         raise PolicyError(where, "must be a mapping like {p95_latency_ms: 500, error_rate: 0.01}")
     known = {*GUARDRAIL_LATENCY_KEYS, "error_rate", "for"}
@@ -302,12 +298,18 @@ def _guardrails(raw: Any, where: str) -> Guardrails:
     return guard
 
 
+def _tag_json(raw: Any, where: str) -> Any:
+    """A structured setting as given, or decoded from its tag form (a JSON object string)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise PolicyError(where, "must be a JSON object") from exc
+
+
 def _judge_raw(raw: Any, where: str) -> dict[str, Any]:
-    if isinstance(raw, str):  # tag form: JSON object
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise PolicyError(where, "must be a JSON object") from exc
+    raw = _tag_json(raw, where)
     if not isinstance(raw, Mapping):
         raise PolicyError(where, "must be a mapping")
     return dict(raw)
