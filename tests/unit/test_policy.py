@@ -192,3 +192,25 @@ def test_a_tag_override_to_a_single_100_percent_stage_is_refused() -> None:
     )
     out = placed.place("fraud-gbm", {"team": "risk", "autocanary.stages": "100"})
     assert out.policy is None and out.reason == INVALID_TAG_OVERRIDE and "judged" in out.detail
+
+
+def test_structured_tag_overrides_are_json_objects_and_bad_json_is_refused() -> None:
+    """``autocanary.guardrails`` / ``autocanary.judge`` carry a JSON object; anything else
+    places the model nowhere, with the reason, and changes nothing."""
+    allowed = load_policy_text(
+        POLICY.replace("[stages, watch_window]", "[stages, watch_window, guardrails, judge]")
+    )
+    ok = allowed.place(
+        "fraud-gbm",
+        {
+            "team": "risk",
+            "autocanary.guardrails": '{"error_rate": 0.02}',
+            "autocanary.judge": '{"alpha": 0.005}',
+        },
+    )
+    assert ok.policy is not None
+    assert ok.policy.guardrails.error_rate == 0.02 and ok.policy.judge.alpha == 0.005
+    for key in ("autocanary.guardrails", "autocanary.judge"):
+        bad = allowed.place("fraud-gbm", {"team": "risk", key: "{error_rate: 0.02"})
+        assert bad.policy is None and bad.reason == INVALID_TAG_OVERRIDE
+        assert "must be a JSON object" in bad.detail
