@@ -52,6 +52,7 @@ null; the alternative ``q`` multiplies by ``2q`` on a 1 and ``2(1 - q)`` on a 0.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 
@@ -130,7 +131,8 @@ class RatioProcess:
         self._sums = [0.0] * len(self._alts)  # the members' log e-values, as tempered now
         self._raw = [0.0] * len(self._alts)  # the members' untempered log-likelihood ratios
         self._top = [-math.inf] * len(self._alts)  # each member's largest one-minute step
-        self._steps: list[tuple[float, ...]] = []  # every minute's steps (only under a cap)
+        # each member's one-minute steps in ascending order (only under a cap)
+        self._steps: list[list[float]] = [[] for _ in self._alts] if cap < math.inf else []
         self.temper = 1.0
         self.events = 0
         self.peak_log_e = 0.0
@@ -152,17 +154,20 @@ class RatioProcess:
             x * self._log_ratio[j] + k * (base - math.log(rho * alt + 1.0 - rho))
             for j, alt in enumerate(self._alts)
         )
-        if self._cap < math.inf:
-            self._steps.append(steps)
         for j, step in enumerate(steps):
             self._raw[j] += step
             self._top[j] = max(self._top[j], step)
+            if self._steps:
+                bisect.insort(self._steps[j], step)
         self.temper = temper
         for j in range(len(self._alts)):
             if self._top[j] / temper <= self._cap:  # no minute reaches the cap: one division
                 self._sums[j] = self._raw[j] / temper
-            else:
-                self._sums[j] = sum(min(st[j] / temper, self._cap) for st in self._steps)
+                continue
+            # the minutes above cap x temper count cap each, the others their share
+            ordered = self._steps[j]
+            above = ordered[bisect.bisect_right(ordered, self._cap * temper) :]
+            self._sums[j] = (self._raw[j] - sum(above)) / temper + self._cap * len(above)
         self.events += k
         now = self.log_e
         if now > self.peak_log_e:
