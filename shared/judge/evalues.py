@@ -104,13 +104,11 @@ class RatioProcess:
         "_raw",
         "_steps",
         "_sums",
-        "_top",
         "_weights",
         "events",
         "null",
         "peak_log_e",
         "peak_minute",
-        "temper",
     )
 
     def __init__(
@@ -130,10 +128,8 @@ class RatioProcess:
         self._cap = cap
         self._sums = [0.0] * len(self._alts)  # the members' log e-values, as tempered now
         self._raw = [0.0] * len(self._alts)  # the members' untempered log-likelihood ratios
-        self._top = [-math.inf] * len(self._alts)  # each member's largest one-minute step
         # each member's one-minute steps in ascending order (only under a cap)
         self._steps: list[list[float]] = [[] for _ in self._alts] if cap < math.inf else []
-        self.temper = 1.0
         self.events = 0
         self.peak_log_e = 0.0
         self.peak_minute: int | None = None
@@ -156,16 +152,15 @@ class RatioProcess:
         )
         for j, step in enumerate(steps):
             self._raw[j] += step
-            self._top[j] = max(self._top[j], step)
             if self._steps:
                 bisect.insort(self._steps[j], step)
-        self.temper = temper
         for j in range(len(self._alts)):
-            if self._top[j] / temper <= self._cap:  # no minute reaches the cap: one division
+            ordered = self._steps[j] if self._steps else None
+            if ordered is None or ordered[-1] <= self._cap * temper:
+                # no minute reaches the cap: one division
                 self._sums[j] = self._raw[j] / temper
                 continue
             # the minutes above cap x temper count cap each, the others their share
-            ordered = self._steps[j]
             above = ordered[bisect.bisect_right(ordered, self._cap * temper) :]
             self._sums[j] = (self._raw[j] - sum(above)) / temper + self._cap * len(above)
         self.events += k
