@@ -13,18 +13,17 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from shared import machine
+from shared import applying, machine
 from shared.alerting import AlertResult, Alerts
 from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
 from shared.errors import (
     AutocanaryError,
     InvalidInput,
-    NoData,
     NotFound,
     PhaseConflict,
     StaleState,
@@ -32,17 +31,11 @@ from shared.errors import (
 )
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
-from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
 from shared.machine import Admission, Transition, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
     Alert,
     Command,
-    CopyAutoscale,
-    CreateDeployment,
-    DecisionRecord,
-    DeleteAutoscale,
-    DeleteDeployment,
     Effect,
     EndpointInfo,
     Judging,
@@ -51,8 +44,6 @@ from shared.model import (
     Phase,
     PublishEvent,
     Rollout,
-    ScaleDeployment,
-    SetTraffic,
 )
 from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
@@ -64,7 +55,6 @@ from shared.ports import (
     IndexEntry,
     InputSamples,
     Judge,
-    MetricsQuery,
     MetricsSource,
     PurgeReport,
     RolloutQuery,
@@ -74,9 +64,9 @@ from shared.ports import (
     SlotWrite,
 )
 from shared.queries import Queries
-from shared.settle import settle, steady_evidence, steady_reading
+from shared.stage_reading import prefetch, read_stage
 from shared.store_index import slot_busy
-from shared.writes import MAX_ATTEMPTS, admission_write, outbox_events
+from shared.writes import MAX_ATTEMPTS, admission_write, transition_write
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
@@ -91,8 +81,6 @@ TICK_TARGET_S = 5.0
 # Endpoints per metrics prefetch: Azure Monitor's metrics:getBatch takes up to 50 resources of
 # one region and subscription per call (shared/azure/metrics.py BATCH_SIZE).
 METRICS_BATCH = 50
-# Evidence keys that change on every tick without the state changing: never a reason to write.
-VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
 
 
 @dataclass(frozen=True)
@@ -174,8 +162,8 @@ class Engine:
         log_decisions(adm.records, (adm.active,) if adm.active else ())
         if adm.active is not None:
             self._apply(adm.active, adm.effects)
-            self._announce(adm.active, adm.effects)
-        self._send_outbox(written)
+            applying.announce(self.notifications, adm.active, adm.effects)
+        applying.send_outbox(self.store, self.events, written)
         if adm.outcome in ("start", "supersede"):
             self._reconcile_quietly(slot.endpoint)
 
@@ -239,7 +227,7 @@ class Engine:
                 {s.endpoint: s for s in slots[i : i + METRICS_BATCH]}
                 for i in range(0, len(slots), METRICS_BATCH)
             ]
-            for minutes in pool.map(self._prefetch_minutes, groups):
+            for minutes in pool.map(self._prefetch, groups):
                 prefetched.update(minutes)
             started = time.monotonic()
             outcomes = list(
@@ -325,7 +313,7 @@ class Engine:
             slot = read if read is not None else self.store.read(endpoint)
             read = None
             if slot.outbox:
-                slot = self._send_outbox(slot)
+                slot = applying.send_outbox(self.store, self.events, slot)
             active = slot.active
             now = self.clock.now()
             if active is None or active.phase.terminal:
@@ -346,7 +334,7 @@ class Engine:
             verdict: Verdict | None = None
             judging: Judging | None = None
             if command is None:
-                verdict, judging = self._verdict(active, ep, now, prefetched)
+                verdict, judging = read_stage(self.metrics, self.judge, active, ep, now, prefetched)
             logs = self._logs(active, ep)
             smoke = compare = None
             if command is None and smoke_due(active, ep):
@@ -362,8 +350,8 @@ class Engine:
                 continue
             failure = self._apply(transition.rollout, transition.effects)
             if stored is not None:
-                self._announce(transition.rollout, transition.effects)
-                self._send_outbox(stored)
+                applying.announce(self.notifications, transition.rollout, transition.effects)
+                applying.send_outbox(self.store, self.events, stored)
             nxt = transition.rollout
             return ReconcileOutcome(
                 endpoint,
@@ -379,33 +367,11 @@ class Engine:
     def _commit(self, slot: Slot, t: Transition, now: datetime) -> Slot | None:
         """Write the transition (its lifecycle events into the slot's outbox, in the same
         write); the slot as written, or None when nothing changed."""
-        nxt = t.rollout
-        decisions: list[DecisionRecord] = [t.record] if t.record else []
-        active: Rollout | None = nxt
-        waiting = slot.waiting
-        rollouts = [nxt]
-        if nxt.phase.terminal:
-            active = None
-            if waiting is not None:
-                started = start_waiting(waiting, now)
-                assert started.record is not None
-                active, waiting = started.rollout, None
-                rollouts.append(started.rollout)
-                decisions.append(started.record)
-        news = outbox_events(nxt, t.effects)
-        if not decisions and not news and _same_state(nxt, slot.active):
+        planned = transition_write(slot, t, now)
+        if planned is None:
             return None
-        written = self.store.write(
-            slot,
-            SlotWrite(
-                active=active,
-                waiting=waiting,
-                rollouts=tuple(rollouts),
-                decisions=tuple(decisions),
-                outbox=slot.outbox + news if news else None,
-            ),
-        )
-        log_decisions(decisions, rollouts)
+        written = self.store.write(slot, planned)
+        log_decisions(planned.decisions, planned.rollouts)
         return written
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
@@ -456,100 +422,8 @@ class Engine:
         except AutocanaryError as exc:
             return f"(logs unavailable: {exc.message})"
 
-    # ------------------------------------------------------------------ judging
-    def _judgeable(self, r: Rollout) -> bool:
-        """A shadow or canary whose stage traffic was seen live is judged every tick, paused
-        or not: pause stops promotion, never protection. The watch window is read for the
-        absolute guardrails while the old deployment is still there to roll back to."""
-        if watch_guarded(r):
-            return True
-        return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
-
-    def _query(self, r: Rollout, now: datetime) -> MetricsQuery:
-        start = judging_start(r)
-        assert start is not None
-        # The shadow is judged on what each deployment served (mirrored copies included):
-        # deployment-scope metrics; live stages on the endpoint's per-deployment split.
-        scope: Literal["endpoint", "deployment"] = (
-            "deployment" if r.phase is Phase.SHADOWING else "endpoint"
-        )
-        # Issue 10 case 3: every deployment that served before the rollout is the baseline.
-        pool = tuple(
-            sorted(
-                d
-                for d, pct in r.baseline_traffic.items()
-                if pct > 0 and d not in (r.baseline, r.canary)
-            )
-        )
-        return MetricsQuery(
-            r.endpoint,
-            r.canary,
-            r.baseline,
-            start,
-            now,
-            errors=r.policy.errors,
-            scope=scope,
-            pool=pool,
-        )
-
-    def _step(self) -> float:
-        """The length of one metric minute: the source's ``granularity_seconds`` if it has
-        one (optional on the port, so older sources keep working), else Azure's 60."""
-        return float(getattr(self.metrics, "granularity_seconds", 60.0) or 60.0)
-
-    def _prefetch_minutes(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
-        now = self.clock.now()
-        queries = [
-            self._query(s.active, now)
-            for s in slots.values()
-            if s.active is not None and self._judgeable(s.active) and self._started(s.active, now)
-        ]
-        if not queries:
-            return {}
-        try:
-            return dict(self.metrics.stage_minutes(queries))
-        except AutocanaryError as exc:
-            log.warning("metrics prefetch failed (%s); judging per endpoint", exc.message)
-            return {}
-
-    def _started(self, r: Rollout, now: datetime) -> bool:
-        start = judging_start(r)
-        return start is not None and start < now
-
-    def _verdict(
-        self,
-        r: Rollout,
-        ep: EndpointInfo | None,
-        now: datetime,
-        prefetched: Mapping[str, Sequence[Minute]] | None,
-    ) -> tuple[Verdict | None, Judging | None]:
-        """Read the stage's minutes, keep the settled ones, and ask the judge on them. The
-        core decides what no verdict means (warming up, no data, settling)."""
-        if ep is None or not self._judgeable(r) or not self._started(r, now):
-            return None, None
-        query = self._query(r, now)
-        step = self._step()
-        if prefetched is not None and r.endpoint in prefetched:
-            minutes = prefetched[r.endpoint]
-        else:
-            try:
-                minutes = self.metrics.stage_minutes([query]).get(r.endpoint, [])
-            except NoData as exc:
-                return None, Judging(readings=r.readings, unavailable=exc.message, step_s=step)
-        minutes = [m for m in minutes if m.start is None or m.start >= query.start]
-        settled = settle(
-            minutes,
-            r.readings,
-            key=stage_key(r),
-            now=now,
-            settle_s=r.policy.settle,
-            step_s=step,
-        )
-        evidence = {**settled.evidence, "scope": query.scope}
-        judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
-        if not settled.minutes or r.phase is Phase.WATCHING:
-            return None, judging  # watching: the guardrails alone (no baseline traffic)
-        return self.judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
+    def _prefetch(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
+        return prefetch(self.metrics, slots, self.clock.now())
 
     # ------------------------------------------------------------------ effects
     def _apply(
@@ -558,7 +432,8 @@ class Engine:
         """Apply the calls to Azure in order; a failed one is handed to the core
         (``effect_failed``) and stops the others (the next reconcile re-issues them: every
         effect is idempotent). Lifecycle events are not sent here: they were written to the
-        slot's outbox with the state they announce and go out from there (:meth:`_send_outbox`),
+        slot's outbox with the state they announce and go out from there
+        (:func:`shared.applying.send_outbox`),
         whatever the calls did. When every call went through, a failure left over is cleared.
         Returns the failure, if one call failed."""
         failed: BaseException | None = None
@@ -566,7 +441,7 @@ class Engine:
             if failed is not None or isinstance(effect, PublishEvent):
                 continue
             try:
-                self._apply_one(r, effect)
+                applying.apply_effect(self.endpoints, self.autoscale, r, effect)
             except Exception as exc:
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
@@ -574,62 +449,8 @@ class Engine:
         if failed is not None:
             return failed
         if clear_failure and r.failure:
-            self._clear_failure(r.endpoint, r.id)
+            applying.clear_failure(self.store, r.endpoint, r.id)
         return None
-
-    def _apply_one(self, r: Rollout, effect: Effect) -> None:
-        if isinstance(effect, CreateDeployment):
-            self.endpoints.create_deployment(r.endpoint, effect)
-        elif isinstance(effect, SetTraffic):
-            self.endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
-        elif isinstance(effect, DeleteDeployment):
-            self.endpoints.delete_deployment(r.endpoint, effect.name)
-        elif isinstance(effect, ScaleDeployment):
-            self.endpoints.scale_deployment(r.endpoint, effect.name, effect.instance_count)
-        elif isinstance(effect, CopyAutoscale) and self.autoscale is not None:
-            self.autoscale.copy_to(r.endpoint, effect.source, effect.target)
-        elif isinstance(effect, DeleteAutoscale) and self.autoscale is not None:
-            self.autoscale.delete_for(r.endpoint, effect.name)
-
-    def _announce(self, r: Rollout, effects: Sequence[Effect]) -> None:
-        """Tell people about the lifecycle events of a transition just committed (once: the
-        outbox may resend an event to Event Grid; a chat notice is never repeated). Queued
-        for the channels' senders: this never blocks on a webhook."""
-        if self.notifications is None:
-            return
-        for effect in effects:
-            if isinstance(effect, PublishEvent):
-                self.notifications.rollout_event(r, effect)
-
-    def _send_outbox(self, slot: Slot) -> Slot:
-        """Send the slot's unsent lifecycle events in order, then take the sent ones off its
-        outbox (ETag-guarded; a stale slot is re-read). An event that fails to go out stops
-        the rest (order is kept) and stays for the next tick; a crash between the send and the
-        removal resends it with the same id. Returns the slot as it now stands."""
-        sent: set[str] = set()
-        for event in slot.outbox:
-            try:
-                self.events.publish(event.type, event.subject, event.data, event_id=event.id)
-            except Exception as exc:
-                log.warning(
-                    "publishing %s (%s) failed, kept for the next tick: %s",
-                    event.type,
-                    event.id,
-                    exc,
-                )
-                break
-            sent.add(event.id)
-        for _ in range(MAX_ATTEMPTS):
-            left = tuple(e for e in slot.outbox if e.id not in sent)
-            if len(left) == len(slot.outbox):
-                return slot
-            try:
-                return self.store.write(
-                    slot, SlotWrite(active=slot.active, waiting=slot.waiting, outbox=left)
-                )
-            except StaleState:
-                slot = self.store.read(slot.endpoint)
-        return slot
 
     def _record_failure(
         self,
@@ -657,24 +478,9 @@ class Engine:
                 return
             self._apply(t.rollout, t.effects, clear_failure=False)
             if stored is not None:
-                self._announce(t.rollout, t.effects)
-                self._send_outbox(stored)
+                applying.announce(self.notifications, t.rollout, t.effects)
+                applying.send_outbox(self.store, self.events, stored)
             return
-
-    def _clear_failure(self, endpoint: str, rollout_id: str) -> None:
-        for _ in range(3):
-            slot = self.store.read(endpoint)
-            r = slot.active
-            cleared = machine.effects_succeeded(r) if r is not None and r.id == rollout_id else None
-            if cleared is None:
-                return
-            try:
-                self.store.write(
-                    slot, SlotWrite(active=cleared, waiting=slot.waiting, rollouts=(cleared,))
-                )
-                return
-            except StaleState:
-                continue
 
     # ------------------------------------------------------------------ alerts
     def on_alert(self, alert: Alert) -> list[AlertResult]:
@@ -745,21 +551,3 @@ def _at_rest(r: Rollout) -> bool:
         and r.traffic.get(r.canary, 0) == 0
         and r.mirror.get(r.canary, 0) == 0
     )
-
-
-def _steady(r: Rollout) -> Rollout:
-    evidence = {k: v for k, v in r.evidence.items() if k not in VOLATILE_EVIDENCE}
-    if isinstance(evidence.get("minutes"), Mapping):
-        evidence["minutes"] = steady_evidence(evidence["minutes"])
-    return replace(r, evidence=evidence, readings=steady_reading(r.readings))
-
-
-def _same_state(nxt: Rollout, stored: Rollout | None) -> bool:
-    """Whether ``nxt`` differs from what is stored only by what moves every tick: the seconds
-    a stage has run, and the settle reading's horizon while no new minute entered it
-    (:data:`shared.settle.MOVING_READING`): then nothing is written."""
-    if stored is None:
-        return False
-    if nxt == stored:
-        return True
-    return _steady(nxt) == _steady(stored)

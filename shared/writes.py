@@ -1,19 +1,25 @@
-"""What the engine writes for an admission: the one slot write (the slot as admitted, the new
-rollout's row and records, its lifecycle events into the outbox) and the outbox entries of a
-transition's events. Pure."""
+"""What the engine writes: for an admission, the one slot write (the slot as admitted, the new
+rollout's row and records, its lifecycle events into the outbox); for a transition, the slot
+write it needs, if any (nothing when only what moves every tick changed); and the outbox
+entries of a transition's events. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 
-from shared.machine import Admission
-from shared.model import Effect, OutboxEvent, PublishEvent, Rollout
+from shared.machine import Admission, Transition, start_waiting
+from shared.model import DecisionRecord, Effect, OutboxEvent, PublishEvent, Rollout
 from shared.ports import Slot, SlotWrite
+from shared.settle import steady_evidence, steady_reading
 
 EVENT_PREFIX = "Autocanary.Rollout."
 # reads and writes of one slot before a use case gives up on a slot that keeps changing (each
 # stale ETag means another writer decided first: read again and decide again)
 MAX_ATTEMPTS = 8
+# Evidence keys that change on every tick without the state changing: never a reason to write.
+VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
 
 
 def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> SlotWrite:
@@ -44,3 +50,50 @@ def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, .
         )
         for i, e in enumerate(events)
     )
+
+
+def transition_write(slot: Slot, t: Transition, now: datetime) -> SlotWrite | None:
+    """The slot write of a transition: the rollout as it now stands (a terminal one leaves the
+    slot, and a waiting version starts in the same write), its decision, and its lifecycle
+    events into the outbox. None when nothing changed but what moves every tick."""
+    nxt = t.rollout
+    decisions: list[DecisionRecord] = [t.record] if t.record else []
+    active: Rollout | None = nxt
+    waiting = slot.waiting
+    rollouts = [nxt]
+    if nxt.phase.terminal:
+        active = None
+        if waiting is not None:
+            started = start_waiting(waiting, now)
+            assert started.record is not None
+            active, waiting = started.rollout, None
+            rollouts.append(started.rollout)
+            decisions.append(started.record)
+    news = outbox_events(nxt, t.effects)
+    if not decisions and not news and same_state(nxt, slot.active):
+        return None
+    return SlotWrite(
+        active=active,
+        waiting=waiting,
+        rollouts=tuple(rollouts),
+        decisions=tuple(decisions),
+        outbox=slot.outbox + news if news else None,
+    )
+
+
+def _steady(r: Rollout) -> Rollout:
+    evidence = {k: v for k, v in r.evidence.items() if k not in VOLATILE_EVIDENCE}
+    if isinstance(evidence.get("minutes"), Mapping):
+        evidence["minutes"] = steady_evidence(evidence["minutes"])
+    return replace(r, evidence=evidence, readings=steady_reading(r.readings))
+
+
+def same_state(nxt: Rollout, stored: Rollout | None) -> bool:
+    """Whether ``nxt`` differs from what is stored only by what moves every tick: the seconds
+    a stage has run, and the settle reading's horizon while no new minute entered it
+    (:data:`shared.settle.MOVING_READING`): then nothing is written."""
+    if stored is None:
+        return False
+    if nxt == stored:
+        return True
+    return _steady(nxt) == _steady(stored)
