@@ -19,6 +19,8 @@ split) and ours (the default judge at alpha 0.01, clear_alpha 0.05; in the late 
 minutes, as the engine reads them, and on unsettled ones). savvi reads error counts only: in the
 latency cells its row is the error test alone. In the late cell savvi runs on settled minutes
 (the row the goals compare with) and on the minutes as first read (the newest partly ingested).
+Where savvi's false rollbacks in a scenario's good cell exceed ours, it is also run held to our
+rate (``bench._judge_matched``), and the detection goals are checked against that row too.
 
 The replay reads a recorded series (see ``shared.judge.replay``) and prints one JSON line per
 minute with the decision the judge would have taken then, and its evidence.
@@ -28,15 +30,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
+from bench._judge_matched import label as matched_label
+from bench._judge_matched import matched_alpha
+from bench._judge_report import (
+    OURS,
+    SAVVI,
+    SAVVI_UNSETTLED,
+    add_ratios,
+    goals,
+    goals_markdown,
+    headline,
+    markdown,
+    peer_row,
+    summarise,
+)
 from bench._judge_rules import (
     binomial_every_minute,
     kayenta_error,
@@ -47,7 +60,7 @@ from bench._judge_rules import (
     settled,
 )
 from bench._judge_savvi import savvi_rule
-from bench._judge_sim import IntArray, Scenario, Series, Truth, simulate
+from bench._judge_sim import Scenario, Truth, simulate
 from shared.errors import InvalidInput
 from shared.judge import JudgeSettings, StageJudge, load_replay
 
@@ -69,9 +82,6 @@ ERRORS_ONLY = JudgeSettings(alpha=ALPHA, clear_alpha=CLEAR_ALPHA, guard_latency=
 ERRORS_TOLERANT = replace(ERRORS_ONLY, tolerance=1.25)
 LATENCY_STRICT = JudgeSettings(alpha=ALPHA, latency_margin=0.0)
 LATENCY_DEFAULT = JudgeSettings(alpha=ALPHA)
-OURS = "ours"
-SAVVI = "savvi (Lindon-Malek 2022)"
-SAVVI_UNSETTLED = f"{SAVVI}, on unsettled minutes"
 
 
 @dataclass(frozen=True)
@@ -93,95 +103,6 @@ def cells() -> list[Cell]:
     out.append(Cell(CONSTANT, Truth(), latency=True, latency_margin=0.1))
     out.append(Cell(LOW_LATENCY, Truth(), latency=True, latency_margin=0.1))
     return out
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval for a proportion k / n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def _peer(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The savvi row the cell's ratios and goals compare with."""
-    return next((r for r in rows if r.get("peer")), None)
-
-
-def summarise(
-    rule: str,
-    s: Series,
-    rollback: IntArray,
-    cleared: IntArray | None = None,
-    *,
-    peer: bool = False,
-) -> dict[str, Any]:
-    fired = rollback >= 0
-    k, n = int(fired.sum()), len(rollback)
-    lo, hi = wilson(k, n)
-    minutes = rollback[fired] + 1  # the rollback comes after minute index t's data
-    all_minutes = np.where(fired, rollback + 1, s.minutes + 1)
-    # canary errors served up to and including the deciding minute (all of them if never)
-    cum = np.cumsum(s.x, axis=1)
-    last = np.where(fired, rollback, s.minutes - 1)
-    served = cum[np.arange(n), last]
-    row: dict[str, Any] = {
-        "rule": rule,
-        "rollouts": n,
-        "rollback_rate": k / n,
-        "rollback_ci95": [round(lo, 4), round(hi, 4)],
-        "median_minutes": float(np.median(minutes)) if k else None,
-        "p90_minutes": float(np.percentile(minutes, 90)) if k else None,
-        # over every rollout, a rollout never rolled back counting as after the horizon: the
-        # time to detect that compares rules with different detection rates (the figures
-        # above are over the detected ones only)
-        "median_minutes_all": _censored(np.median(all_minutes), s.minutes),
-        "p90_minutes_all": _censored(np.percentile(all_minutes, 90), s.minutes),
-        "median_canary_errors_served": float(np.median(served)),
-    }
-    if peer:
-        row["peer"] = True
-    if cleared is not None:
-        ok = cleared >= 0
-        row["cleared_rate"] = float(ok.mean())
-        # never cleared counts as "after the horizon" so the median is over every rollout
-        times = np.where(ok, cleared + 1, s.minutes + 1)
-        row["median_minutes_to_clear"] = _censored(np.median(times), s.minutes)
-    return row
-
-
-def _censored(value: float, horizon: int) -> float | None:
-    """A time over every rollout; None when it falls after the horizon (never)."""
-    return float(value) if value <= horizon else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 3)
-
-
-def add_ratios(rows: list[dict[str, Any]], good: bool) -> None:
-    """Each row's figures over savvi's in the same cell (None where undefined)."""
-    peer = _peer(rows)
-    for row in rows:
-        if peer is None:
-            row["vs_savvi"] = None
-            continue
-        row["vs_savvi"] = {
-            "rollback_rate": _ratio(row["rollback_rate"], peer["rollback_rate"]),
-            "median_minutes": None
-            if good
-            else _ratio(row["median_minutes_all"], peer["median_minutes_all"]),
-            "p90_minutes": None
-            if good
-            else _ratio(row["p90_minutes_all"], peer["p90_minutes_all"]),
-            "median_minutes_to_clear": _ratio(
-                row.get("median_minutes_to_clear"), peer.get("median_minutes_to_clear")
-            ),
-        }
 
 
 def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
@@ -254,112 +175,6 @@ def cell_label(cell: Cell) -> str:
     return f"{cell.scenario.name}; {truth}"
 
 
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "-"
-    if pct:
-        return f"{100 * v:.1f} %"
-    return f"{v:g}"
-
-
-def _never(v: float | None) -> str:
-    return "never" if v is None else f"{v:g}"
-
-
-def markdown(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "| scenario; truth | rule | rollback (95 % CI) | median / p90 min to detect: when "
-        "detected; over all (never: after the horizon) | "
-        "canary errors served (median) | cleared: median min (rate) | vs savvi: rollback, "
-        "median / p90 detect, clear |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for cell in results:
-        for row in cell["rows"]:
-            lo, hi = row["rollback_ci95"]
-            rate = f"{_fmt(row['rollback_rate'], True)} ({100 * lo:.1f}-{100 * hi:.1f})"
-            times = (
-                f"{_fmt(row['median_minutes'])} / {_fmt(row['p90_minutes'])}; "
-                f"{_never(row['median_minutes_all'])} / {_never(row['p90_minutes_all'])}"
-            )
-            clear = "-"
-            if "cleared_rate" in row:
-                clear = (
-                    f"{_fmt(row['median_minutes_to_clear'])} ({_fmt(row['cleared_rate'], True)})"
-                )
-            vs = row.get("vs_savvi") or {}
-            ratio = (
-                f"{_fmt(vs.get('rollback_rate'))}, {_fmt(vs.get('median_minutes'))} / "
-                f"{_fmt(vs.get('p90_minutes'))}, {_fmt(vs.get('median_minutes_to_clear'))}"
-            )
-            lines.append(
-                f"| {cell['cell']} | {row['rule']} | {rate} | {times} | "
-                f"{row['median_canary_errors_served']:g} | {clear} | {ratio} |"
-            )
-    return "\n".join(lines)
-
-
-def _headline(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for row in rows:
-        if (
-            row["rule"] == OURS
-            or row["rule"].startswith(f"{OURS}, settled")
-            or (row["rule"].startswith(f"{OURS}, latency from P50"))
-        ):
-            return row
-    return None
-
-
-def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's goals per cell, from the figures: ours (the default judge; settled minutes in
-    the late cell; percentiles in latency cells) against savvi in the same run."""
-    out = []
-    for cell in results:
-        if not cell.get("goals", True):
-            continue
-        rows = cell["rows"]
-        us = _headline(rows)
-        peer = _peer(rows)
-        if us is None or peer is None:
-            continue
-        checks: dict[str, bool | None] = {}
-        if cell["good"]:
-            checks["false rollbacks <= savvi's"] = us["rollback_rate"] <= peer["rollback_rate"]
-            checks["false rollbacks <= 1 %"] = us["rollback_rate"] <= 0.01
-            ours_clear, peer_clear = (
-                us.get("median_minutes_to_clear"),
-                peer.get("median_minutes_to_clear"),
-            )
-            checks["cleared no later than savvi"] = (
-                None
-                if peer_clear is None and ours_clear is None
-                else (ours_clear is not None and (peer_clear is None or ours_clear <= peer_clear))
-            )
-            if cell["cell"].startswith(ZERO.name):
-                checks["0-error canary cleared in median <= 6 min"] = (
-                    ours_clear is not None and ours_clear <= 6
-                )
-        else:
-            checks["detection >= savvi's"] = us["rollback_rate"] >= peer["rollback_rate"]
-            for key, label in (("median_minutes_all", "median"), ("p90_minutes_all", "p90")):
-                a, b = us[key], peer[key]
-                checks[f"time to detect ({label}) <= savvi's"] = (
-                    None if a is None and b is None else (a is not None and (b is None or a <= b))
-                )
-        out.append({"cell": cell["cell"], "rule": us["rule"], "checks": checks})
-    return out
-
-
-def goals_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| scenario; truth | goal | met |", "|---|---|---|"]
-    for g in rows:
-        for goal, met in g["checks"].items():
-            lines.append(
-                f"| {g['cell']} | {goal} | {'-' if met is None else 'yes' if met else 'NO'} |"
-            )
-    return "\n".join(lines)
-
-
 def benchmark(rollouts: int, seed: int, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     results: list[dict[str, Any]] = []
@@ -374,10 +189,14 @@ def benchmark(rollouts: int, seed: int, log: Callable[[str], None]) -> dict[str,
                 # latency cells with margin 0 compare detection rules only (nothing can be
                 # shown within a margin of 0): no goals there
                 "goals": not (cell.latency and cell.latency_margin == 0),
+                "zero_errors": cell.scenario.baseline_error_rate == 0,
                 "rows": rows,
             }
         )
         log(f"[{i + 1}/{len(all_cells)}] {cell_label(cell)}: {time.monotonic() - t0:.1f} s")
+    t0 = time.monotonic()
+    add_size_matched(all_cells, results, rollouts, seed)
+    log(f"savvi at our false-rollback rate: {time.monotonic() - t0:.1f} s")
     return {
         "rollouts": rollouts,
         "seed": seed,
@@ -387,6 +206,41 @@ def benchmark(rollouts: int, seed: int, log: Callable[[str], None]) -> dict[str,
         "cells": results,
         "goals": goals(results),
     }
+
+
+def add_size_matched(
+    all_cells: Sequence[Cell], results: list[dict[str, Any]], rollouts: int, seed: int
+) -> None:
+    """Rows of savvi held to our false-rollback rate (``bench._judge_matched``) in the
+    error-only scenarios where its false rollbacks exceed ours. Not in the late scenario: there
+    the peer reads settled minutes, a different rule."""
+    for i, cell in enumerate(all_cells):
+        sc = cell.scenario
+        if cell.latency or not cell.truth.good or sc.late:
+            continue
+        rows = results[i]["rows"]
+        us, peer = headline(rows), peer_row(rows)
+        if us is None or peer is None or peer["rollback_rate"] <= us["rollback_rate"]:
+            continue
+        weights, _ = sc.weights()
+        null = simulate(sc, cell.truth, rollouts, seed + 1000 * i)
+        m = matched_alpha(null, weights, us["rollback_rate"], CLEAR_ALPHA)
+        info = {"target": m.target, "alpha": m.alpha, "rate": m.rate}
+        rows.append({**summarise(matched_label(m), null, m.rollback), "matched": True})
+        add_ratios(rows, True)
+        results[i]["matched"] = info
+        for j, bad in enumerate(all_cells):
+            if bad.scenario is not sc or bad.latency or bad.truth.good:
+                continue
+            results[j]["matched"] = info
+            if m.alpha is None:
+                continue
+            s = simulate(sc, bad.truth, rollouts, seed + 1000 * j)
+            res = savvi_rule(s, weights, m.alpha, CLEAR_ALPHA)
+            results[j]["rows"].append(
+                {**summarise(matched_label(m), s, res.rollback), "matched": True}
+            )
+            add_ratios(results[j]["rows"], False)
 
 
 def replay(path: str, out: Callable[[str], None]) -> None:
