@@ -9,7 +9,7 @@ busy and removed, under the ETag read before the transaction, after one that mak
 
 Errors: a stale ETag (412) or a slot created meanwhile (409 on the slot row) is StaleState and is
 never retried here: the caller re-reads and re-decides
-(:func:`shared.store_layout.retry_on_stale`).
+(:func:`shared.store_plan.retry_on_stale`).
 An event row that exists (409 on that row) is DuplicateEvent. 408/429/5xx and connection errors
 or timeouts are retried a few times with exponential backoff and full jitter by the adapters'
 one retry loop (:func:`shared.azure.retry.call`), then raised as TransientUpstreamError; any
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import store_index as si
 from shared import store_layout as su
+from shared import store_plan as sp
 from shared.azure.tables_retention import TableRetention
 from shared.errors import (
     ConfigurationError,
@@ -333,9 +334,9 @@ class TableRolloutStore(TableRetention):
         return su.slot_from_entity(endpoint, entity, str(entity.metadata["etag"]))
 
     def write(self, before: Slot, change: SlotWrite) -> Slot:
-        if su.is_noop(before, change):
+        if sp.is_noop(before, change):
             return before
-        plan = su.plan_write(before, change, self._now())
+        plan = sp.plan_write(before, change, self._now())
         was_busy = si.slot_busy(before)
         if plan.busy and not was_busy:
             self._upsert(si.index_entity(before.endpoint, self._now()))
@@ -385,9 +386,9 @@ class TableRolloutStore(TableRetention):
             # The service always returns the new ETag of each written row; if a proxy dropped
             # it, read it back rather than hand out a slot that can never be written again.
             return self.read(before.endpoint)
-        return su.written_slot(before, change, str(etag))
+        return sp.written_slot(before, change, str(etag))
 
-    def _transaction_error(self, exc: Any, before: Slot, plan: su.WritePlan) -> Exception:
+    def _transaction_error(self, exc: Any, before: Slot, plan: sp.WritePlan) -> Exception:
         """Which operation failed decides the error: the service reports its index
         (TableTransactionError.index, parsed from the "<index>:<message>" error text;
         Azure/azure-sdk-for-python sdk/tables/azure-data-tables/azure/data/tables/_error.py)."""
@@ -490,7 +491,7 @@ class TableRolloutStore(TableRetention):
         self._indexed = True
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
-        flt = su.rollout_filter(query)
+        flt = sp.rollout_filter(query)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
         clauses = ["RowKey ge @p0", "RowKey lt @p1"]
         parameters: dict[str, Any] = {"p0": low, "p1": high}
@@ -498,7 +499,7 @@ class TableRolloutStore(TableRetention):
             clauses.append(f"{column} eq @p{i}")
             parameters[f"p{i}"] = value
         rows = self._query(" and ".join(clauses), parameters)
-        return su.newest_rollouts((su.rollout_from_entity(row) for row in rows), flt.limit)
+        return sp.newest_rollouts((su.rollout_from_entity(row) for row in rows), flt.limit)
 
     def decisions(self, endpoint: str, rollout_id: str) -> list[DecisionRecord]:
         low, high = su.prefix_range(su.decision_prefix(rollout_id))
@@ -533,7 +534,7 @@ class TableRolloutStore(TableRetention):
         return None if entity is None else su.rollout_from_entity(entity)
 
     def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
-        flt = su.rollout_filter(query)
+        flt = sp.rollout_filter(query)
         si.check_page_limit(flt.limit)
         start = si.decode_token(continuation)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
@@ -546,7 +547,7 @@ class TableRolloutStore(TableRetention):
         return Page([su.rollout_from_entity(row) for row in rows], si.encode_token(token))
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
-        su.newest_ignored((), limit)  # validates limit before any I/O
+        sp.newest_ignored((), limit)  # validates limit before any I/O
         return self.page_ignored(min(limit, si.MAX_PAGE)).items
 
     def page_ignored(self, limit: int = 100, continuation: str | None = None) -> Page[IgnoredEvent]:

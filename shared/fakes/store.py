@@ -22,6 +22,7 @@ from typing import Any
 
 from shared import store_index as si
 from shared import store_layout as su
+from shared import store_plan as sp
 from shared.errors import Conflict, DuplicateEvent, StaleState
 from shared.model import DecisionRecord, Rollout
 from shared.ports import (
@@ -81,9 +82,9 @@ class InMemoryRolloutStore:
         return su.slot_from_entity(endpoint, row, etag)
 
     def write(self, before: Slot, change: SlotWrite) -> Slot:
-        if su.is_noop(before, change):
+        if sp.is_noop(before, change):
             return before
-        plan = su.plan_write(before, change, self._now())
+        plan = sp.plan_write(before, change, self._now())
         index_key = (si.ACTIVE_PARTITION, plan.partition)
         was_busy = si.slot_busy(before)
         if plan.busy and not was_busy:
@@ -122,7 +123,7 @@ class InMemoryRolloutStore:
             self.transactions += 1
         if index_etag is not None:
             self._delete_if(index_key, index_etag)
-        return su.written_slot(before, change, etags[0])
+        return sp.written_slot(before, change, etags[0])
 
     def _delete_if(self, key: Key, etag: str) -> bool:
         with self._lock:
@@ -205,13 +206,13 @@ class InMemoryRolloutStore:
     # ----------------------------------------------------------------------------- history
 
     def list_rollouts(self, query: RolloutQuery) -> list[Rollout]:
-        flt = su.rollout_filter(query)
+        flt = sp.rollout_filter(query)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
         rows = (r for r in self._scan() if low <= r["RowKey"] < high and flt.matches(r))
-        return su.newest_rollouts((su.rollout_from_entity(r) for r in rows), flt.limit)
+        return sp.newest_rollouts((su.rollout_from_entity(r) for r in rows), flt.limit)
 
     def page_rollouts(self, query: RolloutQuery, continuation: str | None = None) -> Page[Rollout]:
-        flt = su.rollout_filter(query)
+        flt = sp.rollout_filter(query)
         si.check_page_limit(flt.limit)
         low, high = su.prefix_range(su.ROLLOUT_PREFIX)
         rows, token = self._page(
@@ -279,7 +280,7 @@ class InMemoryRolloutStore:
         return None if found is None else su.rollout_from_entity(found[0])
 
     def ignored_events(self, limit: int = 100) -> list[IgnoredEvent]:
-        su.newest_ignored((), limit)
+        sp.newest_ignored((), limit)
         return self.page_ignored(min(limit, si.MAX_PAGE)).items
 
     # ----------------------------------------------------------------------------- retention

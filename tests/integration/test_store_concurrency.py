@@ -20,7 +20,7 @@ from shared.fakes.store import InMemoryRolloutStore
 from shared.model import DecisionRecord, ModelRef, Phase, Rollout
 from shared.policy import RolloutPolicy
 from shared.ports import RolloutQuery, RolloutStore, SlotWrite
-from shared.store_layout import retry_on_stale
+from shared.store_plan import retry_on_stale
 
 pytestmark = pytest.mark.integration
 
