@@ -10,36 +10,30 @@ busy and removed, under the ETag read before the transaction, after one that mak
 Errors: a stale ETag (412) or a slot created meanwhile (409 on the slot row) is StaleState and is
 never retried here: the caller re-reads and re-decides
 (:func:`shared.store_plan.retry_on_stale`).
-An event row that exists (409 on that row) is DuplicateEvent. 408/429/5xx and connection errors
-or timeouts are retried a few times with exponential backoff and full jitter by the adapters'
-one retry loop (:func:`shared.azure.retry.call`), then raised as TransientUpstreamError; any
-other service error is UpstreamError with the service's error code. The SDK's own retry policy
-is switched off so that this is the only retry loop.
+An event row that exists (409 on that row) is DuplicateEvent. Transient failures and every other
+service error are handled in :mod:`shared.azure.tables_access` (the client, the one retry loop,
+the error mapping).
 
 azure.data.tables is imported lazily (in the constructors), never at module import.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from shared import store_index as si
 from shared import store_layout as su
 from shared import store_plan as sp
+from shared.azure.tables_access import brief, transient, upstream
 from shared.azure.tables_retention import TableRetention
 from shared.errors import (
-    ConfigurationError,
     Conflict,
     DuplicateEvent,
     InvalidInput,
     StaleState,
     TransientUpstreamError,
-    UpstreamError,
 )
 from shared.model import DecisionRecord, Rollout
 from shared.ports import (
@@ -52,37 +46,9 @@ from shared.ports import (
 )
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
 
-T = TypeVar("T")
-
-TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # 409 is EntityAlreadyExists
 _STALE_CODES = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet"})
-
-# Tables created by this process: (account URL, table name). Creation happens on first use,
-# once per process, never at import.
-_created: set[tuple[str, str]] = set()
-_created_lock = threading.Lock()
-
-
-def _client_options(connection_timeout: float, read_timeout: float) -> dict[str, Any]:
-    # retry_total=0: TablesRetryPolicy takes the usual azure-core retry keywords
-    # (Azure/azure-sdk-for-python sdk/tables/azure-data-tables/azure/data/tables/_policies.py).
-    return {
-        "retry_total": 0,
-        "connection_timeout": connection_timeout,
-        "read_timeout": read_timeout,
-    }
-
-
-def _check_table_name(name: str) -> str:
-    if not TABLE_NAME.match(name) or name.lower() == "tables":
-        raise ConfigurationError(
-            f"invalid table name {name!r}: 3-63 letters and digits, starting with a letter"
-        )
-    return name
 
 
 class TableRolloutStore(TableRetention):
@@ -92,238 +58,14 @@ class TableRolloutStore(TableRetention):
         self,
         client: TableClient,
         *,
-        attempts: int = 3,
-        backoff: float = 0.25,
-        max_backoff: float = 4.0,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] | None = None,
+        **access: Any,
     ) -> None:
-        if attempts < 1:
-            raise ConfigurationError("attempts must be >= 1")
+        """``access``: the retry options of :class:`TableAccess` (attempts, backoff,
+        max_backoff, sleep)."""
+        super().__init__(client, **access)
         self._now = clock or si.utcnow
         self._indexed = False
-        self._client = client
-        self._attempts = attempts
-        self._sleep = sleep
-        from shared.azure.retry import RetryPolicy
-
-        # Bounded by attempts; the sleep budget allows every backoff of them.
-        self._policy = RetryPolicy(
-            attempts=attempts,
-            base_delay=backoff,
-            max_delay=max_backoff,
-            budget=max_backoff * attempts,
-        )
-
-    @classmethod
-    def from_connection_string(
-        cls,
-        connection_string: str,
-        table_name: str = su.DEFAULT_TABLE,
-        *,
-        connection_timeout: float = 10.0,
-        read_timeout: float = 30.0,
-        **options: Any,
-    ) -> TableRolloutStore:
-        """For Azurite and storage accounts with shared keys."""
-        from azure.data.tables import TableClient
-
-        try:
-            client = TableClient.from_connection_string(
-                connection_string,
-                table_name=_check_table_name(table_name),
-                **_client_options(connection_timeout, read_timeout),
-            )
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid Table Storage connection string: {exc}") from exc
-        return cls(client, **options)
-
-    @classmethod
-    def from_account_url(
-        cls,
-        account_url: str,
-        credential: TokenCredential,
-        table_name: str = su.DEFAULT_TABLE,
-        *,
-        connection_timeout: float = 10.0,
-        read_timeout: float = 30.0,
-        **options: Any,
-    ) -> TableRolloutStore:
-        """For Azure with a managed identity: ``https://<account>.table.core.windows.net``."""
-        from azure.data.tables import TableClient
-
-        try:
-            client = TableClient(
-                endpoint=account_url,
-                table_name=_check_table_name(table_name),
-                credential=credential,
-                **_client_options(connection_timeout, read_timeout),
-            )
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid Table Storage account URL: {exc}") from exc
-        return cls(client, **options)
-
-    @property
-    def table_name(self) -> str:
-        return str(self._client.table_name)
-
-    def close(self) -> None:
-        self._client.close()
-
-    # ----------------------------------------------------------------------------- plumbing
-
-    def _ensure_table(self) -> None:
-        key = (str(self._client.url), self.table_name)
-        if key in _created:
-            return
-        with _created_lock:
-            if key in _created:
-                return
-            from azure.core.exceptions import AzureError, ResourceExistsError
-
-            try:
-                self._call(self._client.create_table)
-            except ResourceExistsError:
-                pass
-            except AzureError as exc:
-                raise _upstream(exc) from exc
-            _created.add(key)
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one service call through the adapters' one retry loop
-        (:func:`shared.azure.retry.call`): transient failures are retried with backoff and
-        jitter, then raised as TransientUpstreamError. Non-transient azure.core errors
-        propagate unchanged for the caller to map."""
-        from shared.azure import retry
-
-        try:
-            return retry.call(
-                lambda: fn(*args, **kwargs),
-                "Table Storage",
-                policy=self._policy,
-                sleep=self._sleep,
-                map_errors=False,
-                transient=_transient,
-            )
-        except Exception as exc:
-            if not _transient(exc):
-                raise
-            raise TransientUpstreamError(
-                f"Table Storage unavailable after {self._attempts} attempts: {_brief(exc)}",
-                details={"status": getattr(exc, "status_code", None)},
-            ) from exc
-
-    def _get(self, partition: str, row: str, select: list[str] | None = None) -> Any | None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-        self._ensure_table()
-        try:
-            return self._call(self._client.get_entity, partition, row, select=select)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise _upstream(exc) from exc
-
-    def _query(
-        self,
-        query_filter: str,
-        parameters: Mapping[str, Any],
-        select: list[str] | None = None,
-    ) -> Iterator[Any]:
-        """Entities matching a parameterised filter, paged. Parameters are substituted by the
-        SDK with OData quoting (``@name`` words; see _parameter_filter_substitution in
-        Azure/azure-sdk-for-python sdk/tables/azure-data-tables/azure/data/tables/_serialize.py),
-        never formatted into the filter here."""
-        from azure.core.exceptions import AzureError
-
-        self._ensure_table()
-        pages = self._call(
-            self._client.query_entities,
-            query_filter,
-            parameters=dict(parameters),
-            select=select,
-            results_per_page=1000,
-        ).by_page()
-        while True:
-            try:
-                page = self._call(next, pages)
-            except StopIteration:
-                return
-            except AzureError as exc:
-                raise _upstream(exc) from exc
-            yield from page
-
-    def _page(
-        self,
-        query_filter: str,
-        parameters: Mapping[str, Any],
-        limit: int,
-        continuation: Mapping[str, str] | None,
-        select: list[str] | None = None,
-    ) -> tuple[list[Any], dict[str, str] | None]:
-        """One service page of at most ``limit`` entities from ``continuation``, and the key
-        the next page starts from (None at the end)."""
-        from azure.core.exceptions import AzureError
-
-        self._ensure_table()
-        pager = self._call(
-            self._client.query_entities,
-            query_filter,
-            parameters=dict(parameters),
-            select=select,
-            results_per_page=limit,
-        )
-        # The SDK types the token as str but hands out and accepts the {PartitionKey, RowKey}
-        # dict (azure/data/tables/_deserialize.py, _extract_continuation_token).
-        token_in: Any = dict(continuation) if continuation else None
-        pages = pager.by_page(continuation_token=token_in)
-        try:
-            page = list(self._call(next, pages))
-        except StopIteration:
-            return [], None
-        except AzureError as exc:
-            raise _upstream(exc) from exc
-        token = getattr(pages, "continuation_token", None)
-        return page, dict(token) if token else None
-
-    def _delete(self, partition: str, row: str, etag: str | None = None) -> bool:
-        """Delete one row (under ``etag`` if given); False if it was gone or changed."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-
-        options: dict[str, Any] = {}
-        if etag is not None:
-            options = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-        try:
-            self._call(self._client.delete_entity, partition, row, **options)
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return False
-        except AzureError as exc:
-            if getattr(exc, "status_code", None) in (404, 412):
-                return False
-            raise _upstream(exc) from exc
-        return True
-
-    def _transact(self, operations: list[Any]) -> None:
-        from azure.core.exceptions import AzureError
-        from azure.data.tables import TableTransactionError
-
-        try:
-            self._call(self._client.submit_transaction, operations)
-        except TableTransactionError as exc:
-            raise _upstream(exc) from exc
-        except AzureError as exc:
-            raise _upstream(exc) from exc
-
-    def _upsert(self, entity: Mapping[str, Any]) -> None:
-        from azure.core.exceptions import AzureError
-        from azure.data.tables import UpdateMode
-
-        self._ensure_table()
-        try:
-            self._call(self._client.upsert_entity, dict(entity), mode=UpdateMode.REPLACE)
-        except AzureError as exc:
-            raise _upstream(exc) from exc
 
     # ----------------------------------------------------------------------------- RolloutStore
 
@@ -378,7 +120,7 @@ class TableRolloutStore(TableRetention):
         except TableTransactionError as exc:
             raise self._transaction_error(exc, before, plan) from exc
         except AzureError as exc:
-            raise _upstream(exc) from exc
+            raise upstream(exc) from exc
         if index_etag is not None:
             self._delete(si.ACTIVE_PARTITION, plan.partition, index_etag)
         etag = results[0].get("etag") if results else None
@@ -401,7 +143,7 @@ class TableRolloutStore(TableRetention):
         if status == 404 and code != "TableNotFound":
             return stale  # the slot row vanished under an update
         if status == 413 or code == "RequestBodyTooLarge":
-            return InvalidInput(f"the write to {before.endpoint!r} is too large: {_brief(exc)}")
+            return InvalidInput(f"the write to {before.endpoint!r} is too large: {brief(exc)}")
         if status == 409:
             if index == 0 and before.etag is None:
                 return stale
@@ -426,9 +168,9 @@ class TableRolloutStore(TableRetention):
                     details={"endpoint": before.endpoint},
                 )
             return stale
-        if _transient(exc):
-            return TransientUpstreamError(f"Table Storage unavailable: {_brief(exc)}")
-        return _upstream(exc)
+        if transient(exc):
+            return TransientUpstreamError(f"Table Storage unavailable: {brief(exc)}")
+        return upstream(exc)
 
     def event_seen(self, endpoint: str | None, event_id: str) -> bool:
         partition = su.IGNORED_PARTITION if endpoint is None else su.partition_key(endpoint)
@@ -445,9 +187,9 @@ class TableRolloutStore(TableRetention):
         except TableTransactionError as exc:
             if getattr(exc, "status_code", None) == 409:
                 return False
-            raise _upstream(exc) from exc
+            raise upstream(exc) from exc
         except AzureError as exc:
-            raise _upstream(exc) from exc
+            raise upstream(exc) from exc
         return True
 
     def active_index(self) -> list[IndexEntry]:
@@ -562,34 +304,3 @@ class TableRolloutStore(TableRetention):
             start,
         )
         return Page([su.ignored_from_entity(row) for row in rows], si.encode_token(token))
-
-
-def _transient(exc: BaseException) -> bool:
-    from azure.core.exceptions import (
-        HttpResponseError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return True  # connection failures and timeouts
-    if isinstance(exc, HttpResponseError):
-        return exc.status_code in TRANSIENT_STATUS
-    return False
-
-
-def _brief(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc)
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
-def _upstream(exc: BaseException) -> UpstreamError:
-    if _transient(exc):
-        return TransientUpstreamError(f"Table Storage unavailable: {_brief(exc)}")
-    code = getattr(exc, "error_code", None)
-    status = getattr(exc, "status_code", None)
-    return UpstreamError(
-        f"Table Storage error: {_brief(exc)}",
-        code=str(code) if code else None,
-        details={"status": status} if status is not None else None,
-    )

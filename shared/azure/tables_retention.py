@@ -1,48 +1,27 @@
 """Retention for the Table Storage rollout store: bounded batches of history deleted.
 
-A mixin of :class:`shared.azure.tables.TableRolloutStore` (which provides the service calls):
-ignored events by a range query on their time-ordered rows; ended rollouts by a filtered scan
-that resumes, call after call, from a cursor kept in ``~meta/retention``, each rollout's
-decisions deleted before its row (a crash leaves the row to be found again); then the event
-inbox rows of the partitions touched. Deletes are entity group transactions of at most 100
-rows of one partition.
+The base of :class:`shared.azure.tables.TableRolloutStore`, over its service calls
+(:class:`shared.azure.tables_access.TableAccess`): ignored events by a range query on their
+time-ordered rows; ended rollouts by a filtered scan that resumes, call after call, from a
+cursor kept in ``~meta/retention``, each rollout's decisions deleted before its row (a crash
+leaves the row to be found again); then the event inbox rows of the partitions touched.
+Deletes are entity group transactions of at most 100 rows of one partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared import store_index as si
 from shared import store_layout as su
+from shared.azure.tables_access import TableAccess
 from shared.ports import PurgeReport
 
 
-class TableRetention:
-    if TYPE_CHECKING:
-
-        def _get(self, partition: str, row: str, select: list[str] | None = None) -> Any: ...
-
-        def _query(
-            self,
-            query_filter: str,
-            parameters: Mapping[str, Any],
-            select: list[str] | None = None,
-        ) -> Iterator[Any]: ...
-
-        def _page(
-            self,
-            query_filter: str,
-            parameters: Mapping[str, Any],
-            limit: int,
-            continuation: Mapping[str, str] | None,
-            select: list[str] | None = None,
-        ) -> tuple[list[Any], dict[str, str] | None]: ...
-
-        def _transact(self, operations: list[Any]) -> None: ...
-
-        def _upsert(self, entity: Mapping[str, Any]) -> None: ...
+class TableRetention(TableAccess):
+    """Bounded purges of history (see the module docstring), over :class:`TableAccess`."""
 
     def purge(self, cutoff: datetime, max_rows: int = si.PURGE_ROWS) -> PurgeReport:
         """Ignored events by a range query on their time-ordered rows; ended rollouts by a
