@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared import machine
-from shared.errors import StaleState
-from shared.model import (
+from shared.effects import (
     CopyAutoscale,
     CreateDeployment,
     DeleteAutoscale,
     DeleteDeployment,
     Effect,
     PublishEvent,
-    Rollout,
     ScaleDeployment,
     SetTraffic,
 )
+from shared.errors import StaleState
+from shared.model import Rollout
 from shared.ports import (
     AutoscaleControl,
     EndpointControl,

@@ -11,17 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from shared.effects import CreateDeployment, OutboxEvent
 from shared.judge.types import JudgeSettings, Minute, Verdict
-from shared.model import (
-    CreateDeployment,
-    DecisionRecord,
-    EndpointInfo,
-    ModelRef,
-    OutboxEvent,
-    Phase,
-    Rollout,
-    Waiting,
-)
+from shared.model import DecisionRecord, EndpointInfo, ModelRef, Phase, Rollout, Waiting
 from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
 

@@ -21,6 +21,7 @@ from shared import applying, machine
 from shared.alerting import AlertResult, Alerts
 from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
+from shared.effects import Effect, PublishEvent
 from shared.errors import (
     AutocanaryError,
     InvalidInput,
@@ -36,13 +37,11 @@ from shared.model import (
     PROVISION_FAILED,
     Alert,
     Command,
-    Effect,
     EndpointInfo,
     Judging,
     ModelRef,
     Observation,
     Phase,
-    PublishEvent,
     Rollout,
 )
 from shared.operators import ActionResult, Operators

@@ -43,8 +43,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.effects import OutboxEvent
 from shared.errors import InvalidInput
-from shared.model import DecisionRecord, ModelRef, OutboxEvent, Rollout, Waiting, iso, parse_time
+from shared.model import DecisionRecord, ModelRef, Rollout, Waiting, iso, parse_time
 from shared.ports import IgnoredEvent, Slot
 
 DEFAULT_TABLE = "autocanary"

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from shared.effects import OutboxEvent
 from shared.errors import ActiveRolloutExists, InvalidInput, StaleState
-from shared.model import OutboxEvent, Rollout
+from shared.model import Rollout
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 from shared.store_layout import (
     MAX_LIMIT,

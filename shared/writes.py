@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from shared.effects import Effect, OutboxEvent, PublishEvent
 from shared.machine import Admission, Transition, start_waiting
-from shared.model import DecisionRecord, Effect, OutboxEvent, PublishEvent, Rollout
+from shared.model import DecisionRecord, Rollout
 from shared.ports import Slot, SlotWrite
 from shared.settle import steady_evidence, steady_reading
 

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
+from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation
-from shared.model import CreateDeployment
 
 T = TypeVar("T")
 Call = Callable[[Callable[[], T], str], T]

@@ -58,8 +58,9 @@ from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
 from shared.azure.clone import clone_deployment, read_rest
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
+from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound
-from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo, ModelRef
+from shared.model import DeploymentInfo, EndpointInfo, ModelRef
 from shared.rules import check_delete, check_deployment_name, check_split
 
 if TYPE_CHECKING:

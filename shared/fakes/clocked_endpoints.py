@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
+from shared.effects import CreateDeployment
 from shared.errors import (
     AzureBusy,
     InvalidInput,
@@ -33,7 +34,7 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import CreateDeployment, DeploymentInfo, EndpointInfo
+from shared.model import DeploymentInfo, EndpointInfo
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.effects import Effect
 from shared.errors import PhaseConflict
 from shared.machine.commands import RETRYABLE, allowed_actions
 from shared.machine.decide import decide
@@ -15,7 +16,6 @@ from shared.machine.records import Transition, _record
 from shared.model import (
     Command,
     DecisionRecord,
-    Effect,
     ModelRef,
     Observation,
     Phase,

@@ -25,17 +25,10 @@ import math
 from datetime import datetime
 from typing import Any
 
+from shared.effects import ScaleDeployment
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _pause, _status
-from shared.model import (
-    PROVISION_FAILED,
-    PROVISIONED,
-    EndpointInfo,
-    Rollout,
-    ScaleDeployment,
-    iso,
-    parse_time,
-)
+from shared.model import PROVISION_FAILED, PROVISIONED, EndpointInfo, Rollout, iso, parse_time
 from shared.policy import RolloutPolicy
 from shared.reasons import CANARY_SCALE_FAILED, CANARY_SCALING
 

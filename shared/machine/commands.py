@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.effects import CreateDeployment, Effect, SetTraffic
 from shared.errors import PhaseConflict
 from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
@@ -13,13 +14,10 @@ from shared.machine.traffic import _baseline_going, _start_stage
 from shared.model import (
     OPERATOR_ACTIONS,
     Command,
-    CreateDeployment,
-    Effect,
     EndpointInfo,
     Observation,
     Phase,
     Rollout,
-    SetTraffic,
     Waiting,
 )
 from shared.reasons import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.effects import CopyAutoscale, CreateDeployment, DeleteDeployment, Effect, SetTraffic
 from shared.judging import assess
 from shared.machine.capacity import create_count, gate, observe, start_capacity
 from shared.machine.commands import _command
@@ -31,15 +32,10 @@ from shared.machine.traffic import (
 from shared.model import (
     PROVISION_FAILED,
     PROVISIONED,
-    CopyAutoscale,
-    CreateDeployment,
-    DeleteDeployment,
-    Effect,
     EndpointInfo,
     Observation,
     Phase,
     Rollout,
-    SetTraffic,
     deployment_name,
 )
 from shared.reasons import (

@@ -6,16 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.effects import CreateDeployment, Effect, effect_to_dict
 from shared.machine.decide import _end_failed
 from shared.machine.records import Transition, _record
-from shared.model import (
-    CreateDeployment,
-    Effect,
-    Phase,
-    Rollout,
-    effect_to_dict,
-    iso,
-)
+from shared.model import Phase, Rollout, iso
 from shared.reasons import EFFECT_FAILED, PROVISIONING_REFUSED
 
 # ------------------------------------------------------------------------------- failures

@@ -7,16 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.effects import Effect, PublishEvent, effect_to_dict
 from shared.explain_figures import FOLLOW_UPS
 from shared.machine.cost import cost
-from shared.model import (
-    DecisionRecord,
-    Effect,
-    Phase,
-    PublishEvent,
-    Rollout,
-    effect_to_dict,
-)
+from shared.model import DecisionRecord, Phase, Rollout
 from shared.reasons import EV_PAUSED, TRAFFIC_CONFIRMED
 
 _LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence

@@ -6,17 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.effects import DeleteAutoscale, DeleteDeployment, Effect, SetTraffic
 from shared.machine.records import Transition, _event, _goto, _status
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
-from shared.model import (
-    DeleteAutoscale,
-    DeleteDeployment,
-    Effect,
-    EndpointInfo,
-    Phase,
-    Rollout,
-    SetTraffic,
-)
+from shared.model import EndpointInfo, Phase, Rollout
 from shared.reasons import (
     CANARY_DELETING,
     ENDED,

@@ -36,7 +36,8 @@ from shared.notify.slack import slack_message
 from shared.notify.teams import teams_message
 
 if TYPE_CHECKING:
-    from shared.model import ModelRef, PublishEvent, Rollout
+    from shared.effects import PublishEvent
+    from shared.model import ModelRef, Rollout
     from shared.ports import Notifier
 
 log = logging.getLogger("autocanary.notify")

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.effects import CreateDeployment
 from shared.judge.types import Minute
-from shared.model import CreateDeployment, DecisionRecord, EndpointInfo, Rollout
+from shared.model import DecisionRecord, EndpointInfo, Rollout
 from shared.ports import (
     AutoscaleControl,
     AutoscaleSetting,

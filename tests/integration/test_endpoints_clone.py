@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from shared.azure import retry
-from shared.model import CreateDeployment, ModelRef
+from shared.effects import CreateDeployment
+from shared.model import ModelRef
 
 pytestmark = pytest.mark.integration
 

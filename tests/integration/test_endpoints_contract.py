@@ -15,10 +15,11 @@ import pytest
 from emulator.testing import app_settings
 from shared.azure import retry
 from shared.clock import FakeClock
+from shared.effects import CreateDeployment
 from shared.errors import AzureBusy, AzureRuleViolation, NotFound, TransientUpstreamError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import CreateDeployment, EndpointInfo, ModelRef
+from shared.model import EndpointInfo, ModelRef
 from shared.ports import EndpointControl
 
 pytestmark = pytest.mark.integration

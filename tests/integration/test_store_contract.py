@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from shared.azure.tables import TableRolloutStore
+from shared.effects import OutboxEvent
 from shared.errors import ActiveRolloutExists, Conflict, DuplicateEvent, InvalidInput, StaleState
 from shared.fakes.store import InMemoryRolloutStore
-from shared.model import DecisionRecord, ModelRef, OutboxEvent, Phase, Rollout, Waiting
+from shared.model import DecisionRecord, ModelRef, Phase, Rollout, Waiting
 from shared.policy import RolloutPolicy
 from shared.ports import IgnoredEvent, RolloutQuery, RolloutStore, Slot, SlotWrite
 

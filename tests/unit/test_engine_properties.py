@@ -37,12 +37,13 @@ from hypothesis.stateful import (
 )
 
 from shared import machine
+from shared.effects import CreateDeployment
 from shared.errors import (
     AutocanaryError,
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import Alert, CreateDeployment, Phase
+from shared.model import Alert, Phase
 from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
 from tests.engine_support import WORKSPACE_ID, World, make_world

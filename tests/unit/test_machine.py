@@ -8,23 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import machine as m
+from shared.effects import CreateDeployment, DeleteDeployment, Effect, PublishEvent, SetTraffic
 from shared.errors import PhaseConflict
 from shared.fakes.endpoints import FakeEndpoints
 from shared.judge.types import Verdict
-from shared.model import (
-    Command,
-    CreateDeployment,
-    DeleteDeployment,
-    Effect,
-    ModelRef,
-    Observation,
-    Phase,
-    PublishEvent,
-    Rollout,
-    SetTraffic,
-    Waiting,
-    deployment_name,
-)
+from shared.model import Command, ModelRef, Observation, Phase, Rollout, Waiting, deployment_name
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

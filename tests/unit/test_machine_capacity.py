@@ -9,24 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import machine as m
-from shared.fakes.autoscale import FakeAutoscale
-from shared.fakes.endpoints import FakeEndpoints
-from shared.judge.types import Verdict
-from shared.machine.capacity import canary_target
-from shared.model import (
-    Command,
+from shared.effects import (
     CopyAutoscale,
     CreateDeployment,
     DeleteAutoscale,
     DeleteDeployment,
     Effect,
-    ModelRef,
-    Observation,
-    Phase,
-    Rollout,
     ScaleDeployment,
     SetTraffic,
 )
+from shared.fakes.autoscale import FakeAutoscale
+from shared.fakes.endpoints import FakeEndpoints
+from shared.judge.types import Verdict
+from shared.machine.capacity import canary_target
+from shared.model import Command, ModelRef, Observation, Phase, Rollout
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared import machine as m
+from shared.effects import CreateDeployment
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import CreateDeployment, ModelRef, Observation, Phase
+from shared.model import ModelRef, Observation, Phase
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shared import machine as m
+from shared.effects import CreateDeployment
 from shared.errors import PhaseConflict
-from shared.model import Command, CreateDeployment, ModelRef, Phase, Waiting
+from shared.model import Command, ModelRef, Phase, Waiting
 from tests.unit.test_machine import PROMOTE, T0, Sim, policy
 
 

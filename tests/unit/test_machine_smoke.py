@@ -8,16 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shared import machine as m
+from shared.effects import CreateDeployment, DeleteDeployment, SetTraffic
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import (
-    CreateDeployment,
-    DeleteDeployment,
-    ModelRef,
-    Observation,
-    Phase,
-    Rollout,
-    SetTraffic,
-)
+from shared.model import ModelRef, Observation, Phase, Rollout
 from shared.policy import RolloutPolicy, Stage
 from shared.policy_checks import SmokePolicy
 from shared.reasons import (

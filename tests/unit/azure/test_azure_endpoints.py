@@ -20,8 +20,9 @@ from shared.azure.endpoints import (
     ml_client_options,
     model_ref,
 )
+from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation, InvalidInput, NotFound, TransientUpstreamError
-from shared.model import CreateDeployment, ModelRef
+from shared.model import ModelRef
 
 WS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
 V2 = ModelRef("fraud", "2")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.clock import FakeClock
+from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation, TransientUpstreamError, UpstreamError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
-from shared.model import CreateDeployment, ModelRef
+from shared.model import ModelRef
 
 NEW = ModelRef("fraud", "2")
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.clock import FakeClock
+from shared.effects import CreateDeployment
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
-from shared.model import CreateDeployment, ModelRef
+from shared.model import ModelRef
 from shared.ports import Slot, SlotWrite
 from shared.simulation.crash import (
     Crasher,

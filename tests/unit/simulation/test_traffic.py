@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from shared.clock import FakeClock
+from shared.effects import CreateDeployment
 from shared.errors import NoData
 from shared.fakes.clocked_endpoints import ClockedEndpoints
-from shared.model import CreateDeployment, ModelRef
+from shared.model import ModelRef
 from shared.ports import MetricsQuery
 from shared.simulation.scenario import Behaviour, MetricsSpec, SeriesMinute
 from shared.simulation.traffic import SimMetrics
