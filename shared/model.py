@@ -1,4 +1,5 @@
-"""The rollout domain: phases, the rollout record, what the engine observes, and its effects.
+"""The rollout domain: phases, the rollout record, what the engine observes (its effects are
+:mod:`shared.effects`).
 
 Pure values: no I/O, no Azure imports. Everything here round-trips through plain JSON-able
 dicts (``to_dict``/``from_dict``) so the store can keep it and the HTTP API can show it.
