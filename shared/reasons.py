@@ -104,7 +104,8 @@ SUPERSEDED_BY_NEWER = "SupersededByNewerVersion"
 # a rollback was asked but nothing to restore is usable: the canary keeps serving
 ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 # capacity: the canary is scaled (and seen Succeeded at that count) before its share rises
-CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count
+CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count, or (mid-stage)
+# the canary is scaled to its share of a live deployment that scaled out
 CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
 # smoke test: requests straight to the canary after provisioning, before any traffic
 SMOKE_TESTING = "SmokeTesting"  # Provisioning: the canary is Succeeded; its smoke test is due

@@ -2,15 +2,20 @@
 
 Policy ``capacity: follow_traffic`` (the default) sizes the canary to its share of the traffic:
 ``ceil(live x weight x headroom)`` instances (at least 1, at most the live count) for a shadow
-or a stage of ``weight`` %, where ``live`` is the baseline's instance count when the rollout
-began; ``capacity: full`` gives it the live count from the start. Before its weight rises the
-canary is scaled, and seen ``Succeeded`` at that count; before promotion (100 %) it runs the
+or a stage of ``weight`` %, where ``live`` is the baseline's instance count as last seen
+before promotion (its autoscale setting, or a person, may scale it while the rollout runs);
+``capacity: full`` gives it the live count from the start. Before its weight rises the canary
+is scaled, and seen ``Succeeded`` at that count; before promotion (100 %) it runs the
 baseline's count exactly, whatever it was created with (an ``instance_count`` override
-included: a canary promoted on one instance would serve all traffic on one instance).
+included: a canary promoted on one instance would serve all traffic on one instance). When
+the baseline scales out during a stage, the canary is scaled to its share of the new count
+at once (:func:`follow`), without waiting for the next stage: it serves that share now.
 
 ``Rollout.capacity`` holds:
-  live:       the baseline's instance count when the rollout began (absent: not known, and
-              the canary is not sized: its count is whatever the clone has)
+  live:       the baseline's instance count, followed until promotion (absent: not known,
+              and the canary is not sized: its count is whatever the clone has)
+  live_start: the baseline's count when the rollout began, once ``live`` has moved from it
+  following:  the count last asked for mid-stage (:func:`follow`: asked once per count)
   count:      the canary's instance count as last seen (0 while it does not exist)
   state:      its provisioning state as last seen
   since:      when ``count`` was last seen to change
@@ -27,8 +32,16 @@ from typing import Any
 
 from shared.effects import ScaleDeployment
 from shared.machine.cost import instance_seconds
-from shared.machine.records import Transition, _pause, _status
-from shared.model import PROVISION_FAILED, PROVISIONED, EndpointInfo, Rollout, iso, parse_time
+from shared.machine.records import Transition, _pause, _record, _status
+from shared.model import (
+    PROVISION_FAILED,
+    PROVISIONED,
+    EndpointInfo,
+    Phase,
+    Rollout,
+    iso,
+    parse_time,
+)
 from shared.policy import RolloutPolicy
 from shared.reasons import CANARY_SCALE_FAILED, CANARY_SCALING
 
@@ -66,12 +79,21 @@ def create_count(r: Rollout) -> int | None:
     return canary_target(r.policy, int(live), first_weight(r.policy))
 
 
+# Phases in which the baseline serves its share of the live traffic and the canary is sized
+# from it: after promotion the canary serves everything and has the autoscale setting.
+_SIZED_FROM_BASELINE = (Phase.PROVISIONING, Phase.SHADOWING, Phase.CANARY)
+
+
 def observe(r: Rollout, ep: EndpointInfo, now: datetime) -> Rollout:
-    """Fold what is seen of the canary (its count and state) into the capacity record; the
-    instance-seconds so far are counted at each change of count."""
+    """Fold what is seen into the capacity record: the canary's count and state (the
+    instance-seconds so far are counted at each change of count) and, until promotion, the
+    baseline's count (``live``: the canary's share is of the load the baseline is sized for
+    now)."""
     cap = r.capacity
     if not cap or not r.canary:
         return r
+    r = _follow_live(r, ep)
+    cap = r.capacity
     dep = ep.deployments.get(r.canary)
     count = int(dep.instance_count or 0) if dep is not None else 0
     state = dep.provisioning_state if dep is not None else None
@@ -80,6 +102,56 @@ def observe(r: Rollout, ep: EndpointInfo, now: datetime) -> Rollout:
     folded = instance_seconds(cap, now)
     return r.evolve(
         capacity={**cap, "count": count, "state": state, "since": iso(now), "instance_s": folded}
+    )
+
+
+def _follow_live(r: Rollout, ep: EndpointInfo) -> Rollout:
+    cap = r.capacity
+    live = cap.get("live")
+    base = ep.deployments.get(r.baseline) if r.baseline else None
+    if not live or base is None or r.phase not in _SIZED_FROM_BASELINE:
+        return r
+    count = int(base.instance_count or 0)
+    if count < 1 or count == int(live):
+        return r
+    # the count asked for reads back at once, the deployment Updating until it runs: the
+    # canary is sized for the load that count was asked for
+    return r.evolve(capacity={**cap, "live": count, "live_start": cap.get("live_start", live)})
+
+
+def follow(r: Rollout, now: datetime, index: int) -> Transition | None:
+    """The canary short of its share of the live count during stage ``index`` (-1: the
+    shadow), because the baseline scaled out since the stage began: ask for the instances at
+    once (the split stays: the canary serves that share now). Asked once per count, only while
+    the canary is ``Succeeded`` (a scale under way is waited for; a failed one is retried by
+    the next stage's :func:`gate`, which pauses if it fails again). None when nothing is
+    asked."""
+    cap = r.capacity
+    live = cap.get("live")
+    if not live or not r.canary or "pending" in cap:
+        return None
+    weight = r.policy.stages[index].weight if index >= 0 else r.policy.shadow_percent
+    need = canary_target(r.policy, int(live), weight)
+    seen, state = int(cap.get("count") or 0), cap.get("state")
+    if state != PROVISIONED or seen >= need or cap.get("following") == need:
+        return None
+    what = "the shadow" if index < 0 else f"stage {index}"
+    return _record(
+        r.evolve(capacity={**cap, "following": need}),
+        now,
+        CANARY_SCALING,
+        f"scaling {r.canary} from {seen} to {need} instances during {what}: {r.baseline} now "
+        f"runs {int(live)}",
+        {
+            "instances": seen,
+            "target": need,
+            "live_instances": int(live),
+            "live_instances_at_start": cap.get("live_start", live),
+            "weight": weight,
+            "capacity": r.policy.capacity,
+            "headroom": r.policy.headroom,
+        },
+        (ScaleDeployment(r.canary, need),),
     )
 
 

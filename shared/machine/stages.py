@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.judging import Assessment, assess, assess_watch
+from shared.machine.capacity import follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
@@ -44,6 +45,10 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
     if a is not None and a.outcome == "rollback":
         evidence = {**a.evidence, "paused": r.pause_reason}
         return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+    if a is not None and confirm is None:  # a paused canary with traffic keeps its share
+        followed = follow(r, now, r.stage if r.phase is Phase.CANARY else -1)
+        if followed is not None:
+            return followed
     return _status(r, confirm, now)
 
 
@@ -55,6 +60,9 @@ def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) ->
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
     if r.capacity.get("pending"):
         return _scaling(r, now, a, confirm)
+    followed = follow(r, now, -1) if confirm is None else None
+    if followed is not None:
+        return followed
     done = compared(r)  # a shadow comparison asked for must have agreed
     if a.outcome == "promote" and elapsed >= pol.shadow_duration and done:
         return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
@@ -75,6 +83,9 @@ def _canary(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Tr
         return _begin_rollback(r, now, a.reason, a.message, a.evidence)
     if r.capacity.get("pending"):
         return _scaling(r, now, a, confirm)
+    followed = follow(r, now, r.stage) if confirm is None else None
+    if followed is not None:
+        return followed
     if a.outcome == "promote" and elapsed >= stage.min_duration:
         return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
     if elapsed >= stage.max_duration:

@@ -170,8 +170,21 @@ def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
         data = {"action": action, "actor": actor, "reason": reason, "full": full, **start}
     elif kind == "manual":
         b = _mapping(body, p)
-        _unknown(b, {"traffic", "mirror", "delete_deployment"}, p)
-        if "delete_deployment" in b:
+        _unknown(b, {"traffic", "mirror", "delete_deployment", "scale"}, p)
+        if "scale" in b:
+            # a deployment's instance count changed outside autocanary (its autoscale setting,
+            # or a person): deployment -> instances
+            if set(b) != {"scale"}:
+                raise bad(p, "scale stands alone (one change per event)")
+            counts = _mapping(b["scale"], f"{p}.scale")
+            if len(counts) != 1:
+                raise bad(f"{p}.scale", "must name exactly one deployment and its instance count")
+            ((dep, raw),) = counts.items()
+            n = _count(raw, f"{p}.scale.{dep}")
+            if n < 1:
+                raise bad(f"{p}.scale.{dep}", "must be at least 1 instance")
+            data = {"scale": {"deployment": str(dep), "instances": n}}
+        elif "delete_deployment" in b:
             if set(b) != {"delete_deployment"}:
                 raise bad(p, "delete_deployment stands alone (one change per event)")
             name = b["delete_deployment"]
@@ -188,7 +201,7 @@ def _event(raw: Any, i: int, endpoint: EndpointSpec) -> Event:
                 else None,
             }
         else:
-            raise bad(p, "must hold traffic and/or mirror, or delete_deployment")
+            raise bad(p, "must hold traffic and/or mirror, delete_deployment, or scale")
     elif kind == "crash":
         data = {"point": _crash(body, p)[0], "n": _crash(body, p)[1]}
     else:  # arm: change ARM behaviour mid-run

@@ -143,6 +143,8 @@ class Simulation:
         self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
         self._writes = -1  # store transactions seen by the last step
         self._by_hand = False  # a manual change happened (sizing is then not checked)
+        # the instances a deployment serving 100 % must run: the live one's (it may be scaled)
+        self._least: int | None = spec.instance_count
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
@@ -264,6 +266,16 @@ class Simulation:
             except AutocanaryError as exc:
                 self.refused[action] = self.refused.get(action, 0) + 1
                 self._note(t, "refused", action=action, error=exc.to_dict())
+        elif ev.kind == "manual" and "scale" in d:
+            # outside autocanary, but no reroute: the sizing invariant follows the live count
+            dep, count = d["scale"]["deployment"], d["scale"]["instances"]
+            try:
+                self.endpoints.scale_deployment(name, dep, count)
+                if self.endpoints.snapshot(name).traffic.get(dep, 0) > 0:
+                    self._least = count  # a live deployment: what its traffic needs now
+                self._note(t, "scaled", deployment=dep, instances=count)
+            except AutocanaryError as exc:
+                self._note(t, "scale_refused", deployment=dep, error=exc.to_dict())
         elif ev.kind == "manual":
             self._by_hand = True
             try:
@@ -306,7 +318,7 @@ class Simulation:
         if self.check:
             info = self.endpoints.snapshot(name)
             # a change by hand may route everything to a small canary: not the engine's doing
-            least = None if self._by_hand else self.sc.endpoint.instance_count
+            least = None if self._by_hand else self._least
             for v in endpoint_violations(
                 info, served_before=self.served_before, min_instances=least
             ):

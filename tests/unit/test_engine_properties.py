@@ -1,17 +1,18 @@
 """The engine's invariants, checked after every step of random interleavings (hypothesis).
 
 Registrations (newer, stale, same), timer ticks, alerts, operator actions (retry, cancel and
-manual starts, downgrades included), changes made by hand, ARM faults and refusals, judge
-verdicts, and simulated process kills (before the state write, after it, after an effect) are
-interleaved at random over the production Engine and the fakes.
+manual starts, downgrades included), changes made by hand, the live deployment autoscaled, ARM
+faults and refusals, judge verdicts, and simulated process kills (before the state write, after
+it, after an effect) are interleaved at random over the production Engine and the fakes.
 After every step:
 - traffic sums to 100 over deployments that exist; nothing is routed or mirrored to a
   deployment that is missing, failed or being deleted;
 - an endpoint that served traffic before the rollout always has a serving deployment;
 - a version that was promoted is never superseded;
 - decision sequence numbers are gapless;
-- a canary that the engine promoted runs at least the baseline's instance count (the live
-  deployments run 4 instances, so the canary is sized to its share before that);
+- a canary that the engine promoted runs at least the baseline's instance count as it was at
+  promotion (the live deployments start on 4 instances and are autoscaled at random, so the
+  canary is sized to its share of a moving count before that);
 and once the faults stop and the judge clears everything, every rollout ends or waits paused
 with a reason and an allowed action, and no deployment autocanary made is left orphaned.
 
@@ -235,6 +236,21 @@ class EngineMachine(RuleBasedStateMachine):
         COUNTS["manual_delete"] += 1
         self.w.endpoints.delete_by_hand(name, data.draw(st.sampled_from(idle)))
 
+    @rule(name=st.sampled_from(ENDPOINTS), count=st.integers(min_value=1, max_value=12))
+    def live_deployment_autoscaled(self, name: str, count: int) -> None:
+        """The live deployment's autoscale setting (or a person) changes its instance count."""
+        traffic, _ = self.w.endpoints.raw_split(name)
+        active = self.w.store.read(name).active
+        canary = active.canary if active is not None else None
+        live = sorted((d for d, v in traffic.items() if v > 0 and d != canary), key=traffic.get)
+        if not live:
+            return
+        try:
+            self.w.endpoints.scale_deployment(name, live[-1], count)
+        except AutocanaryError:
+            return  # busy (Creating, Updating) or being deleted: the autoscale engine waits
+        COUNTS["live_autoscaled"] += 1
+
     @rule(kind=st.sampled_from(["transient", "refused_create"]))
     def arm_fault(self, kind: str) -> None:
         if self.w.endpoints.fail_next or self.w.endpoints.fail_op.get("create_deployment"):
@@ -299,8 +315,8 @@ class EngineMachine(RuleBasedStateMachine):
                 if reused or not promoted or dep is None or dep.provisioning_state == "Deleting":
                     continue
                 COUNTS["checked_promoted_capacity"] += 1
-                # The baseline's count when the rollout began: LIVE_INSTANCES, unless an earlier
-                # rollout left a smaller deployment serving (a rollback that was impossible).
+                # The baseline's count as last seen before promotion (it may have been scaled
+                # meanwhile): LIVE_INSTANCES if unknown.
                 live = int((r.capacity or {}).get("live") or LIVE_INSTANCES)
                 assert (dep.instance_count or 0) >= live, (
                     f"{name}: {r.canary} promoted on {dep.instance_count} instances, "

@@ -304,3 +304,64 @@ def test_a_scale_that_ends_failed_pauses_and_a_resume_asks_for_it_again() -> Non
             break
     assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) == asked + 1
     assert sim.r.stage == 1 and sim.count() == 8
+
+
+def _until(sim: Sim, done: object, limit: int = 60) -> None:
+    for _ in range(limit):
+        if done(sim):  # type: ignore[operator]
+            return
+        sim.step()
+    raise AssertionError(f"not reached in {limit} steps: phase {sim.r.phase}, {sim.r.reason}")
+
+
+def test_a_baseline_scaled_out_mid_stage_has_the_canary_scaled_to_its_share_at_once() -> None:
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY and s.r.reason == m.TRAFFIC_CONFIRMED)
+    assert sim.r.stage == 0 and sim.count() == 2  # ceil(4 x 0.2 x 1.5), the shadow's share
+    sim.ep.scale_deployment("fraud", "blue", 20)  # its autoscale setting scales it out
+    sim.step(Verdict("hold", "Accumulating", {}))
+    assert sim.r.reason == m.CANARY_SCALING and sim.r.stage == 0  # the stage goes on
+    assert sim.r.capacity["live"] == 20 and sim.r.capacity["live_start"] == 4
+    scale = [e for e in sim.effects if isinstance(e, ScaleDeployment)]
+    assert scale[-1] == ScaleDeployment("fraud-v7", 3)  # ceil(20 x 0.1 x 1.5)
+    assert sim.records[-1] is not None
+    assert sim.records[-1].evidence["live_instances"] == 20
+    assert sim.records[-1].evidence["live_instances_at_start"] == 4
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 10, "blue": 90}  # the split stays
+
+
+def test_the_mid_stage_scale_is_asked_once_per_count() -> None:
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY and s.r.reason == m.TRAFFIC_CONFIRMED)
+    sim.ep.scale_deployment("fraud", "blue", 20)
+    for _ in range(6):
+        sim.step(Verdict("hold", "Accumulating", {}))
+    asked = [e for e in sim.effects if isinstance(e, ScaleDeployment)]
+    assert asked == [ScaleDeployment("fraud-v7", 3)]
+    assert sim.count() == 3 and sim.r.capacity["state"] == "Succeeded"
+
+
+def test_promotion_runs_the_baselines_count_as_it_is_then_not_as_it_was() -> None:
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY)
+    sim.ep.scale_deployment("fraud", "blue", 12)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 12
+
+
+def test_a_baseline_scaled_in_shrinks_the_target_and_promotion_matches_it() -> None:
+    sim = Sim(policy(), live=10)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY)
+    sim.ep.scale_deployment("fraud", "blue", 6)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 6
+
+
+def test_the_live_count_is_no_longer_followed_once_the_canary_is_promoted() -> None:
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.WATCHING)
+    live = sim.r.capacity["live"]
+    sim.ep.scale_deployment("fraud", "blue", 9)  # the old deployment, no longer serving
+    sim.step()
+    assert sim.r.capacity["live"] == live
+    assert not [e for e in sim.effects[-3:] if isinstance(e, ScaleDeployment)]

@@ -140,3 +140,21 @@ def test_the_cli_answers_invalid_json_with_exit_2(
 def test_arm_faults_name_known_operations() -> None:
     assert error_of(base(arm={"faults": {"reboot": 1}})).startswith("scenario.arm.faults.reboot:")
     assert parse_scenario(base(arm={"faults": {"set_traffic": 2}})).arm.faults == {"set_traffic": 2}
+
+
+def test_a_scale_event_names_one_deployment_and_at_least_one_instance() -> None:
+    ok = base(events=[{"at": "20m", "manual": {"scale": {"blue": 12}}}])
+    event = parse_scenario(ok).events[0]
+    assert event.kind == "manual" and event.data == {
+        "scale": {"deployment": "blue", "instances": 12}
+    }
+    for bad_scale, where in (
+        ({"blue": 0}, "scenario.events[0].manual.scale.blue:"),
+        ({"blue": "ten"}, "scenario.events[0].manual.scale.blue:"),
+        ({"blue": 2, "green": 3}, "scenario.events[0].manual.scale:"),
+        ({}, "scenario.events[0].manual.scale:"),
+    ):
+        raw = base(events=[{"at": "20m", "manual": {"scale": bad_scale}}])
+        assert error_of(raw).startswith(where), bad_scale
+    mixed = base(events=[{"at": "20m", "manual": {"scale": {"blue": 2}, "traffic": {"blue": 100}}}])
+    assert "stands alone" in error_of(mixed)
