@@ -330,6 +330,22 @@ class ArmState:
         self.spawn(self._provision(dep, op, spec, model_path))
         return json_response(self.deployment_body(dep), 201, self.lro_headers(request, op, False))
 
+    def rescale(self, dep: Deployment, count: int) -> bool:
+        """The autoscale job's scale of ``dep`` to ``count`` instances: ``Scaling`` until they
+        run (see :mod:`emulator.autoscale_engine`); False if it is busy or its spec is gone."""
+        if dep.busy or dep.state != "Succeeded" or count < 1:
+            return False
+        try:
+            spec, model_path = arm_deployments.worker_spec(dep.properties, self.assets)
+        except ArmError:
+            return False
+        dep.sku = {**dep.sku, "capacity": count}
+        dep.state = "Scaling"
+        dep.busy = True
+        dep.modified = now_iso()
+        self.spawn(self._provision(dep, self.new_operation(), spec, model_path))
+        return True
+
     async def _provision(
         self, dep: Deployment, op: Operation, spec: WorkerSpec, model_path: Path
     ) -> None:

@@ -23,9 +23,10 @@ stable/2022-10-01/autoscale_API.json`` (the api-version azure-mgmt-monitor 7.0 s
   workspace. Deleting a deployment leaves its setting behind, as in Azure: it is a resource of
   its own.
 
-Not emulated: the autoscale engine itself (rules are stored, not evaluated; the target's
-instance count is not moved to the profile's bounds). Error codes for a body that breaks the
-spec's rules are the emulator's own (400 with the offending field named).
+Rules are checked against the spec's ``ScaleRule`` (required fields and enums) and applied to
+the target by :mod:`emulator.autoscale_engine`, as Azure's autoscale job does. Error codes
+for a body that breaks the spec's rules are the emulator's own (400 with the offending field
+named).
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator.arm_model import json_body, json_response, now_iso, system_data
+from emulator.autoscale_engine import RuleError, parse_scale_rule
+from emulator.autoscale_engine import setup as setup_engine
 from emulator.errors import ArmError
 
 if TYPE_CHECKING:
     from emulator.arm_state import ArmState
+    from emulator.autoscale_engine import AutoscaleEngine
 
 API_VERSIONS = ("2015-04-01", "2021-05-01-preview", "2022-10-01")
 RTYPE = "Microsoft.Insights/autoscaleSettings"
@@ -115,6 +119,11 @@ def validate(body: dict[str, Any], name: str, state: ArmState) -> tuple[str, dic
             raise _bad(f"{where}.rules", "is required")
         if len(rules) > MAX_RULES:
             raise _bad(f"{where}.rules", f"at most {MAX_RULES} rules can be specified")
+        for j, rule in enumerate(rules):
+            try:
+                parse_scale_rule(rule, f"{where}.rules[{j}]")
+            except RuleError as exc:
+                raise _bad(exc.field, str(exc).split(": ", 1)[1]) from None
     enabled = props.get("enabled", True)
     if not isinstance(enabled, bool):
         raise _bad("properties.enabled", "must be true or false")
@@ -154,6 +163,7 @@ class AutoscaleState:
     def __init__(self, arm: ArmState) -> None:
         self.arm = arm
         self.settings: dict[str, Setting] = {}
+        self.engine: AutoscaleEngine | None = None  # applies them (emulator.autoscale_engine)
 
     def body(self, s: Setting) -> dict[str, Any]:
         ident = self.arm.identity
@@ -188,6 +198,14 @@ class AutoscaleState:
         )
         return self.body(self.settings[key]), 200 if old else 201
 
+    def target_of(self, s: Setting) -> tuple[str, str] | None:
+        """The key of the deployment ``s`` targets in the ARM state (None: it is gone)."""
+        m = _DEPLOYMENT_ID.match(str(s.properties.get("targetResourceUri", "")))
+        if m is None:
+            return None
+        want = (m["ep"].lower(), m["dep"].lower())
+        return next((k for k in self.arm.deployments if (k[0].lower(), k[1].lower()) == want), None)
+
     def targeting(self, endpoint: str, deployment: str) -> list[Setting]:
         """Settings whose target is the deployment (for the emulator's own views)."""
         out = []
@@ -200,6 +218,7 @@ class AutoscaleState:
 
 def add_routes(app: web.Application, arm: ArmState) -> AutoscaleState:
     state = AutoscaleState(arm)
+    state.engine = setup_engine(app, arm, state)
     provider = "/providers/Microsoft.Insights/autoscalesettings"
     prefixes = (
         "/subscriptions/{sub}/resourcegroups/{rg}",

@@ -1,9 +1,11 @@
 """The emulator's Microsoft.Insights/autoscalesettings over ARM, as autoscale_API.json
 (2022-10-01) shapes it: create 201 then update 200, get, list by resource group and by
-subscription, delete 200 then 204, and the spec's rules on the body."""
+subscription, delete 200 then 204, and the spec's rules on the body; then the autoscale job
+applying a setting to its deployment (emulator.autoscale_engine)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 import requests
 
 from emulator.connection import Connection
-from emulator.testing import create_endpoint, make_deployment
+from emulator.testing import admin_request, create_endpoint, make_deployment
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,148 @@ def test_an_api_version_autoscale_settings_do_not_have_is_refused(emulator: Conn
     answer = _call(emulator, "GET", _url(emulator), api="2023-01-01")
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "NoRegisteredProviderFound"
+
+
+def test_a_rule_the_spec_refuses_is_400_naming_its_field(emulator: Connection, target: str) -> None:
+    body = _body(emulator, target)
+    body["properties"]["profiles"][0]["rules"] = [
+        {
+            "metricTrigger": {"metricName": "RequestsPerMinute", "metricResourceUri": target},
+            "scaleAction": {"direction": "Increase", "type": "ChangeCount", "cooldown": "PT5M"},
+        }
+    ]
+    answer = _call(emulator, "PUT", _url(emulator, "as-bad-rule"), body)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"].startswith(
+        "properties.profiles[0].rules[0].metricTrigger.timeGrain:"
+    )
+
+
+def _deployment(ml: Any, endpoint: str, name: str = "blue") -> Any:
+    return ml.online_deployments.get(name=name, endpoint_name=endpoint)
+
+
+def _scaled_endpoint(ml: Any, assets: dict[str, str], instances: int) -> str:
+    name = "ase-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, name)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(name, "blue", assets["good"], instance_count=instances)
+    ).result()
+    return name
+
+
+def _wait_for(check: Any, seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_the_engine_raises_a_deployment_to_its_profiles_minimum_through_scaling(
+    emulator: Connection, ml: Any, assets: dict[str, str]
+) -> None:
+    endpoint = _scaled_endpoint(ml, assets, 1)
+    target = _target(emulator, endpoint)
+    body = _body(emulator, target)
+    body["properties"]["profiles"][0]["capacity"] = {"minimum": "3", "maximum": "4", "default": "3"}
+    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
+    states: set[str] = set()
+
+    def scaled() -> bool:
+        dep = _deployment(ml, endpoint)
+        states.add(dep.provisioning_state)
+        return dep.instance_count == 3 and dep.provisioning_state == "Succeeded"
+
+    assert _wait_for(scaled), states
+    actions = admin_request(emulator, "GET", "autoscale")["actions"]
+    mine = [a for a in actions if a["setting"] == f"{endpoint}-as"]
+    assert [(a["old"], a["new"]) for a in mine] == [(1, 3)]
+    assert "minimum" in mine[0]["why"]
+
+
+def test_a_rule_whose_metric_has_no_data_scales_out_to_the_default_once(
+    emulator: Connection, ml: Any, assets: dict[str, str]
+) -> None:
+    endpoint = _scaled_endpoint(ml, assets, 1)
+    target = _target(emulator, endpoint)
+    body = _body(emulator, target)
+    body["properties"]["profiles"][0]["capacity"] = {"minimum": "1", "maximum": "4", "default": "2"}
+    body["properties"]["profiles"][0]["rules"] = [
+        {
+            "metricTrigger": {
+                "metricName": "RequestLatency_P99",
+                "metricResourceUri": target,
+                "timeGrain": "PT1M",
+                "statistic": "Average",
+                "timeWindow": "PT5M",
+                "timeAggregation": "Average",
+                "operator": "GreaterThan",
+                "threshold": 1000,
+            },
+            "scaleAction": {"direction": "Increase", "type": "ChangeCount", "cooldown": "PT1M"},
+        }
+    ]
+    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
+    assert _wait_for(lambda: _deployment(ml, endpoint).instance_count == 2), "never scaled"
+    time.sleep(6)  # three more runs of the job (one per 2 s API minute): nothing more to do
+    dep = _deployment(ml, endpoint)
+    assert dep.instance_count == 2
+    actions = admin_request(emulator, "GET", "autoscale")["actions"]
+    mine = [a for a in actions if a["setting"] == f"{endpoint}-as"]
+    assert [(a["old"], a["new"]) for a in mine] == [(1, 2)]
+    assert "not available" in mine[0]["why"]
+
+
+def test_no_requests_count_as_zero_so_a_scale_in_rule_on_requests_is_met(
+    emulator: Connection, ml: Any, assets: dict[str, str]
+) -> None:
+    endpoint = _scaled_endpoint(ml, assets, 3)
+    target = _target(emulator, endpoint)
+    body = _body(emulator, target)
+    body["properties"]["profiles"][0]["capacity"] = {"minimum": "2", "maximum": "4", "default": "2"}
+    body["properties"]["profiles"][0]["rules"] = [
+        {
+            "metricTrigger": {
+                "metricName": "RequestsPerMinute",
+                "metricResourceUri": target,
+                "timeGrain": "PT1M",
+                "statistic": "Sum",
+                "timeWindow": "PT5M",
+                "timeAggregation": "Total",
+                "operator": "LessThan",
+                "threshold": 10,
+            },
+            "scaleAction": {"direction": "Decrease", "type": "ChangeCount", "cooldown": "PT1M"},
+        }
+    ]
+    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
+    assert _wait_for(lambda: _deployment(ml, endpoint).instance_count == 2), "never scaled in"
+    time.sleep(6)  # at the minimum: no further scale-in
+    assert _deployment(ml, endpoint).instance_count == 2
+    mine = [
+        a
+        for a in admin_request(emulator, "GET", "autoscale")["actions"]
+        if a["setting"] == f"{endpoint}-as"
+    ]
+    assert [(a["old"], a["new"]) for a in mine] == [(3, 2)]
+
+
+def test_a_disabled_setting_is_never_applied(
+    emulator: Connection, ml: Any, assets: dict[str, str]
+) -> None:
+    endpoint = _scaled_endpoint(ml, assets, 1)
+    body = _body(emulator, _target(emulator, endpoint), enabled=False)
+    body["properties"]["profiles"][0]["capacity"] = {"minimum": "2", "maximum": "4", "default": "2"}
+    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
+    time.sleep(5)
+    assert _deployment(ml, endpoint).instance_count == 1
+
+
+def _target(conn: Connection, endpoint: str) -> str:
+    return (
+        f"/subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
+        f"/onlineEndpoints/{endpoint}/deployments/blue"
+    )
