@@ -40,6 +40,7 @@ from emulator.addon_http import admin_problem
 from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState, Asset, Strictness
 from emulator.arm import add_routes as add_arm_routes
 from emulator.autoscale import add_routes as add_autoscale_routes
+from emulator.autoscale_engine import setup as setup_autoscale_engine
 from emulator.certs import make_self_signed
 from emulator.connection import CONNECTION_FILE, Connection
 from emulator.context import Context, Identity
@@ -155,6 +156,7 @@ class Emulator:
         app["emulator"] = self
         add_arm_routes(app, self.state)
         self.autoscale = add_autoscale_routes(app, self.state)
+        self.autoscale_engine = setup_autoscale_engine(app, self.state, self.autoscale)
         add_scoring_routes(app, self.router, SCORING_PREFIX)
         self._add_admin_routes(app)
         for name in ADDONS:

@@ -24,7 +24,8 @@ stable/2022-10-01/autoscale_API.json`` (the api-version azure-mgmt-monitor 7.0 s
   its own.
 
 Rules are checked against the spec's ``ScaleRule`` (required fields and enums) and applied to
-the target by :mod:`emulator.autoscale_engine`, as Azure's autoscale job does. Error codes
+the target by :mod:`emulator.autoscale_engine` (which the app starts beside these routes), as
+Azure's autoscale job does. Error codes
 for a body that breaks the spec's rules are the emulator's own (400 with the offending field
 named).
 """
@@ -40,13 +41,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator.arm_model import json_body, json_response, now_iso, system_data
-from emulator.autoscale_engine import RuleError, parse_scale_rule
-from emulator.autoscale_engine import setup as setup_engine
+from emulator.autoscale_rules import RuleError, parse_scale_rule
 from emulator.errors import ArmError
 
 if TYPE_CHECKING:
     from emulator.arm_state import ArmState
-    from emulator.autoscale_engine import AutoscaleEngine
 
 API_VERSIONS = ("2015-04-01", "2021-05-01-preview", "2022-10-01")
 RTYPE = "Microsoft.Insights/autoscaleSettings"
@@ -163,7 +162,6 @@ class AutoscaleState:
     def __init__(self, arm: ArmState) -> None:
         self.arm = arm
         self.settings: dict[str, Setting] = {}
-        self.engine: AutoscaleEngine | None = None  # applies them (emulator.autoscale_engine)
 
     def body(self, s: Setting) -> dict[str, Any]:
         ident = self.arm.identity
@@ -218,7 +216,6 @@ class AutoscaleState:
 
 def add_routes(app: web.Application, arm: ArmState) -> AutoscaleState:
     state = AutoscaleState(arm)
-    state.engine = setup_engine(app, arm, state)
     provider = "/providers/Microsoft.Insights/autoscalesettings"
     prefixes = (
         "/subscriptions/{sub}/resourcegroups/{rg}",

@@ -12,15 +12,8 @@ from typing import Any
 import pytest
 
 from emulator.autoscale import Setting
-from emulator.autoscale_engine import (
-    Action,
-    AutoscaleEngine,
-    RuleError,
-    ScaleRule,
-    choose_profile,
-    new_capacity,
-    parse_scale_rule,
-)
+from emulator.autoscale_engine import Action, AutoscaleEngine, choose_profile
+from emulator.autoscale_rules import RuleError, ScaleRule, new_capacity, parse_scale_rule
 
 DEP = (
     "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/"
