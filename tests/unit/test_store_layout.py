@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from shared import store_layout as su
 from shared.errors import InvalidInput
-from shared.model import DecisionRecord, ModelRef, Phase, Rollout
-from shared.policy import RolloutPolicy
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def rollout(rid: str = "r1", phase: Phase = Phase.CANARY, seq: int = 0) -> Rollout:
-    return Rollout(
-        id=rid,
-        endpoint="ep",
-        model=ModelRef("m", "1"),
-        policy=RolloutPolicy(),
-        phase=phase,
-        baseline="blue",
-        canary="m-v1",
-        created_at=T0,
-        phase_since=T0,
-        seq=seq,
-    )
-
-
-def decision(seq: int, **evidence: object) -> DecisionRecord:
-    return DecisionRecord(
-        seq, T0, "r1", Phase.CANARY, Phase.CANARY, 0, 0, "StageHeld", "", evidence=evidence
-    )
+from tests.unit.store_rows import decision
 
 
 def test_large_json_is_split_into_chunks_of_at_most_32000_characters() -> None:

@@ -3,38 +3,13 @@ detection and the stale-ETag retry helper."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from shared import store_plan as sp
 from shared.errors import ActiveRolloutExists, InvalidInput, NotFound, StaleState
-from shared.model import DecisionRecord, ModelRef, Phase, Rollout
-from shared.policy import RolloutPolicy
+from shared.model import Phase
 from shared.ports import Slot, SlotWrite
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def rollout(rid: str = "r1", phase: Phase = Phase.CANARY, seq: int = 0) -> Rollout:
-    return Rollout(
-        id=rid,
-        endpoint="ep",
-        model=ModelRef("m", "1"),
-        policy=RolloutPolicy(),
-        phase=phase,
-        baseline="blue",
-        canary="m-v1",
-        created_at=T0,
-        phase_since=T0,
-        seq=seq,
-    )
-
-
-def decision(seq: int, **evidence: object) -> DecisionRecord:
-    return DecisionRecord(
-        seq, T0, "r1", Phase.CANARY, Phase.CANARY, 0, 0, "StageHeld", "", evidence=evidence
-    )
+from tests.unit.store_rows import decision, rollout
 
 
 def test_a_transaction_over_4_mib_is_refused() -> None:

@@ -191,6 +191,31 @@ def _scaled_endpoint(ml: Any, assets: dict[str, str], instances: int) -> str:
     return name
 
 
+def _rule(
+    target: str,
+    metric: str,
+    statistic: str,
+    aggregation: str,
+    op: str,
+    threshold: float,
+    direction: str,
+) -> dict[str, Any]:
+    """A ScaleRule of the spec on the deployment's own metric (one instance at a time)."""
+    return {
+        "metricTrigger": {
+            "metricName": metric,
+            "metricResourceUri": target,
+            "timeGrain": "PT1M",
+            "statistic": statistic,
+            "timeWindow": "PT5M",
+            "timeAggregation": aggregation,
+            "operator": op,
+            "threshold": threshold,
+        },
+        "scaleAction": {"direction": direction, "type": "ChangeCount", "cooldown": "PT1M"},
+    }
+
+
 def _wait_for(check: Any, seconds: float = 30.0) -> Any:
     deadline = time.monotonic() + seconds
     while True:
@@ -200,92 +225,61 @@ def _wait_for(check: Any, seconds: float = 30.0) -> Any:
         time.sleep(0.2)
 
 
-def test_the_engine_raises_a_deployment_to_its_profiles_minimum_through_scaling(
+def _apply(
+    conn: Connection,
+    ml: Any,
+    assets: dict[str, str],
+    start: int,
+    capacity: tuple[int, int, int],
+    rules: list[Any],
+    settled: int,
+) -> list[dict[str, Any]]:
+    """A deployment on ``start`` instances under a new setting: wait until it runs ``settled``
+    instances, three more runs of the job (one per 2 s API minute), and return the actions."""
+    endpoint = _scaled_endpoint(ml, assets, start)
+    target = _target(conn, endpoint)
+    body = _body(conn, target)
+    lo, hi, default = (str(c) for c in capacity)
+    profile = body["properties"]["profiles"][0]
+    profile["capacity"] = {"minimum": lo, "maximum": hi, "default": default}
+    profile["rules"] = [r(target) for r in rules]
+    assert _call(conn, "PUT", _url(conn, f"{endpoint}-as"), body).status_code == 201
+
+    def done() -> bool:
+        dep = _deployment(ml, endpoint)
+        return dep.instance_count == settled and dep.provisioning_state == "Succeeded"
+
+    assert _wait_for(done), f"never ran {settled} instances"
+    time.sleep(6)
+    assert _deployment(ml, endpoint).instance_count == settled  # and nothing more happened
+    actions = admin_request(conn, "GET", "autoscale")["actions"]
+    return [a for a in actions if a["setting"] == f"{endpoint}-as"]
+
+
+def test_the_engine_raises_a_deployment_to_its_profiles_minimum(
     emulator: Connection, ml: Any, assets: dict[str, str]
 ) -> None:
-    endpoint = _scaled_endpoint(ml, assets, 1)
-    target = _target(emulator, endpoint)
-    body = _body(emulator, target)
-    body["properties"]["profiles"][0]["capacity"] = {"minimum": "3", "maximum": "4", "default": "3"}
-    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
-    states: set[str] = set()
-
-    def scaled() -> bool:
-        dep = _deployment(ml, endpoint)
-        states.add(dep.provisioning_state)
-        return dep.instance_count == 3 and dep.provisioning_state == "Succeeded"
-
-    assert _wait_for(scaled), states
-    actions = admin_request(emulator, "GET", "autoscale")["actions"]
-    mine = [a for a in actions if a["setting"] == f"{endpoint}-as"]
-    assert [(a["old"], a["new"]) for a in mine] == [(1, 3)]
-    assert "minimum" in mine[0]["why"]
+    mine = _apply(emulator, ml, assets, 1, (3, 4, 3), [], 3)
+    assert [(a["old"], a["new"]) for a in mine] == [(1, 3)] and "minimum" in mine[0]["why"]
 
 
 def test_a_rule_whose_metric_has_no_data_scales_out_to_the_default_once(
     emulator: Connection, ml: Any, assets: dict[str, str]
 ) -> None:
-    endpoint = _scaled_endpoint(ml, assets, 1)
-    target = _target(emulator, endpoint)
-    body = _body(emulator, target)
-    body["properties"]["profiles"][0]["capacity"] = {"minimum": "1", "maximum": "4", "default": "2"}
-    body["properties"]["profiles"][0]["rules"] = [
-        {
-            "metricTrigger": {
-                "metricName": "RequestLatency_P99",
-                "metricResourceUri": target,
-                "timeGrain": "PT1M",
-                "statistic": "Average",
-                "timeWindow": "PT5M",
-                "timeAggregation": "Average",
-                "operator": "GreaterThan",
-                "threshold": 1000,
-            },
-            "scaleAction": {"direction": "Increase", "type": "ChangeCount", "cooldown": "PT1M"},
-        }
-    ]
-    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
-    assert _wait_for(lambda: _deployment(ml, endpoint).instance_count == 2), "never scaled"
-    time.sleep(6)  # three more runs of the job (one per 2 s API minute): nothing more to do
-    dep = _deployment(ml, endpoint)
-    assert dep.instance_count == 2
-    actions = admin_request(emulator, "GET", "autoscale")["actions"]
-    mine = [a for a in actions if a["setting"] == f"{endpoint}-as"]
-    assert [(a["old"], a["new"]) for a in mine] == [(1, 2)]
-    assert "not available" in mine[0]["why"]
+    def slow(t: str) -> Any:
+        return _rule(t, "RequestLatency_P99", "Average", "Average", "GreaterThan", 1000, "Increase")
+
+    mine = _apply(emulator, ml, assets, 1, (1, 4, 2), [slow], 2)
+    assert [(a["old"], a["new"]) for a in mine] == [(1, 2)] and "not available" in mine[0]["why"]
 
 
 def test_no_requests_count_as_zero_so_a_scale_in_rule_on_requests_is_met(
     emulator: Connection, ml: Any, assets: dict[str, str]
 ) -> None:
-    endpoint = _scaled_endpoint(ml, assets, 3)
-    target = _target(emulator, endpoint)
-    body = _body(emulator, target)
-    body["properties"]["profiles"][0]["capacity"] = {"minimum": "2", "maximum": "4", "default": "2"}
-    body["properties"]["profiles"][0]["rules"] = [
-        {
-            "metricTrigger": {
-                "metricName": "RequestsPerMinute",
-                "metricResourceUri": target,
-                "timeGrain": "PT1M",
-                "statistic": "Sum",
-                "timeWindow": "PT5M",
-                "timeAggregation": "Total",
-                "operator": "LessThan",
-                "threshold": 10,
-            },
-            "scaleAction": {"direction": "Decrease", "type": "ChangeCount", "cooldown": "PT1M"},
-        }
-    ]
-    assert _call(emulator, "PUT", _url(emulator, f"{endpoint}-as"), body).status_code == 201
-    assert _wait_for(lambda: _deployment(ml, endpoint).instance_count == 2), "never scaled in"
-    time.sleep(6)  # at the minimum: no further scale-in
-    assert _deployment(ml, endpoint).instance_count == 2
-    mine = [
-        a
-        for a in admin_request(emulator, "GET", "autoscale")["actions"]
-        if a["setting"] == f"{endpoint}-as"
-    ]
+    def idle(t: str) -> Any:
+        return _rule(t, "RequestsPerMinute", "Sum", "Total", "LessThan", 10, "Decrease")
+
+    mine = _apply(emulator, ml, assets, 3, (2, 4, 2), [idle], 2)  # in to the minimum, no lower
     assert [(a["old"], a["new"]) for a in mine] == [(3, 2)]
 
 
