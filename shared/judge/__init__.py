@@ -6,16 +6,14 @@ current stage; :class:`SequentialJudge` is the same as the Judge port.
 
 from __future__ import annotations
 
+from shared.judge.decision import MAX_PROMOTION_ERROR_RATE, REASONS, decision_from_evidence
 from shared.judge.judge import (
     AGGREGATE_FIELDS,
-    MAX_PROMOTION_ERROR_RATE,
     MIN_TAIL_REQUESTS,
-    REASONS,
     SOURCE_AGGREGATES,
     SOURCE_REQUESTS,
     SequentialJudge,
     StageJudge,
-    decision_from_evidence,
     judge_series,
     judge_stage,
 )
