@@ -4,6 +4,7 @@ own endpoint of a running local stack."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from shared.model import deployment_name
 from shared.policy import Stage
 
 KINDS = ("good", "errors", "slow")
+# A good version on an endpoint whose live deployment its autoscale setting scales out while
+# the rollout runs (its own rule and endpoint, like the demo kinds).
+AUTOSCALED = "autoscaled"
 RATE = 50.0  # scoring requests per second while a scenario plays
 # The one judged stage: 120 s as in the demo policy, so a good version is cleared before its
 # deadline nearly always (tests/unit/test_demo_policy_power.py), typically in about 10 s.
@@ -61,7 +65,7 @@ def short_policy(path: Path) -> Path:
             "endpoint": f"e2e-{kind}",
             "allow_tag_overrides": ["shadow"],
         }
-        for kind in KINDS
+        for kind in (*KINDS, AUTOSCALED)
     ]
     path.write_text(yaml.safe_dump(policy), encoding="utf-8")
     return path
@@ -73,17 +77,24 @@ class World:
     code: str
 
     def scenario(self, kind: str) -> Scenario:
-        """The demo scenario of that kind, for model ``e2e-<kind>`` version 2."""
+        """The demo scenario of that kind, for model ``e2e-<kind>`` version 2 (the autoscaled
+        kind plays the good one)."""
         played = demo_scenarios(f"e2e-{kind}", ("2", "2", "2", "2"))[: len(KINDS)]
         demo = dict(zip(KINDS, played, strict=True))
-        return demo[kind]
+        return demo["good" if kind == AUTOSCALED else kind]
 
     # Generous: the emulator shows metric minutes only after Azure's ingestion delay (2 API
     # minutes, then 1 of revision: 6 s here), and registering version 1 starts a rollout of
     # its own that version 2 waits for.
-    def play(self, kind: str, timeout: float = 200.0) -> tuple[Result, str]:
+    def play(
+        self,
+        kind: str,
+        timeout: float = 200.0,
+        before: Callable[[str, str], None] | None = None,
+    ) -> tuple[Result, str]:
         """Create endpoint ``e2e-<kind>`` with version 1 live, score it, play the scenario;
-        returns the result and the narration."""
+        returns the result and the narration. ``before(endpoint, live deployment)`` runs
+        once the endpoint serves, just before the new version is registered."""
         scenario = self.scenario(kind)
         endpoint = f"e2e-{kind}"
         baseline = ModelVersion(scenario.model.name, "1", error_rate=BASELINE_ERROR_RATE)
@@ -105,6 +116,8 @@ class World:
             max_seconds=timeout + 10,
         )
         with traffic, SplitWatcher(self.stack, endpoint, max_seconds=timeout + 10) as watcher:
+            if before is not None:
+                before(endpoint, live)
             player = Player(self.stack, endpoint, narrator, traffic=traffic, watcher=watcher)
             short = Scenario(
                 scenario.number,
