@@ -58,6 +58,7 @@ from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
 from shared.azure.clone import clone_deployment, read_rest
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
+from shared.azure.error_map import map_error
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound
 from shared.model import DeploymentInfo, EndpointInfo, ModelRef
@@ -256,7 +257,7 @@ class MLEndpointControl:
         try:
             poller.wait(timeout=self._traffic_wait_s)
         except Exception as exc:
-            raise retry.map_error(exc, what) from exc
+            raise map_error(exc, what) from exc
         if not poller.done():
             log.info("%s: still running after %.0f s", what, self._traffic_wait_s)
 

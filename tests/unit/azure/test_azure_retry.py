@@ -13,7 +13,7 @@ from azure.core.exceptions import (
 )
 from azure_test_helpers import http_error
 
-from shared.azure import retry
+from shared.azure import error_map, retry
 from shared.errors import (
     AzureBusy,
     AzureRuleViolation,
@@ -129,7 +129,7 @@ def test_retry_after_header_lengthens_the_wait() -> None:
     result = retry.call(fn, "op", policy=FAST, sleep=sleeps.append, rand=lambda: 0.0)
     assert result == "ok"
     assert sleeps == [2.0]
-    assert retry.retry_after(http_error(429, headers={"retry-after-ms": "1500"})) == 1.5
+    assert error_map.retry_after(http_error(429, headers={"retry-after-ms": "1500"})) == 1.5
 
 
 def test_retry_budget_stops_before_overrunning() -> None:
@@ -157,7 +157,7 @@ def test_bugs_are_not_retried_nor_mapped() -> None:
 
 
 def test_not_found_keeps_the_azure_code() -> None:
-    error = retry.map_error(
+    error = error_map.map_error(
         http_error(404, "ResourceNotFound", cls=ResourceNotFoundError), "get endpoint x"
     )
     assert isinstance(error, NotFound)
@@ -167,7 +167,7 @@ def test_not_found_keeps_the_azure_code() -> None:
 
 def test_refused_traffic_update_is_a_rule_violation_with_the_specific_code() -> None:
     """A 400 UserError whose detail names a traffic rule maps to AzureRuleViolation."""
-    error = retry.map_error(
+    error = error_map.map_error(
         http_error(
             400,
             "UserError",
@@ -184,7 +184,7 @@ def test_refused_traffic_update_is_a_rule_violation_with_the_specific_code() -> 
 def test_failed_traffic_operation_is_a_rule_violation() -> None:
     """An accepted update whose operation failed (error in a 200 status body) about mirror
     traffic maps to AzureRuleViolation too."""
-    error = retry.map_error(
+    error = error_map.map_error(
         http_error(200, "InvalidMirrorTraffic", "mirrorTraffic for x is 60%"), "set traffic"
     )
     assert isinstance(error, AzureRuleViolation)
@@ -192,7 +192,7 @@ def test_failed_traffic_operation_is_a_rule_violation() -> None:
 
 
 def test_other_bad_requests_are_upstream_errors_with_azure_code() -> None:
-    error = retry.map_error(
+    error = error_map.map_error(
         http_error(400, "UserError", "bad sku", details=[{"code": "InvalidSku", "message": "x"}]),
         "create",
     )
@@ -201,7 +201,7 @@ def test_other_bad_requests_are_upstream_errors_with_azure_code() -> None:
 
 
 def test_error_without_azure_code_is_named_by_status() -> None:
-    error = retry.map_error(http_error(418), "brew")
+    error = error_map.map_error(http_error(418), "brew")
     assert type(error) is UpstreamError
     assert error.code == "http_418"
 
