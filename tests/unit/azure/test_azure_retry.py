@@ -1,4 +1,5 @@
-"""Retry/backoff and error mapping of shared.azure.retry (no network)."""
+"""Retry and backoff of shared.azure.retry (no network); the error mapping is
+test_azure_error_map.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from azure_test_helpers import http_error
 from shared.azure import error_map, retry
 from shared.errors import (
     AzureBusy,
-    AzureRuleViolation,
     NotFound,
     TransientUpstreamError,
     UpstreamError,
@@ -154,56 +154,6 @@ def test_bugs_are_not_retried_nor_mapped() -> None:
     with pytest.raises(TypeError):
         run(fn)
     assert fn.calls == 1
-
-
-def test_not_found_keeps_the_azure_code() -> None:
-    error = error_map.map_error(
-        http_error(404, "ResourceNotFound", cls=ResourceNotFoundError), "get endpoint x"
-    )
-    assert isinstance(error, NotFound)
-    assert error.code == "ResourceNotFound"
-    assert error.message.startswith("get endpoint x:")
-
-
-def test_refused_traffic_update_is_a_rule_violation_with_the_specific_code() -> None:
-    """A 400 UserError whose detail names a traffic rule maps to AzureRuleViolation."""
-    error = error_map.map_error(
-        http_error(
-            400,
-            "UserError",
-            "traffic must sum to 0 or 100, got 90",
-            details=[{"code": "InvalidTrafficAllocation", "message": "sum"}],
-        ),
-        "set traffic",
-    )
-    assert isinstance(error, AzureRuleViolation)
-    assert error.code == "InvalidTrafficAllocation"
-    assert error.details["azure_codes"] == ["UserError", "InvalidTrafficAllocation"]
-
-
-def test_failed_traffic_operation_is_a_rule_violation() -> None:
-    """An accepted update whose operation failed (error in a 200 status body) about mirror
-    traffic maps to AzureRuleViolation too."""
-    error = error_map.map_error(
-        http_error(200, "InvalidMirrorTraffic", "mirrorTraffic for x is 60%"), "set traffic"
-    )
-    assert isinstance(error, AzureRuleViolation)
-    assert error.code == "InvalidMirrorTraffic"
-
-
-def test_other_bad_requests_are_upstream_errors_with_azure_code() -> None:
-    error = error_map.map_error(
-        http_error(400, "UserError", "bad sku", details=[{"code": "InvalidSku", "message": "x"}]),
-        "create",
-    )
-    assert type(error) is UpstreamError
-    assert error.code == "InvalidSku"
-
-
-def test_error_without_azure_code_is_named_by_status() -> None:
-    error = error_map.map_error(http_error(418), "brew")
-    assert type(error) is UpstreamError
-    assert error.code == "http_418"
 
 
 def test_policy_refuses_nonsense() -> None:

@@ -1,0 +1,59 @@
+"""What an Azure SDK error means: shared.azure.error_map.map_error (no network)."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure_test_helpers import http_error
+
+from shared.azure import error_map
+from shared.errors import AzureRuleViolation, NotFound, UpstreamError
+
+
+def test_not_found_keeps_the_azure_code() -> None:
+    error = error_map.map_error(
+        http_error(404, "ResourceNotFound", cls=ResourceNotFoundError), "get endpoint x"
+    )
+    assert isinstance(error, NotFound)
+    assert error.code == "ResourceNotFound"
+    assert error.message.startswith("get endpoint x:")
+
+
+def test_refused_traffic_update_is_a_rule_violation_with_the_specific_code() -> None:
+    """A 400 UserError whose detail names a traffic rule maps to AzureRuleViolation."""
+    error = error_map.map_error(
+        http_error(
+            400,
+            "UserError",
+            "traffic must sum to 0 or 100, got 90",
+            details=[{"code": "InvalidTrafficAllocation", "message": "sum"}],
+        ),
+        "set traffic",
+    )
+    assert isinstance(error, AzureRuleViolation)
+    assert error.code == "InvalidTrafficAllocation"
+    assert error.details["azure_codes"] == ["UserError", "InvalidTrafficAllocation"]
+
+
+def test_failed_traffic_operation_is_a_rule_violation() -> None:
+    """An accepted update whose operation failed (error in a 200 status body) about mirror
+    traffic maps to AzureRuleViolation too."""
+    error = error_map.map_error(
+        http_error(200, "InvalidMirrorTraffic", "mirrorTraffic for x is 60%"), "set traffic"
+    )
+    assert isinstance(error, AzureRuleViolation)
+    assert error.code == "InvalidMirrorTraffic"
+
+
+def test_other_bad_requests_are_upstream_errors_with_azure_code() -> None:
+    error = error_map.map_error(
+        http_error(400, "UserError", "bad sku", details=[{"code": "InvalidSku", "message": "x"}]),
+        "create",
+    )
+    assert type(error) is UpstreamError
+    assert error.code == "InvalidSku"
+
+
+def test_error_without_azure_code_is_named_by_status() -> None:
+    error = error_map.map_error(http_error(418), "brew")
+    assert type(error) is UpstreamError
+    assert error.code == "http_418"
