@@ -2,8 +2,9 @@
 
 Policy ``capacity: follow_traffic`` (the default) sizes the canary to its share of the traffic:
 ``ceil(live x weight x headroom)`` instances (at least 1, at most the live count) for a shadow
-or a stage of ``weight`` %, where ``live`` is the baseline's instance count as last seen
-before promotion (its autoscale setting, or a person, may scale it while the rollout runs);
+or a stage of ``weight`` %, where ``live`` is the largest instance count the baseline has had
+since the rollout began, until promotion (its autoscale setting, or a person, may scale it
+out while the rollout runs; see :func:`_follow_live` for why never down);
 ``capacity: full`` gives it the live count from the start. Before its weight rises the canary
 is scaled, and seen ``Succeeded`` at that count; before promotion (100 %) it runs the
 baseline's count exactly, whatever it was created with (an ``instance_count`` override
@@ -12,8 +13,8 @@ the baseline scales out during a stage, the canary is scaled to its share of the
 at once (:func:`follow`), without waiting for the next stage: it serves that share now.
 
 ``Rollout.capacity`` holds:
-  live:       the baseline's instance count, followed until promotion (absent: not known,
-              and the canary is not sized: its count is whatever the clone has)
+  live:       the baseline's instance count, followed up until promotion (absent: not
+              known, and the canary is not sized: its count is whatever the clone has)
   live_start: the baseline's count when the rollout began, once ``live`` has moved from it
   following:  the count last asked for mid-stage (:func:`follow`: asked once per count)
   count:      the canary's instance count as last seen (0 while it does not exist)
@@ -112,10 +113,14 @@ def _follow_live(r: Rollout, ep: EndpointInfo) -> Rollout:
     if not live or base is None or r.phase not in _SIZED_FROM_BASELINE:
         return r
     count = int(base.instance_count or 0)
-    if count < 1 or count == int(live):
+    # Up, never down: a baseline scaled in while the rollout runs has most often been scaled
+    # for its own, smaller share (its autoscale setting follows the load it serves, and the
+    # canary now serves part of it), not for a smaller production load; a canary sized from
+    # that count would be promoted short of what the whole load needs. The count asked for
+    # reads back at once (the deployment Updating or Scaling until it runs): the canary is
+    # sized for the load that count was asked for.
+    if count <= int(live):
         return r
-    # the count asked for reads back at once, the deployment Updating until it runs: the
-    # canary is sized for the load that count was asked for
     return r.evolve(capacity={**cap, "live": count, "live_start": cap.get("live_start", live)})
 
 

@@ -341,15 +341,22 @@ def test_the_mid_stage_scale_is_asked_once_per_count() -> None:
     assert sim.count() == 3 and sim.r.capacity["state"] == "Succeeded"
 
 
-@pytest.mark.parametrize(("start", "scaled"), [(4, 12), (10, 6)], ids=["out", "in"])
-def test_promotion_runs_the_baselines_count_as_it_is_then_not_as_it_was(
-    start: int, scaled: int
-) -> None:
-    sim = Sim(policy(), live=start)
+def test_promotion_runs_the_baselines_count_as_it_is_then_not_as_it_was() -> None:
+    sim = Sim(policy(), live=4)
     _until(sim, lambda s: s.r.phase is Phase.CANARY)
-    sim.ep.scale_deployment("fraud", "blue", scaled)  # scaled out, or in, mid-rollout
+    sim.ep.scale_deployment("fraud", "blue", 12)  # scaled out mid-rollout
     sim.run()
-    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == scaled
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 12
+
+
+def test_a_baseline_scaled_in_mid_rollout_leaves_the_canary_sized_for_the_whole_load() -> None:
+    sim = Sim(policy(), live=10)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY and s.r.stage == 1)
+    # at 50 % its autoscale setting halves it: it serves half the load now, not less load
+    sim.ep.scale_deployment("fraud", "blue", 5)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED and sim.count() == 10
+    assert sim.r.capacity["live"] == 10
 
 
 def test_the_live_count_is_no_longer_followed_once_the_canary_is_promoted() -> None:
