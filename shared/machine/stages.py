@@ -45,7 +45,8 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
     if a is not None and a.outcome == "rollback":
         evidence = {**a.evidence, "paused": r.pause_reason}
         return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
-    if a is not None and confirm is None:  # a paused canary with traffic keeps its share
+    if r.phase in (Phase.SHADOWING, Phase.CANARY) and a is not None and confirm is None:
+        # a paused canary with traffic keeps its share of a live deployment that scaled out
         followed = follow(r, now, r.stage if r.phase is Phase.CANARY else -1)
         if followed is not None:
             return followed

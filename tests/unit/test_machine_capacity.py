@@ -367,3 +367,17 @@ def test_the_live_count_is_no_longer_followed_once_the_canary_is_promoted() -> N
     sim.step()
     assert sim.r.capacity["live"] == live
     assert not [e for e in sim.effects[-3:] if isinstance(e, ScaleDeployment)]
+
+
+def test_a_paused_canary_keeps_its_share_of_a_live_deployment_that_scaled_out() -> None:
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY and s.r.reason == m.TRAFFIC_CONFIRMED)
+    sim.step(Verdict("hold", "Accumulating", {}), command=Command("pause", "look", actor="op"))
+    assert sim.r.paused
+    sim.ep.scale_deployment("fraud", "blue", 20)
+    sim.step(Verdict("hold", "Accumulating", {}))
+    assert sim.r.paused and sim.r.reason == m.CANARY_SCALING  # pause stops promotion only
+    assert [e for e in sim.effects if isinstance(e, ScaleDeployment)][-1] == ScaleDeployment(
+        "fraud-v7", 3
+    )
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 10, "blue": 90}
