@@ -323,11 +323,7 @@ class ArmState:
             dep.sku = sku
             dep.properties = stored
             dep.state = "Updating"
-        dep.busy = True
-        dep.failure = ""
-        dep.modified = now_iso()
-        op = self.new_operation()
-        self.spawn(self._provision(dep, op, spec, model_path))
+        op = self._start_provisioning(dep, spec, model_path)
         return json_response(self.deployment_body(dep), 201, self.lro_headers(request, op, False))
 
     def rescale(self, dep: Deployment, count: int) -> bool:
@@ -341,10 +337,17 @@ class ArmState:
             return False
         dep.sku = {**dep.sku, "capacity": count}
         dep.state = "Scaling"
-        dep.busy = True
-        dep.modified = now_iso()
-        self.spawn(self._provision(dep, self.new_operation(), spec, model_path))
+        self._start_provisioning(dep, spec, model_path)
         return True
+
+    def _start_provisioning(self, dep: Deployment, spec: WorkerSpec, model_path: Path) -> Operation:
+        """Bring ``dep`` (Creating, Updating or Scaling) up in the background; its operation."""
+        dep.busy = True
+        dep.failure = ""
+        dep.modified = now_iso()
+        op = self.new_operation()
+        self.spawn(self._provision(dep, op, spec, model_path))
+        return op
 
     async def _provision(
         self, dep: Deployment, op: Operation, spec: WorkerSpec, model_path: Path

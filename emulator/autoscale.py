@@ -122,7 +122,7 @@ def validate(body: dict[str, Any], name: str, state: ArmState) -> tuple[str, dic
             try:
                 parse_scale_rule(rule, f"{where}.rules[{j}]")
             except RuleError as exc:
-                raise _bad(exc.field, str(exc).split(": ", 1)[1]) from None
+                raise _bad(exc.field, exc.reason) from None
     enabled = props.get("enabled", True)
     if not isinstance(enabled, bool):
         raise _bad("properties.enabled", "must be true or false")

@@ -12,8 +12,14 @@ from typing import Any
 
 from emulator.addon_http import parse_duration
 
-STATISTICS = {"average": "average", "min": "minimum", "max": "maximum", "sum": "total"}
-STATISTICS["count"] = "count"
+# the spec's MetricStatisticType -> the emulator's aggregation of a time grain's samples
+STATISTICS = {
+    "average": "average",
+    "min": "minimum",
+    "max": "maximum",
+    "sum": "total",
+    "count": "count",
+}
 TIME_AGGREGATIONS = ("average", "minimum", "maximum", "total", "count", "last")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "equals": operator.eq,
@@ -33,6 +39,7 @@ class RuleError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.reason = message
 
 
 @dataclass(frozen=True)

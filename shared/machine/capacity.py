@@ -28,6 +28,7 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -124,6 +125,40 @@ def _follow_live(r: Rollout, ep: EndpointInfo) -> Rollout:
     return r.evolve(capacity={**cap, "live": count, "live_start": cap.get("live_start", live)})
 
 
+@dataclass(frozen=True)
+class _Sizing:
+    """What stage ``index`` (-1: the shadow) asks of the canary, and what it has."""
+
+    weight: int
+    live: int
+    need: int
+    seen: int
+    state: str | None
+
+    def evidence(self, r: Rollout) -> dict[str, Any]:
+        return {
+            "instances": self.seen,
+            "target": self.need,
+            "live_instances": self.live,
+            "live_instances_at_start": int(r.capacity.get("live_start", self.live)),
+            "weight": self.weight,
+            "provisioning_state": self.state,
+            "capacity": r.policy.capacity,
+            "headroom": r.policy.headroom,
+        }
+
+
+def _sizing(r: Rollout, index: int) -> _Sizing | None:
+    """None when the canary is not sized (the live count is not known, or no canary)."""
+    cap = r.capacity
+    live = cap.get("live")
+    if not live or not r.canary:
+        return None
+    weight = r.policy.stages[index].weight if index >= 0 else r.policy.shadow_percent
+    need = canary_target(r.policy, int(live), weight)
+    return _Sizing(weight, int(live), need, int(cap.get("count") or 0), cap.get("state"))
+
+
 def follow(r: Rollout, now: datetime, index: int) -> Transition | None:
     """The canary short of its share of the live count during stage ``index`` (-1: the
     shadow), because the baseline scaled out since the stage began: ask for the instances at
@@ -132,31 +167,20 @@ def follow(r: Rollout, now: datetime, index: int) -> Transition | None:
     the next stage's :func:`gate`, which pauses if it fails again). None when nothing is
     asked."""
     cap = r.capacity
-    live = cap.get("live")
-    if not live or not r.canary or "pending" in cap:
+    size = _sizing(r, index)
+    if size is None or "pending" in cap:
         return None
-    weight = r.policy.stages[index].weight if index >= 0 else r.policy.shadow_percent
-    need = canary_target(r.policy, int(live), weight)
-    seen, state = int(cap.get("count") or 0), cap.get("state")
-    if state != PROVISIONED or seen >= need or cap.get("following") == need:
+    if size.state != PROVISIONED or size.seen >= size.need or cap.get("following") == size.need:
         return None
     what = "the shadow" if index < 0 else f"stage {index}"
     return _record(
-        r.evolve(capacity={**cap, "following": need}),
+        r.evolve(capacity={**cap, "following": size.need}),
         now,
         CANARY_SCALING,
-        f"scaling {r.canary} from {seen} to {need} instances during {what}: {r.baseline} now "
-        f"runs {int(live)}",
-        {
-            "instances": seen,
-            "target": need,
-            "live_instances": int(live),
-            "live_instances_at_start": cap.get("live_start", live),
-            "weight": weight,
-            "capacity": r.policy.capacity,
-            "headroom": r.policy.headroom,
-        },
-        (ScaleDeployment(r.canary, need),),
+        f"scaling {r.canary} from {size.seen} to {size.need} instances during {what}: "
+        f"{r.baseline} now runs {size.live}",
+        size.evidence(r),
+        (ScaleDeployment(r.canary, size.need),),
     )
 
 
@@ -183,13 +207,11 @@ def gate(
     resume), and a scale that ends Failed or does not finish within the provisioning timeout
     pauses the rollout for an operator (``CanaryScaleFailed``)."""
     cap = r.capacity
-    live = cap.get("live")
-    if not live or not r.canary:
+    size = _sizing(r, index)
+    if size is None:
         return without_pending(r), None
-    weight = r.policy.stages[index].weight if index >= 0 else r.policy.shadow_percent
-    need = canary_target(r.policy, int(live), weight)
-    seen, state = int(cap.get("count") or 0), cap.get("state")
-    exact = weight >= 100
+    need, seen, state = size.need, size.seen, size.state
+    exact = size.weight >= 100
     if state == PROVISIONED and (seen == need if exact else seen >= need):
         return without_pending(r), None
     pending = dict(cap.get("pending") or {})
@@ -200,16 +222,7 @@ def gate(
     since = parse_time(pending.get("since")) or now
     waited = (now - since).total_seconds()
     what = "promotion" if exact else ("the shadow" if index < 0 else f"stage {index}")
-    evidence = {
-        "instances": seen,
-        "target": need,
-        "live_instances": int(live),
-        "weight": weight,
-        "provisioning_state": state,
-        "capacity": r.policy.capacity,
-        "headroom": r.policy.headroom,
-        "elapsed_s": round(waited, 3),
-    }
+    evidence = {**size.evidence(r), "elapsed_s": round(waited, 3)}
     failed = state in PROVISION_FAILED and not fresh  # a Failed canary is asked once more
     if failed or waited >= r.policy.provisioning_timeout:
         why = f"is {state}" if state in PROVISION_FAILED else f"not ready after {waited:.0f}s"
