@@ -13,13 +13,14 @@ Rules can also be loaded at start-up from a JSON file (a list, or ``{"rules": [.
 A rule's JSON forms (flat, or ARM's ``Microsoft.Insights/metricAlerts`` body) are in
 :mod:`emulator.alert_rules`.
 
-Evaluation: every ``evaluationFrequency`` the metric is aggregated over the last
-``windowSize`` (durations in API minutes, each lasting ``ctx.bucket_seconds``), one value per
-time series, i.e. per combination of the values of the dimensions the rule names (``"*"``
-splits, as in Azure). The evaluator reads the metrics as queries do, so it sees a minute only
-once it is ingested (:class:`emulator.metric_series.Ingestion`): its window ends the ingestion
-delay plus the revision time before now, so it judges complete minutes, late. A series whose
-condition holds fires once (``monitorCondition: Fired``); when it stops holding it resolves
+Evaluation: every ``evaluationFrequency`` (each period at its own time, even when the loop runs
+late) the metric is aggregated over the last ``windowSize`` (durations in API minutes, each
+lasting ``ctx.bucket_seconds``), one value per time series, i.e. per combination of the values
+of the dimensions the rule names (``"*"`` splits, as in Azure). The evaluator reads the metrics
+as queries do, so it sees a minute only once it is ingested
+(:class:`emulator.metric_series.Ingestion`): its window ends the ingestion delay plus the
+revision time before now, so it judges complete minutes, late. A series whose condition holds
+fires once (``monitorCondition: Fired``); when it stops holding it resolves
 (``Resolved``) if ``autoMitigate``. For Total and Count a window without data counts as 0;
 for other aggregations it leaves the state unchanged except that a fired series resolves.
 
@@ -74,6 +75,8 @@ log = logging.getLogger("emulator.alerts")
 RETRY_STATUSES = frozenset({408, 429, 503, 504})
 RETRY_DELAYS = (5.0, 20.0, 5.0, 40.0, 5.0)
 CALL_TIMEOUT = 10.0
+# Evaluations a late loop makes up for at most, per rule (then it starts again from now).
+MAX_CATCH_UP = 10
 
 
 class AlertEngine:
@@ -249,6 +252,20 @@ class AlertEngine:
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
 
+    def due_times(self, rule: Rule, now: float) -> list[float]:
+        """The evaluation times of ``rule`` due by ``now``, oldest first, and its next one
+        scheduled. Each period is evaluated at its own time, so a loop that ran late (a busy
+        machine) evaluates the windows it missed rather than skipping the minutes they held;
+        one behind by more than MAX_CATCH_UP periods starts again from now."""
+        step = scaled(parse_duration(rule.frequency), self.ctx)
+        due: list[float] = []
+        while rule.next_due <= now and len(due) < MAX_CATCH_UP:
+            due.append(rule.next_due)
+            rule.next_due += step
+        if rule.next_due <= now:
+            rule.next_due = now + step
+        return due
+
     async def run(self) -> None:
         while True:
             now = time.time()
@@ -256,13 +273,12 @@ class AlertEngine:
             for rule in list(self.rules.values()):
                 if not rule.enabled:
                     continue
-                if rule.next_due <= now:
+                for at in self.due_times(rule, now):
                     try:
-                        for condition, payload in self.evaluate(rule, now):
+                        for condition, payload in self.evaluate(rule, at):
                             self._send(rule, condition, payload)
                     except Exception:
                         log.exception("alert rule %s failed to evaluate", rule.name)
-                    rule.next_due = now + scaled(parse_duration(rule.frequency), self.ctx)
                 next_due = min(next_due, rule.next_due)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
