@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 import uuid
 from typing import Any
@@ -66,7 +65,7 @@ from emulator.addon_http import (
 )
 from emulator.alert_rules import OPERATORS, Rule, parse_rule
 from emulator.context import Context
-from emulator.metric_series import compute_series, ingestion_of
+from emulator.metric_series import complete_until, compute_series
 
 __all__ = ["OPERATORS", "AlertEngine", "Rule", "parse_rule", "setup"]
 
@@ -100,14 +99,7 @@ class AlertEngine:
         """Evaluate one rule at ``now``; return (condition, payload) notifications to send."""
         rule.evaluations += 1
         window = scaled(parse_duration(rule.window), self.ctx)
-        # The window ends where ingested data is complete (the ingestion delay and revision
-        # before now): the alert sees a minute as late as a query sees it whole. (Whether
-        # Azure's evaluator waits for revisions or also judges partial minutes is unconfirmed.)
-        ingestion = ingestion_of(self.ctx)
-        lag = 0.0 if ingestion.off else ingestion.delay_minutes + ingestion.revision_minutes
-        # Windows end on a minute boundary, so that a PT1M window holds one whole minute.
-        bucket = minute_seconds(self.ctx)
-        end = math.floor((now - lag * bucket) / bucket + 1e-9) * bucket
+        end = complete_until(self.ctx, now)  # where ingested data is whole
         start = end - window
         _, series = compute_series(
             self.ctx,

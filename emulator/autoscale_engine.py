@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -66,8 +65,8 @@ from emulator.autoscale_rules import (
 )
 from emulator.metric_catalog import METRICS
 from emulator.metric_filter import DimFilter
-from emulator.metric_series import compute_series, ingestion_of
-from emulator.monitor import _RESOURCE_ID, DEPLOYMENT_NS, ENDPOINT_NS
+from emulator.metric_series import complete_until, compute_series
+from emulator.monitor import DEPLOYMENT_NS, ENDPOINT_NS, RESOURCE_ID
 
 if TYPE_CHECKING:
     from emulator.arm_state import ArmState
@@ -120,18 +119,15 @@ class AutoscaleEngine:
     # -- metrics
     def metric_value(self, rule: ScaleRule, count: int, now: float) -> float | None:
         """The rule's metric over its window, as the engine sees it now (None: no data)."""
-        m = _RESOURCE_ID.match(rule.resource)
+        m = RESOURCE_ID.match(rule.resource)
         if m is None:
             return None
         ns = DEPLOYMENT_NS if m["dep"] else ENDPOINT_NS
         mdef = METRICS[ns.lower()].get(rule.metric.lower())
         if mdef is None:
             return None
-        bucket = minute_seconds(self.ctx)
-        ingestion = ingestion_of(self.ctx)
-        lag = 0.0 if ingestion.off else ingestion.delay_minutes + ingestion.revision_minutes
-        end = math.floor((now - lag * bucket) / bucket + 1e-9) * bucket
-        grain = max(bucket, scaled(parse_duration(rule.grain), self.ctx))
+        end = complete_until(self.ctx, now)  # where ingested data is whole
+        grain = max(minute_seconds(self.ctx), scaled(parse_duration(rule.grain), self.ctx))
         start = end - scaled(parse_duration(rule.window), self.ctx)
         _, series = compute_series(
             self.ctx, ns, mdef, m["ep"].lower(), m["dep"], DimFilter(), start, end, grain, now

@@ -169,6 +169,18 @@ def ingestion_of(ctx: Context) -> Ingestion:
     return value if isinstance(value, Ingestion) else Ingestion()
 
 
+def complete_until(ctx: Context, now: float) -> float:
+    """Where ingested data is whole at ``now``: the ingestion delay and revision before it,
+    down to a minute boundary (so a PT1M window holds one whole minute). Evaluators (alert
+    rules, autoscale) end their windows here: they see a minute as late as a query sees it
+    whole. (Whether Azure's evaluators wait for revisions or also judge partial minutes is
+    unconfirmed.)"""
+    ingestion = ingestion_of(ctx)
+    lag = 0.0 if ingestion.off else ingestion.delay_minutes + ingestion.revision_minutes
+    bucket = minute_seconds(ctx)
+    return math.floor((now - lag * bucket) / bucket + 1e-9) * bucket
+
+
 def _records_for(
     ctx: Context, endpoint: str, deployment: str | None, start: float, end: float
 ) -> list[RequestRecord]:

@@ -111,6 +111,7 @@ __all__ = [
     "DEPLOYMENT_NS",
     "ENDPOINT_NS",
     "METRICS",
+    "RESOURCE_ID",
     "DimFilter",
     "Ingestion",
     "MetricDef",
@@ -122,7 +123,7 @@ __all__ = [
     "setup",
 ]
 
-_RESOURCE_ID = re.compile(
+RESOURCE_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
     r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)/onlineEndpoints/(?P<ep>[^/]+)"
     r"(?:/deployments/(?P<dep>[^/]+))?/?$",
@@ -249,7 +250,7 @@ def query_batch(
 def _resolve(ctx: Context, subscription: str, namespace: str, rid: Any) -> tuple[str, str | None]:
     if not isinstance(rid, str):
         raise bad("resourceids must be strings")
-    m = _RESOURCE_ID.match(rid)
+    m = RESOURCE_ID.match(rid)
     identity = ctx.identity
     if m is None:
         raise bad(f"{rid!r} is not an online endpoint or deployment resource id")
