@@ -10,7 +10,9 @@ for a benchmark of thousands of rollouts); :func:`ratio_upper_bound` computes th
 from the same formula, vectorised, and ``tests/unit/judge/test_bench_savvi.py`` checks it
 against the package's ``calculate_conf_int``.
 
-Imported lazily: savvi pulls cvxpy, scipy and (undeclared) matplotlib.
+The package's odds and bound are computed here from its formulas, vectorised (:func:`log_odds`,
+:func:`ratio_upper_bound`), and checked against the package by the unit tests; only scipy is
+imported, lazily.
 """
 
 from __future__ import annotations
@@ -79,6 +81,28 @@ def ratio_upper_bound(
     return out
 
 
+def log_odds(
+    x: npt.ArrayLike, y: npt.ArrayLike, rho: npt.ArrayLike, k: float = K_DEFAULT
+) -> FloatArray:
+    """log of savvi's posterior odds after ``x`` canary and ``y`` baseline error events with
+    split ``rho``, for a process started fresh (arrays broadcast): the Dirichlet(k rho)
+    marginal likelihood over the null's, ``log B(k rho + c) - log B(k rho) - sum c log rho``
+    (savvi.multinomial.Multinomial.update_odds, which InhomogeneousPoissonProcess uses).
+    ``tests/unit/judge/test_bench_savvi.py`` checks it against the package's ``odds``."""
+    from scipy.special import xlogy
+
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    r = np.asarray(rho, dtype=np.float64)
+    xa, ya, r = np.broadcast_arrays(xa, ya, r)
+    out: FloatArray = (
+        _lbeta2(k * r + xa, k * (1 - r) + ya)
+        - _lbeta2(k * r, k * (1 - r))
+        - xlogy(xa, r)
+        - xlogy(ya, 1 - r)
+    )
+    return out
+
+
 @dataclass(frozen=True)
 class SavviResult:
     rollback: IntArray  # minute index of the rollback, -1: none
@@ -100,12 +124,9 @@ def savvi_rule(
     then seen (late, partial minutes); earlier minutes are final. Without it every minute is
     seen final.
     """
-    from savvi.multinomial import InhomogeneousPoissonProcess
-
     r_count, t_count = s.rollouts, s.minutes
     stage = s.stage.tolist()
     x, y = s.x, s.y
-    rollback = np.full(r_count, -1, dtype=np.int64)
     # cumulative errors since the stage started, per tick, as seen
     cx = np.zeros((r_count, t_count), dtype=np.int64)
     cy = np.zeros((r_count, t_count), dtype=np.int64)
@@ -121,20 +142,13 @@ def savvi_rule(
         cy[:, t] = run_y + seen_y
         run_x += x[:, t]
         run_y += y[:, t]
-    contrast = np.array([[1, -1]])
-    for r in range(r_count):
-        for t in range(t_count):
-            share = float(weights[t])
-            rho = np.array([share, 1.0 - share])
-            # savvi's odds telescope: a process restarted at this stage and fed the stage's
-            # cumulative counts as seen at this tick has the odds of that sequence
-            proc = InhomogeneousPoissonProcess(alpha, rho, contrast, k=k)
-            counts = np.array([cx[r, t], cy[r, t]], dtype=np.int64)
-            proc.update(counts)
-            worse = counts[0] * (1 - share) > counts[1] * share
-            if float(proc.odds) >= 1.0 / alpha and worse:
-                rollback[r] = t
-                break
+    # savvi's odds telescope: a process restarted at this stage and fed the stage's cumulative
+    # counts as seen at this tick has the odds of that sequence
+    rho = np.broadcast_to(weights[None, :], cx.shape)
+    worse = cx * (1 - rho) > cy * rho
+    fired = (log_odds(cx, cy, rho, k) >= math.log(1.0 / alpha)) & worse
+    any_fired = fired.any(axis=1)
+    rollback = np.where(any_fired, fired.argmax(axis=1), -1).astype(np.int64)
     first = s.stage == s.stage[0]
     upper = ratio_upper_bound(cx[:, first], cy[:, first], weights[first][None, :], clear_alpha, k)
     hit = upper < math.log(clear_margin)
