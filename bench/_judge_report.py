@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bench._judge_paired import GOAL_FIGURES, shown
 from bench._judge_sim import IntArray, Series
 
 OURS = "ours"
@@ -197,7 +198,15 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 checks[f"time to detect ({label}) <= savvi's"] = _no_later(a, b)
             if "matched" in cell:
                 checks.update(_matched_checks(us, rows))
-        out.append({"cell": cell["cell"], "rule": us["rule"], "checks": checks})
+        paired = us.get("vs_savvi_paired") or {}
+        sureness: dict[str, dict[str, Any]] = {}
+        for goal, met in checks.items():
+            verdict = shown(goal, paired)
+            if met is None or verdict is None:
+                continue
+            key, _ = GOAL_FIGURES[goal]
+            sureness[goal] = {"figure": key, **paired[key], "shown": verdict}
+        out.append({"cell": cell["cell"], "rule": us["rule"], "checks": checks, "paired": sureness})
     return out
 
 
@@ -222,10 +231,24 @@ def _matched_checks(us: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
 
 
 def goals_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| scenario; truth | goal | met |", "|---|---|---|"]
+    lines = [
+        "| scenario; truth | goal | met | ours - savvi (paired 95 % CI) "
+        "| shown by these rollouts |",
+        "|---|---|---|---|---|",
+    ]
     for g in rows:
         for goal, met in g["checks"].items():
+            p = g.get("paired", {}).get(goal)
+            diff, verdict = ("-", "-") if p is None else (_difference(p), p["shown"])
             lines.append(
-                f"| {g['cell']} | {goal} | {'-' if met is None else 'yes' if met else 'NO'} |"
+                f"| {g['cell']} | {goal} | {'-' if met is None else 'yes' if met else 'NO'} | "
+                f"{diff} | {verdict} |"
             )
     return "\n".join(lines)
+
+
+def _difference(p: dict[str, Any]) -> str:
+    lo, hi = p["ci95"]
+    if p["figure"] == "rollback_rate":
+        return f"{100 * p['value']:+.1f} pp ({100 * lo:+.1f} to {100 * hi:+.1f})"
+    return f"{round(p['value'], 1):+g} min ({round(lo, 1):+g} to {round(hi, 1):+g})"

@@ -38,6 +38,7 @@ from typing import Any
 
 from bench._judge_matched import label as matched_label
 from bench._judge_matched import matched_alpha
+from bench._judge_paired import Outcome, paired_differences
 from bench._judge_report import (
     OURS,
     SAVVI,
@@ -60,7 +61,7 @@ from bench._judge_rules import (
     settled,
 )
 from bench._judge_savvi import savvi_rule
-from bench._judge_sim import Scenario, Truth, simulate
+from bench._judge_sim import IntArray, Scenario, Series, Truth, simulate
 from shared.errors import InvalidInput
 from shared.judge import JudgeSettings, StageJudge, load_replay
 
@@ -105,6 +106,22 @@ def cells() -> list[Cell]:
     return out
 
 
+class _Rows:
+    """A cell's rows, each rule's per-rollout outcome kept beside its row (for the paired
+    intervals)."""
+
+    def __init__(self, s: Series) -> None:
+        self.series = s
+        self.rows: list[dict[str, Any]] = []
+        self.outcomes: dict[str, Outcome] = {}
+
+    def add(
+        self, rule: str, rollback: IntArray, cleared: IntArray | None = None, *, peer: bool = False
+    ) -> None:
+        self.outcomes[rule] = Outcome(rollback, cleared, self.series.minutes)
+        self.rows.append(summarise(rule, self.series, rollback, cleared, peer=peer))
+
+
 def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
     sc = cell.scenario
     s = simulate(
@@ -112,59 +129,66 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
     )
     weights, _ = sc.weights()
     peer = savvi_rule(s, weights, ALPHA, CLEAR_ALPHA)
-    rows: list[dict[str, Any]] = []
+    table = _Rows(s)
+    rows = table.rows
     if not cell.latency:
-        rows.append(summarise("naive: minute error rate > 1 %", s, naive_error(s)))
-        rows.append(summarise("exact binomial, every minute", s, binomial_every_minute(s)))
-        rows.append(summarise("Kayenta-like Mann-Whitney", s, kayenta_error(s)))
+        table.add("naive: minute error rate > 1 %", naive_error(s))
+        table.add("exact binomial, every minute", binomial_every_minute(s))
+        table.add("Kayenta-like Mann-Whitney", kayenta_error(s))
         if sc.late:
             # savvi as it would run beside the engine: on the minutes as first read (the
             # newest partly ingested), and on settled minutes like ours; the goals compare
             # like with like (settled with settled)
             assert s.seen is not None
             seen = savvi_rule(s, weights, ALPHA, CLEAR_ALPHA, views=(s.seen[1], s.seen[3]))
-            rows.append(
-                summarise(
-                    f"{SAVVI}, settled minutes ({SETTLE} min)",
-                    s,
-                    settled(peer.rollback, SETTLE, s.minutes),
-                    settled(peer.cleared, SETTLE, s.minutes),
-                    peer=True,
-                )
+            table.add(
+                f"{SAVVI}, settled minutes ({SETTLE} min)",
+                settled(peer.rollback, SETTLE, s.minutes),
+                settled(peer.cleared, SETTLE, s.minutes),
+                peer=True,
             )
-            rows.append(summarise(SAVVI_UNSETTLED, s, seen.rollback, seen.cleared))
+            table.add(SAVVI_UNSETTLED, seen.rollback, seen.cleared)
         else:
-            rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared, peer=True))
+            table.add(SAVVI, peer.rollback, peer.cleared, peer=True)
         if sc.late:
             res = ours(s, ERRORS_ONLY, settle=SETTLE)
-            rows.append(
-                summarise(f"{OURS}, settled minutes ({SETTLE} min)", s, res.rollback, res.cleared)
-            )
+            table.add(f"{OURS}, settled minutes ({SETTLE} min)", res.rollback, res.cleared)
             res = ours(s, ERRORS_ONLY)
-            rows.append(summarise(f"{OURS}, on unsettled minutes", s, res.rollback, res.cleared))
+            table.add(f"{OURS}, on unsettled minutes", res.rollback, res.cleared)
         else:
             res = ours(s, ERRORS_ONLY)
-            rows.append(summarise(OURS, s, res.rollback, res.cleared))
+            table.add(OURS, res.rollback, res.cleared)
             res = ours(s, ERRORS_TOLERANT)
-            rows.append(summarise(f"{OURS}, r0 = 1.25", s, res.rollback, res.cleared))
+            table.add(f"{OURS}, r0 = 1.25", res.rollback, res.cleared)
         add_ratios(rows, cell.truth.good)
+        add_paired(rows, table.outcomes)
         return rows
     settings = replace(
         LATENCY_STRICT if cell.latency_margin == 0 else LATENCY_DEFAULT,
         latency_margin=cell.latency_margin,
     )
     if cell.latency_margin == 0:
-        rows.append(summarise("naive: minute P90 > 1.1 x baseline", s, naive_latency(s)))
-        rows.append(summarise("Kayenta-like Mann-Whitney (P50)", s, kayenta_latency(s)))
-    rows.append(summarise(SAVVI, s, peer.rollback, peer.cleared, peer=True))  # errors only
+        table.add("naive: minute P90 > 1.1 x baseline", naive_latency(s))
+        table.add("Kayenta-like Mann-Whitney (P50)", kayenta_latency(s))
+    table.add(SAVVI, peer.rollback, peer.cleared, peer=True)  # errors only
     for source in ("requests", "aggregates"):
         res = ours(s, settings, latency=source)
         name = (
             f"{OURS}, latency from {'per-request data' if source == 'requests' else 'P50/P90/P99'}"
         )
-        rows.append(summarise(name, s, res.rollback, res.cleared))
+        table.add(name, res.rollback, res.cleared)
     add_ratios(rows, cell.truth.good)
+    add_paired(rows, table.outcomes)
     return rows
+
+
+def add_paired(rows: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
+    """The headline row's paired differences from savvi's on the same rollouts, with their
+    bootstrap intervals (``bench._judge_paired``): how sure each goal's verdict is."""
+    us, peer = headline(rows), peer_row(rows)
+    if us is None or peer is None:
+        return
+    us["vs_savvi_paired"] = paired_differences(outcomes[us["rule"]], outcomes[peer["rule"]])
 
 
 def cell_label(cell: Cell) -> str:
