@@ -15,6 +15,8 @@ from bench._judge_sim import IntArray, Series
 OURS = "ours"
 SAVVI = "savvi (Lindon-Malek 2022)"
 SAVVI_UNSETTLED = f"{SAVVI}, on unsettled minutes"
+SAVVI_LATENCY = f"{SAVVI}, judging latency too, from per-request data"
+PER_REQUEST = f"{OURS}, latency from per-request data"
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -198,15 +200,40 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 checks[f"time to detect ({label}) <= savvi's"] = _no_later(a, b)
             if "matched" in cell:
                 checks.update(_matched_checks(us, rows))
-        paired = us.get("vs_savvi_paired") or {}
-        sureness: dict[str, dict[str, Any]] = {}
-        for goal, met in checks.items():
-            verdict = shown(goal, paired)
-            if met is None or verdict is None:
-                continue
-            key, _ = GOAL_FIGURES[goal]
-            sureness[goal] = {"figure": key, **paired[key], "shown": verdict}
+        sureness = _sureness(checks, us.get("vs_savvi_paired") or {})
         out.append({"cell": cell["cell"], "rule": us["rule"], "checks": checks, "paired": sureness})
+        both = next((r for r in rows if r.get("latency_peer")), None)
+        per_request = next((r for r in rows if r["rule"] == PER_REQUEST), None)
+        if cell["good"] and both is not None and per_request is not None:
+            # like with like: both judge latency from the same per-request counts
+            checks = {
+                "false rollbacks <= savvi's": per_request["rollback_rate"] <= both["rollback_rate"],
+                "cleared no later than savvi": _no_later(
+                    per_request.get("median_minutes_to_clear"), both.get("median_minutes_to_clear")
+                ),
+            }
+            paired = per_request.get("vs_savvi_latency_paired") or {}
+            out.append(
+                {
+                    "cell": f"{cell['cell']} (both judging latency from per-request data)",
+                    "rule": PER_REQUEST,
+                    "checks": checks,
+                    "paired": _sureness(checks, paired),
+                }
+            )
+    return out
+
+
+def _sureness(
+    checks: dict[str, bool | None], paired: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for goal, met in checks.items():
+        verdict = shown(goal, paired)
+        if met is None or verdict is None:
+            continue
+        key, _ = GOAL_FIGURES[goal]
+        out[goal] = {"figure": key, **paired[key], "shown": verdict}
     return out
 
 

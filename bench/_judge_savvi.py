@@ -124,10 +124,62 @@ def savvi_rule(
     then seen (late, partial minutes); earlier minutes are final. Without it every minute is
     seen final.
     """
-    r_count, t_count = s.rollouts, s.minutes
+    cx, cy = _stage_cumulative(s, s.x, s.y, views)
+    rollback = _first(_fired(cx, cy, weights, alpha, k))
+    cleared = _first(_clears(s, cx, cy, weights, clear_alpha, clear_margin, k))
+    return SavviResult(rollback=rollback, cleared=_before(cleared, rollback))
+
+
+def savvi_with_latency(
+    s: Series,
+    weights: FloatArray,
+    alpha: float,
+    clear_alpha: float,
+    min_tail: int,
+    clear_margin: float = 2.0,
+    k: float = K_DEFAULT,
+) -> SavviResult:
+    """savvi judging latency as well, from the same per-request counts as ours: its test on
+    each level's exceedance counts (canary requests slower than the baseline's previous-minute
+    quantile x (1 + margin), baseline requests slower than the quantile) beside its test on
+    the error counts. Rollback: the error counts' odds reach ``2 / alpha`` or a level's
+    ``2 x levels / alpha`` (Bonferroni as ours: alpha split between errors and latency, and
+    latency's share between the levels). Clear: the error rate within ``clear_margin`` and
+    every level measurable so far (by ours' rule: ``min_tail`` requests beyond the quantile on
+    each side in at least half the minutes) shown not slower (its bound on the exceedance
+    ratio below 1); at least one level measurable. Needs a series simulated with latency."""
+    metrics = [(s.x, s.y)] + [(cs, bs) for _, _, cs, bs in s.exceedances.values()]
+    cumulative = [_stage_cumulative(s, x, y, None) for x, y in metrics]
+    fired = np.zeros(s.x.shape, dtype=bool)
+    levels = len(metrics) - 1
+    for i, (cx, cy) in enumerate(cumulative):
+        share = alpha / 2.0 if i == 0 else alpha / (2.0 * levels)
+        fired |= _fired(cx, cy, weights, share, k)
+    rollback = _first(fired)
+    cx, cy = cumulative[0]
+    clears = _clears(s, cx, cy, weights, clear_alpha, clear_margin, k)
+    first = s.stage == s.stage[0]
+    minutes = np.arange(1, int(first.sum()) + 1)[None, :]
+    any_measurable = np.zeros(clears.shape, dtype=bool)
+    for level, (lx, ly) in zip(s.exceedances, cumulative[1:], strict=True):
+        tail = 1.0 - level
+        ok = (s.n[:, first] * tail >= min_tail - 1e-9) & (s.m[:, first] * tail >= min_tail - 1e-9)
+        seen = np.cumsum(ok, axis=1)
+        measurable = (seen > 0) & (2 * seen >= minutes)
+        level_clear = _clears(s, lx, ly, weights, clear_alpha, 1.0, k)
+        clears &= level_clear | ~measurable
+        any_measurable |= measurable
+    cleared = _first(clears & any_measurable)
+    return SavviResult(rollback=rollback, cleared=_before(cleared, rollback))
+
+
+def _stage_cumulative(
+    s: Series, x: IntArray, y: IntArray, views: tuple[IntArray, IntArray] | None
+) -> tuple[IntArray, IntArray]:
+    """Cumulative counts since the stage started, per tick, as seen then (``views``: the newest
+    minute as first read; earlier minutes final)."""
+    r_count, t_count = x.shape
     stage = s.stage.tolist()
-    x, y = s.x, s.y
-    # cumulative errors since the stage started, per tick, as seen
     cx = np.zeros((r_count, t_count), dtype=np.int64)
     cy = np.zeros((r_count, t_count), dtype=np.int64)
     run_x = np.zeros(r_count, dtype=np.int64)
@@ -142,18 +194,43 @@ def savvi_rule(
         cy[:, t] = run_y + seen_y
         run_x += x[:, t]
         run_y += y[:, t]
-    # savvi's odds telescope: a process restarted at this stage and fed the stage's cumulative
-    # counts as seen at this tick has the odds of that sequence
+    return cx, cy
+
+
+def _fired(
+    cx: IntArray, cy: IntArray, weights: FloatArray, alpha: float, k: float
+) -> npt.NDArray[np.bool_]:
+    """Ticks at which savvi's odds reach 1/alpha with the canary the worse side. Its odds
+    telescope: a process restarted at the stage and fed the stage's cumulative counts as seen
+    at this tick has the odds of that sequence."""
     rho = np.broadcast_to(weights[None, :], cx.shape)
     worse = cx * (1 - rho) > cy * rho
-    fired = (log_odds(cx, cy, rho, k) >= math.log(1.0 / alpha)) & worse
-    any_fired = fired.any(axis=1)
-    rollback = np.where(any_fired, fired.argmax(axis=1), -1).astype(np.int64)
+    out: npt.NDArray[np.bool_] = (log_odds(cx, cy, rho, k) >= math.log(1.0 / alpha)) & worse
+    return out
+
+
+def _clears(
+    s: Series,
+    cx: IntArray,
+    cy: IntArray,
+    weights: FloatArray,
+    clear_alpha: float,
+    margin: float,
+    k: float,
+) -> npt.NDArray[np.bool_]:
+    """Ticks of the first stage at which savvi's bound on the ratio lies below ``margin``."""
     first = s.stage == s.stage[0]
     upper = ratio_upper_bound(cx[:, first], cy[:, first], weights[first][None, :], clear_alpha, k)
-    hit = upper < math.log(clear_margin)
-    any_hit = hit.any(axis=1)
-    cleared = np.where(any_hit, hit.argmax(axis=1), -1).astype(np.int64)
-    # a clear after the rollback does not count
-    cleared = np.where((rollback >= 0) & (cleared > rollback), -1, cleared)
-    return SavviResult(rollback=rollback, cleared=cleared)
+    out: npt.NDArray[np.bool_] = upper < math.log(margin)
+    return out
+
+
+def _first(hit: npt.NDArray[np.bool_]) -> IntArray:
+    out: IntArray = np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
+    return out
+
+
+def _before(cleared: IntArray, rollback: IntArray) -> IntArray:
+    """A clear after the rollback does not count."""
+    out: IntArray = np.where((rollback >= 0) & (cleared > rollback), -1, cleared)
+    return out

@@ -42,6 +42,7 @@ from bench._judge_paired import Outcome, paired_differences
 from bench._judge_report import (
     OURS,
     SAVVI,
+    SAVVI_LATENCY,
     SAVVI_UNSETTLED,
     add_ratios,
     goals,
@@ -60,7 +61,7 @@ from bench._judge_rules import (
     ours,
     settled,
 )
-from bench._judge_savvi import savvi_rule
+from bench._judge_savvi import savvi_rule, savvi_with_latency
 from bench._judge_sim import IntArray, Scenario, Series, Truth, simulate
 from shared.errors import InvalidInput
 from shared.judge import JudgeSettings, StageJudge, load_replay
@@ -116,10 +117,19 @@ class _Rows:
         self.outcomes: dict[str, Outcome] = {}
 
     def add(
-        self, rule: str, rollback: IntArray, cleared: IntArray | None = None, *, peer: bool = False
+        self,
+        rule: str,
+        rollback: IntArray,
+        cleared: IntArray | None = None,
+        *,
+        peer: bool = False,
+        latency_peer: bool = False,
     ) -> None:
         self.outcomes[rule] = Outcome(rollback, cleared, self.series.minutes)
-        self.rows.append(summarise(rule, self.series, rollback, cleared, peer=peer))
+        row = summarise(rule, self.series, rollback, cleared, peer=peer)
+        if latency_peer:
+            row["latency_peer"] = True
+        self.rows.append(row)
 
 
 def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
@@ -171,15 +181,19 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
         table.add("naive: minute P90 > 1.1 x baseline", naive_latency(s))
         table.add("Kayenta-like Mann-Whitney (P50)", kayenta_latency(s))
     table.add(SAVVI, peer.rollback, peer.cleared, peer=True)  # errors only
+    if cell.latency_margin > 0:
+        both = savvi_with_latency(s, weights, ALPHA, CLEAR_ALPHA, settings.latency_min_tail)
+        table.add(SAVVI_LATENCY, both.rollback, both.cleared, latency_peer=True)
     for source in ("requests", "aggregates"):
         res = ours(s, settings, latency=source)
-        name = (
-            f"{OURS}, latency from {'per-request data' if source == 'requests' else 'P50/P90/P99'}"
-        )
-        table.add(name, res.rollback, res.cleared)
+        table.add(latency_label(source), res.rollback, res.cleared)
     add_ratios(rows, cell.truth.good)
     add_paired(rows, table.outcomes)
     return rows
+
+
+def latency_label(source: str) -> str:
+    return f"{OURS}, latency from {'per-request data' if source == 'requests' else 'P50/P90/P99'}"
 
 
 def add_paired(rows: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
@@ -189,6 +203,12 @@ def add_paired(rows: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None
     if us is None or peer is None:
         return
     us["vs_savvi_paired"] = paired_differences(outcomes[us["rule"]], outcomes[peer["rule"]])
+    both = next((r for r in rows if r.get("latency_peer")), None)
+    if both is not None:
+        per_request = next(r for r in rows if r["rule"] == latency_label("requests"))
+        per_request["vs_savvi_latency_paired"] = paired_differences(
+            outcomes[per_request["rule"]], outcomes[both["rule"]]
+        )
 
 
 def cell_label(cell: Cell) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench._judge_savvi import log_odds, ratio_upper_bound, savvi_rule
+from bench._judge_sim import FloatArray, Scenario, Series, Truth, simulate
 
 
 @pytest.mark.parametrize(
@@ -51,8 +52,6 @@ def test_log_odds_is_the_packages_posterior_odds(x: int, y: int, rho: float) -> 
 def test_savvi_rule_rolls_back_where_the_package_asked_every_minute_does() -> None:
     from savvi.multinomial import InhomogeneousPoissonProcess
 
-    from bench._judge_sim import Scenario, Truth, simulate
-
     sc = Scenario("staged", 12, ((0, 0.1), (6, 0.5)))
     s = simulate(sc, Truth(error=2.0), 40, seed=3)
     weights, _ = sc.weights()
@@ -74,3 +73,42 @@ def test_savvi_rule_rolls_back_where_the_package_asked_every_minute_does() -> No
                 break
     assert got.tolist() == expected.tolist()
     assert (got >= 0).sum() > 20  # the series does hold rollbacks to compare
+
+
+def _latency_series(
+    truth: float, requests_per_minute: int, rollouts: int = 200
+) -> tuple[Series, FloatArray]:
+
+    sc = Scenario("c", 30, ((0, 0.1),), requests_per_minute=requests_per_minute)
+    s = simulate(sc, Truth(latency=truth), rollouts, seed=5, latency=True, latency_margin=0.1)
+    weights, _ = sc.weights()
+    return s, weights
+
+
+def test_savvi_judging_latency_clears_no_sooner_than_on_errors_alone() -> None:
+    from bench._judge_savvi import savvi_with_latency
+
+    s, weights = _latency_series(1.0, 6000)
+    errors = savvi_rule(s, weights, 0.01, 0.05).cleared
+    both = savvi_with_latency(s, weights, 0.01, 0.05, min_tail=5).cleared
+    assert (both >= 0).mean() > 0.9
+    assert ((both < 0) | (errors >= 0) & (both >= errors)).all()
+    assert np.median(both) > np.median(errors)  # P99 at 600 canary requests a minute is slow
+
+
+def test_savvi_judging_latency_skips_a_level_not_measurable_at_this_traffic() -> None:
+    from bench._judge_savvi import savvi_with_latency
+
+    # 100 canary requests a minute: 1 beyond P99, fewer than min_tail 5; P50 and P90 count
+    s, weights = _latency_series(1.0, 1000)
+    with_p99 = savvi_with_latency(s, weights, 0.01, 0.05, min_tail=1).cleared
+    without = savvi_with_latency(s, weights, 0.01, 0.05, min_tail=5).cleared
+    assert (without >= 0).mean() > (with_p99 >= 0).mean() + 0.2
+
+
+def test_savvi_judging_latency_rolls_back_a_slower_canary() -> None:
+    from bench._judge_savvi import savvi_with_latency
+
+    s, weights = _latency_series(1.3, 6000)
+    assert (savvi_with_latency(s, weights, 0.01, 0.05, min_tail=5).rollback >= 0).mean() > 0.95
+    assert (savvi_rule(s, weights, 0.01, 0.05).rollback >= 0).mean() < 0.05  # errors only
