@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class Reconciled(Protocol):
-    """What they read of a reconcile's outcome (``shared.services.ReconcileOutcome``)."""
+    """What they read of a reconcile's outcome (``shared.ticking.ReconcileOutcome``)."""
 
     @property
     def rollout_id(self) -> str | None: ...

@@ -8,12 +8,8 @@ ETag means someone else decided first: re-read and decide again, a bounded numbe
 from __future__ import annotations
 
 import logging
-import math
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +47,6 @@ from shared.ports import (
     Clock,
     EndpointControl,
     EventPublisher,
-    IndexEntry,
     InputSamples,
     Judge,
     MetricsSource,
@@ -64,7 +59,7 @@ from shared.ports import (
 )
 from shared.queries import Queries
 from shared.stage_reading import prefetch, read_stage
-from shared.store_index import slot_busy
+from shared.ticking import ReconcileOutcome, TickPool, error_dict
 from shared.writes import MAX_ATTEMPTS, admission_write, transition_write
 
 if TYPE_CHECKING:
@@ -74,34 +69,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("autocanary")
 
 DEFAULT_RETENTION = timedelta(days=90)
-# A tick aims to finish well inside its one-minute schedule: the pool is sized so that the
-# per-rollout work takes about this long (at most max_concurrency workers).
-TICK_TARGET_S = 5.0
-# Endpoints per metrics prefetch: Azure Monitor's metrics:getBatch takes up to 50 resources of
-# one region and subscription per call (shared/azure/metrics.py BATCH_SIZE).
-METRICS_BATCH = 50
-
-
-@dataclass(frozen=True)
-class ReconcileOutcome:
-    endpoint: str
-    rollout_id: str | None
-    phase: str | None
-    reason: str | None
-    changed: bool
-    error: dict[str, Any] | None = None
-    # a call to Azure this step asked for failed and may succeed if asked again (the next
-    # tick re-issues it; an alert's webhook answers 5xx so that Azure retries it too)
-    effect_retryable: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _error_dict(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, AutocanaryError):
-        return exc.to_dict()
-    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
 
 
 class Engine:
@@ -143,7 +110,7 @@ class Engine:
         self.queries = Queries(store=store, endpoints=endpoints, clock=clock)
         self.notifications = notifications  # chat notices, sent off the reconcile's path
         self._tick_lock = threading.Lock()
-        self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
+        self._ticks = TickPool(self.max_concurrency)
 
     # ------------------------------------------------------------------ model registered
     def on_model_registered(self, model: ModelRef) -> IngestResult:
@@ -190,95 +157,29 @@ class Engine:
             log.warning("the previous reconcile tick is still running; this one is skipped")
             return []
         try:
-            return self._tick()
+            return self._ticks.run(self)
         finally:
             self._tick_lock.release()
             if self.notifications is not None:  # bounded: what this tick decided goes out
                 self.notifications.drain()
 
     def pool_size(self, rollouts: int) -> int:
-        """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
-        seconds per rollout (all of max_concurrency until measured), at most max_concurrency."""
-        if rollouts <= 0:
-            return 1
-        per = self._seconds_per_rollout
-        wanted = self.max_concurrency if per is None else math.ceil(rollouts * per / TICK_TARGET_S)
-        return max(1, min(self.max_concurrency, rollouts, wanted))
-
-    def _tick(self) -> list[ReconcileOutcome]:
-        entries = self.store.active_index()
-        if not entries:
-            return []
-        workers = self.pool_size(len(entries))
-        # The tick's endpoint reads may share one listing of the workspace taken since now (one
-        # ARM read per endpoint, plus the listing's pages): nothing the tick decides on is older
-        # than the tick. Reads outside a tick (events, alerts, operators) stay fresh.
-        tick_start = time.monotonic()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
-            started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
-            reads = list(pool.map(self._read_safely, entries))
-            pooled = time.monotonic() - started
-            slots = [s for s in reads if isinstance(s, Slot) and slot_busy(s)]
-            # Metrics in batches of METRICS_BATCH endpoints (what one getBatch call takes),
-            # fetched side by side in the pool rather than one after another.
-            prefetched: dict[str, Sequence[Minute]] = {}
-            groups = [
-                {s.endpoint: s for s in slots[i : i + METRICS_BATCH]}
-                for i in range(0, len(slots), METRICS_BATCH)
-            ]
-            for minutes in pool.map(self._prefetch, groups):
-                prefetched.update(minutes)
-            started = time.monotonic()
-            outcomes = list(
-                pool.map(
-                    lambda pair: self._reconcile_entry(pair[0], pair[1], prefetched, tick_start),
-                    zip(entries, reads, strict=True),
-                )
-            )
-            pooled += time.monotonic() - started
-        self.observe_tick(len(entries), workers, pooled)
-        return [o for o in outcomes if o is not None]
+        """Workers for a tick over ``rollouts`` (:meth:`TickPool.pool_size`)."""
+        return self._ticks.pool_size(rollouts)
 
     def observe_tick(self, rollouts: int, workers: int, seconds: float) -> None:
-        """Learn the seconds one rollout costs a worker from a tick that took ``seconds``
-        (smoothed over ticks); :meth:`pool_size` sizes the next tick's pool from it."""
-        if rollouts < 1 or workers < 1 or seconds < 0:
-            return
-        per = seconds * workers / rollouts
-        old = self._seconds_per_rollout
-        self._seconds_per_rollout = per if old is None else 0.5 * old + 0.5 * per
+        """Learn a rollout's cost from a tick (:meth:`TickPool.observe`)."""
+        self._ticks.observe(rollouts, workers, seconds)
 
-    def _read_safely(self, entry: IndexEntry) -> Slot | ReconcileOutcome:
-        try:
-            return self.store.read(entry.endpoint)
-        except Exception as exc:
-            log.exception("reading the slot of %s failed", entry.endpoint)
-            return ReconcileOutcome(entry.endpoint, None, None, None, False, _error_dict(exc))
-
-    def _reconcile_entry(
-        self,
-        entry: IndexEntry,
-        read: Slot | ReconcileOutcome,
-        prefetched: Mapping[str, Sequence[Minute]],
-        listed_since: float | None = None,
-    ) -> ReconcileOutcome | None:
-        if isinstance(read, ReconcileOutcome):
-            return read
-        if not slot_busy(read):
-            try:
-                self.store.unindex(entry, read)  # an idle slot left in the index
-            except Exception:
-                log.exception("dropping %s from the index failed", entry.endpoint)
-            return None
-        return self._reconcile_safely(entry.endpoint, prefetched, read, listed_since)
-
-    def _reconcile_safely(
+    def reconcile_slot(
         self,
         endpoint: str,
         prefetched: Mapping[str, Sequence[Minute]],
         slot: Slot | None = None,
         listed_since: float | None = None,
     ) -> ReconcileOutcome:
+        """Reconcile one endpoint of a tick; a failure is recorded and returned as the
+        outcome, never raised (one endpoint's failure never stops the others)."""
         try:
             return self.reconcile(
                 endpoint, prefetched=prefetched, slot=slot, listed_since=listed_since
@@ -286,7 +187,7 @@ class Engine:
         except Exception as exc:  # one endpoint's failure never stops the others
             log.exception("reconcile of %s failed", endpoint)
             self._record_failure(endpoint, exc)
-            return ReconcileOutcome(endpoint, None, None, None, False, _error_dict(exc))
+            return ReconcileOutcome(endpoint, None, None, None, False, error_dict(exc))
 
     def _reconcile_quietly(self, endpoint: str) -> None:
         """Reconcile now; a failure is logged and left to the next tick."""
@@ -358,7 +259,7 @@ class Engine:
                 nxt.phase.value,
                 nxt.reason,
                 stored is not None and transition.changed,
-                _error_dict(failure) if failure is not None else None,
+                error_dict(failure) if failure is not None else None,
                 failure is not None and not is_permanent(failure),
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
@@ -421,7 +322,8 @@ class Engine:
         except AutocanaryError as exc:
             return f"(logs unavailable: {exc.message})"
 
-    def _prefetch(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
+    def prefetch(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
+        """The stage minutes of these slots' judgeable rollouts, in one metrics batch."""
         return prefetch(self.metrics, slots, self.clock.now())
 
     # ------------------------------------------------------------------ effects
@@ -460,7 +362,7 @@ class Engine:
         rollout_id: str | None = None,
     ) -> None:
         """Hand a failure to the core and write what it decides (best effort, bounded)."""
-        error = _error_dict(exc)
+        error = error_dict(exc)
         for _ in range(3):
             try:
                 slot = self.store.read(endpoint)

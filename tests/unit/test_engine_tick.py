@@ -11,7 +11,7 @@ from shared.errors import StaleState
 from shared.fakes.store import InMemoryRolloutStore
 from shared.model import Phase, Rollout
 from shared.ports import IndexEntry, RolloutQuery, Slot, SlotWrite
-from shared.services import TICK_TARGET_S
+from shared.ticking import TICK_TARGET_S
 from tests.engine_support import World, make_world
 
 HOLD_POLICY = """
