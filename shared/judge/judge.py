@@ -47,11 +47,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.judge.decision import MAX_PROMOTION_ERROR_RATE, decision_from_evidence
+from shared.judge.dispersion import Dispersion
 from shared.judge.evalues import (
     CLEAR_GRID,
     ROLLBACK_GRID,
     ROLLBACK_WEIGHTS,
-    Dispersion,
     MarginProcess,
     RatioProcess,
     SignProcess,

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from shared.judge import JudgeSettings, Minute, StageJudge, judge_stage
-from shared.judge.evalues import Dispersion
+from shared.judge.dispersion import Dispersion
 
 
 def _counts(seed: int, minutes: int, canary_sd: float = 0.0, common_sd: float = 0.0) -> np.ndarray:
