@@ -35,9 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localstack.scenarios import BASELINE_ERROR_RATE, ReconcilePump, SplitWatcher, wait_until
+from localstack.scenarios import BASELINE_ERROR_RATE, wait_until
 from localstack.stack import Stack, StackOptions
 from localstack.traffic import TrafficGenerator
+from localstack.watchers import ReconcilePump, SplitWatcher
 from localstack.workspace import (
     ModelVersion,
     create_endpoint,

@@ -24,15 +24,14 @@ from localstack.narrate import Narrator, table
 from localstack.scenarios import (
     TERMINAL,
     Player,
-    ReconcilePump,
     Result,
     Scenario,
-    SplitWatcher,
     baseline_model,
     demo_scenarios,
 )
 from localstack.stack import DEMO_POLICY, Stack, StackError, StackOptions, interrupt_on_signals
 from localstack.traffic import TrafficGenerator
+from localstack.watchers import ReconcilePump, SplitWatcher
 from localstack.workspace import (
     add_alert_rule,
     create_endpoint,

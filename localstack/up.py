@@ -19,12 +19,12 @@ from pathlib import Path
 
 from localstack.scenarios import (
     BASELINE_ERROR_RATE,
-    ReconcilePump,
     baseline_model,
     demo_scenarios,
 )
 from localstack.stack import DEMO_POLICY, Stack, StackError, StackOptions, interrupt_on_signals
 from localstack.traffic import TrafficGenerator
+from localstack.watchers import ReconcilePump
 from localstack.workspace import (
     add_alert_rule,
     create_endpoint,

@@ -17,11 +17,11 @@ from localstack.scenarios import (
     Player,
     Result,
     Scenario,
-    SplitWatcher,
     demo_scenarios,
 )
 from localstack.stack import DEMO_POLICY, Stack
 from localstack.traffic import TrafficGenerator
+from localstack.watchers import SplitWatcher
 from localstack.workspace import (
     ModelVersion,
     add_alert_rule,
