@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from localstack.stack import AppClient, Stack
+from localstack.appclient import AppClient
+from localstack.stack import Stack
 
 RECONCILE_FUNCTION = "reconcile_rollouts"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.samples import CODE_DIR, MODELS_DIR
-from localstack.stack import AppClient, Stack
+from localstack.appclient import AppClient
+from localstack.stack import Stack
 
 CODE_NAME, CODE_VERSION = "score", "1"
 # What the sample deployment runs on (the emulator runs score.py in a local worker process).

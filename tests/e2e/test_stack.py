@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from localstack.stack import Stack, StackError, StackOptions, http
+from localstack.appclient import http
+from localstack.stack import Stack, StackError, StackOptions
 
 pytestmark = pytest.mark.e2e
 
