@@ -27,7 +27,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from devhost.bindings import discover
-from devhost.host import DevHost, FunctionKey, HostOptions, build_http_request, encode_http_response
+from devhost.codec import build_http_request, encode_http_response
+from devhost.host import DevHost, FunctionKey, HostOptions
 from handlers import dashboard
 from shared import bootstrap
 from shared.services import Engine

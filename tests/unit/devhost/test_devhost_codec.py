@@ -7,14 +7,14 @@ import json
 import azure.functions as func
 import pytest
 
-from devhost.host import (
+from devhost.codec import (
     BadEvent,
-    FunctionKey,
     encode_http_response,
     parse_event_body,
     to_function_event,
     validation_code,
 )
+from devhost.host import FunctionKey
 
 
 def test_http_response_is_encoded_with_status_headers_and_body() -> None:
