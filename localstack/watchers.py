@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from localstack.appclient import AppClient
@@ -23,37 +23,54 @@ from localstack.stack import Stack
 RECONCILE_FUNCTION = "reconcile_rollouts"
 
 
-class ReconcilePump:
-    """Runs the app's reconcile timer function every ``interval`` seconds (bounded in time)."""
+class _Background:
+    """A daemon thread running ``_run`` until stopped (or its own time bound), from ``start``
+    or a ``with`` block."""
 
-    def __init__(self, app: AppClient, interval: float = 1.0, max_seconds: float = 3600.0) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self.app = app
-        self.interval = interval
-        self.max_seconds = max_seconds
-        self.runs = 0
-        self.busy = 0  # 409: the previous run was still going
-        self.errors = 0
+    thread_name = "background"
+    join_timeout = 10.0
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> ReconcilePump:
-        self._thread = threading.Thread(target=self._run, name="reconcile-pump", daemon=True)
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=15)
+            self._thread.join(timeout=self.join_timeout)
             self._thread = None
 
-    def __enter__(self) -> ReconcilePump:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class ReconcilePump(_Background):
+    """Runs the app's reconcile timer function every ``interval`` seconds (bounded in time)."""
+
+    thread_name = "reconcile-pump"
+    join_timeout = 15.0
+
+    def __init__(self, app: AppClient, interval: float = 1.0, max_seconds: float = 3600.0) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        super().__init__()
+        self.app = app
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.runs = 0
+        self.busy = 0  # 409: the previous run was still going
+        self.errors = 0
 
     def _run(self) -> None:
         end = time.monotonic() + self.max_seconds
@@ -79,13 +96,16 @@ class SplitSample:
     deployments: frozenset[str]
 
 
-class SplitWatcher:
+class SplitWatcher(_Background):
     """Samples one endpoint's live split on the emulator (admin ``GET /_emulator/state``)
     every ``interval`` seconds over one kept-alive HTTPS connection."""
+
+    thread_name = "split-watcher"
 
     def __init__(
         self, stack: Stack, endpoint: str, interval: float = 0.05, max_seconds: float = 3600.0
     ) -> None:
+        super().__init__()
         self.endpoint = endpoint.lower()
         self.interval = interval
         self.max_seconds = max_seconds
@@ -97,25 +117,6 @@ class SplitWatcher:
         self._context = ssl.create_default_context(cafile=conn.cert_path)
         self.samples: deque[SplitSample] = deque(maxlen=20_000)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SplitWatcher:
-        self._thread = threading.Thread(target=self._run, name="split-watcher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> SplitWatcher:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _run(self) -> None:
         end = time.monotonic() + self.max_seconds
