@@ -11,16 +11,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from emulator.arm import ASSET_NAME_RE, VERSION_RE
+from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState
+from emulator.context import Context
 from emulator.errors import ArmError, bad_request
-from emulator.router import RouterFault
-
-if TYPE_CHECKING:
-    from emulator.app import Emulator
+from emulator.router import RouterFault, ScoringRouter
 
 ADMIN_PREFIX = "/_emulator/"
 
@@ -42,10 +40,21 @@ class ArmFault:
         return out
 
 
+class Admitted(Protocol):
+    """What the admin API reads and changes of the emulator (:class:`emulator.app.Emulator`)."""
+
+    state: ArmState
+    ctx: Context
+    router: ScoringRouter
+    arm_faults: list[ArmFault]
+    addons: list[str]
+    started: float
+
+
 class AdminApi:
     """The admin routes over one emulator's state."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Admitted) -> None:
         self.emu = emu
 
     def add_routes(self, app: web.Application) -> None:

@@ -5,9 +5,10 @@ Judge evidence (``shared.judge.judge.StageJudge.evidence``): counts of the stage
 minutes, the error-rate e-process (``log_e``, ``peak_log_e``, ``clear_log_e``) and its
 thresholds (``rollback_threshold_log_e`` = log(K / alpha), ``clear_threshold_log_e`` =
 log(1 / clear_alpha)), per latency level the same. A rollback fires when a ``peak_log_e``
-reaches the rollback threshold, a stage clears when ``clear_log_e`` reaches the clear one, so
-progress is the ratio of the two (0..1). Guardrail evidence (``shared.guardrails``): the limit
-and the minutes over it.
+plus the evidence carried from the rollout's earlier judged phases (``carried_log_e``,
+:mod:`shared.carry`) reaches the rollback threshold, a stage clears when ``clear_log_e``
+reaches the clear one, so progress is the ratio of the two (0..1). Guardrail evidence
+(``shared.guardrails``): the limit and the minutes over it.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def error_why(ev: Mapping[str, Any]) -> dict[str, Any] | None:
             "value": None if base_rate is None else round(base_rate * ratio, 4),
             "unit": "%",
             "kind": "rollback",
-            "log_e": _num(er.get("peak_log_e")),
+            "log_e": _with_carried(er.get("peak_log_e"), er),
             "log_e_threshold": _num(judge.get("rollback_threshold_log_e")),
         }
     else:
@@ -205,7 +206,8 @@ def judge_readings(
     up = judge.get("rollback_threshold_log_e")
     down = judge.get("clear_threshold_log_e")
     er = sub(judge, "error_rate")
-    rb, cl = _progress(er.get("peak_log_e"), up), _progress(er.get("clear_log_e"), down)
+    rb = _progress(_with_carried(er.get("peak_log_e"), er), up)
+    cl = _progress(er.get("clear_log_e"), down)
     with_data = int(judge.get("minutes_with_data") or 0) > 0
     out = [
         {
@@ -232,7 +234,8 @@ def judge_readings(
         if metric is None:
             continue
         r_lv, c_lv = rb_levels.get(key) or {}, cl_levels.get(key) or {}
-        rb, cl = _progress(r_lv.get("peak_log_e"), up), _progress(c_lv.get("clear_log_e"), down)
+        rb = _progress(_with_carried(r_lv.get("peak_log_e"), lat), up)
+        cl = _progress(c_lv.get("clear_log_e"), down)
         canary, baseline = latest_latency(series, metric)
         measurable = bool(c_lv.get("measurable", r_lv.get("measurable", True)))
         out.append(
@@ -318,3 +321,11 @@ def series_readings(r: Rollout) -> list[dict[str, Any]]:
         latency_ms=dict(guard.latency_ms),
         window=guard_window(guard, STEP.total_seconds()),
     )
+
+
+def _with_carried(peak: Any, section: Mapping[str, Any]) -> float | None:
+    """A peak log e-value with the evidence carried into the stage (0 in older records)."""
+    value = _num(peak)
+    if value is None:
+        return None
+    return round(value + (_num(section.get("carried_log_e")) or 0.0), 6)

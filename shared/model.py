@@ -334,6 +334,8 @@ class Rollout:
     decisive: Mapping[str, Any] = field(default_factory=dict)
     # the settled minutes the judge saw, compact and bounded (shared.series)
     series: tuple[Mapping[str, Any], ...] = ()
+    # the rollback evidence carried from one judged phase to the next (shared.carry)
+    chain: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -381,6 +383,7 @@ class Rollout:
             "checks": dict(self.checks),
             "decisive": dict(self.decisive),
             "series": [dict(e) for e in self.series],
+            "chain": dict(self.chain),
         }
 
     @classmethod
@@ -423,6 +426,7 @@ class Rollout:
                 checks=dict(raw.get("checks") or {}),
                 decisive=dict(raw.get("decisive") or {}),
                 series=tuple(dict(e) for e in raw.get("series") or ()),
+                chain=dict(raw.get("chain") or {}),
             )
         except (KeyError, ValueError, TypeError, AssertionError) as exc:
             raise InvalidInput(f"stored rollout is malformed: {exc!r}") from exc

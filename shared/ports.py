@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from shared.effects import CreateDeployment, OutboxEvent
-from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.judge.types import Carried, JudgeSettings, Minute, Verdict
 from shared.model import DecisionRecord, EndpointInfo, ModelRef, Phase, Rollout, Waiting
 from shared.notify.channels import Channel
 from shared.policy import DEFAULT_ERRORS
@@ -213,7 +213,12 @@ class InputSamples(Protocol):
 
 
 class Judge(Protocol):
-    def judge_stage(self, minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict: ...
+    def judge_stage(
+        self, minutes: Sequence[Minute], settings: JudgeSettings, carried: Carried | None = None
+    ) -> Verdict:
+        """The verdict on a stage's settled minutes, with the rollback evidence ``carried``
+        from the rollout's earlier judged phases (:mod:`shared.carry`)."""
+        ...
 
 
 @dataclass(frozen=True)

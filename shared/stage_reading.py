@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
+from shared.carry import carried
 from shared.errors import AutocanaryError, NoData
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
@@ -124,4 +125,5 @@ def read_stage(
     judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
     if not settled.minutes or r.phase is Phase.WATCHING:
         return None, judging  # watching: the guardrails alone (no baseline traffic)
-    return judge.judge_stage(list(settled.minutes), judge_settings(r)), judging
+    verdict = judge.judge_stage(list(settled.minutes), judge_settings(r), carried(r))
+    return verdict, judging

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.judge.types import Carried, JudgeSettings, Minute, Verdict
 
 SCRIPTED = "Scripted"
 
@@ -22,15 +22,19 @@ class ScriptedJudge:
         self._fn = verdicts if callable(verdicts) else None
         self._queue = [] if callable(verdicts) else list(verdicts)
         self.calls: list[tuple[int, JudgeSettings]] = []
+        self.carried: list[Carried | None] = []  # what each call was given
 
     def set(self, decision: str, reason: str = SCRIPTED) -> None:
         with self._lock:
             self._fn = None
             self._queue = [Verdict(decision, reason, {"scripted": True})]  # type: ignore[arg-type]
 
-    def judge_stage(self, minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict:
+    def judge_stage(
+        self, minutes: Sequence[Minute], settings: JudgeSettings, carried: Carried | None = None
+    ) -> Verdict:
         with self._lock:
             self.calls.append((len(minutes), settings))
+            self.carried.append(carried)
             if self._fn is not None:
                 return self._fn(minutes)
             if not self._queue:

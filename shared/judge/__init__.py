@@ -19,7 +19,7 @@ from shared.judge.judge import (
 )
 from shared.judge.latency import empirical_quantile, exceedances_from_latencies
 from shared.judge.replay import load_replay
-from shared.judge.types import Decision, Exceedance, JudgeSettings, Minute, Verdict
+from shared.judge.types import Carried, Decision, Exceedance, JudgeSettings, Minute, Verdict
 from shared.reasons import (
     ACCUMULATING,
     CLEARED,
@@ -48,6 +48,7 @@ __all__ = [
     "REASONS",
     "SOURCE_AGGREGATES",
     "SOURCE_REQUESTS",
+    "Carried",
     "Decision",
     "Exceedance",
     "JudgeSettings",

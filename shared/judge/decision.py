@@ -2,7 +2,9 @@
 
 1. no minute with traffic on both sides: hold (``NO_DATA``): never a pass;
 2. any guarded metric's e-process has reached ``K / alpha`` at some minute of the stage
-   (K = guarded metrics with data: Bonferroni over e-values): rollback;
+   (K = guarded metrics with data: Bonferroni over e-values), counting the evidence carried
+   from the rollout's earlier judged phases (``carried_log_e``, :mod:`shared.carry`):
+   rollback;
 3. the stage minimums (minutes with data, canary requests) are not met: hold;
 4. the canary failed more than half its requests: hold, whatever the baseline did;
 5. every metric is cleared (its clearing e-value is now at least ``1 / clear_alpha``; the
@@ -57,11 +59,14 @@ def decision_from_evidence(evidence: Mapping[str, Any]) -> tuple[Decision, str]:
         return "hold", NO_DATA
     up_threshold = evidence["rollback_threshold_log_e"]
     errors = evidence["error_rate"]
-    if errors["peak_log_e"] >= up_threshold:
+    if errors["peak_log_e"] + errors.get("carried_log_e", 0.0) >= up_threshold:
         return "rollback", ERROR_RATE_REGRESSION
     latency = evidence["latency"]
     rollback_latency = None if latency is None else latency["rollback"]
-    if rollback_latency is not None and rollback_latency["peak_log_e"] >= up_threshold:
+    if (
+        rollback_latency is not None
+        and rollback_latency["peak_log_e"] + latency.get("carried_log_e", 0.0) >= up_threshold
+    ):
         return "rollback", LATENCY_REGRESSION
     if (
         evidence["minutes_with_data"] < max(evidence["min_minutes"], 1)

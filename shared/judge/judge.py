@@ -57,7 +57,7 @@ from shared.judge.evalues import (
     SignProcess,
 )
 from shared.judge.levels import LatencySource, LevelProcesses, tail_ok
-from shared.judge.types import JudgeSettings, Minute, Verdict
+from shared.judge.types import Carried, JudgeSettings, Minute, Verdict
 from shared.judge.validate import check_exceedance, counts, percentile
 
 # The default of JudgeSettings.latency_min_tail: a per-minute percentile P_L is compared only
@@ -103,8 +103,9 @@ class StageJudge:
     """Incremental judge of one stage: :meth:`add` each closed minute, oldest first, then
     :meth:`verdict`. ``judge_stage`` is ``add`` over all minutes plus one ``verdict``."""
 
-    def __init__(self, settings: JudgeSettings) -> None:
+    def __init__(self, settings: JudgeSettings, carried: Carried | None = None) -> None:
         self.settings = settings
+        self.carried = carried or Carried()
         self.minutes = 0
         self.minutes_with_data = 0
         self.minutes_no_traffic = 0
@@ -272,6 +273,7 @@ class StageJudge:
         return {
             "margin": s.latency_margin,
             "min_tail": s.latency_min_tail,
+            "carried_log_e": _r(self.carried.latency),
             "levels_configured": [f"{lv:g}" for lv in sorted(set(s.latency_levels))],
             "rollback": None
             if rollback is None
@@ -317,6 +319,7 @@ class StageJudge:
                 "log_e": _r(up.log_e),
                 "peak_log_e": _r(up.peak_log_e),
                 "peak_minute": up.peak_minute,
+                "carried_log_e": _r(self.carried.errors),
                 "clear_margin": s.clear_margin,
                 "clear_abs_margin": s.clear_abs_margin,
                 "clear_log_e": _r(clear.log_e),
@@ -341,17 +344,22 @@ def _join_why(levels: Mapping[str, Any]) -> str:
     return "no latency level is measurable at this traffic: " + "; ".join(reasons)
 
 
-def judge_stage(minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict:
-    """The verdict on a stage from its closed minutes so far (oldest first)."""
-    stage = StageJudge(settings)
+def judge_stage(
+    minutes: Sequence[Minute], settings: JudgeSettings, carried: Carried | None = None
+) -> Verdict:
+    """The verdict on a stage from its closed minutes so far (oldest first), with the rollback
+    evidence ``carried`` from the rollout's earlier judged phases."""
+    stage = StageJudge(settings, carried)
     for minute in minutes:
         stage.add(minute)
     return stage.verdict()
 
 
-def judge_series(minutes: Sequence[Minute], settings: JudgeSettings) -> list[Verdict]:
+def judge_series(
+    minutes: Sequence[Minute], settings: JudgeSettings, carried: Carried | None = None
+) -> list[Verdict]:
     """The verdict after each minute, as if the judge were asked once a minute (replay)."""
-    stage = StageJudge(settings)
+    stage = StageJudge(settings, carried)
     out: list[Verdict] = []
     for minute in minutes:
         stage.add(minute)
@@ -362,8 +370,10 @@ def judge_series(minutes: Sequence[Minute], settings: JudgeSettings) -> list[Ver
 class SequentialJudge:
     """The Judge port: the sequential judge above."""
 
-    def judge_stage(self, minutes: Sequence[Minute], settings: JudgeSettings) -> Verdict:
-        return judge_stage(minutes, settings)
+    def judge_stage(
+        self, minutes: Sequence[Minute], settings: JudgeSettings, carried: Carried | None = None
+    ) -> Verdict:
+        return judge_stage(minutes, settings, carried)
 
 
 # ------------------------------------------------------------------------------ helpers

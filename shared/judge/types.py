@@ -6,6 +6,7 @@ records :class:`Verdict` (decision, reason constant, evidence as plain data) wit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -160,6 +161,24 @@ class JudgeSettings:
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["latency_levels"] = list(self.latency_levels)
         return out
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Rollback evidence carried into a stage from the rollout's earlier judged phases, as a
+    log e-value per guarded metric (``shared.carry`` builds it): a stage rolls back when its
+    own peak plus this reaches the threshold. It never counts towards clearing. 0: none."""
+
+    errors: float = 0.0
+    latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("errors", "latency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"carried {name} evidence must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"carried {name} evidence must be finite, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.carry import after_verdict
 from shared.effects import CopyAutoscale, CreateDeployment, DeleteDeployment, Effect, SetTraffic
 from shared.judging import assess
 from shared.machine.capacity import create_count, gate, observe, start_capacity
@@ -88,6 +89,9 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
             readings=dict(observation.judging.readings),
             series=tuple(merge(rollout.series, observation.judging.minutes)),
         )
+    if observation.verdict is not None:
+        # the phase's latest rollback evidence, carried into the next phase (shared.carry)
+        rollout = rollout.evolve(chain=after_verdict(rollout, observation.verdict))
     drift = _manual_change(rollout, ep)
     if drift is not None:
         return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])

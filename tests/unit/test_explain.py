@@ -154,6 +154,15 @@ def test_judge_hold_uses_the_rollouts_fresher_evidence_and_shows_clear_progress(
     assert explain.why(r, None)["threshold"]["kind"] == "clear"
 
 
+def test_rollback_progress_counts_the_evidence_carried_from_earlier_phases() -> None:
+    judge = _judge(6, 2000, 5, 2000, peak=1.5)
+    judge["error_rate"]["carried_log_e"] = 3.0
+    ev = {"verdict": "hold", "verdict_reason": R.ACCUMULATING, "judge": judge}
+    r = _rollout(seq=3, reason=R.JUDGE_HOLD, evidence=ev)
+    reading = explain.readings(r, None)[0]
+    assert reading["rollback_progress"] == round((1.5 + 3.0) / 6.0, 4)
+
+
 def test_guardrail_rollback_names_the_value_the_limit_and_its_minutes() -> None:
     r = _rollout(seq=5)
     ev = {
