@@ -10,13 +10,14 @@ settled minutes (``settle``), as the engine does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from bench._judge_sim import LEVELS, FloatArray, IntArray, Series
-from shared.judge import Exceedance, JudgeSettings, Minute, StageJudge
+from shared.carry import fold
+from shared.judge import Carried, Exceedance, JudgeSettings, Minute, StageJudge
 
 _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -162,7 +163,9 @@ class OursResult:
 
 
 def ours(s: Series, settings: JudgeSettings, latency: str = "none", settle: int = 0) -> OursResult:
-    """The product's judge, asked every minute, reset at every stage (as the engine runs it).
+    """The product's judge, asked every minute, afresh at every stage at the cell's alpha, as
+    savvi is (the engine also splits alpha over the stages and carries the rollback evidence
+    from one to the next: :func:`ours_carried`).
 
     ``latency``: "none" (counts only), "requests" (exceedance counts) or "aggregates"
     (per-minute P50/P90/P99). ``settle``: the judge reads only minutes at least this many
@@ -178,6 +181,36 @@ def ours(s: Series, settings: JudgeSettings, latency: str = "none", settle: int 
         reason=res.reason,
         cleared=settled(res.cleared, settle, s.minutes),
     )
+
+
+def ours_carried(s: Series, settings: JudgeSettings) -> OursResult:
+    """The product's judge as the engine runs it on a staged rollout: each stage at
+    alpha / S (S: the stages), the rollback evidence carried from one stage into the next
+    (:func:`shared.carry.fold`: every stage starts a chain). Error counts only."""
+    stages = int(s.stage.max()) + 1
+    per_stage = replace(settings, alpha=settings.alpha / stages)
+    n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
+    stage = s.stage.tolist()
+    rollback = np.full(s.rollouts, -1, dtype=np.int64)
+    cleared = np.full(s.rollouts, -1, dtype=np.int64)
+    reasons = [""] * s.rollouts
+    for r in range(s.rollouts):
+        log_b = 0.0
+        judge = StageJudge(per_stage)
+        current = stage[0]
+        for t in range(s.minutes):
+            if stage[t] != current:
+                current = stage[t]
+                log_b = fold(log_b, judge.errors_up.log_e, new_component=True)
+                judge = StageJudge(per_stage, Carried(errors=log_b))
+            judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t]))
+            verdict = judge.verdict()
+            if verdict.decision == "rollback":
+                rollback[r], reasons[r] = t, verdict.reason
+                break
+            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
+                cleared[r] = t
+    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
 
 
 def settled(at: IntArray, settle: int, minutes: int) -> IntArray:

@@ -59,6 +59,7 @@ from bench._judge_rules import (
     naive_error,
     naive_latency,
     ours,
+    ours_carried,
     settled,
 )
 from bench._judge_savvi import savvi_rule, savvi_with_latency
@@ -68,6 +69,7 @@ from shared.judge import JudgeSettings, StageJudge, load_replay
 
 CONSTANT = Scenario("constant 10 %, 30 min", 30, ((0, 0.10),))
 STAGED = Scenario("staged 10/25/50 %, drift", 30, ((0, 0.10), (10, 0.25), (20, 0.50)), drift=True)
+STAGED_STEADY = Scenario("staged 10/25/50 %", 30, ((0, 0.10), (10, 0.25), (20, 0.50)))
 AA = Scenario("A/A 10 %, 120 min", 120, ((0, 0.10),))
 ZERO = Scenario("zero errors on both sides", 30, ((0, 0.10),), baseline_error_rate=0.0)
 RARE = Scenario("0.02 % errors", 30, ((0, 0.10),), baseline_error_rate=0.0002)
@@ -104,7 +106,13 @@ def cells() -> list[Cell]:
     out += [Cell(CONSTANT, Truth(latency=f), latency=True) for f in (1.0, 1.1, 1.3)]
     out.append(Cell(CONSTANT, Truth(), latency=True, latency_margin=0.1))
     out.append(Cell(LOW_LATENCY, Truth(), latency=True, latency_margin=0.1))
+    # last, so the seeds of the cells above stay what they were: a regression inside the
+    # clearing margin, where carrying the evidence across stages matters
+    out.append(Cell(STAGED_STEADY, Truth(error=1.5)))
     return out
+
+
+OURS_CARRIED = OURS + ", as the engine runs it: alpha / {} a stage, evidence carried"
 
 
 class _Rows:
@@ -170,6 +178,9 @@ def run_cell(cell: Cell, rollouts: int, seed: int) -> list[dict[str, Any]]:
             table.add(OURS, res.rollback, res.cleared)
             res = ours(s, ERRORS_TOLERANT)
             table.add(f"{OURS}, r0 = 1.25", res.rollback, res.cleared)
+            if len(sc.stages) > 1:
+                res = ours_carried(s, ERRORS_ONLY)
+                table.add(OURS_CARRIED.format(len(sc.stages)), res.rollback, res.cleared)
         add_ratios(rows, cell.truth.good)
         add_paired(rows, table.outcomes)
         return rows

@@ -74,11 +74,18 @@ def _fold(chain: Mapping[str, Any], segment: str, comp: str, judged: int) -> dic
     last = chain.get("last") or {}
     started = set(chain.get("started") or ())
     new_component = comp not in started and len(started) < max(1, judged)
-    out: dict[str, float] = {}
-    for m in METRICS:
-        v = _number(base.get(m)) + _number(last.get(m))
-        out[m] = round(_logaddexp1(v) if new_component else v, _DIGITS)
-    return out
+    return {
+        m: fold(_number(base.get(m)), _number(last.get(m)), new_component=new_component)
+        for m in METRICS
+    }
+
+
+def fold(log_b: float, last: float, *, new_component: bool) -> float:
+    """The next phase's carried log evidence from this phase's ``log_b`` and its e-process's
+    last log e-value: ``log(1 + B e^l)`` when the next phase starts a chain, ``log B + l``
+    when it continues them only (a restarted phase)."""
+    v = log_b + last
+    return round(_logaddexp1(v) if new_component else v, _DIGITS)
 
 
 JUDGED = (Phase.SHADOWING, Phase.CANARY)
