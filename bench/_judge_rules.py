@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from bench._judge_sim import LEVELS, FloatArray, IntArray, Series
 from shared.carry import fold
-from shared.judge import Carried, Exceedance, JudgeSettings, Minute, StageJudge
+from shared.judge import Carried, Exceedance, JudgeSettings, Minute, StageJudge, Verdict
 
 _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -162,6 +162,27 @@ class OursResult:
     cleared: IntArray  # minute index at which the first stage was first promotable, -1: never
 
 
+class _Outcomes:
+    """Each rollout's rollback and first clear of the first stage, as the verdicts come."""
+
+    def __init__(self, rollouts: int) -> None:
+        self.rollback = np.full(rollouts, -1, dtype=np.int64)
+        self.cleared = np.full(rollouts, -1, dtype=np.int64)
+        self.reasons = [""] * rollouts
+
+    def note(self, r: int, t: int, verdict: Verdict, first_stage: bool) -> bool:
+        """Record minute ``t``'s verdict on rollout ``r``; True once it rolled back."""
+        if verdict.decision == "rollback":
+            self.rollback[r], self.reasons[r] = t, verdict.reason
+            return True
+        if verdict.decision == "promote" and self.cleared[r] < 0 and first_stage:
+            self.cleared[r] = t
+        return False
+
+    def result(self) -> OursResult:
+        return OursResult(rollback=self.rollback, reason=self.reasons, cleared=self.cleared)
+
+
 def ours(s: Series, settings: JudgeSettings, latency: str = "none", settle: int = 0) -> OursResult:
     """The product's judge, asked every minute, afresh at every stage at the cell's alpha, as
     savvi is (the engine also splits alpha over the stages and carries the rollback evidence
@@ -191,9 +212,7 @@ def ours_carried(s: Series, settings: JudgeSettings) -> OursResult:
     per_stage = replace(settings, alpha=settings.alpha / stages)
     n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
     stage = s.stage.tolist()
-    rollback = np.full(s.rollouts, -1, dtype=np.int64)
-    cleared = np.full(s.rollouts, -1, dtype=np.int64)
-    reasons = [""] * s.rollouts
+    out = _Outcomes(s.rollouts)
     for r in range(s.rollouts):
         log_b = 0.0
         judge = StageJudge(per_stage)
@@ -204,13 +223,9 @@ def ours_carried(s: Series, settings: JudgeSettings) -> OursResult:
                 log_b = fold(log_b, judge.errors_up.log_e, new_component=True)
                 judge = StageJudge(per_stage, Carried(errors=log_b))
             judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t]))
-            verdict = judge.verdict()
-            if verdict.decision == "rollback":
-                rollback[r], reasons[r] = t, verdict.reason
+            if out.note(r, t, judge.verdict(), current == stage[0]):
                 break
-            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
-                cleared[r] = t
-    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
+    return out.result()
 
 
 def settled(at: IntArray, settle: int, minutes: int) -> IntArray:
@@ -227,9 +242,7 @@ def _ours_unsettled(s: Series, settings: JudgeSettings) -> OursResult:
     n, x, m, y = s.n.tolist(), s.x.tolist(), s.m.tolist(), s.y.tolist()
     sn, sx, sm, sy = (v.tolist() for v in s.seen)
     stage = s.stage.tolist()
-    rollback = np.full(s.rollouts, -1, dtype=np.int64)
-    cleared = np.full(s.rollouts, -1, dtype=np.int64)
-    reasons = [""] * s.rollouts
+    out = _Outcomes(s.rollouts)
     for r in range(s.rollouts):
         judge = StageJudge(settings)
         current = stage[0]
@@ -241,12 +254,9 @@ def _ours_unsettled(s: Series, settings: JudgeSettings) -> OursResult:
             view.add(Minute(sn[r][t], sx[r][t], sm[r][t], sy[r][t]))
             verdict = view.verdict()
             judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t]))
-            if verdict.decision == "rollback":
-                rollback[r], reasons[r] = t, verdict.reason
+            if out.note(r, t, verdict, current == stage[0]):
                 break
-            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
-                cleared[r] = t
-    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
+    return out.result()
 
 
 def _ours(s: Series, settings: JudgeSettings, latency: str) -> OursResult:
@@ -264,9 +274,7 @@ def _ours(s: Series, settings: JudgeSettings, latency: str) -> OursResult:
         for level in LEVELS:
             thr, cthr, cs, bs = s.exceedances[level]
             exc.append((level, thr.tolist(), cthr.tolist(), cs.tolist(), bs.tolist()))
-    rollback = np.full(r_count, -1, dtype=np.int64)
-    cleared = np.full(r_count, -1, dtype=np.int64)
-    reasons = [""] * r_count
+    out = _Outcomes(r_count)
     for r in range(r_count):
         judge = StageJudge(settings)
         current = stage[0]
@@ -292,11 +300,6 @@ def _ours(s: Series, settings: JudgeSettings, latency: str) -> OursResult:
                     if not math.isnan(thr[r][t])
                 )
             judge.add(Minute(n[r][t], x[r][t], m[r][t], y[r][t], **extra))  # type: ignore[arg-type]
-            verdict = judge.verdict()
-            if verdict.decision == "rollback":
-                rollback[r] = t
-                reasons[r] = verdict.reason
+            if out.note(r, t, judge.verdict(), current == stage[0]):
                 break
-            if verdict.decision == "promote" and cleared[r] < 0 and current == stage[0]:
-                cleared[r] = t
-    return OursResult(rollback=rollback, reason=reasons, cleared=cleared)
+    return out.result()
