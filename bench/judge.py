@@ -16,8 +16,12 @@ the issue's goals per cell, met or not (figures, never a pass/fail exit code).
 Rules: a naive threshold, an exact binomial test re-run every minute (peeked), a Kayenta-like
 Mann-Whitney test, savvi (``bench._judge_savvi``: the peer, restarted at each stage with the new
 split) and ours (the default judge at alpha 0.01, clear_alpha 0.05; in the late cell on settled
-minutes, as the engine reads them, and on unsettled ones). savvi reads error counts only: in the
-latency cells its row is the error test alone. In the late cell savvi runs on settled minutes
+minutes, as the engine reads them, and on unsettled ones; in the staged cells also as the
+engine runs it, alpha / 3 a stage with the evidence carried between stages). savvi reads error
+counts only: in the latency cells its row is the error test alone, beside a row of savvi
+judging latency too from the same per-request counts as ours (the like-for-like goals). Each
+goal against savvi also gets ours minus savvi with a paired bootstrap interval
+(``bench._judge_paired``). In the late cell savvi runs on settled minutes
 (the row the goals compare with) and on the minutes as first read (the newest partly ingested).
 Where savvi's false rollbacks in a scenario's good cell exceed ours, it is also run held to our
 rate (``bench._judge_matched``), and the detection goals are checked against that row too.
