@@ -72,12 +72,18 @@ def _fold(chain: Mapping[str, Any], segment: str, comp: str, judged: int) -> dic
     if chain.get("segment") == segment:
         return {m: _number(base.get(m)) for m in METRICS}
     last = chain.get("last") or {}
-    started = set(chain.get("started") or ())
-    new_component = comp not in started and len(started) < max(1, judged)
+    new_component = _starts(chain, comp, judged)
     return {
         m: fold(_number(base.get(m)), _number(last.get(m)), new_component=new_component)
         for m in METRICS
     }
+
+
+def _starts(chain: Mapping[str, Any], comp: str, judged: int) -> bool:
+    """Whether phase ``comp`` starts a chain of its own: the first time it is judged, while
+    fewer than the policy's judged phases have started one."""
+    started = chain.get("started") or ()
+    return comp not in started and len(started) < max(1, judged)
 
 
 def fold(log_b: float, last: float, *, new_component: bool) -> float:
@@ -98,10 +104,10 @@ def after_verdict(r: Rollout, verdict: Verdict) -> dict[str, Any]:
     chain = r.chain
     if r.phase not in JUDGED:
         return dict(chain)
-    segment, comp = stage_key(r), component(r)
-    base = _fold(chain, segment, comp, r.policy.judged_count)
-    started = list(chain.get("started") or ()) if chain else []
-    if comp not in started and len(started) < max(1, r.policy.judged_count):
+    segment, comp, judged = stage_key(r), component(r), r.policy.judged_count
+    base = _fold(chain, segment, comp, judged)
+    started = list(chain.get("started") or ())
+    if _starts(chain, comp, judged):
         started.append(comp)
     return {
         "segment": segment,
@@ -116,12 +122,13 @@ def last_log_e(verdict: Verdict) -> dict[str, float]:
     """The current log e-value of each metric's rollback e-process, from the verdict's
     evidence (0 where the verdict has none: a phase without data multiplies by 1)."""
     ev = verdict.evidence
-    errors = ev.get("error_rate") if isinstance(ev.get("error_rate"), Mapping) else None
-    latency = ev.get("latency") if isinstance(ev.get("latency"), Mapping) else None
-    rollback = latency.get("rollback") if latency is not None else None
+    latency = _section(ev, "latency")
     return {
-        "errors": round(_number(errors.get("log_e")) if errors else 0.0, _DIGITS),
-        "latency": round(
-            _number(rollback.get("log_e")) if isinstance(rollback, Mapping) else 0.0, _DIGITS
-        ),
+        "errors": round(_number(_section(ev, "error_rate").get("log_e")), _DIGITS),
+        "latency": round(_number(_section(latency, "rollback").get("log_e")), _DIGITS),
     }
+
+
+def _section(ev: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = ev.get(key)
+    return value if isinstance(value, Mapping) else {}
