@@ -25,6 +25,10 @@ goal against savvi also gets ours minus savvi with a paired bootstrap interval
 (the row the goals compare with) and on the minutes as first read (the newest partly ingested).
 Where savvi's false rollbacks in a scenario's good cell exceed ours, it is also run held to our
 rate (``bench._judge_matched``), and the detection goals are checked against that row too.
+Each error-only bad cell whose law the oracle writes down also gets its ceiling
+(``bench._judge_oracle``): the Neyman-Pearson bound on how often and how soon any rule with at
+most alpha false rollbacks can detect it, and the goals say which of savvi's figures lie beyond
+it, out of reach within the false-rollback goal.
 
 The replay reads a recorded series (see ``shared.judge.replay``) and prints one JSON line per
 minute with the decision the judge would have taken then, and its evidence.
@@ -42,6 +46,7 @@ from typing import Any
 
 from bench._judge_matched import label as matched_label
 from bench._judge_matched import matched_alpha
+from bench._judge_oracle import ceiling, supported
 from bench._judge_paired import Outcome, paired_differences
 from bench._judge_report import (
     OURS,
@@ -49,6 +54,7 @@ from bench._judge_report import (
     SAVVI_LATENCY,
     SAVVI_UNSETTLED,
     add_ratios,
+    ceilings_markdown,
     goals,
     goals_markdown,
     headline,
@@ -256,6 +262,9 @@ def benchmark(rollouts: int, seed: int, log: Callable[[str], None]) -> dict[str,
     t0 = time.monotonic()
     add_size_matched(all_cells, results, rollouts, seed)
     log(f"savvi at our false-rollback rate: {time.monotonic() - t0:.1f} s")
+    t0 = time.monotonic()
+    add_ceilings(all_cells, results, seed)
+    log(f"ceilings: {time.monotonic() - t0:.1f} s")
     return {
         "rollouts": rollouts,
         "seed": seed,
@@ -302,6 +311,16 @@ def add_size_matched(
             add_ratios(results[j]["rows"], False)
 
 
+def add_ceilings(all_cells: Sequence[Cell], results: list[dict[str, Any]], seed: int) -> None:
+    """The Neyman-Pearson ceiling at alpha (``bench._judge_oracle``) of each error-only bad cell
+    whose law the oracle writes down: what no rule within the false-rollback goal can beat."""
+    for j, cell in enumerate(all_cells):
+        if cell.latency or cell.truth.good or not supported(cell.scenario):
+            continue
+        c = ceiling(cell.scenario, cell.truth, ALPHA, seed + 1000 * j + 500)
+        results[j]["ceiling"] = c.to_dict()
+
+
 def replay(path: str, out: Callable[[str], None]) -> None:
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
@@ -343,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown(doc["cells"]))
     print()
     print(goals_markdown(doc["goals"]))
+    print()
+    print(ceilings_markdown(doc["cells"]))
     print()
     print(json.dumps(doc, indent=1))
     if args.json_out:
