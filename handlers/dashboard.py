@@ -52,7 +52,14 @@ CONTENT_TYPES = {
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # the page's assets, in load order
 STYLES = ("uPlot.min.css", "dashboard.css")
-SCRIPTS = ("uPlot.iife.min.js", "dashboard_charts.js", "dashboard_actions.js", "dashboard.js")
+SCRIPTS = (
+    "uPlot.iife.min.js",
+    "dashboard_charts.js",
+    "dashboard_actions.js",
+    "dashboard_dom.js",
+    "dashboard_detail.js",
+    "dashboard.js",
+)
 
 
 @bp.function_name("dashboard")

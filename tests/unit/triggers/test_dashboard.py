@@ -104,6 +104,8 @@ def test_page_has_no_inline_script_and_loads_the_libraries_before_its_own() -> N
         "uPlot.iife.min.js",
         "dashboard_charts.js",
         "dashboard_actions.js",
+        "dashboard_dom.js",
+        "dashboard_detail.js",
         "dashboard.js",
     ]
     assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
@@ -114,7 +116,7 @@ def test_page_asset_urls_carry_the_key_percent_encoded(monkeypatch: pytest.Monke
     monkeypatch.setenv("AUTOCANARY_API_KEYS", key)
     tags = parse(get("http://localhost/api/dashboard", code=key))
     urls = asset_urls(tags)
-    assert len(urls) == len(dashboard.STYLES) + len(dashboard.SCRIPTS) == 6
+    assert len(urls) == len(dashboard.STYLES) + len(dashboard.SCRIPTS) == 8
     for url in urls:
         assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D" + "k" * 30), url
     raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
@@ -159,6 +161,9 @@ def test_page_and_assets_without_the_api_key_are_a_json_401_with_a_hint(
     [
         ("dashboard.js", "text/javascript"),
         ("dashboard_charts.js", "text/javascript"),
+        ("dashboard_actions.js", "text/javascript"),
+        ("dashboard_dom.js", "text/javascript"),
+        ("dashboard_detail.js", "text/javascript"),
         ("dashboard.css", "text/css"),
         ("uPlot.iife.min.js", "text/javascript"),
         ("uPlot.min.css", "text/css"),
