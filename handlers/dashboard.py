@@ -54,9 +54,9 @@ _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 STYLES = ("uPlot.min.css", "dashboard.css")
 SCRIPTS = (
     "uPlot.iife.min.js",
+    "dashboard_dom.js",
     "dashboard_charts.js",
     "dashboard_actions.js",
-    "dashboard_dom.js",
     "dashboard_detail.js",
     "dashboard.js",
 )

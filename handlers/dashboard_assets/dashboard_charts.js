@@ -3,29 +3,18 @@
  * window.autocanaryCharts.render(holder, series, previous) draws the traffic split, the error
  * rate and the latency charts of a series document (GET .../history/{id}/series) into holder,
  * destroys the previous charts and returns the new ones by name ({traffic, errors, latency});
- * fit(charts) refits them to their holder's width.
+ * fit(charts) refits them to their holder's width. Needs dashboard_dom.js loaded first.
  */
 (function () {
   "use strict";
 
-  var PHASE_COLORS = {
-    Pending: "#9aa0a6", Provisioning: "#9aa0a6", Shadowing: "#8e6bbf", Canary: "#1a73e8",
-    Promoting: "#12a4af", Watching: "#12a4af", Succeeded: "#188038", RollingBack: "#e37400",
-    RolledBack: "#d93025", Failed: "#a50e0e", Superseded: "#80868b", Aborted: "#c5221f"
-  };
+  var dom = window.autocanaryDom;
+  var seconds = dom.seconds, num = dom.num;
   var SIDE_COLORS = { canary: "#d93025", baseline: "#1a73e8", threshold: "#5f6368" };
   var DEPLOYMENT_COLORS = ["#1a73e8", "#d93025", "#188038", "#e37400", "#8e6bbf", "#12a4af"];
 
   var MINUTE_INCRS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
     172800, 604800];
-
-  function seconds(iso) { return iso ? Date.parse(iso) / 1000 : null; }
-
-  function num(value, unit) {
-    if (value === null || value === undefined || isNaN(value)) { return "-"; }
-    var digits = unit === "%" ? 2 : (Math.abs(value) >= 100 ? 0 : 1);
-    return Number(value).toFixed(digits) + (unit ? " " + unit : "");
-  }
 
   function note(holder, text) {
     var p = document.createElement("p");
@@ -46,7 +35,7 @@
           marks.forEach(function (m) {
             var x = Math.round(u.valToPos(m.x, "x", true));
             if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) { return; }
-            ctx.strokeStyle = PHASE_COLORS[m.phase] || "#5f6368";
+            ctx.strokeStyle = dom.phaseColor(m.phase);
             ctx.lineWidth = 1;
             ctx.setLineDash([2, 3]);
             ctx.beginPath();
@@ -258,5 +247,5 @@
     });
   }
 
-  window.autocanaryCharts = { render: render, fit: fit, PHASE_COLORS: PHASE_COLORS };
+  window.autocanaryCharts = { render: render, fit: fit };
 }());

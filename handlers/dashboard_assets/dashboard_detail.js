@@ -18,11 +18,10 @@
   var actions = window.autocanaryActions;
   var dom = window.autocanaryDom;
   var el = dom.el, enc = dom.enc, hhmm = dom.hhmm, modelOf = dom.modelOf;
+  var seconds = dom.seconds, num = dom.num;
   var phaseColor = dom.phaseColor, phaseBadge = dom.phaseBadge;
 
   // ------------------------------------------------------------------ formatting
-  function seconds(iso) { return iso ? Date.parse(iso) / 1000 : null; }
-
   function when(iso) {
     if (!iso) { return "-"; }
     var d = new Date(iso);
@@ -37,12 +36,6 @@
     if (h) { return h + "h " + m + "m"; }
     if (m) { return m + "m " + r + "s"; }
     return r + "s";
-  }
-
-  function num(value, unit) {
-    if (value === null || value === undefined || isNaN(value)) { return "-"; }
-    var digits = unit === "%" ? 2 : (Math.abs(value) >= 100 ? 0 : 1);
-    return Number(value).toFixed(digits) + (unit ? " " + unit : "");
   }
 
   function split(percents) {

@@ -2,14 +2,19 @@
  *
  * window.autocanaryDom: el(tag, attrs, children) builds an element (the "text" attribute and
  * string children become text nodes, never markup), clear(node) empties one, enc(part)
- * encodes a path or hash segment, hhmm(iso) a time as "HH:MM UTC", modelOf(rollout) names a
- * rollout's model as "name:version", phaseColor(phase) and phaseBadge(phase, paused) show a
- * phase in the colours of the charts (dashboard_charts.js, loaded before this file).
+ * encodes a path or hash segment, seconds(iso) a time as epoch seconds, num(value, unit) a
+ * figure, hhmm(iso) a time as "HH:MM UTC", modelOf(rollout) names a rollout's model as
+ * "name:version", PHASE_COLORS are the phases' colours (the charts' too), phaseColor(phase)
+ * and phaseBadge(phase, paused) show a phase in them. Loaded before the other scripts.
  */
 (function () {
   "use strict";
 
-  var PHASE_COLORS = window.autocanaryCharts.PHASE_COLORS;
+  var PHASE_COLORS = {
+    Pending: "#9aa0a6", Provisioning: "#9aa0a6", Shadowing: "#8e6bbf", Canary: "#1a73e8",
+    Promoting: "#12a4af", Watching: "#12a4af", Succeeded: "#188038", RollingBack: "#e37400",
+    RolledBack: "#d93025", Failed: "#a50e0e", Superseded: "#80868b", Aborted: "#c5221f"
+  };
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -30,6 +35,14 @@
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
 
   function enc(part) { return encodeURIComponent(part); }
+
+  function seconds(iso) { return iso ? Date.parse(iso) / 1000 : null; }
+
+  function num(value, unit) {
+    if (value === null || value === undefined || isNaN(value)) { return "-"; }
+    var digits = unit === "%" ? 2 : (Math.abs(value) >= 100 ? 0 : 1);
+    return Number(value).toFixed(digits) + (unit ? " " + unit : "");
+  }
 
   function hhmm(iso) {
     if (!iso) { return "-"; }
@@ -56,7 +69,7 @@
   }
 
   window.autocanaryDom = {
-    el: el, clear: clear, enc: enc, hhmm: hhmm, modelOf: modelOf, phaseColor: phaseColor,
-    phaseBadge: phaseBadge
+    el: el, clear: clear, enc: enc, seconds: seconds, num: num, hhmm: hhmm, modelOf: modelOf,
+    PHASE_COLORS: PHASE_COLORS, phaseColor: phaseColor, phaseBadge: phaseBadge
   };
 }());

@@ -102,9 +102,9 @@ def test_page_has_no_inline_script_and_loads_the_libraries_before_its_own() -> N
     assert tags.script_text.strip() == ""
     assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
         "uPlot.iife.min.js",
+        "dashboard_dom.js",
         "dashboard_charts.js",
         "dashboard_actions.js",
-        "dashboard_dom.js",
         "dashboard_detail.js",
         "dashboard.js",
     ]
