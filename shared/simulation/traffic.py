@@ -17,12 +17,12 @@ counts are drawn once, from a seeded numpy Generator:
   ``RequestLatency_P95`` does in Azure).
 
 :meth:`stage_minutes` answers the MetricsSource port exactly as the Azure Monitor adapter does
-(shared/azure/metrics.py ``build_minutes``): closed minutes inside [start, end) with requests on
-either side, canary and baseline counts and P50/P90/P95/P99, oldest first. Mirrored copies count
-under the mirror deployment when ``mirror_counted`` (deployment-scope metrics count what a
-deployment served; whether endpoint-scope ones do is unverified, azure.md). A minute is visible
-only ``delay`` after it closed (Azure Monitor metrics arrive late, azure.md), minutes in an
-``outage`` are never recorded, and while the source is ``unavailable`` a query raises NoData.
+(shared/azure/metric_reading.py ``build_minutes``): closed minutes inside [start, end) with
+requests on either side, canary and baseline counts and P50/P90/P95/P99, oldest first. Mirrored
+copies count under the mirror deployment when ``mirror_counted`` (deployment-scope metrics count
+what a deployment served; whether endpoint-scope ones do is unverified, azure.md). A minute is
+visible only ``delay`` after it closed (Azure Monitor metrics arrive late, azure.md), minutes in
+an ``outage`` are never recorded, and while the source is ``unavailable`` a query raises NoData.
 """
 
 from __future__ import annotations
