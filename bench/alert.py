@@ -35,8 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from localstack.options import StackOptions
 from localstack.scenarios import BASELINE_ERROR_RATE, wait_until
-from localstack.stack import Stack, StackOptions
+from localstack.stack import Stack
 from localstack.traffic import TrafficGenerator
 from localstack.watchers import ReconcilePump, SplitWatcher
 from localstack.workspace import (

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 from localstack.narrate import Narrator, table
+from localstack.options import DEMO_POLICY, StackError, StackOptions
+from localstack.processes import interrupt_on_signals
 from localstack.scenarios import (
     TERMINAL,
     Player,
@@ -29,7 +31,7 @@ from localstack.scenarios import (
     baseline_model,
     demo_scenarios,
 )
-from localstack.stack import DEMO_POLICY, Stack, StackError, StackOptions, interrupt_on_signals
+from localstack.stack import Stack
 from localstack.traffic import TrafficGenerator
 from localstack.watchers import ReconcilePump, SplitWatcher
 from localstack.workspace import (

@@ -20,24 +20,21 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from devhost.azurite import ACCOUNT_NAME, AzuriteBlobs, AzuriteTables
 from emulator.connection import Connection
 from emulator.testing import admin_request, running_emulator
 from localstack.appclient import AppClient
+from localstack.options import StackError, StackOptions
+from localstack.processes import Process, tail, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_POLICY = Path(__file__).resolve().parent / "demo-policy.yaml"
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
 API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
 # The metrics adapter's bucket length must be the emulator's (see shared.settings).
@@ -45,63 +42,6 @@ GRANULARITY_SETTING = "AUTOCANARY_METRICS_GRANULARITY_SECONDS"
 DATA_COLLECTION_CONTAINER = "azureml-blobstore"
 # Environment variables that would make requests trust another CA bundle than the emulator's.
 _TLS_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-_STOP_TIMEOUT = 15.0
-
-
-class StackError(RuntimeError):
-    """A part of the stack could not be started (the message carries its log's tail)."""
-
-
-@dataclass(frozen=True)
-class StackOptions:
-    """How to run the stack. Short metric buckets make a metric "minute" last seconds."""
-
-    policy_file: Path = DEMO_POLICY
-    bucket_seconds: float = 2.0
-    provisioning_delay: float = 0.3
-    retry_after: float = 0.1
-    state_dir: Path | None = None  # None: a fresh temporary directory
-    keep_state: bool = False
-    # Keep the log files (moved out of a temporary state directory) when the stack stops;
-    # ``Stack.kept_logs`` then says where they are.
-    keep_logs: bool = False
-    run_timers: bool = True
-    start_timeout: float = 60.0
-    devhost_log_level: str = "INFO"
-    table_name: str = "autocanary"
-    # ModelRegistered data casing the emulator sends: camelCase as Azure's schema (the app
-    # reads both; "pascal" is Microsoft's sample casing).
-    event_data_casing: str = "camel"
-
-    def check(self) -> None:
-        """Refuse options that cannot work, before anything starts."""
-        if not self.policy_file.is_file():
-            raise StackError(f"policy file {self.policy_file} does not exist")
-        if not 0.5 <= self.bucket_seconds <= 60:
-            raise StackError("bucket_seconds must be between 0.5 and 60")
-        if self.provisioning_delay < 0 or self.retry_after < 0:
-            raise StackError("provisioning_delay and retry_after must not be negative")
-        if self.start_timeout <= 0:
-            raise StackError("start_timeout must be positive")
-        if self.event_data_casing not in ("camel", "pascal"):
-            raise StackError("event_data_casing must be 'camel' or 'pascal'")
-
-    def emulator_args(self) -> list[str]:
-        """Emulator options: Azure's metric ingestion delay stays on (its default); Event
-        Grid's retry schedule runs on the same compressed clock as the metric minutes."""
-        return [
-            "--eventgrid-data-casing",
-            self.event_data_casing,
-            "--eventgrid-time-scale",
-            f"{self.bucket_seconds / 60.0:g}",
-        ]
-
-
-@dataclass
-class _Process:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 class Stack:
@@ -115,7 +55,7 @@ class Stack:
         self._emulator: Connection | None = None
         self._storage: str | None = None
         self._blob: str | None = None  # Azurite's blob service: the data collection store
-        self._devhost: _Process | None = None
+        self._devhost: Process | None = None
         self._app: AppClient | None = None
         self.settings_file: Path | None = None
         self.logs: dict[str, Path] = {}
@@ -196,7 +136,7 @@ class Stack:
     def stop(self, keep_state: bool | None = None) -> None:
         """Stop devhost, the emulator and Azurite (in that order); idempotent."""
         if self._devhost is not None:
-            _terminate(self._devhost.process)
+            terminate(self._devhost.process)
             self._devhost = None
         try:
             self._exit.close()
@@ -348,12 +288,12 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # stopped by us, after the calls in flight
             )
-        self._devhost = _Process("devhost", process, log_path)
+        self._devhost = Process("devhost", process, log_path)
         deadline = time.monotonic() + opts.start_timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise StackError(
-                    f"devhost exited with code {process.returncode}:\n{_tail(log_path)}"
+                    f"devhost exited with code {process.returncode}:\n{tail(log_path)}"
                 )
             if ready_file.exists():
                 with contextlib.suppress(json.JSONDecodeError, OSError):
@@ -388,39 +328,3 @@ class Stack:
             "state_dir": str(self.state_dir),
             "logs": {k: str(v) for k, v in self.logs.items()},
         }
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
-    except OSError:
-        return "(no log)"
-
-
-@contextlib.contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt in the main thread (SIGINT too,
-    because a shell starting a job in the background ignores it), so that every
-    ``with Stack()`` block stops what it started."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {s: signal.signal(s, handler) for s in signals}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -17,12 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+from localstack.options import DEMO_POLICY, StackError, StackOptions
+from localstack.processes import interrupt_on_signals
 from localstack.scenarios import (
     BASELINE_ERROR_RATE,
     baseline_model,
     demo_scenarios,
 )
-from localstack.stack import DEMO_POLICY, Stack, StackError, StackOptions, interrupt_on_signals
+from localstack.stack import Stack
 from localstack.traffic import TrafficGenerator
 from localstack.watchers import ReconcilePump
 from localstack.workspace import (

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from e2e_world import World, short_policy
 
-from localstack.stack import Stack, StackOptions
+from localstack.options import StackOptions
+from localstack.stack import Stack
 from localstack.watchers import ReconcilePump
 from localstack.workspace import register_code, subscribe_app
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from localstack.narrate import Narrator
+from localstack.options import DEMO_POLICY
 from localstack.scenarios import (
     BASELINE_ERROR_RATE,
     Player,
@@ -19,7 +20,7 @@ from localstack.scenarios import (
     Scenario,
     demo_scenarios,
 )
-from localstack.stack import DEMO_POLICY, Stack
+from localstack.stack import Stack
 from localstack.traffic import TrafficGenerator
 from localstack.watchers import SplitWatcher
 from localstack.workspace import (

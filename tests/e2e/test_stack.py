@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from localstack.appclient import http
-from localstack.stack import Stack, StackError, StackOptions
+from localstack.options import StackError, StackOptions
+from localstack.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from localstack import demo
+from localstack.options import DEMO_POLICY
 from localstack.scenarios import BASELINE_ERROR_RATE, demo_scenarios
-from localstack.stack import DEMO_POLICY
 from shared.judge import JudgeSettings, StageJudge
 from shared.judge.types import Minute
 from shared.policy import RolloutPolicy, load_policy_text

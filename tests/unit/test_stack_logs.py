@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from localstack.stack import Stack, StackOptions
+from localstack.options import StackOptions
+from localstack.stack import Stack
 from localstack.up import kept_logs_line
 
 
