@@ -41,17 +41,17 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
 Every call goes through :func:`shared.azure.retry.call` (bounded retries of transient
 failures, Azure errors mapped to autocanary's), paced by :data:`shared.azure.retry.ARM_PACER`
 (which the client's per-call policy feeds ARM's throttling headers). azure.ai.ml is imported
-on first use only (about 2 s); one MLClient is built per instance, under a lock.
+on first use only (about 2 s); one MLClient is built per instance, under a lock
+(:func:`shared.azure.ml_client.build_ml_client`). What the reads return becomes autocanary's
+EndpointInfo in :mod:`shared.azure.ml_entities`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlparse
 
 from shared.azure import retry
 from shared.azure.clone import TAG_MODEL as TAG_MODEL
@@ -59,9 +59,18 @@ from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
 from shared.azure.clone import clone_deployment, read_rest
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
 from shared.azure.error_map import map_error
+from shared.azure.ml_client import build_ml_client
+from shared.azure.ml_entities import (
+    endpoint_info,
+    int_or_none,
+    model_ref,
+    provisioning_state,
+    same_model,
+    workspace_model,
+)
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound
-from shared.model import DeploymentInfo, EndpointInfo, ModelRef
+from shared.model import EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
 if TYPE_CHECKING:
@@ -71,62 +80,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("autocanary.azure")
-
-CLOUD_PREFIX = "AutocanaryArm"
-
-_MODEL_ARM_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/[^/]+/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
-    re.IGNORECASE,
-)
-_MODEL_SHORT = re.compile(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", re.IGNORECASE)
-
-
-def model_ref(value: Any) -> str | None:
-    """A deployment's model as ``azureml:name:version`` when it is a workspace model (the
-    service returns the ARM id); other references (registries) as they are."""
-    if value is None:
-        return None
-    text = str(value)
-    m = _MODEL_ARM_ID.match(text) or _MODEL_SHORT.match(text)
-    return f"azureml:{m.group('name')}:{m.group('version')}" if m else text
-
-
-def same_model(a: Any, b: Any) -> bool:
-    ra, rb = model_ref(a), model_ref(b)
-    return ra is not None and rb is not None and ra.lower() == rb.lower()
-
-
-def cloud_name(arm_endpoint: str) -> str:
-    """A cloud name for an ARM override, unique per host and port: azure-ai-ml registers a
-    cloud's metadata once per process under its name and keeps the first registration."""
-    netloc = urlparse(arm_endpoint).netloc or arm_endpoint
-    return CLOUD_PREFIX + re.sub(r"[^A-Za-z0-9]+", "_", netloc)
-
-
-def ml_client_options(settings: Settings) -> dict[str, Any]:
-    """MLClient keyword options for these settings (ARM override, CA bundle, no SDK retry)."""
-    options: dict[str, Any] = {
-        "show_progress": False,
-        "enable_telemetry": False,
-        **retry.SDK_OPTIONS,
-    }
-    if settings.arm_endpoint:
-        arm = settings.arm_endpoint
-        # MLClient(cloud=, cloud_metadata=): azure-ai-ml _ml_client.py and
-        # _azure_environments.py (_add_cloud_to_environments needs these six keys).
-        options["cloud"] = cloud_name(arm)
-        options["cloud_metadata"] = {
-            "azure_portal": arm,
-            "resource_manager": arm,
-            "active_directory": arm,
-            "aml_resource_id": arm,
-            "storage_endpoint": "core.windows.net",
-            "registry_discovery_endpoint": arm,
-        }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
-    return options
 
 
 class MLEndpointControl:
@@ -160,28 +113,7 @@ class MLEndpointControl:
     # ---------------------------------------------------------------- the port
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         ep, deployments = self._read(endpoint, listed_since)
-        traffic_in = {str(k): int(v) for k, v in (ep.traffic or {}).items()}
-        infos: dict[str, DeploymentInfo] = {}
-        for dep in deployments:
-            name = str(dep.name)
-            infos[name] = DeploymentInfo(
-                name=name,
-                provisioning_state=_state(getattr(dep, "provisioning_state", None), "Unknown"),
-                model=model_ref(getattr(dep, "model", None)),
-                instance_count=_int_or_none(getattr(dep, "instance_count", None)),
-            )
-        traffic = {name: traffic_in.get(name, 0) for name in infos}
-        # Traffic naming a deployment the list did not return (a race with a delete) is kept:
-        # it is what Azure routes by.
-        traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
-        mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
-        return EndpointInfo(
-            name=str(ep.name or endpoint),
-            traffic=traffic,
-            mirror=mirror,
-            deployments=infos,
-            provisioning_state=_state(getattr(ep, "provisioning_state", None), "Succeeded"),
-        )
+        return endpoint_info(endpoint, ep, deployments)
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         check_deployment_name(effect.name)
@@ -268,7 +200,7 @@ class MLEndpointControl:
             return
         name = str(dep.name)
         check_delete(name, dict(ep.traffic or {}), dict(ep.mirror_traffic or {}))
-        if _state(getattr(dep, "provisioning_state", None), "").lower() == "deleting":
+        if provisioning_state(getattr(dep, "provisioning_state", None), "").lower() == "deleting":
             return
         ml = self._ml()
         self._listing.changed(endpoint)
@@ -293,16 +225,14 @@ class MLEndpointControl:
         dep = self._call(
             lambda: ml.online_deployments.get(name, endpoint), f"get deployment {endpoint}/{name}"
         )
-        state = _state(getattr(dep, "provisioning_state", None), "")
-        if _int_or_none(dep.instance_count) == instance_count and state.lower() == "succeeded":
+        state = provisioning_state(getattr(dep, "provisioning_state", None), "")
+        if int_or_none(dep.instance_count) == instance_count and state.lower() == "succeeded":
             return
-        model = model_ref(dep.model) or ""
-        m = _MODEL_SHORT.match(model)
-        if m is None:
-            raise InvalidInput(f"deployment {endpoint}/{name} has no workspace model ({model!r})")
-        effect = CreateDeployment(
-            name, name, ModelRef(m.group("name"), m.group("version")), instance_count
-        )
+        model = workspace_model(dep.model)
+        if model is None:
+            shown = model_ref(dep.model) or ""
+            raise InvalidInput(f"deployment {endpoint}/{name} has no workspace model ({shown!r})")
+        effect = CreateDeployment(name, name, model, instance_count)
         rest = read_rest(ml, endpoint, name, self._call)
         scaled = clone_deployment(dep, endpoint, effect, rest=rest, ml=ml, call=self._call)
         scaled.tags = {str(k): str(v) for k, v in (dep.tags or {}).items()}  # as they were
@@ -343,26 +273,7 @@ class MLEndpointControl:
         return self._client.get()
 
     def _build_client(self) -> Any:
-        from azure.ai.ml import MLClient
-
-        s = self._settings
-        options = ml_client_options(s)
-        if self._pacer is not None:
-            # MLClient hands its keywords to every service client it builds, and azure-core's
-            # PipelineClient puts ``per_call_policies`` in each pipeline (azure-ai-ml
-            # _ml_client.py passes ``**kwargs`` to ServiceClient*; azure-core
-            # _pipeline_client.py _build_pipeline takes one policy or a list). One policy, not
-            # a list: azure-mgmt-core's ARMPipelineClient appends its registration policy to a
-            # list it is given (mgmt/core/_pipeline_client.py), and MLClient shares the one
-            # keyword dict between all its service clients.
-            options["per_call_policies"] = retry.throttle_policy(self._pacer)
-        return MLClient(
-            self._credential,
-            subscription_id=s.subscription_id,
-            resource_group_name=s.resource_group,
-            workspace_name=s.workspace,
-            **options,
-        )
+        return build_ml_client(self._settings, self._credential, pacer=self._pacer)
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
         return retry.call(fn, what, policy=self._retry, pacer=self._pacer)
@@ -418,18 +329,3 @@ class MLEndpointControl:
             )
         except NotFound:
             return None
-
-
-def _state(value: Any, default: str) -> str:
-    """A provisioning state as Azure spells it: the SDK gives enum members (str-valued enums
-    whose str() is ``DeploymentProvisioningState.SUCCEEDED``) or plain strings."""
-    if value is None or value == "":
-        return default
-    return str(getattr(value, "value", value))
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.azure import retry
-from shared.azure.endpoints import ml_client_options
+from shared.azure.ml_client import build_ml_client
 from shared.errors import UpstreamError
 from shared.ports import ScoreAnswer
 from shared.scoring_plan import not_sent
@@ -163,16 +163,7 @@ class MLScoring:
         return uri, key
 
     def _build_client(self) -> Any:
-        from azure.ai.ml import MLClient
-
-        s = self._settings
-        return MLClient(
-            self._credential,
-            subscription_id=s.subscription_id,
-            resource_group_name=s.resource_group,
-            workspace_name=s.workspace,
-            **ml_client_options(s),
-        )
+        return build_ml_client(self._settings, self._credential)
 
     def _build_session(self) -> Any:
         import requests

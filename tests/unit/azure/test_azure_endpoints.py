@@ -12,14 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure_test_helpers import http_error, settings
 
 from shared.azure import retry
-from shared.azure.endpoints import (
-    TAG_MODEL,
-    TAG_SOURCE,
-    MLEndpointControl,
-    cloud_name,
-    ml_client_options,
-    model_ref,
-)
+from shared.azure.endpoints import TAG_MODEL, TAG_SOURCE, MLEndpointControl
 from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation, InvalidInput, NotFound, TransientUpstreamError
 from shared.model import ModelRef
@@ -249,92 +242,6 @@ def test_create_clones_the_source_with_the_new_model_and_tags() -> None:
     assert dep.tags == {"team": "risk", TAG_SOURCE: "blue", TAG_MODEL: "azureml:fraud:2"}
 
 
-def _collected_source(data_ids: dict[str, str]) -> Any:
-    """A source deployment as azure-ai-ml reads it back: each collection's data is a string."""
-    from azure.ai.ml.entities import DataCollector, DeploymentCollection, RequestLogging
-
-    collector = DataCollector(
-        collections={
-            name: DeploymentCollection(enabled="true", data=data_id)
-            for name, data_id in data_ids.items()
-        },
-        rolling_rate="Hour",
-        sampling_rate=0.25,
-        request_logging=RequestLogging(capture_headers=["x-request-id"]),
-    )
-    return source_deployment(data_collector=collector)
-
-
-def test_clone_turns_read_back_data_ids_into_what_the_sdk_registers() -> None:
-    """Defect: a data_collector read back holds ARM id strings, and the SDK's
-    _register_collection_data_assets reads .data.name (AttributeError on every tick)."""
-    src = _collected_source(
-        {
-            "model_inputs": f"{WS}/data/ep-blue-model_inputs/versions/1",
-            "model_outputs": f"{WS}/data/shared-outputs/versions/4",
-        }
-    )
-    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
-    ml.data_paths[("shared-outputs", "4")] = "azureml://datastores/workspaceblobstore/paths/o"
-    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
-    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
-    colls = dep.data_collector.collections
-    assert not any(isinstance(c.data, str) for c in colls.values())
-    assert colls["model_inputs"].data is None  # the SDK registers ep-fraud-v2-model_inputs
-    out = colls["model_outputs"].data
-    assert (out.name, out.version, out.path) == (
-        "shared-outputs",
-        "4",
-        "azureml://datastores/workspaceblobstore/paths/o",
-    )
-    assert all(c.enabled == "true" for c in colls.values())
-    assert dep.data_collector.sampling_rate == 0.25
-    assert dep.data_collector.rolling_rate == "Hour"
-    assert dep.data_collector.request_logging.capture_headers == ["x-request-id"]
-    assert dep.data_collector is not src.data_collector  # the SDK mutates what it sends
-
-
-def test_clone_refuses_a_collection_naming_no_data_asset() -> None:
-    src = _collected_source({"model_inputs": "https://example.invalid/somewhere"})
-    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
-    with pytest.raises(AzureRuleViolation):
-        control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
-    assert "put_deployment" not in ml.kinds()
-
-
-def test_clone_carries_model_mount_path_and_properties_the_sdk_does_not_read_back() -> None:
-    src = source_deployment(properties={"owner": "risk"}, model_mount_path="/var/models")
-    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
-    ml.rest["blue"] = copy.deepcopy(src)._to_rest_object(location="westeurope")
-    src.model_mount_path = None  # what ManagedOnlineDeployment._from_rest_object gives
-    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
-    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
-    assert dep.model_mount_path == "/var/models"
-    assert dep.properties == {"owner": "risk"}
-
-
-def test_clone_keeps_request_durations_to_the_millisecond() -> None:
-    """The SDK reads PT0.7S back as 0 s (and then sends nothing); the REST value is used."""
-    from azure.ai.ml.entities import OnlineRequestSettings
-
-    settings_in = OnlineRequestSettings(
-        request_timeout_ms=1500, max_queue_wait_ms=700, max_concurrent_requests_per_instance=3
-    )
-    src = source_deployment(request_settings=settings_in)
-    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
-    ml.rest["blue"] = copy.deepcopy(src)._to_rest_object(location="westeurope")
-    # As ManagedOnlineDeployment._from_rest_object reads it back: whole seconds.
-    src.request_settings = OnlineRequestSettings._from_rest_object(
-        ml.rest["blue"].properties.request_settings
-    )
-    assert src.request_settings.max_queue_wait_ms == 0
-    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
-    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
-    rs = dep.request_settings
-    assert (rs.request_timeout_ms, rs.max_queue_wait_ms) == (1500, 700)
-    assert rs.max_concurrent_requests_per_instance == 3
-
-
 def test_create_keeps_the_source_instance_count_without_override() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": source_deployment()})
     control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
@@ -461,24 +368,6 @@ def test_transient_failures_are_retried_then_reported() -> None:
     ml.failures = [http_error(500, "InternalServerError")] * 3
     with pytest.raises(TransientUpstreamError):
         control(ml).get_endpoint("ep")
-
-
-def test_model_refs_are_normalised() -> None:
-    assert model_ref(f"{WS}/models/fraud/versions/7") == "azureml:fraud:7"
-    assert model_ref("azureml:fraud:7") == "azureml:fraud:7"
-    registry = "azureml://registries/r/models/m/versions/1"
-    assert model_ref(registry) == registry
-    assert model_ref(None) is None
-
-
-def test_client_options_point_mlclient_at_an_arm_override() -> None:
-    s = settings(arm_endpoint="https://127.0.0.1:8443/", ca_bundle="/tmp/ca.pem")
-    options = ml_client_options(s)
-    assert options["cloud"] == cloud_name(s.arm_endpoint or "") == "AutocanaryArm127_0_0_1_8443"
-    assert options["cloud_metadata"]["resource_manager"] == "https://127.0.0.1:8443/"
-    assert options["connection_verify"] == "/tmp/ca.pem"
-    assert options["retry_total"] == 0
-    assert "cloud" not in ml_client_options(settings())
 
 
 def test_the_client_is_built_once_per_instance() -> None:

@@ -1,0 +1,90 @@
+"""azure-ai-ml's endpoint and deployment entities in autocanary's terms. Pure: no SDK import.
+
+- A deployment's model: the service returns a workspace model as its ARM id; autocanary writes
+  it ``azureml:name:version`` (:func:`model_ref`); other references (registries) stay as
+  they are.
+- A provisioning state: the SDK gives enum members or plain strings; autocanary keeps Azure's
+  word (``Succeeded``, ``Creating``, ...).
+- An endpoint read (the endpoint entity and its deployment list) as an
+  :class:`~shared.model.EndpointInfo` (:func:`endpoint_info`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from shared.model import DeploymentInfo, EndpointInfo, ModelRef
+
+_MODEL_ARM_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
+    r"/workspaces/[^/]+/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    re.IGNORECASE,
+)
+_MODEL_SHORT = re.compile(r"^azureml:(?P<name>[^:/]+):(?P<version>[^:/]+)$", re.IGNORECASE)
+
+
+def model_ref(value: Any) -> str | None:
+    """A deployment's model as ``azureml:name:version`` when it is a workspace model (the
+    service returns the ARM id); other references (registries) as they are."""
+    if value is None:
+        return None
+    text = str(value)
+    m = _MODEL_ARM_ID.match(text) or _MODEL_SHORT.match(text)
+    return f"azureml:{m.group('name')}:{m.group('version')}" if m else text
+
+
+def same_model(a: Any, b: Any) -> bool:
+    ra, rb = model_ref(a), model_ref(b)
+    return ra is not None and rb is not None and ra.lower() == rb.lower()
+
+
+def workspace_model(value: Any) -> ModelRef | None:
+    """A deployment's model as a ModelRef when it is a workspace model, else None."""
+    m = _MODEL_SHORT.match(model_ref(value) or "")
+    return ModelRef(m.group("name"), m.group("version")) if m else None
+
+
+def provisioning_state(value: Any, default: str) -> str:
+    """A provisioning state as Azure spells it: the SDK gives enum members (str-valued enums
+    whose str() is ``DeploymentProvisioningState.SUCCEEDED``) or plain strings."""
+    if value is None or value == "":
+        return default
+    return str(getattr(value, "value", value))
+
+
+def int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> EndpointInfo:
+    """The endpoint ``ep`` (read as ``endpoint``) and its deployments: traffic zero-filled
+    over the deployments, zero mirror entries dropped."""
+    traffic_in = {str(k): int(v) for k, v in (ep.traffic or {}).items()}
+    infos: dict[str, DeploymentInfo] = {}
+    for dep in deployments:
+        name = str(dep.name)
+        infos[name] = DeploymentInfo(
+            name=name,
+            provisioning_state=provisioning_state(
+                getattr(dep, "provisioning_state", None), "Unknown"
+            ),
+            model=model_ref(getattr(dep, "model", None)),
+            instance_count=int_or_none(getattr(dep, "instance_count", None)),
+        )
+    traffic = {name: traffic_in.get(name, 0) for name in infos}
+    # Traffic naming a deployment the list did not return (a race with a delete) is kept:
+    # it is what Azure routes by.
+    traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
+    mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
+    return EndpointInfo(
+        name=str(ep.name or endpoint),
+        traffic=traffic,
+        mirror=mirror,
+        deployments=infos,
+        provisioning_state=provisioning_state(getattr(ep, "provisioning_state", None), "Succeeded"),
+    )
