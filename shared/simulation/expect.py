@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.simulation.runner import RunResult
+from shared.simulation.recorder import RunResult
 from shared.simulation.scenario import Expect
 
 

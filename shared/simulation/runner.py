@@ -8,17 +8,16 @@ does), operator actions through ``Engine.act`` and ``Engine.start`` (a refusal i
 per action), changes by hand straight on the fake endpoints. A ``crash`` arms a simulated kill
 for the next engine invocation that reaches its point; a registration or an alert whose
 invocation was killed is delivered again at the next tick (Event Grid and action groups retry
-what got no answer).
+what got no answer). What the run keeps of each step (decision lines, invariant checks, the
+trace, the summary) is :class:`shared.simulation.recorder.Recorder`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import machine
 from shared.clock import FakeClock
 from shared.errors import AutocanaryError
 from shared.fakes.autoscale import FakeAutoscale
@@ -26,9 +25,9 @@ from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.inputs import alert as decode_alert
-from shared.model import ModelRef, Rollout
+from shared.model import ModelRef
 from shared.operator_requests import StartRequest
-from shared.ports import Judge, RolloutQuery
+from shared.ports import Judge
 from shared.services import Engine
 from shared.simulation.crash import (
     Crasher,
@@ -39,9 +38,9 @@ from shared.simulation.crash import (
     CrashingStore,
     SimulatedKill,
 )
-from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
 from shared.simulation.judging import IncrementalJudge
-from shared.simulation.lines import Line, alert_body, decision_line, fmt_duration
+from shared.simulation.lines import Line, alert_body
+from shared.simulation.recorder import Recorder, RunResult
 from shared.simulation.scenario import ArmSpec, Event, Scenario
 from shared.simulation.scoring import SimSamples, SimScoring
 from shared.simulation.traffic import SimMetrics
@@ -51,20 +50,6 @@ WORKSPACE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sim"
     "/providers/Microsoft.MachineLearningServices/workspaces/sim"
 )
-MAX_VIOLATIONS = 50  # kept in the summary (the count is always exact)
-
-
-@dataclass
-class RunResult:
-    decisions: list[Line]
-    summary: dict[str, Any]
-    violations: list[Line]
-    trace: list[Line] = field(default_factory=list)
-    notes: list[Line] = field(default_factory=list)
-
-    @property
-    def reasons(self) -> list[str]:
-        return [str(d["reason"]) for d in self.decisions]
 
 
 class Simulation:
@@ -84,8 +69,6 @@ class Simulation:
         self.sc = scenario
         self.stop_when_idle = stop_when_idle
         self.trace_on = trace
-        self.check = check
-        self.sink = sink
         seed = scenario.seed if seed is None else seed
         self.clock = FakeClock(START)
         arm = scenario.arm
@@ -104,7 +87,6 @@ class Simulation:
         self.autoscale = FakeAutoscale()
         for dep, capacity in spec.autoscale.items():
             self.autoscale.add(spec.name, dep, capacity)
-        self.served_before = any(v > 0 for v in spec.traffic.values())
         self.metrics = SimMetrics(
             self.clock,
             self.endpoints,
@@ -133,15 +115,18 @@ class Simulation:
             scoring=SimScoring(self.metrics, seed),
             samples=SimSamples(),
         )
+        self.recorder = Recorder(
+            spec.name,
+            self.store,
+            self.endpoints,
+            start=START,
+            served_before=any(v > 0 for v in spec.traffic.values()),
+            check=check,
+            trace=trace,
+            sink=sink,
+        )
         self.refused: dict[str, int] = {}
-        self.decisions: list[Line] = []
-        self.violations: list[Line] = []
-        self.violation_count = 0
-        self.trace: list[Line] = []
-        self.notes: list[Line] = []
-        self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
         self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
-        self._writes = -1  # store transactions seen by the last step
         self._by_hand = False  # a manual change happened (sizing is then not checked)
         # the instances a deployment serving 100 % must run: the live one's (it may be scaled)
         self._least: int | None = spec.instance_count
@@ -171,12 +156,21 @@ class Simulation:
             now_s = t
             self._after_step(t, "tick")
             if self.trace_on:
-                self._trace(t)
+                self.recorder.trace_tick(t)
             idle = ei >= len(events) and not self._retry and not self._busy()
             if idle and self.stop_when_idle:
                 break
-        summary = self._summary(now_s, ticks)
-        return RunResult(self.decisions, summary, self.violations, self.trace, self.notes)
+        summary = self.recorder.summary(
+            sc,
+            clock=self.clock,
+            metrics=self.metrics,
+            autoscale=self.autoscale,
+            events=self.events,
+            refused=self.refused,
+            now_s=now_s,
+            ticks=ticks,
+        )
+        return self.recorder.result(summary)
 
     def _at(self, seconds: float) -> None:
         self.clock.set(START + timedelta(seconds=seconds))
@@ -185,16 +179,6 @@ class Simulation:
     def _busy(self) -> bool:
         return bool(self.store.active_endpoints())
 
-    def _emit(self, line: Line) -> None:
-        if self.sink is not None:
-            self.sink(line)
-
-    def _note(self, t: float, kind: str, **data: Any) -> None:
-        line = {"note": kind, "t": fmt_duration(t), **data}
-        self.notes.append(line)
-        if self.trace_on:
-            self._emit(line)
-
     def _invoke(self, what: str, call: Callable[[], Any]) -> tuple[bool, Any]:
         """One engine invocation (one process): True and the result, or False when killed."""
         self.crasher.begin()
@@ -202,7 +186,7 @@ class Simulation:
             return True, call()
         except SimulatedKill as kill:
             t = (self.clock.now() - START).total_seconds()
-            self._note(t, "crash", point=str(kill), during=what)
+            self.recorder.note(t, "crash", point=str(kill), during=what)
             return False, None
         finally:
             self.crasher.begin()
@@ -225,12 +209,12 @@ class Simulation:
                     "register", lambda: self.engine.on_model_registered(model)
                 )
             except AutocanaryError as exc:
-                self._note(t, "register_failed", model=model.asset_id, error=exc.to_dict())
+                self.recorder.note(t, "register_failed", model=model.asset_id, error=exc.to_dict())
                 return
             if not ok:
                 self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
             elif result is not None:
-                self._note(t, "registered", model=model.asset_id, **result.to_dict())
+                self.recorder.note(t, "registered", model=model.asset_id, **result.to_dict())
         elif ev.kind == "alert":
             target = d.get("target") or f"{WORKSPACE_ID}/onlineEndpoints/{name}"
             body = alert_body(target, d, self.clock.now())
@@ -238,12 +222,12 @@ class Simulation:
             try:
                 ok, results = self._invoke("alert", lambda: self.engine.on_alert(alert))
             except AutocanaryError as exc:
-                self._note(t, "alert_failed", error=exc.to_dict())
+                self.recorder.note(t, "alert_failed", error=exc.to_dict())
                 return
             if not ok:
                 self._retry.append((t + 1e-6, ev))  # redelivered at the next tick
             else:
-                self._note(t, "alert", results=[r.to_dict() for r in results])
+                self.recorder.note(t, "alert", results=[r.to_dict() for r in results])
         elif ev.kind == "operator":
             action = d["action"]
 
@@ -265,7 +249,7 @@ class Simulation:
                 self._invoke(action, act)
             except AutocanaryError as exc:
                 self.refused[action] = self.refused.get(action, 0) + 1
-                self._note(t, "refused", action=action, error=exc.to_dict())
+                self.recorder.note(t, "refused", action=action, error=exc.to_dict())
         elif ev.kind == "manual" and "scale" in d:
             # outside autocanary, but no reroute: the sizing invariant follows the live count
             dep, count = d["scale"]["deployment"], d["scale"]["instances"]
@@ -273,9 +257,9 @@ class Simulation:
                 self.endpoints.scale_deployment(name, dep, count)
                 if self.endpoints.snapshot(name).traffic.get(dep, 0) > 0:
                     self._least = count  # a live deployment: what its traffic needs now
-                self._note(t, "scaled", deployment=dep, instances=count)
+                self.recorder.note(t, "scaled", deployment=dep, instances=count)
             except AutocanaryError as exc:
-                self._note(t, "scale_refused", deployment=dep, error=exc.to_dict())
+                self.recorder.note(t, "scale_refused", deployment=dep, error=exc.to_dict())
         elif ev.kind == "manual":
             self._by_hand = True
             try:
@@ -283,9 +267,9 @@ class Simulation:
                     self.endpoints.delete_by_hand(name, d["delete_deployment"])
                 else:
                     self.endpoints.set_by_hand(name, d["traffic"], d["mirror"])
-                self._note(t, "manual", change=_jsonable(d))
+                self.recorder.note(t, "manual", change=_jsonable(d))
             except AutocanaryError as exc:
-                self._note(t, "manual_refused", change=_jsonable(d), error=exc.to_dict())
+                self.recorder.note(t, "manual_refused", change=_jsonable(d), error=exc.to_dict())
         elif ev.kind == "behaviour":
             self.metrics.set_behaviour(d["target"], d["behaviour"])
         elif ev.kind == "crash":
@@ -309,142 +293,9 @@ class Simulation:
             e.fail_calls = dict(arm.faults)
 
     # ------------------------------------------------------------------ after each step
-    def _rollouts(self) -> list[Rollout]:
-        q = RolloutQuery(endpoint=self.sc.endpoint.name, limit=1000)
-        return sorted(self.store.list_rollouts(q), key=lambda r: (r.created_at, r.id))
-
     def _after_step(self, t: float, step: str) -> None:
-        name = self.sc.endpoint.name
-        if self.check:
-            info = self.endpoints.snapshot(name)
-            # a change by hand may route everything to a small canary: not the engine's doing
-            least = None if self._by_hand else self._least
-            for v in endpoint_violations(
-                info, served_before=self.served_before, min_instances=least
-            ):
-                self._violation(t, step, v)
-        if self.store.transactions == self._writes:
-            return  # nothing was written: no new decision
-        self._writes = self.store.transactions
-        active = self.store.read(name).active
-        if active is not None and active.id in self._seen and self._seen[active.id] >= active.seq:
-            return  # the active rollout's status was refreshed; no decision was added
-        for r in self._rollouts():
-            if self._seen.get(r.id, 0) >= r.seq:
-                continue
-            records = self.store.decisions(name, r.id)
-            for rec in records:
-                if rec.seq > self._seen.get(r.id, 0):
-                    line = decision_line(rec, r, START)
-                    self.decisions.append(line)
-                    self._emit(line)
-            self._seen[r.id] = r.seq
-            if self.check:
-                for v in decision_violations(records, r):
-                    self._violation(t, step, v)
-
-    def _violation(self, t: float, step: str, v: Violation) -> None:
-        self.violation_count += 1
-        if len(self.violations) < MAX_VIOLATIONS:
-            self.violations.append({"t": fmt_duration(t), "after": step, **v.to_dict()})
-
-    def _trace(self, t: float) -> None:
-        info = self.endpoints.snapshot(self.sc.endpoint.name)
-        slot = self.store.read(self.sc.endpoint.name)
-        r = slot.active
-        line = {
-            "trace": {
-                "t": fmt_duration(t),
-                "traffic": {k: v for k, v in info.traffic.items() if v > 0},
-                "mirror": dict(info.mirror),
-                "deployments": {
-                    n: {"model": d.model, "provisioning_state": d.provisioning_state}
-                    for n, d in sorted(info.deployments.items())
-                },
-                "phase": r.phase.value if r else None,
-                "paused": r.paused if r else None,
-                "pause_reason": (r.pause_reason or None) if r else None,
-                "waiting": slot.waiting.model.asset_id if slot.waiting else None,
-            }
-        }
-        self.trace.append(line)
-        self._emit(line)
-
-    # ------------------------------------------------------------------ the end
-    def _summary(self, now_s: float, ticks: int) -> dict[str, Any]:
-        name = self.sc.endpoint.name
-        info = self.endpoints.snapshot(name)
-        rollouts = self._rollouts()
-        last = rollouts[-1] if rollouts else None
-        duration = None
-        if last is not None:
-            end = last.updated_at if last.phase.terminal and last.updated_at else self.clock.now()
-            duration = (end - last.created_at).total_seconds()
-        allowed = machine.allowed_actions(last) if last is not None else []
-        settled = last is not None and (
-            last.phase.terminal or (last.paused and bool(last.pause_reason) and bool(allowed))
-        )
-        served = self.metrics.served(name)
-        totals: dict[str, dict[str, int]] = {}
-        for cells in served.values():
-            for dep, cell in cells.items():
-                row = totals.setdefault(dep, {"requests": 0, "errors": 0, "live_requests": 0})
-                row["requests"] += cell.requests
-                row["errors"] += cell.errors
-                row["live_requests"] += cell.live_requests
-        canary_errors: dict[str, int] = {}
-        for r in rollouts:
-            if r.canary:
-                canary_errors[r.id] = sum(
-                    cells[r.canary].live_errors for cells in served.values() if r.canary in cells
-                )
-        return {
-            "scenario": self.sc.name,
-            "seed": self.sc.seed,
-            "phase": last.phase.value if last else None,
-            "reason": last.reason if last else None,
-            "paused": last.paused if last else None,
-            "rollout": last.id if last else None,
-            "model": last.model.asset_id if last else None,
-            "duration": fmt_duration(duration) if duration is not None else None,
-            "duration_s": duration,
-            "simulated": fmt_duration(now_s),
-            "ticks": ticks,
-            "traffic": {k: v for k, v in info.traffic.items() if v > 0},
-            "mirror": dict(info.mirror),
-            "deployments": [
-                {
-                    "name": n,
-                    "model": d.model,
-                    "provisioning_state": d.provisioning_state,
-                    "instance_count": d.instance_count,
-                }
-                for n, d in sorted(info.deployments.items())
-            ],
-            "autoscaled": self.autoscale.targets(name),
-            "allowed_actions": allowed,
-            "settled": settled,
-            "served": dict(sorted(totals.items())),
-            "refused": dict(sorted(self.refused.items())),
-            "rollouts": [
-                {
-                    "id": r.id,
-                    "model": r.model.asset_id,
-                    "phase": r.phase.value,
-                    "reason": r.reason,
-                    "paused": r.paused,
-                    "canary": r.canary,
-                    "baseline": r.baseline,
-                    "canary_errors_served": canary_errors.get(r.id, 0),
-                }
-                for r in rollouts
-            ],
-            "decisions": len(self.decisions),
-            "crashes": [n["point"] for n in self.notes if n["note"] == "crash"],
-            "events_published": self.events.types(),
-            "invariant_violations": self.violation_count,
-            "active": self.store.read(name).active is not None,
-        }
+        # a change by hand may route everything to a small canary: not the engine's doing
+        self.recorder.after_step(t, step, min_instances=None if self._by_hand else self._least)
 
 
 def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:

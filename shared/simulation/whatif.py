@@ -33,7 +33,8 @@ from shared.errors import InvalidInput, PolicyError
 from shared.judge import MIN_TAIL_REQUESTS
 from shared.policy import PolicySet, RolloutPolicy, load_policy_text
 from shared.ports import EndpointControl, MetricsQuery, MetricsSource
-from shared.simulation.runner import RunResult, Simulation
+from shared.simulation.recorder import RunResult
+from shared.simulation.runner import Simulation
 from shared.simulation.scenario import (
     ArmSpec,
     Behaviour,

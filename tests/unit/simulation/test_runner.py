@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.simulation.__main__ import main
-from shared.simulation.runner import Simulation, fmt_duration, run_scenario
+from shared.simulation.lines import fmt_duration
+from shared.simulation.runner import Simulation, run_scenario
 from shared.simulation.scenario import parse_scenario
 
 POLICY = """
