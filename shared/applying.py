@@ -1,15 +1,19 @@
 """Carrying out what the core decided: one call to Azure per effect, the lifecycle events of the
 slot's outbox to Event Grid, and notices to the chat channels. Functions over the ports (the
-engine passes its own); none of them decides anything.
+engine passes its own), and :class:`Applier`, which commits a transition and carries out its
+effects, handing a failed call back to the core; none of them decides anything.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared import machine
+from shared.decisionlog import log_decisions
 from shared.effects import (
     CopyAutoscale,
     CreateDeployment,
@@ -20,17 +24,20 @@ from shared.effects import (
     ScaleDeployment,
     SetTraffic,
 )
-from shared.errors import StaleState
+from shared.errors import StaleState, is_permanent
+from shared.machine import Transition
 from shared.model import Rollout
 from shared.ports import (
     AutoscaleControl,
+    Clock,
     EndpointControl,
     EventPublisher,
     RolloutStore,
     Slot,
     SlotWrite,
 )
-from shared.writes import MAX_ATTEMPTS
+from shared.ticking import error_dict
+from shared.writes import MAX_ATTEMPTS, transition_write
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
@@ -97,7 +104,7 @@ def send_outbox(store: RolloutStore, events: EventPublisher, slot: Slot) -> Slot
     return slot
 
 
-def clear_failure(store: RolloutStore, endpoint: str, rollout_id: str) -> None:
+def clear_failure_of(store: RolloutStore, endpoint: str, rollout_id: str) -> None:
     """Take a failure recorded on the rollout off it once its effects went through (the core
     says what that leaves); a rollout no longer active is left alone."""
     for _ in range(3):
@@ -111,3 +118,81 @@ def clear_failure(store: RolloutStore, endpoint: str, rollout_id: str) -> None:
             return
         except StaleState:
             continue
+
+
+@dataclass(frozen=True)
+class Applier:
+    """The engine's ports as a transition's commit and effects need them (the engine builds one
+    from its own when it needs it)."""
+
+    store: RolloutStore
+    endpoints: EndpointControl
+    autoscale: AutoscaleControl | None
+    events: EventPublisher
+    notifications: Notifications | None
+    clock: Clock
+
+    def commit(self, slot: Slot, t: Transition, now: datetime) -> Slot | None:
+        """Write the transition (its lifecycle events into the slot's outbox, in the same
+        write); the slot as written, or None when nothing changed."""
+        planned = transition_write(slot, t, now)
+        if planned is None:
+            return None
+        written = self.store.write(slot, planned)
+        log_decisions(planned.decisions, planned.rollouts)
+        return written
+
+    def apply(
+        self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True
+    ) -> BaseException | None:
+        """Apply the calls to Azure in order; a failed one is handed to the core
+        (``effect_failed``) and stops the others (the next reconcile re-issues them: every
+        effect is idempotent). Lifecycle events are not sent here: they were written to the
+        slot's outbox with the state they announce and go out from there (:func:`send_outbox`),
+        whatever the calls did. When every call went through, a failure left over is cleared.
+        Returns the failure, if one call failed."""
+        failed: BaseException | None = None
+        for effect in effects:
+            if failed is not None or isinstance(effect, PublishEvent):
+                continue
+            try:
+                apply_effect(self.endpoints, self.autoscale, r, effect)
+            except Exception as exc:
+                log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
+                self.record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
+                failed = exc
+        if failed is not None:
+            return failed
+        if clear_failure and r.failure:
+            clear_failure_of(self.store, r.endpoint, r.id)
+        return None
+
+    def record_failure(
+        self,
+        endpoint: str,
+        exc: BaseException,
+        *,
+        effect: Effect | None = None,
+        rollout_id: str | None = None,
+    ) -> None:
+        """Hand a failure to the core and write what it decides (best effort, bounded)."""
+        error = error_dict(exc)
+        for _ in range(3):
+            try:
+                slot = self.store.read(endpoint)
+                r = slot.active
+                if r is None or r.phase.terminal or (rollout_id and r.id != rollout_id):
+                    return
+                now = self.clock.now()
+                t = machine.effect_failed(r, error, now, effect=effect, permanent=is_permanent(exc))
+                stored = self.commit(slot, t, now)
+            except StaleState:
+                continue
+            except Exception:
+                log.exception("could not record the failure on %s", endpoint)
+                return
+            self.apply(t.rollout, t.effects, clear_failure=False)
+            if stored is not None:
+                announce(self.notifications, t.rollout, t.effects)
+                send_outbox(self.store, self.events, stored)
+            return

@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import applying, machine
+from shared import applying
 from shared.alerting import AlertResult, Alerts
 from shared.checks import compare_due, run_compare, run_smoke, smoke_due
 from shared.decisionlog import log_decisions
-from shared.effects import Effect, PublishEvent
 from shared.errors import (
     AutocanaryError,
     InvalidInput,
@@ -28,7 +27,7 @@ from shared.errors import (
 )
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
-from shared.machine import Admission, Transition, decide, start_waiting
+from shared.machine import Admission, decide, start_waiting
 from shared.model import (
     PROVISION_FAILED,
     Alert,
@@ -60,7 +59,7 @@ from shared.ports import (
 from shared.queries import Queries
 from shared.stage_reading import prefetch, read_stage
 from shared.ticking import ReconcileOutcome, TickPool, error_dict
-from shared.writes import MAX_ATTEMPTS, admission_write, transition_write
+from shared.writes import MAX_ATTEMPTS, admission_write
 
 if TYPE_CHECKING:
     from shared.notify.dispatch import Notifications
@@ -127,7 +126,7 @@ class Engine:
         written = self.store.write(slot, admission_write(slot, adm, event_id))
         log_decisions(adm.records, (adm.active,) if adm.active else ())
         if adm.active is not None:
-            self._apply(adm.active, adm.effects)
+            self._effects.apply(adm.active, adm.effects)
             applying.announce(self.notifications, adm.active, adm.effects)
         applying.send_outbox(self.store, self.events, written)
         if adm.outcome in ("start", "supersede"):
@@ -186,7 +185,7 @@ class Engine:
             )
         except Exception as exc:  # one endpoint's failure never stops the others
             log.exception("reconcile of %s failed", endpoint)
-            self._record_failure(endpoint, exc)
+            self._effects.record_failure(endpoint, exc)
             return ReconcileOutcome(endpoint, None, None, None, False, error_dict(exc))
 
     def _reconcile_quietly(self, endpoint: str) -> None:
@@ -244,11 +243,11 @@ class Engine:
             observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
             transition = decide(active, observation, now)
             try:
-                stored = self._commit(slot, transition, now)
+                stored = self._effects.commit(slot, transition, now)
             except StaleState:
                 prefetched = None
                 continue
-            failure = self._apply(transition.rollout, transition.effects)
+            failure = self._effects.apply(transition.rollout, transition.effects)
             if stored is not None:
                 applying.announce(self.notifications, transition.rollout, transition.effects)
                 applying.send_outbox(self.store, self.events, stored)
@@ -263,16 +262,6 @@ class Engine:
                 failure is not None and not is_permanent(failure),
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
-
-    def _commit(self, slot: Slot, t: Transition, now: datetime) -> Slot | None:
-        """Write the transition (its lifecycle events into the slot's outbox, in the same
-        write); the slot as written, or None when nothing changed."""
-        planned = transition_write(slot, t, now)
-        if planned is None:
-            return None
-        written = self.store.write(slot, planned)
-        log_decisions(planned.decisions, planned.rollouts)
-        return written
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -322,66 +311,16 @@ class Engine:
         except AutocanaryError as exc:
             return f"(logs unavailable: {exc.message})"
 
+    @property
+    def _effects(self) -> applying.Applier:
+        """The commit and effects of a transition, over the engine's ports as they are now."""
+        return applying.Applier(
+            self.store, self.endpoints, self.autoscale, self.events, self.notifications, self.clock
+        )
+
     def prefetch(self, slots: Mapping[str, Slot]) -> dict[str, Sequence[Minute]]:
         """The stage minutes of these slots' judgeable rollouts, in one metrics batch."""
         return prefetch(self.metrics, slots, self.clock.now())
-
-    # ------------------------------------------------------------------ effects
-    def _apply(
-        self, r: Rollout, effects: Sequence[Effect], *, clear_failure: bool = True
-    ) -> BaseException | None:
-        """Apply the calls to Azure in order; a failed one is handed to the core
-        (``effect_failed``) and stops the others (the next reconcile re-issues them: every
-        effect is idempotent). Lifecycle events are not sent here: they were written to the
-        slot's outbox with the state they announce and go out from there
-        (:func:`shared.applying.send_outbox`),
-        whatever the calls did. When every call went through, a failure left over is cleared.
-        Returns the failure, if one call failed."""
-        failed: BaseException | None = None
-        for effect in effects:
-            if failed is not None or isinstance(effect, PublishEvent):
-                continue
-            try:
-                applying.apply_effect(self.endpoints, self.autoscale, r, effect)
-            except Exception as exc:
-                log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
-                self._record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
-                failed = exc
-        if failed is not None:
-            return failed
-        if clear_failure and r.failure:
-            applying.clear_failure(self.store, r.endpoint, r.id)
-        return None
-
-    def _record_failure(
-        self,
-        endpoint: str,
-        exc: BaseException,
-        *,
-        effect: Effect | None = None,
-        rollout_id: str | None = None,
-    ) -> None:
-        """Hand a failure to the core and write what it decides (best effort, bounded)."""
-        error = error_dict(exc)
-        for _ in range(3):
-            try:
-                slot = self.store.read(endpoint)
-                r = slot.active
-                if r is None or r.phase.terminal or (rollout_id and r.id != rollout_id):
-                    return
-                now = self.clock.now()
-                t = machine.effect_failed(r, error, now, effect=effect, permanent=is_permanent(exc))
-                stored = self._commit(slot, t, now)
-            except StaleState:
-                continue
-            except Exception:
-                log.exception("could not record the failure on %s", endpoint)
-                return
-            self._apply(t.rollout, t.effects, clear_failure=False)
-            if stored is not None:
-                applying.announce(self.notifications, t.rollout, t.effects)
-                applying.send_outbox(self.store, self.events, stored)
-            return
 
     # ------------------------------------------------------------------ alerts
     def on_alert(self, alert: Alert) -> list[AlertResult]:
