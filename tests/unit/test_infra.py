@@ -16,7 +16,7 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
-from shared.settings import SETTINGS
+from shared.settings_catalogue import SETTINGS
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TFVARS_EXAMPLE = INFRA / "terraform.tfvars.example"
