@@ -4,22 +4,22 @@ container only."""
 
 from __future__ import annotations
 
-from tests.unit.test_infra import ML, _local
+from tests.unit.infra_config import ML, local
 
 
 def test_custom_role_may_read_the_endpoint_keys() -> None:
-    assert f"{ML}/onlineEndpoints/listKeys/action" in _local("endpoint_actions")
+    assert f"{ML}/onlineEndpoints/listKeys/action" in local("endpoint_actions")
 
 
 def test_identity_reads_the_data_collection_container_only_when_it_is_given() -> None:
-    optional = _local("optional_role_assignments")
+    optional = local("optional_role_assignments")
     assert 'role = "Storage Blob Data Reader"' in optional
     assert "scope = var.data_collection_container_id" in optional
     assert "var.data_collection_container_id != null" in optional
 
 
 def test_the_container_url_app_setting_is_built_from_the_container_id() -> None:
-    settings = _local("optional_app_settings")
+    settings = local("optional_app_settings")
     assert "AUTOCANARY_DATA_COLLECTION_CONTAINER_URL" in settings
     assert ".blob.core.windows.net/" in settings
-    assert "storageAccounts/(?P<account>" in _local("data_collection_parts")
+    assert "storageAccounts/(?P<account>" in local("data_collection_parts")

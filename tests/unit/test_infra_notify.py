@@ -4,29 +4,29 @@ OpenTelemetry path on, so decision records keep their custom dimensions."""
 
 from __future__ import annotations
 
-from tests.unit.test_infra import _app_settings, _local, _resource
+from tests.unit.infra_config import app_settings, local, resource
 
 
 def test_webhook_settings_are_key_vault_references() -> None:
-    settings = _local("notification_app_settings")
+    settings = local("notification_app_settings")
     assert "for name, uri in var.notification_webhook_secrets" in settings
     assert "@Microsoft.KeyVault(SecretUri=${uri})" in settings
-    assert "local.notification_app_settings" in _local("optional_app_settings")
+    assert "local.notification_app_settings" in local("optional_app_settings")
 
 
 def test_key_vault_references_are_resolved_as_the_apps_identity() -> None:
-    props = _resource("azapi_resource", "function_app")["body"]["properties"]
+    props = resource("azapi_resource", "function_app")["body"]["properties"]
     assert props["keyVaultReferenceIdentity"] == "${azurerm_user_assigned_identity.app.id}"
 
 
 def test_identity_may_read_the_vaults_secrets_only_when_notifications_are_set() -> None:
-    optional = _local("optional_role_assignments")
+    optional = local("optional_role_assignments")
     assert 'role = "Key Vault Secrets User"' in optional
     assert "scope = var.notification_key_vault_id" in optional
     assert "length(var.notification_webhook_secrets) > 0" in optional
 
 
 def test_worker_opentelemetry_is_on_for_the_decision_logger() -> None:
-    settings = _app_settings()
+    settings = app_settings()
     assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
     assert settings["PYTHON_AZURE_MONITOR_LOGGER_NAME"] == "autocanary.decisions"
