@@ -21,7 +21,7 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.judge import ScriptedJudge
 from shared.fakes.metrics import FakeMetrics
 from shared.judge.types import Minute
-from shared.model import EndpointInfo
+from shared.observation import EndpointInfo
 from shared.policy import PolicySet, load_policy_text
 from shared.ports import MetricsQuery
 from shared.services import Engine

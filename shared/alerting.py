@@ -17,7 +17,7 @@ from shared.errors import (
     TransientUpstreamError,
 )
 from shared.inputs import deployment_of, endpoint_of
-from shared.model import Alert, Command
+from shared.observation import Alert, Command
 
 if TYPE_CHECKING:
     from shared.engine_core import EngineCore

@@ -9,7 +9,8 @@ import logging
 
 from shared.errors import AutocanaryError
 from shared.judge.agreement import Agreement, Outputs, agreement, parse_outputs
-from shared.model import PROVISIONED, EndpointInfo, Phase, Rollout
+from shared.model import PROVISIONED, Phase, Rollout
+from shared.observation import EndpointInfo
 from shared.ports import InputSamples, ScoreAnswer, Scoring
 from shared.smoke import SmokeResponse, SmokeResult
 

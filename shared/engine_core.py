@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shared.machine import Admission
-    from shared.model import Command
     from shared.notify.dispatch import Notifications
+    from shared.observation import Command
     from shared.policy import PolicySet
     from shared.ports import Clock, RolloutStore, Slot
 

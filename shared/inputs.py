@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import InvalidInput
-from shared.model import Alert, ModelRef, parse_time
+from shared.model import ModelRef, parse_time
+from shared.observation import Alert
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"

@@ -2,7 +2,7 @@
 
 The engine reads the stage's settled minutes (:mod:`shared.settle`), asks the judge with
 :func:`judge_settings` and hands both to ``decide`` in the observation's
-:class:`~shared.model.Judging`; :func:`assess` turns them, with the absolute guardrails
+:class:`~shared.observation.Judging`; :func:`assess` turns them, with the absolute guardrails
 (:mod:`shared.guardrails`), into an :class:`Assessment`: rollback, promote, hold, or no data
 (which is never a pass). The state machine (:mod:`shared.machine`) decides the transition.
 """
@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from shared import guardrails
 from shared.judge.types import JudgeSettings, Verdict
-from shared.model import Observation, Phase, Rollout, iso
+from shared.model import Phase, Rollout, iso
+from shared.observation import Observation
 from shared.reasons import (
     JUDGE_HOLD,
     JUDGE_PROMOTE,

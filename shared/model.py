@@ -1,5 +1,5 @@
-"""The rollout domain: phases, the rollout record, what the engine observes (its effects are
-:mod:`shared.effects`).
+"""The rollout domain: phases, the model version, the rollout record and its decisions (what the
+engine observes is :mod:`shared.observation`, its effects :mod:`shared.effects`).
 
 Pure values: no I/O, no Azure imports. Everything here round-trips through plain JSON-able
 dicts (``to_dict``/``from_dict``) so the store can keep it and the HTTP API can show it.
@@ -13,14 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from shared.errors import InvalidInput
-from shared.judge.agreement import Agreement
-from shared.judge.types import Minute, Verdict
 from shared.policy_fields import policy_from_dict
 from shared.rollout_policy import RolloutPolicy
-from shared.smoke import SmokeResult
 
 
 class Phase(StrEnum):
@@ -135,89 +132,6 @@ def deployment_name(model_name: str, version: str, taken: frozenset[str] = froze
         candidate = name[: 32 - len(tail)].rstrip("-") + tail
         n += 1
     return candidate
-
-
-# ---------------------------------------------------------------------------------- observe
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    name: str
-    provisioning_state: str
-    model: str | None = None
-    instance_count: int | None = None
-
-
-@dataclass(frozen=True)
-class EndpointInfo:
-    """The live endpoint, as Azure reports it (traffic and mirror as percent maps)."""
-
-    name: str
-    traffic: Mapping[str, int]
-    mirror: Mapping[str, int]
-    deployments: Mapping[str, DeploymentInfo]
-    provisioning_state: str = "Succeeded"
-
-    def live_traffic(self) -> dict[str, int]:
-        """Traffic without zero entries (Azure lists deployments at 0 on GET)."""
-        return {k: int(v) for k, v in self.traffic.items() if int(v) > 0}
-
-    def live_mirror(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self.mirror.items() if int(v) > 0}
-
-    def live_deployment(self) -> str | None:
-        live = self.live_traffic()
-        return max(live, key=lambda k: (live[k], k)) if live else None
-
-
-CommandKind = Literal["pause", "resume", "promote", "rollback", "abort", "alert", "supersede"]
-OPERATOR_ACTIONS = ("pause", "resume", "promote", "rollback", "abort")
-
-
-@dataclass(frozen=True)
-class Command:
-    """An instruction from outside the timer: an operator, an alert, or a newer version."""
-
-    kind: CommandKind
-    reason: str
-    actor: str = "operator"
-    full: bool = False
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # alert: the deployments its firing time series name (its ``deployment`` dimension);
-    # empty when the alert is about the whole endpoint.
-    deployments: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Judging:
-    """What the engine read to judge the stage this tick (see :mod:`shared.settle`).
-
-    minutes:      the settled minutes the verdict and the guardrails rest on, oldest first
-    readings:     the settle reading to keep on the rollout for the next tick
-    evidence:     which minutes were used (and which were not yet settled), errors counted
-    unavailable:  why the metrics source could not answer (no data), or None
-    step_s:       the length of one metric minute in seconds
-    """
-
-    minutes: tuple[Minute, ...] = ()
-    readings: Mapping[str, Any] = field(default_factory=dict)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    unavailable: str | None = None
-    step_s: float = 60.0
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the engine sees at one reconcile: the endpoint, the judge's verdict, logs, and
-    what was read to judge (None when the stage was not judged this tick)."""
-
-    endpoint: EndpointInfo | None
-    verdict: Verdict | None = None
-    logs: str | None = None
-    command: Command | None = None
-    judging: Judging | None = None
-    smoke: SmokeResult | None = None  # the smoke test's answers, when one was due and sent
-    compare: Agreement | None = None  # the shadow's answers compared, when due and run
 
 
 # ---------------------------------------------------------------------------------- records
@@ -449,20 +363,3 @@ class Waiting:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Waiting:
         return cls(ModelRef.from_dict(raw["model"]), policy_from_dict(raw["policy"]))
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A decoded Azure Monitor alert (common alert schema)."""
-
-    alert_id: str
-    rule: str
-    condition: str  # Fired | Resolved
-    targets: tuple[str, ...]
-    severity: str = ""
-    fired_at: str = ""
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # values of the firing time series' ``deployment`` dimension; empty: the whole endpoint
-    deployments: tuple[str, ...] = ()
-    # targets refused while decoding: (their log rendering, why)
-    rejected_targets: tuple[tuple[str, str], ...] = ()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
 from shared.machine import Admission
-from shared.model import OPERATOR_ACTIONS, Command, DecisionRecord, ModelRef, Rollout, Waiting, iso
+from shared.model import DecisionRecord, ModelRef, Rollout, Waiting, iso
+from shared.observation import OPERATOR_ACTIONS, Command
 from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
 from shared.writes import MAX_ATTEMPTS
 

@@ -13,8 +13,9 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from shared.effects import CreateDeployment, OutboxEvent
 from shared.judge.types import Carried, JudgeSettings, Minute, Verdict
-from shared.model import DecisionRecord, EndpointInfo, ModelRef, Phase, Rollout, Waiting
+from shared.model import DecisionRecord, ModelRef, Phase, Rollout, Waiting
 from shared.notify.channels import Channel
+from shared.observation import EndpointInfo
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")

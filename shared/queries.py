@@ -20,7 +20,8 @@ from typing import Any
 from shared import explain, machine
 from shared import reasons as R
 from shared.errors import AutocanaryError, NotFound
-from shared.model import DecisionRecord, EndpointInfo, Phase, Rollout, Waiting, iso
+from shared.model import DecisionRecord, Phase, Rollout, Waiting, iso
+from shared.observation import EndpointInfo
 from shared.ports import Clock, EndpointControl, IgnoredEvent, Page, RolloutQuery, RolloutStore
 from shared.series import expand
 

@@ -28,17 +28,8 @@ from shared.errors import (
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
 from shared.machine import Admission, decide, start_waiting
-from shared.model import (
-    PROVISION_FAILED,
-    Alert,
-    Command,
-    EndpointInfo,
-    Judging,
-    ModelRef,
-    Observation,
-    Phase,
-    Rollout,
-)
+from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
+from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
 from shared.ports import (

@@ -15,7 +15,8 @@ from shared.carry import carried
 from shared.errors import AutocanaryError, NoData
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, judging_start, stage_key, watch_guarded
-from shared.model import EndpointInfo, Judging, Phase, Rollout
+from shared.model import Phase, Rollout
+from shared.observation import EndpointInfo, Judging
 from shared.ports import Judge, MetricsQuery, MetricsSource, Slot
 from shared.settle import settle
 

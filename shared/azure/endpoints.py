@@ -70,7 +70,7 @@ from shared.azure.ml_entities import (
 )
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound
-from shared.model import EndpointInfo
+from shared.observation import EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
 if TYPE_CHECKING:

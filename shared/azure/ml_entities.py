@@ -6,7 +6,7 @@
 - A provisioning state: the SDK gives enum members or plain strings; autocanary keeps Azure's
   word (``Succeeded``, ``Creating``, ...).
 - An endpoint read (the endpoint entity and its deployment list) as an
-  :class:`~shared.model.EndpointInfo` (:func:`endpoint_info`).
+  :class:`~shared.observation.EndpointInfo` (:func:`endpoint_info`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from shared.model import DeploymentInfo, EndpointInfo, ModelRef
+from shared.model import ModelRef
+from shared.observation import DeploymentInfo, EndpointInfo
 
 _MODEL_ARM_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"

@@ -34,7 +34,7 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import DeploymentInfo, EndpointInfo
+from shared.observation import DeploymentInfo, EndpointInfo
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
 from shared.effects import CreateDeployment
 from shared.errors import AzureBusy, InvalidInput, NotFound
-from shared.model import DeploymentInfo, EndpointInfo
+from shared.observation import DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
 

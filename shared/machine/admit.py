@@ -13,16 +13,8 @@ from shared.errors import PhaseConflict
 from shared.machine.commands import RETRYABLE, allowed_actions
 from shared.machine.decide import decide
 from shared.machine.records import Transition, _record
-from shared.model import (
-    Command,
-    DecisionRecord,
-    ModelRef,
-    Observation,
-    Phase,
-    Rollout,
-    Waiting,
-    iso,
-)
+from shared.model import DecisionRecord, ModelRef, Phase, Rollout, Waiting, iso
+from shared.observation import Command, Observation
 from shared.policy import RolloutPolicy
 from shared.reasons import (
     ADMITTED,

@@ -35,15 +35,8 @@ from typing import Any
 from shared.effects import ScaleDeployment
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _pause, _record, _status
-from shared.model import (
-    PROVISION_FAILED,
-    PROVISIONED,
-    EndpointInfo,
-    Phase,
-    Rollout,
-    iso,
-    parse_time,
-)
+from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, iso, parse_time
+from shared.observation import EndpointInfo
 from shared.policy import RolloutPolicy
 from shared.reasons import CANARY_SCALE_FAILED, CANARY_SCALING
 

@@ -11,15 +11,8 @@ from shared.errors import PhaseConflict
 from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
 from shared.machine.traffic import _baseline_going, _start_stage
-from shared.model import (
-    OPERATOR_ACTIONS,
-    Command,
-    EndpointInfo,
-    Observation,
-    Phase,
-    Rollout,
-    Waiting,
-)
+from shared.model import Phase, Rollout, Waiting
+from shared.observation import OPERATOR_ACTIONS, Command, EndpointInfo, Observation
 from shared.reasons import (
     ABORTED_BY_OPERATOR,
     ALERT_FIRED,

@@ -30,15 +30,8 @@ from shared.machine.traffic import (
     _split_evidence,
     _start_stage,
 )
-from shared.model import (
-    PROVISION_FAILED,
-    PROVISIONED,
-    EndpointInfo,
-    Observation,
-    Phase,
-    Rollout,
-    deployment_name,
-)
+from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, deployment_name
+from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
     DEPLOYMENT_REQUESTED,
     ENDPOINT_MISSING,

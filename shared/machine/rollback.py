@@ -9,7 +9,8 @@ from typing import Any
 from shared.effects import DeleteAutoscale, DeleteDeployment, Effect, SetTraffic
 from shared.machine.records import Transition, _event, _goto, _status
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
-from shared.model import EndpointInfo, Phase, Rollout
+from shared.model import Phase, Rollout
+from shared.observation import EndpointInfo
 from shared.reasons import (
     CANARY_DELETING,
     ENDED,

@@ -10,12 +10,8 @@ from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
-from shared.model import (
-    EndpointInfo,
-    Observation,
-    Phase,
-    Rollout,
-)
+from shared.model import Phase, Rollout
+from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
     EV_SUCCEEDED,
     JUDGE_HOLD,

@@ -11,7 +11,8 @@ from shared.effects import CopyAutoscale, Effect, SetTraffic
 from shared.machine.capacity import gate
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _event, _goto
-from shared.model import EndpointInfo, Phase, Rollout, iso
+from shared.model import Phase, Rollout, iso
+from shared.observation import EndpointInfo
 from shared.reasons import DEPLOYMENT_MISSING, EV_STAGE, MANUAL_CHANGE, TRAFFIC_CONFIRMED
 
 # ------------------------------------------------------------------------------ traffic

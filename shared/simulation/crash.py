@@ -18,7 +18,8 @@ from typing import Any
 
 from shared.effects import CreateDeployment
 from shared.judge.types import Minute
-from shared.model import DecisionRecord, EndpointInfo, Rollout
+from shared.model import DecisionRecord, Rollout
+from shared.observation import EndpointInfo
 from shared.ports import (
     AutoscaleControl,
     AutoscaleSetting,

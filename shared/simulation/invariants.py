@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.model import DecisionRecord, EndpointInfo, Rollout
+from shared.model import DecisionRecord, Rollout
+from shared.observation import EndpointInfo
 
 SERVING = frozenset({"Succeeded", "Updating", "Scaling"})
 NOT_ROUTABLE = frozenset({"Failed", "Canceled", "Deleting"})

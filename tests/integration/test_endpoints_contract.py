@@ -19,7 +19,8 @@ from shared.effects import CreateDeployment
 from shared.errors import AzureBusy, AzureRuleViolation, NotFound, TransientUpstreamError
 from shared.fakes.clocked_endpoints import ClockedEndpoints
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import EndpointInfo, ModelRef
+from shared.model import ModelRef
+from shared.observation import EndpointInfo
 from shared.ports import EndpointControl
 
 pytestmark = pytest.mark.integration

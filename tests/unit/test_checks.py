@@ -23,7 +23,8 @@ from shared.checks import (
 )
 from shared.errors import NoData, NotFound
 from shared.fakes.scoring import FakeSamples, FakeScoring, ok_answer
-from shared.model import DeploymentInfo, EndpointInfo, ModelRef, Phase, Rollout
+from shared.model import ModelRef, Phase, Rollout
+from shared.observation import DeploymentInfo, EndpointInfo
 from shared.policy import RolloutPolicy
 from shared.policy_checks import ComparePolicy, SmokePolicy
 from shared.ports import ScoreAnswer

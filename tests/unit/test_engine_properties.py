@@ -44,7 +44,8 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.model import Alert, Phase
+from shared.model import Phase
+from shared.observation import Alert
 from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery, Slot, SlotWrite
 from tests.engine_support import WORKSPACE_ID, World, make_world

@@ -12,7 +12,8 @@ from shared.effects import CreateDeployment, DeleteDeployment, Effect, PublishEv
 from shared.errors import PhaseConflict
 from shared.fakes.endpoints import FakeEndpoints
 from shared.judge.types import Verdict
-from shared.model import Command, ModelRef, Observation, Phase, Rollout, Waiting, deployment_name
+from shared.model import ModelRef, Phase, Rollout, Waiting, deployment_name
+from shared.observation import Command, Observation
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

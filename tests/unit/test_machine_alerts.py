@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from shared import machine as m
-from shared.model import Command, Phase
+from shared.model import Phase
+from shared.observation import Command
 from tests.unit.test_machine import HOLD, PROMOTE, Sim, policy
 
 

@@ -22,7 +22,8 @@ from shared.fakes.autoscale import FakeAutoscale
 from shared.fakes.endpoints import FakeEndpoints
 from shared.judge.types import Verdict
 from shared.machine.capacity import canary_target
-from shared.model import Command, ModelRef, Observation, Phase, Rollout
+from shared.model import ModelRef, Phase, Rollout
+from shared.observation import Command, Observation
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

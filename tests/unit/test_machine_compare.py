@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from shared import machine as m
 from shared.judge.agreement import Agreement
 from shared.judge.types import Verdict
-from shared.model import DeploymentInfo, EndpointInfo, ModelRef, Observation, Phase, Rollout
+from shared.model import ModelRef, Phase, Rollout
+from shared.observation import DeploymentInfo, EndpointInfo, Observation
 from shared.policy import RolloutPolicy, Stage
 from shared.policy_checks import ComparePolicy
 from shared.reasons import COMPARE_AGREES, COMPARE_DISAGREES, SHADOW_COMPLETE

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from shared import machine as m
 from shared.effects import CreateDeployment
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import ModelRef, Observation, Phase
+from shared.model import ModelRef, Phase
+from shared.observation import Observation
 from shared.policy import RolloutPolicy, Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

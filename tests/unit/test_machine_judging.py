@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from shared import machine as m
 from shared.judge.types import Minute, Verdict
 from shared.judging import judge_settings, stage_key
-from shared.model import Command, Judging, Observation, Phase
+from shared.model import Phase
+from shared.observation import Command, Judging, Observation
 from shared.policy import Guardrails, Stage
 from tests.unit.test_machine import HOLD, PROMOTE, ROLLBACK, Sim, policy
 

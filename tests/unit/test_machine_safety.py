@@ -7,7 +7,8 @@ import pytest
 from shared import machine as m
 from shared.effects import CreateDeployment
 from shared.errors import PhaseConflict
-from shared.model import Command, ModelRef, Phase, Waiting
+from shared.model import ModelRef, Phase, Waiting
+from shared.observation import Command
 from tests.unit.test_machine import PROMOTE, T0, Sim, policy
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from shared import machine as m
 from shared.effects import CreateDeployment, DeleteDeployment, SetTraffic
 from shared.fakes.endpoints import FakeEndpoints
-from shared.model import ModelRef, Observation, Phase, Rollout
+from shared.model import ModelRef, Phase, Rollout
+from shared.observation import Observation
 from shared.policy import RolloutPolicy, Stage
 from shared.policy_checks import SmokePolicy
 from shared.reasons import (

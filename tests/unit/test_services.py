@@ -6,7 +6,8 @@ import pytest
 
 from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
-from shared.model import Alert, Phase
+from shared.model import Phase
+from shared.observation import Alert
 from shared.ports import RolloutQuery
 from tests.engine_support import WORKSPACE_ID, make_world
 

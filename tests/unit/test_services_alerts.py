@@ -6,7 +6,8 @@ import pytest
 
 from shared import machine as m
 from shared.errors import TransientUpstreamError
-from shared.model import Alert, Phase
+from shared.model import Phase
+from shared.observation import Alert
 from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
 
 CASED_POLICY = POLICY.replace("endpoint: fraud\n", "endpoint: Fraud-Scoring\n")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.model import DecisionRecord, DeploymentInfo, EndpointInfo, Phase
+from shared.model import DecisionRecord, Phase
+from shared.observation import DeploymentInfo, EndpointInfo
 from shared.simulation import invariants as inv
 
 
