@@ -25,11 +25,21 @@ canary-only lognormal noise ``L`` (mean 1), by quadrature over its log scale:
 and the baseline's counts do not depend on the canary's truth, so they drop out. The level is
 set from ``rollouts`` simulated good canaries (Monte Carlo; at 20000 the realised level is
 within about 0.15 points of alpha) and the power measured on as many bad ones.
+
+The ceiling is a bound minute by minute: the test that reaches it at minute 7 is not the one
+that reaches it at minute 16, and no single rule need reach both. So beside it stands a rule
+(:func:`wald`): Wald's sequential probability ratio test of the same two laws, knowing all the
+oracle knows, rolling back the first minute its likelihood ratio crosses a threshold set so that
+a good canary is rolled back exactly alpha of the time over ``LEVEL_SPAN`` times the horizon
+(the ratio drifts down under a good canary, so later crossings are negligible: a level for a
+stage of any length, as the judge's is). What it detects, and how soon, is what the best-informed
+rule valid at any horizon gets; a figure beyond it is one a rule reaches by not staying within
+alpha at every horizon (or by spending alpha on this horizon alone).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +49,7 @@ from bench._judge_sim import FloatArray, IntArray, Scenario, Series, Truth, simu
 NODES = 1201  # grid points over the noise's log scale, z in [-Z_SPAN, Z_SPAN]
 Z_SPAN = 10.0
 ROLLOUTS = 20_000
+LEVEL_SPAN = 4  # Wald's threshold: level alpha over this many horizons of good-canary minutes
 
 
 @dataclass(frozen=True)
@@ -109,16 +120,20 @@ def log_ratio(s: Series, scenario: Scenario, truth: Truth) -> FloatArray:
     return out
 
 
+def _check(scenario: Scenario, truth: Truth, alpha: float) -> None:
+    if not supported(scenario):
+        raise ValueError(f"no oracle for scenario {scenario.name!r}: its law is not written down")
+    if truth.good or truth.latency != 1.0:
+        raise ValueError("the oracle is of detection: truth must be an error regression")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+
+
 def ceiling(
     scenario: Scenario, truth: Truth, alpha: float, seed: int, rollouts: int = ROLLOUTS
 ) -> Ceiling:
     """The Neyman-Pearson ceiling of the scenario's bad cell ``truth`` at level ``alpha``."""
-    if not supported(scenario):
-        raise ValueError(f"no oracle for scenario {scenario.name!r}: its law is not written down")
-    if truth.good or truth.latency != 1.0:
-        raise ValueError("the ceiling is of detection: truth must be an error regression")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    _check(scenario, truth, alpha)
     good = simulate(scenario, Truth(), rollouts, seed)
     bad = simulate(scenario, truth, rollouts, seed + 1)
     null, alt = log_ratio(good, scenario, truth), log_ratio(bad, scenario, truth)
@@ -129,16 +144,91 @@ def ceiling(
     return Ceiling(alpha=alpha, power=tuple(power), rollouts=rollouts)
 
 
+@dataclass(frozen=True)
+class Wald:
+    """Wald's test of a cell's two laws at its exact level (see the module docstring): the
+    share of bad canaries rolled back by the horizon, and the median / p90 minute of the
+    rollback over every rollout (None: after the horizon), as the benchmark's rows count."""
+
+    alpha: float
+    threshold: float  # on the log likelihood ratio
+    false_rollbacks: float  # good canaries rolled back within the horizon
+    detected: float
+    median_minutes_all: float | None
+    p90_minutes_all: float | None
+    rollouts: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "alpha": self.alpha,
+            "rollouts": self.rollouts,
+            "log_threshold": round(self.threshold, 4),
+            "false_rollbacks_by_horizon": round(self.false_rollbacks, 4),
+            "detected_by_horizon": round(self.detected, 4),
+            "median_minutes_all": self.median_minutes_all,
+            "p90_minutes_all": self.p90_minutes_all,
+        }
+
+
+def first_crossing(ratio: FloatArray, threshold: float) -> IntArray:
+    """Per rollout, the minute index at which the log ratio first reaches ``threshold``
+    (-1: never)."""
+    hit = ratio >= threshold
+    out: IntArray = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+    return out
+
+
+def wald(
+    scenario: Scenario, truth: Truth, alpha: float, seed: int, rollouts: int = ROLLOUTS
+) -> Wald:
+    """Wald's sequential test of the cell's bad law ``truth`` against the good one, its
+    threshold the good canaries' (1 - alpha) quantile of the ratio's maximum over
+    ``LEVEL_SPAN`` horizons."""
+    _check(scenario, truth, alpha)
+    horizon = scenario.minutes
+    long = replace(scenario, minutes=horizon * LEVEL_SPAN)
+    weights, _ = scenario.weights()
+    if len(set(weights.tolist())) > 1:
+        # a staged scenario's later minutes have a weight the long run would have to invent
+        raise ValueError(f"no Wald level for scenario {scenario.name!r}: its split changes")
+    null = log_ratio(simulate(long, Truth(), rollouts, seed), long, truth)
+    threshold = float(np.quantile(null.max(axis=1), 1.0 - alpha, method="higher"))
+    alt = first_crossing(
+        log_ratio(simulate(scenario, truth, rollouts, seed + 1), scenario, truth), threshold
+    )
+    minutes = np.where(alt >= 0, alt + 1, horizon + 1)
+
+    def censored(value: float) -> float | None:
+        return float(value) if value <= horizon else None
+
+    return Wald(
+        alpha=alpha,
+        threshold=threshold,
+        false_rollbacks=float((first_crossing(null[:, :horizon], threshold) >= 0).mean()),
+        detected=float((alt >= 0).mean()),
+        median_minutes_all=censored(float(np.median(minutes))),
+        p90_minutes_all=censored(float(np.percentile(minutes, 90))),
+        rollouts=rollouts,
+    )
+
+
 def beyond(ceiling_: dict[str, Any], row: dict[str, Any]) -> dict[str, bool]:
     """Which of a row's detection figures no rule within the ceiling's false-rollback budget can
     reach (``ceiling_``: :meth:`Ceiling.to_dict`): a detection rate whose 95 % interval lies
     wholly above the ceiling, or a median / p90 time to detect before its bound (the row's
     times over every rollout; None: after the horizon). Keyed by the row's figure."""
-    out = {"rollback_rate": bool(row["rollback_ci95"][0] > ceiling_["detected_by_horizon"])}
-    for key, bound_key in (
-        ("median_minutes_all", "median_minutes_at_least"),
-        ("p90_minutes_all", "p90_minutes_at_least"),
-    ):
-        bound, value = ceiling_[bound_key], row[key]
+    return _beyond(ceiling_, row, "median_minutes_at_least", "p90_minutes_at_least")
+
+
+def beyond_wald(wald_: dict[str, Any], row: dict[str, Any]) -> dict[str, bool]:
+    """Which of a row's detection figures are better than Wald's test knowing the law
+    (``wald_``: :meth:`Wald.to_dict`), by the same reading as :func:`beyond`."""
+    return _beyond(wald_, row, "median_minutes_all", "p90_minutes_all")
+
+
+def _beyond(bound_: dict[str, Any], row: dict[str, Any], median: str, p90: str) -> dict[str, bool]:
+    out = {"rollback_rate": bool(row["rollback_ci95"][0] > bound_["detected_by_horizon"])}
+    for key, bound_key in (("median_minutes_all", median), ("p90_minutes_all", p90)):
+        bound, value = bound_[bound_key], row[key]
         out[key] = value is not None and (bound is None or value < bound)
     return out

@@ -28,7 +28,9 @@ rate (``bench._judge_matched``), and the detection goals are checked against tha
 Each error-only bad cell whose law the oracle writes down also gets its ceiling
 (``bench._judge_oracle``): the Neyman-Pearson bound on how often and how soon any rule with at
 most alpha false rollbacks can detect it, and the goals say which of savvi's figures lie beyond
-it, out of reach within the false-rollback goal.
+it, out of reach within the false-rollback goal, and Wald's test knowing the law (the
+best-informed rule valid at any stage length) beside it, with the goals marking savvi's figures
+that lie within the ceiling but beyond that rule.
 
 The replay reads a recorded series (see ``shared.judge.replay``) and prints one JSON line per
 minute with the decision the judge would have taken then, and its evidence.
@@ -46,7 +48,7 @@ from typing import Any
 
 from bench._judge_matched import label as matched_label
 from bench._judge_matched import matched_alpha
-from bench._judge_oracle import ceiling, supported
+from bench._judge_oracle import ceiling, supported, wald
 from bench._judge_paired import Outcome, paired_differences
 from bench._judge_report import (
     OURS,
@@ -319,6 +321,10 @@ def add_ceilings(all_cells: Sequence[Cell], results: list[dict[str, Any]], seed:
             continue
         c = ceiling(cell.scenario, cell.truth, ALPHA, seed + 1000 * j + 500)
         results[j]["ceiling"] = c.to_dict()
+        weights, _ = cell.scenario.weights()
+        if len(set(weights.tolist())) == 1:
+            w = wald(cell.scenario, cell.truth, ALPHA, seed + 1000 * j + 700)
+            results[j]["wald"] = w.to_dict()
 
 
 def replay(path: str, out: Callable[[str], None]) -> None:

@@ -9,11 +9,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench._judge_oracle import Ceiling, beyond, ceiling, log_likelihood, log_ratio
+from bench._judge_oracle import (
+    Ceiling,
+    Wald,
+    beyond,
+    beyond_wald,
+    ceiling,
+    first_crossing,
+    log_likelihood,
+    log_ratio,
+    wald,
+)
 from bench._judge_report import OURS, SAVVI, ceilings_markdown, goals, goals_markdown
 from bench._judge_rules import ours
 from bench._judge_sim import Scenario, Truth, simulate
-from bench.judge import OD_10, STAGED
+from bench.judge import OD_10, STAGED, STAGED_STEADY
 from shared.judge import JudgeSettings
 
 NOISY = Scenario("noisy", 15, ((0, 0.10),), overdispersion_sd=1.0)
@@ -138,3 +148,64 @@ def test_the_goals_say_which_savvi_figures_no_rule_within_the_budget_reaches() -
     assert "| detection >= savvi's | NO | - | - | NO: beyond the ceiling |" in table
     assert "| time to detect (median) <= savvi's | NO | - | - | yes |" in table
     assert "| noisy; errors x2 | 80.0 %; 3 / never |" in ceilings_markdown([cell])
+
+
+def test_wald_rolls_back_at_the_first_minute_its_ratio_reaches_the_threshold() -> None:
+    ratio = np.array([[0.5, 2.0, 1.0], [0.1, 0.2, 0.3], [3.0, 0.0, 5.0]])
+    assert first_crossing(ratio, 2.0).tolist() == [1, -1, 0]
+
+
+def test_walds_test_holds_its_level_on_fresh_good_canaries_over_long_stages() -> None:
+    # the threshold is set on one simulation of good canaries over four horizons; on another,
+    # a good canary is rolled back at most alpha of the time over those four horizons
+    alpha, rollouts = 0.05, 4000
+    w = wald(NOISY, Truth(error=2.0), alpha, seed=11, rollouts=rollouts)
+    long = Scenario("noisy, long", 4 * NOISY.minutes, ((0, 0.10),), overdispersion_sd=1.0)
+    fresh = log_ratio(simulate(long, Truth(), rollouts, seed=99), long, Truth(error=2.0))
+    slack = 5 * math.sqrt(alpha * (1 - alpha) / rollouts)
+    assert float((first_crossing(fresh, w.threshold) >= 0).mean()) <= alpha + slack
+    assert w.false_rollbacks <= alpha + 1e-9  # within the horizon: fewer than over four
+
+
+def test_walds_test_never_detects_more_by_any_minute_than_the_ceiling() -> None:
+    # it is a rule within the budget, so the most powerful test bounds it minute by minute
+    rollouts = 5000
+    c = ceiling(NOISY, Truth(error=2.0), 0.01, seed=5, rollouts=rollouts)
+    w = wald(NOISY, Truth(error=2.0), 0.01, seed=7, rollouts=rollouts)
+    s = simulate(NOISY, Truth(error=2.0), rollouts, seed=8)
+    crossed = first_crossing(log_ratio(s, NOISY, Truth(error=2.0)), w.threshold)
+    for t in range(NOISY.minutes):
+        by_t = float(((crossed >= 0) & (crossed <= t)).mean())
+        p = c.power[t]
+        assert by_t <= p + 3 * math.sqrt(max(p * (1 - p), 0.01) / rollouts) + 1e-9
+    assert w.detected <= c.power[-1] + 0.02
+
+
+def test_walds_test_refuses_a_staged_scenario_and_a_good_truth() -> None:
+    with pytest.raises(ValueError, match="split changes"):
+        wald(STAGED_STEADY, Truth(error=1.5), 0.01, seed=1, rollouts=10)
+    with pytest.raises(ValueError, match="regression"):
+        wald(OD_10, Truth(), 0.01, seed=1, rollouts=10)
+
+
+def test_a_peer_figure_better_than_walds_test_is_marked_so_in_the_goals() -> None:
+    c = Ceiling(alpha=0.01, power=(0.3, 0.6, 0.8, 0.9, 0.99), rollouts=20000).to_dict()
+    w = Wald(0.01, 4.0, 0.008, 0.95, 3.0, None, 20000).to_dict()
+    assert beyond_wald(
+        w, {"rollback_ci95": [0.96, 0.99], "median_minutes_all": 2.0, "p90_minutes_all": 4.0}
+    ) == {
+        "rollback_rate": True,  # its interval lies above Wald's 0.95
+        "median_minutes_all": True,  # 2 is before Wald's 3
+        "p90_minutes_all": True,  # Wald never reaches 9/10 within the horizon
+    }
+    us = _row(OURS, 0.9, [0.85, 0.93], 3.0, None)
+    peer = {**_row(SAVVI, 0.98, [0.96, 0.99], 3.0, 4.0), "peer": True}
+    cell = {"cell": "noisy; errors x2", "good": False, "rows": [us, peer], "ceiling": c, "wald": w}
+    (entry,) = goals([cell])
+    table = goals_markdown([entry])
+    assert (
+        "| detection >= savvi's | NO | - | - | yes, but beyond Wald's test knowing the law |"
+        in (table)
+    )
+    assert "| time to detect (median) <= savvi's | yes | - | - | yes |" in table
+    assert "| noisy; errors x2 | 99.0 %; 2 / 4 | 95.0 %; 3 / never |" in ceilings_markdown([cell])
