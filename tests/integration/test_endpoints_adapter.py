@@ -1,0 +1,103 @@
+"""MLEndpointControl alone on the emulator: its retries, scaled workers, ARM reads and the pacer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from emulator.testing import app_settings
+from shared.azure import retry
+from shared.errors import TransientUpstreamError
+from tests.integration.endpoints_world import FAST, emulator_world
+
+pytestmark = pytest.mark.integration
+
+
+# ------------------------------------------------------------------ the adapter only
+
+
+def test_adapter_is_the_only_retry_loop_and_rides_out_a_blip(emulator_conn: Any) -> None:
+    """With our retries off one throttled answer fails the call (the SDK's own retry policy is
+    off too); with them on, two throttled answers in a row are ridden out."""
+    from emulator.testing import admin_request
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    world = emulator_world(emulator_conn)
+    name = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(name)
+    settings = app_settings(emulator_conn)
+    single = MLEndpointControl(settings, build_credential(settings), retry_policy=retry.NO_RETRY)
+
+    def throttle(count: int) -> None:
+        fault = {"kind": "429", "rate": 1.0, "count": count, "retry_after": 0}
+        admin_request(emulator_conn, "PUT", "faults/arm", fault)
+
+    try:
+        throttle(1)
+        with pytest.raises(TransientUpstreamError) as info:
+            single.get_endpoint(name)
+        assert info.value.details["status"] == 429
+        admin_request(emulator_conn, "DELETE", "faults/arm")
+        throttle(2)
+        assert world.control.get_endpoint(name).live_traffic() == {"blue": 100}
+        assert admin_request(emulator_conn, "GET", "faults")["arm"][0]["remaining"] == 0
+    finally:
+        admin_request(emulator_conn, "DELETE", "faults/arm")
+
+
+def test_a_scaled_deployment_runs_that_many_workers_on_the_emulator(emulator_conn: Any) -> None:
+    from emulator.testing import admin_request
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    world.control.scale_deployment(ep, "blue", 2)
+    world.settle(ep, "blue")
+    state = admin_request(emulator_conn, "GET", "state")
+    (endpoint,) = [e for e in state["endpoints"] if e["name"] == ep]
+    (blue,) = [d for d in endpoint["deployments"] if d["name"] == "blue"]
+    assert (blue["instance_count"], blue["ready_instances"]) == (2, 2)
+
+
+class _ObservingPacer(retry.Pacer):
+    """A pacer recording the reads-left header of every ARM answer it is fed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str | None] = []
+
+    def observe(self, headers: Any) -> None:
+        self.seen.append(None if headers is None else headers.get(retry.ARM_READS_HEADER))
+        super().observe(headers)
+
+
+def test_an_endpoint_read_is_two_arm_reads_or_one_with_a_listing_and_feeds_the_pacer(
+    emulator_conn: Any,
+) -> None:
+    """A read sends the endpoint GET and the deployment list; with a listing of the workspace,
+    only the deployment list. Every answer carries x-ms-ratelimit-remaining-subscription-reads
+    to the pacer."""
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    world = emulator_world(emulator_conn)
+    name = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(name)
+    settings = app_settings(emulator_conn)
+    pacer = _ObservingPacer()
+    fresh = MLEndpointControl(settings, build_credential(settings), retry_policy=FAST, pacer=pacer)
+    fresh.get_endpoint(name)  # the client's first use may read more (the workspace)
+    before = len(pacer.seen)
+    assert fresh.get_endpoint(name).live_traffic() == {"blue": 100}
+    assert len(pacer.seen) - before == 2
+    listed = MLEndpointControl(
+        settings, build_credential(settings), retry_policy=FAST, pacer=pacer, listing_ttl_s=60
+    )
+    listed.get_endpoint(name)
+    before = len(pacer.seen)
+    assert listed.get_endpoint(name).live_traffic() == {"blue": 100}
+    assert len(pacer.seen) - before == 1
+    assert all(value is not None and value.isdigit() for value in pacer.seen)
