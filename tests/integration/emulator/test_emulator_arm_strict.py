@@ -1,8 +1,6 @@
-"""The emulator's ARM surface is as strict as Azure's, each behaviour on by default and each
-with an option to turn it off (README, "Emulator"); stock azure-ai-ml still works against it.
+"""The emulator's ARM strictness and its off switches: api-versions, 409, 404, quota, throttling."""
 
-Sources are cited next to each behaviour in emulator/arm_versions.py and emulator/arm_model.py.
-"""
+# Sources are cited next to each behaviour in emulator/arm_versions.py and emulator/arm_model.py.
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from arm_requests import arm, arm_url, deployment_body
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emulator_helpers import admin_request, create_endpoint, make_deployment
 
@@ -21,8 +20,6 @@ from emulator.arm_model import MAX_DEPLOYMENTS_PER_ENDPOINT, Strictness
 from emulator.connection import Connection
 from emulator.samples import CODE_DIR, MODELS_DIR
 from emulator.testing import running_emulator
-
-DEPLOYMENT_API = "2023-04-01-preview"  # what azure-ai-ml 1.35 sends for deployments
 
 
 def _register(conn: Connection) -> None:
@@ -74,44 +71,6 @@ def _ml(conn: Connection) -> Any:
     return ml_client(conn)
 
 
-def _url(conn: Connection, path: str, api: str | None = DEPLOYMENT_API) -> str:
-    base = (
-        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}{path}"
-    )
-    return base if api is None else f"{base}?api-version={api}"
-
-
-def _arm(
-    conn: Connection, method: str, path: str, body: Any = None, api: str | None = DEPLOYMENT_API
-) -> requests.Response:
-    return requests.request(
-        method,
-        _url(conn, path, api),
-        json=body,
-        headers={"Authorization": "Bearer test"},
-        verify=conn.cert_path,
-        timeout=30,
-    )
-
-
-def _deployment_body(conn: Connection, **props: Any) -> dict[str, Any]:
-    ws = _url(conn, "", None).split(conn.arm_url.rstrip("/"))[1]
-    return {
-        "location": conn.location,
-        "sku": {"name": "Default", "capacity": 1},
-        "properties": {
-            "endpointComputeType": "Managed",
-            "model": f"{ws}/models/fraud/versions/1",
-            "codeConfiguration": {
-                "codeId": f"{ws}/codes/score/versions/1",
-                "scoringScript": "score.py",
-            },
-            **props,
-        },
-    }
-
-
 def _endpoint(ml: Any) -> str:
     name = "ep-" + uuid.uuid4().hex[:10]
     create_endpoint(ml, name)
@@ -144,8 +103,8 @@ def test_api_version_unknown_to_the_resource_type_is_refused_as_arm_does(
     strict: Connection,
 ) -> None:
     """2019-05-01 has workspaces but no onlineEndpoints (no mfe.json in that api-version)."""
-    assert _arm(strict, "GET", "", api="2019-05-01").status_code == 200
-    resp = _arm(strict, "GET", "/onlineEndpoints", api="2019-05-01")
+    assert arm(strict, "GET", "", api="2019-05-01").status_code == 200
+    resp = arm(strict, "GET", "/onlineEndpoints", api="2019-05-01")
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["code"] == "NoRegisteredProviderFound"
@@ -154,26 +113,24 @@ def test_api_version_unknown_to_the_resource_type_is_refused_as_arm_does(
 
 
 def test_missing_or_malformed_api_version_is_refused(strict: Connection) -> None:
-    missing = _arm(strict, "GET", "/onlineEndpoints", api=None)
+    missing = arm(strict, "GET", "/onlineEndpoints", api=None)
     assert (missing.status_code, missing.json()["error"]["code"]) == (
         400,
         "MissingApiVersionParameter",
     )
-    bad = _arm(strict, "GET", "/onlineEndpoints", api="latest")
+    bad = arm(strict, "GET", "/onlineEndpoints", api="latest")
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "InvalidApiVersionParameter")
 
 
 def test_a_write_with_a_refused_api_version_changes_nothing(strict: Connection) -> None:
     name = "ep-" + uuid.uuid4().hex[:10]
     body = {"location": strict.location, "properties": {"authMode": "Key"}}
-    assert (
-        _arm(strict, "PUT", f"/onlineEndpoints/{name}", body, api="2020-01-01").status_code == 400
-    )
-    assert _arm(strict, "GET", f"/onlineEndpoints/{name}").status_code == 404
+    assert arm(strict, "PUT", f"/onlineEndpoints/{name}", body, api="2020-01-01").status_code == 400
+    assert arm(strict, "GET", f"/onlineEndpoints/{name}").status_code == 404
 
 
 def test_api_version_check_can_be_turned_off(lenient: Connection) -> None:
-    assert _arm(lenient, "GET", "/onlineEndpoints", api="2019-05-01").status_code == 200
+    assert arm(lenient, "GET", "/onlineEndpoints", api="2019-05-01").status_code == 200
 
 
 # ---------------------------------------------------------------- busy endpoint: 409
@@ -203,13 +160,9 @@ def test_deployment_create_while_the_endpoint_is_updating_is_409(strict: Connect
 def test_deployment_update_while_it_is_creating_is_409(strict: Connection) -> None:
     ml = _ml(strict)
     name = _endpoint(ml)
-    first = _arm(
-        strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", _deployment_body(strict)
-    )
+    first = arm(strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", deployment_body(strict))
     assert first.status_code == 201
-    again = _arm(
-        strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", _deployment_body(strict)
-    )
+    again = arm(strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", deployment_body(strict))
     assert again.status_code == 409
     assert "Creating provisioning state" in again.json()["error"]["message"]
 
@@ -249,16 +202,14 @@ def test_busy_conflicts_can_be_turned_off(lenient: Connection) -> None:
 def test_a_new_deployment_answers_404_briefly_after_its_create(strict: Connection) -> None:
     ml = _ml(strict)
     name = _endpoint(ml)
-    resp = _arm(
-        strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", _deployment_body(strict)
-    )
+    resp = arm(strict, "PUT", f"/onlineEndpoints/{name}/deployments/blue", deployment_body(strict))
     assert resp.status_code == 201
     assert resp.json()["properties"]["provisioningState"] == "Creating"
     with pytest.raises(ResourceNotFoundError):
         ml.online_deployments.get("blue", name)
     assert [d.name for d in ml.online_deployments.list(name)] == []
     # ...and then it is there, still Creating or already Succeeded.
-    dep = _eventually(lambda: _arm(strict, "GET", f"/onlineEndpoints/{name}/deployments/blue").ok)
+    dep = _eventually(lambda: arm(strict, "GET", f"/onlineEndpoints/{name}/deployments/blue").ok)
     assert dep
     assert [d.name for d in ml.online_deployments.list(name)] == ["blue"]
 
@@ -266,8 +217,8 @@ def test_a_new_deployment_answers_404_briefly_after_its_create(strict: Connectio
 def test_hidden_after_create_can_be_turned_off(lenient: Connection) -> None:
     ml = _ml(lenient)
     name = _endpoint(ml)
-    resp = _arm(
-        lenient, "PUT", f"/onlineEndpoints/{name}/deployments/blue", _deployment_body(lenient)
+    resp = arm(
+        lenient, "PUT", f"/onlineEndpoints/{name}/deployments/blue", deployment_body(lenient)
     )
     assert resp.status_code == 201
     assert ml.online_deployments.get("blue", name).provisioning_state == "Creating"
@@ -287,10 +238,8 @@ def test_a_deployment_past_the_quota_is_refused_and_not_created(strict: Connecti
     name = _endpoint(ml)
     for dep in ("blue", "green"):
         path = f"/onlineEndpoints/{name}/deployments/{dep}"
-        assert _arm(strict, "PUT", path, _deployment_body(strict)).status_code == 201
-    third = _arm(
-        strict, "PUT", f"/onlineEndpoints/{name}/deployments/red", _deployment_body(strict)
-    )
+        assert arm(strict, "PUT", path, deployment_body(strict)).status_code == 201
+    third = arm(strict, "PUT", f"/onlineEndpoints/{name}/deployments/red", deployment_body(strict))
     assert third.status_code == 400
     assert third.json()["error"]["details"][0]["code"] == "QuotaExceeded"
     time.sleep(1.1)  # past the 404 window of the two others
@@ -298,85 +247,7 @@ def test_a_deployment_past_the_quota_is_refused_and_not_created(strict: Connecti
     assert names == ["blue", "green"]
 
 
-# ---------------------------------------------------------------- data collection
-
-
-def _collector() -> Any:
-    from azure.ai.ml.entities import DataCollector, DeploymentCollection
-
-    return DataCollector(
-        collections={
-            "model_inputs": DeploymentCollection(enabled="true"),
-            "model_outputs": DeploymentCollection(enabled="false"),
-        },
-        sampling_rate=0.5,
-        rolling_rate="hour",
-    )
-
-
-def test_data_collection_reads_back_as_arm_ids_of_the_data_assets_the_sdk_registered(
-    emulator: Connection, ml: Any, endpoint_name: str, assets: dict[str, str]
-) -> None:
-    create_endpoint(ml, endpoint_name)
-    ml.online_deployments.begin_create_or_update(
-        make_deployment(endpoint_name, "blue", assets["good"], data_collector=_collector())
-    ).result()
-    body = _arm(emulator, "GET", f"/onlineEndpoints/{endpoint_name}/deployments/blue").json()
-    colls = body["properties"]["dataCollector"]["collections"]
-    data_name = f"{endpoint_name}-blue-model_inputs"
-    assert (
-        colls["model_inputs"]["dataId"]
-        == _url(emulator, f"/data/{data_name}/versions/1", None).split(
-            emulator.arm_url.rstrip("/")
-        )[1]
-    )
-    assert colls["model_inputs"]["dataCollectionMode"] == "Enabled"
-    assert colls["model_outputs"]["dataCollectionMode"] == "Disabled"
-    assert body["properties"]["dataCollector"]["rollingRate"] == "Hour"
-    data = _arm(emulator, "GET", f"/data/{data_name}/versions/1").json()
-    assert data["properties"]["dataUri"].endswith(
-        f"/paths/modelDataCollector/{endpoint_name}/blue/model_inputs"
-    )
-    got = ml.online_deployments.get("blue", endpoint_name).data_collector.collections
-    assert isinstance(got["model_inputs"].data, str)  # what azure-ai-ml gives back
-    assert got["model_inputs"].enabled == "true"
-
-
-def test_data_versions_are_immutable_as_the_sdk_expects(emulator: Connection) -> None:
-    """Same content again: accepted; other content: 409 whose message says 'already exists'
-    (azure-ai-ml then GETs the existing version)."""
-    name = "d" + uuid.uuid4().hex[:8]
-    body = {"properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/x/paths/a"}}
-    assert _arm(emulator, "PUT", f"/data/{name}/versions/1", body).status_code == 201
-    assert _arm(emulator, "PUT", f"/data/{name}/versions/1", body).status_code == 200
-    other = {"properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/x/paths/b"}}
-    resp = _arm(emulator, "PUT", f"/data/{name}/versions/1", other)
-    assert resp.status_code == 409
-    assert "already exists" in resp.json()["error"]["message"]
-    stored = _arm(emulator, "GET", f"/data/{name}/versions/1").json()
-    assert stored["properties"]["dataUri"].endswith("/paths/a")
-
-
-def test_a_collection_naming_unknown_data_is_refused_and_creates_nothing(
-    emulator: Connection, ml: Any, endpoint_name: str, assets: dict[str, str]
-) -> None:
-    create_endpoint(ml, endpoint_name)
-    ws = _url(emulator, "", None).split(emulator.arm_url.rstrip("/"))[1]
-    collector = {
-        "collections": {
-            "model_inputs": {
-                "dataCollectionMode": "Enabled",
-                "dataId": f"{ws}/data/no-such-data/versions/1",
-            }
-        }
-    }
-    body = _deployment_body(emulator, dataCollector=collector)
-    resp = _arm(emulator, "PUT", f"/onlineEndpoints/{endpoint_name}/deployments/blue", body)
-    assert resp.status_code == 404
-    assert (
-        _arm(emulator, "GET", f"/onlineEndpoints/{endpoint_name}/deployments/blue").status_code
-        == 404
-    )
+# ---------------------------------------------------------------- ARM read throttling
 
 
 def test_arm_reads_carry_the_reads_left_and_an_empty_bucket_answers_429(
@@ -387,7 +258,7 @@ def test_arm_reads_carry_the_reads_left_and_an_empty_bucket_answers_429(
     with running_emulator(tmp_path, extra_args=["--arm-read-throttle"]) as conn:
         session = requests.Session()
         session.headers["Authorization"] = "Bearer test"
-        url = _url(conn, "/onlineEndpoints", "2024-04-01")
+        url = arm_url(conn, "/onlineEndpoints", "2024-04-01")
         first = session.get(url, timeout=30, verify=conn.cert_path)
         left = [int(first.headers["x-ms-ratelimit-remaining-subscription-reads"])]
         assert first.status_code == 200 and left[0] < 250

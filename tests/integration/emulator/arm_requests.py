@@ -1,0 +1,49 @@
+"""Raw ARM requests to the emulator's workspace (requests, not azure-ai-ml) for the ARM tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from emulator.connection import Connection
+
+DEPLOYMENT_API = "2023-04-01-preview"  # what azure-ai-ml 1.35 sends for deployments
+
+
+def arm_url(conn: Connection, path: str, api: str | None = DEPLOYMENT_API) -> str:
+    base = (
+        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}{path}"
+    )
+    return base if api is None else f"{base}?api-version={api}"
+
+
+def arm(
+    conn: Connection, method: str, path: str, body: Any = None, api: str | None = DEPLOYMENT_API
+) -> requests.Response:
+    return requests.request(
+        method,
+        arm_url(conn, path, api),
+        json=body,
+        headers={"Authorization": "Bearer test"},
+        verify=conn.cert_path,
+        timeout=30,
+    )
+
+
+def deployment_body(conn: Connection, **props: Any) -> dict[str, Any]:
+    ws = arm_url(conn, "", None).split(conn.arm_url.rstrip("/"))[1]
+    return {
+        "location": conn.location,
+        "sku": {"name": "Default", "capacity": 1},
+        "properties": {
+            "endpointComputeType": "Managed",
+            "model": f"{ws}/models/fraud/versions/1",
+            "codeConfiguration": {
+                "codeId": f"{ws}/codes/score/versions/1",
+                "scoringScript": "score.py",
+            },
+            **props,
+        },
+    }
