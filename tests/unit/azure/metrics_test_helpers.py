@@ -35,11 +35,18 @@ def series(meta: dict[str, str], points: dict[int, float], field: str) -> TimeSe
 
 
 def result(endpoint: str, metrics: dict[str, list[TimeSeriesElement]]) -> MetricsQueryResult:
+    return resource_result(rid(endpoint), metrics)
+
+
+def resource_result(
+    resource_id: str, metrics: dict[str, list[TimeSeriesElement]]
+) -> MetricsQueryResult:
+    """One resource's answer: each metric's time series, as the SDK parses it."""
     return MetricsQueryResult(
         timespan="x",
         metrics=[
             Metric(
-                id=f"{rid(endpoint)}/providers/Microsoft.Insights/metrics/{name}",
+                id=f"{resource_id}/providers/Microsoft.Insights/metrics/{name}",
                 type="Microsoft.Insights/metrics",
                 name=name,
                 unit="Count",

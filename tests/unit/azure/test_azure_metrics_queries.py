@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.monitor.querymetrics import Metric, MetricsQueryResult
+from azure.monitor.querymetrics import MetricsQueryResult
 from azure_test_helpers import http_error
 from metrics_test_helpers import (
     FAST,
@@ -17,6 +17,7 @@ from metrics_test_helpers import (
     counts,
     minute,
     q,
+    resource_result,
     rid,
     series,
     source,
@@ -120,22 +121,7 @@ class DeploymentMetricsClient:
             else:
                 ts = [series({}, {1: 450.0}, "average")] if dep == "green" else []
                 metrics = {n: ts if n == "RequestLatency_P95" else [] for n in kw["metric_names"]}
-            out.append(
-                MetricsQueryResult(
-                    timespan="x",
-                    metrics=[
-                        Metric(
-                            id=f"{r}/providers/Microsoft.Insights/metrics/{name}",
-                            type="Microsoft.Insights/metrics",
-                            name=name,
-                            unit="Count",
-                            timeseries=t,
-                            display_description="",
-                        )
-                        for name, t in metrics.items()
-                    ],
-                )
-            )
+            out.append(resource_result(r, metrics))
         return out
 
 
