@@ -43,10 +43,11 @@ def rollout(
     )
 
 
-def decision(rid: str, seq: int, **evidence: Any) -> DecisionRecord:
+def decision(rid: str, seq: int, at: datetime | None = None, **evidence: Any) -> DecisionRecord:
+    """A StageHeld decision, ``seq`` minutes after T0 unless ``at`` says when."""
     return DecisionRecord(
         seq=seq,
-        at=T0 + timedelta(minutes=seq),
+        at=T0 + timedelta(minutes=seq) if at is None else at,
         rollout_id=rid,
         phase_from=Phase.CANARY,
         phase_to=Phase.CANARY,

@@ -16,9 +16,10 @@ from shared.azure.tables import TableRolloutStore
 from shared.clock import FakeClock
 from shared.errors import InvalidInput, StaleState
 from shared.fakes.store import InMemoryRolloutStore
-from shared.model import DecisionRecord, ModelRef, Phase, Rollout
+from shared.model import ModelRef, Phase, Rollout
 from shared.policy import RolloutPolicy
 from shared.ports import IgnoredEvent, RolloutQuery, RolloutStore, Slot, SlotWrite
+from tests.integration.store_contract_support import decision
 
 pytestmark = pytest.mark.integration
 
@@ -41,21 +42,6 @@ def rollout(
         updated_at=at,
         stage=0 if phase is Phase.CANARY else -1,
         traffic={"blue": 90, f"fraud-v{rid}": 10},
-    )
-
-
-def decision(rid: str, seq: int, at: datetime) -> DecisionRecord:
-    return DecisionRecord(
-        seq=seq,
-        at=at,
-        rollout_id=rid,
-        phase_from=Phase.CANARY,
-        phase_to=Phase.CANARY,
-        stage_from=0,
-        stage_to=0,
-        reason="StageHeld",
-        message=f"decision {seq}",
-        evidence={},
     )
 
 
