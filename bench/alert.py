@@ -67,10 +67,11 @@ rules:
 """
 
 
-def alert_payload(stack: Stack, rule: str) -> dict[str, Any]:
+def alert_payload(stack: Stack, rule: str, canary: str) -> dict[str, Any]:
     """A Fired metric alert on the endpoint in the common alert schema (MicrosoftDocs
     azure-monitor-docs articles/azure-monitor/alerts/alerts-common-schema.md), with the target
-    id lower-cased as the service sends it."""
+    id lower-cased as the service sends it, its firing time series the canary's (its
+    ``deployment`` dimension: an alert about another deployment rolls nothing back)."""
     conn = stack.emulator
     target = (
         f"/subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}/providers/"
@@ -105,7 +106,7 @@ def alert_payload(stack: Stack, rule: str) -> dict[str, Any]:
                             "operator": "GreaterThan",
                             "threshold": "200",
                             "timeAggregation": "Average",
-                            "dimensions": [{"name": "deployment", "value": "bench"}],
+                            "dimensions": [{"name": "deployment", "value": canary}],
                             "metricValue": 320.0,
                         }
                     ],
@@ -185,7 +186,7 @@ class Bench:
 
     def over_http(self) -> dict[str, float]:
         canary = self.start_canary()
-        payload = alert_payload(self.stack, "bench-http")
+        payload = alert_payload(self.stack, "bench-http", canary)
         sent = time.time()
         reply = self.stack.app.api("POST", "alerts", payload)
         answered = time.time()
@@ -204,7 +205,7 @@ class Bench:
         import azure.functions as func
 
         canary = self.start_canary()
-        body = json.dumps(alert_payload(self.stack, "bench-inproc")).encode()
+        body = json.dumps(alert_payload(self.stack, "bench-inproc", canary)).encode()
         request = func.HttpRequest(
             method="POST",
             url="http://localhost/api/alerts",

@@ -21,6 +21,7 @@ import ssl
 import sys
 import tempfile
 import time
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,12 @@ import aiohttp
 
 from emulator.connection import Connection
 from emulator.samples import CODE_DIR, MODELS_DIR
-from emulator.testing import admin_request, running_emulator
+from emulator.testing import (
+    SAMPLE_ENVIRONMENT,
+    admin_request,
+    arm_deployment_body,
+    running_emulator,
+)
 
 PAYLOAD = json.dumps({"data": [[0.5, 1.0, 1.5]]}).encode()
 ENDPOINT = "bench-ep"
@@ -64,9 +70,17 @@ def _arm(conn: Connection, method: str, path: str, body: Any = None) -> Any:
 
 
 def _wait(conn: Connection, path: str, timeout: float = 60.0) -> None:
+    """Poll until ``path`` has provisioned. A resource just created answers 404 for a short
+    while, as in ARM (the emulator does too, by default): that is "not yet", not a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = _arm(conn, "GET", path)["properties"]["provisioningState"]
+        try:
+            state = _arm(conn, "GET", path)["properties"]["provisioningState"]
+        except urllib.error.HTTPError as err:
+            if err.code != 404:
+                raise
+            time.sleep(0.1)
+            continue
         if state == "Succeeded":
             return
         if state == "Failed":
@@ -84,10 +98,6 @@ def deploy(conn: Connection, max_concurrent: int) -> tuple[str, int]:
         "models",
         {"name": "fraud", "version": "1", "path": str(MODELS_DIR / "fraud-v1")},
     )
-    ws = (
-        f"/subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
-    )
     ep_path = f"onlineEndpoints/{ENDPOINT}"
     _arm(conn, "PUT", ep_path, {"location": conn.location, "properties": {"authMode": "Key"}})
     _wait(conn, ep_path)
@@ -96,24 +106,15 @@ def deploy(conn: Connection, max_concurrent: int) -> tuple[str, int]:
         conn,
         "PUT",
         dep_path,
-        {
-            "location": conn.location,
-            "sku": {"name": "Default", "capacity": 1},
-            "properties": {
-                "endpointComputeType": "Managed",
-                "model": f"{ws}/models/fraud/versions/1",
-                "codeConfiguration": {
-                    "codeId": f"{ws}/codes/score/versions/1",
-                    "scoringScript": "score.py",
-                },
-                "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1",
-                "scaleSettings": {"scaleType": "Default"},
-                "requestSettings": {
-                    "maxConcurrentRequestsPerInstance": max_concurrent,
-                    "requestTimeout": "PT5S",
-                },
+        arm_deployment_body(
+            conn,
+            environmentId=SAMPLE_ENVIRONMENT,
+            scaleSettings={"scaleType": "Default"},
+            requestSettings={
+                "maxConcurrentRequestsPerInstance": max_concurrent,
+                "requestTimeout": "PT5S",
             },
-        },
+        ),
     )
     _wait(conn, dep_path)
     _arm(

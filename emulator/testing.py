@@ -140,6 +140,33 @@ def make_deployment(
     )
 
 
+def workspace_path(conn: Connection) -> str:
+    """The ARM path of the emulator's workspace (``/subscriptions/.../workspaces/NAME``)."""
+    return (
+        f"/subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
+    )
+
+
+def arm_deployment_body(conn: Connection, **props: Any) -> dict[str, Any]:
+    """The raw ARM body of a managed deployment of fraud v1 with the sample scoring code, one
+    instance; ``props`` are added to (or replace) its properties."""
+    ws = workspace_path(conn)
+    return {
+        "location": conn.location,
+        "sku": {"name": "Default", "capacity": 1},
+        "properties": {
+            "endpointComputeType": "Managed",
+            "model": f"{ws}/models/fraud/versions/1",
+            "codeConfiguration": {
+                "codeId": f"{ws}/codes/score/versions/1",
+                "scoringScript": "score.py",
+            },
+            **props,
+        },
+    }
+
+
 def create_endpoint(ml: Any, name: str, **kwargs: Any) -> Any:
     """Create a key-auth online endpoint with MLClient and wait for it."""
     from azure.ai.ml.entities import ManagedOnlineEndpoint

@@ -30,20 +30,3 @@ def arm(
         verify=conn.cert_path,
         timeout=30,
     )
-
-
-def deployment_body(conn: Connection, **props: Any) -> dict[str, Any]:
-    ws = arm_url(conn, "", None).split(conn.arm_url.rstrip("/"))[1]
-    return {
-        "location": conn.location,
-        "sku": {"name": "Default", "capacity": 1},
-        "properties": {
-            "endpointComputeType": "Managed",
-            "model": f"{ws}/models/fraud/versions/1",
-            "codeConfiguration": {
-                "codeId": f"{ws}/codes/score/versions/1",
-                "scoringScript": "score.py",
-            },
-            **props,
-        },
-    }

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from arm_requests import arm, arm_url, deployment_body
+from arm_requests import arm, arm_url
 from emulator_helpers import create_endpoint, make_deployment
 
 from emulator.connection import Connection
+from emulator.testing import arm_deployment_body as deployment_body
 
 # ---------------------------------------------------------------- data collection
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 import requests
-from arm_requests import arm, arm_url, deployment_body
+from arm_requests import arm, arm_url
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emulator_helpers import admin_request, create_endpoint, make_deployment
 
 from emulator.arm_model import MAX_DEPLOYMENTS_PER_ENDPOINT, Strictness
 from emulator.connection import Connection
 from emulator.samples import CODE_DIR, MODELS_DIR
+from emulator.testing import arm_deployment_body as deployment_body
 from emulator.testing import running_emulator
 
 
