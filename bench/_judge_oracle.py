@@ -83,6 +83,13 @@ def supported(scenario: Scenario) -> bool:
     return not (scenario.drift or scenario.late or scenario.overdispersion_shape > 0)
 
 
+def wald_supported(scenario: Scenario) -> bool:
+    """Scenarios Wald's level can be set for: the oracle's, with one canary share throughout
+    (a staged scenario's later minutes have a share the long run would have to invent)."""
+    weights, _ = scenario.weights()
+    return supported(scenario) and len(set(weights.tolist())) == 1
+
+
 def _noise(sd: float) -> tuple[FloatArray, FloatArray]:
     """Nodes and weights of the lognormal noise (mean 1): the normal density on a fine uniform
     grid of the log scale (the trapezoid rule, exponentially accurate for this smooth, rapidly
@@ -187,9 +194,7 @@ def wald(
     _check(scenario, truth, alpha)
     horizon = scenario.minutes
     long = replace(scenario, minutes=horizon * LEVEL_SPAN)
-    weights, _ = scenario.weights()
-    if len(set(weights.tolist())) > 1:
-        # a staged scenario's later minutes have a weight the long run would have to invent
+    if not wald_supported(scenario):
         raise ValueError(f"no Wald level for scenario {scenario.name!r}: its split changes")
     null = log_ratio(simulate(long, Truth(), rollouts, seed), long, truth)
     threshold = float(np.quantile(null.max(axis=1), 1.0 - alpha, method="higher"))

@@ -48,7 +48,7 @@ from typing import Any
 
 from bench._judge_matched import label as matched_label
 from bench._judge_matched import matched_alpha
-from bench._judge_oracle import ceiling, supported, wald
+from bench._judge_oracle import ceiling, supported, wald, wald_supported
 from bench._judge_paired import Outcome, paired_differences
 from bench._judge_report import (
     OURS,
@@ -321,8 +321,7 @@ def add_ceilings(all_cells: Sequence[Cell], results: list[dict[str, Any]], seed:
             continue
         c = ceiling(cell.scenario, cell.truth, ALPHA, seed + 1000 * j + 500)
         results[j]["ceiling"] = c.to_dict()
-        weights, _ = cell.scenario.weights()
-        if len(set(weights.tolist())) == 1:
+        if wald_supported(cell.scenario):
             w = wald(cell.scenario, cell.truth, ALPHA, seed + 1000 * j + 700)
             results[j]["wald"] = w.to_dict()
 

@@ -34,6 +34,7 @@ from emulator.testing import (
     admin_request,
     arm_deployment_body,
     running_emulator,
+    workspace_path,
 )
 
 PAYLOAD = json.dumps({"data": [[0.5, 1.0, 1.5]]}).encode()
@@ -52,11 +53,7 @@ def percentile(values: list[float], q: float) -> float:
 def _arm(conn: Connection, method: str, path: str, body: Any = None) -> Any:
     import urllib.request
 
-    url = (
-        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}/{path}"
-        "?api-version=2025-12-01"
-    )
+    url = f"{conn.arm_url.rstrip('/')}{workspace_path(conn)}/{path}?api-version=2025-12-01"
     req = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from emulator.testing import workspace_path
 from shared.azure import retry
 from shared.effects import CreateDeployment
 from shared.model import ModelRef
@@ -105,8 +106,7 @@ def _source(endpoint: str) -> Any:
 
 def _raw(conn: Any, endpoint: str, name: str) -> dict[str, Any]:
     url = (
-        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
+        f"{conn.arm_url.rstrip('/')}{workspace_path(conn)}"
         f"/onlineEndpoints/{endpoint}/deployments/{name}?api-version=2023-04-01-preview"
     )
     deadline = time.monotonic() + 30

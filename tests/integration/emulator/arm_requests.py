@@ -7,15 +7,13 @@ from typing import Any
 import requests
 
 from emulator.connection import Connection
+from emulator.testing import workspace_path
 
 DEPLOYMENT_API = "2023-04-01-preview"  # what azure-ai-ml 1.35 sends for deployments
 
 
 def arm_url(conn: Connection, path: str, api: str | None = DEPLOYMENT_API) -> str:
-    base = (
-        f"{conn.arm_url}subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}{path}"
-    )
+    base = f"{conn.arm_url.rstrip('/')}{workspace_path(conn)}{path}"
     return base if api is None else f"{base}?api-version={api}"
 
 

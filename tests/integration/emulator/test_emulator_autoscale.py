@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from emulator.connection import Connection
-from emulator.testing import admin_request, create_endpoint, make_deployment
+from emulator.testing import admin_request, create_endpoint, make_deployment, workspace_path
 
 pytestmark = pytest.mark.integration
 
@@ -295,8 +295,4 @@ def test_a_disabled_setting_is_never_applied(
 
 
 def _target(conn: Connection, endpoint: str) -> str:
-    return (
-        f"/subscriptions/{conn.subscription}/resourceGroups/{conn.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{conn.workspace}"
-        f"/onlineEndpoints/{endpoint}/deployments/blue"
-    )
+    return f"{workspace_path(conn)}/onlineEndpoints/{endpoint}/deployments/blue"
