@@ -212,6 +212,10 @@ def parse_policy(raw: Any) -> PolicySet:
             "is a rule key (the app-wide channels are the AUTOCANARY_TEAMS_WEBHOOK_URL and "
             "AUTOCANARY_SLACK_WEBHOOK_URL app settings)",
         )
+    if isinstance(raw.get("defaults"), Mapping):
+        rule_keys = sorted(set(raw["defaults"]) & (_RULE_KEYS | {"rule"}))
+        if rule_keys:
+            raise PolicyError(f"defaults.{rule_keys[0]}", "is a rule key, not a default setting")
     defaults = parse_settings(raw.get("defaults") or {}, "defaults", base=RolloutPolicy())
     check_judged(defaults, "defaults")
     rules_raw = raw.get("rules")

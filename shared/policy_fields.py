@@ -55,7 +55,10 @@ def policy_from_dict(raw: Mapping[str, Any], path: str = "policy") -> RolloutPol
     """A rollout's policy from its stored form (``RolloutPolicy.to_dict``), validated."""
     notify = parse_notify(raw.get("notify"), f"{path}.notify")
     settings = parse_settings(
-        {k: v for k, v in raw.items() if k != "notify"}, path, base=RolloutPolicy()
+        {k: v for k, v in raw.items() if k != "notify"},
+        path,
+        base=RolloutPolicy(),
+        ignored=frozenset({"endpoint", "rule"}),
     )
     settings = replace(settings, notify=notify)
     endpoint = raw.get("endpoint", "")
@@ -131,11 +134,18 @@ def _stages(raw: Any, where: str) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-def parse_settings(raw: Mapping[str, Any], path: str, *, base: RolloutPolicy) -> RolloutPolicy:
-    """Lay validated settings from ``raw`` over ``base``; unknown keys are errors."""
+def parse_settings(
+    raw: Mapping[str, Any],
+    path: str,
+    *,
+    base: RolloutPolicy,
+    ignored: frozenset[str] = frozenset(),
+) -> RolloutPolicy:
+    """Lay validated settings from ``raw`` over ``base``; unknown keys are errors, except
+    ``ignored`` ones (read by the caller)."""
     if not isinstance(raw, Mapping):
         raise PolicyError(path, "must be a mapping")
-    unknown = sorted(set(raw) - SETTING_KEYS - {"endpoint", "rule"})
+    unknown = sorted(set(raw) - SETTING_KEYS - ignored)
     if unknown:
         raise PolicyError(f"{path}.{unknown[0]}", "unknown setting")
     p = base

@@ -151,7 +151,13 @@ class Settings:
             problems.append("AUTOCANARY_POLICY_FILE (or AUTOCANARY_POLICY) is required")
 
         connection = get("AUTOCANARY_STORAGE_CONNECTION") or get("AzureWebJobsStorage")
-        table_endpoint = get("AUTOCANARY_TABLE_ENDPOINT")
+        # The host storage's identity-based form names its table service in
+        # AzureWebJobsStorage__tableServiceUri (Azure Functions docs, "Identity-based
+        # connections": <CONNECTION_NAME_PREFIX>__tableServiceUri, MicrosoftDocs/azure-docs
+        # includes/functions-table-connections.md); __accountName alone names no table URI.
+        table_endpoint = get("AUTOCANARY_TABLE_ENDPOINT") or (
+            "" if connection else get("AzureWebJobsStorage__tableServiceUri")
+        )
         if connection == "UseDevelopmentStorage=true":
             problems.append(
                 "UseDevelopmentStorage=true is not supported: give Azurite's full connection "
@@ -160,10 +166,14 @@ class Settings:
         if not connection and not table_endpoint:
             problems.append(
                 "a rollout store is required: AUTOCANARY_STORAGE_CONNECTION, "
-                "AUTOCANARY_TABLE_ENDPOINT or AzureWebJobsStorage"
+                "AUTOCANARY_TABLE_ENDPOINT, AzureWebJobsStorage (a connection string) or "
+                "AzureWebJobsStorage__tableServiceUri"
             )
         if table_endpoint and not table_endpoint.startswith(("https://", "http://127.0.0.1")):
-            problems.append("AUTOCANARY_TABLE_ENDPOINT must be an https:// URL")
+            problems.append(
+                "AUTOCANARY_TABLE_ENDPOINT (or AzureWebJobsStorage__tableServiceUri) must be an "
+                "https:// URL"
+            )
 
         collection_url = get("AUTOCANARY_DATA_COLLECTION_CONTAINER_URL")
         if collection_url and not collection_url.startswith(("https://", "http://127.0.0.1")):

@@ -94,4 +94,9 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "unset: every API call is refused",
     ),
     "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
+    "AzureWebJobsStorage__tableServiceUri": (
+        False,
+        "the host storage's table service URI in its identity-based form; the rollout store "
+        "(with the app's identity) when no connection string or table endpoint is set",
+    ),
 }

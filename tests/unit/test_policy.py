@@ -88,6 +88,9 @@ def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
         ),
         ("rules: [{endpoint: ok-ep, name: a}, {endpoint: ok-ep, name: a}]", "rules[1].name"),
         ("colour: red", "colour"),
+        ("defaults: {endpoint: ok-ep}\nrules: [{endpoint: a-b}]", "defaults.endpoint"),
+        ("defaults: {rule: r}\nrules: [{endpoint: a-b}]", "defaults.rule"),
+        ("defaults: {match: {model: '*'}}\nrules: [{endpoint: a-b}]", "defaults.match"),
         ("[unclosed", "<file>"),
     ],
 )
