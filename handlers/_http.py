@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -44,12 +45,29 @@ AUTH_ENABLED_SETTING = "WEBSITE_AUTH_ENABLED"
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    """Always valid JSON (RFC 8259): a non-finite number anywhere (say, in evidence stored
+    before inputs refused them) is answered as null rather than a bare NaN no parser takes."""
+    try:
+        text = json.dumps(body, default=str, sort_keys=True, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(body), default=str, sort_keys=True, allow_nan=False)
     return func.HttpResponse(
-        json.dumps(body, default=str, sort_keys=True),
+        text,
         status_code=status,
         mimetype="application/json",
         charset="utf-8",
     )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def error_response(error: BaseException) -> func.HttpResponse:

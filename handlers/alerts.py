@@ -19,7 +19,7 @@ bp = func.Blueprint()
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def on_alert(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
-        alert = inputs.alert(inputs.json_body(req.get_body()))
+        alert = inputs.alert(inputs.json_body(req.get_body(), text_only=False))
         results = bootstrap.engine().on_alert(alert)
         return json_response({"alert": alert.alert_id, "results": [r.to_dict() for r in results]})
 

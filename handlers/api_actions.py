@@ -35,6 +35,7 @@ bp = func.Blueprint()
 def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         action = req.route_params["action"]  # checked once, by the engine (unknown_action)
+        full_param = _full(req.params)  # every input is checked before anything is done
         body = operator_requests.action_request(
             inputs.json_body(req.get_body()), default_actor(req)
         )
@@ -42,8 +43,7 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
         result = bootstrap.engine().act(
             req.route_params["endpoint"], action, body.reason, body.actor, full=promote_full
         )
-        whole = _full(req.params) or (body.full and action != "promote")
-        return _reply(result, whole)
+        return _reply(result, full_param or (body.full and action != "promote"))
 
     return api_call(req, run)
 
@@ -55,10 +55,11 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
+        full_param = _full(req.params)  # every input is checked before anything is done
         body = operator_requests.start_request(inputs.json_body(req.get_body()), default_actor(req))
         result = bootstrap.engine().start(body)
         status = 201 if result.outcome == "started" else 202
-        return _reply(result, _full(req.params) or body.full, status)
+        return _reply(result, full_param or body.full, status)
 
     return api_call(req, run)
 

@@ -46,9 +46,11 @@ MAX_TAG_VALUE = 5000
 MAX_TARGET = 2048
 MAX_TARGETS = 100
 MAX_LOG = 200
-# Characters no ARM path segment may hold (and that would split or forge log lines).
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\#?]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters no ARM path segment may hold (and that would split or forge log lines), and lone
+# UTF-16 surrogates (legal as JSON escapes, "\ud800", but not text: nothing can encode them).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f/\\\\#?\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def for_log(value: Any) -> str:
@@ -125,6 +127,8 @@ def _version(version: Any) -> str:
 
 def _tag_text(value: Any, what: str) -> str:
     if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise InvalidInput(f"{what} holds a lone UTF-16 surrogate, not text")
         return value
     if value is None:
         return ""
@@ -301,14 +305,31 @@ def _deployments(condition: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def json_body(raw: bytes) -> Any:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
+def json_body(raw: bytes, *, text_only: bool = True) -> Any:
+    """A request body's JSON value. NaN and Infinity are refused (not JSON, and a stored one
+    would make every later answer invalid JSON); with ``text_only`` so are strings holding a
+    lone UTF-16 surrogate (a legal escape, ``"\\ud800"``, that no text encoding can hold).
+    The alert webhook passes ``text_only=False``: its targets are checked one by one, so one
+    bad target never fails the others."""
     if not raw:
         raise InvalidInput("request body is empty; JSON expected")
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # ValueError covers integers past Python's digit limit; RecursionError deep nesting
         raise InvalidInput(f"request body is not valid JSON: {for_log(str(exc))}") from exc
+    if text_only:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError) as exc:
+            raise InvalidInput(
+                "request body holds a string with a lone UTF-16 surrogate, not text"
+            ) from exc
+    return value
 
 
 # ------------------------------------------------------------------ ARM resource ids

@@ -5,6 +5,7 @@ Every bad value is a :class:`PolicyError` naming the field. Pure."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,6 +27,9 @@ from shared.rollout_policy import (
 _ERROR_CODE = re.compile(r"^[1-5](\d\d|xx)$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# The longest duration any setting takes: past it a deadline is no longer a date (a watch
+# window of 3,000,000 days overflows datetime and broke every view of the rollout).
+MAX_DURATION_S = 3660 * 86400.0
 # The settings a rule (or, where the rule allows, a model tag) may set.
 SETTING_KEYS = frozenset(
     {
@@ -73,13 +77,21 @@ def parse_duration(value: Any, where: str) -> float:
     if isinstance(value, bool):
         raise PolicyError(where, f"must be a duration, got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = (
+            float(value) if abs(value) <= MAX_DURATION_S else math.inf * (1 if value > 0 else -1)
+        )
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise PolicyError(where, f"must be a duration like 90s, 5m, 1h (got {value!r})")
+    if math.isnan(seconds):
+        raise PolicyError(where, f"must be a duration, got {value!r}")
     if seconds < 0:
         raise PolicyError(where, "must not be negative")
+    if seconds > MAX_DURATION_S:
+        raise PolicyError(
+            where, f"must be at most {MAX_DURATION_S // 86400:.0f}d (about ten years)"
+        )
     return seconds
 
 

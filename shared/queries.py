@@ -151,6 +151,9 @@ class Queries:
         page = self.store.page_rollouts(RolloutQuery(endpoint=endpoint, limit=limit), continuation)
         if not page.items and continuation is None:
             self._known(endpoint)
+        elif not page.items and not self.store.page_rollouts(RolloutQuery(endpoint, limit=1)).items:
+            # a continuation never answers 200 for an endpoint with no rollout at all
+            self._known(endpoint)
         items = [self.view(r) for r in page.items]
         return {
             "endpoint": endpoint,
@@ -241,8 +244,7 @@ class Queries:
         self, endpoint: str, rollout_id: str, limit: int = 100, continuation: str | None = None
     ) -> dict[str, Any]:
         """One page of a rollout's decisions, oldest first."""
-        if continuation is None:
-            self._by_id(endpoint, rollout_id)
+        self._by_id(endpoint, rollout_id)  # a continuation never answers for an unknown one
         page = self.store.page_decisions(endpoint, rollout_id, limit, continuation)
         items = [d.to_dict() for d in page.items]
         return {"decisions": items, "count": len(items), "continuation": page.continuation}

@@ -162,8 +162,8 @@ def decode_token(token: str | None) -> dict[str, str] | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         value = json.loads(raw.decode("ascii"))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise bad from exc
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise bad from exc  # RecursionError: a token of deeply nested brackets
     if (
         not isinstance(value, list)
         or len(value) != 2

@@ -108,6 +108,15 @@ def test_durations_parse_to_seconds(text: object, seconds: float) -> None:
     assert parse_duration(text, "x") == seconds
 
 
+@pytest.mark.parametrize(
+    "text", [float("inf"), float("nan"), "3000000d", "99999999999999999999d", 10**400, "3661d"]
+)
+def test_durations_past_ten_years_or_not_finite_are_refused(text: object) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_duration(text, "watch_window")
+    assert info.value.field == "watch_window"
+
+
 def test_policy_survives_a_round_trip_through_plain_data() -> None:
     p = load_policy_text(POLICY).place("fraud-gbm", {"team": "risk"}).policy
     assert p is not None and policy_from_dict(p.to_dict()) == p

@@ -165,3 +165,28 @@ def test_manual_downgrade_needs_allow_downgrade(world: World) -> None:
     started = start({"model": "fraud", "version": "8", "reason": "back", "allow_downgrade": True})
     assert started.status_code == 201
     assert "older" in body(started)["decision"]["evidence"]["downgrade"]
+
+
+def test_a_bad_full_parameter_is_a_400_before_the_action_is_taken(world: World) -> None:
+    world.engine.on_model_registered(world.model(version="7"))
+    resp = act("fraud", "pause", {"reason": "look"}, full="yes")
+    assert resp.status_code == 400
+    active = world.store.read("fraud").active
+    assert active is not None and not active.paused
+    decisions = world.store.page_decisions("fraud", active.id, 100, None).items
+    assert all(d.reason != "PausedByOperator" for d in decisions)
+
+
+def test_a_bad_full_parameter_on_a_manual_start_starts_nothing(world: World) -> None:
+    resp = start({"model": "fraud", "version": "7", "reason": "event lost"}, full="1")
+    assert resp.status_code == 400
+    assert world.store.read("fraud").active is None
+
+
+def test_a_lone_surrogate_in_a_manual_start_is_a_400_that_writes_nothing(world: World) -> None:
+    raw = b'{"model": "fraud\\ud800", "version": "7", "reason": "x"}'
+    resp = api_actions.start_rollout(
+        func.HttpRequest("POST", "/api/rollouts", headers=dict(API_HEADERS), params={}, body=raw)
+    )
+    assert resp.status_code == 400 and "surrogate" in body(resp)["error"]["message"]
+    assert world.store.read("fraud").active is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,10 +12,11 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from handlers import api, reconcile
+from handlers import api, api_history, reconcile
 from shared import bootstrap
 from shared.model import Phase
 from shared.ports import RolloutQuery, SlotWrite
+from shared.store_index import encode_token
 from tests.engine_support import API_HEADERS, World, make_world
 
 
@@ -85,3 +87,32 @@ def test_the_retention_timer_deletes_old_history(world: World) -> None:
     world.clock.advance((world.engine.retention + timedelta(days=1)).total_seconds())
     reconcile.purge_history(TimerRequest(past_due=False))
     assert world.store.list_rollouts(RolloutQuery(endpoint="fraud")) == []
+
+
+def test_a_deeply_nested_continuation_is_a_400_not_a_crash(world: World) -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    status, body = get(api.list_rollouts, "/api/rollouts", continuation=deep)
+    assert status == 400 and body["error"]["code"] == "bad_continuation"
+
+
+def test_a_continuation_never_answers_for_an_unknown_endpoint_or_rollout(world: World) -> None:
+    token = encode_token({"PartitionKey": "p", "RowKey": "r"})
+    assert token is not None
+    req = func.HttpRequest(
+        "GET",
+        "/api/rollouts/nope/history",
+        headers=dict(API_HEADERS),
+        params={"continuation": token},
+        route_params={"endpoint": "nope"},
+        body=b"",
+    )
+    assert api_history.rollout_history(req).status_code == 404
+    req = func.HttpRequest(
+        "GET",
+        "/api/rollouts/nope/history/zz/decisions",
+        headers=dict(API_HEADERS),
+        params={"continuation": token},
+        route_params={"endpoint": "nope", "rollout_id": "zz"},
+        body=b"",
+    )
+    assert api_history.rollout_decisions(req).status_code == 404

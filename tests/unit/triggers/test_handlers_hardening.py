@@ -93,6 +93,11 @@ def test_camel_case_numeric_version_is_accepted(world: World) -> None:
         (camel(tags={"a": {"nested": 1}}), "e1", None),
         (camel(tags={"a": 10**5000}), "e1", None),
         ("[" * 100_000 + "]" * 100_000, "e1", None),  # deeply nested JSON text
+        (camel(), "e\ud800", None),  # lone UTF-16 surrogates: legal JSON escapes, not text
+        (camel(name="fraud\ud800"), "e1", None),
+        (camel(version="7\udfff"), "e1", None),
+        (camel(tags={"team": "risk\ud800"}), "e1", None),
+        (camel(tags={"t\ud800": "x"}), "e1", None),
         (True, "e1", None),
     ],
 )
@@ -215,3 +220,43 @@ def test_alert_on_the_baseline_dimension_keeps_the_canary(world: World) -> None:
     result = body(resp)["results"][0]
     assert result["outcome"] == "not_rolled_back" and result["reason"] == "AlertOnOtherDeployment"
     assert world.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
+
+
+def test_a_lone_surrogate_target_is_rejected_alone_and_the_others_roll_back(world: World) -> None:
+    world.judge.set("promote")  # clears the shadow
+    events.on_model_registered(event(camel()))
+    for _ in range(20):
+        world.tick(70)
+        active = world.store.read("fraud").active
+        if active is not None and active.stage == 0:
+            break
+    world.judge.set("hold")
+    world.tick(70)
+    raw = alert_body()
+    ess = raw["data"]["essentials"]
+    ess["alertTargetIDs"] = [f"{WORKSPACE_ID}/onlineendpoints/churn\ud800", *ess["alertTargetIDs"]]
+    resp = alerts.on_alert(http("POST", "/api/alerts", json.dumps(raw).encode()))
+    assert resp.status_code == 200
+    assert [r["outcome"] for r in body(resp)["results"]] == ["invalid_target", "rolled_back"]
+    assert world.endpoints.traffic("fraud") == {"blue": 100}
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_numbers_in_any_body_are_400_and_stored_nowhere(
+    world: World, constant: bytes
+) -> None:
+    raw = json.dumps(alert_body()).encode().replace(b'"Sev1"', constant)
+    assert alerts.on_alert(http("POST", "/api/alerts", raw)).status_code == 400
+    route = {"endpoint": "fraud", "action": "pause"}
+    pause = b'{"reason": "x", "full": ' + constant + b"}"
+    assert api_actions.rollout_action(http("POST", "/x", pause, route)).status_code == 400
+    assert nothing_written(world)
+
+
+def test_answers_are_valid_json_even_over_a_stored_non_finite_number() -> None:
+    from handlers._http import json_response
+
+    resp = json_response({"evidence": {"threshold": float("nan"), "xs": [float("inf"), 1.5]}})
+    assert json.loads(resp.get_body(), parse_constant=lambda c: pytest.fail(c)) == {
+        "evidence": {"threshold": None, "xs": [None, 1.5]}
+    }
