@@ -117,7 +117,13 @@ resource "azurerm_role_assignment" "app_autoscale_operator" {
 locals {
   # Built-in roles of the app's identity, each with the scope it needs
   # (role names: learn.microsoft.com/azure/role-based-access-control/built-in-roles):
-  # - workspace: read the endpoints' metrics (Monitoring Reader; the metrics batch API);
+  # - subscription, Monitoring Reader: the endpoints' metrics through the metrics batch API
+  #   (POST /subscriptions/{id}/metrics:getBatch), which needs the role on the subscription
+  #   itself: "the request fails if the user doesn't have Monitoring Reader on the
+  #   subscription itself", even with it on every queried resource (learn.microsoft.com/azure/
+  #   azure-monitor/metrics/migrate-to-batch-api, "401 authorization errors"; the SDK says
+  #   the same: azure-monitor-querymetrics MetricsClient, "A credential with authorization at
+  #   the subscription level is required"). Monitoring Reader grants reads only;
   # - storage account, Storage Blob Data Owner: the Functions host with an identity-based
   #   AzureWebJobsStorage needs it (learn.microsoft.com/azure/azure-functions/
   #   functions-reference#connecting-to-host-storage-with-an-identity: "Storage Blob Data
@@ -132,8 +138,8 @@ locals {
   # - Application Insights: Entra ID telemetry (Monitoring Metrics Publisher);
   # - lifecycle topic, when enabled: EventGrid Data Sender.
   base_role_assignments = {
-    workspace_monitoring_reader = {
-      scope = data.azurerm_machine_learning_workspace.this.id
+    subscription_monitoring_reader = {
+      scope = "/subscriptions/${var.subscription_id}"
       role  = "Monitoring Reader"
     }
     storage_blob_data_owner = {

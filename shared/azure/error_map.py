@@ -1,6 +1,7 @@
 """What an Azure SDK error means to autocanary, shared by the Azure adapters.
 
-:func:`is_transient`: HTTP 408, 429, 5xx, connection errors and timeouts (409 is Azure ML's
+:func:`is_transient`: HTTP 408, 429, 500, 502-504, the metrics backend's 529, connection
+errors and timeouts (409 is Azure ML's
 "another operation is in progress": transient, but not for a call's retry loop, see
 :mod:`shared.azure.retry`); :func:`retry_after`: the wait a service asked for.
 :func:`map_error`: 404 is NotFound, 409 AzureBusy, a 400 about traffic AzureRuleViolation, a
@@ -23,7 +24,11 @@ from shared.errors import (
     UpstreamError,
 )
 
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# 529: the metrics backend throttling ("529 ... the metrics backend is currently throttling
+# your requests. The recommended action is to implement an exponential backoff retry scheme",
+# learn.microsoft.com/azure/azure-monitor/metrics/migrate-to-batch-api, "529 throttling
+# errors"). 501 Not Implemented is not transient.
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504, 529})
 BUSY_STATUS = 409
 # Azure ML's error codes for traffic and mirror rules (seen in Microsoft's docs and the emulator);
 # any 400 whose codes or message mention traffic counts as well.

@@ -88,8 +88,10 @@ COUNT_FILTER = (
 LATENCY_FILTER = "deployment eq '*'"
 DEPLOYMENT_COUNT_FILTER = "envoy_response_code eq '*'"
 BATCH_SIZE = 50  # resources per metrics:getBatch call
-# Series per resource: the service returns 10 when a filter is given unless told otherwise;
-# an endpoint has at most 20 deployments x 5 status classes (+ unrouted requests).
+# Series per resource and metric (``top``): the service returns 10 when a filter is given
+# unless told otherwise. A count series is one (deployment, statusCode, statusCodeClass,
+# modelStatusCode) combination with data in the window: a few per deployment, up to 20
+# deployments. An answer that reaches it may be truncated and is refused (_refuse_truncated).
 MAX_SERIES = 200
 
 
@@ -206,7 +208,10 @@ class MonitorMetricsSource:
                     f"Azure Monitor metrics unavailable: {exc.message}",
                     details={"cause": exc.code, **exc.details},
                 ) from exc
-            absorb(observed, list(results or []), rids, endpoint_of, deployment_of)
+            answers = list(results or [])
+            if aggregation == "Total":
+                _refuse_truncated(answers, what)
+            absorb(observed, answers, rids, endpoint_of, deployment_of)
 
     def _metrics_client(self) -> Any:
         return self._client.get()
@@ -218,6 +223,23 @@ class MonitorMetricsSource:
         if self._settings.ca_bundle:
             options["connection_verify"] = self._settings.ca_bundle
         return MetricsClient(self._settings.metrics_endpoint, self._credential, **options)
+
+
+def _refuse_truncated(results: Sequence[Any], what: str) -> None:
+    """NoData when a resource's count answer holds MAX_SERIES series: the service keeps the
+    ``top`` largest and drops the rest without saying so (``top`` applies per metric and
+    resource: learn.microsoft.com/azure/azure-monitor/metrics/migrate-to-batch-api), and the
+    series dropped would be the small ones, errors among them: a canary would look healthier
+    than it is. The engine holds on NoData; it never judges a partial count."""
+    for result in results:
+        for metric in getattr(result, "metrics", None) or []:
+            if len(getattr(metric, "timeseries", None) or []) >= MAX_SERIES:
+                raise NoData(
+                    f"Azure Monitor metrics incomplete: {what} answered {MAX_SERIES} series for "
+                    f"{getattr(metric, 'id', '?')}, the most one query returns; the series "
+                    "beyond (small ones, errors among them) may be missing",
+                    details={"cause": "series_truncated", "max_series": MAX_SERIES},
+                )
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -31,10 +31,10 @@ def test_every_role_assignment_is_granted_to_one_of_the_two_identities() -> None
 
 def test_identity_holds_the_roles_the_app_and_its_host_need_and_no_broader_ones() -> None:
     base = {(v["scope"], v["role"]) for v in local("base_role_assignments").values()}
-    workspace = "${data.azurerm_machine_learning_workspace.this.id}"
     storage = "${azurerm_storage_account.this.id}"
     assert base == {
-        (workspace, "Monitoring Reader"),
+        # the metrics batch API refuses a caller without it on the subscription itself
+        ("/subscriptions/${var.subscription_id}", "Monitoring Reader"),
         (storage, "Storage Blob Data Owner"),
         (storage, "Storage Table Data Contributor"),
         ("${azurerm_application_insights.this.id}", "Monitoring Metrics Publisher"),

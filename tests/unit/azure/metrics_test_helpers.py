@@ -91,7 +91,11 @@ class FakeMetricsClient:
         for r in kw["resource_ids"]:
             endpoint = r.rsplit("/", 1)[-1]
             if kw["metric_names"] == ["RequestsPerMinute"]:
-                rpm = self.count_series.get(endpoint, [])
+                # like the service: the ``top`` (max_results) largest series, the rest dropped
+                rpm = sorted(
+                    self.count_series.get(endpoint, []),
+                    key=lambda ts: -sum(p.total or 0 for p in ts.data or []),
+                )[: kw.get("max_results") or 10]
                 out.append(result(endpoint, {"RequestsPerMinute": rpm}))
             else:
                 per = self.latency_series.get(endpoint, {})

@@ -57,3 +57,10 @@ def test_error_without_azure_code_is_named_by_status() -> None:
     error = error_map.map_error(http_error(418), "brew")
     assert type(error) is UpstreamError
     assert error.code == "http_418"
+
+
+def test_metrics_backend_throttling_529_is_transient_and_501_is_not() -> None:
+    """529 is Azure Monitor metrics throttling, to be retried with backoff (migrate-to-batch-api,
+    "529 throttling errors"); 501 Not Implemented will not change on a retry."""
+    assert error_map.is_transient(http_error(529, "TooManyRequests", "throttled"))
+    assert not error_map.is_transient(http_error(501, "NotImplemented", "no"))

@@ -147,3 +147,22 @@ def test_deployment_scope_reads_each_deployments_own_metrics() -> None:
     ]
     assert client.calls[1]["filter"] is None
     assert src.granularity_seconds == 60.0
+
+
+def test_a_count_answer_at_the_series_limit_is_no_data_not_a_partial_count() -> None:
+    """The service keeps the ``top`` largest series and drops the rest silently: the small
+    error series would be lost, so an answer that reaches the limit is refused."""
+    many = [
+        series({"deployment": "blue", "statuscode": str(code)}, {1: 100 - i / 10}, "total")
+        for i, code in enumerate(range(200, 450))
+    ]
+    client = FakeMetricsClient({"ep": [counts("green", "5xx", {1: 1}), *many]})
+    with pytest.raises(NoData, match="series"):
+        source(client).stage_minutes([q("ep")])
+
+
+def test_a_count_answer_below_the_series_limit_is_read_whole() -> None:
+    few = [series({"deployment": "blue", "statuscode": str(c)}, {1: 5}, "total") for c in range(50)]
+    client = FakeMetricsClient({"ep": [counts("green", "5xx", {1: 1}), *few]})
+    out = source(client).stage_minutes([q("ep")])
+    assert out["ep"][0].baseline_requests == 250 and out["ep"][0].canary_errors == 1
