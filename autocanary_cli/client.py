@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -9,9 +10,13 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from autocanary_cli import replies
 from autocanary_cli.config import Config
 
 USER_AGENT = "autocanary-cli"
+UNEXPECTED_HINT = (
+    "check that --url is an autocanary app (one of another version may answer otherwise)"
+)
 
 
 class ApiError(Exception):
@@ -34,7 +39,8 @@ class ApiError(Exception):
 
 
 class Unreachable(Exception):
-    """No answer from the API: connection refused, DNS, TLS or a timeout."""
+    """No answer from the API: connection refused, DNS, TLS, a timeout or a broken HTTP reply
+    (a garbled status line, a body cut short)."""
 
 
 def path(*segments: str) -> str:
@@ -47,13 +53,25 @@ class Client:
         self.config = config
         self.timeout = timeout
 
-    def get(self, route: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._call("GET", route, params, None)
+    def get(
+        self,
+        route: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        shape: replies.Obj = replies.OBJECT,
+    ) -> dict[str, Any]:
+        """The JSON document at ``route``, checked to be of ``shape`` (autocanary_cli.replies)."""
+        return self._call("GET", route, params, None, shape)
 
     def post(
-        self, route: str, body: Mapping[str, Any], params: Mapping[str, Any] | None = None
+        self,
+        route: str,
+        body: Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        shape: replies.Obj = replies.OBJECT,
     ) -> dict[str, Any]:
-        return self._call("POST", route, params, dict(body))
+        return self._call("POST", route, params, dict(body), shape)
 
     def _call(
         self,
@@ -61,6 +79,7 @@ class Client:
         route: str,
         params: Mapping[str, Any] | None,
         body: dict[str, Any] | None,
+        shape: replies.Obj,
     ) -> dict[str, Any]:
         url = self.config.url + route
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -76,24 +95,27 @@ class Client:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status = int(response.status)
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            raise _api_error(exc.code, exc.read(), exc.reason) from None
+            raise _api_error(exc.code, _error_body(exc), exc.reason) from None
         except urllib.error.URLError as exc:
             raise Unreachable(f"{self.config.url} cannot be reached: {exc.reason}") from None
         except (TimeoutError, OSError) as exc:
             raise Unreachable(f"{self.config.url} cannot be reached: {exc}") from None
-        try:
-            doc = json.loads(raw) if raw else {}
-        except ValueError:
-            raise ApiError(
-                200, "not_json", f"{method} {route} answered something that is not JSON"
+        except http.client.HTTPException as exc:  # BadStatusLine, IncompleteRead, LineTooLong
+            raise Unreachable(
+                f"{self.config.url} sent a broken HTTP reply: {_broken(exc)}"
             ) from None
-        if not isinstance(doc, dict):
+        try:
+            return replies.document(raw, shape)
+        except replies.Unexpected as exc:
             raise ApiError(
-                200, "not_json", f"{method} {route} answered a JSON {type(doc).__name__}"
-            )
-        return doc
+                status,
+                "unexpected_reply",
+                f"unexpected reply from the server to {method} {route}: {exc}",
+                UNEXPECTED_HINT,
+            ) from None
 
 
 def _param(value: Any) -> str:
@@ -102,10 +124,26 @@ def _param(value: Any) -> str:
     return str(value)
 
 
+def _broken(exc: http.client.HTTPException) -> str:
+    """``BadStatusLine: HELLO``, ``IncompleteRead(5 bytes read, 95 more expected)``."""
+    name, text = type(exc).__name__, str(exc).strip()[:200]
+    if not text or text.startswith(name):
+        return text or name
+    return f"{name}: {text}"
+
+
+def _error_body(exc: urllib.error.HTTPError) -> bytes:
+    """The body of an error reply, or nothing when it cannot be read (cut short, reset)."""
+    try:
+        return exc.read()
+    except (http.client.HTTPException, OSError):
+        return b""
+
+
 def _api_error(status: int, raw: bytes, reason: object) -> ApiError:
     try:
-        doc = json.loads(raw) if raw else None
-    except ValueError:
+        doc = replies.decode(raw) if raw else None
+    except replies.Unexpected:
         doc = None
     err = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(err, dict):

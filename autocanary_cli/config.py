@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +60,16 @@ def read_file(env: Mapping[str, str]) -> tuple[dict[str, Any], Path]:
         return {}, path
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from None
     unknown = sorted(set(data) - set(KNOWN_KEYS))
     if unknown:
         raise ConfigError(
@@ -90,8 +97,50 @@ def resolve(url: str | None, key: str | None, env: Mapping[str, str] | None = No
         )
     if not found.startswith(("http://", "https://")):
         raise ConfigError(f"the API URL must start with http:// or https:// (got {found!r})")
-    found_key = key or env.get("AUTOCANARY_KEY") or data.get("key") or None
-    return Config(url=base_url(found), key=found_key, source=source)
+    problem = url_problem(found)
+    if problem:
+        where = {"flag": "--url", "env": "AUTOCANARY_URL"}.get(source, f"url in {source}")
+        raise ConfigError(f"the API URL {found!r} ({where}) {problem}")
+    found_key, key_source = key, "--key"
+    if not found_key:
+        found_key, key_source = env.get("AUTOCANARY_KEY"), "AUTOCANARY_KEY"
+    if not found_key:
+        found_key, key_source = data.get("key"), f"key in {path}"
+    problem = key_problem(found_key or "")
+    if problem:
+        raise ConfigError(f"the API key ({key_source}) {problem}")
+    return Config(url=base_url(found), key=found_key or None, source=source)
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` no address of an app (None when it is one)."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "contains a space or a control character"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port that is no number, or out of range, raises here
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    if "@" in parts.netloc:
+        return "must not hold a user name or password (pass the API key with --key)"
+    if not parts.hostname:
+        return "has no host name"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "must be the app's address, without a ?query or #fragment"
+    if not parts.path.isascii():
+        return "has characters that are not ASCII in its path (percent-encode them)"
+    return None
+
+
+def key_problem(key: str) -> str | None:
+    """What keeps ``key`` out of an HTTP header (headers are Latin-1 text), or None."""
+    try:
+        key.encode("latin-1")
+    except UnicodeEncodeError:
+        return "has characters that are not Latin-1; an HTTP header cannot carry them"
+    if any(not c.isprintable() for c in key):
+        return "contains a control character (a stray newline?)"
+    return None
 
 
 def base_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,8 +39,8 @@ def short(value: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``45s``, ``4m 10s``, ``2h 05m``, ``3d 4h``; ``-`` for None."""
-    if seconds is None:
+    """``45s``, ``4m 10s``, ``2h 05m``, ``3d 4h``; ``-`` for None (or what is no number)."""
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
         return "-"
     s = max(0, int(seconds))
     if s < 60:
@@ -65,6 +66,8 @@ def number(value: Any, unit: str | None) -> str:
     """``0.31 %``, ``212 ms``, ``-`` when there is no value."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
+    if not isinstance(unit, str):
+        unit = None
     if unit == "ms":
         return f"{value:.0f} ms"
     if unit == "%":

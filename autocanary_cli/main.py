@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from autocanary_cli import config, offline, render, watch
+from autocanary_cli import config, offline, render, replies, watch
 from autocanary_cli.client import ApiError, Client, Unreachable, path
 
 app = typer.Typer(
@@ -47,7 +47,21 @@ ActorOpt = Annotated[
         help="who acts (default: AUTOCANARY_ACTOR, the config file, the az CLI user, the OS user)",
     ),
 ]
-EndpointArg = Annotated[str, typer.Argument(help="the online endpoint's name")]
+
+
+def _checked_name(value: str | None) -> str | None:
+    """A name that goes into a route or a filter: refused before any request when it is empty
+    (or ``.``/``..``, which would name another route)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    if value in (".", ".."):
+        raise typer.BadParameter(f"{value!r} is not a name")
+    return value
+
+
+EndpointArg = Annotated[
+    str, typer.Argument(help="the online endpoint's name", callback=_checked_name)
+]
 
 
 def _stdout() -> Console:
@@ -154,8 +168,12 @@ def get(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    endpoint: Annotated[str | None, typer.Option(help="only this endpoint")] = None,
-    model: Annotated[str | None, typer.Option(help="only this model name")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="only this endpoint", callback=_checked_name)
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="only this model name", callback=_checked_name)
+    ] = None,
     phase: Annotated[str | None, typer.Option(help="only this phase, e.g. Canary")] = None,
     active: Annotated[
         bool | None, typer.Option("--active/--ended", help="only active (or only ended) rollouts")
@@ -174,7 +192,7 @@ def list_(
             "limit": limit,
             "continuation": continuation,
         }
-        doc = _client(ctx).get(path("rollouts"), params)
+        doc = _client(ctx).get(path("rollouts"), params, shape=replies.ROLLOUT_PAGE)
         _emit(doc, output, lambda: render.rollouts_table(list(doc.get("rollouts") or [])))
         _next_page(doc, output)
 
@@ -190,7 +208,8 @@ def history(
     """The endpoint's rollouts, past and current, each with its cause."""
     with _errors():
         params = {"limit": limit, "continuation": continuation}
-        doc = _client(ctx).get(path("rollouts", endpoint, "history"), params)
+        route = path("rollouts", endpoint, "history")
+        doc = _client(ctx).get(route, params, shape=replies.ROLLOUT_PAGE)
         rollouts = list(doc.get("rollouts") or [])
         _emit(
             doc,
@@ -205,7 +224,10 @@ def why(
     ctx: typer.Context,
     endpoint: EndpointArg,
     rollout: Annotated[
-        str | None, typer.Argument(help="a rollout id (default: the current or latest)")
+        str | None,
+        typer.Argument(
+            help="a rollout id (default: the current or latest)", callback=_checked_name
+        ),
     ] = None,
     output: OutputOpt = Output.text,
 ) -> None:
@@ -213,10 +235,10 @@ def why(
     with _errors():
         client = _client(ctx)
         if rollout is None:
-            doc = client.get(path("rollouts", endpoint))
+            doc = client.get(path("rollouts", endpoint), shape=replies.DETAIL)
         else:
-            doc = client.get(path("rollouts", endpoint, "history", rollout))
-        view = doc.get("rollout") or {}
+            doc = client.get(path("rollouts", endpoint, "history", rollout), shape=replies.DETAIL)
+        view = doc["rollout"]
         body = {"endpoint": endpoint, "id": view.get("id"), "cause": view.get("cause")}
         body["why"] = view.get("why")
         _emit(body, output, lambda: render.why_view(view))
@@ -234,11 +256,12 @@ def events(
         client = _client(ctx)
         params = {"limit": limit, "continuation": continuation}
         try:
-            doc = client.get(path("events"), {"ignored": True, **params})
+            doc = client.get(path("events"), {"ignored": True, **params}, shape=replies.EVENT_PAGE)
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            doc = client.get(path("ignored-events"), params)  # an app before /api/events
+            # an app before /api/events
+            doc = client.get(path("ignored-events"), params, shape=replies.EVENT_PAGE)
         _emit(doc, output, lambda: render.events_table(list(doc.get("events") or [])))
         _next_page(doc, output)
 
@@ -252,7 +275,8 @@ def _next_page(doc: dict[str, Any], output: Output) -> None:
 def _act(ctx: typer.Context, endpoint: str, action: str, body: dict[str, Any], out: Output) -> None:
     with _errors():
         actor = config.resolve_actor(body.pop("actor"))
-        doc = _client(ctx).post(path("rollouts", endpoint, action), {**body, "actor": actor.name})
+        route = path("rollouts", endpoint, action)
+        doc = _client(ctx).post(route, {**body, "actor": actor.name}, shape=replies.ACTION_REPLY)
         _emit(doc, out, lambda: render.action_view(doc, actor.name, actor.source))
 
 
@@ -305,11 +329,16 @@ def promote(
 @app.command()
 def start(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="the registered model's name")],
-    version: Annotated[str, typer.Argument(help="its version")],
+    model: Annotated[
+        str, typer.Argument(help="the registered model's name", callback=_checked_name)
+    ],
+    version: Annotated[str, typer.Argument(help="its version", callback=_checked_name)],
     reason: ReasonOpt,
     endpoint: Annotated[
-        str | None, typer.Option(help="the endpoint (default: the policy rule that matches)")
+        str | None,
+        typer.Option(
+            help="the endpoint (default: the policy rule that matches)", callback=_checked_name
+        ),
     ] = None,
     allow_downgrade: Annotated[
         bool, typer.Option(help="allow a version older than the live one")
@@ -326,7 +355,7 @@ def start(
             body["endpoint"] = endpoint
         if allow_downgrade:
             body["allow_downgrade"] = True
-        doc = _client(ctx).post(path("rollouts"), body)
+        doc = _client(ctx).post(path("rollouts"), body, shape=replies.ACTION_REPLY)
         _emit(doc, output, lambda: render.action_view(doc, who.name, who.source))
 
 

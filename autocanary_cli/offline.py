@@ -24,19 +24,17 @@ def lint(policy_file: str) -> tuple[int, dict[str, Any]]:
     try:
         text = Path(policy_file).read_text(encoding="utf-8")
     except OSError as exc:
-        return EXIT_UNREADABLE, {
-            "file": policy_file,
-            "valid": False,
-            "error": {"field": None, "message": f"cannot be read: {exc.strerror}"},
-        }
+        return EXIT_UNREADABLE, _invalid(policy_file, None, f"cannot be read: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        message = f"cannot be read: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        return EXIT_UNREADABLE, _invalid(policy_file, None, message)
     try:
         policies = load_policy_text(text, source=policy_file)
     except PolicyError as exc:
-        return EXIT_INVALID, {
-            "file": policy_file,
-            "valid": False,
-            "error": {"field": exc.field, "message": exc.message},
-        }
+        return EXIT_INVALID, _invalid(policy_file, exc.field, exc.message)
+    except RecursionError:  # the YAML reader recurses once per level
+        message = f"{policy_file} is not valid YAML/JSON: nested too deeply"
+        return EXIT_INVALID, _invalid(policy_file, "<file>", message)
     rules = []
     for rule in policies.rules:
         rules.append(
@@ -52,6 +50,10 @@ def lint(policy_file: str) -> tuple[int, dict[str, Any]]:
             }
         )
     return EXIT_OK, {"file": policy_file, "valid": True, "rules": rules}
+
+
+def _invalid(policy_file: str, field: str | None, message: str) -> dict[str, Any]:
+    return {"file": policy_file, "valid": False, "error": {"field": field, "message": message}}
 
 
 def simulate(argv: Sequence[str], out: TextIO | None = None) -> int:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from autocanary_cli import fmt, render
 from autocanary_cli.client import ApiError, Client, Unreachable, path
+from autocanary_cli.replies import DETAIL
 
 # Exit codes (README "CLI"): how a watched rollout ended, and why a command failed.
 EXIT_OK = 0
@@ -27,10 +28,10 @@ EXIT_INTERRUPTED = 130
 
 def detail(client: Client, endpoint: str, rollout_id: str | None = None) -> dict[str, Any]:
     """The endpoint's current rollout, or the one with ``rollout_id`` once a newer one runs."""
-    doc = client.get(path("rollouts", endpoint))
-    if rollout_id is None or (doc.get("rollout") or {}).get("id") == rollout_id:
+    doc = client.get(path("rollouts", endpoint), shape=DETAIL)
+    if rollout_id is None or doc["rollout"].get("id") == rollout_id:
         return doc
-    return client.get(path("rollouts", endpoint, "history", rollout_id))
+    return client.get(path("rollouts", endpoint, "history", rollout_id), shape=DETAIL)
 
 
 def utcnow() -> datetime:
@@ -80,16 +81,17 @@ class Watcher:
         started = self.monotonic()
         if self.as_json:
             return self._loop(None, started)
-        with Live(
-            Text(f"reading {self.endpoint} ..."),
-            console=self.console,
-            auto_refresh=False,
-            redirect_stdout=False,
-        ) as live:
-            code = self._loop(live, started)
-        if not self.console.is_terminal:
-            self.console.line()  # a redirected Live leaves its last line open
-        return code
+        try:
+            with Live(
+                Text(f"reading {self.endpoint} ..."),
+                console=self.console,
+                auto_refresh=False,
+                redirect_stdout=False,
+            ) as live:
+                return self._loop(live, started)
+        finally:
+            if not self.console.is_terminal:
+                self.console.line()  # a redirected Live leaves its last line open, error or not
 
     def _loop(self, live: Live | None, started: float) -> int:
         doc = self._first(live, started)

@@ -18,6 +18,13 @@ Reply = tuple[int, Any]
 Route = Callable[["Seen"], Reply]
 
 
+@dataclass(frozen=True)
+class Raw:
+    """Bytes written as they are instead of an HTTP reply (a broken status line, a cut body)."""
+
+    data: bytes
+
+
 def fixture(name: str) -> dict[str, Any]:
     """A recorded document shaped as the operator API contract says (tests/unit/cli/data)."""
     return json.loads((DATA / name).read_text(encoding="utf-8"))
@@ -34,7 +41,7 @@ class Seen:
 
 @dataclass
 class FakeApi:
-    routes: dict[tuple[str, str], Route | Reply] = field(default_factory=dict)
+    routes: dict[tuple[str, str], Route | Reply | Raw] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _server: ThreadingHTTPServer | None = None
@@ -44,6 +51,9 @@ class FakeApi:
 
     def route(self, method: str, path: str, fn: Route) -> None:
         self.routes[(method, path)] = fn
+
+    def raw(self, method: str, path: str, data: bytes) -> None:
+        self.routes[(method, path)] = Raw(data)
 
     def start(self) -> FakeApi:
         api = self
@@ -62,6 +72,10 @@ class FakeApi:
                 )
                 api.seen.append(seen)
                 target = api.routes.get((self.command, seen.path))
+                if isinstance(target, Raw):
+                    self.wfile.write(target.data)
+                    self.close_connection = True
+                    return
                 if target is None:
                     status, body = (
                         404,

@@ -63,3 +63,26 @@ def test_what_if_passes_its_options_to_the_simulator(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2  # the simulator's "bad policy": nothing ran
     assert "missing.yaml" in result.stderr
+
+
+def test_lint_of_a_file_that_is_not_utf8_exits_2_saying_so(tmp_path: Path) -> None:
+    binary = tmp_path / "policy.yaml"
+    binary.write_bytes(b"\xff\xfe")
+    result = runner.invoke(app, ["lint", str(binary)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "cannot be read: not UTF-8 text (byte 0" in result.stderr
+
+
+def test_lint_of_yaml_nested_5000_deep_is_invalid_and_exits_1(tmp_path: Path) -> None:
+    deep = tmp_path / "policy.yaml"
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["lint", str(deep), "-o", "json"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["error"] == {
+        "field": "<file>",
+        "message": f"{deep} is not valid YAML/JSON: nested too deeply",
+    }
