@@ -2,7 +2,17 @@
 
 Source: https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
 microsoft-machinelearningservices-workspaces-onlineendpoints-metrics (and the
-``...-onlineendpoints-deployments-metrics`` page): metric names, units and dimensions.
+``...-onlineendpoints-deployments-metrics`` page): metric names, units, dimensions and the
+aggregations each supports. The generated tables list several where a metric has several
+(``DataCollectionEventsPerMinute``: "Minimum, Maximum, Average") and only Average for
+``RequestsPerMinute`` and the latencies, on both resource types (MicrosoftDocs/
+azure-reference-other azure-monitor-ref/supported-metrics/includes/
+microsoft-machinelearningservices-workspaces-onlineendpoints[-deployments]-metrics-include.md).
+A query asking a metric for another aggregation is refused (the metrics API has been seen to
+refuse unsupported aggregations with InternalError or 501 Not Implemented: open-telemetry/
+opentelemetry-collector-contrib PRs 32320 and 43880; which status Azure answers for these
+metrics is not documented: the emulator answers 400 BadRequest, so a client asking for one
+fails loudly rather than silently).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ class MetricDef:
     kind: str  # "count", "latency" or "percentile"
     percentile: float = 0.0
     default_aggregation: str = "average"
+    aggregations: tuple[str, ...] = ("average",)  # the ones the metric supports
 
 
 def _latency_defs(dimensions: tuple[str, ...]) -> list[MetricDef]:

@@ -186,6 +186,12 @@ def query_batch(
     for a in aggregations:
         if a not in AGGREGATIONS:
             raise bad(f"Invalid aggregation {a!r}; supported: {', '.join(AGGREGATIONS)}")
+        for m in metrics:  # each metric supports only its own (see metric_catalog)
+            if a not in m.aggregations:
+                raise bad(
+                    f"Aggregation {a.capitalize()} is not supported by metric {m.name}; "
+                    f"supported: {', '.join(x.capitalize() for x in m.aggregations)}"
+                )
     interval = params.get("interval") or "PT1M"
     step = _interval_step(interval, ctx)
     try:

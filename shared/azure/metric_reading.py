@@ -3,7 +3,7 @@ objects by attribute, imports none of it.
 
 Results are read from the SDK's ``MetricsQueryResult`` -> ``Metric`` (``id`` starts with the
 resource id) -> ``TimeSeriesElement`` (``metadata_values``: dimension name -> value) ->
-``MetricValue`` (``timestamp``, ``total``, ``average``) (azure-monitor-querymetrics
+``MetricValue`` (``timestamp``, ``average``) (azure-monitor-querymetrics
 ``_models.py``). Dimension names are matched case-insensitively (the service lower-cases them).
 
 A query gets one :class:`Minute` per closed minute (wholly inside [start, end) and ended by
@@ -23,6 +23,9 @@ from shared.judge.types import Minute
 from shared.ports import MetricsQuery, counts_as_error
 
 COUNT_METRIC = "RequestsPerMinute"
+# The one aggregation Azure Monitor lists for it (see shared.azure.metrics): at PT1M, the
+# minute's number of requests of the series.
+COUNT_AGGREGATION = "Average"
 LATENCY_METRICS = {
     "requestlatency_p50": "p50",
     "requestlatency_p90": "p90",
@@ -131,12 +134,12 @@ def absorb(
                 if name == COUNT_METRIC.lower():
                     status = _status(meta)
                     for point in getattr(series, "data", None) or []:
-                        total = getattr(point, "total", None)
-                        if total is None or point.timestamp is None:
+                        count = getattr(point, "average", None)
+                        if count is None or point.timestamp is None:
                             continue  # no value: no data in that minute
                         cell = cells.setdefault(as_utc(point.timestamp), Cell())
-                        cell.requests += float(total)
-                        cell.statuses[status] = cell.statuses.get(status, 0.0) + float(total)
+                        cell.requests += float(count)
+                        cell.statuses[status] = cell.statuses.get(status, 0.0) + float(count)
                 elif name in LATENCY_METRICS:
                     field = LATENCY_METRICS[name]
                     for point in getattr(series, "data", None) or []:

@@ -12,7 +12,9 @@ siblings, which the latency percentiles do not have (they split by ``deployment`
 learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
 microsoft-machinelearningservices-workspaces-onlineendpoints-metrics):
 
-- ``RequestsPerMinute``, aggregation Total, split by ``deployment``, ``statusCode``,
+- ``RequestsPerMinute``, aggregation Average (the only one the metric reference lists for it,
+  where other metrics list several: at the one-minute grain, the metric's own "number of
+  requests ... within a minute"), split by ``deployment``, ``statusCode``,
   ``statusCodeClass`` and ``modelStatusCode`` (the dimensions the metric reference lists): a
   deployment's requests in a minute are the sum over its series, its errors those whose status
   is one of the query's ``errors`` (codes like ``429`` or classes like ``5xx``, compared
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.azure import retry
 from shared.azure.metric_reading import (
+    COUNT_AGGREGATION,
     COUNT_METRIC,
     Observed,
     absorb,
@@ -181,7 +184,7 @@ class MonitorMetricsSource:
         count_filter = DEPLOYMENT_COUNT_FILTER if per_deployment else COUNT_FILTER
         latency_filter = None if per_deployment else LATENCY_FILTER
         for names, aggregation, filter_ in (
-            ([COUNT_METRIC], "Total", count_filter),
+            ([COUNT_METRIC], COUNT_AGGREGATION, count_filter),
             (LATENCY_NAMES, "Average", latency_filter),
         ):
             kind = "deployment(s)" if per_deployment else "endpoint(s)"
@@ -209,7 +212,7 @@ class MonitorMetricsSource:
                     details={"cause": exc.code, **exc.details},
                 ) from exc
             answers = list(results or [])
-            if aggregation == "Total":
+            if aggregation == COUNT_AGGREGATION:
                 _refuse_truncated(answers, what)
             absorb(observed, answers, rids, endpoint_of, deployment_of)
 

@@ -60,7 +60,7 @@ def resource_result(
 
 def counts(dep: str, status_class: str, points: dict[int, float]) -> TimeSeriesElement:
     # The service lower-cases dimension names in metadata values.
-    return series({"deployment": dep, "statuscodeclass": status_class}, points, "total")
+    return series({"deployment": dep, "statuscodeclass": status_class}, points, "average")
 
 
 def latency(dep: str, points: dict[int, float]) -> TimeSeriesElement:
@@ -94,7 +94,7 @@ class FakeMetricsClient:
                 # like the service: the ``top`` (max_results) largest series, the rest dropped
                 rpm = sorted(
                     self.count_series.get(endpoint, []),
-                    key=lambda ts: -sum(p.total or 0 for p in ts.data or []),
+                    key=lambda ts: -sum(p.average or 0 for p in ts.data or []),
                 )[: kw.get("max_results") or 10]
                 out.append(result(endpoint, {"RequestsPerMinute": rpm}))
             else:

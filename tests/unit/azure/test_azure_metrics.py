@@ -48,7 +48,7 @@ def test_model_errors_count_as_errors() -> None:
 
     def by_model(dep: str, status_class: str, model: str, n: float) -> TimeSeriesElement:
         meta = {"deployment": dep, "statuscodeclass": status_class, "modelstatuscode": model}
-        return series(meta, {1: n}, "total")
+        return series(meta, {1: n}, "average")
 
     client = FakeMetricsClient(
         {
@@ -115,7 +115,7 @@ def test_open_minute_and_minutes_outside_the_range_are_left_out() -> None:
 
 
 def test_minutes_without_requests_are_left_out_never_zero() -> None:
-    """Missing points and zero totals on both sides give no minute at all."""
+    """Missing points and zero counts on both sides give no minute at all."""
     client = FakeMetricsClient(
         {
             "ep": [
@@ -138,7 +138,8 @@ def test_short_buckets_for_demos() -> None:
         TimeSeriesElement(
             metadata_values={"deployment": d, "statusCodeClass": "2xx"},
             data=[
-                MetricValue(timestamp=base + timedelta(seconds=s), total=1.0) for s in (0, 2, 4, 6)
+                MetricValue(timestamp=base + timedelta(seconds=s), average=1.0)
+                for s in (0, 2, 4, 6)
             ],
         )
         for d in ("green", "blue")
@@ -159,7 +160,7 @@ def test_granularity_must_be_positive() -> None:
 def by_code(dep: str, code: str, points: dict[int, float]) -> TimeSeriesElement:
     status_class = f"{code[0]}xx"
     meta = {"deployment": dep, "statuscode": code, "statuscodeclass": status_class}
-    return series(meta, points, "total")
+    return series(meta, points, "average")
 
 
 def test_the_query_errors_say_which_status_codes_count() -> None:

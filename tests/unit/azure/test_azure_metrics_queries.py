@@ -53,7 +53,7 @@ def test_queries_are_batched_by_50_resources_with_the_documented_parameters() ->
     assert counts_call["resource_ids"][0] == rid("ep-0")
     assert counts_call["metric_namespace"] == NAMESPACE
     assert counts_call["metric_names"] == ["RequestsPerMinute"]
-    assert counts_call["aggregations"] == ["Total"]
+    assert counts_call["aggregations"] == ["Average"]  # the only one RequestsPerMinute has
     assert counts_call["filter"] == (
         "deployment eq '*' and statusCode eq '*' and statusCodeClass eq '*' "
         "and modelStatusCode eq '*'"
@@ -114,7 +114,7 @@ class DeploymentMetricsClient:
             dep = r.rsplit("/", 1)[-1]
             if kw["metric_names"] == ["RequestsPerMinute"]:
                 ts = [
-                    series({"envoy_response_code": code}, pts, "total")
+                    series({"envoy_response_code": code}, pts, "average")
                     for code, pts in self.per_deployment.get(dep, {}).items()
                 ]
                 metrics = {"RequestsPerMinute": ts}
@@ -153,7 +153,7 @@ def test_a_count_answer_at_the_series_limit_is_no_data_not_a_partial_count() -> 
     """The service keeps the ``top`` largest series and drops the rest silently: the small
     error series would be lost, so an answer that reaches the limit is refused."""
     many = [
-        series({"deployment": "blue", "statuscode": str(code)}, {1: 100 - i / 10}, "total")
+        series({"deployment": "blue", "statuscode": str(code)}, {1: 100 - i / 10}, "average")
         for i, code in enumerate(range(200, 450))
     ]
     client = FakeMetricsClient({"ep": [counts("green", "5xx", {1: 1}), *many]})
@@ -162,7 +162,9 @@ def test_a_count_answer_at_the_series_limit_is_no_data_not_a_partial_count() -> 
 
 
 def test_a_count_answer_below_the_series_limit_is_read_whole() -> None:
-    few = [series({"deployment": "blue", "statuscode": str(c)}, {1: 5}, "total") for c in range(50)]
+    few = [
+        series({"deployment": "blue", "statuscode": str(c)}, {1: 5}, "average") for c in range(50)
+    ]
     client = FakeMetricsClient({"ep": [counts("green", "5xx", {1: 1}), *few]})
     out = source(client).stage_minutes([q("ep")])
     assert out["ep"][0].baseline_requests == 250 and out["ep"][0].canary_errors == 1

@@ -59,18 +59,19 @@ def context(ingestion: Ingestion | None = None, n: int = 40) -> Context:
 
 
 def total_at(ctx: Context, now: float) -> float | None:
-    """RequestsPerMinute Total of the minute [M0, M0 + 60) as a query made at ``now`` sees it."""
+    """RequestsPerMinute (Average: its one sample, the count) of the minute [M0, M0 + 60), as
+    a query made at ``now`` sees it."""
     params = {
         "metricnamespace": ENDPOINT_NS,
         "metricnames": "RequestsPerMinute",
-        "aggregation": "total",
+        "aggregation": "average",
         "interval": "PT1M",
         "starttime": "2027-01-15T08:00:00Z",
         "endtime": "2027-01-15T08:01:00Z",
     }
     answer: Any = query_batch(ctx, Identity().subscription, params, {"resourceids": [EP_ID]}, now)
     [point] = answer["values"][0]["value"][0]["timeseries"][0]["data"]
-    return point.get("total")
+    return point.get("average")
 
 
 def test_minute_is_missing_until_the_ingestion_delay_has_passed() -> None:
@@ -107,7 +108,7 @@ def test_delay_is_counted_in_api_minutes_of_the_compressed_clock() -> None:
     params = {
         "metricnamespace": ENDPOINT_NS,
         "metricnames": "RequestsPerMinute",
-        "aggregation": "total",
+        "aggregation": "average",
         "interval": "PT1M",
         "starttime": "2027-01-15T08:00:00Z",
         "endtime": "2027-01-15T08:00:02Z",
@@ -120,7 +121,7 @@ def test_delay_is_counted_in_api_minutes_of_the_compressed_clock() -> None:
     early = query_batch(ctx, Identity().subscription, params, body, M0 + 2 + 3.9)
     late = query_batch(ctx, Identity().subscription, params, body, M0 + 2 + 6.0)
     assert "total" not in early["values"][0]["value"][0]["timeseries"][0]["data"][0]
-    assert late["values"][0]["value"][0]["timeseries"][0]["data"][0]["total"] == 1
+    assert late["values"][0]["value"][0]["timeseries"][0]["data"][0]["average"] == 1
 
 
 @pytest.mark.parametrize(
