@@ -24,7 +24,7 @@ from shared.effects import (
     ScaleDeployment,
     SetTraffic,
 )
-from shared.errors import StaleState, is_permanent
+from shared.errors import AutocanaryError, StaleState, is_permanent
 from shared.machine import Transition
 from shared.model import Rollout
 from shared.ports import (
@@ -32,6 +32,7 @@ from shared.ports import (
     Clock,
     EndpointControl,
     EventPublisher,
+    IgnoredEvent,
     RolloutStore,
     Slot,
     SlotWrite,
@@ -196,3 +197,19 @@ class Applier:
                 announce(self.notifications, t.rollout, t.effects)
                 send_outbox(self.store, self.events, stored)
             return
+
+
+def record_dropped(store: RolloutStore, event: IgnoredEvent) -> None:
+    """List a version that was dropped after its slot write (a cancelled or replaced waiting
+    version) with the ignored events. Best effort: the slot write, and its decision where there
+    is one, already holds the change, so a failure here is logged and never undoes it or
+    reports it as not done (a retry of the request would then find nothing to drop)."""
+    try:
+        store.record_ignored(event)
+    except AutocanaryError as exc:
+        log.error(
+            "endpoint version %s dropped (%s) but not listed with the ignored events: %s",
+            event.model.asset_id,
+            event.reason,
+            exc.message,
+        )

@@ -92,10 +92,13 @@ def _name(name: Any) -> str:
     text: str = name.strip()
     if len(text) > MAX_MODEL_NAME:
         raise InvalidInput(f"model name is longer than {MAX_MODEL_NAME} characters")
-    if _FORBIDDEN.search(text):
+    # ":" separates name and version in the asset references deployments carry
+    # ("azureml:name:version"; azure-ai-ml _utils/_arm_id_utils.py parse_name_version splits
+    # on it), so a name holding one cannot be referred to.
+    if _FORBIDDEN.search(text) or ":" in text:
         raise InvalidInput(
             f"model name {for_log(text)!r} contains a character Azure ML does not allow "
-            "(control characters, / \\ # ?)"
+            "(control characters, / \\ # ? :)"
         )
     return text
 

@@ -12,6 +12,7 @@ The actor is the body's ``actor``, else the caller's default (the signed-in user
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,11 +66,14 @@ def actor(value: Any) -> str:
         or not value.strip()
         or len(value) > MAX_ACTOR
         or _CONTROL.search(value)
+        or not value.isprintable()  # line and paragraph separators, format characters
     ):
         raise InvalidInput(
-            f"actor must be a non-empty string of at most {MAX_ACTOR} characters, one line"
+            f"actor must be a non-empty string of at most {MAX_ACTOR} characters, one line "
+            "of printable characters"
         )
-    lowered = value.strip().lower()
+    # compared as the reader sees it: compatibility forms folded ("\uff1a" is ":")
+    lowered = unicodedata.normalize("NFKC", value).strip().casefold()
     if lowered.startswith(RESERVED_ACTOR_PREFIXES) or lowered in RESERVED_ACTORS:
         raise InvalidInput(
             f"actor {for_log(value)!r} is reserved: operators may not act as an alert or the engine"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared import machine
+from shared import applying, machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
 from shared.machine import Admission
 from shared.model import DecisionRecord, ModelRef, Rollout, Waiting, iso
@@ -139,14 +139,15 @@ class Operators:
             except StaleState:
                 continue
             model = c.cancelled.model
-            self.store.record_ignored(
+            applying.record_dropped(
+                self.store,
                 IgnoredEvent(
                     model.event_id or machine.operator_event_id("cancel", now, model.asset_id),
                     model,
                     machine.WAITING_CANCELLED,
                     c.message,
                     now,
-                )
+                ),
             )
             log.info("endpoint %s: %s", endpoint, c.message)
             shown = c.active or self._newest(endpoint)

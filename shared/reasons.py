@@ -140,6 +140,8 @@ STARTED_BY_OPERATOR = "StartedByOperator"
 RETRIED_BY_OPERATOR = "RetriedByOperator"
 # operator: the waiting version was dropped (cancel); it is kept as an ignored event too
 WAITING_CANCELLED = "WaitingVersionCancelled"
+# ingest: a waiting version was dropped for a newer one; it is kept as an ignored event
+WAITING_REPLACED = "WaitingVersionReplaced"
 
 # The lifecycle events published (CloudEvent type suffixes).
 # event: a rollout was created
@@ -279,6 +281,7 @@ __all__ = [
     "TRAFFIC_RESTORED",
     "VERSION_ALREADY_LIVE",
     "WAITING_CANCELLED",
+    "WAITING_REPLACED",
     "WARMING_UP",
     "WATCHING",
 ]

@@ -27,7 +27,7 @@ from shared.errors import (
 )
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
-from shared.machine import Admission, decide, start_waiting
+from shared.machine import Admission, decide, operator_event_id, start_waiting
 from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators
@@ -37,6 +37,7 @@ from shared.ports import (
     Clock,
     EndpointControl,
     EventPublisher,
+    IgnoredEvent,
     InputSamples,
     Judge,
     MetricsSource,
@@ -116,6 +117,11 @@ class Engine:
         and DuplicateEvent when ``event_id`` was already claimed: nothing was written then."""
         written = self.store.write(slot, admission_write(slot, adm, event_id))
         log_decisions(adm.records, (adm.active,) if adm.active else ())
+        if adm.dropped is not None:
+            old, now = adm.dropped.model, self.clock.now()
+            event_id = old.event_id or operator_event_id("replaced", now, old.asset_id)
+            dropped = IgnoredEvent(event_id, old, adm.dropped_reason, adm.dropped_detail, now)
+            applying.record_dropped(self.store, dropped)
         if adm.active is not None:
             self._effects.apply(adm.active, adm.effects)
             applying.announce(self.notifications, adm.active, adm.effects)

@@ -29,6 +29,7 @@ from shared.reasons import (
     SUPERSEDING,
     VERSION_ALREADY_LIVE,
     WAITING_CANCELLED,
+    WAITING_REPLACED,
 )
 
 # ------------------------------------------------------------------------------- admit
@@ -46,6 +47,11 @@ class Admission:
     records: tuple[DecisionRecord, ...] = ()
     effects: tuple[Effect, ...] = ()
     ended: Rollout | None = None
+    # the waiting version this admission drops for a newer one, with why (listed with the
+    # ignored events once the slot is written)
+    dropped: Waiting | None = None
+    dropped_reason: str = ""
+    dropped_detail: str = ""
 
 
 def rollout_id(model: ModelRef, now: datetime) -> str:
@@ -138,6 +144,7 @@ def admit(
         )
     parked = Waiting(model, policy)
     replaced = f" (replaces waiting {waiting.model.asset_id})" if waiting else ""
+    dropped = f"waiting {waiting.model.asset_id} replaced by {model.asset_id}" if waiting else ""
     # A promoted version (Promoting, Watching) is never superseded: it finishes first.
     if policy.on_newer_version == "supersede" and active.phase in _SUPERSEDABLE:
         t = decide(
@@ -161,6 +168,9 @@ def admit(
             parked,
             (t.record,) if t.record else (),
             t.effects,
+            dropped=waiting,
+            dropped_reason=WAITING_REPLACED,
+            dropped_detail=dropped,
         )
     return Admission(
         "wait",
@@ -168,6 +178,9 @@ def admit(
         f"{model.asset_id} waits for {active.model.asset_id} to finish{replaced}",
         active,
         parked,
+        dropped=waiting,
+        dropped_reason=WAITING_REPLACED,
+        dropped_detail=dropped,
     )
 
 

@@ -355,6 +355,18 @@ def test_newer_version_waits_and_the_newest_waiting_wins() -> None:
     assert older.outcome == "ignore" and older.waiting == a9.waiting
 
 
+def test_a_replaced_waiting_version_is_named_as_dropped_with_its_reason() -> None:
+    active = _active()
+    v8 = ModelRef("fraud", "8", event_id="e8", event_time=T0)
+    v9 = ModelRef("fraud", "9", event_id="e9", event_time=T0)
+    a8 = m.admit(active, None, v8, policy(), T0)
+    assert a8.dropped is None  # nothing was waiting
+    for on_newer in ("wait", "supersede"):
+        a9 = m.admit(active, a8.waiting, v9, policy(on_newer_version=on_newer), T0)
+        assert a9.dropped == a8.waiting and a9.dropped_reason == m.WAITING_REPLACED
+        assert a9.dropped_detail == "waiting azureml:fraud:8 replaced by azureml:fraud:9"
+
+
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:
     active = _active()
     v8 = ModelRef("fraud", "8", event_id="e8", event_time=T0)

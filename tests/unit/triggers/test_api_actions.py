@@ -11,6 +11,7 @@ import pytest
 
 from handlers import api_actions
 from shared import bootstrap
+from shared.errors import TransientUpstreamError
 from shared.model import Phase
 from shared.ports import SlotWrite
 from tests.engine_support import API_HEADERS, World, make_world
@@ -189,4 +190,40 @@ def test_a_lone_surrogate_in_a_manual_start_is_a_400_that_writes_nothing(world: 
         func.HttpRequest("POST", "/api/rollouts", headers=dict(API_HEADERS), params={}, body=raw)
     )
     assert resp.status_code == 400 and "surrogate" in body(resp)["error"]["message"]
+    assert world.store.read("fraud").active is None
+
+
+def test_a_replaced_waiting_version_is_listed_with_the_ignored_events(world: World) -> None:
+    world.engine.on_model_registered(world.model(version="7"))
+    world.engine.on_model_registered(world.model(version="8"))
+    resp = start({"model": "fraud", "version": "9", "reason": "hotfix"})
+    assert resp.status_code == 202 and body(resp)["waiting"]["model"]["version"] == "9"
+    ignored = world.store.ignored_events()
+    assert [(e.model.version, e.reason) for e in ignored] == [("8", "WaitingVersionReplaced")]
+    assert ignored[0].detail == "waiting azureml:fraud:8 replaced by azureml:fraud:9"
+
+
+def test_cancel_is_done_even_when_listing_the_dropped_version_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot write holds the cancel (and its decision): a failure to list it with the
+    ignored events afterwards never answers 503 for a cancel that happened."""
+    world.engine.on_model_registered(world.model(version="7"))
+    world.engine.on_model_registered(world.model(version="8"))
+
+    def fail(_: object) -> bool:
+        raise TransientUpstreamError("table storage unavailable")
+
+    monkeypatch.setattr(world.store, "record_ignored", fail)
+    resp = act("fraud", "cancel", {"reason": "bad build"})
+    assert resp.status_code == 200 and body(resp)["outcome"] == "cancelled"
+    assert world.store.read("fraud").waiting is None
+    assert body(resp)["decision"]["reason"] == "WaitingVersionCancelled"
+
+
+def test_a_model_name_with_a_colon_is_refused_before_anything_starts(world: World) -> None:
+    """ ":" separates name and version in azureml:name:version: such a name cannot be deployed,
+    and would defeat the check against the live version."""
+    resp = start({"model": "fraud:x", "version": "7", "reason": "x"})
+    assert resp.status_code == 400 and "fraud:x" in body(resp)["error"]["message"]
     assert world.store.read("fraud").active is None

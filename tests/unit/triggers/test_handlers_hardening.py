@@ -95,6 +95,7 @@ def test_camel_case_numeric_version_is_accepted(world: World) -> None:
         ("[" * 100_000 + "]" * 100_000, "e1", None),  # deeply nested JSON text
         (camel(), "e\ud800", None),  # lone UTF-16 surrogates: legal JSON escapes, not text
         (camel(name="fraud\ud800"), "e1", None),
+        (camel(name="fraud:x"), "e1", None),  # ":" splits azureml:name:version
         (camel(version="7\udfff"), "e1", None),
         (camel(tags={"team": "risk\ud800"}), "e1", None),
         (camel(tags={"t\ud800": "x"}), "e1", None),
@@ -161,7 +162,18 @@ def test_hostile_json_bodies_are_400(world: World, raw: bytes) -> None:
         assert body(resp)["error"]["code"] == "invalid_input"
 
 
-@pytest.mark.parametrize("actor", ["alert:p99", "Alert:x", "engine", "ana\nINFO forged"])
+@pytest.mark.parametrize(
+    "actor",
+    [
+        "alert:p99",
+        "Alert:x",
+        "engine",
+        "ana\nINFO forged",
+        "engine\u200b",  # a zero-width space after "engine"
+        "alert\uff1ax",  # a fullwidth colon
+        "x\u2028y",  # a line separator
+    ],
+)
 def test_operator_cannot_act_as_an_alert_or_the_engine(world: World, actor: str) -> None:
     events.on_model_registered(event(camel()))
     route = {"endpoint": "fraud", "action": "pause"}
