@@ -56,6 +56,10 @@ def _check_table_name(name: str) -> str:
     return name
 
 
+# Service pages one read follows to fill its page (each is a round trip of at most 5 s).
+MAX_SERVICE_PAGES = 10
+
+
 class TableAccess:
     """One Azure Table and the calls the store makes on it (see the module docstring)."""
 
@@ -229,30 +233,43 @@ class TableAccess:
         continuation: Mapping[str, str] | None,
         select: list[str] | None = None,
     ) -> tuple[list[Any], dict[str, str] | None]:
-        """One service page of at most ``limit`` entities from ``continuation``, and the key
-        the next page starts from (None at the end)."""
+        """At most ``limit`` entities from ``continuation``, and the key the next page starts
+        from (None at the end).
+
+        A service page can be short, even empty, and still carry a continuation: a query
+        stops at 1,000 entities, after 5 seconds, or at a partition boundary, and "it is
+        possible for a query to return no results but to still return a continuation header"
+        (learn.microsoft.com/rest/api/storageservices/query-timeout-and-pagination). So the
+        service pages are followed until ``limit`` entities are in hand or none are left, at
+        most MAX_SERVICE_PAGES of them: a caller that reads one page (the detail view's last
+        decisions, a chart's) is never silently cut short."""
         from azure.core.exceptions import AzureError
 
         self._ensure_table()
-        pager = self._call(
-            self._client.query_entities,
-            query_filter,
-            parameters=dict(parameters),
-            select=select,
-            results_per_page=limit,
-        )
+        items: list[Any] = []
         # The SDK types the token as str but hands out and accepts the {PartitionKey, RowKey}
         # dict (azure/data/tables/_deserialize.py, _extract_continuation_token).
-        token_in: Any = dict(continuation) if continuation else None
-        pages = pager.by_page(continuation_token=token_in)
-        try:
-            page = list(self._call(next, pages))
-        except StopIteration:
-            return [], None
-        except AzureError as exc:
-            raise upstream(exc) from exc
-        token = getattr(pages, "continuation_token", None)
-        return page, dict(token) if token else None
+        token: Any = dict(continuation) if continuation else None
+        for _ in range(MAX_SERVICE_PAGES):
+            pager = self._call(
+                self._client.query_entities,
+                query_filter,
+                parameters=dict(parameters),
+                select=select,
+                results_per_page=limit - len(items),
+            )
+            pages = pager.by_page(continuation_token=token)
+            try:
+                items.extend(self._call(next, pages))
+            except StopIteration:
+                return items, None
+            except AzureError as exc:
+                raise upstream(exc) from exc
+            next_token = getattr(pages, "continuation_token", None)
+            token = dict(next_token) if next_token else None
+            if token is None or len(items) >= limit:
+                break
+        return items, token
 
     def _delete(self, partition: str, row: str, etag: str | None = None) -> bool:
         """Delete one row (under ``etag`` if given); False if it was gone or changed."""
