@@ -25,14 +25,17 @@ ADMIN_PREFIX = "/_emulator/"
 
 @dataclass
 class ArmFault:
-    """ARM calls answered with an error (429, 500) or held then timed out, at a rate."""
+    """ARM calls (``scope`` "arm": Azure ML's) or metrics queries (``scope`` "metrics":
+    ``metrics:getBatch``) answered with an error (429, 500; 529 for metrics) or held then
+    timed out, at a rate."""
 
-    kind: str  # "429" | "500" | "timeout"
+    kind: str  # "429" | "500" | "529" | "timeout"
     rate: float
     remaining: int | None = None
     retry_after: float = 1.0
     hang_seconds: float = 10.0
     methods: tuple[str, ...] = ()
+    scope: str = "arm"
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -69,6 +72,8 @@ class AdminApi:
         r.add_delete(ADMIN_PREFIX + "faults", self._clear_faults)
         r.add_put(ADMIN_PREFIX + "faults/arm", self._put_arm_fault)
         r.add_delete(ADMIN_PREFIX + "faults/arm", self._delete_arm_faults)
+        r.add_put(ADMIN_PREFIX + "faults/metrics", self._put_metrics_fault)
+        r.add_delete(ADMIN_PREFIX + "faults/metrics", self._delete_metrics_faults)
         r.add_put(ADMIN_PREFIX + "faults/provisioning/{ep}/{dep}", self._put_provisioning_fault)
         r.add_delete(
             ADMIN_PREFIX + "faults/provisioning/{ep}/{dep}", self._delete_provisioning_fault
@@ -206,7 +211,8 @@ class AdminApi:
 
     def _faults_json(self) -> dict[str, Any]:
         return {
-            "arm": [f.to_json() for f in self.emu.arm_faults],
+            "arm": [f.to_json() for f in self.emu.arm_faults if f.scope == "arm"],
+            "metrics": [f.to_json() for f in self.emu.arm_faults if f.scope == "metrics"],
             "provisioning": [
                 {"endpoint": e, "deployment": d, "message": m}
                 for (e, d), m in self.emu.state.provisioning_faults.items()
@@ -227,10 +233,20 @@ class AdminApi:
         return _json(self._faults_json())
 
     async def _put_arm_fault(self, request: web.Request) -> web.Response:
+        return await self._put_fault(request, "arm", ("429", "500", "timeout"))
+
+    async def _put_metrics_fault(self, request: web.Request) -> web.Response:
+        # 529: the metrics backend throttling (learn.microsoft.com/azure/azure-monitor/metrics/
+        # migrate-to-batch-api, "529 throttling errors")
+        return await self._put_fault(request, "metrics", ("529", "429", "500", "timeout"))
+
+    async def _put_fault(
+        self, request: web.Request, scope: str, kinds: tuple[str, ...]
+    ) -> web.Response:
         body = await _body(request)
         kind = str(body.get("kind") or "")
-        if kind not in ("429", "500", "timeout"):
-            raise bad_request("kind must be '429', '500' or 'timeout'")
+        if kind not in kinds:
+            raise bad_request("kind must be one of " + ", ".join(repr(k) for k in kinds))
         rate = _number(body.get("rate", 1.0), "rate", 0.0, 1.0)
         count = body.get("count")
         if count is not None and (not isinstance(count, int) or count < 1):
@@ -247,12 +263,17 @@ class AdminApi:
             retry_after=_number(body.get("retry_after", 1.0), "retry_after", 0.0, 3600.0),
             hang_seconds=_number(body.get("hang_seconds", 10.0), "hang_seconds", 0.0, 600.0),
             methods=tuple(methods),
+            scope=scope,
         )
         self.emu.arm_faults.append(fault)
         return _json(self._faults_json())
 
     async def _delete_arm_faults(self, request: web.Request) -> web.Response:
-        self.emu.arm_faults.clear()
+        self.emu.arm_faults[:] = [f for f in self.emu.arm_faults if f.scope != "arm"]
+        return _json(self._faults_json())
+
+    async def _delete_metrics_faults(self, request: web.Request) -> web.Response:
+        self.emu.arm_faults[:] = [f for f in self.emu.arm_faults if f.scope != "metrics"]
         return _json(self._faults_json())
 
     async def _put_provisioning_fault(self, request: web.Request) -> web.Response:

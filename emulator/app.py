@@ -11,7 +11,7 @@ Routes:
   ``GET /_emulator/health``, ``GET /_emulator/state``, ``GET /_emulator/records/summary``,
   ``GET /_emulator/records/overheads``, ``POST /_emulator/models`` and
   ``POST /_emulator/codes`` (register a local folder), and the faults API (``GET/DELETE
-  /_emulator/faults``, ``PUT/DELETE /_emulator/faults/arm``,
+  /_emulator/faults``, ``PUT/DELETE /_emulator/faults/arm`` (and ``/faults/metrics``),
   ``PUT/DELETE /_emulator/faults/provisioning/{endpoint}/{deployment}``,
   ``PUT/DELETE /_emulator/faults/router/{endpoint}/{deployment}``).
 """
@@ -175,8 +175,17 @@ class Emulator:
     async def _arm_fault_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if self.arm_faults and "/providers/Microsoft.MachineLearningServices/" in request.path:
+        scope = (
+            "arm"
+            if "/providers/Microsoft.MachineLearningServices/" in request.path
+            else "metrics"
+            if request.path.endswith("/metrics:getBatch")
+            else None
+        )
+        if self.arm_faults and scope is not None:
             for fault in self.arm_faults:
+                if fault.scope != scope:
+                    continue
                 if fault.methods and request.method not in fault.methods:
                     continue
                 if fault.remaining is not None and fault.remaining <= 0:
@@ -189,6 +198,10 @@ class Emulator:
                     return ArmError(
                         429, "TooManyRequests", "injected throttling (emulator fault)"
                     ).response({"Retry-After": f"{fault.retry_after:g}"})
+                if fault.kind == "529":
+                    return ArmError(
+                        529, "Throttled", "injected metrics throttling (emulator fault)"
+                    ).response()
                 if fault.kind == "500":
                     return ArmError(
                         500, "InternalServerError", "injected server error (emulator fault)"

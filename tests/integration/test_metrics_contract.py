@@ -48,6 +48,7 @@ class Scenario:
     canary: str = "green"
     baseline: str = "blue"
     mirrored: tuple[str, datetime, datetime, int] | None = None  # endpoint, window, copies
+    conn: Any = None  # the emulator's connection (its admin API), on the emulator only
 
     def query(self, endpoint: str | None = None) -> MetricsQuery:
         return MetricsQuery(
@@ -232,6 +233,7 @@ def emulator_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scen
             CANARY_REQUESTS,
             BASELINE_REQUESTS,
             mirrored=("ep-mirror", m_start, m_end, copies),
+            conn=conn,
         )
 
 
@@ -334,3 +336,25 @@ def test_mirrored_copies_count_on_the_mirror_targets_own_metrics(
     assert sum(m.canary_requests for m in minutes) == copies
     assert sum(m.canary_errors for m in minutes) == copies
     assert sum(m.baseline_requests for m in minutes) == 30
+
+
+def test_metrics_throttling_529_is_retried_and_persistent_throttling_is_no_data(
+    emulator_scenario: Scenario,
+) -> None:
+    """Azure Monitor answers 529 when its metrics backend throttles, to be retried with
+    backoff (migrate-to-batch-api, "529 throttling errors"): one 529 costs a retry, not the
+    tick; throttling that does not stop is no data (the engine holds)."""
+    from emulator.testing import admin_request
+
+    s, q = emulator_scenario, emulator_scenario.query()
+    expected = list(s.source.stage_minutes([q])[q.endpoint])
+    try:
+        admin_request(s.conn, "PUT", "faults/metrics", {"kind": "529", "count": 1})
+        assert list(s.source.stage_minutes([q])[q.endpoint]) == expected
+        assert admin_request(s.conn, "GET", "faults")["metrics"][0]["remaining"] == 0
+        admin_request(s.conn, "PUT", "faults/metrics", {"kind": "529", "rate": 1.0})
+        with pytest.raises(NoData):
+            s.source.stage_minutes([q])
+    finally:
+        admin_request(s.conn, "DELETE", "faults/metrics")
+    assert list(s.source.stage_minutes([q])[q.endpoint]) == expected
