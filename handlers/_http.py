@@ -28,12 +28,12 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import azure.functions as func
 
-from shared.errors import AutocanaryError, Unauthorized, error_body, http_status
+from shared.errors import AutocanaryError, InvalidInput, Unauthorized, error_body, http_status
 from shared.settings import API_KEYS_SETTING, api_keys
 
 log = logging.getLogger("autocanary")
@@ -91,12 +91,27 @@ def guarded(fn: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         return error_response(exc)
 
 
-def api_call(req: func.HttpRequest, fn: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run an HTTP API handler body once the request's key is checked (``authorize``); a
-    missing or wrong key, and any error, is its JSON error response."""
+def api_call(
+    req: func.HttpRequest,
+    fn: Callable[[], func.HttpResponse],
+    params: Collection[str] | None = (),
+) -> func.HttpResponse:
+    """Run an HTTP API handler body once the request's key is checked (``authorize``) and its
+    query parameters are among ``params`` (besides the key's ``code``; None: not checked, for
+    the dashboard's page and assets); a missing or wrong key, an unknown parameter (a typo
+    such as ``?limt=5`` would otherwise be silently ignored), and any error, is its JSON error
+    response."""
 
     def run() -> func.HttpResponse:
         authorize(req)
+        if params is not None:
+            unknown = sorted(set(req.params) - set(params) - {KEY_PARAM})
+            if unknown:
+                known = ", ".join(sorted(params)) or "none"
+                raise InvalidInput(
+                    f"unknown query parameter {unknown[0]!r} (this route takes: {known})",
+                    code="unknown_parameter",
+                )
         return fn()
 
     return guarded(run)

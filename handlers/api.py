@@ -25,6 +25,9 @@ from shared.ports import RolloutQuery
 bp = func.Blueprint()
 
 MAX_LIMIT = 500
+# The query parameters each route takes (besides the key's ``code``): any other is a 400.
+PAGE_PARAMS = ("limit", "continuation")
+LIST_PARAMS = ("endpoint", "model", "phase", "active", *PAGE_PARAMS)
 
 
 @bp.function_name("list_rollouts")
@@ -35,7 +38,7 @@ def list_rollouts(req: func.HttpRequest) -> func.HttpResponse:
         items, token = bootstrap.engine().page_rollouts(query, _continuation(req.params))
         return json_response({"rollouts": items, "count": len(items), "continuation": token})
 
-    return api_call(req, run)
+    return api_call(req, run, LIST_PARAMS)
 
 
 @bp.function_name("list_ignored_events")
@@ -46,7 +49,7 @@ def list_ignored_events(req: func.HttpRequest) -> func.HttpResponse:
         items, token = bootstrap.engine().page_ignored(limit, _continuation(req.params))
         return json_response({"events": items, "count": len(items), "continuation": token})
 
-    return api_call(req, run)
+    return api_call(req, run, PAGE_PARAMS)
 
 
 @bp.function_name("get_rollout")

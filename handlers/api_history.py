@@ -22,16 +22,19 @@ from collections.abc import Callable
 import azure.functions as func
 
 from handlers._http import api_call, json_response
-from handlers.api import _continuation, _limit
+from handlers.api import PAGE_PARAMS, _continuation, _limit
 from shared import bootstrap
 from shared.errors import InvalidInput
 
 bp = func.Blueprint()
 
 
-def _serve(req: func.HttpRequest, run: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run a read handler once the key is checked; every error becomes the JSON error shape."""
-    return api_call(req, run)
+def _serve(
+    req: func.HttpRequest, run: Callable[[], func.HttpResponse], params: tuple[str, ...] = ()
+) -> func.HttpResponse:
+    """Run a read handler once the key and its query ``params`` are checked; every error
+    becomes the JSON error shape."""
+    return api_call(req, run, params)
 
 
 @bp.function_name("rollout_history")
@@ -45,7 +48,7 @@ def rollout_history(req: func.HttpRequest) -> func.HttpResponse:
             )
         )
 
-    return _serve(req, run)
+    return _serve(req, run, PAGE_PARAMS)
 
 
 @bp.function_name("rollout_by_id")
@@ -82,7 +85,7 @@ def rollout_decisions(req: func.HttpRequest) -> func.HttpResponse:
             )
         )
 
-    return _serve(req, run)
+    return _serve(req, run, PAGE_PARAMS)
 
 
 @bp.function_name("rollout_series")
@@ -117,4 +120,4 @@ def list_events(req: func.HttpRequest) -> func.HttpResponse:
         )
         return json_response({"events": items, "count": len(items), "continuation": token})
 
-    return _serve(req, run)
+    return _serve(req, run, ("ignored", *PAGE_PARAMS))

@@ -65,13 +65,15 @@ SCRIPTS = (
 @bp.function_name("dashboard")
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
-    return api_call(req, lambda: _page(urlsplit(req.url).path, req.params.get(KEY_PARAM) or ""))
+    return api_call(
+        req, lambda: _page(urlsplit(req.url).path, req.params.get(KEY_PARAM) or ""), None
+    )
 
 
 @bp.function_name("dashboard_asset")
 @bp.route(route="dashboard/assets/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard_asset(req: func.HttpRequest) -> func.HttpResponse:
-    return api_call(req, lambda: _asset(req.route_params.get("name") or ""))
+    return api_call(req, lambda: _asset(req.route_params.get("name") or ""), None)
 
 
 def _page(path: str, key: str) -> func.HttpResponse:

@@ -272,3 +272,33 @@ def test_answers_are_valid_json_even_over_a_stored_non_finite_number() -> None:
     assert json.loads(resp.get_body(), parse_constant=lambda c: pytest.fail(c)) == {
         "evidence": {"threshold": None, "xs": [None, 1.5]}
     }
+
+
+@pytest.mark.parametrize(
+    ("fn", "url", "params"),
+    [
+        (api.list_rollouts, "/api/rollouts", {"limt": "5"}),
+        (api.list_ignored_events, "/api/ignored-events", {"endpoint": "fraud"}),
+        (api.get_rollout, "/api/rollouts/fraud", {"full": "true"}),
+    ],
+)
+def test_an_unknown_query_parameter_is_a_400_that_names_it(
+    world: World, fn: Any, url: str, params: dict[str, str]
+) -> None:
+    resp = fn(http("GET", url, None, {"endpoint": "fraud"}, **params))
+    assert resp.status_code == 400
+    assert body(resp)["error"]["code"] == "unknown_parameter"
+    assert repr(next(iter(params))) in body(resp)["error"]["message"]
+
+
+def test_an_unknown_query_parameter_on_an_action_changes_nothing(world: World) -> None:
+    events.on_model_registered(event(camel()))
+    route = {"endpoint": "fraud", "action": "pause"}
+    resp = api_actions.rollout_action(http("POST", "/x", {"reason": "look"}, route, ful="true"))
+    assert resp.status_code == 400 and body(resp)["error"]["code"] == "unknown_parameter"
+    active = world.store.read("fraud").active
+    assert active is not None and not active.paused
+
+
+def test_the_key_parameter_is_always_accepted(world: World) -> None:
+    assert api.list_rollouts(http("GET", "/api/rollouts", code="x" * 40)).status_code == 200
