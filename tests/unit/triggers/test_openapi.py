@@ -215,3 +215,29 @@ def test_every_route_answers_as_the_document_says(worlds: list[Simulation]) -> N
     assert check.send("POST", "/alerts", resolved)[0] == 200
     served = {(m, r.path) for r in ROUTES for m in r.methods}
     assert served - check.seen == set()
+
+
+def test_each_route_takes_exactly_the_query_parameters_the_document_declares(
+    worlds: list[Simulation],
+) -> None:
+    """A declared parameter is never refused as unknown; any other is (the key's ``code``
+    aside; the dashboard's page and files take any)."""
+    bootstrap.use_engine(worlds[0].engine)
+    fill = {"endpoint": "fraud", "rollout_id": "r1", "action": "pause", "name": "x.js"}
+    for route in ROUTES:
+        for method in route.methods:
+            op = DOC["paths"][route.path][method]
+            if route.path == "/alerts" or route.path.startswith("/dashboard"):
+                continue  # Azure Monitor's webhook, and the dashboard's page and files
+            declared = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+            for params, refused in [({n: "1" for n in declared}, False), ({"zzz": "1"}, True)]:
+                req = func.HttpRequest(
+                    method=method.upper(),
+                    url="/api" + route.path,
+                    headers={"content-type": "application/json", "x-functions-key": API_KEY},
+                    params=params,
+                    route_params={k: v for k, v in fill.items() if "{" + k + "}" in route.path},
+                    body=b'{"reason": "x"}' if method == "post" else b"",
+                )
+                code = json.loads(route.call(req).get_body()).get("error", {}).get("code")
+                assert (code == "unknown_parameter") is refused, (method, route.path, params)
