@@ -54,18 +54,40 @@ def judge_settings(r: Rollout) -> JudgeSettings:
     return s
 
 
+# Phases whose canary may serve live or mirrored traffic while a split is asked for and not
+# yet confirmed (a stage change, the promotion, a change by hand meanwhile).
+_ASKING = (Phase.SHADOWING, Phase.CANARY, Phase.PROMOTING)
+
+
+def window_since(r: Rollout) -> datetime | None:
+    """The start of the judged window: the stage's traffic confirmed; while a split is asked
+    for and not confirmed, the moment it was asked (the canary is judged for rollback on
+    whatever it serves meanwhile, as a window of its own: the minutes before were the last
+    stage's, whose evidence is carried); in the watch window, since the promoted version took
+    all the traffic."""
+    if r.phase is Phase.WATCHING:
+        return r.phase_since
+    if r.stage_since is None and not r.confirmed and r.phase in _ASKING:
+        return r.asked_at
+    return r.stage_since
+
+
 def stage_key(r: Rollout) -> str:
-    """Names the judged stage (its settle reading belongs to it alone)."""
-    return f"{r.phase.value}:{r.stage}:{iso(r.stage_since)}"
+    """Names the judged window (its settle reading belongs to it alone)."""
+    return f"{r.phase.value}:{r.stage}:{iso(window_since(r))}"
 
 
 def judging_start(r: Rollout) -> datetime | None:
-    """When the stage's judged window starts: its traffic confirmed, plus the warm-up (in the
-    watch window: since the promoted version took all the traffic, plus the warm-up)."""
-    since = r.phase_since if r.phase is Phase.WATCHING else r.stage_since
+    """When the judged window's minutes start: :func:`window_since` plus the warm-up."""
+    since = window_since(r)
     if since is None:
         return None
     return since + timedelta(seconds=r.policy.warmup)
+
+
+def asking(r: Rollout) -> bool:
+    """Whether the canary is judged for rollback only: a split asked for, not yet confirmed."""
+    return r.stage_since is None and not r.confirmed and r.asked_at is not None
 
 
 def watch_guarded(r: Rollout) -> bool:

@@ -221,6 +221,9 @@ class Rollout:
     phase_since: datetime
     stage: int = -1
     stage_since: datetime | None = None
+    # when the split now asked for (not yet confirmed) was asked: the canary is judged for
+    # rollback from then on, whatever split it is serving meanwhile
+    asked_at: datetime | None = None
     paused: bool = False
     pause_reason: str = ""
     traffic: Mapping[str, int] = field(default_factory=dict)
@@ -275,6 +278,7 @@ class Rollout:
             "phase_since": iso(self.phase_since),
             "stage": self.stage,
             "stage_since": iso(self.stage_since),
+            "asked_at": iso(self.asked_at),
             "paused": self.paused,
             "pause_reason": self.pause_reason,
             "traffic": dict(self.traffic),
@@ -318,6 +322,7 @@ class Rollout:
                 phase_since=since,
                 stage=int(raw.get("stage", -1)),
                 stage_since=parse_time(raw.get("stage_since")),
+                asked_at=parse_time(raw.get("asked_at")),
                 paused=bool(raw.get("paused", False)),
                 pause_reason=str(raw.get("pause_reason") or ""),
                 traffic=_percents(raw.get("traffic")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.judging import Assessment, assess, assess_watch
+from shared.judging import Assessment, asking, assess, assess_watch
 from shared.machine.capacity import follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
@@ -30,9 +30,29 @@ from shared.reasons import (
 # What a tick's judging means (assess, judge_settings, ...) is in shared.judging.
 
 
+def _guard(r: Rollout, obs: Observation, now: datetime) -> Transition | None:
+    """While a split is asked for and not yet live (a stage change or the promotion pending,
+    or a change by hand meanwhile), the canary serves whatever split is live: it is judged
+    for rollback only, on the minutes since the split was asked; None when it is not rolled
+    back (nothing is promoted on an unconfirmed split)."""
+    if not asking(r) or r.phase not in (Phase.SHADOWING, Phase.CANARY, Phase.PROMOTING):
+        return None
+    a = assess(r, obs, now)
+    if a.outcome != "rollback":
+        return None
+    evidence = {**a.evidence, "unconfirmed": {"asked": dict(r.traffic), "mirror": dict(r.mirror)}}
+    if r.paused:
+        evidence["paused"] = r.pause_reason
+    return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+
+
 def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
     """A paused rollout: progress stops, protection does not. A canary with traffic is still
-    judged; a rollback (judge or guardrail) rolls it back, anything else changes nothing."""
+    judged (also while its next split is unconfirmed: :func:`_guard`); a rollback (judge or
+    guardrail) rolls it back, anything else changes nothing."""
+    guarded = _guard(r, obs, now)
+    if guarded is not None:
+        return guarded
     a: Assessment | None = None
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
         a = assess(r, obs, now)

@@ -110,6 +110,7 @@ def _ask_traffic(
         confirmed=False,
         stage=stage,
         stage_since=None,
+        asked_at=now,
     )
     effects: list[Effect] = [*first, SetTraffic(traffic, mirror)]
     if phase is Phase.CANARY and (r.phase is not Phase.CANARY or stage != r.stage):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from shared import machine as m
 from shared.effects import CreateDeployment
 from shared.errors import PhaseConflict
 from shared.model import ModelRef, Phase, Waiting
-from shared.observation import Command
-from tests.unit.test_machine import PROMOTE, T0, Sim, policy
+from shared.observation import Command, Observation
+from tests.unit.test_machine import HOLD, PROMOTE, ROLLBACK, T0, Sim, policy
 
 
 def _serving(sim: Sim) -> dict[str, int]:
@@ -178,3 +180,32 @@ def test_an_alert_takes_out_traffic_routed_by_hand_to_a_canary_still_provisionin
     sim.step(command=Command("alert", "errors", actor="alert:5xx"), dt=1)
     assert sim.ep.traffic("fraud") == {"blue": 100}
     sim.until(Phase.ROLLED_BACK)
+
+
+def _asking_stage_1() -> tuple[Sim, m.Rollout]:
+    """A canary at stage 0 whose stage-1 split was asked for and never went live."""
+    sim = Sim()
+    sim.until(Phase.CANARY, PROMOTE)
+    for _ in range(4):  # past the stage's minimum duration (60 s), held
+        sim.step(HOLD)
+    assert sim.r.phase is Phase.CANARY and sim.r.stage == 0 and sim.r.confirmed
+    asked = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), PROMOTE), sim.now).rollout
+    assert asked.stage == 1 and not asked.confirmed and asked.asked_at == sim.now
+    return sim, asked
+
+
+def test_a_canary_whose_next_split_is_not_live_yet_is_still_rolled_back() -> None:
+    sim, asked = _asking_stage_1()
+    info = sim.ep.get_endpoint("fraud")  # still the stage-0 split: the update never landed
+    t = m.decide(asked, Observation(info, ROLLBACK), sim.now + timedelta(seconds=60))
+    assert t.rollout.phase is Phase.ROLLING_BACK
+    assert t.record is not None and t.record.reason == m.JUDGE_ROLLBACK
+    assert t.record.evidence["unconfirmed"]["asked"] == dict(asked.traffic)
+
+
+def test_a_canary_whose_next_split_is_not_live_yet_is_never_promoted_further() -> None:
+    sim, asked = _asking_stage_1()
+    info = sim.ep.get_endpoint("fraud")
+    t = m.decide(asked, Observation(info, PROMOTE), sim.now + timedelta(seconds=60))
+    assert t.rollout.stage == 1 and not t.rollout.confirmed
+    assert t.record is not None and t.record.reason == m.TRAFFIC_PENDING
