@@ -79,6 +79,9 @@ ROLLING_BACK = "RollingBack"
 TRAFFIC_RESTORED = "TrafficRestored"
 # RollingBack: the canary's deletion was asked for
 CANARY_DELETING = "CanaryDeleting"
+# RollingBack: the canary is not seen (yet): its create may still be in flight, so the
+# rollback waits a little before it ends (it deletes the canary if it appears)
+CANARY_NOT_SEEN = "CanaryNotSeenYet"
 # RollingBack -> its outcome (RolledBack, Aborted, Superseded, Failed)
 ENDED = "RolloutEnded"
 # the live split differs from what was asked: paused, nothing overwritten
@@ -200,6 +203,7 @@ __all__ = [
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
     "CANARY_DELETING",
+    "CANARY_NOT_SEEN",
     "CANARY_SCALE_FAILED",
     "CANARY_SCALING",
     "CLEARED",

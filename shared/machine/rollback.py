@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import DeleteAutoscale, DeleteDeployment, Effect, SetTraffic
-from shared.machine.records import Transition, _event, _goto, _status
+from shared.machine.records import CREATE_GRACE_S, Transition, _event, _goto, _status
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
 from shared.model import Phase, Rollout
 from shared.observation import EndpointInfo
 from shared.reasons import (
     CANARY_DELETING,
+    CANARY_NOT_SEEN,
     ENDED,
     EV_ABORTED,
     EV_FAILED,
@@ -53,6 +54,20 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     copied = bool(r.capacity.get("autoscale"))
     if dep is not None and _delete_canary(r):
         return _deleting(r, dep.provisioning_state, now, CANARY_DELETING, autoscale=copied)
+    waited = (now - r.phase_since).total_seconds()
+    if dep is None and r.canary and _delete_canary(r) and waited < CREATE_GRACE_S:
+        # Azure answers 404 for a new deployment for a while after its create was accepted
+        # (azure-dev issue 4037): a canary not seen yet may still appear. Ending now would
+        # leave it behind, serving nothing and never deleted.
+        return _status(
+            r,
+            None,
+            now,
+            reason=CANARY_NOT_SEEN,
+            message=f"{r.canary} not seen: waiting up to {CREATE_GRACE_S:g}s for a create "
+            "still in flight, so it can be deleted",
+            evidence={"waited_s": waited, "grace_s": CREATE_GRACE_S},
+        )
     ev = {
         Phase.FAILED: EV_FAILED,
         Phase.ABORTED: EV_ABORTED,

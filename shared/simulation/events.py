@@ -227,7 +227,15 @@ def _arm(raw: Any) -> ArmSpec:
     m = _mapping(raw, where)
     _unknown(
         m,
-        {"provisioning", "deletion", "fail_rate", "fail_provisioning", "refuse_create", "faults"},
+        {
+            "provisioning",
+            "deletion",
+            "fail_rate",
+            "fail_provisioning",
+            "refuse_create",
+            "faults",
+            "hidden",
+        },
         where,
     )
     faults = {
@@ -256,4 +264,5 @@ def _arm(raw: Any) -> ArmSpec:
         fail_provisioning=tuple(_model_key(x) for x in fail),
         refuse_create={_model_key(str(k)): str(v) for k, v in refuse.items()},
         faults=faults,
+        hidden=_duration(m.get("hidden", "0s"), f"{where}.hidden"),
     )

@@ -291,6 +291,8 @@ class Simulation:
             e.refuse_create = dict(arm.refuse_create)
         if "faults" in keys:
             e.fail_calls = dict(arm.faults)
+        if "hidden" in keys:
+            e.hidden_s = arm.hidden
 
     # ------------------------------------------------------------------ after each step
     def _after_step(self, t: float, step: str) -> None:

@@ -112,6 +112,7 @@ class ArmSpec:
     fail_provisioning: tuple[str, ...] = ()  # models (name:version) or deployment names
     refuse_create: Mapping[str, str] = field(default_factory=dict)  # model -> Azure error code
     faults: Mapping[str, int] = field(default_factory=dict)  # operation -> next calls failing
+    hidden: float = 0.0  # seconds a new deployment answers 404 after its create is accepted
 
 
 @dataclass(frozen=True)
