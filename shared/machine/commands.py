@@ -168,7 +168,12 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         return _record(resumed, now, RESUMED, cmd.reason, evidence, effects, actor=cmd.actor)
     # promote
     unpaused = r.evolve(paused=False, pause_reason="")
-    if cmd.full:
+    baseline_gone = r.baseline in _missing_deployments(r, obs.endpoint)
+    if cmd.full or baseline_gone:
+        # without the baseline there is no split between it and the canary: the way out is the
+        # canary serving everything (what a refused resume tells the operator to do)
+        if baseline_gone and not cmd.full:
+            evidence = {**evidence, "baseline_missing": r.baseline, "to": "100 %"}
         return _start_stage(
             unpaused, now, len(r.policy.stages) - 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor
         )
