@@ -145,4 +145,13 @@ class Alerts:
                 detail=f"the alert names {', '.join(alert.deployments)}, not the canary "
                 f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
             )
+        if outcome.reason == machine.ROLLBACK_IMPOSSIBLE:
+            return AlertResult(
+                endpoint,
+                "not_rolled_back",
+                outcome.reason,
+                outcome.rollout_id,
+                detail="the old deployment is gone or being deleted: the new version keeps "
+                "serving, and the rollout waits paused for an operator",
+            )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)

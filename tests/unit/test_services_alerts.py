@@ -117,3 +117,19 @@ def test_an_alert_whose_traffic_change_azure_fails_answers_5xx_so_azure_sends_it
     assert w.endpoints.traffic("fraud") != {"blue": 100}
     again = w.engine.on_alert(alert)  # Azure's retry of the webhook
     assert w.endpoints.traffic("fraud") == {"blue": 100}, again
+
+
+def test_an_alert_with_nothing_to_roll_back_to_answers_not_rolled_back() -> None:
+    """The baseline is gone (traffic moved to the canary and the baseline deleted by hand):
+    the canary keeps serving, the rollout pauses, and the reply says nothing was rolled back."""
+    w = make_world()
+    _canary_live(w)
+    active = w.store.read("fraud").active
+    assert active is not None
+    w.endpoints.set_traffic("fraud", {active.canary: 100}, {})
+    w.endpoints.delete_deployment("fraud", "blue")
+    [result] = w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    assert (result.outcome, result.reason) == ("not_rolled_back", m.ROLLBACK_IMPOSSIBLE)
+    assert w.endpoints.traffic("fraud") == {active.canary: 100}
+    paused = w.store.read("fraud").active
+    assert paused is not None and paused.pause_reason == m.ROLLBACK_IMPOSSIBLE
