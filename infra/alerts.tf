@@ -11,7 +11,7 @@ locals {
   # The function key the action group calls /api/alerts with. A FUNCTION key of on_alert
   # opens that function only; a host key would open every FUNCTION-level function.
   alert_function_name = "on_alert"
-  webhook_code_name      = "alert-webhook"
+  webhook_code_name   = "alert-webhook"
   alert_function_id   = "${azapi_resource.function_app.id}/functions/${local.alert_function_name}"
 
   # One time series per deployment (`*` = every value of the dimension, each evaluated on
@@ -44,20 +44,35 @@ resource "azapi_resource_action" "alert_function_key" {
 }
 
 # Read the key back at plan/apply time without storing it: an ephemeral resource is never
-# written to the state (docs/ephemeral-resources/resource_action.md; REST
-# WebApps_ListFunctionKeys, POST .../functions/{function}/listkeys answers a StringDictionary,
-# {id, name, kind, properties: {keyName: value}}, as the SDKs generated from the spec read it,
-# e.g. azure-native's ListWebAppFunctionKeysResult). Needs Terraform >= 1.10.
+# written to the state (docs/ephemeral-resources/resource_action.md). Needs Terraform >= 1.10.
+# The answer's shape: the spec's WebApps_ListFunctionKeys is a StringDictionary, {id, name,
+# kind, properties: {keyName: value}} (as azure-native's ListWebAppFunctionKeysResult reads
+# it), but callers of the raw API read the keys at the top level (Azure/azure-functions-core-
+# tools PR 1648 reads keysJson["default"]), and the spec is known to be wrong for these key
+# APIs (azure-rest-api-specs issue 29701): the whole answer is exported and both are tried.
+# When it is opened: Terraform opens an ephemeral resource at plan time as soon as its
+# configuration is known, whatever depends_on says (hashicorp/terraform issue 37270;
+# internal/terraform/node_resource_ephemeral.go ephemeralResourceOpen). On the apply that first
+# creates the key the function app already exists, so the listing would run before the key
+# does and the plan would fail. The conditional below is unknown while the key action's id is
+# (until it is created), which puts the listing off until apply; afterwards it is the
+# function's id.
 ephemeral "azapi_resource_action" "alert_function_keys" {
   count = var.functions_deployed ? 1 : 0
 
   type                   = "Microsoft.Web/sites/functions@2024-04-01"
-  resource_id            = local.alert_function_id
+  resource_id            = azapi_resource_action.alert_function_key[0].id == null ? local.alert_function_id : local.alert_function_id
   action                 = "listkeys"
   method                 = "POST"
-  response_export_values = ["properties"]
+  response_export_values = ["*"]
 
   depends_on = [azapi_resource_action.alert_function_key]
+}
+
+locals {
+  # the key, wherever the listkeys answer holds it (see the ephemeral resource above)
+  alert_function_keys_answer = var.functions_deployed ? ephemeral.azapi_resource_action.alert_function_keys[0].output : {}
+  alert_function_key         = try(local.alert_function_keys_answer.properties[local.webhook_code_name], local.alert_function_keys_answer[local.webhook_code_name])
 }
 
 # The action group as Microsoft.Insights/actionGroups (azapi) rather than
@@ -91,7 +106,7 @@ resource "azapi_resource" "action_group" {
       webhookReceivers = [
         {
           name                 = "autocanary-on-alert"
-          serviceUri           = "${local.alerts_url_base}?code=${ephemeral.azapi_resource_action.alert_function_keys[0].output.properties[local.webhook_code_name]}"
+          serviceUri           = "${local.alerts_url_base}?code=${local.alert_function_key}"
           useCommonAlertSchema = true
           useAadAuth           = false
         },

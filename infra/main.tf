@@ -121,13 +121,13 @@ resource "azurerm_log_analytics_workspace" "this" {
 # exports connection_string). The app authenticates with
 # APPLICATIONINSIGHTS_AUTHENTICATION_STRING and the Monitoring Metrics Publisher role.
 resource "azurerm_application_insights" "this" {
-  name                          = "${var.name_prefix}-appi"
-  resource_group_name           = azurerm_resource_group.this.name
-  location                      = azurerm_resource_group.this.location
-  application_type              = "other"
-  workspace_id                  = azurerm_log_analytics_workspace.this.id
-  local_authentication_enabled  = false
-  tags                          = local.tags
+  name                         = "${var.name_prefix}-appi"
+  resource_group_name          = azurerm_resource_group.this.name
+  location                     = azurerm_resource_group.this.location
+  application_type             = "other"
+  workspace_id                 = azurerm_log_analytics_workspace.this.id
+  local_authentication_enabled = false
+  tags                         = local.tags
 }
 
 # Blob read/write/delete logs of the account (deployment packages, dead letters) to the Log
@@ -257,10 +257,17 @@ locals {
     AZURE_CLIENT_ID             = azurerm_user_assigned_identity.app.client_id
 
     # The Python worker configures the Azure Monitor OpenTelemetry distro for these loggers,
-    # so the decision records' extra fields become custom dimensions (azure-functions-python-
-    # worker azure_functions_worker/dispatcher.py initialize_azure_monitor; shared/decisionlog).
-    PYTHON_ENABLE_OPENTELEMETRY      = "true"
-    PYTHON_AZURE_MONITOR_LOGGER_NAME = "autocanary.decisions"
+    # so the decision records' extra fields become custom dimensions (shared/decisionlog).
+    # Current workers read PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY (then call
+    # initialize_azure_monitor) and PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME; on them
+    # PYTHON_ENABLE_OPENTELEMETRY only announces OpenTelemetry libraries (azure-functions-
+    # python-worker dispatcher.py worker_init_request, utils/constants.py). Older workers read
+    # PYTHON_ENABLE_OPENTELEMETRY and PYTHON_AZURE_MONITOR_LOGGER_NAME for the same. The
+    # platform picks the worker build, so both pairs are set.
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY = "true"
+    PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME      = "autocanary.decisions"
+    PYTHON_ENABLE_OPENTELEMETRY                 = "true"
+    PYTHON_AZURE_MONITOR_LOGGER_NAME            = "autocanary.decisions"
   }
 
   # The HTTP API's keys, never in the state: a Key Vault reference to the secret's latest

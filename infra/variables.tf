@@ -274,6 +274,21 @@ variable "notification_webhook_secrets" {
     condition     = alltrue([for uri in values(var.notification_webhook_secrets) : can(regex("^https://[a-zA-Z0-9-]{3,24}\\.vault\\.azure\\.net/secrets/[a-zA-Z0-9-]{1,127}/?$", uri))])
     error_message = "Every notification_webhook_secrets value must be a versionless Key Vault secret URI, https://VAULT.vault.azure.net/secrets/NAME (a new secret version is then picked up without a change here)."
   }
+
+  # Without the vault's id no role lets the app read the secrets, and App Service then passes
+  # the reference string itself as the setting's value ("If a reference isn't resolved
+  # properly, the reference string is used instead": learn.microsoft.com/azure/app-service/
+  # app-service-key-vault-references, Troubleshooting): notices would silently go nowhere.
+  # Cross-variable validation needs Terraform >= 1.9 (versions.tf asks for 1.11).
+  validation {
+    condition = length(var.notification_webhook_secrets) == 0 || (
+      var.notification_key_vault_id != null && alltrue([
+        for uri in values(var.notification_webhook_secrets) :
+        lower(regex("^https://([a-zA-Z0-9-]+)\\.", uri)[0]) == lower(element(split("/", coalesce(var.notification_key_vault_id, "/")), length(split("/", coalesce(var.notification_key_vault_id, "/"))) - 1))
+      ])
+    )
+    error_message = "notification_webhook_secrets needs notification_key_vault_id, and every secret URI must be in that vault (the app is granted read on that vault only; an unreadable reference would reach the app as its literal text)."
+  }
 }
 
 variable "api_keys" {

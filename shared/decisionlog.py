@@ -8,9 +8,11 @@ e-values, thresholds). Values are strings, numbers or booleans, never nested.
 How they reach Application Insights: the Functions Python worker forwards a log record to the
 host as its formatted message, level and category only (azure-functions-python-worker,
 ``azure_functions_worker/dispatcher.py`` ``on_logging``): ``extra`` is lost on that path. With
-the app setting ``PYTHON_ENABLE_OPENTELEMETRY=true`` the worker calls
+the app setting ``PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`` (older workers:
+``PYTHON_ENABLE_OPENTELEMETRY=true``) the worker calls
 ``azure.monitor.opentelemetry.configure_azure_monitor`` (``dispatcher.py``
-``initialize_azure_monitor``, for the loggers under ``PYTHON_AZURE_MONITOR_LOGGER_NAME``), which
+``initialize_azure_monitor``, for the loggers under ``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``,
+older workers ``PYTHON_AZURE_MONITOR_LOGGER_NAME``), which
 adds OpenTelemetry's logging handler (azure-monitor-opentelemetry ``_configure.py``); the handler
 turns every non-reserved attribute of the record, which is what ``extra`` sets, into a log
 attribute (opentelemetry-instrumentation-logging ``handler.py``, ``_get_attributes``), and

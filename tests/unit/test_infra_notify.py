@@ -4,7 +4,7 @@ OpenTelemetry path on, so decision records keep their custom dimensions."""
 
 from __future__ import annotations
 
-from tests.unit.infra_config import app_settings, local, resource
+from tests.unit.infra_config import app_settings, config, local, resource
 
 
 def test_webhook_settings_are_key_vault_references() -> None:
@@ -27,6 +27,21 @@ def test_identity_may_read_the_vaults_secrets_only_when_notifications_are_set() 
 
 
 def test_worker_opentelemetry_is_on_for_the_decision_logger() -> None:
+    """Both the current worker's settings and the older worker's (the platform picks)."""
     settings = app_settings()
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert settings["PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"] == "autocanary.decisions"
     assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
     assert settings["PYTHON_AZURE_MONITOR_LOGGER_NAME"] == "autocanary.decisions"
+
+
+def test_webhook_secrets_without_their_vault_are_refused_at_plan() -> None:
+    """App Service passes an unreadable Key Vault reference on as its literal text: secrets
+    whose vault the app is not granted would silently send notices nowhere."""
+    body = config()["variable"]["notification_webhook_secrets"]
+    conditions = [v["condition"] for v in body["validation"]]
+    assert any(
+        "var.notification_key_vault_id != null" in c
+        and "values(var.notification_webhook_secrets)" in c
+        for c in conditions
+    )
