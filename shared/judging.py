@@ -90,10 +90,23 @@ def asking(r: Rollout) -> bool:
     return r.stage_since is None and not r.confirmed and r.asked_at is not None
 
 
+def old_delete_failed(r: Rollout) -> bool:
+    """Whether Azure failed the last request to delete an old deployment (after the watch
+    window): it is then still there to roll back to, and the rollout treats it so."""
+    effect = r.failure.get("effect") or {}
+    return effect.get("kind") == "delete_deployment" and effect.get("name") != r.canary
+
+
+def old_going(r: Rollout) -> bool:
+    """Whether the old deployment is being deleted after the watch window (asked, and the
+    request not failed): nothing to roll back to any more."""
+    return r.phase is Phase.WATCHING and r.cleanup and not old_delete_failed(r)
+
+
 def watch_guarded(r: Rollout) -> bool:
     """Whether the watch window is guarded now: the policy has guardrails and the old
     deployment is not being deleted yet (there is still something to roll back to)."""
-    return r.phase is Phase.WATCHING and r.policy.guardrails.active and not r.cleanup
+    return r.phase is Phase.WATCHING and r.policy.guardrails.active and not old_going(r)
 
 
 def assess_watch(r: Rollout, obs: Observation) -> Assessment | None:

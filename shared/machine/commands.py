@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.effects import CreateDeployment, Effect, SetTraffic
 from shared.errors import PhaseConflict
+from shared.judging import old_going
 from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
 from shared.machine.traffic import _baseline_going, _start_stage
@@ -63,7 +64,7 @@ def allowed_actions(
         out.append("resume" if r.paused else "pause")
     if r.phase in (Phase.SHADOWING, Phase.CANARY):
         out.append("promote")
-    going = (r.cleanup and r.phase is Phase.WATCHING) or r.pause_reason == ROLLBACK_IMPOSSIBLE
+    going = old_going(r) or r.pause_reason == ROLLBACK_IMPOSSIBLE
     if r.phase in _ROLLBACKABLE and not going:
         out += ["rollback", "abort"]
     if waiting is not None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import CopyAutoscale, Effect, SetTraffic
+from shared.judging import old_going
 from shared.machine.capacity import gate
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _event, _goto
@@ -209,7 +210,7 @@ def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
         serving = ep is not None and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
         if not serving:
             return None
-    if r.cleanup and r.phase is Phase.WATCHING:
+    if old_going(r):
         return f"the old deployment {r.baseline} is being deleted after the watch window"
     if ep is not None and _restore_split(r, ep) is None:
         return f"the old deployment {r.baseline} no longer exists or is being deleted"
