@@ -136,22 +136,18 @@ class Alerts:
                 f"rolling back {endpoint}: Azure failed a call ({code}); retrying",
                 details={"endpoint": endpoint, "error": outcome.error},
             )
-        if outcome.reason == machine.ALERT_ON_OTHER_DEPLOYMENT:
+        kept = {  # decisions that roll nothing back, and what the reply says of them
+            machine.ALERT_ON_OTHER_DEPLOYMENT: f"the alert names {', '.join(alert.deployments)}, "
+            f"not the canary {slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
+            machine.ROLLBACK_IMPOSSIBLE: "the old deployment is gone or being deleted: the new "
+            "version keeps serving, and the rollout waits paused for an operator",
+        }
+        if outcome.reason in kept:
             return AlertResult(
                 endpoint,
                 "not_rolled_back",
                 outcome.reason,
                 outcome.rollout_id,
-                detail=f"the alert names {', '.join(alert.deployments)}, not the canary "
-                f"{slot.active.canary or '(none yet)'}; recorded, nothing rolled back",
-            )
-        if outcome.reason == machine.ROLLBACK_IMPOSSIBLE:
-            return AlertResult(
-                endpoint,
-                "not_rolled_back",
-                outcome.reason,
-                outcome.rollout_id,
-                detail="the old deployment is gone or being deleted: the new version keeps "
-                "serving, and the rollout waits paused for an operator",
+                detail=kept[outcome.reason],
             )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)

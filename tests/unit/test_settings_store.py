@@ -7,21 +7,18 @@ import pytest
 
 from shared.errors import ConfigurationError
 from shared.settings import Settings
+from tests.unit.test_settings_granularity import env as app_env
 
-POLICY = "rules:\n  - {name: all, match: {model: '*'}, endpoint: scoring}\n"
 CONNECTION = "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;"
 HOST_TABLE = "https://host.table.core.windows.net"
 
 
 def env(**extra: str) -> dict[str, str]:
-    base = {
-        "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
-        "AZURE_RESOURCE_GROUP": "rg",
-        "AZUREML_WORKSPACE_NAME": "ws",
-        "AUTOCANARY_POLICY": POLICY,
-        "AUTOCANARY_METRICS_ENDPOINT": "https://127.0.0.1:9/",
-    }
-    return {**base, **extra}
+    """Every required setting but the rollout store, plus ``extra``."""
+    settings = app_env(**extra)
+    if "AzureWebJobsStorage" not in extra:
+        del settings["AzureWebJobsStorage"]
+    return settings
 
 
 def test_identity_based_host_storage_names_the_table_endpoint() -> None:

@@ -48,6 +48,19 @@ def camel(name: str = "fraud", version: Any = 7, tags: Any = None) -> dict[str, 
     return {"modelName": name, "modelVersion": version, "modelTags": tags or {}}
 
 
+def canary_at_stage_0(world: World) -> None:
+    """A canary with live traffic: the judge clears the shadow, then holds the first stage."""
+    world.judge.set("promote")  # clears the shadow
+    events.on_model_registered(event(camel()))
+    for _ in range(20):
+        world.tick(70)
+        active = world.store.read("fraud").active
+        if active is not None and active.stage == 0:
+            break
+    world.judge.set("hold")
+    world.tick(70)
+
+
 # ----------------------------------------------------------------------- camelCase data
 
 
@@ -184,15 +197,7 @@ def test_operator_cannot_act_as_an_alert_or_the_engine(world: World, actor: str)
 
 
 def test_alert_reply_lists_each_target_and_a_bad_one_fails_nothing(world: World) -> None:
-    world.judge.set("promote")  # clears the shadow
-    events.on_model_registered(event(camel()))
-    for _ in range(20):
-        world.tick(70)
-        active = world.store.read("fraud").active
-        if active is not None and active.stage == 0:
-            break
-    world.judge.set("hold")
-    world.tick(70)
+    canary_at_stage_0(world)
     raw = alert_body()
     ess = raw["data"]["essentials"]
     too_long = f"{WORKSPACE_ID}/onlineEndpoints/{'x' * 600}"  # not storable as a Table key
@@ -206,15 +211,7 @@ def test_alert_reply_lists_each_target_and_a_bad_one_fails_nothing(world: World)
 
 
 def test_alert_on_the_baseline_dimension_keeps_the_canary(world: World) -> None:
-    world.judge.set("promote")  # clears the shadow
-    events.on_model_registered(event(camel()))
-    for _ in range(20):
-        world.tick(70)
-        active = world.store.read("fraud").active
-        if active is not None and active.stage == 0:
-            break
-    world.judge.set("hold")
-    world.tick(70)
+    canary_at_stage_0(world)
     raw = alert_body()
     raw["data"]["alertContext"]["condition"] = {
         "windowSize": "PT5M",
@@ -235,15 +232,7 @@ def test_alert_on_the_baseline_dimension_keeps_the_canary(world: World) -> None:
 
 
 def test_a_lone_surrogate_target_is_rejected_alone_and_the_others_roll_back(world: World) -> None:
-    world.judge.set("promote")  # clears the shadow
-    events.on_model_registered(event(camel()))
-    for _ in range(20):
-        world.tick(70)
-        active = world.store.read("fraud").active
-        if active is not None and active.stage == 0:
-            break
-    world.judge.set("hold")
-    world.tick(70)
+    canary_at_stage_0(world)
     raw = alert_body()
     ess = raw["data"]["essentials"]
     ess["alertTargetIDs"] = [f"{WORKSPACE_ID}/onlineendpoints/churn\ud800", *ess["alertTargetIDs"]]
