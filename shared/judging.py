@@ -67,7 +67,7 @@ def window_since(r: Rollout) -> datetime | None:
     all the traffic."""
     if r.phase is Phase.WATCHING:
         return r.phase_since
-    if r.stage_since is None and not r.confirmed and r.phase in _ASKING:
+    if asking(r):
         return r.asked_at
     return r.stage_since
 
@@ -86,8 +86,11 @@ def judging_start(r: Rollout) -> datetime | None:
 
 
 def asking(r: Rollout) -> bool:
-    """Whether the canary is judged for rollback only: a split asked for, not yet confirmed."""
-    return r.stage_since is None and not r.confirmed and r.asked_at is not None
+    """Whether the canary is judged for rollback only: in a phase where it may serve, a split
+    asked for and not yet confirmed."""
+    return (
+        r.phase in _ASKING and r.stage_since is None and not r.confirmed and r.asked_at is not None
+    )
 
 
 def old_delete_failed(r: Rollout) -> bool:

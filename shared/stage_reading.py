@@ -32,7 +32,7 @@ def judgeable(r: Rollout) -> bool:
     if watch_guarded(r):
         return True
     if asking(r):
-        return r.phase in (Phase.SHADOWING, Phase.CANARY, Phase.PROMOTING)
+        return True
     return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
 

@@ -35,7 +35,7 @@ def _guard(r: Rollout, obs: Observation, now: datetime) -> Transition | None:
     or a change by hand meanwhile), the canary serves whatever split is live: it is judged
     for rollback only, on the minutes since the split was asked; None when it is not rolled
     back (nothing is promoted on an unconfirmed split)."""
-    if not asking(r) or r.phase not in (Phase.SHADOWING, Phase.CANARY, Phase.PROMOTING):
+    if not asking(r):
         return None
     a = assess(r, obs, now)
     if a.outcome != "rollback":
