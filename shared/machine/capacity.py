@@ -28,6 +28,7 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -190,6 +191,7 @@ def gate(
     reason: str,
     actor: str,
     confirm: str | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> tuple[Rollout, Transition | None]:
     """Whether the canary has the instances stage ``index`` (-1: the shadow) needs.
 
@@ -212,10 +214,15 @@ def gate(
     if fresh:
         pending = {"stage": index, "target": need, "since": iso(now)}
     pending.update(reason=reason, actor=actor)
+    operator = actor != "engine"
+    if operator and evidence is not None:
+        # an operator's step keeps its own evidence (the reason given) for when it is taken
+        pending["evidence"] = dict(evidence)
     since = parse_time(pending.get("since")) or now
     waited = (now - since).total_seconds()
     what = "promotion" if exact else ("the shadow" if index < 0 else f"stage {index}")
-    evidence = {**size.evidence(r), "elapsed_s": round(waited, 3)}
+    asked = {"asked_by": actor, "for": reason, **dict(pending.get("evidence") or {})}
+    evidence = {**size.evidence(r), "elapsed_s": round(waited, 3), **(asked if operator else {})}
     failed = state in PROVISION_FAILED and not fresh  # a Failed canary is asked once more
     if failed or waited >= r.policy.provisioning_timeout:
         why = f"is {state}" if state in PROVISION_FAILED else f"not ready after {waited:.0f}s"
@@ -237,4 +244,5 @@ def gate(
         reason=CANARY_SCALING,
         message=f"scaling {r.canary} from {seen} to {need} instances before {what}",
         evidence=evidence,
+        actor=actor,
     )

@@ -77,9 +77,11 @@ def _status(
     reason: str | None = None,
     message: str = "",
     evidence: Mapping[str, Any] | None = None,
+    actor: str = "engine",
 ) -> Transition:
     """No transition: keep the latest status; record only when the reason changes or the
-    split was just confirmed. Effects (re-issued idempotent calls) still go out."""
+    split was just confirmed (a record names ``actor``: who the step is taken for). Effects
+    (re-issued idempotent calls) still go out."""
     if confirm is not None:
         return _record(
             r,
@@ -94,7 +96,7 @@ def _status(
         return Transition(updated, effects, None)
     if reason == r.reason:
         return Transition(r.evolve(message=message, evidence=dict(evidence or {})), effects, None)
-    return _record(r, now, reason, message, evidence or {}, effects)
+    return _record(r, now, reason, message, evidence or {}, effects, actor=actor)
 
 
 def _goto(

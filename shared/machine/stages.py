@@ -120,7 +120,8 @@ def _scaling(r: Rollout, now: datetime, a: Assessment, confirm: str | None) -> T
         now,
         int(pending["stage"]),
         str(pending.get("reason") or JUDGE_PROMOTE),
-        evidence=a.evidence,
+        # an operator's step keeps the evidence it was asked with (the reason given)
+        evidence=pending.get("evidence") or a.evidence,
         actor=str(pending.get("actor") or "engine"),
         confirm=confirm,
     )

@@ -52,7 +52,7 @@ def _start_stage(
     (:func:`shared.machine.capacity.gate`; until then the stage waits, and the current split
     stays). Promotion also gives the canary a copy of the live deployment's autoscale setting,
     before the traffic moves."""
-    r, waiting = gate(r, now, index, reason, actor, confirm)
+    r, waiting = gate(r, now, index, reason, actor, confirm, evidence)
     if waiting is not None:
         return waiting
     stages = r.policy.stages
