@@ -55,7 +55,8 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     if dep is not None and _delete_canary(r):
         return _deleting(r, dep.provisioning_state, now, CANARY_DELETING, autoscale=copied)
     waited = (now - r.phase_since).total_seconds()
-    if dep is None and r.canary and _delete_canary(r) and waited < CREATE_GRACE_S:
+    deleted = r.reason == CANARY_DELETING  # it was seen and its deletion asked: it is gone
+    if dep is None and r.canary and _delete_canary(r) and not deleted and waited < CREATE_GRACE_S:
         # Azure answers 404 for a new deployment for a while after its create was accepted
         # (azure-dev issue 4037): a canary not seen yet may still appear. Ending now would
         # leave it behind, serving nothing and never deleted.

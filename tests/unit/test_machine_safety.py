@@ -209,3 +209,18 @@ def test_a_canary_whose_next_split_is_not_live_yet_is_never_promoted_further() -
     t = m.decide(asked, Observation(info, PROMOTE), sim.now + timedelta(seconds=60))
     assert t.rollout.stage == 1 and not t.rollout.confirmed
     assert t.record is not None and t.record.reason == m.TRAFFIC_PENDING
+
+
+def test_a_rollback_ends_at_once_when_the_canary_it_deleted_is_gone() -> None:
+    """Waiting for a create still in flight is for a canary never seen: one the rollback saw
+    and asked to delete is gone for good once it is not listed (ticks seconds apart, as on a
+    compressed local clock)."""
+    sim = Sim()
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step(command=Command("rollback", "bad", actor="ana"), dt=5)
+    for _ in range(10):
+        if sim.r.phase.terminal:
+            break
+        sim.step(dt=5)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert m.CANARY_NOT_SEEN not in [rec.reason for rec in sim.records if rec is not None]
