@@ -24,6 +24,8 @@ def test_version_with_more_errors_is_rolled_back_by_the_judge(world: World) -> N
     assert result.problems == [], story
     assert (result.phase, result.decided_by) == ("RolledBack", "JudgeRollback")
     assert "ErrorRateRegression" in result.notes
+    # the canary it deleted is gone for good: no wait for a create in flight (CanaryNotSeenYet)
+    assert "CanaryNotSeenYet" not in [d.get("reason") for d in result.decisions], story
     # the API explains it, and every read route answers as the OpenAPI document says
     assert check_read_routes(world.stack, "e2e-errors")
 
