@@ -48,9 +48,10 @@ MAX_TARGETS = 100
 MAX_LOG = 200
 # Characters no ARM path segment may hold (and that would split or forge log lines), and lone
 # UTF-16 surrogates (legal as JSON escapes, "\ud800", but not text: nothing can encode them).
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f/\\\\#?\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATES = "\ud800-\udfff"
+_FORBIDDEN = re.compile(f"[\x00-\x1f\x7f/\\\\#?{_SURROGATES}]")
+_CONTROL = re.compile(f"[\x00-\x1f\x7f{_SURROGATES}]")
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 
 
 def for_log(value: Any) -> str:

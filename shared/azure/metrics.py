@@ -212,7 +212,7 @@ class MonitorMetricsSource:
                     details={"cause": exc.code, **exc.details},
                 ) from exc
             answers = list(results or [])
-            if aggregation == COUNT_AGGREGATION:
+            if names == [COUNT_METRIC]:  # the counts (the latency query shares the aggregation)
                 _refuse_truncated(answers, what)
             absorb(observed, answers, rids, endpoint_of, deployment_of)
 
