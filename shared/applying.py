@@ -7,7 +7,7 @@ effects, handing a failed call back to the core; none of them decides anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from shared.effects import (
     ScaleDeployment,
     SetTraffic,
 )
-from shared.errors import AutocanaryError, StaleState, is_permanent
+from shared.errors import AutocanaryError, StaleState, Superseded, is_permanent
 from shared.machine import Transition
 from shared.model import Rollout
 from shared.ports import (
@@ -47,15 +47,20 @@ log = logging.getLogger("autocanary")
 
 
 def apply_effect(
-    endpoints: EndpointControl, autoscale: AutoscaleControl | None, r: Rollout, effect: Effect
+    endpoints: EndpointControl,
+    autoscale: AutoscaleControl | None,
+    r: Rollout,
+    effect: Effect,
+    still_wanted: Callable[[], bool] | None = None,
 ) -> None:
     """One effect's call to Azure (idempotent). Autoscale effects are skipped when the
     endpoints have no autoscale settings to carry (``autoscale`` None); lifecycle events are
-    not effects on Azure (they go out from the outbox)."""
+    not effects on Azure (they go out from the outbox). A traffic update asks
+    ``still_wanted`` right before it is sent (:meth:`Applier.still_wanted`)."""
     if isinstance(effect, CreateDeployment):
         endpoints.create_deployment(r.endpoint, effect)
     elif isinstance(effect, SetTraffic):
-        endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror)
+        endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror, still_wanted)
     elif isinstance(effect, DeleteDeployment):
         endpoints.delete_deployment(r.endpoint, effect.name)
     elif isinstance(effect, ScaleDeployment):
@@ -151,13 +156,20 @@ class Applier:
         effect is idempotent). Lifecycle events are not sent here: they were written to the
         slot's outbox with the state they announce and go out from there (:func:`send_outbox`),
         whatever the calls did. When every call went through, a failure left over is cleared.
+        A traffic update that a newer decision replaced before it was sent (``Superseded``)
+        ends the calls without a failure: the newer decision's own calls carry the rollout on.
         Returns the failure, if one call failed."""
         failed: BaseException | None = None
         for effect in effects:
             if failed is not None or isinstance(effect, PublishEvent):
                 continue
             try:
-                apply_effect(self.endpoints, self.autoscale, r, effect)
+                apply_effect(
+                    self.endpoints, self.autoscale, r, effect, self.still_wanted(r, effect)
+                )
+            except Superseded as exc:
+                log.info("%s on %s not sent: %s", effect.kind, r.endpoint, exc.message)
+                return None
             except Exception as exc:
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self.record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)
@@ -167,6 +179,25 @@ class Applier:
         if clear_failure and r.failure:
             clear_failure_of(self.store, r.endpoint, r.id)
         return None
+
+    def still_wanted(self, r: Rollout, effect: Effect) -> Callable[[], bool] | None:
+        """The question a traffic update of ``r`` asks right before it is sent: does the
+        stored rollout still ask for that split (:func:`shared.machine.still_asks`)? The slot
+        is read afresh each time (after a wait for a busy endpoint too). A failed read answers
+        yes: the split was decided on a read moments ago, and a rollback must not wait on the
+        store. None for any other effect."""
+        if not isinstance(effect, SetTraffic):
+            return None
+
+        def ask() -> bool:
+            try:
+                current = self.store.read(r.endpoint).active
+            except Exception as exc:
+                log.warning("could not re-read %s before a traffic update: %s", r.endpoint, exc)
+                return True
+            return machine.still_asks(current, r.id, effect.traffic, effect.mirror)
+
+        return ask
 
     def record_failure(
         self,

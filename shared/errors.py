@@ -133,6 +133,14 @@ class StaleState(AutocanaryError):
     hint = "The rollout changed meanwhile; read it again and retry."
 
 
+class Superseded(StaleState):
+    """A call to Azure decided on a state that another writer has since replaced (an alert's
+    rollback written while a stage change waited for a busy endpoint): it was not sent."""
+
+    code = "superseded"
+    hint = "A newer decision on this rollout replaced this one; read it again."
+
+
 class AzureRuleViolation(AutocanaryError):
     code = "azure_rule_violation"
     status = 400

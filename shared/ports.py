@@ -6,7 +6,7 @@ contract test suite per port runs against both, so the fakes stay honest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -44,10 +44,17 @@ class EndpointControl(Protocol):
         ...
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         """Set traffic and mirror in one update; raises AzureRuleViolation for a split Azure
-        would refuse (sum not 100, mirror > 50 %, mirror to a live deployment, ...)."""
+        would refuse (sum not 100, mirror > 50 %, mirror to a live deployment, ...).
+        ``still_wanted``, when given, is asked just before each update is sent (after a wait
+        for a busy endpoint too; never when the split is already live): False ends the call
+        with :class:`~shared.errors.Superseded` and nothing sent."""
         ...
 
     def delete_deployment(self, endpoint: str, name: str) -> None:

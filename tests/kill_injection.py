@@ -3,7 +3,7 @@ next write and an endpoints fake that dies right after an effect succeeds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.effects import CreateDeployment
@@ -54,9 +54,13 @@ class KillableEndpoints:
         self._effect(self.inner.create_deployment, endpoint, effect)
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
-        self._effect(self.inner.set_traffic, endpoint, traffic, mirror)
+        self._effect(self.inner.set_traffic, endpoint, traffic, mirror, still_wanted)
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._effect(self.inner.delete_deployment, endpoint, name)

@@ -69,7 +69,7 @@ from shared.azure.ml_entities import (
     workspace_model,
 )
 from shared.effects import CreateDeployment
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, Superseded
 from shared.observation import EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -152,23 +152,32 @@ class MLEndpointControl:
         log.info("%s: accepted (%s from %s)", what, effect.model.asset_id, effect.source)
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         traffic, mirror = dict(traffic), dict(mirror)
         # Every rule that does not need Azure's answer, before calling Azure at all.
         check_split(traffic, mirror, set(traffic) | set(mirror))
         retry.until_free(
-            lambda: self._set_traffic_once(endpoint, traffic, mirror),
+            lambda: self._set_traffic_once(endpoint, traffic, mirror, still_wanted),
             f"set traffic of {endpoint}",
             budget=self._busy_wait_s,
             sleep=self._sleep,
         )
 
     def _set_traffic_once(
-        self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int]
+        self,
+        endpoint: str,
+        traffic: dict[str, int],
+        mirror: dict[str, int],
+        still_wanted: Callable[[], bool] | None,
     ) -> None:
         """Read the endpoint, and update it unless it already has the split (read again on
-        each try: the operation Azure was busy with may have changed it)."""
+        each try: the operation Azure was busy with may have changed it, e.g. an alert's
+        rollback, which is why ``still_wanted`` is asked again right before each send)."""
         ml = self._ml()
         ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
         self._listing.changed(endpoint)
@@ -180,9 +189,11 @@ class MLEndpointControl:
         live_mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
         if (live, live_mirror) == (wanted, wanted_mirror):
             return  # already so: no endpoint update (effects are re-issued every tick)
+        what = f"set traffic of {endpoint} to {wanted} (mirror {wanted_mirror})"
+        if still_wanted is not None and not still_wanted():
+            raise Superseded(f"{what}: a newer decision replaced it; not sent")
         ep.traffic = wanted
         ep.mirror_traffic = wanted_mirror
-        what = f"set traffic of {endpoint} to {ep.traffic} (mirror {ep.mirror_traffic})"
         poller = self._call(lambda: ml.online_endpoints.begin_create_or_update(ep), what)
         if self._traffic_wait_s <= 0:
             return

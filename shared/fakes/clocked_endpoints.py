@@ -31,6 +31,7 @@ from shared.errors import (
     AzureBusy,
     InvalidInput,
     NotFound,
+    Superseded,
     TransientUpstreamError,
     UpstreamError,
 )
@@ -254,10 +255,23 @@ class ClockedEndpoints:
             )
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self._arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
         self._listing.changed(endpoint)
+        wanted = {k: v for k, v in traffic.items() if v > 0}
+        wanted_mirror = {k: v for k, v in mirror.items() if v > 0}
+        if still_wanted is not None:
+            with self._lock:
+                live = self._get(endpoint)
+                already = (live.traffic, live.mirror) == (wanted, wanted_mirror)
+            # as the adapter: asked right before the update would be sent, outside the lock
+            if not already and not still_wanted():
+                raise Superseded(f"set traffic of {endpoint}: a newer decision replaced it")
         with self._lock:
             self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)

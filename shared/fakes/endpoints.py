@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
 from shared.effects import CreateDeployment
-from shared.errors import AzureBusy, InvalidInput, NotFound
+from shared.errors import AzureBusy, InvalidInput, NotFound, Superseded
 from shared.observation import DeploymentInfo, EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split
 
@@ -232,16 +232,35 @@ class FakeEndpoints:
             )
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
         self._listing.changed(endpoint)
+        # As the adapter: asked right before the update would be sent, and outside the lock
+        # (the question reads the rollout store, and may take its time).
+        wanted = still_wanted is None or self._is_live(endpoint, traffic, mirror) or still_wanted()
+        if not wanted:
+            raise Superseded(f"set traffic of {endpoint}: a newer decision replaced it")
         with self._lock:
             self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)
             check_split(dict(traffic), dict(mirror), ep.deployments)
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
+
+    def _is_live(
+        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> bool:
+        with self._lock:
+            ep = self._get(endpoint)
+            return (ep.traffic, ep.mirror) == (
+                {k: v for k, v in traffic.items() if v > 0},
+                {k: v for k, v in mirror.items() if v > 0},
+            )
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._endpoint_reads(endpoint)

@@ -45,7 +45,7 @@ from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_ac
 from shared.machine.decide import decide
 from shared.machine.failures import effect_failed, effects_succeeded
 from shared.machine.records import CREATE_GRACE_S, Transition
-from shared.machine.traffic import stage_split
+from shared.machine.traffic import stage_split, still_asks
 from shared.reasons import *  # noqa: F403  (the reason catalogue, re-exported)
 from shared.reasons import __all__ as _reasons
 
@@ -69,6 +69,7 @@ __all__ = [
     "retry",
     "rollout_id",
     "stage_split",
+    "still_asks",
     "start_waiting",
     "summary",
     *_reasons,

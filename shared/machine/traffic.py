@@ -90,6 +90,29 @@ def _start_stage(
     )
 
 
+def still_asks(
+    current: Rollout | None,
+    rollout_id: str,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+) -> bool:
+    """Whether the stored rollout still asks for this split: the same rollout, still active,
+    whose asked-for traffic and mirror are the ones a traffic update was decided with (every
+    transition that sets traffic writes the split it sets). A traffic update is sent only
+    while this holds, so that a split decided before another writer's decision (an alert's
+    rollback, an operator's command) never lands after it."""
+    if current is None or current.id != rollout_id or current.phase.terminal:
+        return False
+
+    def positive(split: Mapping[str, int]) -> dict[str, int]:
+        return {k: int(v) for k, v in split.items() if int(v) > 0}
+
+    return (positive(current.traffic), positive(current.mirror)) == (
+        positive(traffic),
+        positive(mirror),
+    )
+
+
 def _ask_traffic(
     r: Rollout,
     now: datetime,

@@ -12,7 +12,7 @@ The next invocation goes on from what the fakes hold.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -180,10 +180,14 @@ class CrashingEndpoints:
         self.crasher.effect_done()
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        endpoint: str,
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.crasher.alive()
-        self.inner.set_traffic(endpoint, traffic, mirror)
+        self.inner.set_traffic(endpoint, traffic, mirror, still_wanted)
         self.crasher.effect_done()
 
     def delete_deployment(self, endpoint: str, name: str) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared.errors import AzureRuleViolation
+from shared.errors import AzureRuleViolation, Superseded
 from tests.integration.endpoints_world import World, create
 
 pytestmark = pytest.mark.integration
@@ -79,3 +79,22 @@ def test_deleting_a_deployment_with_traffic_is_refused(world: World, ep: str) ->
         with pytest.raises(AzureRuleViolation):
             world.control.delete_deployment(ep, name)
     assert set(world.control.get_endpoint(ep).deployments) == {"blue", "fraud-v2"}
+
+
+def test_a_split_no_longer_wanted_is_not_sent_and_changes_nothing(world: World, ep: str) -> None:
+    create(world, ep, "fraud-v2")
+    with pytest.raises(Superseded):
+        world.control.set_traffic(ep, {"blue": 90, "fraud-v2": 10}, {}, lambda: False)
+    assert world.control.get_endpoint(ep).live_traffic() == {"blue": 100}
+    world.control.set_traffic(ep, {"blue": 90, "fraud-v2": 10}, {}, lambda: True)
+    assert world.control.get_endpoint(ep).live_traffic() == {"blue": 90, "fraud-v2": 10}
+
+
+def test_a_split_already_live_goes_through_without_the_question(world: World, ep: str) -> None:
+    create(world, ep, "fraud-v2")
+
+    def never() -> bool:
+        raise AssertionError("asked though nothing would be sent")
+
+    world.control.set_traffic(ep, {"blue": 100}, {}, never)
+    assert world.control.get_endpoint(ep).live_traffic() == {"blue": 100}

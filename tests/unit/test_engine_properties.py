@@ -10,6 +10,8 @@ After every step:
 - an endpoint that served traffic before the rollout always has a serving deployment;
 - a version that was promoted is never superseded;
 - decision sequence numbers are gapless;
+- no traffic update is ever found superseded (one step runs at a time here, so the split a
+  transition sets is the one its stored rollout asks for: ``machine.still_asks`` holds);
 - a canary that the engine promoted runs at least the baseline's instance count as it was at
   promotion (the live deployments start on 4 instances and are autoscaled at random, so the
   canary is sized to its share of a moving count before that);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -65,6 +68,25 @@ class EngineMachine(RuleBasedStateMachine):
         self.w.engine.max_concurrency = 1  # one endpoint after the other: reproducible runs
         self.version = dict.fromkeys(ENDPOINTS, 1)
         self.events = 0
+        self.superseded: list[str] = []
+        real = self.w.endpoints.set_traffic
+
+        def set_traffic(
+            endpoint: str,
+            traffic: Mapping[str, int],
+            mirror: Mapping[str, int],
+            still_wanted: Callable[[], bool] | None = None,
+        ) -> None:
+            def asked() -> bool:
+                assert still_wanted is not None
+                answer = still_wanted()
+                if not answer:
+                    self.superseded.append(f"{endpoint}: {dict(traffic)} mirror {dict(mirror)}")
+                return answer
+
+            real(endpoint, traffic, mirror, asked if still_wanted is not None else None)
+
+        self.w.endpoints.set_traffic = set_traffic  # type: ignore[method-assign]
 
     @initialize()
     def start(self) -> None:
@@ -232,6 +254,10 @@ class EngineMachine(RuleBasedStateMachine):
                 )
             # every endpoint served before its first rollout, so it always serves
             assert sum(live.values()) == 100, f"{name} serves {live}"
+
+    @invariant()
+    def no_traffic_update_is_superseded_one_step_at_a_time(self) -> None:
+        assert not self.superseded, f"traffic updates found superseded: {self.superseded}"
 
     @invariant()
     def decisions_are_gapless_and_promoted_versions_never_superseded(self) -> None:

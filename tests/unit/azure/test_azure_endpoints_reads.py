@@ -13,7 +13,7 @@ from test_azure_endpoints import FakeML, control, endpoint, source_deployment
 
 from shared.azure import retry
 from shared.azure.endpoints import MLEndpointControl
-from shared.errors import AzureBusy, NotFound
+from shared.errors import AzureBusy, NotFound, Superseded
 
 
 def _ml() -> FakeML:
@@ -165,3 +165,31 @@ def test_busy_wait_zero_gives_up_at_the_first_409() -> None:
     with pytest.raises(AzureBusy):
         c.set_traffic("ep", {"blue": 90, "green": 10}, {})
     assert slept == []
+
+
+def test_a_traffic_update_no_longer_wanted_after_a_busy_wait_is_not_sent() -> None:
+    """The stage change waits out Azure's 409 (an alert's rollback running); by then the rollout
+    no longer asks for it: nothing is sent, and the caller hears Superseded."""
+    ml, slept = _busy(1), []
+    asked: list[bool] = []
+
+    def still_wanted() -> bool:
+        asked.append(True)
+        return len(asked) == 1  # wanted before the wait, replaced during it
+
+    c = control(ml, traffic_wait_s=0, busy_wait_s=30, sleep=slept.append)
+    with pytest.raises(Superseded):
+        c.set_traffic("ep", {"blue": 90, "green": 10}, {}, still_wanted)
+    assert ml.kinds() == ["get_endpoint", "put_refused", "get_endpoint"]
+    assert len(asked) == 2
+
+
+def test_a_split_already_live_is_not_asked_about() -> None:
+    ml = _busy(0)
+    c = control(ml, traffic_wait_s=0, busy_wait_s=30, sleep=lambda _: None)
+
+    def never() -> bool:
+        raise AssertionError("asked though nothing would be sent")
+
+    c.set_traffic("ep", {"blue": 100}, {}, never)
+    assert ml.kinds() == ["get_endpoint"]
