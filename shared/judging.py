@@ -64,9 +64,12 @@ def window_since(r: Rollout) -> datetime | None:
     for and not confirmed, the moment it was asked (the canary is judged for rollback on
     whatever it serves meanwhile, as a window of its own: the minutes before were the last
     stage's, whose evidence is carried); in the watch window, since the promoted version took
-    all the traffic."""
+    all the traffic; while provisioning, since traffic routed to the canary by hand was first
+    seen (None when there is none)."""
     if r.phase is Phase.WATCHING:
         return r.phase_since
+    if r.phase is Phase.PROVISIONING:
+        return r.hand_since  # traffic routed to it by hand (machine.traffic.note_hand_traffic)
     if asking(r):
         return r.asked_at
     return r.stage_since

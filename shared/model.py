@@ -224,6 +224,9 @@ class Rollout:
     # when the split now asked for (not yet confirmed) was asked: the canary is judged for
     # rollback from then on, whatever split it is serving meanwhile
     asked_at: datetime | None = None
+    # while provisioning (the engine gives the canary nothing): when the canary was first seen
+    # serving live or mirrored traffic routed to it by hand; it is judged for rollback from then
+    hand_since: datetime | None = None
     paused: bool = False
     pause_reason: str = ""
     traffic: Mapping[str, int] = field(default_factory=dict)
@@ -279,6 +282,7 @@ class Rollout:
             "stage": self.stage,
             "stage_since": iso(self.stage_since),
             "asked_at": iso(self.asked_at),
+            "hand_since": iso(self.hand_since),
             "paused": self.paused,
             "pause_reason": self.pause_reason,
             "traffic": dict(self.traffic),
@@ -323,6 +327,7 @@ class Rollout:
                 stage=int(raw.get("stage", -1)),
                 stage_since=parse_time(raw.get("stage_since")),
                 asked_at=parse_time(raw.get("asked_at")),
+                hand_since=parse_time(raw.get("hand_since")),
                 paused=bool(raw.get("paused", False)),
                 pause_reason=str(raw.get("pause_reason") or ""),
                 traffic=_percents(raw.get("traffic")),

@@ -37,6 +37,15 @@ class EndpointControl(Protocol):
         taken since then, shared by the tick's reads; None: read afresh."""
         ...
 
+    def get_split(
+        self, endpoint: str, *, listed_since: float | None = None
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """The endpoint's live traffic and mirror (shares above 0) without its deployments:
+        with ``listed_since``, from the listing of the workspace's endpoints that the tick's
+        reads share (no read of its own once that listing is in hand); None: one endpoint
+        GET. Raises NotFound for an unknown endpoint."""
+        ...
+
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         """Start creating ``effect.name`` as a clone of ``effect.source`` with the new model.
         Returns once Azure accepted the request; an existing deployment of that name with the

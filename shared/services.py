@@ -27,7 +27,7 @@ from shared.errors import (
 )
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
-from shared.machine import Admission, decide, operator_event_id, start_waiting
+from shared.machine import Admission, at_rest, decide, operator_event_id, start_waiting
 from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators
@@ -219,9 +219,9 @@ class Engine:
                 if command is not None:
                     self._no_active(endpoint)
                 return ReconcileOutcome(endpoint, None, None, None, False)
-            if command is None and _at_rest(active):
-                # Paused with nothing on the canary: decide would change nothing, so Azure is
-                # not asked (an operator's resume, or an alert, reads it afresh).
+            if command is None and at_rest(active) and not self._served(active, listed_since):
+                # Paused with nothing on the canary: decide would change nothing, so its
+                # deployments are not read (an operator's resume, or an alert, reads afresh).
                 return ReconcileOutcome(
                     endpoint, active.id, active.phase.value, active.reason, False
                 )
@@ -259,6 +259,17 @@ class Engine:
                 failure is not None and not is_permanent(failure),
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
+
+    def _served(self, r: Rollout, listed_since: float | None) -> bool:
+        """Whether the canary of a rollout at rest serves all the same (routed to by hand, as
+        an operator trying it): then it is judged like any canary that serves. The split comes
+        from the tick's listing of the workspace's endpoints (no read of its own); a failed
+        read answers yes, and the full read that follows reports the failure."""
+        try:
+            traffic, mirror = self.endpoints.get_split(r.endpoint, listed_since=listed_since)
+        except AutocanaryError:
+            return True
+        return r.canary in traffic or r.canary in mirror
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -376,15 +387,3 @@ class Engine:
                 "" if report.done else "; more remain",
             )
         return report
-
-
-def _at_rest(r: Rollout) -> bool:
-    """Paused, its split confirmed, and no live or mirrored traffic on the canary: a tick
-    cannot change it, so it costs no ARM read."""
-    return (
-        r.paused
-        and r.confirmed
-        and r.phase not in (Phase.PENDING, Phase.ROLLING_BACK)
-        and r.traffic.get(r.canary, 0) == 0
-        and r.mirror.get(r.canary, 0) == 0
-    )

@@ -33,6 +33,8 @@ def judgeable(r: Rollout) -> bool:
         return True
     if asking(r):
         return True
+    if r.phase is Phase.PROVISIONING:
+        return r.hand_since is not None  # a canary tried by hand while it provisions
     return r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
 
 
@@ -47,9 +49,10 @@ def stage_query(r: Rollout, now: datetime) -> MetricsQuery:
     start = judging_start(r)
     assert start is not None
     # The shadow is judged on what each deployment served (mirrored copies included):
-    # deployment-scope metrics; live stages on the endpoint's per-deployment split.
+    # deployment-scope metrics; live stages on the endpoint's per-deployment split. A canary
+    # tried by hand while it provisions may be mirrored to or live: deployment scope counts both.
     scope: Literal["endpoint", "deployment"] = (
-        "deployment" if r.phase is Phase.SHADOWING else "endpoint"
+        "deployment" if r.phase in (Phase.SHADOWING, Phase.PROVISIONING) else "endpoint"
     )
     # Issue 10 case 3: every deployment that served before the rollout is the baseline.
     pool = tuple(

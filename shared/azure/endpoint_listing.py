@@ -99,12 +99,14 @@ def count_endpoint_read(
     page: int,
     arm_read: Callable[[int], None],
     listed_since: float | None = None,
+    deployments: bool = True,
 ) -> None:
     """Count, for a fake, the ARM reads the adapter sends for one endpoint read: its GET and
     its deployment list; with a listing (a tick's, or ``listing_ttl_s``) the deployment list
-    and, when the listing is taken again, one read per ``page`` endpoints of ``names()``."""
+    and, when the listing is taken again, one read per ``page`` endpoints of ``names()``.
+    ``deployments`` False: a read of the split alone (no deployment list)."""
     if listed_since is None and listing.ttl_s <= 0:
-        arm_read(2)
+        arm_read(1 + int(deployments))
         return
 
     def listed() -> dict[str, bool]:
@@ -113,4 +115,5 @@ def count_endpoint_read(
         return dict.fromkeys(found, True)
 
     listing.get(endpoint, listed, since=listed_since)
-    arm_read(1)
+    if deployments:
+        arm_read(1)

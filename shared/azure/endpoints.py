@@ -64,6 +64,7 @@ from shared.azure.ml_entities import (
     endpoint_info,
     int_or_none,
     model_ref,
+    positive_split,
     provisioning_state,
     same_model,
     workspace_model,
@@ -114,6 +115,12 @@ class MLEndpointControl:
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         ep, deployments = self._read(endpoint, listed_since)
         return endpoint_info(endpoint, ep, deployments)
+
+    def get_split(
+        self, endpoint: str, *, listed_since: float | None = None
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        ep = self._endpoint_entity(endpoint, listed_since)
+        return positive_split(ep.traffic), positive_split(ep.mirror_traffic)
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         check_deployment_name(effect.name)
@@ -293,6 +300,19 @@ class MLEndpointControl:
         """The endpoint and its deployments: two ARM reads (with a listing: one, plus the
         listing's pages when it is taken again)."""
         ml = self._ml()
+        ep = self._endpoint_entity(endpoint, listed_since)
+        deployments = self._call(
+            lambda: list(ml.online_deployments.list(endpoint)),
+            f"list deployments of {endpoint}",
+        )
+        return ep, deployments
+
+    def _endpoint_entity(self, endpoint: str, listed_since: float | None) -> Any:
+        """The endpoint entity: from the listing of the workspace's endpoints (a tick's, or
+        ``listing_ttl_s``'s), else from one GET."""
+        if listed_since is None and self._listing.ttl_s <= 0:
+            return self._endpoint_alone(endpoint)
+        ml = self._ml()
 
         def listing() -> dict[str, Any]:
             items = self._call(
@@ -300,17 +320,10 @@ class MLEndpointControl:
             )
             return {str(item.name): item for item in items}
 
-        if listed_since is not None or self._listing.ttl_s > 0:
-            ep = self._listing.get(endpoint, listing, since=listed_since)
-            if ep is None:
-                raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
-        else:
-            ep = self._endpoint_alone(endpoint)
-        deployments = self._call(
-            lambda: list(ml.online_deployments.list(endpoint)),
-            f"list deployments of {endpoint}",
-        )
-        return ep, deployments
+        ep = self._listing.get(endpoint, listing, since=listed_since)
+        if ep is None:
+            raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
+        return ep
 
     def _endpoint_alone(self, endpoint: str) -> Any:
         """The endpoint entity from one GET: the generated operation and conversion the SDK's

@@ -62,6 +62,11 @@ def int_or_none(value: Any) -> int | None:
         return None
 
 
+def positive_split(split: Any) -> dict[str, int]:
+    """A traffic or mirror map as Azure returns it, shares above 0 only."""
+    return {str(k): int(v) for k, v in (split or {}).items() if int(v) > 0}
+
+
 def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> EndpointInfo:
     """The endpoint ``ep`` (read as ``endpoint``) and its deployments: traffic zero-filled
     over the deployments, zero mirror entries dropped."""
@@ -81,7 +86,7 @@ def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> Endpoin
     # Traffic naming a deployment the list did not return (a race with a delete) is kept:
     # it is what Azure routes by.
     traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
-    mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
+    mirror = positive_split(ep.mirror_traffic)
     return EndpointInfo(
         name=str(ep.name or endpoint),
         traffic=traffic,

@@ -191,6 +191,27 @@ class ClockedEndpoints:
             listed_since,
         )
 
+    def get_split(
+        self, endpoint: str, *, listed_since: float | None = None
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        count_endpoint_read(
+            self._listing,
+            endpoint,
+            self._endpoint_names,
+            self.listing_page,
+            self._arm_read,
+            listed_since,
+            deployments=False,
+        )
+        with self._lock:
+            self._fault("get_split", endpoint)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            return (
+                {k: v for k, v in ep.traffic.items() if v > 0},
+                {k: v for k, v in ep.mirror.items() if v > 0},
+            )
+
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self._endpoint_reads(endpoint, listed_since)
         with self._lock:

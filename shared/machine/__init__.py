@@ -19,7 +19,8 @@ split was seen live. A split that is neither (while unconfirmed) or differs (onc
 was changed by hand: the rollout pauses and nothing is overwritten. Pause stops progress,
 never protection: rollback commands (alerts, operators) still act on a paused rollout, and
 while a canary has live or mirrored traffic it is judged for rollback every tick, paused, held
-or past its deadline (a promote verdict while paused changes nothing).
+or past its deadline, or given traffic by hand while it provisions (``hand_since``); a promote
+verdict while paused changes nothing.
 
 Judging (see :mod:`shared.judging`): no data is never a pass. A shadow or stage without data
 holds until its max duration, then does what ``on_deadline`` says; a shadow moves on without
@@ -45,7 +46,7 @@ from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_ac
 from shared.machine.decide import decide
 from shared.machine.failures import effect_failed, effects_succeeded
 from shared.machine.records import CREATE_GRACE_S, Transition
-from shared.machine.traffic import stage_split, still_asks
+from shared.machine.traffic import at_rest, stage_split, still_asks
 from shared.reasons import *  # noqa: F403  (the reason catalogue, re-exported)
 from shared.reasons import __all__ as _reasons
 
@@ -59,6 +60,7 @@ __all__ = [
     "Transition",
     "admit",
     "allowed_actions",
+    "at_rest",
     "cancel_waiting",
     "decide",
     "effect_failed",

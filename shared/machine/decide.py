@@ -29,6 +29,7 @@ from shared.machine.traffic import (
     _manual_change,
     _split_evidence,
     _start_stage,
+    note_hand_traffic,
 )
 from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, deployment_name
 from shared.observation import EndpointInfo, Observation
@@ -77,6 +78,7 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
         return _rolling_back(rollout, ep, now)
 
     rollout, confirm = _confirm_traffic(rollout, ep, now)
+    rollout = note_hand_traffic(rollout, ep, now)
     if observation.judging is not None:
         rollout = rollout.evolve(
             readings=dict(observation.judging.readings),

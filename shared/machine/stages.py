@@ -10,7 +10,7 @@ from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _start_stage
-from shared.model import Phase, Rollout
+from shared.model import Phase, Rollout, iso
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
     EV_SUCCEEDED,
@@ -56,10 +56,14 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
     a: Assessment | None = None
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None:
         a = assess(r, obs, now)
+    elif r.phase is Phase.PROVISIONING and r.hand_since is not None:
+        a = assess(r, obs, now)  # a canary tried by hand while it provisions
     elif r.phase is Phase.WATCHING:
         a = assess_watch(r, obs)
     if a is not None and a.outcome == "rollback":
         evidence = {**a.evidence, "paused": r.pause_reason}
+        if r.hand_since is not None:
+            evidence["by_hand_since"] = iso(r.hand_since)
         return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and a is not None and confirm is None:
         # a paused canary with traffic keeps its share of a live deployment that scaled out

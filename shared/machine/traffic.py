@@ -113,6 +113,31 @@ def still_asks(
     )
 
 
+def at_rest(r: Rollout) -> bool:
+    """Paused, its split confirmed, no live or mirrored traffic asked for the canary, and none
+    seen on it by hand: a tick changes nothing unless traffic was routed to the canary since
+    (the engine checks that on the split alone, without reading the deployments)."""
+    return (
+        r.paused
+        and r.confirmed
+        and r.phase not in (Phase.PENDING, Phase.ROLLING_BACK)
+        and r.traffic.get(r.canary, 0) == 0
+        and r.mirror.get(r.canary, 0) == 0
+        and r.hand_since is None
+    )
+
+
+def note_hand_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> Rollout:
+    """While the canary provisions the engine gives it nothing: traffic or mirror seen on it
+    then was routed to it by hand (to try it, say). ``hand_since`` keeps when that was first
+    seen, so the canary is judged for rollback on what it serves from then on, paused or not;
+    it is cleared once the canary serves nothing again, or the rollout moves on."""
+    serving = r.canary in ep.live_traffic() or r.canary in ep.live_mirror()
+    if r.phase is Phase.PROVISIONING and serving:
+        return r if r.hand_since is not None else r.evolve(hand_since=now)
+    return r if r.hand_since is None else r.evolve(hand_since=None)
+
+
 def _ask_traffic(
     r: Rollout,
     now: datetime,

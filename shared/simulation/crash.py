@@ -174,6 +174,12 @@ class CrashingEndpoints:
         self.crasher.alive()
         return self.inner.get_endpoint(endpoint, listed_since=listed_since)
 
+    def get_split(
+        self, endpoint: str, *, listed_since: float | None = None
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        self.crasher.alive()
+        return self.inner.get_split(endpoint, listed_since=listed_since)
+
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         self.crasher.alive()
         self.inner.create_deployment(endpoint, effect)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared.errors import AzureRuleViolation, Superseded
+from shared.errors import AzureRuleViolation, NotFound, Superseded
 from tests.integration.endpoints_world import World, create
 
 pytestmark = pytest.mark.integration
@@ -98,3 +98,24 @@ def test_a_split_already_live_goes_through_without_the_question(world: World, ep
 
     world.control.set_traffic(ep, {"blue": 100}, {}, never)
     assert world.control.get_endpoint(ep).live_traffic() == {"blue": 100}
+
+
+def test_the_split_alone_reads_as_the_endpoint_does_fresh_and_from_a_ticks_listing(
+    world: World, ep: str
+) -> None:
+    create(world, ep, "fraud-v2")
+    world.control.set_traffic(ep, {"blue": 80, "fraud-v2": 20}, {})
+    tick = time.monotonic()
+    info = world.control.get_endpoint(ep)
+    want = (info.live_traffic(), info.live_mirror())
+    assert world.control.get_split(ep) == want
+    assert world.control.get_split(ep, listed_since=tick) == want
+    world.control.set_traffic(ep, {"blue": 100}, {"fraud-v2": 10})
+    assert world.control.get_split(ep, listed_since=tick) == ({"blue": 100}, {"fraud-v2": 10})
+
+
+def test_the_split_of_an_unknown_endpoint_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.control.get_split("no-such-endpoint")
+    with pytest.raises(NotFound):
+        world.control.get_split("no-such-endpoint", listed_since=time.monotonic())

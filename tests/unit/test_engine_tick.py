@@ -88,15 +88,30 @@ def test_a_read_outside_a_tick_is_fresh_two_arm_reads() -> None:
     assert w.endpoints.arm_reads - before == 2
 
 
-def test_a_paused_rollout_without_canary_traffic_costs_no_endpoint_read() -> None:
+def test_a_paused_rollout_without_canary_traffic_costs_no_deployment_read() -> None:
+    """Only its split is looked at, from the tick's listing of the workspace's endpoints."""
     w = make_world()
     w.engine.on_model_registered(w.model())  # provisioning: no traffic on the canary yet
     w.engine.act("fraud", "pause", "looking at it", "ana")
-    before = len(w.endpoints.calls)
+    before, reads = len(w.endpoints.calls), w.endpoints.arm_reads
     w.tick(60)
-    assert [c for c in w.endpoints.calls[before:] if c[1] == "fraud"] == []
+    assert [c for c in w.endpoints.calls[before:] if c[1] == "fraud"] == [("get_split", "fraud")]
+    assert w.endpoints.arm_reads - reads == 1  # the listing's one page, shared by the tick
     active = w.store.read("fraud").active
     assert active is not None and active.paused and active.phase is Phase.PROVISIONING
+
+
+def test_a_paused_rollout_at_rest_whose_canary_is_given_traffic_by_hand_is_read() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model())
+    w.engine.act("fraud", "pause", "looking at it", "ana")
+    w.tick(60)
+    w.endpoints.set_traffic("fraud", {"blue": 70, "fraud-v7": 30}, {})  # trying it by hand
+    before = len(w.endpoints.calls)
+    w.tick(60)
+    assert ("get_endpoint", "fraud") in w.endpoints.calls[before:]
+    active = w.store.read("fraud").active
+    assert active is not None and active.hand_since == w.clock.now()
 
 
 def test_a_paused_rollout_with_live_canary_traffic_is_still_read() -> None:

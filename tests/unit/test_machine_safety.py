@@ -224,3 +224,48 @@ def test_a_rollback_ends_at_once_when_the_canary_it_deleted_is_gone() -> None:
         sim.step(dt=5)
     assert sim.r.phase is Phase.ROLLED_BACK
     assert m.CANARY_NOT_SEEN not in [rec.reason for rec in sim.records if rec is not None]
+
+
+def _paused_in_provisioning(sim: Sim) -> None:
+    sim.step()  # Provisioning: the canary is being created
+    sim.step(command=Command("pause", "hold on, I want to try it", actor="ana"), dt=1)
+    sim.step(dt=1)  # the fake finishes provisioning on a read
+    assert sim.r.phase is Phase.PROVISIONING and "fraud-v7" in sim.ep.deployment_names("fraud")
+    assert m.at_rest(sim.r)
+
+
+def test_a_paused_canary_tried_by_hand_while_it_provisions_is_judged_and_rolled_back() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    _paused_in_provisioning(sim)
+    sim.ep.set_by_hand("fraud", {"blue": 70, "fraud-v7": 30}, {})
+    t = sim.step(HOLD, dt=60)
+    assert t.rollout.hand_since == sim.now and t.rollout.paused and not m.at_rest(t.rollout)
+    assert t.rollout.phase is Phase.PROVISIONING
+    t = sim.step(ROLLBACK, dt=60)
+    assert t.rollout.phase is Phase.ROLLING_BACK
+    assert t.record is not None and t.record.reason == m.JUDGE_ROLLBACK
+    assert t.record.evidence["by_hand_since"] and t.record.evidence["paused"]
+    sim.until(Phase.ROLLED_BACK)
+    assert sim.ep.traffic("fraud") == {"blue": 100}
+
+
+def test_a_mirror_set_by_hand_to_a_provisioning_canary_pauses_and_is_judged() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"blue": 100}, {"fraud-v7": 20})
+    t = sim.step(HOLD, dt=60)
+    assert t.rollout.paused and t.rollout.pause_reason == m.MANUAL_CHANGE
+    assert t.rollout.hand_since is not None
+    t = sim.step(ROLLBACK, dt=60)
+    assert t.rollout.phase is Phase.ROLLING_BACK
+
+
+def test_a_canary_tried_by_hand_is_no_longer_judged_once_it_serves_nothing_again() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    _paused_in_provisioning(sim)
+    sim.ep.set_by_hand("fraud", {"blue": 70, "fraud-v7": 30}, {})
+    assert sim.step(HOLD, dt=60).rollout.hand_since is not None
+    sim.ep.set_by_hand("fraud", {"blue": 100}, {})
+    t = sim.step(ROLLBACK, dt=60)  # a verdict on minutes it no longer serves changes nothing
+    assert t.rollout.hand_since is None and t.rollout.phase is Phase.PROVISIONING
+    assert m.at_rest(t.rollout)
