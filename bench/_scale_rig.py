@@ -85,11 +85,15 @@ class SlowEndpoints(FakeEndpoints):
     ``seconds``."""
 
     def __init__(self, seconds: float, clock: FakeClock, listing_ttl_s: float = 0.0) -> None:
-        # A listing ages on the benchmark's clock: each tick (a minute later) lists again.
+        # A tick's reads share a listing taken since the tick started, on the monotonic clock
+        # the tick reads (so each tick lists again, as in production); with --listing-ttl the
+        # listing for reads at large ages on the benchmark's clock instead (a minute a tick).
         super().__init__(
             provisioning_reads=0,
             listing_ttl_s=listing_ttl_s,
-            listing_clock=lambda: clock.now().timestamp(),
+            listing_clock=(lambda: clock.now().timestamp())
+            if listing_ttl_s > 0
+            else time.monotonic,
         )
         self.seconds = seconds
         self.endpoint_reads = 0
