@@ -152,6 +152,11 @@ def cause(r: Rollout, last: DecisionRecord | None) -> str:
     """One plain-language line saying why the rollout is where it is."""
     s = subject(r, last)
     line = f"{_state_word(r, s)}: {_detail(r, s)}"
+    if r.hand_since is not None and r.active:
+        line += (
+            f"; {r.canary} serves traffic routed to it by hand since {hhmm(iso(r.hand_since))}"
+            " and is judged for rollback on it"
+        )
     if r.failure and r.active:
         count = int(r.failure.get("count", 1) or 1)
         line += (

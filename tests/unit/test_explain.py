@@ -235,6 +235,22 @@ def test_operator_pause_is_explained_while_later_holds_are_recorded() -> None:
     assert explain.cause(paused, later) == "Paused: paused by ana: lunch"
 
 
+def test_a_paused_canary_given_traffic_by_hand_says_since_when_and_that_it_is_judged() -> None:
+    r = _rollout(seq=2, phase=Phase.PROVISIONING, stage=-1, stage_since=None)
+    d = _record(r, R.PAUSED_BY_OPERATOR, {"reason": "trying it"}, actor="ana")
+    paused = r.evolve(
+        paused=True,
+        pause_reason=R.PAUSED_BY_OPERATOR,
+        seq=3,
+        decisive=d.to_dict(),
+        hand_since=T0 + timedelta(minutes=20),
+    )
+    assert explain.cause(paused, None) == (
+        "Paused: paused by ana: trying it; fraud-v2 serves traffic routed to it by hand "
+        "since 10:20 UTC and is judged for rollback on it"
+    )
+
+
 def test_manual_change_shows_live_and_wanted_split_and_what_to_do() -> None:
     ev = {
         "expected_traffic": {"blue": 90, "fraud-v2": 10},
