@@ -11,7 +11,7 @@ from shared.errors import PhaseConflict
 from shared.judging import old_going
 from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
-from shared.machine.traffic import _baseline_going, _start_stage
+from shared.machine.traffic import _baseline_going, _start_stage, _usable
 from shared.model import Phase, Rollout, Waiting
 from shared.observation import OPERATOR_ACTIONS, Command, EndpointInfo, Observation
 from shared.reasons import (
@@ -175,10 +175,13 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         # canary serving everything (what a refused resume tells the operator to do)
         if baseline_gone and not cmd.full:
             evidence = {**evidence, "baseline_missing": r.baseline, "to": "100 %"}
+        last = len(r.policy.stages) - 1
         return _start_stage(
-            unpaused, now, len(r.policy.stages) - 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor
+            unpaused, now, last, PROMOTED_BY_OPERATOR, evidence, cmd.actor, ep=obs.endpoint
         )
-    return _start_stage(unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor)
+    return _start_stage(
+        unpaused, now, r.stage + 1, PROMOTED_BY_OPERATOR, evidence, cmd.actor, ep=obs.endpoint
+    )
 
 
 def _names_canary(r: Rollout, deployments: tuple[str, ...]) -> bool:
@@ -223,4 +226,4 @@ def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
     if ep is None or r.phase in (Phase.PENDING, Phase.PROVISIONING):
         return []
     needed = [r.canary] + ([] if r.phase is Phase.WATCHING else [r.baseline])
-    return [d for d in needed if d and d not in ep.deployments]
+    return [d for d in needed if d and not _usable(ep, d)]  # being deleted counts as gone

@@ -9,6 +9,7 @@ from shared.judge.agreement import Agreement
 from shared.machine.records import Transition, _pause, _status
 from shared.machine.rollback import _begin_rollback
 from shared.model import Phase, Rollout
+from shared.observation import EndpointInfo
 from shared.reasons import COMPARE_AGREES, COMPARE_DISAGREES
 
 
@@ -17,7 +18,9 @@ def compared(r: Rollout) -> bool:
     return r.policy.compare is None or "compare" in r.checks
 
 
-def compare_step(r: Rollout, result: Agreement | None, now: datetime) -> Transition | None:
+def compare_step(
+    r: Rollout, result: Agreement | None, now: datetime, ep: EndpointInfo
+) -> Transition | None:
     """The comparison's outcome this tick, or None (none due or run: the judge goes on).
     Agreement is recorded once (the shadow may then end); a disagreement beyond a bound rolls
     back or holds for an operator, as ``compare.on_fail`` says; no data blocks the shadow's
@@ -41,7 +44,7 @@ def compare_step(r: Rollout, result: Agreement | None, now: datetime) -> Transit
     worst = ", ".join(f"{k} {v:.4g} > {b:g}" for k, (v, b) in result.breaches.items())
     message = f"{r.canary} answers unlike {r.baseline} on {result.paired} inputs: {worst}"
     if pol.on_fail == "rollback":
-        return _begin_rollback(r, now, COMPARE_DISAGREES, message, evidence)
+        return _begin_rollback(r, now, COMPARE_DISAGREES, message, evidence, ep=ep)
     return _pause(
         r, now, COMPARE_DISAGREES, message + "; holding for an operator", evidence=evidence
     )

@@ -66,6 +66,7 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     ep = observation.endpoint
     if ep is not None and rollout.active:
         rollout = observe(rollout, ep, now)  # the canary's instances, for sizing and cost
+        rollout = note_hand_traffic(rollout, ep, now)
     if observation.command is not None:
         return _command(rollout, observation.command, observation, now)
     if rollout.phase.terminal:
@@ -78,7 +79,6 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
         return _rolling_back(rollout, ep, now)
 
     rollout, confirm = _confirm_traffic(rollout, ep, now)
-    rollout = note_hand_traffic(rollout, ep, now)
     if observation.judging is not None:
         rollout = rollout.evolve(
             readings=dict(observation.judging.readings),
@@ -110,12 +110,12 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.phase is Phase.SHADOWING:
         a = assess(rollout, observation, now)
         if a.outcome != "rollback":  # the judge's rollback comes first
-            checked = compare_step(rollout, observation.compare, now)
+            checked = compare_step(rollout, observation.compare, now, ep)
             if checked is not None:
                 return checked
-        return _shadowing(rollout, a, now, confirm)
+        return _shadowing(rollout, a, now, confirm, ep)
     if rollout.phase is Phase.CANARY:
-        return _canary(rollout, assess(rollout, observation, now), now, confirm)
+        return _canary(rollout, assess(rollout, observation, now), now, confirm, ep)
     if rollout.phase is Phase.PROMOTING:
         return _goto(
             rollout,
@@ -193,12 +193,13 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
                 f"mirroring {r.policy.shadow_percent} % to {r.canary}"
                 + (
                     f" (the mirror to {', '.join(sorted(lent))} comes back after the shadow)"
-                    if (lent := _kept_mirror(r))
+                    if (lent := _kept_mirror(r, ep))
                     else ""
                 ),
                 {"lent_mirror": lent} if lent else None,
+                ep=ep,
             )
-        return _start_stage(r, now, 0, STAGE_STARTED)
+        return _start_stage(r, now, 0, STAGE_STARTED, ep=ep)
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
         logs = (obs.logs or "")[-_LOG_LIMIT:]
         return _end_failed(

@@ -24,6 +24,8 @@ from shared.reasons import (
     ROLLING_BACK,
 )
 
+_BEFORE_LIVE = (Phase.PENDING, Phase.PROVISIONING)  # the canary serves nothing yet
+
 
 def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     """Restore the baseline split, then delete the canary (if asked), then end."""
@@ -107,8 +109,10 @@ def _begin_rollback(
     canary_serving = ep is not None and bool(
         r.canary and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
     )
-    if r.canary and (r.phase not in (Phase.PENDING, Phase.PROVISIONING) or canary_serving):
-        target = _restore_split(r, ep) if ep is not None else dict(r.baseline_traffic)
+    # Without the endpoint (a supersede decided on the stored state alone) the split is not
+    # touched here: the next reconcile, at once, reads the endpoint and restores what it can.
+    if ep is not None and r.canary and (r.phase not in _BEFORE_LIVE or canary_serving):
+        target = _restore_split(r, ep)
         if target:  # None was refused by the caller (_baseline_going)
             kept = _kept_mirror(r, ep)
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.judging import Assessment, asking, assess, assess_watch
 from shared.machine.capacity import follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
-from shared.machine.traffic import _start_stage
+from shared.machine.traffic import _baseline_going, _start_stage
 from shared.model import Phase, Rollout, iso
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
@@ -18,6 +19,7 @@ from shared.reasons import (
     JUDGE_PROMOTE,
     NO_VERDICT,
     OLD_DEPLOYMENT_DELETING,
+    ROLLBACK_IMPOSSIBLE,
     SHADOW_COMPLETE,
     SHADOW_DEADLINE,
     SHADOW_NO_DATA_CONTINUED,
@@ -64,7 +66,11 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
         evidence = {**a.evidence, "paused": r.pause_reason}
         if r.hand_since is not None:
             evidence["by_hand_since"] = iso(r.hand_since)
-        return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
+        ep = obs.endpoint
+        going = _baseline_going(r, ep)
+        if going is not None:  # nothing to go back to: stay paused, the canary serving
+            return _cannot_roll_back(r, now, a, going, evidence)
+        return _begin_rollback(r, now, a.reason, a.message, evidence, ep=ep)
     if r.phase in (Phase.SHADOWING, Phase.CANARY) and a is not None and confirm is None:
         # a paused canary with traffic keeps its share of a live deployment that scaled out
         followed = follow(r, now, r.stage if r.phase is Phase.CANARY else -1)
@@ -73,49 +79,56 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
     return _status(r, confirm, now)
 
 
-def _shadowing(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
+def _shadowing(
+    r: Rollout, a: Assessment, now: datetime, confirm: str | None, ep: EndpointInfo
+) -> Transition:
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
     pol = r.policy
     if a.outcome == "rollback":
-        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
     if r.capacity.get("pending"):
-        return _scaling(r, now, a, confirm)
+        return _scaling(r, now, a, confirm, ep)
     followed = follow(r, now, -1) if confirm is None else None
     if followed is not None:
         return followed
     done = compared(r)  # a shadow comparison asked for must have agreed
     if a.outcome == "promote" and elapsed >= pol.shadow_duration and done:
-        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence)
+        return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence, ep=ep)
     no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
     if no_data_ok and elapsed >= pol.shadow_duration and done:
         evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
-        return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence)
+        return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence, ep=ep)
     if elapsed >= pol.shadow_max_duration:
-        return _deadline(r, now, a, elapsed, pol.shadow_max_duration, SHADOW_DEADLINE, "shadow")
+        most = pol.shadow_max_duration
+        return _deadline(r, now, a, elapsed, most, SHADOW_DEADLINE, "shadow", ep)
     return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
 
 
-def _canary(r: Rollout, a: Assessment, now: datetime, confirm: str | None) -> Transition:
+def _canary(
+    r: Rollout, a: Assessment, now: datetime, confirm: str | None, ep: EndpointInfo
+) -> Transition:
     stage = r.policy.stages[r.stage]
     since = r.stage_since or r.phase_since
     elapsed = (now - since).total_seconds()
     if a.outcome == "rollback":
-        return _begin_rollback(r, now, a.reason, a.message, a.evidence)
+        return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
     if r.capacity.get("pending"):
-        return _scaling(r, now, a, confirm)
+        return _scaling(r, now, a, confirm, ep)
     followed = follow(r, now, r.stage) if confirm is None else None
     if followed is not None:
         return followed
     if a.outcome == "promote" and elapsed >= stage.min_duration:
-        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence)
+        return _start_stage(r, now, r.stage + 1, JUDGE_PROMOTE, evidence=a.evidence, ep=ep)
     if elapsed >= stage.max_duration:
         what = f"stage {r.stage} ({stage.weight} %)"
-        return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what)
+        return _deadline(r, now, a, elapsed, stage.max_duration, STAGE_DEADLINE, what, ep)
     return _hold(r, a, now, confirm, elapsed, stage.min_duration)
 
 
-def _scaling(r: Rollout, now: datetime, a: Assessment, confirm: str | None) -> Transition:
+def _scaling(
+    r: Rollout, now: datetime, a: Assessment, confirm: str | None, ep: EndpointInfo
+) -> Transition:
     """A stage that was cleared waits for the canary's instances (the judge still protects
     the current stage: a rollback verdict was handled before this)."""
     pending = r.capacity["pending"]
@@ -128,6 +141,7 @@ def _scaling(r: Rollout, now: datetime, a: Assessment, confirm: str | None) -> T
         evidence=pending.get("evidence") or a.evidence,
         actor=str(pending.get("actor") or "engine"),
         confirm=confirm,
+        ep=ep,
     )
 
 
@@ -139,12 +153,14 @@ def _deadline(
     most: float,
     reason: str,
     what: str,
+    ep: EndpointInfo,
 ) -> Transition:
     """A shadow or stage not cleared by its max duration: roll back or hold for an operator
     (the judge keeps watching a held canary, see :func:`_protect`)."""
     evidence = {**a.evidence, "last_reason": a.reason, "elapsed_s": elapsed, "max_duration_s": most}
     if r.policy.on_deadline == "rollback":
-        return _begin_rollback(r, now, reason, f"{what} deadline reached ({a.reason})", evidence)
+        message = f"{what} deadline reached ({a.reason})"
+        return _begin_rollback(r, now, reason, message, evidence, ep=ep)
     return _pause(
         r,
         now,
@@ -175,8 +191,11 @@ def _watching(
     """The watch window: the old deployment is kept at 0 %; the absolute guardrails still
     apply (a breach rolls back to it, as an alert does); then it is deleted."""
     waited = (now - r.phase_since).total_seconds()
-    a = assess_watch(r, obs) if r.baseline in ep.deployments else None
+    a = assess_watch(r, obs)
     if a is not None and a.outcome == "rollback":
+        going = _baseline_going(r, ep)
+        if going is not None:  # e.g. the old deployment deleted by hand: nothing to go back to
+            return _cannot_roll_back(r, now, a, going, a.evidence)
         return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
     if waited < r.policy.watch_window:
         return _status(
@@ -204,6 +223,20 @@ def _watching(
     old = olds[0]
     state = ep.deployments[old].provisioning_state
     return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old, autoscale=True)
+
+
+def _cannot_roll_back(
+    r: Rollout, now: datetime, a: Assessment, going: str, evidence: dict[str, Any]
+) -> Transition:
+    """A rollback verdict (judge or guardrail) with nothing to restore: the canary keeps
+    serving and the rollout waits for a person, as an alert does then (recorded once)."""
+    return _pause(
+        r,
+        now,
+        ROLLBACK_IMPOSSIBLE,
+        f"{a.message}, but {going}: {r.canary} keeps serving; resume to finish",
+        evidence={**evidence, "verdict_reason": a.reason},
+    )
 
 
 def _old_deployments(r: Rollout, ep: EndpointInfo) -> list[str]:

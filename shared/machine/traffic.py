@@ -47,11 +47,13 @@ def _start_stage(
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
     confirm: str | None = None,
+    ep: EndpointInfo | None = None,
 ) -> Transition:
     """Give the canary stage ``index``'s weight, once it has the instances the stage needs
     (:func:`shared.machine.capacity.gate`; until then the stage waits, and the current split
     stays). Promotion also gives the canary a copy of the live deployment's autoscale setting,
-    before the traffic moves."""
+    before the traffic moves. ``ep``, the endpoint as read: a mirror lent to the shadow goes
+    back only to a deployment still there, and the split live now is what was live before."""
     r, waiting = gate(r, now, index, reason, actor, confirm, evidence)
     if waiting is not None:
         return waiting
@@ -69,12 +71,13 @@ def _start_stage(
             Phase.PROMOTING,
             index,
             {r.canary: 100},
-            _kept_mirror(r),
+            _kept_mirror(r, ep),
             reason,
             f"promoting {r.canary} to 100 %",
             evidence,
             actor,
             first=(CopyAutoscale(r.baseline, r.canary),),
+            ep=ep,
         )
     return _ask_traffic(
         r,
@@ -82,11 +85,12 @@ def _start_stage(
         Phase.CANARY,
         index,
         stage_split(r, weight),
-        _kept_mirror(r),
+        _kept_mirror(r, ep),
         reason,
         f"stage {index}: {weight} % to {r.canary}",
         evidence,
         actor,
+        ep=ep,
     )
 
 
@@ -150,10 +154,21 @@ def _ask_traffic(
     evidence: Mapping[str, Any] | None = None,
     actor: str = "engine",
     first: tuple[Effect, ...] = (),
+    ep: EndpointInfo | None = None,
 ) -> Transition:
+    # What is live before this change: as read when known; else the split last asked for once
+    # it was seen live, or, when it never was (its update failed or is pending), what was
+    # live before it (a previous split taken for the last asked one would read as a change
+    # by hand once the new one lands).
+    if ep is not None:
+        before, before_mirror = ep.live_traffic(), ep.live_mirror()
+    elif r.confirmed:
+        before, before_mirror = dict(r.traffic), dict(r.mirror)
+    else:
+        before, before_mirror = dict(r.prev_traffic), dict(r.prev_mirror)
     nxt = r.evolve(
-        prev_traffic=dict(r.traffic),
-        prev_mirror=dict(r.mirror),
+        prev_traffic=before,
+        prev_mirror=before_mirror,
         traffic=dict(traffic),
         mirror=dict(mirror),
         confirmed=False,
@@ -183,14 +198,12 @@ def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, An
         return None
     live, mirror = ep.live_traffic(), ep.live_mirror()
     evidence = _split_evidence(r, ep)
-    if r.phase not in (Phase.PENDING, Phase.PROVISIONING) and r.canary not in ep.deployments:
-        return DEPLOYMENT_MISSING, f"deployment {r.canary} was deleted outside autocanary", evidence
-    if r.phase not in (Phase.WATCHING, Phase.PROMOTING) and r.baseline not in ep.deployments:
-        return (
-            DEPLOYMENT_MISSING,
-            f"deployment {r.baseline} was deleted outside autocanary",
-            evidence,
-        )
+    # A deployment being deleted is as good as gone (nothing may be routed to it): only a
+    # rollback or the watch window's end deletes one, and neither comes here.
+    if r.phase not in (Phase.PENDING, Phase.PROVISIONING) and not _usable(ep, r.canary):
+        return DEPLOYMENT_MISSING, _deleted_by_hand(r.canary, ep), evidence
+    if r.phase not in (Phase.WATCHING, Phase.PROMOTING) and not _usable(ep, r.baseline):
+        return DEPLOYMENT_MISSING, _deleted_by_hand(r.baseline, ep), evidence
     if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
         return None
     if not r.confirmed and (live, mirror) == (dict(r.prev_traffic), dict(r.prev_mirror)):
@@ -200,6 +213,12 @@ def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, An
         "traffic or mirror was changed outside autocanary; paused, nothing overwritten",
         evidence,
     )
+
+
+def _deleted_by_hand(name: str, ep: EndpointInfo) -> str:
+    if name in ep.deployments:  # still listed: Deleting
+        return f"deployment {name} is being deleted outside autocanary"
+    return f"deployment {name} was deleted outside autocanary"
 
 
 def _split_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
