@@ -156,9 +156,11 @@ class Applier:
         effect is idempotent). Lifecycle events are not sent here: they were written to the
         slot's outbox with the state they announce and go out from there (:func:`send_outbox`),
         whatever the calls did. When every call went through, a failure left over is cleared.
-        A traffic update that a newer decision replaced before it was sent (``Superseded``)
-        ends the calls without a failure: the newer decision's own calls carry the rollout on.
-        Returns the failure, if one call failed."""
+        A traffic update that a newer decision replaced before it was sent ends the calls and
+        is not recorded as a failure (the newer decision's own calls carry the rollout on):
+        the :class:`~shared.errors.Superseded` is returned, so that the caller answers from the
+        stored state rather than from the decision it made. Returns the failure, if one call
+        failed."""
         failed: BaseException | None = None
         for effect in effects:
             if failed is not None or isinstance(effect, PublishEvent):
@@ -169,7 +171,7 @@ class Applier:
                 )
             except Superseded as exc:
                 log.info("%s on %s not sent: %s", effect.kind, r.endpoint, exc.message)
-                return None
+                return exc
             except Exception as exc:
                 log.warning("effect %s on %s failed: %s", effect.kind, r.endpoint, exc)
                 self.record_failure(r.endpoint, exc, effect=effect, rollout_id=r.id)

@@ -23,6 +23,7 @@ from shared.errors import (
     NotFound,
     PhaseConflict,
     StaleState,
+    Superseded,
     is_permanent,
 )
 from shared.ingest import Ingest, IngestResult
@@ -49,6 +50,7 @@ from shared.ports import (
     SlotWrite,
 )
 from shared.queries import Queries
+from shared.retention import purge_history as purge_old
 from shared.stage_reading import prefetch, read_stage
 from shared.ticking import ReconcileOutcome, TickPool, error_dict
 from shared.writes import MAX_ATTEMPTS, admission_write
@@ -249,6 +251,8 @@ class Engine:
                 applying.announce(self.notifications, transition.rollout, transition.effects)
                 applying.send_outbox(self.store, self.events, stored)
             nxt = transition.rollout
+            if isinstance(failure, Superseded):  # a newer decision stands: answer from it
+                nxt, failure = self._latest(endpoint) or nxt, None
             return ReconcileOutcome(
                 endpoint,
                 nxt.id,
@@ -263,13 +267,23 @@ class Engine:
     def _served(self, r: Rollout, listed_since: float | None) -> bool:
         """Whether the canary of a rollout at rest serves all the same (routed to by hand, as
         an operator trying it): then it is judged like any canary that serves. The split comes
-        from the tick's listing of the workspace's endpoints (no read of its own); a failed
-        read answers yes, and the full read that follows reports the failure."""
+        from the tick's listing of the workspace's endpoints (no read of its own). A failed
+        read answers no, logged: the next tick looks again (a full read would only fail too,
+        and during an ARM outage every paused rollout would add its own failing calls)."""
         try:
             traffic, mirror = self.endpoints.get_split(r.endpoint, listed_since=listed_since)
-        except AutocanaryError:
-            return True
+        except Exception as exc:
+            log.warning("could not read the split of %s (paused, at rest): %s", r.endpoint, exc)
+            return False
         return r.canary in traffic or r.canary in mirror
+
+    def _latest(self, endpoint: str) -> Rollout | None:
+        """The endpoint's rollout as stored now (active, or the latest one once it ended)."""
+        active = self.store.read(endpoint).active
+        if active is not None:
+            return active
+        latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
+        return latest[0] if latest else None
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         assert slot.waiting is not None
@@ -369,21 +383,4 @@ class Engine:
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:
         """Delete one bounded batch of history older than the retention period."""
-        cutoff = self.clock.now() - self.retention
-        report = (
-            self.store.purge(cutoff)
-            if max_rows is None
-            else self.store.purge(cutoff, max_rows=max_rows)
-        )
-        if report.rows:
-            log.info(
-                "retention: deleted %d rollout(s), %d decision(s), %d event(s), %d ignored "
-                "event(s) older than %s%s",
-                report.rollouts,
-                report.decisions,
-                report.events,
-                report.ignored,
-                cutoff.isoformat(),
-                "" if report.done else "; more remain",
-            )
-        return report
+        return purge_old(self.store, self.clock.now() - self.retention, max_rows)

@@ -204,7 +204,8 @@ class ClockedEndpoints:
             deployments=False,
         )
         with self._lock:
-            self._fault("get_split", endpoint)
+            self.calls.append(("get_split", endpoint))  # no scripted faults: they are for
+            # the calls a scenario scripts them for (get_endpoint, set_traffic, ...)
             ep = self._get(endpoint)
             self._settle(ep)
             return (

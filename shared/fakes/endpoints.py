@@ -175,7 +175,10 @@ class FakeEndpoints:
             deployments=False,
         )
         with self._lock:
-            self._fault("get_split", endpoint)
+            self.calls.append(("get_split", endpoint))
+            # only faults aimed at it (fail_next is for the calls a test lines them up for)
+            if self.fail_op.get("get_split"):
+                raise self.fail_op["get_split"].pop(0)
             ep = self._get(endpoint)
             return (
                 {k: v for k, v in ep.traffic.items() if v > 0},

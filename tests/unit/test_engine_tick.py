@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import StaleState
+from shared.errors import StaleState, TransientUpstreamError
 from shared.fakes.store import InMemoryRolloutStore
 from shared.model import Phase, Rollout
 from shared.ports import IndexEntry, RolloutQuery, Slot, SlotWrite
@@ -210,3 +210,17 @@ def test_a_held_rollout_whose_stage_serves_nothing_is_not_rewritten_as_minutes_p
     w.metrics.requests_per_minute = 6000
     w.tick(60)
     assert store.transactions + store.index_writes > writes
+
+
+def test_a_paused_rollout_at_rest_whose_split_cannot_be_read_waits_for_the_next_tick() -> None:
+    """An ARM outage: the failed split read is logged and the rollout left as it is, with no
+    full read after it (which would fail too) and no failure recorded on it."""
+    w = make_world()
+    w.engine.on_model_registered(w.model())
+    w.engine.act("fraud", "pause", "looking at it", "ana")
+    w.endpoints.fail_op["get_split"] = [TransientUpstreamError("ARM 503")]
+    before = len(w.endpoints.calls)
+    w.tick(60)
+    assert [c for c in w.endpoints.calls[before:] if c[1] == "fraud"] == [("get_split", "fraud")]
+    active = w.store.read("fraud").active
+    assert active is not None and active.paused and not active.failure

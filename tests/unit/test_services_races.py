@@ -1,4 +1,4 @@
-"""A traffic update decided on a state another writer has since replaced never lands after it.
+"""A traffic update decided on a state another writer has since replaced is not sent.
 
 Two writers share an endpoint: the timer's reconcile and an alert's webhook (which Azure
 Functions runs on any instance, beside the timer). Each writes its decision under the slot's
@@ -6,7 +6,10 @@ ETag, then calls Azure; the call is what can arrive late (Azure ML answers 409 w
 operation on the endpoint runs, and the adapter waits that out). A stage change decided before
 an alert's rollback and sent after it would put the bad canary back on live traffic until the
 next tick. The adapter asks, just before each update it sends, whether the slot still asks for
-that split (``machine.still_asks``)."""
+that split (``machine.still_asks``). The question and the send are two calls: a decision
+stored in the moment between them can still be overtaken, and the next tick's step puts the
+split right (Azure ML's endpoint PUT takes no If-Match precondition: azure-ai-ml's generated
+request builder for OnlineEndpoints_CreateOrUpdate sets none)."""
 
 from __future__ import annotations
 
@@ -92,3 +95,28 @@ def test_the_rollback_itself_is_never_held_back_by_the_check() -> None:
     [result] = w.engine.on_alert(ALERT)
     assert result.outcome == "rolled_back"
     assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_an_alert_whose_rollback_a_newer_decision_replaced_answers_from_that_decision() -> None:
+    """The alert's rollback is written; before its traffic update goes out, the baseline turns
+    unusable (here forced to Deleting, as the fake's own rules would not let a person delete
+    it while it serves) and another instance's tick finds nothing to restore: the rollout ends
+    Failed, RollbackImpossible, the canary serving. The alert's update is not sent, and its
+    answer says nothing was rolled back (not "rolled_back" with the canary still live)."""
+    w = make_world()
+    _canary_live(w)
+    real = w.endpoints.set_traffic
+    ticked: list[Any] = []
+
+    def late(endpoint: str, traffic: Mapping[str, int], *rest: Any) -> None:
+        if not ticked and traffic.get("fraud-v7", 0) == 0:
+            blue = w.endpoints._endpoints["fraud"].deployments["blue"]
+            blue.state, blue.reads_left = "Deleting", 99
+            ticked.append(w.engine.reconcile("fraud"))
+        real(endpoint, traffic, *rest)
+
+    w.endpoints.set_traffic = late  # type: ignore[method-assign]
+    [result] = w.engine.on_alert(ALERT)
+    assert ticked and ticked[0].reason == "RollbackImpossible"
+    assert (result.outcome, result.reason) == ("not_rolled_back", "RollbackImpossible")
+    assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
