@@ -69,6 +69,9 @@ PROMOTING = "Promoting"
 PROMOTED = "Promoted"
 # Watching: the watch window is running (repeats only update status)
 WATCHING = "Watching"
+# Watching: the window is over but its guardrails read no data for as long again; paused
+# (resume finishes without them) or rolled back, as on_deadline says
+WATCH_NO_DATA = "WatchWindowNoData"
 # Watching: the old deployment's deletion was asked for
 OLD_DEPLOYMENT_DELETING = "OldDeploymentDeleting"
 # Watching -> Succeeded: the old deployment is gone (or kept by policy)
@@ -288,4 +291,5 @@ __all__ = [
     "WAITING_REPLACED",
     "WARMING_UP",
     "WATCHING",
+    "WATCH_NO_DATA",
 ]

@@ -24,6 +24,7 @@ from shared.reasons import (
     ROLLBACK_BY_OPERATOR,
     ROLLBACK_IMPOSSIBLE,
     SUPERSEDED_BY_NEWER,
+    WATCH_NO_DATA,
 )
 
 # ------------------------------------------------------------------------------ commands
@@ -155,6 +156,8 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 },
             )
         resumed = r.evolve(paused=False, pause_reason="")
+        if r.pause_reason == WATCH_NO_DATA:  # the operator finishes the watch without data
+            resumed = resumed.evolve(checks={**r.checks, "watch_unguarded_ok": cmd.actor})
         effects: tuple[Effect, ...] = ()
         if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
             live, mirror = ep.live_traffic(), ep.live_mirror()

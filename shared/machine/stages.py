@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.judging import Assessment, asking, assess, assess_watch
+from shared.judging import Assessment, asking, assess, assess_watch, watch_guarded
 from shared.machine.capacity import follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
@@ -17,6 +17,8 @@ from shared.reasons import (
     EV_SUCCEEDED,
     JUDGE_HOLD,
     JUDGE_PROMOTE,
+    METRICS_UNAVAILABLE,
+    NO_DATA,
     NO_VERDICT,
     OLD_DEPLOYMENT_DELETING,
     ROLLBACK_IMPOSSIBLE,
@@ -25,6 +27,7 @@ from shared.reasons import (
     SHADOW_NO_DATA_CONTINUED,
     STAGE_DEADLINE,
     SUCCEEDED,
+    WATCH_NO_DATA,
     WATCHING,
 )
 
@@ -205,6 +208,29 @@ def _watching(
             reason=WATCHING,
             message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
         )
+    unguarded = _unguarded(r, obs)
+    if unguarded is not None:
+        # No data is never a pass: the old deployment stays (something to roll back to) until
+        # the guardrails have read the promoted version, for at most another window.
+        reason, why = unguarded
+        window = r.policy.watch_window
+        if waited < 2 * window:
+            message = (
+                f"watch window over, but {why}: {r.baseline} is kept until the guardrails "
+                f"read data (at most {2 * window - waited:.0f}s more)"
+            )
+            return _status(r, confirm, now, reason=reason, message=message)
+        message = f"the guardrails read no data in {waited - window:.0f}s after the watch window"
+        evidence = {"last_reason": reason, "waited_s": waited}
+        if r.policy.on_deadline == "rollback":
+            return _begin_rollback(r, now, WATCH_NO_DATA, message, evidence, ep=ep)
+        return _pause(
+            r,
+            now,
+            WATCH_NO_DATA,
+            f"{message}; resume to finish without them, or roll back",
+            evidence=evidence,
+        )
     # Every deployment that served before the rollout is replaced, not only the one cloned
     # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
     # time, in name order: the next is asked for once the one being deleted is gone.
@@ -223,6 +249,21 @@ def _watching(
     old = olds[0]
     state = ep.deployments[old].provisioning_state
     return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old, autoscale=True)
+
+
+def _unguarded(r: Rollout, obs: Observation) -> tuple[str, str] | None:
+    """Why the watch window's guardrails have nothing to read this tick (metrics unavailable,
+    no settled minute yet), or None: unguarded, read, or the operator chose to finish without
+    them (a resume from :data:`WATCH_NO_DATA`). Minutes read with no requests are data: the
+    promoted version served nothing that could harm."""
+    if not watch_guarded(r) or r.checks.get("watch_unguarded_ok"):
+        return None
+    j = obs.judging
+    if j is not None and j.unavailable is not None:
+        return METRICS_UNAVAILABLE, f"metrics are unavailable ({j.unavailable})"
+    if j is None or not j.minutes:
+        return NO_DATA, "no settled metric minute was read"
+    return None
 
 
 def _cannot_roll_back(
