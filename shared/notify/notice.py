@@ -220,6 +220,9 @@ _PAUSE_ADVICE = {
     "again; abort ends the rollout.",
     R.ROLLBACK_IMPOSSIBLE: "The deployments a rollback would restore are gone or being deleted, "
     "so the new version keeps serving. Resume finishes the rollout on the new version.",
+    R.WATCH_NO_DATA: "The watch window is over but its guardrails read no metrics for as long "
+    "again, so the old deployment is kept. Resume finishes the rollout without them (the old "
+    "deployment is deleted); rollback goes back to it.",
     R.PAUSED_BY_OPERATOR: "Paused by an operator. Protection stays on (alerts and the judge "
     "still roll back); resume to continue.",
 }

@@ -91,3 +91,14 @@ def test_stored_rollout_from_the_world_is_the_one_noticed() -> None:
     r = w.store.list_rollouts(RolloutQuery(endpoint="fraud"))[0]
     n = lifecycle_notice("RolloutStarted", {}, r)
     assert n is not None and n.key.startswith(f"{r.id}/RolloutStarted/")
+
+
+def test_a_watch_window_paused_without_data_says_what_resume_and_rollback_do() -> None:
+    r = canary_rollout().evolve(
+        phase=Phase.WATCHING, paused=True, pause_reason="WatchWindowNoData", stage=2
+    )
+    data = {"cause": "Paused: the guardrails read no data", "reason": "WatchWindowNoData"}
+    n = lifecycle_notice("RolloutPaused", data, r)
+    assert n is not None and n.kind == "paused"
+    assert "Resume finishes the rollout without them" in n.advice
+    assert "rollback" in n.advice
