@@ -28,7 +28,12 @@ from shared.errors import (
 )
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
-from shared.machine import Admission, at_rest, decide, operator_event_id, start_waiting
+from shared.machine import (
+    Admission,
+    at_rest,
+    decide,
+    operator_event_id,
+)
 from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators
@@ -47,12 +52,12 @@ from shared.ports import (
     RolloutStore,
     Scoring,
     Slot,
-    SlotWrite,
 )
 from shared.queries import Queries
 from shared.retention import purge_history as purge_old
 from shared.stage_reading import prefetch, read_stage
 from shared.ticking import ReconcileOutcome, TickPool, error_dict
+from shared.waiting import start_or_drop
 from shared.writes import MAX_ATTEMPTS, admission_write
 
 if TYPE_CHECKING:
@@ -251,6 +256,8 @@ class Engine:
                 applying.announce(self.notifications, transition.rollout, transition.effects)
                 applying.send_outbox(self.store, self.events, stored)
             nxt = transition.rollout
+            if nxt.phase.terminal and stored is not None and stored.waiting is not None:
+                self._start_waiting(self.store.read(endpoint), self.clock.now())
             if isinstance(failure, Superseded):  # a newer decision stands: answer from it
                 nxt, failure = self._latest(endpoint) or nxt, None
             return ReconcileOutcome(
@@ -286,22 +293,7 @@ class Engine:
         return latest[0] if latest else None
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
-        assert slot.waiting is not None
-        started = start_waiting(slot.waiting, now)
-        assert started.record is not None
-        try:
-            self.store.write(
-                slot,
-                SlotWrite(
-                    active=started.rollout,
-                    waiting=None,
-                    rollouts=(started.rollout,),
-                    decisions=(started.record,),
-                ),
-            )
-        except StaleState:
-            return  # someone else started it; the caller re-reads
-        log_decisions((started.record,), (started.rollout,))
+        start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
 
     def _no_active(self, endpoint: str) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))

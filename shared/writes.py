@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from shared.effects import Effect, OutboxEvent, PublishEvent
-from shared.machine import Admission, Transition, start_waiting
+from shared.machine import Admission, Transition
 from shared.model import DecisionRecord, Rollout
 from shared.ports import Slot, SlotWrite
 from shared.settle import steady_evidence, steady_reading
@@ -55,21 +55,14 @@ def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, .
 
 def transition_write(slot: Slot, t: Transition, now: datetime) -> SlotWrite | None:
     """The slot write of a transition: the rollout as it now stands (a terminal one leaves the
-    slot, and a waiting version starts in the same write), its decision, and its lifecycle
-    events into the outbox. None when nothing changed but what moves every tick."""
+    slot; a waiting version stays, for the engine to check against what the endpoint serves
+    then and start), its decision, and its lifecycle events into the outbox. None when
+    nothing changed but what moves every tick."""
     nxt = t.rollout
     decisions: list[DecisionRecord] = [t.record] if t.record else []
-    active: Rollout | None = nxt
+    active: Rollout | None = None if nxt.phase.terminal else nxt
     waiting = slot.waiting
     rollouts = [nxt]
-    if nxt.phase.terminal:
-        active = None
-        if waiting is not None:
-            started = start_waiting(waiting, now)
-            assert started.record is not None
-            active, waiting = started.rollout, None
-            rollouts.append(started.rollout)
-            decisions.append(started.record)
     news = outbox_events(nxt, t.effects)
     if not decisions and not news and same_state(nxt, slot.active):
         return None

@@ -41,6 +41,7 @@ from shared.machine.admit import (
     rollout_id,
     start_waiting,
     summary,
+    waiting_stale,
 )
 from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_actions
 from shared.machine.decide import decide
@@ -74,5 +75,6 @@ __all__ = [
     "still_asks",
     "start_waiting",
     "summary",
+    "waiting_stale",
     *_reasons,
 ]

@@ -209,8 +209,19 @@ def _stale_against_live(
 
 
 def start_waiting(waiting: Waiting, now: datetime) -> Transition:
-    """The endpoint is free: the newest waiting version starts."""
+    """The endpoint is free: the newest waiting version starts (once
+    :func:`waiting_stale` found nothing against it)."""
     return new_rollout(waiting.model, waiting.policy, now, STARTED_FROM_WAITING)
+
+
+def waiting_stale(
+    waiting: Waiting, live_models: Mapping[str, str | None]
+) -> tuple[str, str] | None:
+    """Why the waiting version must not start now that the endpoint is free, or None: the
+    check a new event gets, against what the endpoint serves now (the version already live,
+    or an older one: a downgrade needs an explicit operator start). It waited behind a
+    rollout, which may have been an operator's downgrade, so what is live is what counts."""
+    return _stale_against_live(waiting.model, live_models)
 
 
 # ----------------------------------------------------------------- operators: slot actions

@@ -8,6 +8,7 @@ from shared import machine
 from shared.errors import InvalidInput, NotFound, PhaseConflict, TransientUpstreamError
 from shared.model import Phase
 from shared.observation import Alert
+from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery
 from tests.engine_support import WORKSPACE_ID, make_world
 
@@ -123,6 +124,27 @@ def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:
         if active is not None and active.model.version == "8":
             break
     assert active is not None and active.model.version == "8"
+
+
+def test_a_waiting_version_older_than_the_live_one_is_listed_as_ignored_never_started() -> None:
+    """It waited behind an operator's downgrade (fraud:5 live, fraud:2 started by hand), which
+    is rolled back: fraud:3 is then checked against what the endpoint serves, as an event is."""
+    w = make_world()
+    w.endpoints._endpoints["fraud"].deployments["blue"].model = "azureml:fraud:5"
+    started = w.engine.start(
+        StartRequest("fraud", "2", "try the old one", actor="ana", allow_downgrade=True)
+    )
+    assert started.outcome == "started"
+    assert w.engine.on_model_registered(w.model(version="3")).outcome == "waiting"
+    w.engine.act("fraud", "rollback", "enough", "ana")
+    for _ in range(10):
+        w.tick(70)
+    slot = w.store.read("fraud")
+    assert slot.active is None and slot.waiting is None
+    assert len(w.store.list_rollouts(RolloutQuery(endpoint="fraud"))) == 1
+    [ignored] = [e for e in w.store.page_ignored().items if e.model.version == "3"]
+    assert ignored.reason == machine.OLDER_THAN_LIVE and "fraud:5" in ignored.detail
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
 
 
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:

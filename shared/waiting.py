@@ -1,0 +1,54 @@
+"""A waiting version, once its endpoint is free: started, or dropped and listed with the
+ignored events when the endpoint now serves it or a newer version (the check a new event
+gets: :func:`shared.machine.waiting_stale`). A function over the store port; the engine
+passes its own, and the live models it read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from shared.applying import record_dropped
+from shared.decisionlog import log_decisions
+from shared.errors import StaleState
+from shared.machine import operator_event_id, start_waiting, waiting_stale
+from shared.ports import IgnoredEvent, RolloutStore, Slot, SlotWrite
+
+log = logging.getLogger("autocanary")
+
+
+def start_or_drop(
+    store: RolloutStore, slot: Slot, live_models: Mapping[str, str | None], now: datetime
+) -> None:
+    """Start the slot's waiting version, or drop it (nothing lost: it is listed with the
+    ignored events, with the reason). Written under the slot's ETag; when the slot changed
+    meanwhile nothing is done (someone else started it: the caller re-reads)."""
+    assert slot.waiting is not None
+    waiting = slot.waiting
+    stale = waiting_stale(waiting, live_models)
+    if stale is not None:
+        try:
+            store.write(slot, SlotWrite(active=slot.active, waiting=None))
+        except StaleState:
+            return
+        model = waiting.model
+        event_id = model.event_id or operator_event_id("waited", now, model.asset_id)
+        record_dropped(store, IgnoredEvent(event_id, model, stale[0], stale[1], now))
+        log.info("waiting version %s not started: %s", model.asset_id, stale[1])
+        return
+    started = start_waiting(waiting, now)
+    assert started.record is not None
+    try:
+        store.write(
+            slot,
+            SlotWrite(
+                active=started.rollout,
+                waiting=None,
+                rollouts=(started.rollout,),
+                decisions=(started.record,),
+            ),
+        )
+    except StaleState:
+        return
+    log_decisions((started.record,), (started.rollout,))
