@@ -84,8 +84,11 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         f"rollout of {r.model.asset_id} ended: {outcome.value}",
         evidence={"traffic": ep.live_traffic()},
         effects=(
-            # a canary kept after a rollback loses the autoscale setting it was given
-            *((DeleteAutoscale(r.canary),) if copied and dep is not None else ()),
+            # a canary kept after a rollback loses the autoscale setting it was given, and so
+            # does one deleted by hand meanwhile (the setting is a resource of its own, left
+            # behind by the deployment's deletion); idempotent after the one sent with the
+            # canary's own deletion
+            *((DeleteAutoscale(r.canary),) if copied else ()),
             _event(r, ev, outcome=outcome.value),
         ),
     )
