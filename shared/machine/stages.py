@@ -11,7 +11,7 @@ from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
 from shared.machine.traffic import _baseline_going, _start_stage
-from shared.model import Phase, Rollout, iso
+from shared.model import Phase, Rollout, iso, parse_time
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
     EV_SUCCEEDED,
@@ -98,7 +98,11 @@ def _shadowing(
     done = compared(r)  # a shadow comparison asked for must have agreed
     if a.outcome == "promote" and elapsed >= pol.shadow_duration and done:
         return _start_stage(r, now, 0, SHADOW_COMPLETE, evidence=a.evidence, ep=ep)
-    no_data_ok = a.outcome == "no_data" and pol.shadow_on_no_data == "continue"
+    # the opt-out is for a shadow with no data at all: one that had data, then lost its
+    # metrics (an outage), waits for them or its deadline like any other
+    no_data_ok = (
+        a.outcome == "no_data" and pol.shadow_on_no_data == "continue" and not _had_data(r, since)
+    )
     if no_data_ok and elapsed >= pol.shadow_duration and done:
         evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
         return _start_stage(r, now, 0, SHADOW_NO_DATA_CONTINUED, evidence=evidence, ep=ep)
@@ -106,6 +110,16 @@ def _shadowing(
         most = pol.shadow_max_duration
         return _deadline(r, now, a, elapsed, most, SHADOW_DEADLINE, "shadow", ep)
     return _hold(r, a, now, confirm, elapsed, pol.shadow_duration)
+
+
+def _had_data(r: Rollout, since: datetime) -> bool:
+    """Whether the canary served requests in a settled minute judged since ``since``."""
+    for entry in r.series:
+        t = parse_time(entry.get("t"))
+        canary = entry.get("c") or [0]
+        if t is not None and t >= since and int(canary[0] or 0) > 0:
+            return True
+    return False
 
 
 def _canary(
