@@ -52,15 +52,16 @@ def apply_effect(
     r: Rollout,
     effect: Effect,
     still_wanted: Callable[[], bool] | None = None,
-) -> None:
-    """One effect's call to Azure (idempotent). Autoscale effects are skipped when the
+) -> bool:
+    """One effect's call to Azure (idempotent); True for a traffic update Azure reported
+    done (its split is live). Autoscale effects are skipped when the
     endpoints have no autoscale settings to carry (``autoscale`` None); lifecycle events are
     not effects on Azure (they go out from the outbox). A traffic update asks
     ``still_wanted`` right before it is sent (:meth:`Applier.still_wanted`)."""
     if isinstance(effect, CreateDeployment):
         endpoints.create_deployment(r.endpoint, effect)
     elif isinstance(effect, SetTraffic):
-        endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror, still_wanted)
+        return endpoints.set_traffic(r.endpoint, effect.traffic, effect.mirror, still_wanted)
     elif isinstance(effect, DeleteDeployment):
         endpoints.delete_deployment(r.endpoint, effect.name)
     elif isinstance(effect, ScaleDeployment):
@@ -69,6 +70,7 @@ def apply_effect(
         autoscale.copy_to(r.endpoint, effect.source, effect.target)
     elif isinstance(effect, DeleteAutoscale) and autoscale is not None:
         autoscale.delete_for(r.endpoint, effect.name)
+    return False
 
 
 def announce(notifications: Notifications | None, r: Rollout, effects: Sequence[Effect]) -> None:
@@ -162,13 +164,16 @@ class Applier:
         stored state rather than from the decision it made. Returns the failure, if one call
         failed."""
         failed: BaseException | None = None
+        landed: SetTraffic | None = None
         for effect in effects:
             if failed is not None or isinstance(effect, PublishEvent):
                 continue
             try:
-                apply_effect(
+                done = apply_effect(
                     self.endpoints, self.autoscale, r, effect, self.still_wanted(r, effect)
                 )
+                if done and isinstance(effect, SetTraffic):
+                    landed = effect
             except Superseded as exc:
                 log.info("%s on %s not sent: %s", effect.kind, r.endpoint, exc.message)
                 return exc
@@ -178,6 +183,8 @@ class Applier:
                 failed = exc
         if failed is not None:
             return failed
+        if landed is not None:
+            self.note_landed(r, landed)
         if clear_failure and r.failure:
             clear_failure_of(self.store, r.endpoint, r.id)
         return None
@@ -200,6 +207,23 @@ class Applier:
             return machine.still_asks(current, r.id, effect.traffic, effect.mirror)
 
         return ask
+
+    def note_landed(self, r: Rollout, effect: SetTraffic) -> None:
+        """Note on the stored rollout that Azure reported its split live
+        (:func:`shared.machine.traffic_landed`), under the slot's ETag; no decision is
+        recorded (the next reconcile confirms the split, as before). Best effort: when the
+        slot changed meanwhile, or the write fails, nothing is noted."""
+        try:
+            slot = self.store.read(r.endpoint)
+            noted = machine.traffic_landed(slot.active, r.id, effect.traffic, effect.mirror)
+            if noted is not None:
+                self.store.write(
+                    slot, SlotWrite(active=noted, waiting=slot.waiting, rollouts=(noted,))
+                )
+        except StaleState:
+            return
+        except AutocanaryError as exc:
+            log.warning("could not note the split of %s as live: %s", r.endpoint, exc.message)
 
     def record_failure(
         self,

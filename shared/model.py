@@ -232,6 +232,9 @@ class Rollout:
     traffic: Mapping[str, int] = field(default_factory=dict)
     mirror: Mapping[str, int] = field(default_factory=dict)
     confirmed: bool = True
+    # Azure reported the traffic update for the split asked for done (it is live), before a
+    # reconcile saw it: the previous split seen again then was put back by hand
+    landed: bool = False
     outcome: Phase | None = None
     seq: int = 0
     reason: str = ""
@@ -288,6 +291,7 @@ class Rollout:
             "traffic": dict(self.traffic),
             "mirror": dict(self.mirror),
             "confirmed": self.confirmed,
+            "landed": self.landed,
             "outcome": self.outcome.value if self.outcome else None,
             "seq": self.seq,
             "reason": self.reason,
@@ -333,6 +337,7 @@ class Rollout:
                 traffic=_percents(raw.get("traffic")),
                 mirror=_percents(raw.get("mirror")),
                 confirmed=bool(raw.get("confirmed", True)),
+                landed=bool(raw.get("landed", False)),
                 outcome=Phase(raw["outcome"]) if raw.get("outcome") else None,
                 seq=int(raw.get("seq", 0)),
                 reason=str(raw.get("reason") or ""),

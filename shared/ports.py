@@ -58,12 +58,14 @@ class EndpointControl(Protocol):
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> bool:
         """Set traffic and mirror in one update; raises AzureRuleViolation for a split Azure
         would refuse (sum not 100, mirror > 50 %, mirror to a live deployment, ...).
         ``still_wanted``, when given, is asked just before each update is sent (after a wait
         for a busy endpoint too; never when the split is already live): False ends the call
-        with :class:`~shared.errors.Superseded` and nothing sent."""
+        with :class:`~shared.errors.Superseded` and nothing sent. Returns whether the split
+        is live as the call returns (Azure reported the update done, or it already was);
+        False when the update was accepted and is still running."""
         ...
 
     def delete_deployment(self, endpoint: str, name: str) -> None:

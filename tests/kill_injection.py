@@ -42,13 +42,14 @@ class KillableEndpoints:
         self.inner = inner
         self.kill_after: int | None = None
 
-    def _effect(self, call: Any, *args: Any) -> None:
-        call(*args)
+    def _effect(self, call: Any, *args: Any) -> Any:
+        result = call(*args)
         if self.kill_after is not None:
             self.kill_after -= 1
             if self.kill_after <= 0:
                 self.kill_after = None
                 raise Killed("after_effect")
+        return result
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         self._effect(self.inner.create_deployment, endpoint, effect)
@@ -59,8 +60,8 @@ class KillableEndpoints:
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
-        self._effect(self.inner.set_traffic, endpoint, traffic, mirror, still_wanted)
+    ) -> bool:
+        return bool(self._effect(self.inner.set_traffic, endpoint, traffic, mirror, still_wanted))
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._effect(self.inner.delete_deployment, endpoint, name)

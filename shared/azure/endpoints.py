@@ -164,11 +164,11 @@ class MLEndpointControl:
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> bool:
         traffic, mirror = dict(traffic), dict(mirror)
         # Every rule that does not need Azure's answer, before calling Azure at all.
         check_split(traffic, mirror, set(traffic) | set(mirror))
-        retry.until_free(
+        return retry.until_free(
             lambda: self._set_traffic_once(endpoint, traffic, mirror, still_wanted),
             f"set traffic of {endpoint}",
             budget=self._busy_wait_s,
@@ -181,10 +181,12 @@ class MLEndpointControl:
         traffic: dict[str, int],
         mirror: dict[str, int],
         still_wanted: Callable[[], bool] | None,
-    ) -> None:
+    ) -> bool:
         """Read the endpoint, and update it unless it already has the split (read again on
         each try: the operation Azure was busy with may have changed it, e.g. an alert's
-        rollback, which is why ``still_wanted`` is asked again right before each send)."""
+        rollback, which is why ``still_wanted`` is asked again right before each send).
+        Whether the split is live on return: already, or the update's poller done within
+        ``traffic_wait_s``."""
         ml = self._ml()
         ep = self._call(lambda: ml.online_endpoints.get(endpoint), f"get endpoint {endpoint}")
         self._listing.changed(endpoint)
@@ -195,7 +197,7 @@ class MLEndpointControl:
         live = {str(k): int(v) for k, v in (ep.traffic or {}).items() if int(v) > 0}
         live_mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
         if (live, live_mirror) == (wanted, wanted_mirror):
-            return  # already so: no endpoint update (effects are re-issued every tick)
+            return True  # already so: no endpoint update (effects are re-issued every tick)
         what = f"set traffic of {endpoint} to {wanted} (mirror {wanted_mirror})"
         if still_wanted is not None and not still_wanted():
             raise Superseded(f"{what}: a newer decision replaced it; not sent")
@@ -203,13 +205,17 @@ class MLEndpointControl:
         ep.mirror_traffic = wanted_mirror
         poller = self._call(lambda: ml.online_endpoints.begin_create_or_update(ep), what)
         if self._traffic_wait_s <= 0:
-            return
+            return False
         try:
+            # azure-core's LROPoller.wait re-raises what the polling thread met (a failed
+            # operation is HttpResponseError), so done() after it means the update succeeded
             poller.wait(timeout=self._traffic_wait_s)
         except Exception as exc:
             raise map_error(exc, what) from exc
         if not poller.done():
             log.info("%s: still running after %.0f s", what, self._traffic_wait_s)
+            return False
+        return True
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         ep, deployments = self._read(endpoint)

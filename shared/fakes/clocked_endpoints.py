@@ -282,7 +282,7 @@ class ClockedEndpoints:
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> bool:
         self._arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
         self._listing.changed(endpoint)
         wanted = {k: v for k, v in traffic.items() if v > 0}
@@ -302,6 +302,7 @@ class ClockedEndpoints:
             self._changing(endpoint)
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
+            return True  # applied at once
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._endpoint_reads(endpoint)

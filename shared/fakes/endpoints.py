@@ -260,7 +260,7 @@ class FakeEndpoints:
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> bool:
         self.arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
         self._listing.changed(endpoint)
         # As the adapter: asked right before the update would be sent, and outside the lock
@@ -274,6 +274,7 @@ class FakeEndpoints:
             check_split(dict(traffic), dict(mirror), ep.deployments)
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
+            return True  # applied at once
 
     def _is_live(
         self, endpoint: str, traffic: Mapping[str, int], mirror: Mapping[str, int]

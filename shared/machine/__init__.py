@@ -47,7 +47,7 @@ from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_ac
 from shared.machine.decide import decide
 from shared.machine.failures import effect_failed, effects_succeeded
 from shared.machine.records import CREATE_GRACE_S, Transition
-from shared.machine.traffic import at_rest, stage_split, still_asks
+from shared.machine.traffic import at_rest, stage_split, still_asks, traffic_landed
 from shared.reasons import *  # noqa: F403  (the reason catalogue, re-exported)
 from shared.reasons import __all__ as _reasons
 
@@ -73,6 +73,7 @@ __all__ = [
     "rollout_id",
     "stage_split",
     "still_asks",
+    "traffic_landed",
     "start_waiting",
     "summary",
     "waiting_stale",

@@ -117,6 +117,27 @@ def still_asks(
     )
 
 
+def traffic_landed(
+    current: Rollout | None,
+    rollout_id: str,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+) -> Rollout | None:
+    """Azure reported the traffic update done: the split the rollout asks for is live. The
+    rollout notes it (``landed``; its stage clock still starts when a reconcile sees the split,
+    as before), so that the previous split seen again before then is told apart from the
+    engine's own change still in flight: it was put back by hand (the rollout pauses, nothing
+    is overwritten). None when there is nothing to note: the rollout no longer asks for that
+    split, saw it live already, or rolls back (its steps read the endpoint)."""
+    if current is None or not still_asks(current, rollout_id, traffic, mirror):
+        return None
+    if current.confirmed or current.landed:
+        return None
+    if current.phase in (Phase.PENDING, Phase.ROLLING_BACK):
+        return None
+    return current.evolve(landed=True)
+
+
 def at_rest(r: Rollout) -> bool:
     """Paused, its split confirmed, no live or mirrored traffic asked for the canary, and none
     seen on it by hand: a tick changes nothing unless traffic was routed to the canary since
@@ -172,6 +193,7 @@ def _ask_traffic(
         traffic=dict(traffic),
         mirror=dict(mirror),
         confirmed=False,
+        landed=False,
         stage=stage,
         stage_since=None,
         asked_at=now,
@@ -187,7 +209,7 @@ def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollo
     if r.confirmed:
         return r, None
     if ep.live_traffic() == dict(r.traffic) and ep.live_mirror() == dict(r.mirror):
-        confirmed = r.evolve(confirmed=True, stage_since=now)
+        confirmed = r.evolve(confirmed=True, landed=False, stage_since=now)
         return confirmed, TRAFFIC_CONFIRMED
     return r, None
 
@@ -206,7 +228,8 @@ def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, An
         return DEPLOYMENT_MISSING, _deleted_by_hand(r.baseline, ep), evidence
     if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
         return None
-    if not r.confirmed and (live, mirror) == (dict(r.prev_traffic), dict(r.prev_mirror)):
+    before = (dict(r.prev_traffic), dict(r.prev_mirror))
+    if not r.confirmed and not r.landed and (live, mirror) == before:
         return None  # our own change is still in flight
     return (
         MANUAL_CHANGE,

@@ -191,10 +191,11 @@ class CrashingEndpoints:
         traffic: Mapping[str, int],
         mirror: Mapping[str, int],
         still_wanted: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> bool:
         self.crasher.alive()
-        self.inner.set_traffic(endpoint, traffic, mirror, still_wanted)
+        landed = self.inner.set_traffic(endpoint, traffic, mirror, still_wanted)
         self.crasher.effect_done()
+        return landed
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self.crasher.alive()

@@ -119,3 +119,14 @@ def test_the_split_of_an_unknown_endpoint_is_not_found(world: World) -> None:
         world.control.get_split("no-such-endpoint")
     with pytest.raises(NotFound):
         world.control.get_split("no-such-endpoint", listed_since=time.monotonic())
+
+
+def test_a_traffic_update_says_its_split_is_live_when_azure_reported_it_done(
+    world: World, ep: str
+) -> None:
+    """The adapter waits for the update's operation (azure-core's poller) within
+    ``traffic_wait_s``: True means the split reads back live at once."""
+    create(world, ep, "fraud-v2")
+    assert world.control.set_traffic(ep, {"blue": 90, "fraud-v2": 10}, {}) is True
+    assert world.control.get_endpoint(ep).live_traffic() == {"blue": 90, "fraud-v2": 10}
+    assert world.control.set_traffic(ep, {"blue": 90, "fraud-v2": 10}, {}) is True  # already

@@ -76,7 +76,7 @@ class EngineMachine(RuleBasedStateMachine):
             traffic: Mapping[str, int],
             mirror: Mapping[str, int],
             still_wanted: Callable[[], bool] | None = None,
-        ) -> None:
+        ) -> bool:
             def asked() -> bool:
                 assert still_wanted is not None
                 answer = still_wanted()
@@ -84,7 +84,7 @@ class EngineMachine(RuleBasedStateMachine):
                     self.superseded.append(f"{endpoint}: {dict(traffic)} mirror {dict(mirror)}")
                 return answer
 
-            real(endpoint, traffic, mirror, asked if still_wanted is not None else None)
+            return real(endpoint, traffic, mirror, asked if still_wanted is not None else None)
 
         self.w.endpoints.set_traffic = set_traffic  # type: ignore[method-assign]
 

@@ -269,3 +269,23 @@ def test_a_canary_tried_by_hand_is_no_longer_judged_once_it_serves_nothing_again
     t = sim.step(ROLLBACK, dt=60)  # a verdict on minutes it no longer serves changes nothing
     assert t.rollout.hand_since is None and t.rollout.phase is Phase.PROVISIONING
     assert m.at_rest(t.rollout)
+
+
+def test_the_previous_split_after_azure_said_the_change_landed_is_a_change_by_hand() -> None:
+    sim, asked = _asking_stage_1()
+    info = sim.ep.get_endpoint("fraud")  # the stage-0 split: put back by hand, or not landed
+    later = sim.now + timedelta(seconds=60)
+    pending = m.decide(asked, Observation(info, HOLD), later)
+    assert pending.record is not None and pending.record.reason == m.TRAFFIC_PENDING
+    landed = m.traffic_landed(asked, asked.id, asked.traffic, asked.mirror)
+    assert landed is not None and landed.landed and not landed.confirmed
+    t = m.decide(landed, Observation(info, HOLD), later)
+    assert t.rollout.paused and t.rollout.pause_reason == m.MANUAL_CHANGE
+    assert not t.effects or all(e.kind != "set_traffic" for e in t.effects)
+
+
+def test_a_landed_note_is_only_for_the_split_the_rollout_still_asks_for() -> None:
+    sim, asked = _asking_stage_1()
+    assert m.traffic_landed(asked, asked.id, {"blue": 100}, {}) is None
+    assert m.traffic_landed(asked, "another-rollout", asked.traffic, asked.mirror) is None
+    assert m.traffic_landed(sim.r, sim.r.id, sim.r.traffic, sim.r.mirror) is None  # confirmed

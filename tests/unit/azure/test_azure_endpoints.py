@@ -296,21 +296,27 @@ def test_set_traffic_refuses_unknown_deployments_after_reading_the_endpoint() ->
 
 def test_set_traffic_sends_one_update_and_waits_a_bounded_time() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
-    control(ml, traffic_wait_s=7).set_traffic("ep", {"blue": 90, "green": 10}, {})
+    landed = control(ml, traffic_wait_s=7).set_traffic("ep", {"blue": 90, "green": 10}, {})
     assert ml.calls[-1] == ("put_endpoint", ({"blue": 90, "green": 10}, {}))
     assert ml.poller.waited == 7
+    assert landed is True  # the poller finished: the split is live
 
 
 def test_set_traffic_to_the_live_split_sends_no_update() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 90, "green": 10, "old": 0}))
-    control(ml).set_traffic("ep", {"blue": 90, "green": 10, "old": 0}, {})
+    assert control(ml).set_traffic("ep", {"blue": 90, "green": 10, "old": 0}, {}) is True
     assert ml.kinds() == ["get_endpoint"]
 
 
 def test_set_traffic_returns_when_the_update_is_still_running() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), poller=Poller(done=False))
-    control(ml).set_traffic("ep", {"blue": 100}, {"green": 20})
+    assert control(ml).set_traffic("ep", {"blue": 100}, {"green": 20}) is False
     assert ml.calls[-1] == ("put_endpoint", ({"blue": 100}, {"green": 20}))
+
+
+def test_set_traffic_without_waiting_does_not_say_the_split_is_live() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
+    assert control(ml, traffic_wait_s=0).set_traffic("ep", {"blue": 90, "green": 10}, {}) is False
 
 
 def test_a_refused_traffic_operation_is_a_rule_violation() -> None:
