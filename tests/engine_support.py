@@ -11,7 +11,7 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.judge import ScriptedJudge
 from shared.fakes.metrics import FakeMetrics
 from shared.fakes.store import InMemoryRolloutStore
-from shared.model import ModelRef
+from shared.model import ModelRef, Phase
 from shared.policy import PolicySet, load_policy_text
 from shared.ports import RolloutStore
 from shared.services import Engine
@@ -63,6 +63,21 @@ class World:
     def tick(self, seconds: float = 60) -> None:
         self.clock.advance(seconds)
         self.engine.reconcile_all()
+
+
+def canary_live(w: World, endpoint: str = "fraud", limit: int = 30) -> None:
+    """Tick until the endpoint's canary serves its first stage, its split confirmed (the judge
+    clearing the shadow), then hold it there."""
+    w.judge.set("promote")
+    for _ in range(limit):
+        w.tick(70)
+        active = w.store.read(endpoint).active
+        if active is not None and active.phase is Phase.CANARY and active.confirmed:
+            break
+    w.judge.set("hold")
+    w.tick(70)
+    active = w.store.read(endpoint).active
+    assert active is not None and active.phase is Phase.CANARY and active.confirmed
 
 
 def make_world(

@@ -181,7 +181,9 @@ class ClockedEndpoints:
     def _endpoint_names(self) -> list[str]:
         return list(self._endpoints)
 
-    def _endpoint_reads(self, endpoint: str, listed_since: float | None = None) -> None:
+    def _endpoint_reads(
+        self, endpoint: str, listed_since: float | None = None, *, deployments: bool = True
+    ) -> None:
         count_endpoint_read(
             self._listing,
             endpoint,
@@ -189,20 +191,13 @@ class ClockedEndpoints:
             self.listing_page,
             self._arm_read,
             listed_since,
+            deployments,
         )
 
     def get_split(
         self, endpoint: str, *, listed_since: float | None = None
     ) -> tuple[dict[str, int], dict[str, int]]:
-        count_endpoint_read(
-            self._listing,
-            endpoint,
-            self._endpoint_names,
-            self.listing_page,
-            self._arm_read,
-            listed_since,
-            deployments=False,
-        )
+        self._endpoint_reads(endpoint, listed_since, deployments=False)
         with self._lock:
             self.calls.append(("get_split", endpoint))  # no scripted faults: they are for
             # the calls a scenario scripts them for (get_endpoint, set_traffic, ...)

@@ -152,7 +152,9 @@ class FakeEndpoints:
         with self._lock:
             return list(self._endpoints)
 
-    def _endpoint_reads(self, endpoint: str, listed_since: float | None = None) -> None:
+    def _endpoint_reads(
+        self, endpoint: str, listed_since: float | None = None, *, deployments: bool = True
+    ) -> None:
         count_endpoint_read(
             self._listing,
             endpoint,
@@ -160,20 +162,13 @@ class FakeEndpoints:
             self.listing_page,
             self.arm_read,
             listed_since,
+            deployments,
         )
 
     def get_split(
         self, endpoint: str, *, listed_since: float | None = None
     ) -> tuple[dict[str, int], dict[str, int]]:
-        count_endpoint_read(
-            self._listing,
-            endpoint,
-            self._endpoint_names,
-            self.listing_page,
-            self.arm_read,
-            listed_since,
-            deployments=False,
-        )
+        self._endpoint_reads(endpoint, listed_since, deployments=False)
         with self._lock:
             self.calls.append(("get_split", endpoint))
             # only faults aimed at it (fail_next is for the calls a test lines them up for)

@@ -175,16 +175,30 @@ def _deadline(
     """A shadow or stage not cleared by its max duration: roll back or hold for an operator
     (the judge keeps watching a held canary, see :func:`_protect`)."""
     evidence = {**a.evidence, "last_reason": a.reason, "elapsed_s": elapsed, "max_duration_s": most}
-    if r.policy.on_deadline == "rollback":
-        message = f"{what} deadline reached ({a.reason})"
-        return _begin_rollback(r, now, reason, message, evidence, ep=ep)
-    return _pause(
+    return _on_deadline(
         r,
         now,
         reason,
+        f"{what} deadline reached ({a.reason})",
         f"{what} not cleared in {most:g}s ({a.reason}); holding for an operator",
-        evidence=evidence,
+        evidence,
+        ep,
     )
+
+
+def _on_deadline(
+    r: Rollout,
+    now: datetime,
+    reason: str,
+    message: str,
+    held: str,
+    evidence: dict[str, Any],
+    ep: EndpointInfo,
+) -> Transition:
+    """What ``on_deadline`` says: roll back (``message``), or hold for an operator (``held``)."""
+    if r.policy.on_deadline == "rollback":
+        return _begin_rollback(r, now, reason, message, evidence, ep=ep)
+    return _pause(r, now, reason, held, evidence=evidence)
 
 
 def _hold(
@@ -235,16 +249,9 @@ def _watching(
             )
             return _status(r, confirm, now, reason=reason, message=message)
         message = f"the guardrails read no data in {waited - window:.0f}s after the watch window"
+        held = f"{message}; resume to finish without them, or roll back"
         evidence = {"last_reason": reason, "waited_s": waited}
-        if r.policy.on_deadline == "rollback":
-            return _begin_rollback(r, now, WATCH_NO_DATA, message, evidence, ep=ep)
-        return _pause(
-            r,
-            now,
-            WATCH_NO_DATA,
-            f"{message}; resume to finish without them, or roll back",
-            evidence=evidence,
-        )
+        return _on_deadline(r, now, WATCH_NO_DATA, message, held, evidence, ep)
     # Every deployment that served before the rollout is replaced, not only the one cloned
     # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
     # time, in name order: the next is asked for once the one being deleted is gone.

@@ -4,22 +4,14 @@ waiting decision names them and their reason, and so does the step when it is ta
 from __future__ import annotations
 
 from shared import machine as m
-from shared.model import Phase
-from tests.engine_support import make_world
+from tests.engine_support import canary_live, make_world
 
 
 def test_a_promote_waiting_for_capacity_keeps_the_operator_and_their_reason() -> None:
     # 4 live instances: stage 1 (50 %) needs 3 of them on the canary, which runs 2
     w = make_world(instance_count=4)
-    w.judge.set("promote")
     w.engine.on_model_registered(w.model())
-    for _ in range(30):
-        w.tick(70)
-        active = w.store.read("fraud").active
-        if active is not None and active.phase is Phase.CANARY and active.confirmed:
-            break
-    w.judge.set("hold")
-    w.tick(70)
+    canary_live(w)
     why = "customer deadline, skip the judge"
     reply = w.engine.act("fraud", "promote", why, "ana")
     assert reply.decision is not None

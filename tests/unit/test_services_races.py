@@ -19,23 +19,14 @@ from typing import Any
 from shared.errors import AzureBusy
 from shared.model import Phase
 from shared.observation import Alert
-from tests.engine_support import WORKSPACE_ID, World, make_world
+from tests.engine_support import WORKSPACE_ID, World, canary_live, make_world
 
 ALERT = Alert("a1", "p99", "Fired", (f"{WORKSPACE_ID}/onlineEndpoints/fraud",))
 
 
 def _canary_live(w: World) -> None:
-    w.judge.set("promote")
     w.engine.on_model_registered(w.model())
-    for _ in range(20):
-        w.tick(70)
-        active = w.store.read("fraud").active
-        if active is not None and active.phase is Phase.CANARY and active.confirmed:
-            break
-    w.judge.set("hold")
-    w.tick(70)
-    active = w.store.read("fraud").active
-    assert active is not None and active.phase is Phase.CANARY
+    canary_live(w)
     assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
 
 
