@@ -159,7 +159,8 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         if r.pause_reason == WATCH_NO_DATA:  # the operator finishes the watch without data
             resumed = resumed.evolve(checks={**r.checks, "watch_unguarded_ok": cmd.actor})
         effects: tuple[Effect, ...] = ()
-        if ep is not None and r.phase not in (Phase.PENDING, Phase.PROVISIONING):
+        # (in Provisioning too: traffic routed to the canary by hand is taken off it again)
+        if ep is not None and r.phase is not Phase.PENDING:
             live, mirror = ep.live_traffic(), ep.live_mirror()
             if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
                 # The operator resumes: re-assert the rollout's split and restart the stage clock.

@@ -101,7 +101,9 @@ def _shadowing(
     # the opt-out is for a shadow with no data at all: one that had data, then lost its
     # metrics (an outage), waits for them or its deadline like any other
     no_data_ok = (
-        a.outcome == "no_data" and pol.shadow_on_no_data == "continue" and not _had_data(r, since)
+        a.outcome == "no_data"
+        and pol.shadow_on_no_data == "continue"
+        and not _had_data(r, r.phase_since)  # the whole shadow, across resumes
     )
     if no_data_ok and elapsed >= pol.shadow_duration and done:
         evidence = {**a.evidence, "on_no_data": "continue", "elapsed_s": elapsed}
