@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.judging import Assessment, asking, assess, assess_watch, watch_guarded
@@ -22,6 +22,7 @@ from shared.reasons import (
     NO_VERDICT,
     OLD_DEPLOYMENT_DELETING,
     ROLLBACK_IMPOSSIBLE,
+    SETTLING,
     SHADOW_COMPLETE,
     SHADOW_DEADLINE,
     SHADOW_NO_DATA_CONTINUED,
@@ -275,10 +276,11 @@ def _watching(
 
 
 def _unguarded(r: Rollout, obs: Observation) -> tuple[str, str] | None:
-    """Why the watch window's guardrails have nothing to read this tick (metrics unavailable,
-    no settled minute yet), or None: unguarded, read, or the operator chose to finish without
-    them (a resume from :data:`WATCH_NO_DATA`). Minutes read with no requests are data: the
-    promoted version served nothing that could harm."""
+    """Why the watch window's guardrails have not read it to its end this tick (metrics
+    unavailable, no settled minute, or none yet from its last minutes: Azure Monitor's
+    minutes arrive late and settle later still), or None: unguarded, read to the end, or the
+    operator chose to finish without them (a resume from :data:`WATCH_NO_DATA`). Minutes read
+    with no requests are data: the promoted version served nothing that could harm."""
     if not watch_guarded(r) or r.checks.get("watch_unguarded_ok"):
         return None
     j = obs.judging
@@ -286,7 +288,17 @@ def _unguarded(r: Rollout, obs: Observation) -> tuple[str, str] | None:
         return METRICS_UNAVAILABLE, f"metrics are unavailable ({j.unavailable})"
     if j is None or not j.minutes:
         return NO_DATA, "no settled metric minute was read"
+    starts = [m.start for m in j.minutes if m.start is not None]
+    end = r.phase_since + timedelta(seconds=r.policy.watch_window)
+    read_to = max(starts) + timedelta(seconds=j.step_s) if starts else None
+    if read_to is None or read_to < end:
+        upto = f"up to {hhmm_utc(read_to)}" if read_to is not None else "no dated minute"
+        return SETTLING, f"the guardrails have read {upto}, the window ends {hhmm_utc(end)}"
     return None
+
+
+def hhmm_utc(t: datetime) -> str:
+    return t.strftime("%H:%M UTC")
 
 
 def _cannot_roll_back(
