@@ -48,6 +48,11 @@ class EngineCore(Protocol):
         """The models the endpoint serves live now (deployment -> azureml:name:version)."""
         ...
 
+    def read_slot(self, endpoint: str) -> Slot:
+        """The endpoint's slot, a waiting version left behind by a crash (between a rollout's
+        end and its start) first started or dropped (see ``Engine.read_slot``)."""
+        ...
+
     def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None:
         """Write an admission and carry out what it asks (see ``Engine.commit_admission``)."""
         ...

@@ -51,7 +51,7 @@ class Ingest:
         for _ in range(MAX_ATTEMPTS):
             if self.engine.store.event_seen(endpoint, model.event_id):
                 return self._duplicate(endpoint)
-            slot = self.engine.store.read(endpoint)
+            slot = self.engine.read_slot(endpoint)
             now = self.engine.clock.now()
             live = self.engine.live_models(endpoint)
             adm = admit(slot.active, slot.waiting, model, policy, now, live)

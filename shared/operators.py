@@ -87,7 +87,7 @@ class Operators:
         """Start the latest rollout's version again (new rollout id) when it ended Failed or
         RolledBack; the policy is matched again, so a fixed policy applies to the retry."""
         for _ in range(MAX_ATTEMPTS):
-            slot = self.store.read(endpoint)
+            slot = self.engine.read_slot(endpoint)
             latest = self._latest(endpoint, slot)
             policy = None
             if latest.phase in machine.RETRYABLE and slot.waiting is None:
@@ -177,7 +177,7 @@ class Operators:
                 details={"endpoint": endpoint, "rule": policy.rule},
             )
         for _ in range(MAX_ATTEMPTS):
-            slot = self.store.read(endpoint)
+            slot = self.engine.read_slot(endpoint)
             now = self.clock.now()
             model = ModelRef(
                 req.model,

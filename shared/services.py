@@ -292,6 +292,18 @@ class Engine:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
         return latest[0] if latest else None
 
+    def read_slot(self, endpoint: str) -> Slot:
+        """The endpoint's slot for a new admission (an event, an operator's start or retry):
+        a waiting version left behind with no rollout active (a crash between a rollout's end
+        and its start) is first started or dropped, as the next reconcile would, so that the
+        admission sees it as it is: active, or gone."""
+        slot = self.store.read(endpoint)
+        active = slot.active
+        if slot.waiting is not None and (active is None or active.phase.terminal):
+            self._start_waiting(slot, self.clock.now())
+            slot = self.store.read(endpoint)
+        return slot
+
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
 

@@ -22,19 +22,22 @@ def start_or_drop(
     store: RolloutStore, slot: Slot, live_models: Mapping[str, str | None], now: datetime
 ) -> None:
     """Start the slot's waiting version, or drop it (nothing lost: it is listed with the
-    ignored events, with the reason). Written under the slot's ETag; when the slot changed
-    meanwhile nothing is done (someone else started it: the caller re-reads)."""
+    ignored events, with the reason, before it leaves the slot). Written under the slot's
+    ETag; when the slot changed meanwhile nothing more is done (someone else started it: the
+    caller re-reads)."""
     assert slot.waiting is not None
     waiting = slot.waiting
     stale = waiting_stale(waiting, live_models)
     if stale is not None:
+        # Listed first (idempotent by event id), then dropped: a crash between the two leaves
+        # it waiting, and the next try drops it again, so it is never dropped unlisted.
+        model = waiting.model
+        event_id = model.event_id or operator_event_id("waited", now, model.asset_id)
+        record_dropped(store, IgnoredEvent(event_id, model, stale[0], stale[1], now))
         try:
             store.write(slot, SlotWrite(active=slot.active, waiting=None))
         except StaleState:
             return
-        model = waiting.model
-        event_id = model.event_id or operator_event_id("waited", now, model.asset_id)
-        record_dropped(store, IgnoredEvent(event_id, model, stale[0], stale[1], now))
         log.info("waiting version %s not started: %s", model.asset_id, stale[1])
         return
     started = start_waiting(waiting, now)

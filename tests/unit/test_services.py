@@ -10,7 +10,9 @@ from shared.model import Phase
 from shared.observation import Alert
 from shared.operator_requests import StartRequest
 from shared.ports import RolloutQuery
+from shared.waiting import start_or_drop
 from tests.engine_support import WORKSPACE_ID, make_world
+from tests.kill_injection import KillableStore, Killed
 
 
 def test_registered_model_starts_a_rollout_and_requests_the_clone() -> None:
@@ -145,6 +147,26 @@ def test_a_waiting_version_older_than_the_live_one_is_listed_as_ignored_never_st
     [ignored] = [e for e in w.store.page_ignored().items if e.model.version == "3"]
     assert ignored.reason == machine.OLDER_THAN_LIVE and "fraud:5" in ignored.detail
     assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_a_waiting_version_dropped_as_stale_is_listed_even_if_the_process_dies_at_the_drop() -> (
+    None
+):
+    """Listed first, then dropped: a kill right after the slot write that drops it leaves it
+    listed (before, the listing came after that write, and such a kill lost it)."""
+    w = make_world()
+    w.endpoints._endpoints["fraud"].deployments["blue"].model = "azureml:fraud:5"
+    w.engine.start(StartRequest("fraud", "2", "try the old one", actor="ana", allow_downgrade=True))
+    w.engine.on_model_registered(w.model(version="3"))
+    slot = w.store.read("fraud")
+    assert slot.waiting is not None and slot.waiting.model.version == "3"
+    store = KillableStore(w.store)
+    store.kill = "after_write"
+    with pytest.raises(Killed):
+        start_or_drop(store, slot, w.engine.live_models("fraud"), w.clock.now())
+    assert w.store.read("fraud").waiting is None
+    listed = [e for e in w.store.page_ignored().items if e.model.version == "3"]
+    assert [e.reason for e in listed] == [machine.OLDER_THAN_LIVE]
 
 
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:
