@@ -112,13 +112,17 @@ def send_outbox(store: RolloutStore, events: EventPublisher, slot: Slot) -> Slot
     return slot
 
 
-def clear_failure_of(store: RolloutStore, endpoint: str, rollout_id: str) -> None:
-    """Take a failure recorded on the rollout off it once its effects went through (the core
-    says what that leaves); a rollout no longer active is left alone."""
+def clear_failure_of(
+    store: RolloutStore, endpoint: str, rollout_id: str, applied: Sequence[Effect] = ()
+) -> None:
+    """Take a failure recorded on the rollout off it once what failed went through
+    (``applied``, the calls just made; the core says what that leaves); a rollout no longer
+    active is left alone."""
     for _ in range(3):
         slot = store.read(endpoint)
         r = slot.active
-        cleared = machine.effects_succeeded(r) if r is not None and r.id == rollout_id else None
+        ok = r is not None and r.id == rollout_id
+        cleared = machine.effects_succeeded(r, applied) if r is not None and ok else None
         if cleared is None:
             return
         try:
@@ -186,7 +190,9 @@ class Applier:
         if landed is not None:
             self.note_landed(r, landed)
         if clear_failure and r.failure:
-            clear_failure_of(self.store, r.endpoint, r.id)
+            calls = [e for e in effects if not isinstance(e, PublishEvent)]
+            if machine.effects_succeeded(r, calls) is not None:
+                clear_failure_of(self.store, r.endpoint, r.id, calls)
         return None
 
     def still_wanted(self, r: Rollout, effect: Effect) -> Callable[[], bool] | None:

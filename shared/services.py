@@ -257,7 +257,7 @@ class Engine:
                 applying.send_outbox(self.store, self.events, stored)
             nxt = transition.rollout
             if nxt.phase.terminal and stored is not None and stored.waiting is not None:
-                self._start_waiting(self.store.read(endpoint), self.clock.now())
+                self._start_waiting_quietly(endpoint)
             if isinstance(failure, Superseded):  # a newer decision stands: answer from it
                 nxt, failure = self._latest(endpoint) or nxt, None
             return ReconcileOutcome(
@@ -303,6 +303,15 @@ class Engine:
             self._start_waiting(slot, self.clock.now())
             slot = self.store.read(endpoint)
         return slot
+
+    def _start_waiting_quietly(self, endpoint: str) -> None:
+        """Start the waiting version now that its endpoint is free; a failure (Azure's read of
+        the live models) is logged and left to the next tick or admission (``read_slot``),
+        never reported as the failure of the step that freed the endpoint."""
+        try:
+            self._start_waiting(self.store.read(endpoint), self.clock.now())
+        except AutocanaryError as exc:
+            log.warning("waiting version on %s not started yet: %s", endpoint, exc.message)
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)

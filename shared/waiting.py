@@ -25,8 +25,10 @@ def start_or_drop(
     ignored events, with the reason, before it leaves the slot). Written under the slot's
     ETag; when the slot changed meanwhile nothing more is done (someone else started it: the
     caller re-reads)."""
-    assert slot.waiting is not None
-    waiting = slot.waiting
+    waiting, active = slot.waiting, slot.active
+    if waiting is None or (active is not None and not active.phase.terminal):
+        return  # started meanwhile (another tick), or a rollout is active: nothing to do
+
     stale = waiting_stale(waiting, live_models)
     if stale is not None:
         # Listed first (idempotent by event id), then dropped: a crash between the two leaves

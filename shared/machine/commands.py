@@ -165,7 +165,11 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
             if (live, mirror) != (dict(r.traffic), dict(r.mirror)):
                 # The operator resumes: re-assert the rollout's split and restart the stage clock.
                 resumed = resumed.evolve(
-                    prev_traffic=live, prev_mirror=mirror, confirmed=False, stage_since=None
+                    prev_traffic=live,
+                    prev_mirror=mirror,
+                    confirmed=False,
+                    landed=False,  # a new ask: Azure has not said it landed
+                    stage_since=None,
                 )
                 effects = (SetTraffic(r.traffic, r.mirror),)
             else:

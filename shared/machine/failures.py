@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,7 +64,23 @@ def effect_failed(
     return Transition(kept, t.effects, t.record)
 
 
-def effects_succeeded(r: Rollout) -> Rollout | None:
-    """The rollout with its failure cleared once a reconcile's effects all went through, or
-    None when there was nothing to clear (nothing to write)."""
-    return r.evolve(failure={}) if r.failure else None
+def effects_succeeded(r: Rollout, applied: Sequence[Effect] = ()) -> Rollout | None:
+    """The rollout with its failure cleared once a reconcile went through, or None when there
+    is nothing to clear (nothing to write). A failed effect is cleared only by that effect
+    going through (``applied``: the calls just made): a reconcile that sent nothing proves
+    nothing about it (a failed delete of the old deployment must stay known while the watch
+    window holds, or the old deployment reads as going when it is intact); a reconcile's own
+    failure is cleared by any reconcile that went through."""
+    if not r.failure:
+        return None
+    where = r.failure.get("effect") or {}
+    if where.get("kind", "reconcile") != "reconcile":
+        same = [
+            e
+            for e in applied
+            if effect_to_dict(e).get("kind") == where.get("kind")
+            and effect_to_dict(e).get("name", "") == where.get("name", "")
+        ]
+        if not same:
+            return None
+    return r.evolve(failure={})

@@ -239,22 +239,30 @@ def _watching(
             reason=WATCHING,
             message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
         )
-    unguarded = _unguarded(r, obs)
+    # With the old deployment gone (deleted by hand) there is nothing to keep or go back to.
+    unguarded = None if _baseline_going(r, ep) is not None else _unguarded(r, obs)
+    if unguarded is None and "watch_held_since" in r.checks:
+        r = r.evolve(checks={k: v for k, v in r.checks.items() if k != "watch_held_since"})
     if unguarded is not None:
         # No data is never a pass: the old deployment stays (something to roll back to) until
-        # the guardrails have read the promoted version, for at most another window.
+        # the guardrails have read the promoted version, for at most another window counted
+        # from when the hold began (a window held up by a failing delete is not held yet).
         reason, why = unguarded
         window = r.policy.watch_window
-        if waited < 2 * window:
+        since = parse_time(r.checks.get("watch_held_since")) or now
+        if "watch_held_since" not in r.checks:
+            r = r.evolve(checks={**r.checks, "watch_held_since": iso(now)})
+        held = (now - since).total_seconds()
+        if held < window:
             message = (
                 f"watch window over, but {why}: {r.baseline} is kept until the guardrails "
-                f"read data (at most {2 * window - waited:.0f}s more)"
+                f"read data (at most {window - held:.0f}s more)"
             )
             return _status(r, confirm, now, reason=reason, message=message)
-        message = f"the guardrails read no data in {waited - window:.0f}s after the watch window"
-        held = f"{message}; resume to finish without them, or roll back"
-        evidence = {"last_reason": reason, "waited_s": waited}
-        return _on_deadline(r, now, WATCH_NO_DATA, message, held, evidence, ep)
+        message = f"the guardrails read no data in {held:.0f}s after the watch window"
+        wait = f"{message}; resume to finish without them, or roll back"
+        evidence = {"last_reason": reason, "waited_s": waited, "held_s": held}
+        return _on_deadline(r, now, WATCH_NO_DATA, message, wait, evidence, ep)
     # Every deployment that served before the rollout is replaced, not only the one cloned
     # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
     # time, in name order: the next is asked for once the one being deleted is gone.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shared import machine
@@ -149,16 +151,26 @@ def test_a_waiting_version_older_than_the_live_one_is_listed_as_ignored_never_st
     assert w.endpoints.traffic("fraud") == {"blue": 100}
 
 
-def test_a_waiting_version_dropped_as_stale_is_listed_even_if_the_process_dies_at_the_drop() -> (
-    None
-):
+def test_a_stale_waiting_version_is_listed_even_if_the_process_dies_as_it_is_dropped() -> None:
     """Listed first, then dropped: a kill right after the slot write that drops it leaves it
     listed (before, the listing came after that write, and such a kill lost it)."""
     w = make_world()
     w.endpoints._endpoints["fraud"].deployments["blue"].model = "azureml:fraud:5"
     w.engine.start(StartRequest("fraud", "2", "try the old one", actor="ana", allow_downgrade=True))
     w.engine.on_model_registered(w.model(version="3"))
-    slot = w.store.read("fraud")
+    real = w.engine.live_models
+
+    def unreadable(endpoint: str) -> dict[str, str | None]:
+        raise TransientUpstreamError("ARM 503")  # the start after the rollout's end waits
+
+    w.engine.live_models = unreadable  # type: ignore[method-assign]
+    w.engine.act("fraud", "rollback", "enough", "ana")
+    for _ in range(10):
+        slot = w.store.read("fraud")
+        if slot.active is None or slot.active.phase.terminal:
+            break
+        w.tick(70)
+    w.engine.live_models = real  # type: ignore[method-assign]
     assert slot.waiting is not None and slot.waiting.model.version == "3"
     store = KillableStore(w.store)
     store.kill = "after_write"
@@ -167,6 +179,21 @@ def test_a_waiting_version_dropped_as_stale_is_listed_even_if_the_process_dies_a
     assert w.store.read("fraud").waiting is None
     listed = [e for e in w.store.page_ignored().items if e.model.version == "3"]
     assert [e.reason for e in listed] == [machine.OLDER_THAN_LIVE]
+
+
+def test_starting_a_waiting_version_already_started_elsewhere_does_nothing() -> None:
+    """Another tick started it between the read and this start: no assertion, no failure
+    recorded on the rollout it started, no second start."""
+    w = make_world()
+    w.engine.on_model_registered(w.model(version="7"))
+    w.engine.on_model_registered(w.model(version="8"))
+    busy = w.store.read("fraud")  # an active rollout, a version waiting
+    start_or_drop(w.store, busy, {}, w.clock.now())
+    slot = w.store.read("fraud")
+    assert slot.active is not None and slot.active.model.version == "7"
+    assert slot.waiting is not None and not slot.active.failure
+    start_or_drop(w.store, replace(busy, waiting=None), {}, w.clock.now())  # started already
+    assert w.store.read("fraud") == slot
 
 
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.errors import AzureBusy
+from shared.errors import AzureBusy, TransientUpstreamError
 from shared.model import Phase
 from shared.observation import Alert
 from tests.engine_support import WORKSPACE_ID, World, canary_live, make_world
@@ -111,3 +111,30 @@ def test_an_alert_whose_rollback_a_newer_decision_replaced_answers_from_that_dec
     assert ticked and ticked[0].reason == "RollbackImpossible"
     assert (result.outcome, result.reason) == ("not_rolled_back", "RollbackImpossible")
     assert w.endpoints.traffic("fraud") == {"blue": 90, "fraud-v7": 10}
+
+
+def test_a_resume_after_a_change_by_hand_is_not_taken_for_another_when_its_update_fails() -> None:
+    """The stage change landed, the previous split was put back by hand (paused), the operator
+    resumes and the resume's traffic update fails once: the next tick sends it again rather
+    than taking the still-previous split for a second change by hand (the resume is a new ask,
+    not landed)."""
+    w = make_world()
+    _canary_live(w)
+    w.judge.set("promote")
+    for _ in range(5):
+        w.tick(70)
+        active = w.store.read("fraud").active
+        if active is not None and active.stage == 1:
+            break
+    w.judge.set("hold")
+    assert active is not None and active.landed and not active.confirmed
+    w.endpoints.set_by_hand("fraud", dict(active.prev_traffic))
+    w.tick(70)
+    paused = w.store.read("fraud").active
+    assert paused is not None and paused.pause_reason == "ManualChangeDetected"
+    w.endpoints.fail_op["set_traffic"] = [TransientUpstreamError("ARM 503")]
+    w.engine.act("fraud", "resume", "that was me, carry on", "ana")
+    w.tick(70)
+    after = w.store.read("fraud").active
+    assert after is not None and not after.paused
+    assert w.endpoints.traffic("fraud") == dict(active.traffic)
