@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import CreateDeployment, Effect, effect_to_dict
+from shared.judging import old_delete_failed
 from shared.machine.decide import _end_failed
 from shared.machine.records import Transition, _record
 from shared.model import Phase, Rollout, iso
@@ -65,22 +66,16 @@ def effect_failed(
 
 
 def effects_succeeded(r: Rollout, applied: Sequence[Effect] = ()) -> Rollout | None:
-    """The rollout with its failure cleared once a reconcile went through, or None when there
-    is nothing to clear (nothing to write). A failed effect is cleared only by that effect
-    going through (``applied``: the calls just made): a reconcile that sent nothing proves
-    nothing about it (a failed delete of the old deployment must stay known while the watch
-    window holds, or the old deployment reads as going when it is intact); a reconcile's own
-    failure is cleared by any reconcile that went through."""
+    """The rollout with its failure cleared once a reconcile's calls (``applied``) went
+    through, or None when there is nothing to clear (nothing to write). A failed delete of the
+    old deployment is cleared only by that delete going through: a tick that sent nothing (the
+    watch window held for data) proves nothing about it, and while it is recorded the old
+    deployment is known to be intact, something to roll back to (``old_delete_failed``)."""
     if not r.failure:
         return None
-    where = r.failure.get("effect") or {}
-    if where.get("kind", "reconcile") != "reconcile":
-        same = [
-            e
-            for e in applied
-            if effect_to_dict(e).get("kind") == where.get("kind")
-            and effect_to_dict(e).get("name", "") == where.get("name", "")
-        ]
-        if not same:
+    if old_delete_failed(r):
+        name = (r.failure.get("effect") or {}).get("name")
+        sent = [effect_to_dict(e) for e in applied]
+        if not any(e.get("kind") == "delete_deployment" and e.get("name") == name for e in sent):
             return None
     return r.evolve(failure={})

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from shared import machine as m
-from shared.effects import CreateDeployment
+from shared.effects import CreateDeployment, DeleteDeployment
 from shared.errors import PhaseConflict
 from shared.model import ModelRef, Phase, Waiting
 from shared.observation import Command, Observation
@@ -289,3 +289,18 @@ def test_a_landed_note_is_only_for_the_split_the_rollout_still_asks_for() -> Non
     assert m.traffic_landed(asked, asked.id, {"blue": 100}, {}) is None
     assert m.traffic_landed(asked, "another-rollout", asked.traffic, asked.mirror) is None
     assert m.traffic_landed(sim.r, sim.r.id, sim.r.traffic, sim.r.mirror) is None  # confirmed
+
+
+def test_a_failed_old_delete_is_cleared_only_by_that_delete_any_other_failure_by_any_tick() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.WATCHING, PROMOTE)
+    create = {"kind": "create_deployment", "name": "fraud-v7"}
+    failing = sim.r.evolve(failure={"key": "k", "code": "Conflict", "effect": create})
+    cleared = m.effects_succeeded(failing, ())
+    assert cleared is not None and not cleared.failure  # not asked again: it went through
+    old = {"kind": "delete_deployment", "name": "blue"}
+    failed_delete = sim.r.evolve(failure={"key": "k", "code": "Boom", "effect": old})
+    assert m.effects_succeeded(failed_delete, ()) is None  # a held tick proves nothing
+    delete = DeleteDeployment("blue")
+    again = m.effects_succeeded(failed_delete, (delete,))
+    assert again is not None and not again.failure
