@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared import machine
@@ -144,10 +143,10 @@ class Applier:
     notifications: Notifications | None
     clock: Clock
 
-    def commit(self, slot: Slot, t: Transition, now: datetime) -> Slot | None:
+    def commit(self, slot: Slot, t: Transition) -> Slot | None:
         """Write the transition (its lifecycle events into the slot's outbox, in the same
         write); the slot as written, or None when nothing changed."""
-        planned = transition_write(slot, t, now)
+        planned = transition_write(slot, t)
         if planned is None:
             return None
         written = self.store.write(slot, planned)
@@ -249,7 +248,7 @@ class Applier:
                     return
                 now = self.clock.now()
                 t = machine.effect_failed(r, error, now, effect=effect, permanent=is_permanent(exc))
-                stored = self.commit(slot, t, now)
+                stored = self.commit(slot, t)
             except StaleState:
                 continue
             except Exception:

@@ -247,7 +247,7 @@ class Engine:
             observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
             transition = decide(active, observation, now)
             try:
-                stored = self._effects.commit(slot, transition, now)
+                stored = self._effects.commit(slot, transition)
             except StaleState:
                 prefetched = None
                 continue

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 
 from shared.effects import Effect, OutboxEvent, PublishEvent
 from shared.machine import Admission, Transition
@@ -53,7 +52,7 @@ def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, .
     )
 
 
-def transition_write(slot: Slot, t: Transition, now: datetime) -> SlotWrite | None:
+def transition_write(slot: Slot, t: Transition) -> SlotWrite | None:
     """The slot write of a transition: the rollout as it now stands (a terminal one leaves the
     slot; a waiting version stays, for the engine to check against what the endpoint serves
     then and start), its decision, and its lifecycle events into the outbox. None when

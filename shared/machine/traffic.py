@@ -104,7 +104,7 @@ def still_asks(
     whose asked-for traffic and mirror are the ones a traffic update was decided with (every
     transition that sets traffic writes the split it sets). A traffic update is sent only
     while this holds, so that a split decided before another writer's decision (an alert's
-    rollback, an operator's command) never lands after it."""
+    rollback, an operator's command) is not sent after it."""
     if current is None or current.id != rollout_id or current.phase.terminal:
         return False
 
