@@ -220,7 +220,8 @@ class Applier:
         slot changed meanwhile, or the write fails, nothing is noted."""
         try:
             slot = self.store.read(r.endpoint)
-            noted = machine.traffic_landed(slot.active, r.id, effect.traffic, effect.mirror)
+            now = self.clock.now()
+            noted = machine.traffic_landed(slot.active, r.id, effect.traffic, effect.mirror, now)
             if noted is not None:
                 self.store.write(
                     slot, SlotWrite(active=noted, waiting=slot.waiting, rollouts=(noted,))

@@ -232,9 +232,9 @@ class Rollout:
     traffic: Mapping[str, int] = field(default_factory=dict)
     mirror: Mapping[str, int] = field(default_factory=dict)
     confirmed: bool = True
-    # Azure reported the traffic update for the split asked for done (it is live), before a
-    # reconcile saw it: the previous split seen again then was put back by hand
-    landed: bool = False
+    # when Azure reported the traffic update for the split asked for done (it is live), before
+    # a reconcile saw it: the previous split seen again later was put back by hand
+    landed_at: datetime | None = None
     outcome: Phase | None = None
     seq: int = 0
     reason: str = ""
@@ -291,7 +291,7 @@ class Rollout:
             "traffic": dict(self.traffic),
             "mirror": dict(self.mirror),
             "confirmed": self.confirmed,
-            "landed": self.landed,
+            "landed_at": iso(self.landed_at),
             "outcome": self.outcome.value if self.outcome else None,
             "seq": self.seq,
             "reason": self.reason,
@@ -337,7 +337,7 @@ class Rollout:
                 traffic=_percents(raw.get("traffic")),
                 mirror=_percents(raw.get("mirror")),
                 confirmed=bool(raw.get("confirmed", True)),
-                landed=bool(raw.get("landed", False)),
+                landed_at=parse_time(raw.get("landed_at")),
                 outcome=Phase(raw["outcome"]) if raw.get("outcome") else None,
                 seq=int(raw.get("seq", 0)),
                 reason=str(raw.get("reason") or ""),

@@ -168,7 +168,7 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                     prev_traffic=live,
                     prev_mirror=mirror,
                     confirmed=False,
-                    landed=False,  # a new ask: Azure has not said it landed
+                    landed_at=None,  # a new ask: Azure has not said it landed
                     stage_since=None,
                 )
                 effects = (SetTraffic(r.traffic, r.mirror),)

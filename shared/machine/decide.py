@@ -87,7 +87,7 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if observation.verdict is not None:
         # the phase's latest rollback evidence, carried into the next phase (shared.carry)
         rollout = rollout.evolve(chain=after_verdict(rollout, observation.verdict))
-    drift = _manual_change(rollout, ep)
+    drift = _manual_change(rollout, ep, now)
     if drift is not None:
         return _pause(rollout, now, drift[0], drift[1], evidence=drift[2])
     if rollout.paused:

@@ -44,7 +44,7 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
                 effects=(_event(r, EV_FAILED, reason=ROLLBACK_IMPOSSIBLE),),
             )
         return _status(
-            r.evolve(traffic=target, mirror=_kept_mirror(r, ep), confirmed=False, landed=False),
+            r.evolve(traffic=target, mirror=_kept_mirror(r, ep), confirmed=False, landed_at=None),
             None,
             now,
             effects=(SetTraffic(target, _kept_mirror(r, ep)),),
@@ -119,7 +119,7 @@ def _begin_rollback(
         if target:  # None was refused by the caller (_baseline_going)
             kept = _kept_mirror(r, ep)
             r = r.evolve(prev_traffic=r.traffic, prev_mirror=r.mirror)
-            r = r.evolve(traffic=target, mirror=kept, confirmed=False, landed=False)
+            r = r.evolve(traffic=target, mirror=kept, confirmed=False, landed_at=None)
             effects.append(SetTraffic(target, kept))
     effects.append(_event(r, EV_ROLLING_BACK, reason=reason, outcome=outcome.value))
     return _goto(r, now, Phase.ROLLING_BACK, reason, message, evidence, tuple(effects), actor)

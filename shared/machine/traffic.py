@@ -122,20 +122,21 @@ def traffic_landed(
     rollout_id: str,
     traffic: Mapping[str, int],
     mirror: Mapping[str, int],
+    now: datetime,
 ) -> Rollout | None:
     """Azure reported the traffic update done: the split the rollout asks for is live. The
-    rollout notes it (``landed``; its stage clock still starts when a reconcile sees the split,
-    as before), so that the previous split seen again before then is told apart from the
+    rollout notes when (``landed_at``; its stage clock still starts when a reconcile sees the
+    split, as before), so that the previous split seen again later is told apart from the
     engine's own change still in flight: it was put back by hand (the rollout pauses, nothing
     is overwritten). None when there is nothing to note: the rollout no longer asks for that
     split, saw it live already, or rolls back (its steps read the endpoint)."""
     if current is None or not still_asks(current, rollout_id, traffic, mirror):
         return None
-    if current.confirmed or current.landed:
+    if current.confirmed or current.landed_at is not None:
         return None
     if current.phase in (Phase.PENDING, Phase.ROLLING_BACK):
         return None
-    return current.evolve(landed=True)
+    return current.evolve(landed_at=now)
 
 
 def at_rest(r: Rollout) -> bool:
@@ -193,7 +194,7 @@ def _ask_traffic(
         traffic=dict(traffic),
         mirror=dict(mirror),
         confirmed=False,
-        landed=False,
+        landed_at=None,
         stage=stage,
         stage_since=None,
         asked_at=now,
@@ -209,12 +210,14 @@ def _confirm_traffic(r: Rollout, ep: EndpointInfo, now: datetime) -> tuple[Rollo
     if r.confirmed:
         return r, None
     if ep.live_traffic() == dict(r.traffic) and ep.live_mirror() == dict(r.mirror):
-        confirmed = r.evolve(confirmed=True, landed=False, stage_since=now)
+        confirmed = r.evolve(confirmed=True, landed_at=None, stage_since=now)
         return confirmed, TRAFFIC_CONFIRMED
     return r, None
 
 
-def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, Any]] | None:
+def _manual_change(
+    r: Rollout, ep: EndpointInfo, now: datetime
+) -> tuple[str, str, dict[str, Any]] | None:
     """A split or deployment change that the engine did not ask for, or None."""
     if r.paused:
         return None
@@ -229,13 +232,26 @@ def _manual_change(r: Rollout, ep: EndpointInfo) -> tuple[str, str, dict[str, An
     if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
         return None
     before = (dict(r.prev_traffic), dict(r.prev_mirror))
-    if not r.confirmed and not r.landed and (live, mirror) == before:
+    if not r.confirmed and (live, mirror) == before and not _landed_a_while_ago(r, now):
         return None  # our own change is still in flight
     return (
         MANUAL_CHANGE,
         "traffic or mirror was changed outside autocanary; paused, nothing overwritten",
         evidence,
     )
+
+
+# An endpoint read right after Azure reported a traffic update done may still show the split
+# before it for a moment (azure-dev PR 3881: azd waits after UpdateTraffic until the online
+# endpoint shows the new split): within this many seconds of the landing the previous split
+# is taken for that lag, not for a change by hand.
+LANDED_READ_LAG_S = 30.0
+
+
+def _landed_a_while_ago(r: Rollout, now: datetime) -> bool:
+    if r.landed_at is None:
+        return False
+    return (now - r.landed_at).total_seconds() >= LANDED_READ_LAG_S
 
 
 def _deleted_by_hand(name: str, ep: EndpointInfo) -> str:

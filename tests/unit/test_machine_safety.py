@@ -277,8 +277,10 @@ def test_the_previous_split_after_azure_said_the_change_landed_is_a_change_by_ha
     later = sim.now + timedelta(seconds=60)
     pending = m.decide(asked, Observation(info, HOLD), later)
     assert pending.record is not None and pending.record.reason == m.TRAFFIC_PENDING
-    landed = m.traffic_landed(asked, asked.id, asked.traffic, asked.mirror)
-    assert landed is not None and landed.landed and not landed.confirmed
+    landed = m.traffic_landed(asked, asked.id, asked.traffic, asked.mirror, sim.now)
+    assert landed is not None and landed.landed_at == sim.now and not landed.confirmed
+    soon = m.decide(landed, Observation(info, HOLD), sim.now + timedelta(seconds=5))
+    assert not soon.rollout.paused  # a read right after the landing may lag behind it
     t = m.decide(landed, Observation(info, HOLD), later)
     assert t.rollout.paused and t.rollout.pause_reason == m.MANUAL_CHANGE
     assert not t.effects or all(e.kind != "set_traffic" for e in t.effects)
@@ -286,9 +288,10 @@ def test_the_previous_split_after_azure_said_the_change_landed_is_a_change_by_ha
 
 def test_a_landed_note_is_only_for_the_split_the_rollout_still_asks_for() -> None:
     sim, asked = _asking_stage_1()
-    assert m.traffic_landed(asked, asked.id, {"blue": 100}, {}) is None
-    assert m.traffic_landed(asked, "another-rollout", asked.traffic, asked.mirror) is None
-    assert m.traffic_landed(sim.r, sim.r.id, sim.r.traffic, sim.r.mirror) is None  # confirmed
+    now = sim.now
+    assert m.traffic_landed(asked, asked.id, {"blue": 100}, {}, now) is None
+    assert m.traffic_landed(asked, "another-rollout", asked.traffic, asked.mirror, now) is None
+    assert m.traffic_landed(sim.r, sim.r.id, sim.r.traffic, sim.r.mirror, now) is None
 
 
 def test_a_failed_old_delete_is_cleared_only_by_that_delete_any_other_failure_by_any_tick() -> None:

@@ -127,7 +127,7 @@ def test_a_resume_after_a_change_by_hand_is_not_taken_for_another_when_its_updat
         if active is not None and active.stage == 1:
             break
     w.judge.set("hold")
-    assert active is not None and active.landed and not active.confirmed
+    assert active is not None and active.landed_at is not None and not active.confirmed
     w.endpoints.set_by_hand("fraud", dict(active.prev_traffic))
     w.tick(70)
     paused = w.store.read("fraud").active
