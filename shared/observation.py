@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from shared.judge.agreement import Agreement
 from shared.judge.types import Minute, Verdict
+from shared.rules import shares
 from shared.smoke import SmokeResult
 
 
@@ -35,10 +36,10 @@ class EndpointInfo:
 
     def live_traffic(self) -> dict[str, int]:
         """Traffic without zero entries (Azure lists deployments at 0 on GET)."""
-        return {k: int(v) for k, v in self.traffic.items() if int(v) > 0}
+        return shares(self.traffic)
 
     def live_mirror(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self.mirror.items() if int(v) > 0}
+        return shares(self.mirror)
 
     def live_deployment(self) -> str | None:
         live = self.live_traffic()

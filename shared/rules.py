@@ -18,6 +18,12 @@ DEPLOYMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 MAX_MIRROR_PERCENT = 50
 
 
+def shares(split: Mapping[str, int] | None) -> dict[str, int]:
+    """A traffic or mirror split as Azure routes it: the shares above 0 (a deployment at 0 %
+    gets nothing, whether it is listed or not)."""
+    return {str(k): int(v) for k, v in (split or {}).items() if int(v) > 0}
+
+
 def check_deployment_name(name: str) -> None:
     if not DEPLOYMENT_NAME.match(name):
         raise AzureRuleViolation(

@@ -57,7 +57,7 @@ from shared.queries import Queries
 from shared.retention import purge_history as purge_old
 from shared.stage_reading import prefetch, read_stage
 from shared.ticking import ReconcileOutcome, TickPool, error_dict
-from shared.waiting import start_or_drop
+from shared.waiting import start_or_drop, waiting_to_start
 from shared.writes import MAX_ATTEMPTS, admission_write
 
 if TYPE_CHECKING:
@@ -298,8 +298,7 @@ class Engine:
         and its start) is first started or dropped, as the next reconcile would, so that the
         admission sees it as it is: active, or gone."""
         slot = self.store.read(endpoint)
-        active = slot.active
-        if slot.waiting is not None and (active is None or active.phase.terminal):
+        if waiting_to_start(slot):
             self._start_waiting(slot, self.clock.now())
             slot = self.store.read(endpoint)
         return slot
@@ -314,7 +313,8 @@ class Engine:
             log.warning("waiting version on %s not started yet: %s", endpoint, exc.message)
 
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
-        start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
+        if waiting_to_start(slot):  # else nothing to start: Azure is not asked what is live
+            start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
 
     def _no_active(self, endpoint: str) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))

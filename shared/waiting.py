@@ -18,6 +18,12 @@ from shared.ports import IgnoredEvent, RolloutStore, Slot, SlotWrite
 log = logging.getLogger("autocanary")
 
 
+def waiting_to_start(slot: Slot) -> bool:
+    """Whether the slot holds a waiting version and no active rollout: it is due to start."""
+    active = slot.active
+    return slot.waiting is not None and (active is None or active.phase.terminal)
+
+
 def start_or_drop(
     store: RolloutStore, slot: Slot, live_models: Mapping[str, str | None], now: datetime
 ) -> None:
@@ -25,9 +31,10 @@ def start_or_drop(
     ignored events, with the reason, before it leaves the slot). Written under the slot's
     ETag; when the slot changed meanwhile nothing more is done (someone else started it: the
     caller re-reads)."""
-    waiting, active = slot.waiting, slot.active
-    if waiting is None or (active is not None and not active.phase.terminal):
+    if not waiting_to_start(slot):
         return  # started meanwhile (another tick), or a rollout is active: nothing to do
+    waiting = slot.waiting
+    assert waiting is not None
 
     stale = waiting_stale(waiting, live_models)
     if stale is not None:

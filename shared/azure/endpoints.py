@@ -64,7 +64,6 @@ from shared.azure.ml_entities import (
     endpoint_info,
     int_or_none,
     model_ref,
-    positive_split,
     provisioning_state,
     same_model,
     workspace_model,
@@ -72,7 +71,7 @@ from shared.azure.ml_entities import (
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound, Superseded
 from shared.observation import EndpointInfo
-from shared.rules import check_delete, check_deployment_name, check_split
+from shared.rules import check_delete, check_deployment_name, check_split, shares
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -120,7 +119,7 @@ class MLEndpointControl:
         self, endpoint: str, *, listed_since: float | None = None
     ) -> tuple[dict[str, int], dict[str, int]]:
         ep = self._endpoint_entity(endpoint, listed_since)
-        return positive_split(ep.traffic), positive_split(ep.mirror_traffic)
+        return shares(ep.traffic), shares(ep.mirror_traffic)
 
     def create_deployment(self, endpoint: str, effect: CreateDeployment) -> None:
         check_deployment_name(effect.name)

@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.model import ModelRef
 from shared.observation import DeploymentInfo, EndpointInfo
+from shared.rules import shares
 
 _MODEL_ARM_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
@@ -62,11 +63,6 @@ def int_or_none(value: Any) -> int | None:
         return None
 
 
-def positive_split(split: Any) -> dict[str, int]:
-    """A traffic or mirror map as Azure returns it, shares above 0 only."""
-    return {str(k): int(v) for k, v in (split or {}).items() if int(v) > 0}
-
-
 def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> EndpointInfo:
     """The endpoint ``ep`` (read as ``endpoint``) and its deployments: traffic zero-filled
     over the deployments, zero mirror entries dropped."""
@@ -86,7 +82,7 @@ def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> Endpoin
     # Traffic naming a deployment the list did not return (a race with a delete) is kept:
     # it is what Azure routes by.
     traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
-    mirror = positive_split(ep.mirror_traffic)
+    mirror = shares(ep.mirror_traffic)
     return EndpointInfo(
         name=str(ep.name or endpoint),
         traffic=traffic,

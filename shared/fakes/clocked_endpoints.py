@@ -37,7 +37,7 @@ from shared.errors import (
 )
 from shared.observation import DeploymentInfo, EndpointInfo
 from shared.ports import Clock
-from shared.rules import check_delete, check_deployment_name, check_split
+from shared.rules import check_delete, check_deployment_name, check_split, shares
 
 SERVING_STATES = frozenset({"Succeeded", "Updating", "Scaling"})
 
@@ -203,10 +203,7 @@ class ClockedEndpoints:
             # the calls a scenario scripts them for (get_endpoint, set_traffic, ...)
             ep = self._get(endpoint)
             self._settle(ep)
-            return (
-                {k: v for k, v in ep.traffic.items() if v > 0},
-                {k: v for k, v in ep.mirror.items() if v > 0},
-            )
+            return shares(ep.traffic), shares(ep.mirror)
 
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self._endpoint_reads(endpoint, listed_since)
@@ -280,8 +277,7 @@ class ClockedEndpoints:
     ) -> bool:
         self._arm_read(2)  # the adapter's fresh endpoint GET (the SDK's lists deployments too)
         self._listing.changed(endpoint)
-        wanted = {k: v for k, v in traffic.items() if v > 0}
-        wanted_mirror = {k: v for k, v in mirror.items() if v > 0}
+        wanted, wanted_mirror = shares(traffic), shares(mirror)
         if still_wanted is not None:
             with self._lock:
                 live = self._get(endpoint)

@@ -29,7 +29,7 @@ from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint
 from shared.effects import CreateDeployment
 from shared.errors import AzureBusy, InvalidInput, NotFound, Superseded
 from shared.observation import DeploymentInfo, EndpointInfo
-from shared.rules import check_delete, check_deployment_name, check_split
+from shared.rules import check_delete, check_deployment_name, check_split, shares
 
 
 @dataclass
@@ -175,10 +175,7 @@ class FakeEndpoints:
             if self.fail_op.get("get_split"):
                 raise self.fail_op["get_split"].pop(0)
             ep = self._get(endpoint)
-            return (
-                {k: v for k, v in ep.traffic.items() if v > 0},
-                {k: v for k, v in ep.mirror.items() if v > 0},
-            )
+            return shares(ep.traffic), shares(ep.mirror)
 
     def get_endpoint(self, endpoint: str, *, listed_since: float | None = None) -> EndpointInfo:
         self._endpoint_reads(endpoint, listed_since)
@@ -276,10 +273,7 @@ class FakeEndpoints:
     ) -> bool:
         with self._lock:
             ep = self._get(endpoint)
-            return (ep.traffic, ep.mirror) == (
-                {k: v for k, v in traffic.items() if v > 0},
-                {k: v for k, v in mirror.items() if v > 0},
-            )
+            return (ep.traffic, ep.mirror) == (shares(traffic), shares(mirror))
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         self._endpoint_reads(endpoint)

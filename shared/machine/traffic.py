@@ -15,6 +15,7 @@ from shared.machine.records import Transition, _event, _goto
 from shared.model import Phase, Rollout, iso
 from shared.observation import EndpointInfo
 from shared.reasons import DEPLOYMENT_MISSING, EV_STAGE, MANUAL_CHANGE, TRAFFIC_CONFIRMED
+from shared.rules import shares
 
 # ------------------------------------------------------------------------------ traffic
 
@@ -107,14 +108,7 @@ def still_asks(
     rollback, an operator's command) is not sent after it."""
     if current is None or current.id != rollout_id or current.phase.terminal:
         return False
-
-    def positive(split: Mapping[str, int]) -> dict[str, int]:
-        return {k: int(v) for k, v in split.items() if int(v) > 0}
-
-    return (positive(current.traffic), positive(current.mirror)) == (
-        positive(traffic),
-        positive(mirror),
-    )
+    return (shares(current.traffic), shares(current.mirror)) == (shares(traffic), shares(mirror))
 
 
 def traffic_landed(
