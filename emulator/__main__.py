@@ -3,7 +3,8 @@
 - ``python -m emulator --port 0 --state-dir DIR [--bucket-seconds S] [--provisioning-delay S]``
   serves until interrupted and writes ``DIR/connection.json`` (mode 0600: it holds the admin
   key). ARM options: ``--no-api-version-check``, ``--no-busy-conflicts``,
-  ``--hidden-after-create S``, ``--max-deployments N``, ``--arm-read-throttle``. Azure
+  ``--hidden-after-create S``, ``--traffic-read-lag S``, ``--max-deployments N``,
+  ``--arm-read-throttle``. Azure
   Monitor options: ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction`` (0.5),
   ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``,
   ``--logs-delay-minutes`` (3); Event Grid
@@ -124,6 +125,13 @@ def _serve(argv: list[str]) -> int:
         help="seconds a new deployment answers 404 after its create is accepted (0: never)",
     )
     parser.add_argument(
+        "--traffic-read-lag",
+        type=float,
+        default=Strictness.traffic_read_lag,
+        help="seconds reads of an endpoint still show the split before a traffic update "
+        "reported done (0: at once)",
+    )
+    parser.add_argument(
         "--max-deployments",
         type=int,
         default=MAX_DEPLOYMENTS_PER_ENDPOINT,
@@ -144,8 +152,8 @@ def _serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.bucket_seconds <= 0 or args.provisioning_delay < 0 or args.retry_after < 0:
         parser.error("--bucket-seconds must be > 0; delays must be >= 0")
-    if args.hidden_after_create < 0 or args.max_deployments < 0:
-        parser.error("--hidden-after-create and --max-deployments must be >= 0")
+    if args.hidden_after_create < 0 or args.max_deployments < 0 or args.traffic_read_lag < 0:
+        parser.error("--hidden-after-create, --traffic-read-lag and --max-deployments must be >= 0")
     try:
         extras = _addon_extras(args)
     except ValueError as exc:
@@ -162,6 +170,7 @@ def _serve(argv: list[str]) -> int:
             api_versions=not args.no_api_version_check,
             busy_conflicts=not args.no_busy_conflicts,
             hidden_after_create=args.hidden_after_create,
+            traffic_read_lag=args.traffic_read_lag,
             max_deployments=args.max_deployments or None,
             arm_read_throttle=args.arm_read_throttle,
         ),

@@ -48,6 +48,11 @@ class Strictness:
     - ``hidden_after_create``: seconds a new deployment answers 404 (and is left out of the
       list) after its create was accepted, while it is Creating (azure-dev issue 4037);
     - ``max_deployments``: deployments per endpoint (None: unlimited);
+    - ``traffic_read_lag``: seconds after an endpoint update that changed its traffic or
+      mirror traffic reported Succeeded during which reads of the endpoint still show the
+      split before it (scoring routes by the new one at once). Azure's endpoint reads can
+      trail its traffic updates: azd waits after UpdateTraffic until the endpoint shows the
+      new split (azure-dev PR 3881). 0: reads show it at once.
     - ``arm_read_bucket``/``arm_read_refill_per_s``: ARM's read throttling, a token bucket per
       principal and subscription of 250 refilled at 25 a second; every answer to a GET carries
       the reads left in ``x-ms-ratelimit-remaining-subscription-reads`` (learn.microsoft.com/
@@ -61,6 +66,7 @@ class Strictness:
     api_versions: bool = True
     busy_conflicts: bool = True
     hidden_after_create: float = 1.0
+    traffic_read_lag: float = 0.5
     max_deployments: int | None = MAX_DEPLOYMENTS_PER_ENDPOINT
     arm_read_bucket: int = ARM_READ_BUCKET
     arm_read_refill_per_s: float = ARM_READ_REFILL_PER_S
@@ -129,6 +135,10 @@ class Endpoint:
     created: str = field(default_factory=now_iso)
     modified: str = field(default_factory=now_iso)
     busy: bool = False
+    # The split reads still show, and the time.monotonic() until which they do
+    # (Strictness.traffic_read_lag).
+    shown_split: tuple[dict[str, int], dict[str, int]] | None = None
+    shown_until: float = 0.0
 
     @property
     def traffic(self) -> dict[str, int]:

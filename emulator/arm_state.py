@@ -39,7 +39,7 @@ from emulator.arm_model import (
 )
 from emulator.arm_provision import provision
 from emulator.context import Context
-from emulator.errors import ArmError, bad_request, conflict, not_found
+from emulator.errors import ArmError, bad_request, conflict, not_found, operation_conflict
 from emulator.runtime import WorkerSpec
 
 
@@ -114,8 +114,9 @@ class ArmState:
 
     def endpoint_body(self, ep: Endpoint) -> dict[str, Any]:
         props = dict(ep.properties)
-        props["traffic"] = dict(ep.traffic)
-        props["mirrorTraffic"] = dict(ep.mirror_traffic)
+        traffic, mirror = self.shown_split(ep)
+        props["traffic"] = traffic
+        props["mirrorTraffic"] = mirror
         props["provisioningState"] = ep.state
         props["scoringUri"] = self.scoring_uri(ep.name)
         props["swaggerUri"] = f"{self.scoring_base}{ep.name}/swagger.json"
@@ -135,6 +136,13 @@ class ArmState:
         if ep.identity is not None:
             body["identity"] = ep.identity
         return body
+
+    def shown_split(self, ep: Endpoint) -> tuple[dict[str, int], dict[str, int]]:
+        """The traffic and mirror traffic a read of ``ep`` shows: the split before its last
+        traffic update while that update's read lag lasts (Strictness.traffic_read_lag)."""
+        if ep.shown_split is not None and time.monotonic() < ep.shown_until:
+            return dict(ep.shown_split[0]), dict(ep.shown_split[1])
+        return ep.traffic, ep.mirror_traffic
 
     def get_endpoint(self, name: str) -> Endpoint:
         ep = self.endpoints.get(name.lower())
@@ -169,7 +177,7 @@ class ArmState:
         key = name.lower()
         ep = self.endpoints.get(key)
         if ep is not None and ep.busy:
-            raise conflict(f"an operation is already in progress on endpoint {name}")
+            raise operation_conflict(self.identity.workspace)
         if ep is not None and ep.state == "Deleting":
             raise conflict(f"endpoint {name} is being deleted")
         self.validate_traffic(key, traffic, mirror)
@@ -216,8 +224,12 @@ class ArmState:
                 ep.state = "Failed"
                 op.finish({"code": exc.code, "message": exc.message})
                 return
+            before = self.shown_split(ep)
             ep.properties["traffic"] = {k: v for k, v in traffic.items() if v > 0}
             ep.properties["mirrorTraffic"] = {k: v for k, v in mirror.items() if v > 0}
+            if self.strict.traffic_read_lag > 0 and before != (ep.traffic, ep.mirror_traffic):
+                ep.shown_split = before
+                ep.shown_until = time.monotonic() + self.strict.traffic_read_lag
             ep.state = "Succeeded"
             ep.modified = now_iso()
             op.finish()
@@ -229,7 +241,7 @@ class ArmState:
         if ep is None:
             return web.Response(status=204)
         if ep.busy:
-            raise conflict(f"an operation is already in progress on endpoint {name}")
+            raise operation_conflict(self.identity.workspace)
         op = self.new_operation()
         ep.state = "Deleting"
         ep.busy = True

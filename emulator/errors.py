@@ -45,3 +45,17 @@ def not_found(kind: str, name: str) -> ArmError:
 
 def conflict(message: str) -> ArmError:
     return ArmError(409, "Conflict", message)
+
+
+def operation_conflict(workspace: str) -> ArmError:
+    """Another operation on the same endpoint is running, as Azure ML words it (quoted in
+    Azure/carnegie-mop doc/troubleshooting/model_wrapper/AmlEndpoint.md: "(Conflict) Conflict
+    Code: Conflict Message: Conflict Exception Details: (OperationDuplicationConflict) Conflict
+    of operation, another operation on same entity is already running in workspace X.")."""
+    detail = (
+        "Conflict of operation, another operation on same entity is already running in "
+        f"workspace {workspace}."
+    )
+    return ArmError(
+        409, "Conflict", "Conflict", [{"code": "OperationDuplicationConflict", "message": detail}]
+    )

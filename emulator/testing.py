@@ -178,11 +178,24 @@ def create_endpoint(ml: Any, name: str, **kwargs: Any) -> Any:
 def set_traffic(
     ml: Any, name: str, traffic: dict[str, int], mirror: dict[str, int] | None = None
 ) -> Any:
-    """Set an endpoint's traffic and mirror with MLClient and wait for it."""
+    """Set an endpoint's traffic and mirror with MLClient, wait for the update, then read the
+    endpoint until it shows the new split (the emulator's reads trail a traffic update, as
+    Azure's can: ``--traffic-read-lag``), for at most 10 s; the endpoint as last read."""
     endpoint = ml.online_endpoints.get(name)
     endpoint.traffic = traffic
     endpoint.mirror_traffic = mirror or {}
-    return ml.online_endpoints.begin_create_or_update(endpoint).result()
+    ml.online_endpoints.begin_create_or_update(endpoint).result()
+    want = ({k: v for k, v in traffic.items() if v}, {k: v for k, v in (mirror or {}).items() if v})
+    deadline = time.monotonic() + 10.0
+    while True:
+        got = ml.online_endpoints.get(name)
+        shown = (
+            {k: v for k, v in (got.traffic or {}).items() if v},
+            {k: v for k, v in (got.mirror_traffic or {}).items() if v},
+        )
+        if shown == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
 
 
 def app_settings(conn: Connection, metrics_url: str | None = None) -> Any:

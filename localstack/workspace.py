@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.samples import CODE_DIR, MODELS_DIR
+from emulator.testing import set_traffic
 from localstack.appclient import AppClient
 from localstack.stack import Stack
 
@@ -142,9 +143,8 @@ def create_endpoint(
             ml.online_deployments.begin_create_or_update(spec).result()
     finally:
         chatty.disabled = False
-    live = ml.online_endpoints.get(endpoint)
-    live.traffic = {deployment: 100}
-    ml.online_endpoints.begin_create_or_update(live).result()
+    # ... and read until the endpoint shows it (reads trail a traffic update, as Azure's can)
+    set_traffic(ml, endpoint, {deployment: 100})
     return {
         "scoring_uri": stack.emulator.scoring_uri(endpoint),
         "key": str(ml.online_endpoints.get_keys(endpoint).primary_key),

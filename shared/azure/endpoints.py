@@ -29,7 +29,9 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
   endpoint is running, e.g. the previous traffic update), the read and update are tried again
   for up to ``busy_wait_s`` (30 s by default, honouring Retry-After), so that an alert's
   rollback restores traffic before the webhook answers when Azure frees up. The update is
-  waited for, at most ``traffic_wait_s`` (20 s by default): a traffic update is quick, waiting
+  waited for, at most ``traffic_wait_s`` (20 s by default), and then the endpoint is read until
+  it shows the new split, for at most as long again (reads can trail the update: azure-dev PR
+  3881): a traffic update is quick, waiting
   lets a following delete of the deployment that lost its traffic succeed in the same tick,
   and a refused update (rules checked again by Azure) comes back as AzureRuleViolation. When
   the wait runs out the call returns anyway: the engine verifies the live split on its next
@@ -69,7 +71,7 @@ from shared.azure.ml_entities import (
     workspace_model,
 )
 from shared.effects import CreateDeployment
-from shared.errors import InvalidInput, NotFound, Superseded
+from shared.errors import InvalidInput, NotFound, Superseded, UpstreamError
 from shared.observation import EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split, shares
 
@@ -214,7 +216,36 @@ class MLEndpointControl:
         if not poller.done():
             log.info("%s: still running after %.0f s", what, self._traffic_wait_s)
             return False
+        self._until_shown(endpoint, wanted, wanted_mirror, what)
         return True
+
+    def _until_shown(
+        self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int], what: str
+    ) -> None:
+        """Read the endpoint until it shows the split its update, reported done, set: waiting
+        at most ``traffic_wait_s`` in all, 0.5 s then twice as long each time (at most 5 s).
+        Azure's endpoint reads can trail a traffic update for a while (azure-dev PR 3881: azd
+        reads after UpdateTraffic until the endpoint shows the new split, 4 reads 10 s apart);
+        a following delete of the deployment that lost its traffic checks the split as read.
+        When it does not show in time the update still counts as landed (the engine takes the
+        previous split, seen soon after, for this lag: shared.machine.traffic)."""
+        waited, pause = 0.0, 0.5
+        while True:
+            try:
+                ep = self._endpoint_alone(endpoint)
+            except (UpstreamError, NotFound) as exc:  # the update is done; its read-back failed
+                log.info("%s: done; reading it back failed: %s", what, exc)
+                return
+            if (shares(ep.traffic), shares(ep.mirror_traffic)) == (traffic, mirror):
+                return
+            if waited >= self._traffic_wait_s:
+                log.info(
+                    "%s: done, but reads did not show it within %.0f s", what, self._traffic_wait_s
+                )
+                return
+            step = min(pause, self._traffic_wait_s - waited)
+            self._sleep(step)
+            waited, pause = waited + step, min(pause * 2, 5.0)
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         ep, deployments = self._read(endpoint)

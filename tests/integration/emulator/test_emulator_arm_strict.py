@@ -47,6 +47,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
         tmp_path_factory.mktemp("arm-strict"),
         "--hidden-after-create",
         "1.0",
+        "--traffic-read-lag",
+        "1.0",
         "--max-deployments",
         "2",
     )
@@ -60,6 +62,8 @@ def lenient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
         "--no-api-version-check",
         "--no-busy-conflicts",
         "--hidden-after-create",
+        "0",
+        "--traffic-read-lag",
         "0",
         "--max-deployments",
         "0",
@@ -168,6 +172,22 @@ def test_deployment_update_while_it_is_creating_is_409(strict: Connection) -> No
     assert "Creating provisioning state" in again.json()["error"]["message"]
 
 
+def test_an_endpoint_update_while_another_runs_is_409_operation_duplication_conflict(
+    strict: Connection,
+) -> None:
+    """Azure's wording (quoted in Azure/carnegie-mop's AmlEndpoint troubleshooting doc)."""
+    ml = _ml(strict)
+    name = _endpoint(ml)
+    body = arm(strict, "GET", f"/onlineEndpoints/{name}").json()
+    _start_endpoint_update(ml, name)
+    again = arm(strict, "PUT", f"/onlineEndpoints/{name}", body)
+    assert again.status_code == 409
+    error = again.json()["error"]
+    assert error["code"] == "Conflict"
+    assert error["details"][0]["code"] == "OperationDuplicationConflict"
+    assert "another operation on same entity is already running" in error["details"][0]["message"]
+
+
 def test_the_adapters_traffic_update_waits_out_a_busy_endpoint(strict: Connection) -> None:
     """The endpoint is Updating (409 to another update) for 1.5 s: the adapter's set_traffic
     reads and tries again within its busy budget, and the split is live when it returns."""
@@ -223,6 +243,62 @@ def test_hidden_after_create_can_be_turned_off(lenient: Connection) -> None:
     )
     assert resp.status_code == 201
     assert ml.online_deployments.get("blue", name).provisioning_state == "Creating"
+
+
+# ---------------------------------------------------------------- reads trail a traffic update
+
+
+def _blue_endpoint(conn: Connection) -> tuple[Any, str]:
+    ml = _ml(conn)
+    name = _endpoint(ml)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(name, "blue", "azureml:fraud:1"), skip_script_validation=True
+    ).result()
+    return ml, name
+
+
+def _live(ml: Any, name: str) -> dict[str, int]:
+    return {k: v for k, v in (ml.online_endpoints.get(name).traffic or {}).items() if v}
+
+
+def _served_split(conn: Connection, name: str) -> dict[str, int]:
+    state = admin_request(conn, "GET", "state")
+    return next(e["traffic"] for e in state["endpoints"] if e["name"] == name)
+
+
+def test_reads_show_the_split_before_a_traffic_update_for_a_while_after_it_is_done(
+    strict: Connection,
+) -> None:
+    """azure-dev PR 3881: azd reads the endpoint after UpdateTraffic until it shows the new
+    split. The strict fixture runs with --traffic-read-lag 1.0: scoring routes by the new
+    split as soon as the update is done, reads show it 1 s later."""
+    ml, name = _blue_endpoint(strict)
+    ep = ml.online_endpoints.get(name)
+    ep.traffic = {"blue": 100}
+    ml.online_endpoints.begin_create_or_update(ep).result()
+    assert _served_split(strict, name) == {"blue": 100}
+    assert _live(ml, name) == {}
+    assert _eventually(lambda: _live(ml, name) == {"blue": 100}, timeout=5.0)
+
+
+def test_the_adapter_says_a_split_is_live_once_reads_show_it(strict: Connection) -> None:
+    from emulator.testing import app_settings
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+
+    _, name = _blue_endpoint(strict)
+    settings = app_settings(strict)
+    control = MLEndpointControl(settings, build_credential(settings))
+    assert control.set_traffic(name, {"blue": 100}, {}) is True
+    assert control.get_endpoint(name).live_traffic() == {"blue": 100}
+
+
+def test_traffic_read_lag_can_be_turned_off(lenient: Connection) -> None:
+    ml, name = _blue_endpoint(lenient)
+    ep = ml.online_endpoints.get(name)
+    ep.traffic = {"blue": 100}
+    ml.online_endpoints.begin_create_or_update(ep).result()
+    assert _live(ml, name) == {"blue": 100}
 
 
 # ---------------------------------------------------------------- deployments per endpoint

@@ -80,6 +80,10 @@ class FakeML:
     failures: list[Exception] = field(default_factory=list)
     rest: dict[str, Any] = field(default_factory=dict)  # REST bodies, when not derived
     data_paths: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Reads of the endpoint that still show the split before an update (Azure's can trail
+    # one: azure-dev PR 3881); None: an update never shows.
+    read_lag: int | None = 0
+    slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.online_endpoints = SimpleNamespace(
@@ -108,6 +112,7 @@ class FakeML:
             _init_kwargs={},
         )
         self.data = SimpleNamespace(get=self._get_data)
+        self._applied: Any = None  # the endpoint as an update left it, before reads show it
 
     def _fail(self) -> None:
         if self.failures:
@@ -118,7 +123,12 @@ class FakeML:
         self._fail()
         if self.endpoint is None:
             raise http_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
-        return self.endpoint
+        if self._applied is not None:
+            if self.read_lag is not None and self.read_lag <= 0:
+                self.endpoint, self._applied = self._applied, None
+            elif self.read_lag is not None:
+                self.read_lag -= 1
+        return copy.copy(self.endpoint)
 
     def _list_endpoints(self) -> list[Any]:
         self.calls.append(("list_endpoints", None))
@@ -127,6 +137,8 @@ class FakeML:
 
     def _put_endpoint(self, ep: Any) -> Poller:
         self.calls.append(("put_endpoint", (dict(ep.traffic), dict(ep.mirror_traffic))))
+        if self.poller.done() and self.poller._error is None:
+            self._applied = copy.copy(ep)
         return self.poller
 
     def _get_deployment(self, name: str, endpoint: str) -> Any:
@@ -170,6 +182,7 @@ class FakeML:
 
 
 def control(ml: FakeML, **kw: Any) -> MLEndpointControl:
+    kw.setdefault("sleep", ml.slept.append)
     return MLEndpointControl(
         settings(), object(), client_factory=lambda: ml, retry_policy=FAST, **kw
     )
@@ -297,9 +310,44 @@ def test_set_traffic_refuses_unknown_deployments_after_reading_the_endpoint() ->
 def test_set_traffic_sends_one_update_and_waits_a_bounded_time() -> None:
     ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
     landed = control(ml, traffic_wait_s=7).set_traffic("ep", {"blue": 90, "green": 10}, {})
-    assert ml.calls[-1] == ("put_endpoint", ({"blue": 90, "green": 10}, {}))
+    assert ml.calls[1:] == [
+        ("put_endpoint", ({"blue": 90, "green": 10}, {})),
+        ("get_endpoint", "ep"),  # read back once: it shows the new split
+    ]
     assert ml.poller.waited == 7
     assert landed is True  # the poller finished: the split is live
+    assert ml.slept == []
+
+
+def test_set_traffic_reads_the_endpoint_until_it_shows_the_new_split() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), read_lag=2)
+    assert control(ml).set_traffic("ep", {"blue": 90, "green": 10}, {"blue": 0}) is True
+    assert ml.kinds() == ["get_endpoint", "put_endpoint"] + ["get_endpoint"] * 3
+    assert ml.slept == [0.5, 1.0]  # then twice as long each time
+    assert ml.endpoint.traffic == {"blue": 90, "green": 10}
+
+
+def test_set_traffic_read_back_is_bounded_and_the_update_still_counts_as_landed() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), read_lag=None)
+    assert control(ml, traffic_wait_s=7).set_traffic("ep", {"blue": 90, "green": 10}, {}) is True
+    assert ml.slept == [0.5, 1.0, 2.0, 3.5]  # 7 s in all, the last wait cut to fit
+    assert ml.kinds().count("get_endpoint") == 1 + 5
+
+
+def test_set_traffic_read_back_failing_does_not_undo_a_done_update() -> None:
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}), read_lag=None)
+    ctl = control(ml)
+    original = ml.online_endpoints._online_operation.get
+    reads = iter([None])
+
+    def failing_read_back(**kw: Any) -> Any:
+        if next(reads, "after") is None:  # the first read, before the update
+            return original(**kw)
+        raise http_error(500, "InternalServerError")
+
+    ml.online_endpoints._online_operation.get = failing_read_back
+    assert ctl.set_traffic("ep", {"blue": 90, "green": 10}, {}) is True
+    assert ml.kinds().count("put_endpoint") == 1
 
 
 def test_set_traffic_to_the_live_split_sends_no_update() -> None:
