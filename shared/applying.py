@@ -114,9 +114,10 @@ def send_outbox(store: RolloutStore, events: EventPublisher, slot: Slot) -> Slot
 def clear_failure_of(
     store: RolloutStore, endpoint: str, rollout_id: str, applied: Sequence[Effect] = ()
 ) -> None:
-    """Take a failure recorded on the rollout off it once what failed went through
-    (``applied``, the calls just made; the core says what that leaves); a rollout no longer
-    active is left alone."""
+    """Write what the calls just made (``applied``, all gone through) settle on the rollout:
+    a failure recorded on it taken off once what failed went through, a rollback's autoscale
+    copy once deleted (the core says what, :func:`shared.machine.effects_succeeded`); a
+    rollout no longer active is left alone."""
     for _ in range(3):
         slot = store.read(endpoint)
         r = slot.active
@@ -188,10 +189,9 @@ class Applier:
             return failed
         if landed is not None:
             self.note_landed(r, landed)
-        if clear_failure and r.failure:
-            calls = [e for e in effects if not isinstance(e, PublishEvent)]
-            if machine.effects_succeeded(r, calls) is not None:
-                clear_failure_of(self.store, r.endpoint, r.id, calls)
+        calls = [e for e in effects if not isinstance(e, PublishEvent)]
+        if clear_failure and machine.effects_succeeded(r, calls) is not None:
+            clear_failure_of(self.store, r.endpoint, r.id, calls)
         return None
 
     def still_wanted(self, r: Rollout, effect: Effect) -> Callable[[], bool] | None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 STARTED = "RolloutStarted"
 # Pending: the endpoint serves no deployment to clone from; the rollout fails
 NO_LIVE_DEPLOYMENT = "NoLiveDeployment"
+# Pending: the endpoint reads with no live deployment yet; read again for a while (an
+# endpoint read can trail a traffic update set just before the model was registered)
+NO_LIVE_DEPLOYMENT_YET = "NoLiveDeploymentYet"
 # the rollout's endpoint is not found (any phase): paused for an operator
 ENDPOINT_MISSING = "EndpointMissing"
 # Pending -> Provisioning: the canary's create was asked of Azure
@@ -85,6 +88,9 @@ CANARY_DELETING = "CanaryDeleting"
 # RollingBack: the canary is not seen (yet): its create may still be in flight, so the
 # rollback waits a little before it ends (it deletes the canary if it appears)
 CANARY_NOT_SEEN = "CanaryNotSeenYet"
+# RollingBack: the canary's autoscale copy is deleted before the rollout ends (it ends once
+# that delete has gone through: a setting left behind would target a later canary's name)
+AUTOSCALE_COPY_REMOVING = "AutoscaleCopyRemoving"
 # RollingBack -> its outcome (RolledBack, Aborted, Superseded, Failed)
 ENDED = "RolloutEnded"
 # the live split differs from what was asked: paused, nothing overwritten
@@ -205,6 +211,7 @@ __all__ = [
     "ADMITTED",
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
+    "AUTOSCALE_COPY_REMOVING",
     "CANARY_DELETING",
     "CANARY_NOT_SEEN",
     "CANARY_SCALE_FAILED",
@@ -245,6 +252,7 @@ __all__ = [
     "NOT_NEWER",
     "NO_DATA",
     "NO_LIVE_DEPLOYMENT",
+    "NO_LIVE_DEPLOYMENT_YET",
     "NO_MATCHING_RULE",
     "NO_VERDICT",
     "OLDER_THAN_LIVE",

@@ -44,7 +44,7 @@ from shared.machine.admit import (
     waiting_stale,
 )
 from shared.machine.commands import ACTIONS, RETRYABLE, SLOT_ACTIONS, allowed_actions
-from shared.machine.decide import decide
+from shared.machine.decide import NO_LIVE_GRACE_S, decide
 from shared.machine.failures import effect_failed, effects_succeeded
 from shared.machine.records import CREATE_GRACE_S, Transition
 from shared.machine.traffic import at_rest, stage_split, still_asks, traffic_landed
@@ -54,6 +54,7 @@ from shared.reasons import __all__ as _reasons
 __all__ = [
     "ACTIONS",
     "CREATE_GRACE_S",
+    "NO_LIVE_GRACE_S",
     "RETRYABLE",
     "SLOT_ACTIONS",
     "Admission",

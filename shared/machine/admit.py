@@ -155,7 +155,10 @@ def admit(
                     "supersede",
                     f"superseded by {model.asset_id}",
                     actor="engine",
-                    evidence={"event_id": model.event_id},
+                    evidence={
+                        "event_id": model.event_id,
+                        **({"replaced": waiting.model.to_dict()} if waiting else {}),
+                    },
                 ),
             ),
             now,
@@ -172,12 +175,21 @@ def admit(
             dropped_reason=WAITING_REPLACED,
             dropped_detail=dropped,
         )
+    records: tuple[DecisionRecord, ...] = ()
+    if waiting is not None:
+        # In the slot's own write, so that the replaced version leaves a trace even when the
+        # ignored events' listing (written after it, in another partition) is lost.
+        evidence = {"replaced": waiting.model.to_dict(), "by": model.to_dict()}
+        record = _record(active, now, WAITING_REPLACED, dropped, evidence, actor="engine").record
+        assert record is not None
+        active, records = active.evolve(seq=record.seq, updated_at=now), (record,)
     return Admission(
         "wait",
         REPLACED_WAITING if waiting else QUEUED,
         f"{model.asset_id} waits for {active.model.asset_id} to finish{replaced}",
         active,
         parked,
+        records,
         dropped=waiting,
         dropped_reason=WAITING_REPLACED,
         dropped_detail=dropped,

@@ -16,7 +16,9 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
   live:       the baseline's instance count, followed up until promotion (absent: not
               known, and the canary is not sized: its count is whatever the clone has)
   live_start: the baseline's count when the rollout began, once ``live`` has moved from it
-  following:  the count last asked for mid-stage (:func:`follow`: asked once per count)
+  following:  the count last asked for mid-stage (:func:`follow`: asked once per count, and
+              once more if the canary still reads as before ``FOLLOW_SHOWN_S`` after the ask,
+              ``following_at``; ``following_again`` once it was)
   count:      the canary's instance count as last seen (0 while it does not exist)
   state:      its provisioning state as last seen
   since:      when ``count`` was last seen to change
@@ -164,18 +166,35 @@ def follow(r: Rollout, now: datetime, index: int) -> Transition | None:
     size = _sizing(r, index)
     if size is None or "pending" in cap:
         return None
-    if size.state != PROVISIONED or size.seen >= size.need or cap.get("following") == size.need:
+    if size.state != PROVISIONED or size.seen >= size.need:
         return None
+    again = ""
+    if cap.get("following") == size.need:
+        # Asked already. Still Succeeded at the old count FOLLOW_SHOWN_S after the ask: the
+        # scale never went out (a kill right after the decision was written), so it is
+        # asked once more; a scale Azure ran and failed is left to the next stage's gate.
+        asked = parse_time(cap.get("following_at"))
+        if cap.get("following_again") or asked is None:
+            return None
+        if (now - asked).total_seconds() < FOLLOW_SHOWN_S:
+            return None
+        again = " (asked again: the first ask did not show)"
     what = "the shadow" if index < 0 else f"stage {index}"
+    marks = {"following_again": True} if again else {"following_at": iso(now)}
+    kept = {k: v for k, v in cap.items() if k not in ("following_at", "following_again")}
     return _record(
-        r.evolve(capacity={**cap, "following": size.need}),
+        r.evolve(capacity={**(cap if again else kept), "following": size.need, **marks}),
         now,
         CANARY_SCALING,
         f"scaling {r.canary} from {size.seen} to {size.need} instances during {what}: "
-        f"{r.baseline} now runs {size.live}",
+        f"{r.baseline} now runs {size.live}{again}",
         size.evidence(r),
         (ScaleDeployment(r.canary, size.need),),
     )
+
+
+# How long a mid-stage scale may take to show on the canary (Updating, or the new count)
+FOLLOW_SHOWN_S = 120.0
 
 
 def without_pending(r: Rollout) -> Rollout:

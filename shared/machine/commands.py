@@ -103,7 +103,7 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 {**evidence, "deployments": list(cmd.deployments), "canary": r.canary},
                 actor=cmd.actor,
             )
-        going = _baseline_going(r, obs.endpoint)
+        going = _baseline_going(r, obs.endpoint, now)
         if going is not None:
             if kind in ("alert", "supersede"):
                 # Nothing to go back to: keep the new version serving and wait for a person.

@@ -39,7 +39,9 @@ from shared.reasons import (
     EV_FAILED,
     EV_PROMOTED,
     EV_STARTED,
+    EV_SUCCEEDED,
     NO_LIVE_DEPLOYMENT,
+    NO_LIVE_DEPLOYMENT_YET,
     PROMOTED,
     PROVISIONING,
     PROVISIONING_FAILED,
@@ -51,6 +53,7 @@ from shared.reasons import (
     SMOKE_UNAVAILABLE,
     STAGE_STARTED,
     TRAFFIC_PENDING,
+    VERSION_ALREADY_LIVE,
 )
 from shared.series import merge
 from shared.smoke import judge_smoke
@@ -131,8 +134,42 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     return Transition(rollout)  # pragma: no cover - every active phase is handled above
 
 
+# How long a Pending rollout reads its endpoint again before it fails for no live
+# deployment: an endpoint read can trail a traffic update (azure-dev PR 3881: azd reads after
+# UpdateTraffic, up to 4 times 10 s apart, until the endpoint shows the new split), so an
+# endpoint given its traffic just before the model was registered can read as serving nothing.
+NO_LIVE_GRACE_S = 120.0
+
+
 def _pending(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
     baseline = ep.live_deployment()
+    waited = (now - r.created_at).total_seconds()
+    if baseline is None and waited < NO_LIVE_GRACE_S:
+        return _status(
+            r,
+            None,
+            now,
+            reason=NO_LIVE_DEPLOYMENT_YET,
+            message=f"endpoint {r.endpoint} reads with no live deployment; read again for up "
+            f"to {NO_LIVE_GRACE_S - waited:.0f}s more (reads can trail a traffic update)",
+            evidence={"traffic": dict(ep.traffic), "waited_s": waited},
+        )
+    models = {name: dep.model for name, dep in ep.deployments.items()}
+    live_on = [d for d in ep.live_traffic() if models.get(d) == r.model.asset_id]
+    if live_on:
+        # The version already serves (e.g. registered before the endpoint that serves it was
+        # made, read while the endpoint had no traffic yet): nothing to roll out, nothing
+        # touched; a clone would only copy it onto itself.
+        return _goto(
+            r,
+            now,
+            Phase.SUCCEEDED,
+            VERSION_ALREADY_LIVE,
+            f"{r.model.asset_id} is already live on {', '.join(sorted(live_on))}: nothing to "
+            "roll out",
+            evidence={"traffic": ep.live_traffic()},
+            effects=(_event(r, EV_SUCCEEDED),),
+        )
     if baseline is None:
         return _goto(
             r,

@@ -66,16 +66,25 @@ def effect_failed(
 
 
 def effects_succeeded(r: Rollout, applied: Sequence[Effect] = ()) -> Rollout | None:
-    """The rollout with its failure cleared once a reconcile's calls (``applied``) went
-    through, or None when there is nothing to clear (nothing to write). A failed delete of the
+    """What a reconcile's calls (``applied``), all gone through, settle on the rollout, or
+    None when nothing (nothing to write): its failure cleared, and in a rollback the
+    canary's autoscale copy taken off once its delete went through (the rollout then ends,
+    ``_rolling_back``). A failed delete of the
     old deployment is cleared only by that delete going through: a tick that sent nothing (the
     watch window held for data) proves nothing about it, and while it is recorded the old
     deployment is known to be intact, something to roll back to (``old_delete_failed``)."""
-    if not r.failure:
-        return None
-    if old_delete_failed(r):
+    out = r
+    sent = [effect_to_dict(e) for e in applied]
+    copy_deleted = any(
+        e.get("kind") == "delete_autoscale" and e.get("name") == r.canary for e in sent
+    )
+    if r.phase is Phase.ROLLING_BACK and r.capacity.get("autoscale") and copy_deleted:
+        # the canary's autoscale copy, deleted: nothing of it left to wait for before the end
+        out = out.evolve(capacity={**r.capacity, "autoscale": False})
+    if r.failure:
         name = (r.failure.get("effect") or {}).get("name")
-        sent = [effect_to_dict(e) for e in applied]
-        if not any(e.get("kind") == "delete_deployment" and e.get("name") == name for e in sent):
-            return None
-    return r.evolve(failure={})
+        if not old_delete_failed(r) or any(
+            e.get("kind") == "delete_deployment" and e.get("name") == name for e in sent
+        ):
+            out = out.evolve(failure={})
+    return None if out is r else out

@@ -12,6 +12,7 @@ from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
 from shared.model import Phase, Rollout
 from shared.observation import EndpointInfo
 from shared.reasons import (
+    AUTOSCALE_COPY_REMOVING,
     CANARY_DELETING,
     CANARY_NOT_SEEN,
     ENDED,
@@ -71,6 +72,19 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
             "still in flight, so it can be deleted",
             evidence={"waited_s": waited, "grace_s": CREATE_GRACE_S},
         )
+    if copied:
+        # The canary's copy of the autoscale setting goes before the rollout ends, and the
+        # rollout waits for that delete to go through (effects_succeeded takes the copy off
+        # the rollout): a kill or a failed call after a terminal write would leave it for
+        # good, targeting a deployment that no longer exists (or a later canary of that name).
+        return _status(
+            r,
+            None,
+            now,
+            effects=(DeleteAutoscale(r.canary),),
+            reason=AUTOSCALE_COPY_REMOVING,
+            message=f"deleting the autoscale copy of {r.canary} before the rollout ends",
+        )
     ev = {
         Phase.FAILED: EV_FAILED,
         Phase.ABORTED: EV_ABORTED,
@@ -83,14 +97,7 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         ENDED,
         f"rollout of {r.model.asset_id} ended: {outcome.value}",
         evidence={"traffic": ep.live_traffic()},
-        effects=(
-            # a canary kept after a rollback loses the autoscale setting it was given, and so
-            # does one deleted by hand meanwhile (the setting is a resource of its own, left
-            # behind by the deployment's deletion); idempotent after the one sent with the
-            # canary's own deletion
-            *((DeleteAutoscale(r.canary),) if copied else ()),
-            _event(r, ev, outcome=outcome.value),
-        ),
+        effects=(_event(r, ev, outcome=outcome.value),),
     )
 
 

@@ -227,7 +227,7 @@ def _watching(
     waited = (now - r.phase_since).total_seconds()
     a = assess_watch(r, obs)
     if a is not None and a.outcome == "rollback":
-        going = _baseline_going(r, ep)
+        going = _baseline_going(r, ep, now)
         if going is not None:  # e.g. the old deployment deleted by hand: nothing to go back to
             return _cannot_roll_back(r, now, a, going, a.evidence)
         return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
@@ -280,6 +280,8 @@ def _watching(
         )
     old = olds[0]
     state = ep.deployments[old].provisioning_state
+    if "old_delete_asked" not in r.checks:
+        r = r.evolve(checks={**r.checks, "old_delete_asked": iso(now)})
     return _deleting(r, state, now, OLD_DEPLOYMENT_DELETING, confirm, old, autoscale=True)
 
 

@@ -12,7 +12,7 @@ from shared.judging import old_going
 from shared.machine.capacity import gate
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _event, _goto
-from shared.model import Phase, Rollout, iso
+from shared.model import Phase, Rollout, iso, parse_time
 from shared.observation import EndpointInfo
 from shared.reasons import DEPLOYMENT_MISSING, EV_STAGE, MANUAL_CHANGE, TRAFFIC_CONFIRMED
 from shared.rules import shares
@@ -300,7 +300,23 @@ def _kept_mirror(r: Rollout, ep: EndpointInfo | None = None) -> dict[str, int]:
     }
 
 
-def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
+# How long after the old deployment's delete was first asked it may still read as before
+# (the delete is started, not waited for); an old deployment still intact after that never
+# had its delete sent (a kill right after the decision was written, and a pause, an alert's
+# RollbackImpossible say, before a reconcile sent it again), so it can be rolled back to.
+OLD_DELETE_SHOWN_S = 120.0
+
+
+def _old_delete_never_sent(r: Rollout, ep: EndpointInfo | None, now: datetime | None) -> bool:
+    asked = parse_time(r.checks.get("old_delete_asked"))
+    if ep is None or now is None or asked is None or not r.baseline:
+        return False
+    dep = ep.deployments.get(r.baseline)
+    intact = dep is not None and dep.provisioning_state.lower() == "succeeded"
+    return intact and (now - asked).total_seconds() >= OLD_DELETE_SHOWN_S
+
+
+def _baseline_going(r: Rollout, ep: EndpointInfo | None, now: datetime | None = None) -> str | None:
     """Why a rollback cannot restore the old split now, or None if it can."""
     if not r.canary:
         return None
@@ -310,7 +326,7 @@ def _baseline_going(r: Rollout, ep: EndpointInfo | None) -> str | None:
         serving = ep is not None and (r.canary in ep.live_traffic() or r.canary in ep.live_mirror())
         if not serving:
             return None
-    if old_going(r):
+    if old_going(r) and not _old_delete_never_sent(r, ep, now):
         return f"the old deployment {r.baseline} is being deleted after the watch window"
     if ep is not None and _restore_split(r, ep) is None:
         return f"the old deployment {r.baseline} no longer exists or is being deleted"

@@ -62,7 +62,8 @@ class Sim:
             logs = self.ep.get_logs("fraud", self.r.canary)
         t = m.decide(self.r, Observation(info, verdict, logs, command), self.now)
         self.apply(t.effects)
-        self.r = t.rollout
+        # what the calls, all gone through, settle (as the Applier writes it after them)
+        self.r = m.effects_succeeded(t.rollout, t.effects) or t.rollout
         if t.record:
             self.records.append(t.record)
         return t
@@ -320,11 +321,35 @@ def test_missing_verdict_never_promotes() -> None:
     assert t.rollout.stage == 0 and t.rollout.reason in (m.NO_VERDICT, m.STAGE_DEADLINE)
 
 
-def test_no_live_deployment_fails_at_once() -> None:
+def test_no_live_deployment_is_read_again_for_a_while_then_fails() -> None:
     sim = Sim()
     sim.ep.set_by_hand("fraud", {"blue": 0})
-    t = sim.step()
+    t = sim.step(dt=0)
+    assert t.rollout.phase is Phase.PENDING and t.rollout.reason == m.NO_LIVE_DEPLOYMENT_YET
+    assert t.effects == ()
+    t = sim.step(dt=m.NO_LIVE_GRACE_S - 1)
+    assert t.rollout.phase is Phase.PENDING
+    t = sim.step(dt=1)
     assert t.rollout.phase is Phase.FAILED and t.rollout.reason == m.NO_LIVE_DEPLOYMENT
+
+
+def test_a_live_deployment_shown_within_the_grace_is_cloned() -> None:
+    sim = Sim()
+    sim.ep.set_by_hand("fraud", {"blue": 0})
+    assert sim.step(dt=0).rollout.reason == m.NO_LIVE_DEPLOYMENT_YET
+    sim.ep.set_by_hand("fraud", {"blue": 100})  # the read no longer trails the update
+    t = sim.step(dt=60)
+    assert t.rollout.phase is Phase.PROVISIONING and t.rollout.baseline == "blue"
+
+
+def test_a_version_already_live_when_pending_reads_the_endpoint_ends_touching_nothing() -> None:
+    """Registered before the endpoint serving it was made (the endpoint then had no traffic):
+    once it reads live, a clone would only copy it onto itself."""
+    sim = Sim(version="6")  # blue serves azureml:fraud:6
+    t = sim.step(dt=0)
+    assert t.rollout.phase is Phase.SUCCEEDED and t.rollout.reason == m.VERSION_ALREADY_LIVE
+    assert [e for e in t.effects if not isinstance(e, PublishEvent)] == []
+    assert sim.ep.deployment_names("fraud") == ["blue"] and sim.ep.traffic("fraud") == {"blue": 100}
 
 
 def test_hold_records_only_when_the_reason_changes() -> None:
@@ -365,6 +390,22 @@ def test_a_replaced_waiting_version_is_named_as_dropped_with_its_reason() -> Non
         a9 = m.admit(active, a8.waiting, v9, policy(on_newer_version=on_newer), T0)
         assert a9.dropped == a8.waiting and a9.dropped_reason == m.WAITING_REPLACED
         assert a9.dropped_detail == "waiting azureml:fraud:8 replaced by azureml:fraud:9"
+
+
+def test_a_replaced_waiting_version_leaves_a_decision_in_the_slots_own_write() -> None:
+    """The ignored events' listing is a second write; the decision is in the admission's."""
+    active = _active()
+    v8 = ModelRef("fraud", "8", event_id="e8", event_time=T0)
+    v9 = ModelRef("fraud", "9", event_id="e9", event_time=T0)
+    a8 = m.admit(active, None, v8, policy(), T0)
+    assert a8.records == () and a8.active == active
+    a9 = m.admit(active, a8.waiting, v9, policy(), T0)
+    assert [r.reason for r in a9.records] == [m.WAITING_REPLACED]
+    assert a9.records[0].evidence["replaced"]["version"] == "8"
+    assert a9.active is not None and a9.active.seq == a9.records[0].seq == active.seq + 1
+    assert a9.active.reason == active.reason  # the rollout still says what it is doing
+    sup = m.admit(active, a8.waiting, v9, policy(on_newer_version="supersede"), T0)
+    assert [r.evidence.get("replaced", {}).get("version") for r in sup.records] == ["8"]
 
 
 def test_newer_version_supersedes_when_the_policy_says_so() -> None:

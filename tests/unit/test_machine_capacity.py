@@ -74,7 +74,8 @@ class Sim:
                 self.autoscale.copy_to("fraud", e.source, e.target)
             elif isinstance(e, DeleteAutoscale):
                 self.autoscale.delete_for("fraud", e.name)
-        self.r = t.rollout
+        # what the calls, all gone through, settle (as the Applier writes it after them)
+        self.r = m.effects_succeeded(t.rollout, t.effects) or t.rollout
         if t.record:
             self.records.append(t.record)
 
@@ -242,6 +243,32 @@ def test_a_canary_kept_after_a_rollback_loses_its_autoscale_copy() -> None:
     assert sim.autoscale.targets("fraud") == ["blue"]
 
 
+def test_a_rollback_ends_only_once_the_delete_of_the_canarys_autoscale_copy_went_through() -> None:
+    """The end is not terminal before that delete went through: after a terminal write
+    nothing would send it again (a failed call, or a kill, would leave the copy for good)."""
+    sim = Sim(policy(delete_failed_deployment=False), live=4)
+    for _ in range(80):
+        sim.step()
+        if sim.r.phase is Phase.WATCHING:
+            break
+    sim.step(command=Command("rollback", "bad", actor="op"))
+    asked = 0
+    for _ in range(10):  # Azure fails every delete of the copy: nothing settles, asked again
+        sim.now += timedelta(seconds=70)
+        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+        assert not t.rollout.phase.terminal
+        for e in t.effects:
+            if isinstance(e, SetTraffic):
+                sim.ep.set_traffic("fraud", e.traffic, e.mirror)
+        asked += DeleteAutoscale("fraud-v7") in t.effects
+        sim.r = t.rollout
+    assert sim.r.reason == m.AUTOSCALE_COPY_REMOVING and asked >= 8
+    assert sim.autoscale.targets("fraud") == ["blue", "fraud-v7"]
+    sim.run(verdict=None)  # now the delete goes through: then the rollout ends
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert sim.autoscale.targets("fraud") == ["blue"]
+
+
 def test_a_rollback_before_promotion_touches_no_autoscale_setting() -> None:
     sim = Sim(policy(), live=4)
     for _ in range(20):
@@ -340,6 +367,28 @@ def test_the_mid_stage_scale_is_asked_once_per_count() -> None:
     asked = [e for e in sim.effects if isinstance(e, ScaleDeployment)]
     assert asked == [ScaleDeployment("fraud-v7", 3)]
     assert sim.count() == 3 and sim.r.capacity["state"] == "Succeeded"
+
+
+def test_a_lost_mid_stage_scale_is_asked_once_more_when_the_canary_still_reads_as_before() -> None:
+    """A kill right after the CanaryScaling decision was written: the scale never went out
+    and the canary reads Succeeded at its old count; asked again after FOLLOW_SHOWN_S, once."""
+    sim = Sim(policy(), live=4)
+    _until(sim, lambda s: s.r.phase is Phase.CANARY and s.r.reason == m.TRAFFIC_CONFIRMED)
+    hold = Verdict("hold", "Accumulating", {})
+    sim.ep.scale_deployment("fraud", "blue", 20)
+    sim.ep.scale_deployment = lambda *a: None  # type: ignore[method-assign]  # never sent
+    sim.step(hold)
+    assert sim.r.reason == m.CANARY_SCALING and sim.count() == 2
+    asked_at = len(sim.effects)
+    for _ in range(2):  # 140 s: asked again once it is clear it did not show
+        sim.step(hold)
+    again = [e for e in sim.effects[asked_at:] if isinstance(e, ScaleDeployment)]
+    assert again == [ScaleDeployment("fraud-v7", 3)]
+    assert "asked again" in sim.records[-1].message
+    asked_at = len(sim.effects)
+    for _ in range(6):  # not a third time: the next stage's gate asks, and pauses if it fails
+        sim.step(hold)
+    assert not [e for e in sim.effects[asked_at:] if isinstance(e, ScaleDeployment)]
 
 
 def test_promotion_runs_the_baselines_count_as_it_is_then_not_as_it_was() -> None:
