@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from shared.judge.agreement import Agreement
@@ -33,6 +34,8 @@ class EndpointInfo:
     mirror: Mapping[str, int]
     deployments: Mapping[str, DeploymentInfo]
     provisioning_state: str = "Succeeded"
+    # When Azure last changed the endpoint (its systemData.lastModifiedAt); None: not known
+    modified_at: datetime | None = None
 
     def live_traffic(self) -> dict[str, int]:
         """Traffic without zero entries (Azure lists deployments at 0 on GET)."""

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from shared.model import ModelRef
@@ -89,4 +90,26 @@ def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> Endpoin
         mirror=mirror,
         deployments=infos,
         provisioning_state=provisioning_state(getattr(ep, "provisioning_state", None), "Succeeded"),
+        modified_at=modified_at(ep),
     )
+
+
+def modified_at(ep: Any) -> datetime | None:
+    """Azure's systemData.lastModifiedAt of an endpoint entity: azure-ai-ml keeps it in the
+    entity's ``properties`` as ``lastModifiedAt``, written with ``%Y-%m-%dT%H:%M:%S.%f%z``
+    (azure-ai-ml entities/_endpoint/online_endpoint.py ``_from_rest_object``). None when
+    absent or unreadable."""
+    props = getattr(ep, "properties", None)
+    raw = props.get("lastModifiedAt") if isinstance(props, Mapping) else None
+    if not isinstance(raw, str) or not raw:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(raw, fmt)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

@@ -61,6 +61,7 @@ class ClockedEndpoint:
     traffic: dict[str, int] = field(default_factory=dict)
     mirror: dict[str, int] = field(default_factory=dict)
     deployments: dict[str, ClockedDeployment] = field(default_factory=dict)
+    modified_at: datetime | None = None  # as Azure's systemData.lastModifiedAt
 
 
 def model_key(asset_id: str) -> str:
@@ -127,6 +128,7 @@ class ClockedEndpoints:
             check_split(dict(traffic), dict(mirror or {}), ep.deployments)
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in (mirror or {}).items() if v > 0}
+            ep.modified_at = self._clock.now()
             self._endpoints[name] = ep
 
     def set_by_hand(
@@ -145,6 +147,7 @@ class ClockedEndpoints:
             self._changing(endpoint)
             ep.traffic = {k: v for k, v in new_traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in new_mirror.items() if v > 0}
+            ep.modified_at = self._clock.now()
 
     def delete_by_hand(self, endpoint: str, name: str) -> None:
         with self._lock:
@@ -291,6 +294,8 @@ class ClockedEndpoints:
             self._settle(ep)
             check_split(dict(traffic), dict(mirror), ep.deployments)
             self._changing(endpoint)
+            if (ep.traffic, ep.mirror) != (wanted, wanted_mirror):  # else no update is sent
+                ep.modified_at = self._clock.now()
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
             return True  # applied at once
@@ -404,4 +409,5 @@ class ClockedEndpoints:
             deployments={
                 d.name: DeploymentInfo(d.name, d.state, d.model, d.instance_count) for d in seen
             },
+            modified_at=ep.modified_at,
         )

@@ -226,7 +226,7 @@ def _manual_change(
     if (live, mirror) == (dict(r.traffic), dict(r.mirror)):
         return None
     before = (dict(r.prev_traffic), dict(r.prev_mirror))
-    if not r.confirmed and (live, mirror) == before and not _landed_a_while_ago(r, now):
+    if not r.confirmed and (live, mirror) == before and not _landed_a_while_ago(r, ep, now):
         return None  # our own change is still in flight
     return (
         MANUAL_CHANGE,
@@ -242,10 +242,28 @@ def _manual_change(
 LANDED_READ_LAG_S = 30.0
 
 
-def _landed_a_while_ago(r: Rollout, now: datetime) -> bool:
-    if r.landed_at is None:
+# How much later than the ask Azure's time of the endpoint's last change must be to count
+# as a change made after it (the two clocks are not the same clock)
+MODIFIED_AFTER_ASK_S = 5.0
+
+
+def _landed_a_while_ago(r: Rollout, ep: EndpointInfo, now: datetime) -> bool:
+    """Whether the asked split landed at least LANDED_READ_LAG_S ago: noted so
+    (``landed_at``), or, when the note is missing (a kill between the update and the note, or
+    the note's write lost to a concurrent one), the endpoint not updating and changed by Azure
+    after the split was asked, that long ago (systemData.lastModifiedAt: the asked update
+    landed, or someone changed the endpoint since; either way not an update still in flight).
+    An ask never sent leaves the endpoint's last change before the ask; an update that failed
+    is recorded as the rollout's failure."""
+    if r.landed_at is not None:
+        return (now - r.landed_at).total_seconds() >= LANDED_READ_LAG_S
+    changed = ep.modified_at
+    if changed is None or r.asked_at is None or ep.provisioning_state.lower() != "succeeded":
         return False
-    return (now - r.landed_at).total_seconds() >= LANDED_READ_LAG_S
+    if (r.failure.get("effect") or {}).get("kind") == "set_traffic":
+        return False  # the update failed (Azure's failed operation changes the endpoint too)
+    after_ask = (changed - r.asked_at).total_seconds() >= MODIFIED_AFTER_ASK_S
+    return after_ask and (now - changed).total_seconds() >= LANDED_READ_LAG_S
 
 
 def _deleted_by_hand(name: str, ep: EndpointInfo) -> str:

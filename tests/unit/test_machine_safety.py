@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
 from shared import machine as m
 from shared.effects import CreateDeployment, DeleteDeployment
 from shared.errors import PhaseConflict
-from shared.model import ModelRef, Phase, Waiting
-from shared.observation import Command, Observation
+from shared.model import ModelRef, Phase, Rollout, Waiting
+from shared.observation import Command, EndpointInfo, Observation
 from tests.unit.test_machine import HOLD, PROMOTE, ROLLBACK, T0, Sim, policy
 
 
@@ -284,6 +285,34 @@ def test_the_previous_split_after_azure_said_the_change_landed_is_a_change_by_ha
     t = m.decide(landed, Observation(info, HOLD), later)
     assert t.rollout.paused and t.rollout.pause_reason == m.MANUAL_CHANGE
     assert not t.effects or all(e.kind != "set_traffic" for e in t.effects)
+
+
+def test_without_the_landed_note_an_endpoint_changed_after_the_ask_is_not_in_flight() -> None:
+    """The note lost (a kill after the update, before the note's write): Azure's time of the
+    endpoint's last change says whether anything reached it after the ask."""
+    sim, asked = _asking_stage_1()
+    assert asked.asked_at is not None and asked.landed_at is None
+    info = sim.ep.get_endpoint("fraud")  # the stage-0 split
+    later = asked.asked_at + timedelta(seconds=90)
+
+    def read(modified_after_ask_s: float | None, state: str = "Succeeded") -> EndpointInfo:
+        at = (
+            None
+            if modified_after_ask_s is None
+            else asked.asked_at + timedelta(seconds=modified_after_ask_s)
+        )
+        return replace(info, modified_at=at, provisioning_state=state)
+
+    def paused(ep: EndpointInfo, r: Rollout = asked, when: datetime = later) -> bool:
+        return m.decide(r, Observation(ep, HOLD), when).rollout.paused
+
+    assert paused(read(20))  # changed 20 s after the ask, 70 s ago: put back by hand
+    assert not paused(read(-30))  # last changed before the ask: the update never went out
+    assert not paused(read(None))  # not known: as before, taken for in flight
+    assert not paused(read(20), when=asked.asked_at + timedelta(seconds=40))  # read lag
+    assert not paused(read(20, state="Updating"))  # Azure is still at it
+    failed = asked.evolve(failure={"effect": {"kind": "set_traffic"}, "count": 1})
+    assert not paused(read(20), r=failed)  # the update failed: asked again, not a hand change
 
 
 def test_a_landed_note_is_only_for_the_split_the_rollout_still_asks_for() -> None:

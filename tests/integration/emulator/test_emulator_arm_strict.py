@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +291,11 @@ def test_the_adapter_says_a_split_is_live_once_reads_show_it(strict: Connection)
     settings = app_settings(strict)
     control = MLEndpointControl(settings, build_credential(settings))
     assert control.set_traffic(name, {"blue": 100}, {}) is True
-    assert control.get_endpoint(name).live_traffic() == {"blue": 100}
+    info = control.get_endpoint(name)
+    assert info.live_traffic() == {"blue": 100}
+    # and when Azure last changed it (systemData.lastModifiedAt, through azure-ai-ml)
+    assert info.modified_at is not None
+    assert abs((datetime.now(UTC) - info.modified_at).total_seconds()) < 60
 
 
 def test_traffic_read_lag_can_be_turned_off(lenient: Connection) -> None:

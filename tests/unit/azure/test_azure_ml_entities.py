@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from shared.azure.ml_entities import (
@@ -52,3 +53,28 @@ def test_traffic_to_a_deployment_the_list_missed_is_kept() -> None:
     assert info.traffic == {"blue": 90, "gone": 10} and info.mirror == {}
     assert info.deployments["blue"].provisioning_state == "Unknown"
     assert info.deployments["blue"].instance_count == 2
+
+
+def test_the_endpoints_last_change_is_read_from_what_azure_ai_ml_keeps_of_system_data() -> None:
+    """azure-ai-ml's OnlineEndpoint._from_rest_object puts systemData.lastModifiedAt into the
+    entity's properties, formatted %Y-%m-%dT%H:%M:%S.%f%z."""
+    from azure.ai.ml._restclient.arm_ml_service.models import OnlineEndpoint as OnlineEndpointData
+    from azure.ai.ml.entities import OnlineEndpoint
+
+    from shared.azure.ml_entities import modified_at
+
+    rest = {
+        "name": "ep",
+        "location": "westeurope",
+        "properties": {"authMode": "Key", "traffic": {"blue": 100}, "properties": {}},
+        "systemData": {
+            "createdAt": "2026-12-04T10:00:00.5Z",
+            "lastModifiedAt": "2026-12-04T10:05:30.25Z",
+            "createdBy": "x",
+        },
+    }
+    entity = OnlineEndpoint._from_rest_object(OnlineEndpointData(rest))
+    assert modified_at(entity) == datetime(2026, 12, 4, 10, 5, 30, 250000, tzinfo=UTC)
+    assert modified_at(SimpleNamespace(properties={})) is None
+    assert modified_at(SimpleNamespace(properties={"lastModifiedAt": "yesterday"})) is None
+    assert modified_at(SimpleNamespace()) is None
