@@ -217,12 +217,17 @@ def test_promotion_copies_the_autoscale_setting_and_the_old_one_goes_with_the_ol
     assert kinds.index("delete_autoscale") < kinds.index("delete_deployment")
 
 
-def test_a_rollback_after_promotion_removes_the_canarys_copy_and_keeps_the_baselines() -> None:
-    sim = Sim(policy(), live=4)
+def _to_watching(sim: Sim) -> None:
     for _ in range(80):
         sim.step()
         if sim.r.phase is Phase.WATCHING:
-            break
+            return
+    raise AssertionError(f"never reached Watching: {sim.r.phase}, {sim.r.reason}")
+
+
+def test_a_rollback_after_promotion_removes_the_canarys_copy_and_keeps_the_baselines() -> None:
+    sim = Sim(policy(), live=4)
+    _to_watching(sim)
     assert sim.autoscale.targets("fraud") == ["blue", "fraud-v7"]
     sim.step(command=Command("rollback", "bad", actor="op"))
     sim.run(verdict=None)
@@ -232,10 +237,7 @@ def test_a_rollback_after_promotion_removes_the_canarys_copy_and_keeps_the_basel
 
 def test_a_canary_kept_after_a_rollback_loses_its_autoscale_copy() -> None:
     sim = Sim(policy(delete_failed_deployment=False), live=4)
-    for _ in range(80):
-        sim.step()
-        if sim.r.phase is Phase.WATCHING:
-            break
+    _to_watching(sim)
     sim.step(command=Command("rollback", "bad", actor="op"))
     sim.run(verdict=None)
     assert sim.r.phase is Phase.ROLLED_BACK
@@ -247,10 +249,7 @@ def test_a_rollback_ends_only_once_the_delete_of_the_canarys_autoscale_copy_went
     """The end is not terminal before that delete went through: after a terminal write
     nothing would send it again (a failed call, or a kill, would leave the copy for good)."""
     sim = Sim(policy(delete_failed_deployment=False), live=4)
-    for _ in range(80):
-        sim.step()
-        if sim.r.phase is Phase.WATCHING:
-            break
+    _to_watching(sim)
     sim.step(command=Command("rollback", "bad", actor="op"))
     asked = 0
     for _ in range(10):  # Azure fails every delete of the copy: nothing settles, asked again
