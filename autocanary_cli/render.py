@@ -86,12 +86,19 @@ def timing_text(view: dict[str, Any], now: datetime) -> str:
     return text
 
 
+def _add(table: Table, *cells: RenderableType | str) -> None:
+    """A row whose text cells are shown as they are: what the server says (a reason an
+    operator typed, a decision message) is never read as rich markup ("[/]" would end the
+    render with a MarkupError; "[link=...]" would hide where a link goes)."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def _kv(rows: list[tuple[str, RenderableType | str]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, value)
+        _add(table, key, value)
     return table
 
 
@@ -138,7 +145,7 @@ def traffic_table(view: dict[str, Any]) -> Table:
             cells.append(_pct(wanted_mirror.get(dep)))
             if known:
                 cells.append("?" if live_mirror is None else _pct(live_mirror.get(dep)))
-        table.add_row(*cells)
+        _add(table, *cells)
     return table
 
 
@@ -168,7 +175,8 @@ def readings_table(readings: list[dict[str, Any]]) -> Table:
     for r in readings:
         unit = r.get("unit")
         state = str(r.get("state") or "-")
-        table.add_row(
+        _add(
+            table,
             fmt.metric_name(r.get("metric")),
             fmt.number(r.get("canary"), unit),
             fmt.number(r.get("baseline"), unit),
@@ -179,7 +187,7 @@ def readings_table(readings: list[dict[str, Any]]) -> Table:
             Text(state, style=STATE_STYLE.get(state, "")),
         )
     if not readings:
-        table.add_row("no reading yet", "-", "-", fmt.bar(None), fmt.bar(None), "no_data")
+        _add(table, "no reading yet", "-", "-", fmt.bar(None), fmt.bar(None), "no_data")
     return table
 
 
@@ -194,7 +202,8 @@ def decisions_table(decisions: list[dict[str, Any]], last: int = LAST_DECISIONS)
         phase = str(d.get("phase_to") or "")
         if d.get("phase_from") and d.get("phase_from") != d.get("phase_to"):
             phase = f"{d['phase_from']} → {phase}"
-        table.add_row(
+        _add(
+            table,
             fmt.clock(d.get("at")),
             phase,
             str(d.get("reason") or ""),
@@ -246,7 +255,8 @@ def rollouts_table(
         stage = view.get("stage")
         weight = view.get("weight")
         where = "-" if not isinstance(stage, int) or stage < 0 else f"{stage + 1} ({weight or 0} %)"
-        table.add_row(
+        _add(
+            table,
             str(view.get("id" if history else "endpoint") or ""),
             model_version(view),
             phase_text(view),
@@ -341,7 +351,8 @@ def events_table(events: list[dict[str, Any]]) -> Table:
     table.add_column("detail", overflow="fold")
     table.add_column("what to do", overflow="fold")
     for e in events:
-        table.add_row(
+        _add(
+            table,
             fmt.stamp(e.get("at")).removesuffix(" UTC"),
             _model(e),
             str(e.get("reason") or ""),
@@ -365,7 +376,8 @@ def lint_view(report: dict[str, Any]) -> RenderableType:
         table.add_column(column, overflow="fold")
     for r in rules:
         tags = "".join(f" {k}={v}" for k, v in (r.get("tags") or {}).items())
-        table.add_row(
+        _add(
+            table,
             str(r.get("name")),
             f"{r.get('model')}{tags}",
             str(r.get("endpoint")),

@@ -55,6 +55,9 @@ def _reason(body: Mapping[str, Any]) -> str:
         raise InvalidInput("reason is required: say why")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"reason is longer than {MAX_REASON} characters")
+    if _CONTROL.search(reason) or not reason.isprintable():
+        # shown in one line by the CLI, the dashboard, chat notices and logs
+        raise InvalidInput("reason must be one line of printable characters")
     return reason.strip()
 
 

@@ -71,7 +71,7 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
         if r.hand_since is not None:
             evidence["by_hand_since"] = iso(r.hand_since)
         ep = obs.endpoint
-        going = _baseline_going(r, ep)
+        going = _baseline_going(r, ep, now)
         if going is not None:  # nothing to go back to: stay paused, the canary serving
             return _cannot_roll_back(r, now, a, going, evidence)
         return _begin_rollback(r, now, a.reason, a.message, evidence, ep=ep)

@@ -67,3 +67,13 @@ def test_a_bad_start_is_refused_naming_the_field(payload: Any, names: str) -> No
     with pytest.raises(InvalidInput) as err:
         start_request(payload)
     assert names in err.value.message
+
+
+@pytest.mark.parametrize("reason", ["two\nlines", "tab\there", "nul\x00", "sep\u2028arator"])
+def test_a_reason_must_be_one_line_of_printable_text(reason: str) -> None:
+    with pytest.raises(InvalidInput, match="one line of printable"):
+        action_request({"reason": reason, "actor": "ana"})
+
+
+def test_a_reason_with_brackets_and_unicode_is_kept_as_written() -> None:
+    assert action_request({"reason": " p99 [/] über 500 ms "}).reason == "p99 [/] über 500 ms"

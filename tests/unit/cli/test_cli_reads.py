@@ -209,3 +209,17 @@ def test_events_falls_back_to_the_ignored_events_route_of_an_older_app(
     assert [s.path for s in api.seen] == ["/api/events", "/api/ignored-events"]
     assert api.seen[-1].query == {"limit": "5"}
     assert "frad:3" in result.stdout
+
+
+def test_get_shows_server_text_as_it_is_never_as_rich_markup(api: FakeApi, cli: Cli) -> None:
+    """A reason an operator typed reaches every reader: "[/]" used to end the render with a
+    MarkupError (exit 1), and "[link=...]" hid where a link went."""
+    doc = fixture("detail_canary.json")
+    doc["decisions"][-1]["message"] = "see [link=https://evil.example]runbook[/link] [/]"
+    doc["rollout"]["cause"] = "paused by ana: [red on red]HIDDEN[/]"
+    api.reply("GET", DETAIL, 200, doc)
+    result = cli("get", "fraud-scoring")
+    assert result.exit_code == 0, result.output
+    out = "".join(result.stdout.split())  # the message column folds
+    assert "[link=https://evil.example]runbook[/link][/]" in out
+    assert "[redonred]HIDDEN[/]" in out
