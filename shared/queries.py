@@ -116,7 +116,9 @@ class Queries:
                     "live_mirror": live_mirror,
                     "in_sync": in_sync,
                 },
-                "allowed_actions": self._allowed(r, waiting, latest),
+                "allowed_actions": self._allowed(
+                    r, waiting, latest, live if read_live and r.active else None
+                ),
                 "outcome": r.phase.value
                 if ended
                 else (r.outcome.value if r.outcome and r.phase is Phase.ROLLING_BACK else None),
@@ -125,10 +127,15 @@ class Queries:
         )
         return out
 
-    def _allowed(self, r: Rollout, waiting: Waiting | None, latest: bool) -> list[str]:
+    def _allowed(
+        self, r: Rollout, waiting: Waiting | None, latest: bool, live: EndpointInfo | None
+    ) -> list[str]:
         """The actions allowed now: the one place the read side asks the core (the retry
-        of a past rollout and the cancel of a waiting version depend on the slot)."""
-        return machine.allowed_actions(r, waiting=waiting, latest=latest)
+        of a past rollout and the cancel of a waiting version depend on the slot; given the
+        endpoint as read, the detail leaves out what the command would refuse on it)."""
+        return machine.allowed_actions(
+            r, waiting=waiting, latest=latest, ep=live, now=self.clock.now()
+        )
 
     def action_view(self, r: Rollout, waiting: Waiting | None) -> dict[str, Any]:
         """The rollout as an action reply carries it: the view, no decisions, no ARM read."""

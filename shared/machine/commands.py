@@ -51,12 +51,22 @@ RETRYABLE = frozenset({Phase.FAILED, Phase.ROLLED_BACK})
 
 
 def allowed_actions(
-    r: Rollout, *, waiting: Waiting | None = None, latest: bool = True
+    r: Rollout,
+    *,
+    waiting: Waiting | None = None,
+    latest: bool = True,
+    ep: EndpointInfo | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
     """The operator actions allowed now (shown by the HTTP API): the rollout phase's commands,
     ``cancel`` while a version waits (``waiting``), and ``retry`` for the endpoint's latest
     rollout (``latest``; False for a past one) when it is Failed or RolledBack and nothing
-    waits."""
+    waits. Given the endpoint as read (``ep``, at ``now``), the actions the command would
+    refuse on it are left out and a rollback it would take is kept (the same checks as
+    :func:`_command`): rollback and abort need something to go back to, resume the
+    deployments the rollout needs, promote a canary that is there."""
+    if ep is not None and not r.phase.terminal:
+        return _on_endpoint(r, allowed_actions(r, waiting=waiting, latest=latest), ep, now)
     if r.phase.terminal:
         out = ["retry"] if latest and r.phase in RETRYABLE and waiting is None else []
         return out + (["cancel"] if waiting is not None else [])
@@ -70,6 +80,22 @@ def allowed_actions(
         out += ["rollback", "abort"]
     if waiting is not None:
         out.append("cancel")
+    return out
+
+
+def _on_endpoint(
+    r: Rollout, stored: list[str], ep: EndpointInfo, now: datetime | None
+) -> list[str]:
+    out = [a for a in stored if a not in ("rollback", "abort")]
+    if r.phase in _ROLLBACKABLE and _baseline_going(r, ep, now) is None:
+        at = next((i for i, a in enumerate(out) if a == "cancel"), len(out))
+        out[at:at] = ["rollback", "abort"]
+    missing = _missing_deployments(r, ep)
+    recreates = missing == [r.canary] and r.phase in (Phase.SHADOWING, Phase.CANARY)
+    if missing and not recreates:
+        out = [a for a in out if a != "resume"]
+    if r.canary and not _usable(ep, r.canary):
+        out = [a for a in out if a != "promote"]
     return out
 
 
@@ -89,7 +115,10 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         if r.phase not in _ROLLBACKABLE:
             raise PhaseConflict(
                 f"rollout {r.id} is {r.phase.value}: it is already being rolled back",
-                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+                details={
+                    "phase": r.phase.value,
+                    "allowed": allowed_actions(r, ep=obs.endpoint, now=now),
+                },
             )
         if kind == "alert" and cmd.deployments and not _names_canary(r, cmd.deployments):
             # The firing time series is another deployment's (e.g. the baseline's): recorded,
@@ -118,7 +147,10 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 )
             raise PhaseConflict(
                 f"{kind} is not possible: {going}",
-                details={"phase": r.phase.value, "allowed": allowed_actions(r)},
+                details={
+                    "phase": r.phase.value,
+                    "allowed": allowed_actions(r, ep=obs.endpoint, now=now),
+                },
             )
         reason, outcome = {
             "rollback": (ROLLBACK_BY_OPERATOR, Phase.ROLLED_BACK),
@@ -133,7 +165,11 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
         raise PhaseConflict(
             f"{kind} is not possible while the rollout is {r.phase.value}"
             + (" (paused)" if r.paused else ""),
-            details={"phase": r.phase.value, "paused": r.paused, "allowed": allowed_actions(r)},
+            details={
+                "phase": r.phase.value,
+                "paused": r.paused,
+                "allowed": allowed_actions(r, ep=obs.endpoint, now=now),
+            },
         )
     if kind == "pause":
         return _pause(r, now, PAUSED_BY_OPERATOR, cmd.reason, evidence=evidence, actor=cmd.actor)

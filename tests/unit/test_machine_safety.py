@@ -10,6 +10,7 @@ import pytest
 from shared import machine as m
 from shared.effects import CreateDeployment, DeleteDeployment
 from shared.errors import PhaseConflict
+from shared.machine.traffic import OLD_DELETE_SHOWN_S
 from shared.model import ModelRef, Phase, Rollout, Waiting
 from shared.observation import Command, EndpointInfo, Observation
 from tests.unit.test_machine import HOLD, PROMOTE, ROLLBACK, T0, Sim, policy
@@ -336,3 +337,62 @@ def test_a_failed_old_delete_is_cleared_only_by_that_delete_any_other_failure_by
     delete = DeleteDeployment("blue")
     again = m.effects_succeeded(failed_delete, (delete,))
     assert again is not None and not again.failure
+
+
+# ------------------------------------------------------------- actions listed on the endpoint
+def _detail_actions(sim: Sim, dt: float = 0) -> list[str]:
+    """The actions the detail view lists: the rollout with the endpoint as read now."""
+    now = sim.now + timedelta(seconds=dt)
+    return m.allowed_actions(sim.r, ep=sim.ep.get_endpoint("fraud"), now=now)
+
+
+def test_actions_on_the_endpoint_leave_out_rollback_when_the_baseline_was_deleted_by_hand() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
+    sim.ep.delete_by_hand("fraud", "blue")
+    assert "rollback" in m.allowed_actions(sim.r)  # the stored rollout alone cannot tell
+    listed = _detail_actions(sim)
+    assert "rollback" not in listed and "abort" not in listed
+    with pytest.raises(PhaseConflict):  # the command refuses what the listing leaves out
+        sim.step(command=Command("rollback", "back", actor="ana"), dt=1)
+
+
+def test_actions_on_the_endpoint_leave_out_resume_while_the_baseline_is_missing() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
+    sim.ep.delete_by_hand("fraud", "blue")
+    sim.step()
+    assert sim.r.paused and "resume" in m.allowed_actions(sim.r)
+    assert "resume" not in _detail_actions(sim)
+
+
+def test_actions_on_the_endpoint_keep_resume_that_recreates_a_deleted_canary() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", {"blue": 100}, {})
+    sim.ep.delete_by_hand("fraud", "fraud-v7")
+    sim.step()
+    assert sim.r.paused and sim.r.pause_reason == m.DEPLOYMENT_MISSING
+    listed = _detail_actions(sim)
+    assert "resume" in listed and "promote" not in listed and "rollback" in listed
+
+
+def test_actions_on_the_endpoint_list_rollback_to_an_old_deployment_never_sent_its_delete() -> None:
+    sim = Sim(policy(shadow_percent=0))
+    sim.until(Phase.WATCHING, PROMOTE)
+    sim.apply = lambda effects: Sim.apply(  # type: ignore[method-assign]
+        sim, tuple(e for e in effects if not isinstance(e, DeleteDeployment))
+    )
+    for _ in range(20):
+        sim.step(dt=120)
+        if sim.r.cleanup:
+            break
+    assert "blue" in sim.ep.deployment_names("fraud")  # its delete never reached the endpoint
+    assert "rollback" not in m.allowed_actions(sim.r)
+    assert "rollback" not in _detail_actions(sim, dt=10)  # still may be on its way
+    assert "rollback" in _detail_actions(sim, dt=OLD_DELETE_SHOWN_S + 1)

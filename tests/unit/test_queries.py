@@ -81,6 +81,20 @@ def test_the_detail_is_shown_when_azure_cannot_be_read_with_live_null() -> None:
     assert detail["rollout"]["traffic"]["live"] is None
 
 
+def test_the_detail_leaves_out_actions_the_endpoint_as_read_would_refuse() -> None:
+    w = _started()
+    r = w.engine.queries.describe("fraud")["rollout"]
+    assert "rollback" in r["allowed_actions"], r["phase"]
+    baseline = r["baseline"]
+    w.endpoints.set_by_hand("fraud", {r["canary"]: 100}, {})
+    w.endpoints.delete_by_hand("fraud", baseline)
+    detail = w.engine.queries.describe("fraud")["rollout"]
+    assert "rollback" not in detail["allowed_actions"]
+    assert "abort" not in detail["allowed_actions"]
+    listed, _ = w.engine.queries.page_rollouts(RolloutQuery(endpoint="fraud"))
+    assert "rollback" in listed[0]["allowed_actions"]  # a list reads no endpoint
+
+
 def test_a_rollout_is_found_by_id_and_an_unknown_id_is_404() -> None:
     w = _started()
     rid = w.engine.queries.describe("fraud")["rollout"]["id"]
