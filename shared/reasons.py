@@ -77,6 +77,9 @@ WATCHING = "Watching"
 WATCH_NO_DATA = "WatchWindowNoData"
 # Watching: the old deployment's deletion was asked for
 OLD_DEPLOYMENT_DELETING = "OldDeploymentDeleting"
+# Watching, window over: the promoted canary's copy of the old deployment's autoscale setting
+# has not gone through yet; the old deployment (and its setting) stays until it has
+AUTOSCALE_COPYING = "AutoscaleCopying"
 # Watching -> Succeeded: the old deployment is gone (or kept by policy)
 SUCCEEDED = "Succeeded"
 # RollingBack: the baseline split is being restored
@@ -211,6 +214,7 @@ __all__ = [
     "ADMITTED",
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
+    "AUTOSCALE_COPYING",
     "AUTOSCALE_COPY_REMOVING",
     "CANARY_DELETING",
     "CANARY_NOT_SEEN",

@@ -24,7 +24,11 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
   since:      when ``count`` was last seen to change
   instance_s: the canary's instance-seconds up to ``since``
   pending:    a stage waiting for the canary's count: {stage, target, reason, actor, since}
-  autoscale:  the live deployment's autoscale setting was copied to the canary
+  autoscale:  the live deployment's autoscale setting was asked to be copied to the canary
+              (at promotion; the copy may exist from then on)
+  autoscale_copied: that copy went through (set by ``effects_succeeded``); until then the
+              watch window sends it again every tick and the old deployment, whose setting
+              is deleted with it, is kept (:func:`copy_pending`)
 """
 
 from __future__ import annotations
@@ -265,3 +269,12 @@ def gate(
         evidence=evidence,
         actor=actor,
     )
+
+
+def copy_pending(r: Rollout) -> bool:
+    """Whether the promoted canary's copy of the autoscale setting is asked for and not known
+    to have gone through: it is sent with the promotion and again when the watch window
+    starts, and a kill after either write (or a failed call) loses it; the old deployment's
+    own setting goes with the old deployment, so without the copy the endpoint would be left
+    with no autoscale setting at all."""
+    return bool(r.capacity.get("autoscale")) and not r.capacity.get("autoscale_copied")

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.effects import CreateDeployment, Effect, effect_to_dict
 from shared.judging import old_delete_failed
+from shared.machine.capacity import copy_pending
 from shared.machine.decide import _end_failed
 from shared.machine.records import Transition, _record
 from shared.model import Phase, Rollout, iso
@@ -69,7 +70,8 @@ def effects_succeeded(r: Rollout, applied: Sequence[Effect] = ()) -> Rollout | N
     """What a reconcile's calls (``applied``), all gone through, settle on the rollout, or
     None when nothing (nothing to write): its failure cleared, and in a rollback the
     canary's autoscale copy taken off once its delete went through (the rollout then ends,
-    ``_rolling_back``). A failed delete of the
+    ``_rolling_back``), in a promotion the copy to the canary marked as gone through
+    (``autoscale_copied``). A failed delete of the
     old deployment is cleared only by that delete going through: a tick that sent nothing (the
     watch window held for data) proves nothing about it, and while it is recorded the old
     deployment is known to be intact, something to roll back to (``old_delete_failed``)."""
@@ -81,6 +83,10 @@ def effects_succeeded(r: Rollout, applied: Sequence[Effect] = ()) -> Rollout | N
     if r.phase is Phase.ROLLING_BACK and r.capacity.get("autoscale") and copy_deleted:
         # the canary's autoscale copy, deleted: nothing of it left to wait for before the end
         out = out.evolve(capacity={**r.capacity, "autoscale": False})
+    copied = any(e.get("kind") == "copy_autoscale" and e.get("target") == r.canary for e in sent)
+    if r.phase in (Phase.PROMOTING, Phase.WATCHING) and copied and copy_pending(r):
+        # the promoted canary's autoscale copy went through: the old one's may go with it
+        out = out.evolve(capacity={**r.capacity, "autoscale_copied": True})
     if r.failure:
         name = (r.failure.get("effect") or {}).get("name")
         if not old_delete_failed(r) or any(

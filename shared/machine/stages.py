@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.effects import CopyAutoscale, Effect
 from shared.judging import Assessment, asking, assess, assess_watch, watch_guarded
-from shared.machine.capacity import follow
+from shared.machine.capacity import copy_pending, follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
 from shared.machine.rollback import _begin_rollback, _deleting
@@ -14,6 +15,7 @@ from shared.machine.traffic import _baseline_going, _start_stage
 from shared.model import Phase, Rollout, iso, parse_time
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
+    AUTOSCALE_COPYING,
     EV_SUCCEEDED,
     JUDGE_HOLD,
     JUDGE_PROMOTE,
@@ -231,11 +233,15 @@ def _watching(
         if going is not None:  # e.g. the old deployment deleted by hand: nothing to go back to
             return _cannot_roll_back(r, now, a, going, a.evidence)
         return _begin_rollback(r, now, a.reason, a.message, a.evidence, ep=ep)
+    # The promoted canary's autoscale copy, sent again until it has gone through (a kill
+    # after the promotion's write and another after the window's first lose it for good).
+    copy: tuple[Effect, ...] = (CopyAutoscale(r.baseline, r.canary),) if copy_pending(r) else ()
     if waited < r.policy.watch_window:
         return _status(
             r,
             confirm,
             now,
+            effects=copy,
             reason=WATCHING,
             message=f"watch window: {r.policy.watch_window - waited:.0f}s left",
         )
@@ -266,6 +272,17 @@ def _watching(
     # Every deployment that served before the rollout is replaced, not only the one cloned
     # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
     # time, in name order: the next is asked for once the one being deleted is gone.
+    if copy:
+        # The old deployment's setting goes with it: it stays until the canary has its copy.
+        return _status(
+            r,
+            confirm,
+            now,
+            effects=copy,
+            reason=AUTOSCALE_COPYING,
+            message=f"copying the autoscale setting of {r.baseline} to {r.canary} before "
+            "the rollout ends",
+        )
     olds = _old_deployments(r, ep)
     if not r.policy.delete_old_deployment or not olds:
         kept = ", ".join(olds)

@@ -430,3 +430,39 @@ def test_a_paused_canary_keeps_its_share_of_a_live_deployment_that_scaled_out() 
         "fraud-v7", 3
     )
     assert sim.ep.traffic("fraud") == {"fraud-v7": 10, "blue": 90}
+
+
+def test_the_promoted_canarys_autoscale_copy_is_marked_once_it_went_through() -> None:
+    sim = Sim(policy(), live=4)
+    _to_watching(sim)
+    assert sim.r.capacity["autoscale"] and sim.r.capacity["autoscale_copied"]
+    copies = sum(isinstance(e, CopyAutoscale) for e in sim.effects)
+    sim.run()
+    assert sim.r.phase is Phase.SUCCEEDED
+    assert sum(isinstance(e, CopyAutoscale) for e in sim.effects) == copies  # no more asked
+    assert sim.autoscale.targets("fraud") == ["fraud-v7"]
+
+
+def test_the_old_deployment_and_its_setting_stay_until_the_canarys_copy_went_through() -> None:
+    """A kill after the promotion's write and another after the watch window's first lose
+    the copy (both sent it once): the window sends it again every tick, and its end waits for
+    it, since the old deployment's setting is deleted with the old deployment."""
+    sim = Sim(policy(), live=4)
+    _to_watching(sim)
+    sim.autoscale.delete_for("fraud", "fraud-v7")  # as if the copy was never sent
+    sim.r = sim.r.evolve(
+        capacity={k: v for k, v in sim.r.capacity.items() if k != "autoscale_copied"}
+    )
+    asked = 0
+    for _ in range(30):  # past the watch window; Azure fails every copy: nothing settles
+        sim.now += timedelta(seconds=70)
+        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+        assert t.rollout.phase is Phase.WATCHING
+        assert not [e for e in t.effects if isinstance(e, DeleteAutoscale | DeleteDeployment)]
+        asked += CopyAutoscale("blue", "fraud-v7") in t.effects
+        sim.r = t.rollout
+    assert asked == 30 and sim.r.reason == m.AUTOSCALE_COPYING
+    assert sim.autoscale.targets("fraud") == ["blue"]
+    sim.run(verdict=None)  # now the copy goes through: then blue and its setting go
+    assert sim.r.phase is Phase.SUCCEEDED
+    assert sim.autoscale.targets("fraud") == ["fraud-v7"]
