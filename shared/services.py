@@ -30,11 +30,12 @@ from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
 from shared.machine import (
     Admission,
+    allowed_actions,
     at_rest,
     decide,
     operator_event_id,
 )
-from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
+from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout, Waiting
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators
 from shared.policy import PolicySet
@@ -224,7 +225,7 @@ class Engine:
                     self._start_waiting(slot, now)
                     continue  # re-read: decide the new rollout's first step
                 if command is not None:
-                    self._no_active(endpoint)
+                    self._no_active(endpoint, slot.waiting)
                 return ReconcileOutcome(endpoint, None, None, None, False)
             if command is None and at_rest(active) and not self._served(active, listed_since):
                 # Paused with nothing on the canary: decide would change nothing, so its
@@ -316,15 +317,17 @@ class Engine:
         if waiting_to_start(slot):  # else nothing to start: Azure is not asked what is live
             start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
 
-    def _no_active(self, endpoint: str) -> None:
+    def _no_active(self, endpoint: str, waiting: Waiting | None) -> None:
         latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
         if not latest:
             raise NotFound(f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint")
+        # what may be done instead: retry the latest (Failed, RolledBack), cancel a waiting one
+        allowed = allowed_actions(latest[0], waiting=waiting)
         raise PhaseConflict(
             f"endpoint {endpoint} has no active rollout (latest {latest[0].id} is "
             f"{latest[0].phase.value})",
             code="no_active_rollout",
-            details={"phase": latest[0].phase.value, "allowed": []},
+            details={"phase": latest[0].phase.value, "allowed": allowed},
         )
 
     def _endpoint(self, endpoint: str, listed_since: float | None = None) -> EndpointInfo | None:

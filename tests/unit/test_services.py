@@ -116,6 +116,20 @@ def test_operator_actions_need_a_known_endpoint_and_an_allowed_phase() -> None:
     assert result.decision.actor == "ana"
 
 
+def test_an_action_on_an_endpoint_with_no_active_rollout_lists_what_may_be_done_instead() -> None:
+    w = make_world()
+    w.engine.on_model_registered(w.model())
+    w.engine.act("fraud", "rollback", "bad", "ana")
+    for _ in range(10):
+        w.tick(70)
+    assert w.store.read("fraud").active is None or w.store.read("fraud").active.phase.terminal
+    with pytest.raises(PhaseConflict) as err:
+        w.engine.act("fraud", "pause", "why", "ana")
+    assert err.value.code == "no_active_rollout"
+    assert err.value.details["phase"] == "RolledBack"
+    assert err.value.details["allowed"] == ["retry"]
+
+
 def test_newer_version_waits_then_starts_when_the_endpoint_is_free() -> None:
     w = make_world()
     w.judge.set("promote")
