@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from shared import machine
 from shared.errors import (
+    ACTION_GROUP_RETRIED,
     AutocanaryError,
     InvalidInput,
     NotFound,
     PhaseConflict,
+    RetryLater,
     TransientUpstreamError,
+    http_status,
 )
 from shared.inputs import deployment_of, endpoint_of
 from shared.observation import Alert, Command
@@ -61,7 +64,7 @@ class Alerts:
             for shown, why in alert.rejected_targets
         ]
         seen: set[str] = set()
-        retry: AutocanaryError | None = None
+        retry: Exception | None = None
         for target in alert.targets:
             name = endpoint_of(target, self.engine.workspace_id)
             deployment = deployment_of(target)
@@ -90,8 +93,11 @@ class Alerts:
             except AutocanaryError as exc:
                 log.warning("alert %s on %s failed: %s", alert.alert_id, name, exc.message)
                 retry = retry or exc
+            except Exception as exc:  # a bug or an unmapped SDK error: a retry may get through
+                log.exception("alert %s on %s failed unexpectedly", alert.alert_id, name)
+                retry = retry or exc
         if retry is not None:
-            raise retry
+            raise _retried(alert, retry)
         return results
 
     def _stored_endpoint(self, name: str) -> str:
@@ -151,3 +157,19 @@ class Alerts:
                 detail=kept[outcome.reason],
             )
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
+
+
+def _retried(alert: Alert, error: Exception) -> Exception:
+    """The error the alert is answered with: one whose status an action group retries as it
+    is (a 503 from Azure, say), any other (a 409 from a write that kept being contended, a
+    500 from an unexpected failure) as :class:`RetryLater`, 503: an action group retries
+    only 408, 429, 503 and 504, so a 409 or a 500 would leave the canary serving, unjudged
+    until the next tick's own judging, and mute the webhook for 15 minutes."""
+    if http_status(error) in ACTION_GROUP_RETRIED:
+        return error
+    cause = error.code if isinstance(error, AutocanaryError) else type(error).__name__
+    message = error.message if isinstance(error, AutocanaryError) else "an unexpected failure"
+    return RetryLater(
+        f"alert {alert.alert_id} was not acted on for every target ({message}); send it again",
+        details={"cause": cause},
+    )

@@ -17,7 +17,9 @@ Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
     ├── UpstreamError [502]                Azure answered with a permanent error (keeps its code)
     │   └── TransientUpstreamError [503]   429, 5xx or a timeout: worth retrying later
     │       └── AzureBusy [503]            409: another operation on the resource is running
-    └── NoData [503]                       metrics missing or late: "no data", never a pass
+    ├── NoData [503]                       metrics missing or late: "no data", never a pass
+    └── RetryLater [503]                   an alert not acted on now (a write contended, an
+                                           unexpected failure): 503, which an action group retries
 
 Every error has ``code`` (stable, snake_case, shown to API clients), ``message`` and ``hint``
 (one sentence saying what to do; each class has one, a raise may give a sharper one);
@@ -174,6 +176,22 @@ class NoData(AutocanaryError):
     code = "no_data"
     status = 503
     hint = "Metrics are missing or late; retry later (no data is never taken as a pass)."
+
+
+class RetryLater(AutocanaryError):
+    """A webhook call that could not be acted on now, for a reason its sender would not
+    retry on its own status (a 409 from a contended write, a 500 from an unexpected failure):
+    Azure Monitor action groups retry a webhook only on 408, 429, 503 and 504 (MicrosoftDocs/
+    azure-monitor-docs ``articles/azure-monitor/alerts/action-groups.md``), so the alert path
+    answers 503 for anything a later try may get through. ``details.cause`` keeps the code."""
+
+    code = "retry_later"
+    status = 503
+    hint = "Not acted on now; send the same call again (it is idempotent)."
+
+
+# Statuses an Azure Monitor action group retries a webhook on (action-groups.md).
+ACTION_GROUP_RETRIED = frozenset({408, 429, 503, 504})
 
 
 def is_permanent(error: BaseException) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import machine as m
-from shared.errors import TransientUpstreamError
+from shared.errors import RetryLater, StaleState, TransientUpstreamError, http_status
 from shared.model import Phase
 from shared.observation import Alert
 from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
@@ -117,6 +117,35 @@ def test_an_alert_whose_traffic_change_azure_fails_answers_5xx_so_azure_sends_it
     assert w.endpoints.traffic("fraud") != {"blue": 100}
     again = w.engine.on_alert(alert)  # Azure's retry of the webhook
     assert w.endpoints.traffic("fraud") == {"blue": 100}, again
+
+
+def test_an_alert_whose_writes_keep_being_contended_answers_503_so_azure_retries_it() -> None:
+    """An action group retries a webhook on 408, 429, 503 and 504 only (action-groups.md): a
+    409 from a write that lost every ETag race would leave the canary serving."""
+    w = make_world()
+    _canary_live(w)
+
+    def contended(*args: object, **kwargs: object) -> object:
+        raise StaleState("the slot changed meanwhile")
+
+    w.store.write = contended  # type: ignore[method-assign]
+    with pytest.raises(RetryLater) as err:
+        w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    assert http_status(err.value) == 503 and err.value.details["cause"] == "stale_state"
+
+
+def test_an_alert_that_fails_unexpectedly_answers_503_not_500() -> None:
+    w = make_world()
+    _canary_live(w)
+    listed = w.store.active_endpoints
+    w.store.active_endpoints = lambda: (_ for _ in ()).throw(RuntimeError("unmapped"))  # type: ignore[method-assign]
+    alert = Alert("a1", "p99", "Fired", (_target("fraud"),))
+    with pytest.raises(RetryLater) as err:
+        w.engine.on_alert(alert)
+    w.store.active_endpoints = listed  # type: ignore[method-assign]
+    assert http_status(err.value) == 503 and err.value.details["cause"] == "RuntimeError"
+    w.engine.on_alert(alert)  # Azure's retry of the webhook
+    assert w.endpoints.traffic("fraud") == {"blue": 100}
 
 
 def test_an_alert_with_nothing_to_roll_back_to_answers_not_rolled_back() -> None:
