@@ -19,7 +19,7 @@ from shared.errors import InvalidInput, NotFound, PhaseConflict, StaleState
 from shared.machine import Admission
 from shared.model import DecisionRecord, ModelRef, Rollout, Waiting, iso
 from shared.observation import OPERATOR_ACTIONS, Command
-from shared.ports import IgnoredEvent, RolloutQuery, Slot, SlotWrite
+from shared.ports import IgnoredEvent, RolloutQuery, RolloutStore, Slot, SlotWrite
 from shared.writes import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -249,6 +249,24 @@ class Operators:
             if d.actor == actor:
                 return d
         return None
+
+
+def refuse_no_active(store: RolloutStore, endpoint: str, waiting: Waiting | None) -> None:
+    """Refuse a rollout command on an endpoint with no active rollout: 404 when none is
+    known there, else 409 ``no_active_rollout`` with what may be done instead (the retry of a
+    Failed or RolledBack latest rollout, the cancel of a waiting version)."""
+    latest = store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
+    if not latest:
+        raise NotFound(f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint")
+    raise PhaseConflict(
+        f"endpoint {endpoint} has no active rollout (latest {latest[0].id} is "
+        f"{latest[0].phase.value})",
+        code="no_active_rollout",
+        details={
+            "phase": latest[0].phase.value,
+            "allowed": machine.allowed_actions(latest[0], waiting=waiting),
+        },
+    )
 
 
 def compact_view(r: Rollout, waiting: Waiting | None = None) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from shared.errors import (
     AutocanaryError,
     InvalidInput,
     NotFound,
-    PhaseConflict,
     StaleState,
     Superseded,
     is_permanent,
@@ -30,14 +29,13 @@ from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
 from shared.machine import (
     Admission,
-    allowed_actions,
     at_rest,
     decide,
     operator_event_id,
 )
-from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout, Waiting
+from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
-from shared.operators import ActionResult, Operators
+from shared.operators import ActionResult, Operators, refuse_no_active
 from shared.policy import PolicySet
 from shared.ports import (
     AutoscaleControl,
@@ -56,7 +54,7 @@ from shared.ports import (
 )
 from shared.queries import Queries
 from shared.retention import purge_history as purge_old
-from shared.stage_reading import prefetch, read_stage
+from shared.stage_reading import prefetch, read_stage, served_at_rest
 from shared.ticking import ReconcileOutcome, TickPool, error_dict
 from shared.waiting import start_or_drop, waiting_to_start
 from shared.writes import MAX_ATTEMPTS, admission_write
@@ -68,6 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("autocanary")
 
 DEFAULT_RETENTION = timedelta(days=90)
+# What an alert, an event or an operator's request waits, at most, for the chat notices it
+# queued before it answers (an alert's action group may time its call out: keep it short).
+REQUEST_DRAIN_S = 2.0
 
 
 class Engine:
@@ -115,7 +116,10 @@ class Engine:
     def on_model_registered(self, model: ModelRef) -> IngestResult:
         """Record the rollout for a registered model exactly once per event id
         (``shared.ingest``)."""
-        return Ingest(self).on_model_registered(model)
+        try:
+            return Ingest(self).on_model_registered(model)
+        finally:
+            self._send_notices()
 
     def commit_admission(self, slot: Slot, adm: Admission, event_id: str | None = None) -> None:
         """Write an admission (a registered model's, or an operator's start, retry or cancel)
@@ -225,9 +229,13 @@ class Engine:
                     self._start_waiting(slot, now)
                     continue  # re-read: decide the new rollout's first step
                 if command is not None:
-                    self._no_active(endpoint, slot.waiting)
+                    refuse_no_active(self.store, endpoint, slot.waiting)
                 return ReconcileOutcome(endpoint, None, None, None, False)
-            if command is None and at_rest(active) and not self._served(active, listed_since):
+            if (
+                command is None
+                and at_rest(active)
+                and not served_at_rest(self.endpoints, active, listed_since)
+            ):
                 # Paused with nothing on the canary: decide would change nothing, so its
                 # deployments are not read (an operator's resume, or an alert, reads afresh).
                 return ReconcileOutcome(
@@ -272,19 +280,6 @@ class Engine:
             )
         raise StaleState(f"endpoint {endpoint} kept changing; try again")
 
-    def _served(self, r: Rollout, listed_since: float | None) -> bool:
-        """Whether the canary of a rollout at rest serves all the same (routed to by hand, as
-        an operator trying it): then it is judged like any canary that serves. The split comes
-        from the tick's listing of the workspace's endpoints (no read of its own). A failed
-        read answers no, logged: the next tick looks again (a full read would only fail too,
-        and during an ARM outage every paused rollout would add its own failing calls)."""
-        try:
-            traffic, mirror = self.endpoints.get_split(r.endpoint, listed_since=listed_since)
-        except Exception as exc:
-            log.warning("could not read the split of %s (paused, at rest): %s", r.endpoint, exc)
-            return False
-        return r.canary in traffic or r.canary in mirror
-
     def _latest(self, endpoint: str) -> Rollout | None:
         """The endpoint's rollout as stored now (active, or the latest one once it ended)."""
         active = self.store.read(endpoint).active
@@ -316,19 +311,6 @@ class Engine:
     def _start_waiting(self, slot: Slot, now: datetime) -> None:
         if waiting_to_start(slot):  # else nothing to start: Azure is not asked what is live
             start_or_drop(self.store, slot, self.live_models(slot.endpoint), now)
-
-    def _no_active(self, endpoint: str, waiting: Waiting | None) -> None:
-        latest = self.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))
-        if not latest:
-            raise NotFound(f"no rollout is known for endpoint {endpoint}", code="unknown_endpoint")
-        # what may be done instead: retry the latest (Failed, RolledBack), cancel a waiting one
-        allowed = allowed_actions(latest[0], waiting=waiting)
-        raise PhaseConflict(
-            f"endpoint {endpoint} has no active rollout (latest {latest[0].id} is "
-            f"{latest[0].phase.value})",
-            code="no_active_rollout",
-            details={"phase": latest[0].phase.value, "allowed": allowed},
-        )
 
     def _endpoint(self, endpoint: str, listed_since: float | None = None) -> EndpointInfo | None:
         try:
@@ -364,7 +346,10 @@ class Engine:
     def on_alert(self, alert: Alert) -> list[AlertResult]:
         """A Fired alert on an endpoint with an active rollout rolls it back at once
         (``shared.alerting``)."""
-        return Alerts(self).on_alert(alert)
+        try:
+            return Alerts(self).on_alert(alert)
+        finally:
+            self._send_notices()
 
     # ------------------------------------------------------------------ operators
     def act(
@@ -372,11 +357,26 @@ class Engine:
     ) -> ActionResult:
         """An operator action on an endpoint (``shared.operators``): a rollout command
         (pause, resume, promote, rollback, abort), ``retry`` or ``cancel``."""
-        return Operators(self).act(endpoint, action, reason, actor, full=full)
+        try:
+            return Operators(self).act(endpoint, action, reason, actor, full=full)
+        finally:
+            self._send_notices()
 
     def start(self, request: StartRequest) -> ActionResult:
         """A manual start (``POST /api/rollouts``), matched by the policy like an event."""
-        return Operators(self).start(request)
+        try:
+            return Operators(self).start(request)
+        finally:
+            self._send_notices()
+
+    def _send_notices(self) -> None:
+        """Wait a little (``REQUEST_DRAIN_S``) for the chat notices this call queued: the
+        Functions host does not wait for background threads once an invocation returns
+        (learn.microsoft.com/azure/azure-functions/performance-reliability, "Make sure
+        background tasks complete"), so an instance scaled in after the reply would lose
+        them. Bounded, so a hanging webhook delays the reply by that much at most."""
+        if self.notifications is not None:
+            self.notifications.drain(REQUEST_DRAIN_S)
 
     # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:

@@ -17,10 +17,24 @@ from shared.judge.types import Minute, Verdict
 from shared.judging import asking, judge_settings, judging_start, stage_key, watch_guarded
 from shared.model import Phase, Rollout
 from shared.observation import EndpointInfo, Judging
-from shared.ports import Judge, MetricsQuery, MetricsSource, Slot
+from shared.ports import EndpointControl, Judge, MetricsQuery, MetricsSource, Slot
 from shared.settle import settle
 
 log = logging.getLogger("autocanary")
+
+
+def served_at_rest(endpoints: EndpointControl, r: Rollout, listed_since: float | None) -> bool:
+    """Whether the canary of a rollout at rest serves all the same (routed to by hand, as
+    an operator trying it): then it is judged like any canary that serves. The split comes
+    from the tick's listing of the workspace's endpoints (no read of its own). A failed
+    read answers no, logged: the next tick looks again (a full read would only fail too,
+    and during an ARM outage every paused rollout would add its own failing calls)."""
+    try:
+        traffic, mirror = endpoints.get_split(r.endpoint, listed_since=listed_since)
+    except Exception as exc:
+        log.warning("could not read the split of %s (paused, at rest): %s", r.endpoint, exc)
+        return False
+    return r.canary in traffic or r.canary in mirror
 
 
 def judgeable(r: Rollout) -> bool:

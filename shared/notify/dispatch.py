@@ -13,7 +13,8 @@ so a Teams webhook that hangs does not delay Slack. Bounds:
   (counted), so a dead webhook costs one failure, not one per notice;
 - the timer tick calls :meth:`Notifications.drain` with a budget (``DRAIN_S``) so that what the
   tick decided is sent within the invocation when the webhooks answer, and the tick's total
-  time stays bounded when they do not.
+  time stays bounded when they do not; an alert, an event or an operator's request drains
+  for a shorter budget before it answers (``shared.services.REQUEST_DRAIN_S``).
 
 Every failure is logged with the channel's app setting name (never its URL) and counted in
 :meth:`Notifications.stats`.

@@ -209,3 +209,21 @@ def test_a_manual_start_notifies_and_logs_its_decision_like_a_registered_model(
         "Pending -> Provisioning",
     ]
     assert all(line.startswith(f"decision fraud {result.rollout.id} ") for line in logged)
+
+
+def test_an_operators_action_answers_once_its_notices_went_out() -> None:
+    """The Functions host does not wait for background threads after an invocation returns
+    (performance-reliability: "Make sure background tasks complete"): a request's notices are
+    sent before it answers (within REQUEST_DRAIN_S), as a tick's are."""
+    w, fake = notified()
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model())
+    for _ in range(6):
+        w.tick(70)
+    assert w.engine.notifications is not None and w.engine.notifications.drain(5.0)
+    before = len(slack_texts(fake))
+    fake.block = threading.Event()  # each webhook call takes 0.3 s
+    threading.Timer(0.3, fake.block.set).start()
+    w.engine.act("fraud", "rollback", "bad answers", "ana")
+    assert len(slack_texts(fake)) > before, "the rollback's notice was still queued"
+    assert w.engine.notifications.stats()["pending"] == 0
