@@ -58,6 +58,9 @@ def _api_keys_problem(keys: tuple[str, ...]) -> str | None:
     return None
 
 
+# The app root (where function_app.py and policy.yaml are deployed): relative paths start here.
+APP_ROOT = Path(__file__).resolve().parent.parent
+
 _GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
 _CREDENTIALS = ("default", "managed-identity", "local")
 
@@ -141,7 +144,10 @@ class Settings:
         elif path:
             file = Path(path)
             if not file.is_absolute():
-                file = (root or Path.cwd()) / file
+                # relative to the app root, never to the working directory: the Python worker's
+                # maintainers say not to rely on it (azure-functions-python-worker issue 340:
+                # "use an absolute path obtained from __file__")
+                file = (root or APP_ROOT) / file
             policy_source = str(path)
             try:
                 policy_text = file.read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.policy import load_policy_text
-from shared.settings import main
+from shared.settings import APP_ROOT, Settings, main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "policy.yaml"
@@ -125,3 +125,18 @@ def test_readme_local_settings_example_is_a_valid_configuration() -> None:
     settings = Settings.from_env(values, root=ROOT)
     assert settings.policy_source == "policy.yaml"
     assert len(settings.policies().rules) == 2
+
+
+def test_a_relative_policy_file_is_read_from_the_app_root_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """azure-functions-python-worker issue 340: do not rely on the working directory, use
+    a path from __file__. The shipped policy.yaml is found from anywhere."""
+    from tests.unit.test_settings_granularity import env
+
+    monkeypatch.chdir(tmp_path)
+    settings = env(AUTOCANARY_POLICY_FILE="policy.yaml")
+    del settings["AUTOCANARY_POLICY"]
+    loaded = Settings.from_env(settings)
+    assert loaded.policy_text == (APP_ROOT / "policy.yaml").read_text(encoding="utf-8")
+    assert (APP_ROOT / "function_app.py").is_file()
