@@ -4,7 +4,7 @@
   serves until interrupted and writes ``DIR/connection.json`` (mode 0600: it holds the admin
   key). ARM options: ``--no-api-version-check``, ``--no-busy-conflicts``,
   ``--hidden-after-create S``, ``--traffic-read-lag S``, ``--max-deployments N``,
-  ``--arm-read-throttle``. Azure
+  ``--arm-read-throttle``, ``--arm-read-refill N`` (25 a second). Azure
   Monitor options: ``--metrics-delay-minutes`` (2), ``--metrics-partial-fraction`` (0.5),
   ``--metrics-revision-minutes`` (1), ``--no-metrics-ingestion-delay``,
   ``--logs-delay-minutes`` (3); Event Grid
@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from emulator.app import Options, serve
-from emulator.arm_model import MAX_DEPLOYMENTS_PER_ENDPOINT, Strictness
+from emulator.arm_model import ARM_READ_REFILL_PER_S, MAX_DEPLOYMENTS_PER_ENDPOINT, Strictness
 from emulator.connection import load_connection
 from emulator.context import Identity
 
@@ -143,6 +143,13 @@ def _serve(argv: list[str]) -> int:
         help="answer 429 when ARM's read bucket (250, refilled at 25/s) is empty, as Azure "
         "(default: off, the emulator's pollers run faster than Azure's)",
     )
+    parser.add_argument(
+        "--arm-read-refill",
+        type=float,
+        default=ARM_READ_REFILL_PER_S,
+        help="reads a second the ARM read bucket refills by (Azure: 25; tests lower it so the "
+        "bucket empties however slowly the machine sends)",
+    )
     parser.add_argument("--subscription", default=Identity.subscription)
     parser.add_argument("--resource-group", default=Identity.resource_group)
     parser.add_argument("--workspace", default=Identity.workspace)
@@ -152,6 +159,8 @@ def _serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.bucket_seconds <= 0 or args.provisioning_delay < 0 or args.retry_after < 0:
         parser.error("--bucket-seconds must be > 0; delays must be >= 0")
+    if args.arm_read_refill < 0:
+        parser.error("--arm-read-refill must be >= 0")
     if args.hidden_after_create < 0 or args.max_deployments < 0 or args.traffic_read_lag < 0:
         parser.error("--hidden-after-create, --traffic-read-lag and --max-deployments must be >= 0")
     try:
@@ -173,6 +182,7 @@ def _serve(argv: list[str]) -> int:
             traffic_read_lag=args.traffic_read_lag,
             max_deployments=args.max_deployments or None,
             arm_read_throttle=args.arm_read_throttle,
+            arm_read_refill_per_s=args.arm_read_refill,
         ),
         identity=Identity(
             subscription=args.subscription,

@@ -24,6 +24,7 @@ def on_model_registered(event: func.EventGridEvent) -> None:
     again for 24 hours. Transient failures raise, so Event Grid delivers the event again.
     """
     received = _fields(event)
+    topic = received.pop("topic")
     try:
         model = inputs.model_registered(**received)
     except InvalidInput as exc:
@@ -39,7 +40,9 @@ def on_model_registered(event: func.EventGridEvent) -> None:
         )
         return
     try:
-        result = bootstrap.engine().on_model_registered(model)
+        result = bootstrap.engine().on_model_registered(
+            model, topic if isinstance(topic, str) else None
+        )
     except InvalidInput as exc:  # e.g. a row the store cannot hold: never redeliverable
         log.error("dropping event %s: %s", inputs.for_log(model.event_id), exc.message)
         return
@@ -64,9 +67,9 @@ def _fields(event: object) -> dict[str, Any]:
     azure_functions_runtime/bindings/meta.py from_incoming_proto).
     """
     if isinstance(event, func.CloudEvent):
-        event_type, event_time = event.type, event.time
+        event_type, event_time, topic = event.type, event.time, event.source
     elif isinstance(event, func.EventGridEvent):
-        event_type, event_time = event.event_type, event.event_time
+        event_type, event_time, topic = event.event_type, event.event_time, event.topic
     else:
         raise TypeError(f"unexpected Event Grid trigger value {type(event).__name__}")
     return {
@@ -75,4 +78,5 @@ def _fields(event: object) -> dict[str, Any]:
         "subject": event.subject,
         "data": event.get_json(),
         "event_time": event_time,
+        "topic": topic,
     }

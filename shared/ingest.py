@@ -12,6 +12,7 @@ from shared.errors import DuplicateEvent, InvalidInput, StaleState
 from shared.machine import admit
 from shared.model import ModelRef
 from shared.ports import IgnoredEvent
+from shared.reasons import OTHER_WORKSPACE
 from shared.writes import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -39,10 +40,17 @@ class Ingest:
     def __init__(self, engine: EngineCore) -> None:
         self.engine = engine
 
-    def on_model_registered(self, model: ModelRef) -> IngestResult:
-        """Record the rollout for a registered model exactly once per event id."""
+    def on_model_registered(self, model: ModelRef, topic: str | None = None) -> IngestResult:
+        """Record the rollout for a registered model exactly once per event id. ``topic``,
+        the event's (the workspace's ARM id for Azure ML's system topic, MicrosoftDocs/
+        azure-docs articles/event-grid/event-schema-machine-learning.md): an event from
+        another workspace is ignored, since its model is not this workspace's to deploy."""
         if not model.event_id:
             raise InvalidInput("event has no id")
+        workspace = self.engine.workspace_id
+        if topic and workspace and topic.lower().rstrip("/") != workspace:
+            detail = f"topic {topic} is not this app's workspace {workspace}"
+            return self._ignore(model, OTHER_WORKSPACE, detail)
         placement = self.engine.policies.place(model.name, model.tags)
         if placement.policy is None:
             return self._ignore(model, placement.reason, placement.detail, routes=placement.notify)

@@ -45,6 +45,8 @@ IGNORED_HINTS: Mapping[str, str] = {
     "/api/rollouts and allow_downgrade: true.",
     R.NOT_NEWER: "A newer version is active or waiting; start this one by hand with POST "
     "/api/rollouts if it is really wanted.",
+    R.OTHER_WORKSPACE: "The event comes from another workspace's topic: subscribe this app to "
+    "its own workspace only, or deploy an app per workspace.",
 }
 DEFAULT_IGNORED_HINT = "Check the detail; start the version by hand with POST /api/rollouts."
 

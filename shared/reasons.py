@@ -189,6 +189,8 @@ NO_MATCHING_RULE = "NoMatchingRule"
 OPTED_OUT = "OptedOutByTag"
 # policy: a tag override is not valid (ignored event, with the tag)
 INVALID_TAG_OVERRIDE = "InvalidTagOverride"
+# event: from another workspace's topic than the one this app rolls out in (ignored event)
+OTHER_WORKSPACE = "OtherWorkspace"
 
 # ------------------------------------------------------------- the judge's verdict reasons
 # verdict: the canary's error rate is worse than the baseline's
@@ -262,6 +264,7 @@ __all__ = [
     "OLDER_THAN_LIVE",
     "OLD_DEPLOYMENT_DELETING",
     "OPTED_OUT",
+    "OTHER_WORKSPACE",
     "PAUSED_BY_OPERATOR",
     "PROMOTED",
     "PROMOTED_BY_OPERATOR",

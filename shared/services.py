@@ -113,11 +113,11 @@ class Engine:
         self._ticks = TickPool(self.max_concurrency)
 
     # ------------------------------------------------------------------ model registered
-    def on_model_registered(self, model: ModelRef) -> IngestResult:
-        """Record the rollout for a registered model exactly once per event id
-        (``shared.ingest``)."""
+    def on_model_registered(self, model: ModelRef, topic: str | None = None) -> IngestResult:
+        """Record the rollout for a registered model exactly once per event id, if its event's
+        ``topic`` is this workspace (``shared.ingest``)."""
         try:
-            return Ingest(self).on_model_registered(model)
+            return Ingest(self).on_model_registered(model, topic)
         finally:
             self._send_notices()
 

@@ -336,8 +336,12 @@ def test_arm_reads_carry_the_reads_left_and_an_empty_bucket_answers_429(
     tmp_path: Path,
 ) -> None:
     """ARM's read bucket (250, refilled at 25 a second): the header counts down; with
-    --arm-read-throttle an empty bucket is a 429 with Retry-After."""
-    with running_emulator(tmp_path, extra_args=["--arm-read-throttle"]) as conn:
+    --arm-read-throttle an empty bucket is a 429 with Retry-After. The refill is lowered to 1
+    a second so that the bucket empties however slowly a loaded machine sends the reads
+    (at 25 a second, 400 reads sent slower than that never emptied it)."""
+    with running_emulator(
+        tmp_path, extra_args=["--arm-read-throttle", "--arm-read-refill", "1"]
+    ) as conn:
         session = requests.Session()
         session.headers["Authorization"] = "Bearer test"
         url = arm_url(conn, "/onlineEndpoints", "2024-04-01")

@@ -156,6 +156,26 @@ def test_event_grid_event_starts_a_rollout_once(world: World) -> None:
     assert len(world.store.list_rollouts(RolloutQuery(endpoint="fraud"))) == 1
 
 
+def test_an_event_from_another_workspaces_topic_is_ignored_and_listed(world: World) -> None:
+    """The topic of Azure ML's system topic is the workspace's ARM id
+    (event-schema-machine-learning.md): a model of another workspace is not ours to deploy."""
+    other = func.EventGridEvent(
+        id="e9",
+        data={"ModelName": "fraud", "ModelVersion": 7, "ModelTags": {}},
+        topic=WORKSPACE_ID.replace("/workspaces/ws", "/workspaces/other"),
+        subject="models/fraud:7",
+        event_type=MODEL_EVENT,
+        event_time=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        data_version="2",
+    )
+    events.on_model_registered(other)
+    assert world.store.list_rollouts(RolloutQuery(endpoint="fraud")) == []
+    ignored, _ = world.engine.page_ignored()
+    assert [i["reason"] for i in ignored] == ["OtherWorkspace"]
+    events.on_model_registered(grid_event("e10", 7))  # its own workspace, in any case
+    assert world.store.read("fraud").active is not None
+
+
 def test_cloud_events_schema_is_accepted(world: World) -> None:
     event = func.CloudEvent(
         id="ce-1",
