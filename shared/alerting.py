@@ -65,18 +65,14 @@ class Alerts:
         ]
         seen: set[str] = set()
         retry: Exception | None = None
-        for target in alert.targets:
+        named = self._named_by_dimensions(alert)
+        for target in (*alert.targets, *named):
             name = endpoint_of(target, self.engine.workspace_id)
             deployment = deployment_of(target)
             if name is None:
-                results.append(
-                    AlertResult(
-                        None,
-                        "ignored",
-                        "target is not an online endpoint of this workspace",
-                        target=target,
-                    )
-                )
+                if named and target in alert.targets:
+                    continue  # a log search alert's scope: its dimensions name the endpoints
+                results.append(AlertResult(None, "ignored", _not_an_endpoint(alert), target=target))
                 continue
             try:
                 endpoint = self._stored_endpoint(name)
@@ -99,6 +95,18 @@ class Alerts:
         if retry is not None:
             raise _retried(alert, retry)
         return results
+
+    def _named_by_dimensions(self, alert: Alert) -> tuple[str, ...]:
+        """The online endpoints a log search alert's dimensions name, as resource ids: its
+        scope is the workspace (or a Log Analytics workspace), not an endpoint, so a rule
+        split by ``EndpointName`` (with ``DeploymentName``) or by ``_ResourceId`` names
+        them there. A metric alert on an endpoint names it in its targets: nothing here."""
+        if any(endpoint_of(t, self.engine.workspace_id) for t in alert.targets):
+            return ()
+        out = list(alert.resource_ids)
+        if self.engine.workspace_id is not None:
+            out += [f"{self.engine.workspace_id}/onlineendpoints/{n}" for n in alert.endpoint_names]
+        return tuple(out)
 
     def _stored_endpoint(self, name: str) -> str:
         """The endpoint name as the rollouts store it. Azure resource names are
@@ -173,3 +181,13 @@ def _retried(alert: Alert, error: Exception) -> Exception:
         f"alert {alert.alert_id} was not acted on for every target ({message}); send it again",
         details={"cause": cause},
     )
+
+
+def _not_an_endpoint(alert: Alert) -> str:
+    why = "target is not an online endpoint of this workspace"
+    if str(alert.evidence.get("signal_type", "")).lower() == "log":
+        why += (
+            " (a log search alert names its scope: split the rule by EndpointName and "
+            "DeploymentName, or by _ResourceId, so that it names the endpoint)"
+        )
+    return why

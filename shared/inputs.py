@@ -261,8 +261,14 @@ def alert(body: Any) -> Alert:
             "signal_type": _text(ess.get("signalType")),
             "condition": _bounded(cond),
         },
-        deployments=_deployments(cond),
+        deployments=_dimension_values(cond, "deployment", "deploymentname"),
         rejected_targets=tuple(rejected),
+        endpoint_names=_dimension_values(cond, "endpointname"),
+        resource_ids=tuple(
+            v
+            for v in _dimension_values(cond, "_resourceid", "resourceid")
+            if v.lower().startswith("/subscriptions/") and not _CONTROL.search(v)
+        ),
     )
 
 
@@ -283,9 +289,14 @@ def _bounded(value: Any, limit: int = 16_000) -> Any:
     return value if size <= limit else {"note": f"condition not kept: {size} characters"}
 
 
-def _deployments(condition: Any) -> tuple[str, ...]:
-    """Values of the ``deployment`` dimension in a metric alert's ``allOf`` criteria
-    (dimension names compared case-insensitively), in order, without repeats."""
+def _dimension_values(condition: Any, *names: str) -> tuple[str, ...]:
+    """Values of the dimensions ``names`` (lower case; compared case-insensitively) in an
+    alert's ``allOf`` criteria, in order, without repeats. A metric alert on an online
+    endpoint splits by ``deployment``; a log search alert's dimensions are its query's
+    columns (``alertContext.condition.allOf[].dimensions``, ``conditionType``
+    ``LogQueryCriteria``: MicrosoftDocs/azure-monitor-docs alerts-log-webhook.md and
+    alerts-common-schema.md), e.g. ``DeploymentName`` and ``EndpointName`` of
+    ``AmlOnlineEndpointTrafficLog``, or ``_ResourceId``."""
     if not isinstance(condition, Mapping) or not isinstance(condition.get("allOf"), list):
         return ()
     found: list[str] = []
@@ -299,10 +310,10 @@ def _deployments(condition: Any) -> tuple[str, ...]:
             name, value = dim.get("name"), dim.get("value")
             if (
                 isinstance(name, str)
-                and name.lower() == "deployment"
+                and name.lower() in names
                 and isinstance(value, str)
                 and value.strip()
-                and len(value) <= 255
+                and len(value) <= MAX_TARGET
                 and value.strip() not in found
             ):
                 found.append(value.strip())

@@ -114,3 +114,7 @@ class Alert:
     deployments: tuple[str, ...] = ()
     # targets refused while decoding: (their log rendering, why)
     rejected_targets: tuple[tuple[str, str], ...] = ()
+    # a log search alert's scope is a workspace; its dimensions (the query's columns) may name
+    # the endpoints: ``EndpointName`` values, and resource ids (``_ResourceId``, ``ResourceId``)
+    endpoint_names: tuple[str, ...] = ()
+    resource_ids: tuple[str, ...] = ()

@@ -249,6 +249,87 @@ def test_fired_alert_rolls_back_and_resolved_alert_says_why(world: World) -> Non
     assert world.endpoints.traffic("fraud") == {"blue": 100}
 
 
+def log_alert_body(*dimensions: tuple[str, str]) -> dict[str, Any]:
+    """A log search alert (Log Alerts V2) as the common schema sends it: its target is the
+    rule's scope (the workspace), its dimensions the query's columns (MicrosoftDocs/
+    azure-monitor-docs alerts-log-webhook.md sample: conditionType LogQueryCriteria,
+    allOf[].dimensions [{name, value}]); AmlOnlineEndpointTrafficLog's columns include
+    EndpointName and DeploymentName."""
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": "/subscriptions/x/providers/Microsoft.AlertsManagement/alerts/2",
+                "alertRule": "5xx-from-logs",
+                "severity": "Sev2",
+                "signalType": "Log",
+                "monitorCondition": "Fired",
+                "monitoringService": "Log Alerts V2",
+                "alertTargetIDs": [WORKSPACE_ID.lower()],
+                "firedDateTime": "2026-03-01T12:05:00Z",
+            },
+            "alertContext": {
+                "properties": None,
+                "conditionType": "LogQueryCriteria",
+                "condition": {
+                    "windowSize": "PT5M",
+                    "allOf": [
+                        {
+                            "searchQuery": "AmlOnlineEndpointTrafficLog | where ResponseCode > 499",
+                            "metricMeasureColumn": None,
+                            "operator": "GreaterThan",
+                            "threshold": "10",
+                            "timeAggregation": "Count",
+                            "dimensions": [{"name": n, "value": v} for n, v in dimensions],
+                            "metricValue": 42,
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _canary_serving(world: World) -> None:
+    world.judge.set("hold")
+    events.on_model_registered(grid_event())
+    for _ in range(6):
+        world.tick(70)
+
+
+def test_a_log_search_alert_split_by_endpoint_and_deployment_rolls_the_canary_back(
+    world: World,
+) -> None:
+    _canary_serving(world)
+    canary = world.store.read("fraud").active.canary  # type: ignore[union-attr]
+    on_baseline = log_alert_body(("EndpointName", "fraud"), ("DeploymentName", "blue"))
+    kept = alerts.on_alert(http("POST", "/api/alerts", on_baseline))
+    assert [r["outcome"] for r in body(kept)["results"]] == ["not_rolled_back"]
+    fired = log_alert_body(("EndpointName", "fraud"), ("DeploymentName", canary))
+    resp = alerts.on_alert(http("POST", "/api/alerts", fired))
+    assert [r["outcome"] for r in body(resp)["results"]] == ["rolled_back"]
+    assert world.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_a_log_search_alert_split_by_resource_id_rolls_the_canary_back(world: World) -> None:
+    _canary_serving(world)
+    fired = log_alert_body(("_ResourceId", f"{WORKSPACE_ID}/onlineendpoints/fraud".lower()))
+    resp = alerts.on_alert(http("POST", "/api/alerts", fired))
+    assert [r["outcome"] for r in body(resp)["results"]] == ["rolled_back"]
+
+
+def test_a_log_search_alert_naming_no_endpoint_is_ignored_and_says_how_to_split_it(
+    world: World,
+) -> None:
+    _canary_serving(world)
+    resp = alerts.on_alert(http("POST", "/api/alerts", log_alert_body(("Computer", "vm1"))))
+    result = body(resp)["results"][0]
+    assert resp.status_code == 200 and result["outcome"] == "ignored"
+    assert "EndpointName" in result["reason"]
+    active = world.store.read("fraud").active
+    assert active is not None and active.phase is not Phase.ROLLING_BACK
+
+
 def test_alert_for_an_unknown_target_is_2xx_and_says_why(world: World) -> None:
     resp = alerts.on_alert(http("POST", "/api/alerts", alert_body(target="nobody")))
     assert resp.status_code == 200
