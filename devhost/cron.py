@@ -14,8 +14,10 @@ so a schedule that works here also works in Azure. Times are UTC, the Functions 
 
 The runner keeps at most one run of a timer at a time (the host's timer listener holds an
 invocation lock and is a singleton: Azure/azure-webjobs-sdk-extensions,
-src/WebJobs.Extensions/Extensions/Timers/Listener/TimerListener.cs); an occurrence that comes
-while the previous run is still going is skipped and logged.
+src/WebJobs.Extensions/Extensions/Timers/Listener/TimerListener.cs). As there, the next
+occurrence is the first after a run's start and the timer restarts when the run ends: a run
+that outlasts its period is followed at once by the next (logged), the occurrences missed
+meanwhile are not replayed; ``past_due`` is never set on a scheduled run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from croniter import croniter
@@ -147,10 +149,15 @@ Invoke = Callable[[bool, str], Coroutine[Any, Any, None]]
 
 
 class TimerRunner:
-    """Fires one timer function on its schedule; at most one run at a time.
-
-    ``invoke(past_due, reason)`` runs the function once; it is given ``past_due=True`` when
-    the run starts more than ``past_due_after`` later than its scheduled occurrence.
+    """Fires one timer function on its schedule, as the Functions host's timer listener does
+    (Azure/azure-webjobs-sdk-extensions ``TimerListener.cs``): at most one run at a time; the
+    next occurrence is the first after the run's start, and the timer is started again only
+    once the run has ended, so a run that outlasts its period is followed at once by the next
+    (once: the occurrences missed meanwhile are not replayed) instead of that occurrence being
+    dropped. ``past_due`` is never set on a scheduled run: the listener sets it only when it
+    starts and its schedule monitor finds an occurrence missed while the host was down (the
+    devhost keeps no schedule status across restarts). A manual run (``try_start``) is refused
+    while a run is going; a scheduled occurrence during a manual run waits for it to end.
     ``clock`` and ``sleep`` are injectable so the loop can be tested without waiting.
     """
 
@@ -161,7 +168,6 @@ class TimerRunner:
         invoke: Invoke,
         *,
         run_on_startup: bool = False,
-        past_due_after: timedelta = timedelta(seconds=1),
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -169,23 +175,23 @@ class TimerRunner:
         self.schedule = schedule
         self.run_on_startup = run_on_startup
         self._invoke = invoke
-        self._past_due_after = past_due_after
         self._clock = clock
         self._sleep = sleep
         self._current: asyncio.Task[None] | None = None
         self.fired = 0
-        self.skipped = 0
+        self.refused = 0  # manual runs refused while a run was going
+        self.overran = 0  # scheduled runs that outlasted their period (the next ran at once)
 
     @property
     def running(self) -> bool:
         return self._current is not None and not self._current.done()
 
     def try_start(self, *, past_due: bool, reason: str) -> bool:
-        """Start a run unless one is going; False (and a log line) when it was skipped."""
+        """Start a run unless one is going; False (and a log line) when it was refused."""
         if self.running:
-            self.skipped += 1
+            self.refused += 1
             log.warning(
-                "Timer '%s': skipping the %s run, the previous run is still going",
+                "Timer '%s': not starting the %s run, the previous run is still going",
                 self.name,
                 reason,
             )
@@ -195,6 +201,13 @@ class TimerRunner:
             self._invoke(past_due, reason), name=f"devhost-timer-{self.name}"
         )
         return True
+
+    async def _run_once(self, reason: str) -> None:
+        """Start a run and wait for its end (a cancelled loop leaves the run to finish)."""
+        if self.running and self._current is not None:
+            await asyncio.wait({self._current})  # a manual run: wait for it, as the lock would
+        if self.try_start(past_due=False, reason=reason) and self._current is not None:
+            await asyncio.wait({self._current})
 
     async def run_forever(self) -> None:
         """Fire on schedule until cancelled."""
@@ -208,17 +221,22 @@ class TimerRunner:
             upcoming,
         )
         if self.run_on_startup:
-            self.try_start(past_due=False, reason="RunOnStartup")
+            await self._run_once("RunOnStartup")
         due = self.schedule.next_after(self._clock())
         while True:
             delay = (due - self._clock()).total_seconds()
             if delay > 0:
                 await self._sleep(delay)
                 continue  # re-check: the sleep may end a little early
-            now = self._clock()
-            self.try_start(past_due=now - due > self._past_due_after, reason="Timer")
-            # Occurrences missed while late are not replayed (as the host's listener does).
-            due = self.schedule.next_after(max(now, due))
+            started = self._clock()
+            await self._run_once("Timer")
+            due = self.schedule.next_after(started)
+            if due <= self._clock():
+                self.overran += 1
+                log.warning(
+                    "Timer '%s': the run outlasted its period; the next one starts now",
+                    self.name,
+                )
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait for a run in progress (bounded); True when none is left."""

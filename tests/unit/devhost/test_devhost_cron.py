@@ -172,8 +172,10 @@ def test_runner_run_on_startup_fires_first() -> None:
     assert calls[0] == "RunOnStartup"
 
 
-def test_runner_marks_late_runs_past_due() -> None:
-    """A run that starts more than a second after its occurrence gets past_due True."""
+def test_runner_never_marks_a_scheduled_run_past_due() -> None:
+    """The host's listener sets isPastDue only when it starts and its schedule monitor finds
+    a missed occurrence (TimerListener.cs: HandleTimerEvent invokes with isPastDue false),
+    so a run that starts late is not past due."""
     clock = FakeClock(at("2026-03-01T10:00:00"))
     clock.lag = timedelta(seconds=3)  # every sleep overshoots by 3 s
     calls: list[bool] = []
@@ -185,13 +187,17 @@ def test_runner_marks_late_runs_past_due() -> None:
         "t", NcrontabSchedule.parse("0 * * * * *"), invoke, clock=clock, sleep=clock.sleep
     )
     asyncio.run(_run_for(runner, clock, sleeps=3))
-    assert calls and all(calls)
+    assert calls and not any(calls)
 
 
-def test_runner_skips_while_previous_run_is_going(caplog: pytest.LogCaptureFixture) -> None:
-    """An occurrence during a run is skipped and logged; never two runs at once."""
-    clock = FakeClock(at("2026-03-01T10:00:00"))
-    release = asyncio.Event()
+def test_a_run_that_outlasts_its_period_is_followed_at_once_not_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """TimerListener.cs: the next occurrence is the first after the run's start and the timer
+    restarts when the run ends, so an overrun is followed by one run at once (the occurrences
+    missed meanwhile are not replayed); never two runs at once."""
+    clock = FakeClock(at("2026-03-01T10:00:00.500000"))
+    starts: list[datetime] = []
     active = 0
     most = 0
 
@@ -199,28 +205,22 @@ def test_runner_skips_while_previous_run_is_going(caplog: pytest.LogCaptureFixtu
         nonlocal active, most
         active += 1
         most = max(most, active)
-        await release.wait()
+        starts.append(clock.now)
+        if len(starts) == 1:
+            clock.now += timedelta(seconds=3.2)  # the first run lasts over three periods
+        await asyncio.sleep(0)
         active -= 1
 
     runner = TimerRunner(
         "slow", NcrontabSchedule.parse("* * * * * *"), invoke, clock=clock, sleep=clock.sleep
     )
-
-    async def scenario() -> None:
-        task = asyncio.create_task(runner.run_forever())
-        while clock.sleeps < 5:
-            await asyncio.sleep(0)
-        release.set()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await runner.wait_idle(1.0)
-
     with caplog.at_level("WARNING", logger="devhost.timers"):
-        asyncio.run(scenario())
-    assert runner.fired == 1 and runner.skipped >= 3
+        asyncio.run(_run_for(runner, clock, sleeps=3))
     assert most == 1
-    assert "skipping the Timer run" in caplog.text
+    assert starts[0] == at("2026-03-01T10:00:01")
+    assert starts[1] == at("2026-03-01T10:00:04.200000")  # at once, when the first ended
+    assert starts[2] == at("2026-03-01T10:00:05")  # then on schedule: nothing replayed
+    assert runner.overran == 1 and "outlasted its period" in caplog.text
 
 
 def test_try_start_refuses_while_running() -> None:
