@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -27,6 +27,13 @@ log = logging.getLogger("autocanary")
 # A tick aims to finish well inside its one-minute schedule: the pool is sized so that the
 # per-rollout work takes about this long (at most max_concurrency workers).
 TICK_TARGET_S = 5.0
+# A tick starts no endpoint's reconcile after this many seconds: the ones left are reconciled
+# first by the next tick (level-triggered: nothing is lost). Under the 5 min default
+# functionTimeout of a Consumption plan and host.json's 10 min: a tick the host times out
+# restarts the worker mid-call (learn.microsoft.com azure-functions functions-scale, "Function
+# app timeout duration"), and a tick that outlasts its minute is followed at once by the next
+# (TimerListener.cs), so one slow Azure call after another would otherwise hold every tick.
+TICK_DEADLINE_S = 240.0
 # Endpoints per metrics prefetch: Azure Monitor's metrics:getBatch takes up to 50 resources of
 # one region and subscription per call (shared/azure/metrics.py BATCH_SIZE).
 METRICS_BATCH = 50
@@ -75,9 +82,17 @@ class Reconciler(Protocol):
 class TickPool:
     """Runs ticks with a pool sized from what earlier ticks cost."""
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        max_concurrency: int,
+        deadline_s: float = TICK_DEADLINE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_concurrency = max(1, max_concurrency)
+        self.deadline_s = deadline_s
+        self._clock = clock
         self._seconds_per_rollout: float | None = None  # measured, smoothed across ticks
+        self._deferred: set[str] = set()  # endpoints the last tick left for its deadline
 
     def pool_size(self, rollouts: int) -> int:
         """Workers for ``rollouts``: enough to finish within TICK_TARGET_S at the measured
@@ -102,11 +117,15 @@ class TickPool:
         entries = engine.store.active_index()
         if not entries:
             return []
+        # what the last tick left for its deadline goes first (no endpoint starves)
+        entries = sorted(entries, key=lambda e: e.endpoint not in self._deferred)
         workers = self.pool_size(len(entries))
         # The tick's endpoint reads may share one listing of the workspace taken since now (one
         # ARM read per endpoint, plus the listing's pages): nothing the tick decides on is older
         # than the tick. Reads outside a tick (events, alerts, operators) stay fresh.
         tick_start = time.monotonic()
+        deadline = self._clock() + self.deadline_s
+        deferred: set[str] = set()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
             started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
             reads = list(pool.map(lambda e: _read_safely(engine.store, e), entries))
@@ -122,14 +141,24 @@ class TickPool:
             for minutes in pool.map(engine.prefetch, groups):
                 prefetched.update(minutes)
             started = time.monotonic()
-            outcomes = list(
-                pool.map(
-                    lambda pair: _reconcile_entry(engine, pair[0], pair[1], prefetched, tick_start),
-                    zip(entries, reads, strict=True),
-                )
-            )
+
+            def one(pair: tuple[IndexEntry, Slot | ReconcileOutcome]) -> ReconcileOutcome | None:
+                if self._clock() >= deadline:
+                    deferred.add(pair[0].endpoint)
+                    return None
+                return _reconcile_entry(engine, pair[0], pair[1], prefetched, tick_start)
+
+            outcomes = list(pool.map(one, zip(entries, reads, strict=True)))
             pooled += time.monotonic() - started
-        self.observe(len(entries), workers, pooled)
+        self._deferred = deferred
+        if deferred:
+            log.warning(
+                "tick deadline (%.0fs) reached: %d endpoint(s) left for the next tick, first",
+                self.deadline_s,
+                len(deferred),
+                extra={"tick_deferred": len(deferred)},
+            )
+        self.observe(len(entries) - len(deferred), workers, pooled)
         return [o for o in outcomes if o is not None]
 
 

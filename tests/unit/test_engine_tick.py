@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
+from shared.effects import OutboxEvent
 from shared.errors import StaleState, TransientUpstreamError
 from shared.fakes.store import InMemoryRolloutStore
+from shared.judge.types import Minute
 from shared.model import Phase, Rollout
 from shared.ports import IndexEntry, RolloutQuery, Slot, SlotWrite
-from shared.ticking import TICK_TARGET_S
+from shared.ticking import TICK_DEADLINE_S, TICK_TARGET_S, ReconcileOutcome, TickPool
 from tests.engine_support import World, make_world
 
 HOLD_POLICY = """
@@ -224,3 +227,39 @@ def test_a_paused_rollout_at_rest_whose_split_cannot_be_read_waits_for_the_next_
     assert [c for c in w.endpoints.calls[before:] if c[1] == "fraud"] == [("get_split", "fraud")]
     active = w.store.read("fraud").active
     assert active is not None and active.paused and not active.failure
+
+
+class _SlowEngine:
+    """A reconciler whose every reconcile costs 100 s of a fake clock, over busy slots (each
+    holds unsent events: busy without a rollout)."""
+
+    def __init__(self, endpoints: list[str]) -> None:
+        self.now = 0.0
+        self.reconciled: list[str] = []
+        outbox = (OutboxEvent("id", "T", "s", {}),)
+        slots = {e: Slot(e, outbox=outbox, etag="1") for e in endpoints}
+        entries = [IndexEntry(e, None, "1") for e in endpoints]
+        self.store = SimpleNamespace(active_index=lambda: list(entries), read=slots.__getitem__)
+
+    def clock(self) -> float:
+        return self.now
+
+    def prefetch(self, slots: object) -> dict[str, list[Minute]]:
+        return {}
+
+    def reconcile_slot(
+        self, endpoint: str, prefetched: object, slot: object = None, listed_since: object = None
+    ) -> ReconcileOutcome:
+        self.reconciled.append(endpoint)
+        self.now += 100.0
+        return ReconcileOutcome(endpoint, None, None, None, False)
+
+
+def test_a_tick_starts_no_reconcile_past_its_deadline_and_the_next_tick_takes_those_first() -> None:
+    engine = _SlowEngine(["a", "b", "c", "d", "e"])
+    pool = TickPool(1, deadline_s=TICK_DEADLINE_S, clock=engine.clock)
+    first = pool.run(engine)  # type: ignore[arg-type]
+    assert [o.endpoint for o in first] == ["a", "b", "c"]  # 0, 100, 200 s: then 300 >= 240
+    engine.reconciled.clear()
+    pool.run(engine)  # type: ignore[arg-type]
+    assert engine.reconciled[:2] == ["d", "e"]  # left last time: first now
