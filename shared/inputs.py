@@ -87,9 +87,10 @@ def _event_id(event_id: Any) -> str:
     return event_id
 
 
-def _name(name: Any) -> str:
+def _name(name: Any, missing: str = "event data has no ModelName/modelName") -> str:
+    """A model name; ``missing`` says where it was looked for (an event's data, a request)."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("event data has no ModelName/modelName (a non-empty string)")
+        raise InvalidInput(f"{missing} (a non-empty string)")
     text: str = name.strip()
     if len(text) > MAX_MODEL_NAME:
         raise InvalidInput(f"model name is longer than {MAX_MODEL_NAME} characters")
@@ -104,19 +105,24 @@ def _name(name: Any) -> str:
     return text
 
 
-def _version(version: Any) -> str:
+def _version(
+    version: Any,
+    field: str = "ModelVersion",
+    missing: str = "event data has no ModelVersion/modelVersion",
+) -> str:
+    """A model version; ``field`` and ``missing`` name it as its source does."""
     if isinstance(version, bool):
-        raise InvalidInput("ModelVersion must be a string or a number, not a boolean")
+        raise InvalidInput(f"{field} must be a string or a number, not a boolean")
     if isinstance(version, int):
         if not 0 <= version < 2**63:
-            raise InvalidInput("ModelVersion is out of range")
+            raise InvalidInput(f"{field} is out of range")
         return str(version)
     if isinstance(version, float):
         if not math.isfinite(version) or not 0 <= version < 2**63:
-            raise InvalidInput("ModelVersion is not a finite number in range")
+            raise InvalidInput(f"{field} is not a finite number in range")
         return str(int(version)) if version.is_integer() else repr(version)
     if not isinstance(version, str) or not version.strip():
-        raise InvalidInput("event data has no ModelVersion/modelVersion (a string or a number)")
+        raise InvalidInput(f"{missing} (a string or a number)")
     text: str = version.strip()
     if len(text) > MAX_MODEL_VERSION:
         raise InvalidInput(f"model version is longer than {MAX_MODEL_VERSION} characters")

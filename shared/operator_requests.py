@@ -128,8 +128,10 @@ def start_request(body: Any, default_actor: str = "operator") -> StartRequest:
         if not isinstance(value, bool):
             raise InvalidInput(f"{name} must be true or false")
     return StartRequest(
-        model=_name(body["model"]),
-        version=_version(body["version"]),
+        model=_name(body["model"], missing="model must be the registered model's name"),
+        version=_version(
+            body["version"], field="version", missing="version must be the registered version"
+        ),
         reason=_reason(body),
         actor=actor(body.get("actor", default_actor)),
         endpoint=endpoint.strip() if isinstance(endpoint, str) else None,

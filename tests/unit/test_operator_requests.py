@@ -69,6 +69,21 @@ def test_a_bad_start_is_refused_naming_the_field(payload: Any, names: str) -> No
     assert names in err.value.message
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"model": "", "version": "1", "reason": "x"},
+        {"model": "fraud", "version": "", "reason": "x"},
+        {"model": "fraud", "version": True, "reason": "x"},
+        {"model": "fraud", "version": -1, "reason": "x"},
+    ],
+)
+def test_a_bad_start_speaks_of_the_request_not_of_an_event(payload: Any) -> None:
+    with pytest.raises(InvalidInput) as err:
+        start_request(payload)
+    assert "event" not in err.value.message and "ModelVersion" not in err.value.message
+
+
 @pytest.mark.parametrize("reason", ["two\nlines", "tab\there", "nul\x00", "sep\u2028arator"])
 def test_a_reason_must_be_one_line_of_printable_text(reason: str) -> None:
     with pytest.raises(InvalidInput, match="one line of printable"):
