@@ -16,7 +16,9 @@ from shared.model import DecisionRecord, Phase, Rollout, iso
 
 
 def stage_timing(r: Rollout, now: datetime) -> dict[str, Any]:
-    """Where the rollout is in its stages, since when, its deadline and the time left."""
+    """Where the rollout is in its stages, since when, its deadline and the time left. A
+    paused shadow or stage has no deadline: a resume restarts its clock (nothing runs out
+    while it is paused)."""
     count = len(r.policy.stages)
     started: datetime | None = None
     most: float | None = None
@@ -32,6 +34,8 @@ def stage_timing(r: Rollout, now: datetime) -> dict[str, Any]:
     else:
         name = r.phase.value.lower()
     deadline = None if started is None or most is None else started.timestamp() + most
+    if r.paused and r.phase in (Phase.SHADOWING, Phase.CANARY):
+        deadline = None
     return {
         "index": r.stage,
         "count": count,

@@ -349,6 +349,13 @@ def test_stage_timing_gives_deadline_and_time_left() -> None:
     assert before["index"] == -1 and before["deadline"] is None
 
 
+def test_a_paused_stage_shows_no_deadline_since_a_resume_restarts_its_clock() -> None:
+    paused = _rollout().evolve(paused=True, pause_reason=R.STAGE_DEADLINE)
+    t = explain.stage_timing(paused, T0 + timedelta(hours=3))
+    assert t["deadline"] is None and t["time_left_s"] is None
+    assert t["time_in_stage_s"] == 3 * 3600.0
+
+
 def test_decision_log_fields_are_flat_strings_and_numbers() -> None:
     r = _rollout()
     ev = {"verdict": "rollback", "verdict_reason": "x", "judge": _judge(48, 2000, 6, 2000)}
