@@ -31,6 +31,16 @@ def _to_deleting_old(sim: Sim) -> None:
     raise AssertionError("the old deployment was never asked to be deleted")
 
 
+def _seen_by_hand(sim: Sim, live: dict[str, int], gone: str) -> None:
+    """A canary stage in which an operator moved the traffic to ``live`` and deleted
+    ``gone`` by hand; the next tick saw it."""
+    sim.until(Phase.CANARY, PROMOTE)
+    sim.step()
+    sim.ep.set_by_hand("fraud", live, {})
+    sim.ep.delete_by_hand("fraud", gone)
+    sim.step()
+
+
 def test_alert_while_old_deployment_is_deleting_keeps_the_promoted_version_serving() -> None:
     sim = Sim(policy(shadow_percent=0))
     _to_deleting_old(sim)
@@ -87,11 +97,7 @@ def test_supersede_waits_for_a_promoted_version_instead_of_rolling_it_back() -> 
 
 def test_resume_after_the_canary_was_deleted_provisions_it_again() -> None:
     sim = Sim(policy(shadow_percent=0))
-    sim.until(Phase.CANARY, PROMOTE)
-    sim.step()
-    sim.ep.set_by_hand("fraud", {"blue": 100}, {})
-    sim.ep.delete_by_hand("fraud", "fraud-v7")
-    sim.step()
+    _seen_by_hand(sim, {"blue": 100}, "fraud-v7")
     assert sim.r.paused and sim.r.pause_reason == m.DEPLOYMENT_MISSING
     t = sim.step(command=Command("resume", "go on", actor="ana"), dt=1)
     assert t.rollout.phase is Phase.PROVISIONING and not t.rollout.paused
@@ -102,11 +108,7 @@ def test_resume_after_the_canary_was_deleted_provisions_it_again() -> None:
 
 def test_resume_is_refused_while_the_baseline_is_missing() -> None:
     sim = Sim(policy(shadow_percent=0))
-    sim.until(Phase.CANARY, PROMOTE)
-    sim.step()
-    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
-    sim.ep.delete_by_hand("fraud", "blue")
-    sim.step()
+    _seen_by_hand(sim, {"fraud-v7": 100}, "blue")
     assert sim.r.paused
     with pytest.raises(PhaseConflict) as err:
         sim.step(command=Command("resume", "go on", actor="ana"), dt=1)
@@ -361,22 +363,14 @@ def test_actions_on_the_endpoint_leave_out_rollback_when_the_baseline_was_delete
 
 def test_actions_on_the_endpoint_leave_out_resume_while_the_baseline_is_missing() -> None:
     sim = Sim(policy(shadow_percent=0))
-    sim.until(Phase.CANARY, PROMOTE)
-    sim.step()
-    sim.ep.set_by_hand("fraud", {"fraud-v7": 100}, {})
-    sim.ep.delete_by_hand("fraud", "blue")
-    sim.step()
+    _seen_by_hand(sim, {"fraud-v7": 100}, "blue")
     assert sim.r.paused and "resume" in m.allowed_actions(sim.r)
     assert "resume" not in _detail_actions(sim)
 
 
 def test_actions_on_the_endpoint_keep_resume_that_recreates_a_deleted_canary() -> None:
     sim = Sim(policy(shadow_percent=0))
-    sim.until(Phase.CANARY, PROMOTE)
-    sim.step()
-    sim.ep.set_by_hand("fraud", {"blue": 100}, {})
-    sim.ep.delete_by_hand("fraud", "fraud-v7")
-    sim.step()
+    _seen_by_hand(sim, {"blue": 100}, "fraud-v7")
     assert sim.r.paused and sim.r.pause_reason == m.DEPLOYMENT_MISSING
     listed = _detail_actions(sim)
     assert "resume" in listed and "promote" not in listed and "rollback" in listed
