@@ -19,6 +19,17 @@ UNEXPECTED_HINT = (
 )
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is answered as an HTTPError: urllib would copy every header, the API key
+    included, into the request to wherever ``Location`` points (another host, plain http)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 class ApiError(Exception):
     """The API answered with an error (the JSON error shape: code, message, hint, details)."""
 
@@ -94,10 +105,18 @@ class Client:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 status = int(response.status)
                 raw = response.read()
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise ApiError(
+                    exc.code,
+                    "redirected",
+                    f"{method} {route} was redirected to {exc.headers.get('Location')!r}; "
+                    "the CLI never follows a redirect (it would take the API key along)",
+                    "Use the app's own URL (https://APP.azurewebsites.net).",
+                ) from None
             raise _api_error(exc.code, _error_body(exc), exc.reason) from None
         except urllib.error.URLError as exc:
             raise Unreachable(f"{self.config.url} cannot be reached: {exc.reason}") from None

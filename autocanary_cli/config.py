@@ -129,7 +129,13 @@ def url_problem(url: str) -> str | None:
         return "must be the app's address, without a ?query or #fragment"
     if not parts.path.isascii():
         return "has characters that are not ASCII in its path (percent-encode them)"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return "must use https:// (over http:// the API key would travel in clear text)"
     return None
+
+
+# The only hosts an http:// API URL may name: this machine (the local stack).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def key_problem(key: str) -> str | None:

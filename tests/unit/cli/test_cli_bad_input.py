@@ -28,6 +28,8 @@ def _config_file(home: Path, data: bytes) -> dict[str, str]:
         ("http://ann:secret@127.0.0.1", "must not hold a user name or password"),
         ("http://127.0.0.1/api/dashboard?code=k", "without a ?query or #fragment"),
         ("http://127.0.0.1/ключ", "not ASCII in its path"),
+        ("http://ac.example.net", "must use https://"),
+        ("http://localhost.example.net", "must use https://"),
     ],
 )
 def test_a_malformed_url_is_refused_with_exit_2_before_any_request(

@@ -302,3 +302,15 @@ def test_fmt_duration_of_what_is_no_finite_number_is_a_dash() -> None:
         "-",
         "1m 01s",
     ]
+
+
+def test_a_redirect_is_never_followed_so_the_api_key_stays_here(api: FakeApi, cli: Cli) -> None:
+    """urllib copies every header, x-functions-key included, into the redirected request
+    (HTTPRedirectHandler.redirect_request): the CLI refuses to follow instead."""
+    elsewhere = f"{api.url}/api/elsewhere"
+    api.raw("GET", DETAIL, f"HTTP/1.1 302 Found\r\nLocation: {elsewhere}\r\n\r\n".encode())
+    result = cli("get", "fraud-scoring")
+    assert result.exit_code == 1, result.output
+    _no_traceback(result)
+    assert "was redirected to" in result.stderr and "never follows a redirect" in result.stderr
+    assert [s.path for s in api.seen] == [DETAIL]  # nothing was sent to the redirect's target
