@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,24 @@ from shared.policy import PolicySet, load_policy_text, parse_duration
 from shared.settings_catalogue import SETTINGS
 
 # Webhook URLs are secrets: https only (plain http to loopback for local runs and tests).
-_WEBHOOK_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _secure_url(url: str) -> bool:
+    """An https URL with a host, or plain http to this machine: the host is parsed, never
+    matched as a prefix ("http://localhost.example.net" and "http://127.0.0.1.nip.io" name
+    other machines, and a webhook's secret would cross the network in clear text)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
+
+
 API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
 MIN_API_KEY = 32
 MAX_API_KEY = 512
@@ -242,15 +260,17 @@ class Settings:
             url = get(name)
             if url is None:
                 continue
-            if url.startswith(_WEBHOOK_SCHEMES):
+            if _secure_url(url):
                 webhooks[name] = url
             else:
                 problems.append(f"{name} must be an https:// URL")
         public_url = get("AUTOCANARY_PUBLIC_URL")
         if public_url is None and get("WEBSITE_HOSTNAME"):
             public_url = f"https://{get('WEBSITE_HOSTNAME')}"
-        if public_url and not public_url.startswith(("https://", "http://")):
-            problems.append("AUTOCANARY_PUBLIC_URL must be an http(s):// URL")
+        if public_url and not _secure_url(public_url):
+            problems.append(
+                "AUTOCANARY_PUBLIC_URL must be an https:// URL (http:// only to this machine)"
+            )
 
         if policy_text and not problems:
             try:
@@ -261,7 +281,7 @@ class Settings:
                 url = get(name)
                 if url is None:
                     problems.append(f"{name} (named by rule {rule!r} notify) is not set")
-                elif not url.startswith(_WEBHOOK_SCHEMES):
+                elif not _secure_url(url):
                     problems.append(
                         f"{name} (named by rule {rule!r} notify) must be an https:// URL"
                     )

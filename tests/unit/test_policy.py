@@ -102,7 +102,15 @@ def test_invalid_policy_names_the_field(bad: str, field: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1.5h", 5400.0), ("1d", 86400.0)],
+    [
+        (90, 90.0),
+        ("90s", 90.0),
+        ("5m", 300.0),
+        ("1.5h", 5400.0),
+        ("1d", 86400.0),
+        (" 5 m ", 300.0),
+        ("5\tm", 300.0),
+    ],
 )
 def test_durations_parse_to_seconds(text: object, seconds: float) -> None:
     assert parse_duration(text, "x") == seconds
@@ -115,6 +123,13 @@ def test_durations_past_ten_years_or_not_finite_are_refused(text: object) -> Non
     with pytest.raises(PolicyError) as info:
         parse_duration(text, "watch_window")
     assert info.value.field == "watch_window"
+
+
+@pytest.mark.parametrize("text", ["1" + " " * 5000 + "!", "5 mm", "m5", "", " "])
+def test_a_malformed_duration_is_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_duration(text, "max_duration")
+    assert info.value.field == "max_duration"
 
 
 def test_policy_survives_a_round_trip_through_plain_data() -> None:

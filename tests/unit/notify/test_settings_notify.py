@@ -46,6 +46,28 @@ def test_plain_http_webhook_is_refused() -> None:
         Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL="http://hooks.slack.com/x"))
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost.example.net/hook",
+        "http://127.0.0.1.nip.io/hook",
+        "http://localhost@evil.example.net/hook",
+        "https:///no-host",
+    ],
+)
+def test_a_webhook_that_only_looks_local_is_refused(url: str) -> None:
+    """The host is parsed, never matched as a prefix: these name other machines."""
+    with pytest.raises(ConfigurationError, match="AUTOCANARY_SLACK_WEBHOOK_URL"):
+        Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL=url))
+
+
+def test_plain_http_to_this_machine_is_taken_for_local_runs() -> None:
+    loopback = Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL="http://127.0.0.1:9/hook"))
+    assert loopback.webhooks == {"AUTOCANARY_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+    with pytest.raises(ConfigurationError, match="AUTOCANARY_PUBLIC_URL"):
+        Settings.from_env(env(AUTOCANARY_PUBLIC_URL="http://canary.example.com"))
+
+
 def test_setting_named_by_a_rule_must_be_set() -> None:
     with pytest.raises(ConfigurationError) as err:
         Settings.from_env(env(AUTOCANARY_POLICY=TEAM_POLICY))
