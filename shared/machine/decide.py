@@ -55,6 +55,7 @@ from shared.reasons import (
     TRAFFIC_PENDING,
     VERSION_ALREADY_LIVE,
 )
+from shared.redact import redact
 from shared.series import merge
 from shared.smoke import judge_smoke
 
@@ -238,7 +239,8 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
             )
         return _start_stage(r, now, 0, STAGE_STARTED, ep=ep)
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
-        logs = (obs.logs or "")[-_LOG_LIMIT:]
+        # redacted before it is kept: the cause quotes it to the API, chat and events
+        logs = redact((obs.logs or "")[-_LOG_LIMIT:])
         return _end_failed(
             r,
             now,
