@@ -374,9 +374,10 @@ class Engine:
         Functions host does not wait for background threads once an invocation returns
         (learn.microsoft.com/azure/azure-functions/performance-reliability, "Make sure
         background tasks complete"), so an instance scaled in after the reply would lose
-        them. Bounded, so a hanging webhook delays the reply by that much at most."""
+        them. Bounded, so a hanging webhook delays the reply by that much at most (never
+        longer than a tick waits: the notifications' own ``drain_s``)."""
         if self.notifications is not None:
-            self.notifications.drain(REQUEST_DRAIN_S)
+            self.notifications.drain(min(REQUEST_DRAIN_S, self.notifications.drain_s))
 
     # ------------------------------------------------------------------ reads
     def describe(self, endpoint: str) -> dict[str, Any]:
