@@ -34,7 +34,7 @@ from shared.observation import Alert
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 # An event id becomes a Table row key (``event|<id>``, escapes triple a character, keys hold
-# 512 UTF-16 units: shared/store_util.py); Event Grid ids are GUIDs in practice.
+# 512 UTF-16 units: shared/store_layout.py); Event Grid ids are GUIDs in practice.
 MAX_EVENT_ID = 128
 # A model name and version are ARM path segments (``.../models/{name}/versions/{version}``);
 # Azure ML asset names are at most 255 characters.
@@ -43,6 +43,12 @@ MAX_MODEL_VERSION = 128
 MAX_TAGS = 200
 MAX_TAG_KEY = 256
 MAX_TAG_VALUE = 5000
+# All of a model's tags together, as the store writes them (JSON, non-ASCII as \uXXXX): the
+# tags are kept in several copies in one slot row (the active rollout, a waiting version, the
+# decisions' evidence), and a Table entity holds 1 MiB at most ("Understanding the Table
+# service data model"), so 200 tags of 5,000 characters could make a row no write can store,
+# and leave a running rollout unable to move.
+MAX_TAGS_JSON = 16 * 1024
 MAX_TARGET = 2048
 MAX_TARGETS = 100
 MAX_LOG = 200
@@ -169,6 +175,11 @@ def _tags(raw: Any) -> dict[str, str]:
                 f"tag {for_log(key_text)!r} is longer than {MAX_TAG_VALUE} characters"
             )
         tags[key_text] = text
+    size = len(json.dumps(tags, ensure_ascii=True))
+    if size > MAX_TAGS_JSON:
+        raise InvalidInput(
+            f"the model's tags take {size} characters in all, more than {MAX_TAGS_JSON}"
+        )
     return tags
 
 

@@ -213,6 +213,28 @@ def test_malformed_event_is_dropped_and_changes_nothing(world: World) -> None:
     assert world.store.list_rollouts(RolloutQuery()) == []
 
 
+def test_an_event_whose_tags_are_too_large_to_store_is_dropped_and_changes_nothing(
+    world: World,
+) -> None:
+    """200 tags of 5,000 characters would make a slot row no Table write can hold (1 MiB):
+    refused at ingest, before anything is written."""
+    big = func.EventGridEvent(
+        id="big",
+        data={
+            "ModelName": "fraud",
+            "ModelVersion": 7,
+            "ModelTags": {f"t{i}": "é" * 900 for i in range(5)},
+        },
+        topic=WORKSPACE_ID,
+        subject="models/fraud:7",
+        event_type=MODEL_EVENT,
+        event_time=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        data_version="2",
+    )
+    events.on_model_registered(big)
+    assert world.store.list_rollouts(RolloutQuery()) == []
+
+
 def test_other_event_types_are_ignored(world: World) -> None:
     other = func.EventGridEvent(
         id="x",
