@@ -60,7 +60,10 @@ _RANGE_END = "}"
 ESCAPE = "~"
 _ALWAYS_ESCAPED = frozenset("/\\#?|%~")
 MAX_KEY_UTF16 = 512
-MAX_SEQ = 10**10 - 1
+# A decision's seq is stored as a plain int, which azure-data-tables sends as Edm.Int32 and
+# refuses (TypeError) from 2**31 on (its _serialize.py; azure-sdk-for-python issue 35554): the
+# row key has room for ten digits, the property for 2**31 - 1.
+MAX_SEQ = 2**31 - 1
 
 CHUNK_CHARS = 32_000
 MAX_ENTITY_BYTES = 1024 * 1024
