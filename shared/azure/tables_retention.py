@@ -54,12 +54,13 @@ class TableRetention(TableAccess):
             for row in rows:
                 if not flt.expired_rollout(row) or str(row["PartitionKey"]).startswith("~"):
                     continue
-                n = self._purge_rollout(str(row["PartitionKey"]), row, budget)
-                if n is None:
+                n, whole = self._purge_rollout(str(row["PartitionKey"]), row, budget)
+                decisions += n
+                if not whole:  # its decisions in part, its row left: the next call goes on
+                    budget -= n
                     finished_page = False
                     break
                 rollouts += 1
-                decisions += n
                 budget -= n + 1
                 touched.add(str(row["PartitionKey"]))
             if not finished_page:
@@ -110,9 +111,12 @@ class TableRetention(TableAccess):
             self._transact(operations)
         return len(rows), token is None
 
-    def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> int | None:
+    def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> tuple[int, bool]:
         """Delete one ended rollout's decisions, then its row (last, so that a crash leaves it
-        to be found again). None, and nothing deleted, when it does not fit ``budget``."""
+        to be found again): (decisions deleted, whether the row went too). One with more
+        decisions than ``budget`` loses that many of them, and keeps its row for the next
+        call (a rollout that never fit a call would hold the cursor, and everything after it,
+        for good)."""
         low, high = su.prefix_range(su.decision_prefix(str(row["RolloutId"])))
         keys = [
             str(d["RowKey"])
@@ -122,12 +126,11 @@ class TableRetention(TableAccess):
                 ["RowKey"],
             )
         ]
-        if len(keys) + 1 > budget:
-            return None
-        keys.append(str(row["RowKey"]))
+        whole = len(keys) + 1 <= budget
+        keys = keys[:budget] if not whole else [*keys, str(row["RowKey"])]
         for batch in si.chunks(keys):
             self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
-        return len(keys) - 1
+        return (len(keys) - 1, True) if whole else (len(keys), False)
 
     def _purge_inbox(self, pk: str, flt: si.PurgeFilter, budget: int) -> int:
         low, high = su.prefix_range(su.EVENT_PREFIX)

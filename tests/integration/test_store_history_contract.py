@@ -286,6 +286,27 @@ def test_purge_deletes_at_most_max_rows_a_call_and_later_calls_finish(
     assert _ids(store) == []
 
 
+def test_a_rollout_with_more_decisions_than_a_call_deletes_is_purged_over_several_calls(
+    store: RolloutStore, clock: FakeClock
+) -> None:
+    """Its decisions go a call's budget at a time, its row last: before, it never fit, the
+    cursor stayed on it, and nothing after it in the table was ever purged."""
+    end(store, run(store, rollout("r0", "ep-0"), decisions=25), T0)
+    end(store, run(store, rollout("r1", "ep-1"), decisions=2), T0)
+    clock.advance(100 * 86400)
+    cutoff = clock.now() - timedelta(days=90)
+    reports = []
+    for _ in range(10):  # bounded: 29 rows at up to 10 a call
+        report = store.purge(cutoff, max_rows=10)
+        reports.append(report)
+        assert report.rows <= 10
+        if report.done:
+            break
+    assert reports[-1].done, reports
+    assert sum(r.rollouts for r in reports) == 2 and sum(r.decisions for r in reports) == 27
+    assert _ids(store) == [] and store.decisions("ep-0", "r0") == []
+
+
 @pytest.mark.parametrize(
     ("cutoff", "rows"), [(datetime(2026, 1, 1), 10), (T0, 0), (T0, -1), ("2026-01-01", 10)]
 )
