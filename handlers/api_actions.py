@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
-from handlers._http import api_call, default_actor, json_response
+from handlers._http import api_call, default_actor, json_response, signed_in_user
 from shared import bootstrap, inputs, operator_requests
 from shared.errors import InvalidInput
 from shared.operators import ActionResult, action_reply
@@ -37,7 +37,7 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
         action = req.route_params["action"]  # checked once, by the engine (unknown_action)
         full_param = _full(req.params)  # every input is checked before anything is done
         body = operator_requests.action_request(
-            inputs.json_body(req.get_body()), default_actor(req)
+            inputs.json_body(req.get_body()), default_actor(req), signed_in_user(req)
         )
         promote_full = body.full and action == "promote"
         result = bootstrap.engine().act(
@@ -56,7 +56,9 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
 def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         full_param = _full(req.params)  # every input is checked before anything is done
-        body = operator_requests.start_request(inputs.json_body(req.get_body()), default_actor(req))
+        body = operator_requests.start_request(
+            inputs.json_body(req.get_body()), default_actor(req), signed_in_user(req)
+        )
         result = bootstrap.engine().start(body)
         status = 201 if result.outcome == "started" else 202
         return _reply(result, full_param or body.full, status)

@@ -35,9 +35,12 @@ class ActionRequest:
     full: bool
 
 
-def action_request(body: Any, default_actor: str = "operator") -> ActionRequest:
+def action_request(
+    body: Any, default_actor: str = "operator", signed_in: str | None = None
+) -> ActionRequest:
     """``{"reason": str, "actor"?: str, "full"?: bool}``; without ``actor``, ``default_actor``
-    (the signed-in user, else "operator")."""
+    (the signed-in user, else "operator"). With a ``signed_in`` user (App Service
+    Authentication verified who calls), the record names that user (see :func:`who`)."""
     if not isinstance(body, Mapping):
         raise InvalidInput('body must be a JSON object like {"reason": "...", "actor": "..."}')
     unknown = sorted(set(body) - {"reason", "actor", "full"})
@@ -46,7 +49,7 @@ def action_request(body: Any, default_actor: str = "operator") -> ActionRequest:
     full = body.get("full", False)
     if not isinstance(full, bool):
         raise InvalidInput("full must be true or false")
-    return ActionRequest(_reason(body), actor(body.get("actor", default_actor)), full)
+    return ActionRequest(_reason(body), who(body.get("actor"), default_actor, signed_in), full)
 
 
 def _reason(body: Mapping[str, Any]) -> str:
@@ -59,6 +62,19 @@ def _reason(body: Mapping[str, Any]) -> str:
         # shown in one line by the CLI, the dashboard, chat notices and logs
         raise InvalidInput("reason must be one line of printable characters")
     return reason.strip()
+
+
+def who(named: Any, default_actor: str, signed_in: str | None) -> str:
+    """The actor a decision records. The body's ``actor`` is what the caller says; a user
+    App Service Authentication signed in is who called: the record names that user, and a
+    different name from the body as who they acted for (``"ana@contoso.com (for bob)"``), so
+    a key holder cannot record a decision as somebody else."""
+    if signed_in is None:
+        return actor(default_actor if named is None else named)
+    user = actor(signed_in)
+    if named is None or actor(named) == user:
+        return user
+    return actor(f"{user} (for {actor(named)})")
 
 
 def actor(value: Any) -> str:
@@ -102,7 +118,9 @@ class StartRequest:
 _START_FIELDS = ("model", "version", "reason", "actor", "endpoint", "allow_downgrade", "tags")
 
 
-def start_request(body: Any, default_actor: str = "operator") -> StartRequest:
+def start_request(
+    body: Any, default_actor: str = "operator", signed_in: str | None = None
+) -> StartRequest:
     """``{"model", "version", "reason", "actor"?, "endpoint"?, "allow_downgrade"?, "tags"?,
     "full"?}``: the model name and version as registered in the workspace; ``tags`` (the
     model's tags, for rules that match on them); ``endpoint`` must be where the policy places
@@ -133,7 +151,7 @@ def start_request(body: Any, default_actor: str = "operator") -> StartRequest:
             body["version"], field="version", missing="version must be the registered version"
         ),
         reason=_reason(body),
-        actor=actor(body.get("actor", default_actor)),
+        actor=who(body.get("actor"), default_actor, signed_in),
         endpoint=endpoint.strip() if isinstance(endpoint, str) else None,
         allow_downgrade=bool(flags["allow_downgrade"]),
         tags=_tags(body.get("tags")),

@@ -126,7 +126,7 @@ def test_the_alerts_webhook_keeps_the_hosts_key_and_no_app_key_check(world: Worl
     assert resp.status_code == 400 and _error(resp)["code"] == "invalid_input"
 
 
-def test_the_actor_is_the_body_then_the_signed_in_user_then_operator(
+def test_the_actor_is_the_signed_in_user_who_may_say_for_whom_else_the_body_else_operator(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.engine.on_model_registered(world.model())
@@ -146,8 +146,20 @@ def test_the_actor_is_the_body_then_the_signed_in_user_then_operator(
         )
     )
     assert json.loads(resumed.get_body())["decision"]["actor"] == "ana@contoso.com"
+    # a signed-in caller cannot record a decision as somebody else: who they act for is kept
     named = json.loads(pause(user, {"reason": "c", "actor": "bob"}).get_body())
-    assert named["decision"]["actor"] == "bob"
+    assert named["decision"]["actor"] == "ana@contoso.com (for bob)"
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+    said = api_actions.rollout_action(
+        func.HttpRequest(
+            "POST",
+            "/api/rollouts/fraud/resume",
+            headers=key,
+            route_params={"endpoint": "fraud", "action": "resume"},
+            body=b'{"reason": "d", "actor": "bob"}',
+        )
+    )
+    assert json.loads(said.get_body())["decision"]["actor"] == "bob"  # keys alone: as said
 
 
 @pytest.mark.parametrize("actor", ["alert:p99", "engine", "Engine:tick"])
