@@ -171,13 +171,19 @@ locals {
         role  = "Storage Blob Data Reader"
       }
     } : {},
-    # Reads the chat webhook secrets (Key Vault references) and nothing else of the vault.
-    var.notification_key_vault_id != null && length(var.notification_webhook_secrets) > 0 ? {
-      notification_key_vault_secrets_user = {
-        scope = var.notification_key_vault_id
+    # Reads the chat webhook secrets (Key Vault references), each on its own secret and
+    # nothing else of the vault (a secret is a Key Vault RBAC scope, as for the API keys
+    # below); settings that name the same secret share one assignment.
+    var.notification_key_vault_id == null ? {} : {
+      for secret in distinct([
+        for uri in values(var.notification_webhook_secrets) :
+        lower(regex("/secrets/([a-zA-Z0-9-]+)", uri)[0]) # secret names are case-insensitive
+      ]) :
+      "notification_secret_user_${secret}" => {
+        scope = "${var.notification_key_vault_id}/secrets/${secret}"
         role  = "Key Vault Secrets User"
       }
-    } : {},
+    },
     # Read the API keys' secret, that secret only (a secret is a Key Vault RBAC scope:
     # Microsoft Learn, key-vault/general/rbac-guide, "Secret scope role assignment").
     var.api_keys == null ? {} : {

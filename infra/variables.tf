@@ -251,7 +251,7 @@ variable "lifecycle_topic_enabled" {
 
 variable "notification_key_vault_id" {
   type        = string
-  description = "Resource id of an existing Key Vault (Azure RBAC authorization) holding the chat webhook URLs of notification_webhook_secrets as secrets; the app's identity gets Key Vault Secrets User on it. null: no notifications."
+  description = "Resource id of an existing Key Vault (Azure RBAC authorization) holding the chat webhook URLs of notification_webhook_secrets as secrets; the app's identity gets Key Vault Secrets User on each of those secrets, nothing else of the vault. null: no notifications."
   default     = null
 
   validation {

@@ -19,11 +19,14 @@ def test_key_vault_references_are_resolved_as_the_apps_identity() -> None:
     assert props["keyVaultReferenceIdentity"] == "${azurerm_user_assigned_identity.app.id}"
 
 
-def test_identity_may_read_the_vaults_secrets_only_when_notifications_are_set() -> None:
+def test_identity_may_read_each_webhook_secret_and_nothing_else_of_the_vault() -> None:
+    """One assignment per secret the webhook settings name (a secret is a Key Vault RBAC
+    scope), none on the vault: a compromised identity reads those secrets only."""
     optional = local("optional_role_assignments")
     assert 'role = "Key Vault Secrets User"' in optional
-    assert "scope = var.notification_key_vault_id" in optional
-    assert "length(var.notification_webhook_secrets) > 0" in optional
+    assert 'scope = "${var.notification_key_vault_id}/secrets/${secret}"' in optional
+    assert "scope = var.notification_key_vault_id\n" not in optional
+    assert "values(var.notification_webhook_secrets)" in optional
 
 
 def test_worker_opentelemetry_is_on_for_the_decision_logger() -> None:
