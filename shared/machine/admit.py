@@ -272,7 +272,8 @@ def manual_start(
         live_models,
         started=STARTED_BY_OPERATOR,
         actor=actor,
-        evidence={"reason": reason, "actor": actor},
+        # the tags the policy matched are the operator's word, not read from the registry
+        evidence={"reason": reason, "actor": actor, "tags_given_by_operator": dict(model.tags)},
         allow_downgrade=allow_downgrade,
     )
     if adm.outcome == "ignore":

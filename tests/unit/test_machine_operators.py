@@ -79,6 +79,16 @@ def test_manual_start_is_admitted_like_an_event_and_records_the_operator() -> No
     assert adm.records[0].actor == "ana"
 
 
+def test_manual_start_records_that_the_tags_the_policy_matched_were_the_operators() -> None:
+    """A start's tags come from the request, not the registry: the decision says so."""
+    model = ModelRef(
+        "fraud", "2", tags={"team": "risk"}, event_id=machine.operator_event_id("start", NOW, "x")
+    )
+    adm = machine.manual_start(None, None, model, _policy(), NOW, LIVE, reason="lost", actor="ana")
+    started = next(r for r in adm.records if r.reason == machine.STARTED_BY_OPERATOR)
+    assert started.evidence["tags_given_by_operator"] == {"team": "risk"}
+
+
 def test_manual_start_of_a_downgrade_needs_allow_downgrade() -> None:
     model = ModelRef("fraud", "1", event_id="start-x")
     live = {"green": "azureml:fraud:2"}
