@@ -33,8 +33,15 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.errors import AutocanaryError, InvalidInput, Unauthorized, error_body, http_status
-from shared.settings import API_KEYS_SETTING, api_keys
+from shared.errors import (
+    AutocanaryError,
+    Forbidden,
+    InvalidInput,
+    Unauthorized,
+    error_body,
+    http_status,
+)
+from shared.settings import API_KEYS_SETTING, API_READ_KEYS_SETTING, api_keys
 
 log = logging.getLogger("autocanary")
 
@@ -95,6 +102,8 @@ def api_call(
     req: func.HttpRequest,
     fn: Callable[[], func.HttpResponse],
     params: Collection[str] | None = (),
+    *,
+    acts: bool = False,
 ) -> func.HttpResponse:
     """Run an HTTP API handler body once the request's key is checked (``authorize``) and its
     query parameters are among ``params`` (besides the key's ``code``; None: not checked, for
@@ -103,7 +112,7 @@ def api_call(
     response."""
 
     def run() -> func.HttpResponse:
-        authorize(req)
+        authorize(req, acts=acts)
         if params is not None:
             unknown = sorted(set(req.params) - set(params) - {KEY_PARAM})
             if unknown:
@@ -117,11 +126,14 @@ def api_call(
     return guarded(run)
 
 
-def authorize(req: func.HttpRequest) -> None:
-    """Raise Unauthorized unless the request carries one of ``AUTOCANARY_API_KEYS``."""
+def authorize(req: func.HttpRequest, *, acts: bool = False) -> None:
+    """Raise Unauthorized unless the request carries one of ``AUTOCANARY_API_KEYS``, or, for a
+    route that only reads (not ``acts``), one of ``AUTOCANARY_API_READ_KEYS``; Forbidden for a
+    read-only key sent to act."""
     keys = api_keys()
+    read_keys = api_keys(setting=API_READ_KEYS_SETTING)
     supplied = req.headers.get(KEY_HEADER) or req.params.get(KEY_PARAM)
-    if not keys:
+    if not keys and not read_keys:
         raise Unauthorized(
             f"this app accepts no API key: the app setting {API_KEYS_SETTING} is not set",
             code="api_keys_not_configured",
@@ -131,11 +143,19 @@ def authorize(req: func.HttpRequest) -> None:
     if not supplied:
         raise Unauthorized(f"an API key is required (the {KEY_HEADER} header or ?code=)")
     given = supplied.encode("utf-8")
-    accepted = False
+    accepted = reads = False
     for key in keys:  # every key is compared, so the time taken does not tell which matched
         accepted |= hmac.compare_digest(given, key.encode("utf-8"))
-    if not accepted:
+    for key in read_keys:
+        reads |= hmac.compare_digest(given, key.encode("utf-8"))
+    if accepted:
+        return
+    if not reads:
         raise Unauthorized("the API key is not valid", code="invalid_key")
+    if acts:
+        raise Forbidden(
+            f"this key is read-only ({API_READ_KEYS_SETTING}): it cannot act on a rollout"
+        )
 
 
 def signed_in_user(req: func.HttpRequest) -> str | None:

@@ -45,7 +45,7 @@ def rollout_action(req: func.HttpRequest) -> func.HttpResponse:
         )
         return _reply(result, full_param or (body.full and action != "promote"))
 
-    return api_call(req, run, ("full",))
+    return api_call(req, run, ("full",), acts=True)
 
 
 # The same route as list_rollouts (GET), another method: the host matches routes with an HTTP
@@ -63,7 +63,7 @@ def start_rollout(req: func.HttpRequest) -> func.HttpResponse:
         status = 201 if result.outcome == "started" else 202
         return _reply(result, full_param or body.full, status)
 
-    return api_call(req, run, ("full",))
+    return api_call(req, run, ("full",), acts=True)
 
 
 def _reply(result: ActionResult, whole: bool, status: int = 200) -> func.HttpResponse:

@@ -282,6 +282,12 @@ locals {
     local.api_keys_vault_name,
     var.api_keys.secret_name,
   )
+  # The read-only keys (AUTOCANARY_API_READ_KEYS), the same way.
+  api_read_keys_reference = var.api_read_keys == null ? null : format(
+    "@Microsoft.KeyVault(SecretUri=https://%s.vault.azure.net/secrets/%s/)",
+    element(split("/", var.api_read_keys.key_vault_id), 8),
+    var.api_read_keys.secret_name,
+  )
 
   # The lifecycle topic's endpoint is set only with the topic (unset, the app publishes no
   # lifecycle events); AUTOCANARY_API_KEYS only with api_keys (unset, the API refuses calls).
@@ -302,6 +308,7 @@ locals {
     } : {},
     local.notification_app_settings,
     var.api_keys == null ? {} : { AUTOCANARY_API_KEYS = local.api_keys_reference },
+    var.api_read_keys == null ? {} : { AUTOCANARY_API_READ_KEYS = local.api_read_keys_reference },
   )
   notification_app_settings = {
     for name, uri in var.notification_webhook_secrets : name => "@Microsoft.KeyVault(SecretUri=${uri})"

@@ -192,6 +192,12 @@ locals {
         role  = "Key Vault Secrets User"
       }
     },
+    var.api_read_keys == null ? {} : {
+      api_read_keys_secret_user = {
+        scope = "${var.api_read_keys.key_vault_id}/secrets/${var.api_read_keys.secret_name}"
+        role  = "Key Vault Secrets User"
+      }
+    },
   )
 
   role_assignments = merge(local.base_role_assignments, local.optional_role_assignments)

@@ -308,6 +308,23 @@ variable "api_keys" {
   }
 }
 
+variable "api_read_keys" {
+  type = object({
+    key_vault_id = string
+    secret_name  = string
+  })
+  description = "The Key Vault secret holding the HTTP API's read-only keys (AUTOCANARY_API_READ_KEYS: keys that read and never act, for the dashboard links people share and status pages), in the same form as api_keys; the app's identity is granted Key Vault Secrets User on that secret only. Null (default): no read-only key."
+  default     = null
+
+  validation {
+    condition = var.api_read_keys == null || (
+      can(regex("^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", try(var.api_read_keys.key_vault_id, ""))) &&
+      can(regex("^[0-9a-zA-Z-]{1,127}$", try(var.api_read_keys.secret_name, "")))
+    )
+    error_message = "api_read_keys.key_vault_id must be a Key Vault resource id (/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<3-24 characters>) and api_read_keys.secret_name 1-127 letters, digits and '-'."
+  }
+}
+
 variable "endpoints" {
   type = map(object({
     latency_p99_threshold_ms = optional(number, 1000)

@@ -4,6 +4,7 @@ Hierarchy (HTTP status in brackets, mapped in one place: :func:`http_status`)::
 
     AutocanaryError [500]                 base; carries a machine-readable ``code``
     ├── Unauthorized [401]                 an API call without a valid key
+    ├── Forbidden [403]                    a read-only key sent to act
     ├── InvalidInput [400]                 a request, event or alert that cannot be understood
     │   └── PolicyError [400]              the rollout policy is invalid (names the field)
     ├── ConfigurationError [500]           app settings missing or invalid, a port not wired
@@ -59,6 +60,15 @@ class AutocanaryError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+class Forbidden(AutocanaryError):
+    """A valid key that may not do this: a read-only key (``AUTOCANARY_API_READ_KEYS``) sent
+    with an action or a start."""
+
+    code = "read_only_key"
+    status = 403
+    hint = "Act with one of the keys in AUTOCANARY_API_KEYS; read-only keys only read."
 
 
 class Unauthorized(AutocanaryError):

@@ -39,24 +39,30 @@ def _secure_url(url: str) -> bool:
 
 
 API_KEYS_SETTING = "AUTOCANARY_API_KEYS"
+# Keys that read and never act (the dashboard's views, a status page): a leaked one cannot
+# promote, roll back or start anything.
+API_READ_KEYS_SETTING = "AUTOCANARY_API_READ_KEYS"
 MIN_API_KEY = 32
 MAX_API_KEY = 512
 _KEY_SEPARATORS = re.compile(r"[\s,]+")
 
 
-def api_keys(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The keys the HTTP API accepts (``AUTOCANARY_API_KEYS``), read from the environment on
-    every call (cheap; a rotated key applies when the app restarts with the new setting).
-    A key too short or too long is a ConfigurationError; unset: no key is accepted."""
-    raw = (os.environ if env is None else env).get(API_KEYS_SETTING, "")
+def api_keys(
+    env: Mapping[str, str] | None = None, setting: str = API_KEYS_SETTING
+) -> tuple[str, ...]:
+    """The keys the HTTP API accepts (``AUTOCANARY_API_KEYS``; with ``setting``
+    ``AUTOCANARY_API_READ_KEYS``, the read-only ones), read from the environment on every call
+    (cheap; a rotated key applies when the app restarts with the new setting). A key too
+    short or too long is a ConfigurationError; unset: no key is accepted."""
+    raw = (os.environ if env is None else env).get(setting, "")
     keys = tuple(k for k in _KEY_SEPARATORS.split(raw) if k)
-    problem = _api_keys_problem(keys)
+    problem = _api_keys_problem(keys, setting)
     if problem:
         raise ConfigurationError(problem)
     return keys
 
 
-def _api_keys_problem(keys: tuple[str, ...]) -> str | None:
+def _api_keys_problem(keys: tuple[str, ...], setting: str = API_KEYS_SETTING) -> str | None:
     for key in keys:
         if key.lower().startswith("@microsoft.keyvault"):
             # A reference App Service cannot resolve reaches the app as its literal text ("your
@@ -64,13 +70,13 @@ def _api_keys_problem(keys: tuple[str, ...]) -> str | None:
             # insightcrunch.com, "Configure Key Vault references"): never a key, since the
             # reference is no secret.
             return (
-                f"{API_KEYS_SETTING} is an unresolved Key Vault reference: the app's identity "
+                f"{setting} is an unresolved Key Vault reference: the app's identity "
                 "cannot read the secret (check Key Vault Secrets User on it and "
                 "keyVaultReferenceIdentity)"
             )
         if not MIN_API_KEY <= len(key) <= MAX_API_KEY or not key.isprintable():
             return (
-                f"{API_KEYS_SETTING}: every key must be {MIN_API_KEY}-{MAX_API_KEY} printable "
+                f"{setting}: every key must be {MIN_API_KEY}-{MAX_API_KEY} printable "
                 "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
     return None
@@ -247,11 +253,12 @@ class Settings:
                 problems.append(
                     "AUTOCANARY_RETENTION must be a duration of at least one day, like 90d or 36h"
                 )
-        keys_problem = _api_keys_problem(
-            tuple(k for k in _KEY_SEPARATORS.split(get(API_KEYS_SETTING) or "") if k)
-        )
-        if keys_problem:
-            problems.append(keys_problem)
+        for keys_setting in (API_KEYS_SETTING, API_READ_KEYS_SETTING):
+            keys_problem = _api_keys_problem(
+                tuple(k for k in _KEY_SEPARATORS.split(get(keys_setting) or "") if k), keys_setting
+            )
+            if keys_problem:
+                problems.append(keys_problem)
         eventgrid = get("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT")
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")

@@ -93,6 +93,12 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "commas or whitespace, each 32-512 characters; in Azure a Key Vault reference); "
         "unset: every API call is refused",
     ),
+    "AUTOCANARY_API_READ_KEYS": (
+        False,
+        "keys that read and never act (the dashboard's views, a status page), in the same "
+        "form as AUTOCANARY_API_KEYS: an action or a start sent with one is refused with 403 "
+        "read_only_key; unset: no read-only key",
+    ),
     "AzureWebJobsStorage": (True, "the Functions host's storage; also the rollout store default"),
     "AzureWebJobsStorage__tableServiceUri": (
         False,

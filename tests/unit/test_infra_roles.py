@@ -176,3 +176,14 @@ def test_identity_may_read_the_api_keys_secret_only() -> None:
     assert "${var.api_keys.key_vault_id}/secrets/${var.api_keys.secret_name}" in optional
     assert "Key Vault Secrets Officer" not in code_text()
     assert "Key Vault Administrator" not in code_text()
+
+
+def test_read_only_keys_are_a_key_vault_reference_readable_on_their_secret_only() -> None:
+    optional = local("optional_role_assignments")
+    assert "${var.api_read_keys.key_vault_id}/secrets/${var.api_read_keys.secret_name}" in optional
+    assert "AUTOCANARY_API_READ_KEYS = local.api_read_keys_reference" in local(
+        "optional_app_settings"
+    )
+    assert "@Microsoft.KeyVault(SecretUri=" in local("api_read_keys_reference")
+    variable = config()["variable"]["api_read_keys"]
+    assert variable["default"] is None and variable["validation"]

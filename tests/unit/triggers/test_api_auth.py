@@ -173,3 +173,37 @@ def test_a_person_whose_name_starts_with_engine_may_act(world: World) -> None:
     world.engine.on_model_registered(world.model())
     resp = pause({"x-functions-key": API_KEY}, {"reason": "x", "actor": "engineer@contoso.com"})
     assert resp.status_code == 200
+
+
+READ_KEY = "read-only-key-for-the-dashboard-0123456789"
+
+
+def test_a_read_only_key_reads_and_never_acts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUTOCANARY_API_READ_KEYS open the reads only: an action or a start with one is a 403
+    and changes nothing, so a leaked dashboard link cannot roll anything back."""
+    monkeypatch.setenv("AUTOCANARY_API_READ_KEYS", READ_KEY)
+    world.engine.on_model_registered(world.model())
+    before = world.store.read("fraud")
+    assert get({"x-functions-key": READ_KEY}).status_code == 200
+    acted = pause({"x-functions-key": READ_KEY}, {"reason": "x"})
+    assert acted.status_code == 403 and _error(acted)["code"] == "read_only_key"
+    started = api_actions.start_rollout(
+        func.HttpRequest(
+            "POST",
+            "/api/rollouts",
+            headers={"content-type": "application/json", "x-functions-key": READ_KEY},
+            body=json.dumps({"model": "fraud", "version": "9", "reason": "x"}).encode(),
+        )
+    )
+    assert started.status_code == 403
+    assert world.store.read("fraud") == before
+    assert pause({"x-functions-key": API_KEY}, {"reason": "x"}).status_code == 200
+
+
+def test_only_read_keys_set_still_reads(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUTOCANARY_API_KEYS")
+    monkeypatch.setenv("AUTOCANARY_API_READ_KEYS", READ_KEY)
+    assert get({"x-functions-key": READ_KEY}).status_code == 200
+    assert get({"x-functions-key": API_KEY}).status_code == 401
