@@ -269,9 +269,6 @@ def _watching(
         wait = f"{message}; resume to finish without them, or roll back"
         evidence = {"last_reason": reason, "waited_s": waited, "held_s": held}
         return _on_deadline(r, now, WATCH_NO_DATA, message, wait, evidence, ep)
-    # Every deployment that served before the rollout is replaced, not only the one cloned
-    # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
-    # time, in name order: the next is asked for once the one being deleted is gone.
     if copy:
         # The old deployment's setting goes with it: it stays until the canary has its copy.
         return _status(
@@ -283,6 +280,9 @@ def _watching(
             message=f"copying the autoscale setting of {r.baseline} to {r.canary} before "
             "the rollout ends",
         )
+    # Every deployment that served before the rollout is replaced, not only the one cloned
+    # (an endpoint split between two deployments leaves neither at 0 % for ever); one at a
+    # time, in name order: the next is asked for once the one being deleted is gone.
     olds = _old_deployments(r, ep)
     if not r.policy.delete_old_deployment or not olds:
         kept = ", ".join(olds)
