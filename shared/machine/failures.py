@@ -28,11 +28,17 @@ def effect_failed(
     """An effect of the last decision (or the reconcile itself) failed.
 
     A create that Azure refused for good ends the rollout Failed with Azure's error: retrying
-    it every tick until the provisioning timeout cannot help. Any other failure is recorded
-    once; the same failure again only counts on the rollout (no new decision row), and the
-    rollout's reason is left alone so the next decision does not record itself again."""
+    it every tick until the provisioning timeout cannot help. A create answered 404 is such a
+    refusal: the PUT names a model or environment that is not there ("The specified resource
+    was not found ... ModelNotFound", Azure/mlops-v2 issue 76); a deployment Azure hides for a
+    while after accepting its create is a 404 of a read, never of the PUT. Any other failure
+    is recorded once; the same failure again only counts on the rollout (no new decision
+    row), and the rollout's reason is left alone so the next decision does not record itself
+    again."""
     where = effect_to_dict(effect) if effect is not None else {"kind": "reconcile"}
-    if permanent and isinstance(effect, CreateDeployment) and r.phase is Phase.PROVISIONING:
+    missing = (error.get("details") or {}).get("status") == 404
+    refused = permanent or missing
+    if refused and isinstance(effect, CreateDeployment) and r.phase is Phase.PROVISIONING:
         return _end_failed(
             r.evolve(failure={}),
             now,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import TransientUpstreamError, UpstreamError
+from shared.errors import NotFound, TransientUpstreamError, UpstreamError
 from shared.model import Phase
 from shared.ports import RolloutQuery
 from tests.engine_support import make_world
@@ -86,3 +86,28 @@ def test_the_provisioning_timeout_record_carries_the_last_azure_error() -> None:
     r = _latest(w)
     timeout = [d for d in w.store.decisions("fraud", r.id) if d.reason == "ProvisioningTimedOut"]
     assert timeout and timeout[0].evidence["last_error"]["code"] == "ServiceUnavailable"
+
+
+def test_a_create_answered_404_for_a_missing_model_ends_the_rollout_refused_at_once() -> None:
+    """A PUT of a deployment naming a model or environment that is not there answers 404
+    ("The specified resource was not found ... ModelNotFound", Azure/mlops-v2 issue 76):
+    asking again every tick for an hour cannot make it appear."""
+    w = make_world()
+    w.judge.set("promote")
+    w.endpoints.fail_op["create_deployment"] = [
+        NotFound(
+            "create fraud-v7: The specified resource was not found",
+            code="ModelNotFound",
+            details={"status": 404},
+        )
+    ]
+    w.engine.on_model_registered(w.model(version="7"))
+    for _ in range(4):
+        w.tick(60)
+    r = _latest(w)
+    assert r.phase is Phase.FAILED
+    decisions = w.store.decisions("fraud", r.id)
+    assert [
+        d.evidence["error"]["code"] for d in decisions if d.reason == "ProvisioningRefused"
+    ] == ["ModelNotFound"]
+    assert len([c for c in w.endpoints.calls if c[0] == "create_deployment"]) == 1
