@@ -150,6 +150,20 @@ class Alerts:
                 f"rolling back {endpoint}: Azure failed a call ({code}); retrying",
                 details={"endpoint": endpoint, "error": outcome.error},
             )
+        if outcome.error is not None:
+            # Azure refused a call of the rollback for good (an alert sent again cannot help):
+            # the decision stands and the timer asks again, but the canary may still serve,
+            # so the reply never says rolled_back.
+            code = str(outcome.error.get("code") or "error")
+            return AlertResult(
+                endpoint,
+                "not_rolled_back",
+                f"EffectFailed: {code}",
+                outcome.rollout_id,
+                detail=f"the rollback was decided but Azure refused a call ({code}: "
+                f"{outcome.error.get('message', '')}); the canary may still serve, and the "
+                "rollout asks again every tick",
+            )
         kept = {  # decisions that roll nothing back, and what the reply says of them
             machine.ALERT_ON_OTHER_DEPLOYMENT: f"the alert names {', '.join(alert.deployments)}, "
             f"not the canary {slot.active.canary or '(none yet)'}; recorded, nothing rolled back",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import machine as m
-from shared.errors import RetryLater, StaleState, TransientUpstreamError, http_status
+from shared.errors import RetryLater, StaleState, TransientUpstreamError, UpstreamError, http_status
 from shared.model import Phase
 from shared.observation import Alert
 from tests.engine_support import POLICY, WORKSPACE_ID, World, make_world
@@ -146,6 +146,21 @@ def test_an_alert_that_fails_unexpectedly_answers_503_not_500() -> None:
     assert http_status(err.value) == 503 and err.value.details["cause"] == "RuntimeError"
     w.engine.on_alert(alert)  # Azure's retry of the webhook
     assert w.endpoints.traffic("fraud") == {"blue": 100}
+
+
+def test_an_alert_whose_traffic_change_azure_refuses_for_good_never_answers_rolled_back() -> None:
+    """A permanent refusal of the rollback's traffic change (a retry of the alert cannot
+    help) answers not_rolled_back with Azure's error, never rolled_back with the canary
+    still serving; the timer goes on asking for the split."""
+    w = make_world()
+    _canary_live(w)
+    w.endpoints.fail_op["set_traffic"] = [
+        UpstreamError("update fraud: refused", code="BadRequest", details={"status": 400})
+    ]
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    assert [r.outcome for r in results] == ["not_rolled_back"]
+    assert "BadRequest" in results[0].reason and "may still serve" in results[0].detail
+    assert w.endpoints.traffic("fraud") != {"blue": 100}
 
 
 def test_an_alert_with_nothing_to_roll_back_to_answers_not_rolled_back() -> None:
