@@ -33,6 +33,20 @@ BUSY_STATUS = 409
 # Azure ML's error codes for traffic and mirror rules (seen in Microsoft's docs and the emulator);
 # any 400 whose codes or message mention traffic counts as well.
 _TRAFFIC_WORDS = ("traffic", "mirror")
+# Codes of a long-running operation that failed for a passing reason (its error comes in a
+# 2xx status body): another operation on the resource took over (Azure ML's troubleshooting
+# guide, how-to-troubleshoot-online-endpoints, OperationCanceled: retrying may let it go
+# through), or the service failed (a 5xx of its own). Worth the next tick's retry.
+_PASSING_OPERATION_CODES = frozenset(
+    {
+        "operationcanceled",
+        "internalservererror",
+        "serviceunavailable",
+        "gatewaytimeout",
+        "servertimeout",
+        "toomanyrequests",
+    }
+)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -167,7 +181,10 @@ def map_error(exc: BaseException, what: str, *, attempts: int = 1) -> Autocanary
         if hint is not None:
             details["retry_after"] = hint
         return AzureBusy(message, code=code or AzureBusy.code, details=details)
-    if is_transient(exc):
+    failed_operation = status is not None and 200 <= status < 300
+    if is_transient(exc) or (
+        failed_operation and any(c.lower() in _PASSING_OPERATION_CODES for c in codes)
+    ):
         return TransientUpstreamError(
             message, code=code or TransientUpstreamError.code, details=details
         )

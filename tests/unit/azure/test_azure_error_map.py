@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure_test_helpers import http_error
 
 from shared.azure import error_map
-from shared.errors import AzureRuleViolation, NotFound, UpstreamError
+from shared.errors import (
+    AzureRuleViolation,
+    NotFound,
+    TransientUpstreamError,
+    UpstreamError,
+    is_permanent,
+)
 
 
 def test_not_found_keeps_the_azure_code() -> None:
@@ -64,3 +71,21 @@ def test_metrics_backend_throttling_529_is_transient_and_501_is_not() -> None:
     "529 throttling errors"); 501 Not Implemented will not change on a retry."""
     assert error_map.is_transient(http_error(529, "TooManyRequests", "throttled"))
     assert not error_map.is_transient(http_error(501, "NotImplemented", "no"))
+
+
+@pytest.mark.parametrize(
+    "code", ["OperationCanceled", "InternalServerError", "ServiceUnavailable", "GatewayTimeout"]
+)
+def test_an_operation_that_failed_for_a_passing_reason_is_transient(code: str) -> None:
+    """An accepted update or create whose long-running operation then failed reports its
+    error in a 2xx status body; Azure ML's troubleshooting guide says an OperationCanceled
+    (another operation took over) may go through when tried again, and a server error is
+    one: these are worth the next tick's retry (an alert's webhook answers 503)."""
+    error = error_map.map_error(http_error(200, code, "the operation failed"), "set traffic")
+    assert isinstance(error, TransientUpstreamError) and error.code == code
+    assert not is_permanent(error)
+
+
+def test_an_operation_that_failed_for_good_stays_permanent() -> None:
+    error = error_map.map_error(http_error(200, "BadArgument", "invalid instance"), "create")
+    assert type(error) is UpstreamError and is_permanent(error)
