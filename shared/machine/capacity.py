@@ -201,6 +201,18 @@ def follow(r: Rollout, now: datetime, index: int) -> Transition | None:
 FOLLOW_SHOWN_S = 120.0
 
 
+def _scale_refused(r: Rollout) -> bool:
+    """Whether Azure refused the canary's scale for good (a 400: not enough quota for the new
+    count, an invalid count): asking again every tick until the provisioning timeout cannot
+    help, so the wait ends at once for an operator (recorded by ``effect_failed``)."""
+    effect = r.failure.get("effect") or {}
+    return (
+        bool(r.failure.get("permanent"))
+        and effect.get("kind") == "scale_deployment"
+        and effect.get("name") == r.canary
+    )
+
+
 def without_pending(r: Rollout) -> Rollout:
     if "pending" not in r.capacity:
         return r
@@ -247,10 +259,16 @@ def gate(
     asked = {"asked_by": actor, "for": reason, **dict(pending.get("evidence") or {})}
     evidence = {**size.evidence(r), "elapsed_s": round(waited, 3), **(asked if operator else {})}
     failed = state in PROVISION_FAILED and not fresh  # a Failed canary is asked once more
-    if failed or waited >= r.policy.provisioning_timeout:
+    refused = _scale_refused(r)
+    if failed or refused or waited >= r.policy.provisioning_timeout:
         why = f"is {state}" if state in PROVISION_FAILED else f"not ready after {waited:.0f}s"
+        held = without_pending(r)
+        if refused:
+            why = f"Azure refused it ({r.failure.get('code')}: {r.failure.get('message')})"
+            evidence = {**evidence, "error": dict(r.failure)}
+            held = held.evolve(failure={})  # a resume asks for the scale again
         return r, _pause(
-            without_pending(r),
+            held,
             now,
             CANARY_SCALE_FAILED,
             f"scaling {r.canary} to {need} instances before {what}: {why}; holding for an operator",

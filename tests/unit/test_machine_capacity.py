@@ -466,3 +466,31 @@ def test_the_old_deployment_and_its_setting_stay_until_the_canarys_copy_went_thr
     sim.run(verdict=None)  # now the copy goes through: then blue and its setting go
     assert sim.r.phase is Phase.SUCCEEDED
     assert sim.autoscale.targets("fraud") == ["fraud-v7"]
+
+
+def test_a_scale_azure_refuses_for_good_pauses_at_once_with_azures_error() -> None:
+    """A scale answered 400 (not enough quota for the canary's new count, say) cannot go
+    through when asked again: the rollout pauses on the next tick with Azure's words, not
+    after the hour of the provisioning timeout."""
+    sim = Sim(policy(), live=10)
+    for _ in range(60):
+        sim.step()
+        if sim.r.reason == m.CANARY_SCALING:
+            break
+    scale = next(e for e in reversed(sim.effects) if isinstance(e, ScaleDeployment))
+    for _ in range(4):
+        sim.ep.get_endpoint("fraud")  # the scale asked for finishes ...
+    sim.ep.scale_deployment("fraud", "fraud-v7", 3)  # ... and is undone: it never happened
+    for _ in range(4):
+        sim.ep.get_endpoint("fraud")  # the canary is Succeeded at its old count
+    error = {"code": "OutOfQuota", "message": "not enough quota", "details": {"status": 400}}
+    sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+    asked = len([e for e in sim.effects if isinstance(e, ScaleDeployment)])
+    sim.step()
+    assert sim.r.paused and sim.r.pause_reason == m.CANARY_SCALE_FAILED
+    assert "OutOfQuota" in sim.r.message
+    assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) == asked  # not again
+    sim.step(command=Command("resume", "quota raised", actor="ana"))
+    sim.step()
+    assert not sim.r.paused
+    assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) > asked  # again
