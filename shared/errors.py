@@ -210,6 +210,8 @@ def is_permanent(error: BaseException) -> bool:
     if isinstance(error, TransientUpstreamError | StaleState | Conflict):
         return False
     if isinstance(error, UpstreamError | AzureRuleViolation | InvalidInput):
+        if error.details.get("lasting"):  # e.g. 409 MissingSubscriptionRegistration
+            return True
         return error.details.get("status") not in (408, 409, 412, 429)
     return False
 

@@ -37,6 +37,10 @@ _TRAFFIC_WORDS = ("traffic", "mirror")
 # 2xx status body): another operation on the resource took over (Azure ML's troubleshooting
 # guide, how-to-troubleshoot-online-endpoints, OperationCanceled: retrying may let it go
 # through), or the service failed (a 5xx of its own). Worth the next tick's retry.
+# 409 codes that do not clear by themselves, unlike a busy resource's: the subscription is
+# not registered for the resource provider (ARM's MissingSubscriptionRegistration; learn.
+# microsoft.com azure-resource-manager troubleshooting error-register-resource-provider).
+_LASTING_CONFLICTS = frozenset({"missingsubscriptionregistration"})
 _PASSING_OPERATION_CODES = frozenset(
     {
         "operationcanceled",
@@ -176,7 +180,10 @@ def map_error(exc: BaseException, what: str, *, attempts: int = 1) -> Autocanary
         details["attempts"] = attempts
     if isinstance(exc, ResourceNotFoundError) or status == 404:
         return NotFound(message, code=code or "ResourceNotFound", details=details)
-    if status == BUSY_STATUS:
+    lasting = status == BUSY_STATUS and any(c.lower() in _LASTING_CONFLICTS for c in codes)
+    if lasting:
+        details["lasting"] = True  # a 409 that is no busy resource: it will not clear
+    if status == BUSY_STATUS and not lasting:
         hint = retry_after(exc)
         if hint is not None:
             details["retry_after"] = hint

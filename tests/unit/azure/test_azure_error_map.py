@@ -89,3 +89,14 @@ def test_an_operation_that_failed_for_a_passing_reason_is_transient(code: str) -
 def test_an_operation_that_failed_for_good_stays_permanent() -> None:
     error = error_map.map_error(http_error(200, "BadArgument", "invalid instance"), "create")
     assert type(error) is UpstreamError and is_permanent(error)
+
+
+def test_a_409_for_an_unregistered_resource_provider_is_permanent_not_busy() -> None:
+    """409 MissingSubscriptionRegistration (the subscription is not registered for the
+    resource provider) does not clear by itself, as a busy resource's 409 does."""
+    error = error_map.map_error(
+        http_error(409, "MissingSubscriptionRegistration", "not registered"), "create"
+    )
+    assert type(error) is UpstreamError and is_permanent(error)
+    busy = error_map.map_error(http_error(409, "Conflict", "Updating"), "create")
+    assert not is_permanent(busy)
