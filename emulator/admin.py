@@ -29,13 +29,21 @@ class ArmFault:
     ``metrics:getBatch``) answered with an error (429, 500; 529 for metrics) or held then
     timed out, at a rate."""
 
-    kind: str  # "429" | "500" | "529" | "timeout"
+    kind: str  # "429" | "500" | "529" | "timeout" | "error" (status and code below)
     rate: float
     remaining: int | None = None
     retry_after: float = 1.0
     hang_seconds: float = 10.0
     methods: tuple[str, ...] = ()
     scope: str = "arm"
+    # kind "error": an answer in Azure's error shape with this status and code (and a detail
+    # code, as Azure ML nests its specific one: a 400 BadRequest whose detail says
+    # InferencingClientCreateDeploymentFailed "Not enough quota", MicrosoftLearning/
+    # mslearn-azure-ml issue 30; a 409 MissingSubscriptionRegistration)
+    status: int = 400
+    code: str = "BadRequest"
+    message: str = "injected error (emulator fault)"
+    detail_code: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -233,7 +241,7 @@ class AdminApi:
         return _json(self._faults_json())
 
     async def _put_arm_fault(self, request: web.Request) -> web.Response:
-        return await self._put_fault(request, "arm", ("429", "500", "timeout"))
+        return await self._put_fault(request, "arm", ("429", "500", "timeout", "error"))
 
     async def _put_metrics_fault(self, request: web.Request) -> web.Response:
         # 529: the metrics backend throttling (learn.microsoft.com/azure/azure-monitor/metrics/
@@ -256,6 +264,17 @@ class AdminApi:
             m in ("GET", "PUT", "POST", "DELETE", "PATCH") for m in methods
         ):
             raise bad_request("methods must be a list of HTTP methods")
+        status = body.get("status", 400)
+        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+            raise bad_request("status must be an HTTP error status (400-599)")
+        texts = {
+            k: body.get(k, d)
+            for k, d in (("code", "BadRequest"), ("message", ""), ("detail_code", ""))
+        }
+        if not all(isinstance(v, str) and len(v) <= 500 for v in texts.values()):
+            raise bad_request(
+                "code, message and detail_code must be strings of at most 500 characters"
+            )
         fault = ArmFault(
             kind=kind,
             rate=rate,
@@ -264,6 +283,10 @@ class AdminApi:
             hang_seconds=_number(body.get("hang_seconds", 10.0), "hang_seconds", 0.0, 600.0),
             methods=tuple(methods),
             scope=scope,
+            status=status,
+            code=texts["code"] or "BadRequest",
+            message=texts["message"] or "injected error (emulator fault)",
+            detail_code=texts["detail_code"],
         )
         self.emu.arm_faults.append(fault)
         return _json(self._faults_json())

@@ -206,6 +206,13 @@ class Emulator:
                     return ArmError(
                         500, "InternalServerError", "injected server error (emulator fault)"
                     ).response()
+                if fault.kind == "error":
+                    detail = (
+                        [{"code": fault.detail_code, "message": fault.message}]
+                        if fault.detail_code
+                        else None
+                    )
+                    return ArmError(fault.status, fault.code, fault.message, detail).response()
                 await asyncio.sleep(fault.hang_seconds)
                 return ArmError(
                     504, "GatewayTimeout", "injected timeout (emulator fault)"

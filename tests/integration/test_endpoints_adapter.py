@@ -9,7 +9,7 @@ import pytest
 
 from emulator.testing import app_settings
 from shared.azure import retry
-from shared.errors import TransientUpstreamError
+from shared.errors import AutocanaryError, TransientUpstreamError
 from tests.integration.endpoints_world import FAST, emulator_world
 
 pytestmark = pytest.mark.integration
@@ -101,3 +101,47 @@ def test_an_endpoint_read_is_two_arm_reads_or_one_with_a_listing_and_feeds_the_p
     assert listed.get_endpoint(name).live_traffic() == {"blue": 100}
     assert len(pacer.seen) - before == 1
     assert all(value is not None and value.isdigit() for value in pacer.seen)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (
+            {
+                "status": 400,
+                "code": "BadRequest",
+                "detail_code": "InferencingClientCreateDeploymentFailed",
+                "message": "Not enough quota available for Standard_DS3_v2",
+            },
+            "InferencingClientCreateDeploymentFailed",
+        ),
+        (
+            {"status": 409, "code": "MissingSubscriptionRegistration", "message": "register"},
+            "MissingSubscriptionRegistration",
+        ),
+    ],
+)
+def test_a_scale_azure_refuses_for_good_is_a_permanent_error_with_azures_code(
+    emulator_conn: Any, fault: dict[str, Any], code: str
+) -> None:
+    """Through the SDK and the adapter, from the emulator's Azure-shaped answers: a quota 400
+    and a 409 for an unregistered provider are permanent (the engine pauses or refuses at
+    once), never retried as a busy resource."""
+    from emulator.testing import admin_request
+    from shared.errors import is_permanent
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    admin_request(
+        emulator_conn,
+        "PUT",
+        "faults/arm",
+        {"kind": "error", "rate": 1.0, "methods": ["PUT"], **fault},
+    )
+    try:
+        with pytest.raises(AutocanaryError) as info:
+            world.control.scale_deployment(ep, "blue", 3)
+        assert info.value.code == code and is_permanent(info.value), info.value.to_dict()
+    finally:
+        admin_request(emulator_conn, "DELETE", "faults/arm")
