@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emulator.arm import ASSET_NAME_RE, VERSION_RE, ArmState
+from emulator.arm_provision import ProvisioningFault
 from emulator.context import Context
 from emulator.errors import ArmError, bad_request
 from emulator.router import RouterFault, ScoringRouter
@@ -222,8 +223,8 @@ class AdminApi:
             "arm": [f.to_json() for f in self.emu.arm_faults if f.scope == "arm"],
             "metrics": [f.to_json() for f in self.emu.arm_faults if f.scope == "metrics"],
             "provisioning": [
-                {"endpoint": e, "deployment": d, "message": m}
-                for (e, d), m in self.emu.state.provisioning_faults.items()
+                {"endpoint": e, "deployment": d, "message": f.message, "state": f.state}
+                for (e, d), f in self.emu.state.provisioning_faults.items()
             ],
             "router": [
                 {"endpoint": e, "deployment": d, **f.to_json()}
@@ -303,7 +304,10 @@ class AdminApi:
         body = await _body(request)
         key = (request.match_info["ep"].lower(), request.match_info["dep"].lower())
         message = str(body.get("message") or "injected provisioning failure (emulator fault)")
-        self.emu.state.provisioning_faults[key] = message
+        state = body.get("state", "Failed")
+        if state not in ("Failed", "Canceled"):
+            raise bad_request("state must be 'Failed' or 'Canceled'")
+        self.emu.state.provisioning_faults[key] = ProvisioningFault(message, state)
         return _json(self._faults_json())
 
     async def _delete_provisioning_fault(self, request: web.Request) -> web.Response:

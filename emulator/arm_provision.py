@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -14,12 +15,26 @@ from emulator.context import Context
 from emulator.runtime import DeploymentRuntime, InitFailed, WorkerSpec
 
 
+@dataclass(frozen=True)
+class ProvisioningFault:
+    """How the next provisioning of one deployment ends: ``Failed`` (code DeploymentFailed),
+    or ``Canceled`` (code OperationCanceled: another operation on the resource took over;
+    Azure ML's troubleshooting guide says a retry may go through)."""
+
+    message: str
+    state: str = "Failed"
+
+    @property
+    def code(self) -> str:
+        return "OperationCanceled" if self.state == "Canceled" else "DeploymentFailed"
+
+
 class ProvisioningState(Protocol):
     """What provisioning reads and changes of the workspace's state (``ArmState``)."""
 
     ctx: Context
     provisioning_delay: float
-    provisioning_faults: dict[tuple[str, str], str]
+    provisioning_faults: dict[tuple[str, str], ProvisioningFault]
     deployments: dict[tuple[str, str], Deployment]
 
 
@@ -32,9 +47,9 @@ async def provision(
         await asyncio.sleep(state.provisioning_delay)
         fault = state.provisioning_faults.pop((dep.endpoint, dep.name), None)
         if fault is not None:
-            dep.state = "Failed"
-            dep.failure = fault
-            op.finish({"code": "DeploymentFailed", "message": fault})
+            dep.state = fault.state
+            dep.failure = fault.message
+            op.finish({"code": fault.code, "message": fault.message})
             return
         base = state.ctx.state_dir / "deployments" / dep.endpoint / dep.name
         model_root = base / uuid.uuid4().hex[:8] / "azureml-models"

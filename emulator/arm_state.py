@@ -37,7 +37,7 @@ from emulator.arm_model import (
     system_data,
     workspace_body,
 )
-from emulator.arm_provision import provision
+from emulator.arm_provision import ProvisioningFault, provision
 from emulator.context import Context
 from emulator.errors import ArmError, bad_request, conflict, not_found, operation_conflict
 from emulator.runtime import WorkerSpec
@@ -63,7 +63,7 @@ class ArmState:
         self.deployments: dict[tuple[str, str], Deployment] = {}
         self.lro = Operations(ctx.identity)
         self.operations = self.lro.operations
-        self.provisioning_faults: dict[tuple[str, str], str] = {}
+        self.provisioning_faults: dict[tuple[str, str], ProvisioningFault] = {}
         self.scoring_base = ""
         self.arm_base = ""
 

@@ -72,6 +72,7 @@ from shared.azure.ml_entities import (
 )
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound, Superseded, UpstreamError
+from shared.model import PROVISION_FAILED
 from shared.observation import EndpointInfo
 from shared.rules import check_delete, check_deployment_name, check_split, shares
 
@@ -133,7 +134,13 @@ class MLEndpointControl:
             f"get deployment {endpoint}/{effect.source}",
         )
         existing = self._deployment_or_none(endpoint, effect.name)
-        if existing is not None and same_model(existing.model, effect.model.asset_id):
+        state = provisioning_state(getattr(existing, "provisioning_state", None), "Unknown")
+        ended_badly = state in PROVISION_FAILED
+        if (
+            existing is not None
+            and same_model(existing.model, effect.model.asset_id)
+            and not ended_badly  # a Failed or Canceled one is put again: Azure provisions anew
+        ):
             log.info(
                 "deployment %s/%s already has %s; nothing to do",
                 endpoint,

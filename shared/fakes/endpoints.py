@@ -72,6 +72,8 @@ class FakeEndpoints:
         self.provisioning_reads = provisioning_reads
         self.hidden_reads = hidden_reads
         self.fail_models: set[str] = set()
+        # models whose next provisionings end Canceled (each entry once: a list, in order)
+        self.cancel_models: list[str] = []
         self.fail_next: list[Exception] = []  # raised, in order, by the next calls
         self.fail_op: dict[str, list[Exception]] = {}  # raised, in order, by calls of one op
         self.calls: list[tuple[str, str]] = []
@@ -197,8 +199,11 @@ class FakeEndpoints:
                         del ep.deployments[dep.name]
                     else:
                         failed = dep.model in self.fail_models
-                        dep.state = "Failed" if failed else "Succeeded"
-                        if failed:
+                        canceled = dep.model in self.cancel_models
+                        if canceled:
+                            self.cancel_models.remove(dep.model)
+                        dep.state = "Canceled" if canceled else "Failed" if failed else "Succeeded"
+                        if failed and not canceled:
                             dep.logs = f"init() failed: cannot load model {dep.model}\n"
             seen = [d for d in ep.deployments.values() if d.name not in hidden]
             traffic = {d.name: ep.traffic.get(d.name, 0) for d in seen}
@@ -224,7 +229,7 @@ class FakeEndpoints:
                 existing is not None
                 and not existing.hidden
                 and existing.model == effect.model.asset_id
-                and existing.state != "Deleting"
+                and existing.state not in ("Deleting", "Failed", "Canceled")
             ):
                 return
             if existing is not None and (

@@ -31,7 +31,7 @@ from shared.machine.traffic import (
     _start_stage,
     note_hand_traffic,
 )
-from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, deployment_name
+from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, deployment_name, iso
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
     DEPLOYMENT_REQUESTED,
@@ -135,6 +135,8 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     return Transition(rollout)  # pragma: no cover - every active phase is handled above
 
 
+# The check a create canceled by Azure was asked once more (see _provisioning).
+CANCELED_ONCE = "canceled_create_asked"
 # How long a Pending rollout reads its endpoint again before it fails for no live
 # deployment: an endpoint read can trail a traffic update (azure-dev PR 3881: azd reads after
 # UpdateTraffic, up to 4 times 10 s apart, until the endpoint shows the new split), so an
@@ -238,6 +240,19 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
                 ep=ep,
             )
         return _start_stage(r, now, 0, STAGE_STARTED, ep=ep)
+    if dep is not None and dep.provisioning_state == "Canceled" and CANCELED_ONCE not in r.checks:
+        # Azure canceled the create: another operation on the resource took over
+        # (OperationCanceled; Azure ML's troubleshooting guide, how-to-troubleshoot-online-
+        # endpoints: a retry may let it go through). Asked once more, then it counts as failed.
+        return _status(
+            r.evolve(checks={**r.checks, CANCELED_ONCE: iso(now)}),
+            None,
+            now,
+            effects=(CreateDeployment(r.canary, r.baseline, r.model, create_count(r)),),
+            reason=PROVISIONING,
+            message=f"deployment {r.canary} was Canceled by Azure; creating it once more",
+            evidence={"provisioning_state": dep.provisioning_state},
+        )
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
         # redacted before it is kept: the cause quotes it to the API, chat and events
         logs = redact((obs.logs or "")[-_LOG_LIMIT:])

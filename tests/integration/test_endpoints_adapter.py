@@ -145,3 +145,22 @@ def test_a_scale_azure_refuses_for_good_is_a_permanent_error_with_azures_code(
         assert info.value.code == code and is_permanent(info.value), info.value.to_dict()
     finally:
         admin_request(emulator_conn, "DELETE", "faults/arm")
+
+
+def test_a_deployment_azure_canceled_is_provisioned_anew_when_created_again(
+    emulator_conn: Any,
+) -> None:
+    """The adapter skips a create whose deployment already holds the model, unless that
+    deployment ended Canceled or Failed: then the PUT goes out and Azure provisions it again
+    (the engine asks once more after an OperationCanceled)."""
+    from emulator.testing import admin_request
+    from tests.integration.endpoints_world import NEW, create
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    canceled = {"message": "another operation took over", "state": "Canceled"}
+    admin_request(emulator_conn, "PUT", f"faults/provisioning/{ep}/green", canceled)
+    assert create(world, ep, "green").deployments["green"].provisioning_state == "Canceled"
+    info = create(world, ep, "green", model=NEW)
+    assert info.deployments["green"].provisioning_state == "Succeeded"

@@ -435,3 +435,21 @@ def test_stage_advance_records_the_stage_it_came_from() -> None:
     sim.step(HOLD)
     t = sim.step(PROMOTE, dt=61)
     assert t.record is not None and (t.record.stage_from, t.record.stage_to) == (0, 1)
+
+
+def test_a_create_azure_canceled_is_asked_once_more_then_the_rollout_goes_on() -> None:
+    """OperationCanceled: another operation on the resource took over, and Azure ML's
+    troubleshooting guide says a retry may go through; once, not for ever."""
+    sim = Sim()
+    sim.ep.cancel_models.append("azureml:fraud:7")
+    sim.until(Phase.SUCCEEDED, PROMOTE, limit=80)
+    assert [op for op, _ in sim.ep.calls].count("create_deployment") == 2
+    assert sim.ep.traffic("fraud") == {"fraud-v7": 100}
+
+
+def test_a_create_canceled_twice_fails_the_rollout() -> None:
+    sim = Sim()
+    sim.ep.cancel_models.extend(["azureml:fraud:7", "azureml:fraud:7"])
+    sim.until(Phase.ROLLING_BACK)
+    failed = [r for r in sim.records if r and r.reason == m.PROVISIONING_FAILED]
+    assert failed and "Canceled" in failed[0].message
