@@ -267,6 +267,19 @@ def test_purge_deletes_old_ignored_events_and_keeps_recent_ones(
     assert not store.event_seen(None, "e0") and store.event_seen(None, "e2")
 
 
+def _purge_until_done(store: RolloutStore, cutoff: datetime, calls: int = 10) -> list[Any]:
+    """Purge at most 10 rows a call until done (bounded), each call within its budget."""
+    reports = []
+    for _ in range(calls):
+        report = store.purge(cutoff, max_rows=10)
+        reports.append(report)
+        assert report.rows <= 10
+        if report.done:
+            break
+    assert reports[-1].done, reports
+    return reports
+
+
 def test_purge_deletes_at_most_max_rows_a_call_and_later_calls_finish(
     store: RolloutStore, clock: FakeClock
 ) -> None:
@@ -274,14 +287,7 @@ def test_purge_deletes_at_most_max_rows_a_call_and_later_calls_finish(
         end(store, run(store, rollout(f"r{i}", f"ep-{i}"), decisions=4), T0)
     clock.advance(100 * 86400)
     cutoff = clock.now() - timedelta(days=90)
-    reports = []
-    for _ in range(10):  # bounded: 30 rows at up to 10 a call
-        report = store.purge(cutoff, max_rows=10)
-        reports.append(report)
-        assert report.rows <= 10
-        if report.done:
-            break
-    assert reports[-1].done
+    reports = _purge_until_done(store, cutoff)  # 30 rows at up to 10 a call
     assert sum(r.rollouts for r in reports) == 6 and sum(r.decisions for r in reports) == 24
     assert _ids(store) == []
 
@@ -295,14 +301,7 @@ def test_a_rollout_with_more_decisions_than_a_call_deletes_is_purged_over_severa
     end(store, run(store, rollout("r1", "ep-1"), decisions=2), T0)
     clock.advance(100 * 86400)
     cutoff = clock.now() - timedelta(days=90)
-    reports = []
-    for _ in range(10):  # bounded: 29 rows at up to 10 a call
-        report = store.purge(cutoff, max_rows=10)
-        reports.append(report)
-        assert report.rows <= 10
-        if report.done:
-            break
-    assert reports[-1].done, reports
+    reports = _purge_until_done(store, cutoff)  # 29 rows at up to 10 a call
     assert sum(r.rollouts for r in reports) == 2 and sum(r.decisions for r in reports) == 27
     assert _ids(store) == [] and store.decisions("ep-0", "r0") == []
 

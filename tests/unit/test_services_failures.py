@@ -2,36 +2,59 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.errors import NotFound, TransientUpstreamError, UpstreamError
 from shared.model import Phase
 from shared.ports import RolloutQuery
-from tests.engine_support import make_world
+from tests.engine_support import World, make_world
 
 
 def _latest(w, endpoint: str = "fraud"):  # type: ignore[no-untyped-def]
     return w.store.list_rollouts(RolloutQuery(endpoint=endpoint, limit=1))[0]
 
 
-def test_a_create_refused_by_azure_ends_the_rollout_failed_with_azures_error() -> None:
+def _create_refused(error: Exception) -> tuple[World, list[str]]:
+    """A rollout whose canary create Azure answers with ``error``, four ticks on: the world
+    and the codes of its ProvisioningRefused decisions."""
     w = make_world()
     w.judge.set("promote")
-    w.endpoints.fail_op["create_deployment"] = [
-        UpstreamError(
-            "create fraud-v7: quota exceeded for Standard_DS3_v2",
-            code="QuotaExceeded",
-            details={"status": 400},
-        )
-    ]
+    w.endpoints.fail_op["create_deployment"] = [error]
     w.engine.on_model_registered(w.model(version="7"))
-    for _ in range(3):
+    for _ in range(4):
         w.tick(60)
     r = _latest(w)
     assert r.phase is Phase.FAILED
     decisions = w.store.decisions("fraud", r.id)
-    refused = [d for d in decisions if d.reason == "ProvisioningRefused"]
-    assert len(refused) == 1 and refused[0].evidence["error"]["code"] == "QuotaExceeded"
-    creates = [c for c in w.endpoints.calls if c[0] == "create_deployment"]
-    assert len(creates) == 1
+    refused = [d.evidence["error"]["code"] for d in decisions if d.reason == "ProvisioningRefused"]
+    assert len([c for c in w.endpoints.calls if c[0] == "create_deployment"]) == 1
+    return w, refused
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UpstreamError(
+            "create fraud-v7: quota exceeded for Standard_DS3_v2",
+            code="QuotaExceeded",
+            details={"status": 400},
+        ),
+        # a PUT naming a model or environment that is not there answers 404 ("The specified
+        # resource was not found ... ModelNotFound", Azure/mlops-v2 issue 76): asking again
+        # every tick for an hour cannot make it appear
+        NotFound(
+            "create fraud-v7: The specified resource was not found",
+            code="ModelNotFound",
+            details={"status": 404},
+        ),
+    ],
+    ids=["quota-400", "missing-model-404"],
+)
+def test_a_create_refused_by_azure_ends_the_rollout_failed_with_azures_error(
+    error: UpstreamError | NotFound,
+) -> None:
+    w, refused = _create_refused(error)
+    assert refused == [error.code]
     assert w.endpoints.traffic("fraud") == {"blue": 100}
 
 
@@ -86,28 +109,3 @@ def test_the_provisioning_timeout_record_carries_the_last_azure_error() -> None:
     r = _latest(w)
     timeout = [d for d in w.store.decisions("fraud", r.id) if d.reason == "ProvisioningTimedOut"]
     assert timeout and timeout[0].evidence["last_error"]["code"] == "ServiceUnavailable"
-
-
-def test_a_create_answered_404_for_a_missing_model_ends_the_rollout_refused_at_once() -> None:
-    """A PUT of a deployment naming a model or environment that is not there answers 404
-    ("The specified resource was not found ... ModelNotFound", Azure/mlops-v2 issue 76):
-    asking again every tick for an hour cannot make it appear."""
-    w = make_world()
-    w.judge.set("promote")
-    w.endpoints.fail_op["create_deployment"] = [
-        NotFound(
-            "create fraud-v7: The specified resource was not found",
-            code="ModelNotFound",
-            details={"status": 404},
-        )
-    ]
-    w.engine.on_model_registered(w.model(version="7"))
-    for _ in range(4):
-        w.tick(60)
-    r = _latest(w)
-    assert r.phase is Phase.FAILED
-    decisions = w.store.decisions("fraud", r.id)
-    assert [
-        d.evidence["error"]["code"] for d in decisions if d.reason == "ProvisioningRefused"
-    ] == ["ModelNotFound"]
-    assert len([c for c in w.endpoints.calls if c[0] == "create_deployment"]) == 1

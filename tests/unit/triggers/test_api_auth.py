@@ -31,16 +31,20 @@ def get(headers: dict[str, str] | None = None, **params: str) -> func.HttpRespon
     )
 
 
-def pause(headers: dict[str, str], payload: dict[str, str]) -> func.HttpResponse:
+def act(action: str, headers: dict[str, str], payload: dict[str, str]) -> func.HttpResponse:
     return api_actions.rollout_action(
         func.HttpRequest(
             "POST",
-            "/api/rollouts/fraud/pause",
+            f"/api/rollouts/fraud/{action}",
             headers={"content-type": "application/json", **headers},
-            route_params={"endpoint": "fraud", "action": "pause"},
+            route_params={"endpoint": "fraud", "action": action},
             body=json.dumps(payload).encode(),
         )
     )
+
+
+def pause(headers: dict[str, str], payload: dict[str, str]) -> func.HttpResponse:
+    return act("pause", headers, payload)
 
 
 def _error(resp: func.HttpResponse) -> dict[str, str]:
@@ -136,29 +140,13 @@ def test_the_actor_is_the_signed_in_user_who_may_say_for_whom_else_the_body_else
     reply = json.loads(pause(user, {"reason": "a"}).get_body())
     assert reply["decision"]["actor"] == "operator"
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
-    resumed = api_actions.rollout_action(
-        func.HttpRequest(
-            "POST",
-            "/api/rollouts/fraud/resume",
-            headers=user,
-            route_params={"endpoint": "fraud", "action": "resume"},
-            body=b'{"reason": "b"}',
-        )
-    )
+    resumed = act("resume", user, {"reason": "b"})
     assert json.loads(resumed.get_body())["decision"]["actor"] == "ana@contoso.com"
     # a signed-in caller cannot record a decision as somebody else: who they act for is kept
     named = json.loads(pause(user, {"reason": "c", "actor": "bob"}).get_body())
     assert named["decision"]["actor"] == "ana@contoso.com (for bob)"
     monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
-    said = api_actions.rollout_action(
-        func.HttpRequest(
-            "POST",
-            "/api/rollouts/fraud/resume",
-            headers=key,
-            route_params={"endpoint": "fraud", "action": "resume"},
-            body=b'{"reason": "d", "actor": "bob"}',
-        )
-    )
+    said = act("resume", key, {"reason": "d", "actor": "bob"})
     assert json.loads(said.get_body())["decision"]["actor"] == "bob"  # keys alone: as said
 
 
