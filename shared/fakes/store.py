@@ -317,10 +317,11 @@ class InMemoryRolloutStore:
                 lo, hi = su.prefix_range(su.decision_prefix(str(row["RolloutId"])))
                 rows = [k for k in self._rows if k[0] == pk and lo <= k[1] < hi]
                 if len(rows) + 1 > budget:  # its decisions in part, its row for the next call
-                    for key in sorted(rows)[: max(0, budget)]:
+                    part = sorted(rows)[: max(0, budget)]
+                    for key in part:
                         del self._rows[key]
-                    decisions += max(0, min(budget, len(rows)))
-                    budget -= max(0, min(budget, len(rows)))
+                    decisions += len(part)
+                    budget -= len(part)
                     done = False
                     break
                 for key in rows:
