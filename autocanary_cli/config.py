@@ -112,6 +112,10 @@ def resolve(url: str | None, key: str | None, env: Mapping[str, str] | None = No
     return Config(url=base_url(found), key=found_key or None, source=source)
 
 
+# The only hosts an http:// API URL may name: this machine (the local stack).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def url_problem(url: str) -> str | None:
     """What makes ``url`` no address of an app (None when it is one)."""
     if any(c.isspace() or not c.isprintable() for c in url):
@@ -132,10 +136,6 @@ def url_problem(url: str) -> str | None:
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         return "must use https:// (over http:// the API key would travel in clear text)"
     return None
-
-
-# The only hosts an http:// API URL may name: this machine (the local stack).
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def key_problem(key: str) -> str | None:
