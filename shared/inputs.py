@@ -283,7 +283,7 @@ def alert(body: Any) -> Alert:
         endpoint_names=_dimension_values(cond, "endpointname"),
         resource_ids=tuple(
             v
-            for v in _dimension_values(cond, "_resourceid", "resourceid")
+            for v in _dimension_values(cond, "_resourceid", "resourceid", limit=MAX_TARGET)
             if v.lower().startswith("/subscriptions/") and not _CONTROL.search(v)
         ),
     )
@@ -306,14 +306,15 @@ def _bounded(value: Any, limit: int = 16_000) -> Any:
     return value if size <= limit else {"note": f"condition not kept: {size} characters"}
 
 
-def _dimension_values(condition: Any, *names: str) -> tuple[str, ...]:
+def _dimension_values(condition: Any, *names: str, limit: int = 255) -> tuple[str, ...]:
     """Values of the dimensions ``names`` (lower case; compared case-insensitively) in an
     alert's ``allOf`` criteria, in order, without repeats. A metric alert on an online
     endpoint splits by ``deployment``; a log search alert's dimensions are its query's
     columns (``alertContext.condition.allOf[].dimensions``, ``conditionType``
     ``LogQueryCriteria``: MicrosoftDocs/azure-monitor-docs alerts-log-webhook.md and
     alerts-common-schema.md), e.g. ``DeploymentName`` and ``EndpointName`` of
-    ``AmlOnlineEndpointTrafficLog``, or ``_ResourceId``."""
+    ``AmlOnlineEndpointTrafficLog``, or ``_ResourceId``. Values over ``limit`` characters (a
+    name: 255; a resource id: MAX_TARGET) are left out."""
     if not isinstance(condition, Mapping) or not isinstance(condition.get("allOf"), list):
         return ()
     found: list[str] = []
@@ -330,7 +331,7 @@ def _dimension_values(condition: Any, *names: str) -> tuple[str, ...]:
                 and name.lower() in names
                 and isinstance(value, str)
                 and value.strip()
-                and len(value) <= MAX_TARGET
+                and len(value) <= limit
                 and value.strip() not in found
             ):
                 found.append(value.strip())
