@@ -143,19 +143,23 @@ def authorize(req: func.HttpRequest, *, acts: bool = False) -> None:
     if not supplied:
         raise Unauthorized(f"an API key is required (the {KEY_HEADER} header or ?code=)")
     given = supplied.encode("utf-8")
-    accepted = reads = False
-    for key in keys:  # every key is compared, so the time taken does not tell which matched
-        accepted |= hmac.compare_digest(given, key.encode("utf-8"))
-    for key in read_keys:
-        reads |= hmac.compare_digest(given, key.encode("utf-8"))
-    if accepted:
+    if _matches(given, keys):
         return
-    if not reads:
+    if not _matches(given, read_keys):
         raise Unauthorized("the API key is not valid", code="invalid_key")
     if acts:
         raise Forbidden(
             f"this key is read-only ({API_READ_KEYS_SETTING}): it cannot act on a rollout"
         )
+
+
+def _matches(given: bytes, keys: tuple[str, ...]) -> bool:
+    """Whether ``given`` is one of ``keys``; every key is compared, so the time taken does not
+    tell which matched."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given, key.encode("utf-8"))
+    return found
 
 
 def signed_in_user(req: func.HttpRequest) -> str | None:
