@@ -1,17 +1,19 @@
 """The operator dashboard: one HTML page and its static assets, served by the app.
 
-GET /api/dashboard                 the page (the API's key: open it with ?code=KEY)
+GET /api/dashboard                 the page
 GET /api/dashboard/assets/{name}   a file shipped in handlers/dashboard_assets/ (the page's
                                    scripts and styles, the vendored uPlot chart library)
 
-Like the operator API the routes are ANONYMOUS at host level and the app checks the key
-(handlers._http.api_call, ``AUTOCANARY_API_KEYS``), so one key opens the page and what it reads,
-and a missing key is answered in the API's JSON error shape.
+The page and its assets hold no rollout data and need no key: the page asks the operator for
+the API's key, keeps it in the tab's sessionStorage and sends it only in the
+``x-functions-key`` header of its API calls, so the key is never part of a URL (URLs end up
+in access logs, browser history, bookmarks and shared screenshots). Every document it shows
+comes from the operator API, which checks the key (handlers._http.api_call).
 
 The page is plain JavaScript with no build step; it reads the operator API
 (``/api/rollouts``, ``/api/rollouts/{endpoint}``, ``.../history/{id}``, ``.../series``) and
-posts its actions (``POST /api/rollouts/{endpoint}/{action}``) with the key it was opened
-with. Nothing is read at import time; files are read on first use.
+posts its actions (``POST /api/rollouts/{endpoint}/{action}``). Nothing is read at import
+time; files are read on first use.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import functools
 import html
 import re
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from handlers._http import KEY_PARAM, api_call
+from handlers._http import guarded
 from shared.errors import NotFound
 
 bp = func.Blueprint()
@@ -38,7 +40,7 @@ CSP = (
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
-    # the key travels in the page's URL: never hand it to another site
+    # the page's URL may name an endpoint: never hand it to another site
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -54,6 +56,7 @@ _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 STYLES = ("uPlot.min.css", "dashboard.css")
 SCRIPTS = (
     "uPlot.iife.min.js",
+    "dashboard_key.js",
     "dashboard_dom.js",
     "dashboard_charts.js",
     "dashboard_actions.js",
@@ -65,20 +68,18 @@ SCRIPTS = (
 @bp.function_name("dashboard")
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
-    return api_call(
-        req, lambda: _page(urlsplit(req.url).path, req.params.get(KEY_PARAM) or ""), None
-    )
+    return guarded(lambda: _page(urlsplit(req.url).path))
 
 
 @bp.function_name("dashboard_asset")
 @bp.route(route="dashboard/assets/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def dashboard_asset(req: func.HttpRequest) -> func.HttpResponse:
-    return api_call(req, lambda: _asset(req.route_params.get("name") or ""), None)
+    return guarded(lambda: _asset(req.route_params.get("name") or ""))
 
 
-def _page(path: str, key: str) -> func.HttpResponse:
+def _page(path: str) -> func.HttpResponse:
     return func.HttpResponse(
-        render_page(path, key),
+        render_page(path),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",
@@ -86,17 +87,13 @@ def _page(path: str, key: str) -> func.HttpResponse:
     )
 
 
-def render_page(path: str, key: str) -> str:
-    """The page's HTML for the page's own URL path (``/api/dashboard``, any route prefix).
-
-    Asset URLs are absolute paths below the page's and carry the key, escaped: a browser
-    cannot add a header to a script or stylesheet it loads.
-    """
+def render_page(path: str) -> str:
+    """The page's HTML for the page's own URL path (``/api/dashboard``, any route prefix):
+    asset URLs are absolute paths below the page's."""
     base = (path or "/api/dashboard").rstrip("/")
-    suffix = "?code=" + quote(key, safe="") if key else ""
 
     def url(name: str) -> str:
-        return html.escape(f"{base}/assets/{name}{suffix}", quote=True)
+        return html.escape(f"{base}/assets/{name}", quote=True)
 
     styles = "\n".join(f'<link rel="stylesheet" href="{url(n)}">' for n in STYLES)
     scripts = "\n".join(f'<script src="{url(n)}" defer></script>' for n in SCRIPTS)
@@ -150,7 +147,18 @@ _TEMPLATE = """<!doctype html>
   <h1>autocanary</h1>
   <span id="status" class="status" role="status">loading...</span>
   <button id="refresh" type="button">Refresh</button>
+  <button id="forget-key" type="button" hidden>Forget key</button>
 </header>
+<section id="sign-in" class="sign-in" hidden>
+  <form id="key-form">
+    <h2><label for="api-key">API key</label></h2>
+    <p id="key-message" class="muted">Enter a key of AUTOCANARY_API_KEYS (or a read-only key of
+    AUTOCANARY_API_READ_KEYS). It is kept in this tab only and sent in the x-functions-key
+    header, never in a URL.</p>
+    <input id="api-key" name="key" type="password" autocomplete="current-password" required>
+    <button id="key-submit" type="submit">Open</button>
+  </form>
+</section>
 <main class="layout">
   <nav class="list" aria-label="Rollouts">
     <h2>Rollouts</h2>

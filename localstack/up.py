@@ -88,6 +88,7 @@ def instructions(
         "",
         f"  app (devhost)      {app.base_url}   function key {app.key}",
         f"  rollouts API       {api}/rollouts",
+        f"  dashboard          {api}/dashboard   (enter the function key in its form)",
         f"  alerts webhook     {app.alerts_url}",
         f"  emulator (ARM)     {conn.arm_url}   admin key {conn.admin_key}",
         f"  scoring            {scoring['scoring_uri']}   endpoint key {scoring['key']}",

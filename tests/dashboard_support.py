@@ -1,9 +1,9 @@
 """The dashboard on a loopback server, in headless Chromium: for its tests and `make screenshot`.
 
 ``DashboardServer`` serves ``GET /api/dashboard`` and its assets through the app's own handler
-(``handlers.dashboard``, with the function key checked as the Functions host does) and the
-operator API's read routes from documents (tests.dashboard_fixture: shaped as the API contract
-says, for a rollout rolled back by the judge). ``AppServer`` serves the app's own API and
+(``handlers.dashboard``) and the operator API's read routes, the key checked as the app does,
+from documents (tests.dashboard_fixture: shaped as the API contract says, for a rollout
+rolled back by the judge). ``AppServer`` serves the app's own API and
 dashboard functions under devhost over a real engine (``scenario_engine``).
 
 ``python -m tests.dashboard_support [OUT.png]`` writes the README's screenshot
@@ -22,7 +22,6 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -67,7 +66,7 @@ class _LoopServer:
 
     @property
     def page_url(self) -> str:
-        return f"{self.base_url}/api/dashboard?code={quote(self.key.value, safe='')}"
+        return f"{self.base_url}/api/dashboard"
 
     def start(self) -> str:
         """Listen; the app accepts ``key`` (as AUTOCANARY_API_KEYS) until ``stop``."""
@@ -247,8 +246,9 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def open_dashboard(browser: Any, url: str, messages: list[str]) -> Any:
-    """A page on ``url``, its console errors and page errors collected, once it is ready."""
+def open_dashboard(browser: Any, url: str, messages: list[str], key: str | None = KEY) -> Any:
+    """A page on ``url``, its console errors and page errors collected, once it is ready:
+    ``key`` entered in its sign-in form as an operator does (None: left at the form)."""
     page = browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
     page.on(
         "console",
@@ -259,9 +259,14 @@ def open_dashboard(browser: Any, url: str, messages: list[str]) -> Any:
     page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
     page.goto(url)
     # a selector, not wait_for_function: the page's CSP forbids the eval that one uses
-    page.wait_for_selector(
-        "body[data-state='ready'], body[data-state='error']", state="attached", timeout=15_000
-    )
+    page.wait_for_selector("body[data-state='key']", state="attached", timeout=15_000)
+    if key is None:
+        return page
+    page.fill("#api-key", key)
+    page.click("#key-submit")  # its handler sets the state to loading before click returns
+    # ready, an error, or the form again (a refused key)
+    settled = ", ".join(f"body[data-state='{s}']" for s in ("ready", "error", "key"))
+    page.wait_for_selector(settled, state="attached", timeout=15_000)
     return page
 
 
@@ -269,7 +274,7 @@ def write_screenshot(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     messages: list[str] = []
     with serving() as server, chromium() as browser:
-        url = f"{server.page_url}&refresh=0#/{ENDPOINT}/{ROLLOUT_ID}"
+        url = f"{server.page_url}?refresh=0#/{ENDPOINT}/{ROLLOUT_ID}"
         page = open_dashboard(browser, url, messages)
         state = page.evaluate("document.body.dataset.state")
         if state != "ready" or messages:

@@ -1,8 +1,9 @@
 /* autocanary dashboard: the page's state, the rollout list and the page's flow (plain
  * JavaScript, no build step).
  *
- * Reads the operator API with the function key the page was opened with (?code=KEY), sent as
- * the x-functions-key header, lists the rollouts and the ignored model events, picks the
+ * Asks for the API's key (kept by dashboard_key.js in this tab, never in a URL), reads the
+ * operator API with it in the x-functions-key header (a refused key asks again), lists the
+ * rollouts and the ignored model events, picks the
  * rollout to show (#/<endpoint>/<id>), and reloads while it is active. Every value from the
  * API is put in the page as text, never as markup. The other scripts, loaded before this one:
  * dashboard_charts.js draws the charts (uPlot, vendored beside this file),
@@ -15,7 +16,8 @@
   "use strict";
 
   var params = new URLSearchParams(window.location.search);
-  var KEY = params.get("code") || "";
+  var keys = window.autocanaryKey;
+  var urlHadKey = keys.dropFromUrl();
   var REFRESH_S = params.has("refresh") ? Number(params.get("refresh")) : 30;
   // the API lives beside the page: /api/dashboard -> /api/
   var BASE = window.location.pathname.replace(/\/dashboard\/?$/, "/");
@@ -47,7 +49,8 @@
 
   function getJSON(path) {
     var headers = { Accept: "application/json" };
-    if (KEY) { headers["x-functions-key"] = KEY; }
+    var key = keys.get();
+    if (key) { headers["x-functions-key"] = key; }
     return fetch(BASE + path, { headers: headers, cache: "no-store", credentials: "omit" })
       .then(function (resp) {
         return resp.text().then(function (text) {
@@ -131,7 +134,7 @@
   function renderDetail(doc, series) {
     var r = doc.rollout;
     dash.charts = detailView.render(document.getElementById("detail"), doc, series, {
-      base: BASE, key: KEY, notice: dash.actionNotice, charts: dash.charts,
+      base: BASE, key: keys.get(), notice: dash.actionNotice, charts: dash.charts,
       onAction: function (reply, text) {
         dash.actionNotice = text;
         var next = reply && reply.rollout && reply.rollout.id;
@@ -164,7 +167,43 @@
     }
   }
 
+  // the key form instead of the rollouts (no key yet, a refused key, a forgotten one)
+  function signIn(message) {
+    scheduleRefresh(false);
+    document.getElementById("sign-in").hidden = false;
+    document.getElementById("forget-key").hidden = true;
+    if (message) { document.getElementById("key-message").textContent = message; }
+    setStatus("API key needed");
+    setState("key");
+    document.getElementById("api-key").focus();
+  }
+
+  function useKey(event) {
+    event.preventDefault();
+    var input = document.getElementById("api-key");
+    var key = input.value.trim();
+    if (!key) { return; }
+    keys.set(key);
+    input.value = "";
+    document.getElementById("sign-in").hidden = true;
+    document.getElementById("forget-key").hidden = false;
+    load();
+  }
+
+  function forgetKey() {
+    keys.forget();
+    dash.list = []; dash.rollout = null; dash.series = null;
+    clear(document.querySelector("#rollouts tbody"));
+    clear(document.getElementById("detail"));
+    signIn("The key is forgotten in this tab. Enter a key to open the rollouts again.");
+  }
+
   function fail(err) {
+    if (err && err.status === 401) {
+      keys.forget();
+      signIn("The API refused the key: " + err.message);
+      return;
+    }
     dash.errors.push(String(err && err.message || err));
     setStatus(String(err && err.message || err), true);
     setState("error");
@@ -188,6 +227,8 @@
   }
 
   function load() {
+    if (!keys.get()) { signIn(null); return Promise.resolve(null); }
+    document.getElementById("forget-key").hidden = false;
     setState("loading");
     setStatus("loading...");
     var wanted = parseHash();
@@ -218,7 +259,15 @@
       resizeTimer = window.setTimeout(function () { charts.fit(dash.charts); }, 150);
     });
     document.getElementById("refresh").addEventListener("click", load);
+    document.getElementById("key-form").addEventListener("submit", useKey);
+    document.getElementById("forget-key").addEventListener("click", forgetKey);
     window.addEventListener("hashchange", load);
+    if (urlHadKey && !keys.get()) {
+      signIn("This link carried the API key in its URL (?code=), where access logs and the " +
+        "browser's history keep it: it was not used, and it is gone from the address bar. " +
+        "Enter the key here instead.");
+      return;
+    }
     load();
   });
 }());

@@ -28,7 +28,7 @@ def open_page(server: ds.DashboardServer, browser: Any) -> Iterator[Callable[[st
         server.posts.clear()
         server.next_reply = None
         messages: list[str] = []
-        url = f"{server.page_url}&refresh=0#/{endpoint}/{rollout}"
+        url = f"{server.page_url}?refresh=0#/{endpoint}/{rollout}"
         page = ds.open_dashboard(browser, url, messages)
         pages.append(page)
         assert page.evaluate("document.body.dataset.state") == "ready", messages

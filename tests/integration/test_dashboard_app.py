@@ -30,7 +30,7 @@ def app() -> Iterator[ds.AppServer]:
 def shown(app: ds.AppServer) -> Iterator[tuple[Any, list[str]]]:
     messages: list[str] = []
     with ds.chromium() as browser:
-        page = ds.open_dashboard(browser, f"{app.page_url}&refresh=0", messages)
+        page = ds.open_dashboard(browser, f"{app.page_url}?refresh=0", messages)
         yield page, messages
         page.close()
 

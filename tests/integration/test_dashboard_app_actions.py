@@ -30,7 +30,7 @@ def test_retry_on_the_page_starts_the_version_again_and_shows_the_new_rollout(
     messages: list[str] = []
     with ds.chromium() as browser:
         # opened on the rolled-back rollout by its link, as a notice links it
-        url = f"{app.page_url}&refresh=0#/fraud/{before['id']}"
+        url = f"{app.page_url}?refresh=0#/fraud/{before['id']}"
         page = ds.open_dashboard(browser, url, messages)
         page.fill("#action-reason", "the fix is in the baseline now")
         page.fill("#action-actor", "ana")

@@ -26,7 +26,7 @@ def _epoch(iso: str) -> float:
 def shown(server: ds.DashboardServer, browser: Any) -> Iterator[tuple[Any, list[str]]]:
     """The rolled-back rollout, opened by its link, with the browser's complaints."""
     messages: list[str] = []
-    url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+    url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
     page = ds.open_dashboard(browser, url, messages)
     yield page, messages
     page.close()
@@ -119,7 +119,7 @@ def test_a_minute_without_a_reading_is_a_gap_in_the_lines(browser: Any) -> None:
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         chart = chart_data(page, "errors")
         at = chart["data"][0].index(_epoch(missing["t"]))
@@ -144,7 +144,7 @@ def test_latency_chart_falls_back_to_p90_when_the_metrics_have_no_p95(browser: A
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         chart = chart_data(page, "latency")
         assert series_of(chart, "canary p90") == [m["canary"]["p90_ms"] for m in series["minutes"]]
@@ -235,7 +235,7 @@ def test_choosing_another_rollout_in_the_list_shows_it(
     server: ds.DashboardServer, browser: Any
 ) -> None:
     messages: list[str] = []
-    page = ds.open_dashboard(browser, f"{server.page_url}&refresh=0", messages)
+    page = ds.open_dashboard(browser, f"{server.page_url}?refresh=0", messages)
     try:
         # with no link in the URL the active rollout comes first
         assert page.text_content("#detail h2").startswith("churn-scoring")
@@ -252,7 +252,7 @@ def test_choosing_another_rollout_in_the_list_shows_it(
 
 def test_charts_follow_the_window_width(server: ds.DashboardServer, browser: Any) -> None:
     messages: list[str] = []
-    url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+    url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
     page = ds.open_dashboard(browser, url, messages)
     try:
         wide = page.evaluate("window.autocanaryDashboard.charts.errors.width")
@@ -280,7 +280,7 @@ def test_a_notice_link_with_the_endpoint_opens_its_current_rollout(
 ) -> None:
     """Teams and Slack notices link to /api/dashboard?endpoint=<endpoint>."""
     messages: list[str] = []
-    url = f"{server.page_url}&refresh=0&endpoint={fx.ENDPOINT}"
+    url = f"{server.page_url}?refresh=0&endpoint={fx.ENDPOINT}"
     page = ds.open_dashboard(browser, url, messages)
     try:
         assert page.text_content("#cause") == fx.CAUSE
@@ -295,7 +295,7 @@ def test_an_api_error_is_shown_with_its_message_and_hint(browser: Any) -> None:
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         assert page.evaluate("document.body.dataset.state") == "error"
         status = page.text_content("#status")
@@ -314,7 +314,7 @@ def test_a_rollout_without_its_series_is_shown_with_the_reason_charts_are_missin
     server.start()
     messages: list[str] = []
     try:
-        url = f"{server.page_url}&refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
+        url = f"{server.page_url}?refresh=0#/{fx.ENDPOINT}/{fx.ROLLOUT_ID}"
         page = ds.open_dashboard(browser, url, messages)
         assert page.evaluate("document.body.dataset.state") == "ready"
         assert page.text_content("#cause") == fx.CAUSE

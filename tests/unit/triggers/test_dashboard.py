@@ -32,9 +32,7 @@ def get(
     headers: dict[str, str] | None = None,
     **params: str,
 ) -> func.HttpResponse:
-    """A GET of the page (or, with ``route``, an asset); the key as ?code= unless given."""
-    if headers is None and "code" not in params:
-        params["code"] = API_KEY
+    """A GET of the page (or, with ``route``, an asset)."""
     req = func.HttpRequest(
         method="GET",
         url=url,
@@ -102,6 +100,7 @@ def test_page_has_no_inline_script_and_loads_the_libraries_before_its_own() -> N
     assert tags.script_text.strip() == ""
     assert [a["src"].split("?")[0].rsplit("/", 1)[1] for a in scripts if a.get("src")] == [
         "uPlot.iife.min.js",
+        "dashboard_key.js",
         "dashboard_dom.js",
         "dashboard_charts.js",
         "dashboard_actions.js",
@@ -111,16 +110,17 @@ def test_page_has_no_inline_script_and_loads_the_libraries_before_its_own() -> N
     assert not any(k.startswith("on") for _t, a in tags.tags for k in a)
 
 
-def test_page_asset_urls_carry_the_key_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_and_asset_urls_never_carry_the_key_even_when_opened_with_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     key = 'a"b<c>&d/+=' + "k" * 30
     monkeypatch.setenv("AUTOCANARY_API_KEYS", key)
-    tags = parse(get("http://localhost/api/dashboard", code=key))
-    urls = asset_urls(tags)
-    assert len(urls) == len(dashboard.STYLES) + len(dashboard.SCRIPTS) == 8
-    for url in urls:
-        assert url.endswith("?code=a%22b%3Cc%3E%26d%2F%2B%3D" + "k" * 30), url
-    raw = get("http://localhost/api/dashboard", code=key).get_body().decode()
-    assert key not in raw
+    resp = get("http://localhost/api/dashboard", code=key)
+    urls = asset_urls(parse(resp))
+    assert len(urls) == len(dashboard.STYLES) + len(dashboard.SCRIPTS) == 9
+    assert all("?" not in u for u in urls), urls
+    raw = resp.get_body().decode()
+    assert "code=" not in raw and "kkkkk" not in raw
 
 
 def test_page_asset_urls_follow_the_route_prefix_of_the_page() -> None:
@@ -133,27 +133,35 @@ def test_page_asset_urls_follow_the_route_prefix_of_the_page() -> None:
         assert urls and all(u.startswith(prefix) for u in urls), (url, urls)
 
 
-def test_page_opened_with_the_key_in_the_header_has_asset_urls_without_a_code() -> None:
-    resp = get("http://localhost/api/dashboard", headers={"x-functions-key": API_KEY})
-    urls = asset_urls(parse(resp))
-    assert urls and all("?" not in u for u in urls)
-
-
-@pytest.mark.parametrize("code", [None, "not-the-key-0123456789abcdefghijklmnop"])
+@pytest.mark.parametrize("keys", ["", API_KEY])
 @pytest.mark.parametrize("what", ["page", "asset"])
-def test_page_and_assets_without_the_api_key_are_a_json_401_with_a_hint(
-    what: str, code: str | None
+def test_page_and_assets_are_served_without_a_key_and_the_same_with_one(
+    what: str, keys: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    params = {} if code is None else {"code": code}
+    """They hold no rollout data (that comes from the API, which checks the key), so the
+    page can ask for the key instead of reading it from its URL."""
+    monkeypatch.setenv("AUTOCANARY_API_KEYS", keys)
     if what == "page":
-        resp = get("http://localhost/api/dashboard", headers={"accept": "text/html"}, **params)
+        without = get("http://localhost/api/dashboard", headers={"accept": "text/html"})
+        keyed = get("http://localhost/api/dashboard", headers={"x-functions-key": API_KEY})
     else:
         url = "http://localhost/api/dashboard/assets/dashboard.js"
-        resp = get(url, route={"name": "dashboard.js"}, headers={"accept": "*/*"}, **params)
-    assert resp.status_code == 401
-    body = json.loads(resp.get_body())
-    assert body["error"]["hint"]
-    assert "API key" in body["error"]["message"]
+        without = get(url, route={"name": "dashboard.js"}, headers={"accept": "*/*"})
+        keyed = get(url, route={"name": "dashboard.js"}, headers={"x-functions-key": API_KEY})
+    assert without.status_code == keyed.status_code == 200
+    assert without.get_body() == keyed.get_body()
+
+
+def test_page_has_a_sign_in_form_whose_key_input_is_a_password_field() -> None:
+    tags = parse(get("http://localhost/api/dashboard"))
+    inputs = [a for t, a in tags.tags if t == "input"]
+    assert [(a.get("id"), a.get("type")) for a in inputs] == [("api-key", "password")]
+    forms = [a for t, a in tags.tags if t == "form"]
+    assert [a.get("id") for a in forms] == ["key-form"]
+    # a form without an action would submit to the page's URL, key in its query: the CSP's
+    # form-action 'none' stops that even if the page's script did not run
+    assert all("action" not in a and a.get("method", "get") == "get" for a in forms)
+    assert "form-action 'none'" in dashboard.CSP
 
 
 @pytest.mark.parametrize(
@@ -163,6 +171,7 @@ def test_page_and_assets_without_the_api_key_are_a_json_401_with_a_hint(
         ("dashboard_charts.js", "text/javascript"),
         ("dashboard_actions.js", "text/javascript"),
         ("dashboard_dom.js", "text/javascript"),
+        ("dashboard_key.js", "text/javascript"),
         ("dashboard_detail.js", "text/javascript"),
         ("dashboard.css", "text/css"),
         ("uPlot.iife.min.js", "text/javascript"),
