@@ -336,7 +336,15 @@ class ArmState:
             dep.properties = stored
             dep.state = "Updating"
         op = self._start_provisioning(dep, spec, model_path)
-        return json_response(self.deployment_body(dep), 201, self.lro_headers(request, op, False))
+        headers = self.lro_headers(request, op, False)
+        # Azure ML keeps the status URL of a deployment's last operation in its free-form
+        # properties, over whatever the request sent (``az ml online-deployment show``:
+        # "properties": {"AzureAsyncOperationUri": ".../mfeOperationsStatus/odidp:..."},
+        # ansible-collections/azure azure_rm_ml_online_deployment.py RETURN sample)
+        extra = dict(dep.properties.get("properties") or {})
+        extra["AzureAsyncOperationUri"] = headers["Azure-AsyncOperation"]
+        dep.properties["properties"] = extra
+        return json_response(self.deployment_body(dep), 201, headers)
 
     def rescale(self, dep: Deployment, count: int) -> bool:
         """The autoscale job's scale of ``dep`` to ``count`` instances: ``Scaling`` until they

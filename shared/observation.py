@@ -26,6 +26,25 @@ class DeploymentInfo:
 
 
 @dataclass(frozen=True)
+class OperationError:
+    """Azure's error for a deployment's last operation that ended Failed or Canceled, as its
+    operation status resource reports it: the code (Azure ML's troubleshooting guide,
+    how-to-troubleshoot-online-endpoints: ImageBuildFailure, OutOfQuota, BadArgument,
+    ResourceNotReady, ResourceNotFound, OperationCanceled, SecretsInjectionError,
+    InternalServerError, ...), its message and the codes of its details."""
+
+    code: str
+    message: str = ""
+    details: tuple[str, ...] = ()
+
+    def evidence(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            found["details"] = list(self.details)
+        return found
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     """The live endpoint, as Azure reports it (traffic and mirror as percent maps)."""
 
@@ -97,6 +116,8 @@ class Observation:
     judging: Judging | None = None
     smoke: SmokeResult | None = None  # the smoke test's answers, when one was due and sent
     compare: Agreement | None = None  # the shadow's answers compared, when due and run
+    # Azure's error for the canary's failed provisioning, when Azure says (with ``logs``)
+    provisioning_error: OperationError | None = None
 
 
 @dataclass(frozen=True)

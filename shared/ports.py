@@ -15,7 +15,7 @@ from shared.effects import CreateDeployment, OutboxEvent
 from shared.judge.types import Carried, JudgeSettings, Minute, Verdict
 from shared.model import DecisionRecord, ModelRef, Phase, Rollout, Waiting
 from shared.notify.channels import Channel
-from shared.observation import EndpointInfo
+from shared.observation import EndpointInfo, OperationError
 from shared.policy import DEFAULT_ERRORS
 
 T = TypeVar("T")
@@ -74,6 +74,11 @@ class EndpointControl(Protocol):
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         """The deployment's container logs (for a failed provisioning)."""
+        ...
+
+    def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
+        """Azure's error for the deployment's last operation when it ended Failed or
+        Canceled; None when it did not, or Azure does not say. NotFound for an absent one."""
         ...
 
     def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:

@@ -33,7 +33,7 @@ from shared.machine import (
     decide,
     operator_event_id,
 )
-from shared.model import PROVISION_FAILED, ModelRef, Phase, Rollout
+from shared.model import ModelRef, Rollout
 from shared.observation import Alert, Command, EndpointInfo, Judging, Observation
 from shared.operators import ActionResult, Operators, refuse_no_active
 from shared.policy import PolicySet
@@ -52,6 +52,7 @@ from shared.ports import (
     Scoring,
     Slot,
 )
+from shared.provisioning_reading import read_failure
 from shared.queries import Queries
 from shared.retention import purge_history as purge_old
 from shared.stage_reading import prefetch, read_stage, served_at_rest
@@ -247,13 +248,15 @@ class Engine:
             judging: Judging | None = None
             if command is None:
                 verdict, judging = read_stage(self.metrics, self.judge, active, ep, now, prefetched)
-            logs = self._logs(active, ep)
+            logs, error = read_failure(self.endpoints, active, ep)
             smoke = compare = None
             if command is None and smoke_due(active, ep):
                 smoke = run_smoke(active, self.scoring, self.samples)
             if command is None and compare_due(active):
                 compare = run_compare(active, self.scoring, self.samples, ep)
-            observation = Observation(ep, verdict, logs, command, judging, smoke, compare)
+            observation = Observation(
+                ep, verdict, logs, command, judging, smoke, compare, provisioning_error=error
+            )
             transition = decide(active, observation, now)
             try:
                 stored = self._effects.commit(slot, transition)
@@ -319,17 +322,6 @@ class Engine:
             return self.endpoints.get_endpoint(endpoint, listed_since=listed_since)
         except NotFound:
             return None
-
-    def _logs(self, r: Rollout, ep: EndpointInfo | None) -> str | None:
-        if ep is None or r.phase is not Phase.PROVISIONING:
-            return None
-        dep = ep.deployments.get(r.canary)
-        if dep is None or dep.provisioning_state not in PROVISION_FAILED:
-            return None
-        try:
-            return self.endpoints.get_logs(r.endpoint, r.canary, lines=200)
-        except AutocanaryError as exc:
-            return f"(logs unavailable: {exc.message})"
 
     @property
     def _effects(self) -> applying.Applier:

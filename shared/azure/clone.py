@@ -20,7 +20,10 @@ for-python ``sdk/ml/azure-ai-ml/azure/ai/ml``):
 - ``request_settings``: durations are read back truncated to whole seconds
   (``_utils/utils.py`` ``from_iso_duration_format``), so a 700 ms queue wait reads as 0 and is
   then not sent at all: they are taken from the REST resource, to the millisecond.
-- ``properties``: read back and sent as a plain dict (copied).
+- ``properties``: read back and sent as a plain dict (copied), without
+  ``AzureAsyncOperationUri``: Azure ML writes the status URL of the deployment's own last
+  operation there (:mod:`shared.azure.operation_status`), and the clone's would otherwise
+  name the source's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
+from shared.azure.operation_status import ASYNC_URI_PROPERTY
 from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation
 
@@ -182,7 +186,9 @@ def clone_deployment(
         data_collector=_clone_collector(source.data_collector, endpoint, effect.source, ml, call),
         egress_public_network_access=source.egress_public_network_access,
         description=source.description,
-        properties=dict(source.properties or {}),
+        properties={
+            str(k): v for k, v in (source.properties or {}).items() if k != ASYNC_URI_PROPERTY
+        },
         model_mount_path=str(mount_path) if mount_path else None,
         tags=tags,
     )

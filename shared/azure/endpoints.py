@@ -39,6 +39,8 @@ _online_endpoint_operations.py and _online_deployment_operations.py):
 - ``online_deployments.begin_delete(name, endpoint)``, not waited for.
 - ``online_deployments.get_logs(name, endpoint, lines, container_type=...)``: the inference
   server's log, or the storage initializer's when that one is empty.
+- A failed deployment's error: the status of its last operation, named by the deployment
+  (:mod:`shared.azure.operation_status`).
 
 Every call goes through :func:`shared.azure.retry.call` (bounded retries of transient
 failures, Azure errors mapped to autocanary's), paced by :data:`shared.azure.retry.ARM_PACER`
@@ -70,10 +72,11 @@ from shared.azure.ml_entities import (
     same_model,
     workspace_model,
 )
+from shared.azure.operation_status import read_operation_error
 from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound, Superseded, UpstreamError
 from shared.model import PROVISION_FAILED
-from shared.observation import EndpointInfo
+from shared.observation import EndpointInfo, OperationError
 from shared.rules import check_delete, check_deployment_name, check_split, shares
 
 if TYPE_CHECKING:
@@ -328,6 +331,12 @@ class MLEndpointControl:
         if not text.strip():
             text = logs("storage-initializer")
         return "\n".join(text.splitlines()[-lines:])
+
+    def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
+        ml = self._ml()
+        rest = read_rest(ml, endpoint, name, self._call)
+        what = f"read the last operation of deployment {endpoint}/{name}"
+        return read_operation_error(ml, rest, self._call, what)
 
     # ---------------------------------------------------------------- internals
     def _ml(self) -> Any:

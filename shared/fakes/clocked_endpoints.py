@@ -35,7 +35,8 @@ from shared.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from shared.observation import DeploymentInfo, EndpointInfo
+from shared.fakes.endpoints import ended_badly
+from shared.observation import DeploymentInfo, EndpointInfo, OperationError
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split, shares
 
@@ -52,6 +53,7 @@ class ClockedDeployment:
     ready_at: datetime | None = None  # when Creating/Updating/Deleting ends
     will_fail: bool = False
     logs: str = ""
+    error: OperationError | None = None  # its last operation's, when it ended badly
     visible_at: datetime | None = None  # a new deployment is missing from reads until then
 
 
@@ -343,6 +345,16 @@ class ClockedEndpoints:
                 raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
             return "\n".join(dep.logs.splitlines()[-lines:])
 
+    def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
+        with self._lock:
+            self._fault("provisioning_error", name)
+            ep = self._get(endpoint)
+            self._settle(ep)
+            dep = ep.deployments.get(name)
+            if dep is None:
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            return dep.error if dep.state in ("Failed", "Canceled") else None
+
     # ---------------------------------------------------------------- internals
     def _get(self, endpoint: str) -> ClockedEndpoint:
         ep = self._endpoints.get(endpoint)
@@ -391,8 +403,10 @@ class ClockedEndpoints:
             elif dep.will_fail:
                 dep.state = "Failed"
                 dep.logs = f"init() failed: cannot load model {dep.model}\n"
+                dep.error = ended_badly(dep.state, dep.model)
             else:
                 dep.state = "Succeeded"
+                dep.error = None
 
     def _hidden(self, dep: ClockedDeployment) -> bool:
         return dep.visible_at is not None and self._clock.now() < dep.visible_at

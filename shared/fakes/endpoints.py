@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing, count_endpoint_read
 from shared.effects import CreateDeployment
 from shared.errors import AzureBusy, InvalidInput, NotFound, Superseded
-from shared.observation import DeploymentInfo, EndpointInfo
+from shared.observation import DeploymentInfo, EndpointInfo, OperationError
 from shared.rules import check_delete, check_deployment_name, check_split, shares
 
 
@@ -43,6 +43,7 @@ class _Deployment:
     hidden_left: int = 0  # reads that still miss it
     hidden: bool = False  # missing from the reads so far (a create now is refused as busy)
     logs: str = ""
+    error: OperationError | None = None  # its last operation's, when it ended badly
 
 
 @dataclass
@@ -51,6 +52,24 @@ class _Endpoint:
     traffic: dict[str, int] = field(default_factory=dict)
     mirror: dict[str, int] = field(default_factory=dict)
     deployments: dict[str, _Deployment] = field(default_factory=dict)
+
+
+def ended_badly(state: str, model: str) -> OperationError | None:
+    """The error Azure reports for a create that ended ``state``, as the emulator's (whose
+    words follow Azure ML's troubleshooting guide, how-to-troubleshoot-online-endpoints:
+    ResourceNotReady when the scoring container crashes, OperationCanceled when another
+    operation took over); None for one that succeeded."""
+    if state == "Canceled":
+        return OperationError(
+            "OperationCanceled", "The operation was canceled by another operation."
+        )
+    if state == "Failed":
+        return OperationError(
+            "ResourceNotReady",
+            f"User container has crashed or terminated: init() failed: cannot load model "
+            f"{model}. Look at the deployment logs (getLogs) for the traceback.",
+        )
+    return None
 
 
 class FakeEndpoints:
@@ -203,6 +222,7 @@ class FakeEndpoints:
                         if canceled:
                             self.cancel_models.remove(dep.model)
                         dep.state = "Canceled" if canceled else "Failed" if failed else "Succeeded"
+                        dep.error = ended_badly(dep.state, dep.model)
                         if failed and not canceled:
                             dep.logs = f"init() failed: cannot load model {dep.model}\n"
             seen = [d for d in ep.deployments.values() if d.name not in hidden]
@@ -320,6 +340,13 @@ class FakeEndpoints:
             if dep is None:
                 raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
             return "\n".join(dep.logs.splitlines()[-lines:])
+
+    def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
+        with self._lock:
+            dep = self._get(endpoint).deployments.get(name)
+            if dep is None:
+                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            return dep.error if dep.state in ("Failed", "Canceled") else None
 
     # ---------------------------------------------------------------- internals
     def _get(self, endpoint: str) -> _Endpoint:

@@ -12,6 +12,7 @@ from shared.machine.capacity import create_count, gate, observe, start_capacity
 from shared.machine.commands import _command
 from shared.machine.compare import compare_step
 from shared.machine.records import (
+    _ERROR_LIMIT,
     _LOG_LIMIT,
     CREATE_GRACE_S,
     Transition,
@@ -256,13 +257,15 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
     if dep is not None and dep.provisioning_state in PROVISION_FAILED:
         # redacted before it is kept: the cause quotes it to the API, chat and events
         logs = redact((obs.logs or "")[-_LOG_LIMIT:])
-        return _end_failed(
-            r,
-            now,
-            PROVISIONING_FAILED,
-            f"deployment {r.canary} provisioning {dep.provisioning_state}",
-            {"provisioning_state": dep.provisioning_state, "logs": logs},
-        )
+        message = f"deployment {r.canary} provisioning {dep.provisioning_state}"
+        evidence: dict[str, Any] = {"provisioning_state": dep.provisioning_state, "logs": logs}
+        error = obs.provisioning_error
+        if error is not None:
+            # Azure's own words first: they say what to fix (quota, image build, probes)
+            said = redact(error.message)[:_ERROR_LIMIT]
+            message += f": {error.code}" + (f": {said}" if said else "")
+            evidence["azure_error"] = {**error.evidence(), "message": said}
+        return _end_failed(r, now, PROVISIONING_FAILED, message, evidence)
     if waited >= r.policy.provisioning_timeout:
         return _end_failed(
             r,

@@ -238,8 +238,8 @@ def _advice(kind: str, r: Rollout, reason: str) -> str:
         return _PAUSE_ADVICE.get(key, "Resume to continue.") + tail
     if kind == "failed":
         return (
-            "See the decisions on the dashboard (a failed provisioning carries the deployment's "
-            "logs); retry the version once it is fixed."
+            "See the decisions on the dashboard (a failed provisioning carries Azure's error "
+            "and the deployment's logs); retry the version once it is fixed."
         )
     if kind == "rolled_back":
         return "Traffic is going back to the baseline; nothing to do. Retry the version once fixed."

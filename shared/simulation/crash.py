@@ -19,7 +19,7 @@ from typing import Any
 from shared.effects import CreateDeployment
 from shared.judge.types import Minute
 from shared.model import DecisionRecord, Rollout
-from shared.observation import EndpointInfo
+from shared.observation import EndpointInfo, OperationError
 from shared.ports import (
     AutoscaleControl,
     AutoscaleSetting,
@@ -205,6 +205,10 @@ class CrashingEndpoints:
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         self.crasher.alive()
         return self.inner.get_logs(endpoint, name, lines)
+
+    def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
+        self.crasher.alive()
+        return self.inner.provisioning_error(endpoint, name)
 
     def scale_deployment(self, endpoint: str, name: str, instance_count: int) -> None:
         self.crasher.alive()

@@ -17,6 +17,7 @@ ARM_OPERATIONS = (
     "set_traffic",
     "delete_deployment",
     "get_logs",
+    "provisioning_error",
     "scale_deployment",
 )
 # Azure ML's code for a create refused for want of quota (learn.microsoft.com/azure/

@@ -90,6 +90,28 @@ def test_failed_provisioning_is_reported_with_logs(world: World, ep: str) -> Non
     assert len(logs.splitlines()) <= 50
 
 
+def test_failed_provisioning_reports_azures_error_code_for_the_crashed_container(
+    world: World, ep: str
+) -> None:
+    create(world, ep, "fraud-v3", model=BROKEN)
+    error = world.control.provisioning_error(ep, "fraud-v3")
+    assert error is not None
+    # ResourceNotReady: the scoring container crashed (how-to-troubleshoot-online-endpoints)
+    assert error.code == "ResourceNotReady"
+    assert "crashed" in error.message
+
+
+def test_a_deployment_that_provisioned_has_no_error(world: World, ep: str) -> None:
+    create(world, ep, "fraud-v2", model=NEW)
+    assert world.control.provisioning_error(ep, "fraud-v2") is None
+    assert world.control.provisioning_error(ep, "blue") is None
+
+
+def test_the_error_of_an_unknown_deployment_is_not_found(world: World, ep: str) -> None:
+    with pytest.raises(NotFound):
+        world.control.provisioning_error(ep, "nosuch")
+
+
 def test_logs_of_an_unknown_deployment_are_not_found(world: World, ep: str) -> None:
     with pytest.raises(NotFound):
         world.control.get_logs(ep, "nosuch")

@@ -13,8 +13,9 @@ from shared.errors import PhaseConflict
 from shared.fakes.endpoints import FakeEndpoints
 from shared.judge.types import Verdict
 from shared.model import ModelRef, Phase, Rollout, Waiting, deployment_name
-from shared.observation import Command, Observation
+from shared.observation import Command, Observation, OperationError
 from shared.policy import RolloutPolicy, Stage
+from shared.provisioning_reading import read_failure
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PROMOTE = Verdict("promote", "Cleared", {"log_e": 3.2})
@@ -56,11 +57,9 @@ class Sim:
     ) -> m.Transition:
         self.now += timedelta(seconds=dt)
         info = self.ep.get_endpoint("fraud")
-        logs = None
-        dep = info.deployments.get(self.r.canary)
-        if dep is not None and dep.provisioning_state == "Failed":
-            logs = self.ep.get_logs("fraud", self.r.canary)
-        t = m.decide(self.r, Observation(info, verdict, logs, command), self.now)
+        logs, error = read_failure(self.ep, self.r, info)
+        seen = Observation(info, verdict, logs, command, provisioning_error=error)
+        t = m.decide(self.r, seen, self.now)
         self.apply(t.effects)
         # what the calls, all gone through, settle (as the Applier writes it after them)
         self.r = m.effects_succeeded(t.rollout, t.effects) or t.rollout
@@ -254,6 +253,33 @@ def test_provisioning_failure_fails_with_logs_and_leaves_traffic_alone() -> None
     sim.until(Phase.FAILED)
     assert sim.ep.traffic("fraud") == {"blue": 100}
     assert sim.ep.deployment_names("fraud") == ["blue"]
+
+
+def test_provisioning_failure_says_azures_error_code_and_keeps_it_as_evidence() -> None:
+    sim = Sim()
+    sim.ep.fail_models.add("azureml:fraud:7")
+    sim.until(Phase.ROLLING_BACK)
+    failure = next(r for r in sim.records if r and r.reason == m.PROVISIONING_FAILED)
+    assert failure.message.startswith(
+        "deployment fraud-v7 provisioning Failed: ResourceNotReady: User container has crashed"
+    )
+    assert failure.evidence["azure_error"]["code"] == "ResourceNotReady"
+
+
+def test_azures_error_message_is_redacted_and_bounded_before_it_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = Sim()
+    sim.ep.fail_models.add("azureml:fraud:7")
+    said = "AccountKey=c2VjcmV0c2VjcmV0c2VjcmV0 could not be used " + "x" * 5000
+    error = OperationError("ImageBuildFailure", said, ("BuildFailed",))
+    monkeypatch.setattr(sim.ep, "provisioning_error", lambda endpoint, name: error)
+    sim.until(Phase.ROLLING_BACK)
+    failure = next(r for r in sim.records if r and r.reason == m.PROVISIONING_FAILED)
+    kept = failure.evidence["azure_error"]
+    assert "c2VjcmV0" not in kept["message"] and "c2VjcmV0" not in failure.message
+    assert len(kept["message"]) <= 1_000
+    assert kept["code"] == "ImageBuildFailure" and kept["details"] == ["BuildFailed"]
 
 
 def test_provisioning_timeout_fails_the_rollout() -> None:

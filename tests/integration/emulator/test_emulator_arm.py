@@ -114,6 +114,29 @@ def test_failed_init_makes_provisioning_failed_with_traceback(
     assert "model weights are corrupt" in logs
 
 
+def test_a_deployment_names_its_last_operation_in_its_properties_over_what_was_sent(
+    ml: Any, endpoint_name: str, assets: dict[str, str]
+) -> None:
+    """As ``az ml online-deployment show`` prints Azure's: "properties":
+    {"AzureAsyncOperationUri": ".../mfeOperationsStatus/..."} (ansible-collections/azure
+    azure_rm_ml_online_deployment.py RETURN sample); a clone sending its source's is
+    overwritten by its own."""
+    create_endpoint(ml, endpoint_name)
+    dep = make_deployment(endpoint_name, "fraud-v1", assets["good"])
+    dep.properties = {"owner": "risk", "AzureAsyncOperationUri": "https://elsewhere/op"}
+    poller = ml.online_deployments.begin_create_or_update(dep)
+    poller.result()
+    got = ml.online_deployments.get("fraud-v1", endpoint_name)
+    uri = got.properties["AzureAsyncOperationUri"]
+    assert got.properties["owner"] == "risk"
+    assert "/providers/Microsoft.MachineLearningServices/locations/" in uri
+    assert "/mfeOperationsStatus/" in uri and "api-version=" in uri
+    assert (
+        uri
+        == poller.polling_method()._initial_response.http_response.headers["Azure-AsyncOperation"]
+    )
+
+
 def test_deployment_on_unknown_endpoint_is_404(ml: Any, assets: dict[str, str]) -> None:
     with pytest.raises(ResourceNotFoundError):
         ml.online_deployments.begin_create_or_update(

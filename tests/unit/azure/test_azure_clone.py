@@ -78,6 +78,17 @@ def test_clone_carries_model_mount_path_and_properties_the_sdk_does_not_read_bac
     assert dep.properties == {"owner": "risk"}
 
 
+def test_clone_leaves_out_the_status_url_of_the_sources_last_operation() -> None:
+    """Azure ML writes it into the deployment's properties; the clone's own create has its
+    own, and a copy would name the source's operation (shared/azure/operation_status.py)."""
+    uri = "https://management.azure.com/subscriptions/s/providers/x/mfeOperationsStatus/o"
+    src = source_deployment(properties={"owner": "risk", "AzureAsyncOperationUri": uri})
+    ml = FakeML(endpoint=endpoint({"blue": 100}), deployments={"blue": src})
+    control(ml).create_deployment("ep", CreateDeployment("fraud-v2", "blue", V2))
+    [(dep, _)] = [c[1] for c in ml.calls if c[0] == "put_deployment"]
+    assert dep.properties == {"owner": "risk"}
+
+
 def test_clone_keeps_request_durations_to_the_millisecond() -> None:
     """The SDK reads PT0.7S back as 0 s (and then sends nothing); the REST value is used."""
     from azure.ai.ml.entities import OnlineRequestSettings
