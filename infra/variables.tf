@@ -313,7 +313,7 @@ variable "api_read_keys" {
     key_vault_id = string
     secret_name  = string
   })
-  description = "The Key Vault secret holding the HTTP API's read-only keys (AUTOCANARY_API_READ_KEYS: keys that read and never act, for the dashboard links people share and status pages), in the same form as api_keys; the app's identity is granted Key Vault Secrets User on that secret only. Null (default): no read-only key."
+  description = "The Key Vault secret holding the HTTP API's read-only keys (AUTOCANARY_API_READ_KEYS: keys that read and never act, for the dashboard's viewers and status pages), in the same form as api_keys; the app's identity is granted Key Vault Secrets User on that secret only. Null (default): no read-only key."
   default     = null
 
   validation {

@@ -170,7 +170,7 @@ def test_a_read_only_key_reads_and_never_acts(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """AUTOCANARY_API_READ_KEYS open the reads only: an action or a start with one is a 403
-    and changes nothing, so a leaked dashboard link cannot roll anything back."""
+    and changes nothing, so a leaked viewer's key cannot roll anything back."""
     monkeypatch.setenv("AUTOCANARY_API_READ_KEYS", READ_KEY)
     world.engine.on_model_registered(world.model())
     before = world.store.read("fraud")
