@@ -83,10 +83,9 @@ class AdminApi:
         r.add_delete(ADMIN_PREFIX + "faults/arm", self._delete_arm_faults)
         r.add_put(ADMIN_PREFIX + "faults/metrics", self._put_metrics_fault)
         r.add_delete(ADMIN_PREFIX + "faults/metrics", self._delete_metrics_faults)
-        r.add_put(ADMIN_PREFIX + "faults/provisioning/{ep}/{dep}", self._put_provisioning_fault)
-        r.add_delete(
-            ADMIN_PREFIX + "faults/provisioning/{ep}/{dep}", self._delete_provisioning_fault
-        )
+        for route in ("faults/provisioning/{ep}/{dep}", "faults/provisioning/{ep}"):
+            r.add_put(ADMIN_PREFIX + route, self._put_provisioning_fault)
+            r.add_delete(ADMIN_PREFIX + route, self._delete_provisioning_fault)
         r.add_put(ADMIN_PREFIX + "faults/router/{ep}/{dep}", self._put_router_fault)
         r.add_delete(ADMIN_PREFIX + "faults/router/{ep}/{dep}", self._delete_router_fault)
 
@@ -223,7 +222,13 @@ class AdminApi:
             "arm": [f.to_json() for f in self.emu.arm_faults if f.scope == "arm"],
             "metrics": [f.to_json() for f in self.emu.arm_faults if f.scope == "metrics"],
             "provisioning": [
-                {"endpoint": e, "deployment": d, "message": f.message, "state": f.state}
+                {
+                    "endpoint": e,
+                    "deployment": d or None,
+                    "message": f.message,
+                    "state": f.state,
+                    "code": f.code,
+                }
                 for (e, d), f in self.emu.state.provisioning_faults.items()
             ],
             "router": [
@@ -301,18 +306,22 @@ class AdminApi:
         return _json(self._faults_json())
 
     async def _put_provisioning_fault(self, request: web.Request) -> web.Response:
+        """The next operation of a deployment, or (no deployment in the path) the endpoint's
+        next update, ends ``state`` with ``code`` (optional) and ``message``."""
         body = await _body(request)
-        key = (request.match_info["ep"].lower(), request.match_info["dep"].lower())
         message = str(body.get("message") or "injected provisioning failure (emulator fault)")
         state = body.get("state", "Failed")
         if state not in ("Failed", "Canceled"):
             raise bad_request("state must be 'Failed' or 'Canceled'")
-        self.emu.state.provisioning_faults[key] = ProvisioningFault(message, state)
+        code = body.get("code")
+        if code is not None and (not isinstance(code, str) or not code.strip()):
+            raise bad_request("code must be a non-empty string (an Azure error code)")
+        fault = ProvisioningFault(message, state, code)
+        self.emu.state.provisioning_faults[_fault_key(request)] = fault
         return _json(self._faults_json())
 
     async def _delete_provisioning_fault(self, request: web.Request) -> web.Response:
-        key = (request.match_info["ep"].lower(), request.match_info["dep"].lower())
-        self.emu.state.provisioning_faults.pop(key, None)
+        self.emu.state.provisioning_faults.pop(_fault_key(request), None)
         return _json(self._faults_json())
 
     async def _put_router_fault(self, request: web.Request) -> web.Response:
@@ -363,3 +372,8 @@ def _str_map(value: Any, name: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise bad_request(f"{name} must be an object of strings")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _fault_key(request: web.Request) -> tuple[str, str]:
+    """(endpoint, deployment) of a provisioning fault's path; deployment "" for the endpoint."""
+    return request.match_info["ep"].lower(), request.match_info.get("dep", "").lower()

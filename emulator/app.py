@@ -12,7 +12,8 @@ Routes:
   ``GET /_emulator/records/overheads``, ``POST /_emulator/models`` and
   ``POST /_emulator/codes`` (register a local folder), and the faults API (``GET/DELETE
   /_emulator/faults``, ``PUT/DELETE /_emulator/faults/arm`` (and ``/faults/metrics``),
-  ``PUT/DELETE /_emulator/faults/provisioning/{endpoint}/{deployment}``,
+  ``PUT/DELETE /_emulator/faults/provisioning/{endpoint}/{deployment}`` (and
+  ``/faults/provisioning/{endpoint}``: the endpoint's next update, e.g. a traffic change),
   ``PUT/DELETE /_emulator/faults/router/{endpoint}/{deployment}``).
 """
 

@@ -43,8 +43,9 @@ class Operation:
             body["error"] = self.error
         return body
 
-    def finish(self, error: dict[str, Any] | None = None) -> None:
-        self.status = "Failed" if error else "Succeeded"
+    def finish(self, error: dict[str, Any] | None = None, status: str = "Failed") -> None:
+        """End the operation: Succeeded, or ``status`` (Failed, Canceled) with ``error``."""
+        self.status = status if error else "Succeeded"
         self.error = error
         self.end = now_iso()
 

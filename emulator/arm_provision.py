@@ -17,16 +17,25 @@ from emulator.runtime import DeploymentRuntime, InitFailed, WorkerSpec
 
 @dataclass(frozen=True)
 class ProvisioningFault:
-    """How the next provisioning of one deployment ends: ``Failed`` (code DeploymentFailed),
-    or ``Canceled`` (code OperationCanceled: another operation on the resource took over;
-    Azure ML's troubleshooting guide says a retry may go through)."""
+    """How the next operation on one deployment (or, with deployment "", on the endpoint:
+    its next update, e.g. a traffic change) ends: ``Failed`` (code DeploymentFailed unless
+    ``error_code`` names another, e.g. OutOfQuota or ImageBuildFailure), or ``Canceled`` (code
+    OperationCanceled: another operation on the resource took over; Azure ML's
+    troubleshooting guide says a retry may go through). The resource reads that state, and
+    its operation status ends so with the error."""
 
     message: str
     state: str = "Failed"
+    error_code: str | None = None
 
     @property
     def code(self) -> str:
+        if self.error_code:
+            return self.error_code
         return "OperationCanceled" if self.state == "Canceled" else "DeploymentFailed"
+
+    def error(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
 
 
 class ProvisioningState(Protocol):
@@ -49,7 +58,7 @@ async def provision(
         if fault is not None:
             dep.state = fault.state
             dep.failure = fault.message
-            op.finish({"code": fault.code, "message": fault.message})
+            op.finish(fault.error(), fault.state)
             return
         base = state.ctx.state_dir / "deployments" / dep.endpoint / dep.name
         model_root = base / uuid.uuid4().hex[:8] / "azureml-models"

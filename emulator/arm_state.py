@@ -217,6 +217,11 @@ class ArmState:
     ) -> None:
         try:
             await asyncio.sleep(self.provisioning_delay)
+            fault = self.provisioning_faults.pop((ep.name, ""), None)
+            if fault is not None:  # the split stays as it was
+                ep.state = fault.state
+                op.finish(fault.error(), fault.state)
+                return
             # The deployments may have changed while the update was in flight.
             try:
                 self.validate_traffic(ep.name, traffic, mirror)

@@ -164,3 +164,67 @@ def test_a_deployment_azure_canceled_is_provisioned_anew_when_created_again(
     assert create(world, ep, "green").deployments["green"].provisioning_state == "Canceled"
     info = create(world, ep, "green", model=NEW)
     assert info.deployments["green"].provisioning_state == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("fault", "transient", "code"),
+    [
+        # another operation took over: retrying may go through (how-to-troubleshoot-online-
+        # endpoints, OperationCanceled)
+        ({"state": "Canceled"}, True, "OperationCanceled"),
+        ({"state": "Failed", "code": "InternalServerError"}, True, "InternalServerError"),
+        ({"state": "Failed", "code": "BadArgument"}, False, "BadArgument"),
+    ],
+)
+def test_a_traffic_update_whose_operation_ends_badly_is_an_error_and_the_split_stays(
+    emulator_conn: Any, fault: dict[str, str], transient: bool, code: str
+) -> None:
+    """The update is accepted (201) and its operation then ends Canceled or Failed: the
+    adapter waits for it (azure-core's poller), reports Azure's code, transient or not as
+    the code says, and the endpoint keeps the split it had."""
+    from emulator.testing import admin_request
+    from shared.azure.credentials import build_credential
+    from shared.azure.endpoints import MLEndpointControl
+    from shared.errors import is_permanent
+    from tests.integration.endpoints_world import create
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    create(world, ep, "green")
+    settings = app_settings(emulator_conn)
+    control = MLEndpointControl(settings, build_credential(settings), retry_policy=retry.NO_RETRY)
+    admin_request(
+        emulator_conn, "PUT", f"faults/provisioning/{ep}", {"message": "it ended", **fault}
+    )
+    try:
+        with pytest.raises(AutocanaryError) as info:
+            control.set_traffic(ep, {"blue": 90, "green": 10}, {})
+    finally:
+        admin_request(emulator_conn, "DELETE", f"faults/provisioning/{ep}")
+    assert code in info.value.details.get("azure_codes", []), info.value.to_dict()
+    assert isinstance(info.value, TransientUpstreamError) is transient
+    assert is_permanent(info.value) is not transient
+    assert control.get_split(ep) == ({"blue": 100}, {})
+    # the next update goes through
+    assert control.set_traffic(ep, {"blue": 90, "green": 10}, {})
+    assert control.get_split(ep)[0] == {"blue": 90, "green": 10}
+
+
+def test_a_create_that_fails_for_want_of_quota_reads_back_azures_code_and_words(
+    emulator_conn: Any,
+) -> None:
+    """The code an operator needs (OutOfQuota: delete unused deployments or ask for quota,
+    how-to-troubleshoot-online-endpoints) comes from the operation the deployment names."""
+    from emulator.testing import admin_request
+    from tests.integration.endpoints_world import create
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    world.make_endpoint(ep)
+    said = "Not enough quota available for Standard_DS3_v2 in SubscriptionId s"
+    fault = {"message": said, "state": "Failed", "code": "OutOfQuota"}
+    admin_request(emulator_conn, "PUT", f"faults/provisioning/{ep}/green", fault)
+    assert create(world, ep, "green").deployments["green"].provisioning_state == "Failed"
+    error = world.control.provisioning_error(ep, "green")
+    assert error is not None and (error.code, error.message) == ("OutOfQuota", said)

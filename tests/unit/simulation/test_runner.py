@@ -143,3 +143,15 @@ def test_published_event_expectations_count_by_type_suffix() -> None:
     assert unmet(scenario.expect, result) == [
         "events_at_most: expected at most 0 StageAdvanced, got 1"
     ]
+
+
+def test_a_failed_provisioning_decision_carries_azures_error_from_the_engine() -> None:
+    """The engine reads the failed canary's operation error (the fakes answer as the
+    emulator: ResourceNotReady for a crashed scoring container) and keeps it as evidence."""
+    arm = {"provisioning": "5m", "deletion": "1m", "fail_provisioning": ["fraud:2"]}
+    result = run_scenario(parse_scenario(raw(arm=arm)))
+    [failed] = [d for d in result.decisions if d["reason"] == "ProvisioningFailed"]
+    assert failed["evidence"]["azure_error"]["code"] == "ResourceNotReady"
+    assert (
+        "provisioning Failed: ResourceNotReady: User container has crashed" in (failed["message"])
+    )
