@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from shared import store_layout as su
 from shared.errors import ConfigurationError, TransientUpstreamError, UpstreamError
+from shared.store_index import chunks
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -290,15 +291,44 @@ class TableAccess:
         return True
 
     def _transact(self, operations: list[Any]) -> None:
+        from azure.data.tables import TableTransactionError
+
+        try:
+            self._transact_raw(operations)
+        except TableTransactionError as exc:
+            raise upstream(exc) from exc
+
+    def _transact_raw(self, operations: list[Any]) -> None:
+        """One entity group transaction; TableTransactionError is raised as it is (the caller
+        reads which operation failed), any other Azure error as an UpstreamError."""
         from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError
 
         try:
             self._call(self._client.submit_transaction, operations)
-        except TableTransactionError as exc:
-            raise upstream(exc) from exc
+        except TableTransactionError:
+            raise
         except AzureError as exc:
             raise upstream(exc) from exc
+
+    def _delete_rows(self, partition: str, keys: Sequence[str]) -> None:
+        """Delete these rows of one partition, up to 100 to a transaction. A transaction
+        refused 404 has a row already gone (an earlier try of this very batch committed and
+        its answer was lost, so the retry loop sent it again; or another purge got there
+        first), and an entity group transaction fails as a whole: that batch is deleted row
+        by row instead, a row already gone being no error."""
+        from azure.data.tables import TableTransactionError
+
+        for batch in chunks(list(keys)):
+            try:
+                self._transact_raw(
+                    [("delete", {"PartitionKey": partition, "RowKey": k}) for k in batch]
+                )
+            except TableTransactionError as exc:
+                if getattr(exc, "status_code", None) != 404:
+                    raise upstream(exc) from exc
+                for key in batch:
+                    self._delete(partition, key)
 
     def _upsert(self, entity: Mapping[str, Any]) -> None:
         from azure.core.exceptions import AzureError

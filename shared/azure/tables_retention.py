@@ -5,7 +5,8 @@ The base of :class:`shared.azure.tables.TableRolloutStore`, over its service cal
 time-ordered rows; ended rollouts by a filtered scan that resumes, call after call, from a
 cursor kept in ``~meta/retention``, each rollout's decisions deleted before its row (a crash
 leaves the row to be found again); then the event inbox rows of the partitions touched.
-Deletes are entity group transactions of at most 100 rows of one partition.
+Deletes are entity group transactions of at most 100 rows of one partition; one refused
+because a row is already gone (its own earlier try committed, its answer lost) goes row by row.
 """
 
 from __future__ import annotations
@@ -98,17 +99,9 @@ class TableRetention(TableAccess):
             None,
             select=["RowKey", "EventId"],
         )
-        for batch in si.chunks(rows, su.MAX_OPERATIONS // 2):
-            operations: list[Any] = []
-            for row in batch:
-                operations.append(
-                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": row["RowKey"]})
-                )
-                claim = su.event_row(str(row["EventId"]))
-                operations.append(
-                    ("delete", {"PartitionKey": su.IGNORED_PARTITION, "RowKey": claim})
-                )
-            self._transact(operations)
+        # each ignored event with its claim row, in the same transaction
+        keys = [k for r in rows for k in (str(r["RowKey"]), su.event_row(str(r["EventId"])))]
+        self._delete_rows(su.IGNORED_PARTITION, keys)
         return len(rows), token is None
 
     def _purge_rollout(self, pk: str, row: Mapping[str, Any], budget: int) -> tuple[int, bool]:
@@ -128,8 +121,7 @@ class TableRetention(TableAccess):
         ]
         whole = len(keys) + 1 <= budget
         keys = keys[:budget] if not whole else [*keys, str(row["RowKey"])]
-        for batch in si.chunks(keys):
-            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        self._delete_rows(pk, keys)
         return (len(keys) - 1, True) if whole else (len(keys), False)
 
     def _purge_inbox(self, pk: str, flt: si.PurgeFilter, budget: int) -> int:
@@ -142,6 +134,5 @@ class TableRetention(TableAccess):
             select=["RowKey", "At"],
         )
         keys = [str(r["RowKey"]) for r in rows if flt.expired_event(r)]
-        for batch in si.chunks(keys):
-            self._transact([("delete", {"PartitionKey": pk, "RowKey": k}) for k in batch])
+        self._delete_rows(pk, keys)
         return len(keys)

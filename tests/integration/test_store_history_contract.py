@@ -340,3 +340,40 @@ def test_a_table_written_before_the_index_is_indexed_once_on_first_use(
     finally:
         store.close()
         client.close()
+
+
+def test_a_purge_batch_whose_answer_was_lost_after_it_committed_is_not_an_error(
+    request: pytest.FixtureRequest, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table Storage only: the first delete transaction commits and its answer is lost (a
+    connection reset), so the retry loop sends it again and every row in it is gone (404,
+    an entity group transaction fails as a whole). The purge goes on row by row, a row
+    already gone being no error, and nothing is left behind."""
+    from azure.core.exceptions import ServiceResponseError
+
+    store = TableRolloutStore.from_connection_string(
+        request.getfixturevalue("azurite"), request.getfixturevalue("table_name"), clock=clock.now
+    )
+    try:
+        old = run(store, rollout("r1"), decisions=3, event_id="ev-old")
+        end(store, old, T0)
+        clock.advance(100 * 86400)
+        client = store._client
+        submit = client.submit_transaction
+        lost: list[int] = []
+
+        def answer_lost_once(operations: Any, **kwargs: Any) -> Any:
+            result = submit(operations, **kwargs)
+            if not lost and all(op[0] == "delete" for op in operations):
+                lost.append(len(operations))
+                raise ServiceResponseError("Connection reset by peer")
+            return result
+
+        monkeypatch.setattr(client, "submit_transaction", answer_lost_once)
+        report = store.purge(clock.now() - timedelta(days=90))
+        assert lost, "no delete transaction was sent"
+        assert (report.rollouts, report.decisions, report.done) == (1, 3, True)
+        assert _ids(store) == []
+        assert store.decisions("ep-1", "r1") == []
+    finally:
+        store.close()
