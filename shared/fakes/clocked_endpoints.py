@@ -337,22 +337,12 @@ class ClockedEndpoints:
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:
         with self._lock:
-            self._fault("get_logs", name)
-            ep = self._get(endpoint)
-            self._settle(ep)
-            dep = ep.deployments.get(name)
-            if dep is None:
-                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            dep = self._read_deployment("get_logs", endpoint, name)
             return "\n".join(dep.logs.splitlines()[-lines:])
 
     def provisioning_error(self, endpoint: str, name: str) -> OperationError | None:
         with self._lock:
-            self._fault("provisioning_error", name)
-            ep = self._get(endpoint)
-            self._settle(ep)
-            dep = ep.deployments.get(name)
-            if dep is None:
-                raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+            dep = self._read_deployment("provisioning_error", endpoint, name)
             return dep.error if dep.state in ("Failed", "Canceled") else None
 
     # ---------------------------------------------------------------- internals
@@ -361,6 +351,16 @@ class ClockedEndpoints:
         if ep is None:
             raise NotFound(f"online endpoint {endpoint} not found", code="ResourceNotFound")
         return ep
+
+    def _read_deployment(self, op: str, endpoint: str, name: str) -> ClockedDeployment:
+        """One deployment as a read of ``op`` finds it (faults first, the clock settled)."""
+        self._fault(op, name)
+        ep = self._get(endpoint)
+        self._settle(ep)
+        dep = ep.deployments.get(name)
+        if dep is None:
+            raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
+        return dep
 
     def _fault(self, op: str, target: str) -> None:
         self.calls.append((op, target))
