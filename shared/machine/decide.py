@@ -13,6 +13,7 @@ from shared.machine.commands import _command
 from shared.machine.compare import compare_step
 from shared.machine.records import (
     _ERROR_LIMIT,
+    _ERROR_SHOWN,
     _LOG_LIMIT,
     CREATE_GRACE_S,
     Transition,
@@ -263,7 +264,8 @@ def _provisioning(r: Rollout, ep: EndpointInfo, obs: Observation, now: datetime)
         if error is not None:
             # Azure's own words first: they say what to fix (quota, image build, probes)
             said = redact(error.message)[:_ERROR_LIMIT]
-            message += f": {error.code}" + (f": {said}" if said else "")
+            shown = said if len(said) <= _ERROR_SHOWN else said[: _ERROR_SHOWN - 3] + "..."
+            message += f": {error.code}" + (f": {shown}" if shown else "")
             evidence["azure_error"] = {**error.evidence(), "message": said}
         return _end_failed(r, now, PROVISIONING_FAILED, message, evidence)
     if waited >= r.policy.provisioning_timeout:

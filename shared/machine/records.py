@@ -15,6 +15,7 @@ from shared.reasons import EV_PAUSED, TRAFFIC_CONFIRMED
 
 _LOG_LIMIT = 16_000  # characters of deployment logs kept as evidence
 _ERROR_LIMIT = 1_000  # characters of Azure's error message kept with a failed provisioning
+_ERROR_SHOWN = 300  # of which its decision's message (the rollout's cause) shows this many
 _DECISIVE_LOG_LIMIT = 2_000  # of which the rollout keeps this many with its explanation
 # Azure answers 404 for a new deployment for a while after accepting its create (azure-dev
 # issue 4037; the emulator reproduces it), and 409 to a second create while the first runs:

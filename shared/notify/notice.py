@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
+from shared import provisioning_advice
 from shared import reasons as R
 from shared.model import ModelRef, Phase, Rollout
 from shared.notify.routes import Routes
@@ -73,6 +74,9 @@ def lifecycle_notice(
     actor = str(why.get("actor") or "")
     if actor and actor != "engine":
         facts.append(("By", actor))
+    code = provisioning_advice.azure_error_code(r.decisive)
+    if code:
+        facts.append(("Azure error", code))
     facts += [("Canary", r.canary or "-"), ("Baseline", r.baseline or "-")]
     return Notice(
         kind=kind,
@@ -237,7 +241,8 @@ def _advice(kind: str, r: Rollout, reason: str) -> str:
         key = r.pause_reason or reason
         return _PAUSE_ADVICE.get(key, "Resume to continue.") + tail
     if kind == "failed":
-        return (
+        specific = provisioning_advice.advice(provisioning_advice.azure_error_code(r.decisive))
+        return (f"{specific} " if specific else "") + (
             "See the decisions on the dashboard (a failed provisioning carries Azure's error "
             "and the deployment's logs); retry the version once it is fixed."
         )

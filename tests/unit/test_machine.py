@@ -280,6 +280,9 @@ def test_azures_error_message_is_redacted_and_bounded_before_it_is_kept(
     assert "c2VjcmV0" not in kept["message"] and "c2VjcmV0" not in failure.message
     assert len(kept["message"]) <= 1_000
     assert kept["code"] == "ImageBuildFailure" and kept["details"] == ["BuildFailed"]
+    # the cause (the decision's message) shows the start of Azure's words, marked as cut
+    shown = failure.message.split("ImageBuildFailure: ", 1)[1]
+    assert len(shown) == 300 and shown.endswith("...")
 
 
 def test_provisioning_timeout_fails_the_rollout() -> None:

@@ -3,6 +3,8 @@ shared/explain.py), where the rollout is, what to do, and the dashboard link."""
 
 from __future__ import annotations
 
+import pytest
+
 from shared.model import ModelRef, Phase, Rollout
 from shared.notify.notice import dashboard_link, ignored_notice, lifecycle_notice, stage_text
 from shared.ports import RolloutQuery
@@ -102,3 +104,26 @@ def test_a_watch_window_paused_without_data_says_what_resume_and_rollback_do() -
     assert n is not None and n.kind == "paused"
     assert "Resume finishes the rollout without them" in n.advice
     assert "rollback" in n.advice
+
+
+def _failed(code: str | None) -> Rollout:
+    evidence = {"azure_error": {"code": code, "message": "m"}} if code else {}
+    decisive = {"reason": "ProvisioningFailed", "evidence": evidence}
+    return canary_rollout().evolve(phase=Phase.FAILED, decisive=decisive)
+
+
+def test_a_failed_provisioning_notice_names_azures_code_and_what_the_guide_says_to_do() -> None:
+    data = {"cause": "deployment fraud-v7 provisioning Failed: OutOfQuota: m"}
+    n = lifecycle_notice("RolloutFailed", data, _failed("OutOfQuota"))
+    assert n is not None and n.kind == "failed"
+    assert dict(n.facts)["Azure error"] == "OutOfQuota"
+    assert n.advice.startswith("Not enough quota or capacity for the instance type")
+    assert "retry the version once it is fixed" in n.advice
+
+
+@pytest.mark.parametrize("code", [None, "SomethingNew"])
+def test_a_failure_without_a_known_code_gets_the_general_advice(code: str | None) -> None:
+    n = lifecycle_notice("RolloutFailed", {"cause": "failed"}, _failed(code))
+    assert n is not None
+    assert n.advice.startswith("See the decisions on the dashboard")
+    assert ("Azure error" in dict(n.facts)) is (code is not None)
