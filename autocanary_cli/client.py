@@ -70,9 +70,12 @@ class Client:
         params: Mapping[str, Any] | None = None,
         *,
         shape: replies.Obj = replies.OBJECT,
+        documents: tuple[int, ...] = (),
     ) -> dict[str, Any]:
-        """The JSON document at ``route``, checked to be of ``shape`` (autocanary_cli.replies)."""
-        return self._call("GET", route, params, None, shape)
+        """The JSON document at ``route``, checked to be of ``shape`` (autocanary_cli.replies);
+        ``documents``: error statuses whose body is such a document too (the health check's
+        503), read instead of raised."""
+        return self._call("GET", route, params, None, shape, documents)
 
     def post(
         self,
@@ -91,6 +94,7 @@ class Client:
         params: Mapping[str, Any] | None,
         body: dict[str, Any] | None,
         shape: replies.Obj,
+        documents: tuple[int, ...] = (),
     ) -> dict[str, Any]:
         url = self.config.url + route
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -117,7 +121,10 @@ class Client:
                     "the CLI never follows a redirect (it would take the API key along)",
                     "Use the app's own URL (https://APP.azurewebsites.net).",
                 ) from None
-            raise _api_error(exc.code, _error_body(exc), exc.reason) from None
+            raw = _error_body(exc)
+            if exc.code not in documents or _is_error_shape(raw):
+                raise _api_error(exc.code, raw, exc.reason) from None
+            status = exc.code
         except urllib.error.URLError as exc:
             raise Unreachable(f"{self.config.url} cannot be reached: {exc.reason}") from None
         except (TimeoutError, OSError) as exc:
@@ -157,6 +164,15 @@ def _error_body(exc: urllib.error.HTTPError) -> bytes:
         return exc.read()
     except (http.client.HTTPException, OSError):
         return b""
+
+
+def _is_error_shape(raw: bytes) -> bool:
+    """Whether a reply is the API's error shape ``{"error": {...}}`` (or not JSON at all)."""
+    try:
+        doc = replies.decode(raw) if raw else None
+    except replies.Unexpected:
+        return True
+    return not isinstance(doc, dict) or "error" in doc
 
 
 def _api_error(status: int, raw: bytes, reason: object) -> ApiError:

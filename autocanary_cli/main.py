@@ -266,6 +266,16 @@ def events(
         _next_page(doc, output)
 
 
+@app.command()
+def health(ctx: typer.Context, output: OutputOpt = Output.text) -> None:
+    """The app's own checks (store, policy, each rule's endpoint); exit 1 when one fails."""
+    with _errors():
+        doc = _client(ctx).get(path("health"), shape=replies.HEALTH, documents=(503,))
+        _emit(doc, output, lambda: render.health_view(doc))
+    if doc.get("status") != "ok":
+        raise typer.Exit(1)
+
+
 def _next_page(doc: dict[str, Any], output: Output) -> None:
     if output is Output.text and doc.get("continuation"):
         _stderr().print(f"[dim]more: --continuation {escape(str(doc['continuation']))}[/]")

@@ -362,6 +362,30 @@ def events_table(events: list[dict[str, Any]]) -> Table:
     return table
 
 
+def health_view(report: dict[str, Any]) -> RenderableType:
+    """``health``: each check of the app with what it found, and what to do when it failed."""
+    table = Table(box=None)
+    for column in ("", "check", "found", "what to do", "ms"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("", "ms"))
+    for c in report.get("checks") or []:
+        ok = bool(c.get("ok"))
+        _add(
+            table,
+            Text("✔", style="green") if ok else Text("✖", style="bold red"),
+            str(c.get("name") or ""),
+            str(c.get("detail") or ""),
+            "" if ok else str(c.get("hint") or ""),
+            f"{float(c.get('took_ms') or 0):.0f}",
+        )
+    failing = list(report.get("failing") or [])
+    head = (
+        Text("✔ healthy", style="bold green")
+        if not failing
+        else Text(f"✖ failing: {', '.join(map(str, failing))}", style="bold red")
+    )
+    return Group(head, table)
+
+
 def lint_view(report: dict[str, Any]) -> RenderableType:
     """``lint``: OK with the rules, or the offending field and why."""
     if not report.get("valid"):

@@ -66,6 +66,8 @@ DETAIL = Obj(
 )
 # GET /api/rollouts and .../history
 ROLLOUT_PAGE = Obj({"rollouts": Items(OBJECT)}, required=("rollouts",))
+# GET /api/health (200 every check passed, 503 one failed: the same document)
+HEALTH = Obj({"checks": Items(OBJECT), "failing": LIST}, required=("status", "checks"))
 # GET /api/events
 EVENT_PAGE = Obj({"events": Items(Obj({"model": OBJECT}))}, required=("events",))
 # POST /api/rollouts/{endpoint}/{action} and POST /api/rollouts: what happened, to what

@@ -5,6 +5,8 @@ GET  /api/rollouts                       one page of rollouts (?endpoint=&model=
 GET  /api/ignored-events                 one page of events that started no rollout, newest
                                          first (?limit=&continuation=)
 GET  /api/rollouts/{endpoint}            the current rollout, its history and every decision
+GET  /api/health                         the app's own checks (store, policy, each rule's
+                                         endpoint): 200 when all pass, 503 when one fails
 
 The actions are in handlers.api_actions. The routes are ANONYMOUS at host level: the app
 checks the key (handlers._http.api_call), so a missing key is answered in the JSON error shape.
@@ -58,6 +60,17 @@ def get_rollout(req: func.HttpRequest) -> func.HttpResponse:
     return api_call(
         req, lambda: json_response(bootstrap.engine().describe(req.route_params["endpoint"]))
     )
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    def run() -> func.HttpResponse:
+        report = bootstrap.engine().health()
+        # 503 when a check fails, for a probe to alert on; the body says which and why
+        return json_response(report.to_dict(), 200 if report.ok else 503)
+
+    return api_call(req, run)
 
 
 def _query(params: Mapping[str, str]) -> RolloutQuery:

@@ -177,13 +177,25 @@ def document() -> dict[str, Any]:
             _CONTINUATION,
             op="listIgnoredEventsAlias",
         ),
+        "/health": {
+            "get": {
+                "operationId": "getHealth",
+                "summary": "The app's own checks: its store, its policy, each rule's endpoint",
+                "responses": {
+                    "200": _json(_ref("Health"), "every check passed"),
+                    "503": _json(_ref("Health"), "a check failed: which, why, what to do"),
+                    **_ERRORS,
+                },
+            }
+        },
         "/openapi.json": _get(
             "This document", _json({"type": "object"}, "OpenAPI 3.1"), op="getOpenApi"
         ),
         "/dashboard": {
             "get": {
                 "operationId": "getDashboard",
-                "summary": "The dashboard page",
+                "summary": "The dashboard page (no key: it asks for one, for its API calls)",
+                "security": [],
                 "responses": {
                     "200": {
                         "description": "HTML",
@@ -197,6 +209,7 @@ def document() -> dict[str, Any]:
             "get": {
                 "operationId": "getDashboardAsset",
                 "summary": "A file of the dashboard (script, style)",
+                "security": [],
                 "parameters": [_path_param("name", "the asset's file name")],
                 "responses": {
                     "200": {"description": "the file", "content": {"*/*": {}}},

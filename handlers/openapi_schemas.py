@@ -277,6 +277,26 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     ),
+    "Health": _obj(
+        "status failing checks",
+        {
+            "status": {"enum": ["ok", "failing"]},
+            "failing": {"type": "array", "items": {"type": "string"}},
+            "checks": {
+                "type": "array",
+                "items": _obj(
+                    "name ok detail hint took_ms",
+                    {
+                        "name": {"type": "string"},
+                        "ok": {"type": "boolean"},
+                        "detail": {"type": "string"},
+                        "hint": _nullable("string"),
+                        "took_ms": {"type": "number"},
+                    },
+                ),
+            },
+        },
+    ),
     "IgnoredEventPage": _obj(
         "events count continuation",
         {

@@ -25,6 +25,7 @@ from shared.errors import (
     Superseded,
     is_permanent,
 )
+from shared.health import HealthReport, check_health
 from shared.ingest import Ingest, IngestResult
 from shared.judge.types import Minute, Verdict
 from shared.machine import (
@@ -388,6 +389,10 @@ class Engine:
         self, limit: int = 100, continuation: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         return self.queries.page_ignored(limit, continuation)
+
+    def health(self) -> HealthReport:
+        """The app's own checks: its store, its policy, each rule's endpoint (shared.health)."""
+        return check_health(self.store, self.endpoints, self.policies)
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:

@@ -223,3 +223,63 @@ def test_get_shows_server_text_as_it_is_never_as_rich_markup(api: FakeApi, cli: 
     out = "".join(result.stdout.split())  # the message column folds
     assert "[link=https://evil.example]runbook[/link][/]" in out
     assert "[redonred]HIDDEN[/]" in out
+
+
+HEALTHY = {
+    "status": "ok",
+    "failing": [],
+    "checks": [
+        {
+            "name": "store",
+            "ok": True,
+            "detail": "the rollout store answers",
+            "hint": None,
+            "took_ms": 12.3,
+        },
+        {
+            "name": "endpoint fraud",
+            "ok": True,
+            "detail": "live: blue 100 %",
+            "hint": None,
+            "took_ms": 80.0,
+        },
+    ],
+}
+
+
+def test_health_lists_each_check_and_exits_0_when_all_pass(api: FakeApi, cli: Cli) -> None:
+    api.reply("GET", "/api/health", 200, HEALTHY)
+    result = cli("health")
+    assert result.exit_code == 0, result.output
+    assert "healthy" in result.stdout and "live: blue 100 %" in result.stdout
+
+
+def test_health_that_fails_shows_what_to_do_and_exits_1(api: FakeApi, cli: Cli) -> None:
+    failing = {
+        "status": "failing",
+        "failing": ["endpoint churn"],
+        "checks": [
+            *HEALTHY["checks"],
+            {
+                "name": "endpoint churn",
+                "ok": False,
+                "detail": "the workspace has no online endpoint churn (rule r1 names it)",
+                "hint": "create the endpoint with a live deployment, or fix the rule's endpoint",
+                "took_ms": 40.0,
+            },
+        ],
+    }
+    api.reply("GET", "/api/health", 503, failing)  # the same document, with a 503
+    result = cli("health")
+    assert result.exit_code == 1, result.output
+    assert "failing: endpoint churn" in result.stdout
+    assert "fix the rule's endpoint" in result.stdout
+    as_json = cli("health", "-o", "json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout) == failing
+
+
+def test_health_answered_in_the_error_shape_is_an_api_error(api: FakeApi, cli: Cli) -> None:
+    api.reply("GET", "/api/health", 503, error("retry_later", "busy", "try again"))
+    result = cli("health")
+    assert result.exit_code == 1
+    assert "retry_later" in result.output and "try again" in result.output

@@ -115,6 +115,7 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
         "rollout_series",
         "list_events",
         "openapi_document",
+        "health",
     }
     triggers = {n: f.get_trigger().get_binding_name() for n, f in functions.items()}
     assert triggers["on_model_registered"] == "eventGridTrigger"
@@ -138,6 +139,7 @@ def test_index_lists_every_function_with_its_trigger_and_the_api_checks_its_own_
         "rollout_series",
         "list_events",
         "openapi_document",
+        "health",
         "dashboard",
         "dashboard_asset",
     ):

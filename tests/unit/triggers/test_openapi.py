@@ -175,6 +175,8 @@ def test_every_route_answers_as_the_document_says(worlds: list[Simulation]) -> N
         assert check.send("GET", "/events", ignored="true")[0] == 200
         assert check.send("GET", "/ignored-events")[0] == 200
         assert check.send("GET", "/openapi.json")[1]["openapi"] == "3.1.0"
+        status, report = check.send("GET", "/health")
+        assert status == (200 if report["status"] == "ok" else 503) and report["checks"]
         if r.active:
             assert detail["rollout"]["traffic"]["live"] is not None
             status, _ = check.send("POST", f"{base}/pause", {"reason": "look", "actor": "ana"})
