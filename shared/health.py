@@ -1,7 +1,9 @@
 """The app's own health, as an operator asks after a deploy or a change of settings: can it
-read its store, is there a rollout policy, and does every endpoint the policy's rules name
-exist in the workspace with a deployment taking live traffic (a rollout needs one to clone and
-judge against). Each check says what it found, what to do when it failed, and how long it took.
+read its store, does every endpoint the policy's rules name exist in the workspace with a
+deployment taking live traffic (a rollout needs one to clone and judge against), and does
+Azure Monitor answer the judge's query (for the first such endpoint, its last minutes: a
+missing role or a wrong metrics endpoint would leave every stage without data). Each check
+says what it found, what to do when it failed, and how long it took.
 
 A function over the ports (the engine passes its own); nothing is written, nothing is sent.
 Endpoint reads are bounded (``MAX_ENDPOINTS``): a workspace with more rule endpoints reports the
@@ -13,16 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from shared import reasons as R
-from shared.errors import AutocanaryError, NotFound
+from shared.errors import AutocanaryError, NoData, NotFound
 from shared.observation import EndpointInfo
 from shared.policy import PolicySet
-from shared.ports import EndpointControl, RolloutQuery, RolloutStore
+from shared.ports import EndpointControl, MetricsQuery, MetricsSource, RolloutQuery, RolloutStore
 
 MAX_ENDPOINTS = 20
+METRICS_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,14 @@ class HealthReport:
 def check_health(
     store: RolloutStore,
     endpoints: EndpointControl,
+    metrics: MetricsSource,
     policies: PolicySet,
+    now: datetime,
     *,
     timer: Callable[[], float] = time.perf_counter,
 ) -> HealthReport:
-    """Every check in order (store, policy, then each rule endpoint by name)."""
+    """Every check in order: store, policy, each rule endpoint by name, then the metrics of
+    the first endpoint that has a live deployment."""
 
     def timed(name: str, fn: Callable[[], Check]) -> Check:
         start = timer()
@@ -79,9 +86,10 @@ def check_health(
 
     checks = [timed("store", lambda: _store(store)), _policy(policies)]
     names = sorted({rule.endpoint for rule in policies.rules})
+    live: list[tuple[str, str]] = []  # (endpoint, its main live deployment)
     for name in names[:MAX_ENDPOINTS]:
         rules = [r.name for r in policies.rules if r.endpoint == name]
-        checks.append(timed(f"endpoint {name}", partial(_endpoint, endpoints, name, rules)))
+        checks.append(timed(f"endpoint {name}", partial(_endpoint, endpoints, name, rules, live)))
     if len(names) > MAX_ENDPOINTS:
         rest = len(names) - MAX_ENDPOINTS
         checks.append(
@@ -91,6 +99,9 @@ def check_health(
                 f"{rest} more rule endpoints were not read (at most {MAX_ENDPOINTS} a check)",
             )
         )
+    if live:
+        endpoint, deployment = live[0]
+        checks.append(timed("metrics", partial(_metrics, metrics, endpoint, deployment, now)))
     return HealthReport(tuple(checks))
 
 
@@ -105,7 +116,9 @@ def _policy(policies: PolicySet) -> Check:
     return Check("policy", True, f"{len(policies.rules)} rules over {ends} endpoints")
 
 
-def _endpoint(endpoints: EndpointControl, name: str, rules: list[str]) -> Check:
+def _endpoint(
+    endpoints: EndpointControl, name: str, rules: list[str], live_found: list[tuple[str, str]]
+) -> Check:
     check = f"endpoint {name}"
     named_by = f"rule{'s' if len(rules) > 1 else ''} {', '.join(rules)}"
     try:
@@ -127,7 +140,38 @@ def _endpoint(endpoints: EndpointControl, name: str, rules: list[str]) -> Check:
             "give a Succeeded deployment live traffic before registering a model for it",
         )
     split = ", ".join(f"{d} {w} %" for d, w in sorted(live.items()))
+    live_found.append((name, max(live, key=lambda d: (live[d], d))))
     return Check(check, True, f"live: {split}")
+
+
+def _metrics(metrics: MetricsSource, endpoint: str, deployment: str, now: datetime) -> Check:
+    """The judge's own query over the last minutes of one live deployment."""
+    query = MetricsQuery(endpoint, deployment, deployment, now - METRICS_WINDOW, now)
+    try:
+        minutes = metrics.stage_minutes([query]).get(endpoint) or ()
+    except NoData as exc:
+        return Check(
+            "metrics",
+            False,
+            f"Azure Monitor did not answer for {endpoint}: {exc.message}",
+            "check AUTOCANARY_METRICS_ENDPOINT and that the app's identity may read the "
+            "workspace's metrics (Monitoring Reader)",
+        )
+    served = sum(m.baseline_requests for m in minutes)
+    window = int(METRICS_WINDOW.total_seconds() // 60)
+    if not minutes:
+        return Check(
+            "metrics",
+            True,
+            f"Azure Monitor answers; {endpoint}/{deployment} served no requests in the last "
+            f"{window} minutes",
+        )
+    return Check(
+        "metrics",
+        True,
+        f"Azure Monitor answers: {endpoint}/{deployment} served {served} requests over "
+        f"{len(minutes)} of the last {window} minutes",
+    )
 
 
 def _live(ep: EndpointInfo) -> dict[str, int]:

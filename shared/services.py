@@ -392,7 +392,9 @@ class Engine:
 
     def health(self) -> HealthReport:
         """The app's own checks: its store, its policy, each rule's endpoint (shared.health)."""
-        return check_health(self.store, self.endpoints, self.policies)
+        return check_health(
+            self.store, self.endpoints, self.metrics, self.policies, self.clock.now()
+        )
 
     # ------------------------------------------------------------------ retention
     def purge_history(self, max_rows: int | None = None) -> PurgeReport:
