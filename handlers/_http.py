@@ -106,8 +106,8 @@ def api_call(
     acts: bool = False,
 ) -> func.HttpResponse:
     """Run an HTTP API handler body once the request's key is checked (``authorize``) and its
-    query parameters are among ``params`` (besides the key's ``code``; None: not checked, for
-    the dashboard's page and assets); a missing or wrong key, an unknown parameter (a typo
+    query parameters are among ``params`` (besides the key's ``code``; None: not checked); a
+    missing or wrong key, an unknown parameter (a typo
     such as ``?limt=5`` would otherwise be silently ignored), and any error, is its JSON error
     response."""
 

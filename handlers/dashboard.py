@@ -150,12 +150,12 @@ _TEMPLATE = """<!doctype html>
   <button id="forget-key" type="button" hidden>Forget key</button>
 </header>
 <section id="sign-in" class="sign-in" hidden>
-  <form id="key-form">
+  <form id="key-form" method="post">
     <h2><label for="api-key">API key</label></h2>
     <p id="key-message" class="muted">Enter a key of AUTOCANARY_API_KEYS (or a read-only key of
     AUTOCANARY_API_READ_KEYS). It is kept in this tab only and sent in the x-functions-key
     header, never in a URL.</p>
-    <input id="api-key" name="key" type="password" autocomplete="current-password" required>
+    <input id="api-key" type="password" autocomplete="off" required>
     <button id="key-submit" type="submit">Open</button>
   </form>
 </section>

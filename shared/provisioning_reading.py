@@ -42,4 +42,10 @@ def read_failure(
             exc.message,
         )
         error = None
+    except Exception:
+        # Azure's error is extra information: a reply or an SDK this code does not expect
+        # (a renamed internal client, a status body that is not JSON) must never keep the
+        # rollout from ending with what could be read
+        log.exception("the error of %s/%s's provisioning could not be read", r.endpoint, r.canary)
+        error = None
     return logs, error

@@ -109,6 +109,7 @@ class DashboardServer(_LoopServer):
         # document; None: the compact reply of a done action, as the API answers it)
         self.posts: list[tuple[str, Any]] = []
         self.next_reply: tuple[int, Any] | None = None
+        self.api_delay_s = 0.0  # how long the API's documents take to answer
         self._runner: web.AppRunner | None = None
 
     async def _handle_post(self, request: web.Request) -> web.StreamResponse:
@@ -144,6 +145,7 @@ class DashboardServer(_LoopServer):
             name = path.removeprefix("dashboard/assets/")
             req = build_http_request(request, b"", {"name": name})
             return encode_http_response(dashboard.dashboard_asset(req))
+        await asyncio.sleep(self.api_delay_s)
         doc = self.documents(path)
         if doc is None:
             error = {"code": "not_found", "message": f"nothing at /api/{path}"}

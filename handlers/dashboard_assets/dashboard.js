@@ -115,11 +115,12 @@
     })));
   }
 
-  function loadIgnored() {
+  function loadIgnored(stale) {
     return getJSON("events?ignored=true&limit=10").then(function (page) {
+      if (stale()) { return; }
       dash.ignored = page.events || [];
       renderIgnored(dash.ignored, null);
-    }, function (err) { renderIgnored([], err.message); });
+    }, function (err) { if (!stale()) { renderIgnored([], err.message); } });
   }
 
   function sortList(items) {
@@ -190,17 +191,24 @@
     load();
   }
 
-  function forgetKey() {
-    keys.forget();
-    dash.list = []; dash.rollout = null; dash.series = null;
+  // nothing read with a key stays in the page once the key is gone
+  function clearShown() {
+    dash.list = []; dash.rollout = null; dash.series = null; dash.ignored = [];
     clear(document.querySelector("#rollouts tbody"));
     clear(document.getElementById("detail"));
+    clear(document.getElementById("ignored"));
+  }
+
+  function forgetKey() {
+    keys.forget();
+    clearShown();
     signIn("The key is forgotten in this tab. Enter a key to open the rollouts again.");
   }
 
   function fail(err) {
     if (err && err.status === 401) {
       keys.forget();
+      clearShown();
       signIn("The API refused the key: " + err.message);
       return;
     }
@@ -209,7 +217,7 @@
     setState("error");
   }
 
-  function loadDetail(endpoint, id) {
+  function loadDetail(endpoint, id, stale) {
     var path = "rollouts/" + enc(endpoint) + (id ? "/history/" + enc(id) : "");
     return getJSON(path).then(function (doc) {
       var r = doc.rollout;
@@ -218,6 +226,7 @@
       return getJSON(seriesPath).then(function (series) { return [doc, series]; },
         function (err) { return [doc, { minutes: [], traffic: [], phases: [], error: err.message }]; });
     }).then(function (both) {
+      if (stale()) { throw STALE; }
       dash.rollout = both[0];
       dash.series = both[1];
       dash.rolloutId = both[0].rollout.id;
@@ -226,29 +235,39 @@
     });
   }
 
+  // a load whose key was forgotten or replaced while it ran shows nothing and forgets nothing
+  var STALE = { stale: true };
+
   function load() {
     if (!keys.get()) { signIn(null); return Promise.resolve(null); }
+    var used = keys.get();
+    var stale = function () { return keys.get() !== used; };
     document.getElementById("forget-key").hidden = false;
     setState("loading");
     setStatus("loading...");
     var wanted = parseHash();
     return getJSON("rollouts?limit=100").then(function (page) {
+      if (stale()) { throw STALE; }
       dash.list = sortList(page.rollouts || []);
       var target = wanted.endpoint ? wanted : (dash.list[0] ?
         { endpoint: dash.list[0].endpoint, id: dash.list[0].id } : null);
       dash.endpoint = target ? target.endpoint : null;
       dash.rolloutId = target ? target.id : null;
       renderList(dash.list);
-      var ignored = loadIgnored();
+      var ignored = loadIgnored(stale);
       if (!target) { return ignored.then(function () { return null; }); }
-      return Promise.all([loadDetail(target.endpoint, target.id), ignored])
+      return Promise.all([loadDetail(target.endpoint, target.id, stale), ignored])
         .then(function (both) { return both[0]; });
     }).then(function (rollout) {
+      if (stale()) { throw STALE; }
       renderList(dash.list);
       setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
       setState("ready");
       scheduleRefresh(rollout && TERMINAL.indexOf(rollout.phase) < 0);
-    }).catch(fail);
+    }).catch(function (err) {
+      if (err === STALE || stale()) { return; }
+      fail(err);
+    });
   }
 
   var resizeTimer = null;

@@ -48,9 +48,14 @@ def operation_uri(rest: Any) -> str | None:
 
 
 def same_host(uri: str, base_url: str) -> bool:
-    """Whether ``uri`` is on the ARM host the client was built for (scheme, host and port)."""
+    """Whether ``uri`` is an Azure ML operation status on the ARM host the client was built
+    for (scheme, host and port; a path ``/subscriptions/.../mfeOperationsStatus/...``)."""
     a, b = urlsplit(uri), urlsplit(base_url)
-    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+    if (a.scheme.lower(), a.netloc.lower()) != (b.scheme.lower(), b.netloc.lower()):
+        return False
+    return a.path.lower().startswith("/subscriptions/") and "/mfeoperationsstatus/" in (
+        a.path.lower()
+    )
 
 
 def operation_error(body: Any) -> OperationError | None:
@@ -76,13 +81,14 @@ def read_operation_error(ml: Any, rest: Any, call: Call[Any], what: str) -> Oper
     when Azure names no operation, names one on another host, or it did not end badly."""
     uri = operation_uri(rest)
     if uri is None:
+        log.info("%s: the deployment names no operation (%s)", what, ASYNC_URI_PROPERTY)
         return None
     # the generated ARM client azure-ai-ml builds for deployments (_ml_client.py,
     # ServiceClient042023Preview): its pipeline holds the credential's bearer policy
     client = ml._service_client_04_2023_preview
     base = str(client._config.base_url)
     if not same_host(uri, base):
-        log.warning("%s: the operation URL is not on %s; not read", what, base)
+        log.warning("%s: the operation URL is not an operation status on %s; not read", what, base)
         return None
     from azure.core.rest import HttpRequest
 

@@ -99,8 +99,10 @@ class TableRetention(TableAccess):
             None,
             select=["RowKey", "EventId"],
         )
-        # each ignored event with its claim row, in the same transaction
-        keys = [k for r in rows for k in (str(r["RowKey"]), su.event_row(str(r["EventId"])))]
+        # each ignored event with its claim row, in the same transaction; the claim first, so
+        # that deleted one by one (a batch refused 404) a crash leaves the event row, which the
+        # next purge finds again, never a claim row nothing would find
+        keys = [k for r in rows for k in (su.event_row(str(r["EventId"])), str(r["RowKey"]))]
         self._delete_rows(su.IGNORED_PARTITION, keys)
         return len(rows), token is None
 

@@ -128,3 +128,34 @@ def test_a_key_in_an_old_links_url_is_not_used_and_leaves_the_address_bar(
         assert "not used" in page.text_content("#key-message")
         assert page.evaluate(STORED) is None
         assert _api_requests(server, since) == []
+
+
+def test_a_load_still_running_when_the_key_is_forgotten_shows_nothing(
+    server: ds.DashboardServer, browser: Any
+) -> None:
+    with _opened(server, browser) as page:
+        server.api_delay_s = 1.0
+        try:
+            page.click("#refresh")  # a load with the key, answered a second later
+            page.click("#forget-key")
+            page.wait_for_timeout(2_000)  # the load's answers have come in
+        finally:
+            server.api_delay_s = 0.0
+        assert page.evaluate("document.body.dataset.state") == "key"
+        assert page.text_content("#detail") == ""
+        assert page.text_content("#rollouts tbody") == ""
+        assert "forgotten" in page.text_content("#key-message")
+
+
+def test_a_refused_key_leaves_nothing_it_read_in_the_page(
+    server: ds.DashboardServer, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _opened(server, browser) as page:
+        assert page.text_content("#cause") == fx.CAUSE
+        # the key is revoked while the page is open: the next read is refused
+        monkeypatch.setattr(server.key, "value", "rotated-" + ds.KEY)
+        page.click("#refresh")
+        page.wait_for_selector("body[data-state='key']", state="attached", timeout=15_000)
+        assert page.text_content("#detail") == ""
+        assert page.text_content("#rollouts tbody") == ""
+        assert page.evaluate(STORED) is None

@@ -377,3 +377,48 @@ def test_a_purge_batch_whose_answer_was_lost_after_it_committed_is_not_an_error(
         assert store.decisions("ep-1", "r1") == []
     finally:
         store.close()
+
+
+def test_ignored_events_deleted_one_by_one_lose_their_claim_row_before_their_own(
+    request: pytest.FixtureRequest, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table Storage only: the batch refused 404 is deleted row by row; each event's claim
+    row goes first, so a crash in between leaves the event row (found by the next purge),
+    never a claim row that no purge would ever find."""
+    from azure.core.exceptions import ServiceResponseError
+
+    store = TableRolloutStore.from_connection_string(
+        request.getfixturevalue("azurite"), request.getfixturevalue("table_name"), clock=clock.now
+    )
+    try:
+        for i in range(2):
+            event = IgnoredEvent(f"e{i}", ModelRef("m", str(i)), "NoMatchingRule", "", T0)
+            store.record_ignored(event)
+        clock.advance(200 * 86400)
+        client = store._client
+        submit, delete = client.submit_transaction, client.delete_entity
+        lost: list[int] = []
+        deleted: list[str] = []
+
+        def answer_lost_once(operations: Any, **kwargs: Any) -> Any:
+            result = submit(operations, **kwargs)
+            if not lost:
+                lost.append(len(operations))
+                raise ServiceResponseError("Connection reset by peer")
+            return result
+
+        def recorded(partition: str, row: str, **kwargs: Any) -> None:
+            deleted.append(row)
+            delete(partition, row, **kwargs)
+
+        monkeypatch.setattr(client, "submit_transaction", answer_lost_once)
+        monkeypatch.setattr(client, "delete_entity", recorded)
+        report = store.purge(clock.now() - timedelta(days=90))
+        assert lost == [4] and report.ignored == 2
+        claims = {su.event_row(f"e{i}") for i in range(2)}
+        assert len(deleted) == 4
+        for first, second in zip(deleted[::2], deleted[1::2], strict=True):
+            assert first in claims and second not in claims, deleted
+        assert store.ignored_events() == [] and not store.event_seen(None, "e0")
+    finally:
+        store.close()

@@ -77,3 +77,16 @@ def test_logs_that_cannot_be_read_say_so_beside_the_error(
     monkeypatch.setattr(ep, "get_logs", _refused)
     logs, error = read_failure(ep, _rollout(), _endpoint("Failed"))
     assert (logs, error) == ("(logs unavailable: ARM is down)", ERROR)
+
+
+def test_an_error_read_that_breaks_unexpectedly_still_leaves_the_logs(
+    ep: FakeEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renamed internal SDK client or a status body that is not JSON: the rollout still
+    ends with what could be read (before, the tick failed and the rollout stayed put)."""
+
+    def broken(endpoint: str, name: str) -> None:
+        raise AttributeError("'MLClient' object has no attribute '_service_client_04_2023'")
+
+    monkeypatch.setattr(ep, "provisioning_error", broken)
+    assert read_failure(ep, _rollout(), _endpoint("Failed")) == ("init() failed", None)

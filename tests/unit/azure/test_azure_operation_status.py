@@ -110,6 +110,9 @@ def test_a_deployment_naming_no_operation_sends_nothing() -> None:
         URI.replace("https://", "http://"),
         URI.replace("management.azure.com", "management.azure.com:8443"),
         "/subscriptions/s/providers/x/mfeOperationsStatus/a",
+        # the ARM host, but no operation status: never read with the app's identity
+        f"{ARM}/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v",
+        f"{ARM}/providers/Microsoft.MachineLearningServices/mfeOperationsStatus/a",
     ],
 )
 def test_an_operation_url_on_another_host_is_never_sent_the_token(uri: str) -> None:

@@ -158,9 +158,10 @@ def test_page_has_a_sign_in_form_whose_key_input_is_a_password_field() -> None:
     assert [(a.get("id"), a.get("type")) for a in inputs] == [("api-key", "password")]
     forms = [a for t, a in tags.tags if t == "form"]
     assert [a.get("id") for a in forms] == ["key-form"]
-    # a form without an action would submit to the page's URL, key in its query: the CSP's
-    # form-action 'none' stops that even if the page's script did not run
-    assert all("action" not in a and a.get("method", "get") == "get" for a in forms)
+    # the script handles the form; were it not to run, the CSP's form-action 'none' stops a
+    # native submit, and a POST of a field without a name would carry nothing in any case
+    assert all(a.get("method") == "post" and "action" not in a for a in forms)
+    assert all("name" not in a and a.get("autocomplete") == "off" for a in inputs)
     assert "form-action 'none'" in dashboard.CSP
 
 
