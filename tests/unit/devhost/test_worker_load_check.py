@@ -54,9 +54,10 @@ def test_function_app_is_loaded_by_the_python_worker() -> None:
         "rollout_action",
         "dashboard",
         "dashboard_asset",
+        "health",
     ):
         assert name in done.stdout
-    assert "loads 17 function(s)" in done.stdout
+    assert "loads 18 function(s)" in done.stdout
 
 
 def test_union_annotation_is_refused_with_the_workers_message(tmp_path: Path) -> None:
