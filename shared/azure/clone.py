@@ -29,16 +29,13 @@ for-python ``sdk/ml/azure-ai-ml/azure/ai/ml``):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from shared.azure.operation_status import ASYNC_URI_PROPERTY
+from shared.azure.retry import Call
 from shared.effects import CreateDeployment
 from shared.errors import AzureRuleViolation
-
-T = TypeVar("T")
-Call = Callable[[Callable[[], T], str], T]
 
 TAG_SOURCE = "autocanary-source"
 TAG_MODEL = "autocanary-model"

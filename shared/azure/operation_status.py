@@ -21,14 +21,13 @@ pacer) and only to that client's ARM host: the bearer token is never sent elsewh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
+from shared.azure.retry import Call
 from shared.observation import OperationError
 
-T = TypeVar("T")
-Call = Callable[[Callable[[], T], str], T]
 log = logging.getLogger("autocanary.azure")
 
 #: the deployment property Azure ML keeps its last operation's status URL in

@@ -55,6 +55,8 @@ from shared.errors import (
 )
 
 T = TypeVar("T")
+# a call through the one retry loop, as the adapters pass it on: call(fn, what) -> fn()'s value
+Call = Callable[[Callable[[], T], str], T]
 log = logging.getLogger("autocanary.azure")
 
 
