@@ -72,7 +72,11 @@ ephemeral "azapi_resource_action" "alert_function_keys" {
 locals {
   # the key, wherever the listkeys answer holds it (see the ephemeral resource above)
   alert_function_keys_answer = var.functions_deployed ? ephemeral.azapi_resource_action.alert_function_keys[0].output : {}
-  alert_function_key         = try(local.alert_function_keys_answer.properties[local.webhook_code_name], local.alert_function_keys_answer[local.webhook_code_name])
+  # Guarded too: Terraform evaluates every local on every plan, even one only a count = 0
+  # resource reads, and try() with no expression that succeeds is an error (functions/try),
+  # so an unguarded try() on the empty answer failed the first plan (functions_deployed =
+  # false). No fallback inside try(): a missing key must fail the plan, not send "?code=".
+  alert_function_key = var.functions_deployed ? try(local.alert_function_keys_answer.properties[local.webhook_code_name], local.alert_function_keys_answer[local.webhook_code_name]) : null
 }
 
 # The action group as Microsoft.Insights/actionGroups (azapi) rather than

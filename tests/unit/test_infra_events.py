@@ -4,6 +4,14 @@ route with the common alert schema."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
 from tests.unit.infra_config import (
     ENDPOINT_NAMESPACE,
     MODEL_REGISTERED,
@@ -131,10 +139,12 @@ def test_alert_webhook_uses_a_function_key_of_on_alert_not_a_host_key() -> None:
         "webhookReceivers"
     ]
     assert receiver["serviceUri"].endswith("?code=${local.alert_function_key}")
-    # the key under properties (the spec) or at the top level (what raw callers read)
+    # the key under properties (the spec) or at the top level (what raw callers read); only
+    # once the functions are deployed (see test_first_plan_...)
     assert local("alert_function_key") == (
-        "${try(local.alert_function_keys_answer.properties[local.webhook_code_name], "
-        "local.alert_function_keys_answer[local.webhook_code_name])}"
+        "${var.functions_deployed ? try(local.alert_function_keys_answer.properties["
+        "local.webhook_code_name], local.alert_function_keys_answer[local.webhook_code_name])"
+        " : null}"
     )
     assert "azurerm_function_app_host_keys" not in code_text()
 
@@ -210,3 +220,74 @@ def test_requests_per_minute_is_aggregated_by_average() -> None:
     """The metric reference lists only Average for RequestsPerMinute (nor Total, nor Count)."""
     (criteria,) = resource("azurerm_monitor_metric_alert", "endpoint")["criteria"]
     assert criteria["aggregation"] == "Average"
+
+
+# The webhook key's locals as Terraform itself evaluates them: every local is evaluated on
+# every plan, even one that only a count = 0 resource reads, so a local that errors on the
+# first step's values fails the whole plan. The locals are copied from infra/ as parsed, the
+# listkeys ephemeral replaced by a built-in terraform_data holding the answer's documented
+# shape (no provider, nothing leaves this machine).
+KEY_LOCALS = ("webhook_code_name", "alert_function_keys_answer", "alert_function_key")
+LISTKEYS = "ephemeral.azapi_resource_action.alert_function_keys[0].output"
+
+
+def _key_harness(root: Path) -> None:
+    body = []
+    for name in KEY_LOCALS:
+        value = local(name)
+        expression = value[2:-1] if value.startswith("${") else json.dumps(value)
+        body.append(f"  {name} = {expression.replace(LISTKEYS, 'terraform_data.keys[0].output')}")
+    assert all(LISTKEYS not in line for line in body)
+    locals_block = "\n".join(body)
+    (root / "main.tf").write_text(
+        f"""variable "functions_deployed" {{
+  type = bool
+}}
+resource "terraform_data" "keys" {{
+  count = var.functions_deployed ? 1 : 0
+  input = {{ properties = {{ "alert-webhook" = "the-key" }} }}
+}}
+locals {{
+{locals_block}
+}}
+resource "terraform_data" "action_group" {{
+  count = var.functions_deployed ? 1 : 0
+  input = "https://app.example/api/alerts?code=${{local.alert_function_key}}"
+}}
+output "service_uri" {{
+  value = terraform_data.action_group[*].input
+}}
+""",
+        encoding="utf-8",
+    )
+
+
+def _terraform(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is missing: install Terraform >= 1.11 (infra/README.md)"
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    return subprocess.run(
+        [terraform, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("functions_deployed", [False, True])
+def test_first_plan_and_the_deployed_plan_both_evaluate_the_webhook_key(
+    tmp_path: Path, functions_deployed: bool
+) -> None:
+    """Step 1 (functions_deployed = false, no key yet) must plan: an unguarded try() over the
+    empty answer failed it ("no expression succeeded"); step 2 puts the key in the URL."""
+    _key_harness(tmp_path)
+    flag = f"functions_deployed={str(functions_deployed).lower()}"
+    steps = (
+        ("init", "-input=false", "-no-color"),
+        ("plan", "-input=false", "-no-color", "-out=plan", "-var", flag),
+        # the key is known once listkeys answered (apply); terraform_data keeps it all local
+        ("apply", "-input=false", "-no-color", "plan"),
+        ("output", "-json"),
+    )
+    for step in steps:
+        done = _terraform(tmp_path, *step)
+        assert done.returncode == 0, f"terraform {step[0]}: {done.stdout}{done.stderr}"
+    expected = ["https://app.example/api/alerts?code=the-key"] if functions_deployed else []
+    assert json.loads(done.stdout)["service_uri"]["value"] == expected
