@@ -106,9 +106,22 @@ METRICS: dict[str, dict[str, MetricDef]] = {
 }
 
 
+def deployment_answer(record: RequestRecord) -> int:
+    """What the deployment itself answered, as its own metrics show it: the model's own code
+    where the endpoint answered 424 for it (the router turns a model's non-200 into 424:
+    learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints, HTTP
+    status codes). ``envoy_response_code`` is the code Envoy sent downstream, and the Envoy in
+    front of the scoring container passes the container's answer on; no document says which
+    code the deployment metric shows, so the emulator shows the less convenient one: a model's
+    400 as 400, not as the 424 the endpoint-level metric counts."""
+    if record.status_code == 424 and record.model_status_code:
+        return record.model_status_code
+    return record.status_code
+
+
 def dimension_values(record: RequestRecord, namespace: str) -> dict[str, str]:
     if namespace == DEPLOYMENT_NS.lower():
-        return {"envoy_response_code": str(record.status_code)}
+        return {"envoy_response_code": str(deployment_answer(record))}
     return {
         "deployment": record.deployment,
         "statusCode": str(record.status_code),

@@ -24,7 +24,9 @@ requests the router recorded (``ctx.records``):
   (Count; dimensions ``deployment``, ``statusCode``, ``statusCodeClass``, ``modelStatusCode``),
   ``RequestLatency`` and ``RequestLatency_P50/_P90/_P95/_P99`` (MilliSeconds; ``deployment``).
 * ``.../onlineEndpoints/deployments``: ``RequestsPerMinute`` (dimension
-  ``envoy_response_code``) and ``RequestLatency_P50/_P90/_P95/_P99``. Instance metrics (CPU,
+  ``envoy_response_code``: what the deployment answered, a model's own code where the endpoint
+  answered 424, see ``metric_catalog.deployment_answer``) and
+  ``RequestLatency_P50/_P90/_P95/_P99``. Instance metrics (CPU,
   memory, capacity) are not emulated.
 
 How values are made (Azure pre-aggregates per minute, then combines):

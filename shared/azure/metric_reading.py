@@ -46,9 +46,28 @@ class Cell:
     p90: float | None = None
     p95: float | None = None
     p99: float | None = None
+    # read from the deployment's own metrics (the shadow's scope): its statuses are what the
+    # deployment answered, not what the endpoint answered for it
+    own_answers: bool = False
 
     def errors(self, errors: Sequence[str]) -> float:
-        return sum(n for status, n in self.statuses.items() if counts_as_error(status, errors))
+        model_errors = self.own_answers and any(e.strip() == MODEL_ERROR for e in errors)
+        return sum(
+            n
+            for status, n in self.statuses.items()
+            if counts_as_error(status, errors) or (model_errors and _answered_non_2xx(status))
+        )
+
+
+def _answered_non_2xx(status: str) -> bool:
+    """Whether a deployment's own ``envoy_response_code`` is a model answering non-2xx: the
+    endpoint reports that as 424 ("if your model container returns a non-200 response, Azure
+    returns a 424", learn.microsoft.com/azure/machine-learning/
+    how-to-troubleshoot-online-endpoints, HTTP status codes), so where 424 counts, so does
+    this; the endpoint's own refusals (401, 404, 413, ...) never reach a deployment. Whether the
+    deployment's metric shows the model's code or 424 is not documented: either way a 424
+    listed counts the model's failures at both scopes."""
+    return len(status) == 3 and status.isdigit() and status[0] in "345"
 
 
 # endpoint (lower-case) -> deployment (lower-case) -> bucket start -> Cell
@@ -138,6 +157,7 @@ def absorb(
                         if count is None or point.timestamp is None:
                             continue  # no value: no data in that minute
                         cell = cells.setdefault(as_utc(point.timestamp), Cell())
+                        cell.own_answers = own is not None
                         cell.requests += float(count)
                         cell.statuses[status] = cell.statuses.get(status, 0.0) + float(count)
                 elif name in LATENCY_METRICS:

@@ -39,7 +39,9 @@ can gather metrics and logging" (learn.microsoft.com/azure/machine-learning/
 how-to-safely-rollout-online-endpoints, "Test the deployment with mirrored traffic") but no
 document says the endpoint-level metric (documented as "the number of requests sent to online
 endpoint") counts mirrored copies under the shadow's ``deployment`` value; the deployment's own
-metrics count what it served. There 424 carries no model status: it counts when listed.
+metrics count what it served. Their ``envoy_response_code`` is the deployment's own answer
+(a model's 400 may show as 400, not 424): where 424 is listed, any non-2xx answer there counts
+as a model error (:mod:`shared.azure.metric_reading`, ``Cell.errors``).
 
 The answers become one minute per closed minute with requests on either side
 (:mod:`shared.azure.metric_reading`, which says how they are read).

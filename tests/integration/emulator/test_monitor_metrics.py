@@ -228,6 +228,35 @@ def test_deployment_namespace_counts_by_envoy_response_code(tmp_path: Path) -> N
         assert totals == {"200": 3.0, "500": 1.0, "503": 1.0}
 
 
+def test_deployment_namespace_shows_the_models_own_code_where_the_endpoint_says_424(
+    tmp_path: Path,
+) -> None:
+    """A model answering 400 is 424 at the endpoint (modelStatusCode 400) and 400 in the
+    deployment's own envoy_response_code; the router's own answers keep their code."""
+    with addon_server(tmp_path) as s:
+        m0 = five_minute_start()
+        s.add(
+            record(m0 + 1, "blue", 424, model_status=400),
+            record(m0 + 2, "blue", 424, model_status=500),
+            record(m0 + 3, "blue", 408, model_status=0),
+            record(m0 + 4, "blue", 200),
+        )
+        [result] = client(s).query_resources(
+            resource_ids=[EP_ID + "/deployments/blue"],
+            metric_namespace=DEPLOYMENT_NS,
+            metric_names=["RequestsPerMinute"],
+            timespan=span(m0, 1),
+            granularity=timedelta(minutes=1),
+            aggregations=["Average"],
+            filter="envoy_response_code eq '*'",
+        )
+        codes = {
+            ts.metadata_values["envoy_response_code"]: sum(p.average or 0 for p in ts.data)
+            for ts in result.metrics[0].timeseries
+        }
+        assert codes == {"400": 1.0, "500": 1.0, "408": 1.0, "200": 1.0}
+
+
 def test_short_buckets_make_an_api_minute_last_bucket_seconds(tmp_path: Path) -> None:
     """With bucket_seconds=2, PT1M points are 2 s apart and count that bucket's requests."""
     with addon_server(tmp_path, bucket_seconds=2.0) as s:

@@ -149,6 +149,38 @@ def test_deployment_scope_reads_each_deployments_own_metrics() -> None:
     assert src.granularity_seconds == 60.0
 
 
+def test_deployment_scope_counts_the_models_own_non_2xx_as_model_errors() -> None:
+    """At the shadow's scope a model that answered 400 shows as envoy_response_code 400 (the
+    deployment's own answer), where the endpoint would report 424: with 424 listed (model
+    errors, the default) it counts, as it would live; with 5xx only, a 400 does not."""
+    client = DeploymentMetricsClient(
+        {"green": {"200": {1: 40}, "400": {1: 8}, "503": {1: 2}}, "blue": {"200": {1: 200}}}
+    )
+    src = MonitorMetricsSource(
+        S, object(), client_factory=lambda: client, clock=lambda: NOW, retry_policy=FAST
+    )
+    [m] = src.stage_minutes([replace(q(), scope="deployment")])["ep"]
+    assert (m.canary_requests, m.canary_errors) == (50, 10)
+    [m] = src.stage_minutes([replace(q(), scope="deployment", errors=("5xx",))])["ep"]
+    assert m.canary_errors == 2
+    [m] = src.stage_minutes([replace(q(), scope="deployment", errors=("424",))])["ep"]
+    assert m.canary_errors == 10
+
+
+def test_endpoint_scope_counts_a_routers_own_4xx_only_when_listed() -> None:
+    """At the endpoint a 400 is the router's own answer (a model's is 424): not a model error."""
+    client = FakeMetricsClient(
+        {
+            "ep": [
+                series({"deployment": "green", "statuscode": code}, {1: n}, "average")
+                for code, n in (("400", 5), ("200", 45))
+            ]
+        }
+    )
+    [m] = source(client).stage_minutes([q("ep")])["ep"]
+    assert (m.canary_requests, m.canary_errors) == (50, 0)
+
+
 def test_a_count_answer_at_the_series_limit_is_no_data_not_a_partial_count() -> None:
     """The service keeps the ``top`` largest series and drops the rest silently: the small
     error series would be lost, so an answer that reaches the limit is refused."""
