@@ -330,7 +330,7 @@ def _metric_json(
                 "data": data,
             }
         )
-    return {
+    answer: dict[str, Any] = {
         "id": f"{rid}/providers/Microsoft.Insights/metrics/{metric.name}",
         "type": "Microsoft.Insights/metrics",
         "name": {"value": metric.name, "localizedValue": metric.name},
@@ -339,6 +339,23 @@ def _metric_json(
         "timeseries": timeseries,
         "errorCode": "Success",
     }
+    failure = metric_errors_of(ctx).get(metric.name.lower())
+    if failure is not None:  # one metric failed inside a 200 answer (see METRIC_ERRORS_KEY)
+        answer.update(timeseries=[], errorCode=failure[0], errorMessage=failure[1])
+    return answer
+
+
+# Metrics whose part of an answer fails while the call succeeds: the batch answer gives each
+# metric an ``errorCode`` ("'Success' or the error details on query failures for this metric"
+# and ``errorMessage``: azure-monitor-querymetrics models/_models.py, Metric), e.g.
+# ``"errorCode": "Throttled", "errorMessage": "Query was throttled with reason: ServerBusy..."``
+# (webdevops/azure-metrics-exporter issue 21). The SDK's public Metric drops both fields.
+METRIC_ERRORS_KEY = "metric_errors"
+
+
+def metric_errors_of(ctx: Context) -> dict[str, tuple[str, str]]:
+    errors: dict[str, tuple[str, str]] = ctx.extras.setdefault(METRIC_ERRORS_KEY, {})
+    return errors
 
 
 def configure_ingestion(ctx: Context) -> Ingestion:
@@ -351,8 +368,9 @@ def configure_ingestion(ctx: Context) -> Ingestion:
 
 
 def setup(app: web.Application, ctx: Context) -> None:
-    """Add ``POST /subscriptions/{subscription}/metrics:getBatch`` and the ingestion settings
-    (``GET``/``PUT``/``DELETE /_emulator/faults/metrics-ingestion``, admin key required)."""
+    """Add ``POST /subscriptions/{subscription}/metrics:getBatch``, the ingestion settings
+    (``GET``/``PUT``/``DELETE /_emulator/faults/metrics-ingestion``) and failing metrics
+    (``PUT``/``DELETE /_emulator/faults/metric-errors``), admin key required."""
     configure_ingestion(ctx)
     admin = admin_route(ctx)
 
@@ -387,7 +405,33 @@ def setup(app: web.Application, ctx: Context) -> None:
         ctx.extras[INGESTION_KEY] = Ingestion()
         return json_response(Ingestion().to_json())
 
+    @admin
+    async def put_metric_errors(request: web.Request) -> web.Response:
+        raw = await read_json(request)
+        names = raw.get("metrics") if isinstance(raw, dict) else None
+        code = raw.get("code", "Throttled") if isinstance(raw, dict) else None
+        message = raw.get("message", "Query was throttled") if isinstance(raw, dict) else None
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n for n in names)
+            or not isinstance(code, str)
+            or not code
+            or not isinstance(message, str)
+        ):
+            raise bad('Expected {"metrics": [name, ...], "code"?: str, "message"?: str}')
+        errors = metric_errors_of(ctx)
+        errors.update({n.lower(): (code, message) for n in names})
+        return json_response({k: {"code": c, "message": m} for k, (c, m) in errors.items()})
+
+    @admin
+    async def delete_metric_errors(request: web.Request) -> web.Response:
+        metric_errors_of(ctx).clear()
+        return json_response({})
+
     app.router.add_post("/subscriptions/{subscription}/metrics:getBatch", get_batch)
+    app.router.add_put("/_emulator/faults/metric-errors", put_metric_errors)
+    app.router.add_delete("/_emulator/faults/metric-errors", delete_metric_errors)
     path = "/_emulator/faults/metrics-ingestion"
     app.router.add_get(path, get_ingestion)
     app.router.add_put(path, put_ingestion)

@@ -119,6 +119,33 @@ def _status(meta: Mapping[str, Any] | None) -> str:
     return (_dimension(meta, "statusCodeClass") or "").strip().lower()
 
 
+def failed_metrics(body: Any) -> list[str]:
+    """The metrics of a ``metrics:getBatch`` answer (its JSON body) that failed inside it: each
+    metric carries ``errorCode``, "'Success' or the error details on query failures for this
+    metric", and ``errorMessage`` (azure-monitor-querymetrics models/_models.py, Metric; e.g.
+    ``Throttled``, "Query was throttled with reason: ServerBusy", webdevops/
+    azure-metrics-exporter issue 21). The SDK's public result drops both, so a failed metric
+    would read as one with no series: no data mistaken for no requests or no latency."""
+    out: list[str] = []
+    values = body.get("values") if isinstance(body, Mapping) else None
+    for value in values if isinstance(values, list) else []:
+        if not isinstance(value, Mapping):
+            continue
+        metrics = value.get("value")
+        for metric in metrics if isinstance(metrics, list) else []:
+            if not isinstance(metric, Mapping):
+                continue
+            code = metric.get("errorCode")
+            if code is None or str(code).strip().lower() in ("", "success"):
+                continue
+            name = metric.get("name")
+            label = name.get("value") if isinstance(name, Mapping) else None
+            message = " ".join(str(metric.get("errorMessage") or "").split())[:200]
+            where = f"{label or 'a metric'} of {value.get('resourceid') or 'a resource'}"
+            out.append(f"{where}: {code}" + (f" ({message})" if message else ""))
+    return out
+
+
 def absorb(
     observed: Observed,
     results: Sequence[Any],

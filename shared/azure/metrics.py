@@ -47,11 +47,14 @@ The answers become one minute per closed minute with requests on either side
 (:mod:`shared.azure.metric_reading`, which says how they are read).
 ``granularity_seconds`` is the real length of one metric "minute": 60 in Azure; the local
 emulator can shorten its buckets for demos and tests. Any failure to get an answer (after the
-retries of :mod:`shared.azure.retry`) is NoData: the engine holds, it never passes on it.
+retries of :mod:`shared.azure.retry`) is NoData: the engine holds, it never passes on it; so
+is an answer in which one metric failed (its ``errorCode``, which the SDK's result drops, read
+from the raw answer through azure-core's ``raw_response_hook``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -66,6 +69,7 @@ from shared.azure.metric_reading import (
     as_utc,
     build_minutes,
     ceil_bucket,
+    failed_metrics,
     floor_bucket,
 )
 from shared.errors import AutocanaryError, NoData
@@ -192,9 +196,15 @@ class MonitorMetricsSource:
             kind = "deployment(s)" if per_deployment else "endpoint(s)"
             what = f"query {', '.join(names)} of {len(rids)} {kind}"
 
+            failed: list[str] = []
+
             def query(
-                names: list[str] = names, agg: str = aggregation, f: str | None = filter_
+                names: list[str] = names,
+                agg: str = aggregation,
+                f: str | None = filter_,
+                failed: list[str] = failed,
             ) -> Any:
+                failed.clear()  # this try's answer only
                 return client.query_resources(
                     resource_ids=list(rids),
                     metric_namespace=namespace,
@@ -204,6 +214,10 @@ class MonitorMetricsSource:
                     aggregations=[agg],
                     filter=f,
                     max_results=MAX_SERIES,
+                    # azure-core's CustomHookPolicy calls it with the raw answer
+                    raw_response_hook=lambda response, failed=failed: _read_failures(
+                        response, failed
+                    ),
                 )
 
             try:
@@ -213,6 +227,11 @@ class MonitorMetricsSource:
                     f"Azure Monitor metrics unavailable: {exc.message}",
                     details={"cause": exc.code, **exc.details},
                 ) from exc
+            if failed:  # a metric failed inside the answer: its minutes are unknown, not empty
+                raise NoData(
+                    f"Azure Monitor could not answer {what}: {'; '.join(failed[:3])}",
+                    details={"cause": "MetricQueryFailed", "failed": failed[:10]},
+                )
             answers = list(results or [])
             if names == [COUNT_METRIC]:  # the counts (the latency query shares the aggregation)
                 _refuse_truncated(answers, what)
@@ -228,6 +247,19 @@ class MonitorMetricsSource:
         if self._settings.ca_bundle:
             options["connection_verify"] = self._settings.ca_bundle
         return MetricsClient(self._settings.metrics_endpoint, self._credential, **options)
+
+
+def _read_failures(response: Any, failed: list[str]) -> None:
+    """Collect the metrics that failed inside a ``metrics:getBatch`` answer (``failed_metrics``)
+    from the pipeline response; an answer this cannot read is left to the SDK."""
+    http = getattr(response, "http_response", None)
+    if http is None or getattr(http, "status_code", None) != 200:
+        return
+    try:
+        body = json.loads(http.text())
+    except (ValueError, TypeError, AttributeError):
+        return
+    failed.extend(failed_metrics(body))
 
 
 def _refuse_truncated(results: Sequence[Any], what: str) -> None:

@@ -358,3 +358,32 @@ def test_metrics_throttling_529_is_retried_and_persistent_throttling_is_no_data(
     finally:
         admin_request(s.conn, "DELETE", "faults/metrics")
     assert list(s.source.stage_minutes([q])[q.endpoint]) == expected
+
+
+@pytest.mark.parametrize("metric", ["RequestLatency_P90", "RequestsPerMinute"])
+def test_a_metric_failed_inside_a_successful_answer_is_no_data(
+    emulator_scenario: Scenario, metric: str
+) -> None:
+    """A 200 answer can carry one metric with errorCode Throttled (the SDK's result drops the
+    field): its minutes are unknown, not minutes without requests or latency, so NoData; the
+    cause names the metric. Once it answers again, the minutes are as before."""
+    from emulator.testing import admin_request
+
+    s = emulator_scenario
+    assert s.conn is not None
+    q = s.query()
+    expected = list(s.source.stage_minutes([q])[q.endpoint])
+    try:
+        admin_request(
+            s.conn,
+            "PUT",
+            "faults/metric-errors",
+            {"metrics": [metric], "code": "Throttled", "message": "Query was throttled"},
+        )
+        with pytest.raises(NoData) as info:
+            s.source.stage_minutes([q])
+        assert info.value.details["cause"] == "MetricQueryFailed"
+        assert f"{metric}" in info.value.message and "Throttled" in info.value.message
+    finally:
+        admin_request(s.conn, "DELETE", "faults/metric-errors")
+    assert list(s.source.stage_minutes([q])[q.endpoint]) == expected

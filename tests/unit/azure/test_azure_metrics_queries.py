@@ -200,3 +200,32 @@ def test_a_count_answer_below_the_series_limit_is_read_whole() -> None:
     client = FakeMetricsClient({"ep": [counts("green", "5xx", {1: 1}), *few]})
     out = source(client).stage_minutes([q("ep")])
     assert out["ep"][0].baseline_requests == 250 and out["ep"][0].canary_errors == 1
+
+
+def test_failed_metrics_names_each_metric_whose_error_code_is_not_success() -> None:
+    """The batch answer's per-metric errorCode ('Success' or the failure), as the SDK's generated
+    model reads it; anything else in the body is not a failure."""
+    from shared.azure.metric_reading import failed_metrics
+
+    body = {
+        "values": [
+            {
+                "resourceid": "/x/onlineEndpoints/ep",
+                "value": [
+                    {"name": {"value": "RequestsPerMinute"}, "errorCode": "Success"},
+                    {"name": {"value": "RequestLatency_P50"}},
+                    {
+                        "name": {"value": "RequestLatency_P90"},
+                        "errorCode": "Throttled",
+                        "errorMessage": "Query was throttled\n with reason: ServerBusy",
+                    },
+                ],
+            },
+            "not an object",
+        ]
+    }
+    assert failed_metrics(body) == [
+        "RequestLatency_P90 of /x/onlineEndpoints/ep: Throttled "
+        "(Query was throttled with reason: ServerBusy)"
+    ]
+    assert failed_metrics({"values": "oops"}) == [] and failed_metrics([]) == []
