@@ -80,6 +80,10 @@ OLD_DEPLOYMENT_DELETING = "OldDeploymentDeleting"
 # Watching, window over: the promoted canary's copy of the old deployment's autoscale setting
 # has not gone through yet; the old deployment (and its setting) stays until it has
 AUTOSCALE_COPYING = "AutoscaleCopying"
+# Watching, window over: Azure refused the copy for good (e.g. TargetResourceIdIsImmutable: a
+# setting of that name targets another resource): paused, the old deployment and its setting
+# kept; a resume sends the copy again
+AUTOSCALE_COPY_FAILED = "AutoscaleCopyFailed"
 # Watching -> Succeeded: the old deployment is gone (or kept by policy)
 SUCCEEDED = "Succeeded"
 # RollingBack: the baseline split is being restored
@@ -217,6 +221,7 @@ __all__ = [
     "ALERT_FIRED",
     "ALERT_ON_OTHER_DEPLOYMENT",
     "AUTOSCALE_COPYING",
+    "AUTOSCALE_COPY_FAILED",
     "AUTOSCALE_COPY_REMOVING",
     "CANARY_DELETING",
     "CANARY_NOT_SEEN",

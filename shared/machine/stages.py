@@ -15,6 +15,7 @@ from shared.machine.traffic import _baseline_going, _start_stage
 from shared.model import Phase, Rollout, iso, parse_time
 from shared.observation import EndpointInfo, Observation
 from shared.reasons import (
+    AUTOSCALE_COPY_FAILED,
     AUTOSCALE_COPYING,
     EV_SUCCEEDED,
     JUDGE_HOLD,
@@ -269,6 +270,19 @@ def _watching(
         wait = f"{message}; resume to finish without them, or roll back"
         evidence = {"last_reason": reason, "waited_s": waited, "held_s": held}
         return _on_deadline(r, now, WATCH_NO_DATA, message, wait, evidence, ep)
+    if copy and _copy_refused(r):
+        # Sending it again every tick cannot help: an operator fixes the cause, then resumes.
+        error = dict(r.failure)
+        return _pause(
+            r.evolve(failure={}),  # a resume sends the copy again
+            now,
+            AUTOSCALE_COPY_FAILED,
+            f"copying the autoscale setting of {r.baseline} to {r.canary}: Azure refused it "
+            f"({error.get('code')}: {error.get('message')}); {r.baseline} and its setting are "
+            "kept; fix the cause (e.g. a setting of that name targeting another deployment), "
+            "then resume",
+            evidence={"error": error},
+        )
     if copy:
         # The old deployment's setting goes with it: it stays until the canary has its copy.
         return _status(
@@ -322,6 +336,17 @@ def _unguarded(r: Rollout, obs: Observation) -> tuple[str, str] | None:
         upto = f"up to {hhmm_utc(read_to)}" if read_to is not None else "no dated minute"
         return SETTLING, f"the guardrails have read {upto}, the window ends {hhmm_utc(end)}"
     return None
+
+
+def _copy_refused(r: Rollout) -> bool:
+    """Whether Azure refused the canary's autoscale copy for good (recorded by
+    ``effect_failed``: a 400 such as TargetResourceIdIsImmutable, a 403)."""
+    effect = r.failure.get("effect") or {}
+    return (
+        bool(r.failure.get("permanent"))
+        and effect.get("kind") == "copy_autoscale"
+        and effect.get("target") == r.canary
+    )
 
 
 def hhmm_utc(t: datetime) -> str:

@@ -494,3 +494,39 @@ def test_a_scale_azure_refuses_for_good_pauses_at_once_with_azures_error() -> No
     sim.step()
     assert not sim.r.paused
     assert len([e for e in sim.effects if isinstance(e, ScaleDeployment)]) > asked  # again
+
+
+def test_a_copy_azure_refuses_for_good_pauses_with_azures_error_not_for_ever() -> None:
+    """A copy answered 400 (TargetResourceIdIsImmutable: a setting of that name targets
+    another resource) cannot go through when sent again: once the watch window is over the
+    rollout pauses with Azure's words, the old deployment and its setting kept; before, it
+    waited in AutoscaleCopying for ever. A resume sends the copy again."""
+    sim = Sim(policy(), live=4)
+    _to_watching(sim)
+    sim.autoscale.delete_for("fraud", "fraud-v7")  # the copy never went through
+    sim.r = sim.r.evolve(
+        capacity={k: v for k, v in sim.r.capacity.items() if k != "autoscale_copied"}
+    )
+    error = {
+        "code": "TargetResourceIdIsImmutable",
+        "message": "create a new autoscale setting with a different name",
+        "details": {"status": 400},
+    }
+    for _ in range(30):  # past the watch window
+        sim.now += timedelta(seconds=70)
+        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+        copy = next((e for e in t.effects if isinstance(e, CopyAutoscale)), None)
+        sim.r = t.rollout
+        if copy is not None:  # Azure refuses it for good
+            sim.r = m.effect_failed(sim.r, error, sim.now, effect=copy, permanent=True).rollout
+        if sim.r.paused:
+            break
+    assert sim.r.paused and sim.r.pause_reason == m.AUTOSCALE_COPY_FAILED
+    assert "TargetResourceIdIsImmutable" in sim.r.message
+    assert sim.r.phase is Phase.WATCHING
+    assert sim.autoscale.targets("fraud") == ["blue"]  # the old setting is kept
+    assert "blue" in sim.ep.get_endpoint("fraud").deployments  # and so is blue
+    sim.step(command=Command("resume", "setting renamed", actor="ana"))
+    sim.run(verdict=None)  # the copy goes through now: then blue and its setting go
+    assert sim.r.phase is Phase.SUCCEEDED
+    assert sim.autoscale.targets("fraud") == ["fraud-v7"]
