@@ -25,6 +25,7 @@ from devhost import worker_check
 from devhost.bindings import AppLoadError, discover
 from devhost.config import ConfigError, load_local_settings, read_route_prefix
 from devhost.host import DevHost, FunctionKey, HostOptions
+from devhost.invoke import HostLogFilter
 
 log = logging.getLogger("devhost")
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # the app's lines as the host keeps them
+        handler.addFilter(HostLogFilter())
     try:
         explicit = args.settings is not None
         settings_path = args.settings if explicit else Path("local.settings.json")

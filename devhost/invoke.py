@@ -4,6 +4,14 @@ Synchronous functions run in a thread pool (size from ``PYTHON_THREADPOOL_THREAD
 when set, else Python's default), coroutine functions are awaited on the event loop. A
 function that declares a ``context`` parameter gets an ``azure.functions.Context``.
 Every invocation is logged at INFO with its function, trigger, duration and outcome.
+
+Log lines as strict as the host: the worker tags a log record with the invocation id it finds
+in a thread-local it sets only on the thread running the function, and the host drops a line
+whose id matches no running invocation (azure-functions-python-worker ``dispatcher.py``
+``get_current_invocation_id``; azure-functions-host ``GrpcWorkerChannel.cs``, "Ignoring
+RpcLog"). :class:`HostLogFilter` drops the app's (``autocanary``) lines the same way, so a
+thread of the app's that does not carry the invocation (``shared.invocation``) loses its lines
+here as it would in Azure; devhost's own lines are kept.
 """
 
 from __future__ import annotations
@@ -117,6 +125,30 @@ def _pool_size() -> int | None:
     return size if size > 0 else None
 
 
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+class HostLogFilter(logging.Filter):
+    """Drops the app's log lines written on a thread that carries no running invocation's id
+    (see the module docstring); counts them in ``dropped``."""
+
+    def __init__(self, prefix: str = "autocanary") -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name == self.prefix or record.name.startswith(self.prefix + ".")):
+            return True
+        invocation_id = getattr(DevContext._local, "invocation_id", None)
+        with _running_lock:
+            kept = invocation_id in _running
+        if not kept:
+            self.dropped += 1
+        return kept
+
+
 class Invoker:
     """Runs user functions; one per host."""
 
@@ -132,9 +164,10 @@ class Invoker:
         with self._busy_lock:
             return self._busy
 
-    def _in_thread(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    def _in_thread(self, fn: Callable[..., Any], kwargs: dict[str, Any], invocation_id: str) -> Any:
         with self._busy_lock:
             self._busy += 1
+        DevContext._local.invocation_id = invocation_id  # as the worker does, on this thread
         try:
             return fn(**kwargs)
         finally:
@@ -160,13 +193,15 @@ class Invoker:
         log.debug("Executing 'Functions.%s' (Reason=%s, Id=%s)", spec.name, reason, invocation_id)
         started = time.perf_counter()
         outcome = "Failed"
+        with _running_lock:
+            _running.add(invocation_id)
         try:
             if spec.is_async:
                 result = await spec.user_function(**kwargs)
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(
-                    self._pool, self._in_thread, spec.user_function, kwargs
+                    self._pool, self._in_thread, spec.user_function, kwargs, invocation_id
                 )
             value = convert(result) if convert is not None else result
             outcome = "Succeeded"
@@ -185,6 +220,8 @@ class Invoker:
             )
             raise InvocationFailed(spec.name, exc) from exc
         finally:
+            with _running_lock:
+                _running.discard(invocation_id)
             log.info(
                 "Executed 'Functions.%s' (%s, trigger=%s, reason=%s, Id=%s, Duration=%.1fms)",
                 spec.name,

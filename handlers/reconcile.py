@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from shared import bootstrap
+from shared import bootstrap, invocation
 
 bp = func.Blueprint()
 log = logging.getLogger("autocanary")
@@ -17,10 +17,11 @@ RETENTION_SCHEDULE = "30 */10 * * * *"  # second 30 of every tenth minute
 
 @bp.function_name("reconcile_rollouts")
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
-def reconcile_rollouts(timer: func.TimerRequest) -> None:
+def reconcile_rollouts(timer: func.TimerRequest, context: func.Context) -> None:
     if timer.past_due:
         log.warning("reconcile timer is past due")
-    outcomes = bootstrap.engine().reconcile_all()
+    with invocation.bound(context):  # the reconcile pool's log lines reach the host
+        outcomes = bootstrap.engine().reconcile_all()
     failed = [o for o in outcomes if o.error]
     changed = sum(1 for o in outcomes if o.changed)
     log.info(

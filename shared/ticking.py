@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from shared import invocation
 from shared.errors import AutocanaryError
 from shared.judge.types import Minute
 from shared.ports import IndexEntry, RolloutStore, Slot
@@ -126,7 +127,11 @@ class TickPool:
         tick_start = time.monotonic()
         deadline = self._clock() + self.deadline_s
         deferred: set[str] = set()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile") as pool:
+        with ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="reconcile",
+            initializer=invocation.pool_initializer(),  # its log lines reach the host
+        ) as pool:
             started = time.monotonic()  # the per-rollout work (reads, reconciles) is timed
             reads = list(pool.map(lambda e: _read_safely(engine.store, e), entries))
             pooled = time.monotonic() - started

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from shared import invocation
 from shared.azure import retry
 from shared.azure.ml_client import build_ml_client
 from shared.errors import UpstreamError
@@ -87,7 +88,11 @@ class MLScoring:
         if workers == 1:
             return [one(body) for body in bodies]
         # a bounded pool: at most `workers` requests in flight, answers kept in order
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
+        with ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="score",
+            initializer=invocation.pool_initializer(),
+        ) as pool:
             return list(pool.map(one, bodies))
 
     # ---------------------------------------------------------------- helpers

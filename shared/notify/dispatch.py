@@ -27,9 +27,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared import invocation
 from shared.notify.channels import Channel, ChannelBook
 from shared.notify.notice import Notice, ignored_notice, lifecycle_notice, one_line
 from shared.notify.routes import Routes
@@ -61,6 +62,9 @@ class _Item:
     notice: Notice
     payload: Mapping[str, Any]
     queued_at: float
+    # the invocation that queued it: the sender thread logs as that one while posting it
+    # (shared.invocation: otherwise the host drops what this thread logs)
+    stamp: invocation.Stamp | None = field(default_factory=invocation.current)
 
 
 class Notifications:
@@ -257,6 +261,7 @@ class _Lane:
                 return
 
     def _deliver(self, item: _Item) -> None:
+        invocation.stamp_here(item.stamp)
         owner, label, key = self.owner, self.channel.label, one_line(item.notice.key, 300)
         now = owner._clock()
         if now - item.queued_at > owner.max_age_s:

@@ -40,6 +40,13 @@ def _fn(name: str) -> Any:
     }[name]
 
 
+def timer_context() -> func.Context:
+    """The Context the worker gives a function declaring ``context`` (devhost's own)."""
+    from devhost.invoke import DevContext
+
+    return DevContext("tick-1", "reconcile_rollouts", ".")
+
+
 def grid_event(event_id: str = "e1", version: Any = 7, name: str = "fraud") -> func.EventGridEvent:
     return func.EventGridEvent(
         id=event_id,
@@ -255,7 +262,7 @@ def test_timer_reconciles_active_rollouts(world: World) -> None:
     events.on_model_registered(grid_event())
     for _ in range(2):  # the fake deployment provisions over one read
         world.clock.advance(70)
-        reconcile.reconcile_rollouts(TimerRequest(past_due=True))
+        reconcile.reconcile_rollouts(TimerRequest(past_due=True), timer_context())
     active = world.store.read("fraud").active
     assert active is not None and active.phase is Phase.SHADOWING
 
