@@ -185,6 +185,20 @@ class AutoscaleState:
             raise _bad("tags", "at most 15 tags, each a string")
         key = name.lower()
         old = self.settings.get(key)
+        old_target = str(old.properties.get("targetResourceUri", "")) if old else ""
+        new_target = str(props.get("targetResourceUri", ""))
+        if old is not None and old_target.lower() != new_target.lower():
+            # a setting's target cannot change: Azure answers TargetResourceIdIsImmutable and
+            # says to create a new setting with another name (Azure/vm-scale-sets issue 4,
+            # MicrosoftDocs/azure-docs issue 28175); the message here is ours
+            raise ArmError(
+                400,
+                "TargetResourceIdIsImmutable",
+                f"The target resource id of autoscale setting '{old.name}' cannot be changed "
+                f"from '{old_target}' to '{new_target}': create a new autoscale setting with a "
+                "different name.",
+                [],
+            )
         now = now_iso()
         self.settings[key] = Setting(
             old.name if old else name,

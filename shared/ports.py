@@ -6,6 +6,7 @@ contract test suite per port runs against both, so the fakes stay honest.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,9 +101,14 @@ class AutoscaleSetting:
     capacities: tuple[tuple[int, int, int], ...] = ()
 
 
-def autoscale_copy_name(endpoint: str, deployment: str) -> str:
-    """The name a retargeted copy gets: one per target, so copying again updates it."""
-    return f"{endpoint}-{deployment}-autoscale"
+def autoscale_copy_name(endpoint: str, deployment: str, scope: str = "") -> str:
+    """The name a retargeted copy gets: one per target, so copying again updates it. Names are
+    unique per resource group and hyphens are allowed in both parts, so the names alone would
+    collide ("fraud-eu" + "v7" and "fraud" + "eu-v7"); a digest of the target (``scope``: the
+    workspace's id, when known) keeps them apart. An existing setting is never retargeted:
+    Azure refuses a PUT that changes one's target (TargetResourceIdIsImmutable)."""
+    digest = hashlib.sha256(f"{scope}/{endpoint}/{deployment}".lower().encode()).hexdigest()
+    return f"{endpoint}-{deployment}-{digest[:8]}-autoscale".lower()
 
 
 class AutoscaleControl(Protocol):

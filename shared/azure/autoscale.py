@@ -80,7 +80,14 @@ class MonitorAutoscale:
         for profile in profiles:
             for rule in profile.rules or []:
                 _retarget(rule.metric_trigger, source_id, target_id, source, target)
-        name = copy_name(endpoint, target)
+        # a setting already on the target (an earlier copy, whatever its name) is updated in
+        # place: Azure takes one setting per resource, and a new name would be a second one
+        existing = self._targeting(endpoint, target)
+        name = (
+            str(existing[0].name)
+            if existing
+            else copy_name(endpoint, target, self._settings.workspace_id)
+        )
         resource = AutoscaleSettingResource(
             location=src.location,
             tags=dict(src.tags or {}),

@@ -55,11 +55,13 @@ class FakeAutoscale:
 
     def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
         found = self.settings_for(endpoint, source)
+        existing = self.settings_for(endpoint, target)  # updated in place, as Azure's adapter
         with self._lock:
             self._fault("copy_to", target)
             if not found:
                 return None
-            copy = replace(found[0], name=copy_name(endpoint, target), deployment=target)
+            name = existing[0].name if existing else copy_name(endpoint, target)
+            copy = replace(found[0], name=name, deployment=target)
             self.settings[(endpoint, copy.name)] = copy
             return copy
 

@@ -530,3 +530,16 @@ def test_a_copy_azure_refuses_for_good_pauses_with_azures_error_not_for_ever() -
     sim.run(verdict=None)  # the copy goes through now: then blue and its setting go
     assert sim.r.phase is Phase.SUCCEEDED
     assert sim.autoscale.targets("fraud") == ["fraud-v7"]
+
+
+def test_copy_names_of_different_targets_never_collide() -> None:
+    """Names are unique per resource group and both parts may hold hyphens: 'fraud-eu' + 'v7'
+    and 'fraud' + 'eu-v7' once made the same name, and Azure refuses a PUT that would retarget
+    the other endpoint's copy (TargetResourceIdIsImmutable)."""
+    from shared.ports import autoscale_copy_name
+
+    a = autoscale_copy_name("fraud-eu", "v7", "/ws")
+    assert a != autoscale_copy_name("fraud", "eu-v7", "/ws")
+    assert a != autoscale_copy_name("fraud-eu", "v7", "/other-ws")
+    assert a == autoscale_copy_name("FRAUD-EU", "V7", "/WS")  # Azure ids are case-insensitive
+    assert a.startswith("fraud-eu-v7-") and a.endswith("-autoscale")

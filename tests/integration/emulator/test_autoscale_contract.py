@@ -26,8 +26,9 @@ class World:
     name: str
     control: AutoscaleControl
     endpoint: str
-    # the owners' own setting on "blue": (minimum, maximum, default)
-    add_source: Callable[[tuple[int, int, int]], None]
+    # the owners' own setting on "blue" (or the deployment and name given): (minimum,
+    # maximum, default)
+    add_source: Callable[..., None]
     raw: Callable[[str], Any] | None = None  # the stored setting, as the SDK reads it
 
 
@@ -67,8 +68,11 @@ def _emulator_world(conn: Connection, endpoint: str) -> World:
     blue = control.deployment_id(endpoint, "blue")
     endpoint_id = blue.rsplit("/deployments/", 1)[0]
 
-    def add_source(capacity: tuple[int, int, int]) -> None:
+    def add_source(
+        capacity: tuple[int, int, int], deployment: str = "blue", name: str | None = None
+    ) -> None:
         lo, hi, default = (str(c) for c in capacity)
+        target = control.deployment_id(endpoint, deployment)
         cpu = MetricTrigger(  # the deployment's own metric (how-to-autoscale-endpoints)
             metric_name="CpuUtilizationPercentage",
             metric_resource_uri=blue,
@@ -108,9 +112,11 @@ def _emulator_world(conn: Connection, endpoint: str) -> World:
                 )
             ],
             enabled=True,
-            target_resource_uri=blue,
+            target_resource_uri=target,
         )
-        client.autoscale_settings.create_or_update(rg, f"{endpoint}-blue-owners", resource)
+        client.autoscale_settings.create_or_update(
+            rg, name or f"{endpoint}-{deployment}-owners", resource
+        )
 
     def raw(name: str) -> Any:
         return client.autoscale_settings.get(rg, name)
@@ -120,7 +126,13 @@ def _emulator_world(conn: Connection, endpoint: str) -> World:
 
 def _fake_world() -> World:
     fake = FakeAutoscale()
-    return World("fake", fake, "ep", lambda cap: fake.add("ep", "blue", cap) and None)
+
+    def add_source(
+        capacity: tuple[int, int, int], deployment: str = "blue", name: str | None = None
+    ) -> None:
+        fake.add("ep", deployment, capacity, name)
+
+    return World("fake", fake, "ep", add_source)
 
 
 @pytest.fixture(params=["fake", "emulator"])
@@ -157,6 +169,19 @@ def test_copying_again_updates_the_same_setting(world: World) -> None:
     again = world.control.copy_to(world.endpoint, "blue", "green")
     assert first is not None and again is not None and first.name == again.name
     assert len(world.control.settings_for(world.endpoint, "green")) == 1
+
+
+def test_a_setting_already_on_the_target_is_updated_in_place_never_doubled(
+    world: World,
+) -> None:
+    """Azure takes one setting per resource and refuses to retarget one: a setting already on
+    the target (an older copy, under another name) is the one updated."""
+    world.add_source((1, 4, 1))
+    world.add_source((1, 2, 1), "green", f"{world.endpoint}-green-older")
+    copy = world.control.copy_to(world.endpoint, "blue", "green")
+    assert copy is not None and copy.name == f"{world.endpoint}-green-older"
+    (seen,) = world.control.settings_for(world.endpoint, "green")
+    assert seen.capacities == ((1, 4, 1),)
 
 
 def test_delete_removes_the_targets_settings_only_and_twice_is_nothing(world: World) -> None:

@@ -296,3 +296,24 @@ def test_a_disabled_setting_is_never_applied(
 
 def _target(conn: Connection, endpoint: str) -> str:
     return f"{workspace_path(conn)}/onlineEndpoints/{endpoint}/deployments/blue"
+
+
+def test_a_put_that_would_change_a_settings_target_is_refused(
+    emulator: Connection, ml: Any, assets: dict[str, str], target: str
+) -> None:
+    """A setting's target cannot change: TargetResourceIdIsImmutable (Azure says to create a
+    new setting with another name), and the setting is left as it was."""
+    endpoint = target.split("/onlineEndpoints/", 1)[1].split("/", 1)[0]
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(endpoint, "green", assets["good"])
+    ).result()
+    green = target.rsplit("/", 1)[0] + "/green"
+    assert _call(emulator, "PUT", _url(emulator, "as-move"), _body(emulator, target)).ok
+    answer = _call(emulator, "PUT", _url(emulator, "as-move"), _body(emulator, green))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "TargetResourceIdIsImmutable"
+    kept = _call(emulator, "GET", _url(emulator, "as-move")).json()
+    assert kept["properties"]["targetResourceUri"].lower() == target.lower()
+    # the same target in another case is the same target
+    assert _call(emulator, "PUT", _url(emulator, "as-move"), _body(emulator, target.upper())).ok
+    assert _call(emulator, "DELETE", _url(emulator, "as-move")).ok
