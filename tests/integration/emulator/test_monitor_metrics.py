@@ -212,20 +212,28 @@ def test_deployment_namespace_counts_by_envoy_response_code(tmp_path: Path) -> N
     with addon_server(tmp_path) as s:
         m0 = five_minute_start()
         seed(s, m0)
-        [result] = client(s).query_resources(
-            resource_ids=[EP_ID + "/deployments/blue"],
-            metric_namespace=DEPLOYMENT_NS,
-            metric_names=["RequestsPerMinute"],
-            timespan=span(m0, 3),
-            granularity=timedelta(minutes=5),
-            aggregations=["Average"],
-            filter="envoy_response_code eq '*'",
-        )
-        totals = {  # PT5M: the mean of the interval's per-minute samples; one minute each here
-            ts.metadata_values["envoy_response_code"]: sum(p.average or 0 for p in ts.data)
-            for ts in result.metrics[0].timeseries
-        }
+        # PT5M: the mean of the interval's per-minute samples; one minute each here
+        totals = _blue_envoy_codes(s, span(m0, 3), timedelta(minutes=5))
         assert totals == {"200": 3.0, "500": 1.0, "503": 1.0}
+
+
+def _blue_envoy_codes(
+    s: Server, timespan: tuple[datetime, datetime], granularity: timedelta
+) -> dict[str, float]:
+    """blue's own RequestsPerMinute by envoy_response_code, summed over the window."""
+    [result] = client(s).query_resources(
+        resource_ids=[EP_ID + "/deployments/blue"],
+        metric_namespace=DEPLOYMENT_NS,
+        metric_names=["RequestsPerMinute"],
+        timespan=timespan,
+        granularity=granularity,
+        aggregations=["Average"],
+        filter="envoy_response_code eq '*'",
+    )
+    return {
+        ts.metadata_values["envoy_response_code"]: sum(p.average or 0 for p in ts.data)
+        for ts in result.metrics[0].timeseries
+    }
 
 
 def test_deployment_namespace_shows_the_models_own_code_where_the_endpoint_says_424(
@@ -241,19 +249,7 @@ def test_deployment_namespace_shows_the_models_own_code_where_the_endpoint_says_
             record(m0 + 3, "blue", 408, model_status=0),
             record(m0 + 4, "blue", 200),
         )
-        [result] = client(s).query_resources(
-            resource_ids=[EP_ID + "/deployments/blue"],
-            metric_namespace=DEPLOYMENT_NS,
-            metric_names=["RequestsPerMinute"],
-            timespan=span(m0, 1),
-            granularity=timedelta(minutes=1),
-            aggregations=["Average"],
-            filter="envoy_response_code eq '*'",
-        )
-        codes = {
-            ts.metadata_values["envoy_response_code"]: sum(p.average or 0 for p in ts.data)
-            for ts in result.metrics[0].timeseries
-        }
+        codes = _blue_envoy_codes(s, span(m0, 1), timedelta(minutes=1))
         assert codes == {"400": 1.0, "500": 1.0, "408": 1.0, "200": 1.0}
 
 
