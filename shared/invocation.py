@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,19 +34,38 @@ _stamp: contextvars.ContextVar[Stamp | None] = contextvars.ContextVar(
 )
 
 
+class _Stamp:
+    """Sets (``__call__``) or clears (:meth:`clear`) one invocation's id on this thread."""
+
+    __slots__ = ("invocation_id", "storage")
+
+    def __init__(self, invocation_id: str, storage: Any) -> None:
+        self.invocation_id = invocation_id
+        self.storage = storage
+
+    def __call__(self) -> None:
+        self._set(self.invocation_id)
+
+    def clear(self) -> None:
+        self._set(None)
+
+    def _set(self, value: str | None) -> None:
+        try:
+            self.storage.invocation_id = value
+        except Exception:  # a log line is never worth failing the work over
+            log.debug("could not set the invocation id on this thread", exc_info=True)
+
+
+# the stamp last applied on this thread by stamp_here (a long-lived thread clears it)
+_applied = threading.local()
+
+
 def _stamp_for(context: Any) -> Stamp | None:
     invocation_id = getattr(context, "invocation_id", None)
     storage = getattr(context, "thread_local_storage", None)
     if not invocation_id or storage is None:
         return None
-
-    def stamp() -> None:
-        try:
-            storage.invocation_id = invocation_id
-        except Exception:  # a log line is never worth failing the work over
-            log.debug("could not set the invocation id on this thread", exc_info=True)
-
-    return stamp
+    return _Stamp(str(invocation_id), storage)
 
 
 @contextmanager
@@ -79,7 +99,12 @@ def pool_initializer() -> Callable[[], None] | None:
 
 
 def stamp_here(stamp: Stamp | None) -> None:
-    """Make this thread log as ``stamp``'s invocation (a long-lived thread, per item)."""
+    """Make this thread log as ``stamp``'s invocation, or as none (a long-lived thread, per
+    item: an item queued outside any invocation must not log as the one before it)."""
+    previous = getattr(_applied, "stamp", None)
+    if stamp is None and isinstance(previous, _Stamp):
+        previous.clear()
+    _applied.stamp = stamp
+    _stamp.set(stamp)
     if stamp is not None:
-        _stamp.set(stamp)
         stamp()

@@ -111,6 +111,15 @@ def autoscale_copy_name(endpoint: str, deployment: str, scope: str = "") -> str:
     return f"{endpoint}-{deployment}-{digest[:8]}-autoscale".lower()
 
 
+def is_autoscale_copy_name(name: object, endpoint: str, deployment: str, scope: str = "") -> bool:
+    """Whether ``name`` is one autocanary gives a copy on that target: this form, or the
+    earlier ``{endpoint}-{deployment}-autoscale`` (checked only among the settings on the
+    target, where that form is not ambiguous)."""
+    text = str(name or "").lower()
+    earlier = f"{endpoint}-{deployment}-autoscale".lower()
+    return text in (autoscale_copy_name(endpoint, deployment, scope), earlier)
+
+
 class AutoscaleControl(Protocol):
     """Autoscale settings of an endpoint's deployments. Every method is idempotent."""
 

@@ -10,10 +10,12 @@ Microsoft.Insights/stable/2022-10-01/autoscale_API.json``):
   autoscaled: learn.microsoft.com/azure/machine-learning/how-to-autoscale-endpoints) target it.
 - ``create_or_update(resource_group, name, AutoscaleSettingResource)`` for a copy: the
   source's profiles (capacity, rules, recurrence, fixed date), notifications, enabled flag,
-  tags and predictive policy, named ``{endpoint}-{target}-autoscale`` (one per target, so a
-  copy again is an update), targeting the new deployment; a rule on the source deployment's
-  metrics (``metric_trigger.metric_resource_uri``) reads the target's, and a rule filtered on
-  the endpoint's ``deployment`` dimension names the target.
+  tags and predictive policy, named ``{endpoint}-{target}-{digest}-autoscale``
+  (``shared.ports.autoscale_copy_name``: one per target, so a copy again is an update; an
+  earlier copy already on the target, by its name, is updated under that name), targeting
+  the new deployment; a rule on the source deployment's metrics
+  (``metric_trigger.metric_resource_uri``) reads the target's, and a rule filtered on the
+  endpoint's ``deployment`` dimension names the target.
 - ``delete(resource_group, name)``; an absent setting is already deleted.
 
 The app's identity needs ``Microsoft.Insights/autoscalesettings/read``, ``/write`` and
@@ -32,6 +34,7 @@ from shared.azure import retry
 from shared.errors import NotFound
 from shared.ports import AutoscaleSetting
 from shared.ports import autoscale_copy_name as copy_name
+from shared.ports import is_autoscale_copy_name as is_copy_name
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -80,14 +83,13 @@ class MonitorAutoscale:
         for profile in profiles:
             for rule in profile.rules or []:
                 _retarget(rule.metric_trigger, source_id, target_id, source, target)
-        # a setting already on the target (an earlier copy, whatever its name) is updated in
-        # place: Azure takes one setting per resource, and a new name would be a second one
-        existing = self._targeting(endpoint, target)
-        name = (
-            str(existing[0].name)
-            if existing
-            else copy_name(endpoint, target, self._settings.workspace_id)
-        )
+        # An earlier copy of ours already on the target (its name says so) is updated in place:
+        # Azure takes one setting per resource. A setting the owners put on the new deployment
+        # themselves is not overwritten (the PUT of a second one is refused: the rollout pauses).
+        scope = self._settings.workspace_id
+        on_target = self._targeting(endpoint, target)
+        ours = [s for s in on_target if is_copy_name(s.name, endpoint, target, scope)]
+        name = str(ours[0].name) if ours else copy_name(endpoint, target, scope)
         resource = AutoscaleSettingResource(
             location=src.location,
             tags=dict(src.tags or {}),

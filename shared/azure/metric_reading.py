@@ -51,15 +51,22 @@ class Cell:
     own_answers: bool = False
 
     def errors(self, errors: Sequence[str]) -> float:
-        model_errors = self.own_answers and any(e.strip() == MODEL_ERROR for e in errors)
+        # a code or a class that covers 424 (4xx) counts the model's own failures too
+        model_errors = self.own_answers and counts_as_error(MODEL_ERROR, errors)
         return sum(
             n
             for status, n in self.statuses.items()
-            if counts_as_error(status, errors) or (model_errors and _answered_non_2xx(status))
+            if counts_as_error(status, errors) or (model_errors and _model_answered(status))
         )
 
 
-def _answered_non_2xx(status: str) -> bool:
+# Answered by the platform under their own code at the endpoint too (408: the model did not
+# answer within request_timeout_ms; 429: over max_concurrent_requests_per_instance; same
+# page), never as 424: they count only when listed.
+_PLATFORM_CODES = frozenset({"408", "429"})
+
+
+def _model_answered(status: str) -> bool:
     """Whether a deployment's own ``envoy_response_code`` is a model answering non-2xx: the
     endpoint reports that as 424 ("if your model container returns a non-200 response, Azure
     returns a 424", learn.microsoft.com/azure/machine-learning/
@@ -67,7 +74,12 @@ def _answered_non_2xx(status: str) -> bool:
     this; the endpoint's own refusals (401, 404, 413, ...) never reach a deployment. Whether the
     deployment's metric shows the model's code or 424 is not documented: either way a 424
     listed counts the model's failures at both scopes."""
-    return len(status) == 3 and status.isdigit() and status[0] in "345"
+    return (
+        len(status) == 3
+        and status.isdigit()
+        and status[0] in "345"
+        and status not in _PLATFORM_CODES
+    )
 
 
 # endpoint (lower-case) -> deployment (lower-case) -> bucket start -> Cell
@@ -206,7 +218,10 @@ def pooled(sides: Sequence[Mapping[datetime, Cell]]) -> Mapping[datetime, Cell]:
     out: dict[datetime, Cell] = {}
     for t in sorted({t for side in sides for t in side}):
         cells = [side[t] for side in sides if t in side]
-        cell = Cell(requests=sum(c.requests for c in cells))
+        cell = Cell(
+            requests=sum(c.requests for c in cells),
+            own_answers=any(c.own_answers for c in cells),
+        )
         for c in cells:
             for status, n in c.statuses.items():
                 cell.statuses[status] = cell.statuses.get(status, 0.0) + n

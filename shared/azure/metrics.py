@@ -40,8 +40,9 @@ how-to-safely-rollout-online-endpoints, "Test the deployment with mirrored traff
 document says the endpoint-level metric (documented as "the number of requests sent to online
 endpoint") counts mirrored copies under the shadow's ``deployment`` value; the deployment's own
 metrics count what it served. Their ``envoy_response_code`` is the deployment's own answer
-(a model's 400 may show as 400, not 424): where 424 is listed, any non-2xx answer there counts
-as a model error (:mod:`shared.azure.metric_reading`, ``Cell.errors``).
+(a model's 400 may show as 400, not 424): where the list covers 424, a non-2xx answer there
+other than the platform's own 408 and 429 counts as a model error
+(:mod:`shared.azure.metric_reading`, ``Cell.errors``).
 
 The answers become one minute per closed minute with requests on either side
 (:mod:`shared.azure.metric_reading`, which says how they are read).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from shared.ports import AutoscaleSetting
 from shared.ports import autoscale_copy_name as copy_name
+from shared.ports import is_autoscale_copy_name as is_copy_name
 
 
 @dataclass
@@ -55,7 +56,9 @@ class FakeAutoscale:
 
     def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
         found = self.settings_for(endpoint, source)
-        existing = self.settings_for(endpoint, target)  # updated in place, as Azure's adapter
+        existing = [  # one of ours is updated in place, as Azure's adapter does
+            s for s in self.settings_for(endpoint, target) if is_copy_name(s.name, endpoint, target)
+        ]
         with self._lock:
             self._fault("copy_to", target)
             if not found:

@@ -107,3 +107,25 @@ def test_a_notice_is_posted_and_its_failure_logged_as_the_invocation_that_queued
         logger.removeHandler(seen)
     assert posted == ["alert-3"]
     assert [i for m, i in seen.records if "webhook down" in m] == ["alert-3"]
+
+
+def test_a_notice_queued_outside_any_invocation_is_not_posted_as_the_one_before() -> None:
+    """The sender thread lives on: after a tick's notice, one an alert queued (no context
+    bound) is posted with no invocation id, not the tick's."""
+    storage = threading.local()
+    posted: list[str | None] = []
+
+    class Recording:
+        def post(self, channel: Any, payload: Any) -> None:
+            posted.append(getattr(storage, "invocation_id", None))
+
+    notes = Notifications(Recording(), book("slack"))  # type: ignore[arg-type]
+    try:
+        with invocation.bound(context(storage, "timer-1")):
+            notes.send(notice(1))
+        assert notes.drain(5.0)
+        notes.send(notice(2))
+        assert notes.drain(5.0)
+    finally:
+        notes.close()
+    assert posted == ["timer-1", None]

@@ -536,10 +536,14 @@ def test_copy_names_of_different_targets_never_collide() -> None:
     """Names are unique per resource group and both parts may hold hyphens: 'fraud-eu' + 'v7'
     and 'fraud' + 'eu-v7' once made the same name, and Azure refuses a PUT that would retarget
     the other endpoint's copy (TargetResourceIdIsImmutable)."""
-    from shared.ports import autoscale_copy_name
+    from shared.ports import autoscale_copy_name, is_autoscale_copy_name
 
     a = autoscale_copy_name("fraud-eu", "v7", "/ws")
     assert a != autoscale_copy_name("fraud", "eu-v7", "/ws")
     assert a != autoscale_copy_name("fraud-eu", "v7", "/other-ws")
     assert a == autoscale_copy_name("FRAUD-EU", "V7", "/WS")  # Azure ids are case-insensitive
     assert a.startswith("fraud-eu-v7-") and a.endswith("-autoscale")
+    assert is_autoscale_copy_name(a, "fraud-eu", "v7", "/ws")
+    assert is_autoscale_copy_name("fraud-eu-v7-autoscale", "fraud-eu", "v7")  # earlier form
+    assert not is_autoscale_copy_name(a, "fraud", "eu-v7", "/ws")
+    assert not is_autoscale_copy_name("fraud-eu-v7-by-owners-autoscale", "fraud-eu", "v7")

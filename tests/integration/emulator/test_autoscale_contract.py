@@ -174,14 +174,28 @@ def test_copying_again_updates_the_same_setting(world: World) -> None:
 def test_a_setting_already_on_the_target_is_updated_in_place_never_doubled(
     world: World,
 ) -> None:
-    """Azure takes one setting per resource and refuses to retarget one: a setting already on
-    the target (an older copy, under another name) is the one updated."""
+    """Azure takes one setting per resource and refuses to retarget one: a copy already on
+    the target under the earlier name form is the one updated."""
     world.add_source((1, 4, 1))
-    world.add_source((1, 2, 1), "green", f"{world.endpoint}-green-older")
+    world.add_source((1, 2, 1), "green", f"{world.endpoint}-green-autoscale")
     copy = world.control.copy_to(world.endpoint, "blue", "green")
-    assert copy is not None and copy.name == f"{world.endpoint}-green-older"
+    assert copy is not None and copy.name == f"{world.endpoint}-green-autoscale"
     (seen,) = world.control.settings_for(world.endpoint, "green")
     assert seen.capacities == ((1, 4, 1),)
+
+
+def test_a_setting_the_owners_put_on_the_target_is_never_overwritten(world: World) -> None:
+    """Not one of ours (its name says so): it keeps its capacity; the copy is a new setting
+    (Azure refuses a second one on a resource: the rollout then pauses, AutoscaleCopyFailed)."""
+    world.add_source((1, 4, 1))
+    world.add_source((3, 9, 3), "green", f"{world.endpoint}-green-by-owners")
+    world.control.copy_to(world.endpoint, "blue", "green")
+    owners = [
+        s
+        for s in world.control.settings_for(world.endpoint, "green")
+        if s.name == f"{world.endpoint}-green-by-owners"
+    ]
+    assert [s.capacities for s in owners] == [((3, 9, 3),)]
 
 
 def test_delete_removes_the_targets_settings_only_and_twice_is_nothing(world: World) -> None:

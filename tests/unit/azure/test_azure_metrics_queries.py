@@ -229,3 +229,26 @@ def test_failed_metrics_names_each_metric_whose_error_code_is_not_success() -> N
         "(Query was throttled with reason: ServerBusy)"
     ]
     assert failed_metrics({"values": "oops"}) == [] and failed_metrics([]) == []
+
+
+def test_deployment_scope_model_errors_follow_what_the_list_covers() -> None:
+    """4xx covers 424, so a model's own 500 there counts; 408 and 429 are the platform's own
+    answers (never 424 at the endpoint) and count only when listed; a pooled baseline reads its
+    deployments' own answers the same way."""
+    client = DeploymentMetricsClient(
+        {
+            "green": {"200": {1: 40}, "500": {1: 4}, "429": {1: 3}, "408": {1: 2}},
+            "blue": {"200": {1: 100}, "400": {1: 2}},
+            "red": {"200": {1: 100}, "400": {1: 2}},
+        }
+    )
+    src = MonitorMetricsSource(
+        S, object(), client_factory=lambda: client, clock=lambda: NOW, retry_policy=FAST
+    )
+    [m] = src.stage_minutes([replace(q(), scope="deployment", errors=("4xx",))])["ep"]
+    assert m.canary_errors == 4 + 3 + 2  # 4xx covers 424 (the 500) and lists 429, 408
+    [m] = src.stage_minutes([replace(q(), scope="deployment", errors=("5xx", "424"))])["ep"]
+    assert m.canary_errors == 4  # 429 and 408 are not model errors
+    pooled = replace(q(), scope="deployment", errors=("424",), pool=("red",))
+    [m] = src.stage_minutes([pooled])["ep"]
+    assert (m.baseline_requests, m.baseline_errors) == (204, 4)

@@ -39,6 +39,7 @@ def test_lines_from_an_unstamped_thread_are_dropped_and_stamped_ones_kept() -> N
     logger = logging.getLogger("autocanary.test_devhost")
     logger.addHandler(handler := Keep())
     logger.setLevel(logging.INFO)
+    stamp_seen: list[invocation.Stamp | None] = []
 
     def function(timer: Any, context: func.Context) -> None:
         logger.info("on the function's thread")
@@ -47,6 +48,7 @@ def test_lines_from_an_unstamped_thread_are_dropped_and_stamped_ones_kept() -> N
         bare.join()
         with invocation.bound(context):
             stamp = invocation.current()
+        stamp_seen.append(stamp)
         carried = threading.Thread(
             target=lambda: (invocation.stamp_here(stamp), logger.info("on a stamped thread"))
         )
@@ -56,10 +58,14 @@ def test_lines_from_an_unstamped_thread_are_dropped_and_stamped_ones_kept() -> N
     invoker = Invoker(".")
     try:
         asyncio.run(invoker.call(_spec(function), None, "test"))
+        late = threading.Thread(  # stamped, but its invocation has ended: dropped too
+            target=lambda: (invocation.stamp_here(stamp_seen[0]), logger.info("too late"))
+        )
+        late.start()
+        late.join()
     finally:
         invoker.shutdown()
         logger.removeHandler(handler)
-    logger.info("after the invocation ended")
     assert kept == ["on the function's thread", "on a stamped thread"]
-    assert filt.dropped == 1
+    assert filt.dropped == 2
     assert filt.filter(logging.LogRecord("devhost", logging.INFO, "", 0, "own", None, None))
