@@ -90,6 +90,10 @@ def test_a_notice_is_posted_and_its_failure_logged_as_the_invocation_that_queued
     seen = Seen(storage)
     logger = logging.getLogger("autocanary.notify")
     logger.addHandler(seen)
+    # other tests in the same process may have quietened or disabled it
+    old_level, old_disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
     posted: list[str | None] = []
 
     class Failing:
@@ -105,6 +109,8 @@ def test_a_notice_is_posted_and_its_failure_logged_as_the_invocation_that_queued
     finally:
         notes.close()
         logger.removeHandler(seen)
+        logger.setLevel(old_level)
+        logger.disabled = old_disabled
     assert posted == ["alert-3"]
     assert [i for m, i in seen.records if "webhook down" in m] == ["alert-3"]
 
