@@ -52,8 +52,16 @@ def encode_http_response(result: Any) -> web.Response:
 
 
 def build_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> Any:
-    headers = {name: ", ".join(request.headers.getall(name)) for name in request.headers}
+    """The request as the host hands it to the Python worker (azure-functions-host
+    ``GrpcMessageConversionExtensions.ToRpcHttp``): a repeated header or query parameter is
+    its values joined by "," (``StringValues.ToString``); a query parameter whose value is
+    empty is not passed at all (the worker does not ask for nullable dictionaries); the body
+    only when the request declares a Content-Length above 0 (a chunked body is not read)."""
+    headers = {name: ",".join(request.headers.getall(name)) for name in request.headers}
     params = {name: ",".join(request.query.getall(name)) for name in request.query}
+    params = {name: value for name, value in params.items() if value}
+    if not request.content_length:
+        body = b""
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),

@@ -134,3 +134,23 @@ def test_key_from_settings_or_generated() -> None:
     generated = FunctionKey.from_environment({})
     assert generated.source == "generated" and len(generated.value) >= 32
     assert generated != FunctionKey.from_environment({})
+
+
+def test_a_request_reaches_the_function_as_the_host_passes_it() -> None:
+    """As azure-functions-host's ToRpcHttp: repeated values joined by ',', an empty query value
+    not passed at all (so '?limt=' is not seen), and no body without a Content-Length."""
+    from aiohttp.test_utils import make_mocked_request
+    from multidict import CIMultiDict
+
+    from devhost.codec import build_http_request
+
+    headers = CIMultiDict([("X-Tag", "a"), ("X-Tag", "b"), ("Content-Length", "2")])
+    req = make_mocked_request("GET", "/api/rollouts?limt=&limit=5&e=x&e=y", headers=headers)
+    http = build_http_request(req, b"{}", {})
+    assert dict(http.params) == {"limit": "5", "e": "x,y"}
+    assert http.headers["x-tag"] == "a,b"
+    assert http.get_body() == b"{}"
+    chunked = make_mocked_request(
+        "POST", "/api/alerts", headers=CIMultiDict([("Transfer-Encoding", "chunked")])
+    )
+    assert build_http_request(chunked, b'{"a": 1}', {}).get_body() == b""
