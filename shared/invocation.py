@@ -27,14 +27,8 @@ from typing import Any
 
 log = logging.getLogger("autocanary")
 
-Stamp = Callable[[], None]
 
-_stamp: contextvars.ContextVar[Stamp | None] = contextvars.ContextVar(
-    "autocanary_invocation_stamp", default=None
-)
-
-
-class _Stamp:
+class Stamp:
     """Sets (``__call__``) or clears (:meth:`clear`) one invocation's id on this thread."""
 
     __slots__ = ("invocation_id", "storage")
@@ -56,6 +50,9 @@ class _Stamp:
             log.debug("could not set the invocation id on this thread", exc_info=True)
 
 
+_stamp: contextvars.ContextVar[Stamp | None] = contextvars.ContextVar(
+    "autocanary_invocation_stamp", default=None
+)
 # the stamp last applied on this thread by stamp_here (a long-lived thread clears it)
 _applied = threading.local()
 
@@ -65,7 +62,7 @@ def _stamp_for(context: Any) -> Stamp | None:
     storage = getattr(context, "thread_local_storage", None)
     if not invocation_id or storage is None:
         return None
-    return _Stamp(str(invocation_id), storage)
+    return Stamp(str(invocation_id), storage)
 
 
 @contextmanager
@@ -101,8 +98,8 @@ def pool_initializer() -> Callable[[], None] | None:
 def stamp_here(stamp: Stamp | None) -> None:
     """Make this thread log as ``stamp``'s invocation, or as none (a long-lived thread, per
     item: an item queued outside any invocation must not log as the one before it)."""
-    previous = getattr(_applied, "stamp", None)
-    if stamp is None and isinstance(previous, _Stamp):
+    previous: Stamp | None = getattr(_applied, "stamp", None)
+    if stamp is None and previous is not None:
         previous.clear()
     _applied.stamp = stamp
     _stamp.set(stamp)

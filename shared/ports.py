@@ -111,6 +111,16 @@ def autoscale_copy_name(endpoint: str, deployment: str, scope: str = "") -> str:
     return f"{endpoint}-{deployment}-{digest[:8]}-autoscale".lower()
 
 
+def autoscale_copy_name_on(
+    names_on_target: Sequence[object], endpoint: str, deployment: str, scope: str = ""
+) -> str:
+    """The name a copy onto ``deployment`` is written under: that of an earlier copy of ours
+    already on it (Azure takes one setting per resource), else a new one. ``names_on_target``
+    are the names of the settings that target it now."""
+    ours = [n for n in names_on_target if is_autoscale_copy_name(n, endpoint, deployment, scope)]
+    return str(ours[0]) if ours else autoscale_copy_name(endpoint, deployment, scope)
+
+
 def is_autoscale_copy_name(name: object, endpoint: str, deployment: str, scope: str = "") -> bool:
     """Whether ``name`` is one autocanary gives a copy on that target: this form, or the
     earlier ``{endpoint}-{deployment}-autoscale`` (checked only among the settings on the

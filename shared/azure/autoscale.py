@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.azure import retry
 from shared.errors import NotFound
 from shared.ports import AutoscaleSetting
-from shared.ports import autoscale_copy_name as copy_name
-from shared.ports import is_autoscale_copy_name as is_copy_name
+from shared.ports import autoscale_copy_name_on as copy_name_on
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -86,10 +85,8 @@ class MonitorAutoscale:
         # An earlier copy of ours already on the target (its name says so) is updated in place:
         # Azure takes one setting per resource. A setting the owners put on the new deployment
         # themselves is not overwritten (the PUT of a second one is refused: the rollout pauses).
-        scope = self._settings.workspace_id
-        on_target = self._targeting(endpoint, target)
-        ours = [s for s in on_target if is_copy_name(s.name, endpoint, target, scope)]
-        name = str(ours[0].name) if ours else copy_name(endpoint, target, scope)
+        on_target = [s.name for s in self._targeting(endpoint, target)]
+        name = copy_name_on(on_target, endpoint, target, self._settings.workspace_id)
         resource = AutoscaleSettingResource(
             location=src.location,
             tags=dict(src.tags or {}),

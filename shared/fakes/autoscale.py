@@ -12,8 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from shared.ports import AutoscaleSetting
-from shared.ports import autoscale_copy_name as copy_name
-from shared.ports import is_autoscale_copy_name as is_copy_name
+from shared.ports import autoscale_copy_name_on as copy_name_on
 
 
 @dataclass
@@ -56,14 +55,12 @@ class FakeAutoscale:
 
     def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
         found = self.settings_for(endpoint, source)
-        existing = [  # one of ours is updated in place, as Azure's adapter does
-            s for s in self.settings_for(endpoint, target) if is_copy_name(s.name, endpoint, target)
-        ]
+        on_target = [s.name for s in self.settings_for(endpoint, target)]
         with self._lock:
             self._fault("copy_to", target)
             if not found:
                 return None
-            name = existing[0].name if existing else copy_name(endpoint, target)
+            name = copy_name_on(on_target, endpoint, target)  # as Azure's adapter names it
             copy = replace(found[0], name=name, deployment=target)
             self.settings[(endpoint, copy.name)] = copy
             return copy
