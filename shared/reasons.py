@@ -126,6 +126,9 @@ ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
 CANARY_SCALING = "CanaryScaling"  # a stage waits for the canary's instance count, or (mid-stage)
 # the canary is scaled to its share of a live deployment that scaled out
 CANARY_SCALE_FAILED = "CanaryScaleFailed"  # the scale ended Failed or never finished: paused
+# rolling back: the restored baseline is asked back up to the instances it ran for the whole
+# load (its autoscale setting scaled it in while it served a share)
+BASELINE_SCALING = "BaselineScaling"
 # smoke test: requests straight to the canary after provisioning, before any traffic
 SMOKE_TESTING = "SmokeTesting"  # Provisioning: the canary is Succeeded; its smoke test is due
 SMOKE_PASSED = "SmokePassed"  # every smoke request answered 200 within the bound
@@ -223,6 +226,7 @@ __all__ = [
     "AUTOSCALE_COPYING",
     "AUTOSCALE_COPY_FAILED",
     "AUTOSCALE_COPY_REMOVING",
+    "BASELINE_SCALING",
     "CANARY_DELETING",
     "CANARY_NOT_SEEN",
     "CANARY_SCALE_FAILED",

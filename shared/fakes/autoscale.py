@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
+from shared.errors import UpstreamError
 from shared.ports import AutoscaleSetting
 from shared.ports import autoscale_copy_name_on as copy_name_on
 
@@ -22,6 +23,9 @@ class FakeAutoscale:
     settings: dict[tuple[str, str], AutoscaleSetting] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
+    # an Azure error code every copy is refused with, for good (400), as Azure refuses a
+    # retargeting PUT (TargetResourceIdIsImmutable); "" refuses none
+    refuse_copy: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ---------------------------------------------------------------- set-up helpers
@@ -60,6 +64,12 @@ class FakeAutoscale:
             self._fault("copy_to", target)
             if not found:
                 return None
+            if self.refuse_copy:
+                raise UpstreamError(
+                    f"the autoscale setting copy to {target} was refused",
+                    code=self.refuse_copy,
+                    details={"status": 400},
+                )
             name = copy_name_on(on_target, endpoint, target)  # as Azure's adapter names it
             copy = replace(found[0], name=name, deployment=target)
             self.settings[(endpoint, copy.name)] = copy

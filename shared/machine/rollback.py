@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import DeleteAutoscale, DeleteDeployment, Effect, SetTraffic
+from shared.machine.capacity import restore_baseline, restore_evidence
 from shared.machine.records import CREATE_GRACE_S, Transition, _event, _goto, _status
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
 from shared.model import Phase, Rollout
@@ -53,6 +54,11 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
             message=f"restoring traffic to {', '.join(sorted(target))}",
             evidence=_split_evidence(r, ep),
         )
+    # the split is restored: the baseline gets back the instances the whole load needs
+    # before the canary is deleted (a tick later; a failed scale never holds the rollback)
+    restoring = restore_baseline(r, ep, now)
+    if restoring is not None:
+        return restoring
     dep = ep.deployments.get(r.canary) if r.canary else None
     copied = bool(r.capacity.get("autoscale"))
     if dep is not None and _delete_canary(r):
@@ -96,7 +102,7 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
         outcome,
         ENDED,
         f"rollout of {r.model.asset_id} ended: {outcome.value}",
-        evidence={"traffic": ep.live_traffic()},
+        evidence={"traffic": ep.live_traffic(), **restore_evidence(r, ep)},
         effects=(_event(r, ev, outcome=outcome.value),),
     )
 

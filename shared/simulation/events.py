@@ -235,6 +235,7 @@ def _arm(raw: Any) -> ArmSpec:
             "refuse_create",
             "faults",
             "hidden",
+            "refuse_autoscale_copy",
         },
         where,
     )
@@ -257,7 +258,11 @@ def _arm(raw: Any) -> ArmSpec:
     for k, v in refuse.items():
         if not isinstance(v, str) or not v:
             raise bad(f"{where}.refuse_create.{k}", "must be the Azure error code to answer")
+    refuse_copy = m.get("refuse_autoscale_copy", "")
+    if not isinstance(refuse_copy, str):
+        raise bad(f"{where}.refuse_autoscale_copy", "must be the Azure error code to answer")
     return ArmSpec(
+        refuse_autoscale_copy=refuse_copy,
         provisioning=_duration(m.get("provisioning", "2m"), f"{where}.provisioning"),
         deletion=_duration(m.get("deletion", "1m"), f"{where}.deletion"),
         fail_rate=_number(m.get("fail_rate", 0.0), f"{where}.fail_rate", lo=0, hi=1),

@@ -7,7 +7,9 @@ run, a unit test or a hypothesis stateful test can call them after every step:
   not being deleted; nothing is routed or mirrored to a deployment that is missing, failed or
   deleting; an endpoint that served before always has a serving deployment; with
   ``min_instances``, a deployment serving 100 % runs at least that many instances (the
-  baseline's count: a canary is never promoted on fewer);
+  baseline's count: a canary is never promoted on fewer; a baseline a rollback gives the
+  whole load back to, scaled in for its share meanwhile, is scaled back up by the next tick:
+  the caller names it in ``settling`` until then);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
   the rollout's own ``seq`` is its last decision's.
 
@@ -52,7 +54,11 @@ class Violation:
 
 
 def endpoint_violations(
-    info: EndpointInfo, *, served_before: bool, min_instances: int | None = None
+    info: EndpointInfo,
+    *,
+    served_before: bool,
+    min_instances: int | None = None,
+    settling: frozenset[str] = frozenset(),
 ) -> list[Violation]:
     """Traffic and mirror of one endpoint against its deployments (and their instances)."""
     out: list[Violation] = []
@@ -82,7 +88,8 @@ def endpoint_violations(
     for name, pct in live.items():
         dep = info.deployments.get(name)
         count = dep.instance_count if dep is not None else None
-        if min_instances and pct >= 100 and count is not None and count < min_instances:
+        short = count is not None and min_instances is not None and count < min_instances
+        if pct >= 100 and short and name not in settling:
             out.append(
                 Violation(
                     UNDERSIZED,

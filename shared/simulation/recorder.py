@@ -57,6 +57,7 @@ class Recorder:
         check: bool = True,
         trace: bool = False,
         sink: Callable[[Line], None] | None = None,
+        tick_s: float = 60.0,
     ) -> None:
         self.endpoint = endpoint
         self.store = store
@@ -73,6 +74,8 @@ class Recorder:
         self.notes: list[Line] = []
         self._seen: dict[str, int] = {}  # rollout id -> last decision seq emitted
         self._writes = -1  # store transactions seen by the last step
+        self.tick_s = tick_s
+        self._full_since: dict[str, float] = {}  # deployment -> when it began serving 100 %
 
     def emit(self, line: Line) -> None:
         if self.sink is not None:
@@ -96,8 +99,17 @@ class Recorder:
         name = self.endpoint
         if self.check:
             info = self.endpoints.snapshot(name)
+            full = {n for n, pct in info.traffic.items() if int(pct) >= 100}
+            since = {n: self._full_since.get(n, t) for n in full}
+            self._full_since = since
+            # the whole load given back (a rollback) may find its deployment short until the
+            # next tick asks for its instances
+            settling = frozenset(n for n, at in since.items() if t - at < self.tick_s)
             for v in endpoint_violations(
-                info, served_before=self.served_before, min_instances=min_instances
+                info,
+                served_before=self.served_before,
+                min_instances=min_instances,
+                settling=settling,
             ):
                 self._violation(t, step, v)
         if self.store.transactions == self._writes:

@@ -79,12 +79,12 @@ class Simulation:
             fail_rate=arm.fail_rate,
             seed=seed,
         )
+        self.autoscale = FakeAutoscale()
         self._configure_arm(arm, set(ArmSpec.__dataclass_fields__))
         spec = scenario.endpoint
         self.endpoints.add_endpoint(
             spec.name, spec.deployments, spec.traffic, spec.mirror, spec.instance_count
         )
-        self.autoscale = FakeAutoscale()
         for dep, capacity in spec.autoscale.items():
             self.autoscale.add(spec.name, dep, capacity)
         self.metrics = SimMetrics(
@@ -124,6 +124,7 @@ class Simulation:
             check=check,
             trace=trace,
             sink=sink,
+            tick_s=scenario.tick,
         )
         self.refused: dict[str, int] = {}
         self._retry: list[tuple[float, Event]] = []  # redeliveries: (not before, event)
@@ -255,8 +256,14 @@ class Simulation:
             dep, count = d["scale"]["deployment"], d["scale"]["instances"]
             try:
                 self.endpoints.scale_deployment(name, dep, count)
-                if self.endpoints.snapshot(name).traffic.get(dep, 0) > 0:
-                    self._least = count  # a live deployment: what its traffic needs now
+                share = self.endpoints.snapshot(name).traffic.get(dep, 0)
+                if share >= 100:
+                    self._least = count  # the whole load's deployment: what it needs now
+                elif share > 0:
+                    # a deployment serving a share, scaled out, says the load grew; scaled
+                    # in, only that its share is smaller (its autoscale setting follows the
+                    # load it serves): the whole load still needs what it did
+                    self._least = max(self._least or 0, count)
                 self.recorder.note(t, "scaled", deployment=dep, instances=count)
             except AutocanaryError as exc:
                 self.recorder.note(t, "scale_refused", deployment=dep, error=exc.to_dict())
@@ -293,6 +300,8 @@ class Simulation:
             e.fail_calls = dict(arm.faults)
         if "hidden" in keys:
             e.hidden_s = arm.hidden
+        if "refuse_autoscale_copy" in keys:
+            self.autoscale.refuse_copy = arm.refuse_autoscale_copy
 
     # ------------------------------------------------------------------ after each step
     def _after_step(self, t: float, step: str) -> None:

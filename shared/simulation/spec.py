@@ -114,6 +114,9 @@ class ArmSpec:
     refuse_create: Mapping[str, str] = field(default_factory=dict)  # model -> Azure error code
     faults: Mapping[str, int] = field(default_factory=dict)  # operation -> next calls failing
     hidden: float = 0.0  # seconds a new deployment answers 404 after its create is accepted
+    # an Azure error code every copy of an autoscale setting is refused with, for good (a
+    # 400); "" refuses none
+    refuse_autoscale_copy: str = ""
 
 
 @dataclass(frozen=True)

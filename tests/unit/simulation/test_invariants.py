@@ -73,3 +73,18 @@ def test_full_traffic_on_fewer_instances_than_the_baseline_is_a_violation() -> N
     ]
     assert inv.endpoint_violations(small, served_before=True, min_instances=1) == []
     assert inv.endpoint_violations(small, served_before=True) == []
+
+
+def test_a_deployment_just_given_the_whole_load_back_may_be_short_until_the_next_tick() -> None:
+    """A rollback restores the split first and scales the baseline the tick after: the
+    caller names it as settling for that tick, and only then is it held to the count."""
+    small = EndpointInfo(
+        "fraud", {"blue": 100}, {}, {"blue": DeploymentInfo("blue", "Succeeded", "azureml:f:1", 3)}
+    )
+    found = inv.endpoint_violations(
+        small, served_before=True, min_instances=6, settling=frozenset({"blue"})
+    )
+    assert found == []
+    other = frozenset({"green"})
+    found = inv.endpoint_violations(small, served_before=True, min_instances=6, settling=other)
+    assert rules(found) == [inv.UNDERSIZED]

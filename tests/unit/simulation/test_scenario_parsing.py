@@ -142,6 +142,14 @@ def test_arm_faults_name_known_operations() -> None:
     assert parse_scenario(base(arm={"faults": {"set_traffic": 2}})).arm.faults == {"set_traffic": 2}
 
 
+def test_an_autoscale_copy_refusal_is_an_azure_error_code_or_empty_for_none() -> None:
+    raw = base(arm={"refuse_autoscale_copy": "TargetResourceIdIsImmutable"})
+    assert parse_scenario(raw).arm.refuse_autoscale_copy == "TargetResourceIdIsImmutable"
+    assert parse_scenario(base()).arm.refuse_autoscale_copy == ""
+    bad = error_of(base(arm={"refuse_autoscale_copy": 400}))
+    assert bad.startswith("scenario.arm.refuse_autoscale_copy:")
+
+
 def test_a_scale_event_names_one_deployment_and_at_least_one_instance() -> None:
     ok = base(events=[{"at": "20m", "manual": {"scale": {"blue": 12}}}])
     event = parse_scenario(ok).events[0]

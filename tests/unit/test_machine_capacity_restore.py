@@ -1,0 +1,137 @@
+"""A rollback gives the baseline back the instances it ran for the whole load
+(``shared.machine.capacity.restore_baseline``): its own autoscale setting may have scaled it in
+while the canary took a share, and the restored split puts the whole load on those instances."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared import machine as m
+from shared.effects import DeleteDeployment, ScaleDeployment
+from shared.judge.types import Verdict
+from shared.machine.capacity import RESTORE_ASKS
+from shared.model import Phase
+from shared.observation import Observation
+from tests.unit.test_machine_capacity import Sim, policy
+
+ROLLBACK = Verdict("rollback", "ErrorRateRegression", {"log_e": 9.0})
+
+
+def _to_stage(sim: Sim, stage: int) -> None:
+    for _ in range(80):
+        sim.step()
+        if sim.r.phase is Phase.CANARY and sim.r.stage == stage and sim.r.confirmed:
+            return
+    raise AssertionError(f"never reached stage {stage}: {sim.r.phase}, {sim.r.reason}")
+
+
+def _baseline_scales(sim: Sim) -> list[int]:
+    return [e.instance_count for e in sim.effects if _scales_blue(e)]
+
+
+def _scales_blue(e: object) -> bool:
+    return isinstance(e, ScaleDeployment) and e.name == "blue"
+
+
+def _rolled_back_on(sim: Sim, scaled_in_to: int) -> None:
+    """The rollout at its 50 % stage, blue scaled in (by its setting) to ``scaled_in_to``,
+    then the judge rolls it back."""
+    _to_stage(sim, 1)
+    sim.ep.scale_deployment("fraud", "blue", scaled_in_to)
+    sim.step()  # the scale shows: blue Succeeded at its new count
+    sim.step(verdict=ROLLBACK)
+    assert sim.r.phase is Phase.ROLLING_BACK
+
+
+def test_a_rollback_asks_for_the_baselines_instances_back_after_the_split_is_restored() -> None:
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=5)
+    assert _baseline_scales(sim) == []  # the traffic change goes first, alone
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert _baseline_scales(sim) == [10]
+    asked = next(r for r in sim.records if r is not None and r.reason == m.BASELINE_SCALING)
+    assert asked.evidence["instances"] == 5 and asked.evidence["target"] == 10
+    scaled = next(i for i, e in enumerate(sim.effects) if _scales_blue(e))
+    deleted = next(i for i, e in enumerate(sim.effects) if isinstance(e, DeleteDeployment))
+    assert scaled < deleted  # before the canary is deleted
+    assert sim.ep.peek("fraud").deployments["blue"].instance_count == 10
+    assert "baseline_instances" not in sim.records[-1].evidence  # type: ignore[union-attr]
+
+
+def test_a_baseline_that_kept_its_instances_is_not_scaled() -> None:
+    sim = Sim(policy(), live=10)
+    _to_stage(sim, 1)
+    sim.step(verdict=ROLLBACK)
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert _baseline_scales(sim) == []
+    assert m.BASELINE_SCALING not in [r.reason for r in sim.records if r is not None]
+
+
+def test_a_scale_azure_refuses_for_good_is_not_asked_again_and_the_end_says_so() -> None:
+    """Not enough quota for the old count (a 400): the rollback still ends, at once, and its
+    last decision names the shortfall with Azure's error."""
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=4)
+    error = {"code": "QuotaExceeded", "message": "not enough quota", "details": {"status": 400}}
+    asks = 0
+    for _ in range(20):
+        if sim.r.phase.terminal:
+            break
+        sim.now += timedelta(seconds=70)
+        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+        scale = next((e for e in t.effects if isinstance(e, ScaleDeployment)), None)
+        sim.r = t.rollout
+        if t.record:
+            sim.records.append(t.record)
+        if scale is not None:
+            asks += 1
+            sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+        for e in t.effects:
+            if isinstance(e, DeleteDeployment):
+                sim.ep.delete_deployment("fraud", e.name)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert asks == 1
+    short = sim.records[-1].evidence["baseline_instances"]  # type: ignore[union-attr]
+    assert (short["instances"], short["target"]) == (4, 10)
+    assert short["error"]["code"] == "QuotaExceeded"
+
+
+def test_a_lost_scale_is_asked_once_more_and_never_a_third_time() -> None:
+    """A kill between the decision's write and its call loses the scale: the next tick sees
+    blue still short and asks again; a second loss is not chased for ever (the rollback
+    ends, saying how short blue is)."""
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=3)
+    asks = 0
+    for _ in range(20):
+        if sim.r.phase.terminal:
+            break
+        sim.now += timedelta(seconds=70)
+        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+        sim.r = t.rollout  # no call is made: each scale is lost
+        asks += sum(isinstance(e, ScaleDeployment) for e in t.effects)
+        if t.record:
+            sim.records.append(t.record)
+        for e in t.effects:
+            if isinstance(e, DeleteDeployment):
+                sim.ep.delete_deployment("fraud", e.name)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert asks == RESTORE_ASKS == 2
+    short = sim.records[-1].evidence["baseline_instances"]  # type: ignore[union-attr]
+    assert (short["instances"], short["target"], short["asks"]) == (3, 10, 2)
+
+
+def test_a_baseline_its_autoscale_is_scaling_is_asked_only_once_that_scale_is_done() -> None:
+    """Updating (its setting scaling it as the load comes back): Azure answers a scale then
+    409. Once it reads Succeeded, still short, it is asked for the rest."""
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=5)
+    sim.ep.scale_deployment("fraud", "blue", 7)  # blue Updating, at 7
+    sim.now += timedelta(seconds=70)
+    t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
+    assert not any(isinstance(e, ScaleDeployment) for e in t.effects)
+    sim.r = t.rollout
+    sim.step(verdict=None)  # blue reads Succeeded at 7 now
+    assert _baseline_scales(sim) == [10]
