@@ -324,6 +324,8 @@ def restore_baseline(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition 
     baseline's own, and its setting takes over from the count asked. None when nothing is
     asked."""
     cap = r.capacity
+    if not _shared_live(r):
+        return None
     live = int(cap.get("live") or 0)
     base = ep.deployments.get(r.baseline) if r.baseline else None
     if not live or base is None or ep.live_traffic().get(r.baseline, 0) <= 0:
@@ -359,7 +361,7 @@ def restore_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
     ``live`` (the scale asked for did not show, or Azure refused it): empty otherwise."""
     live = int(r.capacity.get("live") or 0)
     base = ep.deployments.get(r.baseline) if r.baseline else None
-    if not live or base is None or int(base.instance_count or 0) >= live:
+    if not _shared_live(r) or not live or base is None or int(base.instance_count or 0) >= live:
         return {}
     asked = r.capacity.get("restore") or {}
     return {
@@ -370,3 +372,10 @@ def restore_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
             **({"error": dict(r.failure)} if _refused(r, r.baseline) else {}),
         }
     }
+
+
+def _shared_live(r: Rollout) -> bool:
+    """Whether the canary took a share of the live traffic (a stage began): before that the
+    baseline served it all, and a count its setting took it down to followed the load, not a
+    smaller share (a shadow's mirrored copies are extra requests, not the baseline's)."""
+    return r.stage >= 0

@@ -135,3 +135,21 @@ def test_a_baseline_its_autoscale_is_scaling_is_asked_only_once_that_scale_is_do
     sim.r = t.rollout
     sim.step(verdict=None)  # blue reads Succeeded at 7 now
     assert _baseline_scales(sim) == [10]
+
+
+def test_a_rollout_that_never_took_live_traffic_leaves_the_baselines_count_alone() -> None:
+    """Rolled back in its shadow: blue served everything all along, so a count its setting
+    scaled it in to followed the load itself, and is not undone."""
+    sim = Sim(policy(), live=10)
+    for _ in range(40):
+        sim.step()
+        if sim.r.phase is Phase.SHADOWING and sim.r.confirmed:
+            break
+    assert sim.r.phase is Phase.SHADOWING
+    sim.ep.scale_deployment("fraud", "blue", 5)  # its setting follows a smaller load
+    sim.step(verdict=None)
+    sim.step(verdict=ROLLBACK)
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert _baseline_scales(sim) == []
+    assert "baseline_instances" not in sim.records[-1].evidence  # type: ignore[union-attr]
