@@ -29,8 +29,8 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
   autoscale_copied: that copy went through (set by ``effects_succeeded``); until then the
               watch window sends it again every tick and the old deployment, whose setting
               is deleted with it, is kept (:func:`copy_pending`)
-  restore:    in a rollback, the baseline's scale back up to ``live`` asked for:
-              {target, asks, at} (:func:`restore_baseline`)
+  peaks:      the most instances each old deployment ran until promotion, and
+  restore:    the scales back to them a rollback asked for (:mod:`shared.machine.restore`)
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ from typing import Any
 from shared.effects import ScaleDeployment
 from shared.machine.cost import instance_seconds
 from shared.machine.records import Transition, _pause, _record, _status
+from shared.machine.restore import follow_peaks
 from shared.model import PROVISION_FAILED, PROVISIONED, Phase, Rollout, iso, parse_time
 from shared.observation import EndpointInfo
 from shared.policy import RolloutPolicy
-from shared.reasons import BASELINE_SCALING, CANARY_SCALE_FAILED, CANARY_SCALING
+from shared.reasons import CANARY_SCALE_FAILED, CANARY_SCALING
 
 
 def canary_target(policy: RolloutPolicy, live: int, weight: int) -> int:
@@ -96,7 +97,7 @@ def observe(r: Rollout, ep: EndpointInfo, now: datetime) -> Rollout:
     cap = r.capacity
     if not cap or not r.canary:
         return r
-    r = _follow_live(r, ep)
+    r = follow_peaks(_follow_live(r, ep), ep, _SIZED_FROM_BASELINE)
     cap = r.capacity
     dep = ep.deployments.get(r.canary)
     count = int(dep.instance_count or 0) if dep is not None else 0
@@ -207,16 +208,11 @@ def _scale_refused(r: Rollout) -> bool:
     """Whether Azure refused the canary's scale for good (a 400: not enough quota for the new
     count, an invalid count): asking again every tick until the provisioning timeout cannot
     help, so the wait ends at once for an operator (recorded by ``effect_failed``)."""
-    return _refused(r, r.canary)
-
-
-def _refused(r: Rollout, name: str | None) -> bool:
-    """Whether Azure refused a scale of deployment ``name`` for good (the rollout's failure)."""
     effect = r.failure.get("effect") or {}
     return (
         bool(r.failure.get("permanent"))
         and effect.get("kind") == "scale_deployment"
-        and effect.get("name") == name
+        and effect.get("name") == r.canary
     )
 
 
@@ -303,79 +299,3 @@ def copy_pending(r: Rollout) -> bool:
     own setting goes with the old deployment, so without the copy the endpoint would be left
     with no autoscale setting at all."""
     return bool(r.capacity.get("autoscale")) and not r.capacity.get("autoscale_copied")
-
-
-# How many times a rollback asks for the baseline's instances back (a second ask covers a
-# kill between the decision's write and its call, and one failed call)
-RESTORE_ASKS = 2
-
-
-def restore_baseline(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition | None:
-    """In a rollback whose restored split is live, the baseline asked back up to ``live``,
-    the count it ran for the whole load: while the canary took its share, the baseline's own
-    autoscale setting may have scaled it in to what its smaller share needed (up to half, or
-    to its minimum in the watch window, at 0 %), and it now serves the whole load again on
-    those instances; its setting would scale it out only after its rule's window and
-    cooldown, with requests queueing or refused meanwhile. Asked once the split is seen
-    restored (a traffic change first: a canary that failed its judge leaves at once, and a
-    failed scale never stands in the way of the rollback), while the baseline reads
-    ``Succeeded`` below that count; at most :data:`RESTORE_ASKS` times, never again once
-    Azure refused it for good. The rollback does not wait for the instances: they are the
-    baseline's own, and its setting takes over from the count asked. None when nothing is
-    asked."""
-    cap = r.capacity
-    if not _shared_live(r):
-        return None
-    live = int(cap.get("live") or 0)
-    base = ep.deployments.get(r.baseline) if r.baseline else None
-    if not live or base is None or ep.live_traffic().get(r.baseline, 0) <= 0:
-        return None
-    seen = int(base.instance_count or 0)
-    if base.provisioning_state != PROVISIONED or seen >= live:
-        return None
-    asked = dict(cap.get("restore") or {})
-    asks = int(asked.get("asks", 0)) if asked.get("target") == live else 0
-    if asks >= RESTORE_ASKS or _refused(r, r.baseline):
-        return None
-    evidence = {
-        "instances": seen,
-        "target": live,
-        "live_instances_at_start": int(cap.get("live_start", live)),
-        "asks": asks + 1,
-        "capacity": r.policy.capacity,
-    }
-    return _status(
-        r.evolve(capacity={**cap, "restore": {"target": live, "asks": asks + 1, "at": iso(now)}}),
-        None,
-        now,
-        effects=(ScaleDeployment(r.baseline, live),),
-        reason=BASELINE_SCALING,
-        message=f"scaling {r.baseline} from {seen} back to {live} instances: it serves the "
-        "whole load again",
-        evidence=evidence,
-    )
-
-
-def restore_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
-    """What a rollback's end says of the baseline's instances when they are short of
-    ``live`` (the scale asked for did not show, or Azure refused it): empty otherwise."""
-    live = int(r.capacity.get("live") or 0)
-    base = ep.deployments.get(r.baseline) if r.baseline else None
-    if not _shared_live(r) or not live or base is None or int(base.instance_count or 0) >= live:
-        return {}
-    asked = r.capacity.get("restore") or {}
-    return {
-        "baseline_instances": {
-            "instances": int(base.instance_count or 0),
-            "target": live,
-            "asks": int(asked.get("asks", 0)),
-            **({"error": dict(r.failure)} if _refused(r, r.baseline) else {}),
-        }
-    }
-
-
-def _shared_live(r: Rollout) -> bool:
-    """Whether the canary took a share of the live traffic (a stage began): before that the
-    baseline served it all, and a count its setting took it down to followed the load, not a
-    smaller share (a shadow's mirrored copies are extra requests, not the baseline's)."""
-    return r.stage >= 0

@@ -11,6 +11,7 @@ from shared.judging import old_delete_failed
 from shared.machine.capacity import copy_pending
 from shared.machine.decide import _end_failed
 from shared.machine.records import Transition, _record
+from shared.machine.restore import note_refused
 from shared.model import Phase, Rollout, iso
 from shared.reasons import EFFECT_FAILED, PROVISIONING_REFUSED
 
@@ -38,6 +39,8 @@ def effect_failed(
     where = effect_to_dict(effect) if effect is not None else {"kind": "reconcile"}
     missing = (error.get("details") or {}).get("status") == 404
     refused = permanent or missing
+    if permanent:
+        r = note_refused(r, effect, error)  # a rollback's scale back: never asked again
     if refused and isinstance(effect, CreateDeployment) and r.phase is Phase.PROVISIONING:
         return _end_failed(
             r.evolve(failure={}),

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import DeleteAutoscale, DeleteDeployment, Effect, SetTraffic
-from shared.machine.capacity import restore_baseline, restore_evidence
 from shared.machine.records import CREATE_GRACE_S, Transition, _event, _goto, _status
+from shared.machine.restore import restore, restore_evidence
 from shared.machine.traffic import _kept_mirror, _restore_split, _split_evidence
 from shared.model import Phase, Rollout
 from shared.observation import EndpointInfo
@@ -54,9 +54,9 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
             message=f"restoring traffic to {', '.join(sorted(target))}",
             evidence=_split_evidence(r, ep),
         )
-    # the split is restored: the baseline gets back the instances the whole load needs
+    # the split is restored: the old deployments get back the instances their shares need
     # before the canary is deleted (a tick later; a failed scale never holds the rollback)
-    restoring = restore_baseline(r, ep, now)
+    restoring = restore(r, ep, now)
     if restoring is not None:
         return restoring
     dep = ep.deployments.get(r.canary) if r.canary else None

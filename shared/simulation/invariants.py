@@ -9,7 +9,7 @@ run, a unit test or a hypothesis stateful test can call them after every step:
   ``min_instances``, a deployment serving 100 % runs at least that many instances (the
   baseline's count: a canary is never promoted on fewer; a baseline a rollback gives the
   whole load back to, scaled in for its share meanwhile, is scaled back up by the next tick:
-  the caller names it in ``settling`` until then);
+  the caller names it in ``settling`` until then, never a canary);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
   the rollout's own ``seq`` is its last decision's.
 

@@ -103,8 +103,12 @@ class Recorder:
             since = {n: self._full_since.get(n, t) for n in full}
             self._full_since = since
             # the whole load given back (a rollback) may find its deployment short until the
-            # next tick asks for its instances
-            settling = frozenset(n for n, at in since.items() if t - at < self.tick_s)
+            # next tick asks for its instances; never a canary given it (scaled before)
+            active = self.store.read(name).active
+            canary = active.canary if active is not None else None
+            settling = frozenset(
+                n for n, at in since.items() if t - at < self.tick_s and n != canary
+            )
             for v in endpoint_violations(
                 info,
                 served_before=self.served_before,

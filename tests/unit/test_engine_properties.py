@@ -2,7 +2,8 @@
 
 Registrations (newer, stale, same), timer ticks, alerts, operator actions (retry, cancel and
 manual starts, downgrades included), changes made by hand, the live deployment autoscaled, ARM
-faults and refusals, judge verdicts, and simulated process kills (before the state write, after
+faults and refusals, judge verdicts (and a canary turning bad in a live stage after its
+baseline scaled in), and simulated process kills (before the state write, after
 it, after an effect) are interleaved at random over the production Engine and the fakes.
 After every step:
 - traffic sums to 100 over deployments that exist; nothing is routed or mirrored to a
@@ -15,6 +16,8 @@ After every step:
 - a canary that the engine promoted runs at least the baseline's instance count as it was at
   promotion (the live deployments start on 4 instances and are autoscaled at random, so the
   canary is sized to its share of a moving count before that);
+- a rollout that ends after a live stage began, its baseline serving again, leaves it on the
+  count it ran, or its last decision says how short it is;
 and once the faults stop and the judge clears everything, every rollout ends or waits paused
 with a reason and an allowed action, and no deployment autocanary made is left orphaned.
 
@@ -23,6 +26,7 @@ CI runs a derandomized, bounded profile; ``make soak`` runs a long one and print
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -69,6 +73,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.version = dict.fromkeys(ENDPOINTS, 1)
         self.events = 0
         self.superseded: list[str] = []
+        self.ended: set[str] = set()  # rollouts seen terminal (checked once, when they end)
         real = self.w.endpoints.set_traffic
 
         def set_traffic(
@@ -174,6 +179,27 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(decision=st.sampled_from(["promote", "hold", "rollback"]))
     def judge(self, decision: str) -> None:
         self.w.judge.set(decision)
+
+    @rule(name=st.sampled_from(ENDPOINTS), count=st.integers(min_value=1, max_value=3))
+    def canary_turns_bad_in_a_live_stage(self, name: str, count: int) -> None:
+        """The baseline scaled in for its share (its setting), then the judge rolls back: a
+        verdict set at random mostly lands in the shadow, before any live share, so the
+        rollout is first taken to a live stage (a few ticks, the judge clearing)."""
+        r = self.w.store.read(name).active
+        if r is None or not r.baseline:
+            return
+        self.w.judge.set("promote")
+        for _ in range(8):
+            if r is None or r.phase.terminal or r.paused or r.stage >= 0:
+                break
+            self.tick(70)
+            r = self.w.store.read(name).active
+        if r is None or r.stage < 0 or not r.baseline:
+            return
+        with contextlib.suppress(AutocanaryError):  # busy or being deleted: it still turns
+            self.w.endpoints.scale_deployment(name, r.baseline, count)
+        COUNTS["turned_bad_live"] += 1
+        self.w.judge.set("rollback")
 
     @rule(name=st.sampled_from(ENDPOINTS), data=st.data())
     def manual_traffic(self, name: str, data: st.DataObject) -> None:
@@ -290,6 +316,33 @@ class EngineMachine(RuleBasedStateMachine):
                     f"{name}: {r.canary} promoted on {dep.instance_count} instances, "
                     f"its baseline ran {live}"
                 )
+
+    @invariant()
+    def a_rolled_back_baseline_has_its_instances_or_the_end_says_how_short(self) -> None:
+        """A rollout that ends after a live stage began and gave the whole load back to its
+        baseline leaves it on at least the count it ran (its setting may have scaled it in
+        for its share meanwhile), or its last decision names the shortfall: checked on the
+        step the end is first seen (the baseline's setting may scale it later)."""
+        for name in ENDPOINTS:
+            info = self.w.endpoints.peek(name)
+            for r in self.store.list_rollouts(RolloutQuery(endpoint=name, limit=1000)):
+                if not r.phase.terminal or r.id in self.ended:
+                    continue
+                self.ended.add(r.id)
+                if r.phase is Phase.SUCCEEDED or r.stage < 0:
+                    continue
+                traffic = self.w.endpoints.raw_split(name)[0]
+                peaks = (r.capacity or {}).get("peaks") or {}
+                named = self.store.decisions(name, r.id)[-1].evidence.get("instances_short", {})
+                for dep, peak in peaks.items():
+                    seen = info.deployments.get(dep)
+                    if seen is None or traffic.get(dep, 0) <= 0 or dep == r.canary:
+                        continue
+                    COUNTS["checked_restored_capacity"] += 1
+                    assert (seen.instance_count or 0) >= peak or dep in named, (
+                        f"{name}: {r.id} ended {r.phase.value} with {dep} serving on "
+                        f"{seen.instance_count} of {peak} instances, saying nothing"
+                    )
 
     @invariant()
     def every_lifecycle_event_is_sent_or_in_the_outbox_never_invented(self) -> None:

@@ -1,15 +1,17 @@
-"""A rollback gives the baseline back the instances it ran for the whole load
-(``shared.machine.capacity.restore_baseline``): its own autoscale setting may have scaled it in
-while the canary took a share, and the restored split puts the whole load on those instances."""
+"""A rollback gives the old deployments back the instances they ran for their shares
+(``shared.machine.restore``): their own autoscale settings may have scaled them in while the
+canary took a share, and the restored split puts their whole shares on those instances."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from shared import machine as m
 from shared.effects import DeleteDeployment, ScaleDeployment
+from shared.fakes.endpoints import FakeEndpoints
 from shared.judge.types import Verdict
-from shared.machine.capacity import RESTORE_ASKS
+from shared.machine.restore import RESTORE_ASKS, restore, restore_evidence
 from shared.model import Phase
 from shared.observation import Observation
 from tests.unit.test_machine_capacity import Sim, policy
@@ -51,12 +53,13 @@ def test_a_rollback_asks_for_the_baselines_instances_back_after_the_split_is_res
     assert sim.r.phase is Phase.ROLLED_BACK
     assert _baseline_scales(sim) == [10]
     asked = next(r for r in sim.records if r is not None and r.reason == m.BASELINE_SCALING)
-    assert asked.evidence["instances"] == 5 and asked.evidence["target"] == 10
+    blue = asked.evidence["deployments"]["blue"]
+    assert (blue["instances"], blue["target"], blue["share"]) == (5, 10, 100)
     scaled = next(i for i, e in enumerate(sim.effects) if _scales_blue(e))
     deleted = next(i for i, e in enumerate(sim.effects) if isinstance(e, DeleteDeployment))
     assert scaled < deleted  # before the canary is deleted
     assert sim.ep.peek("fraud").deployments["blue"].instance_count == 10
-    assert "baseline_instances" not in sim.records[-1].evidence  # type: ignore[union-attr]
+    assert "instances_short" not in sim.records[-1].evidence  # type: ignore[union-attr]
 
 
 def test_a_baseline_that_kept_its_instances_is_not_scaled() -> None:
@@ -88,14 +91,17 @@ def test_a_scale_azure_refuses_for_good_is_not_asked_again_and_the_end_says_so()
         if scale is not None:
             asks += 1
             sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+            continue
         for e in t.effects:
             if isinstance(e, DeleteDeployment):
                 sim.ep.delete_deployment("fraud", e.name)
+        # as the Applier: every call went through, so the failure left over is cleared
+        sim.r = m.effects_succeeded(sim.r, t.effects) or sim.r
     assert sim.r.phase is Phase.ROLLED_BACK
     assert asks == 1
-    short = sim.records[-1].evidence["baseline_instances"]  # type: ignore[union-attr]
+    short = sim.records[-1].evidence["instances_short"]["blue"]  # type: ignore[union-attr]
     assert (short["instances"], short["target"]) == (4, 10)
-    assert short["error"]["code"] == "QuotaExceeded"
+    assert short["refused"]["code"] == "QuotaExceeded"
 
 
 def test_a_lost_scale_is_asked_once_more_and_never_a_third_time() -> None:
@@ -119,7 +125,7 @@ def test_a_lost_scale_is_asked_once_more_and_never_a_third_time() -> None:
                 sim.ep.delete_deployment("fraud", e.name)
     assert sim.r.phase is Phase.ROLLED_BACK
     assert asks == RESTORE_ASKS == 2
-    short = sim.records[-1].evidence["baseline_instances"]  # type: ignore[union-attr]
+    short = sim.records[-1].evidence["instances_short"]["blue"]  # type: ignore[union-attr]
     assert (short["instances"], short["target"], short["asks"]) == (3, 10, 2)
 
 
@@ -152,4 +158,46 @@ def test_a_rollout_that_never_took_live_traffic_leaves_the_baselines_count_alone
     sim.run(verdict=None)
     assert sim.r.phase is Phase.ROLLED_BACK
     assert _baseline_scales(sim) == []
-    assert "baseline_instances" not in sim.records[-1].evidence  # type: ignore[union-attr]
+    assert "instances_short" not in sim.records[-1].evidence  # type: ignore[union-attr]
+
+
+def test_every_old_deployment_of_a_split_gets_its_instances_back() -> None:
+    """blue 50 / green 50, both scaled in by their settings in the 50 % stage: each is asked
+    back to what it ran, in one decision."""
+    sim = Sim(policy(), live=10)
+    sim.ep = FakeEndpoints(provisioning_reads=1)
+    sim.ep.add_endpoint(
+        "fraud",
+        {"blue": "azureml:fraud:6", "green": "azureml:fraud:6"},
+        {"blue": 50, "green": 50},
+        6,
+    )
+    _to_stage(sim, 1)
+    sim.ep.scale_deployment("fraud", "blue", 2)
+    sim.ep.scale_deployment("fraud", "green", 3)
+    sim.step()
+    sim.step(verdict=ROLLBACK)
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    info = sim.ep.peek("fraud")
+    assert info.traffic == {"blue": 50, "green": 50}
+    assert {n: info.deployments[n].instance_count for n in ("blue", "green")} == {
+        "blue": 6,
+        "green": 6,
+    }
+    asked = [r for r in sim.records if r is not None and r.reason == m.BASELINE_SCALING]
+    assert len(asked) == 1 and set(asked[0].evidence["deployments"]) == {"blue", "green"}
+
+
+def test_a_deployment_short_because_it_was_busy_is_named_with_its_state_at_the_end() -> None:
+    """Never asked (Updating at every read, its own setting scaling it): the end says so,
+    with no ask counted and the state it was read in."""
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=4)
+    info = sim.ep.get_endpoint("fraud")
+    blue = replace(info.deployments["blue"], provisioning_state="Updating")
+    busy = replace(info, deployments={**info.deployments, "blue": blue})
+    assert restore(sim.r, busy, sim.now) is None  # Azure answers a scale 409 meanwhile
+    short = restore_evidence(sim.r, busy)["instances_short"]["blue"]
+    assert (short["instances"], short["target"], short["asks"]) == (4, 10, 0)
+    assert short["provisioning_state"] == "Updating"
