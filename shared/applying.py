@@ -19,6 +19,7 @@ from shared.effects import (
     DeleteAutoscale,
     DeleteDeployment,
     Effect,
+    OutboxEvent,
     PublishEvent,
     ScaleDeployment,
     SetTraffic,
@@ -70,6 +71,19 @@ def apply_effect(
     elif isinstance(effect, DeleteAutoscale) and autoscale is not None:
         autoscale.delete_for(r.endpoint, effect.name)
     return False
+
+
+def log_dropped(endpoint: str, dropped: Sequence[OutboxEvent]) -> None:
+    """Say which unsent lifecycle events a write took off the full outbox (the topic has
+    refused events for a long while: see ``shared.writes.MAX_OUTBOX_EVENTS``)."""
+    if dropped:
+        log.error(
+            "the event outbox of %s is full (the topic keeps refusing events): %d unsent "
+            "lifecycle event(s) dropped, oldest first: %s",
+            endpoint,
+            len(dropped),
+            ", ".join(f"{e.type} {e.id}" for e in dropped[:10]),
+        )
 
 
 def announce(notifications: Notifications | None, r: Rollout, effects: Sequence[Effect]) -> None:
@@ -152,6 +166,7 @@ class Applier:
             return None
         written = self.store.write(slot, planned)
         log_decisions(planned.decisions, planned.rollouts)
+        log_dropped(slot.endpoint, planned.dropped)
         return written
 
     def apply(

@@ -24,6 +24,7 @@ from shared.errors import AutocanaryError, NoData, NotFound
 from shared.observation import EndpointInfo
 from shared.policy import PolicySet
 from shared.ports import EndpointControl, MetricsQuery, MetricsSource, RolloutQuery, RolloutStore
+from shared.writes import MAX_OUTBOX_EVENTS
 
 MAX_ENDPOINTS = 20
 METRICS_WINDOW = timedelta(minutes=15)
@@ -73,8 +74,9 @@ def check_health(
     *,
     timer: Callable[[], float] = time.perf_counter,
 ) -> HealthReport:
-    """Every check in order: store, policy, each rule endpoint by name, then the metrics of
-    the first endpoint that has a live deployment."""
+    """Every check in order: store, policy, each rule endpoint by name, the metrics of the
+    first endpoint that has a live deployment, then the unsent lifecycle events of each rule
+    endpoint (a backlog: the topic refuses them)."""
 
     def timed(name: str, fn: Callable[[], Check]) -> Check:
         start = timer()
@@ -102,7 +104,29 @@ def check_health(
     if live:
         endpoint, deployment = live[0]
         checks.append(timed("metrics", partial(_metrics, metrics, endpoint, deployment, now)))
+    checks.append(timed("lifecycle events", partial(_outboxes, store, names[:MAX_ENDPOINTS])))
     return HealthReport(tuple(checks))
+
+
+# Unsent lifecycle events in one slot that say the topic has refused them for a while (they
+# normally go out on the tick after their decision)
+OUTBOX_BACKLOG = MAX_OUTBOX_EVENTS // 4
+
+
+def _outboxes(store: RolloutStore, names: list[str]) -> Check:
+    waiting = {n: len(store.read(n).outbox) for n in names}
+    behind = {n: k for n, k in sorted(waiting.items()) if k >= OUTBOX_BACKLOG}
+    if not behind:
+        return Check("lifecycle events", True, f"{sum(waiting.values())} unsent")
+    return Check(
+        "lifecycle events",
+        False,
+        "unsent lifecycle events pile up: "
+        + ", ".join(f"{n} {k}" for n, k in behind.items())
+        + f" (beyond {MAX_OUTBOX_EVENTS} in one endpoint the oldest are dropped)",
+        "the Event Grid topic refuses them: check AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT, that the "
+        "topic exists, and the app's EventGrid Data Sender role on it",
+    )
 
 
 def _store(store: RolloutStore) -> Check:

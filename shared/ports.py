@@ -294,6 +294,8 @@ class SlotWrite:
     decisions:  decision records to append (never rewritten)
     event_id:   an event id to claim in the same transaction (DuplicateEvent if claimed)
     outbox:     the slot's outbox after the change (None: unchanged)
+    dropped:    unsent events taken off the outbox to keep it within its bounds
+                (``shared.writes.MAX_OUTBOX_EVENTS``): not stored; the caller logs them
     """
 
     active: Rollout | None
@@ -302,6 +304,7 @@ class SlotWrite:
     decisions: tuple[DecisionRecord, ...] = ()
     event_id: str | None = None
     outbox: tuple[OutboxEvent, ...] | None = None
+    dropped: tuple[OutboxEvent, ...] = ()
 
 
 @dataclass(frozen=True)

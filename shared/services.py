@@ -129,8 +129,10 @@ class Engine:
         channels and send its lifecycle events; a rollout it started (or a supersede) is
         reconciled at once. Raises StaleState when the slot changed meanwhile (decide again)
         and DuplicateEvent when ``event_id`` was already claimed: nothing was written then."""
-        written = self.store.write(slot, admission_write(slot, adm, event_id))
+        planned = admission_write(slot, adm, event_id)
+        written = self.store.write(slot, planned)
         log_decisions(adm.records, (adm.active,) if adm.active else ())
+        applying.log_dropped(slot.endpoint, planned.dropped)
         if adm.dropped is not None:
             old, now = adm.dropped.model, self.clock.now()
             event_id = old.event_id or operator_event_id("replaced", now, old.asset_id)

@@ -5,6 +5,7 @@ entries of a transition's events. Pure."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -20,6 +21,15 @@ EVENT_PREFIX = "Autocanary.Rollout."
 MAX_ATTEMPTS = 8
 # Evidence keys that change on every tick without the state changing: never a reason to write.
 VOLATILE_EVIDENCE = frozenset({"elapsed_s"})
+# The outbox keeps the lifecycle events not sent yet (the topic down, or refusing them: a
+# missing role, a deleted topic) in the slot's row, which Table Storage holds to 1 MiB. Without
+# a bound, every decision made while the topic refuses adds its events for good, until no
+# state write of the endpoint fits (about 150 rollouts): then no rollback commits and every
+# registration is refused. So the outbox keeps the newest events within both bounds and the
+# oldest are dropped (logged where the write is committed): publishing is best effort, state
+# writes are not. Bytes as the JSON text, twice over (Table Storage counts UTF-16).
+MAX_OUTBOX_EVENTS = 100
+MAX_OUTBOX_BYTES = 192 * 1024
 
 
 def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> SlotWrite:
@@ -27,13 +37,15 @@ def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> 
     its events into the outbox, and (for a registration) the event id claimed."""
     rollouts = tuple(r for r in (adm.active,) if r is not None)
     news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
+    outbox, dropped = _outbox(slot.outbox, news)
     return SlotWrite(
         active=adm.active,
         waiting=adm.waiting,
         rollouts=rollouts,
         decisions=adm.records,
         event_id=event_id,
-        outbox=slot.outbox + news if news else None,
+        outbox=outbox,
+        dropped=dropped,
     )
 
 
@@ -65,13 +77,41 @@ def transition_write(slot: Slot, t: Transition) -> SlotWrite | None:
     news = outbox_events(nxt, t.effects)
     if not decisions and not news and same_state(nxt, slot.active):
         return None
+    outbox, dropped = _outbox(slot.outbox, news)
     return SlotWrite(
         active=active,
         waiting=waiting,
         rollouts=tuple(rollouts),
         decisions=tuple(decisions),
-        outbox=slot.outbox + news if news else None,
+        outbox=outbox,
+        dropped=dropped,
     )
+
+
+def bounded_outbox(
+    events: Sequence[OutboxEvent],
+) -> tuple[tuple[OutboxEvent, ...], tuple[OutboxEvent, ...]]:
+    """(kept, dropped): the newest events within :data:`MAX_OUTBOX_EVENTS` and
+    :data:`MAX_OUTBOX_BYTES`, in order, and the older ones beyond them."""
+    kept = 0
+    size = 0
+    for e in reversed(events):
+        cost = 2 * len(json.dumps(e.to_dict(), separators=(",", ":")))
+        if kept >= MAX_OUTBOX_EVENTS or size + cost > MAX_OUTBOX_BYTES:
+            break
+        kept += 1
+        size += cost
+    cut = len(events) - kept
+    return tuple(events[cut:]), tuple(events[:cut])
+
+
+def _outbox(
+    outbox: tuple[OutboxEvent, ...], news: tuple[OutboxEvent, ...]
+) -> tuple[tuple[OutboxEvent, ...] | None, tuple[OutboxEvent, ...]]:
+    """The outbox a write leaves (None: unchanged) and the events it drops."""
+    if not news:
+        return None, ()
+    return bounded_outbox(outbox + news)
 
 
 def _steady(r: Rollout) -> Rollout:

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from shared import health
+from shared.effects import OutboxEvent
 from shared.errors import TransientUpstreamError, UpstreamError
 from shared.fakes.endpoints import FakeEndpoints
 from shared.fakes.metrics import FakeMetrics
 from shared.fakes.store import InMemoryRolloutStore
 from shared.policy import PolicySet, load_policy_text
-from shared.ports import RolloutQuery
+from shared.ports import RolloutQuery, SlotWrite
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -59,7 +60,7 @@ def test_a_store_policy_and_endpoint_that_answer_are_healthy() -> None:
     report = _check()
     assert report.ok and report.to_dict()["status"] == "ok"
     checks = _checks(report)
-    assert list(checks) == ["store", "policy", "endpoint fraud", "metrics"]
+    assert list(checks) == ["store", "policy", "endpoint fraud", "metrics", "lifecycle events"]
     assert checks["endpoint fraud"].detail == "live: blue 100 %"
     assert checks["policy"].detail == "1 rules over 1 endpoints"
 
@@ -148,3 +149,20 @@ def test_metrics_azure_monitor_does_not_answer_fail_with_what_to_check() -> None
 def test_no_metrics_check_without_a_live_endpoint_to_ask_about() -> None:
     report = _check(policy=_policy("churn"))
     assert "metrics" not in _checks(report)
+
+
+def test_unsent_lifecycle_events_piling_up_fail_naming_the_endpoint() -> None:
+    """The topic has refused events for a while (a missing role, a deleted topic): the
+    outbox, bounded, will start dropping them; the check says so before it does."""
+    store = InMemoryRolloutStore()
+    events = tuple(
+        OutboxEvent(f"r:{i}:0", "Autocanary.Rollout.X", "endpoints/fraud", {})
+        for i in range(health.OUTBOX_BACKLOG)
+    )
+    store.write(store.read("fraud"), SlotWrite(active=None, waiting=None, outbox=events))
+    report = _check(store=store)
+    assert report.to_dict()["failing"] == ["lifecycle events"]
+    check = _checks(report)["lifecycle events"]
+    assert f"fraud {health.OUTBOX_BACKLOG}" in check.detail and "EventGrid" in check.hint
+    store.write(store.read("fraud"), SlotWrite(active=None, waiting=None, outbox=events[:3]))
+    assert _check(store=store).ok
