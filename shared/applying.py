@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared import machine
@@ -73,6 +74,14 @@ def apply_effect(
     return False
 
 
+def _time(event: OutboxEvent) -> datetime | None:
+    """The event's decision time (None: stored without one, or unreadable: the send's)."""
+    try:
+        return datetime.fromisoformat(event.time) if event.time else None
+    except ValueError:
+        return None
+
+
 def log_dropped(endpoint: str, dropped: Sequence[OutboxEvent]) -> None:
     """Say which unsent lifecycle events a write took off the full outbox (the topic has
     refused events for a long while: see ``shared.writes.MAX_OUTBOX_EVENTS``)."""
@@ -105,7 +114,9 @@ def send_outbox(store: RolloutStore, events: EventPublisher, slot: Slot) -> Slot
     sent: set[str] = set()
     for event in slot.outbox:
         try:
-            events.publish(event.type, event.subject, event.data, event_id=event.id)
+            events.publish(
+                event.type, event.subject, event.data, event_id=event.id, time=_time(event)
+            )
         except Exception as exc:
             log.warning(
                 "publishing %s (%s) failed, kept for the next tick: %s", event.type, event.id, exc

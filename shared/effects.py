@@ -98,9 +98,13 @@ class OutboxEvent:
     type: str
     subject: str
     data: Mapping[str, Any]
+    # when its decision was made (ISO 8601), the CloudEvent's time: a resend after an outage
+    # keeps it ("" for an event stored before events carried it: the send time is used)
+    time: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "subject": self.subject, "data": dict(self.data)}
+        out = {"id": self.id, "type": self.type, "subject": self.subject, "data": dict(self.data)}
+        return {**out, "time": self.time} if self.time else out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> OutboxEvent:
@@ -109,6 +113,7 @@ class OutboxEvent:
             type=str(raw["type"]),
             subject=str(raw["subject"]),
             data=dict(raw.get("data") or {}),
+            time=str(raw.get("time") or ""),
         )
 
 

@@ -199,10 +199,16 @@ class MetricsSource(Protocol):
 
 class EventPublisher(Protocol):
     def publish(
-        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+        self,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> None:
         """Publish one lifecycle event; ``event_id`` (the CloudEvent id) is the outbox entry's,
-        the same on a resend. A failure raises: the event stays in the outbox."""
+        the same on a resend, and ``time`` (the CloudEvent's) its decision's, not the send's.
+        A failure raises: the event stays in the outbox."""
         ...
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from shared.effects import Effect, OutboxEvent, PublishEvent
 from shared.machine import Admission, Transition
@@ -36,7 +37,8 @@ def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> 
     """The one write of an admission: the slot as admitted, the new rollout's row and records,
     its events into the outbox, and (for a registration) the event id claimed."""
     rollouts = tuple(r for r in (adm.active,) if r is not None)
-    news = outbox_events(adm.active, adm.effects) if adm.active is not None else ()
+    at = adm.records[-1].at if adm.records else None
+    news = outbox_events(adm.active, adm.effects, at) if adm.active is not None else ()
     outbox, dropped = _outbox(slot.outbox, news)
     return SlotWrite(
         active=adm.active,
@@ -49,16 +51,21 @@ def admission_write(slot: Slot, adm: Admission, event_id: str | None = None) -> 
     )
 
 
-def outbox_events(r: Rollout, effects: Sequence[Effect]) -> tuple[OutboxEvent, ...]:
+def outbox_events(
+    r: Rollout, effects: Sequence[Effect], at: datetime | None = None
+) -> tuple[OutboxEvent, ...]:
     """The transition's lifecycle events as outbox entries, with ids stable across resends:
-    the rollout, its seq after the transition (its decision's), and the position."""
+    the rollout, its seq after the transition (its decision's), and the position; ``at``, the
+    decision's time, is the events' time (else the rollout's last update)."""
     events = [e for e in effects if isinstance(e, PublishEvent)]
+    when = at or r.updated_at
     return tuple(
         OutboxEvent(
             id=f"{r.id}:{r.seq}:{i}",
             type=EVENT_PREFIX + e.type,
             subject=f"endpoints/{r.endpoint}/rollouts/{r.id}",
             data=e.data,
+            time=when.isoformat() if when is not None else "",
         )
         for i, e in enumerate(events)
     )
@@ -74,7 +81,7 @@ def transition_write(slot: Slot, t: Transition) -> SlotWrite | None:
     active: Rollout | None = None if nxt.phase.terminal else nxt
     waiting = slot.waiting
     rollouts = [nxt]
-    news = outbox_events(nxt, t.effects)
+    news = outbox_events(nxt, t.effects, t.record.at if t.record else None)
     if not decisions and not news and same_state(nxt, slot.active):
         return None
     outbox, dropped = _outbox(slot.outbox, news)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.azure import retry
@@ -42,11 +43,40 @@ log = logging.getLogger("autocanary.events")
 EVENT_RETRY = retry.RetryPolicy(attempts=3, base_delay=0.25, max_delay=1.0, budget=2.0)
 
 
+# azure-eventgrid (4.22, _legacy/_publisher_client.py ``send``) forwards a send's keywords to its
+# model serializer as well as to the pipeline, which warns of each transport option on every
+# event ("retry_total is not a known attribute of class ... CloudEvent and will be ignored")
+SERIALIZER_LOGGER = "azure.eventgrid._legacy._generated._serialization"
+_UNKNOWN = "is not a known attribute of class"
+_SEND_KEYS = frozenset({*retry.SDK_OPTIONS, "connection_verify"})
+
+
+class _TransportOptionWarnings(logging.Filter):
+    """Drops the serializer's warning about the transport options given on each send (they
+    do reach the transport), and only that one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (_UNKNOWN in message and message.split(" ", 1)[0] in _SEND_KEYS)
+
+
+def quiet_send_options() -> None:
+    """Install the filter once (on first publish: no logging changes at import)."""
+    logger = logging.getLogger(SERIALIZER_LOGGER)
+    if not any(isinstance(f, _TransportOptionWarnings) for f in logger.filters):
+        logger.addFilter(_TransportOptionWarnings())
+
+
 class NullPublisher:
     """Publishes nothing; logs each event at debug level (no topic configured)."""
 
     def publish(
-        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+        self,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> None:
         log.debug("event %s %s (no Event Grid topic configured): %s", event_type, subject, data)
 
@@ -72,7 +102,12 @@ class EventGridPublisher:
         self._client = retry.LazyClient(client_factory or self._build_client)
 
     def publish(
-        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+        self,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> None:
         from azure.core.messaging import CloudEvent
 
@@ -80,6 +115,11 @@ class EventGridPublisher:
         # - An identifier for the event. ... If not provided, a random UUID will be generated");
         # the outbox's stable id makes a resend the same event.
         extra: dict[str, Any] = {"id": event_id} if event_id else {}
+        if time is not None:
+            # CloudEvents 1.0 "time": when the occurrence happened; azure-core stamps
+            # datetime.now(TZ_UTC) when none is given (azure/core/messaging.py), so an event
+            # sent after an outage, or again after a crash, would carry the send's time
+            extra["time"] = time
         event = CloudEvent(
             source=self.source, type=event_type, subject=subject, data=dict(data), **extra
         )
@@ -95,6 +135,8 @@ class EventGridPublisher:
 
     def _build_client(self) -> Any:
         from azure.eventgrid import EventGridPublisherClient
+
+        quiet_send_options()
 
         return EventGridPublisherClient(self._endpoint, self._credential)
 

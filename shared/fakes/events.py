@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 
@@ -14,16 +15,23 @@ class RecordingPublisher:
         self._lock = threading.Lock()
         self.events: list[tuple[str, str, dict[str, Any]]] = []
         self.ids: list[str | None] = []
+        self.times: list[datetime | None] = []
         self.fail = False
 
     def publish(
-        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+        self,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> None:
         with self._lock:
             if self.fail:
                 raise ConnectionError("event topic unreachable")
             self.events.append((event_type, subject, dict(data)))
             self.ids.append(event_id)
+            self.times.append(time)
 
     def types(self) -> list[str]:
         """The types of the events a consumer sees: resends (same id) once."""

@@ -244,10 +244,15 @@ class CrashingEvents:
         self.crasher = crasher
 
     def publish(
-        self, event_type: str, subject: str, data: Mapping[str, Any], event_id: str | None = None
+        self,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        event_id: str | None = None,
+        time: datetime | None = None,
     ) -> None:
         self.crasher.alive()
-        self.inner.publish(event_type, subject, data, event_id)
+        self.inner.publish(event_type, subject, data, event_id, time)
         self.crasher.effect_done()
 
 

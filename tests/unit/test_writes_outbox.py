@@ -63,3 +63,18 @@ def test_a_topic_that_stays_down_never_blocks_rollouts_and_the_drop_is_logged(
     w.clock.advance(70)
     w.engine.reconcile_all()
     assert not w.store.read("fraud").outbox  # what was kept goes out once the topic is back
+
+
+def test_an_event_sent_after_an_outage_carries_its_decisions_time() -> None:
+    """CloudEvents' time is when the occurrence happened: azure-core stamps the send's time
+    when none is given, so every event held back by an outage read as the recovery's."""
+    w = make_world()
+    w.events.fail = True
+    w.judge.set("promote")
+    w.engine.on_model_registered(w.model(version="2"))
+    decided = w.clock.now()
+    w.clock.advance(3600)
+    w.events.fail = False
+    w.engine.reconcile_all()
+    assert w.events.types()[0] == "Autocanary.Rollout.RolloutStarted"
+    assert w.events.times[0] == decided  # not an hour later, when it went out

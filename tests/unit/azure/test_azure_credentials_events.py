@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +14,13 @@ from azure_test_helpers import http_error, settings
 
 from shared.azure import retry
 from shared.azure.credentials import StaticTokenCredential, build_credential
-from shared.azure.events import EventGridPublisher, NullPublisher, build_publisher
+from shared.azure.events import (
+    SERIALIZER_LOGGER,
+    EventGridPublisher,
+    NullPublisher,
+    build_publisher,
+    quiet_send_options,
+)
 from shared.errors import ConfigurationError, TransientUpstreamError
 
 
@@ -120,3 +127,32 @@ def test_publish_retries_briefly_then_raises() -> None:
     grid.failures = [http_error(503)] * 2
     with pytest.raises(TransientUpstreamError):
         publisher.publish("T", "s", {})
+
+
+def test_a_cloud_event_carries_its_decisions_time_not_the_sends() -> None:
+    grid = FakeEventGrid()
+    publisher = EventGridPublisher(
+        "https://t/api/events", object(), "/autocanary/ws", client_factory=lambda: grid
+    )
+    decided = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    publisher.publish("T", "s", {}, event_id="r1:2:0", time=decided)
+    [(event, _)] = grid.sent
+    assert event.time == decided and event.id == "r1:2:0"
+
+
+def test_the_serializers_warning_about_each_transport_option_is_dropped_and_only_it() -> None:
+    """azure-eventgrid forwards a send's keywords to its model serializer too, which warned of
+    retry_total, connection_timeout and read_timeout on every event."""
+    quiet_send_options()
+    quiet_send_options()  # once only
+    logger = logging.getLogger(SERIALIZER_LOGGER)
+    assert len(logger.filters) == 1
+
+    def kept(message: str) -> bool:
+        record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, message, (), None)
+        return all(f.filter(record) for f in logger.filters)
+
+    unknown = "is not a known attribute of class <class 'CloudEvent'> and will be ignored"
+    assert not kept(f"retry_total {unknown}") and not kept(f"read_timeout {unknown}")
+    assert kept(f"subject_x {unknown}")  # anything else still shows
+    assert kept("Unable to deserialize to object")
