@@ -8,7 +8,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shared import machine
+from shared import deadline, machine
 from shared.errors import (
     ACTION_GROUP_RETRIED,
     AutocanaryError,
@@ -18,6 +18,7 @@ from shared.errors import (
     RetryLater,
     TransientUpstreamError,
     http_status,
+    is_permanent,
 )
 from shared.inputs import deployment_of, endpoint_of
 from shared.observation import Alert, Command
@@ -59,6 +60,12 @@ class Alerts:
         """
         if alert.condition.lower() != "fired":
             return [AlertResult(None, "ignored", f"alert is {alert.condition}, not Fired")]
+        if _activity_log(alert):
+            return [AlertResult(None, "ignored", ACTIVITY_LOG_IGNORED)]
+        with deadline.within(ALERT_WAIT_S):  # answered before the action group gives up
+            return self._targets(alert)
+
+    def _targets(self, alert: Alert) -> list[AlertResult]:
         results = [
             AlertResult(None, "invalid_target", why, target=shown)
             for shown, why in alert.rejected_targets
@@ -87,6 +94,12 @@ class Alerts:
             except (InvalidInput, NotFound) as exc:
                 results.append(AlertResult(name, "invalid_target", exc.message, target=target))
             except AutocanaryError as exc:
+                if is_permanent(exc):
+                    # refused for good (403 AuthorizationFailed, say): a 503 would only have
+                    # the action group send it again for nothing, then mute the webhook
+                    log.error("alert %s on %s failed for good: %s", alert.alert_id, name, exc)
+                    results.append(_refused(name, target, exc))
+                    continue
                 log.warning("alert %s on %s failed: %s", alert.alert_id, name, exc.message)
                 retry = retry or exc
             except Exception as exc:  # a bug or an unmapped SDK error: a retry may get through
@@ -181,12 +194,44 @@ class Alerts:
         return AlertResult(endpoint, "rolled_back", outcome.reason or "", outcome.rollout_id)
 
 
+# Seconds the waits of an alert's calls to Azure may take in all (a busy endpoint, the traffic
+# update's operation, retries): an action group waits about 10 s for the answer
+# (shared/deadline.py); what is not done by then the timer finishes
+ALERT_WAIT_S = 6.0
+ACTIVITY_LOG_IGNORED = (
+    "an activity log alert (Resource Health, Administrative, Service Health) fires for the "
+    "endpoint as a whole, a recovery included: only metric and log search alerts roll back"
+)
+
+
+def _activity_log(alert: Alert) -> bool:
+    """Whether ``essentials.signalType`` says an activity log alert ("the type of signal the
+    alert is based on, which could be metrics, logs or activity logs": Azure.ResourceManager.
+    AlertsManagement ServiceAlertEssentials.SignalType; common alert schema "Activity Log"):
+    stateless, always Fired, a Resource Health recovery to Available too."""
+    signal = str(alert.evidence.get("signal_type", "")).replace(" ", "").lower()
+    return signal == "activitylog"
+
+
+def _refused(name: str, target: str, error: AutocanaryError) -> AlertResult:
+    return AlertResult(
+        name,
+        "not_rolled_back",
+        f"Refused: {error.code}",
+        target=target,
+        detail=f"Azure refused a call for good ({error.message}); an alert sent again cannot "
+        "help: the rollout's own judging goes on every tick",
+    )
+
+
 def _retried(alert: Alert, error: Exception) -> Exception:
-    """The error the alert is answered with: one whose status an action group retries as it
-    is (a 503 from Azure, say), any other (a 409 from a write that kept being contended, a
-    500 from an unexpected failure) as :class:`RetryLater`, 503: an action group retries
-    only 408, 429, 503 and 504, so a 409 or a 500 would leave the canary serving, unjudged
-    until the next tick's own judging, and mute the webhook for 15 minutes."""
+    """The error a transient failure is answered with: one whose status an action group
+    retries as it is (a 503 from Azure, say), any other (a 409 from a write that kept being
+    contended, a 500 from an unexpected failure) as :class:`RetryLater`, 503: an action group
+    retries only 408, 429, 503 and 504, so a 409 or a 500 would never be sent again and
+    leave the canary serving, unjudged until the next tick's own judging. A failure retrying
+    cannot help is answered in the results instead (:func:`_refused`): retried for nothing,
+    it would have the action group call no webhook for 15 minutes once its retries fail."""
     if http_status(error) in ACTION_GROUP_RETRIED:
         return error
     cause = error.code if isinstance(error, AutocanaryError) else type(error).__name__

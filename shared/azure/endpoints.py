@@ -57,6 +57,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared import deadline
 from shared.azure import retry
 from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
@@ -215,16 +216,17 @@ class MLEndpointControl:
         ep.traffic = wanted
         ep.mirror_traffic = wanted_mirror
         poller = self._call(lambda: ml.online_endpoints.begin_create_or_update(ep), what)
-        if self._traffic_wait_s <= 0:
+        wait_s = deadline.capped(self._traffic_wait_s)  # an alert's call answers in time
+        if wait_s <= 0:
             return False
         try:
             # azure-core's LROPoller.wait re-raises what the polling thread met (a failed
             # operation is HttpResponseError), so done() after it means the update succeeded
-            poller.wait(timeout=self._traffic_wait_s)
+            poller.wait(timeout=wait_s)
         except Exception as exc:
             raise map_error(exc, what) from exc
         if not poller.done():
-            log.info("%s: still running after %.0f s", what, self._traffic_wait_s)
+            log.info("%s: still running after %.0f s", what, wait_s)
             return False
         self._until_shown(endpoint, wanted, wanted_mirror, what)
         return True
@@ -240,6 +242,7 @@ class MLEndpointControl:
         When it does not show in time the update still counts as landed (the engine takes the
         previous split, seen soon after, for this lag: shared.machine.traffic)."""
         waited, pause = 0.0, 0.5
+        limit = deadline.capped(self._traffic_wait_s)
         while True:
             try:
                 ep = self._endpoint_alone(endpoint)
@@ -248,12 +251,10 @@ class MLEndpointControl:
                 return
             if (shares(ep.traffic), shares(ep.mirror_traffic)) == (traffic, mirror):
                 return
-            if waited >= self._traffic_wait_s:
-                log.info(
-                    "%s: done, but reads did not show it within %.0f s", what, self._traffic_wait_s
-                )
+            if waited >= limit:
+                log.info("%s: done, but reads did not show it within %.0f s", what, limit)
                 return
-            step = min(pause, self._traffic_wait_s - waited)
+            step = min(pause, limit - waited)
             self._sleep(step)
             waited, pause = waited + step, min(pause * 2, 5.0)
 

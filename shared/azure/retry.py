@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shared import deadline
 from shared.azure.error_map import (
     header,
     is_service_error,
@@ -196,6 +197,7 @@ def call(
     (Table Storage's 409 is an entity that exists, never worth retrying).
     """
     retryable = transient or is_transient
+    waits = deadline.capped(policy.budget)  # within the budget of the work under way, if any
     slept = 0.0
     throttled = 0.0
     throttles = 0
@@ -213,7 +215,9 @@ def call(
                 raise  # a bug, not an answer from Azure: surface it as it is
             if status_of(exc) == 429 and policy.throttle_budget is not None:
                 wait = backoff(attempt, policy, rand, retry_after(exc))
-                if throttled + wait <= policy.throttle_budget and throttles < MAX_THROTTLED_RETRIES:
+                fits = throttled + wait <= deadline.capped(policy.throttle_budget)
+                fits = fits and not _past_deadline(wait)
+                if fits and throttles < MAX_THROTTLED_RETRIES:
                     # Throttled: slow down (every caller of the pacer with us), never fail
                     # while the throttle budget lasts; attempts and budget are not spent.
                     log.info("%s: throttled; waiting %.2f s", what, wait)
@@ -232,7 +236,7 @@ def call(
                     raise map_error(exc, what, attempts=attempt) from exc
                 raise
             delay = backoff(attempt, policy, rand, retry_after(exc))
-            if slept + delay > policy.budget:
+            if slept + delay > waits or _past_deadline(delay):
                 log.warning("%s: retry budget spent after %d attempt(s): %s", what, attempt, exc)
                 if map_errors:
                     raise map_error(exc, what, attempts=attempt) from exc
@@ -259,6 +263,7 @@ def until_free(
     wait is the 409's Retry-After (``details["retry_after"]``) when Azure sent one, else a
     jittered backoff (1 s doubling, at most 5 s). A wait that would overrun the budget is not
     started: the last AzureBusy is raised."""
+    budget = deadline.capped(budget)  # an alert's call: at most what its budget has left
     policy = RetryPolicy(base_delay=BUSY_BASE_DELAY, max_delay=BUSY_MAX_DELAY, budget=budget)
     waited = 0.0
     attempt = 0
@@ -269,11 +274,18 @@ def until_free(
         except AzureBusy as exc:
             hint = exc.details.get("retry_after")
             wait = backoff(attempt, policy, rand, hint if isinstance(hint, int | float) else None)
-            if waited + wait > budget:
+            if waited + wait > budget or _past_deadline(wait):
                 raise
             log.info("%s: Azure is busy (%s); trying again in %.2f s", what, exc.message, wait)
             sleep(wait)
             waited += wait
+
+
+def _past_deadline(wait: float) -> bool:
+    """Whether a wait would outlast the budget of the work under way (``shared.deadline``:
+    an alert's webhook call): then it is not started, and the failure is raised."""
+    remaining = deadline.left()
+    return remaining is not None and wait > remaining
 
 
 def backoff(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared import deadline
 from shared import machine as m
+from shared.alerting import ALERT_WAIT_S
 from shared.errors import RetryLater, StaleState, TransientUpstreamError, UpstreamError, http_status
 from shared.model import Phase
 from shared.observation import Alert
@@ -177,3 +179,55 @@ def test_an_alert_with_nothing_to_roll_back_to_answers_not_rolled_back() -> None
     assert w.endpoints.traffic("fraud") == {active.canary: 100}
     paused = w.store.read("fraud").active
     assert paused is not None and paused.pause_reason == m.ROLLBACK_IMPOSSIBLE
+
+
+def test_an_alert_whose_endpoint_azure_refuses_to_read_for_good_answers_in_its_results() -> None:
+    """A 403 AuthorizationFailed reading the endpoint: a retry of the alert cannot help, so it
+    is not answered 503 (an action group sends a 503 again, then calls no webhook for 15
+    minutes once its retries fail, action-groups.md): not_rolled_back, with Azure's code."""
+    w = make_world()
+    _canary_live(w)
+    w.endpoints.fail_op["get_endpoint"] = [
+        UpstreamError("read fraud: denied", code="AuthorizationFailed", details={"status": 403})
+    ]
+    results = w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    assert [(r.outcome, r.reason) for r in results] == [
+        ("not_rolled_back", "Refused: AuthorizationFailed")
+    ]
+
+
+def test_an_activity_log_alert_on_the_endpoint_rolls_nothing_back() -> None:
+    """Resource Health and Administrative alerts are stateless and always Fired, a recovery
+    to Available too: they say nothing of the canary."""
+    w = make_world()
+    _canary_live(w)
+    before = w.endpoints.traffic("fraud")
+    alert = Alert(
+        "a1", "rh", "Fired", (_target("fraud"),), evidence={"signal_type": "Activity Log"}
+    )
+    results = w.engine.on_alert(alert)
+    assert [r.outcome for r in results] == ["ignored"]
+    assert "activity log" in results[0].reason
+    assert w.endpoints.traffic("fraud") == before
+    metric = Alert("a2", "p99", "Fired", (_target("fraud"),), evidence={"signal_type": "Metric"})
+    assert [r.outcome for r in w.engine.on_alert(metric)] == ["rolled_back"]
+
+
+def test_an_alerts_calls_to_azure_wait_within_the_alerts_budget() -> None:
+    """Every wait of the rollback's calls (a busy endpoint, the update's operation, retries)
+    takes at most what is left of ALERT_WAIT_S: the webhook is answered in time."""
+    w = make_world()
+    _canary_live(w)
+    seen: list[float | None] = []
+    real = w.endpoints.set_traffic
+
+    def set_traffic(*args: object, **kwargs: object) -> bool:
+        seen.append(deadline.left())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    w.endpoints.set_traffic = set_traffic  # type: ignore[method-assign]
+    w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    assert seen and all(s is not None and 0 < s <= ALERT_WAIT_S for s in seen)
+    seen.clear()
+    w.tick(70)  # the timer's own calls are not bounded by it
+    assert all(s is None for s in seen)

@@ -11,6 +11,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure_test_helpers import http_error, settings
 
+from shared import deadline
 from shared.azure import retry
 from shared.azure.endpoints import TAG_MODEL, TAG_SOURCE, MLEndpointControl
 from shared.effects import CreateDeployment
@@ -435,3 +436,12 @@ def test_the_client_is_built_once_per_instance() -> None:
     ctl.get_endpoint("ep")
     ctl.get_endpoint("ep")
     assert len(built) == 1
+
+
+def test_under_an_alerts_budget_the_traffic_update_waits_only_what_is_left() -> None:
+    """An alert's webhook call is answered in about 10 s: the update's operation is waited for
+    at most the budget (shared/deadline.py), not the configured 20 s."""
+    ml = FakeML(endpoint=endpoint({"blue": 100, "green": 0}))
+    with deadline.within(2.5):
+        control(ml, traffic_wait_s=20).set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert 0 < ml.poller.waited <= 2.5

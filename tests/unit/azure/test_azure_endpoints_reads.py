@@ -11,6 +11,7 @@ import pytest
 from azure_test_helpers import http_error, settings
 from test_azure_endpoints import FakeML, control, endpoint, source_deployment
 
+from shared import deadline
 from shared.azure import retry
 from shared.azure.endpoints import MLEndpointControl
 from shared.errors import AzureBusy, NotFound, Superseded
@@ -193,3 +194,11 @@ def test_a_split_already_live_is_not_asked_about() -> None:
 
     c.set_traffic("ep", {"blue": 100}, {}, never)
     assert ml.kinds() == ["get_endpoint"]
+
+
+def test_under_an_alerts_budget_a_busy_endpoint_is_waited_for_only_what_is_left() -> None:
+    ml, slept = _busy(5), []
+    c = control(ml, traffic_wait_s=0, busy_wait_s=30, sleep=slept.append)
+    with pytest.raises(AzureBusy), deadline.within(3.0):
+        c.set_traffic("ep", {"blue": 90, "green": 10}, {})
+    assert sum(slept) <= 3.0  # Retry-After 2 s: one wait fits, the next would not
