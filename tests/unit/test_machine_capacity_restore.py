@@ -4,6 +4,7 @@ canary took a share, and the restored split puts their whole shares on those ins
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -72,33 +73,45 @@ def test_a_baseline_that_kept_its_instances_is_not_scaled() -> None:
     assert m.BASELINE_SCALING not in [r.reason for r in sim.records if r is not None]
 
 
-def test_a_scale_azure_refuses_for_good_is_not_asked_again_and_the_end_says_so() -> None:
-    """Not enough quota for the old count (a 400): the rollback still ends, at once, and its
-    last decision names the shortfall with Azure's error."""
-    sim = Sim(policy(), live=10)
-    _rolled_back_on(sim, scaled_in_to=4)
-    error = {"code": "QuotaExceeded", "message": "not enough quota", "details": {"status": 400}}
+def _until_ended(sim: Sim, on_scale: Callable[[ScaleDeployment], None]) -> int:
+    """Decide until the rollout ends, the canary's deletes carried out, each scale handed to
+    ``on_scale`` instead of Azure (refused, or lost), and, as the Applier does, a failure
+    left over cleared once a tick's calls went through. Returns how many scales were asked."""
     asks = 0
     for _ in range(20):
         if sim.r.phase.terminal:
             break
         sim.now += timedelta(seconds=70)
         t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
-        scale = next((e for e in t.effects if isinstance(e, ScaleDeployment)), None)
         sim.r = t.rollout
         if t.record:
             sim.records.append(t.record)
-        if scale is not None:
+        scales = [e for e in t.effects if isinstance(e, ScaleDeployment)]
+        for scale in scales:
             asks += 1
-            sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+            on_scale(scale)
+        if scales:
             continue
         for e in t.effects:
             if isinstance(e, DeleteDeployment):
                 sim.ep.delete_deployment("fraud", e.name)
-        # as the Applier: every call went through, so the failure left over is cleared
         sim.r = m.effects_succeeded(sim.r, t.effects) or sim.r
+    return asks
+
+
+def test_a_scale_azure_refuses_for_good_is_not_asked_again_and_the_end_says_so() -> None:
+    """Not enough quota for the old count (a 400): the rollback still ends, at once, and its
+    last decision names the shortfall with Azure's error (kept on the restore record: the
+    rollout's failure is cleared after the next tick's calls go through)."""
+    sim = Sim(policy(), live=10)
+    _rolled_back_on(sim, scaled_in_to=4)
+    error = {"code": "QuotaExceeded", "message": "not enough quota", "details": {"status": 400}}
+
+    def refused(scale: ScaleDeployment) -> None:
+        sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+
+    assert _until_ended(sim, refused) == 1
     assert sim.r.phase is Phase.ROLLED_BACK
-    assert asks == 1
     short = sim.records[-1].evidence["instances_short"]["blue"]  # type: ignore[union-attr]
     assert (short["instances"], short["target"]) == (4, 10)
     assert short["refused"]["code"] == "QuotaExceeded"
@@ -110,21 +123,8 @@ def test_a_lost_scale_is_asked_once_more_and_never_a_third_time() -> None:
     ends, saying how short blue is)."""
     sim = Sim(policy(), live=10)
     _rolled_back_on(sim, scaled_in_to=3)
-    asks = 0
-    for _ in range(20):
-        if sim.r.phase.terminal:
-            break
-        sim.now += timedelta(seconds=70)
-        t = m.decide(sim.r, Observation(sim.ep.get_endpoint("fraud"), None, None, None), sim.now)
-        sim.r = t.rollout  # no call is made: each scale is lost
-        asks += sum(isinstance(e, ScaleDeployment) for e in t.effects)
-        if t.record:
-            sim.records.append(t.record)
-        for e in t.effects:
-            if isinstance(e, DeleteDeployment):
-                sim.ep.delete_deployment("fraud", e.name)
+    assert _until_ended(sim, lambda scale: None) == RESTORE_ASKS == 2  # each scale lost
     assert sim.r.phase is Phase.ROLLED_BACK
-    assert asks == RESTORE_ASKS == 2
     short = sim.records[-1].evidence["instances_short"]["blue"]  # type: ignore[union-attr]
     assert (short["instances"], short["target"], short["asks"]) == (3, 10, 2)
 
