@@ -19,9 +19,12 @@ log = logging.getLogger("autocanary")
 def on_model_registered(event: func.EventGridEvent) -> None:
     """Record the rollout for a registered model, exactly once per event id.
 
-    Malformed events, and events the store refuses as invalid (too large, bad keys), are logged
-    and dropped: retrying cannot fix them, and an exception would make Event Grid deliver them
-    again for 24 hours. Transient failures raise, so Event Grid delivers the event again.
+    Malformed events, and events the engine refuses as invalid (a key the store cannot hold),
+    are logged and dropped: retrying cannot fix them, and an exception would make Event Grid
+    deliver them again for 24 hours. Transient failures raise, so Event Grid delivers the event
+    again, and so does a write the store refuses for its size: the app's own state outgrew a
+    row (the event's own size is checked as it is decoded), and the event is dead-lettered
+    after Event Grid's retries rather than lost.
     """
     received = _fields(event)
     topic = received.pop("topic")
@@ -43,7 +46,17 @@ def on_model_registered(event: func.EventGridEvent) -> None:
         result = bootstrap.engine().on_model_registered(
             model, topic if isinstance(topic, str) else None
         )
-    except InvalidInput as exc:  # e.g. a row the store cannot hold: never redeliverable
+    except InvalidInput as exc:
+        if exc.details.get("store_limit"):
+            # the app's own state outgrew a row (not the event's doing: its size is checked
+            # as it is decoded): raised, so Event Grid delivers it again and, after its
+            # retries, dead-letters it; never dropped
+            log.error(
+                "event %s not recorded, kept for redelivery: %s",
+                inputs.for_log(model.event_id),
+                exc.message,
+            )
+            raise
         log.error("dropping event %s: %s", inputs.for_log(model.event_id), exc.message)
         return
     log.info(

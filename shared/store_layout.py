@@ -219,7 +219,7 @@ def check_entity(entity: Mapping[str, Any], what: str) -> None:
         raise InvalidInput(
             f"{what} is too large to store: {size} bytes, Table Storage allows "
             f"{MAX_ENTITY_BYTES} per row; trim its evidence",
-            details={"bytes": size, "limit": MAX_ENTITY_BYTES},
+            details={"bytes": size, "limit": MAX_ENTITY_BYTES, "store_limit": True},
         )
     custom = len(entity) - 2
     if custom > MAX_PROPERTIES:

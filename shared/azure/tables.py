@@ -143,7 +143,10 @@ class TableRolloutStore(TableRetention):
         if status == 404 and code != "TableNotFound":
             return stale  # the slot row vanished under an update
         if status == 413 or code == "RequestBodyTooLarge":
-            return InvalidInput(f"the write to {before.endpoint!r} is too large: {brief(exc)}")
+            return InvalidInput(
+                f"the write to {before.endpoint!r} is too large: {brief(exc)}",
+                details={"store_limit": True},
+            )
         if status == 409:
             if index == 0 and before.etag is None:
                 return stale

@@ -13,6 +13,7 @@ import pytest
 
 from handlers import alerts, api, api_actions, events
 from shared import bootstrap
+from shared.errors import InvalidInput
 from shared.model import deployment_name
 from shared.ports import RolloutQuery
 from tests.engine_support import WORKSPACE_ID, World, make_world
@@ -291,3 +292,20 @@ def test_an_unknown_query_parameter_on_an_action_changes_nothing(world: World) -
 
 def test_the_key_parameter_is_always_accepted(world: World) -> None:
     assert api.list_rollouts(http("GET", "/api/rollouts", code="x" * 40)).status_code == 200
+
+
+def test_a_write_the_store_refuses_for_its_size_is_raised_for_redelivery_not_dropped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's own state outgrew a row (the event's size is checked as it is decoded): the
+    event is raised, so Event Grid sends it again and finally dead-letters it."""
+
+    def too_large(*args: object, **kwargs: object) -> object:
+        raise InvalidInput(
+            "the slot of endpoint 'fraud' is too large to store",
+            details={"bytes": 1_049_031, "limit": 1_048_576, "store_limit": True},
+        )
+
+    monkeypatch.setattr(world.engine, "on_model_registered", too_large)
+    with pytest.raises(InvalidInput):
+        events.on_model_registered(event(camel()))
