@@ -94,7 +94,7 @@ class Alerts:
             except (InvalidInput, NotFound) as exc:
                 results.append(AlertResult(name, "invalid_target", exc.message, target=target))
             except AutocanaryError as exc:
-                if is_permanent(exc):
+                if _refused_for_good(exc):
                     # refused for good (403 AuthorizationFailed, say): a 503 would only have
                     # the action group send it again for nothing, then mute the webhook
                     log.error("alert %s on %s failed for good: %s", alert.alert_id, name, exc)
@@ -211,6 +211,14 @@ def _activity_log(alert: Alert) -> bool:
     stateless, always Fired, a Resource Health recovery to Available too."""
     signal = str(alert.evidence.get("signal_type", "")).replace(" ", "").lower()
     return signal == "activitylog"
+
+
+def _refused_for_good(error: AutocanaryError) -> bool:
+    """A refusal an alert sent again cannot get past: permanent, with Azure's HTTP status
+    (403 AuthorizationFailed, 400) or marked lasting. An error without one (a token the
+    identity endpoint failed to give, a connection dropped) may well pass on the retry."""
+    status = error.details.get("status")
+    return is_permanent(error) and (isinstance(status, int) or bool(error.details.get("lasting")))
 
 
 def _refused(name: str, target: str, error: AutocanaryError) -> AlertResult:

@@ -53,6 +53,7 @@ from shared.azure.error_map import (
 from shared.errors import (
     AutocanaryError,
     AzureBusy,
+    TransientUpstreamError,
 )
 
 T = TypeVar("T")
@@ -141,7 +142,15 @@ class Pacer:
             return start - now
 
     def wait(self, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Wait for this caller's start. Under a budget (``shared.deadline``: an alert's call)
+        a start later than the budget allows is not waited for: TransientUpstreamError (the
+        webhook is answered 503 in time, and the action group sends the alert again)."""
         seconds = self.delay()
+        if seconds > 0 and _past_deadline(seconds):
+            raise TransientUpstreamError(
+                f"Azure Resource Manager is throttling this app for {seconds:.0f} s more",
+                details={"retry_after": round(seconds, 3)},
+            )
         if seconds > 0:
             sleep(seconds)
         return seconds
@@ -215,8 +224,7 @@ def call(
                 raise  # a bug, not an answer from Azure: surface it as it is
             if status_of(exc) == 429 and policy.throttle_budget is not None:
                 wait = backoff(attempt, policy, rand, retry_after(exc))
-                fits = throttled + wait <= deadline.capped(policy.throttle_budget)
-                fits = fits and not _past_deadline(wait)
+                fits = throttled + wait <= policy.throttle_budget and not _past_deadline(wait)
                 if fits and throttles < MAX_THROTTLED_RETRIES:
                     # Throttled: slow down (every caller of the pacer with us), never fail
                     # while the throttle budget lasts; attempts and budget are not spent.

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.effects import Effect, ScaleDeployment
-from shared.machine.records import Transition, _status
+from shared.machine.records import Transition, _record
 from shared.model import PROVISIONED, Phase, Rollout, iso
 from shared.observation import EndpointInfo
 from shared.reasons import BASELINE_SCALING
@@ -58,8 +58,10 @@ def follow_peaks(r: Rollout, ep: EndpointInfo, phases: Collection[Phase]) -> Rol
 
 
 def restore(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition | None:
-    """The old deployments serving again after a rollback, scaled back to their counts: one
-    decision, one scale each; None when nothing is asked."""
+    """The next old deployment serving again after a rollback that is short of its count,
+    scaled back to it: one scale a decision (a failed call stops the calls after it, so one
+    deployment Azure keeps failing would starve the others), in name order; None when
+    nothing is asked."""
     if r.stage < 0:
         return None
     cap = r.capacity
@@ -82,16 +84,16 @@ def restore(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition | None:
             "asks": asks + 1,
         }
         parts.append(f"{name} from {seen} back to {target} instances for its {shares[name]} %")
+        break
     if not effects:
         return None
-    return _status(
+    return _record(  # each ask its own decision, a second one of the same reason too
         r.evolve(capacity={**cap, "restore": asked}),
-        None,
         now,
-        effects=tuple(effects),
-        reason=BASELINE_SCALING,
-        message=f"scaling {', '.join(parts)}: what it ran before the canary took a share",
-        evidence={"deployments": evidence},
+        BASELINE_SCALING,
+        f"scaling {', '.join(parts)}: what it ran before the canary took a share",
+        {"deployments": evidence},
+        tuple(effects),
     )
 
 
@@ -141,11 +143,12 @@ def _serving(r: Rollout, ep: EndpointInfo) -> dict[str, int]:
 
 
 def _target(r: Rollout, name: str) -> int:
-    """The count to give ``name`` back: its peak (the baseline's followed ``live`` for a
-    rollout stored without peaks); 0 when not known."""
+    """The count to give ``name`` back: its peak, for the baseline at least its followed
+    ``live`` (a rollout that began before peaks were followed has them from a later read,
+    perhaps after its baseline was scaled in); 0 when not known."""
     peak = int((r.capacity.get("peaks") or {}).get(name, 0))
-    if not peak and name == r.baseline:
-        peak = int(r.capacity.get("live") or 0)
+    if name == r.baseline:
+        peak = max(peak, int(r.capacity.get("live") or 0))
     return peak
 
 

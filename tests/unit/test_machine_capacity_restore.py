@@ -73,10 +73,11 @@ def test_a_baseline_that_kept_its_instances_is_not_scaled() -> None:
     assert m.BASELINE_SCALING not in [r.reason for r in sim.records if r is not None]
 
 
-def _until_ended(sim: Sim, on_scale: Callable[[ScaleDeployment], None]) -> int:
+def _until_ended(sim: Sim, on_scale: Callable[[ScaleDeployment], bool]) -> int:
     """Decide until the rollout ends, the canary's deletes carried out, each scale handed to
-    ``on_scale`` instead of Azure (refused, or lost), and, as the Applier does, a failure
-    left over cleared once a tick's calls went through. Returns how many scales were asked."""
+    ``on_scale`` instead of Azure (refused, lost, or made: whether it went through), and, as
+    the Applier does, the calls after a failed one not made and a failure left over cleared
+    once a tick's calls went through. Returns how many scales were asked."""
     asks = 0
     for _ in range(20):
         if sim.r.phase.terminal:
@@ -89,7 +90,8 @@ def _until_ended(sim: Sim, on_scale: Callable[[ScaleDeployment], None]) -> int:
         scales = [e for e in t.effects if isinstance(e, ScaleDeployment)]
         for scale in scales:
             asks += 1
-            on_scale(scale)
+            if not on_scale(scale):
+                break  # the Applier stops at a failed call
         if scales:
             continue
         for e in t.effects:
@@ -107,8 +109,9 @@ def test_a_scale_azure_refuses_for_good_is_not_asked_again_and_the_end_says_so()
     _rolled_back_on(sim, scaled_in_to=4)
     error = {"code": "QuotaExceeded", "message": "not enough quota", "details": {"status": 400}}
 
-    def refused(scale: ScaleDeployment) -> None:
+    def refused(scale: ScaleDeployment) -> bool:
         sim.r = m.effect_failed(sim.r, error, sim.now, effect=scale, permanent=True).rollout
+        return False
 
     assert _until_ended(sim, refused) == 1
     assert sim.r.phase is Phase.ROLLED_BACK
@@ -123,7 +126,7 @@ def test_a_lost_scale_is_asked_once_more_and_never_a_third_time() -> None:
     ends, saying how short blue is)."""
     sim = Sim(policy(), live=10)
     _rolled_back_on(sim, scaled_in_to=3)
-    assert _until_ended(sim, lambda scale: None) == RESTORE_ASKS == 2  # each scale lost
+    assert _until_ended(sim, lambda scale: True) == RESTORE_ASKS == 2  # each scale lost
     assert sim.r.phase is Phase.ROLLED_BACK
     short = sim.records[-1].evidence["instances_short"]["blue"]  # type: ignore[union-attr]
     assert (short["instances"], short["target"], short["asks"]) == (3, 10, 2)
@@ -163,7 +166,7 @@ def test_a_rollout_that_never_took_live_traffic_leaves_the_baselines_count_alone
 
 def test_every_old_deployment_of_a_split_gets_its_instances_back() -> None:
     """blue 50 / green 50, both scaled in by their settings in the 50 % stage: each is asked
-    back to what it ran, in one decision."""
+    back to what it ran, one a decision (a failed call stops those after it)."""
     sim = Sim(policy(), live=10)
     sim.ep = FakeEndpoints(provisioning_reads=1)
     sim.ep.add_endpoint(
@@ -186,7 +189,7 @@ def test_every_old_deployment_of_a_split_gets_its_instances_back() -> None:
         "green": 6,
     }
     asked = [r for r in sim.records if r is not None and r.reason == m.BASELINE_SCALING]
-    assert len(asked) == 1 and set(asked[0].evidence["deployments"]) == {"blue", "green"}
+    assert [list(r.evidence["deployments"]) for r in asked] == [["blue"], ["green"]]
 
 
 def test_a_deployment_short_because_it_was_busy_is_named_with_its_state_at_the_end() -> None:
@@ -201,3 +204,44 @@ def test_a_deployment_short_because_it_was_busy_is_named_with_its_state_at_the_e
     short = restore_evidence(sim.r, busy)["instances_short"]["blue"]
     assert (short["instances"], short["target"], short["asks"]) == (4, 10, 0)
     assert short["provisioning_state"] == "Updating"
+
+
+def test_a_rollout_stored_before_peaks_were_followed_still_gives_the_baseline_live() -> None:
+    """Its first read after the upgrade may find the baseline already scaled in: the target
+    is at least the ``live`` it followed."""
+    sim = Sim(policy(), live=10)
+    _to_stage(sim, 1)
+    sim.ep.scale_deployment("fraud", "blue", 4)
+    sim.step()
+    sim.r = sim.r.evolve(capacity={**sim.r.capacity, "peaks": {"blue": 4}})  # as first read
+    sim.step(verdict=ROLLBACK)
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK and _baseline_scales(sim) == [10]
+
+
+def test_a_deployment_azure_keeps_failing_never_starves_the_others() -> None:
+    """blue's scale fails on every ask: green is still asked back to its count (a failed
+    call stops the calls after it, so each deployment has its own decision)."""
+    sim = Sim(policy(), live=10)
+    sim.ep = FakeEndpoints(provisioning_reads=1)
+    olds = {"blue": "azureml:fraud:6", "green": "azureml:fraud:6"}
+    sim.ep.add_endpoint("fraud", olds, {"blue": 50, "green": 50}, 6)
+    _to_stage(sim, 1)
+    sim.ep.scale_deployment("fraud", "blue", 2)
+    sim.ep.scale_deployment("fraud", "green", 3)
+    sim.step()
+    sim.step(verdict=ROLLBACK)
+    busy = {"code": "Conflict", "message": "busy", "details": {"status": 409}}
+
+    def blue_fails(scale: ScaleDeployment) -> bool:
+        if scale.name == "blue":
+            sim.r = m.effect_failed(sim.r, busy, sim.now, effect=scale).rollout
+            return False
+        sim.ep.scale_deployment("fraud", scale.name, scale.instance_count)
+        return True
+
+    _until_ended(sim, blue_fails)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert sim.ep.peek("fraud").deployments["green"].instance_count == 6
+    short = sim.records[-1].evidence["instances_short"]  # type: ignore[union-attr]
+    assert list(short) == ["blue"] and short["blue"]["asks"] == RESTORE_ASKS

@@ -231,3 +231,17 @@ def test_an_alerts_calls_to_azure_wait_within_the_alerts_budget() -> None:
     seen.clear()
     w.tick(70)  # the timer's own calls are not bounded by it
     assert all(s is None for s in seen)
+
+
+def test_an_alert_whose_failure_has_no_status_is_answered_503_for_a_retry() -> None:
+    """A token the identity endpoint failed to give (ClientAuthenticationError, no HTTP
+    status) may pass on the retry: 503, never not_rolled_back."""
+    w = make_world()
+    _canary_live(w)
+    w.endpoints.fail_op["get_endpoint"] = [
+        UpstreamError("get endpoint fraud: no token", code="ClientAuthenticationError")
+    ]
+    with pytest.raises(RetryLater):
+        w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))
+    w.engine.on_alert(Alert("a1", "p99", "Fired", (_target("fraud"),)))  # the retry
+    assert w.endpoints.traffic("fraud") == {"blue": 100}

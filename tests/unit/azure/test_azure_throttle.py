@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from azure_test_helpers import http_error
 
+from shared import deadline
 from shared.azure import retry
 from shared.errors import TransientUpstreamError
 
@@ -108,3 +109,17 @@ def test_a_pacer_refuses_nonsense_settings() -> None:
         retry.Pacer(refill_per_s=0)
     with pytest.raises(ValueError):
         retry.RetryPolicy(throttle_budget=-1)
+
+
+def test_under_an_alerts_budget_a_throttled_gate_is_not_waited_for() -> None:
+    """A tick's 429 holds every ARM caller of the process (up to 60 s): an alert's call that
+    would wait past its budget answers at once as transient (503: the action group sends the
+    alert again), instead of holding the webhook call for the whole hold."""
+    pacer = retry.Pacer()
+    pacer.hold(30)
+    slept: list[float] = []
+    with pytest.raises(TransientUpstreamError), deadline.within(6.0):
+        retry.call(lambda: "ok", "get endpoint fraud", pacer=pacer, sleep=slept.append)
+    assert slept == []
+    assert retry.call(lambda: "ok", "get endpoint fraud", pacer=pacer, sleep=slept.append) == "ok"
+    assert slept and slept[0] > 29  # the timer's calls still wait for the gate
