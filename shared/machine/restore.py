@@ -65,36 +65,37 @@ def restore(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition | None:
     if r.stage < 0:
         return None
     cap = r.capacity
-    asked = {k: dict(v) for k, v in (cap.get("restore") or {}).items()}
-    shares = _serving(r, ep)
-    effects: list[Effect] = []
-    evidence: dict[str, Any] = {}
-    parts: list[str] = []
-    for name, (seen, target, state) in sorted(_short(r, ep).items()):
-        rec = asked.get(name) or {}
-        asks = int(rec.get("asks", 0)) if rec.get("target") == target else 0
-        if state != PROVISIONED or asks >= RESTORE_ASKS or rec.get("refused"):
-            continue
-        asked[name] = {"target": target, "asks": asks + 1, "at": iso(now)}
-        effects.append(ScaleDeployment(name, target))
-        evidence[name] = {
-            "instances": seen,
-            "target": target,
-            "share": shares[name],
-            "asks": asks + 1,
-        }
-        parts.append(f"{name} from {seen} back to {target} instances for its {shares[name]} %")
-        break
-    if not effects:
+    asked: Mapping[str, Any] = cap.get("restore") or {}
+    due = [
+        (name, seen, target, _asks(asked.get(name) or {}, target))
+        for name, (seen, target, state) in sorted(_short(r, ep).items())
+        if state == PROVISIONED and not (asked.get(name) or {}).get("refused")
+    ]
+    due = [d for d in due if d[3] < RESTORE_ASKS]
+    if not due:
         return None
+    name, seen, target, asks = due[0]
+    share = _serving(r, ep)[name]
+    record = {"target": target, "asks": asks + 1, "at": iso(now)}
     return _record(  # each ask its own decision, a second one of the same reason too
-        r.evolve(capacity={**cap, "restore": asked}),
+        r.evolve(capacity={**cap, "restore": {**asked, name: record}}),
         now,
         BASELINE_SCALING,
-        f"scaling {', '.join(parts)}: what it ran before the canary took a share",
-        {"deployments": evidence},
-        tuple(effects),
+        f"scaling {name} from {seen} back to {target} instances for its {share} %: what it "
+        "ran before the canary took a share",
+        {
+            "deployments": {
+                name: {"instances": seen, "target": target, "share": share, "asks": asks + 1}
+            }
+        },
+        (ScaleDeployment(name, target),),
     )
+
+
+def _asks(rec: Mapping[str, Any], target: int) -> int:
+    """How many times a deployment was asked for ``target`` (an ask for another count does
+    not count)."""
+    return int(rec.get("asks", 0)) if rec.get("target") == target else 0
 
 
 def restore_evidence(r: Rollout, ep: EndpointInfo) -> dict[str, Any]:
