@@ -156,9 +156,10 @@ def _target(r: Rollout, name: str) -> int:
 def _short(r: Rollout, ep: EndpointInfo) -> dict[str, tuple[int, int, str]]:
     """The old deployments serving now, below their counts: (instances, target, state)."""
     out: dict[str, tuple[int, int, str]] = {}
+    olds = set(_olds(r))
     for name in _serving(r, ep):
         dep = ep.deployments.get(name)
-        target = _target(r, name) if name in _olds(r) else 0
+        target = _target(r, name) if name in olds else 0
         if dep is None or not target:
             continue
         seen = int(dep.instance_count or 0)
