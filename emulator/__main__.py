@@ -11,8 +11,9 @@
   options: ``--eventgrid-data-casing camel|pascal`` (camel), ``--eventgrid-numeric-version``,
   ``--eventgrid-time-scale F`` (1), ``--eventgrid-dead-letter-dir DIR``;
 - ``python -m emulator register-model --connection DIR_OR_FILE --name N --version V --path P
-  [--tag k=v] [--property k=v]`` registers a local folder (or file) as a model version, which
-  emits ModelRegistered;
+  [--tag k=v] [--property k=v] [--registry R]`` registers a local folder (or file) as a model
+  version, which emits ModelRegistered (with ``--registry``: a version of registry R's model,
+  ``azureml://registries/R/models/N/versions/V``, which emits nothing);
 - ``python -m emulator register-code ...`` (same options) registers scoring code.
 """
 
@@ -55,6 +56,8 @@ def _register(kind: str, argv: list[str]) -> int:
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--property", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--description", default="")
+    if kind == "model":
+        parser.add_argument("--registry", default="", help="register in this registry instead")
     args = parser.parse_args(argv)
     conn = load_connection(args.connection)
     path = Path(args.path).resolve()
@@ -69,6 +72,8 @@ def _register(kind: str, argv: list[str]) -> int:
         "properties": _pairs(args.property, "property"),
         "description": args.description,
     }
+    if getattr(args, "registry", ""):
+        payload["registry"] = args.registry
     req = urllib.request.Request(
         f"{conn.arm_url}_emulator/{kind}s",
         data=json.dumps(payload).encode(),

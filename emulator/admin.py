@@ -178,12 +178,23 @@ class AdminApi:
             raise bad_request(f"path {str(src)!r} must be an existing absolute path")
         tags = _str_map(body.get("tags"), "tags")
         props = _str_map(body.get("properties"), "properties")
-        store = self.emu.state.models if kind == "models" else self.emu.state.codes
+        registry = str(body.get("registry") or "")
+        if registry and kind != "models":
+            raise bad_request("registry: only models are registered in a registry")
+        assets = self.emu.state.assets
+        if registry:
+            if not ASSET_NAME_RE.match(registry):
+                raise bad_request(f"invalid registry {registry!r}")
+            store = assets.registry_models.get(registry.lower(), {})
+        else:
+            store = self.emu.state.models if kind == "models" else self.emu.state.codes
         if version in store.get(name, {}):
             raise ArmError(
                 409, "Conflict", f"{kind[:-1]} {name}:{version} already exists (immutable)"
             )
         rel = f"{kind}/{name}/{version}/{src.name}"
+        if registry:
+            rel = f"registries/{registry.lower()}/{rel}"
         dest = self.emu.ctx.state_dir / "datastores" / "workspaceblobstore" / rel
         if dest.exists():
             await asyncio.to_thread(shutil.rmtree, dest) if dest.is_dir() else dest.unlink()
@@ -208,6 +219,10 @@ class AdminApi:
             }
         else:
             properties = {"codeUri": uri, "tags": tags, "properties": props}
+        if registry:
+            asset = assets.put_registry_model(registry, name, version, {"properties": properties})
+            ref = f"azureml://registries/{registry}/models/{name}/versions/{version}"
+            return _json({"id": ref, "name": version, "properties": properties}, 201)
         asset, _ = self.emu.state.put_asset(kind, name, version, {"properties": properties})
         return _json(self.emu.state.asset_body(kind, asset), 201)
 

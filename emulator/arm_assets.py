@@ -10,6 +10,15 @@ _register_collection_data_assets`` PUTs ``data/{endpoint}-{deployment}-{collecti
 modelDataCollector/...``) and, when the answer says the version "already exists", GETs it;
 it then sends the data version's ARM id as ``dataCollector.collections[*].dataId``
 (azure-ai-ml ``operations/_online_deployment_operations.py``).
+
+Registry models: a deployment may name a model of an Azure ML registry,
+``azureml://registries/{registry}/models/{name}/versions/{version}`` (learn.microsoft.com/
+azure/machine-learning/how-to-share-models-pipelines-across-workspaces-with-registries; azure-ai-ml
+passes such an id on unchanged, ``OperationOrchestrator.get_asset_arm_id`` /
+``is_registry_id_for_resource``). The emulator keeps registry models beside the workspace's
+(registered through the admin API with ``registry``; a registration there raises no workspace
+event) and resolves such an id only to them, never to a workspace model of the same name.
+Labels (``.../labels/latest``) are not resolved: the emulator refuses them.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ class AssetStore:
     ) -> None:
         self.ctx = ctx
         self.stores: dict[str, dict[str, dict[str, Asset]]] = {k: {} for k in KINDS}
+        # registry -> model name -> version (registry names are case-insensitive: lowered)
+        self.registry_models: dict[str, dict[str, dict[str, Asset]]] = {}
         self._on_model_registered = on_model_registered
 
     def store(self, kind: str) -> dict[str, dict[str, Asset]]:
@@ -139,8 +150,28 @@ class AssetStore:
             self._on_model_registered(asset)
         return asset, existing is None
 
+    def put_registry_model(self, registry: str, name: str, version: str, body: Any) -> Asset:
+        """A model version of ``registry`` (immutable, like the workspace's: 409 when taken)."""
+        if not ASSET_NAME_RE.match(registry):
+            raise bad_request(f"invalid registry name {registry!r}")
+        if not ASSET_NAME_RE.match(name):
+            raise bad_request(f"invalid asset name {name!r}")
+        if not VERSION_RE.match(version):
+            raise bad_request(f"invalid asset version {version!r}")
+        versions = self.registry_models.setdefault(registry.lower(), {}).setdefault(name, {})
+        if version in versions:
+            raise ArmError(
+                409, "Conflict", f"model {name}:{version} already exists in registry {registry}"
+            )
+        asset = Asset(name=name, version=version, body=body)
+        versions[version] = asset
+        return asset
+
     def resolve(self, kind: str, ref: str) -> Asset:
-        """An asset from an ARM id (``.../models/NAME/versions/V``) or ``azureml:NAME:V``."""
+        """An asset from an ARM id (``.../models/NAME/versions/V``), ``azureml:NAME:V`` or,
+        for models, a registry's id (``azureml://registries/R/models/NAME/versions/V``)."""
+        if ref.lower().startswith("azureml://registries/"):
+            return self._resolve_registry(kind, ref)
         m = re.search(rf"/{kind}/([^/]+)/versions/([^/]+)$", ref, re.IGNORECASE)
         if m:
             return self.get_asset(kind, m.group(1), m.group(2))
@@ -149,6 +180,21 @@ class AssetStore:
             if len(parts) == 2:
                 return self.get_asset(kind, parts[0], parts[1])
         raise bad_request(f"cannot resolve {_SINGULAR[kind].lower()} reference {ref!r}")
+
+    def _resolve_registry(self, kind: str, ref: str) -> Asset:
+        m = re.match(
+            rf"^azureml://registries/([^/]+)/{kind}/([^/]+)/versions/([^/]+)$", ref, re.IGNORECASE
+        )
+        if m is None or kind != "models":
+            raise bad_request(
+                f"cannot resolve {_SINGULAR[kind].lower()} reference {ref!r}: the emulator "
+                "resolves registry models by version only (no labels, no other asset kinds)"
+            )
+        registry, name, version = m.groups()
+        asset = self.registry_models.get(registry.lower(), {}).get(name, {}).get(version)
+        if asset is None:
+            raise not_found("Model version", f"{name}:{version} in registry {registry}")
+        return asset
 
     def local_path(self, uri: str) -> Path:
         """Where the files of a model or code URI live on this machine."""

@@ -151,28 +151,59 @@ def clone_deployment(
     call: Call[Any],
 ) -> Any:
     """A ManagedOnlineDeployment like ``source`` (``rest``: the same deployment as the REST
-    client read it) with the new model, name and tags (constructor: azure-ai-ml
-    entities/_deployment/online_deployment.py)."""
+    client read it) with the new model, name and tags."""
+    tags = {str(k): str(v) for k, v in (source.tags or {}).items()}
+    tags.update({TAG_SOURCE: effect.source, TAG_MODEL: effect.model.asset_id})
+    return copy_deployment(
+        source,
+        endpoint,
+        source_name=effect.source,
+        name=effect.name,
+        model=effect.model.asset_id,
+        instance_count=effect.instance_count,
+        tags=tags,
+        rest=rest,
+        ml=ml,
+        call=call,
+    )
+
+
+def copy_deployment(
+    source: Any,
+    endpoint: str,
+    *,
+    source_name: str,
+    name: str,
+    model: str,
+    instance_count: int | None,
+    tags: dict[str, str],
+    rest: Any,
+    ml: Any,
+    call: Call[Any],
+) -> Any:
+    """A ManagedOnlineDeployment ``name`` like ``source`` (deployment ``source_name``) with
+    ``model`` (any reference azure-ai-ml takes: ``azureml:name:version``, a workspace model's
+    ARM id or a registry's id, which it passes on unchanged), ``instance_count`` (None: the
+    source's) and exactly ``tags`` (constructor: azure-ai-ml entities/_deployment/
+    online_deployment.py)."""
     from azure.ai.ml.entities import ManagedOnlineDeployment
 
     if not isinstance(source, ManagedOnlineDeployment):
         raise AzureRuleViolation(
-            f"deployment {endpoint}/{effect.source} is not a managed online deployment "
+            f"deployment {endpoint}/{source_name} is not a managed online deployment "
             f"({type(source).__name__}); only managed deployments are rolled out",
             code="UnsupportedDeploymentType",
         )
     rest_props = getattr(rest, "properties", None)
     mount_path = getattr(rest_props, "model_mount_path", None)
-    tags = {str(k): str(v) for k, v in (source.tags or {}).items()}
-    tags.update({TAG_SOURCE: effect.source, TAG_MODEL: effect.model.asset_id})
     return ManagedOnlineDeployment(
-        name=effect.name,
+        name=name,
         endpoint_name=endpoint,
-        model=effect.model.asset_id,
+        model=model,
         environment=source.environment,
         code_configuration=source.code_configuration,
         instance_type=source.instance_type,
-        instance_count=effect.instance_count or source.instance_count,
+        instance_count=instance_count or source.instance_count,
         # Managed deployments carry DefaultScaleSettings only (azure.md); passed as read.
         scale_settings=cast(Any, source.scale_settings),
         request_settings=_request_settings(source, rest_props),
@@ -180,7 +211,7 @@ def clone_deployment(
         readiness_probe=source.readiness_probe,
         environment_variables=dict(source.environment_variables or {}),
         app_insights_enabled=bool(source.app_insights_enabled),
-        data_collector=_clone_collector(source.data_collector, endpoint, effect.source, ml, call),
+        data_collector=_clone_collector(source.data_collector, endpoint, source_name, ml, call),
         egress_public_network_access=source.egress_public_network_access,
         description=source.description,
         properties={

@@ -61,17 +61,15 @@ from shared import deadline
 from shared.azure import retry
 from shared.azure.clone import TAG_MODEL as TAG_MODEL
 from shared.azure.clone import TAG_SOURCE as TAG_SOURCE
-from shared.azure.clone import clone_deployment, read_rest
+from shared.azure.clone import clone_deployment, copy_deployment, read_rest
 from shared.azure.endpoint_listing import DEFAULT_TTL_S, Listing
 from shared.azure.error_map import map_error
 from shared.azure.ml_client import build_ml_client
 from shared.azure.ml_entities import (
     endpoint_info,
     int_or_none,
-    model_ref,
     provisioning_state,
     same_model,
-    workspace_model,
 )
 from shared.azure.operation_status import read_operation_error
 from shared.effects import CreateDeployment
@@ -293,14 +291,23 @@ class MLEndpointControl:
         state = provisioning_state(getattr(dep, "provisioning_state", None), "")
         if int_or_none(dep.instance_count) == instance_count and state.lower() == "succeeded":
             return
-        model = workspace_model(dep.model)
-        if model is None:
-            shown = model_ref(dep.model) or ""
-            raise InvalidInput(f"deployment {endpoint}/{name} has no workspace model ({shown!r})")
-        effect = CreateDeployment(name, name, model, instance_count)
+        if not dep.model:
+            raise InvalidInput(f"deployment {endpoint}/{name} reads back without a model")
         rest = read_rest(ml, endpoint, name, self._call)
-        scaled = clone_deployment(dep, endpoint, effect, rest=rest, ml=ml, call=self._call)
-        scaled.tags = {str(k): str(v) for k, v in (dep.tags or {}).items()}  # as they were
+        # The model as read (a workspace model's ARM id, a registry's id: azure-ai-ml passes
+        # either on unchanged), the tags as they were: only the count changes.
+        scaled = copy_deployment(
+            dep,
+            endpoint,
+            source_name=name,
+            name=name,
+            model=str(dep.model),
+            instance_count=instance_count,
+            tags={str(k): str(v) for k, v in (dep.tags or {}).items()},
+            rest=rest,
+            ml=ml,
+            call=self._call,
+        )
         what = f"scale deployment {endpoint}/{name} to {instance_count}"
         self._call(
             lambda: ml.online_deployments.begin_create_or_update(

@@ -62,6 +62,31 @@ def test_a_scaled_deployment_runs_that_many_workers_on_the_emulator(emulator_con
     assert (blue["instance_count"], blue["ready_instances"]) == (2, 2)
 
 
+def test_a_deployment_of_a_registry_model_scales_with_its_model_as_read(
+    emulator_conn: Any,
+) -> None:
+    """The owners' deployment may run a registry's model (azureml://registries/...): a scale
+    (a rollback giving it its instances back) sends it back with that model, not refused."""
+    from emulator.samples import MODELS_DIR
+    from emulator.testing import admin_request, create_endpoint, make_deployment, set_traffic
+
+    world = emulator_world(emulator_conn)
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    version = uuid.uuid4().hex[:6]
+    ref = f"azureml://registries/shared-models/models/fraud/versions/{version}"
+    body = {"name": "fraud", "version": version, "path": str(MODELS_DIR / "fraud-v1")}
+    admin_request(emulator_conn, "POST", "models", {**body, "registry": "shared-models"})
+    ml = world.control._ml()
+    create_endpoint(ml, ep)
+    ml.online_deployments.begin_create_or_update(make_deployment(ep, "blue", ref)).result()
+    set_traffic(ml, ep, {"blue": 100})
+    world.control.scale_deployment(ep, "blue", 2)
+    info = world.settle(ep, "blue")
+    blue = info.deployments["blue"]
+    assert (blue.provisioning_state, blue.instance_count, blue.model) == ("Succeeded", 2, ref)
+    assert info.live_traffic() == {"blue": 100}
+
+
 class _ObservingPacer(retry.Pacer):
     """A pacer recording the reads-left header of every ARM answer it is fed."""
 

@@ -164,6 +164,41 @@ def test_deployment_name_rules(emulator: Connection, ml: Any, endpoint_name: str
     assert "3-32 characters" in resp.json()["error"]["message"]
 
 
+def test_a_registry_model_deploys_and_reads_back_as_its_registry_id(
+    ml: Any, emulator: Connection, endpoint_name: str, assets: dict[str, str]
+) -> None:
+    """A deployment may name a registry's model (azureml://registries/R/models/N/versions/V):
+    it serves from that model's files and reads back with the id as sent."""
+    body = {"name": "fraud-shared", "version": "4", "path": str(MODELS_DIR / "fraud-v1")}
+    created = admin_request(emulator, "POST", "models", {**body, "registry": "mlops-reg"})
+    ref = "azureml://registries/mlops-reg/models/fraud-shared/versions/4"
+    assert created["id"] == ref
+    create_endpoint(ml, endpoint_name)
+    dep = ml.online_deployments.begin_create_or_update(
+        make_deployment(endpoint_name, "blue", ref)
+    ).result()
+    assert dep.provisioning_state.lower() == "succeeded"
+    assert ml.online_deployments.get("blue", endpoint_name).model == ref
+    with pytest.raises(Exception, match="409"):  # registry versions are immutable too
+        admin_request(emulator, "POST", "models", {**body, "registry": "mlops-reg"})
+
+
+def test_a_registry_model_id_never_resolves_to_the_workspace_model_of_that_name(
+    ml: Any, endpoint_name: str, assets: dict[str, str]
+) -> None:
+    """fraud:1 is a workspace model; the same name and version in a registry that does not
+    hold it is refused, and so is a label."""
+    create_endpoint(ml, endpoint_name)
+    for ref in (
+        "azureml://registries/elsewhere/models/fraud/versions/1",
+        "azureml://registries/elsewhere/models/fraud/labels/latest",
+    ):
+        with pytest.raises((HttpResponseError, ResourceNotFoundError)):
+            ml.online_deployments.begin_create_or_update(
+                make_deployment(endpoint_name, "ghost", ref)
+            ).result()
+
+
 def test_unregistered_model_is_refused(ml: Any, endpoint_name: str) -> None:
     create_endpoint(ml, endpoint_name)
     with pytest.raises((HttpResponseError, ResourceNotFoundError)):
