@@ -19,12 +19,13 @@ log = logging.getLogger("autocanary")
 def on_model_registered(event: func.EventGridEvent) -> None:
     """Record the rollout for a registered model, exactly once per event id.
 
-    Malformed events, and events the engine refuses as invalid (a key the store cannot hold),
-    are logged and dropped: retrying cannot fix them, and an exception would make Event Grid
-    deliver them again for 24 hours. Transient failures raise, so Event Grid delivers the event
-    again, and so does a write the store refuses for its size: the app's own state outgrew a
-    row (the event's own size is checked as it is decoded), and the event is dead-lettered
-    after Event Grid's retries rather than lost.
+    Malformed events (refused as they are decoded: fields, sizes, characters) are logged and
+    dropped: retrying cannot fix them, and an exception would make Event Grid deliver them
+    again for 24 hours. Whatever fails after that raises, so Event Grid delivers the event
+    again and, after its retries, dead-letters it (learn.microsoft.com/azure/event-grid/
+    delivery-and-retry): transient failures, and an InvalidInput too, which past decoding is
+    the app's own doing (a policy that does not load, a stored row this version refuses, a row
+    that outgrew the store), fixed by its owners, never by dropping the registration.
     """
     received = _fields(event)
     topic = received.pop("topic")
@@ -47,18 +48,13 @@ def on_model_registered(event: func.EventGridEvent) -> None:
             model, topic if isinstance(topic, str) else None
         )
     except InvalidInput as exc:
-        if exc.details.get("store_limit"):
-            # the app's own state outgrew a row (not the event's doing: its size is checked
-            # as it is decoded): raised, so Event Grid delivers it again and, after its
-            # retries, dead-letters it; never dropped
-            log.error(
-                "event %s not recorded, kept for redelivery: %s",
-                inputs.for_log(model.event_id),
-                exc.message,
-            )
-            raise
-        log.error("dropping event %s: %s", inputs.for_log(model.event_id), exc.message)
-        return
+        # not the event's doing (it was checked as it was decoded): raised for redelivery
+        log.error(
+            "event %s not recorded, kept for redelivery: %s",
+            inputs.for_log(model.event_id),
+            exc.message,
+        )
+        raise
     log.info(
         "event %s (%s): %s",
         inputs.for_log(model.event_id),

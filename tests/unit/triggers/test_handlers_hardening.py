@@ -309,3 +309,42 @@ def test_a_write_the_store_refuses_for_its_size_is_raised_for_redelivery_not_dro
     monkeypatch.setattr(world.engine, "on_model_registered", too_large)
     with pytest.raises(InvalidInput):
         events.on_model_registered(event(camel()))
+
+
+def test_an_engine_that_cannot_load_its_policy_raises_the_event_for_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy typo deployed (here 'stage' for 'stages') is the app's fault, not the event's:
+    the event is raised, so Event Grid delivers it again, and once the policy is fixed the
+    same event is recorded; nothing is lost or dropped as malformed."""
+    from shared.policy import load_policy_text
+
+    def broken_engine() -> object:
+        load_policy_text(
+            "rules:\n  - name: fraud\n    match: {model: 'fraud*'}\n    endpoint: fraud\n"
+            "    stage: [{weight: 100}]\n"
+        )
+        raise AssertionError("the policy above must not load")
+
+    monkeypatch.setattr(bootstrap, "engine", broken_engine)
+    with pytest.raises(InvalidInput):
+        events.on_model_registered(event(camel()))
+    assert nothing_written(world)
+    monkeypatch.undo()  # the policy fixed: the redelivered event is recorded
+    bootstrap.use_engine(world.engine)
+    events.on_model_registered(event(camel()))
+    assert world.store.read("fraud").active is not None
+
+
+def test_a_stored_row_the_engine_refuses_raises_the_event_instead_of_dropping_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any InvalidInput past decoding comes from the app's own state (a row this version
+    refuses): raised for redelivery, never dropped."""
+
+    def refuses(*args: object, **kwargs: object) -> object:
+        raise InvalidInput("policy field 'policy.headroom': must be from 1 to 10")
+
+    monkeypatch.setattr(world.engine, "on_model_registered", refuses)
+    with pytest.raises(InvalidInput):
+        events.on_model_registered(event(camel()))
