@@ -115,18 +115,37 @@ def watch_guarded(r: Rollout) -> bool:
     return r.phase is Phase.WATCHING and r.policy.guardrails.active and not old_going(r)
 
 
+def full_guarded(r: Rollout) -> bool:
+    """Whether the promoted canary, serving everything, is guarded now: in the watch window
+    (:func:`watch_guarded`), or once the promotion's split is live while the rollout is held
+    in Promoting (paused: pause stops progress, never protection)."""
+    if watch_guarded(r):
+        return True
+    return (
+        r.phase is Phase.PROMOTING
+        and r.confirmed
+        and r.stage_since is not None
+        and r.policy.guardrails.active
+    )
+
+
 def assess_watch(r: Rollout, obs: Observation) -> Assessment | None:
-    """The absolute guardrails in the watch window (after promotion, before the old
-    deployment is deleted): a breach rolls back to the old deployment; None otherwise. There
-    is no baseline traffic to compare with, so the judge is not asked; missing metrics are
-    never a breach."""
+    """The absolute guardrails while the promoted canary serves everything (the watch window,
+    or a promotion held with its split live), before the old deployment is deleted: a breach
+    rolls back to the old deployment; None otherwise. There is no baseline traffic to compare
+    with, so the judge is not asked; missing metrics are never a breach."""
     j = obs.judging
-    if not watch_guarded(r) or j is None or not j.minutes:
+    if not full_guarded(r) or j is None or not j.minutes:
         return None
     breach = guardrails.check(j.minutes, r.policy.guardrails, j.step_s)
     if breach is None:
         return None
-    evidence = {"minutes": dict(j.evidence), "guardrail": breach.evidence, "watching": True}
+    evidence = {
+        "minutes": dict(j.evidence),
+        "guardrail": breach.evidence,
+        "errors": list(r.policy.errors),
+        "watching": r.phase is Phase.WATCHING,
+    }
     return Assessment("rollback", breach.reason, breach.message, evidence)
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 from shared.carry import carried
 from shared.errors import AutocanaryError, NoData
 from shared.judge.types import Minute, Verdict
-from shared.judging import asking, judge_settings, judging_start, stage_key, watch_guarded
+from shared.judging import asking, full_guarded, judge_settings, judging_start, stage_key
 from shared.model import Phase, Rollout
 from shared.observation import EndpointInfo, Judging
 from shared.ports import EndpointControl, Judge, MetricsQuery, MetricsSource, Slot
@@ -41,9 +41,10 @@ def judgeable(r: Rollout) -> bool:
     """A shadow or canary whose stage traffic was seen live is judged every tick, paused or
     not: pause stops promotion, never protection; so is one whose next split is asked for and
     not yet live (a stage change or the promotion pending, a change by hand meanwhile), for
-    rollback only. The watch window is read for the absolute guardrails while the old
-    deployment is still there to roll back to."""
-    if watch_guarded(r):
+    rollback only. The promoted canary serving everything (the watch window, or a promotion
+    held with its split live) is read for the absolute guardrails while the old deployment is
+    still there to roll back to."""
+    if full_guarded(r):
         return True
     if asking(r):
         return True

@@ -23,7 +23,9 @@ at once (:func:`follow`), without waiting for the next stage: it serves that sha
   state:      its provisioning state as last seen
   since:      when ``count`` was last seen to change
   instance_s: the canary's instance-seconds up to ``since``
-  pending:    a stage waiting for the canary's count: {stage, target, reason, actor, since}
+  pending:    a stage waiting for the canary's count: {stage, target, reason, actor, since,
+              evidence (what the step was decided on)}; a resume drops the judge's (its
+              clearing belonged to the window the resume starts again), never an operator's
   autoscale:  the live deployment's autoscale setting was asked to be copied to the canary
               (at promotion; the copy may exist from then on)
   autoscale_copied: that copy went through (set by ``effects_succeeded``); until then the
@@ -253,8 +255,11 @@ def gate(
         pending = {"stage": index, "target": need, "since": iso(now)}
     pending.update(reason=reason, actor=actor)
     operator = actor != "engine"
-    if operator and evidence is not None:
-        # an operator's step keeps its own evidence (the reason given) for when it is taken
+    if evidence is not None and (operator or "evidence" not in pending):
+        # the step keeps the evidence it was decided on for when it is taken: an operator's
+        # (the reason given), the judge's clearing (the verdict of the tick it cleared: the
+        # first crossing is what the anytime-valid test licenses, and a later tick's evidence
+        # may read hold while the instances come)
         pending["evidence"] = dict(evidence)
     since = parse_time(pending.get("since")) or now
     waited = (now - since).total_seconds()

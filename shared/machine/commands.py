@@ -9,6 +9,7 @@ from typing import Any
 from shared.effects import CreateDeployment, Effect, SetTraffic
 from shared.errors import PhaseConflict
 from shared.judging import old_going
+from shared.machine.capacity import without_pending
 from shared.machine.records import Transition, _goto, _pause, _record
 from shared.machine.rollback import _begin_rollback, _rolling_back
 from shared.machine.traffic import _baseline_going, _start_stage, _usable
@@ -192,6 +193,10 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                 },
             )
         resumed = r.evolve(paused=False, pause_reason="")
+        if (r.capacity.get("pending") or {}).get("actor") == "engine":
+            # the judge's clearing belonged to the window the resume starts again: the stage
+            # is judged afresh (an operator's step waiting for instances stays theirs)
+            resumed = without_pending(resumed)
         if r.pause_reason == WATCH_NO_DATA:  # the operator finishes the watch without data
             resumed = resumed.evolve(checks={**r.checks, "watch_unguarded_ok": cmd.actor})
         effects: tuple[Effect, ...] = ()
@@ -206,6 +211,9 @@ def _command(r: Rollout, cmd: Command, obs: Observation, now: datetime) -> Trans
                     confirmed=False,
                     landed_at=None,  # a new ask: Azure has not said it landed
                     stage_since=None,
+                    # judged from now on its own window: the minutes before are the paused
+                    # window's, already carried (shared.judging.window_since)
+                    asked_at=now,
                 )
                 effects = (SetTraffic(r.traffic, r.mirror),)
             else:

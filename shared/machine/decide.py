@@ -23,7 +23,7 @@ from shared.machine.records import (
     _status,
 )
 from shared.machine.rollback import _rolling_back
-from shared.machine.stages import _canary, _guard, _protect, _shadowing, _watching
+from shared.machine.stages import _canary, _protect, _protection, _shadowing, _watching
 from shared.machine.traffic import (
     _ask_traffic,
     _confirm_traffic,
@@ -99,9 +99,9 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if rollout.paused:
         return _protect(rollout, observation, now, confirm)
     if not rollout.confirmed:
-        guarded = _guard(rollout, observation, now)
-        if guarded is not None:
-            return guarded
+        protected = _protection(rollout, observation, now)
+        if protected is not None:
+            return protected
         return _status(
             rollout,
             confirm,

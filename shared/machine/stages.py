@@ -6,7 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.effects import CopyAutoscale, Effect
-from shared.judging import Assessment, asking, assess, assess_watch, watch_guarded
+from shared.judging import (
+    Assessment,
+    asking,
+    assess,
+    assess_watch,
+    full_guarded,
+    watch_guarded,
+)
 from shared.machine.capacity import copy_pending, follow
 from shared.machine.compare import compared
 from shared.machine.records import Transition, _event, _goto, _pause, _status
@@ -55,10 +62,13 @@ def _guard(r: Rollout, obs: Observation, now: datetime) -> Transition | None:
     return _begin_rollback(r, now, a.reason, a.message, evidence, ep=obs.endpoint)
 
 
-def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
-    """A paused rollout: progress stops, protection does not. A canary with traffic is still
-    judged (also while its next split is unconfirmed: :func:`_guard`); a rollback (judge or
-    guardrail) rolls it back, anything else changes nothing."""
+def _protection(r: Rollout, obs: Observation, now: datetime) -> Transition | None:
+    """Protection never stops: while progress waits (paused, or the split asked for not yet
+    live), whatever the canary serves is judged for rollback every tick: a stage's traffic
+    (:func:`assess`; an unconfirmed split: :func:`_guard`), traffic routed to it by hand while
+    it provisions, everything once promoted (the absolute guardrails: :func:`assess_watch`).
+    A rollback (judge or guardrail) rolls it back, or, with nothing to go back to, waits for a
+    person; None otherwise."""
     guarded = _guard(r, obs, now)
     if guarded is not None:
         return guarded
@@ -67,18 +77,32 @@ def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -
         a = assess(r, obs, now)
     elif r.phase is Phase.PROVISIONING and r.hand_since is not None:
         a = assess(r, obs, now)  # a canary tried by hand while it provisions
-    elif r.phase is Phase.WATCHING:
+    elif full_guarded(r):
         a = assess_watch(r, obs)
-    if a is not None and a.outcome == "rollback":
-        evidence = {**a.evidence, "paused": r.pause_reason}
-        if r.hand_since is not None:
-            evidence["by_hand_since"] = iso(r.hand_since)
-        ep = obs.endpoint
-        going = _baseline_going(r, ep, now)
-        if going is not None:  # nothing to go back to: stay paused, the canary serving
-            return _cannot_roll_back(r, now, a, going, evidence)
-        return _begin_rollback(r, now, a.reason, a.message, evidence, ep=ep)
-    if r.phase in (Phase.SHADOWING, Phase.CANARY) and a is not None and confirm is None:
+    if a is None or a.outcome != "rollback":
+        return None
+    evidence = dict(a.evidence)
+    if r.paused:
+        evidence["paused"] = r.pause_reason
+    if not r.confirmed:
+        evidence["unconfirmed"] = {"asked": dict(r.traffic), "mirror": dict(r.mirror)}
+    if r.hand_since is not None:
+        evidence["by_hand_since"] = iso(r.hand_since)
+    ep = obs.endpoint
+    going = _baseline_going(r, ep, now)
+    if going is not None:  # nothing to go back to: wait for a person, the canary serving
+        return _cannot_roll_back(r, now, a, going, evidence)
+    return _begin_rollback(r, now, a.reason, a.message, evidence, ep=ep)
+
+
+def _protect(r: Rollout, obs: Observation, now: datetime, confirm: str | None) -> Transition:
+    """A paused rollout: progress stops, protection does not (:func:`_protection`); anything
+    but a rollback changes nothing."""
+    protected = _protection(r, obs, now)
+    if protected is not None:
+        return protected
+    judged = r.phase in (Phase.SHADOWING, Phase.CANARY) and r.stage_since is not None
+    if judged and confirm is None:
         # a paused canary with traffic keeps its share of a live deployment that scaled out
         followed = follow(r, now, r.stage if r.phase is Phase.CANARY else -1)
         if followed is not None:

@@ -11,7 +11,8 @@ run, a unit test or a hypothesis stateful test can call them after every step:
   whole load back to, scaled in for its share meanwhile, is scaled back up by the next tick:
   the caller names it in ``settling`` until then, never a canary);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
-  the rollout's own ``seq`` is its last decision's.
+  the rollout's own ``seq`` is its last decision's; a step the judge took (``JudgePromoted``,
+  ``ShadowComplete``) records the ``promote`` verdict it rests on (its evidence reproduces it).
 
 The EndpointInfo should be the endpoint as it really is (e.g.
 ``ClockedEndpoints.snapshot``), with traffic entries to vanished deployments kept.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 from shared.model import DecisionRecord, Rollout
 from shared.observation import EndpointInfo
+from shared.reasons import JUDGE_PROMOTE, SHADOW_COMPLETE
 
 SERVING = frozenset({"Succeeded", "Updating", "Scaling"})
 NOT_ROUTABLE = frozenset({"Failed", "Canceled", "Deleting"})
@@ -37,6 +39,9 @@ NO_SERVING_DEPLOYMENT = "NoServingDeployment"
 UNDERSIZED = "UndersizedFullTraffic"
 DECISION_GAP = "DecisionSeqGap"
 ROLLOUT_SEQ = "RolloutSeqMismatch"
+PROMOTED_WITHOUT_VERDICT = "PromotedWithoutVerdict"
+# the judge's own steps: each rests on a promote verdict recorded in its evidence
+JUDGED_STEPS = frozenset({JUDGE_PROMOTE, SHADOW_COMPLETE})
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,18 @@ def decision_violations(
     ep = rollout.endpoint if rollout is not None else ""
     if seqs != list(range(1, len(seqs) + 1)):
         out.append(Violation(DECISION_GAP, f"decision seqs are {_brief(seqs)}", ep, rid))
+    for rec in records:
+        if rec.reason in JUDGED_STEPS and rec.evidence.get("verdict") != "promote":
+            out.append(
+                Violation(
+                    PROMOTED_WITHOUT_VERDICT,
+                    f"decision {rec.seq} ({rec.reason}, stage {rec.stage_from} -> "
+                    f"{rec.stage_to}) records verdict {rec.evidence.get('verdict')!r}, not "
+                    "the promote verdict it rests on",
+                    ep,
+                    rid,
+                )
+            )
     if rollout is not None and seqs and rollout.seq != seqs[-1]:
         out.append(
             Violation(

@@ -547,3 +547,48 @@ def test_copy_names_of_different_targets_never_collide() -> None:
     assert is_autoscale_copy_name("fraud-eu-v7-autoscale", "fraud-eu", "v7")  # earlier form
     assert not is_autoscale_copy_name(a, "fraud", "eu-v7", "/ws")
     assert not is_autoscale_copy_name("fraud-eu-v7-by-owners-autoscale", "fraud-eu", "v7")
+
+
+HOLD = Verdict("hold", "Accumulating", {"log_e": 0.4})
+
+
+def _cleared_and_scaling(sim: Sim) -> None:
+    for _ in range(60):
+        sim.step()
+        if sim.r.reason == m.CANARY_SCALING:
+            return
+    raise AssertionError("the stage never waited for instances")
+
+
+def test_a_stage_waiting_for_instances_is_taken_on_the_verdict_that_cleared_it() -> None:
+    """While the instances come the judge may read hold (an e-value below its threshold
+    again): the step is still taken on the clearing that licensed it, recorded as such."""
+    sim = Sim(policy(), live=10)
+    _cleared_and_scaling(sim)
+    assert sim.r.capacity["pending"]["evidence"]["verdict"] == "promote"
+    for _ in range(3):
+        sim.step(HOLD)
+        if sim.r.stage == 1:
+            break
+    last = sim.records[-1]
+    assert sim.r.stage == 1 and last is not None and last.reason == m.JUDGE_PROMOTE
+    assert last.evidence["verdict"] == "promote"
+
+
+def test_a_resume_drops_the_judges_waiting_step_so_the_stage_is_judged_again() -> None:
+    """The resume starts the stage's window again: the clearing of the window before is not
+    taken once the instances come; the stage advances only on a fresh promote verdict."""
+    sim = Sim(policy(), live=10)
+    _cleared_and_scaling(sim)
+    sim.step(HOLD, command=Command("pause", "look", actor="ana"))
+    sim.step(HOLD, command=Command("resume", "ok", actor="ana"))
+    assert "pending" not in sim.r.capacity
+    for _ in range(5):
+        sim.step(HOLD)
+    assert sim.r.stage == 0
+    for _ in range(5):
+        sim.step()
+        if sim.r.stage == 1:
+            break
+    last = sim.records[-1]
+    assert sim.r.stage == 1 and last is not None and last.evidence["verdict"] == "promote"

@@ -247,3 +247,45 @@ def test_a_stage_min_requests_raises_the_judge_minimum() -> None:
     sim = Sim(policy(shadow_percent=0, stages=stages))
     sim.until(Phase.CANARY, PROMOTE)
     assert judge_settings(sim.r).min_requests == 500
+
+
+def test_a_paused_promotion_whose_split_lands_is_still_guarded() -> None:
+    """Paused while the promotion is asked for, the 100 % split lands: progress stops in
+    Promoting, protection does not (the absolute guardrails, as in the watch window)."""
+    from shared.stage_reading import judgeable
+
+    guard = Guardrails(error_rate=0.01, for_s=180)
+    sim = Sim(policy(shadow_percent=0, guardrails=guard))
+    sim.until(Phase.PROMOTING, PROMOTE)
+    sim.step(command=Command("pause", "look"))
+    info = sim.ep.get_endpoint("fraud")
+    fine = Judging(minutes=_minutes(3, err=0))
+    t = m.decide(sim.r, Observation(info, judging=fine), sim.now + timedelta(seconds=60))
+    held = t.rollout
+    assert held.phase is Phase.PROMOTING and held.paused and held.confirmed
+    assert judgeable(held)
+    failing = Judging(minutes=_minutes(3, err=2))
+    t = m.decide(held, Observation(info, judging=failing), sim.now + timedelta(seconds=120))
+    assert t.rollout.phase is Phase.ROLLING_BACK and t.record is not None
+    assert t.record.reason == m.GUARDRAIL_ERROR_RATE
+    assert t.record.evidence["paused"] == m.PAUSED_BY_OPERATOR
+    assert t.record.evidence["errors"] == ["5xx", "424", "408", "429"]
+    assert t.rollout.traffic == {"blue": 100}
+
+
+def test_a_resume_that_asks_for_the_split_again_judges_from_the_resume() -> None:
+    """The split changed by hand while paused: the resume asks for the rollout's split
+    again, and the canary is judged on a window of its own from then (the minutes before
+    were the paused window's, already carried), never from the stage's first ask."""
+    from shared.judging import window_since
+
+    sim = Sim(policy(shadow_percent=0))
+    _to_live_stage(sim)
+    sim.ep.set_by_hand("fraud", {"blue": 50, "fraud-v7": 50})
+    t = sim.step(HOLD, dt=120)
+    assert t.rollout.paused and t.rollout.pause_reason == m.MANUAL_CHANGE
+    sim.step(HOLD, dt=600)
+    info = sim.ep.get_endpoint("fraud")
+    at = sim.now + timedelta(seconds=30)
+    t = m.decide(sim.r, Observation(info, command=Command("resume", "put back")), at)
+    assert not t.rollout.confirmed and window_since(t.rollout) == at
