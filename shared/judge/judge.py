@@ -65,9 +65,13 @@ from shared.judge.validate import check_exceedance, counts, percentile
 # mostly noise.
 MIN_TAIL_REQUESTS = 5
 # Per-minute percentile fields of :class:`Minute`, by quantile level.
+# Azure Monitor's online-endpoint metrics RequestLatency_P50, _P90, _P95, _P99 (learn.microsoft.
+# com/azure/azure-monitor/reference/supported-metrics/microsoft-machinelearningservices-
+# workspaces-onlineendpoints-metrics; read by shared.azure.metric_reading).
 AGGREGATE_FIELDS: dict[float, tuple[str, str]] = {
     0.5: ("canary_p50", "baseline_p50"),
     0.9: ("canary_p90", "baseline_p90"),
+    0.95: ("canary_p95", "baseline_p95"),
     0.99: ("canary_p99", "baseline_p99"),
 }
 SOURCE_REQUESTS = "requests"
@@ -141,7 +145,7 @@ class StageJudge:
             },
             {
                 lv: f"no per-minute percentile at P{100 * lv:g} (the metrics give P50, P90, "
-                "P99; per-request data measures any level)"
+                "P95, P99; per-request data measures any level)"
                 for lv in levels
                 if _aggregate_level(lv) is None
             },

@@ -53,7 +53,8 @@ class Minute:
     baseline_p90: float | None = None
     baseline_p99: float | None = None
     exceedances: tuple[Exceedance, ...] = ()
-    # P95 (Azure Monitor RequestLatency_P95): read by the guardrails, not by the stage judge
+    # P95 (Azure Monitor RequestLatency_P95): the guardrails', and the judge's when a policy
+    # guards the 0.95 level
     canary_p95: float | None = None
     baseline_p95: float | None = None
 

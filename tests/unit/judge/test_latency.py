@@ -87,11 +87,28 @@ def test_the_policy_chooses_the_latency_levels() -> None:
 
 
 def test_a_level_the_percentile_metrics_do_not_carry_is_reported_not_measurable() -> None:
-    settings = JudgeSettings(latency_levels=(0.5, 0.95))
+    settings = JudgeSettings(latency_levels=(0.5, 0.75))
     verdict = judge_stage([_same(600, 3, 5400, 27)] * 12, settings)
-    p95 = verdict.evidence["latency"]["clear"]["levels"]["0.95"]
-    assert p95["measurable"] is False and "no per-minute percentile at P95" in p95["why"]
+    p75 = verdict.evidence["latency"]["clear"]["levels"]["0.75"]
+    assert p75["measurable"] is False and "no per-minute percentile at P75" in p75["why"]
+    assert "P95" in p75["why"]  # the levels Azure Monitor does give are named
     assert verdict.decision == "promote"
+
+
+def test_a_p95_level_is_judged_from_the_p95_metric() -> None:
+    """Azure Monitor gives RequestLatency_P95 (read into every minute): a policy guarding
+    P95 alone rolls a canary slower there back, and clears one that is not."""
+    from dataclasses import replace
+
+    slow = [
+        replace(_same(1000, 10, 5000, 50), canary_p95=400.0, baseline_p95=150.0) for _ in range(30)
+    ]
+    settings = JudgeSettings(latency_levels=(0.95,))
+    verdict = judge_stage(slow, settings)
+    assert verdict.decision == "rollback"
+    assert verdict.evidence["latency"]["rollback"]["source"] == "aggregates"
+    same = [replace(m, canary_p95=150.0) for m in slow]
+    assert judge_stage(same, settings).decision == "promote"
 
 
 def test_a_level_measurable_in_under_half_of_the_minutes_does_not_block() -> None:
