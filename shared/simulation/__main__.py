@@ -71,10 +71,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _what_if(args: argparse.Namespace, out: TextIO) -> int:
-    from shared.simulation.whatif import load_history, render_table, what_if
+    from shared.simulation.whatif import (
+        load_history,
+        policy_errors,
+        read_policies,
+        render_table,
+        what_if,
+    )
 
     try:
-        history = load_history(args.series, args.endpoint, args.hours)
+        errors = policy_errors(read_policies(args.policy), args.endpoint, args.model)
+        history = load_history(args.series, args.endpoint, args.hours, errors)
         report = what_if(
             policy_path=args.policy,
             history=history,

@@ -31,7 +31,7 @@ import numpy as np
 
 from shared.errors import InvalidInput, PolicyError
 from shared.judge import MIN_TAIL_REQUESTS
-from shared.policy import PolicySet, RolloutPolicy, load_policy_text
+from shared.policy import DEFAULT_ERRORS, PolicySet, RolloutPolicy, load_policy_text
 from shared.ports import EndpointControl, MetricsQuery, MetricsSource
 from shared.simulation.recorder import RunResult
 from shared.simulation.runner import Simulation
@@ -74,9 +74,14 @@ CASES: tuple[Case, ...] = (
 
 
 def load_history(
-    series_path: str | None, endpoint: str | None, hours: float
+    series_path: str | None,
+    endpoint: str | None,
+    hours: float,
+    errors: tuple[str, ...] = DEFAULT_ERRORS,
 ) -> tuple[str | None, tuple[SeriesMinute, ...]]:
-    """(endpoint name if known, minutes) from a series file or the production adapters."""
+    """(endpoint name if known, minutes) from a series file or the production adapters;
+    ``errors``: the status codes and classes counted as errors (the policy's, see
+    :func:`policy_errors`)."""
     if series_path is not None:
         path = Path(series_path)
         try:
@@ -94,7 +99,8 @@ def load_history(
 
     engine = build_engine()  # the production adapters, from the app's settings
     now = datetime.now(UTC)
-    return endpoint, history_from_metrics(engine.endpoints, engine.metrics, endpoint, hours, now)
+    minutes = history_from_metrics(engine.endpoints, engine.metrics, endpoint, hours, now, errors)
+    return endpoint, minutes
 
 
 def history_from_metrics(
@@ -103,13 +109,15 @@ def history_from_metrics(
     endpoint: str,
     hours: float,
     now: datetime,
+    errors: tuple[str, ...] = DEFAULT_ERRORS,
 ) -> tuple[SeriesMinute, ...]:
-    """The live deployment's closed minutes over the last ``hours``, through the ports."""
+    """The live deployment's closed minutes over the last ``hours``, through the ports, with
+    ``errors`` counted as errors (as the engine would count them)."""
     live = endpoints.get_endpoint(endpoint).live_deployment()
     if live is None:
         raise InvalidInput(f"endpoint {endpoint} has no deployment with live traffic")
     start = (now - timedelta(hours=hours)).replace(second=0, microsecond=0)
-    query = MetricsQuery(endpoint, live, live, start, now)
+    query = MetricsQuery(endpoint, live, live, start, now, errors=errors)
     minutes = metrics.stage_minutes([query]).get(endpoint, [])
     if not minutes:
         raise InvalidInput(f"no metrics for {endpoint}/{live} in the last {hours:g} h")
@@ -291,6 +299,32 @@ def warnings_for(
     return out
 
 
+def read_policies(policy_path: str) -> PolicySet:
+    """The policy file, parsed (a clear error naming the field when it is not valid)."""
+    path = Path(policy_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read policy {path}: {exc.strerror}") from exc
+    try:
+        return load_policy_text(text, source=str(path))
+    except PolicyError as exc:
+        raise bad(f"policy.{exc.field}", exc.message) from exc
+
+
+def policy_errors(policies: PolicySet, endpoint: str | None, model: str | None) -> tuple[str, ...]:
+    """What the policy counts as errors for the history read: the rule the model is placed
+    by, else the first rule for ``endpoint``, else the defaults'."""
+    if model is not None:
+        placed = policies.place(model, {}).policy
+        if placed is not None:
+            return tuple(placed.errors)
+    for rule in policies.rules:
+        if endpoint is not None and rule.endpoint == endpoint:
+            return tuple(rule.policy.errors)
+    return tuple(policies.defaults.errors)
+
+
 def what_if(
     *,
     policy_path: str,
@@ -302,15 +336,7 @@ def what_if(
 ) -> dict[str, Any]:
     if runs < 1 or runs > 10_000:
         raise bad("--runs", "must be between 1 and 10000")
-    path = Path(policy_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read policy {path}: {exc.strerror}") from exc
-    try:
-        policies = load_policy_text(text, source=str(path))
-    except PolicyError as exc:
-        raise bad(f"policy.{exc.field}", exc.message) from exc
+    policies = read_policies(policy_path)
     endpoint_hint, minutes = history
     if model is None and endpoint_hint is not None:
         for rule in policies.rules:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +115,31 @@ def test_the_cli_prints_json_and_refuses_a_bad_policy_with_exit_2(
     bad.write_text("rules: []\n")
     assert main(["what-if", "--policy", str(bad), "--series", str(path)], out=io.StringIO()) == 2
     assert "policy.rules" in capsys.readouterr().err
+
+
+def test_the_history_is_read_with_the_errors_the_policy_counts() -> None:
+    """what-if reads the live deployment's history counting what the endpoint's rule counts
+    as errors (its `errors`), as the engine would judge it, not the defaults."""
+    from shared.judge.types import Minute
+    from shared.policy import load_policy_text
+    from shared.simulation.whatif import policy_errors
+
+    class Capture:
+        def __init__(self) -> None:
+            self.errors: tuple[str, ...] = ()
+
+        def stage_minutes(self, queries: Any) -> dict[str, list[Minute]]:
+            self.errors = tuple(queries[0].errors)
+            return {"fraud": [Minute(0, 0, 1000, 10, start=datetime(2026, 1, 1, tzinfo=UTC))]}
+
+    policies = load_policy_text(
+        "rules:\n  - name: fraud\n    match: {model: 'fraud*'}\n    endpoint: fraud\n"
+        "    errors: ['5xx']\n"
+    )
+    errors = policy_errors(policies, "fraud", None)
+    assert errors == ("5xx",)
+    eps = ClockedEndpoints(FakeClock())
+    eps.add_endpoint("fraud", {"blue": "azureml:fraud:1"}, {"blue": 100})
+    metrics = Capture()
+    history_from_metrics(eps, metrics, "fraud", 1, datetime(2026, 1, 1, 1, tzinfo=UTC), errors)  # type: ignore[arg-type]
+    assert metrics.errors == ("5xx",)
