@@ -121,7 +121,8 @@ class Match:
     def fits(self, model_name: str, tags: Mapping[str, str]) -> bool:
         if not fnmatch.fnmatchcase(model_name, self.model):
             return False
-        return all(str(tags.get(k)) == v for k, v in self.tags.items())
+        # a tag the model does not have never matches (not even the string "None")
+        return all(k in tags and str(tags[k]) == v for k, v in self.tags.items())
 
 
 @dataclass(frozen=True)
@@ -274,4 +275,25 @@ def _match(raw: Any, path: str) -> Match:
     tags = raw.get("tags") or {}
     if not isinstance(tags, Mapping):
         raise PolicyError(f"{path}.tags", "must be a mapping of tag to value")
-    return Match(model=model, tags={str(k): str(v) for k, v in tags.items()})
+    for k, v in tags.items():
+        # Azure ML tags are strings (the event's modelTags: learn.microsoft.com/azure/
+        # event-grid/event-schema-machine-learning); YAML reads true, 1.10 and null as other
+        # types, which would be compared as "True", "1.1", "None" and never match
+        if not isinstance(k, str) or not k:
+            raise PolicyError(f"{path}.tags.{k}", "a tag name must be a non-empty string")
+        if not isinstance(v, str):
+            raise PolicyError(
+                f"{path}.tags.{k}",
+                f"must be a string (tags are strings in Azure ML): quote it, e.g. {k}: "
+                f"'{_yaml_shown(v)}'",
+            )
+    return Match(model=model, tags=dict(tags))
+
+
+def _yaml_shown(v: Any) -> str:
+    """How a YAML scalar was most likely written (true, 1.1, null)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return ""
+    return str(v)

@@ -92,6 +92,15 @@ def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
         ("defaults: {rule: r}\nrules: [{endpoint: a-b}]", "defaults.rule"),
         ("defaults: {match: {model: '*'}}\nrules: [{endpoint: a-b}]", "defaults.match"),
         ("[unclosed", "<file>"),
+        # Azure ML tags are strings: a YAML true, number or null would be compared as "True",
+        # "1.1" or "None" and never match what Azure sends
+        (
+            "rules: [{endpoint: ok-ep, match: {tags: {approved: true}}}]",
+            "rules[0].match.tags.approved",
+        ),
+        ("rules: [{endpoint: ok-ep, match: {tags: {tier: 1.10}}}]", "rules[0].match.tags.tier"),
+        ("rules: [{endpoint: ok-ep, match: {tags: {owner: null}}}]", "rules[0].match.tags.owner"),
+        ("rules: [{endpoint: ok-ep, match: {tags: {1: x}}}]", "rules[0].match.tags.1"),
     ],
 )
 def test_invalid_policy_names_the_field(bad: str, field: str) -> None:
@@ -241,3 +250,17 @@ def test_structured_tag_overrides_are_json_objects_and_bad_json_is_refused() -> 
         bad = allowed.place("fraud-gbm", {"team": "risk", key: "{error_rate: 0.02"})
         assert bad.policy is None and bad.reason == INVALID_TAG_OVERRIDE
         assert "must be a JSON object" in bad.detail
+
+
+def test_a_quoted_tag_value_matches_the_string_azure_sends_and_a_missing_tag_never_does() -> None:
+    p = load_policy_text(
+        "rules:\n  - name: ok\n"
+        "    match: {model: 'fraud-*', tags: {approved: 'true', owner: 'None'}}\n"
+        "    endpoint: fraud-scoring\n"
+        "  - name: rest\n    match: {model: '*'}\n    endpoint: general\n"
+    )
+    assert (
+        p.place("fraud-a", {"approved": "true", "owner": "None"}).policy.endpoint == "fraud-scoring"
+    )  # type: ignore[union-attr]
+    # no owner tag at all: not the string "None"
+    assert p.place("fraud-a", {"approved": "true"}).policy.endpoint == "general"  # type: ignore[union-attr]
