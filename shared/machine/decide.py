@@ -80,6 +80,8 @@ def decide(rollout: Rollout, observation: Observation, now: datetime) -> Transit
     if ep is None:
         return _pause(rollout, now, ENDPOINT_MISSING, f"endpoint {rollout.endpoint} not found")
     if rollout.phase is Phase.PENDING:
+        if rollout.paused:  # pause stops progress from the start: nothing is created
+            return _status(rollout, None, now)
         return _pending(rollout, ep, now)
     if rollout.phase is Phase.ROLLING_BACK:
         return _rolling_back(rollout, ep, now)

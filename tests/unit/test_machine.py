@@ -482,3 +482,21 @@ def test_a_create_canceled_twice_fails_the_rollout() -> None:
     sim.until(Phase.ROLLING_BACK)
     failed = [r for r in sim.records if r and r.reason == m.PROVISIONING_FAILED]
     assert failed and "Canceled" in failed[0].message
+
+
+def test_a_paused_pending_rollout_creates_nothing_until_resumed() -> None:
+    """Pause stops progress from the start: paused while Pending (by an operator, or by the
+    engine for a missing endpoint), no canary is created until a resume."""
+    sim = Sim()
+    assert sim.r.phase is Phase.PENDING
+    sim.step(command=Command("pause", "not now", actor="ana"))
+    for _ in range(3):
+        t = sim.step()
+        assert t.rollout.phase is Phase.PENDING and t.rollout.paused
+        assert not any(isinstance(e, CreateDeployment) for e in t.effects)
+    assert set(sim.ep.get_endpoint("fraud").deployments) == {"blue"}
+    sim.step(command=Command("resume", "go", actor="ana"))
+    sim.step()
+    assert (
+        sim.r.phase is Phase.PROVISIONING and "fraud-v7" in sim.ep.get_endpoint("fraud").deployments
+    )
