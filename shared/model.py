@@ -126,8 +126,11 @@ def deployment_name(model_name: str, version: str, taken: frozenset[str] = froze
     name = f"{base}{suffix}"[:32].rstrip("-")
     if len(name) < 3:
         name = (name + "-v0")[:32]
+    # Azure resource names are case-insensitive (learn.microsoft.com/azure/azure-resource-
+    # manager/management/resource-name-rules): "Fraud-v3" is taken for "fraud-v3"
+    taken_lower = {t.lower() for t in taken}
     candidate, n = name, 2
-    while candidate in taken:
+    while candidate in taken_lower:
         tail = f"-{n}"
         candidate = name[: 32 - len(tail)].rstrip("-") + tail
         n += 1

@@ -115,6 +115,13 @@ def test_canary_is_named_after_the_model_version_within_azure_rules() -> None:
     assert deployment_name("fraud", "7", frozenset({"fraud-v7"})) == "fraud-v7-2"
 
 
+def test_a_canary_name_never_takes_an_existing_deployments_name_in_another_case() -> None:
+    """Azure resource names are case-insensitive: an existing 'Fraud-v3' is 'fraud-v3', and
+    a create under that name would update the owners' deployment in place."""
+    assert deployment_name("fraud", "3", frozenset({"Fraud-v3"})) == "fraud-v3-2"
+    assert deployment_name("fraud", "3", frozenset({"FRAUD-V3", "fraud-v3-2"})) == "fraud-v3-3"
+
+
 def test_stage_split_always_sums_to_100_and_mirror_is_cleared_when_live() -> None:
     sim = Sim()
     sim.until(Phase.SHADOWING, PROMOTE)
