@@ -10,6 +10,10 @@ run, a unit test or a hypothesis stateful test can call them after every step:
   baseline's count: a canary is never promoted on fewer; a baseline a rollback gives the
   whole load back to, scaled in for its share meanwhile, is scaled back up by the next tick:
   the caller names it in ``settling`` until then, never a canary);
+- :func:`unjudged`: a canary that serves (live or mirrored) while its baseline serves too,
+  or serves everything with the guardrails on and the old deployment still there to go back
+  to, is judged: the next tick reads its metrics (``judgeable``). The caller allows one tick
+  (a hand change is seen by the tick after it);
 - :func:`decision_violations`: a rollout's decision seqs are 1, 2, 3, ... without a gap, and
   the rollout's own ``seq`` is its last decision's; a step the judge took (``JudgePromoted``,
   ``ShadowComplete``) records the ``promote`` verdict it rests on (its evidence reproduces it).
@@ -23,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.model import DecisionRecord, Rollout
+from shared.judging import old_going
+from shared.model import DecisionRecord, Phase, Rollout
 from shared.observation import EndpointInfo
 from shared.reasons import JUDGE_PROMOTE, SHADOW_COMPLETE
 
@@ -40,6 +45,7 @@ UNDERSIZED = "UndersizedFullTraffic"
 DECISION_GAP = "DecisionSeqGap"
 ROLLOUT_SEQ = "RolloutSeqMismatch"
 PROMOTED_WITHOUT_VERDICT = "PromotedWithoutVerdict"
+UNJUDGED = "CanaryServesUnjudged"
 # the judge's own steps: each rests on a promote verdict recorded in its evidence
 JUDGED_STEPS = frozenset({JUDGE_PROMOTE, SHADOW_COMPLETE})
 
@@ -112,6 +118,34 @@ def endpoint_violations(
             )
         )
     return out
+
+
+def unjudged(info: EndpointInfo, r: Rollout) -> Violation | None:
+    """The active rollout's canary serves and nothing will judge it (see the module
+    docstring); None when it is judged or need not be."""
+    from shared.stage_reading import judgeable
+
+    if r.phase.terminal or r.phase in (Phase.PENDING, Phase.ROLLING_BACK) or not r.canary:
+        return None
+    live = {k: int(v) for k, v in info.traffic.items() if int(v) > 0}
+    mirror = {k: int(v) for k, v in info.mirror.items() if int(v) > 0}
+    serves = r.canary in live or r.canary in mirror
+    if not serves or judgeable(r):
+        return None
+    beside = any(d != r.canary for d in live)
+    old = [d for d in (r.baseline, *r.baseline_traffic) if d and d != r.canary]
+    kept = any(d in info.deployments for d in old) and not old_going(r)
+    full = not beside and r.policy.guardrails.active and kept
+    if not (beside or full):
+        return None
+    what = "beside a baseline that serves" if beside else "everything, guardrails on"
+    return Violation(
+        UNJUDGED,
+        f"{r.canary} serves {what} (traffic {live}, mirror {mirror}) in {r.phase.value}"
+        f"{' (paused)' if r.paused else ''} and is not judged",
+        info.name,
+        r.id,
+    )
 
 
 def decision_violations(

@@ -21,7 +21,12 @@ from shared.fakes.events import RecordingPublisher
 from shared.fakes.store import InMemoryRolloutStore
 from shared.model import Rollout
 from shared.ports import RolloutQuery
-from shared.simulation.invariants import Violation, decision_violations, endpoint_violations
+from shared.simulation.invariants import (
+    Violation,
+    decision_violations,
+    endpoint_violations,
+    unjudged,
+)
 from shared.simulation.lines import Line, decision_line, fmt_duration
 from shared.simulation.scenario import Scenario
 from shared.simulation.traffic import SimMetrics
@@ -76,6 +81,7 @@ class Recorder:
         self._writes = -1  # store transactions seen by the last step
         self.tick_s = tick_s
         self._full_since: dict[str, float] = {}  # deployment -> when it began serving 100 %
+        self._unjudged_since: float | None = None  # when the canary was first seen unjudged
 
     def emit(self, line: Line) -> None:
         if self.sink is not None:
@@ -116,6 +122,13 @@ class Recorder:
                 settling=settling,
             ):
                 self._violation(t, step, v)
+            gap = unjudged(info, active) if active is not None else None
+            if gap is None:
+                self._unjudged_since = None
+            elif self._unjudged_since is None:
+                self._unjudged_since = t
+            elif t - self._unjudged_since > self.tick_s:  # one tick to see a change by hand
+                self._violation(t, step, gap)
         if self.store.transactions == self._writes:
             return  # nothing was written: no new decision
         self._writes = self.store.transactions

@@ -88,3 +88,32 @@ def test_a_deployment_just_given_the_whole_load_back_may_be_short_until_the_next
     other = frozenset({"green"})
     found = inv.endpoint_violations(small, served_before=True, min_instances=6, settling=other)
     assert rules(found) == [inv.UNDERSIZED]
+
+
+def test_a_judge_step_without_its_promote_verdict_is_a_violation() -> None:
+    from dataclasses import replace
+
+    from shared.reasons import JUDGE_PROMOTE
+
+    ok = replace(record(1), reason=JUDGE_PROMOTE, evidence={"verdict": "promote"})
+    bad = replace(record(2), reason=JUDGE_PROMOTE, evidence={"verdict": "hold"})
+    assert inv.decision_violations([ok]) == []
+    assert rules(inv.decision_violations([ok, bad])) == [inv.PROMOTED_WITHOUT_VERDICT]
+
+
+def test_a_canary_serving_beside_its_baseline_unjudged_is_a_violation() -> None:
+    """A Canary rollout whose stage clock has not started (nothing would read its metrics)
+    while the endpoint routes 10 % to it; judged once its stage traffic is confirmed."""
+    from tests.unit.test_machine import PROMOTE, Sim
+
+    sim = Sim()
+    sim.until(Phase.CANARY, PROMOTE)
+    r = sim.r.evolve(stage_since=None, confirmed=True, asked_at=None)
+    ep = info({"blue": 90, r.canary: 10}, {"blue": "Succeeded", r.canary: "Succeeded"})
+    found = inv.unjudged(ep, r)
+    assert found is not None and found.rule == inv.UNJUDGED
+    assert inv.unjudged(ep, r.evolve(stage_since=sim.now)) is None
+    # nothing served: nothing to judge
+    assert (
+        inv.unjudged(info({"blue": 100}, {"blue": "Succeeded", r.canary: "Succeeded"}), r) is None
+    )
