@@ -196,9 +196,51 @@ def load_policy_text(text: str, *, source: str = "policy") -> PolicySet:
 
     try:
         raw = yaml.safe_load(text)
+        if isinstance(raw, Mapping):
+            raw = _tags_as_written(raw, yaml.compose(text))
     except yaml.YAMLError as exc:
         raise PolicyError("<file>", f"{source} is not valid YAML/JSON: {exc}") from exc
     return parse_policy(raw)
+
+
+def _tags_as_written(raw: Mapping[str, Any], root: Any) -> Mapping[str, Any]:
+    """``raw`` with each rule's ``match.tags`` names and values as the file writes them.
+
+    Azure ML tags are strings (the event's modelTags: learn.microsoft.com/azure/event-grid/
+    event-schema-machine-learning); YAML reads an unquoted ``true``, ``1.10`` or ``007`` as a
+    boolean or a number, whose str() ("True", "1.1", "7") would never match what Azure sends.
+    The scalar's own text is what the policy author meant. A null stays None (refused)."""
+    import yaml
+
+    rules = raw.get("rules")
+    if not isinstance(root, yaml.MappingNode) or not isinstance(rules, list):
+        return raw
+
+    def child(node: Any, key: str) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key:
+                    return v
+        return None
+
+    rule_nodes = child(root, "rules")
+    if not isinstance(rule_nodes, yaml.SequenceNode) or len(rule_nodes.value) != len(rules):
+        return raw
+    out = []
+    for rule, node in zip(rules, rule_nodes.value, strict=True):
+        tags_node = child(child(node, "match"), "tags")
+        match = rule.get("match") if isinstance(rule, Mapping) else None
+        if not isinstance(tags_node, yaml.MappingNode) or not isinstance(match, Mapping):
+            out.append(rule)
+            continue
+        written: dict[Any, Any] = {}
+        for k, v in tags_node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                return raw  # a complex key: left to the checks to refuse
+            scalar = isinstance(v, yaml.ScalarNode) and v.tag != "tag:yaml.org,2002:null"
+            written[k.value] = v.value if scalar else None  # a null or a list: refused
+        out.append({**rule, "match": {**match, "tags": written}})
+    return {**raw, "rules": out}
 
 
 def parse_policy(raw: Any) -> PolicySet:
@@ -284,16 +326,7 @@ def _match(raw: Any, path: str) -> Match:
         if not isinstance(v, str):
             raise PolicyError(
                 f"{path}.tags.{k}",
-                f"must be a string (tags are strings in Azure ML): quote it, e.g. {k}: "
-                f"'{_yaml_shown(v)}'",
+                "must be the tag's value (tags are strings in Azure ML); a null or empty "
+                "value matches nothing",
             )
     return Match(model=model, tags=dict(tags))
-
-
-def _yaml_shown(v: Any) -> str:
-    """How a YAML scalar was most likely written (true, 1.1, null)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return ""
-    return str(v)

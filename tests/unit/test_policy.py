@@ -92,15 +92,9 @@ def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
         ("defaults: {rule: r}\nrules: [{endpoint: a-b}]", "defaults.rule"),
         ("defaults: {match: {model: '*'}}\nrules: [{endpoint: a-b}]", "defaults.match"),
         ("[unclosed", "<file>"),
-        # Azure ML tags are strings: a YAML true, number or null would be compared as "True",
-        # "1.1" or "None" and never match what Azure sends
-        (
-            "rules: [{endpoint: ok-ep, match: {tags: {approved: true}}}]",
-            "rules[0].match.tags.approved",
-        ),
-        ("rules: [{endpoint: ok-ep, match: {tags: {tier: 1.10}}}]", "rules[0].match.tags.tier"),
+        # a null tag value would be compared as "None": refused
         ("rules: [{endpoint: ok-ep, match: {tags: {owner: null}}}]", "rules[0].match.tags.owner"),
-        ("rules: [{endpoint: ok-ep, match: {tags: {1: x}}}]", "rules[0].match.tags.1"),
+        ("rules: [{endpoint: ok-ep, match: {tags: {owner: [a]}}}]", "rules[0].match.tags.owner"),
     ],
 )
 def test_invalid_policy_names_the_field(bad: str, field: str) -> None:
@@ -250,6 +244,24 @@ def test_structured_tag_overrides_are_json_objects_and_bad_json_is_refused() -> 
         bad = allowed.place("fraud-gbm", {"team": "risk", key: "{error_rate: 0.02"})
         assert bad.policy is None and bad.reason == INVALID_TAG_OVERRIDE
         assert "must be a JSON object" in bad.detail
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [("true", "true"), ("yes", "yes"), ("1.10", "1.10"), ("007", "007"), ("1", "1"), ("'2'", "2")],
+)
+def test_a_tag_value_matches_as_written_though_yaml_reads_it_as_another_type(
+    written: str, sent: str
+) -> None:
+    """Azure ML tags are strings: an unquoted true, 1.10 or 007 in the policy means the tag
+    value written so (YAML would read True, 1.1, 7, which never match what Azure sends)."""
+    p = load_policy_text(
+        f"rules:\n  - name: ok\n    match: {{model: 'fraud-*', tags: {{t: {written}}}}}\n"
+        "    endpoint: fraud-scoring\n"
+    )
+    placed = p.place("fraud-a", {"t": sent}).policy
+    assert placed is not None and placed.endpoint == "fraud-scoring"
+    assert p.place("fraud-a", {"t": sent + "x"}).policy is None
 
 
 def test_a_quoted_tag_value_matches_the_string_azure_sends_and_a_missing_tag_never_does() -> None:
