@@ -116,13 +116,16 @@ _RULE_KEYS = frozenset({"name", "match", "endpoint", "allow_tag_overrides", "not
 @dataclass(frozen=True)
 class Match:
     model: str = "*"
-    tags: Mapping[str, str] = field(default_factory=dict)
+    # tag -> the value it must have; None: the model must not have that tag (``owner: null``)
+    tags: Mapping[str, str | None] = field(default_factory=dict)
 
     def fits(self, model_name: str, tags: Mapping[str, str]) -> bool:
         if not fnmatch.fnmatchcase(model_name, self.model):
             return False
-        # a tag the model does not have never matches (not even the string "None")
-        return all(k in tags and str(tags[k]) == v for k, v in self.tags.items())
+        return all(
+            (k not in tags) if v is None else (k in tags and str(tags[k]) == v)
+            for k, v in self.tags.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,8 @@ def _tags_as_written(raw: Mapping[str, Any], root: Any) -> Mapping[str, Any]:
     Azure ML tags are strings (the event's modelTags: learn.microsoft.com/azure/event-grid/
     event-schema-machine-learning); YAML reads an unquoted ``true``, ``1.10`` or ``007`` as a
     boolean or a number, whose str() ("True", "1.1", "7") would never match what Azure sends.
-    The scalar's own text is what the policy author meant. A null stays None (refused)."""
+    The scalar's own text is what the policy author meant. A null stays None: the model must
+    not have that tag."""
     import yaml
 
     rules = raw.get("rules")
@@ -237,8 +241,12 @@ def _tags_as_written(raw: Mapping[str, Any], root: Any) -> Mapping[str, Any]:
         for k, v in tags_node.value:
             if not isinstance(k, yaml.ScalarNode):
                 return raw  # a complex key: left to the checks to refuse
-            scalar = isinstance(v, yaml.ScalarNode) and v.tag != "tag:yaml.org,2002:null"
-            written[k.value] = v.value if scalar else None  # a null or a list: refused
+            if not isinstance(v, yaml.ScalarNode):
+                written[k.value] = []  # a list or a mapping: refused by the checks
+            elif v.tag == "tag:yaml.org,2002:null":
+                written[k.value] = None  # "the model has no such tag"
+            else:
+                written[k.value] = v.value
         out.append({**rule, "match": {**match, "tags": written}})
     return {**raw, "rules": out}
 
@@ -323,10 +331,10 @@ def _match(raw: Any, path: str) -> Match:
         # types, which would be compared as "True", "1.1", "None" and never match
         if not isinstance(k, str) or not k:
             raise PolicyError(f"{path}.tags.{k}", "a tag name must be a non-empty string")
-        if not isinstance(v, str):
+        if v is not None and not isinstance(v, str):
             raise PolicyError(
                 f"{path}.tags.{k}",
-                "must be the tag's value (tags are strings in Azure ML); a null or empty "
-                "value matches nothing",
+                "must be the tag's value (tags are strings in Azure ML), or null for a model "
+                "without that tag",
             )
     return Match(model=model, tags=dict(tags))

@@ -141,7 +141,7 @@ def _place(policies: PolicySet, model: str | None) -> tuple[str, RolloutPolicy]:
     rule = policies.rules[0]
     # a model name the first rule matches: its glob with wildcards filled in
     name = "".join("x" if c in "*?" else c for c in rule.match.model if c not in "[]!")
-    placement = policies.place(name, dict(rule.match.tags))
+    placement = policies.place(name, {k: v for k, v in rule.match.tags.items() if v is not None})
     if placement.policy is None:
         raise bad("--model", f"cannot derive a model name for rule {rule.name!r}: give --model")
     return name, placement.policy

@@ -92,8 +92,6 @@ def test_invalid_tag_override_value_is_refused_with_the_field() -> None:
         ("defaults: {rule: r}\nrules: [{endpoint: a-b}]", "defaults.rule"),
         ("defaults: {match: {model: '*'}}\nrules: [{endpoint: a-b}]", "defaults.match"),
         ("[unclosed", "<file>"),
-        # a null tag value would be compared as "None": refused
-        ("rules: [{endpoint: ok-ep, match: {tags: {owner: null}}}]", "rules[0].match.tags.owner"),
         ("rules: [{endpoint: ok-ep, match: {tags: {owner: [a]}}}]", "rules[0].match.tags.owner"),
     ],
 )
@@ -276,3 +274,13 @@ def test_a_quoted_tag_value_matches_the_string_azure_sends_and_a_missing_tag_nev
     )  # type: ignore[union-attr]
     # no owner tag at all: not the string "None"
     assert p.place("fraud-a", {"approved": "true"}).policy.endpoint == "general"  # type: ignore[union-attr]
+
+
+def test_a_null_tag_value_matches_a_model_without_that_tag() -> None:
+    p = load_policy_text(
+        "rules:\n  - name: unowned\n    match: {model: '*', tags: {owner: null}}\n"
+        "    endpoint: triage\n  - name: rest\n    match: {model: '*'}\n    endpoint: general\n"
+    )
+    assert p.place("m", {}).policy.endpoint == "triage"  # type: ignore[union-attr]
+    assert p.place("m", {"owner": "ana"}).policy.endpoint == "general"  # type: ignore[union-attr]
+    assert p.place("m", {"owner": "None"}).policy.endpoint == "general"  # type: ignore[union-attr]
