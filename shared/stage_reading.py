@@ -146,7 +146,9 @@ def read_stage(
     )
     evidence = {**settled.evidence, "scope": query.scope}
     judging = Judging(settled.minutes, settled.readings, evidence, step_s=step)
-    if not settled.minutes or r.phase is Phase.WATCHING:
-        return None, judging  # watching: the guardrails alone (no baseline traffic)
+    if not settled.minutes or full_guarded(r):
+        # the promoted canary serving everything (watching, or a promotion held with its
+        # split live): the guardrails alone, there is no baseline traffic to compare with
+        return None, judging
     verdict = judge.judge_stage(list(settled.minutes), judge_settings(r), carried(r))
     return verdict, judging

@@ -31,9 +31,11 @@ _COUNTS = ("canary_requests", "canary_errors", "baseline_requests", "baseline_er
 _PERCENTILES = (
     "canary_p50",
     "canary_p90",
+    "canary_p95",
     "canary_p99",
     "baseline_p50",
     "baseline_p90",
+    "baseline_p95",
     "baseline_p99",
 )
 _EXCEEDANCE_COUNTS = ("canary_slow", "canary_total", "baseline_slow", "baseline_total")

@@ -277,5 +277,7 @@ def _missing_deployments(r: Rollout, ep: EndpointInfo | None) -> list[str]:
     """Deployments the rollout needs that are gone (a resume could only pause again)."""
     if ep is None or r.phase in (Phase.PENDING, Phase.PROVISIONING):
         return []
-    needed = [r.canary] + ([] if r.phase is Phase.WATCHING else [r.baseline])
+    # the promoted canary serving everything (or asked to) needs no baseline
+    promoted = r.phase in (Phase.WATCHING, Phase.PROMOTING)
+    needed = [r.canary] + ([] if promoted else [r.baseline])
     return [d for d in needed if d and not _usable(ep, d)]  # being deleted counts as gone

@@ -289,3 +289,25 @@ def test_a_resume_that_asks_for_the_split_again_judges_from_the_resume() -> None
     at = sim.now + timedelta(seconds=30)
     t = m.decide(sim.r, Observation(info, command=Command("resume", "put back")), at)
     assert not t.rollout.confirmed and window_since(t.rollout) == at
+
+
+def test_a_held_promotion_that_cannot_roll_back_is_finished_by_a_resume() -> None:
+    """Paused in Promoting with the split live, the old deployment deleted by hand: a breach
+    cannot roll back (RollbackImpossible: 'resume to finish'), and the resume it names is
+    allowed: the promoted canary serving everything needs no baseline."""
+    guard = Guardrails(error_rate=0.01, for_s=180)
+    sim = Sim(policy(shadow_percent=0, guardrails=guard))
+    sim.until(Phase.PROMOTING, PROMOTE)
+    sim.step(command=Command("pause", "look"))
+    info = sim.ep.get_endpoint("fraud")
+    held = m.decide(sim.r, Observation(info), sim.now + timedelta(seconds=60)).rollout
+    sim.ep.delete_deployment("fraud", "blue")
+    for _ in range(10):
+        info = sim.ep.get_endpoint("fraud")
+    failing = Judging(minutes=_minutes(3, err=2))
+    at = sim.now + timedelta(seconds=120)
+    t = m.decide(held, Observation(info, judging=failing), at)
+    assert t.rollout.paused and t.rollout.pause_reason == m.ROLLBACK_IMPOSSIBLE
+    assert "resume" in m.allowed_actions(t.rollout, ep=info, now=at)
+    resumed = m.decide(t.rollout, Observation(info, command=Command("resume", "finish")), at)
+    assert resumed.rollout.phase is Phase.PROMOTING and not resumed.rollout.paused

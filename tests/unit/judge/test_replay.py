@@ -84,3 +84,17 @@ def test_a_bad_policy_is_a_policy_error_naming_the_field() -> None:
 def test_a_document_without_minutes_is_refused() -> None:
     with pytest.raises(InvalidInput, match="minutes"):
         load_replay({"policy": {}})
+
+
+def test_a_replay_carries_p95_for_a_policy_that_guards_it() -> None:
+    """Recorded P95 (Azure Monitor's RequestLatency_P95) replays as the judge reads it: a
+    canary slower at P95 under latency_levels [0.95] is a latency rollback."""
+    from shared.judge import judge_stage
+
+    minute = {"canary_requests": 1000, "canary_errors": 10, "baseline_requests": 5000,
+              "baseline_errors": 50, "canary_p95": 400.0, "baseline_p95": 150.0}  # fmt: skip
+    minutes, settings = load_replay(
+        {"minutes": [minute] * 30, "policy": {"latency_levels": [0.95]}}
+    )
+    assert minutes[0].canary_p95 == 400.0 and minutes[0].baseline_p95 == 150.0
+    assert judge_stage(minutes, settings).decision == "rollback"
