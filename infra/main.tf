@@ -311,7 +311,8 @@ locals {
     var.api_read_keys == null ? {} : { AUTOCANARY_API_READ_KEYS = local.api_read_keys_reference },
   )
   notification_app_settings = {
-    for name, uri in var.notification_webhook_secrets : name => "@Microsoft.KeyVault(SecretUri=${uri})"
+    # with the trailing slash, as for the API keys above (a rotated secret is picked up)
+    for name, uri in var.notification_webhook_secrets : name => "@Microsoft.KeyVault(SecretUri=${trimsuffix(uri, "/")}/)"
   }
 
   app_settings = merge(local.base_app_settings, local.optional_app_settings)

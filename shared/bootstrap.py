@@ -111,6 +111,7 @@ def build_engine(settings: Settings | None = None) -> Engine:
         retention=timedelta(seconds=settings.retention_seconds),
         autoscale=MonitorAutoscale(settings, credential),
         notifications=build_notifications(settings),
+        notify_problems=settings.notify_problems,
         scoring=MLScoring(settings, credential),
         samples=Samples(_sample_dir(settings), _data_collection(settings, credential)),
     )

@@ -13,7 +13,7 @@ first ones by name and says how many were not read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -73,6 +73,7 @@ def check_health(
     now: datetime,
     *,
     timer: Callable[[], float] = time.perf_counter,
+    notify_problems: Sequence[str] = (),
 ) -> HealthReport:
     """Every check in order: store, policy, each rule endpoint by name, the metrics of the
     first endpoint that has a live deployment, then the unsent lifecycle events of each rule
@@ -105,6 +106,15 @@ def check_health(
         endpoint, deployment = live[0]
         checks.append(timed("metrics", partial(_metrics, metrics, endpoint, deployment, now)))
     checks.append(timed("lifecycle events", partial(_outboxes, store, names[:MAX_ENDPOINTS])))
+    if notify_problems:
+        checks.append(
+            Check(
+                "chat notifications",
+                False,
+                "; ".join(notify_problems),
+                "fix these app settings; those channels get no notices meanwhile",
+            )
+        )
     return HealthReport(tuple(checks))
 
 

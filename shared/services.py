@@ -93,8 +93,13 @@ class Engine:
         notifications: Notifications | None = None,
         scoring: Scoring | None = None,
         samples: InputSamples | None = None,
+        notify_problems: Sequence[str] = (),
     ) -> None:
         self.store = store
+        # chat channels left out for a setting that is missing or unusable (never fatal)
+        self.notify_problems = tuple(notify_problems)
+        for problem in self.notify_problems:
+            log.error("chat notifications: %s; that channel is left out", problem)
         self.scoring = scoring  # requests straight to a deployment (smoke test)
         self.samples = samples  # request bodies for them (a file, data collection)
         self.autoscale = autoscale  # None: the endpoints have no autoscale settings to carry
@@ -395,7 +400,12 @@ class Engine:
     def health(self) -> HealthReport:
         """The app's own checks: its store, its policy, each rule's endpoint (shared.health)."""
         return check_health(
-            self.store, self.endpoints, self.metrics, self.policies, self.clock.now()
+            self.store,
+            self.endpoints,
+            self.metrics,
+            self.policies,
+            self.clock.now(),
+            notify_problems=self.notify_problems,
         )
 
     # ------------------------------------------------------------------ retention

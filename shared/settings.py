@@ -112,6 +112,11 @@ class Settings:
     # Notification channels: app setting name -> webhook URL (the two app-wide settings when
     # set, and every setting a policy rule's ``notify`` names). Secrets: kept out of repr.
     webhooks: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Chat webhook settings that are missing or not usable (a plain http:// URL, a Key Vault
+    # reference App Service could not resolve, whose literal text it passes on): those
+    # channels are left out, never fatal, so a chat setting never stops rollouts or alert
+    # rollbacks; reported by `python -m shared.settings` (exit 2), the log and health.
+    notify_problems: tuple[str, ...] = ()
     public_url: str | None = None
     data_collection_url: str | None = None  # the container of the workspace blob store
     data_collection_connection: str | None = field(default=None, repr=False)
@@ -263,6 +268,7 @@ class Settings:
         if eventgrid and not eventgrid.startswith("https://"):
             problems.append("AUTOCANARY_EVENTGRID_TOPIC_ENDPOINT must be an https:// URL")
         webhooks: dict[str, str] = {}
+        notify_problems: list[str] = []
         for name in ("AUTOCANARY_TEAMS_WEBHOOK_URL", "AUTOCANARY_SLACK_WEBHOOK_URL"):
             url = get(name)
             if url is None:
@@ -270,7 +276,7 @@ class Settings:
             if _secure_url(url):
                 webhooks[name] = url
             else:
-                problems.append(f"{name} must be an https:// URL")
+                notify_problems.append(f"{name} must be an https:// URL{_unresolved(url)}")
         public_url = get("AUTOCANARY_PUBLIC_URL")
         if public_url is None and get("WEBSITE_HOSTNAME"):
             public_url = f"https://{get('WEBSITE_HOSTNAME')}"
@@ -287,10 +293,11 @@ class Settings:
             for name, rule in sorted(named.items()):
                 url = get(name)
                 if url is None:
-                    problems.append(f"{name} (named by rule {rule!r} notify) is not set")
+                    notify_problems.append(f"{name} (named by rule {rule!r} notify) is not set")
                 elif not _secure_url(url):
-                    problems.append(
+                    notify_problems.append(
                         f"{name} (named by rule {rule!r} notify) must be an https:// URL"
+                        + _unresolved(url)
                     )
                 else:
                     webhooks[name] = url
@@ -319,12 +326,25 @@ class Settings:
             metrics_granularity_seconds=granularity,
             retention_seconds=retention,
             webhooks=webhooks,
+            notify_problems=tuple(notify_problems),
             public_url=public_url.rstrip("/") if public_url else None,
             data_collection_url=collection_url.rstrip("/") if collection_url else None,
             data_collection_connection=get("AUTOCANARY_DATA_COLLECTION_CONNECTION"),
         )
         settings.policies()  # an invalid policy fails here, before any rollout
         return settings
+
+
+def _unresolved(value: str) -> str:
+    """A hint when a setting holds a Key Vault reference's own text: App Service passes it on
+    when it cannot resolve it ("If a reference isn't resolved properly, the reference string
+    is used instead": learn.microsoft.com/azure/app-service/app-service-key-vault-references)."""
+    if value.lstrip().startswith("@Microsoft.KeyVault("):
+        return (
+            " (it holds a Key Vault reference App Service could not resolve: check the "
+            "secret and the app identity's access to it)"
+        )
+    return ""
 
 
 def notify_settings(policies: PolicySet) -> dict[str, str]:
@@ -361,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings is None:
         print(f"autocanary policy OK: {args.policy}, {len(rules)} rule(s)")
+    elif settings.notify_problems:
+        for problem in settings.notify_problems:
+            print(f"autocanary: chat notifications: {problem}", file=sys.stderr)
+        return 2
     else:
         print(
             f"autocanary settings OK: workspace {settings.workspace}, {len(rules)} policy rule(s)"

@@ -166,3 +166,24 @@ def test_unsent_lifecycle_events_piling_up_fail_naming_the_endpoint() -> None:
     assert f"fraud {health.OUTBOX_BACKLOG}" in check.detail and "EventGrid" in check.hint
     store.write(store.read("fraud"), SlotWrite(active=None, waiting=None, outbox=events[:3]))
     assert _check(store=store).ok
+
+
+def test_chat_settings_left_out_fail_their_own_check_and_nothing_else() -> None:
+    report = health.check_health(
+        InMemoryRolloutStore(),
+        _endpoints(),
+        FakeMetrics(),
+        _policy("fraud"),
+        NOW,
+        notify_problems=("AUTOCANARY_TEAMS_WEBHOOK_URL must be an https:// URL",),
+    )
+    assert report.to_dict()["failing"] == ["chat notifications"]
+    assert "AUTOCANARY_TEAMS_WEBHOOK_URL" in _checks(report)["chat notifications"].detail
+
+
+def test_the_engine_reports_its_left_out_chat_channels_in_health() -> None:
+    from tests.engine_support import make_world
+
+    world = make_world()
+    world.engine.notify_problems = ("RISK_SLACK_URL (named by rule 'fraud' notify) is not set",)
+    assert "chat notifications" in world.engine.health().to_dict()["failing"]

@@ -10,7 +10,9 @@ from tests.unit.infra_config import app_settings, config, local, resource
 def test_webhook_settings_are_key_vault_references() -> None:
     settings = local("notification_app_settings")
     assert "for name, uri in var.notification_webhook_secrets" in settings
-    assert "@Microsoft.KeyVault(SecretUri=${uri})" in settings
+    # versionless, with the trailing slash (as the API keys' references: a rotated secret
+    # is picked up), whether or not the variable's URI ends in one
+    assert '@Microsoft.KeyVault(SecretUri=${trimsuffix(uri, "/")}/)' in settings
     assert "local.notification_app_settings" in local("optional_app_settings")
 
 

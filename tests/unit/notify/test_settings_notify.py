@@ -41,9 +41,12 @@ def test_app_wide_webhooks_are_read_and_kept_out_of_repr() -> None:
     assert [c.kind for c in engine.notifications.channels.defaults] == ["teams", "slack"]
 
 
-def test_plain_http_webhook_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="AUTOCANARY_SLACK_WEBHOOK_URL"):
-        Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL="http://hooks.slack.com/x"))
+def test_plain_http_webhook_is_left_out_and_reported_never_fatal() -> None:
+    """A chat setting never stops rollouts or alert rollbacks: the channel is left out, and
+    the problem is reported (settings check, log, health)."""
+    settings = Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL="http://hooks.slack.com/x"))
+    assert settings.webhooks == {}
+    assert settings.notify_problems == ("AUTOCANARY_SLACK_WEBHOOK_URL must be an https:// URL",)
 
 
 @pytest.mark.parametrize(
@@ -57,8 +60,9 @@ def test_plain_http_webhook_is_refused() -> None:
 )
 def test_a_webhook_that_only_looks_local_is_refused(url: str) -> None:
     """The host is parsed, never matched as a prefix: these name other machines."""
-    with pytest.raises(ConfigurationError, match="AUTOCANARY_SLACK_WEBHOOK_URL"):
-        Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL=url))
+    settings = Settings.from_env(env(AUTOCANARY_SLACK_WEBHOOK_URL=url))
+    assert settings.webhooks == {}
+    assert "AUTOCANARY_SLACK_WEBHOOK_URL" in settings.notify_problems[0]
 
 
 def test_plain_http_to_this_machine_is_taken_for_local_runs() -> None:
@@ -69,9 +73,29 @@ def test_plain_http_to_this_machine_is_taken_for_local_runs() -> None:
 
 
 def test_setting_named_by_a_rule_must_be_set() -> None:
-    with pytest.raises(ConfigurationError) as err:
-        Settings.from_env(env(AUTOCANARY_POLICY=TEAM_POLICY))
-    assert "RISK_SLACK_URL (named by rule 'fraud' notify) is not set" in err.value.message
+    settings = Settings.from_env(env(AUTOCANARY_POLICY=TEAM_POLICY))
+    assert settings.notify_problems == ("RISK_SLACK_URL (named by rule 'fraud' notify) is not set",)
+
+
+def test_an_unresolved_key_vault_reference_leaves_the_channel_out_and_the_engine_running(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """App Service passes a reference it cannot resolve on as its own text: the engine still
+    builds (its alert path works), health names the channel, the settings check exits 2."""
+    from shared.settings import main
+
+    ref = "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/teams/)"
+    values = env(AUTOCANARY_TEAMS_WEBHOOK_URL=ref)
+    settings = Settings.from_env(values)
+    assert settings.webhooks == {} and "Key Vault reference" in settings.notify_problems[0]
+    engine = build_engine(settings)  # builds its clients lazily: nothing is called here
+    assert engine.notifications is None
+    assert engine.notify_problems == settings.notify_problems  # health names them
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in values.items():
+            mp.setenv(k, v)
+        assert main([]) == 2
+    assert "AUTOCANARY_TEAMS_WEBHOOK_URL" in capsys.readouterr().err
 
 
 def test_setting_named_by_a_rule_is_resolved() -> None:
