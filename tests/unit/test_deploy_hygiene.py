@@ -96,3 +96,43 @@ def test_readme_first_local_path_is_func_start_and_devhost_the_fallback() -> Non
     section = readme[core_tools:fallback]
     assert "func start" in section and "local.settings.json" in section
     assert "devhost" in section
+
+
+# What each production requirement is imported as. A new requirement must be named here, and
+# one the product no longer imports fails the test below (Azure Functions installs every line).
+IMPORTED_AS = {
+    "azure-functions": "azure.functions",
+    "azure-data-tables": "azure.data.tables",
+    "azure-ai-ml": "azure.ai.ml",
+    "azure-monitor-querymetrics": "azure.monitor.querymetrics",
+    "azure-mgmt-monitor": "azure.mgmt.monitor",
+    "azure-eventgrid": "azure.eventgrid",
+    "azure-storage-blob": "azure.storage.blob",
+    "numpy": "numpy",
+    "azure-identity": "azure.identity",
+    "PyYAML": "yaml",
+}
+# Imported by the Functions Python worker itself, not by the product (requirements.txt says so)
+WORKER_IMPORTS = {"azure-monitor-opentelemetry"}
+
+
+def test_every_production_requirement_is_imported_by_the_product() -> None:
+    import re
+
+    names = [
+        re.split(r"[<>=!~ \[;]", line.strip(), maxsplit=1)[0]
+        for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    product = [ROOT / "function_app.py", *(ROOT / "handlers").rglob("*.py")]
+    product += list((ROOT / "shared").rglob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in product)
+    for name in names:
+        if name in WORKER_IMPORTS:
+            continue
+        assert name in IMPORTED_AS, f"{name}: say what it is imported as (IMPORTED_AS)"
+        module = IMPORTED_AS[name]
+        used = re.search(
+            rf"^\s*(from {re.escape(module)}[ .]|import {re.escape(module)}\b)", source, re.M
+        )
+        assert used, f"{name} ({module}) is in requirements.txt but the product never imports it"
