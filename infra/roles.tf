@@ -78,6 +78,45 @@ resource "azurerm_role_assignment" "app_endpoint_operator" {
   principal_type     = "ServicePrincipal"
 }
 
+# Azure ML's long-running operations report at the subscription, not under the workspace:
+# the status URL of a traffic update or a deployment's create is .../subscriptions/{id}/
+# providers/Microsoft.MachineLearningServices/locations/{region}/mfeOperationsStatus/...
+# (the Azure-AsyncOperation header the SDK's poller follows, and the deployment's
+# AzureAsyncOperationUri that shared/azure/operation_status.py reads for a failure's reason).
+# The workspace role above cannot grant a read there; Monitoring Reader on the subscription
+# happens to (it reads every resource type), so narrowing it would break every traffic update
+# after the change was sent. This role says so explicitly: the read of Azure ML's regional
+# resources, as Azure's own AI Developer role grants it apart from its workspace actions
+# (Microsoft.MachineLearningServices/locations/*/read: learn.microsoft.com/azure/
+# role-based-access-control/built-in-roles/ai-machine-learning).
+locals {
+  operation_status_actions = [
+    "Microsoft.MachineLearningServices/locations/*/read",
+  ]
+}
+
+# website/docs/r/role_definition.html.markdown, as endpoint_operator above, at the
+# subscription (the scope of the status resources).
+resource "azurerm_role_definition" "operation_status_reader" {
+  #checkov:skip=CKV_AZURE_39:Not an owner role: the check flags any '*' in an action string, and this role's only action is the read of Azure ML's regional resources (locations/*/read), as Azure's built-in AI Developer role grants it.
+  name              = "${var.name_prefix} Azure ML operation status reader (${var.workspace_name})"
+  scope             = "/subscriptions/${var.subscription_id}"
+  description       = "autocanary: read the status of Azure ML's long-running operations (traffic updates, deployment creates) in the workspace's region."
+  assignable_scopes = ["/subscriptions/${var.subscription_id}"]
+
+  permissions {
+    actions = local.operation_status_actions
+  }
+}
+
+# website/docs/r/role_assignment.html.markdown.
+resource "azurerm_role_assignment" "app_operation_status_reader" {
+  scope              = "/subscriptions/${var.subscription_id}"
+  role_definition_id = azurerm_role_definition.operation_status_reader.role_definition_resource_id
+  principal_id       = azurerm_user_assigned_identity.app.principal_id
+  principal_type     = "ServicePrincipal"
+}
+
 # Autoscale settings of the deployments (shared/azure/autoscale.py, azure-mgmt-monitor's
 # autoscale_settings: list_by_resource_group, create_or_update, delete). An autoscale setting
 # is a resource of the resource group, not of the workspace, so these actions need a role on

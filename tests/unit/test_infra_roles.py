@@ -106,6 +106,23 @@ def test_autoscale_role_grants_exactly_the_autoscale_actions_on_the_resource_gro
     assert assignment["principal_id"] == IDENTITY_PRINCIPAL
 
 
+def test_azure_mls_operation_status_is_readable_at_the_subscription_by_its_own_role() -> None:
+    """The status of a traffic update or a create is a resource of the subscription
+    (.../locations/{region}/mfeOperationsStatus/...): a role of its own grants its read
+    there, so narrowing Monitoring Reader never breaks a traffic update or a rollback."""
+    assert local("operation_status_actions") == [
+        "Microsoft.MachineLearningServices/locations/*/read"
+    ]
+    role = resource("azurerm_role_definition", "operation_status_reader")
+    subscription = "/subscriptions/${var.subscription_id}"
+    assert role["scope"] == subscription and role["assignable_scopes"] == [subscription]
+    (permissions,) = role["permissions"]
+    assert permissions == {"actions": "${local.operation_status_actions}"}
+    assignment = resource("azurerm_role_assignment", "app_operation_status_reader")
+    assert assignment["scope"] == subscription
+    assert assignment["principal_id"] == IDENTITY_PRINCIPAL
+
+
 def test_custom_role_is_held_by_the_app_on_the_workspace_only() -> None:
     """Custom roles are assignable at resource group scope at the finest: the role lives in
     the workspace's resource group and is assigned on the workspace alone."""
