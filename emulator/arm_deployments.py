@@ -3,7 +3,7 @@
 REST shape: ``ManagedOnlineDeployment`` in azure-rest-api-specs ``mfe.json``
 (``OnlineDeploymentProperties``: ``model``, ``modelMountPath``, ``codeConfiguration``,
 ``environmentId``, ``environmentVariables``, ``properties``, ``instanceType``,
-``scaleSettings``, ``requestSettings``, ``livenessProbe``, ``readinessProbe``,
+``scaleSettings``, ``requestSettings``, ``livenessProbe``, ``readinessProbe``, ``startupProbe``,
 ``appInsightsEnabled``, ``egressPublicNetworkAccess``, ``dataCollector``; ``sku.capacity`` is
 the instance count). ``DataCollector``: ``collections`` {name: ``Collection``
 {``dataCollectionMode`` Enabled|Disabled, ``dataId`` (the data version's ARM id),

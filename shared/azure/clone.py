@@ -20,6 +20,11 @@ for-python ``sdk/ml/azure-ai-ml/azure/ai/ml``):
 - ``request_settings``: durations are read back truncated to whole seconds
   (``_utils/utils.py`` ``from_iso_duration_format``), so a 700 ms queue wait reads as 0 and is
   then not sent at all: they are taken from the REST resource, to the millisecond.
+- ``startupProbe``: in the REST model (``ProbeSettings``, api-version 2025-12-01 that the
+  SDK's generated client sends) but neither read nor sent by the entity
+  (``ManagedOnlineDeployment._from_rest_object`` / ``_to_rest_object`` know liveness and
+  readiness only): read from the REST resource and set on the REST body the entity builds
+  (:func:`_deployment_class`), so a slow-loading model keeps the probe that lets it load.
 - ``properties``: read back and sent as a plain dict (copied), without
   ``AzureAsyncOperationUri``: Azure ML writes the status URL of the deployment's own last
   operation there (:mod:`shared.azure.operation_status`), and the clone's would otherwise
@@ -28,6 +33,7 @@ for-python ``sdk/ml/azure-ai-ml/azure/ai/ml``):
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any, cast
@@ -196,7 +202,7 @@ def copy_deployment(
         )
     rest_props = getattr(rest, "properties", None)
     mount_path = getattr(rest_props, "model_mount_path", None)
-    return ManagedOnlineDeployment(
+    deployment = _deployment_class()(
         name=name,
         endpoint_name=endpoint,
         model=model,
@@ -220,3 +226,24 @@ def copy_deployment(
         model_mount_path=str(mount_path) if mount_path else None,
         tags=tags,
     )
+    deployment.startup_probe_rest = getattr(rest_props, "startup_probe", None)
+    return deployment
+
+
+@functools.cache
+def _deployment_class() -> Any:
+    """ManagedOnlineDeployment that also sends the REST ``startupProbe`` it was given
+    (``startup_probe_rest``; see the module docstring). Built on first use: azure-ai-ml is
+    not imported at import time."""
+    from azure.ai.ml.entities import ManagedOnlineDeployment
+
+    class _Deployment(ManagedOnlineDeployment):
+        startup_probe_rest: Any = None
+
+        def _to_rest_object(self, location: str) -> Any:  # type: ignore[override]  # as the SDK
+            body = super()._to_rest_object(location)
+            if self.startup_probe_rest is not None:
+                body.properties.startup_probe = self.startup_probe_rest
+            return body
+
+    return _Deployment

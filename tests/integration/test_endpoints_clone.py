@@ -175,3 +175,44 @@ def test_clone_of_a_deployment_with_data_collection_carries_every_setting(conn: 
     assert own == theirs == {"owner": "risk-team"}
     assert own_op != their_op and "/mfeOperationsStatus/" in own_op
     assert new["tags"]["team"] == "risk"
+
+
+def _put_raw(conn: Any, endpoint: str, name: str, body: dict[str, Any]) -> None:
+    url = (
+        f"{conn.arm_url.rstrip('/')}{workspace_path(conn)}"
+        f"/onlineEndpoints/{endpoint}/deployments/{name}?api-version=2025-12-01"
+    )
+    resp = requests.put(
+        url, json=body, headers={"Authorization": "Bearer local"}, verify=conn.cert_path, timeout=10
+    )
+    assert resp.status_code in (200, 201), resp.text
+
+
+def test_a_startup_probe_is_carried_by_the_clone_and_the_scale(conn: Any) -> None:
+    """A deployment given a startupProbe (REST and ARM templates can; the SDK entity neither
+    reads nor sends one: azure-ai-ml 1.35 ManagedOnlineDeployment): the canary cloned from it
+    and a scale of it keep the probe, so a slow-loading model is not killed while it loads."""
+    from emulator.testing import create_endpoint, make_deployment, set_traffic
+
+    control = _control(conn)
+    ml = control._ml()
+    ep = "ep-" + uuid.uuid4().hex[:8]
+    create_endpoint(ml, ep)
+    ml.online_deployments.begin_create_or_update(
+        make_deployment(ep, "blue", GOOD.asset_id)
+    ).result()
+    set_traffic(ml, ep, {"blue": 100})
+    body = _raw(conn, ep, "blue")
+    probe = {"initialDelay": "PT10M", "period": "PT30S", "timeout": "PT5S", "failureThreshold": 40}
+    props = {k: v for k, v in body["properties"].items() if k != "provisioningState"}
+    _put_raw(conn, ep, "blue", {**body, "properties": {**props, "startupProbe": probe}})
+    assert _raw(conn, ep, "blue")["properties"]["startupProbe"]["initialDelay"] == "PT10M"
+
+    control.create_deployment(ep, CreateDeployment("fraud-v2", "blue", NEW))
+    new = _raw(conn, ep, "fraud-v2")
+    assert new["properties"]["startupProbe"] == _raw(conn, ep, "blue")["properties"]["startupProbe"]
+    control.scale_deployment(ep, "blue", 2)
+    time.sleep(0.2)
+    scaled = _raw(conn, ep, "blue")
+    assert scaled["sku"]["capacity"] == 2
+    assert scaled["properties"]["startupProbe"]["initialDelay"] == "PT10M"
