@@ -79,11 +79,16 @@ def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> Endpoin
             model=model_ref(getattr(dep, "model", None)),
             instance_count=int_or_none(getattr(dep, "instance_count", None)),
         )
+    # Split keys name deployments whatever their letter case: azure-ai-ml lower-cases the keys
+    # it sends (operations/_online_endpoint_operations.py _strip_zeroes_from_traffic) and Azure
+    # resource names are case-insensitive; each key is given the deployment's own spelling.
+    by_lower = {name.lower(): name for name in infos}
+    traffic_in = _respelled(traffic_in, by_lower)
     traffic = {name: traffic_in.get(name, 0) for name in infos}
     # Traffic naming a deployment the list did not return (a race with a delete) is kept:
     # it is what Azure routes by.
     traffic.update({k: v for k, v in traffic_in.items() if k not in infos and v > 0})
-    mirror = shares(ep.mirror_traffic)
+    mirror = _respelled(shares(ep.mirror_traffic), by_lower)
     return EndpointInfo(
         name=str(ep.name or endpoint),
         traffic=traffic,
@@ -92,6 +97,16 @@ def endpoint_info(endpoint: str, ep: Any, deployments: Iterable[Any]) -> Endpoin
         provisioning_state=provisioning_state(getattr(ep, "provisioning_state", None), "Succeeded"),
         modified_at=modified_at(ep),
     )
+
+
+def _respelled(split: Mapping[str, int], by_lower: Mapping[str, str]) -> dict[str, int]:
+    """``split`` with each key spelled as the deployment it names (unknown keys as they are;
+    two spellings of one deployment add up)."""
+    out: dict[str, int] = {}
+    for key, pct in split.items():
+        name = by_lower.get(key.lower(), key)
+        out[name] = out.get(name, 0) + pct
+    return out
 
 
 def modified_at(ep: Any) -> datetime | None:

@@ -151,6 +151,17 @@ class MLScoring:
             f"get endpoint {endpoint}",
             policy=self._retry,
         )
+        mode = str(getattr(ep, "auth_mode", None) or "key").lower()
+        if mode != "key":
+            # get_keys of a token endpoint asks for a token instead (azure-ai-ml
+            # OnlineEndpointOperations._get_online_credentials: POST .../token for
+            # aml_token, a credential token for aad_token), an action the
+            # app's role does not hold, and its answer has no key: say why at once
+            raise UpstreamError(
+                f"endpoint {endpoint} uses auth mode {mode}: the smoke test and the shadow "
+                "comparison score the new deployment with the endpoint's key (auth mode key)",
+                code="no_endpoint_key",
+            )
         keys = retry.call(
             lambda: ml.online_endpoints.get_keys(endpoint),
             f"list keys of endpoint {endpoint}",

@@ -155,3 +155,19 @@ def test_contract_requests_in_flight_together_all_start_within_the_budget(
     scoring, endpoint = slow_world
     answers = scoring.score(endpoint, "slow", ROWS, timeout_s=10, concurrency=2, budget_s=1.0)
     assert [a.status for a in answers] == [200, 200]
+
+
+def test_a_token_auth_endpoint_is_refused_with_its_auth_mode_and_no_token_asked(
+    emulator: Connection, ml: Any, endpoint_name: str, assets: dict[str, str]
+) -> None:
+    """The smoke test and the shadow comparison score with the endpoint's key: an aml_token
+    endpoint says so at once (get_keys would ask for a token, an action the app's role does
+    not hold, and answer no key)."""
+    from shared.errors import UpstreamError
+
+    create_endpoint(ml, endpoint_name, auth_mode="aml_token")
+    _deploy(ml, endpoint_name, "blue", assets["good"])
+    set_traffic(ml, endpoint_name, {"blue": 100})
+    with pytest.raises(UpstreamError, match="auth mode aml_token") as info:
+        _scoring(emulator).score(endpoint_name, "blue", ROWS, timeout_s=10)
+    assert info.value.code == "no_endpoint_key"

@@ -78,3 +78,23 @@ def test_the_endpoints_last_change_is_read_from_what_azure_ai_ml_keeps_of_system
     assert modified_at(SimpleNamespace(properties={})) is None
     assert modified_at(SimpleNamespace(properties={"lastModifiedAt": "yesterday"})) is None
     assert modified_at(SimpleNamespace()) is None
+
+
+def test_traffic_keys_name_deployments_whatever_their_letter_case() -> None:
+    """azure-ai-ml lower-cases the traffic and mirror keys it sends (_strip_zeroes_from_traffic
+    in operations/_online_endpoint_operations.py) and Azure resource names are case-
+    insensitive: a deployment named 'Blue' is the one the split's 'blue' means."""
+    ep = SimpleNamespace(
+        name="ep",
+        traffic={"blue": 90, "fraud-v2": 10},
+        mirror_traffic={"green": 20},
+        provisioning_state="Succeeded",
+    )
+    deps = [
+        SimpleNamespace(name="Blue", model="azureml:fraud:1", instance_count=2),
+        SimpleNamespace(name="fraud-v2", model="azureml:fraud:2", instance_count=1),
+        SimpleNamespace(name="Green", model="azureml:fraud:3", instance_count=1),
+    ]
+    info = endpoint_info("ep", ep, deps)
+    assert info.traffic == {"Blue": 90, "fraud-v2": 10, "Green": 0}
+    assert info.mirror == {"Green": 20}
