@@ -34,6 +34,7 @@ from shared.azure import retry
 from shared.errors import NotFound
 from shared.ports import AutoscaleSetting
 from shared.ports import autoscale_copy_name_on as copy_name_on
+from shared.ports import is_autoscale_copy_name as is_copy_name
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -84,9 +85,20 @@ class MonitorAutoscale:
                 _retarget(rule.metric_trigger, source_id, target_id, source, target)
         # An earlier copy of ours already on the target (its name says so) is updated in place:
         # Azure takes one setting per resource. A setting the owners put on the new deployment
-        # themselves is not overwritten (the PUT of a second one is refused: the rollout pauses).
-        on_target = [s.name for s in self._targeting(endpoint, target)]
-        name = copy_name_on(on_target, endpoint, target, self._settings.workspace_id)
+        # themselves is kept as it is, and is the one answered: the deployment has its
+        # autoscale setting, and a second PUT would only be refused.
+        targeting = self._targeting(endpoint, target)
+        scope = self._settings.workspace_id
+        theirs = [s for s in targeting if not is_copy_name(s.name, endpoint, target, scope)]
+        if theirs:
+            log.info(
+                "autoscale setting %s already targets %s/%s: kept, nothing copied",
+                theirs[0].name,
+                endpoint,
+                target,
+            )
+            return _value(theirs[0], target)
+        name = copy_name_on([s.name for s in targeting], endpoint, target, scope)
         resource = AutoscaleSettingResource(
             location=src.location,
             tags=dict(src.tags or {}),

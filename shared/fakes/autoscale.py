@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from shared.errors import UpstreamError
 from shared.ports import AutoscaleSetting
 from shared.ports import autoscale_copy_name_on as copy_name_on
+from shared.ports import is_autoscale_copy_name as is_copy_name
 
 
 @dataclass
@@ -59,7 +60,8 @@ class FakeAutoscale:
 
     def copy_to(self, endpoint: str, source: str, target: str) -> AutoscaleSetting | None:
         found = self.settings_for(endpoint, source)
-        on_target = [s.name for s in self.settings_for(endpoint, target)]
+        targeting = self.settings_for(endpoint, target)
+        on_target = [s.name for s in targeting]
         with self._lock:
             self._fault("copy_to", target)
             if not found:
@@ -70,6 +72,9 @@ class FakeAutoscale:
                     code=self.refuse_copy,
                     details={"status": 400},
                 )
+            theirs = [n for n in on_target if not is_copy_name(n, endpoint, target)]
+            if theirs:  # the owners' own setting on the target is kept, nothing copied
+                return next(s for s in targeting if s.name == theirs[0])
             name = copy_name_on(on_target, endpoint, target)  # as Azure's adapter names it
             copy = replace(found[0], name=name, deployment=target)
             self.settings[(endpoint, copy.name)] = copy

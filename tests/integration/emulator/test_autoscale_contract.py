@@ -184,18 +184,18 @@ def test_a_setting_already_on_the_target_is_updated_in_place_never_doubled(
     assert seen.capacities == ((1, 4, 1),)
 
 
-def test_a_setting_the_owners_put_on_the_target_is_never_overwritten(world: World) -> None:
-    """Not one of ours (its name says so): it keeps its capacity; the copy is a new setting
-    (Azure refuses a second one on a resource: the rollout then pauses, AutoscaleCopyFailed)."""
+def test_a_setting_the_owners_put_on_the_target_is_kept_and_no_second_one_is_written(
+    world: World,
+) -> None:
+    """Not one of ours (its name says so): it keeps its capacity, and it is the target's
+    setting the copy answers with. No second setting is put on the resource (Azure takes one
+    per resource; a refused PUT would hold the watch window for ever)."""
     world.add_source((1, 4, 1))
     world.add_source((3, 9, 3), "green", f"{world.endpoint}-green-by-owners")
-    world.control.copy_to(world.endpoint, "blue", "green")
-    owners = [
-        s
-        for s in world.control.settings_for(world.endpoint, "green")
-        if s.name == f"{world.endpoint}-green-by-owners"
-    ]
-    assert [s.capacities for s in owners] == [((3, 9, 3),)]
+    got = world.control.copy_to(world.endpoint, "blue", "green")
+    assert got is not None and got.name == f"{world.endpoint}-green-by-owners"
+    (only,) = world.control.settings_for(world.endpoint, "green")
+    assert only.name == f"{world.endpoint}-green-by-owners" and only.capacities == ((3, 9, 3),)
 
 
 def test_delete_removes_the_targets_settings_only_and_twice_is_nothing(world: World) -> None:
