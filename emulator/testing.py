@@ -168,10 +168,11 @@ def arm_deployment_body(conn: Connection, **props: Any) -> dict[str, Any]:
 
 
 def create_endpoint(ml: Any, name: str, **kwargs: Any) -> Any:
-    """Create a key-auth online endpoint with MLClient and wait for it."""
+    """Create an online endpoint (key auth unless ``auth_mode`` says otherwise) with MLClient
+    and wait for it."""
     from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-    endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", **kwargs)
+    endpoint = ManagedOnlineEndpoint(name=name, **{"auth_mode": "key", **kwargs})
     return ml.online_endpoints.begin_create_or_update(endpoint).result()
 
 
