@@ -36,6 +36,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.fakes.endpoints import ended_badly
+from shared.model import PROVISION_FAILED
 from shared.observation import DeploymentInfo, EndpointInfo, OperationError
 from shared.ports import Clock
 from shared.rules import check_delete, check_deployment_name, check_split, shares
@@ -241,9 +242,9 @@ class ClockedEndpoints:
                 existing is not None
                 and not hidden
                 and existing.model == effect.model.asset_id
-                and existing.state != "Deleting"
+                and existing.state not in ("Deleting", *PROVISION_FAILED)
             ):
-                return
+                return  # a Failed or Canceled one is put again: Azure provisions anew
             if existing is not None and (
                 hidden or existing.state in ("Creating", "Updating", "Deleting")
             ):

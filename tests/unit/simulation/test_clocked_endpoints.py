@@ -50,6 +50,21 @@ def test_a_listed_model_fails_provisioning_with_logs() -> None:
     assert "cannot load model azureml:fraud:2" in eps.get_logs("fraud", "fraud-v2")
 
 
+def test_a_failed_deployment_created_again_with_the_same_model_provisions_anew() -> None:
+    """As the adapter and FakeEndpoints: a Failed (or Canceled) deployment is put again and
+    Azure provisions it anew; it is not taken as already there."""
+    clock, eps = world()
+    eps.fail_provisioning.add("fraud:2")
+    eps.create_deployment("fraud", CreateDeployment("fraud-v2", "blue", NEW))
+    clock.advance(300)
+    assert state(eps, "fraud-v2") == "Failed"
+    eps.fail_provisioning.clear()  # the cause went away (a quota freed, a blip)
+    eps.create_deployment("fraud", CreateDeployment("fraud-v2", "blue", NEW))
+    assert state(eps, "fraud-v2") == "Updating"
+    clock.advance(300)
+    assert state(eps, "fraud-v2") == "Succeeded"
+
+
 def test_a_refused_create_raises_azures_code_and_creates_nothing() -> None:
     _, eps = world()
     eps.refuse_create["fraud:2"] = "OutOfQuota"
