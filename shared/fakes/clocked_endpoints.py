@@ -65,6 +65,8 @@ class ClockedEndpoint:
     mirror: dict[str, int] = field(default_factory=dict)
     deployments: dict[str, ClockedDeployment] = field(default_factory=dict)
     modified_at: datetime | None = None  # as Azure's systemData.lastModifiedAt
+    # a traffic update sent and not landed yet: (traffic, mirror, when it lands)
+    pending: tuple[dict[str, int], dict[str, int], datetime] | None = None
 
 
 def model_key(asset_id: str) -> str:
@@ -100,6 +102,11 @@ class ClockedEndpoints:
         # Azure answers 404 for a new deployment for a while after its create was accepted
         # (azure-dev issue 4037), and 409 to a second create meanwhile (as FakeEndpoints).
         self.hidden_s = hidden_s
+        # seconds a traffic update takes to land (0: at once). Until then set_traffic answers
+        # False (not landed within the call), reads show the split before it, and another
+        # update of the endpoint, a create or a scale on it is refused as busy (409), as the
+        # emulator does (an endpoint update holds the endpoint; azure-dev PR 3881 on reads)
+        self.traffic_s = 0.0
         self.fail_provisioning: set[str] = set()  # model keys (name:version) or deployment names
         self.refuse_create: dict[str, str] = {}  # model key -> Azure error code
         self.before_change: Callable[[str], None] | None = None
@@ -224,6 +231,7 @@ class ClockedEndpoints:
             self._fault("create_deployment", effect.name)
             ep = self._get(endpoint)
             self._settle(ep)
+            self._not_updating(ep)
             check_deployment_name(effect.name)
             source = ep.deployments.get(effect.source)
             if source is None:
@@ -295,10 +303,18 @@ class ClockedEndpoints:
             self._fault("set_traffic", endpoint)
             ep = self._get(endpoint)
             self._settle(ep)
+            if ep.pending is not None and ep.pending[:2] == (wanted, wanted_mirror):
+                return False  # the same update, still landing
+            self._not_updating(ep)
             check_split(dict(traffic), dict(mirror), ep.deployments)
+            if (ep.traffic, ep.mirror) == (wanted, wanted_mirror):
+                return True  # no update is sent
             self._changing(endpoint)
-            if (ep.traffic, ep.mirror) != (wanted, wanted_mirror):  # else no update is sent
-                ep.modified_at = self._clock.now()
+            if self.traffic_s > 0:  # sent; it lands later (_settle)
+                lands = self._clock.now() + timedelta(seconds=self.traffic_s)
+                ep.pending = (dict(wanted), dict(wanted_mirror), lands)
+                return False
+            ep.modified_at = self._clock.now()
             ep.traffic = {k: v for k, v in traffic.items() if v > 0}
             ep.mirror = {k: v for k, v in mirror.items() if v > 0}
             return True  # applied at once
@@ -315,6 +331,7 @@ class ClockedEndpoints:
             self._fault("scale_deployment", name)
             ep = self._get(endpoint)
             self._settle(ep)
+            self._not_updating(ep)
             dep = ep.deployments.get(name)
             if dep is None or self._hidden(dep) or dep.state == "Deleting":
                 raise NotFound(f"deployment {name} not found", code="ResourceNotFound")
@@ -386,9 +403,23 @@ class ClockedEndpoints:
         dep.state = "Deleting"
         dep.ready_at = self._clock.now() + timedelta(seconds=self.deletion_s)
 
+    def _not_updating(self, ep: ClockedEndpoint) -> None:
+        """A traffic update still landing holds the endpoint: Azure answers 409 meanwhile."""
+        if ep.pending is not None:
+            raise AzureBusy(
+                f"Cannot update endpoint {ep.name}: a traffic update is in progress.",
+                details={"status": 409},
+            )
+
     def _settle(self, ep: ClockedEndpoint) -> None:
         """Finish what the clock says has finished."""
         now = self._clock.now()
+        if ep.pending is not None and ep.pending[2] <= now:
+            self._changing(ep.name)
+            traffic, mirror, _ = ep.pending
+            ep.pending = None
+            ep.traffic, ep.mirror = dict(traffic), dict(mirror)
+            ep.modified_at = now
         due = [
             d
             for d in ep.deployments.values()

@@ -236,6 +236,7 @@ def _arm(raw: Any) -> ArmSpec:
             "faults",
             "hidden",
             "refuse_autoscale_copy",
+            "traffic_update",
         },
         where,
     )
@@ -270,4 +271,5 @@ def _arm(raw: Any) -> ArmSpec:
         refuse_create={_model_key(str(k)): str(v) for k, v in refuse.items()},
         faults=faults,
         hidden=_duration(m.get("hidden", "0s"), f"{where}.hidden"),
+        traffic_update=_duration(m.get("traffic_update", "0s"), f"{where}.traffic_update"),
     )

@@ -300,6 +300,8 @@ class Simulation:
             e.fail_calls = dict(arm.faults)
         if "hidden" in keys:
             e.hidden_s = arm.hidden
+        if "traffic_update" in keys:
+            e.traffic_s = arm.traffic_update
         if "refuse_autoscale_copy" in keys:
             self.autoscale.refuse_copy = arm.refuse_autoscale_copy
 

@@ -117,6 +117,10 @@ class ArmSpec:
     # an Azure error code every copy of an autoscale setting is refused with, for good (a
     # 400); "" refuses none
     refuse_autoscale_copy: str = ""
+    # seconds a traffic update takes to land (0: at once): until then the call answers "not
+    # landed", reads show the split before it, and another update of the endpoint, a create
+    # or a scale on it is refused as busy (409), as the emulator does
+    traffic_update: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,27 @@ def test_a_scripted_fault_fails_the_next_calls_of_that_operation_only() -> None:
         eps.set_traffic("fraud", {"blue": 100}, {})
     eps.set_traffic("fraud", {"blue": 100}, {})
     assert eps.fail_calls["set_traffic"] == 0
+
+
+def test_a_traffic_update_that_takes_time_lands_later_and_holds_the_endpoint_meanwhile() -> None:
+    """As the emulator: not landed within the call, the split before it read until it lands,
+    and a create, a scale or another update of the endpoint refused as busy (409) meanwhile;
+    the same update asked again is still landing."""
+    from shared.errors import AzureBusy
+
+    clock, eps = world()
+    eps.traffic_s = 90
+    eps.create_deployment("fraud", CreateDeployment("fraud-v2", "blue", NEW))
+    clock.advance(300)
+    assert eps.set_traffic("fraud", {"blue": 90, "fraud-v2": 10}, {}) is False
+    assert eps.get_endpoint("fraud").live_traffic() == {"blue": 100}
+    assert eps.set_traffic("fraud", {"blue": 90, "fraud-v2": 10}, {}) is False  # the same one
+    with pytest.raises(AzureBusy):
+        eps.set_traffic("fraud", {"blue": 50, "fraud-v2": 50}, {})
+    with pytest.raises(AzureBusy):
+        eps.scale_deployment("fraud", "fraud-v2", 2)
+    with pytest.raises(AzureBusy):
+        eps.create_deployment("fraud", CreateDeployment("fraud-v3", "blue", ModelRef("fraud", "3")))
+    clock.advance(90)
+    assert eps.get_endpoint("fraud").live_traffic() == {"blue": 90, "fraud-v2": 10}
+    assert eps.set_traffic("fraud", {"blue": 90, "fraud-v2": 10}, {}) is True  # nothing to send
