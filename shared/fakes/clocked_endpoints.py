@@ -350,7 +350,11 @@ class ClockedEndpoints:
             self._changing(endpoint)
             dep.instance_count = instance_count
             dep.state = "Updating"
-            dep.will_fail = False
+            # the new instances load the model as a create's do (the emulator provisions them
+            # anew): a model or deployment listed to fail fails again, now at the new count
+            dep.will_fail = model_key(dep.model) in self.fail_provisioning or (
+                name in self.fail_provisioning
+            )
             dep.ready_at = self._clock.now() + timedelta(seconds=self.scaling_s)
 
     def get_logs(self, endpoint: str, name: str, lines: int = 200) -> str:

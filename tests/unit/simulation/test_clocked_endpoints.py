@@ -150,3 +150,20 @@ def test_a_traffic_update_that_takes_time_lands_later_and_holds_the_endpoint_mea
     clock.advance(90)
     assert eps.get_endpoint("fraud").live_traffic() == {"blue": 90, "fraud-v2": 10}
     assert eps.set_traffic("fraud", {"blue": 90, "fraud-v2": 10}, {}) is True  # nothing to send
+
+
+def test_a_scale_of_a_deployment_listed_to_fail_ends_failed_at_the_new_count() -> None:
+    """The new instances load the model as a create's do: listed to fail (by model or name),
+    the scale ends Failed at the new count, as on the emulator; otherwise it succeeds."""
+    clock, eps = world()
+    eps.create_deployment("fraud", CreateDeployment("fraud-v2", "blue", NEW))
+    clock.advance(300)
+    eps.fail_provisioning.add("fraud-v2")
+    eps.scale_deployment("fraud", "fraud-v2", 3)
+    clock.advance(300)
+    dep = eps.get_endpoint("fraud").deployments["fraud-v2"]
+    assert (dep.provisioning_state, dep.instance_count) == ("Failed", 3)
+    eps.fail_provisioning.clear()
+    eps.scale_deployment("fraud", "fraud-v2", 2)
+    clock.advance(300)
+    assert state(eps, "fraud-v2") == "Succeeded"
