@@ -70,7 +70,7 @@ def apply_effect(
     elif isinstance(effect, CopyAutoscale) and autoscale is not None:
         autoscale.copy_to(r.endpoint, effect.source, effect.target)
     elif isinstance(effect, DeleteAutoscale) and autoscale is not None:
-        autoscale.delete_for(r.endpoint, effect.name)
+        autoscale.delete_for(r.endpoint, effect.name, copies_only=effect.copies_only)
     return False
 
 

@@ -59,9 +59,12 @@ class CopyAutoscale:
 
 @dataclass(frozen=True)
 class DeleteAutoscale:
-    """Remove every autoscale setting that targets deployment ``name`` (none: nothing)."""
+    """Remove every autoscale setting that targets deployment ``name`` (none: nothing); with
+    ``copies_only``, only the copies autocanary made (by their names: a setting the owners put
+    on the deployment themselves stays, for a deployment that stays)."""
 
     name: str
+    copies_only: bool = False
     kind: Literal["delete_autoscale"] = "delete_autoscale"
 
 
@@ -128,6 +131,8 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         }
     if isinstance(effect, SetTraffic):
         return {"kind": effect.kind, "traffic": dict(effect.traffic), "mirror": dict(effect.mirror)}
+    if isinstance(effect, DeleteAutoscale) and effect.copies_only:
+        return {"kind": effect.kind, "name": effect.name, "copies_only": True}
     if isinstance(effect, DeleteDeployment | DeleteAutoscale):
         return {"kind": effect.kind, "name": effect.name}
     if isinstance(effect, ScaleDeployment):

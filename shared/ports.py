@@ -143,8 +143,9 @@ class AutoscaleControl(Protocol):
         read ``target``'s). None, and nothing written, when ``source`` has no setting."""
         ...
 
-    def delete_for(self, endpoint: str, deployment: str) -> int:
-        """Delete every setting that targets the deployment; how many were deleted."""
+    def delete_for(self, endpoint: str, deployment: str, copies_only: bool = False) -> int:
+        """Delete every setting that targets the deployment (``copies_only``: only those
+        autocanary copied, by their names); how many were deleted."""
         ...
 
 

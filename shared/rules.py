@@ -42,7 +42,10 @@ def check_split(
             raise AzureRuleViolation(
                 f"traffic for {name!r} must be a whole percent 0-100", code="InvalidTraffic"
             )
-    unknown = sorted(n for n in {**traffic, **mirror} if n not in deployments)
+    # Azure resource names are case-insensitive, and azure-ai-ml lower-cases the split keys
+    # it sends: "Blue" and "blue" are one deployment
+    known = {str(d).lower() for d in deployments}
+    unknown = sorted(n for n in {**traffic, **mirror} if n.lower() not in known)
     if unknown:
         raise AzureRuleViolation(
             f"traffic names deployments that do not exist: {', '.join(unknown)}",
@@ -71,8 +74,18 @@ def check_split(
             )
 
 
+def folded(split: Mapping[str, int] | None) -> dict[str, int]:
+    """A split's shares above 0 keyed by lower-cased deployment name (Azure's names are
+    case-insensitive, and azure-ai-ml lower-cases the keys it sends): for comparing an asked
+    split with one read back."""
+    out: dict[str, int] = {}
+    for k, v in shares(split).items():
+        out[k.lower()] = out.get(k.lower(), 0) + v
+    return out
+
+
 def check_delete(name: str, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
-    if traffic.get(name, 0) > 0 or mirror.get(name, 0) > 0:
+    if folded(traffic).get(name.lower(), 0) > 0 or folded(mirror).get(name.lower(), 0) > 0:
         raise AzureRuleViolation(
             f"deployment {name!r} still has traffic; set it to 0 % before deleting",
             code="DeploymentHasTraffic",

@@ -91,11 +91,16 @@ class MonitorAutoscale:
         scope = self._settings.workspace_id
         theirs = [s for s in targeting if not is_copy_name(s.name, endpoint, target, scope)]
         if theirs:
-            log.info(
-                "autoscale setting %s already targets %s/%s: kept, nothing copied",
+            # the owners' own, or one left by an earlier deployment of that name deleted by
+            # hand (Azure keeps a setting whose target is gone): said loudly, as it now scales
+            # the promoted deployment in place of the live one's
+            log.warning(
+                "autoscale setting %s already targets %s/%s: kept as its setting, %s not "
+                "copied over it (delete it for the live deployment's to be copied)",
                 theirs[0].name,
                 endpoint,
                 target,
+                src.name,
             )
             return _value(theirs[0], target)
         name = copy_name_on([s.name for s in targeting], endpoint, target, scope)
@@ -119,11 +124,14 @@ class MonitorAutoscale:
         log.info("autoscale setting %s copied to %s as %s", src.name, target, name)
         return _value(made, target)
 
-    def delete_for(self, endpoint: str, deployment: str) -> int:
+    def delete_for(self, endpoint: str, deployment: str, copies_only: bool = False) -> int:
         client = self._monitor()
         rg = self._settings.resource_group
         deleted = 0
+        scope = self._settings.workspace_id
         for s in self._targeting(endpoint, deployment):
+            if copies_only and not is_copy_name(s.name, endpoint, deployment, scope):
+                continue  # the owners' own setting on a deployment that stays
             if self._delete(client, rg, str(s.name)):
                 deleted += 1
         return deleted

@@ -76,7 +76,7 @@ from shared.effects import CreateDeployment
 from shared.errors import InvalidInput, NotFound, Superseded, UpstreamError
 from shared.model import PROVISION_FAILED
 from shared.observation import EndpointInfo, OperationError
-from shared.rules import check_delete, check_deployment_name, check_split, shares
+from shared.rules import check_delete, check_deployment_name, check_split, folded, shares
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -204,9 +204,8 @@ class MLEndpointControl:
         check_split(traffic, mirror, names)
         wanted = {k: v for k, v in traffic.items() if v > 0}
         wanted_mirror = {k: v for k, v in mirror.items() if v > 0}
-        live = {str(k): int(v) for k, v in (ep.traffic or {}).items() if int(v) > 0}
-        live_mirror = {str(k): int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v) > 0}
-        if (live, live_mirror) == (wanted, wanted_mirror):
+        # compared whatever the letter case (folded): azure-ai-ml sends the keys lower-cased
+        if (folded(ep.traffic), folded(ep.mirror_traffic)) == (folded(wanted), folded(mirror)):
             return True  # already so: no endpoint update (effects are re-issued every tick)
         what = f"set traffic of {endpoint} to {wanted} (mirror {wanted_mirror})"
         if still_wanted is not None and not still_wanted():
@@ -247,7 +246,7 @@ class MLEndpointControl:
             except (UpstreamError, NotFound) as exc:  # the update is done; its read-back failed
                 log.info("%s: done; reading it back failed: %s", what, exc)
                 return
-            if (shares(ep.traffic), shares(ep.mirror_traffic)) == (traffic, mirror):
+            if (folded(ep.traffic), folded(ep.mirror_traffic)) == (folded(traffic), folded(mirror)):
                 return
             if waited >= limit:
                 log.info("%s: done, but reads did not show it within %.0f s", what, limit)

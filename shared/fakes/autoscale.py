@@ -80,8 +80,12 @@ class FakeAutoscale:
             self.settings[(endpoint, copy.name)] = copy
             return copy
 
-    def delete_for(self, endpoint: str, deployment: str) -> int:
-        found = self.settings_for(endpoint, deployment)
+    def delete_for(self, endpoint: str, deployment: str, copies_only: bool = False) -> int:
+        found = [
+            s
+            for s in self.settings_for(endpoint, deployment)
+            if not copies_only or is_copy_name(s.name, endpoint, deployment)
+        ]
         with self._lock:
             self._fault("delete_for", deployment)
             for s in found:

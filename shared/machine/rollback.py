@@ -87,7 +87,8 @@ def _rolling_back(r: Rollout, ep: EndpointInfo, now: datetime) -> Transition:
             r,
             None,
             now,
-            effects=(DeleteAutoscale(r.canary),),
+            # the canary stays: only autocanary's copy goes, never a setting of the owners'
+            effects=(DeleteAutoscale(r.canary, copies_only=True),),
             reason=AUTOSCALE_COPY_REMOVING,
             message=f"deleting the autoscale copy of {r.canary} before the rollout ends",
         )

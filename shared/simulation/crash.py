@@ -231,9 +231,9 @@ class CrashingAutoscale:
         self.crasher.effect_done()
         return copy
 
-    def delete_for(self, endpoint: str, deployment: str) -> int:
+    def delete_for(self, endpoint: str, deployment: str, copies_only: bool = False) -> int:
         self.crasher.alive()
-        n = self.inner.delete_for(endpoint, deployment)
+        n = self.inner.delete_for(endpoint, deployment, copies_only)
         self.crasher.effect_done()
         return n
 

@@ -73,7 +73,7 @@ class Sim:
             elif isinstance(e, CopyAutoscale):
                 self.autoscale.copy_to("fraud", e.source, e.target)
             elif isinstance(e, DeleteAutoscale):
-                self.autoscale.delete_for("fraud", e.name)
+                self.autoscale.delete_for("fraud", e.name, e.copies_only)
         # what the calls, all gone through, settle (as the Applier writes it after them)
         self.r = m.effects_succeeded(t.rollout, t.effects) or t.rollout
         if t.record:
@@ -259,7 +259,7 @@ def test_a_rollback_ends_only_once_the_delete_of_the_canarys_autoscale_copy_went
         for e in t.effects:
             if isinstance(e, SetTraffic):
                 sim.ep.set_traffic("fraud", e.traffic, e.mirror)
-        asked += DeleteAutoscale("fraud-v7") in t.effects
+        asked += DeleteAutoscale("fraud-v7", copies_only=True) in t.effects
         sim.r = t.rollout
     assert sim.r.reason == m.AUTOSCALE_COPY_REMOVING and asked >= 8
     assert sim.autoscale.targets("fraud") == ["blue", "fraud-v7"]
@@ -592,3 +592,22 @@ def test_a_resume_drops_the_judges_waiting_step_so_the_stage_is_judged_again() -
             break
     last = sim.records[-1]
     assert sim.r.stage == 1 and last is not None and last.evidence["verdict"] == "promote"
+
+
+def test_a_rollback_keeping_the_canary_leaves_the_owners_own_setting_on_it() -> None:
+    """The owners put a setting on the canary themselves (kept at promotion, nothing copied
+    over it); a rollback that keeps the canary deployment deletes only autocanary's copies,
+    never theirs."""
+    sim = Sim(policy(delete_failed_deployment=False), live=4)
+    for _ in range(80):
+        sim.step()
+        if sim.r.canary and sim.r.canary in sim.ep.deployment_names("fraud"):
+            break
+    theirs = sim.autoscale.add("fraud", sim.r.canary, (3, 9, 3), name="risk-team-canary-scale")
+    _to_watching(sim)
+    assert sim.autoscale.settings_for("fraud", sim.r.canary) == [theirs]
+    sim.step(command=Command("rollback", "bad", actor="op"))
+    sim.run(verdict=None)
+    assert sim.r.phase is Phase.ROLLED_BACK
+    assert sim.r.canary in sim.ep.deployment_names("fraud")
+    assert sim.autoscale.settings_for("fraud", sim.r.canary) == [theirs]

@@ -207,6 +207,18 @@ def test_delete_removes_the_targets_settings_only_and_twice_is_nothing(world: Wo
     assert world.control.delete_for(world.endpoint, "green") == 0
 
 
+def test_a_delete_of_copies_only_leaves_the_owners_own_setting(world: World) -> None:
+    """For a deployment that stays (a rollback keeping the canary): only autocanary's copy
+    goes, never a setting the owners put on it."""
+    world.add_source((1, 4, 1))
+    world.control.copy_to(world.endpoint, "blue", "green")
+    assert world.control.delete_for(world.endpoint, "green", copies_only=True) == 1
+    world.add_source((3, 9, 3), "green", f"{world.endpoint}-green-by-owners")
+    assert world.control.delete_for(world.endpoint, "green", copies_only=True) == 0
+    (kept,) = world.control.settings_for(world.endpoint, "green")
+    assert kept.name == f"{world.endpoint}-green-by-owners"
+
+
 def test_rules_on_the_source_deployments_metrics_read_the_targets(
     emulator: Connection, emulator_endpoint: str
 ) -> None:

@@ -445,3 +445,52 @@ def test_under_an_alerts_budget_the_traffic_update_waits_only_what_is_left() -> 
     with deadline.within(2.5):
         control(ml, traffic_wait_s=20).set_traffic("ep", {"blue": 90, "green": 10}, {})
     assert 0 < ml.poller.waited <= 2.5
+
+
+class _SdkLikeML(FakeML):
+    """As azure-ai-ml: get() zero-fills each listed deployment under its own spelling, and
+    begin_create_or_update lower-cases the split keys it sends (_strip_zeroes_from_traffic in
+    operations/_online_endpoint_operations.py), which Azure keeps as sent."""
+
+    def _get_endpoint(self, name: str) -> Any:
+        ep = super()._get_endpoint(name)
+        ep.traffic = dict(ep.traffic)
+        for d in self.deployments:
+            if not ep.traffic.get(d) and not ep.mirror_traffic.get(d):
+                ep.traffic[d] = 0
+        return ep
+
+    def _put_endpoint(self, ep: Any) -> Any:
+        import copy
+
+        ep = copy.copy(ep)
+        ep.traffic = {k.lower(): v for k, v in ep.traffic.items() if v}
+        ep.mirror_traffic = {k.lower(): v for k, v in ep.mirror_traffic.items() if v}
+        return super()._put_endpoint(ep)
+
+
+def test_a_split_naming_a_mixed_case_deployment_lands_at_once_and_is_not_sent_again() -> None:
+    """The owners' deployment 'Blue' reads back as 'blue' in the split: the update is seen
+    live at once (no read-back wait), asking it again sends nothing, and a delete of 'Blue'
+    while the split still routes to 'blue' is refused."""
+    ml = _SdkLikeML(endpoint=endpoint({"blue": 100}))
+    ml.deployments = {
+        "Blue": SimpleNamespace(
+            name="Blue", model="azureml:fraud:1", instance_count=2, provisioning_state="Succeeded"
+        ),
+        "fraud-v2": SimpleNamespace(
+            name="fraud-v2",
+            model="azureml:fraud:2",
+            instance_count=1,
+            provisioning_state="Succeeded",
+        ),
+    }
+    ctl = control(ml, traffic_wait_s=20)
+    asked = {"Blue": 90, "fraud-v2": 10}
+    assert ctl.set_traffic("ep", asked, {}) is True
+    assert ml.slept == []
+    ml.calls.clear()
+    assert ctl.set_traffic("ep", asked, {}) is True
+    assert ml.kinds() == ["get_endpoint"]
+    with pytest.raises(AzureRuleViolation):
+        ctl.delete_deployment("ep", "Blue")
