@@ -52,7 +52,8 @@ class ChannelBook:
 
     def channels(self, routes: Routes = ()) -> list[Channel]:
         """The app-wide channels and those of ``routes`` (a rule's ``notify``), each URL once;
-        a route whose setting is unknown is skipped (settings validation refuses it)."""
+        a route whose setting is unknown is skipped (left out by the settings as not set or
+        not usable, reported by health and `python -m shared.settings`)."""
         out: list[Channel] = []
         seen: set[tuple[str, str]] = set()
         wanted = [*self.defaults]
