@@ -205,7 +205,8 @@ class MLEndpointControl:
         wanted = {k: v for k, v in traffic.items() if v > 0}
         wanted_mirror = {k: v for k, v in mirror.items() if v > 0}
         # compared whatever the letter case (folded): azure-ai-ml sends the keys lower-cased
-        if (folded(ep.traffic), folded(ep.mirror_traffic)) == (folded(wanted), folded(mirror)):
+        live = (folded(ep.traffic), folded(ep.mirror_traffic))
+        if live == (folded(wanted), folded(wanted_mirror)):
             return True  # already so: no endpoint update (effects are re-issued every tick)
         what = f"set traffic of {endpoint} to {wanted} (mirror {wanted_mirror})"
         if still_wanted is not None and not still_wanted():
